@@ -1,0 +1,68 @@
+/* Volumes: a 3D grid of float32 working values (1 or 3 components per voxel, interleaved)
+ * with its voxel-to-world matrix. Opaque: use the accessors. */
+#ifndef FFDP_VOLUME_H
+#define FFDP_VOLUME_H
+#include <stdint.h>
+#include "ffdp/error.h"
+#include "ffdp/geometry.h"
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct ffdp_volume ffdp_volume;
+
+/* On-disk voxel types (values are the NIfTI DT_* codes). */
+typedef enum ffdp_dtype {
+  FFDP_DT_UINT8 = 2,
+  FFDP_DT_INT16 = 4,
+  FFDP_DT_INT32 = 8,
+  FFDP_DT_FLOAT32 = 16,
+  FFDP_DT_FLOAT64 = 64,
+  FFDP_DT_INT8 = 256,
+  FFDP_DT_UINT16 = 512,
+  FFDP_DT_UINT32 = 768
+} ffdp_dtype;
+
+/* A new zero-filled volume; ncomp is 1 (scalar) or 3 (vector field, xyz interleaved). */
+ffdp_status ffdp_volume_create(const int64_t dim[3], int ncomp, ffdp_mat4 vox2world,
+                               ffdp_volume **out, ffdp_error *err);
+ffdp_status ffdp_volume_clone(const ffdp_volume *v, ffdp_volume **out, ffdp_error *err);
+void ffdp_volume_free(ffdp_volume *v);
+
+const int64_t *ffdp_volume_dim(const ffdp_volume *v);
+int64_t ffdp_volume_nvox(const ffdp_volume *v);
+int ffdp_volume_ncomp(const ffdp_volume *v);
+float *ffdp_volume_data(ffdp_volume *v);
+const float *ffdp_volume_cdata(const ffdp_volume *v);
+ffdp_mat4 ffdp_volume_vox2world(const ffdp_volume *v);
+void ffdp_volume_set_vox2world(ffdp_volume *v, ffdp_mat4 m);
+/* Voxel spacing in mm (column norms of the voxel-to-world matrix). */
+void ffdp_volume_spacing(const ffdp_volume *v, double sp[3]);
+/* NIfTI type code the volume was loaded from (FFDP_DT_FLOAT32 for created volumes). */
+int ffdp_volume_source_dtype(const ffdp_volume *v);
+/* Minimum and maximum over finite values; returns the count of non-finite values. */
+int64_t ffdp_volume_range(const ffdp_volume *v, double *vmin, double *vmax);
+
+typedef enum ffdp_nifti_version {
+  FFDP_NIFTI_AUTO = 0, /* NIfTI-1 when the volume fits, NIfTI-2 otherwise */
+  FFDP_NIFTI_1 = 1,
+  FFDP_NIFTI_2 = 2
+} ffdp_nifti_version;
+
+/* Load a 3D NIfTI-1/2 image (.nii or .nii.gz) as a scalar volume. 4D/5D files whose extra
+ * dimensions are all 1 are accepted; anything else is an error. */
+ffdp_status ffdp_volume_load(const char *path, ffdp_volume **out, ffdp_error *err);
+/* Load a displacement field stored as a NIfTI vector image (dim[5]==3, as ITK/ANTs write
+ * it), converting from LPS (ITK) to RAS (ffdp internal) when lps != 0. */
+ffdp_status ffdp_field_load(const char *path, int lps, ffdp_volume **out, ffdp_error *err);
+/* Write atomically (temporary file in the same directory, then rename). Integer types are
+ * rounded and clamped. For 3-component volumes the file is a 5D vector image (ITK layout),
+ * negating x and y when lps != 0. */
+ffdp_status ffdp_volume_save(const ffdp_volume *v, const char *path, ffdp_dtype dtype,
+                             ffdp_nifti_version ver, ffdp_error *err);
+ffdp_status ffdp_field_save(const ffdp_volume *v, const char *path, int lps, ffdp_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

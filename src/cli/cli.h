@@ -1,0 +1,18 @@
+/* ffdp command-line subcommands. Each returns the process exit status. */
+#ifndef FFDP_CLI_H
+#define FFDP_CLI_H
+#include "ffdp/ffdp.h"
+
+int ffdp_cmd_info(int argc, char **argv);
+int ffdp_cmd_register(int argc, char **argv);
+int ffdp_cmd_apply(int argc, char **argv);
+
+/* Print "ffdp: <message>" on stderr and return 1 (the CLI's one-line error contract). */
+int cli_error(const ffdp_error *err);
+int cli_errorf(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
+double cli_now(void);
+#endif

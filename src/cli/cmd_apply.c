@@ -1,0 +1,2 @@
+#include "cli/cli.h"
+int ffdp_cmd_apply(int argc, char **argv) { (void)argc; (void)argv; return cli_errorf("not yet"); }

@@ -1,0 +1,82 @@
+#include "core/volume_internal.h"
+#include "core/err.h"
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+ffdp_status ffdp_volume_create(const int64_t dim[3], int ncomp, ffdp_mat4 vox2world,
+                               ffdp_volume **out, ffdp_error *err) {
+  *out = NULL;
+  if (ncomp != 1 && ncomp != 3)
+    return ffdp_fail(err, FFDP_ERR_INVALID, "volume must have 1 or 3 components, not %d", ncomp);
+  for (int i = 0; i < 3; i++)
+    if (dim[i] < 1)
+      return ffdp_fail(err, FFDP_ERR_INVALID, "volume dimension %d is %lld (must be >= 1)", i,
+                       (long long)dim[i]);
+  ffdp_mat4 inv;
+  if (!ffdp_mat4_inverse(vox2world, &inv))
+    return ffdp_fail(err, FFDP_ERR_INVALID, "voxel-to-world matrix is singular");
+  ffdp_volume *v = calloc(1, sizeof *v);
+  int64_t n = dim[0] * dim[1] * dim[2] * ncomp;
+  if (v) v->data = calloc((size_t)n, sizeof(float));
+  if (!v || !v->data) {
+    free(v);
+    return ffdp_fail(err, FFDP_ERR_NOMEM, "cannot allocate a %lldx%lldx%lld volume (%.1f MB)",
+                     (long long)dim[0], (long long)dim[1], (long long)dim[2], n * 4.0 / 1e6);
+  }
+  memcpy(v->dim, dim, sizeof v->dim);
+  v->ncomp = ncomp;
+  v->vox2world = vox2world;
+  v->source_dtype = FFDP_DT_FLOAT32;
+  *out = v;
+  return FFDP_OK;
+}
+
+ffdp_status ffdp_volume_clone(const ffdp_volume *v, ffdp_volume **out, ffdp_error *err) {
+  ffdp_status s = ffdp_volume_create(v->dim, v->ncomp, v->vox2world, out, err);
+  if (s) return s;
+  memcpy((*out)->data, v->data, (size_t)ffdp_volume_nvox(v) * v->ncomp * sizeof(float));
+  (*out)->source_dtype = v->source_dtype;
+  return FFDP_OK;
+}
+
+void ffdp_volume_free(ffdp_volume *v) {
+  if (!v) return;
+  free(v->data);
+  free(v);
+}
+
+const int64_t *ffdp_volume_dim(const ffdp_volume *v) { return v->dim; }
+int64_t ffdp_volume_nvox(const ffdp_volume *v) { return v->dim[0] * v->dim[1] * v->dim[2]; }
+int ffdp_volume_ncomp(const ffdp_volume *v) { return v->ncomp; }
+float *ffdp_volume_data(ffdp_volume *v) { return v->data; }
+const float *ffdp_volume_cdata(const ffdp_volume *v) { return v->data; }
+ffdp_mat4 ffdp_volume_vox2world(const ffdp_volume *v) { return v->vox2world; }
+void ffdp_volume_set_vox2world(ffdp_volume *v, ffdp_mat4 m) { v->vox2world = m; }
+int ffdp_volume_source_dtype(const ffdp_volume *v) { return v->source_dtype; }
+
+void ffdp_volume_spacing(const ffdp_volume *v, double sp[3]) {
+  for (int j = 0; j < 3; j++) {
+    double s = 0;
+    for (int i = 0; i < 3; i++) s += v->vox2world.m[i][j] * v->vox2world.m[i][j];
+    sp[j] = sqrt(s);
+  }
+}
+
+int64_t ffdp_volume_range(const ffdp_volume *v, double *vmin, double *vmax) {
+  int64_t n = ffdp_volume_nvox(v) * v->ncomp, bad = 0;
+  double lo = INFINITY, hi = -INFINITY;
+#pragma omp parallel for reduction(min : lo) reduction(max : hi) reduction(+ : bad)
+  for (int64_t i = 0; i < n; i++) {
+    float x = v->data[i];
+    if (!isfinite(x)) {
+      bad++;
+      continue;
+    }
+    lo = x < lo ? x : lo;
+    hi = x > hi ? x : hi;
+  }
+  *vmin = lo;
+  *vmax = hi;
+  return bad;
+}

@@ -1,0 +1,12 @@
+#ifndef FFDP_CORE_VOLUME_INTERNAL_H
+#define FFDP_CORE_VOLUME_INTERNAL_H
+#include "ffdp/volume.h"
+
+struct ffdp_volume {
+  int64_t dim[3];
+  int ncomp;
+  float *data; /* dim[0]*dim[1]*dim[2]*ncomp floats, x fastest, components innermost */
+  ffdp_mat4 vox2world;
+  int source_dtype;
+};
+#endif

@@ -1,0 +1,197 @@
+/* NIfTI-1/NIfTI-2 reading through the reference NIfTI C library, with the validation a
+ * registration needs (3D, finite non-zero spacing, invertible orientation) done before
+ * any data is read, so bad input fails fast with one line. */
+#include "io/nifti_common.h"
+#include "core/err.h"
+#include "core/volume_internal.h"
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int ffdp_path_is_gz(const char *path) {
+  size_t n = strlen(path);
+  return n > 3 && strcmp(path + n - 3, ".gz") == 0;
+}
+
+int ffdp_path_is_nifti(const char *path) {
+  size_t n = strlen(path);
+  return (n > 4 && strcmp(path + n - 4, ".nii") == 0) || (n > 7 && strcmp(path + n - 7, ".nii.gz") == 0);
+}
+
+static ffdp_status check_readable(const char *path, ffdp_error *err) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return ffdp_fail(err, FFDP_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
+  fclose(f);
+  return FFDP_OK;
+}
+
+/* Voxel-to-world as NIfTI defines it: sform when set, else qform, else scaled identity. */
+static ffdp_status header_geometry(const nifti_image *nim, const char *path, ffdp_mat4 *w,
+                                   ffdp_error *err) {
+  const double d[3] = {nim->dx, nim->dy, nim->dz};
+  for (int i = 0; i < 3; i++)
+    if (!isfinite(d[i]) || d[i] == 0)
+      return ffdp_fail(err, FFDP_ERR_INVALID, "'%s': voxel spacing pixdim[%d] is %g (must be finite and non-zero)",
+                       path, i + 1, d[i]);
+  ffdp_mat4 m = ffdp_mat4_identity();
+  if (nim->sform_code > 0) {
+    memcpy(m.m, nim->sto_xyz.m, sizeof m.m);
+  } else if (nim->qform_code > 0) {
+    memcpy(m.m, nim->qto_xyz.m, sizeof m.m);
+  } else {
+    for (int i = 0; i < 3; i++) m.m[i][i] = fabs(d[i]);
+  }
+  for (int i = 0; i < 3; i++)
+    for (int j = 0; j < 4; j++)
+      if (!isfinite(m.m[i][j]))
+        return ffdp_fail(err, FFDP_ERR_INVALID, "'%s': orientation matrix contains NaN or Inf", path);
+  ffdp_mat4 inv;
+  if (!ffdp_mat4_inverse(m, &inv))
+    return ffdp_fail(err, FFDP_ERR_INVALID, "'%s': orientation matrix (%s) is singular",
+                     path, nim->sform_code > 0 ? "sform" : "qform");
+  *w = m;
+  return FFDP_OK;
+}
+
+/* Convert n on-disk values starting at src to float, applying the NIfTI intensity scaling. */
+static int convert_to_float(const void *src, int dtype, int64_t n, double slope, double inter, float *dst) {
+  int scaled = slope != 0 && isfinite(slope) && !(slope == 1 && inter == 0);
+#define CONV(T)                                                                                    \
+  do {                                                                                             \
+    const T *s = (const T *)src;                                                                   \
+    _Pragma("omp parallel for") for (int64_t i = 0; i < n; i++) dst[i] =                           \
+        scaled ? (float)((double)s[i] * slope + inter) : (float)s[i];                              \
+  } while (0)
+  switch (dtype) {
+  case DT_UINT8: CONV(uint8_t); break;
+  case DT_INT8: CONV(int8_t); break;
+  case DT_INT16: CONV(int16_t); break;
+  case DT_UINT16: CONV(uint16_t); break;
+  case DT_INT32: CONV(int32_t); break;
+  case DT_UINT32: CONV(uint32_t); break;
+  case DT_INT64: CONV(int64_t); break;
+  case DT_FLOAT32: CONV(float); break;
+  case DT_FLOAT64: CONV(double); break;
+  default: return 0;
+  }
+#undef CONV
+  return 1;
+}
+
+/* Read the header, validate it, and describe what a 3D (ncomp=1) or vector (ncomp=3) load
+ * would produce. The returned nifti_image has no data yet. */
+static ffdp_status open_checked(const char *path, int want_ncomp, nifti_image **out, ffdp_mat4 *w,
+                                ffdp_error *err) {
+  *out = NULL;
+  ffdp_status s = check_readable(path, err);
+  if (s) return s;
+  nifti_set_debug_level(0); /* we report errors ourselves, in one line */
+  nifti_image *nim = nifti_image_read(path, 0);
+  if (!nim)
+    return ffdp_fail(err, FFDP_ERR_FORMAT, "'%s' is not a readable NIfTI-1/NIfTI-2 file (bad or truncated header)", path);
+  if ((nim->nifti_type == NIFTI_FTYPE_NIFTI1_1 || nim->nifti_type == NIFTI_FTYPE_NIFTI1_2 ||
+       nim->nifti_type == NIFTI_FTYPE_ANALYZE) && nim->nvox > FFDP_NIFTI1_MAX_VOX) {
+    s = ffdp_fail(err, FFDP_ERR_UNSUPPORTED,
+                  "'%s': NIfTI-1 header claims %lld voxels (over 2^31-1); store volumes this large as NIfTI-2",
+                  path, (long long)nim->nvox);
+    goto fail;
+  }
+  for (int i = 1; i <= 3; i++)
+    if (nim->dim[i] < 1) {
+      s = ffdp_fail(err, FFDP_ERR_FORMAT, "'%s': dimension %d is %lld", path, i, (long long)nim->dim[i]);
+      goto fail;
+    }
+  int64_t extra = 1;
+  for (int i = 4; i <= 7 && i <= nim->dim[0]; i++) extra *= nim->dim[i] > 0 ? nim->dim[i] : 1;
+  if (want_ncomp == 1 && extra != 1) {
+    s = ffdp_fail(err, FFDP_ERR_UNSUPPORTED,
+                  "'%s' is %lldD (dims %lld %lld %lld %lld %lld) but a 3D image is expected; extract one volume first",
+                  path, (long long)nim->dim[0], (long long)nim->dim[1], (long long)nim->dim[2],
+                  (long long)nim->dim[3], (long long)nim->dim[4], (long long)nim->dim[5]);
+    goto fail;
+  }
+  if (want_ncomp == 3 && (extra != 3 || nim->dim[0] < 5 || nim->dim[5] != 3)) {
+    s = ffdp_fail(err, FFDP_ERR_UNSUPPORTED,
+                  "'%s' is not a 3D displacement field (expected dims X Y Z 1 3, ITK/ANTs layout)", path);
+    goto fail;
+  }
+  int nbyper = 0, swsize = 0;
+  nifti_datatype_sizes(nim->datatype, &nbyper, &swsize);
+  if (nbyper == 0 || nim->datatype == DT_RGB24 || nim->datatype == DT_RGBA32 || nim->datatype == DT_COMPLEX64 ||
+      nim->datatype == DT_COMPLEX128 || nim->datatype == DT_COMPLEX256 || nim->datatype == DT_FLOAT128 ||
+      nim->datatype == DT_UINT64 || nim->datatype == DT_BINARY) {
+    s = ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "'%s': voxel type %s is not supported (use u8/i8/i16/u16/i32/u32/i64/f32/f64)",
+                  path, nifti_datatype_string(nim->datatype));
+    goto fail;
+  }
+  s = header_geometry(nim, path, w, err);
+  if (s) goto fail;
+  *out = nim;
+  return FFDP_OK;
+fail:
+  nifti_image_free(nim);
+  return s;
+}
+
+static ffdp_status load_data(nifti_image *nim, const char *path, ffdp_error *err) {
+  if (nifti_image_load(nim) != 0 || !nim->data)
+    return ffdp_fail(err, FFDP_ERR_FORMAT, "'%s': image data is truncated or corrupt (expected %lld bytes)",
+                     path, (long long)(nim->nvox * nim->nbyper));
+  return FFDP_OK;
+}
+
+ffdp_status ffdp_volume_load(const char *path, ffdp_volume **out, ffdp_error *err) {
+  *out = NULL;
+  nifti_image *nim;
+  ffdp_mat4 w;
+  ffdp_status s = open_checked(path, 1, &nim, &w, err);
+  if (s) return s;
+  const int64_t dim[3] = {nim->dim[1], nim->dim[2], nim->dim[3]};
+  ffdp_volume *v = NULL;
+  if ((s = ffdp_volume_create(dim, 1, w, &v, err)) || (s = load_data(nim, path, err))) goto done;
+  convert_to_float(nim->data, nim->datatype, nim->nvox, nim->scl_slope, nim->scl_inter, v->data);
+  v->source_dtype = nim->datatype;
+  *out = v;
+  v = NULL;
+done:
+  ffdp_volume_free(v);
+  nifti_image_free(nim);
+  return s;
+}
+
+ffdp_status ffdp_field_load(const char *path, int lps, ffdp_volume **out, ffdp_error *err) {
+  *out = NULL;
+  nifti_image *nim;
+  ffdp_mat4 w;
+  ffdp_status s = open_checked(path, 3, &nim, &w, err);
+  if (s) return s;
+  const int64_t dim[3] = {nim->dim[1], nim->dim[2], nim->dim[3]};
+  const int64_t n = dim[0] * dim[1] * dim[2];
+  ffdp_volume *v = NULL;
+  float *planar = NULL;
+  if ((s = ffdp_volume_create(dim, 3, w, &v, err)) || (s = load_data(nim, path, err))) goto done;
+  planar = malloc((size_t)n * 3 * sizeof(float));
+  if (!planar) {
+    s = ffdp_fail(err, FFDP_ERR_NOMEM, "'%s': cannot allocate %lld bytes", path, (long long)n * 12);
+    goto done;
+  }
+  convert_to_float(nim->data, nim->datatype, n * 3, nim->scl_slope, nim->scl_inter, planar);
+  /* ITK stores components planar and in LPS; ffdp keeps them interleaved and in RAS. */
+  const float sgn = lps ? -1.0f : 1.0f;
+#pragma omp parallel for
+  for (int64_t i = 0; i < n; i++) {
+    v->data[3 * i + 0] = sgn * planar[i];
+    v->data[3 * i + 1] = sgn * planar[n + i];
+    v->data[3 * i + 2] = planar[2 * n + i];
+  }
+  v->source_dtype = nim->datatype;
+  *out = v;
+  v = NULL;
+done:
+  free(planar);
+  ffdp_volume_free(v);
+  nifti_image_free(nim);
+  return s;
+}

@@ -1,0 +1,190 @@
+/* NIfTI writing. The header comes from the reference library (nifti_convert_nim2n*hdr); the
+ * bytes go through our own checked stream so that every failure (full disk, unwritable
+ * directory, gzip error) is reported, and the file appears only complete, by rename. */
+#include "io/nifti_common.h"
+#include "core/err.h"
+#include "core/volume_internal.h"
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+typedef struct {
+  int gz;
+  FILE *f;
+  gzFile g;
+  const char *path; /* final path, for messages */
+} out_stream;
+
+static int stream_write(out_stream *o, const void *buf, size_t n) {
+  if (o->gz) {
+    const char *p = buf;
+    while (n > 0) { /* gzwrite takes unsigned int lengths */
+      unsigned chunk = n > (1u << 30) ? (1u << 30) : (unsigned)n;
+      if (gzwrite(o->g, p, chunk) != (int)chunk) return 0;
+      p += chunk;
+      n -= chunk;
+    }
+    return 1;
+  }
+  return fwrite(buf, 1, n, o->f) == n;
+}
+
+static int stream_close(out_stream *o) {
+  if (o->gz) return gzclose(o->g) == Z_OK;
+  int ok = fflush(o->f) == 0 && fsync(fileno(o->f)) == 0;
+  return (fclose(o->f) == 0) && ok;
+}
+
+static void store_value(double x, int dtype, void *dst, int64_t i) {
+  if (dtype == DT_FLOAT32) { ((float *)dst)[i] = (float)x; return; }
+  if (dtype == DT_FLOAT64) { ((double *)dst)[i] = x; return; }
+  if (!isfinite(x)) x = 0;
+  x = nearbyint(x);
+#define CLAMP_STORE(T, lo, hi) ((T *)dst)[i] = (T)(x < (lo) ? (lo) : x > (hi) ? (hi) : x)
+  switch (dtype) {
+  case DT_UINT8: CLAMP_STORE(uint8_t, 0, 255); break;
+  case DT_INT8: CLAMP_STORE(int8_t, -128, 127); break;
+  case DT_INT16: CLAMP_STORE(int16_t, -32768, 32767); break;
+  case DT_UINT16: CLAMP_STORE(uint16_t, 0, 65535); break;
+  case DT_INT32: CLAMP_STORE(int32_t, -2147483648.0, 2147483647.0); break;
+  case DT_UINT32: CLAMP_STORE(uint32_t, 0, 4294967295.0); break;
+  }
+#undef CLAMP_STORE
+}
+
+/* Fill the geometry fields of nim from the voxel-to-world matrix: sform exactly, qform as
+ * the closest rigid+scale representation (both codes set, as the brief asks). */
+static void set_geometry(nifti_image *nim, ffdp_mat4 w) {
+  memcpy(nim->sto_xyz.m, w.m, sizeof w.m);
+  nim->sform_code = NIFTI_XFORM_SCANNER_ANAT;
+  nim->qform_code = NIFTI_XFORM_SCANNER_ANAT;
+  double dx, dy, dz;
+  nifti_dmat44_to_quatern(nim->sto_xyz, &nim->quatern_b, &nim->quatern_c, &nim->quatern_d,
+                          &nim->qoffset_x, &nim->qoffset_y, &nim->qoffset_z, &dx, &dy, &dz, &nim->qfac);
+  nim->dx = nim->pixdim[1] = dx;
+  nim->dy = nim->pixdim[2] = dy;
+  nim->dz = nim->pixdim[3] = dz;
+  nim->qto_xyz = nifti_quatern_to_dmat44(nim->quatern_b, nim->quatern_c, nim->quatern_d, nim->qoffset_x,
+                                         nim->qoffset_y, nim->qoffset_z, dx, dy, dz, nim->qfac);
+  nim->xyz_units = NIFTI_UNITS_MM;
+}
+
+/* Writes header + data for a volume whose values are produced by get(v, i) for i in
+ * [0, n). Values are converted in chunks so no second full-size copy exists. */
+static ffdp_status write_nifti(const ffdp_volume *v, const char *path, int dtype, ffdp_nifti_version ver,
+                               int as_field, int lps, ffdp_error *err) {
+  if (!ffdp_path_is_nifti(path))
+    return ffdp_fail(err, FFDP_ERR_INVALID, "output '%s' must end in .nii or .nii.gz", path);
+  const int64_t n = ffdp_volume_nvox(v);
+  const int64_t total = n * v->ncomp;
+  int too_big_n1 = total > FFDP_NIFTI1_MAX_VOX;
+  for (int i = 0; i < 3; i++) too_big_n1 |= v->dim[i] > FFDP_NIFTI1_MAX_DIM;
+  if (ver == FFDP_NIFTI_1 && too_big_n1)
+    return ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "'%s': %lld voxels do not fit NIfTI-1 (limit 2^31-1, 32767 per axis); write NIfTI-2",
+                     path, (long long)total);
+  int use_n2 = ver == FFDP_NIFTI_2 || (ver == FFDP_NIFTI_AUTO && too_big_n1);
+  int nbyper = 0, sw;
+  nifti_datatype_sizes(dtype, &nbyper, &sw);
+  if (nbyper == 0)
+    return ffdp_fail(err, FFDP_ERR_INVALID, "'%s': unsupported output voxel type code %d", path, dtype);
+
+  int64_t dims[8] = {3, v->dim[0], v->dim[1], v->dim[2], 1, 1, 1, 1};
+  if (as_field) dims[0] = 5, dims[5] = 3;
+  nifti_set_debug_level(0);
+  nifti_image *nim = nifti_make_new_nim(dims, dtype, 0);
+  if (!nim) return ffdp_fail(err, FFDP_ERR_NOMEM, "cannot build a NIfTI header for '%s'", path);
+  set_geometry(nim, v->vox2world);
+  if (as_field) {
+    nim->intent_code = NIFTI_INTENT_VECTOR;
+    snprintf(nim->intent_name, sizeof nim->intent_name, "%s", "displacement");
+  }
+  snprintf(nim->descrip, sizeof nim->descrip, "ffdp %s", "0.1.0");
+  nim->nifti_type = use_n2 ? NIFTI_FTYPE_NIFTI2_1 : NIFTI_FTYPE_NIFTI1_1;
+  nim->iname_offset = use_n2 ? 544 : 352;
+  unsigned char hdr[544];
+  size_t hdr_size;
+  memset(hdr, 0, sizeof hdr); /* bytes past the header: the 4-byte "no extension" flag */
+  int bad_hdr;
+  if (use_n2) {
+    nifti_2_header h2;
+    bad_hdr = nifti_convert_nim2n2hdr(nim, &h2);
+    memcpy(hdr, &h2, sizeof h2);
+    hdr_size = 544;
+  } else {
+    nifti_1_header h1;
+    bad_hdr = nifti_convert_nim2n1hdr(nim, &h1);
+    memcpy(hdr, &h1, sizeof h1);
+    hdr_size = 352;
+  }
+  nifti_image_free(nim);
+  if (bad_hdr) return ffdp_fail(err, FFDP_ERR_INVALID, "cannot encode a NIfTI header for '%s'", path);
+
+  size_t plen = strlen(path);
+  char *tmp = malloc(plen + 16);
+  if (!tmp) return ffdp_fail(err, FFDP_ERR_NOMEM, "out of memory");
+  snprintf(tmp, plen + 16, "%s.tmp-XXXXXX", path);
+  int fd = mkstemp(tmp);
+  if (fd < 0) {
+    ffdp_status s = ffdp_fail(err, FFDP_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
+    free(tmp);
+    return s;
+  }
+  fchmod(fd, 0644);
+  out_stream o = {.gz = ffdp_path_is_gz(path), .path = path};
+  int ok = 1;
+  if (o.gz) {
+    o.g = gzdopen(fd, "wb6");
+    ok = o.g != NULL;
+  } else {
+    o.f = fdopen(fd, "wb");
+    ok = o.f != NULL;
+  }
+  if (!ok) close(fd);
+  const int64_t chunk = 1 << 20;
+  void *buf = ok ? malloc((size_t)chunk * nbyper) : NULL;
+  ok = ok && buf && stream_write(&o, hdr, hdr_size);
+  /* Vector fields go out planar (component slowest) as ITK expects; scalars in order. */
+  for (int c = 0; ok && c < (as_field ? 3 : 1); c++) {
+    const double sgn = (as_field && lps && c < 2) ? -1.0 : 1.0;
+    for (int64_t i0 = 0; ok && i0 < (as_field ? n : total); i0 += chunk) {
+      int64_t m = (as_field ? n : total) - i0;
+      if (m > chunk) m = chunk;
+      for (int64_t i = 0; i < m; i++) {
+        double x = as_field ? sgn * v->data[3 * (i0 + i) + c] : v->data[i0 + i];
+        store_value(x, dtype, buf, i);
+      }
+      ok = stream_write(&o, buf, (size_t)(m * nbyper));
+    }
+  }
+  free(buf);
+  int saved_errno = errno;
+  if (o.f || o.g) ok = stream_close(&o) && ok;
+  if (ok && rename(tmp, path) != 0) {
+    saved_errno = errno;
+    ok = 0;
+  }
+  if (!ok) {
+    unlink(tmp);
+    free(tmp);
+    return ffdp_fail(err, FFDP_ERR_IO, "failed writing '%s': %s", path,
+                     saved_errno ? strerror(saved_errno) : "write error");
+  }
+  free(tmp);
+  return FFDP_OK;
+}
+
+ffdp_status ffdp_volume_save(const ffdp_volume *v, const char *path, ffdp_dtype dtype, ffdp_nifti_version ver,
+                             ffdp_error *err) {
+  if (v->ncomp == 3) return write_nifti(v, path, FFDP_DT_FLOAT32, ver, 1, 0, err);
+  return write_nifti(v, path, (int)dtype, ver, 0, 0, err);
+}
+
+ffdp_status ffdp_field_save(const ffdp_volume *v, const char *path, int lps, ffdp_error *err) {
+  if (v->ncomp != 3) return ffdp_fail(err, FFDP_ERR_INVALID, "'%s': a displacement field needs 3 components", path);
+  return write_nifti(v, path, FFDP_DT_FLOAT32, FFDP_NIFTI_AUTO, 1, lps, err);
+}

@@ -1,0 +1,36 @@
+/* Separable Gaussian smoothing on a slab. Each thread streams its z-range through a ring of
+ * 2r+1 planes already filtered in x and y, so the only temporaries are (2r+2) planes per
+ * thread. Included with REAL and SUFFIX set, after filter_impl.h. */
+
+void FN(ffdp_blur)(const ffdp_slab *s, const REAL *in, int ncomp, const double sigma[3], REAL *out) {
+  double w[3][2 * FFDP_MAX_RADIUS + 1];
+  int r[3];
+  for (int a = 0; a < 3; a++) r[a] = (int)ffdp_gauss_weights(sigma[a], w[a]);
+  const int64_t nx = s->nx, ny = s->ny, P = nx * ny * ncomp;
+  const int K = 2 * r[2] + 1;
+#pragma omp parallel
+  {
+    int64_t za, zb;
+    ffdp_chunk(s->z0, s->z1, omp_get_thread_num(), omp_get_num_threads(), &za, &zb);
+    REAL *ring = za < zb ? malloc((size_t)(K + 1) * P * sizeof(REAL)) : NULL;
+    REAL *tmp = ring ? ring + (size_t)K * P : NULL;
+    for (int64_t t = za - r[2]; ring && t < zb + r[2]; t++) {
+      REAL *slot = ring + ((t % K + K) % K) * P;
+      if (t < 0 || t >= s->nz) {
+        for (int64_t k = 0; k < P; k++) slot[k] = 0;
+      } else {
+        FN(filter_plane_xy)(in + (t - s->zlo) * P, slot, tmp, nx, ny, ncomp, w[0], r[0], w[1], r[1]);
+      }
+      int64_t o = t - r[2];
+      if (o < za) continue;
+      REAL *dst = out + (o - s->zlo) * P;
+      for (int64_t k = 0; k < P; k++) dst[k] = 0;
+      for (int d = -r[2]; d <= r[2]; d++) {
+        const REAL *src = ring + (((o + d) % K + K) % K) * P;
+        const REAL wd = (REAL)w[2][d + r[2]];
+        for (int64_t k = 0; k < P; k++) dst[k] += wd * src[k];
+      }
+    }
+    free(ring);
+  }
+}

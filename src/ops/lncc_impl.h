@@ -1,0 +1,120 @@
+/* Local normalized cross-correlation, forward and backward in one streaming pass.
+ *
+ * With normalized window weights w and moments m1=w*F, m2=w*M, m3=w*F², m4=w*M², m5=w*FM:
+ *   cc = cov² / (vF·vM + eps),  cov = m5 - m1 m2,  vF = m3 - m1²,  vM = m4 - m2².
+ * The loss is -Σ cc (times norm); its gradient w.r.t. M is
+ *   gM = w*G2 + 2 M (w*G4) + F (w*G5),   Gk = ∂loss/∂mk  (window symmetric, so w^T = w).
+ * What is kept: per thread, a ring of 2r+1 planes of the five xy-filtered products and a
+ * ring of 2r+1 planes of the three xy-filtered G's, plus two scratch planes. No moment or
+ * G volume exists at full size. Included with REAL and SUFFIX set. */
+
+static double FN(lncc_window_weights)(const ffdp_lncc_params *p, double *w) {
+  int r = (p->window - 1) / 2;
+  if (p->kind == FFDP_WINDOW_BOX) {
+    for (int d = 0; d < p->window; d++) w[d] = 1.0 / p->window;
+  } else {
+    double sig = r / 2.0 > 0.5 ? r / 2.0 : 0.5, sum = 0;
+    for (int d = -r; d <= r; d++) sum += (w[d + r] = exp(-0.5 * d * d / (sig * sig)));
+    for (int d = 0; d < p->window; d++) w[d] /= sum;
+  }
+  return r;
+}
+
+double FN(ffdp_lncc)(const ffdp_lncc_params *prm, const ffdp_slab *s, const REAL *F, const REAL *M,
+                     const uint8_t *mask, double norm, REAL *gM) {
+  double w[2 * FFDP_MAX_RADIUS + 1];
+  const int r = (int)FN(lncc_window_weights)(prm, w), K = 2 * r + 1;
+  const int64_t nx = s->nx, ny = s->ny, P = nx * ny, nzo = s->z1 - s->z0;
+  const REAL eps = (REAL)prm->eps;
+  double *part = calloc((size_t)(nzo > 0 ? nzo : 1), sizeof(double));
+#pragma omp parallel
+  {
+    int64_t za, zb;
+    ffdp_chunk(s->z0, s->z1, omp_get_thread_num(), omp_get_num_threads(), &za, &zb);
+    const int ng = gM ? 3 : 0;
+    REAL *buf = za < zb ? malloc((size_t)((5 + ng) * K + 2) * P * sizeof(REAL)) : NULL;
+    REAL *ringA = buf, *ringB = buf + (size_t)5 * K * P;
+    REAL *t0 = buf + (size_t)(5 + ng) * K * P, *t1 = t0 + P;
+#define SLOT(ring, q, z) ((ring) + ((size_t)(q) * K + (size_t)(((z) % K + K) % K)) * P)
+    for (int64_t t = za - 2 * r; buf && t < zb + 2 * r; t++) {
+      /* 1. input plane t: xy-filter F, M, F², M², FM into ring A. */
+      for (int q = 0; q < 5; q++) {
+        REAL *dst = SLOT(ringA, q, t);
+        if (t < 0 || t >= s->nz) {
+          for (int64_t k = 0; k < P; k++) dst[k] = 0;
+          continue;
+        }
+        const REAL *f = F + (t - s->zlo) * P, *m = M + (t - s->zlo) * P;
+        for (int64_t k = 0; k < P; k++)
+          t0[k] = q == 0 ? f[k] : q == 1 ? m[k] : q == 2 ? f[k] * f[k] : q == 3 ? m[k] * m[k] : f[k] * m[k];
+        FN(filter_plane_xy)(t0, dst, t1, nx, ny, 1, w, r, w, r);
+      }
+      /* 2. moment plane p = t - r: cc, loss, and the G planes. */
+      const int64_t p = t - r;
+      if (p >= za - r) {
+        int in_img = p >= 0 && p < s->nz;
+        REAL *G[3] = {0};
+        for (int q = 0; q < ng; q++) G[q] = SLOT(ringB, q, p);
+        double acc = 0;
+        for (int64_t k = 0; k < P; k++) {
+          if (!in_img) {
+            for (int q = 0; q < ng; q++) G[q][k] = 0;
+            continue;
+          }
+          REAL m1 = 0, m2 = 0, m3 = 0, m4 = 0, m5 = 0;
+          for (int d = -r; d <= r; d++) {
+            const REAL wd = (REAL)w[d + r];
+            m1 += wd * SLOT(ringA, 0, p + d)[k];
+            m2 += wd * SLOT(ringA, 1, p + d)[k];
+            m3 += wd * SLOT(ringA, 2, p + d)[k];
+            m4 += wd * SLOT(ringA, 3, p + d)[k];
+            m5 += wd * SLOT(ringA, 4, p + d)[k];
+          }
+          REAL cov = m5 - m1 * m2, vF = m3 - m1 * m1, vM = m4 - m2 * m2;
+          int vMpos = vM > 0;
+          if (vF < 0) vF = 0;
+          if (!vMpos) vM = 0;
+          REAL den = vF * vM + eps, cc = cov * cov / den;
+          REAL wk = mask ? (REAL)(mask[(p - s->zlo) * P + k] != 0) : (REAL)1;
+          if (p >= za && p < zb) acc -= (double)(wk * cc);
+          if (ng) {
+            /* d(-cc)/dcov and d(-cc)/dvM, scaled by norm and the mask. */
+            REAL s_ = (REAL)norm * wk;
+            REAL dcov = -s_ * 2 * cov / den;
+            REAL dvM = vMpos ? s_ * cov * cov * vF / (den * den) : 0;
+            G[0][k] = dcov * (-m1) + dvM * (-2 * m2); /* ∂/∂m2 */
+            G[1][k] = dvM;                            /* ∂/∂m4 */
+            G[2][k] = dcov;                           /* ∂/∂m5 */
+          }
+        }
+        if (p >= za && p < zb) part[p - s->z0] = acc * norm;
+        for (int q = 0; in_img && q < ng; q++) {
+          memcpy(t0, G[q], (size_t)P * sizeof(REAL));
+          FN(filter_plane_xy)(t0, G[q], t1, nx, ny, 1, w, r, w, r);
+        }
+      }
+      /* 3. output plane o = t - 2r: gM = w*G2 + 2M (w*G4) + F (w*G5). */
+      const int64_t o = t - 2 * r;
+      if (ng && o >= za && o < zb) {
+        const REAL *f = F + (o - s->zlo) * P, *m = M + (o - s->zlo) * P;
+        REAL *g = gM + (o - s->zlo) * P;
+        for (int64_t k = 0; k < P; k++) {
+          REAL a = 0, b = 0, c = 0;
+          for (int d = -r; d <= r; d++) {
+            const REAL wd = (REAL)w[d + r];
+            a += wd * SLOT(ringB, 0, o + d)[k];
+            b += wd * SLOT(ringB, 1, o + d)[k];
+            c += wd * SLOT(ringB, 2, o + d)[k];
+          }
+          g[k] = a + 2 * m[k] * b + f[k] * c;
+        }
+      }
+    }
+#undef SLOT
+    free(buf);
+  }
+  double sum = 0;
+  for (int64_t k = 0; k < nzo; k++) sum += part[k];
+  free(part);
+  return sum;
+}

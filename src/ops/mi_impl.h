@@ -1,0 +1,99 @@
+/* Mattes mutual information with implicit Parzen windows. The joint histogram is
+ * accumulated straight from the intensities: each voxel adds the outer product of its
+ * (at most 8) fixed and moving kernel weights; no N x bins weight block exists.
+ * Loss = -MI; d(-MI)/dM(p) = -(1/N) Σij log(pij/(pi pj)) wf_i(p) dwm_j(p)/dM  (the "-1" of
+ * d(p log p) cancels because each voxel's weights sum to one).
+ * Included with REAL and SUFFIX set. */
+
+/* Intensity -> continuous bin coordinate, clamped to the bins whose kernels stay inside
+ * [0, bins); *deta is d(eta)/d(value) (0 when clamped). */
+static inline double FN(mi_eta)(ffdp_parzen_kind kind, double v, double vmin, double vmax, int bins, double *deta) {
+  const double pad = (double)ffdp_parzen_pad(kind), span = bins - 1 - 2 * pad;
+  double scale = vmax > vmin ? span / (vmax - vmin) : 0;
+  double eta = pad + (v - vmin) * scale;
+  *deta = scale;
+  if (!(eta >= pad)) eta = pad, *deta = 0; /* also NaN */
+  if (eta > pad + span) eta = pad + span, *deta = 0;
+  return eta;
+}
+
+void FN(ffdp_mi_hist)(const ffdp_mi_params *p, const ffdp_slab *s, const REAL *F, const REAL *M,
+                      const uint8_t *mask, double *hist) {
+  const int B = p->bins;
+  const int64_t P = ffdp_slab_plane(s), nzo = s->z1 - s->z0;
+  double *part = calloc((size_t)(nzo > 0 ? nzo : 1) * B * B, sizeof(double));
+#pragma omp parallel for schedule(static)
+  for (int64_t z = s->z0; z < s->z1; z++) {
+    double *h = part + (z - s->z0) * B * B;
+    const int64_t base = (z - s->zlo) * P;
+    for (int64_t k = base; k < base + P; k++) {
+      if (mask && !mask[k]) continue;
+      double de, wf[FFDP_PARZEN_MAX], wm[FFDP_PARZEN_MAX], dw[FFDP_PARZEN_MAX];
+      int jf = ffdp_parzen(p->kind, B, FN(mi_eta)(p->kind, F[k], p->fmin, p->fmax, B, &de), wf, dw);
+      int jm = ffdp_parzen(p->kind, B, FN(mi_eta)(p->kind, M[k], p->mmin, p->mmax, B, &de), wm, dw);
+      int nf = ffdp_parzen_taps(p->kind), nm = nf;
+      for (int a = 0; a < nf; a++) {
+        if (wf[a] == 0) continue;
+        double *row = h + (int64_t)(jf + a) * B + jm;
+        for (int b = 0; b < nm; b++) row[b] += wf[a] * wm[b];
+      }
+    }
+  }
+  for (int64_t z = 0; z < nzo; z++)
+    for (int k = 0; k < B * B; k++) hist[k] += part[z * B * B + k];
+  free(part);
+}
+
+double FN(ffdp_mi_table)(const ffdp_mi_params *p, const double *hist, double *table) {
+  const int B = p->bins;
+  double n = 0, pf[FFDP_MI_MAX_BINS] = {0}, pm[FFDP_MI_MAX_BINS] = {0};
+  for (int k = 0; k < B * B; k++) n += hist[k];
+  if (!(n > 0)) {
+    for (int k = 0; k < B * B; k++) table[k] = 0;
+    return 0;
+  }
+  for (int i = 0; i < B; i++)
+    for (int j = 0; j < B; j++) {
+      pf[i] += hist[i * B + j] / n;
+      pm[j] += hist[i * B + j] / n;
+    }
+  double mi = 0;
+  for (int i = 0; i < B; i++)
+    for (int j = 0; j < B; j++) {
+      double pij = hist[i * B + j] / n;
+      double t = pij > 0 ? log(pij / (pf[i] * pm[j])) : 0;
+      table[i * B + j] = t;
+      mi += pij * t;
+    }
+  return mi;
+}
+
+void FN(ffdp_mi_grad)(const ffdp_mi_params *p, const ffdp_slab *s, const REAL *F, const REAL *M,
+                      const uint8_t *mask, const double *table, double norm, REAL *gM) {
+  const int B = p->bins;
+  const int64_t P = ffdp_slab_plane(s);
+#pragma omp parallel for schedule(static)
+  for (int64_t z = s->z0; z < s->z1; z++) {
+    const int64_t base = (z - s->zlo) * P;
+    for (int64_t k = base; k < base + P; k++) {
+      if (mask && !mask[k]) {
+        gM[k] = 0;
+        continue;
+      }
+      double def, dem, wf[FFDP_PARZEN_MAX], dwf[FFDP_PARZEN_MAX], wm[FFDP_PARZEN_MAX], dwm[FFDP_PARZEN_MAX];
+      int jf = ffdp_parzen(p->kind, B, FN(mi_eta)(p->kind, F[k], p->fmin, p->fmax, B, &def), wf, dwf);
+      int jm = ffdp_parzen(p->kind, B, FN(mi_eta)(p->kind, M[k], p->mmin, p->mmax, B, &dem), wm, dwm);
+      int nt = ffdp_parzen_taps(p->kind);
+      double g = 0;
+      if (dem != 0)
+        for (int a = 0; a < nt; a++) {
+          if (wf[a] == 0) continue;
+          const double *row = table + (int64_t)(jf + a) * B + jm;
+          double sa = 0;
+          for (int b = 0; b < nt; b++) sa += row[b] * dwm[b];
+          g += wf[a] * sa;
+        }
+      gM[k] = (REAL)(-norm * g * dem);
+    }
+  }
+}

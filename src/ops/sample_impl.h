@@ -1,0 +1,139 @@
+/* Implicit composite sampler: out(p) = M(B·[p;1] + S·u(p)). The identity grid is the loop
+ * index; nothing of grid size is allocated. Included with REAL and SUFFIX set, after interp_impl.h. */
+
+void FN(ffdp_sample_fwd)(const ffdp_warp *w, const ffdp_slab *fs, const REAL *u, const ffdp_slab *ms,
+                         const REAL *M, int ncomp, REAL *out) {
+  const int64_t nx = fs->nx, ny = fs->ny;
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int64_t z = fs->z0; z < fs->z1; z++)
+    for (int64_t y = 0; y < ny; y++) {
+      for (int64_t x = 0; x < nx; x++) {
+        const int64_t i = ffdp_slab_index(fs, x, y, z);
+        REAL q[3];
+        FN(warp_point)(w, x, y, z, u ? u + 3 * i : NULL, q);
+        if (w->interp == FFDP_INTERP_NEAREST) {
+          int vx, vy, vz;
+          int64_t ix = FN(nearest_index)(q[0], ms->nx, w->pad, &vx);
+          int64_t iy = FN(nearest_index)(q[1], ms->ny, w->pad, &vy);
+          int64_t iz = FN(nearest_index)(q[2], ms->nz, w->pad, &vz);
+          for (int c = 0; c < ncomp; c++)
+            out[i * ncomp + c] = (vx && vy && vz) ? M[ffdp_slab_index(ms, ix, iy, iz) * ncomp + c] : (REAL)0;
+          continue;
+        }
+        FN(axis_taps) ax = FN(axis_linear)(q[0], ms->nx, w->pad);
+        FN(axis_taps) ay = FN(axis_linear)(q[1], ms->ny, w->pad);
+        FN(axis_taps) az = FN(axis_linear)(q[2], ms->nz, w->pad);
+        for (int c = 0; c < ncomp; c++) {
+          REAL v[8];
+          FN(corners)(M, ms, ncomp, c, &ax, &ay, &az, v);
+          out[i * ncomp + c] = FN(trilinear)(v, ax.f, ay.f, az.f, NULL);
+        }
+      }
+    }
+}
+
+/* Gradient w.r.t. q of Σc gout_c·M_c(q) at one voxel; optionally scatters into gM. */
+static inline void FN(sample_voxel_bwd)(const ffdp_warp *w, const ffdp_slab *ms, const REAL *M, int ncomp,
+                                        const REAL q[3], const REAL *g, REAL gq[3], REAL *gM) {
+  gq[0] = gq[1] = gq[2] = 0;
+  if (w->interp == FFDP_INTERP_NEAREST) { /* piecewise constant: zero gradient w.r.t. q */
+    if (gM) {
+      int vx, vy, vz;
+      int64_t ix = FN(nearest_index)(q[0], ms->nx, w->pad, &vx);
+      int64_t iy = FN(nearest_index)(q[1], ms->ny, w->pad, &vy);
+      int64_t iz = FN(nearest_index)(q[2], ms->nz, w->pad, &vz);
+      if (vx && vy && vz)
+        for (int c = 0; c < ncomp; c++) gM[ffdp_slab_index(ms, ix, iy, iz) * ncomp + c] += g[c];
+    }
+    return;
+  }
+  FN(axis_taps) ax = FN(axis_linear)(q[0], ms->nx, w->pad);
+  FN(axis_taps) ay = FN(axis_linear)(q[1], ms->ny, w->pad);
+  FN(axis_taps) az = FN(axis_linear)(q[2], ms->nz, w->pad);
+  for (int c = 0; c < ncomp; c++) {
+    REAL v[8], d[3];
+    FN(corners)(M, ms, ncomp, c, &ax, &ay, &az, v);
+    FN(trilinear)(v, ax.f, ay.f, az.f, d);
+    gq[0] += g[c] * d[0] * ax.gmask;
+    gq[1] += g[c] * d[1] * ay.gmask;
+    gq[2] += g[c] * d[2] * az.gmask;
+    if (gM) {
+      const int64_t xs[2] = {ax.i0, ax.i1}, ys[2] = {ay.i0, ay.i1}, zs[2] = {az.i0, az.i1};
+      const int vx[2] = {ax.v0, ax.v1}, vy[2] = {ay.v0, ay.v1}, vz[2] = {az.v0, az.v1};
+      const REAL wx[2] = {1 - ax.f, ax.f}, wy[2] = {1 - ay.f, ay.f}, wz[2] = {1 - az.f, az.f};
+      for (int k = 0; k < 8; k++) {
+        int bx = k & 1, by = (k >> 1) & 1, bz = k >> 2;
+        if (vx[bx] && vy[by] && vz[bz])
+          gM[ffdp_slab_index(ms, xs[bx], ys[by], zs[bz]) * ncomp + c] += g[c] * wx[bx] * wy[by] * wz[bz];
+      }
+    }
+  }
+}
+
+void FN(ffdp_sample_bwd)(const ffdp_warp *w, const ffdp_slab *fs, const REAL *u, const ffdp_slab *ms,
+                         const REAL *M, int ncomp, const REAL *gout, REAL *gu, double gB[3][4], REAL *gM) {
+  const int64_t nx = fs->nx, ny = fs->ny, nzo = fs->z1 - fs->z0;
+  double *part = gB ? calloc((size_t)(nzo > 0 ? nzo : 1) * 12, sizeof(double)) : NULL;
+  /* The scatter into gM is a race between threads; it is an optional, rarely used output,
+   * so it runs serially (deterministic) rather than with atomics. */
+#pragma omp parallel for schedule(static) if (!gM)
+  for (int64_t z = fs->z0; z < fs->z1; z++) {
+    double acc[12] = {0};
+    for (int64_t y = 0; y < ny; y++)
+      for (int64_t x = 0; x < nx; x++) {
+        const int64_t i = ffdp_slab_index(fs, x, y, z);
+        REAL q[3], gq[3];
+        FN(warp_point)(w, x, y, z, u ? u + 3 * i : NULL, q);
+        FN(sample_voxel_bwd)(w, ms, M, ncomp, q, gout + i * ncomp, gq, gM);
+        if (gu)
+          for (int a = 0; a < 3; a++)
+            gu[3 * i + a] = w->S[0][a] * gq[0] + w->S[1][a] * gq[1] + w->S[2][a] * gq[2];
+        if (part) {
+          const double p[4] = {(double)x, (double)y, (double)z, 1.0};
+          for (int a = 0; a < 3; a++)
+            for (int b = 0; b < 4; b++) acc[a * 4 + b] += (double)gq[a] * p[b];
+        }
+      }
+    if (part) memcpy(part + (z - fs->z0) * 12, acc, sizeof acc);
+  }
+  if (gB) {
+    double s[12] = {0};
+    for (int64_t k = 0; k < nzo; k++)
+      for (int j = 0; j < 12; j++) s[j] += part[k * 12 + j];
+    for (int a = 0; a < 3; a++)
+      for (int b = 0; b < 4; b++) gB[a][b] = s[a * 4 + b];
+    free(part);
+  }
+}
+
+void FN(ffdp_sample_labels)(const ffdp_warp *w, const ffdp_slab *fs, const REAL *u, const ffdp_slab *ms,
+                            const REAL *M, REAL *out) {
+  const int64_t nx = fs->nx, ny = fs->ny;
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int64_t z = fs->z0; z < fs->z1; z++)
+    for (int64_t y = 0; y < ny; y++)
+      for (int64_t x = 0; x < nx; x++) {
+        const int64_t i = ffdp_slab_index(fs, x, y, z);
+        REAL q[3];
+        FN(warp_point)(w, x, y, z, u ? u + 3 * i : NULL, q);
+        FN(axis_taps) ax = FN(axis_linear)(q[0], ms->nx, w->pad);
+        FN(axis_taps) ay = FN(axis_linear)(q[1], ms->ny, w->pad);
+        FN(axis_taps) az = FN(axis_linear)(q[2], ms->nz, w->pad);
+        REAL v[8];
+        FN(corners)(M, ms, 1, 0, &ax, &ay, &az, v);
+        const REAL wx[2] = {1 - ax.f, ax.f}, wy[2] = {1 - ay.f, ay.f}, wz[2] = {1 - az.f, az.f};
+        REAL lab[8], wt[8];
+        int nl = 0;
+        for (int k = 0; k < 8; k++) {
+          REAL wk = wx[k & 1] * wy[(k >> 1) & 1] * wz[k >> 2];
+          int j = 0;
+          while (j < nl && lab[j] != v[k]) j++;
+          if (j == nl) lab[nl] = v[k], wt[nl++] = 0;
+          wt[j] += wk;
+        }
+        int best = 0;
+        for (int j = 1; j < nl; j++)
+          if (wt[j] > wt[best] || (wt[j] == wt[best] && lab[j] < lab[best])) best = j;
+        out[i] = lab[best];
+      }
+}
