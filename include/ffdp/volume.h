@@ -62,6 +62,18 @@ ffdp_status ffdp_volume_save(const ffdp_volume *v, const char *path, ffdp_dtype 
                              ffdp_nifti_version ver, ffdp_error *err);
 ffdp_status ffdp_field_save(const ffdp_volume *v, const char *path, int lps, ffdp_error *err);
 
+/* Resampling onto another grid (world-aligned; no transform): trilinear (interp 0) or
+ * nearest (1), border padding when border != 0 else zeros. Works for 1 or 3 components. */
+ffdp_status ffdp_volume_resample(const ffdp_volume *v, const int64_t dim[3], ffdp_mat4 vox2world, int interp,
+                                 int border, ffdp_volume **out, ffdp_error *err);
+/* Grid of a pyramid level: dim' = max(1, floor(dim/f)), voxel p' at old voxel f·p' + (f-1)/2. */
+void ffdp_shrink_grid(const int64_t dim[3], ffdp_mat4 vox2world, const int factor[3], int64_t dim_out[3],
+                      ffdp_mat4 *vox2world_out);
+/* Anti-aliased downsampling by integer factors (Gaussian sigma = f/3 voxels, then trilinear). */
+ffdp_status ffdp_volume_downsample(const ffdp_volume *v, const int factor[3], ffdp_volume **out, ffdp_error *err);
+/* Separable Gaussian smoothing, sigma in voxels per axis, zero padding. */
+ffdp_status ffdp_volume_smooth(const ffdp_volume *v, const double sigma[3], ffdp_volume **out, ffdp_error *err);
+
 #ifdef __cplusplus
 }
 #endif

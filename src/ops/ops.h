@@ -114,6 +114,14 @@ static inline void ffdp_chunk(int64_t a, int64_t b, int t, int T, int64_t *lo, i
 FFDP_OPS_DECLARE(float, f32)
 FFDP_OPS_DECLARE(double, f64)
 
+/* Fold φ(x) = A·x + t (+ u(x)) with fixed and moving voxel-to-world matrices into the
+ * voxel-space warp: B = Wm^-1·[A t]·Wf, S = linear part of Wm^-1. `aff` is a 4x4 affine.
+ * Returns 0 when Wm is singular. */
+#include "ffdp/geometry.h"
+int ffdp_warp_fold(ffdp_mat4 aff, ffdp_mat4 wf, ffdp_mat4 wm, ffdp_interp interp, ffdp_pad pad, ffdp_warp *w);
+/* Chain rule of the fold: gradient w.r.t. B (3x4) -> gradient w.r.t. [A t] (3x4 world). */
+void ffdp_warp_affine_grad(const double gB[3][4], ffdp_mat4 wf, ffdp_mat4 wm, double gA[3][4]);
+
 /* One-rank conveniences used by the pipeline (MI in one call; counts). */
 double ffdp_mi_f32(const ffdp_mi_params *p, const ffdp_slab *s, const float *F, const float *M,
                    const uint8_t *mask, float *gM);
