@@ -28,9 +28,23 @@ static ffdp_status check_readable(const char *path, ffdp_error *err) {
 }
 
 /* Voxel-to-world as NIfTI defines it: sform when set, else qform, else scaled identity. */
+/* The library replaces zero/NaN pixdim with 1 while converting the header, which would hide
+ * a broken file; so the spacing is checked on the raw header. */
+static ffdp_status raw_spacing(const char *path, double d[3], ffdp_error *err) {
+  int ver = 0;
+  void *h = nifti_read_header(path, &ver, 0);
+  if (!h) return ffdp_fail(err, FFDP_ERR_FORMAT, "'%s' is not a readable NIfTI-1/NIfTI-2 file (bad or truncated header)", path);
+  for (int i = 0; i < 3; i++)
+    d[i] = ver == 2 ? ((nifti_2_header *)h)->pixdim[i + 1] : (double)((nifti_1_header *)h)->pixdim[i + 1];
+  free(h);
+  return FFDP_OK;
+}
+
 static ffdp_status header_geometry(const nifti_image *nim, const char *path, ffdp_mat4 *w,
                                    ffdp_error *err) {
-  const double d[3] = {nim->dx, nim->dy, nim->dz};
+  double d[3];
+  ffdp_status st = raw_spacing(path, d, err);
+  if (st) return st;
   for (int i = 0; i < 3; i++)
     if (!isfinite(d[i]) || d[i] == 0)
       return ffdp_fail(err, FFDP_ERR_INVALID, "'%s': voxel spacing pixdim[%d] is %g (must be finite and non-zero)",
@@ -106,10 +120,11 @@ static ffdp_status open_checked(const char *path, int want_ncomp, nifti_image **
   int64_t extra = 1;
   for (int i = 4; i <= 7 && i <= nim->dim[0]; i++) extra *= nim->dim[i] > 0 ? nim->dim[i] : 1;
   if (want_ncomp == 1 && extra != 1) {
-    s = ffdp_fail(err, FFDP_ERR_UNSUPPORTED,
-                  "'%s' is %lldD (dims %lld %lld %lld %lld %lld) but a 3D image is expected; extract one volume first",
-                  path, (long long)nim->dim[0], (long long)nim->dim[1], (long long)nim->dim[2],
-                  (long long)nim->dim[3], (long long)nim->dim[4], (long long)nim->dim[5]);
+    char dims[96] = "";
+    for (int i = 1; i <= nim->dim[0] && i <= 7; i++)
+      snprintf(dims + strlen(dims), sizeof dims - strlen(dims), "%s%lld", i > 1 ? "x" : "", (long long)nim->dim[i]);
+    s = ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "'%s' is %lldD (%s) but a 3D image is expected; extract one volume first",
+                  path, (long long)nim->dim[0], dims);
     goto fail;
   }
   if (want_ncomp == 3 && (extra != 3 || nim->dim[0] < 5 || nim->dim[5] != 3)) {

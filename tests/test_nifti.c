@@ -1,0 +1,164 @@
+/* NIfTI I/O: round trips of every voxel type, .nii and .nii.gz, NIfTI-1 and NIfTI-2; sform
+ * preferred over qform; qform-only and no-xform files; displacement fields in ITK layout
+ * with LPS signs; known world points through the shared brains. */
+#include "check.h"
+#include "ffdp/ffdp.h"
+#include "test_geometry.h"
+#include <nifti2_io.h>
+#include <string.h>
+#include <unistd.h>
+
+static ffdp_volume *make_volume(rng_t *r, int dtype) {
+  const int64_t dim[3] = {13, 7, 9};
+  const double sp[3] = {0.88, 1.0, 1.25}, org[3] = {-10.5, 20.25, -3};
+  ffdp_volume *v;
+  ffdp_volume_create(dim, 1, test_oblique(0.2, -0.1, 0.3, sp, org), &v, NULL);
+  float *d = ffdp_volume_data(v);
+  double lo = dtype == FFDP_DT_UINT8 || dtype == FFDP_DT_UINT16 || dtype == FFDP_DT_UINT32 ? 0 : -100;
+  for (int64_t i = 0; i < ffdp_volume_nvox(v); i++) {
+    double x = rng_nz(r, lo, dtype == FFDP_DT_INT8 ? 120 : 250);
+    d[i] = (dtype == FFDP_DT_FLOAT32 || dtype == FFDP_DT_FLOAT64) ? (float)x : (float)nearbyint(x);
+  }
+  return v;
+}
+
+static void round_trip(rng_t *r, int dtype, const char *ext, ffdp_nifti_version ver) {
+  char path[256];
+  snprintf(path, sizeof path, "rt_%d_%d%s", dtype, ver, ext);
+  ffdp_volume *v = make_volume(r, dtype), *w = NULL;
+  ffdp_error err = {0};
+  CHECK(ffdp_volume_save(v, path, (ffdp_dtype)dtype, ver, &err) == FFDP_OK, "save %s: %s", path, err.msg);
+  CHECK(ffdp_volume_load(path, &w, &err) == FFDP_OK, "load %s: %s", path, err.msg);
+  if (!w) return;
+  int nver = 0;
+  void *h = nifti_read_header(path, &nver, 0);
+  free(h);
+  CHECK(nver == (ver == FFDP_NIFTI_2 ? 2 : 1), "%s written as NIfTI-%d", path, nver);
+  CHECK(ffdp_volume_source_dtype(w) == dtype, "%s: type %d read back as %d", path, dtype, ffdp_volume_source_dtype(w));
+  CHECK(memcmp(ffdp_volume_dim(v), ffdp_volume_dim(w), 3 * sizeof(int64_t)) == 0, "%s: dims differ", path);
+  const float *a = ffdp_volume_cdata(v), *b = ffdp_volume_cdata(w);
+  int bad = 0;
+  for (int64_t i = 0; i < ffdp_volume_nvox(v); i++) bad += a[i] != b[i];
+  CHECK(bad == 0, "%s: %d values changed", path, bad);
+  ffdp_mat4 ma = ffdp_volume_vox2world(v), mb = ffdp_volume_vox2world(w);
+  double e = 0; /* NIfTI-1 stores the sform in float32 */
+  for (int i = 0; i < 3; i++)
+    for (int j = 0; j < 4; j++) e = fmax(e, fabs(ma.m[i][j] - mb.m[i][j]));
+  CHECK(e < (ver == FFDP_NIFTI_2 ? 1e-12 : 1e-5), "%s: matrix changed by %g", path, e);
+  ffdp_volume_free(v), ffdp_volume_free(w);
+  unlink(path);
+}
+
+/* Files made with the reference library directly: qform only / both / neither. */
+static void xform_cases(void) {
+  int64_t dims[8] = {3, 5, 6, 7, 1, 1, 1, 1};
+  nifti_image *n = nifti_make_new_nim(dims, DT_INT16, 1);
+  n->dx = n->pixdim[1] = 1.5, n->dy = n->pixdim[2] = 2.0, n->dz = n->pixdim[3] = 2.5;
+  n->qform_code = 1, n->quatern_b = 0.1, n->quatern_c = -0.2, n->quatern_d = 0.05, n->qfac = -1;
+  n->qoffset_x = 10, n->qoffset_y = -20, n->qoffset_z = 30;
+  n->qto_xyz = nifti_quatern_to_dmat44(n->quatern_b, n->quatern_c, n->quatern_d, n->qoffset_x, n->qoffset_y, n->qoffset_z,
+                                       n->dx, n->dy, n->dz, n->qfac);
+  n->sform_code = 0;
+  nifti_set_filenames(n, "xf_qform.nii", 0, 1);
+  nifti_image_write(n);
+  ffdp_volume *v;
+  ffdp_error err;
+  CHECK(ffdp_volume_load("xf_qform.nii", &v, &err) == FFDP_OK, "qform-only: %s", err.msg);
+  ffdp_mat4 m = ffdp_volume_vox2world(v);
+  double e = 0;
+  for (int i = 0; i < 3; i++)
+    for (int j = 0; j < 4; j++) e = fmax(e, fabs(m.m[i][j] - n->qto_xyz.m[i][j]));
+  CHECK(e < 1e-5, "qform-only matrix off by %g", e);
+  ffdp_volume_free(v);
+  /* both set and different: sform wins */
+  n->sform_code = 2;
+  memset(n->sto_xyz.m, 0, sizeof n->sto_xyz.m);
+  n->sto_xyz.m[0][0] = -1.5, n->sto_xyz.m[1][1] = 2.0, n->sto_xyz.m[2][2] = 2.5, n->sto_xyz.m[3][3] = 1;
+  n->sto_xyz.m[0][3] = 7, n->sto_xyz.m[0][1] = 0.3;
+  nifti_set_filenames(n, "xf_both.nii.gz", 0, 1);
+  nifti_image_write(n);
+  CHECK(ffdp_volume_load("xf_both.nii.gz", &v, &err) == FFDP_OK, "sform+qform: %s", err.msg);
+  m = ffdp_volume_vox2world(v);
+  CHECK(m.m[0][0] == -1.5 && fabs(m.m[0][1] - 0.3) < 1e-6 && m.m[0][3] == 7, "sform not preferred over qform");
+  ffdp_volume_free(v);
+  /* neither: scaled identity from pixdim */
+  n->sform_code = 0, n->qform_code = 0;
+  nifti_set_filenames(n, "xf_none.nii", 0, 1);
+  nifti_image_write(n);
+  CHECK(ffdp_volume_load("xf_none.nii", &v, &err) == FFDP_OK, "no xform: %s", err.msg);
+  m = ffdp_volume_vox2world(v);
+  CHECK(m.m[0][0] == 1.5 && m.m[1][1] == 2.0 && m.m[2][2] == 2.5 && m.m[0][1] == 0, "no-xform matrix is not diag(pixdim)");
+  ffdp_volume_free(v);
+  nifti_image_free(n);
+  unlink("xf_qform.nii"), unlink("xf_both.nii.gz"), unlink("xf_none.nii");
+}
+
+/* Fields: ITK layout (X Y Z 1 3, planar), LPS signs on disk, RAS interleaved in memory. */
+static void field_case(rng_t *r) {
+  const int64_t dim[3] = {4, 5, 3};
+  const double sp[3] = {1, 1, 1}, org[3] = {0, 0, 0};
+  ffdp_volume *u, *w;
+  ffdp_volume_create(dim, 3, test_oblique(0, 0, 0.2, sp, org), &u, NULL);
+  float *d = ffdp_volume_data(u);
+  for (int64_t i = 0; i < 3 * ffdp_volume_nvox(u); i++) d[i] = (float)rng_nz(r, -3, 3);
+  ffdp_error err;
+  CHECK(ffdp_field_save(u, "field.nii.gz", 1, &err) == FFDP_OK, "field save: %s", err.msg);
+  nifti_image *n = nifti_image_read("field.nii.gz", 1);
+  CHECK(n && n->ndim == 5 && n->dim[4] == 1 && n->dim[5] == 3 && n->intent_code == NIFTI_INTENT_VECTOR,
+        "field header is not an ITK vector image");
+  if (n) {
+    const float *f = n->data;
+    int64_t nv = ffdp_volume_nvox(u), bad = 0;
+    for (int64_t i = 0; i < nv; i++)
+      bad += f[i] != -d[3 * i] || f[nv + i] != -d[3 * i + 1] || f[2 * nv + i] != d[3 * i + 2];
+    CHECK(bad == 0, "%lld field voxels not planar LPS (x,y negated)", (long long)bad);
+    nifti_image_free(n);
+  }
+  CHECK(ffdp_field_load("field.nii.gz", 1, &w, &err) == FFDP_OK, "field load: %s", err.msg);
+  if (w) {
+    CHECK(memcmp(ffdp_volume_cdata(w), d, 3 * ffdp_volume_nvox(u) * sizeof(float)) == 0, "field round trip changed values");
+    ffdp_volume_free(w);
+  }
+  ffdp_volume *s;
+  CHECK(ffdp_volume_load("field.nii.gz", &s, &err) == FFDP_ERR_UNSUPPORTED, "a field loaded as a scalar image");
+  ffdp_volume_free(u);
+  unlink("field.nii.gz");
+}
+
+/* World point (0,0,0) (MNI origin, anterior commissure) through the two MNI templates. */
+static int shared_brains(void) {
+  ffdp_volume *a, *b;
+  ffdp_error err;
+  if (access(FFDP_TEST_DATA "/brain/MNI152_T1_2mm.nii.gz", R_OK) != 0) return 0;
+  CHECK(ffdp_volume_load(FFDP_TEST_DATA "/brain/MNI152_T1_2mm.nii.gz", &a, &err) == FFDP_OK, "%s", err.msg);
+  CHECK(ffdp_volume_load(FFDP_TEST_DATA "/brain/MNI152_T1_1mm_brain.nii.gz", &b, &err) == FFDP_OK, "%s", err.msg);
+  ffdp_mat4 ia, ib;
+  ffdp_mat4_inverse(ffdp_volume_vox2world(a), &ia);
+  ffdp_mat4_inverse(ffdp_volume_vox2world(b), &ib);
+  const double X[3] = {0, 0, 0}, Y[3] = {-30, 20, 10};
+  double pa[3], pb[3];
+  ffdp_mat4_apply(ia, X, pa);
+  ffdp_mat4_apply(ib, X, pb);
+  CHECK(fabs(pa[0] - 45) < 1e-9 && fabs(pa[1] - 63) < 1e-9 && fabs(pa[2] - 36) < 1e-9, "origin in 2mm at %g %g %g", pa[0], pa[1], pa[2]);
+  CHECK(fabs(pb[0] - 90) < 1e-9 && fabs(pb[1] - 126) < 1e-9 && fabs(pb[2] - 72) < 1e-9, "origin in 1mm at %g %g %g", pb[0], pb[1], pb[2]);
+  ffdp_mat4_apply(ia, Y, pa);
+  ffdp_mat4_apply(ib, Y, pb);
+  /* same world point: 1 mm voxel = 2 * 2 mm voxel (shared origin, x flipped in both) */
+  for (int k = 0; k < 3; k++) CHECK(fabs(pb[k] - 2 * pa[k]) < 1e-9, "axis %d: %g vs 2*%g", k, pb[k], pa[k]);
+  CHECK(fabs(pa[0] - 60) < 1e-9, "x=-30 mm (left) should be voxel 60 of the LAS 2mm grid, got %g", pa[0]);
+  ffdp_volume_free(a), ffdp_volume_free(b);
+  return 1;
+}
+
+int main(void) {
+  rng_t r = {2718281828ULL};
+  const int types[] = {FFDP_DT_UINT8, FFDP_DT_INT8, FFDP_DT_INT16, FFDP_DT_UINT16, FFDP_DT_INT32, FFDP_DT_UINT32,
+                       FFDP_DT_FLOAT32, FFDP_DT_FLOAT64};
+  for (unsigned t = 0; t < sizeof types / sizeof *types; t++)
+    for (int gz = 0; gz < 2; gz++)
+      for (int ver = 1; ver <= 2; ver++) round_trip(&r, types[t], gz ? ".nii.gz" : ".nii", (ffdp_nifti_version)ver);
+  xform_cases();
+  field_case(&r);
+  if (!shared_brains()) printf("note: ../shared/data not found; skipped the shared-brain geometry checks\n");
+  return check_done("test_nifti");
+}
