@@ -4,5 +4,6 @@
 #include "ffdp/error.h"
 #include "ffdp/geometry.h"
 #include "ffdp/volume.h"
+#include "ffdp/register.h"
 #define FFDP_VERSION_STRING "0.1.0"
 #endif

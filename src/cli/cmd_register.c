@@ -1,3 +1,348 @@
-int ffdp_cmd_register(int argc, char **argv);
+/* ffdp register: ANTs-familiar options, presets, live progress, summary and --json. */
 #include "cli/cli.h"
-int ffdp_cmd_register(int argc, char **argv) { (void)argc; (void)argv; return cli_errorf("not yet"); }
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void usage(FILE *f) {
+  fprintf(f,
+    "usage: ffdp register -f FIXED -m MOVING -o OUTPREFIX [preset | stages] [options]\n\n"
+    "Registers MOVING to FIXED. Writes OUTPREFIXWarped.nii.gz, OUTPREFIX0GenericAffine.txt (ITK/ANTs\n"
+    "affine, LPS) and, with a deformable stage, OUTPREFIX1Warp.nii.gz (ANTs displacement field), so that\n"
+    "  ffdp apply (or antsApplyTransforms) -t OUTPREFIX1Warp.nii.gz -t OUTPREFIX0GenericAffine.txt\n"
+    "reproduces the warped image.\n\n"
+    "presets (default --greedy):\n"
+    "  --rigid          moments + rigid (MI)\n"
+    "  --affine         moments + rigid + affine (MI)\n"
+    "  --greedy         moments + rigid + affine (MI) + greedy deformable (CC)\n\n"
+    "stages (replace the preset; options after a --transform apply to that stage):\n"
+    "  --transform Rigid[lr] | Affine[lr] | Greedy[lr,grad_sigma,warp_sigma]\n"
+    "  --metric CC[w] | MI[bins] | MSE     CC window w voxels (odd; ANTs radius r = window 2r+1)\n"
+    "  --convergence [200x100x50,1e-6,10] iterations per level, tolerance, window\n"
+    "  --shrink-factors 4x2x1            per level, coarse to fine\n"
+    "  --smoothing-sigmas 1x0.5x0vox     Gaussian sigma per level, in voxels of that level\n\n"
+    "options:\n"
+    "  -x, --masks FIXEDMASK[,MOVINGMASK]  restrict the metric to the mask(s)\n"
+    "  --no-moments     start from the identity instead of centres of mass / principal axes\n"
+    "  --threads N      CPU threads (default: all cores)\n"
+    "  --json FILE      write the run summary as JSON\n"
+    "  -v, --verbose    one line per iteration;  -q, --quiet  only errors\n\n"
+    "examples:\n"
+    "  ffdp register -f MNI152_T1_2mm.nii.gz -m T1_head_2mm.nii.gz -o out/sub_ --greedy\n"
+    "  ffdp register -f t1.nii.gz -m t2.nii.gz -o out/t2_ --affine --json out/t2.json\n"
+    "  ffdp register -f F.nii.gz -m M.nii.gz -o out/m_ --transform Affine[0.005] --metric MI[32] \\\n"
+    "       --convergence [100x50,1e-6,10] --shrink-factors 2x1 --transform Greedy[0.5,1,0.5] --metric CC[5]\n");
+}
+
+typedef struct {
+  int verbose, tty;
+  int last_len;
+  double level_t0;
+} progress_state;
+
+static const char *stage_name(ffdp_stage_kind k) {
+  return k == FFDP_STAGE_RIGID ? "rigid" : k == FFDP_STAGE_AFFINE ? "affine" : "greedy";
+}
+
+static void on_progress(void *ctx, const ffdp_progress *p) {
+  progress_state *s = ctx;
+  if (s->verbose < 0) return;
+  double its = p->level_elapsed_s > 0 ? p->iter / p->level_elapsed_s : 0;
+  char head[64];
+  snprintf(head, sizeof head, "stage %d/%d %-6s level %d/%d", p->stage + 1, p->nstages, stage_name(p->kind), p->level + 1,
+           p->nlevels);
+  if (p->level_done) {
+    if (s->tty) printf("\r%*s\r", s->last_len, "");
+    printf("%s  %4d it  %7.1f it/s  loss %+.6f  %6.1f s%s\n", head, p->iter, its, p->loss, p->elapsed_s,
+           p->converged ? "  (converged)" : "");
+    fflush(stdout);
+    s->last_len = 0;
+    return;
+  }
+  if (s->verbose > 0) {
+    printf("%s  it %4d/%d  loss %+.6f  %6.2f s\n", head, p->iter, p->max_iters, p->loss, p->elapsed_s);
+  } else if (s->tty) {
+    int w = 24, fill = p->max_iters > 0 ? w * p->iter / p->max_iters : w;
+    char bar[32];
+    for (int i = 0; i < w; i++) bar[i] = i < fill ? '#' : '.';
+    bar[w] = 0;
+    s->last_len = printf("\r%s [%s] %d/%d  %.1f it/s  loss %+.6f", head, bar, p->iter, p->max_iters, its, p->loss);
+    fflush(stdout);
+  }
+}
+
+/* "200x100x50" -> ints/doubles; returns count or -1. */
+static int parse_list(const char *s, double *out, int max) {
+  int n = 0;
+  char *e;
+  while (*s && n < max) {
+    out[n++] = strtod(s, &e);
+    if (e == s) return -1;
+    s = e;
+    if (*s == 'x') s++;
+    else if (*s && strcmp(s, "vox") != 0) return -1;
+    else break;
+  }
+  return n;
+}
+
+/* NAME[a,b,c] -> name and up to 3 numbers. */
+static int parse_call(const char *s, char *name, size_t nlen, double *args, int *nargs) {
+  const char *br = strchr(s, '[');
+  size_t l = br ? (size_t)(br - s) : strlen(s);
+  if (l >= nlen) return 0;
+  memcpy(name, s, l);
+  name[l] = 0;
+  *nargs = 0;
+  if (!br) return 1;
+  const char *p = br + 1;
+  char *e;
+  while (*p && *p != ']' && *nargs < 3) {
+    args[(*nargs)++] = strtod(p, &e);
+    if (e == p) return 0;
+    p = e;
+    if (*p == ',') p++;
+  }
+  return *p == ']' && p[1] == 0;
+}
+
+static int mkdirs_for(const char *prefix) {
+  char d[4096];
+  snprintf(d, sizeof d, "%s", prefix);
+  char *slash = strrchr(d, '/');
+  if (!slash) return 0;
+  *slash = 0;
+  for (char *p = d + 1; *p; p++)
+    if (*p == '/') {
+      *p = 0;
+      if (mkdir(d, 0755) && errno != EEXIST) return -1;
+      *p = '/';
+    }
+  if (mkdir(d, 0755) && errno != EEXIST) return -1;
+  return access(d, W_OK);
+}
+
+static double peak_rss_mb(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_maxrss / 1024.0;
+}
+
+int ffdp_cmd_register(int argc, char **argv) {
+  const char *fixed = NULL, *moving = NULL, *prefix = NULL, *json = NULL, *masks = NULL, *preset = "greedy";
+  int threads = 0, verbose = 0, moments = 1, custom = 0;
+  ffdp_reg_options opt;
+  ffdp_error err = {0};
+  memset(&opt, 0, sizeof opt);
+  ffdp_stage_spec *cur = NULL;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+#define NEED_VALUE()                                                                      \
+  do {                                                                                    \
+    if (!v) return cli_errorf("option %s needs a value (see 'ffdp register --help')", a); \
+    i++;                                                                                  \
+  } while (0)
+    if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+      usage(stdout);
+      return 0;
+    } else if (!strcmp(a, "-f") || !strcmp(a, "--fixed")) { NEED_VALUE(); fixed = v; }
+    else if (!strcmp(a, "-m") || !strcmp(a, "--moving")) { NEED_VALUE(); moving = v; }
+    else if (!strcmp(a, "-o") || !strcmp(a, "--output")) { NEED_VALUE(); prefix = v; }
+    else if (!strcmp(a, "-x") || !strcmp(a, "--masks")) { NEED_VALUE(); masks = v; }
+    else if (!strcmp(a, "--json")) { NEED_VALUE(); json = v; }
+    else if (!strcmp(a, "--threads")) {
+      NEED_VALUE();
+      threads = atoi(v);
+      if (threads < 1) return cli_errorf("--threads needs a positive number, not '%s'", v);
+    } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) verbose = 1;
+    else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) verbose = -1;
+    else if (!strcmp(a, "--no-moments")) moments = 0;
+    else if (!strcmp(a, "--rigid") || !strcmp(a, "--affine") || !strcmp(a, "--greedy")) preset = a + 2;
+    else if (!strcmp(a, "--syn")) return cli_errorf("--syn is not available yet in this build; use --greedy");
+    else if (!strcmp(a, "--transform") || !strcmp(a, "-t")) {
+      NEED_VALUE();
+      char name[32];
+      double args[3];
+      int na;
+      if (!parse_call(v, name, sizeof name, args, &na)) return cli_errorf("cannot parse --transform '%s'", v);
+      if (opt.nstages == FFDP_MAX_STAGES) return cli_errorf("at most %d stages", FFDP_MAX_STAGES);
+      ffdp_stage_kind k;
+      if (!strcasecmp(name, "Rigid")) k = FFDP_STAGE_RIGID;
+      else if (!strcasecmp(name, "Affine")) k = FFDP_STAGE_AFFINE;
+      else if (!strcasecmp(name, "Greedy")) k = FFDP_STAGE_GREEDY;
+      else if (!strcasecmp(name, "SyN")) return cli_errorf("SyN is not available yet in this build; use Greedy[...]");
+      else return cli_errorf("unknown transform '%s' (Rigid, Affine, Greedy)", name);
+      cur = &opt.stages[opt.nstages++];
+      *cur = ffdp_stage_default(k);
+      if (na > 0) cur->lr = args[0];
+      if (na > 1) cur->grad_sigma = args[1];
+      if (na > 2) cur->warp_sigma = args[2];
+      if (na > 1 && k != FFDP_STAGE_GREEDY) return cli_errorf("%s takes one parameter [learning rate]", name);
+      custom = 1;
+    } else if (!strcmp(a, "--metric") || !strcmp(a, "--convergence") || !strcmp(a, "--shrink-factors") ||
+               !strcmp(a, "--smoothing-sigmas")) {
+      NEED_VALUE();
+      if (!cur) return cli_errorf("%s must follow a --transform (presets use built-in schedules)", a);
+      if (!strcmp(a, "--metric")) {
+        char name[32];
+        double args[3];
+        int na;
+        if (!parse_call(v, name, sizeof name, args, &na)) return cli_errorf("cannot parse --metric '%s'", v);
+        if (!strcasecmp(name, "CC")) cur->metric = (ffdp_metric_spec){FFDP_METRIC_CC, na ? (int)args[0] : 5, 32};
+        else if (!strcasecmp(name, "MI") || !strcasecmp(name, "Mattes")) cur->metric = (ffdp_metric_spec){FFDP_METRIC_MI, 5, na ? (int)args[0] : 32};
+        else if (!strcasecmp(name, "MSE") || !strcasecmp(name, "MeanSquares")) cur->metric = (ffdp_metric_spec){FFDP_METRIC_MSE, 5, 32};
+        else return cli_errorf("unknown metric '%s' (CC[w], MI[bins], MSE)", name);
+      } else if (!strcmp(a, "--convergence")) {
+        char buf[256];
+        snprintf(buf, sizeof buf, "%s", v[0] == '[' ? v + 1 : v);
+        char *end = strchr(buf, ']');
+        if (end) *end = 0;
+        char *tok = strtok(buf, ",");
+        double its[FFDP_MAX_LEVELS];
+        int n = tok ? parse_list(tok, its, FFDP_MAX_LEVELS) : -1;
+        if (n < 1) return cli_errorf("cannot parse --convergence '%s' (e.g. [200x100x50,1e-6,10])", v);
+        if (cur->level_mm[0] > 0) /* physical-size levels, halving down to 2 mm */
+          for (int l = 0; l < n; l++) cur->level_mm[l] = 2.0 * (double)(1 << (n - 1 - l));
+        cur->nlevels = n;
+        for (int l = 0; l < n; l++) cur->iters[l] = (int)its[l];
+        if ((tok = strtok(NULL, ","))) cur->tol = atof(tok);
+        if ((tok = strtok(NULL, ","))) cur->window = atoi(tok);
+      } else {
+        double vals[FFDP_MAX_LEVELS];
+        int n = parse_list(v, vals, FFDP_MAX_LEVELS);
+        if (n < 1) return cli_errorf("cannot parse %s '%s' (e.g. 4x2x1)", a, v);
+        if (n != cur->nlevels)
+          return cli_errorf("%s has %d levels but --convergence has %d; give the same number", a, n, cur->nlevels);
+        for (int l = 0; l < n; l++) {
+          if (a[2] == 's' && a[3] == 'h') cur->shrink[l] = (int)vals[l], cur->level_mm[0] = 0;
+          else cur->smooth[l] = vals[l];
+        }
+      }
+    } else {
+      return cli_errorf("unknown option '%s' (see 'ffdp register --help')", a);
+    }
+  }
+  if (!fixed || !moving || !prefix) {
+    usage(stderr);
+    return cli_errorf("-f FIXED, -m MOVING and -o OUTPREFIX are required");
+  }
+  if (!custom && ffdp_reg_options_preset(&opt, preset, &err)) return cli_error(&err);
+  for (int s = 0; s < opt.nstages; s++) /* a metric a stage cannot use */
+    if (opt.stages[s].kind == FFDP_STAGE_GREEDY && opt.stages[s].metric.kind == FFDP_METRIC_MI && opt.stages[s].metric.bins < 8)
+      return cli_errorf("stage %d: MI needs at least 8 bins", s + 1);
+  opt.moments = moments;
+  if (threads) omp_set_num_threads(threads);
+  if (mkdirs_for(prefix) != 0) return cli_errorf("cannot create or write the output directory of '%s': %s", prefix, strerror(errno));
+
+  double t0 = cli_now();
+  ffdp_volume *F = NULL, *M = NULL, *fm = NULL, *mm = NULL;
+  if (ffdp_volume_load(fixed, &F, &err) || ffdp_volume_load(moving, &M, &err)) {
+    ffdp_volume_free(F);
+    return cli_error(&err);
+  }
+  if (masks) {
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", masks[0] == '[' ? masks + 1 : masks);
+    char *e = strchr(buf, ']');
+    if (e) *e = 0;
+    char *comma = strchr(buf, ',');
+    if (comma) *comma = 0;
+    if (buf[0] && ffdp_volume_load(buf, &fm, &err)) goto fail;
+    if (comma && comma[1] && ffdp_volume_load(comma + 1, &mm, &err)) goto fail;
+    opt.fixed_mask = fm, opt.moving_mask = mm;
+  }
+  double t_load = cli_now() - t0;
+  progress_state ps = {verbose, isatty(STDOUT_FILENO), 0, 0};
+  opt.progress = on_progress;
+  opt.progress_ctx = &ps;
+  if (verbose >= 0) {
+    const int64_t *fd = ffdp_volume_dim(F), *md = ffdp_volume_dim(M);
+    printf("ffdp register: fixed %s (%lldx%lldx%lld), moving %s (%lldx%lldx%lld), %d threads, loaded in %.2f s\n", fixed,
+           (long long)fd[0], (long long)fd[1], (long long)fd[2], moving, (long long)md[0], (long long)md[1], (long long)md[2],
+           omp_get_max_threads(), t_load);
+  }
+  double t1 = cli_now();
+  ffdp_reg_result *res = NULL;
+  if (ffdp_register(F, M, &opt, &res, &err)) goto fail;
+  double t_reg = cli_now() - t1;
+  ffdp_mat4 A = ffdp_reg_result_affine(res);
+  const ffdp_volume *u = ffdp_reg_result_warp(res);
+  ffdp_volume *W = NULL;
+  char path[4200];
+  if (ffdp_warp_image(M, ffdp_volume_dim(F), ffdp_volume_vox2world(F), A, u, 0, &W, &err)) goto fail_res;
+  double ncc = ffdp_global_ncc(F, W), fold = u ? ffdp_folding_fraction(u, A) : 0;
+  snprintf(path, sizeof path, "%sWarped.nii.gz", prefix);
+  if (ffdp_volume_save(W, path, FFDP_DT_FLOAT32, FFDP_NIFTI_AUTO, &err)) goto fail_res;
+  snprintf(path, sizeof path, "%s0GenericAffine.txt", prefix);
+  if (ffdp_affine_save_itk(A, path, &err)) goto fail_res;
+  if (u) {
+    snprintf(path, sizeof path, "%s1Warp.nii.gz", prefix);
+    if (ffdp_warp_save_ants(u, A, path, &err)) goto fail_res;
+  }
+  double t_total = cli_now() - t0, rss = peak_rss_mb();
+  if (verbose >= 0) {
+    printf("summary:\n");
+    for (int s = 0; s < ffdp_reg_result_nstages(res); s++) {
+      ffdp_stage_summary ss = ffdp_reg_result_stage(res, s);
+      printf("  stage %d %-6s %5d iterations  %7.2f s  final loss %+.6f\n", s + 1, stage_name(ss.kind), ss.iterations,
+             ss.seconds, ss.final_loss);
+    }
+    printf("  registration %.2f s (loading %.2f s, total %.2f s), peak memory %.0f MB\n", t_reg, t_load, t_total, rss);
+    printf("  global NCC fixed vs warped %.4f", ncc);
+    if (u) printf(", folding (det J <= 0) %.4f%% of voxels", 100 * fold);
+    printf("\n  outputs: %sWarped.nii.gz, %s0GenericAffine.txt%s%s\n", prefix, prefix, u ? ", " : "",
+           u ? "1Warp.nii.gz" : "");
+  }
+  if (json) {
+    cJSON *j = cJSON_CreateObject(), *st = cJSON_AddArrayToObject(j, "stages");
+    cJSON_AddStringToObject(j, "fixed", fixed);
+    cJSON_AddStringToObject(j, "moving", moving);
+    cJSON_AddNumberToObject(j, "threads", omp_get_max_threads());
+    for (int s = 0; s < ffdp_reg_result_nstages(res); s++) {
+      ffdp_stage_summary ss = ffdp_reg_result_stage(res, s);
+      cJSON *o = cJSON_CreateObject();
+      cJSON_AddStringToObject(o, "kind", stage_name(ss.kind));
+      cJSON_AddNumberToObject(o, "iterations", ss.iterations);
+      cJSON_AddNumberToObject(o, "seconds", ss.seconds);
+      cJSON_AddNumberToObject(o, "final_loss", ss.final_loss);
+      cJSON_AddItemToArray(st, o);
+    }
+    cJSON_AddNumberToObject(j, "load_seconds", t_load);
+    cJSON_AddNumberToObject(j, "registration_seconds", t_reg);
+    cJSON_AddNumberToObject(j, "total_seconds", t_total);
+    cJSON_AddNumberToObject(j, "peak_memory_mb", rss);
+    cJSON_AddNumberToObject(j, "global_ncc", ncc);
+    if (u) cJSON_AddNumberToObject(j, "folding_fraction", fold);
+    char *txt = cJSON_Print(j);
+    FILE *f = fopen(json, "w");
+    int ok = f && fputs(txt, f) >= 0 && fputc('\n', f) != EOF;
+    if (f) ok = (fclose(f) == 0) && ok;
+    cJSON_free(txt);
+    cJSON_Delete(j);
+    if (!ok) {
+      ffdp_volume_free(W);
+      ffdp_reg_result_free(res);
+      ffdp_volume_free(F), ffdp_volume_free(M), ffdp_volume_free(fm), ffdp_volume_free(mm);
+      return cli_errorf("cannot write '%s': %s", json, strerror(errno));
+    }
+  }
+  ffdp_volume_free(W);
+  ffdp_reg_result_free(res);
+  ffdp_volume_free(F), ffdp_volume_free(M), ffdp_volume_free(fm), ffdp_volume_free(mm);
+  return 0;
+fail_res:
+  ffdp_volume_free(W);
+  ffdp_reg_result_free(res);
+fail:
+  ffdp_volume_free(F), ffdp_volume_free(M), ffdp_volume_free(fm), ffdp_volume_free(mm);
+  if (verbose >= 0 && isatty(STDOUT_FILENO)) printf("\n");
+  return cli_error(&err);
+}

@@ -1,0 +1,102 @@
+/* Registration: moments -> rigid -> affine -> greedy (deformable), multi-scale, with MSE,
+ * LNCC or Mattes MI per stage. The transform maps fixed world points x (RAS mm) to moving
+ * world points: phi(x) = A·x + t + u(x), u a displacement field on the fixed grid in mm. */
+#ifndef FFDP_REGISTER_H
+#define FFDP_REGISTER_H
+#include "ffdp/error.h"
+#include "ffdp/volume.h"
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum { FFDP_METRIC_MSE = 0, FFDP_METRIC_CC = 1, FFDP_METRIC_MI = 2 } ffdp_metric_kind;
+
+typedef struct ffdp_metric_spec {
+  ffdp_metric_kind kind;
+  int window; /* CC: odd window size in voxels (ANTs radius r is window 2r+1) */
+  int bins;   /* MI: histogram bins */
+} ffdp_metric_spec;
+
+typedef enum { FFDP_STAGE_RIGID = 0, FFDP_STAGE_AFFINE = 1, FFDP_STAGE_GREEDY = 2 } ffdp_stage_kind;
+
+#define FFDP_MAX_LEVELS 8
+#define FFDP_MAX_STAGES 8
+
+typedef struct ffdp_stage_spec {
+  ffdp_stage_kind kind;
+  ffdp_metric_spec metric;
+  int nlevels;
+  int shrink[FFDP_MAX_LEVELS];   /* integer shrink factor per level, coarse to fine */
+  double smooth[FFDP_MAX_LEVELS];/* Gaussian sigma in voxels of the level, before metric */
+  int iters[FFDP_MAX_LEVELS];
+  double tol;                    /* convergence: relative loss slope over `window` iterations */
+  int window;
+  double lr;                     /* linear: Adam step (rad / relative units); greedy: voxels */
+  double grad_sigma, warp_sigma; /* greedy: smoothing of the update and of the warp (voxels) */
+  double level_mm[FFDP_MAX_LEVELS]; /* if level_mm[0] > 0: shrink factors are derived from the
+                                       fixed image so level l has about level_mm[l] mm voxels */
+} ffdp_stage_spec;
+
+/* Called once per iteration and at the end of each level. */
+typedef struct ffdp_progress {
+  int stage, nstages, level, nlevels, iter, max_iters;
+  ffdp_stage_kind kind;
+  double loss, elapsed_s, level_elapsed_s;
+  int64_t level_voxels;
+  int level_done, converged;
+} ffdp_progress;
+
+typedef struct ffdp_reg_options {
+  int moments;                   /* centre of mass + principal axes initialisation */
+  int nstages;
+  ffdp_stage_spec stages[FFDP_MAX_STAGES];
+  const ffdp_volume *fixed_mask; /* optional, on the fixed grid; non-zero = use */
+  const ffdp_volume *moving_mask;/* optional, on the moving grid */
+  void (*progress)(void *ctx, const ffdp_progress *p);
+  void *progress_ctx;
+} ffdp_reg_options;
+
+typedef struct ffdp_stage_summary {
+  ffdp_stage_kind kind;
+  double seconds;
+  double final_loss;
+  int iterations;
+} ffdp_stage_summary;
+
+typedef struct ffdp_reg_result ffdp_reg_result;
+
+/* Presets: "rigid", "affine", "greedy" (rigid+affine+greedy) with ffdp defaults. */
+ffdp_status ffdp_reg_options_preset(ffdp_reg_options *opt, const char *name, ffdp_error *err);
+ffdp_stage_spec ffdp_stage_default(ffdp_stage_kind kind);
+
+ffdp_status ffdp_register(const ffdp_volume *fixed, const ffdp_volume *moving, const ffdp_reg_options *opt,
+                          ffdp_reg_result **out, ffdp_error *err);
+void ffdp_reg_result_free(ffdp_reg_result *r);
+/* World affine (4x4) and displacement (NULL when no deformable stage ran; on the fixed grid). */
+ffdp_mat4 ffdp_reg_result_affine(const ffdp_reg_result *r);
+const ffdp_volume *ffdp_reg_result_warp(const ffdp_reg_result *r);
+int ffdp_reg_result_nstages(const ffdp_reg_result *r);
+ffdp_stage_summary ffdp_reg_result_stage(const ffdp_reg_result *r, int i);
+
+/* Warp `moving` onto the fixed grid with phi (A, optional u on a grid of its own).
+ * interp: 0 linear, 1 nearest, 2 label. */
+ffdp_status ffdp_warp_image(const ffdp_volume *moving, const int64_t dim[3], ffdp_mat4 vox2world, ffdp_mat4 affine,
+                            const ffdp_volume *u, int interp, ffdp_volume **out, ffdp_error *err);
+
+/* Global normalized cross-correlation over all voxels of the grid (the definition the peer
+ * numbers in the issues use). */
+double ffdp_global_ncc(const ffdp_volume *a, const ffdp_volume *b);
+/* Fraction of voxels whose Jacobian determinant of x -> A·x + t + u(x) is <= 0. */
+double ffdp_folding_fraction(const ffdp_volume *u, ffdp_mat4 affine);
+
+/* ITK/ANTs transform files. The affine file is "#Insight Transform File V1.0" with an
+ * AffineTransform_double_3_3 in LPS, as ANTs writes it. The displacement field is written in
+ * the ANTs convention phi(x) = A·(x + u'(x)) + t, u' = A^-1·u, in LPS. */
+ffdp_status ffdp_affine_save_itk(ffdp_mat4 affine, const char *path, ffdp_error *err);
+ffdp_status ffdp_affine_load_itk(const char *path, ffdp_mat4 *affine, ffdp_error *err);
+ffdp_status ffdp_warp_save_ants(const ffdp_volume *u, ffdp_mat4 affine, const char *path, ffdp_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

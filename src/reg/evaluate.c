@@ -1,0 +1,77 @@
+/* Applying a result to images and scoring it (NCC, folding). */
+#include "reg/reg_internal.h"
+#include "core/err.h"
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+ffdp_status ffdp_warp_image(const ffdp_volume *moving, const int64_t dim[3], ffdp_mat4 vox2world, ffdp_mat4 affine,
+                            const ffdp_volume *u, int interp, ffdp_volume **out, ffdp_error *err) {
+  ffdp_volume *ur = NULL;
+  ffdp_status st;
+  if (u && (u->dim[0] != dim[0] || u->dim[1] != dim[1] || u->dim[2] != dim[2] ||
+            memcmp(&u->vox2world, &vox2world, sizeof vox2world) != 0)) {
+    if ((st = ffdp_volume_resample(u, dim, vox2world, 0, 1, &ur, err))) return st;
+    u = ur;
+  }
+  if ((st = ffdp_volume_create(dim, moving->ncomp, vox2world, out, err))) {
+    ffdp_volume_free(ur);
+    return st;
+  }
+  ffdp_warp w;
+  if (!ffdp_warp_fold(affine, vox2world, moving->vox2world, interp == 1 ? FFDP_INTERP_NEAREST : FFDP_INTERP_LINEAR,
+                      FFDP_PAD_ZERO, &w)) {
+    ffdp_volume_free(ur);
+    return ffdp_fail(err, FFDP_ERR_INVALID, "moving image orientation is singular");
+  }
+  ffdp_slab fs = ffdp_slab_whole(dim[0], dim[1], dim[2]), ms = ffdp_slab_whole(moving->dim[0], moving->dim[1], moving->dim[2]);
+  if (interp == 2) ffdp_sample_labels_f32(&w, &fs, u ? u->data : NULL, &ms, moving->data, (*out)->data);
+  else ffdp_sample_fwd_f32(&w, &fs, u ? u->data : NULL, &ms, moving->data, moving->ncomp, (*out)->data);
+  (*out)->source_dtype = moving->source_dtype;
+  ffdp_volume_free(ur);
+  return FFDP_OK;
+}
+
+double ffdp_global_ncc(const ffdp_volume *a, const ffdp_volume *b) {
+  const int64_t n = ffdp_volume_nvox(a);
+  double sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0, cnt = 0;
+#pragma omp parallel for reduction(+ : sa, sb, saa, sbb, sab, cnt)
+  for (int64_t i = 0; i < n; i++) {
+    double x = a->data[i], y = b->data[i];
+    sa += x, sb += y, saa += x * x, sbb += y * y, sab += x * y, cnt += 1;
+  }
+  if (cnt < 2) return 0;
+  double cov = sab / cnt - sa / cnt * sb / cnt, va = saa / cnt - sa * sa / (cnt * cnt), vb = sbb / cnt - sb * sb / (cnt * cnt);
+  return va > 0 && vb > 0 ? cov / sqrt(va * vb) : 0;
+}
+
+double ffdp_folding_fraction(const ffdp_volume *u, ffdp_mat4 affine) {
+  const int64_t nx = u->dim[0], ny = u->dim[1], nz = u->dim[2], n = nx * ny * nz;
+  ffdp_mat4 winv;
+  ffdp_mat4_inverse(u->vox2world, &winv);
+  int64_t bad = 0;
+#pragma omp parallel for reduction(+ : bad)
+  for (int64_t z = 0; z < nz; z++)
+    for (int64_t y = 0; y < ny; y++)
+      for (int64_t x = 0; x < nx; x++) {
+        const int64_t c[3] = {x, y, z}, d[3] = {nx, ny, nz}, st[3] = {1, nx, nx * ny};
+        const int64_t i = (z * ny + y) * nx + x;
+        double du[3][3]; /* du[a][k] = d u_a / d p_k (voxel), central inside, one-sided at edges */
+        for (int k = 0; k < 3; k++) {
+          int64_t lo = c[k] > 0 ? i - st[k] : i, hi = c[k] < d[k] - 1 ? i + st[k] : i;
+          double h = (double)((c[k] < d[k] - 1) + (c[k] > 0));
+          for (int a = 0; a < 3; a++) du[a][k] = h > 0 ? (u->data[3 * hi + a] - u->data[3 * lo + a]) / h : 0;
+        }
+        double J[3][3]; /* A + du/dx, du/dx = du/dp · Wf^-1 */
+        for (int a = 0; a < 3; a++)
+          for (int b = 0; b < 3; b++) {
+            double s = affine.m[a][b];
+            for (int k = 0; k < 3; k++) s += du[a][k] * winv.m[k][b];
+            J[a][b] = s;
+          }
+        double det = J[0][0] * (J[1][1] * J[2][2] - J[1][2] * J[2][1]) - J[0][1] * (J[1][0] * J[2][2] - J[1][2] * J[2][0]) +
+                     J[0][2] * (J[1][0] * J[2][1] - J[1][1] * J[2][0]);
+        bad += !(det > 0);
+      }
+  return (double)bad / (double)n;
+}

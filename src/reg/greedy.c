@@ -1,0 +1,152 @@
+/* Greedy deformable stage with compositive updates (FireANTs/ANTs style):
+ *   g  = smooth(dL/du, grad_sigma), normalized by its largest vector norm
+ *   d  = -lr·h · Adam(g)                      (h = smallest voxel size, mm)
+ *   u <- smooth(d + u∘(x + A^-1·d), warp_sigma)
+ * so that phi_new = phi∘(x + A^-1 d) exactly before smoothing. */
+#include "reg/reg_internal.h"
+#include "core/err.h"
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Adam on a field, in place: g holds the normalized gradient and receives the update d. */
+static void field_adam(float *g, float *m, float *v, int64_t n, int t, double step) {
+  const float b1 = 0.9f, b2 = 0.999f, eps = 1e-8f;
+  const float c1 = (float)(1 - pow(b1, t)), c2 = (float)(1 - pow(b2, t)), s = (float)step;
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; i++) {
+    m[i] = b1 * m[i] + (1 - b1) * g[i];
+    v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
+    g[i] = -s * (m[i] / c1) / (sqrtf(v[i] / c2) + eps);
+  }
+}
+
+static double max_norm3(const float *g, int64_t n) {
+  double mx = 0;
+#pragma omp parallel for reduction(max : mx)
+  for (int64_t i = 0; i < n; i++) {
+    double s = (double)g[3 * i] * g[3 * i] + (double)g[3 * i + 1] * g[3 * i + 1] + (double)g[3 * i + 2] * g[3 * i + 2];
+    mx = s > mx ? s : mx;
+  }
+  return sqrt(mx);
+}
+
+static void scale(float *g, int64_t n, float s) {
+#pragma omp parallel for
+  for (int64_t i = 0; i < n; i++) g[i] *= s;
+}
+
+ffdp_status reg_greedy_stage(const ffdp_volume *F, const ffdp_volume *M, const ffdp_reg_options *opt, int si,
+                             ffdp_mat4 aff, ffdp_volume **u_io, ffdp_stage_summary *sum, double t_start, ffdp_error *err) {
+  const ffdp_stage_spec *S = &opt->stages[si];
+  ffdp_volume *u = *u_io;
+  *u_io = NULL;
+  double t0 = reg_now();
+  sum->kind = S->kind;
+  sum->iterations = 0;
+  ffdp_status st = FFDP_OK;
+  ffdp_mat4 ainv;
+  ffdp_mat4_inverse(aff, &ainv);
+  for (int lv = 0; lv < S->nlevels && !st; lv++) {
+    reg_level L;
+    if ((st = reg_level_build(F, M, opt->fixed_mask, opt->moving_mask, S->shrink[lv], S->smooth[lv], &L, err))) break;
+    const int64_t n = ffdp_volume_nvox(L.F);
+    /* carry the displacement (world mm) onto this level's grid */
+    ffdp_volume *ul = NULL;
+    if (u) {
+      st = ffdp_volume_resample(u, L.F->dim, L.F->vox2world, 0, 1, &ul, err);
+      ffdp_volume_free(u);
+      u = NULL;
+    } else {
+      st = ffdp_volume_create(L.F->dim, 3, L.F->vox2world, &ul, err);
+    }
+    float *buf = st ? NULL : calloc((size_t)n * 17, sizeof(float));
+    if (!st && !buf) st = ffdp_fail(err, FFDP_ERR_NOMEM, "greedy level %d: cannot allocate %.1f MB", lv + 1, n * 68 / 1e6);
+    if (st) {
+      ffdp_volume_free(ul);
+      reg_level_free(&L);
+      break;
+    }
+    float *moved = buf, *gm = buf + n, *gu = buf + 2 * n, *d = buf + 5 * n, *am = buf + 8 * n, *av = buf + 11 * n,
+          *tmp = buf + 14 * n;
+    double *hist = malloc((size_t)(S->iters[lv] + 1) * sizeof(double));
+    uint8_t *mbuf = NULL;
+    float *fbuf = NULL;
+    double sp[3];
+    ffdp_volume_spacing(L.F, sp);
+    const double h = fmin(sp[0], fmin(sp[1], sp[2]));
+    const double gs[3] = {S->grad_sigma, S->grad_sigma, S->grad_sigma}, ws[3] = {S->warp_sigma, S->warp_sigma, S->warp_sigma};
+    /* compose warp: fixed voxel p + Wf^-1·A^-1·d(p), displacement fields clamp at the border */
+    ffdp_warp cw;
+    ffdp_mat4 wfinv;
+    ffdp_mat4_inverse(L.F->vox2world, &wfinv);
+    ffdp_mat4 sm = ffdp_mat4_mul(wfinv, ainv);
+    memset(&cw, 0, sizeof cw);
+    for (int a = 0; a < 3; a++) {
+      cw.B[a][a] = 1;
+      for (int b = 0; b < 3; b++) cw.S[a][b] = sm.m[a][b];
+    }
+    cw.interp = FFDP_INTERP_LINEAR, cw.pad = FFDP_PAD_BORDER;
+    const double T[3][3] = {{1, 0, 0}, {0, 1, 0}, {0, 0, 1}};
+    ffdp_warp w;
+    ffdp_warp_fold(aff, L.F->vox2world, L.M->vox2world, FFDP_INTERP_LINEAR, FFDP_PAD_ZERO, &w);
+    double lt0 = reg_now();
+    int it = 0, conv = 0;
+    for (; it < S->iters[lv] && !conv; it++) {
+      const uint8_t *mask = reg_effective_mask(&L, &w, ul->data, &mbuf, &fbuf);
+      ffdp_sample_fwd_f32(&w, &L.fs, ul->data, &L.ms, L.M->data, 1, moved);
+      double loss = reg_metric(&S->metric, &L, moved, mask, gm);
+      if (!isfinite(loss)) {
+        st = ffdp_fail(err, FFDP_ERR_NUMERIC, "stage %d level %d: the loss became %g", si + 1, lv + 1, loss);
+        break;
+      }
+      hist[it] = loss;
+      ffdp_sample_bwd_f32(&w, &L.fs, ul->data, &L.ms, L.M->data, 1, gm, gu, NULL, NULL);
+      ffdp_blur_f32(&L.fs, gu, 3, gs, d);
+      double mx = max_norm3(d, n);
+      if (!(mx > 0)) {
+        conv = 1;
+        break;
+      }
+      scale(d, 3 * n, (float)(1.0 / mx));
+      field_adam(d, am, av, 3 * n, it + 1, S->lr * h);
+      ffdp_compose_fwd_f32(&cw, T, &L.fs, d, &L.fs, ul->data, tmp);
+      if (S->warp_sigma > 0) {
+        ffdp_blur_f32(&L.fs, tmp, 3, ws, ul->data);
+      } else {
+        memcpy(ul->data, tmp, (size_t)n * 3 * sizeof(float));
+      }
+      conv = reg_converged(hist, it + 1, S->window, S->tol);
+      if (opt->progress) {
+        ffdp_progress p = {si, opt->nstages, lv, S->nlevels, it + 1, S->iters[lv], S->kind, loss, reg_now() - t_start,
+                           reg_now() - lt0, n, 0, conv};
+        opt->progress(opt->progress_ctx, &p);
+      }
+    }
+    sum->final_loss = it > 0 ? hist[it - 1] : 0;
+    sum->iterations += it;
+    if (opt->progress && !st) {
+      ffdp_progress p = {si, opt->nstages, lv, S->nlevels, it, S->iters[lv], S->kind, sum->final_loss, reg_now() - t_start,
+                         reg_now() - lt0, n, 1, conv};
+      opt->progress(opt->progress_ctx, &p);
+    }
+    free(buf), free(hist), free(mbuf), free(fbuf);
+    reg_level_free(&L);
+    u = ul;
+  }
+  if (st) {
+    ffdp_volume_free(u);
+    return st;
+  }
+  /* final field on the full-resolution fixed grid */
+  if (u && (u->dim[0] != F->dim[0] || u->dim[1] != F->dim[1] || u->dim[2] != F->dim[2])) {
+    ffdp_volume *full;
+    st = ffdp_volume_resample(u, F->dim, F->vox2world, 0, 1, &full, err);
+    ffdp_volume_free(u);
+    if (st) return st;
+    u = full;
+  }
+  *u_io = u;
+  sum->seconds = reg_now() - t0;
+  return FFDP_OK;
+}

@@ -1,0 +1,138 @@
+/* Pyramid levels and the metric/mask plumbing shared by all stages. */
+#include "reg/reg_internal.h"
+#include "core/err.h"
+#include "ops/kernels1d.h"
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+double reg_now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec + 1e-9 * t.tv_nsec;
+}
+
+static ffdp_status shrink_smooth(const ffdp_volume *v, int shrink, double sigma, ffdp_volume **out, ffdp_error *err) {
+  const double s[3] = {sigma, sigma, sigma};
+  ffdp_volume *sm = NULL;
+  ffdp_status st;
+  if (sigma > 0) {
+    if ((st = ffdp_volume_smooth(v, s, &sm, err))) return st;
+    v = sm;
+  }
+  const int f[3] = {shrink, shrink, shrink};
+  if (shrink > 1) st = ffdp_volume_downsample(v, f, out, err);
+  else st = ffdp_volume_clone(v, out, err);
+  ffdp_volume_free(sm);
+  return st;
+}
+
+ffdp_status reg_level_build(const ffdp_volume *F, const ffdp_volume *M, const ffdp_volume *fmask,
+                            const ffdp_volume *mmask, int shrink, double sigma, reg_level *L, ffdp_error *err) {
+  memset(L, 0, sizeof *L);
+  ffdp_status st;
+  if ((st = shrink_smooth(F, shrink, sigma, &L->F, err)) || (st = shrink_smooth(M, shrink, sigma, &L->M, err))) {
+    reg_level_free(L);
+    return st;
+  }
+  L->fs = ffdp_slab_whole(L->F->dim[0], L->F->dim[1], L->F->dim[2]);
+  L->ms = ffdp_slab_whole(L->M->dim[0], L->M->dim[1], L->M->dim[2]);
+  if (fmask) {
+    ffdp_volume *r;
+    if ((st = ffdp_volume_resample(fmask, L->F->dim, L->F->vox2world, 1, 0, &r, err))) {
+      reg_level_free(L);
+      return st;
+    }
+    int64_t n = ffdp_volume_nvox(r);
+    L->fmask = malloc((size_t)n);
+    for (int64_t i = 0; i < n; i++) L->fmask[i] = r->data[i] > 0.5f;
+    ffdp_volume_free(r);
+  }
+  if (mmask) {
+    if ((st = ffdp_volume_resample(mmask, L->M->dim, L->M->vox2world, 1, 0, &L->mmask, err))) {
+      reg_level_free(L);
+      return st;
+    }
+  }
+  return FFDP_OK;
+}
+
+void reg_level_free(reg_level *L) {
+  ffdp_volume_free(L->F);
+  ffdp_volume_free(L->M);
+  ffdp_volume_free(L->mmask);
+  free(L->fmask);
+  memset(L, 0, sizeof *L);
+}
+
+const uint8_t *reg_effective_mask(const reg_level *L, const ffdp_warp *w, const float *u, uint8_t **buf, float **fbuf) {
+  if (!L->mmask) return L->fmask;
+  int64_t n = ffdp_slab_stored(&L->fs);
+  if (!*buf) *buf = malloc((size_t)n);
+  if (!*fbuf) *fbuf = malloc((size_t)n * sizeof(float));
+  ffdp_warp wn = *w;
+  wn.interp = FFDP_INTERP_NEAREST;
+  wn.pad = FFDP_PAD_ZERO;
+  ffdp_sample_fwd_f32(&wn, &L->fs, u, &L->ms, L->mmask->data, 1, *fbuf);
+  for (int64_t i = 0; i < n; i++) (*buf)[i] = (*fbuf)[i] > 0.5f && (!L->fmask || L->fmask[i]);
+  return *buf;
+}
+
+double reg_metric(const ffdp_metric_spec *m, const reg_level *L, const float *moved, const uint8_t *mask, float *g) {
+  const int64_t cnt = ffdp_mask_count(&L->fs, mask);
+  const double norm = cnt > 0 ? 1.0 / (double)cnt : 0.0;
+  switch (m->kind) {
+  case FFDP_METRIC_MSE: return ffdp_mse_f32(&L->fs, L->F->data, moved, mask, norm, g);
+  case FFDP_METRIC_CC: {
+    ffdp_lncc_params p = {m->window, FFDP_WINDOW_BOX, 1e-5};
+    return ffdp_lncc_f32(&p, &L->fs, L->F->data, moved, mask, norm, g);
+  }
+  case FFDP_METRIC_MI: {
+    ffdp_mi_params p = {m->bins, FFDP_PARZEN_BSPLINE, 0.0, 1.0, 0.0, 1.0};
+    return ffdp_mi_f32(&p, &L->fs, L->F->data, moved, mask, g);
+  }
+  }
+  return 0;
+}
+
+void reg_adam_step(reg_adam *a, double *theta, const double *g, double lr) {
+  const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
+  a->t++;
+  double c1 = 1 - pow(b1, a->t), c2 = 1 - pow(b2, a->t);
+  for (int i = 0; i < a->n; i++) {
+    a->m[i] = b1 * a->m[i] + (1 - b1) * g[i];
+    a->v[i] = b2 * a->v[i] + (1 - b2) * g[i] * g[i];
+    theta[i] -= lr * (a->m[i] / c1) / (sqrt(a->v[i] / c2) + eps);
+  }
+}
+
+int reg_converged(const double *hist, int n, int window, double tol) {
+  if (window < 2 || n < window) return 0;
+  const double *h = hist + n - window;
+  double mx = 0, my = 0, sxy = 0, sxx = 0;
+  for (int i = 0; i < window; i++) mx += i, my += h[i];
+  mx /= window, my /= window;
+  for (int i = 0; i < window; i++) sxy += (i - mx) * (h[i] - my), sxx += (i - mx) * (i - mx);
+  double slope = sxy / sxx, scale = fabs(my) > 1e-12 ? fabs(my) : 1e-12;
+  return slope / scale > -tol;
+}
+
+double reg_overlap(const reg_level *L, ffdp_mat4 aff) {
+  ffdp_warp w;
+  ffdp_warp_fold(aff, L->F->vox2world, L->M->vox2world, FFDP_INTERP_LINEAR, FFDP_PAD_ZERO, &w);
+  int64_t inside = 0, n = ffdp_volume_nvox(L->F);
+  const int64_t nx = L->fs.nx, ny = L->fs.ny, nz = L->fs.nz;
+#pragma omp parallel for reduction(+ : inside)
+  for (int64_t z = 0; z < nz; z++)
+    for (int64_t y = 0; y < ny; y++)
+      for (int64_t x = 0; x < nx; x++) {
+        int ok = 1;
+        for (int a = 0; a < 3; a++) {
+          double q = w.B[a][0] * x + w.B[a][1] * y + w.B[a][2] * z + w.B[a][3];
+          ok &= q >= 0 && q <= (double)L->M->dim[a] - 1;
+        }
+        inside += ok;
+      }
+  return (double)inside / (double)n;
+}

@@ -1,0 +1,128 @@
+/* Rigid and affine stages: Adam on a small parameter vector theta with
+ *   phi(x) = Aff0 · G(theta)(x),  G(x) = L(theta)·(x - c) + c + R·tau,
+ * c the fixed image centre and R its half-extent (so translations are O(1) like the other
+ * parameters). The loss gradient w.r.t. [A t] comes from the sampler backward; the chain
+ * to theta uses the Jacobian of the closed-form map theta -> [A t]. */
+#include "reg/reg_internal.h"
+#include "core/err.h"
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+  int rigid;
+  ffdp_mat4 aff0;
+  double c[3], R;
+} linear_map;
+
+static void rodrigues(const double w[3], double Rm[3][3]) {
+  double th = sqrt(w[0] * w[0] + w[1] * w[1] + w[2] * w[2]);
+  double K[3][3] = {{0, -w[2], w[1]}, {w[2], 0, -w[0]}, {-w[1], w[0], 0}};
+  double a = th > 1e-12 ? sin(th) / th : 1 - th * th / 6, b = th > 1e-6 ? (1 - cos(th)) / (th * th) : 0.5 - th * th / 24;
+  for (int i = 0; i < 3; i++)
+    for (int j = 0; j < 3; j++) {
+      double kk = 0;
+      for (int k = 0; k < 3; k++) kk += K[i][k] * K[k][j];
+      Rm[i][j] = (i == j) + a * K[i][j] + b * kk;
+    }
+}
+
+static ffdp_mat4 map_eval(const linear_map *m, const double *th) {
+  double L[3][3];
+  const double *tau;
+  if (m->rigid) {
+    rodrigues(th, L);
+    tau = th + 3;
+  } else {
+    for (int i = 0; i < 3; i++)
+      for (int j = 0; j < 3; j++) L[i][j] = (i == j) + th[3 * i + j];
+    tau = th + 9;
+  }
+  ffdp_mat4 g = ffdp_mat4_identity();
+  for (int i = 0; i < 3; i++) {
+    double s = 0;
+    for (int j = 0; j < 3; j++) g.m[i][j] = L[i][j], s += L[i][j] * m->c[j];
+    g.m[i][3] = m->c[i] - s + m->R * tau[i];
+  }
+  return ffdp_mat4_mul(m->aff0, g);
+}
+
+ffdp_status reg_linear_stage(const ffdp_volume *F, const ffdp_volume *M, const ffdp_reg_options *opt, int si,
+                             ffdp_mat4 *aff, ffdp_stage_summary *sum, double t_start, ffdp_error *err) {
+  const ffdp_stage_spec *S = &opt->stages[si];
+  linear_map map = {S->kind == FFDP_STAGE_RIGID, *aff, {0, 0, 0}, 0};
+  double lo[3] = {INFINITY, INFINITY, INFINITY}, hi[3] = {-INFINITY, -INFINITY, -INFINITY};
+  for (int k = 0; k < 8; k++) {
+    double p[3] = {(k & 1) ? F->dim[0] - 1 : 0, (k & 2) ? F->dim[1] - 1 : 0, (k & 4) ? F->dim[2] - 1 : 0}, X[3];
+    ffdp_mat4_apply(F->vox2world, p, X);
+    for (int a = 0; a < 3; a++) lo[a] = fmin(lo[a], X[a]), hi[a] = fmax(hi[a], X[a]);
+  }
+  for (int a = 0; a < 3; a++) map.c[a] = 0.5 * (lo[a] + hi[a]), map.R = fmax(map.R, 0.5 * (hi[a] - lo[a]));
+  const int np = map.rigid ? 6 : 12;
+  double t0 = reg_now();
+  sum->kind = S->kind;
+  sum->iterations = 0;
+  for (int lv = 0; lv < S->nlevels; lv++) {
+    reg_level L;
+    ffdp_status st = reg_level_build(F, M, opt->fixed_mask, opt->moving_mask, S->shrink[lv], S->smooth[lv], &L, err);
+    if (st) return st;
+    const int64_t n = ffdp_volume_nvox(L.F);
+    float *moved = malloc((size_t)n * sizeof(float)), *g = malloc((size_t)n * sizeof(float));
+    double *hist = malloc((size_t)(S->iters[lv] + 1) * sizeof(double));
+    uint8_t *mbuf = NULL;
+    float *fbuf = NULL;
+    double th[12] = {0}, lt0 = reg_now();
+    reg_adam adam = {np, 0, {0}, {0}};
+    const double lr = S->lr / (double)(1 << lv); /* finer levels take smaller steps */
+    int it = 0, conv = 0;
+    for (; it < S->iters[lv] && !conv; it++) {
+      map.aff0 = *aff;
+      ffdp_mat4 a = map_eval(&map, th);
+      ffdp_warp w;
+      ffdp_warp_fold(a, L.F->vox2world, L.M->vox2world, FFDP_INTERP_LINEAR, FFDP_PAD_ZERO, &w);
+      const uint8_t *mask = reg_effective_mask(&L, &w, NULL, &mbuf, &fbuf);
+      ffdp_sample_fwd_f32(&w, &L.fs, NULL, &L.ms, L.M->data, 1, moved);
+      double loss = reg_metric(&S->metric, &L, moved, mask, g);
+      if (!isfinite(loss)) {
+        st = ffdp_fail(err, FFDP_ERR_NUMERIC, "stage %d level %d: the loss became %g", si + 1, lv + 1, loss);
+        break;
+      }
+      hist[it] = loss;
+      double gB[3][4], gA[3][4], gth[12];
+      ffdp_sample_bwd_f32(&w, &L.fs, NULL, &L.ms, L.M->data, 1, g, NULL, gB, NULL);
+      ffdp_warp_affine_grad(gB, L.F->vox2world, L.M->vox2world, gA);
+      for (int k = 0; k < np; k++) { /* d[A t]/d theta_k by central differences of the closed form */
+        const double h = 1e-6;
+        double tp[12], tm[12];
+        memcpy(tp, th, sizeof tp), memcpy(tm, th, sizeof tm);
+        tp[k] += h, tm[k] -= h;
+        ffdp_mat4 ap = map_eval(&map, tp), am = map_eval(&map, tm);
+        double s = 0;
+        for (int i = 0; i < 3; i++)
+          for (int j = 0; j < 4; j++) s += gA[i][j] * (ap.m[i][j] - am.m[i][j]) / (2 * h);
+        gth[k] = s;
+      }
+      reg_adam_step(&adam, th, gth, lr);
+      conv = reg_converged(hist, it + 1, S->window, S->tol);
+      if (opt->progress) {
+        ffdp_progress p = {si, opt->nstages, lv, S->nlevels, it + 1, S->iters[lv], S->kind, loss, reg_now() - t_start,
+                           reg_now() - lt0, n, 0, conv};
+        opt->progress(opt->progress_ctx, &p);
+      }
+    }
+    map.aff0 = *aff;
+    *aff = map_eval(&map, th);
+    sum->final_loss = it > 0 ? hist[it - 1] : 0;
+    sum->iterations += it;
+    if (opt->progress && st == FFDP_OK) {
+      ffdp_progress p = {si, opt->nstages, lv, S->nlevels, it, S->iters[lv], S->kind, sum->final_loss, reg_now() - t_start,
+                         reg_now() - lt0, n, 1, conv};
+      opt->progress(opt->progress_ctx, &p);
+    }
+    free(moved), free(g), free(hist), free(mbuf), free(fbuf);
+    reg_level_free(&L);
+    if (st) return st;
+  }
+  sum->seconds = reg_now() - t0;
+  return FFDP_OK;
+}

@@ -1,0 +1,128 @@
+/* Moments initialisation: match centres of mass, and try the principal-axes rotations
+ * (every sign choice with det = +1) against the identity rotation, keeping the candidate
+ * with the best MI at a coarse level. Sign ambiguity of the axes is resolved by the metric,
+ * not by a heuristic. */
+#include "reg/reg_internal.h"
+#include "core/err.h"
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void weighted_moments(const ffdp_volume *v, double c[3], double C[3][3]) {
+  const int64_t nx = v->dim[0], ny = v->dim[1], nz = v->dim[2];
+  double s0 = 0, s1[3] = {0}, s2[3][3] = {{0}};
+  for (int64_t z = 0; z < nz; z++)
+    for (int64_t y = 0; y < ny; y++)
+      for (int64_t x = 0; x < nx; x++) {
+        double w = v->data[(z * ny + y) * nx + x];
+        if (!(w > 0)) continue;
+        double p[3] = {x, y, z}, X[3];
+        ffdp_mat4_apply(v->vox2world, p, X);
+        s0 += w;
+        for (int a = 0; a < 3; a++) {
+          s1[a] += w * X[a];
+          for (int b = 0; b < 3; b++) s2[a][b] += w * X[a] * X[b];
+        }
+      }
+  for (int a = 0; a < 3; a++) c[a] = s0 > 0 ? s1[a] / s0 : 0;
+  for (int a = 0; a < 3; a++)
+    for (int b = 0; b < 3; b++) C[a][b] = s0 > 0 ? s2[a][b] / s0 - c[a] * c[b] : (a == b);
+}
+
+/* Cyclic Jacobi for a symmetric 3x3: columns of E are eigenvectors, sorted by eigenvalue. */
+static void eig3(double A_in[3][3], double E[3][3], double lam[3]) {
+  double A[3][3];
+  memcpy(A, A_in, sizeof A);
+  for (int i = 0; i < 3; i++)
+    for (int j = 0; j < 3; j++) E[i][j] = i == j;
+  for (int sweep = 0; sweep < 50; sweep++) {
+    double off = fabs(A[0][1]) + fabs(A[0][2]) + fabs(A[1][2]);
+    if (off < 1e-14 * (fabs(A[0][0]) + fabs(A[1][1]) + fabs(A[2][2]))) break;
+    for (int p = 0; p < 2; p++)
+      for (int q = p + 1; q < 3; q++) {
+        if (fabs(A[p][q]) < 1e-300) continue;
+        double th = 0.5 * atan2(2 * A[p][q], A[q][q] - A[p][p]), c = cos(th), s = sin(th);
+        for (int k = 0; k < 3; k++) { /* A = J^T A J */
+          double akp = A[k][p], akq = A[k][q];
+          A[k][p] = c * akp - s * akq, A[k][q] = s * akp + c * akq;
+        }
+        for (int k = 0; k < 3; k++) {
+          double apk = A[p][k], aqk = A[q][k];
+          A[p][k] = c * apk - s * aqk, A[q][k] = s * apk + c * aqk;
+        }
+        for (int k = 0; k < 3; k++) {
+          double ekp = E[k][p], ekq = E[k][q];
+          E[k][p] = c * ekp - s * ekq, E[k][q] = s * ekp + c * ekq;
+        }
+      }
+  }
+  for (int i = 0; i < 3; i++) lam[i] = A[i][i];
+  for (int i = 0; i < 3; i++) /* sort ascending */
+    for (int j = i + 1; j < 3; j++)
+      if (lam[j] < lam[i]) {
+        double t = lam[i];
+        lam[i] = lam[j], lam[j] = t;
+        for (int k = 0; k < 3; k++) t = E[k][i], E[k][i] = E[k][j], E[k][j] = t;
+      }
+}
+
+static ffdp_mat4 rigid_about(const double R[3][3], const double cf[3], const double cm[3]) {
+  ffdp_mat4 a = ffdp_mat4_identity();
+  for (int i = 0; i < 3; i++) {
+    double s = 0;
+    for (int j = 0; j < 3; j++) a.m[i][j] = R[i][j], s += R[i][j] * cf[j];
+    a.m[i][3] = cm[i] - s;
+  }
+  return a;
+}
+
+ffdp_status reg_moments_init(const ffdp_volume *F, const ffdp_volume *M, ffdp_mat4 *aff, ffdp_error *err) {
+  double cf[3], cm[3], Cf[3][3], Cm[3][3], Ef[3][3], Em[3][3], lf[3], lm[3];
+  weighted_moments(F, cf, Cf);
+  weighted_moments(M, cm, Cm);
+  eig3(Cf, Ef, lf);
+  eig3(Cm, Em, lm);
+  /* Score candidates at a coarse level (about 4 mm voxels) with MI. */
+  double sp[3];
+  ffdp_volume_spacing(F, sp);
+  int shrink = (int)floor(4.0 / fmin(sp[0], fmin(sp[1], sp[2])));
+  shrink = shrink < 1 ? 1 : shrink;
+  reg_level L;
+  ffdp_status st = reg_level_build(F, M, NULL, NULL, shrink, 1.0, &L, err);
+  if (st) return st;
+  float *moved = malloc((size_t)ffdp_volume_nvox(L.F) * sizeof(float));
+  ffdp_metric_spec mi = {FFDP_METRIC_MI, 0, 32};
+  double best = INFINITY;
+  ffdp_mat4 best_aff = ffdp_mat4_identity();
+  for (int c = 0; c < 5; c++) {
+    double R[3][3];
+    if (c == 0) {
+      for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 3; j++) R[i][j] = i == j;
+    } else {
+      /* D = diag(s0, s1, s0*s1*det) keeps det(R) = +1 */
+      double s0 = (c & 1) ? -1 : 1, s1 = (c & 2) ? -1 : 1, D[3];
+      double detf = Ef[0][0] * (Ef[1][1] * Ef[2][2] - Ef[1][2] * Ef[2][1]) - Ef[0][1] * (Ef[1][0] * Ef[2][2] - Ef[1][2] * Ef[2][0]) +
+                    Ef[0][2] * (Ef[1][0] * Ef[2][1] - Ef[1][1] * Ef[2][0]);
+      double detm = Em[0][0] * (Em[1][1] * Em[2][2] - Em[1][2] * Em[2][1]) - Em[0][1] * (Em[1][0] * Em[2][2] - Em[1][2] * Em[2][0]) +
+                    Em[0][2] * (Em[1][0] * Em[2][1] - Em[1][1] * Em[2][0]);
+      D[0] = s0, D[1] = s1, D[2] = s0 * s1 * detf * detm;
+      for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 3; j++) {
+          double s = 0;
+          for (int k = 0; k < 3; k++) s += Em[i][k] * D[k] * Ef[j][k];
+          R[i][j] = s;
+        }
+    }
+    ffdp_mat4 a = rigid_about(R, cf, cm);
+    ffdp_warp w;
+    ffdp_warp_fold(a, L.F->vox2world, L.M->vox2world, FFDP_INTERP_LINEAR, FFDP_PAD_ZERO, &w);
+    ffdp_sample_fwd_f32(&w, &L.fs, NULL, &L.ms, L.M->data, 1, moved);
+    double loss = reg_metric(&mi, &L, moved, L.fmask, NULL);
+    if (loss < best - 1e-9) best = loss, best_aff = a;
+  }
+  free(moved);
+  reg_level_free(&L);
+  *aff = best_aff;
+  return FFDP_OK;
+}

@@ -1,0 +1,168 @@
+/* The registration driver: validation, intensity normalization, moments, then each stage. */
+#include "reg/reg_internal.h"
+#include "core/err.h"
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct ffdp_reg_result {
+  ffdp_mat4 affine;
+  ffdp_volume *warp;
+  int nstages;
+  ffdp_stage_summary stages[FFDP_MAX_STAGES + 1];
+};
+
+ffdp_stage_spec ffdp_stage_default(ffdp_stage_kind kind) {
+  ffdp_stage_spec s;
+  memset(&s, 0, sizeof s);
+  s.kind = kind;
+  s.nlevels = 3;
+  s.shrink[0] = 4, s.shrink[1] = 2, s.shrink[2] = 1;
+  s.tol = 1e-6;
+  s.window = 10;
+  if (kind == FFDP_STAGE_GREEDY) {
+    s.metric = (ffdp_metric_spec){FFDP_METRIC_CC, 5, 32};
+    s.iters[0] = 200, s.iters[1] = 100, s.iters[2] = 50;
+    s.lr = 0.5;
+    s.grad_sigma = 1.5; /* chosen on the small pair: zero folding, best NCC (bench/accuracy.md) */
+    s.warp_sigma = 1.5;
+  } else {
+    s.metric = (ffdp_metric_spec){FFDP_METRIC_MI, 5, 32};
+    s.iters[0] = 200, s.iters[1] = 100, s.iters[2] = 50;
+    s.lr = kind == FFDP_STAGE_RIGID ? 0.01 : 0.005;
+    /* Linear stages stop at ~2 mm: finer levels cost far more and move the affine little. */
+    s.level_mm[0] = 8, s.level_mm[1] = 4, s.level_mm[2] = 2;
+  }
+  return s;
+}
+
+ffdp_status ffdp_reg_options_preset(ffdp_reg_options *opt, const char *name, ffdp_error *err) {
+  memset(opt, 0, sizeof *opt);
+  opt->moments = 1;
+  int n = 0;
+  if (!strcmp(name, "rigid")) {
+    opt->stages[n++] = ffdp_stage_default(FFDP_STAGE_RIGID);
+  } else if (!strcmp(name, "affine")) {
+    opt->stages[n++] = ffdp_stage_default(FFDP_STAGE_RIGID);
+    opt->stages[n++] = ffdp_stage_default(FFDP_STAGE_AFFINE);
+  } else if (!strcmp(name, "greedy")) {
+    opt->stages[n++] = ffdp_stage_default(FFDP_STAGE_RIGID);
+    opt->stages[n++] = ffdp_stage_default(FFDP_STAGE_AFFINE);
+    opt->stages[n++] = ffdp_stage_default(FFDP_STAGE_GREEDY);
+  } else {
+    return ffdp_fail(err, FFDP_ERR_INVALID, "unknown preset '%s' (rigid, affine, greedy)", name);
+  }
+  opt->nstages = n;
+  return FFDP_OK;
+}
+
+/* Copy scaled to [0,1]; constant or non-finite images are errors. */
+static ffdp_status normalized(const ffdp_volume *v, const char *what, ffdp_volume **out, ffdp_error *err) {
+  double lo, hi;
+  int64_t bad = ffdp_volume_range(v, &lo, &hi);
+  if (bad)
+    return ffdp_fail(err, FFDP_ERR_NUMERIC, "the %s image contains %lld NaN/Inf voxels; clean it first", what, (long long)bad);
+  if (!(hi > lo)) return ffdp_fail(err, FFDP_ERR_INVALID, "the %s image is constant (all voxels %g)", what, lo);
+  ffdp_status st = ffdp_volume_clone(v, out, err);
+  if (st) return st;
+  const int64_t n = ffdp_volume_nvox(v);
+  const float a = (float)lo, s = (float)(1.0 / (hi - lo));
+  float *d = (*out)->data;
+#pragma omp parallel for
+  for (int64_t i = 0; i < n; i++) d[i] = (d[i] - a) * s;
+  return FFDP_OK;
+}
+
+static ffdp_status check_stage(const ffdp_stage_spec *s, int i, ffdp_error *err) {
+  if (s->nlevels < 1 || s->nlevels > FFDP_MAX_LEVELS)
+    return ffdp_fail(err, FFDP_ERR_INVALID, "stage %d: %d levels (1..%d allowed)", i + 1, s->nlevels, FFDP_MAX_LEVELS);
+  for (int l = 0; l < s->nlevels; l++) {
+    if (s->shrink[l] < 1) return ffdp_fail(err, FFDP_ERR_INVALID, "stage %d: shrink factor %d at level %d", i + 1, s->shrink[l], l + 1);
+    if (s->iters[l] < 0) return ffdp_fail(err, FFDP_ERR_INVALID, "stage %d: negative iteration count", i + 1);
+    if (s->smooth[l] < 0) return ffdp_fail(err, FFDP_ERR_INVALID, "stage %d: negative smoothing sigma", i + 1);
+  }
+  if (s->metric.kind == FFDP_METRIC_CC && (s->metric.window < 1 || s->metric.window % 2 == 0 || s->metric.window > 2 * FFDP_MAX_RADIUS + 1))
+    return ffdp_fail(err, FFDP_ERR_INVALID, "stage %d: CC window must be odd and 1..%d (got %d)", i + 1, 2 * FFDP_MAX_RADIUS + 1,
+                     s->metric.window);
+  if (s->metric.kind == FFDP_METRIC_MI && (s->metric.bins < 8 || s->metric.bins > 256))
+    return ffdp_fail(err, FFDP_ERR_INVALID, "stage %d: MI bins must be 8..256 (got %d)", i + 1, s->metric.bins);
+  if (!(s->lr > 0)) return ffdp_fail(err, FFDP_ERR_INVALID, "stage %d: learning rate must be positive", i + 1);
+  if (s->grad_sigma < 0 || s->warp_sigma < 0) return ffdp_fail(err, FFDP_ERR_INVALID, "stage %d: negative smoothing sigma", i + 1);
+  return FFDP_OK;
+}
+
+static ffdp_status check_mask(const ffdp_volume *m, const char *what, ffdp_error *err) {
+  if (!m) return FFDP_OK;
+  int64_t n = ffdp_volume_nvox(m), on = 0;
+  for (int64_t i = 0; i < n; i++) on += m->data[i] > 0.5f;
+  if (on == 0) return ffdp_fail(err, FFDP_ERR_INVALID, "the %s mask is empty (no voxel > 0.5)", what);
+  return FFDP_OK;
+}
+
+ffdp_status ffdp_register(const ffdp_volume *fixed, const ffdp_volume *moving, const ffdp_reg_options *opt,
+                          ffdp_reg_result **out, ffdp_error *err) {
+  *out = NULL;
+  if (fixed->ncomp != 1 || moving->ncomp != 1) return ffdp_fail(err, FFDP_ERR_INVALID, "images must be scalar");
+  if (opt->nstages < 0 || opt->nstages > FFDP_MAX_STAGES)
+    return ffdp_fail(err, FFDP_ERR_INVALID, "%d stages (at most %d)", opt->nstages, FFDP_MAX_STAGES);
+  ffdp_status st;
+  for (int i = 0; i < opt->nstages; i++)
+    if ((st = check_stage(&opt->stages[i], i, err))) return st;
+  if ((st = check_mask(opt->fixed_mask, "fixed", err)) || (st = check_mask(opt->moving_mask, "moving", err))) return st;
+  ffdp_volume *F = NULL, *M = NULL;
+  if ((st = normalized(fixed, "fixed", &F, err)) || (st = normalized(moving, "moving", &M, err))) {
+    ffdp_volume_free(F);
+    return st;
+  }
+  ffdp_reg_result *r = calloc(1, sizeof *r);
+  r->affine = ffdp_mat4_identity();
+  double t0 = reg_now();
+  if (opt->moments && (st = reg_moments_init(F, M, &r->affine, err))) goto fail;
+  {
+    reg_level L; /* refuse hopeless starts before spending time */
+    if ((st = reg_level_build(F, M, NULL, NULL, 4, 0, &L, err))) goto fail;
+    double ov = reg_overlap(&L, r->affine);
+    reg_level_free(&L);
+    if (ov < 0.01) {
+      st = ffdp_fail(err, FFDP_ERR_INVALID,
+                     "fixed and moving images do not overlap in world space after initialisation (%.2f%% of fixed voxels "
+                     "map inside the moving image); check their headers",
+                     100 * ov);
+      goto fail;
+    }
+  }
+  ffdp_reg_options o = *opt; /* resolve physical-size levels against the fixed image */
+  double sp[3];
+  ffdp_volume_spacing(fixed, sp);
+  const double h = fmin(sp[0], fmin(sp[1], sp[2]));
+  for (int i = 0; i < o.nstages; i++)
+    for (int l = 0; l < o.stages[i].nlevels && o.stages[i].level_mm[0] > 0; l++) {
+      int f = (int)floor(o.stages[i].level_mm[l] / h + 0.5);
+      o.stages[i].shrink[l] = f < 1 ? 1 : f;
+    }
+  opt = &o;
+  for (int i = 0; i < opt->nstages; i++) {
+    const ffdp_stage_spec *s = &opt->stages[i];
+    if (s->kind == FFDP_STAGE_GREEDY) st = reg_greedy_stage(F, M, opt, i, r->affine, &r->warp, &r->stages[i], t0, err);
+    else st = reg_linear_stage(F, M, opt, i, &r->affine, &r->stages[i], t0, err);
+    if (st) goto fail;
+    r->nstages = i + 1;
+  }
+  ffdp_volume_free(F), ffdp_volume_free(M);
+  *out = r;
+  return FFDP_OK;
+fail:
+  ffdp_volume_free(F), ffdp_volume_free(M);
+  ffdp_reg_result_free(r);
+  return st;
+}
+
+void ffdp_reg_result_free(ffdp_reg_result *r) {
+  if (!r) return;
+  ffdp_volume_free(r->warp);
+  free(r);
+}
+ffdp_mat4 ffdp_reg_result_affine(const ffdp_reg_result *r) { return r->affine; }
+const ffdp_volume *ffdp_reg_result_warp(const ffdp_reg_result *r) { return r->warp; }
+int ffdp_reg_result_nstages(const ffdp_reg_result *r) { return r->nstages; }
+ffdp_stage_summary ffdp_reg_result_stage(const ffdp_reg_result *r, int i) { return r->stages[i]; }
