@@ -81,6 +81,9 @@ int main(void) {
   FILE *f = fopen(DIR_ "corrupt.nii.gz", "wb");
   for (int i = 0; i < 4096; i++) fputc((i * 131 + 7) & 255, f);
   fclose(f);
+  f = fopen(DIR_ "text.nii.gz.txt", "w");
+  fputs("#Insight Transform File V1.0\nTransform: Euler3DTransform_double_3_3\n", f);
+  fclose(f);
   f = fopen(DIR_ "text.nii", "w");
   fputs("this is not an image\n", f);
   fclose(f);
@@ -106,6 +109,17 @@ int main(void) {
   fwrite(&h1, sizeof h1, 1, f);
   fwrite("\0\0\0\0", 4, 1, f);
   fclose(f);
+
+  /* loadable but unusable for registration (exercised by cli_register.sh) */
+  n = small_image(1, 1);
+  for (int i = 0; i < 64; i++) ((float *)n->data)[i] = (float)(i % 7);
+  ((float *)n->data)[9] = NAN;
+  write_nim(n, DIR_ "nan_values.nii.gz");
+  write_nim(small_image(1, 1), DIR_ "constant.nii.gz");
+  n = small_image(1, 1);
+  for (int i = 0; i < 64; i++) ((float *)n->data)[i] = (float)(i % 5);
+  n->sto_xyz.m[0][3] = 5000; /* five metres away from good.nii.gz */
+  write_nim(n, DIR_ "far_away.nii.gz");
 
   expect_load(DIR_ "good.nii.gz", FFDP_OK, "good file (control)");
   expect_load(DIR_ "missing.nii.gz", FFDP_ERR_IO, "missing file");

@@ -44,10 +44,7 @@ int ffdp_cmd_apply(int argc, char **argv) {
       return cli_errorf("unknown option '%s' (see 'ffdp apply --help')", a);
     }
   }
-  if (!in || !ref || !outp) {
-    usage(stderr);
-    return cli_errorf("-i INPUT, -r REFERENCE and -o OUTPUT are required");
-  }
+  if (!in || !ref || !outp) return cli_errorf("-i INPUT, -r REFERENCE and -o OUTPUT are required (see 'ffdp apply --help')");
   ffdp_error err = {0};
   ffdp_volume *I = NULL, *R = NULL, *O = NULL, *fields[FFDP_MAX_CHAIN] = {0};
   ffdp_chain_item items[FFDP_MAX_CHAIN];

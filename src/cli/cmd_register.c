@@ -230,10 +230,8 @@ int ffdp_cmd_register(int argc, char **argv) {
       return cli_errorf("unknown option '%s' (see 'ffdp register --help')", a);
     }
   }
-  if (!fixed || !moving || !prefix) {
-    usage(stderr);
-    return cli_errorf("-f FIXED, -m MOVING and -o OUTPREFIX are required");
-  }
+  if (!fixed || !moving || !prefix)
+    return cli_errorf("-f FIXED, -m MOVING and -o OUTPREFIX are required (see 'ffdp register --help')");
   if (!custom && ffdp_reg_options_preset(&opt, preset, &err)) return cli_error(&err);
   for (int s = 0; s < opt.nstages; s++) /* a metric a stage cannot use */
     if (opt.stages[s].kind == FFDP_STAGE_GREEDY && opt.stages[s].metric.kind == FFDP_METRIC_MI && opt.stages[s].metric.bins < 8)
@@ -268,6 +266,7 @@ int ffdp_cmd_register(int argc, char **argv) {
     printf("ffdp register: fixed %s (%lldx%lldx%lld), moving %s (%lldx%lldx%lld), %d threads, loaded in %.2f s\n", fixed,
            (long long)fd[0], (long long)fd[1], (long long)fd[2], moving, (long long)md[0], (long long)md[1], (long long)md[2],
            omp_get_max_threads(), t_load);
+    fflush(stdout);
   }
   double t1 = cli_now();
   ffdp_reg_result *res = NULL;

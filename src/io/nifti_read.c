@@ -150,11 +150,38 @@ fail:
   return s;
 }
 
-static ffdp_status load_data(nifti_image *nim, const char *path, ffdp_error *err) {
-  if (nifti_image_load(nim) != 0 || !nim->data)
-    return ffdp_fail(err, FFDP_ERR_FORMAT, "'%s': image data is truncated or corrupt (expected %lld bytes)",
-                     path, (long long)(nim->nvox * nim->nbyper));
-  return FFDP_OK;
+/* Voxel data through the library's znz streams, converted chunk by chunk. Reading the
+ * data ourselves (rather than nifti_image_load) matters: the library silently replaces NaN
+ * and Inf with 0, which would hide exactly the inputs a registration must refuse. */
+static ffdp_status read_converted(const nifti_image *nim, const char *path, int64_t n, float *dst, ffdp_error *err) {
+  nifti_image *tmp = NULL;
+  znzFile fp = nifti_image_open(path, "rb", &tmp);
+  if (tmp) nifti_image_free(tmp);
+  if (znz_isnull(fp)) return ffdp_fail(err, FFDP_ERR_IO, "'%s': cannot open the image data", path);
+  ffdp_status st = FFDP_OK;
+  if (znzseek(fp, (long)nim->iname_offset, SEEK_SET) < 0) {
+    st = ffdp_fail(err, FFDP_ERR_FORMAT, "'%s': data offset %lld is past the end of the file", path, (long long)nim->iname_offset);
+  }
+  const int swap = nim->byteorder != nifti_short_order();
+  int nbyper = 0, swapsize = 0;
+  nifti_datatype_sizes(nim->datatype, &nbyper, &swapsize);
+  const int64_t chunk = 1 << 20;
+  char *buf = st ? NULL : malloc((size_t)(chunk * nbyper));
+  if (!st && !buf) st = ffdp_fail(err, FFDP_ERR_NOMEM, "out of memory reading '%s'", path);
+  for (int64_t i0 = 0; !st && i0 < n; i0 += chunk) {
+    int64_t m = n - i0 < chunk ? n - i0 : chunk;
+    size_t want = (size_t)(m * nbyper);
+    if (znzread(buf, 1, want, fp) != want) {
+      st = ffdp_fail(err, FFDP_ERR_FORMAT, "'%s': image data is truncated or corrupt (expected %lld bytes)", path,
+                     (long long)(n * nbyper));
+      break;
+    }
+    if (swap && swapsize > 1) nifti_swap_Nbytes(m, swapsize, buf);
+    convert_to_float(buf, nim->datatype, m, nim->scl_slope, nim->scl_inter, dst + i0);
+  }
+  free(buf);
+  znzclose(fp);
+  return st;
 }
 
 ffdp_status ffdp_volume_load(const char *path, ffdp_volume **out, ffdp_error *err) {
@@ -165,8 +192,7 @@ ffdp_status ffdp_volume_load(const char *path, ffdp_volume **out, ffdp_error *er
   if (s) return s;
   const int64_t dim[3] = {nim->dim[1], nim->dim[2], nim->dim[3]};
   ffdp_volume *v = NULL;
-  if ((s = ffdp_volume_create(dim, 1, w, &v, err)) || (s = load_data(nim, path, err))) goto done;
-  convert_to_float(nim->data, nim->datatype, nim->nvox, nim->scl_slope, nim->scl_inter, v->data);
+  if ((s = ffdp_volume_create(dim, 1, w, &v, err)) || (s = read_converted(nim, path, nim->nvox, v->data, err))) goto done;
   v->source_dtype = nim->datatype;
   *out = v;
   v = NULL;
@@ -186,13 +212,13 @@ ffdp_status ffdp_field_load(const char *path, int lps, ffdp_volume **out, ffdp_e
   const int64_t n = dim[0] * dim[1] * dim[2];
   ffdp_volume *v = NULL;
   float *planar = NULL;
-  if ((s = ffdp_volume_create(dim, 3, w, &v, err)) || (s = load_data(nim, path, err))) goto done;
+  if ((s = ffdp_volume_create(dim, 3, w, &v, err))) goto done;
   planar = malloc((size_t)n * 3 * sizeof(float));
   if (!planar) {
     s = ffdp_fail(err, FFDP_ERR_NOMEM, "'%s': cannot allocate %lld bytes", path, (long long)n * 12);
     goto done;
   }
-  convert_to_float(nim->data, nim->datatype, n * 3, nim->scl_slope, nim->scl_inter, planar);
+  if ((s = read_converted(nim, path, n * 3, planar, err))) goto done;
   /* ITK stores components planar and in LPS; ffdp keeps them interleaved and in RAS. */
   const float sgn = lps ? -1.0f : 1.0f;
 #pragma omp parallel for

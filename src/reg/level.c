@@ -118,21 +118,22 @@ int reg_converged(const double *hist, int n, int window, double tol) {
   return slope / scale > -tol;
 }
 
-double reg_overlap(const reg_level *L, ffdp_mat4 aff) {
+double reg_overlap(const ffdp_volume *F, const ffdp_volume *M, ffdp_mat4 aff) {
+  /* On a strided subset of the full-resolution grid (about 32 samples per axis): a pyramid
+   * level could collapse a small image to a single voxel. */
   ffdp_warp w;
-  ffdp_warp_fold(aff, L->F->vox2world, L->M->vox2world, FFDP_INTERP_LINEAR, FFDP_PAD_ZERO, &w);
-  int64_t inside = 0, n = ffdp_volume_nvox(L->F);
-  const int64_t nx = L->fs.nx, ny = L->fs.ny, nz = L->fs.nz;
-#pragma omp parallel for reduction(+ : inside)
-  for (int64_t z = 0; z < nz; z++)
-    for (int64_t y = 0; y < ny; y++)
-      for (int64_t x = 0; x < nx; x++) {
+  ffdp_warp_fold(aff, F->vox2world, M->vox2world, FFDP_INTERP_LINEAR, FFDP_PAD_ZERO, &w);
+  int64_t st[3], inside = 0, total = 0;
+  for (int a = 0; a < 3; a++) st[a] = F->dim[a] / 32 > 1 ? F->dim[a] / 32 : 1;
+  for (int64_t z = 0; z < F->dim[2]; z += st[2])
+    for (int64_t y = 0; y < F->dim[1]; y += st[1])
+      for (int64_t x = 0; x < F->dim[0]; x += st[0]) {
         int ok = 1;
         for (int a = 0; a < 3; a++) {
           double q = w.B[a][0] * x + w.B[a][1] * y + w.B[a][2] * z + w.B[a][3];
-          ok &= q >= 0 && q <= (double)L->M->dim[a] - 1;
+          ok &= q >= 0 && q <= (double)M->dim[a] - 1;
         }
-        inside += ok;
+        inside += ok, total++;
       }
-  return (double)inside / (double)n;
+  return (double)inside / (double)total;
 }

@@ -40,6 +40,6 @@ ffdp_status reg_linear_stage(const ffdp_volume *F, const ffdp_volume *M, const f
 ffdp_status reg_greedy_stage(const ffdp_volume *F, const ffdp_volume *M, const ffdp_reg_options *opt, int si,
                              ffdp_mat4 aff, ffdp_volume **u, ffdp_stage_summary *sum, double t_start, ffdp_error *err);
 double reg_now(void);
-/* Fraction of fixed-grid voxels of L that the affine maps inside the moving image. */
-double reg_overlap(const reg_level *L, ffdp_mat4 aff);
+/* Fraction of fixed-grid voxels that the affine maps inside the moving image. */
+double reg_overlap(const ffdp_volume *F, const ffdp_volume *M, ffdp_mat4 aff);
 #endif

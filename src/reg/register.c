@@ -119,10 +119,7 @@ ffdp_status ffdp_register(const ffdp_volume *fixed, const ffdp_volume *moving, c
   double t0 = reg_now();
   if (opt->moments && (st = reg_moments_init(F, M, &r->affine, err))) goto fail;
   {
-    reg_level L; /* refuse hopeless starts before spending time */
-    if ((st = reg_level_build(F, M, NULL, NULL, 4, 0, &L, err))) goto fail;
-    double ov = reg_overlap(&L, r->affine);
-    reg_level_free(&L);
+    double ov = reg_overlap(F, M, r->affine); /* refuse hopeless starts before spending time */
     if (ov < 0.01) {
       st = ffdp_fail(err, FFDP_ERR_INVALID,
                      "fixed and moving images do not overlap in world space after initialisation (%.2f%% of fixed voxels "

@@ -1,0 +1,34 @@
+#!/bin/sh
+# `ffdp register` and `ffdp apply` refuse bad requests with one line on stderr, a non-zero
+# exit, and no output files. Uses the files test_bad_input leaves in bad_inputs/.
+ffdp=$1
+d=bad_inputs
+fail=0
+expect_fail() { # description, expected text, command...
+  what=$1 want=$2; shift 2
+  rm -rf reg_out
+  "$@" > /dev/null 2> err.txt
+  rc=$?
+  lines=$(wc -l < err.txt)
+  if [ "$rc" -eq 0 ] || [ "$lines" -ne 1 ] || ! grep -q "^ffdp: error: .*$want" err.txt || [ -n "$(ls reg_out 2>/dev/null)" ]; then
+    echo "FAIL $what: rc=$rc lines=$lines outputs=[$(ls reg_out 2>/dev/null)]"; cat err.txt; fail=1
+  else
+    echo "ok   $what: $(cat err.txt)"
+  fi
+}
+G=$d/good.nii.gz
+expect_fail "missing moving"         "required"        "$ffdp" register -f $G -o reg_out/x_
+expect_fail "unknown metric"         "unknown metric"  "$ffdp" register -f $G -m $G -o reg_out/x_ --transform Greedy --metric Foo[3]
+expect_fail "metric without stage"   "must follow"     "$ffdp" register -f $G -m $G -o reg_out/x_ --metric CC[5]
+expect_fail "levels mismatch"        "same number"     "$ffdp" register -f $G -m $G -o reg_out/x_ --transform Affine --convergence [10x10,1e-6,5] --shrink-factors 4x2x1
+expect_fail "bad transform params"   "one parameter"   "$ffdp" register -f $G -m $G -o reg_out/x_ --transform Rigid[0.1,2]
+expect_fail "even CC window"         "odd"             "$ffdp" register -f $G -m $G -o reg_out/x_ --transform Greedy --metric CC[4]
+expect_fail "unknown option"         "unknown option"  "$ffdp" register -f $G -m $G -o reg_out/x_ --frobnicate
+expect_fail "NaN in moving"          "NaN"             "$ffdp" register -f $G -m $d/nan_values.nii.gz -o reg_out/x_ --affine
+expect_fail "constant fixed"         "constant"        "$ffdp" register -f $d/constant.nii.gz -m $G -o reg_out/x_ --affine
+expect_fail "empty mask"             "mask is empty"   "$ffdp" register -f $G -m $G -o reg_out/x_ --affine -x $d/constant.nii.gz
+expect_fail "no overlap"             "do not overlap"  "$ffdp" register -f $G -m $d/far_away.nii.gz -o reg_out/x_ --affine --no-moments
+expect_fail "corrupt moving"         "truncated"       "$ffdp" register -f $G -m $d/truncated.nii.gz -o reg_out/x_
+expect_fail "apply: bad transform"   "not a 3D ITK"    "$ffdp" apply -i $G -r $G -t $d/text.nii.gz.txt -o reg_out/y.nii.gz
+expect_fail "apply: no reference"    "required"        "$ffdp" apply -i $G -o reg_out/y.nii.gz
+exit $fail

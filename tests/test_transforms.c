@@ -1,0 +1,76 @@
+/* Transform files and conventions: the ITK affine (LPS) round trip; the ANTs warp export
+ * (u' = A^-1 u, LPS) read back through an apply chain `-t warp -t affine` reproduces the
+ * warped image computed directly from phi(x) = A x + t + u(x); the inverse affine of [file,1]. */
+#include "check.h"
+#include "ffdp/ffdp.h"
+#include "reg/chain.h"
+#include "test_geometry.h"
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+int main(void) {
+  ffdp_error err;
+  ffdp_mat4 A = test_oblique(0.1, -0.05, 0.2, (double[3]){1.1, 0.95, 1.02}, (double[3]){3.5, -2.25, 7});
+  A.m[1][0] += 0.04;
+  CHECK(ffdp_affine_save_itk(A, "t_affine.txt", &err) == FFDP_OK, "%s", err.msg);
+  /* LPS on disk: the x,y translation signs flip, z stays */
+  FILE *f = fopen("t_affine.txt", "r");
+  char line[1024], keep[1024], *params = NULL;
+  while (f && fgets(line, sizeof line, f))
+    if (!strncmp(line, "Parameters:", 11)) params = strcpy(keep, line);
+  double p[12];
+  int n = params ? sscanf(params, "Parameters: %lf %lf %lf %lf %lf %lf %lf %lf %lf %lf %lf %lf", &p[0], &p[1], &p[2], &p[3], &p[4],
+                          &p[5], &p[6], &p[7], &p[8], &p[9], &p[10], &p[11])
+                 : 0;
+  if (f) fclose(f);
+  CHECK(n == 12 && p[9] == -3.5 && p[10] == 2.25 && p[11] == 7, "ITK translation not in LPS");
+  CHECK(n == 12 && p[2] == -A.m[0][2] && p[6] == -A.m[2][0] && p[0] == A.m[0][0], "ITK matrix not D A D");
+  ffdp_mat4 B;
+  CHECK(ffdp_affine_load_itk("t_affine.txt", &B, &err) == FFDP_OK, "%s", err.msg);
+  double e = 0;
+  for (int i = 0; i < 3; i++)
+    for (int j = 0; j < 4; j++) e = fmax(e, fabs(A.m[i][j] - B.m[i][j]));
+  CHECK(e < 1e-12, "affine round trip error %g", e);
+
+  /* images and a smooth displacement on the fixed grid */
+  const int64_t fd[3] = {24, 20, 18}, md[3] = {26, 22, 21};
+  ffdp_mat4 wf = test_oblique(0, 0.1, 0, (double[3]){1, 1, 1.2}, (double[3]){-12, -10, -11});
+  ffdp_mat4 wm = test_oblique(0.2, 0, -0.1, (double[3]){0.9, 1.1, 1}, (double[3]){-10, -12, -10});
+  ffdp_volume *M, *u, *ref, *viafiles, *fld;
+  ffdp_volume_create(md, 1, wm, &M, NULL);
+  ffdp_volume_create(fd, 3, wf, &u, NULL);
+  float *m = ffdp_volume_data(M), *ud = ffdp_volume_data(u);
+  for (int64_t i = 0; i < ffdp_volume_nvox(M); i++) m[i] = (float)(1 + sin(0.3 * i) + 0.5 * cos(0.07 * i));
+  for (int64_t z = 0; z < fd[2]; z++)
+    for (int64_t y = 0; y < fd[1]; y++)
+      for (int64_t x = 0; x < fd[0]; x++) {
+        float *v = ud + 3 * ((z * fd[1] + y) * fd[0] + x);
+        v[0] = (float)(1.5 * sin(0.3 * y)), v[1] = (float)(-1.0 * cos(0.25 * z)), v[2] = (float)(0.8 * sin(0.2 * x));
+      }
+  ffdp_mat4 small = test_oblique(0.05, -0.03, 0.02, (double[3]){1.02, 0.98, 1.01}, (double[3]){0.5, -0.3, 0.2});
+  CHECK(ffdp_warp_image(M, fd, wf, small, u, 0, &ref, &err) == FFDP_OK, "%s", err.msg);
+  ffdp_affine_save_itk(small, "t_small.txt", &err);
+  CHECK(ffdp_warp_save_ants(u, small, "t_warp.nii.gz", &err) == FFDP_OK, "%s", err.msg);
+  CHECK(ffdp_field_load("t_warp.nii.gz", 1, &fld, &err) == FFDP_OK, "%s", err.msg);
+  ffdp_chain_item items[2];
+  items[0].field = fld;
+  items[1].field = NULL;
+  ffdp_affine_load_itk("t_small.txt", &items[1].affine, &err);
+  CHECK(ffdp_chain_apply(items, 2, M, fd, wf, 0, &viafiles, &err) == FFDP_OK, "%s", err.msg);
+  e = 0;
+  for (int64_t i = 0; i < ffdp_volume_nvox(ref); i++) e = fmax(e, fabs(ffdp_volume_cdata(ref)[i] - ffdp_volume_cdata(viafiles)[i]));
+  CHECK(e < 1e-4, "warp+affine files do not reproduce the direct warp (max diff %g)", e);
+  /* an affine followed by its inverse is the identity */
+  ffdp_volume *id;
+  items[0].field = NULL, items[0].affine = small;
+  ffdp_mat4_inverse(small, &items[1].affine);
+  ffdp_chain_apply(items, 2, M, md, wm, 0, &id, &err);
+  e = 0;
+  for (int64_t i = 0; i < ffdp_volume_nvox(M); i++) e = fmax(e, fabs(ffdp_volume_cdata(id)[i] - m[i]));
+  CHECK(e < 1e-4, "affine then its inverse changed the image by %g", e);
+  ffdp_volume_free(M), ffdp_volume_free(u), ffdp_volume_free(ref), ffdp_volume_free(viafiles), ffdp_volume_free(fld);
+  ffdp_volume_free(id);
+  unlink("t_affine.txt"), unlink("t_small.txt"), unlink("t_warp.nii.gz");
+  return check_done("test_transforms");
+}
