@@ -9,28 +9,30 @@ typedef struct {
   REAL gmask;    /* 0 where border clamping makes the value flat in this axis */
 } FN(axis_taps);
 
-static inline FN(axis_taps) FN(axis_linear)(REAL q, int64_t n, ffdp_pad pad) {
+/* q arrives in double: on large grids float coordinates lose precision, and CPU and CUDA
+ * must land on the same side of every knot. */
+static inline FN(axis_taps) FN(axis_linear)(double q, int64_t n, ffdp_pad pad) {
   FN(axis_taps) a;
   if (pad == FFDP_PAD_BORDER) {
     a.gmask = 1;
     if (!(q >= 0)) q = 0, a.gmask = 0; /* also catches NaN */
-    if (q > (REAL)(n - 1)) q = (REAL)(n - 1), a.gmask = 0;
+    if (q > (double)(n - 1)) q = (double)(n - 1), a.gmask = 0;
     a.i0 = (int64_t)floor(q);
     if (a.i0 > n - 1) a.i0 = n - 1;
     a.i1 = a.i0 + 1 < n ? a.i0 + 1 : n - 1;
-    a.f = q - (REAL)a.i0;
+    a.f = (REAL)(q - (double)a.i0);
     a.v0 = a.v1 = 1;
   } else {
-    REAL fl = floor(q);
+    double fl = floor(q);
     a.gmask = 1;
     /* Far outside: keep indices small so they cannot overflow; both taps are invalid. */
-    if (!(fl >= -2 && fl <= (REAL)n + 1)) { /* also catches NaN */
+    if (!(fl >= -2 && fl <= (double)n + 1)) { /* also catches NaN */
       a.i0 = -2, a.i1 = -1, a.f = 0, a.v0 = a.v1 = 0;
       return a;
     }
     a.i0 = (int64_t)fl;
     a.i1 = a.i0 + 1;
-    a.f = q - fl;
+    a.f = (REAL)(q - fl);
     a.v0 = a.i0 >= 0 && a.i0 < n;
     a.v1 = a.i1 >= 0 && a.i1 < n;
   }
@@ -64,21 +66,21 @@ static inline REAL FN(trilinear)(const REAL v[8], REAL fx, REAL fy, REAL fz, REA
   return gz * y0 + fz * y1;
 }
 
-/* q = B·[p;1] + S·u for fixed voxel (x,y,z). */
-static inline void FN(warp_point)(const ffdp_warp *w, int64_t x, int64_t y, int64_t z, const REAL *u, REAL q[3]) {
+/* q = B·[p;1] + S·u for fixed voxel (x,y,z), in double (see axis_linear). */
+static inline void FN(warp_point)(const ffdp_warp *w, int64_t x, int64_t y, int64_t z, const REAL *u, double q[3]) {
   for (int i = 0; i < 3; i++) {
     double s = w->B[i][0] * (double)x + w->B[i][1] * (double)y + w->B[i][2] * (double)z + w->B[i][3];
     if (u) s += w->S[i][0] * (double)u[0] + w->S[i][1] * (double)u[1] + w->S[i][2] * (double)u[2];
-    q[i] = (REAL)s;
+    q[i] = s;
   }
 }
 
-static inline int64_t FN(nearest_index)(REAL q, int64_t n, ffdp_pad pad, int *valid) {
-  if (!(q > -2 && q < (REAL)n + 2)) { /* far outside or NaN */
+static inline int64_t FN(nearest_index)(double q, int64_t n, ffdp_pad pad, int *valid) {
+  if (!(q > -2 && q < (double)n + 2)) { /* far outside or NaN */
     *valid = pad == FFDP_PAD_BORDER;
     return q > 0 ? n - 1 : 0;
   }
-  int64_t i = (int64_t)floor(q + (REAL)0.5);
+  int64_t i = (int64_t)floor(q + 0.5);
   if (pad == FFDP_PAD_BORDER) {
     *valid = 1;
     return i < 0 ? 0 : i >= n ? n - 1 : i;

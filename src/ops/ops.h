@@ -13,6 +13,10 @@
 #define FFDP_OPS_H
 #include <stddef.h>
 #include <stdint.h>
+#include "ffdp/geometry.h"
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 typedef struct ffdp_slab {
   int64_t nx, ny, nz; /* global grid */
@@ -117,7 +121,6 @@ FFDP_OPS_DECLARE(double, f64)
 /* Fold φ(x) = A·x + t (+ u(x)) with fixed and moving voxel-to-world matrices into the
  * voxel-space warp: B = Wm^-1·[A t]·Wf, S = linear part of Wm^-1. `aff` is a 4x4 affine.
  * Returns 0 when Wm is singular. */
-#include "ffdp/geometry.h"
 int ffdp_warp_fold(ffdp_mat4 aff, ffdp_mat4 wf, ffdp_mat4 wm, ffdp_interp interp, ffdp_pad pad, ffdp_warp *w);
 /* Chain rule of the fold: gradient w.r.t. B (3x4) -> gradient w.r.t. [A t] (3x4 world). */
 void ffdp_warp_affine_grad(const double gB[3][4], ffdp_mat4 wf, ffdp_mat4 wm, double gA[3][4]);
@@ -128,4 +131,7 @@ double ffdp_mi_f32(const ffdp_mi_params *p, const ffdp_slab *s, const float *F, 
 double ffdp_mi_f64(const ffdp_mi_params *p, const ffdp_slab *s, const double *F, const double *M,
                    const uint8_t *mask, double *gM);
 int64_t ffdp_mask_count(const ffdp_slab *s, const uint8_t *mask);
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -14,6 +14,30 @@ int ffdp_cuda_sample_fwd(const ffdp_warp *w, const ffdp_slab *fs, const float *u
 int ffdp_cuda_sample_bwd(const ffdp_warp *w, const ffdp_slab *fs, const float *u, const ffdp_slab *ms,
                          const float *M, int ncomp, const float *gout, float *gu, double *gB_dev, void *stream);
 
+/* MSE: loss (times norm) to *loss (host), gradient on the device (may be NULL). */
+int ffdp_cuda_mse(const ffdp_slab *s, const float *F, const float *M, const uint8_t *mask, double norm, float *gM,
+                  double *loss, void *stream);
+
+/* MI: histogram to the host (bins*bins doubles), gradient from a host table (as ops.h). The
+ * histogram is exact fixed-point: identical for any launch shape or rank split. */
+#define FFDP_CUDA_MI_MAX_BINS 64
+int ffdp_cuda_mi_hist(const ffdp_mi_params *p, const ffdp_slab *s, const float *F, const float *M, const uint8_t *mask,
+                      double *hist_host, void *stream);
+int ffdp_cuda_mi_grad(const ffdp_mi_params *p, const ffdp_slab *s, const float *F, const float *M, const uint8_t *mask,
+                      const double *table_host, double norm, float *gM, void *stream);
+/* One rank: loss = -MI to *loss, gradient (norm = 1/N) to gM if non-NULL. */
+int ffdp_cuda_mi(const ffdp_mi_params *p, const ffdp_slab *s, const float *F, const float *M, const uint8_t *mask,
+                 float *gM, double *loss, void *stream);
+
+/* Separable Gaussian (as ffdp_blur_f32): reads the halo, writes owned planes of out; the
+ * halo planes of out and all of tmp (same layout) are scratch. */
+int ffdp_cuda_blur(const ffdp_slab *s, const float *in, int ncomp, const double sigma[3], float *out, float *tmp,
+                   void *stream);
+
+/* Fused LNCC forward + backward (as ffdp_lncc_f32). loss to *loss (host). */
+int ffdp_cuda_lncc(const ffdp_lncc_params *p, const ffdp_slab *s, const float *F, const float *M, const uint8_t *mask,
+                   double norm, float *gM, double *loss, void *stream);
+
 #ifdef __cplusplus
 }
 #endif

@@ -7,8 +7,8 @@
 namespace {
 
 struct DevWarp {
-  float B[3][4];
-  float S[3][3];
+  double B[3][4];
+  double S[3][3];
   int interp, pad;
 };
 
@@ -18,48 +18,55 @@ struct Taps {
   bool v0, v1;
 };
 
-__device__ __forceinline__ Taps axis_linear(float q, int n, int pad) {
+// Coordinates in double, as on the CPU (interp_impl.h): float loses precision on large grids
+// and CPU and GPU must agree on which side of a knot a point lies.
+__device__ __forceinline__ Taps axis_linear(double q, int n, int pad) {
   Taps a;
   a.gmask = 1.f;
   if (pad == FFDP_PAD_BORDER) {
-    if (!(q >= 0.f)) q = 0.f, a.gmask = 0.f;
-    if (q > (float)(n - 1)) q = (float)(n - 1), a.gmask = 0.f;
-    a.i0 = min((int)floorf(q), n - 1);
+    if (!(q >= 0.0)) q = 0.0, a.gmask = 0.f;
+    if (q > (double)(n - 1)) q = (double)(n - 1), a.gmask = 0.f;
+    a.i0 = min((int)floor(q), n - 1);
     a.i1 = min(a.i0 + 1, n - 1);
-    a.f = q - (float)a.i0;
+    a.f = (float)(q - (double)a.i0);
     a.v0 = a.v1 = true;
   } else {
-    float fl = floorf(q);
-    if (!(fl >= -2.f && fl <= (float)n + 1.f)) {
+    double fl = floor(q);
+    if (!(fl >= -2.0 && fl <= (double)n + 1.0)) {
       a.i0 = -2, a.i1 = -1, a.f = 0.f, a.v0 = a.v1 = false;
       return a;
     }
     a.i0 = (int)fl;
     a.i1 = a.i0 + 1;
-    a.f = q - fl;
+    a.f = (float)(q - fl);
     a.v0 = a.i0 >= 0 && a.i0 < n;
     a.v1 = a.i1 >= 0 && a.i1 < n;
   }
   return a;
 }
 
-__device__ __forceinline__ void warp_point(const DevWarp &w, int x, int y, int z, const float *u, float q[3]) {
+__device__ __forceinline__ void warp_point(const DevWarp &w, int x, int y, int z, const float *u, double q[3]) {
+#pragma unroll
   for (int i = 0; i < 3; i++) {
-    float s = fmaf(w.B[i][0], (float)x, fmaf(w.B[i][1], (float)y, fmaf(w.B[i][2], (float)z, w.B[i][3])));
-    if (u) s += w.S[i][0] * u[0] + w.S[i][1] * u[1] + w.S[i][2] * u[2];
+    double s = w.B[i][0] * x + w.B[i][1] * y + w.B[i][2] * z + w.B[i][3];
+    if (u) s += w.S[i][0] * (double)u[0] + w.S[i][1] * (double)u[1] + w.S[i][2] * (double)u[2];
     q[i] = s;
   }
 }
 
 // Value (and gradient w.r.t. q when g != nullptr) of channel c at q.
 __device__ __forceinline__ float lookup(const float *__restrict__ M, long long mzlo, int mx, int my, int mz, int ncomp,
-                                        int c, const DevWarp &w, const float q[3], float *g) {
+                                        int c, const DevWarp &w, const double q[3], float *g) {
   if (w.interp == FFDP_INTERP_NEAREST) {
     if (g) g[0] = g[1] = g[2] = 0.f;
-    int ix = (int)floorf(q[0] + 0.5f), iy = (int)floorf(q[1] + 0.5f), iz = (int)floorf(q[2] + 0.5f);
+    if (!(q[0] > -2.0 && q[0] < mx + 2.0 && q[1] > -2.0 && q[1] < my + 2.0 && q[2] > -2.0 && q[2] < mz + 2.0)) {
+      if (w.pad != FFDP_PAD_BORDER) return 0.f;
+    }
+    double qc[3] = {fmin(fmax(q[0], -4.0), mx + 4.0), fmin(fmax(q[1], -4.0), my + 4.0), fmin(fmax(q[2], -4.0), mz + 4.0)};
+    int ix = (int)floor(qc[0] + 0.5), iy = (int)floor(qc[1] + 0.5), iz = (int)floor(qc[2] + 0.5);
     if (w.pad == FFDP_PAD_BORDER) {
       ix = min(max(ix, 0), mx - 1), iy = min(max(iy, 0), my - 1), iz = min(max(iz, 0), mz - 1);
-    } else if (!(q[0] > -2.f && q[0] < mx + 2.f && q[1] > -2.f && q[1] < my + 2.f && q[2] > -2.f && q[2] < mz + 2.f) ||
+    } else if (
                ix < 0 || ix >= mx || iy < 0 || iy >= my || iz < 0 || iz >= mz) {
       return 0.f;
     }
@@ -95,58 +102,60 @@ struct Geo {
   long long mzlo;
 };
 
+// Launch shape: x across a warp-wide row, y over 4 rows per block, z grid-strided so that a
+// block's partial affine gradient covers many voxels.
+constexpr int BX = 32, BY = 4, MAXZB = 16;
+
 __global__ void sample_fwd_kernel(DevWarp w, Geo g, const float *__restrict__ u, const float *__restrict__ M, int ncomp,
                                   float *__restrict__ out) {
-  long long n = (long long)g.nx * g.ny * (g.z1 - g.z0);
-  for (long long t = blockIdx.x * (long long)blockDim.x + threadIdx.x; t < n; t += (long long)gridDim.x * blockDim.x) {
-    int x = (int)(t % g.nx);
-    long long r = t / g.nx;
-    int y = (int)(r % g.ny);
-    int z = (int)(r / g.ny + g.z0);
+  const int x = blockIdx.x * BX + threadIdx.x, y = blockIdx.y * BY + threadIdx.y;
+  if (x >= g.nx || y >= g.ny) return;
+  for (long long z = g.z0 + blockIdx.z; z < g.z1; z += gridDim.z) {
     long long i = ((z - g.zlo) * g.ny + y) * (long long)g.nx + x;
-    float uu[3], q[3];
-    if (u) uu[0] = u[3 * i], uu[1] = u[3 * i + 1], uu[2] = u[3 * i + 2];
-    warp_point(w, x, y, z, u ? uu : nullptr, q);
+    float uu[3];
+    double q[3];
+    if (u) uu[0] = __ldg(u + 3 * i), uu[1] = __ldg(u + 3 * i + 1), uu[2] = __ldg(u + 3 * i + 2);
+    warp_point(w, x, y, (int)z, u ? uu : nullptr, q);
     for (int c = 0; c < ncomp; c++) out[i * ncomp + c] = lookup(M, g.mzlo, g.mx, g.my, g.mz, ncomp, c, w, q, nullptr);
   }
 }
 
-// Affine-gradient partials are reduced per block in double (warp shuffles, then shared
-// memory) and added to gB with one atomic per block and entry.
+// dL/du per voxel; the affine gradient is reduced per block (warp shuffles, then shared
+// memory) into partial[block][12], summed afterwards in block order: deterministic.
 __global__ void sample_bwd_kernel(DevWarp w, Geo g, const float *__restrict__ u, const float *__restrict__ M, int ncomp,
-                                  const float *__restrict__ gout, float *__restrict__ gu, double *gB) {
+                                  const float *__restrict__ gout, float *__restrict__ gu, double *partial) {
   double acc[12];
 #pragma unroll
   for (int k = 0; k < 12; k++) acc[k] = 0.0;
-  long long n = (long long)g.nx * g.ny * (g.z1 - g.z0);
-  for (long long t = blockIdx.x * (long long)blockDim.x + threadIdx.x; t < n; t += (long long)gridDim.x * blockDim.x) {
-    int x = (int)(t % g.nx);
-    long long r = t / g.nx;
-    int y = (int)(r % g.ny);
-    int z = (int)(r / g.ny + g.z0);
-    long long i = ((z - g.zlo) * g.ny + y) * (long long)g.nx + x;
-    float uu[3], q[3], gq[3] = {0.f, 0.f, 0.f};
-    if (u) uu[0] = u[3 * i], uu[1] = u[3 * i + 1], uu[2] = u[3 * i + 2];
-    warp_point(w, x, y, z, u ? uu : nullptr, q);
-    for (int c = 0; c < ncomp; c++) {
-      float d[3];
-      lookup(M, g.mzlo, g.mx, g.my, g.mz, ncomp, c, w, q, d);
-      float gc = gout[i * ncomp + c];
-      gq[0] += gc * d[0], gq[1] += gc * d[1], gq[2] += gc * d[2];
-    }
-    if (gu)
-      for (int a = 0; a < 3; a++) gu[3 * i + a] = w.S[0][a] * gq[0] + w.S[1][a] * gq[1] + w.S[2][a] * gq[2];
-    if (gB) {
-      const float p[4] = {(float)x, (float)y, (float)z, 1.f};
+  const int x = blockIdx.x * BX + threadIdx.x, y = blockIdx.y * BY + threadIdx.y;
+  if (x < g.nx && y < g.ny) {
+    for (long long z = g.z0 + blockIdx.z; z < g.z1; z += gridDim.z) {
+      long long i = ((z - g.zlo) * g.ny + y) * (long long)g.nx + x;
+      float uu[3], gq[3] = {0.f, 0.f, 0.f};
+      double q[3];
+      if (u) uu[0] = __ldg(u + 3 * i), uu[1] = __ldg(u + 3 * i + 1), uu[2] = __ldg(u + 3 * i + 2);
+      warp_point(w, x, y, (int)z, u ? uu : nullptr, q);
+      for (int c = 0; c < ncomp; c++) {
+        float d[3];
+        lookup(M, g.mzlo, g.mx, g.my, g.mz, ncomp, c, w, q, d);
+        float gc = gout[i * ncomp + c];
+        gq[0] += gc * d[0], gq[1] += gc * d[1], gq[2] += gc * d[2];
+      }
+      if (gu)
+        for (int a = 0; a < 3; a++)
+          gu[3 * i + a] = (float)(w.S[0][a] * gq[0] + w.S[1][a] * gq[1] + w.S[2][a] * gq[2]);
+      if (partial) {
+        const double p[4] = {(double)x, (double)y, (double)z, 1.0};
 #pragma unroll
-      for (int a = 0; a < 3; a++)
+        for (int a = 0; a < 3; a++)
 #pragma unroll
-        for (int b = 0; b < 4; b++) acc[a * 4 + b] += (double)gq[a] * p[b];
+          for (int b = 0; b < 4; b++) acc[a * 4 + b] += (double)gq[a] * p[b];
+      }
     }
   }
-  if (!gB) return;
-  __shared__ double sh[32][12];
-  int lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
+  if (!partial) return;
+  __shared__ double sh[BX * BY / 32][12];
+  const int t = threadIdx.y * BX + threadIdx.x, lane = t & 31, wid = t >> 5;
 #pragma unroll
   for (int k = 0; k < 12; k++) {
     double v = acc[k];
@@ -154,18 +163,28 @@ __global__ void sample_bwd_kernel(DevWarp w, Geo g, const float *__restrict__ u,
     if (lane == 0) sh[wid][k] = v;
   }
   __syncthreads();
-  if (threadIdx.x < 12) {
+  if (t < 12) {
     double s = 0.0;
-    for (int k = 0; k < (int)(blockDim.x >> 5); k++) s += sh[k][threadIdx.x];
-    atomicAdd(gB + threadIdx.x, s);
+    for (int k = 0; k < BX * BY / 32; k++) s += sh[k][t];
+    const long long b = ((long long)blockIdx.z * gridDim.y + blockIdx.y) * gridDim.x + blockIdx.x;
+    partial[b * 12 + t] = s;
   }
+}
+
+// One warp per entry, lanes stride over blocks in a fixed pattern: deterministic.
+__global__ void reduce12_kernel(const double *partial, long long nblocks, double *out) {
+  const int k = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  double s = 0.0;
+  for (long long b = lane; b < nblocks; b += 32) s += partial[b * 12 + k];
+  for (int o = 16; o > 0; o >>= 1) s += __shfl_down_sync(0xffffffffu, s, o);
+  if (lane == 0) out[k] = s;
 }
 
 DevWarp to_dev(const ffdp_warp *w) {
   DevWarp d;
   for (int i = 0; i < 3; i++) {
-    for (int j = 0; j < 4; j++) d.B[i][j] = (float)w->B[i][j];
-    for (int j = 0; j < 3; j++) d.S[i][j] = (float)w->S[i][j];
+    for (int j = 0; j < 4; j++) d.B[i][j] = w->B[i][j];
+    for (int j = 0; j < 3; j++) d.S[i][j] = w->S[i][j];
   }
   d.interp = w->interp;
   d.pad = w->pad;
@@ -177,30 +196,40 @@ Geo to_geo(const ffdp_slab *fs, const ffdp_slab *ms) {
   return g;
 }
 
-int grid_for(long long n, int block) {
-  long long b = (n + block - 1) / block;
-  return (int)(b < 1 ? 1 : b > 65535LL * 8 ? 65535LL * 8 : b);
+dim3 grid_for(const ffdp_slab *fs) {
+  long long nzo = fs->z1 - fs->z0;
+  return dim3((unsigned)((fs->nx + BX - 1) / BX), (unsigned)((fs->ny + BY - 1) / BY),
+              (unsigned)(nzo < MAXZB ? (nzo > 0 ? nzo : 1) : MAXZB));
 }
 
 }  // namespace
 
 extern "C" int ffdp_cuda_sample_fwd(const ffdp_warp *w, const ffdp_slab *fs, const float *u, const ffdp_slab *ms,
                                     const float *M, int ncomp, float *out, void *stream) {
-  long long n = fs->nx * fs->ny * (fs->z1 - fs->z0);
-  if (n <= 0) return 0;
-  sample_fwd_kernel<<<grid_for(n, 256), 256, 0, (cudaStream_t)stream>>>(to_dev(w), to_geo(fs, ms), u, M, ncomp, out);
+  if (fs->z1 <= fs->z0) return 0;
+  sample_fwd_kernel<<<grid_for(fs), dim3(BX, BY), 0, (cudaStream_t)stream>>>(to_dev(w), to_geo(fs, ms), u, M, ncomp, out);
   return (int)cudaGetLastError();
 }
 
 extern "C" int ffdp_cuda_sample_bwd(const ffdp_warp *w, const ffdp_slab *fs, const float *u, const ffdp_slab *ms,
                                     const float *M, int ncomp, const float *gout, float *gu, double *gB_dev,
                                     void *stream) {
-  long long n = fs->nx * fs->ny * (fs->z1 - fs->z0);
   cudaStream_t st = (cudaStream_t)stream;
-  if (gB_dev) cudaMemsetAsync(gB_dev, 0, 12 * sizeof(double), st);
-  if (n <= 0) return (int)cudaGetLastError();
-  // Fewer blocks when reducing gB, so the per-block atomics stay negligible.
-  int blocks = gB_dev ? (grid_for(n, 256) < 1056 ? grid_for(n, 256) : 1056) : grid_for(n, 256);
-  sample_bwd_kernel<<<blocks, 256, 0, st>>>(to_dev(w), to_geo(fs, ms), u, M, ncomp, gout, gu, gB_dev);
+  if (fs->z1 <= fs->z0) {
+    if (gB_dev) cudaMemsetAsync(gB_dev, 0, 12 * sizeof(double), st);
+    return (int)cudaGetLastError();
+  }
+  dim3 grid = grid_for(fs);
+  const long long nb = (long long)grid.x * grid.y * grid.z;
+  double *part = nullptr;
+  if (gB_dev) {
+    cudaError_t e = cudaMallocAsync((void **)&part, nb * 12 * sizeof(double), st);
+    if (e) return (int)e;
+  }
+  sample_bwd_kernel<<<grid, dim3(BX, BY), 0, st>>>(to_dev(w), to_geo(fs, ms), u, M, ncomp, gout, gu, part);
+  if (gB_dev) {
+    reduce12_kernel<<<1, 12 * 32, 0, st>>>(part, nb, gB_dev);
+    cudaFreeAsync(part, st);
+  }
   return (int)cudaGetLastError();
 }

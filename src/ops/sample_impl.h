@@ -9,7 +9,7 @@ void FN(ffdp_sample_fwd)(const ffdp_warp *w, const ffdp_slab *fs, const REAL *u,
     for (int64_t y = 0; y < ny; y++) {
       for (int64_t x = 0; x < nx; x++) {
         const int64_t i = ffdp_slab_index(fs, x, y, z);
-        REAL q[3];
+        double q[3];
         FN(warp_point)(w, x, y, z, u ? u + 3 * i : NULL, q);
         if (w->interp == FFDP_INTERP_NEAREST) {
           int vx, vy, vz;
@@ -34,7 +34,7 @@ void FN(ffdp_sample_fwd)(const ffdp_warp *w, const ffdp_slab *fs, const REAL *u,
 
 /* Gradient w.r.t. q of Σc gout_c·M_c(q) at one voxel; optionally scatters into gM. */
 static inline void FN(sample_voxel_bwd)(const ffdp_warp *w, const ffdp_slab *ms, const REAL *M, int ncomp,
-                                        const REAL q[3], const REAL *g, REAL gq[3], REAL *gM) {
+                                        const double q[3], const REAL *g, REAL gq[3], REAL *gM) {
   gq[0] = gq[1] = gq[2] = 0;
   if (w->interp == FFDP_INTERP_NEAREST) { /* piecewise constant: zero gradient w.r.t. q */
     if (gM) {
@@ -82,7 +82,8 @@ void FN(ffdp_sample_bwd)(const ffdp_warp *w, const ffdp_slab *fs, const REAL *u,
     for (int64_t y = 0; y < ny; y++)
       for (int64_t x = 0; x < nx; x++) {
         const int64_t i = ffdp_slab_index(fs, x, y, z);
-        REAL q[3], gq[3];
+        double q[3];
+        REAL gq[3];
         FN(warp_point)(w, x, y, z, u ? u + 3 * i : NULL, q);
         FN(sample_voxel_bwd)(w, ms, M, ncomp, q, gout + i * ncomp, gq, gM);
         if (gu)
@@ -114,7 +115,7 @@ void FN(ffdp_sample_labels)(const ffdp_warp *w, const ffdp_slab *fs, const REAL 
     for (int64_t y = 0; y < ny; y++)
       for (int64_t x = 0; x < nx; x++) {
         const int64_t i = ffdp_slab_index(fs, x, y, z);
-        REAL q[3];
+        double q[3];
         FN(warp_point)(w, x, y, z, u ? u + 3 * i : NULL, q);
         FN(axis_taps) ax = FN(axis_linear)(q[0], ms->nx, w->pad);
         FN(axis_taps) ay = FN(axis_linear)(q[1], ms->ny, w->pad);

@@ -18,9 +18,9 @@ static void field_at(const ffdp_volume *u, ffdp_mat4 winv, const double X[3], do
   double q[3];
   ffdp_mat4_apply(winv, X, q);
   ffdp_slab s = ffdp_slab_whole(u->dim[0], u->dim[1], u->dim[2]);
-  axis_taps_chain ax = axis_linear_chain((float)q[0], u->dim[0], FFDP_PAD_BORDER);
-  axis_taps_chain ay = axis_linear_chain((float)q[1], u->dim[1], FFDP_PAD_BORDER);
-  axis_taps_chain az = axis_linear_chain((float)q[2], u->dim[2], FFDP_PAD_BORDER);
+  axis_taps_chain ax = axis_linear_chain(q[0], u->dim[0], FFDP_PAD_BORDER);
+  axis_taps_chain ay = axis_linear_chain(q[1], u->dim[1], FFDP_PAD_BORDER);
+  axis_taps_chain az = axis_linear_chain(q[2], u->dim[2], FFDP_PAD_BORDER);
   for (int c = 0; c < 3; c++) {
     float v[8];
     corners_chain(u->data, &s, 3, c, &ax, &ay, &az, v);

@@ -1,0 +1,223 @@
+// Checks every CUDA operator against its CPU operator and times it (llm.c style: one
+// program, reference next to kernel). Prints a table: minimal bytes per voxel, median time,
+// achieved GB/s and the fraction of the device-to-device copy bandwidth measured in the
+// same run, relative error vs CPU, and device memory the op allocates beyond its inputs.
+// usage: gpu_ops [N]   (cube side, default 256)
+#include <cuda_runtime.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <algorithm>
+#include <vector>
+#include "ops/ops.h"
+#include "ops/ops_cuda.h"
+
+#define CK(x)                                                                                    \
+  do {                                                                                           \
+    cudaError_t e_ = (cudaError_t)(x);                                                           \
+    if (e_) {                                                                                    \
+      fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_));        \
+      exit(1);                                                                                   \
+    }                                                                                            \
+  } while (0)
+
+static unsigned long long rng = 0x1234567ULL;
+static float urand(float lo, float hi) {
+  rng ^= rng >> 12, rng ^= rng << 25, rng ^= rng >> 27;
+  double u = (double)((rng * 2685821657736338717ULL) >> 11) / 9007199254740992.0;
+  float v = lo + (hi - lo) * (float)u;
+  return v == 0.f ? 1e-3f : v;
+}
+
+static double rel_err(const float *a, const float *b, long long n) {  // ||a-b|| / ||b||, NaN fails
+  double num = 0, den = 0;
+  for (long long i = 0; i < n; i++) {
+    if (!isfinite(a[i])) return INFINITY;
+    num += ((double)a[i] - b[i]) * ((double)a[i] - b[i]), den += (double)b[i] * b[i];
+  }
+  return den > 0 ? sqrt(num / den) : sqrt(num);
+}
+
+template <class Fn>
+static float median_ms(Fn fn, int reps = 20) {
+  cudaEvent_t a, b;
+  CK(cudaEventCreate(&a));
+  CK(cudaEventCreate(&b));
+  for (int i = 0; i < 3; i++) fn();
+  CK(cudaDeviceSynchronize());
+  std::vector<float> t;
+  for (int i = 0; i < reps; i++) {
+    CK(cudaEventRecord(a));
+    fn();
+    CK(cudaEventRecord(b));
+    CK(cudaEventSynchronize(b));
+    float ms;
+    CK(cudaEventElapsedTime(&ms, a, b));
+    t.push_back(ms);
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+static size_t pool_high_and_reset() {
+  cudaMemPool_t pool;
+  int dev;
+  cudaGetDevice(&dev);
+  cudaDeviceGetDefaultMemPool(&pool, dev);
+  unsigned long long high = 0, zero = 0;
+  cudaMemPoolGetAttribute(pool, cudaMemPoolAttrUsedMemHigh, &high);
+  cudaMemPoolSetAttribute(pool, cudaMemPoolAttrUsedMemHigh, &zero);
+  return (size_t)high;
+}
+
+struct Row {
+  const char *name;
+  double bpv, ms, err, extra_mb;
+};
+static std::vector<Row> rows;
+
+int main(int argc, char **argv) {
+  const long long N = argc > 1 ? atoll(argv[1]) : 256, n = N * N * N;
+  cudaDeviceProp prop;
+  CK(cudaGetDeviceProperties(&prop, 0));
+  printf("device: %s, %d SMs, L2 %d MB; volume %lld^3 = %.1f M voxels\n", prop.name, prop.multiProcessorCount,
+         prop.l2CacheSize >> 20, N, n / 1e6);
+  // copy bandwidth: bytes read + bytes written over time
+  float *ca, *cb;
+  const size_t cbytes = (size_t)1 << 30;
+  CK(cudaMalloc(&ca, cbytes));
+  CK(cudaMalloc(&cb, cbytes));
+  CK(cudaMemset(ca, 1, cbytes));
+  float copy_ms = median_ms([&] { cudaMemcpyAsync(cb, ca, cbytes, cudaMemcpyDeviceToDevice); });
+  const double copy_gbs = 2.0 * cbytes / (copy_ms * 1e6);
+  printf("device-to-device copy: %.0f GB/s\n", copy_gbs);
+  CK(cudaFree(ca));
+  CK(cudaFree(cb));
+
+  // host data: fixed F, moving M (same size, slightly different geometry), displacement u
+  std::vector<float> F(n), M(n), u(3 * n), g(n);
+  for (long long i = 0; i < n; i++) F[i] = urand(0.05f, 1.f), g[i] = urand(-1.f, 1.f);
+  for (long long i = 0; i < n; i++) M[i] = 0.5f * F[i] + 0.5f * urand(0.05f, 1.f);
+  // a smooth displacement (what registration produces: gathers stay coherent), +-2 voxels,
+  // plus a little noise so no two voxels share a fractional offset
+  for (long long z = 0; z < N; z++)
+    for (long long y = 0; y < N; y++)
+      for (long long x = 0; x < N; x++) {
+        long long i = (z * N + y) * N + x;
+        u[3 * i] = 2.f * sinf(0.05f * y + 0.3f) + urand(-0.01f, 0.01f);
+        u[3 * i + 1] = 1.5f * cosf(0.04f * z) + urand(-0.01f, 0.01f);
+        u[3 * i + 2] = 1.8f * sinf(0.03f * x + 0.07f * y) + urand(-0.01f, 0.01f);
+      }
+  float *dF, *dM, *du, *dg, *dout, *dgu, *dtmp;
+  CK(cudaMalloc(&dF, n * 4));
+  CK(cudaMalloc(&dM, n * 4));
+  CK(cudaMalloc(&du, 3 * n * 4));
+  CK(cudaMalloc(&dg, n * 4));
+  CK(cudaMalloc(&dout, 3 * n * 4));
+  CK(cudaMalloc(&dgu, 3 * n * 4));
+  CK(cudaMalloc(&dtmp, 3 * n * 4));
+  CK(cudaMemcpy(dF, F.data(), n * 4, cudaMemcpyHostToDevice));
+  CK(cudaMemcpy(dM, M.data(), n * 4, cudaMemcpyHostToDevice));
+  CK(cudaMemcpy(du, u.data(), 3 * n * 4, cudaMemcpyHostToDevice));
+  CK(cudaMemcpy(dg, g.data(), n * 4, cudaMemcpyHostToDevice));
+  ffdp_slab s = ffdp_slab_whole(N, N, N);
+  std::vector<float> ref(3 * n), got(3 * n);
+  auto poison = [&](float *d, long long cnt) { CK(cudaMemset(d, 0xff, cnt * 4)); };  // NaN pattern
+
+  // --- sampler: oblique affine (small rotation, 0.9 scale), displacement in mm, 1 mm voxels
+  ffdp_warp w;
+  memset(&w, 0, sizeof w);
+  const double th = 0.1, c = cos(th), sn = sin(th), sc = 0.95;
+  double cx = N / 2.0;
+  w.B[0][0] = sc * c, w.B[0][1] = -sc * sn, w.B[1][0] = sc * sn, w.B[1][1] = sc * c, w.B[2][2] = sc;
+  for (int a = 0; a < 3; a++) {
+    w.B[a][3] = cx - (w.B[a][0] + w.B[a][1] + w.B[a][2]) * cx + 0.3 * (a + 1);
+    w.S[a][a] = 1.0;
+  }
+  w.interp = FFDP_INTERP_LINEAR, w.pad = FFDP_PAD_ZERO;
+  ffdp_sample_fwd_f32(&w, &s, u.data(), &s, M.data(), 1, ref.data());
+  poison(dout, n);
+  CK(ffdp_cuda_sample_fwd(&w, &s, du, &s, dM, 1, dout, 0));
+  CK(cudaMemcpy(got.data(), dout, n * 4, cudaMemcpyDeviceToHost));
+  double e_fwd = rel_err(got.data(), ref.data(), n);
+  pool_high_and_reset();
+  float t_fwd = median_ms([&] { ffdp_cuda_sample_fwd(&w, &s, du, &s, dM, 1, dout, 0); });
+  rows.push_back({"sample fwd (affine+u)", 20, t_fwd, e_fwd, pool_high_and_reset() / 1e6});
+  double gB[3][4], *dgB;
+  CK(cudaMalloc(&dgB, 12 * sizeof(double)));
+  ffdp_sample_bwd_f32(&w, &s, u.data(), &s, M.data(), 1, g.data(), ref.data(), gB, NULL);
+  poison(dgu, 3 * n);
+  CK(ffdp_cuda_sample_bwd(&w, &s, du, &s, dM, 1, dg, dgu, dgB, 0));
+  double gBd[12];
+  CK(cudaMemcpy(got.data(), dgu, 3 * n * 4, cudaMemcpyDeviceToHost));
+  CK(cudaMemcpy(gBd, dgB, sizeof gBd, cudaMemcpyDeviceToHost));
+  double e_bwd = rel_err(got.data(), ref.data(), 3 * n), nb = 0, db = 0;
+  for (int k = 0; k < 12; k++) nb += (gBd[k] - gB[k / 4][k % 4]) * (gBd[k] - gB[k / 4][k % 4]), db += gB[k / 4][k % 4] * gB[k / 4][k % 4];
+  double e_gB = sqrt(nb / db);
+  float t_bwd = median_ms([&] { ffdp_cuda_sample_bwd(&w, &s, du, &s, dM, 1, dg, dgu, dgB, 0); });
+  rows.push_back({"sample bwd (du, dA)", 32, t_bwd, fmax(e_bwd, e_gB), pool_high_and_reset() / 1e6});
+
+  // --- MSE
+  double lc = ffdp_mse_f32(&s, F.data(), M.data(), NULL, 1.0 / n, ref.data()), lg;
+  poison(dout, n);
+  CK(ffdp_cuda_mse(&s, dF, dM, NULL, 1.0 / n, dout, &lg, 0));
+  CK(cudaMemcpy(got.data(), dout, n * 4, cudaMemcpyDeviceToHost));
+  double e_mse = fmax(rel_err(got.data(), ref.data(), n), fabs(lg - lc) / fabs(lc));
+  pool_high_and_reset();
+  float t_mse = median_ms([&] { ffdp_cuda_mse(&s, dF, dM, NULL, 1.0 / n, dout, &lg, 0); });
+  rows.push_back({"mse fwd+bwd", 12, t_mse, e_mse, pool_high_and_reset() / 1e6});
+
+  // --- LNCC box/gauss
+  const int wins[3] = {5, 9, 5};
+  const ffdp_window_kind kinds[3] = {FFDP_WINDOW_BOX, FFDP_WINDOW_BOX, FFDP_WINDOW_GAUSS};
+  const char *lnames[3] = {"lncc k=5 box fwd+bwd", "lncc k=9 box fwd+bwd", "lncc k=5 gauss fwd+bwd"};
+  for (int v = 0; v < 3; v++) {
+    ffdp_lncc_params lp = {wins[v], kinds[v], 1e-5};
+    lc = ffdp_lncc_f32(&lp, &s, F.data(), M.data(), NULL, 1.0 / n, ref.data());
+    poison(dout, n);
+    CK(ffdp_cuda_lncc(&lp, &s, dF, dM, NULL, 1.0 / n, dout, &lg, 0));
+    CK(cudaMemcpy(got.data(), dout, n * 4, cudaMemcpyDeviceToHost));
+    double e = fmax(rel_err(got.data(), ref.data(), n), fabs(lg - lc) / fabs(lc));
+    pool_high_and_reset();
+    float t = median_ms([&] { ffdp_cuda_lncc(&lp, &s, dF, dM, NULL, 1.0 / n, dout, &lg, 0); });
+    rows.push_back({lnames[v], 12, t, e, pool_high_and_reset() / 1e6});
+  }
+
+  // --- MI (B-spline 32 bins, Gaussian 32 bins)
+  for (int v = 0; v < 2; v++) {
+    ffdp_mi_params mp = {32, v ? FFDP_PARZEN_GAUSS : FFDP_PARZEN_BSPLINE, 0.0, 1.0, 0.0, 1.0};
+    lc = ffdp_mi_f32(&mp, &s, F.data(), M.data(), NULL, ref.data());
+    poison(dout, n);
+    CK(ffdp_cuda_mi(&mp, &s, dF, dM, NULL, dout, &lg, 0));
+    CK(cudaMemcpy(got.data(), dout, n * 4, cudaMemcpyDeviceToHost));
+    double e = fmax(rel_err(got.data(), ref.data(), n), fabs(lg - lc) / fabs(lc));
+    pool_high_and_reset();
+    float t = median_ms([&] { ffdp_cuda_mi(&mp, &s, dF, dM, NULL, dout, &lg, 0); });
+    rows.push_back({v ? "mi 32 gauss fwd+bwd" : "mi 32 bspline fwd+bwd", 20, t, e, pool_high_and_reset() / 1e6});
+  }
+
+  // --- blur of a vector field, sigma 1.5 voxels
+  const double sig[3] = {1.5, 1.5, 1.5};
+  ffdp_blur_f32(&s, u.data(), 3, sig, ref.data());
+  poison(dout, 3 * n);
+  CK(ffdp_cuda_blur(&s, du, 3, sig, dout, dtmp, 0));
+  CK(cudaDeviceSynchronize());
+  CK(cudaMemcpy(got.data(), dout, 3 * n * 4, cudaMemcpyDeviceToHost));
+  double e_blur = rel_err(got.data(), ref.data(), 3 * n);
+  pool_high_and_reset();
+  float t_blur = median_ms([&] { ffdp_cuda_blur(&s, du, 3, sig, dout, dtmp, 0); });
+  rows.push_back({"blur vec3 sigma=1.5", 24, t_blur, e_blur, pool_high_and_reset() / 1e6});
+
+  printf("\n| kernel | min bytes/voxel | median ms | GB/s | %% of copy | rel err vs CPU | extra MB |\n");
+  printf("|---|---|---|---|---|---|---|\n");
+  int bad = 0;
+  for (auto &r : rows) {
+    double gbs = r.bpv * n / (r.ms * 1e6);
+    printf("| %s | %.0f | %.3f | %.0f | %.1f %% | %.2e | %.1f |\n", r.name, r.bpv, r.ms, gbs, 100 * gbs / copy_gbs, r.err,
+           r.extra_mb);
+    bad += !(r.err < 1e-4);
+  }
+  printf("\n%s\n", bad ? "CHECK FAILED: some kernel disagrees with its CPU operator" : "all kernels agree with the CPU operators");
+  return bad ? 1 : 0;
+}
