@@ -102,6 +102,48 @@ int main(void) {
   ffdp_volume_free(W), ffdp_volume_free(Wa);
   ffdp_reg_result_free(r);
 
+  /* SyN on the same pair: no folding, and the inverse undoes the forward map */
+  ffdp_reg_options os = quick("syn");
+  os.stages[2].metric.kind = FFDP_METRIC_MSE;
+  CHECK(ffdp_register(F, Md, &os, &r, &err) == FFDP_OK, "%s", err.msg);
+  {
+    const ffdp_volume *u = ffdp_reg_result_warp(r), *ui = ffdp_reg_result_inverse_warp(r);
+    ffdp_mat4 A = ffdp_reg_result_affine(r), Ainv;
+    ffdp_mat4_inverse(A, &Ainv);
+    CHECK(u && ui, "SyN must give forward and inverse fields");
+    ffdp_volume *Ws;
+    ffdp_warp_image(Md, d, wf, A, u, 0, &Ws, &err);
+    double ncc_s = ffdp_global_ncc(F, Ws), fold_s = ffdp_folding_fraction(u, A);
+    ffdp_volume_free(Ws);
+    /* inverse consistency at interior voxels: phi^-1(phi(x)) = x */
+    double esum = 0, emax = 0;
+    int cnt = 0;
+    const float *ud = ffdp_volume_cdata(u);
+    for (int64_t k = 8; k < d[2] - 8; k += 3)
+      for (int64_t j = 8; j < d[1] - 8; j += 3)
+        for (int64_t i = 8; i < d[0] - 8; i += 3) {
+          double p[3] = {i, j, k}, X[3], Y[3], Z[3], q[3];
+          ffdp_mat4_apply(wf, p, X);
+          ffdp_mat4_apply(A, X, Y);
+          const float *uu = ud + 3 * ((k * d[1] + j) * d[0] + i);
+          for (int a = 0; a < 3; a++) Y[a] += uu[a];
+          ffdp_mat4_apply(Ainv, Y, Z); /* z = A^-1 (y - t); then z + u_inv(z), u_inv at nearest voxel */
+          ffdp_mat4 winv;
+          ffdp_mat4_inverse(wf, &winv);
+          ffdp_mat4_apply(winv, Z, q);
+          int64_t c[3];
+          for (int a = 0; a < 3; a++) c[a] = (int64_t)floor(q[a] + 0.5), c[a] = c[a] < 0 ? 0 : c[a] >= d[a] ? d[a] - 1 : c[a];
+          const float *vi = ffdp_volume_cdata(ui) + 3 * ((c[2] * d[1] + c[1]) * d[0] + c[0]);
+          double e = 0;
+          for (int a = 0; a < 3; a++) e += (Z[a] + vi[a] - X[a]) * (Z[a] + vi[a] - X[a]);
+          esum += sqrt(e), emax = fmax(emax, sqrt(e)), cnt++;
+        }
+    printf("syn: NCC %.4f, folding %.4f%%, inverse consistency mean %.3f mm, max %.3f mm\n", ncc_s, 100 * fold_s, esum / cnt, emax);
+    CHECK(ncc_s > 0.99 && fold_s < 0.0005, "syn NCC %.4f folding %.4f%%", ncc_s, 100 * fold_s);
+    CHECK(esum / cnt < 0.3, "inverse consistency %.3f mm (voxel 2 mm; nearest-voxel lookup)", esum / cnt);
+  }
+  ffdp_reg_result_free(r);
+
   /* bad inputs */
   ffdp_volume *bad;
   ffdp_volume_clone(M, &bad, NULL);

@@ -17,7 +17,7 @@ typedef struct ffdp_metric_spec {
   int bins;   /* MI: histogram bins */
 } ffdp_metric_spec;
 
-typedef enum { FFDP_STAGE_RIGID = 0, FFDP_STAGE_AFFINE = 1, FFDP_STAGE_GREEDY = 2 } ffdp_stage_kind;
+typedef enum { FFDP_STAGE_RIGID = 0, FFDP_STAGE_AFFINE = 1, FFDP_STAGE_GREEDY = 2, FFDP_STAGE_SYN = 3 } ffdp_stage_kind;
 
 #define FFDP_MAX_LEVELS 8
 #define FFDP_MAX_STAGES 8
@@ -65,7 +65,7 @@ typedef struct ffdp_stage_summary {
 
 typedef struct ffdp_reg_result ffdp_reg_result;
 
-/* Presets: "rigid", "affine", "greedy" (rigid+affine+greedy) with ffdp defaults. */
+/* Presets: "rigid", "affine", "greedy" (rigid+affine+greedy), "syn" (rigid+affine+SyN). */
 ffdp_status ffdp_reg_options_preset(ffdp_reg_options *opt, const char *name, ffdp_error *err);
 ffdp_stage_spec ffdp_stage_default(ffdp_stage_kind kind);
 
@@ -75,6 +75,9 @@ void ffdp_reg_result_free(ffdp_reg_result *r);
 /* World affine (4x4) and displacement (NULL when no deformable stage ran; on the fixed grid). */
 ffdp_mat4 ffdp_reg_result_affine(const ffdp_reg_result *r);
 const ffdp_volume *ffdp_reg_result_warp(const ffdp_reg_result *r);
+/* Inverse displacement (SyN only, else NULL), on the fixed grid in the ANTs sense: a moving
+ * point y maps to fixed z + u_inv(z) with z = A^-1 (y - t). Already in ANTs form (not A^-1 u). */
+const ffdp_volume *ffdp_reg_result_inverse_warp(const ffdp_reg_result *r);
 int ffdp_reg_result_nstages(const ffdp_reg_result *r);
 ffdp_stage_summary ffdp_reg_result_stage(const ffdp_reg_result *r, int i);
 
@@ -95,6 +98,8 @@ double ffdp_folding_fraction(const ffdp_volume *u, ffdp_mat4 affine);
 ffdp_status ffdp_affine_save_itk(ffdp_mat4 affine, const char *path, ffdp_error *err);
 ffdp_status ffdp_affine_load_itk(const char *path, ffdp_mat4 *affine, ffdp_error *err);
 ffdp_status ffdp_warp_save_ants(const ffdp_volume *u, ffdp_mat4 affine, const char *path, ffdp_error *err);
+/* The inverse warp is already in the ANTs convention: written in LPS as is. */
+ffdp_status ffdp_inverse_warp_save_ants(const ffdp_volume *u_inv, const char *path, ffdp_error *err);
 
 #ifdef __cplusplus
 }

@@ -21,9 +21,11 @@ static void usage(FILE *f) {
     "presets (default --greedy):\n"
     "  --rigid          moments + rigid (MI)\n"
     "  --affine         moments + rigid + affine (MI)\n"
-    "  --greedy         moments + rigid + affine (MI) + greedy deformable (CC)\n\n"
+    "  --greedy         moments + rigid + affine (MI) + greedy deformable (CC)\n"
+    "  --syn            moments + rigid + affine (MI) + symmetric deformable (CC); also writes\n"
+    "                   OUTPREFIX1InverseWarp.nii.gz (moving -> fixed, with [affine,1])\n\n"
     "stages (replace the preset; options after a --transform apply to that stage):\n"
-    "  --transform Rigid[lr] | Affine[lr] | Greedy[lr,grad_sigma,warp_sigma]\n"
+    "  --transform Rigid[lr] | Affine[lr] | Greedy[lr,grad_sigma,warp_sigma] | SyN[lr,grad_sigma,warp_sigma]\n"
     "  --metric CC[w] | MI[bins] | MSE     CC window w voxels (odd; ANTs radius r = window 2r+1)\n"
     "  --convergence [200x100x50,1e-6,10] iterations per level, tolerance, window\n"
     "  --shrink-factors 4x2x1            per level, coarse to fine\n"
@@ -48,7 +50,7 @@ typedef struct {
 } progress_state;
 
 static const char *stage_name(ffdp_stage_kind k) {
-  return k == FFDP_STAGE_RIGID ? "rigid" : k == FFDP_STAGE_AFFINE ? "affine" : "greedy";
+  return k == FFDP_STAGE_RIGID ? "rigid" : k == FFDP_STAGE_AFFINE ? "affine" : k == FFDP_STAGE_SYN ? "syn" : "greedy";
 }
 
 static void on_progress(void *ctx, const ffdp_progress *p) {
@@ -165,8 +167,7 @@ int ffdp_cmd_register(int argc, char **argv) {
     } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) verbose = 1;
     else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) verbose = -1;
     else if (!strcmp(a, "--no-moments")) moments = 0;
-    else if (!strcmp(a, "--rigid") || !strcmp(a, "--affine") || !strcmp(a, "--greedy")) preset = a + 2;
-    else if (!strcmp(a, "--syn")) return cli_errorf("--syn is not available yet in this build; use --greedy");
+    else if (!strcmp(a, "--rigid") || !strcmp(a, "--affine") || !strcmp(a, "--greedy") || !strcmp(a, "--syn")) preset = a + 2;
     else if (!strcmp(a, "--transform") || !strcmp(a, "-t")) {
       NEED_VALUE();
       char name[32];
@@ -178,14 +179,14 @@ int ffdp_cmd_register(int argc, char **argv) {
       if (!strcasecmp(name, "Rigid")) k = FFDP_STAGE_RIGID;
       else if (!strcasecmp(name, "Affine")) k = FFDP_STAGE_AFFINE;
       else if (!strcasecmp(name, "Greedy")) k = FFDP_STAGE_GREEDY;
-      else if (!strcasecmp(name, "SyN")) return cli_errorf("SyN is not available yet in this build; use Greedy[...]");
-      else return cli_errorf("unknown transform '%s' (Rigid, Affine, Greedy)", name);
+      else if (!strcasecmp(name, "SyN")) k = FFDP_STAGE_SYN;
+      else return cli_errorf("unknown transform '%s' (Rigid, Affine, Greedy, SyN)", name);
       cur = &opt.stages[opt.nstages++];
       *cur = ffdp_stage_default(k);
       if (na > 0) cur->lr = args[0];
       if (na > 1) cur->grad_sigma = args[1];
       if (na > 2) cur->warp_sigma = args[2];
-      if (na > 1 && k != FFDP_STAGE_GREEDY) return cli_errorf("%s takes one parameter [learning rate]", name);
+      if (na > 1 && k != FFDP_STAGE_GREEDY && k != FFDP_STAGE_SYN) return cli_errorf("%s takes one parameter [learning rate]", name);
       custom = 1;
     } else if (!strcmp(a, "--metric") || !strcmp(a, "--convergence") || !strcmp(a, "--shrink-factors") ||
                !strcmp(a, "--smoothing-sigmas")) {
@@ -286,6 +287,11 @@ int ffdp_cmd_register(int argc, char **argv) {
     snprintf(path, sizeof path, "%s1Warp.nii.gz", prefix);
     if (ffdp_warp_save_ants(u, A, path, &err)) goto fail_res;
   }
+  const ffdp_volume *ui = ffdp_reg_result_inverse_warp(res);
+  if (ui) {
+    snprintf(path, sizeof path, "%s1InverseWarp.nii.gz", prefix);
+    if (ffdp_inverse_warp_save_ants(ui, path, &err)) goto fail_res;
+  }
   double t_total = cli_now() - t0, rss = peak_rss_mb();
   if (verbose >= 0) {
     printf("summary:\n");
@@ -297,8 +303,8 @@ int ffdp_cmd_register(int argc, char **argv) {
     printf("  registration %.2f s (loading %.2f s, total %.2f s), peak memory %.0f MB\n", t_reg, t_load, t_total, rss);
     printf("  global NCC fixed vs warped %.4f", ncc);
     if (u) printf(", folding (det J <= 0) %.4f%% of voxels", 100 * fold);
-    printf("\n  outputs: %sWarped.nii.gz, %s0GenericAffine.txt%s%s\n", prefix, prefix, u ? ", " : "",
-           u ? "1Warp.nii.gz" : "");
+    printf("\n  outputs: %sWarped.nii.gz, %s0GenericAffine.txt%s%s\n", prefix, prefix, u ? ", 1Warp.nii.gz" : "",
+           ui ? ", 1InverseWarp.nii.gz" : "");
   }
   if (json) {
     cJSON *j = cJSON_CreateObject(), *st = cJSON_AddArrayToObject(j, "stages");

@@ -36,6 +36,35 @@ static void scale(float *g, int64_t n, float s) {
   for (int64_t i = 0; i < n; i++) g[i] *= s;
 }
 
+int reg_field_step(const ffdp_slab *s, float *u, const float *gu, float *am, float *av, int t, const ffdp_warp *cw,
+                   double step, double grad_sigma, double warp_sigma, float *d, float *tmp) {
+  const int64_t n = ffdp_slab_stored(s);
+  const double gs[3] = {grad_sigma, grad_sigma, grad_sigma}, ws[3] = {warp_sigma, warp_sigma, warp_sigma};
+  const double T[3][3] = {{1, 0, 0}, {0, 1, 0}, {0, 0, 1}};
+  ffdp_blur_f32(s, gu, 3, gs, d);
+  double mx = max_norm3(d, n);
+  if (!(mx > 0)) return 0;
+  scale(d, 3 * n, (float)(1.0 / mx));
+  field_adam(d, am, av, 3 * n, t, step);
+  ffdp_compose_fwd_f32(cw, T, s, d, s, u, tmp);
+  if (warp_sigma > 0) ffdp_blur_f32(s, tmp, 3, ws, u);
+  else memcpy(u, tmp, (size_t)n * 3 * sizeof(float));
+  return 1;
+}
+
+void reg_compose_warp(ffdp_mat4 fixed_vox2world, ffdp_mat4 aff, ffdp_warp *cw) {
+  ffdp_mat4 wfinv, ainv;
+  ffdp_mat4_inverse(fixed_vox2world, &wfinv);
+  ffdp_mat4_inverse(aff, &ainv);
+  ffdp_mat4 sm = ffdp_mat4_mul(wfinv, ainv);
+  memset(cw, 0, sizeof *cw);
+  for (int a = 0; a < 3; a++) {
+    cw->B[a][a] = 1;
+    for (int b = 0; b < 3; b++) cw->S[a][b] = sm.m[a][b];
+  }
+  cw->interp = FFDP_INTERP_LINEAR, cw->pad = FFDP_PAD_BORDER;
+}
+
 ffdp_status reg_greedy_stage(const ffdp_volume *F, const ffdp_volume *M, const ffdp_reg_options *opt, int si,
                              ffdp_mat4 aff, ffdp_volume **u_io, ffdp_stage_summary *sum, double t_start, ffdp_error *err) {
   const ffdp_stage_spec *S = &opt->stages[si];
@@ -45,8 +74,6 @@ ffdp_status reg_greedy_stage(const ffdp_volume *F, const ffdp_volume *M, const f
   sum->kind = S->kind;
   sum->iterations = 0;
   ffdp_status st = FFDP_OK;
-  ffdp_mat4 ainv;
-  ffdp_mat4_inverse(aff, &ainv);
   for (int lv = 0; lv < S->nlevels && !st; lv++) {
     reg_level L;
     if ((st = reg_level_build(F, M, opt->fixed_mask, opt->moving_mask, S->shrink[lv], S->smooth[lv], &L, err))) break;
@@ -75,20 +102,8 @@ ffdp_status reg_greedy_stage(const ffdp_volume *F, const ffdp_volume *M, const f
     double sp[3];
     ffdp_volume_spacing(L.F, sp);
     const double h = fmin(sp[0], fmin(sp[1], sp[2]));
-    const double gs[3] = {S->grad_sigma, S->grad_sigma, S->grad_sigma}, ws[3] = {S->warp_sigma, S->warp_sigma, S->warp_sigma};
-    /* compose warp: fixed voxel p + Wf^-1·A^-1·d(p), displacement fields clamp at the border */
-    ffdp_warp cw;
-    ffdp_mat4 wfinv;
-    ffdp_mat4_inverse(L.F->vox2world, &wfinv);
-    ffdp_mat4 sm = ffdp_mat4_mul(wfinv, ainv);
-    memset(&cw, 0, sizeof cw);
-    for (int a = 0; a < 3; a++) {
-      cw.B[a][a] = 1;
-      for (int b = 0; b < 3; b++) cw.S[a][b] = sm.m[a][b];
-    }
-    cw.interp = FFDP_INTERP_LINEAR, cw.pad = FFDP_PAD_BORDER;
-    const double T[3][3] = {{1, 0, 0}, {0, 1, 0}, {0, 0, 1}};
-    ffdp_warp w;
+    ffdp_warp cw, w; /* compose: fixed voxel p + Wf^-1·A^-1·d(p); border-clamped fields */
+    reg_compose_warp(L.F->vox2world, aff, &cw);
     ffdp_warp_fold(aff, L.F->vox2world, L.M->vox2world, FFDP_INTERP_LINEAR, FFDP_PAD_ZERO, &w);
     double lt0 = reg_now();
     int it = 0, conv = 0;
@@ -102,19 +117,9 @@ ffdp_status reg_greedy_stage(const ffdp_volume *F, const ffdp_volume *M, const f
       }
       hist[it] = loss;
       ffdp_sample_bwd_f32(&w, &L.fs, ul->data, &L.ms, L.M->data, 1, gm, gu, NULL, NULL);
-      ffdp_blur_f32(&L.fs, gu, 3, gs, d);
-      double mx = max_norm3(d, n);
-      if (!(mx > 0)) {
+      if (!reg_field_step(&L.fs, ul->data, gu, am, av, it + 1, &cw, S->lr * h, S->grad_sigma, S->warp_sigma, d, tmp)) {
         conv = 1;
         break;
-      }
-      scale(d, 3 * n, (float)(1.0 / mx));
-      field_adam(d, am, av, 3 * n, it + 1, S->lr * h);
-      ffdp_compose_fwd_f32(&cw, T, &L.fs, d, &L.fs, ul->data, tmp);
-      if (S->warp_sigma > 0) {
-        ffdp_blur_f32(&L.fs, tmp, 3, ws, ul->data);
-      } else {
-        memcpy(ul->data, tmp, (size_t)n * 3 * sizeof(float));
       }
       conv = reg_converged(hist, it + 1, S->window, S->tol);
       if (opt->progress) {

@@ -79,21 +79,26 @@ const uint8_t *reg_effective_mask(const reg_level *L, const ffdp_warp *w, const 
   return *buf;
 }
 
-double reg_metric(const ffdp_metric_spec *m, const reg_level *L, const float *moved, const uint8_t *mask, float *g) {
-  const int64_t cnt = ffdp_mask_count(&L->fs, mask);
+double reg_metric_pair(const ffdp_metric_spec *m, const ffdp_slab *s, const float *A, const float *B, const uint8_t *mask,
+                       float *g) {
+  const int64_t cnt = ffdp_mask_count(s, mask);
   const double norm = cnt > 0 ? 1.0 / (double)cnt : 0.0;
   switch (m->kind) {
-  case FFDP_METRIC_MSE: return ffdp_mse_f32(&L->fs, L->F->data, moved, mask, norm, g);
+  case FFDP_METRIC_MSE: return ffdp_mse_f32(s, A, B, mask, norm, g);
   case FFDP_METRIC_CC: {
     ffdp_lncc_params p = {m->window, FFDP_WINDOW_BOX, 1e-5};
-    return ffdp_lncc_f32(&p, &L->fs, L->F->data, moved, mask, norm, g);
+    return ffdp_lncc_f32(&p, s, A, B, mask, norm, g);
   }
-  case FFDP_METRIC_MI: {
+  case FFDP_METRIC_MI: { /* images are normalized to [0,1]: one range for both */
     ffdp_mi_params p = {m->bins, FFDP_PARZEN_BSPLINE, 0.0, 1.0, 0.0, 1.0};
-    return ffdp_mi_f32(&p, &L->fs, L->F->data, moved, mask, g);
+    return ffdp_mi_f32(&p, s, A, B, mask, g);
   }
   }
   return 0;
+}
+
+double reg_metric(const ffdp_metric_spec *m, const reg_level *L, const float *moved, const uint8_t *mask, float *g) {
+  return reg_metric_pair(m, &L->fs, L->F->data, moved, mask, g);
 }
 
 void reg_adam_step(reg_adam *a, double *theta, const double *g, double lr) {

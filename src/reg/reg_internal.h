@@ -39,6 +39,21 @@ ffdp_status reg_linear_stage(const ffdp_volume *F, const ffdp_volume *M, const f
                              ffdp_mat4 *aff, ffdp_stage_summary *sum, double t_start, ffdp_error *err);
 ffdp_status reg_greedy_stage(const ffdp_volume *F, const ffdp_volume *M, const ffdp_reg_options *opt, int si,
                              ffdp_mat4 aff, ffdp_volume **u, ffdp_stage_summary *sum, double t_start, ffdp_error *err);
+ffdp_status reg_syn_stage(const ffdp_volume *F, const ffdp_volume *M, const ffdp_reg_options *opt, int si,
+                          ffdp_mat4 aff, ffdp_volume **u, ffdp_volume **u_inv, ffdp_stage_summary *sum, double t_start,
+                          ffdp_error *err);
+/* Loss of (A, B) and its gradient w.r.t. B (g may be NULL), A and B on L's fixed grid. */
+double reg_metric_pair(const ffdp_metric_spec *m, const ffdp_slab *s, const float *A, const float *B, const uint8_t *mask,
+                       float *g);
+void reg_compose_fields(const ffdp_volume *U, const float *d, const double T[3][3], float *out);
+ffdp_status reg_invert_field(const ffdp_volume *v, int iters, ffdp_volume **out, ffdp_error *err);
+/* One optimiser step on a displacement field u (3 comps on slab s) from its raw gradient gu:
+ *   d = -step · Adam(blur(gu, grad_sigma) / max|.|),  u <- blur(d + u∘(p + S_cw·d), warp_sigma).
+ * am/av are the Adam moments, d and tmp scratch fields. Returns 0 when the gradient vanished. */
+int reg_field_step(const ffdp_slab *s, float *u, const float *gu, float *am, float *av, int t, const ffdp_warp *cw,
+                   double step, double grad_sigma, double warp_sigma, float *d, float *tmp);
+/* Compose warp for updates applied before the affine: p + Wf^-1·A^-1·d(p). */
+void reg_compose_warp(ffdp_mat4 fixed_vox2world, ffdp_mat4 aff, ffdp_warp *cw);
 double reg_now(void);
 /* Fraction of fixed-grid voxels that the affine maps inside the moving image. */
 double reg_overlap(const ffdp_volume *F, const ffdp_volume *M, ffdp_mat4 aff);

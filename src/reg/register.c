@@ -7,7 +7,7 @@
 
 struct ffdp_reg_result {
   ffdp_mat4 affine;
-  ffdp_volume *warp;
+  ffdp_volume *warp, *inverse_warp;
   int nstages;
   ffdp_stage_summary stages[FFDP_MAX_STAGES + 1];
 };
@@ -20,7 +20,7 @@ ffdp_stage_spec ffdp_stage_default(ffdp_stage_kind kind) {
   s.shrink[0] = 4, s.shrink[1] = 2, s.shrink[2] = 1;
   s.tol = 1e-6;
   s.window = 10;
-  if (kind == FFDP_STAGE_GREEDY) {
+  if (kind == FFDP_STAGE_GREEDY || kind == FFDP_STAGE_SYN) {
     s.metric = (ffdp_metric_spec){FFDP_METRIC_CC, 5, 32};
     s.iters[0] = 200, s.iters[1] = 100, s.iters[2] = 50;
     s.lr = 0.5;
@@ -49,8 +49,12 @@ ffdp_status ffdp_reg_options_preset(ffdp_reg_options *opt, const char *name, ffd
     opt->stages[n++] = ffdp_stage_default(FFDP_STAGE_RIGID);
     opt->stages[n++] = ffdp_stage_default(FFDP_STAGE_AFFINE);
     opt->stages[n++] = ffdp_stage_default(FFDP_STAGE_GREEDY);
+  } else if (!strcmp(name, "syn")) {
+    opt->stages[n++] = ffdp_stage_default(FFDP_STAGE_RIGID);
+    opt->stages[n++] = ffdp_stage_default(FFDP_STAGE_AFFINE);
+    opt->stages[n++] = ffdp_stage_default(FFDP_STAGE_SYN);
   } else {
-    return ffdp_fail(err, FFDP_ERR_INVALID, "unknown preset '%s' (rigid, affine, greedy)", name);
+    return ffdp_fail(err, FFDP_ERR_INVALID, "unknown preset '%s' (rigid, affine, greedy, syn)", name);
   }
   opt->nstages = n;
   return FFDP_OK;
@@ -140,8 +144,18 @@ ffdp_status ffdp_register(const ffdp_volume *fixed, const ffdp_volume *moving, c
   opt = &o;
   for (int i = 0; i < opt->nstages; i++) {
     const ffdp_stage_spec *s = &opt->stages[i];
-    if (s->kind == FFDP_STAGE_GREEDY) st = reg_greedy_stage(F, M, opt, i, r->affine, &r->warp, &r->stages[i], t0, err);
-    else st = reg_linear_stage(F, M, opt, i, &r->affine, &r->stages[i], t0, err);
+    if (s->kind == FFDP_STAGE_SYN && r->warp)
+      st = ffdp_fail(err, FFDP_ERR_INVALID, "stage %d: SyN must be the first deformable stage", i + 1);
+    else if (s->kind == FFDP_STAGE_SYN)
+      st = reg_syn_stage(F, M, opt, i, r->affine, &r->warp, &r->inverse_warp, &r->stages[i], t0, err);
+    else if (s->kind == FFDP_STAGE_GREEDY) {
+      st = reg_greedy_stage(F, M, opt, i, r->affine, &r->warp, &r->stages[i], t0, err);
+      ffdp_volume_free(r->inverse_warp); /* a later greedy stage invalidates the SyN inverse */
+      r->inverse_warp = NULL;
+    } else if (r->warp)
+      st = ffdp_fail(err, FFDP_ERR_INVALID, "stage %d: a linear stage cannot follow a deformable one", i + 1);
+    else
+      st = reg_linear_stage(F, M, opt, i, &r->affine, &r->stages[i], t0, err);
     if (st) goto fail;
     r->nstages = i + 1;
   }
@@ -157,9 +171,11 @@ fail:
 void ffdp_reg_result_free(ffdp_reg_result *r) {
   if (!r) return;
   ffdp_volume_free(r->warp);
+  ffdp_volume_free(r->inverse_warp);
   free(r);
 }
 ffdp_mat4 ffdp_reg_result_affine(const ffdp_reg_result *r) { return r->affine; }
 const ffdp_volume *ffdp_reg_result_warp(const ffdp_reg_result *r) { return r->warp; }
+const ffdp_volume *ffdp_reg_result_inverse_warp(const ffdp_reg_result *r) { return r->inverse_warp; }
 int ffdp_reg_result_nstages(const ffdp_reg_result *r) { return r->nstages; }
 ffdp_stage_summary ffdp_reg_result_stage(const ffdp_reg_result *r, int i) { return r->stages[i]; }

@@ -100,3 +100,7 @@ ffdp_status ffdp_warp_save_ants(const ffdp_volume *u, ffdp_mat4 affine, const ch
   ffdp_volume_free(v);
   return st;
 }
+
+ffdp_status ffdp_inverse_warp_save_ants(const ffdp_volume *u_inv, const char *path, ffdp_error *err) {
+  return ffdp_field_save(u_inv, path, 1, err);
+}

@@ -1,0 +1,144 @@
+/* Symmetric deformable stage (SyN-style). Two post-affine fields on the fixed grid meet at
+ * the midpoint:  loss = C( F(x + v_f(x)),  M(A·x + t + v_m(x)) ),
+ * each updated like the greedy stage (Adam on the smoothed, normalized gradient, compositive
+ * update, warp smoothing). The fixed->moving transform is then
+ *   phi(x) = A·x + t + u(x),  u = A·w + v_m∘(id + w),  w = inverse of v_f,
+ * and the inverse (moving->fixed, ANTs' InverseWarp on the fixed grid) is
+ *   z -> z + r(z) + v_f(z + r(z)),  r = inverse of A^-1·v_m,  z = A^-1 (y - t). */
+#include "reg/reg_internal.h"
+#include "core/err.h"
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SYN_INVERT_ITERS 50
+
+ffdp_status reg_syn_stage(const ffdp_volume *F, const ffdp_volume *M, const ffdp_reg_options *opt, int si,
+                          ffdp_mat4 aff, ffdp_volume **u_out, ffdp_volume **uinv_out, ffdp_stage_summary *sum,
+                          double t_start, ffdp_error *err) {
+  const ffdp_stage_spec *S = &opt->stages[si];
+  ffdp_volume *vf = NULL, *vm = NULL;
+  *u_out = *uinv_out = NULL;
+  double t0 = reg_now();
+  sum->kind = S->kind;
+  sum->iterations = 0;
+  ffdp_status st = FFDP_OK;
+  for (int lv = 0; lv < S->nlevels && !st; lv++) {
+    reg_level L;
+    if ((st = reg_level_build(F, M, opt->fixed_mask, opt->moving_mask, S->shrink[lv], S->smooth[lv], &L, err))) break;
+    const int64_t n = ffdp_volume_nvox(L.F);
+    ffdp_volume *fields[2] = {vf, vm};
+    for (int k = 0; k < 2 && !st; k++) { /* carry both fields onto this level's grid */
+      ffdp_volume *nf = NULL;
+      if (fields[k]) st = ffdp_volume_resample(fields[k], L.F->dim, L.F->vox2world, 0, 1, &nf, err);
+      else st = ffdp_volume_create(L.F->dim, 3, L.F->vox2world, &nf, err);
+      ffdp_volume_free(fields[k]);
+      fields[k] = nf;
+    }
+    vf = fields[0], vm = fields[1];
+    float *buf = st ? NULL : calloc((size_t)n * 22, sizeof(float));
+    if (!st && !buf) st = ffdp_fail(err, FFDP_ERR_NOMEM, "SyN level %d: cannot allocate %.1f MB", lv + 1, n * 88 / 1e6);
+    if (st) {
+      reg_level_free(&L);
+      break;
+    }
+    /* scalars: F_mid, M_mid, dL/dF_mid, dL/dM_mid; fields: gradient, d, tmp, Adam moments x2 */
+    float *fmid = buf, *mmid = buf + n, *gf = buf + 2 * n, *gmv = buf + 3 * n, *gu = buf + 4 * n, *d = buf + 7 * n,
+          *tmp = buf + 10 * n, *af_m = buf + 13 * n, *af_v = buf + 16 * n;
+    float *am_m = malloc((size_t)n * 6 * sizeof(float)), *am_v = am_m ? am_m + 3 * n : NULL;
+    if (am_m) memset(am_m, 0, (size_t)n * 6 * sizeof(float));
+    double *hist = malloc((size_t)(S->iters[lv] + 1) * sizeof(double));
+    uint8_t *mbuf = NULL;
+    float *fbuf = NULL;
+    double sp[3];
+    ffdp_volume_spacing(L.F, sp);
+    const double h = fmin(sp[0], fmin(sp[1], sp[2]));
+    ffdp_warp wfix, wmov, cfix, cmov;
+    ffdp_warp_fold(ffdp_mat4_identity(), L.F->vox2world, L.F->vox2world, FFDP_INTERP_LINEAR, FFDP_PAD_ZERO, &wfix);
+    ffdp_warp_fold(aff, L.F->vox2world, L.M->vox2world, FFDP_INTERP_LINEAR, FFDP_PAD_ZERO, &wmov);
+    reg_compose_warp(L.F->vox2world, ffdp_mat4_identity(), &cfix);
+    reg_compose_warp(L.F->vox2world, aff, &cmov);
+    double lt0 = reg_now();
+    int it = 0, conv = 0;
+    for (; it < S->iters[lv] && !conv && am_m; it++) {
+      const uint8_t *mask = reg_effective_mask(&L, &wmov, vm->data, &mbuf, &fbuf);
+      ffdp_sample_fwd_f32(&wfix, &L.fs, vf->data, &L.fs, L.F->data, 1, fmid);
+      ffdp_sample_fwd_f32(&wmov, &L.fs, vm->data, &L.ms, L.M->data, 1, mmid);
+      double loss = reg_metric_pair(&S->metric, &L.fs, fmid, mmid, mask, gmv);
+      reg_metric_pair(&S->metric, &L.fs, mmid, fmid, mask, gf); /* every metric is symmetric */
+      if (!isfinite(loss)) {
+        st = ffdp_fail(err, FFDP_ERR_NUMERIC, "stage %d level %d: the loss became %g", si + 1, lv + 1, loss);
+        break;
+      }
+      hist[it] = loss;
+      int moved = 0;
+      ffdp_sample_bwd_f32(&wmov, &L.fs, vm->data, &L.ms, L.M->data, 1, gmv, gu, NULL, NULL);
+      moved += reg_field_step(&L.fs, vm->data, gu, am_m, am_v, it + 1, &cmov, 0.5 * S->lr * h, S->grad_sigma,
+                              S->warp_sigma, d, tmp);
+      ffdp_sample_bwd_f32(&wfix, &L.fs, vf->data, &L.fs, L.F->data, 1, gf, gu, NULL, NULL);
+      moved += reg_field_step(&L.fs, vf->data, gu, af_m, af_v, it + 1, &cfix, 0.5 * S->lr * h, S->grad_sigma,
+                              S->warp_sigma, d, tmp);
+      conv = !moved || reg_converged(hist, it + 1, S->window, S->tol);
+      if (opt->progress) {
+        ffdp_progress p = {si, opt->nstages, lv, S->nlevels, it + 1, S->iters[lv], S->kind, loss, reg_now() - t_start,
+                           reg_now() - lt0, n, 0, conv};
+        opt->progress(opt->progress_ctx, &p);
+      }
+    }
+    if (!am_m) st = ffdp_fail(err, FFDP_ERR_NOMEM, "SyN level %d: out of memory", lv + 1);
+    sum->final_loss = it > 0 ? hist[it - 1] : 0;
+    sum->iterations += it;
+    if (opt->progress && !st) {
+      ffdp_progress p = {si, opt->nstages, lv, S->nlevels, it, S->iters[lv], S->kind, sum->final_loss, reg_now() - t_start,
+                         reg_now() - lt0, n, 1, conv};
+      opt->progress(opt->progress_ctx, &p);
+    }
+    free(buf), free(am_m), free(hist), free(mbuf), free(fbuf);
+    reg_level_free(&L);
+  }
+  /* full-resolution fields, then the two composite transforms */
+  ffdp_volume *fields[2] = {vf, vm};
+  for (int k = 0; k < 2 && !st; k++)
+    if (fields[k]->dim[0] != F->dim[0] || fields[k]->dim[1] != F->dim[1] || fields[k]->dim[2] != F->dim[2]) {
+      ffdp_volume *full;
+      if ((st = ffdp_volume_resample(fields[k], F->dim, F->vox2world, 0, 1, &full, err))) break;
+      ffdp_volume_free(fields[k]);
+      fields[k] = full;
+    }
+  vf = fields[0], vm = fields[1];
+  ffdp_volume *w = NULL, *r = NULL, *ainv_vm = NULL, *u = NULL, *ui = NULL;
+  if (!st) st = reg_invert_field(vf, SYN_INVERT_ITERS, &w, err);
+  if (!st) st = ffdp_volume_create(F->dim, 3, F->vox2world, &u, err);
+  if (!st) {
+    double A[3][3];
+    for (int a = 0; a < 3; a++)
+      for (int b = 0; b < 3; b++) A[a][b] = aff.m[a][b];
+    reg_compose_fields(vm, w->data, A, u->data); /* u = A·w + v_m∘(id + w) */
+    st = ffdp_volume_clone(vm, &ainv_vm, err);
+  }
+  if (!st) {
+    ffdp_mat4 ainv;
+    ffdp_mat4_inverse(aff, &ainv);
+    const int64_t n = ffdp_volume_nvox(vm);
+    float *p = ainv_vm->data;
+    for (int64_t i = 0; i < n; i++) {
+      double x[3] = {p[3 * i], p[3 * i + 1], p[3 * i + 2]}, y[3];
+      ffdp_mat4_apply_vec(ainv, x, y);
+      for (int a = 0; a < 3; a++) p[3 * i + a] = (float)y[a];
+    }
+    st = reg_invert_field(ainv_vm, SYN_INVERT_ITERS, &r, err);
+  }
+  if (!st) st = ffdp_volume_create(F->dim, 3, F->vox2world, &ui, err);
+  if (!st) {
+    const double I[3][3] = {{1, 0, 0}, {0, 1, 0}, {0, 0, 1}};
+    reg_compose_fields(vf, r->data, I, ui->data); /* r + v_f∘(id + r) */
+  }
+  ffdp_volume_free(vf), ffdp_volume_free(vm), ffdp_volume_free(w), ffdp_volume_free(r), ffdp_volume_free(ainv_vm);
+  if (st) {
+    ffdp_volume_free(u), ffdp_volume_free(ui);
+    return st;
+  }
+  *u_out = u, *uinv_out = ui;
+  sum->seconds = reg_now() - t0;
+  return FFDP_OK;
+}
