@@ -52,6 +52,7 @@ typedef struct ffdp_reg_options {
   ffdp_stage_spec stages[FFDP_MAX_STAGES];
   const ffdp_volume *fixed_mask; /* optional, on the fixed grid; non-zero = use */
   const ffdp_volume *moving_mask;/* optional, on the moving grid */
+  int device;                    /* 0: CPU (OpenMP); 1: CUDA device 0 for deformable stages */
   void (*progress)(void *ctx, const ffdp_progress *p);
   void *progress_ctx;
 } ffdp_reg_options;

@@ -34,6 +34,7 @@ static void usage(FILE *f) {
     "  -x, --masks FIXEDMASK[,MOVINGMASK]  restrict the metric to the mask(s)\n"
     "  --no-moments     start from the identity instead of centres of mass / principal axes\n"
     "  --threads N      CPU threads (default: all cores)\n"
+    "  --device cpu|cuda  where deformable (greedy) stages run (default cpu)\n"
     "  --json FILE      write the run summary as JSON\n"
     "  -v, --verbose    one line per iteration;  -q, --quiet  only errors\n\n"
     "examples:\n"
@@ -139,7 +140,7 @@ static double peak_rss_mb(void) {
 
 int ffdp_cmd_register(int argc, char **argv) {
   const char *fixed = NULL, *moving = NULL, *prefix = NULL, *json = NULL, *masks = NULL, *preset = "greedy";
-  int threads = 0, verbose = 0, moments = 1, custom = 0;
+  int threads = 0, verbose = 0, moments = 1, custom = 0, device = 0;
   ffdp_reg_options opt;
   ffdp_error err = {0};
   memset(&opt, 0, sizeof opt);
@@ -167,6 +168,12 @@ int ffdp_cmd_register(int argc, char **argv) {
     } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) verbose = 1;
     else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) verbose = -1;
     else if (!strcmp(a, "--no-moments")) moments = 0;
+    else if (!strcmp(a, "--device")) {
+      NEED_VALUE();
+      if (!strcmp(v, "cpu")) device = 0;
+      else if (!strcmp(v, "cuda")) device = 1;
+      else return cli_errorf("--device must be cpu or cuda, not '%s'", v);
+    }
     else if (!strcmp(a, "--rigid") || !strcmp(a, "--affine") || !strcmp(a, "--greedy") || !strcmp(a, "--syn")) preset = a + 2;
     else if (!strcmp(a, "--transform") || !strcmp(a, "-t")) {
       NEED_VALUE();
@@ -238,6 +245,7 @@ int ffdp_cmd_register(int argc, char **argv) {
     if (opt.stages[s].kind == FFDP_STAGE_GREEDY && opt.stages[s].metric.kind == FFDP_METRIC_MI && opt.stages[s].metric.bins < 8)
       return cli_errorf("stage %d: MI needs at least 8 bins", s + 1);
   opt.moments = moments;
+  opt.device = device;
   if (threads) omp_set_num_threads(threads);
   if (mkdirs_for(prefix) != 0) return cli_errorf("cannot create or write the output directory of '%s': %s", prefix, strerror(errno));
 

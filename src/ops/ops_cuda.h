@@ -38,6 +38,12 @@ int ffdp_cuda_blur(const ffdp_slab *s, const float *in, int ncomp, const double 
 int ffdp_cuda_lncc(const ffdp_lncc_params *p, const ffdp_slab *s, const float *F, const float *M, const uint8_t *mask,
                    double norm, float *gM, double *loss, void *stream);
 
+/* Deformable-update helpers: largest |g| over n 3-vectors (scratch: 1024 floats on the
+ * device), fused normalize + Adam over n floats (d in, update out), y += x. */
+int ffdp_cuda_maxnorm3(long long n, const float *g, float *scratch, double *out, void *stream);
+int ffdp_cuda_adam_step(long long n, float *d, float *m, float *v, double inv_mx, int t, double step, void *stream);
+int ffdp_cuda_add(long long n, float *y, const float *x, void *stream);
+
 #ifdef __cplusplus
 }
 #endif

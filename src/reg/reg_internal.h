@@ -4,6 +4,9 @@
 #include "core/volume_internal.h"
 #include "ffdp/register.h"
 #include "ops/ops.h"
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 /* One pyramid level of the (normalized) fixed and moving images. */
 typedef struct reg_level {
@@ -54,7 +57,14 @@ int reg_field_step(const ffdp_slab *s, float *u, const float *gu, float *am, flo
                    double step, double grad_sigma, double warp_sigma, float *d, float *tmp);
 /* Compose warp for updates applied before the affine: p + Wf^-1·A^-1·d(p). */
 void reg_compose_warp(ffdp_mat4 fixed_vox2world, ffdp_mat4 aff, ffdp_warp *cw);
+int reg_cuda_device_count(void);
+/* The greedy stage on a CUDA device (greedy_cuda.cu); same contract as reg_greedy_stage. */
+ffdp_status reg_greedy_stage_cuda(const ffdp_volume *F, const ffdp_volume *M, const ffdp_reg_options *opt, int si,
+                                  ffdp_mat4 aff, ffdp_volume **u, ffdp_stage_summary *sum, double t_start, ffdp_error *err);
 double reg_now(void);
 /* Fraction of fixed-grid voxels that the affine maps inside the moving image. */
 double reg_overlap(const ffdp_volume *F, const ffdp_volume *M, ffdp_mat4 aff);
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -113,6 +113,15 @@ ffdp_status ffdp_register(const ffdp_volume *fixed, const ffdp_volume *moving, c
   for (int i = 0; i < opt->nstages; i++)
     if ((st = check_stage(&opt->stages[i], i, err))) return st;
   if ((st = check_mask(opt->fixed_mask, "fixed", err)) || (st = check_mask(opt->moving_mask, "moving", err))) return st;
+#ifndef FFDP_HAVE_CUDA
+  if (opt->device == 1) return ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "this build of ffdp has no CUDA backend; use --device cpu");
+#else
+  if (opt->device == 1 && reg_cuda_device_count() < 1)
+    return ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "no CUDA device is available; use --device cpu");
+#endif
+  for (int i = 0; i < opt->nstages; i++)
+    if (opt->device == 1 && opt->stages[i].kind == FFDP_STAGE_SYN)
+      return ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "SyN runs on the CPU only so far; use Greedy with --device cuda");
   ffdp_volume *F = NULL, *M = NULL;
   if ((st = normalized(fixed, "fixed", &F, err)) || (st = normalized(moving, "moving", &M, err))) {
     ffdp_volume_free(F);
@@ -149,7 +158,11 @@ ffdp_status ffdp_register(const ffdp_volume *fixed, const ffdp_volume *moving, c
     else if (s->kind == FFDP_STAGE_SYN)
       st = reg_syn_stage(F, M, opt, i, r->affine, &r->warp, &r->inverse_warp, &r->stages[i], t0, err);
     else if (s->kind == FFDP_STAGE_GREEDY) {
-      st = reg_greedy_stage(F, M, opt, i, r->affine, &r->warp, &r->stages[i], t0, err);
+#ifdef FFDP_HAVE_CUDA
+      if (opt->device == 1) st = reg_greedy_stage_cuda(F, M, opt, i, r->affine, &r->warp, &r->stages[i], t0, err);
+      else
+#endif
+        st = reg_greedy_stage(F, M, opt, i, r->affine, &r->warp, &r->stages[i], t0, err);
       ffdp_volume_free(r->inverse_warp); /* a later greedy stage invalidates the SyN inverse */
       r->inverse_warp = NULL;
     } else if (r->warp)

@@ -1,0 +1,70 @@
+// CUDA pieces of the deformable update (same math as reg_field_step in greedy.c):
+// the largest vector norm of a field, the fused normalize + Adam step, and x + y.
+#include "ops/cuda_common.cuh"
+#include "ops/ops_cuda.h"
+
+using namespace ffdp_cuda;
+
+namespace {
+
+__global__ void maxnorm_kernel(long long n, const float *__restrict__ g, float *partial) {
+  float m = 0.f;
+  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+    float a = g[3 * i], b = g[3 * i + 1], c = g[3 * i + 2];
+    m = fmaxf(m, a * a + b * b + c * c);
+  }
+  for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_down_sync(0xffffffffu, m, o));
+  __shared__ float sh[32];
+  if ((threadIdx.x & 31) == 0) sh[threadIdx.x >> 5] = m;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    float r = 0.f;
+    for (int k = 0; k < (int)(blockDim.x >> 5); k++) r = fmaxf(r, sh[k]);
+    partial[blockIdx.x] = r;
+  }
+}
+
+// d <- -step · mhat / (sqrt(vhat) + eps) with g = d / mx fed into the moments.
+__global__ void adam_kernel(long long n, float *__restrict__ d, float *__restrict__ m, float *__restrict__ v, float inv_mx,
+                            float c1, float c2, float step) {
+  const float b1 = 0.9f, b2 = 0.999f, eps = 1e-8f;
+  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+    float g = d[i] * inv_mx;
+    float mi = b1 * m[i] + (1.f - b1) * g, vi = b2 * v[i] + (1.f - b2) * g * g;
+    m[i] = mi, v[i] = vi;
+    d[i] = -step * (mi / c1) / (sqrtf(vi / c2) + eps);
+  }
+}
+
+__global__ void add_kernel(long long n, float *__restrict__ y, const float *__restrict__ x) {
+  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
+    y[i] += x[i];
+}
+
+}  // namespace
+
+extern "C" int ffdp_cuda_maxnorm3(long long n, const float *g, float *scratch, double *out, void *stream) {
+  cudaStream_t st = (cudaStream_t)stream;
+  const int blocks = 1024;
+  maxnorm_kernel<<<blocks, 256, 0, st>>>(n, g, scratch);
+  float host[1024];
+  cudaMemcpyAsync(host, scratch, sizeof host, cudaMemcpyDeviceToHost, st);
+  cudaError_t e = cudaStreamSynchronize(st);
+  if (e) return (int)e;
+  float m = 0.f;
+  for (int b = 0; b < blocks; b++) m = host[b] > m ? host[b] : m;
+  *out = sqrt((double)m);
+  return (int)cudaGetLastError();
+}
+
+extern "C" int ffdp_cuda_adam_step(long long n, float *d, float *m, float *v, double inv_mx, int t, double step,
+                                   void *stream) {
+  const float c1 = (float)(1 - pow(0.9, t)), c2 = (float)(1 - pow(0.999, t));
+  adam_kernel<<<blocks_for(n, 256, 132 * 16), 256, 0, (cudaStream_t)stream>>>(n, d, m, v, (float)inv_mx, c1, c2, (float)step);
+  return (int)cudaGetLastError();
+}
+
+extern "C" int ffdp_cuda_add(long long n, float *y, const float *x, void *stream) {
+  add_kernel<<<blocks_for(n, 256, 132 * 16), 256, 0, (cudaStream_t)stream>>>(n, y, x);
+  return (int)cudaGetLastError();
+}

@@ -1,0 +1,170 @@
+// The greedy deformable stage on a CUDA device: the same iteration as greedy.c (sample,
+// metric, sample backward, smoothed + normalized + Adam update, compositive update, warp
+// smoothing) with every volume resident on the device. Pyramid levels are built on the host
+// and uploaded once per level.
+#include <cuda_runtime.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "core/err.h"
+#include "ops/ops_cuda.h"
+#include "reg/reg_internal.h"
+
+namespace {
+
+struct DevBufs {
+  float *F = nullptr, *M = nullptr, *moved, *gm, *u, *gu, *d, *am, *av, *tmp, *tmp2, *scratch;
+  void *block = nullptr;
+};
+
+cudaError_t alloc_level(DevBufs &b, long long n, long long nm) {
+  // one allocation: 3 scalar fields + M + 8 vector fields + scratch
+  size_t bytes = ((size_t)3 * n + (size_t)nm + (size_t)8 * 3 * n + 1024) * sizeof(float);
+  cudaError_t e = cudaMalloc(&b.block, bytes);
+  if (e) return e;
+  float *p = (float *)b.block;
+  b.F = p, p += n;
+  b.moved = p, p += n;
+  b.gm = p, p += n;
+  b.M = p, p += nm;
+  b.u = p, p += 3 * n;
+  b.gu = p, p += 3 * n;
+  b.d = p, p += 3 * n;
+  b.am = p, p += 3 * n;
+  b.av = p, p += 3 * n;
+  b.tmp = p, p += 3 * n;
+  b.tmp2 = p, p += 3 * n;
+  p += 3 * n;  // spare field, keeps the layout simple to extend
+  b.scratch = p;
+  return cudaMemsetAsync(b.block, 0, bytes);
+}
+
+int metric_cuda(const ffdp_metric_spec *m, const ffdp_slab *s, const float *F, const float *moved, float *g, double *loss) {
+  const double norm = 1.0 / (double)(s->nx * s->ny * (s->z1 - s->z0));
+  if (m->kind == FFDP_METRIC_CC) {
+    ffdp_lncc_params p = {m->window, FFDP_WINDOW_BOX, 1e-5};
+    return ffdp_cuda_lncc(&p, s, F, moved, nullptr, norm, g, loss, nullptr);
+  }
+  if (m->kind == FFDP_METRIC_MSE) return ffdp_cuda_mse(s, F, moved, nullptr, norm, g, loss, nullptr);
+  ffdp_mi_params p = {m->bins, FFDP_PARZEN_BSPLINE, 0.0, 1.0, 0.0, 1.0};
+  return ffdp_cuda_mi(&p, s, F, moved, nullptr, g, loss, nullptr);
+}
+
+}  // namespace
+
+extern "C" int reg_cuda_device_count(void) {
+  int ndev = 0;
+  return cudaGetDeviceCount(&ndev) == cudaSuccess ? ndev : 0;
+}
+
+extern "C" ffdp_status reg_greedy_stage_cuda(const ffdp_volume *F, const ffdp_volume *M, const ffdp_reg_options *opt,
+                                             int si, ffdp_mat4 aff, ffdp_volume **u_io, ffdp_stage_summary *sum,
+                                             double t_start, ffdp_error *err) {
+  const ffdp_stage_spec *S = &opt->stages[si];
+  if (opt->fixed_mask || opt->moving_mask)
+    return ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "masks are not supported on the CUDA device yet; use --device cpu");
+  if (S->metric.kind == FFDP_METRIC_CC && (S->metric.window < 3 || S->metric.window > 9))
+    return ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "CUDA CC supports windows 3..9 (got %d)", S->metric.window);
+  if (S->metric.kind == FFDP_METRIC_MI && S->metric.bins > FFDP_CUDA_MI_MAX_BINS)
+    return ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "CUDA MI supports at most %d bins", FFDP_CUDA_MI_MAX_BINS);
+  ffdp_volume *u = *u_io;
+  *u_io = nullptr;
+  double t0 = reg_now();
+  sum->kind = S->kind;
+  sum->iterations = 0;
+  ffdp_status st = FFDP_OK;
+  for (int lv = 0; lv < S->nlevels && !st; lv++) {
+    reg_level L;
+    if ((st = reg_level_build(F, M, nullptr, nullptr, S->shrink[lv], S->smooth[lv], &L, err))) break;
+    const long long n = ffdp_volume_nvox(L.F), nm = ffdp_volume_nvox(L.M);
+    ffdp_volume *ul = nullptr;
+    if (u) {
+      st = ffdp_volume_resample(u, L.F->dim, L.F->vox2world, 0, 1, &ul, err);
+      ffdp_volume_free(u);
+      u = nullptr;
+    } else {
+      st = ffdp_volume_create(L.F->dim, 3, L.F->vox2world, &ul, err);
+    }
+    DevBufs b;
+    cudaError_t ce = st ? cudaSuccess : alloc_level(b, n, nm);
+    if (!st && ce)
+      st = ffdp_fail(err, FFDP_ERR_NOMEM, "CUDA level %d: cannot allocate %.1f MB on the device (%s)", lv + 1,
+                     (11.0 * n + nm) * 4 / 1e6, cudaGetErrorString(ce));
+    if (st) {
+      ffdp_volume_free(ul);
+      reg_level_free(&L);
+      break;
+    }
+    cudaMemcpy(b.F, L.F->data, n * 4, cudaMemcpyHostToDevice);
+    cudaMemcpy(b.M, L.M->data, nm * 4, cudaMemcpyHostToDevice);
+    cudaMemcpy(b.u, ul->data, 3 * n * 4, cudaMemcpyHostToDevice);
+    double sp[3];
+    ffdp_volume_spacing(L.F, sp);
+    const double h = fmin(sp[0], fmin(sp[1], sp[2]));
+    const double gs[3] = {S->grad_sigma, S->grad_sigma, S->grad_sigma}, ws[3] = {S->warp_sigma, S->warp_sigma, S->warp_sigma};
+    ffdp_warp w, cw;
+    ffdp_warp_fold(aff, L.F->vox2world, L.M->vox2world, FFDP_INTERP_LINEAR, FFDP_PAD_ZERO, &w);
+    reg_compose_warp(L.F->vox2world, aff, &cw);
+    double *hist = (double *)malloc((size_t)(S->iters[lv] + 1) * sizeof(double));
+    double lt0 = reg_now();
+    int it = 0, conv = 0, rc = 0;
+    for (; it < S->iters[lv] && !conv && !rc; it++) {
+      double loss = 0, mx = 0;
+      rc = ffdp_cuda_sample_fwd(&w, &L.fs, b.u, &L.ms, b.M, 1, b.moved, nullptr);
+      if (!rc) rc = metric_cuda(&S->metric, &L.fs, b.F, b.moved, b.gm, &loss);
+      if (!rc && !isfinite(loss)) {
+        st = ffdp_fail(err, FFDP_ERR_NUMERIC, "stage %d level %d: the loss became %g", si + 1, lv + 1, loss);
+        break;
+      }
+      hist[it] = loss;
+      if (!rc) rc = ffdp_cuda_sample_bwd(&w, &L.fs, b.u, &L.ms, b.M, 1, b.gm, b.gu, nullptr, nullptr);
+      if (!rc) rc = ffdp_cuda_blur(&L.fs, b.gu, 3, gs, b.d, b.tmp2, nullptr);
+      if (!rc) rc = ffdp_cuda_maxnorm3(n, b.d, b.scratch, &mx, nullptr);
+      if (!rc && !(mx > 0)) {
+        conv = 1;
+        break;
+      }
+      if (!rc) rc = ffdp_cuda_adam_step(3 * n, b.d, b.am, b.av, 1.0 / mx, it + 1, S->lr * h, nullptr);
+      if (!rc) rc = ffdp_cuda_sample_fwd(&cw, &L.fs, b.d, &L.fs, b.u, 3, b.tmp, nullptr); /* u∘(p + S d) */
+      if (!rc) rc = ffdp_cuda_add(3 * n, b.tmp, b.d, nullptr);                           /* + d */
+      if (!rc) {
+        if (S->warp_sigma > 0) rc = ffdp_cuda_blur(&L.fs, b.tmp, 3, ws, b.u, b.tmp2, nullptr);
+        else rc = (int)cudaMemcpyAsync(b.u, b.tmp, 3 * n * 4, cudaMemcpyDeviceToDevice, nullptr);
+      }
+      conv = reg_converged(hist, it + 1, S->window, S->tol);
+      if (opt->progress) {
+        ffdp_progress p = {si, opt->nstages, lv, S->nlevels, it + 1, S->iters[lv], S->kind, loss, reg_now() - t_start,
+                           reg_now() - lt0, n, 0, conv};
+        opt->progress(opt->progress_ctx, &p);
+      }
+    }
+    if (!rc) rc = (int)cudaMemcpy(ul->data, b.u, 3 * n * 4, cudaMemcpyDeviceToHost);
+    if (rc && !st) st = ffdp_fail(err, FFDP_ERR_IO, "CUDA error in stage %d level %d: %s", si + 1, lv + 1,
+                                  cudaGetErrorString((cudaError_t)rc));
+    sum->final_loss = it > 0 ? hist[it - 1] : 0;
+    sum->iterations += it;
+    if (opt->progress && !st) {
+      ffdp_progress p = {si, opt->nstages, lv, S->nlevels, it, S->iters[lv], S->kind, sum->final_loss, reg_now() - t_start,
+                         reg_now() - lt0, n, 1, conv};
+      opt->progress(opt->progress_ctx, &p);
+    }
+    free(hist);
+    cudaFree(b.block);
+    reg_level_free(&L);
+    u = ul;
+  }
+  if (st) {
+    ffdp_volume_free(u);
+    return st;
+  }
+  if (u && (u->dim[0] != F->dim[0] || u->dim[1] != F->dim[1] || u->dim[2] != F->dim[2])) {
+    ffdp_volume *full;
+    st = ffdp_volume_resample(u, F->dim, F->vox2world, 0, 1, &full, err);
+    ffdp_volume_free(u);
+    if (st) return st;
+    u = full;
+  }
+  *u_io = u;
+  sum->seconds = reg_now() - t0;
+  return FFDP_OK;
+}
