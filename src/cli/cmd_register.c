@@ -34,7 +34,7 @@ static void usage(FILE *f) {
     "  -x, --masks FIXEDMASK[,MOVINGMASK]  restrict the metric to the mask(s)\n"
     "  --no-moments     start from the identity instead of centres of mass / principal axes\n"
     "  --threads N      CPU threads (default: all cores)\n"
-    "  --device cpu|cuda  where deformable (greedy) stages run (default cpu)\n"
+    "  --device cpu|cuda  where rigid, affine and greedy stages run (default cpu; SyN: cpu)\n"
     "  --json FILE      write the run summary as JSON\n"
     "  -v, --verbose    one line per iteration;  -q, --quiet  only errors\n\n"
     "examples:\n"

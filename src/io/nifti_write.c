@@ -138,7 +138,7 @@ static ffdp_status write_nifti(const ffdp_volume *v, const char *path, int dtype
   out_stream o = {.gz = ffdp_path_is_gz(path), .path = path};
   int ok = 1;
   if (o.gz) {
-    o.g = gzdopen(fd, "wb6");
+    o.g = gzdopen(fd, "wb1"); /* level 1: several times faster than 6 on large fields, files a little larger */
     ok = o.g != NULL;
   } else {
     o.f = fdopen(fd, "wb");

@@ -47,6 +47,46 @@ static ffdp_mat4 map_eval(const linear_map *m, const double *th) {
   return ffdp_mat4_mul(m->aff0, g);
 }
 
+/* CPU evaluator: sample, metric and affine gradient on host memory, masks supported. */
+typedef struct {
+  reg_linear_eval base;
+  const reg_level *L;
+  float *moved, *g, *fbuf;
+  uint8_t *mbuf;
+} cpu_eval;
+
+static double cpu_run(reg_linear_eval *self, const ffdp_metric_spec *m, const ffdp_warp *w, double gB[3][4], int *rc) {
+  cpu_eval *e = (cpu_eval *)self;
+  const reg_level *L = e->L;
+  const uint8_t *mask = reg_effective_mask(L, w, NULL, &e->mbuf, &e->fbuf);
+  ffdp_sample_fwd_f32(w, &L->fs, NULL, &L->ms, L->M->data, 1, e->moved);
+  double loss = reg_metric(m, L, e->moved, mask, e->g);
+  ffdp_sample_bwd_f32(w, &L->fs, NULL, &L->ms, L->M->data, 1, e->g, NULL, gB, NULL);
+  *rc = 0;
+  return loss;
+}
+
+static void cpu_release(reg_linear_eval *self) {
+  cpu_eval *e = (cpu_eval *)self;
+  free(e->moved), free(e->g), free(e->mbuf), free(e->fbuf);
+  free(e);
+}
+
+static reg_linear_eval *linear_eval_cpu(const reg_level *L, ffdp_error *err) {
+  const int64_t n = ffdp_volume_nvox(L->F);
+  cpu_eval *e = calloc(1, sizeof *e);
+  if (e) e->moved = malloc((size_t)n * sizeof(float)), e->g = malloc((size_t)n * sizeof(float));
+  if (!e || !e->moved || !e->g) {
+    if (e) free(e->moved), free(e->g), free(e);
+    ffdp_fail(err, FFDP_ERR_NOMEM, "cannot allocate %.1f MB for a linear stage", n * 8 / 1e6);
+    return NULL;
+  }
+  e->base.run = cpu_run;
+  e->base.release = cpu_release;
+  e->L = L;
+  return &e->base;
+}
+
 ffdp_status reg_linear_stage(const ffdp_volume *F, const ffdp_volume *M, const ffdp_reg_options *opt, int si,
                              ffdp_mat4 *aff, ffdp_stage_summary *sum, double t_start, ffdp_error *err) {
   const ffdp_stage_spec *S = &opt->stages[si];
@@ -67,10 +107,16 @@ ffdp_status reg_linear_stage(const ffdp_volume *F, const ffdp_volume *M, const f
     ffdp_status st = reg_level_build(F, M, opt->fixed_mask, opt->moving_mask, S->shrink[lv], S->smooth[lv], &L, err);
     if (st) return st;
     const int64_t n = ffdp_volume_nvox(L.F);
-    float *moved = malloc((size_t)n * sizeof(float)), *g = malloc((size_t)n * sizeof(float));
+#ifdef FFDP_HAVE_CUDA
+    reg_linear_eval *ev = opt->device == 1 ? reg_linear_eval_cuda(&L, err) : linear_eval_cpu(&L, err);
+#else
+    reg_linear_eval *ev = linear_eval_cpu(&L, err);
+#endif
+    if (!ev) {
+      reg_level_free(&L);
+      return err ? err->code : FFDP_ERR_NOMEM;
+    }
     double *hist = malloc((size_t)(S->iters[lv] + 1) * sizeof(double));
-    uint8_t *mbuf = NULL;
-    float *fbuf = NULL;
     double th[12] = {0}, lt0 = reg_now();
     reg_adam adam = {np, 0, {0}, {0}};
     const double lr = S->lr / (double)(1 << lv); /* finer levels take smaller steps */
@@ -80,16 +126,18 @@ ffdp_status reg_linear_stage(const ffdp_volume *F, const ffdp_volume *M, const f
       ffdp_mat4 a = map_eval(&map, th);
       ffdp_warp w;
       ffdp_warp_fold(a, L.F->vox2world, L.M->vox2world, FFDP_INTERP_LINEAR, FFDP_PAD_ZERO, &w);
-      const uint8_t *mask = reg_effective_mask(&L, &w, NULL, &mbuf, &fbuf);
-      ffdp_sample_fwd_f32(&w, &L.fs, NULL, &L.ms, L.M->data, 1, moved);
-      double loss = reg_metric(&S->metric, &L, moved, mask, g);
+      double gB[3][4], gA[3][4], gth[12];
+      int rc = 0;
+      double loss = ev->run(ev, &S->metric, &w, gB, &rc);
+      if (rc) {
+        st = ffdp_fail(err, FFDP_ERR_IO, "stage %d level %d: device error %d", si + 1, lv + 1, rc);
+        break;
+      }
       if (!isfinite(loss)) {
         st = ffdp_fail(err, FFDP_ERR_NUMERIC, "stage %d level %d: the loss became %g", si + 1, lv + 1, loss);
         break;
       }
       hist[it] = loss;
-      double gB[3][4], gA[3][4], gth[12];
-      ffdp_sample_bwd_f32(&w, &L.fs, NULL, &L.ms, L.M->data, 1, g, NULL, gB, NULL);
       ffdp_warp_affine_grad(gB, L.F->vox2world, L.M->vox2world, gA);
       for (int k = 0; k < np; k++) { /* d[A t]/d theta_k by central differences of the closed form */
         const double h = 1e-6;
@@ -119,7 +167,8 @@ ffdp_status reg_linear_stage(const ffdp_volume *F, const ffdp_volume *M, const f
                          reg_now() - lt0, n, 1, conv};
       opt->progress(opt->progress_ctx, &p);
     }
-    free(moved), free(g), free(hist), free(mbuf), free(fbuf);
+    free(hist);
+    ev->release(ev);
     reg_level_free(&L);
     if (st) return st;
   }

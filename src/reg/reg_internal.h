@@ -57,6 +57,14 @@ int reg_field_step(const ffdp_slab *s, float *u, const float *gu, float *am, flo
                    double step, double grad_sigma, double warp_sigma, float *d, float *tmp);
 /* Compose warp for updates applied before the affine: p + Wf^-1·A^-1·d(p). */
 void reg_compose_warp(ffdp_mat4 fixed_vox2world, ffdp_mat4 aff, ffdp_warp *cw);
+/* One linear-stage evaluation on a level: loss, and its gradient w.r.t. the folded B. */
+typedef struct reg_linear_eval {
+  double (*run)(struct reg_linear_eval *self, const ffdp_metric_spec *m, const ffdp_warp *w, double gB[3][4], int *rc);
+  void (*release)(struct reg_linear_eval *self);
+} reg_linear_eval;
+/* The same on the CUDA device (level images uploaded once); NULL with err set on failure. */
+reg_linear_eval *reg_linear_eval_cuda(const reg_level *L, ffdp_error *err);
+
 int reg_cuda_device_count(void);
 /* The greedy stage on a CUDA device (greedy_cuda.cu); same contract as reg_greedy_stage. */
 ffdp_status reg_greedy_stage_cuda(const ffdp_volume *F, const ffdp_volume *M, const ffdp_reg_options *opt, int si,
