@@ -62,6 +62,7 @@ typedef struct ffdp_stage_summary {
   double seconds;
   double final_loss;
   int iterations;
+  double device_peak_bytes; /* CUDA stages: peak device memory the stage used (cudaMemGetInfo), else 0 */
 } ffdp_stage_summary;
 
 typedef struct ffdp_reg_result ffdp_reg_result;

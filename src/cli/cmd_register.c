@@ -34,7 +34,7 @@ static void usage(FILE *f) {
     "  -x, --masks FIXEDMASK[,MOVINGMASK]  restrict the metric to the mask(s)\n"
     "  --no-moments     start from the identity instead of centres of mass / principal axes\n"
     "  --threads N      CPU threads (default: all cores)\n"
-    "  --device cpu|cuda  where rigid, affine and greedy stages run (default cpu; SyN: cpu)\n"
+    "  --device cpu|cuda  where the rigid, affine and deformable stages run (default cpu)\n"
     "  --json FILE      write the run summary as JSON\n"
     "  -v, --verbose    one line per iteration;  -q, --quiet  only errors\n\n"
     "examples:\n"
@@ -300,7 +300,9 @@ int ffdp_cmd_register(int argc, char **argv) {
     snprintf(path, sizeof path, "%s1InverseWarp.nii.gz", prefix);
     if (ffdp_inverse_warp_save_ants(ui, path, &err)) goto fail_res;
   }
-  double t_total = cli_now() - t0, rss = peak_rss_mb();
+  double t_total = cli_now() - t0, rss = peak_rss_mb(), gpu_peak = 0;
+  for (int s = 0; s < ffdp_reg_result_nstages(res); s++)
+    if (ffdp_reg_result_stage(res, s).device_peak_bytes > gpu_peak) gpu_peak = ffdp_reg_result_stage(res, s).device_peak_bytes;
   if (verbose >= 0) {
     printf("summary:\n");
     for (int s = 0; s < ffdp_reg_result_nstages(res); s++) {
@@ -308,7 +310,9 @@ int ffdp_cmd_register(int argc, char **argv) {
       printf("  stage %d %-6s %5d iterations  %7.2f s  final loss %+.6f\n", s + 1, stage_name(ss.kind), ss.iterations,
              ss.seconds, ss.final_loss);
     }
-    printf("  registration %.2f s (loading %.2f s, total %.2f s), peak memory %.0f MB\n", t_reg, t_load, t_total, rss);
+    printf("  registration %.2f s (loading %.2f s, total %.2f s), peak memory %.0f MB", t_reg, t_load, t_total, rss);
+    if (device == 1) printf(", peak GPU memory %.0f MB", gpu_peak / 1e6);
+    printf("\n");
     printf("  global NCC fixed vs warped %.4f", ncc);
     if (u) printf(", folding (det J <= 0) %.4f%% of voxels", 100 * fold);
     printf("\n  outputs: %sWarped.nii.gz, %s0GenericAffine.txt%s%s\n", prefix, prefix, u ? ", 1Warp.nii.gz" : "",
@@ -326,12 +330,14 @@ int ffdp_cmd_register(int argc, char **argv) {
       cJSON_AddNumberToObject(o, "iterations", ss.iterations);
       cJSON_AddNumberToObject(o, "seconds", ss.seconds);
       cJSON_AddNumberToObject(o, "final_loss", ss.final_loss);
+      if (device == 1) cJSON_AddNumberToObject(o, "gpu_peak_memory_mb", ss.device_peak_bytes / 1e6);
       cJSON_AddItemToArray(st, o);
     }
     cJSON_AddNumberToObject(j, "load_seconds", t_load);
     cJSON_AddNumberToObject(j, "registration_seconds", t_reg);
     cJSON_AddNumberToObject(j, "total_seconds", t_total);
     cJSON_AddNumberToObject(j, "peak_memory_mb", rss);
+    if (device == 1) cJSON_AddNumberToObject(j, "gpu_peak_memory_mb", gpu_peak / 1e6);
     cJSON_AddNumberToObject(j, "global_ncc", ncc);
     if (u) cJSON_AddNumberToObject(j, "folding_fraction", fold);
     char *txt = cJSON_Print(j);

@@ -36,9 +36,20 @@ __global__ void adam_kernel(long long n, float *__restrict__ d, float *__restric
   }
 }
 
-__global__ void add_kernel(long long n, float *__restrict__ y, const float *__restrict__ x) {
+__global__ void axpby_kernel(long long n, float *__restrict__ y, float a, const float *__restrict__ x, float b) {
   for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
-    y[i] += x[i];
+    y[i] = a * y[i] + b * x[i];
+}
+
+// y = a·y + T·x per 3-vector
+__global__ void linmap_kernel(long long n, float *__restrict__ y, float a, const float *__restrict__ x, float t00, float t01,
+                              float t02, float t10, float t11, float t12, float t20, float t21, float t22) {
+  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+    float x0 = x[3 * i], x1 = x[3 * i + 1], x2 = x[3 * i + 2];
+    y[3 * i] = a * y[3 * i] + t00 * x0 + t01 * x1 + t02 * x2;
+    y[3 * i + 1] = a * y[3 * i + 1] + t10 * x0 + t11 * x1 + t12 * x2;
+    y[3 * i + 2] = a * y[3 * i + 2] + t20 * x0 + t21 * x1 + t22 * x2;
+  }
 }
 
 }  // namespace
@@ -64,7 +75,14 @@ extern "C" int ffdp_cuda_adam_step(long long n, float *d, float *m, float *v, do
   return (int)cudaGetLastError();
 }
 
-extern "C" int ffdp_cuda_add(long long n, float *y, const float *x, void *stream) {
-  add_kernel<<<blocks_for(n, 256, 132 * 16), 256, 0, (cudaStream_t)stream>>>(n, y, x);
+extern "C" int ffdp_cuda_axpby(long long n, float *y, double a, const float *x, double b, void *stream) {
+  axpby_kernel<<<blocks_for(n, 256, 132 * 16), 256, 0, (cudaStream_t)stream>>>(n, y, (float)a, x, (float)b);
+  return (int)cudaGetLastError();
+}
+
+extern "C" int ffdp_cuda_linmap3(long long n, float *y, double a, const float *x, const double T[3][3], void *stream) {
+  linmap_kernel<<<blocks_for(n, 256, 132 * 16), 256, 0, (cudaStream_t)stream>>>(
+      n, y, (float)a, x, (float)T[0][0], (float)T[0][1], (float)T[0][2], (float)T[1][0], (float)T[1][1], (float)T[1][2],
+      (float)T[2][0], (float)T[2][1], (float)T[2][2]);
   return (int)cudaGetLastError();
 }

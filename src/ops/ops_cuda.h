@@ -39,10 +39,12 @@ int ffdp_cuda_lncc(const ffdp_lncc_params *p, const ffdp_slab *s, const float *F
                    double norm, float *gM, double *loss, void *stream);
 
 /* Deformable-update helpers: largest |g| over n 3-vectors (scratch: 1024 floats on the
- * device), fused normalize + Adam over n floats (d in, update out), y += x. */
+ * device), fused normalize + Adam over n floats (d in, update out), y = a·y + b·x over n
+ * floats, and y = a·y + T·x over n 3-vectors. */
 int ffdp_cuda_maxnorm3(long long n, const float *g, float *scratch, double *out, void *stream);
 int ffdp_cuda_adam_step(long long n, float *d, float *m, float *v, double inv_mx, int t, double step, void *stream);
-int ffdp_cuda_add(long long n, float *y, const float *x, void *stream);
+int ffdp_cuda_axpby(long long n, float *y, double a, const float *x, double b, void *stream);
+int ffdp_cuda_linmap3(long long n, float *y, double a, const float *x, const double T[3][3], void *stream);
 
 #ifdef __cplusplus
 }

@@ -9,6 +9,7 @@
 #include "core/err.h"
 #include "ops/ops_cuda.h"
 #include "reg/reg_internal.h"
+#include "reg/step_cuda.h"
 
 namespace {
 
@@ -39,18 +40,13 @@ cudaError_t alloc_level(DevBufs &b, long long n, long long nm) {
   return cudaMemsetAsync(b.block, 0, bytes);
 }
 
-int metric_cuda(const ffdp_metric_spec *m, const ffdp_slab *s, const float *F, const float *moved, float *g, double *loss) {
-  const double norm = 1.0 / (double)(s->nx * s->ny * (s->z1 - s->z0));
-  if (m->kind == FFDP_METRIC_CC) {
-    ffdp_lncc_params p = {m->window, FFDP_WINDOW_BOX, 1e-5};
-    return ffdp_cuda_lncc(&p, s, F, moved, nullptr, norm, g, loss, nullptr);
-  }
-  if (m->kind == FFDP_METRIC_MSE) return ffdp_cuda_mse(s, F, moved, nullptr, norm, g, loss, nullptr);
-  ffdp_mi_params p = {m->bins, FFDP_PARZEN_BSPLINE, 0.0, 1.0, 0.0, 1.0};
-  return ffdp_cuda_mi(&p, s, F, moved, nullptr, g, loss, nullptr);
-}
-
 }  // namespace
+
+extern "C" double reg_cuda_used_bytes(void) {
+  size_t free_b = 0, total_b = 0;
+  if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) return 0;
+  return (double)(total_b - free_b);
+}
 
 extern "C" int reg_cuda_device_count(void) {
   int ndev = 0;
@@ -69,7 +65,8 @@ extern "C" ffdp_status reg_greedy_stage_cuda(const ffdp_volume *F, const ffdp_vo
     return ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "CUDA MI supports at most %d bins", FFDP_CUDA_MI_MAX_BINS);
   ffdp_volume *u = *u_io;
   *u_io = nullptr;
-  double t0 = reg_now();
+  double t0 = reg_now(), base = reg_cuda_used_bytes();
+  sum->device_peak_bytes = 0;
   sum->kind = S->kind;
   sum->iterations = 0;
   ffdp_status st = FFDP_OK;
@@ -101,7 +98,6 @@ extern "C" ffdp_status reg_greedy_stage_cuda(const ffdp_volume *F, const ffdp_vo
     double sp[3];
     ffdp_volume_spacing(L.F, sp);
     const double h = fmin(sp[0], fmin(sp[1], sp[2]));
-    const double gs[3] = {S->grad_sigma, S->grad_sigma, S->grad_sigma}, ws[3] = {S->warp_sigma, S->warp_sigma, S->warp_sigma};
     ffdp_warp w, cw;
     ffdp_warp_fold(aff, L.F->vox2world, L.M->vox2world, FFDP_INTERP_LINEAR, FFDP_PAD_ZERO, &w);
     reg_compose_warp(L.F->vox2world, aff, &cw);
@@ -109,29 +105,24 @@ extern "C" ffdp_status reg_greedy_stage_cuda(const ffdp_volume *F, const ffdp_vo
     double lt0 = reg_now();
     int it = 0, conv = 0, rc = 0;
     for (; it < S->iters[lv] && !conv && !rc; it++) {
-      double loss = 0, mx = 0;
+      double loss = 0;
       rc = ffdp_cuda_sample_fwd(&w, &L.fs, b.u, &L.ms, b.M, 1, b.moved, nullptr);
-      if (!rc) rc = metric_cuda(&S->metric, &L.fs, b.F, b.moved, b.gm, &loss);
+      if (!rc) rc = reg_cuda_metric(&S->metric, &L.fs, b.F, b.moved, b.gm, &loss);
       if (!rc && !isfinite(loss)) {
         st = ffdp_fail(err, FFDP_ERR_NUMERIC, "stage %d level %d: the loss became %g", si + 1, lv + 1, loss);
         break;
       }
       hist[it] = loss;
       if (!rc) rc = ffdp_cuda_sample_bwd(&w, &L.fs, b.u, &L.ms, b.M, 1, b.gm, b.gu, nullptr, nullptr);
-      if (!rc) rc = ffdp_cuda_blur(&L.fs, b.gu, 3, gs, b.d, b.tmp2, nullptr);
-      if (!rc) rc = ffdp_cuda_maxnorm3(n, b.d, b.scratch, &mx, nullptr);
-      if (!rc && !(mx > 0)) {
-        conv = 1;
-        break;
+      int moved = 1;
+      if (!rc)
+        rc = reg_cuda_field_step(&L.fs, b.u, b.gu, b.am, b.av, it + 1, &cw, S->lr * h, S->grad_sigma, S->warp_sigma, b.d,
+                                 b.tmp, b.tmp2, b.scratch, &moved);
+      conv = !moved || reg_converged(hist, it + 1, S->window, S->tol);
+      if (it == 0) { /* every buffer and op temporary has been allocated once by now */
+        double used = reg_cuda_used_bytes() - base;
+        sum->device_peak_bytes = used > sum->device_peak_bytes ? used : sum->device_peak_bytes;
       }
-      if (!rc) rc = ffdp_cuda_adam_step(3 * n, b.d, b.am, b.av, 1.0 / mx, it + 1, S->lr * h, nullptr);
-      if (!rc) rc = ffdp_cuda_sample_fwd(&cw, &L.fs, b.d, &L.fs, b.u, 3, b.tmp, nullptr); /* u∘(p + S d) */
-      if (!rc) rc = ffdp_cuda_add(3 * n, b.tmp, b.d, nullptr);                           /* + d */
-      if (!rc) {
-        if (S->warp_sigma > 0) rc = ffdp_cuda_blur(&L.fs, b.tmp, 3, ws, b.u, b.tmp2, nullptr);
-        else rc = (int)cudaMemcpyAsync(b.u, b.tmp, 3 * n * 4, cudaMemcpyDeviceToDevice, nullptr);
-      }
-      conv = reg_converged(hist, it + 1, S->window, S->tol);
       if (opt->progress) {
         ffdp_progress p = {si, opt->nstages, lv, S->nlevels, it + 1, S->iters[lv], S->kind, loss, reg_now() - t_start,
                            reg_now() - lt0, n, 0, conv};

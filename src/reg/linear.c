@@ -100,8 +100,14 @@ ffdp_status reg_linear_stage(const ffdp_volume *F, const ffdp_volume *M, const f
   for (int a = 0; a < 3; a++) map.c[a] = 0.5 * (lo[a] + hi[a]), map.R = fmax(map.R, 0.5 * (hi[a] - lo[a]));
   const int np = map.rigid ? 6 : 12;
   double t0 = reg_now();
+#ifdef FFDP_HAVE_CUDA
+  const double base = opt->device == 1 ? reg_cuda_used_bytes() : 0;
+#else
+  const double base = 0;
+#endif
   sum->kind = S->kind;
   sum->iterations = 0;
+  sum->device_peak_bytes = 0;
   for (int lv = 0; lv < S->nlevels; lv++) {
     reg_level L;
     ffdp_status st = reg_level_build(F, M, opt->fixed_mask, opt->moving_mask, S->shrink[lv], S->smooth[lv], &L, err);
@@ -168,6 +174,7 @@ ffdp_status reg_linear_stage(const ffdp_volume *F, const ffdp_volume *M, const f
       opt->progress(opt->progress_ctx, &p);
     }
     free(hist);
+    if (ev->device_bytes - base > sum->device_peak_bytes) sum->device_peak_bytes = ev->device_bytes - base;
     ev->release(ev);
     reg_level_free(&L);
     if (st) return st;

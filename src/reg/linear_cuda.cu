@@ -37,6 +37,7 @@ double cuda_run(reg_linear_eval *self, const ffdp_metric_spec *m, const ffdp_war
   }
   if (!r) r = ffdp_cuda_sample_bwd(w, s, nullptr, &L->ms, e->M, 1, e->g, nullptr, e->gB, nullptr);
   if (!r) r = (int)cudaMemcpy(gB, e->gB, 12 * sizeof(double), cudaMemcpyDeviceToHost);
+  if (self->device_bytes == 0) self->device_bytes = reg_cuda_used_bytes();
   *rc = r;
   return loss;
 }

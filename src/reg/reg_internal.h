@@ -61,14 +61,20 @@ void reg_compose_warp(ffdp_mat4 fixed_vox2world, ffdp_mat4 aff, ffdp_warp *cw);
 typedef struct reg_linear_eval {
   double (*run)(struct reg_linear_eval *self, const ffdp_metric_spec *m, const ffdp_warp *w, double gB[3][4], int *rc);
   void (*release)(struct reg_linear_eval *self);
+  double device_bytes; /* device memory in use after the first evaluation (CUDA only) */
 } reg_linear_eval;
 /* The same on the CUDA device (level images uploaded once); NULL with err set on failure. */
 reg_linear_eval *reg_linear_eval_cuda(const reg_level *L, ffdp_error *err);
 
 int reg_cuda_device_count(void);
+/* Device memory in use now (total - free, bytes), for per-stage peaks. */
+double reg_cuda_used_bytes(void);
 /* The greedy stage on a CUDA device (greedy_cuda.cu); same contract as reg_greedy_stage. */
 ffdp_status reg_greedy_stage_cuda(const ffdp_volume *F, const ffdp_volume *M, const ffdp_reg_options *opt, int si,
                                   ffdp_mat4 aff, ffdp_volume **u, ffdp_stage_summary *sum, double t_start, ffdp_error *err);
+ffdp_status reg_syn_stage_cuda(const ffdp_volume *F, const ffdp_volume *M, const ffdp_reg_options *opt, int si,
+                               ffdp_mat4 aff, ffdp_volume **u, ffdp_volume **u_inv, ffdp_stage_summary *sum,
+                               double t_start, ffdp_error *err);
 double reg_now(void);
 /* Fraction of fixed-grid voxels that the affine maps inside the moving image. */
 double reg_overlap(const ffdp_volume *F, const ffdp_volume *M, ffdp_mat4 aff);

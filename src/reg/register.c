@@ -119,9 +119,6 @@ ffdp_status ffdp_register(const ffdp_volume *fixed, const ffdp_volume *moving, c
   if (opt->device == 1 && reg_cuda_device_count() < 1)
     return ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "no CUDA device is available; use --device cpu");
 #endif
-  for (int i = 0; i < opt->nstages; i++)
-    if (opt->device == 1 && opt->stages[i].kind == FFDP_STAGE_SYN)
-      return ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "SyN runs on the CPU only so far; use Greedy with --device cuda");
   ffdp_volume *F = NULL, *M = NULL;
   if ((st = normalized(fixed, "fixed", &F, err)) || (st = normalized(moving, "moving", &M, err))) {
     ffdp_volume_free(F);
@@ -155,8 +152,14 @@ ffdp_status ffdp_register(const ffdp_volume *fixed, const ffdp_volume *moving, c
     const ffdp_stage_spec *s = &opt->stages[i];
     if (s->kind == FFDP_STAGE_SYN && r->warp)
       st = ffdp_fail(err, FFDP_ERR_INVALID, "stage %d: SyN must be the first deformable stage", i + 1);
-    else if (s->kind == FFDP_STAGE_SYN)
-      st = reg_syn_stage(F, M, opt, i, r->affine, &r->warp, &r->inverse_warp, &r->stages[i], t0, err);
+    else if (s->kind == FFDP_STAGE_SYN) {
+#ifdef FFDP_HAVE_CUDA
+      if (opt->device == 1)
+        st = reg_syn_stage_cuda(F, M, opt, i, r->affine, &r->warp, &r->inverse_warp, &r->stages[i], t0, err);
+      else
+#endif
+        st = reg_syn_stage(F, M, opt, i, r->affine, &r->warp, &r->inverse_warp, &r->stages[i], t0, err);
+    }
     else if (s->kind == FFDP_STAGE_GREEDY) {
 #ifdef FFDP_HAVE_CUDA
       if (opt->device == 1) st = reg_greedy_stage_cuda(F, M, opt, i, r->affine, &r->warp, &r->stages[i], t0, err);

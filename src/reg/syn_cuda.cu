@@ -1,0 +1,186 @@
+// The SyN stage on a CUDA device: the iteration of syn.c with both fields, both midpoint
+// images and all optimiser state on the GPU, and the final inversions and compositions
+// there too. Levels are built on the host and uploaded.
+#include <cuda_runtime.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "core/err.h"
+#include "ops/ops_cuda.h"
+#include "reg/reg_internal.h"
+#include "reg/step_cuda.h"
+
+#define SYN_INVERT_ITERS 50
+
+namespace {
+
+struct SynBufs {
+  float *F, *M, *fmid, *mmid, *gf, *gm, *vf, *vm, *gu, *d, *tmp, *tmp2, *afm, *afv, *amm, *amv, *scratch;
+  void *block = nullptr;
+};
+
+cudaError_t alloc_syn(SynBufs &b, long long n, long long nm) {
+  size_t bytes = ((size_t)5 * n + nm + (size_t)10 * 3 * n + 1024) * sizeof(float);
+  cudaError_t e = cudaMalloc(&b.block, bytes);
+  if (e) return e;
+  float *p = (float *)b.block;
+  float **scal[] = {&b.F, &b.fmid, &b.mmid, &b.gf, &b.gm};
+  for (auto q : scal) *q = p, p += n;
+  b.M = p, p += nm;
+  float **vec[] = {&b.vf, &b.vm, &b.gu, &b.d, &b.tmp, &b.tmp2, &b.afm, &b.afv, &b.amm, &b.amv};
+  for (auto q : vec) *q = p, p += 3 * n;
+  b.scratch = p;
+  return cudaMemsetAsync(b.block, 0, bytes);
+}
+
+// Host field onto a grid (resampled if needed) and up to the device.
+ffdp_status upload_field(ffdp_volume **v, const ffdp_volume *grid, float *dst, ffdp_error *err) {
+  if (*v && ((*v)->dim[0] != grid->dim[0] || (*v)->dim[1] != grid->dim[1] || (*v)->dim[2] != grid->dim[2])) {
+    ffdp_volume *r;
+    ffdp_status st = ffdp_volume_resample(*v, grid->dim, grid->vox2world, 0, 1, &r, err);
+    ffdp_volume_free(*v);
+    *v = NULL;
+    if (st) return st;
+    *v = r;
+  } else if (!*v) {
+    ffdp_status st = ffdp_volume_create(grid->dim, 3, grid->vox2world, v, err);
+    if (st) return st;
+  }
+  cudaMemcpy(dst, (*v)->data, ffdp_volume_nvox(grid) * 3 * sizeof(float), cudaMemcpyHostToDevice);
+  return FFDP_OK;
+}
+
+}  // namespace
+
+extern "C" ffdp_status reg_syn_stage_cuda(const ffdp_volume *F, const ffdp_volume *M, const ffdp_reg_options *opt, int si,
+                                          ffdp_mat4 aff, ffdp_volume **u_out, ffdp_volume **uinv_out,
+                                          ffdp_stage_summary *sum, double t_start, ffdp_error *err) {
+  const ffdp_stage_spec *S = &opt->stages[si];
+  if (opt->fixed_mask || opt->moving_mask)
+    return ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "masks are not supported on the CUDA device yet; use --device cpu");
+  *u_out = *uinv_out = NULL;
+  ffdp_volume *vf = NULL, *vm = NULL;
+  double t0 = reg_now(), base = reg_cuda_used_bytes();
+  sum->kind = S->kind;
+  sum->iterations = 0;
+  sum->device_peak_bytes = 0;
+  ffdp_status st = FFDP_OK;
+  int rc = 0;
+  SynBufs b;
+  for (int lv = 0; lv < S->nlevels && !st && !rc; lv++) {
+    reg_level L;
+    if ((st = reg_level_build(F, M, NULL, NULL, S->shrink[lv], S->smooth[lv], &L, err))) break;
+    const long long n = ffdp_volume_nvox(L.F), nm = ffdp_volume_nvox(L.M);
+    cudaError_t ce = alloc_syn(b, n, nm);
+    if (ce) {
+      st = ffdp_fail(err, FFDP_ERR_NOMEM, "CUDA SyN level %d: cannot allocate %.1f MB on the device", lv + 1,
+                     (35.0 * n + nm) * 4 / 1e6);
+      reg_level_free(&L);
+      break;
+    }
+    cudaMemcpy(b.F, L.F->data, n * 4, cudaMemcpyHostToDevice);
+    cudaMemcpy(b.M, L.M->data, nm * 4, cudaMemcpyHostToDevice);
+    if (!st) st = upload_field(&vf, L.F, b.vf, err);
+    if (!st) st = upload_field(&vm, L.F, b.vm, err);
+    double sp[3];
+    ffdp_volume_spacing(L.F, sp);
+    const double h = fmin(sp[0], fmin(sp[1], sp[2]));
+    ffdp_warp wfix, wmov, cfix, cmov;
+    ffdp_warp_fold(ffdp_mat4_identity(), L.F->vox2world, L.F->vox2world, FFDP_INTERP_LINEAR, FFDP_PAD_ZERO, &wfix);
+    ffdp_warp_fold(aff, L.F->vox2world, L.M->vox2world, FFDP_INTERP_LINEAR, FFDP_PAD_ZERO, &wmov);
+    reg_compose_warp(L.F->vox2world, ffdp_mat4_identity(), &cfix);
+    reg_compose_warp(L.F->vox2world, aff, &cmov);
+    double *hist = (double *)malloc((size_t)(S->iters[lv] + 1) * sizeof(double)), lt0 = reg_now();
+    int it = 0, conv = 0;
+    for (; !st && it < S->iters[lv] && !conv && !rc; it++) {
+      double loss = 0, lf = 0;
+      int mv1 = 1, mv2 = 1;
+      rc = ffdp_cuda_sample_fwd(&wfix, &L.fs, b.vf, &L.fs, b.F, 1, b.fmid, nullptr);
+      if (!rc) rc = ffdp_cuda_sample_fwd(&wmov, &L.fs, b.vm, &L.ms, b.M, 1, b.mmid, nullptr);
+      if (!rc) rc = reg_cuda_metric(&S->metric, &L.fs, b.fmid, b.mmid, b.gm, &loss);
+      if (!rc) rc = reg_cuda_metric(&S->metric, &L.fs, b.mmid, b.fmid, b.gf, &lf);
+      if (!rc && !isfinite(loss)) {
+        st = ffdp_fail(err, FFDP_ERR_NUMERIC, "stage %d level %d: the loss became %g", si + 1, lv + 1, loss);
+        break;
+      }
+      hist[it] = loss;
+      if (!rc) rc = ffdp_cuda_sample_bwd(&wmov, &L.fs, b.vm, &L.ms, b.M, 1, b.gm, b.gu, nullptr, nullptr);
+      if (!rc)
+        rc = reg_cuda_field_step(&L.fs, b.vm, b.gu, b.amm, b.amv, it + 1, &cmov, 0.5 * S->lr * h, S->grad_sigma,
+                                 S->warp_sigma, b.d, b.tmp, b.tmp2, b.scratch, &mv1);
+      if (!rc) rc = ffdp_cuda_sample_bwd(&wfix, &L.fs, b.vf, &L.fs, b.F, 1, b.gf, b.gu, nullptr, nullptr);
+      if (!rc)
+        rc = reg_cuda_field_step(&L.fs, b.vf, b.gu, b.afm, b.afv, it + 1, &cfix, 0.5 * S->lr * h, S->grad_sigma,
+                                 S->warp_sigma, b.d, b.tmp, b.tmp2, b.scratch, &mv2);
+      conv = !(mv1 || mv2) || reg_converged(hist, it + 1, S->window, S->tol);
+      if (it == 0) {
+        double used = reg_cuda_used_bytes() - base;
+        sum->device_peak_bytes = used > sum->device_peak_bytes ? used : sum->device_peak_bytes;
+      }
+      if (opt->progress) {
+        ffdp_progress p = {si, opt->nstages, lv, S->nlevels, it + 1, S->iters[lv], S->kind, loss, reg_now() - t_start,
+                           reg_now() - lt0, n, 0, conv};
+        opt->progress(opt->progress_ctx, &p);
+      }
+    }
+    if (!rc && !st) {
+      cudaMemcpy(vf->data, b.vf, 3 * n * 4, cudaMemcpyDeviceToHost);
+      rc = (int)cudaMemcpy(vm->data, b.vm, 3 * n * 4, cudaMemcpyDeviceToHost);
+    }
+    sum->final_loss = it > 0 ? hist[it - 1] : 0;
+    sum->iterations += it;
+    if (opt->progress && !st && !rc) {
+      ffdp_progress p = {si, opt->nstages, lv, S->nlevels, it, S->iters[lv], S->kind, sum->final_loss, reg_now() - t_start,
+                         reg_now() - lt0, n, 1, conv};
+      opt->progress(opt->progress_ctx, &p);
+    }
+    free(hist);
+    cudaFree(b.block);
+    b.block = nullptr;
+    reg_level_free(&L);
+  }
+  /* composite transforms at full resolution, on the device */
+  ffdp_volume *u = NULL, *ui = NULL;
+  if (!st && !rc) {
+    const long long n = ffdp_volume_nvox(F);
+    float *blk = nullptr;
+    if (cudaMalloc((void **)&blk, (size_t)6 * 3 * n * sizeof(float)) != cudaSuccess) {
+      st = ffdp_fail(err, FFDP_ERR_NOMEM, "CUDA SyN: cannot allocate %.1f MB for the final composition", 72.0 * n / 1e6);
+    } else {
+      float *dvf = blk, *dvm = blk + 3 * n, *w = blk + 6 * n, *tmp = blk + 9 * n, *out = blk + 12 * n, *aux = blk + 15 * n;
+      if (!st) st = upload_field(&vf, F, dvf, err);
+      if (!st) st = upload_field(&vm, F, dvm, err);
+      if (!st) st = ffdp_volume_create(F->dim, 3, F->vox2world, &u, err);
+      if (!st) st = ffdp_volume_create(F->dim, 3, F->vox2world, &ui, err);
+      ffdp_slab fs = ffdp_slab_whole(F->dim[0], F->dim[1], F->dim[2]);
+      ffdp_warp vox;
+      reg_compose_warp(F->vox2world, ffdp_mat4_identity(), &vox);
+      double A[3][3], Ai[3][3];
+      const double I[3][3] = {{1, 0, 0}, {0, 1, 0}, {0, 0, 1}};
+      ffdp_mat4 ainv;
+      ffdp_mat4_inverse(aff, &ainv);
+      for (int a = 0; a < 3; a++)
+        for (int c = 0; c < 3; c++) A[a][c] = aff.m[a][c], Ai[a][c] = ainv.m[a][c];
+      if (!st) {
+        rc = reg_cuda_invert_field(&fs, &vox, dvf, SYN_INVERT_ITERS, w, tmp);          /* w = inv(v_f) */
+        if (!rc) rc = reg_cuda_compose_fields(&fs, &vox, dvm, w, A, out);              /* u = A w + v_m∘(id+w) */
+        if (!rc) rc = (int)cudaMemcpy(u->data, out, 3 * n * 4, cudaMemcpyDeviceToHost);
+        if (!rc) rc = ffdp_cuda_linmap3(n, aux, 0.0, dvm, Ai, nullptr);               /* A^-1 v_m */
+        if (!rc) rc = reg_cuda_invert_field(&fs, &vox, aux, SYN_INVERT_ITERS, w, tmp); /* r */
+        if (!rc) rc = reg_cuda_compose_fields(&fs, &vox, dvf, w, I, out);              /* r + v_f∘(id+r) */
+        if (!rc) rc = (int)cudaMemcpy(ui->data, out, 3 * n * 4, cudaMemcpyDeviceToHost);
+      }
+      cudaFree(blk);
+    }
+  }
+  if (b.block) cudaFree(b.block);
+  ffdp_volume_free(vf), ffdp_volume_free(vm);
+  if (rc && !st) st = ffdp_fail(err, FFDP_ERR_IO, "CUDA error in SyN stage %d: %s", si + 1, cudaGetErrorString((cudaError_t)rc));
+  if (st) {
+    ffdp_volume_free(u), ffdp_volume_free(ui);
+    return st;
+  }
+  *u_out = u, *uinv_out = ui;
+  sum->seconds = reg_now() - t0;
+  return FFDP_OK;
+}
