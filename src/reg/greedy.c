@@ -79,14 +79,9 @@ ffdp_status reg_greedy_stage(const ffdp_volume *F, const ffdp_volume *M, const f
     if ((st = reg_level_build(F, M, opt->fixed_mask, opt->moving_mask, S->shrink[lv], S->smooth[lv], &L, err))) break;
     const int64_t n = ffdp_volume_nvox(L.F);
     /* carry the displacement (world mm) onto this level's grid */
-    ffdp_volume *ul = NULL;
-    if (u) {
-      st = ffdp_volume_resample(u, L.F->dim, L.F->vox2world, 0, 1, &ul, err);
-      ffdp_volume_free(u);
-      u = NULL;
-    } else {
-      st = ffdp_volume_create(L.F->dim, 3, L.F->vox2world, &ul, err);
-    }
+    st = reg_field_to_grid(&u, L.F, err); /* carry the displacement (world mm) onto this level */
+    ffdp_volume *ul = u;
+    u = NULL;
     float *buf = st ? NULL : calloc((size_t)n * 17, sizeof(float));
     if (!st && !buf) st = ffdp_fail(err, FFDP_ERR_NOMEM, "greedy level %d: cannot allocate %.1f MB", lv + 1, n * 68 / 1e6);
     if (st) {
@@ -122,19 +117,11 @@ ffdp_status reg_greedy_stage(const ffdp_volume *F, const ffdp_volume *M, const f
         break;
       }
       conv = reg_converged(hist, it + 1, S->window, S->tol);
-      if (opt->progress) {
-        ffdp_progress p = {si, opt->nstages, lv, S->nlevels, it + 1, S->iters[lv], S->kind, loss, reg_now() - t_start,
-                           reg_now() - lt0, n, 0, conv};
-        opt->progress(opt->progress_ctx, &p);
-      }
+      reg_report(opt, si, lv, it + 1, loss, t_start, lt0, n, 0, conv);
     }
     sum->final_loss = it > 0 ? hist[it - 1] : 0;
     sum->iterations += it;
-    if (opt->progress && !st) {
-      ffdp_progress p = {si, opt->nstages, lv, S->nlevels, it, S->iters[lv], S->kind, sum->final_loss, reg_now() - t_start,
-                         reg_now() - lt0, n, 1, conv};
-      opt->progress(opt->progress_ctx, &p);
-    }
+    if (!st) reg_report(opt, si, lv, it, sum->final_loss, t_start, lt0, n, 1, conv);
     free(buf), free(hist), free(mbuf), free(fbuf);
     reg_level_free(&L);
     u = ul;
@@ -144,13 +131,7 @@ ffdp_status reg_greedy_stage(const ffdp_volume *F, const ffdp_volume *M, const f
     return st;
   }
   /* final field on the full-resolution fixed grid */
-  if (u && (u->dim[0] != F->dim[0] || u->dim[1] != F->dim[1] || u->dim[2] != F->dim[2])) {
-    ffdp_volume *full;
-    st = ffdp_volume_resample(u, F->dim, F->vox2world, 0, 1, &full, err);
-    ffdp_volume_free(u);
-    if (st) return st;
-    u = full;
-  }
+  if (u && (st = reg_field_to_grid(&u, F, err))) return st; /* final field at full resolution */
   *u_io = u;
   sum->seconds = reg_now() - t0;
   return FFDP_OK;

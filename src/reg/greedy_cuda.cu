@@ -74,14 +74,9 @@ extern "C" ffdp_status reg_greedy_stage_cuda(const ffdp_volume *F, const ffdp_vo
     reg_level L;
     if ((st = reg_level_build(F, M, nullptr, nullptr, S->shrink[lv], S->smooth[lv], &L, err))) break;
     const long long n = ffdp_volume_nvox(L.F), nm = ffdp_volume_nvox(L.M);
-    ffdp_volume *ul = nullptr;
-    if (u) {
-      st = ffdp_volume_resample(u, L.F->dim, L.F->vox2world, 0, 1, &ul, err);
-      ffdp_volume_free(u);
-      u = nullptr;
-    } else {
-      st = ffdp_volume_create(L.F->dim, 3, L.F->vox2world, &ul, err);
-    }
+    st = reg_field_to_grid(&u, L.F, err); /* carry the displacement (world mm) onto this level */
+    ffdp_volume *ul = u;
+    u = NULL;
     DevBufs b;
     cudaError_t ce = st ? cudaSuccess : alloc_level(b, n, nm);
     if (!st && ce)
@@ -123,22 +118,14 @@ extern "C" ffdp_status reg_greedy_stage_cuda(const ffdp_volume *F, const ffdp_vo
         double used = reg_cuda_used_bytes() - base;
         sum->device_peak_bytes = used > sum->device_peak_bytes ? used : sum->device_peak_bytes;
       }
-      if (opt->progress) {
-        ffdp_progress p = {si, opt->nstages, lv, S->nlevels, it + 1, S->iters[lv], S->kind, loss, reg_now() - t_start,
-                           reg_now() - lt0, n, 0, conv};
-        opt->progress(opt->progress_ctx, &p);
-      }
+      reg_report(opt, si, lv, it + 1, loss, t_start, lt0, n, 0, conv);
     }
     if (!rc) rc = (int)cudaMemcpy(ul->data, b.u, 3 * n * 4, cudaMemcpyDeviceToHost);
     if (rc && !st) st = ffdp_fail(err, FFDP_ERR_IO, "CUDA error in stage %d level %d: %s", si + 1, lv + 1,
                                   cudaGetErrorString((cudaError_t)rc));
     sum->final_loss = it > 0 ? hist[it - 1] : 0;
     sum->iterations += it;
-    if (opt->progress && !st) {
-      ffdp_progress p = {si, opt->nstages, lv, S->nlevels, it, S->iters[lv], S->kind, sum->final_loss, reg_now() - t_start,
-                         reg_now() - lt0, n, 1, conv};
-      opt->progress(opt->progress_ctx, &p);
-    }
+    if (!st) reg_report(opt, si, lv, it, sum->final_loss, t_start, lt0, n, 1, conv);
     free(hist);
     cudaFree(b.block);
     reg_level_free(&L);
@@ -148,13 +135,7 @@ extern "C" ffdp_status reg_greedy_stage_cuda(const ffdp_volume *F, const ffdp_vo
     ffdp_volume_free(u);
     return st;
   }
-  if (u && (u->dim[0] != F->dim[0] || u->dim[1] != F->dim[1] || u->dim[2] != F->dim[2])) {
-    ffdp_volume *full;
-    st = ffdp_volume_resample(u, F->dim, F->vox2world, 0, 1, &full, err);
-    ffdp_volume_free(u);
-    if (st) return st;
-    u = full;
-  }
+  if (u && (st = reg_field_to_grid(&u, F, err))) return st; /* final field at full resolution */
   *u_io = u;
   sum->seconds = reg_now() - t0;
   return FFDP_OK;

@@ -142,3 +142,22 @@ double reg_overlap(const ffdp_volume *F, const ffdp_volume *M, ffdp_mat4 aff) {
       }
   return (double)inside / (double)total;
 }
+
+void reg_report(const ffdp_reg_options *opt, int si, int lv, int it, double loss, double t_start, double lt0, int64_t n,
+                int done, int conv) {
+  if (!opt->progress) return;
+  const ffdp_stage_spec *S = &opt->stages[si];
+  const double now = reg_now();
+  ffdp_progress p = {si, opt->nstages, lv, S->nlevels, it, S->iters[lv], S->kind, loss, now - t_start, now - lt0, n, done, conv};
+  opt->progress(opt->progress_ctx, &p);
+}
+
+ffdp_status reg_field_to_grid(ffdp_volume **v, const ffdp_volume *grid, ffdp_error *err) {
+  if (!*v) return ffdp_volume_create(grid->dim, 3, grid->vox2world, v, err);
+  if ((*v)->dim[0] == grid->dim[0] && (*v)->dim[1] == grid->dim[1] && (*v)->dim[2] == grid->dim[2]) return FFDP_OK;
+  ffdp_volume *r;
+  ffdp_status st = ffdp_volume_resample(*v, grid->dim, grid->vox2world, 0, 1, &r, err);
+  ffdp_volume_free(*v);
+  *v = st ? NULL : r;
+  return st;
+}

@@ -158,21 +158,13 @@ ffdp_status reg_linear_stage(const ffdp_volume *F, const ffdp_volume *M, const f
       }
       reg_adam_step(&adam, th, gth, lr);
       conv = reg_converged(hist, it + 1, S->window, S->tol);
-      if (opt->progress) {
-        ffdp_progress p = {si, opt->nstages, lv, S->nlevels, it + 1, S->iters[lv], S->kind, loss, reg_now() - t_start,
-                           reg_now() - lt0, n, 0, conv};
-        opt->progress(opt->progress_ctx, &p);
-      }
+      reg_report(opt, si, lv, it + 1, loss, t_start, lt0, n, 0, conv);
     }
     map.aff0 = *aff;
     *aff = map_eval(&map, th);
     sum->final_loss = it > 0 ? hist[it - 1] : 0;
     sum->iterations += it;
-    if (opt->progress && st == FFDP_OK) {
-      ffdp_progress p = {si, opt->nstages, lv, S->nlevels, it, S->iters[lv], S->kind, sum->final_loss, reg_now() - t_start,
-                         reg_now() - lt0, n, 1, conv};
-      opt->progress(opt->progress_ctx, &p);
-    }
+    if (st == FFDP_OK) reg_report(opt, si, lv, it, sum->final_loss, t_start, lt0, n, 1, conv);
     free(hist);
     if (ev->device_bytes - base > sum->device_peak_bytes) sum->device_peak_bytes = ev->device_bytes - base;
     ev->release(ev);

@@ -75,6 +75,12 @@ ffdp_status reg_greedy_stage_cuda(const ffdp_volume *F, const ffdp_volume *M, co
 ffdp_status reg_syn_stage_cuda(const ffdp_volume *F, const ffdp_volume *M, const ffdp_reg_options *opt, int si,
                                ffdp_mat4 aff, ffdp_volume **u, ffdp_volume **u_inv, ffdp_stage_summary *sum,
                                double t_start, ffdp_error *err);
+/* Progress callback for one iteration (done = 0) or the end of a level (done = 1). */
+void reg_report(const ffdp_reg_options *opt, int si, int lv, int it, double loss, double t_start, double lt0, int64_t n,
+                int done, int conv);
+/* Make *v a 3-component field on grid's grid (world mm carries over unchanged): resampled with
+ * border padding when its grid differs, zeros when *v is NULL. On failure *v is NULL. */
+ffdp_status reg_field_to_grid(ffdp_volume **v, const ffdp_volume *grid, ffdp_error *err);
 double reg_now(void);
 /* Fraction of fixed-grid voxels that the affine maps inside the moving image. */
 double reg_overlap(const ffdp_volume *F, const ffdp_volume *M, ffdp_mat4 aff);

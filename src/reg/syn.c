@@ -27,15 +27,8 @@ ffdp_status reg_syn_stage(const ffdp_volume *F, const ffdp_volume *M, const ffdp
     reg_level L;
     if ((st = reg_level_build(F, M, opt->fixed_mask, opt->moving_mask, S->shrink[lv], S->smooth[lv], &L, err))) break;
     const int64_t n = ffdp_volume_nvox(L.F);
-    ffdp_volume *fields[2] = {vf, vm};
-    for (int k = 0; k < 2 && !st; k++) { /* carry both fields onto this level's grid */
-      ffdp_volume *nf = NULL;
-      if (fields[k]) st = ffdp_volume_resample(fields[k], L.F->dim, L.F->vox2world, 0, 1, &nf, err);
-      else st = ffdp_volume_create(L.F->dim, 3, L.F->vox2world, &nf, err);
-      ffdp_volume_free(fields[k]);
-      fields[k] = nf;
-    }
-    vf = fields[0], vm = fields[1];
+    if (!st) st = reg_field_to_grid(&vf, L.F, err); /* carry both fields onto this level's grid */
+    if (!st) st = reg_field_to_grid(&vm, L.F, err);
     float *buf = st ? NULL : calloc((size_t)n * 22, sizeof(float));
     if (!st && !buf) st = ffdp_fail(err, FFDP_ERR_NOMEM, "SyN level %d: cannot allocate %.1f MB", lv + 1, n * 88 / 1e6);
     if (st) {
@@ -79,33 +72,18 @@ ffdp_status reg_syn_stage(const ffdp_volume *F, const ffdp_volume *M, const ffdp
       moved += reg_field_step(&L.fs, vf->data, gu, af_m, af_v, it + 1, &cfix, 0.5 * S->lr * h, S->grad_sigma,
                               S->warp_sigma, d, tmp);
       conv = !moved || reg_converged(hist, it + 1, S->window, S->tol);
-      if (opt->progress) {
-        ffdp_progress p = {si, opt->nstages, lv, S->nlevels, it + 1, S->iters[lv], S->kind, loss, reg_now() - t_start,
-                           reg_now() - lt0, n, 0, conv};
-        opt->progress(opt->progress_ctx, &p);
-      }
+      reg_report(opt, si, lv, it + 1, loss, t_start, lt0, n, 0, conv);
     }
     if (!am_m) st = ffdp_fail(err, FFDP_ERR_NOMEM, "SyN level %d: out of memory", lv + 1);
     sum->final_loss = it > 0 ? hist[it - 1] : 0;
     sum->iterations += it;
-    if (opt->progress && !st) {
-      ffdp_progress p = {si, opt->nstages, lv, S->nlevels, it, S->iters[lv], S->kind, sum->final_loss, reg_now() - t_start,
-                         reg_now() - lt0, n, 1, conv};
-      opt->progress(opt->progress_ctx, &p);
-    }
+    if (!st) reg_report(opt, si, lv, it, sum->final_loss, t_start, lt0, n, 1, conv);
     free(buf), free(am_m), free(hist), free(mbuf), free(fbuf);
     reg_level_free(&L);
   }
   /* full-resolution fields, then the two composite transforms */
-  ffdp_volume *fields[2] = {vf, vm};
-  for (int k = 0; k < 2 && !st; k++)
-    if (fields[k]->dim[0] != F->dim[0] || fields[k]->dim[1] != F->dim[1] || fields[k]->dim[2] != F->dim[2]) {
-      ffdp_volume *full;
-      if ((st = ffdp_volume_resample(fields[k], F->dim, F->vox2world, 0, 1, &full, err))) break;
-      ffdp_volume_free(fields[k]);
-      fields[k] = full;
-    }
-  vf = fields[0], vm = fields[1];
+  if (!st) st = reg_field_to_grid(&vf, F, err);
+  if (!st) st = reg_field_to_grid(&vm, F, err);
   ffdp_volume *w = NULL, *r = NULL, *ainv_vm = NULL, *u = NULL, *ui = NULL;
   if (!st) st = reg_invert_field(vf, SYN_INVERT_ITERS, &w, err);
   if (!st) st = ffdp_volume_create(F->dim, 3, F->vox2world, &u, err);

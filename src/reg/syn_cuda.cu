@@ -35,17 +35,8 @@ cudaError_t alloc_syn(SynBufs &b, long long n, long long nm) {
 
 // Host field onto a grid (resampled if needed) and up to the device.
 ffdp_status upload_field(ffdp_volume **v, const ffdp_volume *grid, float *dst, ffdp_error *err) {
-  if (*v && ((*v)->dim[0] != grid->dim[0] || (*v)->dim[1] != grid->dim[1] || (*v)->dim[2] != grid->dim[2])) {
-    ffdp_volume *r;
-    ffdp_status st = ffdp_volume_resample(*v, grid->dim, grid->vox2world, 0, 1, &r, err);
-    ffdp_volume_free(*v);
-    *v = NULL;
-    if (st) return st;
-    *v = r;
-  } else if (!*v) {
-    ffdp_status st = ffdp_volume_create(grid->dim, 3, grid->vox2world, v, err);
-    if (st) return st;
-  }
+  ffdp_status st = reg_field_to_grid(v, grid, err);
+  if (st) return st;
   cudaMemcpy(dst, (*v)->data, ffdp_volume_nvox(grid) * 3 * sizeof(float), cudaMemcpyHostToDevice);
   return FFDP_OK;
 }
@@ -117,11 +108,7 @@ extern "C" ffdp_status reg_syn_stage_cuda(const ffdp_volume *F, const ffdp_volum
         double used = reg_cuda_used_bytes() - base;
         sum->device_peak_bytes = used > sum->device_peak_bytes ? used : sum->device_peak_bytes;
       }
-      if (opt->progress) {
-        ffdp_progress p = {si, opt->nstages, lv, S->nlevels, it + 1, S->iters[lv], S->kind, loss, reg_now() - t_start,
-                           reg_now() - lt0, n, 0, conv};
-        opt->progress(opt->progress_ctx, &p);
-      }
+      reg_report(opt, si, lv, it + 1, loss, t_start, lt0, n, 0, conv);
     }
     if (!rc && !st) {
       cudaMemcpy(vf->data, b.vf, 3 * n * 4, cudaMemcpyDeviceToHost);
@@ -129,11 +116,7 @@ extern "C" ffdp_status reg_syn_stage_cuda(const ffdp_volume *F, const ffdp_volum
     }
     sum->final_loss = it > 0 ? hist[it - 1] : 0;
     sum->iterations += it;
-    if (opt->progress && !st && !rc) {
-      ffdp_progress p = {si, opt->nstages, lv, S->nlevels, it, S->iters[lv], S->kind, sum->final_loss, reg_now() - t_start,
-                         reg_now() - lt0, n, 1, conv};
-      opt->progress(opt->progress_ctx, &p);
-    }
+    if (!st && !rc) reg_report(opt, si, lv, it, sum->final_loss, t_start, lt0, n, 1, conv);
     free(hist);
     cudaFree(b.block);
     b.block = nullptr;
