@@ -20,22 +20,23 @@ static const char *dtype_name(int dt) {
   return "other";
 }
 
-/* Three-letter orientation code: the world axis (R/L, A/P, S/I) each voxel axis points to. */
+/* Three-letter orientation code: the world direction (R/L, A/P, S/I) each voxel axis points to,
+ * from the library's reading of the matrix. */
 static void orientation_code(ffdp_mat4 w, char code[4]) {
   nifti_dmat44 m;
   memcpy(m.m, w.m, sizeof m.m);
-  int ic, jc, kc;
-  nifti_dmat44_to_orientation(m, &ic, &jc, &kc);
-  const int c[3] = {ic, jc, kc};
+  int c[3];
+  nifti_dmat44_to_orientation(m, &c[0], &c[1], &c[2]);
   for (int a = 0; a < 3; a++) {
-    const char *s = nifti_orientation_string(c[a]);
-    code[a] = s && s[0] ? s[0] : '?'; /* "Left-to-Right" -> 'L' start; report the end */
-    if (c[a] == NIFTI_L2R) code[a] = 'R';
-    else if (c[a] == NIFTI_R2L) code[a] = 'L';
-    else if (c[a] == NIFTI_P2A) code[a] = 'A';
-    else if (c[a] == NIFTI_A2P) code[a] = 'P';
-    else if (c[a] == NIFTI_I2S) code[a] = 'S';
-    else if (c[a] == NIFTI_S2I) code[a] = 'I';
+    switch (c[a]) {
+    case NIFTI_L2R: code[a] = 'R'; break;
+    case NIFTI_R2L: code[a] = 'L'; break;
+    case NIFTI_P2A: code[a] = 'A'; break;
+    case NIFTI_A2P: code[a] = 'P'; break;
+    case NIFTI_I2S: code[a] = 'S'; break;
+    case NIFTI_S2I: code[a] = 'I'; break;
+    default: code[a] = '?';
+    }
   }
   code[3] = 0;
 }
