@@ -30,7 +30,8 @@ int ffdp_cuda_mi(const ffdp_mi_params *p, const ffdp_slab *s, const float *F, co
                  float *gM, double *loss, void *stream);
 
 /* Separable Gaussian (as ffdp_blur_f32): reads the halo, writes owned planes of out; the
- * halo planes of out and all of tmp (same layout) are scratch. */
+ * halo planes of out and all of tmp (same layout) are scratch. tmp may be `in` itself (the
+ * input is dead after the first pass), which saves a field. */
 int ffdp_cuda_blur(const ffdp_slab *s, const float *in, int ncomp, const double sigma[3], float *out, float *tmp,
                    void *stream);
 

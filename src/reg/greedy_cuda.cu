@@ -14,13 +14,13 @@
 namespace {
 
 struct DevBufs {
-  float *F = nullptr, *M = nullptr, *moved, *gm, *u, *gu, *d, *am, *av, *tmp, *tmp2, *scratch;
+  float *F = nullptr, *M = nullptr, *moved, *gm, *u, *gu, *d, *am, *av, *tmp, *scratch;
   void *block = nullptr;
 };
 
 cudaError_t alloc_level(DevBufs &b, long long n, long long nm) {
-  // one allocation: 3 scalar fields + M + 8 vector fields + scratch
-  size_t bytes = ((size_t)3 * n + (size_t)nm + (size_t)8 * 3 * n + 1024) * sizeof(float);
+  // one allocation: 3 scalar fields + M + 6 vector fields + scratch (84 B per fixed voxel)
+  size_t bytes = ((size_t)3 * n + (size_t)nm + (size_t)6 * 3 * n + 1024) * sizeof(float);
   cudaError_t e = cudaMalloc(&b.block, bytes);
   if (e) return e;
   float *p = (float *)b.block;
@@ -34,8 +34,6 @@ cudaError_t alloc_level(DevBufs &b, long long n, long long nm) {
   b.am = p, p += 3 * n;
   b.av = p, p += 3 * n;
   b.tmp = p, p += 3 * n;
-  b.tmp2 = p, p += 3 * n;
-  p += 3 * n;  // spare field, keeps the layout simple to extend
   b.scratch = p;
   return cudaMemsetAsync(b.block, 0, bytes);
 }
@@ -81,7 +79,7 @@ extern "C" ffdp_status reg_greedy_stage_cuda(const ffdp_volume *F, const ffdp_vo
     cudaError_t ce = st ? cudaSuccess : alloc_level(b, n, nm);
     if (!st && ce)
       st = ffdp_fail(err, FFDP_ERR_NOMEM, "CUDA level %d: cannot allocate %.1f MB on the device (%s)", lv + 1,
-                     (11.0 * n + nm) * 4 / 1e6, cudaGetErrorString(ce));
+                     (21.0 * n + nm) * 4 / 1e6, cudaGetErrorString(ce));
     if (st) {
       ffdp_volume_free(ul);
       reg_level_free(&L);
@@ -112,7 +110,7 @@ extern "C" ffdp_status reg_greedy_stage_cuda(const ffdp_volume *F, const ffdp_vo
       int moved = 1;
       if (!rc)
         rc = reg_cuda_field_step(&L.fs, b.u, b.gu, b.am, b.av, it + 1, &cw, S->lr * h, S->grad_sigma, S->warp_sigma, b.d,
-                                 b.tmp, b.tmp2, b.scratch, &moved);
+                                 b.tmp, b.scratch, &moved);
       conv = !moved || reg_converged(hist, it + 1, S->window, S->tol);
       if (it == 0) { /* every buffer and op temporary has been allocated once by now */
         double used = reg_cuda_used_bytes() - base;

@@ -4,13 +4,13 @@
 #include "ops/ops_cuda.h"
 #include "reg/step_cuda.h"
 
-extern "C" int reg_cuda_field_step(const ffdp_slab *s, float *u, const float *gu, float *am, float *av, int t,
+extern "C" int reg_cuda_field_step(const ffdp_slab *s, float *u, float *gu, float *am, float *av, int t,
                                    const ffdp_warp *cw, double step, double grad_sigma, double warp_sigma, float *d,
-                                   float *tmp, float *tmp2, float *scratch, int *moved) {
+                                   float *tmp, float *scratch, int *moved) {
   const long long n = s->nx * s->ny * (s->zhi - s->zlo);
   const double gs[3] = {grad_sigma, grad_sigma, grad_sigma}, ws[3] = {warp_sigma, warp_sigma, warp_sigma};
   double mx = 0;
-  int rc = ffdp_cuda_blur(s, gu, 3, gs, d, tmp2, nullptr);
+  int rc = ffdp_cuda_blur(s, gu, 3, gs, d, (float *)gu, nullptr); /* gu is dead after the first pass */
   if (!rc) rc = ffdp_cuda_maxnorm3(n, d, scratch, &mx, nullptr);
   *moved = mx > 0;
   if (rc || !*moved) return rc;
@@ -18,7 +18,7 @@ extern "C" int reg_cuda_field_step(const ffdp_slab *s, float *u, const float *gu
   if (!rc) rc = ffdp_cuda_sample_fwd(cw, s, d, s, u, 3, tmp, nullptr); /* u∘(p + S d) */
   if (!rc) rc = ffdp_cuda_axpby(3 * n, tmp, 1.0, d, 1.0, nullptr);       /* + d */
   if (rc) return rc;
-  if (warp_sigma > 0) return ffdp_cuda_blur(s, tmp, 3, ws, u, tmp2, nullptr);
+  if (warp_sigma > 0) return ffdp_cuda_blur(s, tmp, 3, ws, u, tmp, nullptr);
   return (int)cudaMemcpyAsync(u, tmp, 3 * n * sizeof(float), cudaMemcpyDeviceToDevice, nullptr);
 }
 

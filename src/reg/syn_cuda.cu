@@ -15,19 +15,19 @@
 namespace {
 
 struct SynBufs {
-  float *F, *M, *fmid, *mmid, *gf, *gm, *vf, *vm, *gu, *d, *tmp, *tmp2, *afm, *afv, *amm, *amv, *scratch;
+  float *F, *M, *fmid, *mmid, *gf, *gm, *vf, *vm, *gu, *d, *tmp, *afm, *afv, *amm, *amv, *scratch;
   void *block = nullptr;
 };
 
 cudaError_t alloc_syn(SynBufs &b, long long n, long long nm) {
-  size_t bytes = ((size_t)5 * n + nm + (size_t)10 * 3 * n + 1024) * sizeof(float);
+  size_t bytes = ((size_t)5 * n + nm + (size_t)9 * 3 * n + 1024) * sizeof(float);
   cudaError_t e = cudaMalloc(&b.block, bytes);
   if (e) return e;
   float *p = (float *)b.block;
   float **scal[] = {&b.F, &b.fmid, &b.mmid, &b.gf, &b.gm};
   for (auto q : scal) *q = p, p += n;
   b.M = p, p += nm;
-  float **vec[] = {&b.vf, &b.vm, &b.gu, &b.d, &b.tmp, &b.tmp2, &b.afm, &b.afv, &b.amm, &b.amv};
+  float **vec[] = {&b.vf, &b.vm, &b.gu, &b.d, &b.tmp, &b.afm, &b.afv, &b.amm, &b.amv};
   for (auto q : vec) *q = p, p += 3 * n;
   b.scratch = p;
   return cudaMemsetAsync(b.block, 0, bytes);
@@ -65,7 +65,7 @@ extern "C" ffdp_status reg_syn_stage_cuda(const ffdp_volume *F, const ffdp_volum
     cudaError_t ce = alloc_syn(b, n, nm);
     if (ce) {
       st = ffdp_fail(err, FFDP_ERR_NOMEM, "CUDA SyN level %d: cannot allocate %.1f MB on the device", lv + 1,
-                     (35.0 * n + nm) * 4 / 1e6);
+                     (32.0 * n + nm) * 4 / 1e6);
       reg_level_free(&L);
       break;
     }
@@ -98,11 +98,11 @@ extern "C" ffdp_status reg_syn_stage_cuda(const ffdp_volume *F, const ffdp_volum
       if (!rc) rc = ffdp_cuda_sample_bwd(&wmov, &L.fs, b.vm, &L.ms, b.M, 1, b.gm, b.gu, nullptr, nullptr);
       if (!rc)
         rc = reg_cuda_field_step(&L.fs, b.vm, b.gu, b.amm, b.amv, it + 1, &cmov, 0.5 * S->lr * h, S->grad_sigma,
-                                 S->warp_sigma, b.d, b.tmp, b.tmp2, b.scratch, &mv1);
+                                 S->warp_sigma, b.d, b.tmp, b.scratch, &mv1);
       if (!rc) rc = ffdp_cuda_sample_bwd(&wfix, &L.fs, b.vf, &L.fs, b.F, 1, b.gf, b.gu, nullptr, nullptr);
       if (!rc)
         rc = reg_cuda_field_step(&L.fs, b.vf, b.gu, b.afm, b.afv, it + 1, &cfix, 0.5 * S->lr * h, S->grad_sigma,
-                                 S->warp_sigma, b.d, b.tmp, b.tmp2, b.scratch, &mv2);
+                                 S->warp_sigma, b.d, b.tmp, b.scratch, &mv2);
       conv = !(mv1 || mv2) || reg_converged(hist, it + 1, S->window, S->tol);
       if (it == 0) {
         double used = reg_cuda_used_bytes() - base;
