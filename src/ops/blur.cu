@@ -38,15 +38,58 @@ __global__ void blur_axis(int r, int nx, int ny, long long zo0, long long zin0, 
   out[base] = s;
 }
 
+// y or z pass that marches along the axis: each thread owns one (x, c, other) column, reads
+// every value of it once and keeps the last 2r+1 in a private shared-memory ring, so device
+// memory sees one read and one write per value (the stencil version re-read 2r+1 rows or
+// planes per output through L2). Positions [o0, o1) are written, [i0, i1) may be read.
+constexpr int MB = 128;
+__global__ void blur_march(int r, long long row, long long ncols, long long cstride, long long astride, long long o0,
+                           long long o1, long long i0, long long i1, int axis_slot, const float *__restrict__ in,
+                           float *__restrict__ out) {
+  extern __shared__ float ring[];
+  const long long col = blockIdx.x * (long long)MB + threadIdx.x;
+  if (col >= ncols) return;
+  // column -> base offset: k along the row (x, c), the other axis by blockIdx.y
+  const long long base = col + blockIdx.y * cstride; /* col < row */
+  const int K = 2 * r + 1;
+  float *mine = ring + threadIdx.x;  // ring slot j at mine[j * MB]
+  // Slots advance with a 32-bit counter: a 64-bit modulo per tap cost 3x the whole pass.
+  // Slot of position a is (a - (o0 - r)) mod K; `head` is the slot the next read goes to.
+  int head = 0;
+  for (long long a = o0 - r; a < o0 + r; a++) {
+    mine[head * MB] = (a >= i0 && a < i1) ? __ldg(in + base + a * astride) : 0.f;
+    head = head + 1 == K ? 0 : head + 1;
+  }
+  for (long long a = o0; a < o1; a++) {
+    const long long nxt = a + r;
+    mine[head * MB] = (nxt >= i0 && nxt < i1) ? __ldg(in + base + nxt * astride) : 0.f;
+    head = head + 1 == K ? 0 : head + 1;  // now the slot of position a - r, the oldest
+    float acc = 0.f;
+    int sl = head;
+    for (int d = 0; d < K; d++) {
+      acc += c_w[axis_slot][d] * mine[sl * MB];
+      sl = sl + 1 == K ? 0 : sl + 1;
+    }
+    out[base + a * astride] = acc;
+  }
+}
+
 template <int NC>
 void run_axes(const ffdp_slab *s, const int r[3], long long za, long long zb, const float *in, float *out, float *tmp,
               cudaStream_t st) {
   const int row = (int)s->nx * NC;
   dim3 blk(128), gxy((row + 127) / 128, (unsigned)s->ny, (unsigned)(zb - za)), gz((row + 127) / 128, (unsigned)s->ny,
                                                                                   (unsigned)(s->z1 - s->z0));
+  (void)gz;
   blur_axis<0, NC><<<gxy, blk, 0, st>>>(r[0], (int)s->nx, (int)s->ny, za, s->zlo, s->zhi, (int)s->nz, s->zlo, in, out);
-  blur_axis<1, NC><<<gxy, blk, 0, st>>>(r[1], (int)s->nx, (int)s->ny, za, s->zlo, s->zhi, (int)s->nz, s->zlo, out, tmp);
-  blur_axis<2, NC><<<gz, blk, 0, st>>>(r[2], (int)s->nx, (int)s->ny, s->z0, za, zb, (int)s->nz, s->zlo, tmp, out);
+  // y: columns are (x, c) of a row, one grid row per stored plane; positions y in [0, ny)
+  const long long plane = (long long)row * s->ny;
+  const size_t smem_y = (size_t)(2 * r[1] + 1) * MB * sizeof(float), smem_z = (size_t)(2 * r[2] + 1) * MB * sizeof(float);
+  blur_march<<<dim3((unsigned)((row + MB - 1) / MB), (unsigned)(zb - za)), MB, smem_y, st>>>(
+      r[1], row, row, plane, row, 0, s->ny, 0, s->ny, 1, out + (za - s->zlo) * plane, tmp + (za - s->zlo) * plane);
+  // z: columns are (x, c) of a row, one grid row per y; positions are planes relative to zlo
+  blur_march<<<dim3((unsigned)((row + MB - 1) / MB), (unsigned)s->ny), MB, smem_z, st>>>(
+      r[2], row, row, row, plane, s->z0 - s->zlo, s->z1 - s->zlo, za - s->zlo, zb - s->zlo, 2, tmp, out);
 }
 
 int taps(double sigma, float *w) {
