@@ -1,8 +1,9 @@
 // CUDA Mattes mutual information with implicit Parzen windows.
 // Histogram: each block accumulates its voxels' outer products of (at most 6) fixed and
-// moving weights in shared memory as 64-bit fixed point (weights * 2^32). Integer sums are
-// exact and order-free, so the histogram is bit-identical for any grid, block order or rank
-// split; no float atomics storm, no N x bins block. Blocks write partial histograms that a
+// moving weights in shared memory as integer fixed point (weights * 2^20; 32-bit atomics,
+// flushed to 64-bit bins). Integer sums are exact and order-free, so the histogram is
+// bit-identical for any grid, block order or rank split; no float atomics storm, no N x bins
+// block. Blocks write partial histograms that a
 // second kernel sums. The B x B log-ratio table is computed on the host with the CPU code
 // (ffdp_mi_table_f64), so both backends use one formula. Gradient: one pass, table in
 // shared memory.
@@ -14,7 +15,12 @@ using namespace ffdp_cuda;
 
 namespace {
 
-constexpr double kFixed = 4294967296.0;  // 2^32
+// Per voxel, weights are added as 32-bit fixed point (x 2^20), the fast native shared-memory
+// atomic; every kChunk voxels of a block the 32-bit bins are flushed into 64-bit ones. A bin
+// gains at most kChunk * (4/9) * 2^20 < 2^31 per chunk (a weight product is at most 4/9),
+// so nothing overflows; sums stay exact and order-free, hence deterministic.
+constexpr double kFixed = 1048576.0;  // 2^20
+constexpr int kChunk = 4096;          // voxels per block between flushes
 
 __device__ inline float mi_eta(int kind, float v, float vmin, float vmax, int bins, float *deta) {
   const float pad = kind == FFDP_PARZEN_BSPLINE ? 2.f : 3.f, span = bins - 1 - 2 * pad;
@@ -74,26 +80,33 @@ struct MiArgs {
 template <int NT>
 __global__ void mi_hist_kernel(MiArgs a, long long n, const float *__restrict__ F, const float *__restrict__ M,
                                const uint8_t *__restrict__ mask, unsigned long long *partial) {
-  extern __shared__ unsigned long long h[];
+  extern __shared__ unsigned long long h[];  // BB 64-bit bins, then BB 32-bit bins
   const int BB = a.bins * a.bins;
-  for (int k = threadIdx.x; k < BB; k += blockDim.x) h[k] = 0ull;
+  unsigned *h32 = (unsigned *)(h + BB);
+  for (int k = threadIdx.x; k < BB; k += blockDim.x) h[k] = 0ull, h32[k] = 0u;
   __syncthreads();
-  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
-    if (mask && !mask[i]) continue;
-    float de, wf[NT], wm[NT], dw[NT];
-    int jf = parzen(a.kind, mi_eta(a.kind, F[i], a.fmin, a.fmax, a.bins, &de), wf, dw);
-    int jm = parzen(a.kind, mi_eta(a.kind, M[i], a.mmin, a.mmax, a.bins, &de), wm, dw);
+  const long long stride = (long long)gridDim.x * kChunk;
+  for (long long c0 = (long long)blockIdx.x * kChunk; c0 < n; c0 += stride) {
+    const long long c1 = c0 + kChunk < n ? c0 + kChunk : n;
+    for (long long i = c0 + threadIdx.x; i < c1; i += blockDim.x) {
+      if (mask && !mask[i]) continue;
+      float de, wf[NT], wm[NT], dw[NT];
+      int jf = parzen(a.kind, mi_eta(a.kind, F[i], a.fmin, a.fmax, a.bins, &de), wf, dw);
+      int jm = parzen(a.kind, mi_eta(a.kind, M[i], a.mmin, a.mmax, a.bins, &de), wm, dw);
 #pragma unroll
-    for (int p = 0; p < NT; p++) {
-      if (wf[p] == 0.f) continue;
+      for (int p = 0; p < NT; p++) {
+        if (wf[p] == 0.f) continue;
 #pragma unroll
-      for (int q = 0; q < NT; q++) {
-        float v = wf[p] * wm[q];
-        if (v > 0.f) atomicAdd(&h[(jf + p) * a.bins + jm + q], (unsigned long long)((double)v * kFixed + 0.5));
+        for (int q = 0; q < NT; q++) {
+          float v = wf[p] * wm[q];
+          if (v > 0.f) atomicAdd(&h32[(jf + p) * a.bins + jm + q], (unsigned)((double)v * kFixed + 0.5));
+        }
       }
     }
+    __syncthreads();
+    for (int k = threadIdx.x; k < BB; k += blockDim.x) h[k] += h32[k], h32[k] = 0u;
+    __syncthreads();
   }
-  __syncthreads();
   for (int k = threadIdx.x; k < BB; k += blockDim.x) partial[(long long)blockIdx.x * BB + k] = h[k];
 }
 
@@ -154,7 +167,7 @@ extern "C" int ffdp_cuda_mi_hist(const ffdp_mi_params *p, const ffdp_slab *s, co
   cudaError_t e = cudaMallocAsync((void **)&part, (size_t)blocks * BB * 8 + BB * 8, st);
   if (e) return (int)e;
   hist = (double *)(part + (size_t)blocks * BB);
-  const size_t smem = (size_t)BB * 8;
+  const size_t smem = (size_t)BB * 12;
   const MiArgs a = args_of(p);
   if (p->kind == FFDP_PARZEN_BSPLINE)
     mi_hist_kernel<4><<<blocks, 512, smem, st>>>(a, n, F + off, M + off, mask ? mask + off : nullptr, part);
