@@ -211,10 +211,11 @@ extern "C" int ffdp_cuda_lncc(const ffdp_lncc_params *p, const ffdp_slab *s, con
     for (int d = 0; d < p->window; d++) w[d] = (float)(t[d] / sum);
   }
   cudaMemcpyToSymbolAsync(c_lw, w, p->window * sizeof(float), 0, cudaMemcpyHostToDevice, st);
-  const int ty = r <= 2 ? 16 : 8; /* r = 3 at 32x16 would need 238 KB of shared memory */
+  const int ty = 8; /* 32x8 tiles: <= 95 KB at r = 2, so two blocks share an SM */
   const long long nzo = s->z1 - s->z0;
   const int tiles = (int)(((s->nx + TX - 1) / TX) * ((s->ny + ty - 1) / ty));
-  int zchunk = (int)(nzo < 32 ? nzo : 32);
+  /* long chunks amortize the 4r planes of ring fill; keep at least ~4 blocks per SM */
+  int zchunk = (int)(nzo < 64 ? nzo : 64);
   while (zchunk > 16 && (long long)tiles * ((nzo + zchunk - 1) / zchunk) < 4 * 132) zchunk /= 2;
   if (zchunk < 1) zchunk = 1;
   dim3 grid((unsigned)((s->nx + TX - 1) / TX), (unsigned)((s->ny + ty - 1) / ty), (unsigned)((nzo + zchunk - 1) / zchunk));
@@ -225,8 +226,8 @@ extern "C" int ffdp_cuda_lncc(const ffdp_lncc_params *p, const ffdp_slab *s, con
   if (e) return (int)e;
   int rc;
   switch (r) {
-  case 1: rc = launch<1, 16>(g, F, M, mask, gM, part, grid, st); break;
-  case 2: rc = launch<2, 16>(g, F, M, mask, gM, part, grid, st); break;
+  case 1: rc = launch<1, 8>(g, F, M, mask, gM, part, grid, st); break;
+  case 2: rc = launch<2, 8>(g, F, M, mask, gM, part, grid, st); break;
   case 3: rc = launch<3, 8>(g, F, M, mask, gM, part, grid, st); break;
   default: rc = launch<4, 8>(g, F, M, mask, gM, part, grid, st); break;
   }
