@@ -1,5 +1,5 @@
-/* Registration: moments -> rigid -> affine -> greedy (deformable), multi-scale, with MSE,
- * LNCC or Mattes MI per stage. The transform maps fixed world points x (RAS mm) to moving
+/* Registration: moments -> rigid -> affine -> greedy or SyN (deformable), multi-scale, with
+ * MSE, LNCC or Mattes MI per stage, on the CPU (OpenMP) or a CUDA device. The transform maps fixed world points x (RAS mm) to moving
  * world points: phi(x) = A·x + t + u(x), u a displacement field on the fixed grid in mm. */
 #ifndef FFDP_REGISTER_H
 #define FFDP_REGISTER_H
@@ -27,12 +27,13 @@ typedef struct ffdp_stage_spec {
   ffdp_metric_spec metric;
   int nlevels;
   int shrink[FFDP_MAX_LEVELS];   /* integer shrink factor per level, coarse to fine */
-  double smooth[FFDP_MAX_LEVELS];/* Gaussian sigma in voxels of the level, before metric */
+  double smooth[FFDP_MAX_LEVELS];/* Gaussian sigma in full-resolution voxels, applied before
+                                    shrinking (as ANTs' smoothing sigmas) */
   int iters[FFDP_MAX_LEVELS];
   double tol;                    /* convergence: relative loss slope over `window` iterations */
   int window;
-  double lr;                     /* linear: Adam step (rad / relative units); greedy: voxels */
-  double grad_sigma, warp_sigma; /* greedy: smoothing of the update and of the warp (voxels) */
+  double lr;                     /* linear: Adam step (rad / relative units); deformable: voxels */
+  double grad_sigma, warp_sigma; /* deformable: smoothing of the update and of the warp (voxels) */
   double level_mm[FFDP_MAX_LEVELS]; /* if level_mm[0] > 0: shrink factors are derived from the
                                        fixed image so level l has about level_mm[l] mm voxels */
 } ffdp_stage_spec;
@@ -52,7 +53,7 @@ typedef struct ffdp_reg_options {
   ffdp_stage_spec stages[FFDP_MAX_STAGES];
   const ffdp_volume *fixed_mask; /* optional, on the fixed grid; non-zero = use */
   const ffdp_volume *moving_mask;/* optional, on the moving grid */
-  int device;                    /* 0: CPU (OpenMP); 1: CUDA device 0 for deformable stages */
+  int device;                    /* 0: CPU (OpenMP); 1: CUDA device 0 (no masks there yet) */
   void (*progress)(void *ctx, const ffdp_progress *p);
   void *progress_ctx;
 } ffdp_reg_options;
