@@ -1,0 +1,21 @@
+/* Distribution over MPI ranks: slabs of the fixed grid along z (DESIGN.md "Sharding").
+ * Communicators are values passed in; nothing here keeps global state. */
+#ifndef FFDP_DIST_H
+#define FFDP_DIST_H
+#include <mpi.h>
+#include "ffdp/error.h"
+#include "ops/ops.h"
+
+/* Rank `rank` of `nranks` owns planes [z0, z1) of an nz-plane grid (sizes differ by at most one
+ * plane) and stores `halo` more planes on each side where the grid has them. */
+ffdp_slab ffdp_slab_split(int64_t nx, int64_t ny, int64_t nz, int rank, int nranks, int64_t halo);
+
+/* Fill the halo planes of `data` (ncomp floats per voxel, laid out over [zlo, zhi)) from the
+ * neighbouring ranks' owned planes. Every rank passes its own slab; a neighbour that owns fewer
+ * planes than the halo is an error (gather onto fewer ranks instead). */
+ffdp_status ffdp_halo_exchange(MPI_Comm comm, const ffdp_slab *s, float *data, int ncomp, ffdp_error *err);
+
+/* Sum of one double per rank, added in rank order on every rank: the same bits for a given
+ * rank count, whatever the MPI implementation's reduction order. */
+double ffdp_sum_ordered(MPI_Comm comm, double v);
+#endif

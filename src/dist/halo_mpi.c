@@ -1,0 +1,62 @@
+/* Slab decomposition and halo exchange over MPI (CPU ranks). */
+#include "dist/dist.h"
+#include "core/err.h"
+#include <stdlib.h>
+
+ffdp_slab ffdp_slab_split(int64_t nx, int64_t ny, int64_t nz, int rank, int nranks, int64_t halo) {
+  ffdp_slab s = {nx, ny, nz, 0, 0, 0, 0};
+  s.z0 = nz * rank / nranks;
+  s.z1 = nz * (rank + 1) / nranks;
+  s.zlo = s.z0 - halo > 0 ? s.z0 - halo : 0;
+  s.zhi = s.z1 + halo < nz ? s.z1 + halo : nz;
+  return s;
+}
+
+ffdp_status ffdp_halo_exchange(MPI_Comm comm, const ffdp_slab *s, float *data, int ncomp, ffdp_error *err) {
+  int rank, n;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &n);
+  const int64_t plane = s->nx * s->ny * ncomp;
+  const int64_t lo = s->z0 - s->zlo, hi = s->zhi - s->z1; /* halo planes below / above */
+  /* What the neighbours need from us equals what they store: ask them, so uneven halos work. */
+  int64_t mine[2] = {lo, hi}, below[2] = {0, 0}, above[2] = {0, 0};
+  const int dn = rank > 0 ? rank - 1 : MPI_PROC_NULL, up = rank + 1 < n ? rank + 1 : MPI_PROC_NULL;
+  MPI_Sendrecv(mine, 2, MPI_INT64_T, dn, 0, above, 2, MPI_INT64_T, up, 0, comm, MPI_STATUS_IGNORE);
+  MPI_Sendrecv(mine, 2, MPI_INT64_T, up, 1, below, 2, MPI_INT64_T, dn, 1, comm, MPI_STATUS_IGNORE);
+  const int64_t owned = s->z1 - s->z0;
+  const int64_t send_up = up != MPI_PROC_NULL ? above[0] : 0, send_dn = dn != MPI_PROC_NULL ? below[1] : 0;
+  int64_t most = send_up;
+  const int64_t others[3] = {send_dn, lo, hi};
+  for (int k = 0; k < 3; k++) most = others[k] > most ? others[k] : most;
+  /* Decide collectively, so that a bad slab on one rank fails every rank instead of leaving
+   * its neighbours waiting in a send: the lowest failing rank is named everywhere. */
+  int bad = (send_up > owned || send_dn > owned) ? 1 : most * plane > 2147483647LL ? 2 : 0;
+  int mine_code[2] = {bad ? rank : n, bad}, first[2]; /* (lowest failing rank, its reason) */
+  MPI_Allreduce(mine_code, first, 1, MPI_2INT, MPI_MINLOC, comm);
+  if (first[0] < n) {
+    if (first[1] == 2)
+      return ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "rank %d: a halo exceeds one MPI message (2^31 floats)", first[0]);
+    return ffdp_fail(err, FFDP_ERR_INVALID,
+                     "rank %d owns fewer planes than its neighbour's halo; use fewer ranks for this level", first[0]);
+  }
+  /* our top planes go up while the bottom halo arrives from below, then the reverse */
+  MPI_Sendrecv(data + (s->z1 - send_up - s->zlo) * plane, (int)(send_up * plane), MPI_FLOAT, up, 2, data,
+               (int)(lo * plane), MPI_FLOAT, dn, 2, comm, MPI_STATUS_IGNORE);
+  MPI_Sendrecv(data + (s->z0 - s->zlo) * plane, (int)(send_dn * plane), MPI_FLOAT, dn, 3, data + (s->z1 - s->zlo) * plane,
+               (int)(hi * plane), MPI_FLOAT, up, 3, comm, MPI_STATUS_IGNORE);
+  return FFDP_OK;
+}
+
+double ffdp_sum_ordered(MPI_Comm comm, double v) {
+  int rank, n;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &n);
+  double *all = rank == 0 ? malloc((size_t)n * sizeof(double)) : NULL, s = 0;
+  MPI_Gather(&v, 1, MPI_DOUBLE, all, 1, MPI_DOUBLE, 0, comm);
+  if (rank == 0) {
+    for (int r = 0; r < n; r++) s += all[r];
+    free(all);
+  }
+  MPI_Bcast(&s, 1, MPI_DOUBLE, 0, comm);
+  return s;
+}
