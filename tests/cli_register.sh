@@ -31,4 +31,13 @@ expect_fail "no overlap"             "do not overlap"  "$ffdp" register -f $G -m
 expect_fail "corrupt moving"         "truncated"       "$ffdp" register -f $G -m $d/truncated.nii.gz -o reg_out/x_
 expect_fail "apply: bad transform"   "not a 3D ITK"    "$ffdp" apply -i $G -r $G -t $d/text.nii.gz.txt -o reg_out/y.nii.gz
 expect_fail "apply: no reference"    "required"        "$ffdp" apply -i $G -o reg_out/y.nii.gz
+# a level may have zero iterations: "0x0x3" is three levels, not hexadecimal
+rm -rf reg_out
+if "$ffdp" register -f $G -m $G -o reg_out/z_ -q --no-moments --transform Affine --convergence [0x0x3,1e-6,5] \
+     --shrink-factors 4x2x1 --smoothing-sigmas 1x0.5x0vox > /dev/null 2> err.txt; then
+  echo "ok   zero-iteration levels parse"
+else
+  echo "FAIL zero-iteration levels:"; cat err.txt; fail=1
+fi
+expect_fail "mm sigmas not supported" "cannot parse"  "$ffdp" register -f $G -m $G -o reg_out/x_ --transform Affine --convergence [10x10,1e-6,5] --smoothing-sigmas 2x1mm
 exit $fail

@@ -82,17 +82,21 @@ static void on_progress(void *ctx, const ffdp_progress *p) {
   }
 }
 
-/* "200x100x50" -> ints/doubles; returns count or -1. */
+/* "200x100x50" or "2x1x0vox" -> numbers; returns the count or -1. Split on 'x' before converting:
+ * strtod alone would read "0x0" as hexadecimal. */
 static int parse_list(const char *s, double *out, int max) {
+  char buf[256];
+  snprintf(buf, sizeof buf, "%s", s);
+  size_t len = strlen(buf);
+  if (len > 3 && !strcmp(buf + len - 3, "vox")) buf[len - 3] = 0;
   int n = 0;
-  char *e;
-  while (*s && n < max) {
-    out[n++] = strtod(s, &e);
-    if (e == s) return -1;
-    s = e;
-    if (*s == 'x') s++;
-    else if (*s && strcmp(s, "vox") != 0) return -1;
-    else break;
+  for (char *tok = buf, *next; tok; tok = next) {
+    next = strchr(tok, 'x');
+    if (next) *next++ = 0;
+    char *e;
+    if (n == max || !*tok) return -1;
+    out[n++] = strtod(tok, &e);
+    if (*e) return -1;
   }
   return n;
 }
@@ -227,7 +231,9 @@ int ffdp_cmd_register(int argc, char **argv) {
       } else {
         double vals[FFDP_MAX_LEVELS];
         int n = parse_list(v, vals, FFDP_MAX_LEVELS);
-        if (n < 1) return cli_errorf("cannot parse %s '%s' (e.g. 4x2x1)", a, v);
+        if (n < 1)
+          return cli_errorf("cannot parse %s '%s' (e.g. %s)", a, v,
+                            a[2] == 's' && a[3] == 'h' ? "4x2x1" : "2x1x0vox; sigmas in mm are not supported yet");
         if (n != cur->nlevels)
           return cli_errorf("%s has %d levels but --convergence has %d; give the same number", a, n, cur->nlevels);
         for (int l = 0; l < n; l++) {
