@@ -3,6 +3,7 @@
 // Three passes move 3x the minimal bytes; a fused z-streaming version is the next step.
 // Zero padding as the CPU operator.
 #include "ops/cuda_common.cuh"
+#include "ops/kernels1d.h"
 #include "ops/ops_cuda.h"
 #include <math.h>
 
@@ -92,16 +93,11 @@ void run_axes(const ffdp_slab *s, const int r[3], long long za, long long zb, co
       r[2], row, row, row, plane, s->z0 - s->zlo, s->z1 - s->zlo, za - s->zlo, zb - s->zlo, 2, tmp, out);
 }
 
+// Host side: the same normalized taps as the CPU operator (kernels1d.c), in float.
 int taps(double sigma, float *w) {
-  if (!(sigma > 0)) {
-    w[0] = 1.f;
-    return 0;
-  }
-  int r = (int)ceil(3 * sigma);
-  if (r > FFDP_MAX_RADIUS) r = FFDP_MAX_RADIUS;
-  double s = 0, tmp[2 * FFDP_MAX_RADIUS + 1];
-  for (int d = -r; d <= r; d++) s += (tmp[d + r] = exp(-0.5 * d * d / (sigma * sigma)));
-  for (int d = 0; d <= 2 * r; d++) w[d] = (float)(tmp[d] / s);
+  double d[2 * FFDP_MAX_RADIUS + 1];
+  const int r = ffdp_gauss_weights(sigma, d);
+  for (int k = 0; k <= 2 * r; k++) w[k] = (float)d[k];
   return r;
 }
 

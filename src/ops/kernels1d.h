@@ -2,6 +2,9 @@
 #ifndef FFDP_OPS_KERNELS1D_H
 #define FFDP_OPS_KERNELS1D_H
 #include "ops/ops.h"
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 /* Normalized Gaussian taps w[0..2r] for sigma (voxels); returns r = ceil(3 sigma) (capped at
  * FFDP_MAX_RADIUS). sigma <= 0 gives r = 0, w = {1}. */
@@ -16,4 +19,7 @@ int ffdp_gauss_weights(double sigma, double *w);
 int ffdp_parzen(ffdp_parzen_kind kind, int bins, double eta, double *w, double *dw);
 int ffdp_parzen_taps(ffdp_parzen_kind kind);
 int ffdp_parzen_pad(ffdp_parzen_kind kind);
+#ifdef __cplusplus
+}
+#endif
 #endif
