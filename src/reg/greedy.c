@@ -78,7 +78,6 @@ ffdp_status reg_greedy_stage(const ffdp_volume *F, const ffdp_volume *M, const f
     reg_level L;
     if ((st = reg_level_build(F, M, opt->fixed_mask, opt->moving_mask, S->shrink[lv], S->smooth[lv], &L, err))) break;
     const int64_t n = ffdp_volume_nvox(L.F);
-    /* carry the displacement (world mm) onto this level's grid */
     st = reg_field_to_grid(&u, L.F, err); /* carry the displacement (world mm) onto this level */
     ffdp_volume *ul = u;
     u = NULL;
@@ -94,9 +93,7 @@ ffdp_status reg_greedy_stage(const ffdp_volume *F, const ffdp_volume *M, const f
     double *hist = malloc((size_t)(S->iters[lv] + 1) * sizeof(double));
     uint8_t *mbuf = NULL;
     float *fbuf = NULL;
-    double sp[3];
-    ffdp_volume_spacing(L.F, sp);
-    const double h = fmin(sp[0], fmin(sp[1], sp[2]));
+    const double h = reg_level_step_mm(&L);
     ffdp_warp cw, w; /* compose: fixed voxel p + Wf^-1·A^-1·d(p); border-clamped fields */
     reg_compose_warp(L.F->vox2world, aff, &cw);
     ffdp_warp_fold(aff, L.F->vox2world, L.M->vox2world, FFDP_INTERP_LINEAR, FFDP_PAD_ZERO, &w);
@@ -130,7 +127,6 @@ ffdp_status reg_greedy_stage(const ffdp_volume *F, const ffdp_volume *M, const f
     ffdp_volume_free(u);
     return st;
   }
-  /* final field on the full-resolution fixed grid */
   if (u && (st = reg_field_to_grid(&u, F, err))) return st; /* final field at full resolution */
   *u_io = u;
   sum->seconds = reg_now() - t0;

@@ -88,9 +88,7 @@ extern "C" ffdp_status reg_greedy_stage_cuda(const ffdp_volume *F, const ffdp_vo
     cudaMemcpy(b.F, L.F->data, n * 4, cudaMemcpyHostToDevice);
     cudaMemcpy(b.M, L.M->data, nm * 4, cudaMemcpyHostToDevice);
     cudaMemcpy(b.u, ul->data, 3 * n * 4, cudaMemcpyHostToDevice);
-    double sp[3];
-    ffdp_volume_spacing(L.F, sp);
-    const double h = fmin(sp[0], fmin(sp[1], sp[2]));
+    const double h = reg_level_step_mm(&L);
     ffdp_warp w, cw;
     ffdp_warp_fold(aff, L.F->vox2world, L.M->vox2world, FFDP_INTERP_LINEAR, FFDP_PAD_ZERO, &w);
     reg_compose_warp(L.F->vox2world, aff, &cw);

@@ -161,3 +161,16 @@ ffdp_status reg_field_to_grid(ffdp_volume **v, const ffdp_volume *grid, ffdp_err
   *v = st ? NULL : r;
   return st;
 }
+
+double reg_level_step_mm(const reg_level *L) {
+  double sp[3];
+  ffdp_volume_spacing(L->F, sp);
+  return fmin(sp[0], fmin(sp[1], sp[2]));
+}
+
+void reg_syn_warps(const reg_level *L, ffdp_mat4 aff, ffdp_warp *wfix, ffdp_warp *wmov, ffdp_warp *cfix, ffdp_warp *cmov) {
+  ffdp_warp_fold(ffdp_mat4_identity(), L->F->vox2world, L->F->vox2world, FFDP_INTERP_LINEAR, FFDP_PAD_ZERO, wfix);
+  ffdp_warp_fold(aff, L->F->vox2world, L->M->vox2world, FFDP_INTERP_LINEAR, FFDP_PAD_ZERO, wmov);
+  reg_compose_warp(L->F->vox2world, ffdp_mat4_identity(), cfix);
+  reg_compose_warp(L->F->vox2world, aff, cmov);
+}

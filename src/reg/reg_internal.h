@@ -81,6 +81,11 @@ void reg_report(const ffdp_reg_options *opt, int si, int lv, int it, double loss
 /* Make *v a 3-component field on grid's grid (world mm carries over unchanged): resampled with
  * border padding when its grid differs, zeros when *v is NULL. On failure *v is NULL. */
 ffdp_status reg_field_to_grid(ffdp_volume **v, const ffdp_volume *grid, ffdp_error *err);
+/* Smallest voxel size (mm) of a level's fixed grid: the unit of deformable step sizes. */
+double reg_level_step_mm(const reg_level *L);
+/* The four warps of a SyN level: fixed and moving samplers (midpoint grid = fixed level grid)
+ * and the compositions for updates of the fixed-side and moving-side (post-affine) fields. */
+void reg_syn_warps(const reg_level *L, ffdp_mat4 aff, ffdp_warp *wfix, ffdp_warp *wmov, ffdp_warp *cfix, ffdp_warp *cmov);
 double reg_now(void);
 /* Fraction of fixed-grid voxels that the affine maps inside the moving image. */
 double reg_overlap(const ffdp_volume *F, const ffdp_volume *M, ffdp_mat4 aff);

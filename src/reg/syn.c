@@ -29,31 +29,24 @@ ffdp_status reg_syn_stage(const ffdp_volume *F, const ffdp_volume *M, const ffdp
     const int64_t n = ffdp_volume_nvox(L.F);
     if (!st) st = reg_field_to_grid(&vf, L.F, err); /* carry both fields onto this level's grid */
     if (!st) st = reg_field_to_grid(&vm, L.F, err);
-    float *buf = st ? NULL : calloc((size_t)n * 22, sizeof(float));
-    if (!st && !buf) st = ffdp_fail(err, FFDP_ERR_NOMEM, "SyN level %d: cannot allocate %.1f MB", lv + 1, n * 88 / 1e6);
+    float *buf = st ? NULL : calloc((size_t)n * 25, sizeof(float));
+    if (!st && !buf) st = ffdp_fail(err, FFDP_ERR_NOMEM, "SyN level %d: cannot allocate %.1f MB", lv + 1, n * 100 / 1e6);
     if (st) {
       reg_level_free(&L);
       break;
     }
-    /* scalars: F_mid, M_mid, dL/dF_mid, dL/dM_mid; fields: gradient, d, tmp, Adam moments x2 */
+    /* scalars: F_mid, M_mid, dL/dF_mid, dL/dM_mid; fields: gradient, d, tmp, Adam moments of both */
     float *fmid = buf, *mmid = buf + n, *gf = buf + 2 * n, *gmv = buf + 3 * n, *gu = buf + 4 * n, *d = buf + 7 * n,
-          *tmp = buf + 10 * n, *af_m = buf + 13 * n, *af_v = buf + 16 * n;
-    float *am_m = malloc((size_t)n * 6 * sizeof(float)), *am_v = am_m ? am_m + 3 * n : NULL;
-    if (am_m) memset(am_m, 0, (size_t)n * 6 * sizeof(float));
+          *tmp = buf + 10 * n, *af_m = buf + 13 * n, *af_v = buf + 16 * n, *am_m = buf + 19 * n, *am_v = buf + 22 * n;
     double *hist = malloc((size_t)(S->iters[lv] + 1) * sizeof(double));
     uint8_t *mbuf = NULL;
     float *fbuf = NULL;
-    double sp[3];
-    ffdp_volume_spacing(L.F, sp);
-    const double h = fmin(sp[0], fmin(sp[1], sp[2]));
+    const double h = reg_level_step_mm(&L);
     ffdp_warp wfix, wmov, cfix, cmov;
-    ffdp_warp_fold(ffdp_mat4_identity(), L.F->vox2world, L.F->vox2world, FFDP_INTERP_LINEAR, FFDP_PAD_ZERO, &wfix);
-    ffdp_warp_fold(aff, L.F->vox2world, L.M->vox2world, FFDP_INTERP_LINEAR, FFDP_PAD_ZERO, &wmov);
-    reg_compose_warp(L.F->vox2world, ffdp_mat4_identity(), &cfix);
-    reg_compose_warp(L.F->vox2world, aff, &cmov);
+    reg_syn_warps(&L, aff, &wfix, &wmov, &cfix, &cmov);
     double lt0 = reg_now();
     int it = 0, conv = 0;
-    for (; it < S->iters[lv] && !conv && am_m; it++) {
+    for (; it < S->iters[lv] && !conv; it++) {
       const uint8_t *mask = reg_effective_mask(&L, &wmov, vm->data, &mbuf, &fbuf);
       ffdp_sample_fwd_f32(&wfix, &L.fs, vf->data, &L.fs, L.F->data, 1, fmid);
       ffdp_sample_fwd_f32(&wmov, &L.fs, vm->data, &L.ms, L.M->data, 1, mmid);
@@ -74,11 +67,10 @@ ffdp_status reg_syn_stage(const ffdp_volume *F, const ffdp_volume *M, const ffdp
       conv = !moved || reg_converged(hist, it + 1, S->window, S->tol);
       reg_report(opt, si, lv, it + 1, loss, t_start, lt0, n, 0, conv);
     }
-    if (!am_m) st = ffdp_fail(err, FFDP_ERR_NOMEM, "SyN level %d: out of memory", lv + 1);
     sum->final_loss = it > 0 ? hist[it - 1] : 0;
     sum->iterations += it;
     if (!st) reg_report(opt, si, lv, it, sum->final_loss, t_start, lt0, n, 1, conv);
-    free(buf), free(am_m), free(hist), free(mbuf), free(fbuf);
+    free(buf), free(hist), free(mbuf), free(fbuf);
     reg_level_free(&L);
   }
   /* full-resolution fields, then the two composite transforms */

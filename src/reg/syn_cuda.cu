@@ -73,14 +73,9 @@ extern "C" ffdp_status reg_syn_stage_cuda(const ffdp_volume *F, const ffdp_volum
     cudaMemcpy(b.M, L.M->data, nm * 4, cudaMemcpyHostToDevice);
     if (!st) st = upload_field(&vf, L.F, b.vf, err);
     if (!st) st = upload_field(&vm, L.F, b.vm, err);
-    double sp[3];
-    ffdp_volume_spacing(L.F, sp);
-    const double h = fmin(sp[0], fmin(sp[1], sp[2]));
+    const double h = reg_level_step_mm(&L);
     ffdp_warp wfix, wmov, cfix, cmov;
-    ffdp_warp_fold(ffdp_mat4_identity(), L.F->vox2world, L.F->vox2world, FFDP_INTERP_LINEAR, FFDP_PAD_ZERO, &wfix);
-    ffdp_warp_fold(aff, L.F->vox2world, L.M->vox2world, FFDP_INTERP_LINEAR, FFDP_PAD_ZERO, &wmov);
-    reg_compose_warp(L.F->vox2world, ffdp_mat4_identity(), &cfix);
-    reg_compose_warp(L.F->vox2world, aff, &cmov);
+    reg_syn_warps(&L, aff, &wfix, &wmov, &cfix, &cmov);
     double *hist = (double *)malloc((size_t)(S->iters[lv] + 1) * sizeof(double)), lt0 = reg_now();
     int it = 0, conv = 0;
     for (; !st && it < S->iters[lv] && !conv && !rc; it++) {
