@@ -158,6 +158,21 @@ int main(int argc, char **argv) {
   float t_bwd = median_ms([&] { ffdp_cuda_sample_bwd(&w, &s, du, &s, dM, 1, dg, dgu, dgB, 0); });
   rows.push_back({"sample bwd (du, dA)", 32, t_bwd, fmax(e_bwd, e_gB), pool_high_and_reset() / 1e6});
 
+  // --- warp composition (fused): out = u∘(B p + S u) + T·u, border padding, u composed with itself
+  {
+    ffdp_warp cw = w;
+    cw.pad = FFDP_PAD_BORDER;
+    const double T[3][3] = {{1, 0, 0}, {0, 1, 0}, {0, 0, 1}};
+    ffdp_compose_fwd_f32(&cw, T, &s, u.data(), &s, u.data(), ref.data());
+    poison(dgu, 3 * n);
+    CK(ffdp_cuda_compose_fwd(&cw, T, &s, du, &s, du, dgu, 0));
+    CK(cudaMemcpy(got.data(), dgu, 3 * n * 4, cudaMemcpyDeviceToHost));
+    double e_cmp = rel_err(got.data(), ref.data(), 3 * n);
+    pool_high_and_reset();
+    float t_cmp = median_ms([&] { ffdp_cuda_compose_fwd(&cw, T, &s, du, &s, du, dgu, 0); });
+    rows.push_back({"compose fwd (u∘φ + u)", 36, t_cmp, e_cmp, pool_high_and_reset() / 1e6});
+  }
+
   // --- MSE
   double lc = ffdp_mse_f32(&s, F.data(), M.data(), NULL, 1.0 / n, ref.data()), lg;
   poison(dout, n);

@@ -5,5 +5,6 @@
 #include "ffdp/geometry.h"
 #include "ffdp/volume.h"
 #include "ffdp/register.h"
+#include "ffdp/plan.h"
 #define FFDP_VERSION_STRING "0.1.0"
 #endif

@@ -38,6 +38,10 @@ typedef struct ffdp_stage_spec {
                                        fixed image so level l has about level_mm[l] mm voxels */
 } ffdp_stage_spec;
 
+/* How the deformable stages store their Adam moments; arithmetic is fp32 either way. bf16
+ * halves the optimiser state (the largest part of a SyN level), CUDA device only. */
+typedef enum { FFDP_STATE_F32 = 0, FFDP_STATE_BF16 = 1 } ffdp_state_precision;
+
 /* Called once per iteration and at the end of each level. */
 typedef struct ffdp_progress {
   int stage, nstages, level, nlevels, iter, max_iters;
@@ -54,6 +58,7 @@ typedef struct ffdp_reg_options {
   const ffdp_volume *fixed_mask; /* optional, on the fixed grid; non-zero = use */
   const ffdp_volume *moving_mask;/* optional, on the moving grid */
   int device;                    /* 0: CPU (OpenMP); 1: CUDA device 0 (no masks there yet) */
+  ffdp_state_precision state_precision; /* storage of the deformable optimiser state (CUDA) */
   void (*progress)(void *ctx, const ffdp_progress *p);
   void *progress_ctx;
 } ffdp_reg_options;
@@ -71,6 +76,12 @@ typedef struct ffdp_reg_result ffdp_reg_result;
 /* Presets: "rigid", "affine", "greedy" (rigid+affine+greedy), "syn" (rigid+affine+SyN). */
 ffdp_status ffdp_reg_options_preset(ffdp_reg_options *opt, const char *name, ffdp_error *err);
 ffdp_stage_spec ffdp_stage_default(ffdp_stage_kind kind);
+
+/* Number of CUDA devices this build can use (0 in a build without the CUDA backend). */
+int ffdp_cuda_device_count(void);
+/* Start the runtime of `device` (1 = CUDA) now so that the first stage does not pay for it;
+ * may run in another thread while images load. Nothing to do for the CPU (0). */
+ffdp_status ffdp_device_warmup(int device, ffdp_error *err);
 
 ffdp_status ffdp_register(const ffdp_volume *fixed, const ffdp_volume *moving, const ffdp_reg_options *opt,
                           ffdp_reg_result **out, ffdp_error *err);

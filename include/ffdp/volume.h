@@ -52,6 +52,9 @@ typedef enum ffdp_nifti_version {
 /* Load a 3D NIfTI-1/2 image (.nii or .nii.gz) as a scalar volume. 4D/5D files whose extra
  * dimensions are all 1 are accepted; anything else is an error. */
 ffdp_status ffdp_volume_load(const char *path, ffdp_volume **out, ffdp_error *err);
+/* Shape and voxel-to-world matrix of a 3D image from its header alone (the checks of
+ * ffdp_volume_load, no voxel data read): for planning before anything large is loaded. */
+ffdp_status ffdp_volume_probe(const char *path, int64_t dim[3], ffdp_mat4 *vox2world, ffdp_error *err);
 /* Load a displacement field stored as a NIfTI vector image (dim[5]==3, as ITK/ANTs write
  * it), converting from LPS (ITK) to RAS (ffdp internal) when lps != 0. */
 ffdp_status ffdp_field_load(const char *path, int lps, ffdp_volume **out, ffdp_error *err);

@@ -2,10 +2,13 @@
 #ifndef FFDP_CLI_H
 #define FFDP_CLI_H
 #include "ffdp/ffdp.h"
+#include <stdio.h>
 
 int ffdp_cmd_info(int argc, char **argv);
 int ffdp_cmd_register(int argc, char **argv);
 int ffdp_cmd_apply(int argc, char **argv);
+/* ffdp plan: ffdp register's options, prints the GPU memory plan from the headers only. */
+int ffdp_cmd_plan(int argc, char **argv);
 
 /* Print "ffdp: <message>" on stderr and return 1 (the CLI's one-line error contract). */
 int cli_error(const ffdp_error *err);
@@ -15,4 +18,6 @@ int cli_errorf(const char *fmt, ...)
 #endif
     ;
 double cli_now(void);
+/* The GPU memory plan as a table (free/total 0 when no device is known). */
+void cli_print_plan(FILE *f, const ffdp_plan *p, double free_bytes, double total_bytes);
 #endif

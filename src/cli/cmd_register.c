@@ -3,6 +3,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <omp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,7 +36,10 @@ static void usage(FILE *f) {
     "  -x, --masks FIXEDMASK[,MOVINGMASK]  restrict the metric to the mask(s)\n"
     "  --no-moments     start from the identity instead of centres of mass / principal axes\n"
     "  --threads N      CPU threads (default: all cores)\n"
-    "  --device cpu|cuda  where the rigid, affine and deformable stages run (default cpu)\n"
+    "  --device cpu|cuda|auto  where the stages run (default cpu); auto takes the GPU when there is\n"
+    "                   one (and no masks) and says so when it falls back to the CPU\n"
+    "  --state-precision fp32|bf16  storage of the deformable optimiser state on the GPU (default\n"
+    "                   fp32); bf16 saves 12 B per voxel and field ('ffdp plan' shows the effect)\n"
     "  --json FILE      write the run summary as JSON\n"
     "  -v, --verbose    one line per iteration;  -q, --quiet  only errors\n\n"
     "examples:\n"
@@ -137,15 +141,71 @@ static int mkdirs_for(const char *prefix) {
   return access(d, W_OK);
 }
 
+/* The GPU runtime starts (a few hundred ms) while the images load. */
+typedef struct {
+  int device;
+  double seconds;
+  ffdp_error err;
+  ffdp_status st;
+} warmup_job;
+
+static void *warmup_main(void *arg) {
+  warmup_job *j = arg;
+  double t = cli_now();
+  j->st = ffdp_device_warmup(j->device, &j->err);
+  j->seconds = cli_now() - t;
+  return NULL;
+}
+
 static double peak_rss_mb(void) {
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
   return ru.ru_maxrss / 1024.0;
 }
 
-int ffdp_cmd_register(int argc, char **argv) {
+/* Writes and deletes j; 0 on success, else errno says why. */
+static int write_json(const char *path, cJSON *j) {
+  char *txt = cJSON_Print(j);
+  FILE *f = fopen(path, "w");
+  int ok = txt && f && fputs(txt, f) >= 0 && fputc('\n', f) != EOF;
+  if (f) ok = (fclose(f) == 0) && ok;
+  cJSON_free(txt);
+  cJSON_Delete(j);
+  return ok ? 0 : -1;
+}
+
+static int write_plan_json(const char *path, const ffdp_plan *p, double free_b, double total_b) {
+  cJSON *j = cJSON_CreateObject(), *rows = cJSON_AddArrayToObject(j, "rows");
+  for (int i = 0; i < p->nrows; i++) {
+    const ffdp_plan_row *r = &p->rows[i];
+    cJSON *o = cJSON_CreateObject(), *b = cJSON_AddObjectToObject(o, "buffers_mb");
+    cJSON_AddNumberToObject(o, "stage", r->stage + 1);
+    cJSON_AddStringToObject(o, "kind", stage_name(r->kind));
+    cJSON_AddNumberToObject(o, "level", r->level + 1);
+    double d[3] = {(double)r->dim[0], (double)r->dim[1], (double)r->dim[2]};
+    cJSON_AddItemToObject(o, "grid", cJSON_CreateDoubleArray(d, 3));
+    for (int k = 0; k < r->nbuf; k++) cJSON_AddNumberToObject(b, r->buf_name[k], r->buf_bytes[k] / 1e6);
+    cJSON_AddNumberToObject(o, "device_mb", r->bytes / 1e6);
+    cJSON_AddItemToArray(rows, o);
+  }
+  cJSON_AddNumberToObject(j, "peak_mb", p->peak_bytes / 1e6);
+  cJSON_AddNumberToObject(j, "bytes_per_voxel", p->bytes_per_voxel);
+  if (total_b > 0) {
+    cJSON_AddNumberToObject(j, "gpu_free_mb", free_b / 1e6);
+    cJSON_AddNumberToObject(j, "gpu_total_mb", total_b / 1e6);
+    cJSON_AddBoolToObject(j, "fits", p->peak_bytes <= free_b);
+  }
+  return write_json(path, j) ? cli_errorf("cannot write '%s': %s", path, strerror(errno)) : 0;
+}
+
+static int run_register(int argc, char **argv, int plan_only);
+
+int ffdp_cmd_register(int argc, char **argv) { return run_register(argc, argv, 0); }
+int ffdp_cmd_plan(int argc, char **argv) { return run_register(argc, argv, 1); }
+
+static int run_register(int argc, char **argv, int plan_only) {
   const char *fixed = NULL, *moving = NULL, *prefix = NULL, *json = NULL, *masks = NULL, *preset = "greedy";
-  int threads = 0, verbose = 0, moments = 1, custom = 0, device = 0;
+  int threads = 0, verbose = 0, moments = 1, custom = 0, device = 0, bf16 = 0;
   ffdp_reg_options opt;
   ffdp_error err = {0};
   memset(&opt, 0, sizeof opt);
@@ -159,7 +219,14 @@ int ffdp_cmd_register(int argc, char **argv) {
     i++;                                                                                  \
   } while (0)
     if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-      usage(stdout);
+      if (plan_only)
+        printf("usage: ffdp plan -f FIXED -m MOVING [preset | stages] [--state-precision bf16] [--json FILE]\n\n"
+               "Prints the GPU memory each stage level of 'ffdp register' with the same options would\n"
+               "allocate, the peak, and whether it fits the free memory of GPU 0 (when there is one).\n"
+               "Reads the image headers only.\n\nexample:\n"
+               "  ffdp plan -f ch2better.nii.gz -m T1_head_2mm.nii.gz --syn --state-precision bf16\n");
+      else
+        usage(stdout);
       return 0;
     } else if (!strcmp(a, "-f") || !strcmp(a, "--fixed")) { NEED_VALUE(); fixed = v; }
     else if (!strcmp(a, "-m") || !strcmp(a, "--moving")) { NEED_VALUE(); moving = v; }
@@ -177,7 +244,13 @@ int ffdp_cmd_register(int argc, char **argv) {
       NEED_VALUE();
       if (!strcmp(v, "cpu")) device = 0;
       else if (!strcmp(v, "cuda")) device = 1;
-      else return cli_errorf("--device must be cpu or cuda, not '%s'", v);
+      else if (!strcmp(v, "auto")) device = -1;
+      else return cli_errorf("--device must be cpu, cuda or auto, not '%s'", v);
+    } else if (!strcmp(a, "--state-precision")) {
+      NEED_VALUE();
+      if (!strcmp(v, "fp32")) bf16 = 0;
+      else if (!strcmp(v, "bf16")) bf16 = 1;
+      else return cli_errorf("--state-precision must be fp32 or bf16, not '%s'", v);
     }
     else if (!strcmp(a, "--rigid") || !strcmp(a, "--affine") || !strcmp(a, "--greedy") || !strcmp(a, "--syn")) preset = a + 2;
     else if (!strcmp(a, "--transform") || !strcmp(a, "-t")) {
@@ -245,22 +318,70 @@ int ffdp_cmd_register(int argc, char **argv) {
       return cli_errorf("unknown option '%s' (see 'ffdp register --help')", a);
     }
   }
-  if (!fixed || !moving || !prefix)
-    return cli_errorf("-f FIXED, -m MOVING and -o OUTPREFIX are required (see 'ffdp register --help')");
+  if (!fixed || !moving || (!prefix && !plan_only))
+    return cli_errorf(plan_only ? "-f FIXED and -m MOVING are required (see 'ffdp plan --help')"
+                                : "-f FIXED, -m MOVING and -o OUTPREFIX are required (see 'ffdp register --help')");
   if (!custom && ffdp_reg_options_preset(&opt, preset, &err)) return cli_error(&err);
   for (int s = 0; s < opt.nstages; s++) /* a metric a stage cannot use */
     if (opt.stages[s].kind == FFDP_STAGE_GREEDY && opt.stages[s].metric.kind == FFDP_METRIC_MI && opt.stages[s].metric.bins < 8)
       return cli_errorf("stage %d: MI needs at least 8 bins", s + 1);
+  if (device == -1) {
+    const char *why = ffdp_cuda_device_count() < 1 ? "no CUDA device found" : masks ? "masks need the CPU path" : NULL;
+    device = why ? 0 : 1;
+    if (why && verbose >= 0) fprintf(stderr, "ffdp register: note: %s; running on the CPU\n", why);
+    if (why) bf16 = 0;
+  }
+  if (bf16 && device != 1 && !plan_only)
+    return cli_errorf("--state-precision bf16 needs --device cuda (the CPU path keeps fp32 state)");
   opt.moments = moments;
   opt.device = device;
+  opt.state_precision = bf16 ? FFDP_STATE_BF16 : FFDP_STATE_F32;
   if (threads) omp_set_num_threads(threads);
+  ffdp_plan plan;
+  memset(&plan, 0, sizeof plan);
+  int64_t fdim[3], mdim[3];
+  ffdp_mat4 fw, mw;
+  if (plan_only || opt.device == 1) { /* from the headers, before anything large is read */
+    if (ffdp_volume_probe(fixed, fdim, &fw, &err) || ffdp_volume_probe(moving, mdim, &mw, &err) ||
+        ffdp_reg_plan(fdim, fw, mdim, mw, &opt, &plan, &err))
+      return cli_error(&err);
+  }
+  if (plan_only) {
+    double free_b = 0, total_b = 0;
+    if (ffdp_cuda_device_count() > 0 && ffdp_cuda_memory(&free_b, &total_b, &err)) return cli_error(&err);
+    if (verbose >= 0) cli_print_plan(stdout, &plan, free_b, total_b);
+    return json ? write_plan_json(json, &plan, free_b, total_b) : 0;
+  }
   if (mkdirs_for(prefix) != 0) return cli_errorf("cannot create or write the output directory of '%s': %s", prefix, strerror(errno));
 
   double t0 = cli_now();
+  warmup_job wj = {device, 0, {0}, FFDP_OK};
+  pthread_t wt;
+  int warming = device == 1 && pthread_create(&wt, NULL, warmup_main, &wj) == 0;
+  if (warming && plan.peak_bytes > 2e9) { /* large: check the fit before a long load */
+    pthread_join(wt, NULL);
+    warming = 0;
+    if (wj.st) return cli_error(&wj.err);
+    double free_b = 0, total_b = 0;
+    if (ffdp_cuda_memory(&free_b, &total_b, &err)) return cli_error(&err);
+    if (plan.peak_bytes > free_b) {
+      cli_print_plan(stderr, &plan, free_b, total_b);
+      return cli_errorf("the registration needs %.2f GB on the GPU but %.2f GB are free (table above); try "
+                        "--state-precision bf16, a coarser finest level or --device cpu",
+                        plan.peak_bytes / 1e9, free_b / 1e9);
+    }
+  }
   ffdp_volume *F = NULL, *M = NULL, *fm = NULL, *mm = NULL;
-  if (ffdp_volume_load(fixed, &F, &err) || ffdp_volume_load(moving, &M, &err)) {
+  int load_failed = ffdp_volume_load(fixed, &F, &err) || ffdp_volume_load(moving, &M, &err);
+  if (warming) pthread_join(wt, NULL);
+  if (wj.st) load_failed = 0; /* the device error below is the one to report */
+  if (load_failed) {
     ffdp_volume_free(F);
     return cli_error(&err);
+  }
+  if (wj.st) {
+    ffdp_volume_free(F), ffdp_volume_free(M);
+    return cli_error(&wj.err);
   }
   if (masks) {
     char buf[4096];
@@ -282,6 +403,7 @@ int ffdp_cmd_register(int argc, char **argv) {
     printf("ffdp register: fixed %s (%lldx%lldx%lld), moving %s (%lldx%lldx%lld), %d threads, loaded in %.2f s\n", fixed,
            (long long)fd[0], (long long)fd[1], (long long)fd[2], moving, (long long)md[0], (long long)md[1], (long long)md[2],
            omp_get_max_threads(), t_load);
+    if (device == 1) printf("  on the CUDA device (started in %.2f s, during loading)\n", wj.seconds);
     fflush(stdout);
   }
   double t1 = cli_now();
@@ -341,19 +463,16 @@ int ffdp_cmd_register(int argc, char **argv) {
       cJSON_AddItemToArray(st, o);
     }
     cJSON_AddNumberToObject(j, "load_seconds", t_load);
+    if (device == 1) cJSON_AddNumberToObject(j, "device_init_seconds", wj.seconds); /* overlapped with loading */
+    cJSON_AddStringToObject(j, "device", device == 1 ? "cuda" : "cpu");
+    if (device == 1) cJSON_AddStringToObject(j, "state_precision", bf16 ? "bf16" : "fp32");
     cJSON_AddNumberToObject(j, "registration_seconds", t_reg);
     cJSON_AddNumberToObject(j, "total_seconds", t_total);
     cJSON_AddNumberToObject(j, "peak_memory_mb", rss);
     if (device == 1) cJSON_AddNumberToObject(j, "gpu_peak_memory_mb", gpu_peak / 1e6);
     cJSON_AddNumberToObject(j, "global_ncc", ncc);
     if (u) cJSON_AddNumberToObject(j, "folding_fraction", fold);
-    char *txt = cJSON_Print(j);
-    FILE *f = fopen(json, "w");
-    int ok = f && fputs(txt, f) >= 0 && fputc('\n', f) != EOF;
-    if (f) ok = (fclose(f) == 0) && ok;
-    cJSON_free(txt);
-    cJSON_Delete(j);
-    if (!ok) {
+    if (write_json(json, j)) {
       ffdp_volume_free(W);
       ffdp_reg_result_free(res);
       ffdp_volume_free(F), ffdp_volume_free(M), ffdp_volume_free(fm), ffdp_volume_free(mm);

@@ -10,9 +10,11 @@ static void usage(FILE *f) {
           "commands:\n"
           "  register   register a moving image to a fixed image (rigid, affine, greedy, SyN)\n"
           "  apply      apply transforms (affine text files, displacement fields) to an image\n"
-          "  info       print shape, type, spacing, orientation and intensity range of images\n\n"
+          "  info       print shape, type, spacing, orientation and intensity range of images\n"
+          "  plan       print the GPU memory a registration needs, per stage level, from the headers\n\n"
           "examples:\n"
           "  ffdp info brain.nii.gz\n"
+          "  ffdp plan -f fixed.nii.gz -m moving.nii.gz --syn\n"
           "  ffdp register -f fixed.nii.gz -m moving.nii.gz -o out/sub01_ --syn\n"
           "  ffdp apply -i labels.nii.gz -r fixed.nii.gz -t out/sub01_1Warp.nii.gz -t out/sub01_0GenericAffine.txt \\\n"
           "             -n label -o labels_in_fixed.nii.gz\n\n"
@@ -32,6 +34,7 @@ int main(int argc, char **argv) {
   if (!strcmp(argv[1], "info")) return ffdp_cmd_info(argc - 1, argv + 1);
   if (!strcmp(argv[1], "register")) return ffdp_cmd_register(argc - 1, argv + 1);
   if (!strcmp(argv[1], "apply")) return ffdp_cmd_apply(argc - 1, argv + 1);
+  if (!strcmp(argv[1], "plan")) return ffdp_cmd_plan(argc - 1, argv + 1);
   fprintf(stderr, "ffdp: error: unknown command '%s' (try 'ffdp --help')\n", argv[1]);
   return 2;
 }

@@ -202,6 +202,15 @@ done:
   return s;
 }
 
+ffdp_status ffdp_volume_probe(const char *path, int64_t dim[3], ffdp_mat4 *vox2world, ffdp_error *err) {
+  nifti_image *nim;
+  ffdp_status s = open_checked(path, 1, &nim, vox2world, err);
+  if (s) return s;
+  for (int a = 0; a < 3; a++) dim[a] = nim->dim[a + 1];
+  nifti_image_free(nim);
+  return FFDP_OK;
+}
+
 ffdp_status ffdp_field_load(const char *path, int lps, ffdp_volume **out, ffdp_error *err) {
   *out = NULL;
   nifti_image *nim;

@@ -1,5 +1,7 @@
 // CUDA pieces of the deformable update (same math as reg_field_step in greedy.c):
-// the largest vector norm of a field, the fused normalize + Adam step, and x + y.
+// the largest vector norm of a field, the fused normalize + Adam step (fp32 or bf16 moments),
+// and x + y.
+#include <cuda_bf16.h>
 #include "ops/cuda_common.cuh"
 #include "ops/ops_cuda.h"
 
@@ -24,14 +26,21 @@ __global__ void maxnorm_kernel(long long n, const float *__restrict__ g, float *
   }
 }
 
-// d <- -step · mhat / (sqrt(vhat) + eps) with g = d / mx fed into the moments.
-__global__ void adam_kernel(long long n, float *__restrict__ d, float *__restrict__ m, float *__restrict__ v, float inv_mx,
+// d <- -step · mhat / (sqrt(vhat) + eps) with g = d / mx fed into the moments. The moments are
+// stored as S (float, or bf16 to halve the optimiser state); arithmetic is fp32 either way.
+__device__ __forceinline__ float load_state(const float *p, long long i) { return p[i]; }
+__device__ __forceinline__ float load_state(const __nv_bfloat16 *p, long long i) { return __bfloat162float(p[i]); }
+__device__ __forceinline__ void store_state(float *p, long long i, float v) { p[i] = v; }
+__device__ __forceinline__ void store_state(__nv_bfloat16 *p, long long i, float v) { p[i] = __float2bfloat16_rn(v); }
+
+template <typename S>
+__global__ void adam_kernel(long long n, float *__restrict__ d, S *__restrict__ m, S *__restrict__ v, float inv_mx,
                             float c1, float c2, float step) {
   const float b1 = 0.9f, b2 = 0.999f, eps = 1e-8f;
   for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
     float g = d[i] * inv_mx;
-    float mi = b1 * m[i] + (1.f - b1) * g, vi = b2 * v[i] + (1.f - b2) * g * g;
-    m[i] = mi, v[i] = vi;
+    float mi = b1 * load_state(m, i) + (1.f - b1) * g, vi = b2 * load_state(v, i) + (1.f - b2) * g * g;
+    store_state(m, i, mi), store_state(v, i, vi);
     d[i] = -step * (mi / c1) / (sqrtf(vi / c2) + eps);
   }
 }
@@ -68,10 +77,15 @@ extern "C" int ffdp_cuda_maxnorm3(long long n, const float *g, float *scratch, d
   return (int)cudaGetLastError();
 }
 
-extern "C" int ffdp_cuda_adam_step(long long n, float *d, float *m, float *v, double inv_mx, int t, double step,
-                                   void *stream) {
+extern "C" int ffdp_cuda_adam_step(long long n, float *d, void *m, void *v, int bf16_state, double inv_mx, int t,
+                                   double step, void *stream) {
   const float c1 = (float)(1 - pow(0.9, t)), c2 = (float)(1 - pow(0.999, t));
-  adam_kernel<<<blocks_for(n, 256, 132 * 16), 256, 0, (cudaStream_t)stream>>>(n, d, m, v, (float)inv_mx, c1, c2, (float)step);
+  const int nb = blocks_for(n, 256, 132 * 16);
+  cudaStream_t st = (cudaStream_t)stream;
+  if (bf16_state)
+    adam_kernel<<<nb, 256, 0, st>>>(n, d, (__nv_bfloat16 *)m, (__nv_bfloat16 *)v, (float)inv_mx, c1, c2, (float)step);
+  else
+    adam_kernel<<<nb, 256, 0, st>>>(n, d, (float *)m, (float *)v, (float)inv_mx, c1, c2, (float)step);
   return (int)cudaGetLastError();
 }
 

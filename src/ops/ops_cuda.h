@@ -39,11 +39,17 @@ int ffdp_cuda_blur(const ffdp_slab *s, const float *in, int ncomp, const double 
 int ffdp_cuda_lncc(const ffdp_lncc_params *p, const ffdp_slab *s, const float *F, const float *M, const uint8_t *mask,
                    double norm, float *gM, double *loss, void *stream);
 
+/* out = U(q(p)) + T·v(p), as ffdp_compose_fwd_f32, in one pass (v read once). */
+int ffdp_cuda_compose_fwd(const ffdp_warp *w, const double T[3][3], const ffdp_slab *fs, const float *v,
+                          const ffdp_slab *us, const float *U, float *out, void *stream);
+
 /* Deformable-update helpers: largest |g| over n 3-vectors (scratch: 1024 floats on the
- * device), fused normalize + Adam over n floats (d in, update out), y = a·y + b·x over n
- * floats, and y = a·y + T·x over n 3-vectors. */
+ * device), fused normalize + Adam over n values (d in, update out; moments m, v stored as
+ * float, or as bf16 when bf16_state), y = a·y + b·x over n floats, and y = a·y + T·x over n
+ * 3-vectors. */
 int ffdp_cuda_maxnorm3(long long n, const float *g, float *scratch, double *out, void *stream);
-int ffdp_cuda_adam_step(long long n, float *d, float *m, float *v, double inv_mx, int t, double step, void *stream);
+int ffdp_cuda_adam_step(long long n, float *d, void *m, void *v, int bf16_state, double inv_mx, int t, double step,
+                        void *stream);
 int ffdp_cuda_axpby(long long n, float *y, double a, const float *x, double b, void *stream);
 int ffdp_cuda_linmap3(long long n, float *y, double a, const float *x, const double T[3][3], void *stream);
 

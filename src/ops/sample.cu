@@ -54,46 +54,57 @@ __device__ __forceinline__ void warp_point(const DevWarp &w, int x, int y, int z
   }
 }
 
-// Value (and gradient w.r.t. q when g != nullptr) of channel c at q.
-__device__ __forceinline__ float lookup(const float *__restrict__ M, long long mzlo, int mx, int my, int mz, int ncomp,
-                                        int c, const DevWarp &w, const double q[3], float *g) {
+// Values of channels c0..c0+nc-1 at q (and gradients w.r.t. q of channel c0 when g != nullptr).
+// The taps are found once and shared by every channel (fields have three).
+__device__ __forceinline__ void lookup(const float *__restrict__ M, long long mzlo, int mx, int my, int mz, int ncomp,
+                                       int c0, int nc, const DevWarp &w, const double q[3], float *val, float *g) {
   if (w.interp == FFDP_INTERP_NEAREST) {
     if (g) g[0] = g[1] = g[2] = 0.f;
-    if (!(q[0] > -2.0 && q[0] < mx + 2.0 && q[1] > -2.0 && q[1] < my + 2.0 && q[2] > -2.0 && q[2] < mz + 2.0)) {
-      if (w.pad != FFDP_PAD_BORDER) return 0.f;
-    }
+    bool inside = q[0] > -2.0 && q[0] < mx + 2.0 && q[1] > -2.0 && q[1] < my + 2.0 && q[2] > -2.0 && q[2] < mz + 2.0;
     double qc[3] = {fmin(fmax(q[0], -4.0), mx + 4.0), fmin(fmax(q[1], -4.0), my + 4.0), fmin(fmax(q[2], -4.0), mz + 4.0)};
     int ix = (int)floor(qc[0] + 0.5), iy = (int)floor(qc[1] + 0.5), iz = (int)floor(qc[2] + 0.5);
-    if (w.pad == FFDP_PAD_BORDER) {
+    bool zero = false;
+    if (w.pad == FFDP_PAD_BORDER)
       ix = min(max(ix, 0), mx - 1), iy = min(max(iy, 0), my - 1), iz = min(max(iz, 0), mz - 1);
-    } else if (
-               ix < 0 || ix >= mx || iy < 0 || iy >= my || iz < 0 || iz >= mz) {
-      return 0.f;
-    }
-    return __ldg(M + (((long long)iz - mzlo) * my + iy) * mx * ncomp + (long long)ix * ncomp + c);
+    else
+      zero = !inside || ix < 0 || ix >= mx || iy < 0 || iy >= my || iz < 0 || iz >= mz;
+    const float *p = M + (((long long)iz - mzlo) * my + iy) * mx * ncomp + (long long)ix * ncomp + c0;
+    for (int c = 0; c < nc; c++) val[c] = zero ? 0.f : __ldg(p + c);
+    return;
   }
   Taps ax = axis_linear(q[0], mx, w.pad), ay = axis_linear(q[1], my, w.pad), az = axis_linear(q[2], mz, w.pad);
-  float v[8];
   const int xs[2] = {ax.i0, ax.i1}, ys[2] = {ay.i0, ay.i1}, zs[2] = {az.i0, az.i1};
   const bool vx[2] = {ax.v0, ax.v1}, vy[2] = {ay.v0, ay.v1}, vz[2] = {az.v0, az.v1};
+  long long off[8];
+  bool ok[8];
 #pragma unroll
   for (int k = 0; k < 8; k++) {
     int bx = k & 1, by = (k >> 1) & 1, bz = k >> 2;
-    v[k] = (vx[bx] && vy[by] && vz[bz])
-               ? __ldg(M + ((((long long)zs[bz] - mzlo) * my + ys[by]) * mx + xs[bx]) * ncomp + c)
-               : 0.f;
+    ok[k] = vx[bx] && vy[by] && vz[bz];
+    off[k] = ((((long long)zs[bz] - mzlo) * my + ys[by]) * mx + xs[bx]) * ncomp + c0;
   }
-  float fx = ax.f, fy = ay.f, fz = az.f, gx = 1.f - fx, gy = 1.f - fy, gz = 1.f - fz;
-  float x00 = gx * v[0] + fx * v[1], x10 = gx * v[2] + fx * v[3];
-  float x01 = gx * v[4] + fx * v[5], x11 = gx * v[6] + fx * v[7];
-  float y0 = gy * x00 + fy * x10, y1 = gy * x01 + fy * x11;
-  if (g) {
-    g[0] = ax.gmask * (gz * (gy * (v[1] - v[0]) + fy * (v[3] - v[2])) + fz * (gy * (v[5] - v[4]) + fy * (v[7] - v[6])));
-    g[1] = ay.gmask * (gz * (x10 - x00) + fz * (x11 - x01));
-    g[2] = az.gmask * (y1 - y0);
+  const float fx = ax.f, fy = ay.f, fz = az.f, gx = 1.f - fx, gy = 1.f - fy, gz = 1.f - fz;
+  for (int c = 0; c < nc; c++) {
+    float v[8];
+#pragma unroll
+    for (int k = 0; k < 8; k++) v[k] = ok[k] ? __ldg(M + off[k] + c) : 0.f;
+    float x00 = gx * v[0] + fx * v[1], x10 = gx * v[2] + fx * v[3];
+    float x01 = gx * v[4] + fx * v[5], x11 = gx * v[6] + fx * v[7];
+    float y0 = gy * x00 + fy * x10, y1 = gy * x01 + fy * x11;
+    if (g && c == 0) {
+      g[0] = ax.gmask * (gz * (gy * (v[1] - v[0]) + fy * (v[3] - v[2])) + fz * (gy * (v[5] - v[4]) + fy * (v[7] - v[6])));
+      g[1] = ay.gmask * (gz * (x10 - x00) + fz * (x11 - x01));
+      g[2] = az.gmask * (y1 - y0);
+    }
+    val[c] = gz * y0 + fz * y1;
   }
-  return gz * y0 + fz * y1;
 }
+
+// Optional linear term of the composition out = U(q) + T·v (T applied to the field read at p).
+struct AddLin {
+  float t[9];
+  int on;
+};
 
 struct Geo {
   int nx, ny, nz;
@@ -106,17 +117,22 @@ struct Geo {
 // block's partial affine gradient covers many voxels.
 constexpr int BX = 32, BY = 4, MAXZB = 16;
 
+// ncomp <= 3 (images and displacement fields).
 __global__ void sample_fwd_kernel(DevWarp w, Geo g, const float *__restrict__ u, const float *__restrict__ M, int ncomp,
-                                  float *__restrict__ out) {
+                                  AddLin lin, float *__restrict__ out) {
   const int x = blockIdx.x * BX + threadIdx.x, y = blockIdx.y * BY + threadIdx.y;
   if (x >= g.nx || y >= g.ny) return;
   for (long long z = g.z0 + blockIdx.z; z < g.z1; z += gridDim.z) {
     long long i = ((z - g.zlo) * g.ny + y) * (long long)g.nx + x;
-    float uu[3];
+    float uu[3], val[3];
     double q[3];
     if (u) uu[0] = __ldg(u + 3 * i), uu[1] = __ldg(u + 3 * i + 1), uu[2] = __ldg(u + 3 * i + 2);
     warp_point(w, x, y, (int)z, u ? uu : nullptr, q);
-    for (int c = 0; c < ncomp; c++) out[i * ncomp + c] = lookup(M, g.mzlo, g.mx, g.my, g.mz, ncomp, c, w, q, nullptr);
+    lookup(M, g.mzlo, g.mx, g.my, g.mz, ncomp, 0, ncomp, w, q, val, nullptr);
+    if (lin.on)
+#pragma unroll
+      for (int c = 0; c < 3; c++) val[c] += lin.t[3 * c] * uu[0] + lin.t[3 * c + 1] * uu[1] + lin.t[3 * c + 2] * uu[2];
+    for (int c = 0; c < ncomp; c++) out[i * ncomp + c] = val[c];
   }
 }
 
@@ -136,8 +152,8 @@ __global__ void sample_bwd_kernel(DevWarp w, Geo g, const float *__restrict__ u,
       if (u) uu[0] = __ldg(u + 3 * i), uu[1] = __ldg(u + 3 * i + 1), uu[2] = __ldg(u + 3 * i + 2);
       warp_point(w, x, y, (int)z, u ? uu : nullptr, q);
       for (int c = 0; c < ncomp; c++) {
-        float d[3];
-        lookup(M, g.mzlo, g.mx, g.my, g.mz, ncomp, c, w, q, d);
+        float d[3], val;
+        lookup(M, g.mzlo, g.mx, g.my, g.mz, ncomp, c, 1, w, q, &val, d);
         float gc = gout[i * ncomp + c];
         gq[0] += gc * d[0], gq[1] += gc * d[1], gq[2] += gc * d[2];
       }
@@ -207,7 +223,21 @@ dim3 grid_for(const ffdp_slab *fs) {
 extern "C" int ffdp_cuda_sample_fwd(const ffdp_warp *w, const ffdp_slab *fs, const float *u, const ffdp_slab *ms,
                                     const float *M, int ncomp, float *out, void *stream) {
   if (fs->z1 <= fs->z0) return 0;
-  sample_fwd_kernel<<<grid_for(fs), dim3(BX, BY), 0, (cudaStream_t)stream>>>(to_dev(w), to_geo(fs, ms), u, M, ncomp, out);
+  if (ncomp < 1 || ncomp > 3) return (int)cudaErrorInvalidValue;
+  AddLin none = {{0}, 0};
+  sample_fwd_kernel<<<grid_for(fs), dim3(BX, BY), 0, (cudaStream_t)stream>>>(to_dev(w), to_geo(fs, ms), u, M, ncomp, none,
+                                                                             out);
+  return (int)cudaGetLastError();
+}
+
+extern "C" int ffdp_cuda_compose_fwd(const ffdp_warp *w, const double T[3][3], const ffdp_slab *fs, const float *v,
+                                     const ffdp_slab *us, const float *U, float *out, void *stream) {
+  if (fs->z1 <= fs->z0) return 0;
+  AddLin lin;
+  lin.on = 1;
+  for (int a = 0; a < 3; a++)
+    for (int b = 0; b < 3; b++) lin.t[3 * a + b] = (float)T[a][b];
+  sample_fwd_kernel<<<grid_for(fs), dim3(BX, BY), 0, (cudaStream_t)stream>>>(to_dev(w), to_geo(fs, us), v, U, 3, lin, out);
   return (int)cudaGetLastError();
 }
 

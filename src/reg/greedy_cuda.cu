@@ -9,47 +9,32 @@
 #include "core/err.h"
 #include "ops/ops_cuda.h"
 #include "reg/reg_internal.h"
+#include "reg/dev_layout.h"
 #include "reg/step_cuda.h"
 
 namespace {
 
 struct DevBufs {
-  float *F = nullptr, *M = nullptr, *moved, *gm, *u, *gu, *d, *am, *av, *tmp, *scratch;
+  float *F, *M, *u, *gu, *tmp, *red;
+  reg_cuda_adam adam;
   void *block = nullptr;
 };
 
-cudaError_t alloc_level(DevBufs &b, long long n, long long nm) {
-  // one allocation: 3 scalar fields + M + 6 vector fields + scratch (84 B per fixed voxel)
-  size_t bytes = ((size_t)3 * n + (size_t)nm + (size_t)6 * 3 * n + 1024) * sizeof(float);
-  cudaError_t e = cudaMalloc(&b.block, bytes);
+cudaError_t alloc_level(DevBufs &b, long long n, long long nm, int bf16, size_t *bytes) {
+  reg_layout L;
+  reg_layout_greedy(n, nm, bf16, &L);
+  *bytes = L.total;
+  cudaError_t e = cudaMalloc(&b.block, L.total);
   if (e) return e;
-  float *p = (float *)b.block;
-  b.F = p, p += n;
-  b.moved = p, p += n;
-  b.gm = p, p += n;
-  b.M = p, p += nm;
-  b.u = p, p += 3 * n;
-  b.gu = p, p += 3 * n;
-  b.d = p, p += 3 * n;
-  b.am = p, p += 3 * n;
-  b.av = p, p += 3 * n;
-  b.tmp = p, p += 3 * n;
-  b.scratch = p;
-  return cudaMemsetAsync(b.block, 0, bytes);
+  char *p = (char *)b.block;
+  b.F = (float *)(p + L.off[GR_F]), b.M = (float *)(p + L.off[GR_M]);
+  b.u = (float *)(p + L.off[GR_U]), b.gu = (float *)(p + L.off[GR_GU]), b.tmp = (float *)(p + L.off[GR_TMP]);
+  b.adam.m = p + L.off[GR_AM], b.adam.v = p + L.off[GR_AV], b.adam.bf16 = bf16;
+  b.red = (float *)(p + L.off[GR_RED]);
+  return cudaMemsetAsync(b.block, 0, L.total);
 }
 
 }  // namespace
-
-extern "C" double reg_cuda_used_bytes(void) {
-  size_t free_b = 0, total_b = 0;
-  if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) return 0;
-  return (double)(total_b - free_b);
-}
-
-extern "C" int reg_cuda_device_count(void) {
-  int ndev = 0;
-  return cudaGetDeviceCount(&ndev) == cudaSuccess ? ndev : 0;
-}
 
 extern "C" ffdp_status reg_greedy_stage_cuda(const ffdp_volume *F, const ffdp_volume *M, const ffdp_reg_options *opt,
                                              int si, ffdp_mat4 aff, ffdp_volume **u_io, ffdp_stage_summary *sum,
@@ -76,40 +61,42 @@ extern "C" ffdp_status reg_greedy_stage_cuda(const ffdp_volume *F, const ffdp_vo
     ffdp_volume *ul = u;
     u = NULL;
     DevBufs b;
-    cudaError_t ce = st ? cudaSuccess : alloc_level(b, n, nm);
+    size_t need = 0;
+    cudaError_t ce = st ? cudaSuccess : alloc_level(b, n, nm, opt->state_precision == FFDP_STATE_BF16, &need);
     if (!st && ce)
-      st = ffdp_fail(err, FFDP_ERR_NOMEM, "CUDA level %d: cannot allocate %.1f MB on the device (%s)", lv + 1,
-                     (21.0 * n + nm) * 4 / 1e6, cudaGetErrorString(ce));
+      st = ffdp_fail(err, FFDP_ERR_NOMEM, "CUDA level %d: cannot allocate %.1f MB on the device (%s)", lv + 1, need / 1e6,
+                     cudaGetErrorString(ce));
     if (st) {
       ffdp_volume_free(ul);
       reg_level_free(&L);
       break;
     }
-    cudaMemcpy(b.F, L.F->data, n * 4, cudaMemcpyHostToDevice);
-    cudaMemcpy(b.M, L.M->data, nm * 4, cudaMemcpyHostToDevice);
-    cudaMemcpy(b.u, ul->data, 3 * n * 4, cudaMemcpyHostToDevice);
+    int rc = (int)cudaMemcpy(b.F, L.F->data, n * 4, cudaMemcpyHostToDevice);
+    if (!rc) rc = (int)cudaMemcpy(b.M, L.M->data, nm * 4, cudaMemcpyHostToDevice);
+    if (!rc) rc = (int)cudaMemcpy(b.u, ul->data, 3 * n * 4, cudaMemcpyHostToDevice);
     const double h = reg_level_step_mm(&L);
     ffdp_warp w, cw;
     ffdp_warp_fold(aff, L.F->vox2world, L.M->vox2world, FFDP_INTERP_LINEAR, FFDP_PAD_ZERO, &w);
     reg_compose_warp(L.F->vox2world, aff, &cw);
     double *hist = (double *)malloc((size_t)(S->iters[lv] + 1) * sizeof(double));
     double lt0 = reg_now();
-    int it = 0, conv = 0, rc = 0;
+    int it = 0, conv = 0;
     for (; it < S->iters[lv] && !conv && !rc; it++) {
       double loss = 0;
-      rc = ffdp_cuda_sample_fwd(&w, &L.fs, b.u, &L.ms, b.M, 1, b.moved, nullptr);
-      if (!rc) rc = reg_cuda_metric(&S->metric, &L.fs, b.F, b.moved, b.gm, &loss);
+      float *moved = b.tmp, *gm = b.tmp + n; /* the update field is free until the step */
+      rc = ffdp_cuda_sample_fwd(&w, &L.fs, b.u, &L.ms, b.M, 1, moved, nullptr);
+      if (!rc) rc = reg_cuda_metric(&S->metric, &L.fs, b.F, moved, gm, &loss);
       if (!rc && !isfinite(loss)) {
         st = ffdp_fail(err, FFDP_ERR_NUMERIC, "stage %d level %d: the loss became %g", si + 1, lv + 1, loss);
         break;
       }
       hist[it] = loss;
-      if (!rc) rc = ffdp_cuda_sample_bwd(&w, &L.fs, b.u, &L.ms, b.M, 1, b.gm, b.gu, nullptr, nullptr);
-      int moved = 1;
+      if (!rc) rc = ffdp_cuda_sample_bwd(&w, &L.fs, b.u, &L.ms, b.M, 1, gm, b.gu, nullptr, nullptr);
+      int moved_any = 1;
       if (!rc)
-        rc = reg_cuda_field_step(&L.fs, b.u, b.gu, b.am, b.av, it + 1, &cw, S->lr * h, S->grad_sigma, S->warp_sigma, b.d,
-                                 b.tmp, b.scratch, &moved);
-      conv = !moved || reg_converged(hist, it + 1, S->window, S->tol);
+        rc = reg_cuda_field_step(&L.fs, b.u, b.gu, b.tmp, b.adam, it + 1, &cw, S->lr * h, S->grad_sigma, S->warp_sigma,
+                                 b.red, &moved_any);
+      conv = !moved_any || reg_converged(hist, it + 1, S->window, S->tol);
       if (it == 0) { /* every buffer and op temporary has been allocated once by now */
         double used = reg_cuda_used_bytes() - base;
         sum->device_peak_bytes = used > sum->device_peak_bytes ? used : sum->device_peak_bytes;

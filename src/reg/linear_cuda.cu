@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include "core/err.h"
 #include "ops/ops_cuda.h"
+#include "reg/dev_layout.h"
 #include "reg/reg_internal.h"
 
 namespace {
@@ -56,19 +57,28 @@ extern "C" reg_linear_eval *reg_linear_eval_cuda(const reg_level *L, ffdp_error 
     return nullptr;
   }
   const long long n = ffdp_volume_nvox(L->F), nm = ffdp_volume_nvox(L->M);
+  reg_layout lay;
+  reg_layout_linear(n, nm, &lay);
   CudaEval *e = (CudaEval *)calloc(1, sizeof *e);
-  cudaError_t ce = cudaMalloc(&e->block, (size_t)(3 * n + nm) * sizeof(float) + 12 * sizeof(double));
+  cudaError_t ce = e ? cudaMalloc(&e->block, lay.total) : cudaErrorMemoryAllocation;
   if (ce) {
     free(e);
-    ffdp_fail(err, FFDP_ERR_NOMEM, "cannot allocate %.1f MB on the CUDA device: %s", (3.0 * n + nm) * 4 / 1e6,
+    ffdp_fail(err, FFDP_ERR_NOMEM, "cannot allocate %.1f MB on the CUDA device: %s", lay.total / 1e6,
               cudaGetErrorString(ce));
     return nullptr;
   }
-  e->gB = (double *)e->block;
-  e->F = (float *)(e->gB + 12);
-  e->moved = e->F + n, e->g = e->moved + n, e->M = e->g + n;
-  cudaMemcpy(e->F, L->F->data, n * sizeof(float), cudaMemcpyHostToDevice);
-  cudaMemcpy(e->M, L->M->data, nm * sizeof(float), cudaMemcpyHostToDevice);
+  char *p = (char *)e->block;
+  e->F = (float *)(p + lay.off[LI_F]), e->M = (float *)(p + lay.off[LI_M]);
+  e->moved = (float *)(p + lay.off[LI_MOVED]), e->g = (float *)(p + lay.off[LI_G]);
+  e->gB = (double *)(p + lay.off[LI_GB]);
+  ce = cudaMemcpy(e->F, L->F->data, n * sizeof(float), cudaMemcpyHostToDevice);
+  if (!ce) ce = cudaMemcpy(e->M, L->M->data, nm * sizeof(float), cudaMemcpyHostToDevice);
+  if (ce) {
+    cudaFree(e->block);
+    free(e);
+    ffdp_fail(err, FFDP_ERR_IO, "CUDA error uploading a level: %s", cudaGetErrorString(ce));
+    return nullptr;
+  }
   e->base.run = cuda_run;
   e->base.release = cuda_release;
   e->L = L;

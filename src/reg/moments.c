@@ -8,25 +8,55 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Intensity-weighted centre and covariance in world mm. Sums run in voxel coordinates, one
+ * row of partial sums per plane (in parallel), added in plane order so that the result does
+ * not depend on the thread count; the affine map to world is applied to the moments. */
 static void weighted_moments(const ffdp_volume *v, double c[3], double C[3][3]) {
   const int64_t nx = v->dim[0], ny = v->dim[1], nz = v->dim[2];
-  double s0 = 0, s1[3] = {0}, s2[3][3] = {{0}};
-  for (int64_t z = 0; z < nz; z++)
-    for (int64_t y = 0; y < ny; y++)
+  double *part = calloc((size_t)nz * 10, sizeof(double));
+  if (!part) { /* no memory for 80 bytes per plane: the grid centre, unit covariance */
+    double p[3] = {0.5 * (nx - 1), 0.5 * (ny - 1), 0.5 * (nz - 1)};
+    ffdp_mat4_apply(v->vox2world, p, c);
+    for (int a = 0; a < 3; a++)
+      for (int b = 0; b < 3; b++) C[a][b] = a == b;
+    return;
+  }
+#pragma omp parallel for schedule(static)
+  for (int64_t z = 0; z < nz; z++) {
+    double s[10] = {0};
+    for (int64_t y = 0; y < ny; y++) {
+      const float *row = v->data + (z * ny + y) * nx;
+      double r0 = 0, rx = 0, rxx = 0;
       for (int64_t x = 0; x < nx; x++) {
-        double w = v->data[(z * ny + y) * nx + x];
+        double w = row[x];
         if (!(w > 0)) continue;
-        double p[3] = {x, y, z}, X[3];
-        ffdp_mat4_apply(v->vox2world, p, X);
-        s0 += w;
-        for (int a = 0; a < 3; a++) {
-          s1[a] += w * X[a];
-          for (int b = 0; b < 3; b++) s2[a][b] += w * X[a] * X[b];
-        }
+        r0 += w, rx += w * (double)x, rxx += w * (double)x * (double)x;
       }
-  for (int a = 0; a < 3; a++) c[a] = s0 > 0 ? s1[a] / s0 : 0;
-  for (int a = 0; a < 3; a++)
-    for (int b = 0; b < 3; b++) C[a][b] = s0 > 0 ? s2[a][b] / s0 - c[a] * c[b] : (a == b);
+      const double yy = (double)y, zz = (double)z;
+      s[0] += r0, s[1] += rx, s[2] += r0 * yy, s[3] += r0 * zz;
+      s[4] += rxx, s[5] += rx * yy, s[6] += rx * zz, s[7] += r0 * yy * yy, s[8] += r0 * yy * zz, s[9] += r0 * zz * zz;
+    }
+    for (int k = 0; k < 10; k++) part[z * 10 + k] = s[k];
+  }
+  double S[10] = {0};
+  for (int64_t z = 0; z < nz; z++)
+    for (int k = 0; k < 10; k++) S[k] += part[z * 10 + k];
+  free(part);
+  double m[3] = {0, 0, 0}, P[3][3] = {{1, 0, 0}, {0, 1, 0}, {0, 0, 1}};
+  if (S[0] > 0) {
+    for (int a = 0; a < 3; a++) m[a] = S[1 + a] / S[0];
+    const double second[3][3] = {{S[4], S[5], S[6]}, {S[5], S[7], S[8]}, {S[6], S[8], S[9]}};
+    for (int a = 0; a < 3; a++)
+      for (int b = 0; b < 3; b++) P[a][b] = second[a][b] / S[0] - m[a] * m[b];
+  }
+  ffdp_mat4_apply(v->vox2world, m, c);
+  for (int a = 0; a < 3; a++) /* C = A P A^T */
+    for (int b = 0; b < 3; b++) {
+      double t = 0;
+      for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 3; j++) t += v->vox2world.m[a][i] * P[i][j] * v->vox2world.m[b][j];
+      C[a][b] = S[0] > 0 ? t : (a == b);
+    }
 }
 
 /* Cyclic Jacobi for a symmetric 3x3: columns of E are eigenvectors, sorted by eigenvalue. */

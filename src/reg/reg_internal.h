@@ -67,6 +67,9 @@ typedef struct reg_linear_eval {
 reg_linear_eval *reg_linear_eval_cuda(const reg_level *L, ffdp_error *err);
 
 int reg_cuda_device_count(void);
+/* Stage options with physical-size levels (level_mm) turned into shrink factors for a fixed
+ * image of this voxel spacing. */
+void reg_resolve_levels(const ffdp_reg_options *in, const double spacing[3], ffdp_reg_options *out);
 /* Device memory in use now (total - free, bytes), for per-stage peaks. */
 double reg_cuda_used_bytes(void);
 /* The greedy stage on a CUDA device (greedy_cuda.cu); same contract as reg_greedy_stage. */

@@ -1,5 +1,7 @@
 /* The registration driver: validation, intensity normalization, moments, then each stage. */
 #include "reg/reg_internal.h"
+#include "ffdp/plan.h"
+#include <stdio.h>
 #include "core/err.h"
 #include <math.h>
 #include <stdlib.h>
@@ -103,6 +105,31 @@ static ffdp_status check_mask(const ffdp_volume *m, const char *what, ffdp_error
   return FFDP_OK;
 }
 
+/* Refuse a GPU run that cannot fit before any work: the same plan `ffdp plan` prints. */
+static ffdp_status check_fits(const ffdp_volume *F, const ffdp_volume *M, const ffdp_reg_options *opt, ffdp_error *err) {
+  ffdp_plan plan;
+  double free_b = 0, total_b = 0;
+  ffdp_status st = ffdp_reg_plan(ffdp_volume_dim(F), ffdp_volume_vox2world(F), ffdp_volume_dim(M), ffdp_volume_vox2world(M),
+                                 opt, &plan, err);
+  if (st || (st = ffdp_cuda_memory(&free_b, &total_b, err))) return st;
+  if (plan.peak_bytes <= free_b) return FFDP_OK;
+  const ffdp_plan_row *r = &plan.rows[plan.peak_row];
+  char hint[160] = "";
+  if (opt->state_precision != FFDP_STATE_BF16) {
+    ffdp_reg_options o = *opt;
+    ffdp_plan p2;
+    o.state_precision = FFDP_STATE_BF16;
+    if (!ffdp_reg_plan(ffdp_volume_dim(F), ffdp_volume_vox2world(F), ffdp_volume_dim(M), ffdp_volume_vox2world(M), &o,
+                       &p2, NULL))
+      snprintf(hint, sizeof hint, "--state-precision bf16 (needs %.2f GB), ", p2.peak_bytes / 1e9);
+  }
+  return ffdp_fail(err, FFDP_ERR_NOMEM,
+                   "this registration needs %.2f GB on the GPU (stage %d, %s %lldx%lldx%lld) but %.2f GB of %.2f GB are "
+                   "free; try %sa coarser finest level, or --device cpu ('ffdp plan' prints every buffer)",
+                   plan.peak_bytes / 1e9, r->stage + 1, r->level < 0 ? "final composition" : "level",
+                   (long long)r->dim[0], (long long)r->dim[1], (long long)r->dim[2], free_b / 1e9, total_b / 1e9, hint);
+}
+
 ffdp_status ffdp_register(const ffdp_volume *fixed, const ffdp_volume *moving, const ffdp_reg_options *opt,
                           ffdp_reg_result **out, ffdp_error *err) {
   *out = NULL;
@@ -119,6 +146,9 @@ ffdp_status ffdp_register(const ffdp_volume *fixed, const ffdp_volume *moving, c
   if (opt->device == 1 && reg_cuda_device_count() < 1)
     return ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "no CUDA device is available; use --device cpu");
 #endif
+  if (opt->state_precision == FFDP_STATE_BF16 && opt->device != 1)
+    return ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "bf16 optimiser state is implemented on the CUDA device only; drop it for --device cpu");
+  if (opt->device == 1 && (st = check_fits(fixed, moving, opt, err))) return st;
   ffdp_volume *F = NULL, *M = NULL;
   if ((st = normalized(fixed, "fixed", &F, err)) || (st = normalized(moving, "moving", &M, err))) {
     ffdp_volume_free(F);
@@ -138,15 +168,10 @@ ffdp_status ffdp_register(const ffdp_volume *fixed, const ffdp_volume *moving, c
       goto fail;
     }
   }
-  ffdp_reg_options o = *opt; /* resolve physical-size levels against the fixed image */
+  ffdp_reg_options o; /* resolve physical-size levels against the fixed image */
   double sp[3];
   ffdp_volume_spacing(fixed, sp);
-  const double h = fmin(sp[0], fmin(sp[1], sp[2]));
-  for (int i = 0; i < o.nstages; i++)
-    for (int l = 0; l < o.stages[i].nlevels && o.stages[i].level_mm[0] > 0; l++) {
-      int f = (int)floor(o.stages[i].level_mm[l] / h + 0.5);
-      o.stages[i].shrink[l] = f < 1 ? 1 : f;
-    }
+  reg_resolve_levels(opt, sp, &o);
   opt = &o;
   for (int i = 0; i < opt->nstages; i++) {
     const ffdp_stage_spec *s = &opt->stages[i];

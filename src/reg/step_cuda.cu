@@ -4,30 +4,27 @@
 #include "ops/ops_cuda.h"
 #include "reg/step_cuda.h"
 
-extern "C" int reg_cuda_field_step(const ffdp_slab *s, float *u, float *gu, float *am, float *av, int t,
-                                   const ffdp_warp *cw, double step, double grad_sigma, double warp_sigma, float *d,
-                                   float *tmp, float *scratch, int *moved) {
+extern "C" int reg_cuda_field_step(const ffdp_slab *s, float *u, float *gu, float *tmp, reg_cuda_adam adam, int t,
+                                   const ffdp_warp *cw, double step, double grad_sigma, double warp_sigma, float *scratch,
+                                   int *moved) {
   const long long n = s->nx * s->ny * (s->zhi - s->zlo);
   const double gs[3] = {grad_sigma, grad_sigma, grad_sigma}, ws[3] = {warp_sigma, warp_sigma, warp_sigma};
+  const double I[3][3] = {{1, 0, 0}, {0, 1, 0}, {0, 0, 1}};
   double mx = 0;
-  int rc = ffdp_cuda_blur(s, gu, 3, gs, d, (float *)gu, nullptr); /* gu is dead after the first pass */
-  if (!rc) rc = ffdp_cuda_maxnorm3(n, d, scratch, &mx, nullptr);
+  int rc = ffdp_cuda_blur(s, gu, 3, gs, tmp, gu, nullptr); /* gu is dead after the first pass */
+  if (!rc) rc = ffdp_cuda_maxnorm3(n, tmp, scratch, &mx, nullptr);
   *moved = mx > 0;
   if (rc || !*moved) return rc;
-  rc = ffdp_cuda_adam_step(3 * n, d, am, av, 1.0 / mx, t, step, nullptr);
-  if (!rc) rc = ffdp_cuda_sample_fwd(cw, s, d, s, u, 3, tmp, nullptr); /* u∘(p + S d) */
-  if (!rc) rc = ffdp_cuda_axpby(3 * n, tmp, 1.0, d, 1.0, nullptr);       /* + d */
+  rc = ffdp_cuda_adam_step(3 * n, tmp, adam.m, adam.v, adam.bf16, 1.0 / mx, t, step, nullptr); /* tmp = d */
+  if (!rc) rc = ffdp_cuda_compose_fwd(cw, I, s, tmp, s, u, gu, nullptr);                       /* d + u∘(p + S d) */
   if (rc) return rc;
-  if (warp_sigma > 0) return ffdp_cuda_blur(s, tmp, 3, ws, u, tmp, nullptr);
-  return (int)cudaMemcpyAsync(u, tmp, 3 * n * sizeof(float), cudaMemcpyDeviceToDevice, nullptr);
+  if (warp_sigma > 0) return ffdp_cuda_blur(s, gu, 3, ws, u, gu, nullptr);
+  return (int)cudaMemcpyAsync(u, gu, 3 * n * sizeof(float), cudaMemcpyDeviceToDevice, nullptr);
 }
 
 extern "C" int reg_cuda_compose_fields(const ffdp_slab *s, const ffdp_warp *vox, const float *U, const float *d,
                                        const double T[3][3], float *out) {
-  const long long n = s->nx * s->ny * (s->zhi - s->zlo);
-  int rc = ffdp_cuda_sample_fwd(vox, s, d, s, U, 3, out, nullptr);
-  if (!rc) rc = ffdp_cuda_linmap3(n, out, 1.0, d, T, nullptr);
-  return rc;
+  return ffdp_cuda_compose_fwd(vox, T, s, d, s, U, out, nullptr);
 }
 
 extern "C" int reg_cuda_invert_field(const ffdp_slab *s, const ffdp_warp *vox, const float *v, int iters, float *w,

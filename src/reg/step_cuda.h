@@ -7,10 +7,15 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
-/* As reg_field_step (gu is consumed as blur scratch); scratch holds 1024 floats; *moved = 0
- * if the gradient vanished. */
-int reg_cuda_field_step(const ffdp_slab *s, float *u, float *gu, float *am, float *av, int t, const ffdp_warp *cw,
-                        double step, double grad_sigma, double warp_sigma, float *d, float *tmp, float *scratch,
+/* Adam moments of one field (3n values each), stored as float or, with bf16, as bfloat16. */
+typedef struct reg_cuda_adam {
+  void *m, *v;
+  int bf16;
+} reg_cuda_adam;
+/* As reg_field_step, in three fields: gu (consumed), tmp (scratch) and u (updated); scratch
+ * holds 1024 floats; *moved = 0 if the gradient vanished. */
+int reg_cuda_field_step(const ffdp_slab *s, float *u, float *gu, float *tmp, reg_cuda_adam adam, int t,
+                        const ffdp_warp *cw, double step, double grad_sigma, double warp_sigma, float *scratch,
                         int *moved);
 /* out = T·d + U∘(p + S·d), vox the voxel-space composition warp (B = identity). */
 int reg_cuda_compose_fields(const ffdp_slab *s, const ffdp_warp *vox, const float *U, const float *d, const double T[3][3],

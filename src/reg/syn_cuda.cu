@@ -8,6 +8,7 @@
 #include "core/err.h"
 #include "ops/ops_cuda.h"
 #include "reg/reg_internal.h"
+#include "reg/dev_layout.h"
 #include "reg/step_cuda.h"
 
 #define SYN_INVERT_ITERS 50
@@ -15,29 +16,34 @@
 namespace {
 
 struct SynBufs {
-  float *F, *M, *fmid, *mmid, *gf, *gm, *vf, *vm, *gu, *d, *tmp, *afm, *afv, *amm, *amv, *scratch;
+  float *F, *M, *vf, *vm, *gu, *tmp, *gm, *gf, *red;
+  reg_cuda_adam af, am;
   void *block = nullptr;
 };
 
-cudaError_t alloc_syn(SynBufs &b, long long n, long long nm) {
-  size_t bytes = ((size_t)5 * n + nm + (size_t)9 * 3 * n + 1024) * sizeof(float);
-  cudaError_t e = cudaMalloc(&b.block, bytes);
+cudaError_t alloc_syn(SynBufs &b, long long n, long long nm, int bf16, size_t *bytes) {
+  reg_layout L;
+  reg_layout_syn(n, nm, bf16, &L);
+  *bytes = L.total;
+  cudaError_t e = cudaMalloc(&b.block, L.total);
   if (e) return e;
-  float *p = (float *)b.block;
-  float **scal[] = {&b.F, &b.fmid, &b.mmid, &b.gf, &b.gm};
-  for (auto q : scal) *q = p, p += n;
-  b.M = p, p += nm;
-  float **vec[] = {&b.vf, &b.vm, &b.gu, &b.d, &b.tmp, &b.afm, &b.afv, &b.amm, &b.amv};
-  for (auto q : vec) *q = p, p += 3 * n;
-  b.scratch = p;
-  return cudaMemsetAsync(b.block, 0, bytes);
+  char *p = (char *)b.block;
+  b.F = (float *)(p + L.off[SY_F]), b.M = (float *)(p + L.off[SY_M]);
+  b.vf = (float *)(p + L.off[SY_VF]), b.vm = (float *)(p + L.off[SY_VM]);
+  b.gu = (float *)(p + L.off[SY_GU]), b.tmp = (float *)(p + L.off[SY_TMP]);
+  b.gm = (float *)(p + L.off[SY_GM]), b.gf = (float *)(p + L.off[SY_GF]);
+  b.af = {p + L.off[SY_AFM], p + L.off[SY_AFV], bf16};
+  b.am = {p + L.off[SY_AMM], p + L.off[SY_AMV], bf16};
+  b.red = (float *)(p + L.off[SY_RED]);
+  return cudaMemsetAsync(b.block, 0, L.total);
 }
 
 // Host field onto a grid (resampled if needed) and up to the device.
 ffdp_status upload_field(ffdp_volume **v, const ffdp_volume *grid, float *dst, ffdp_error *err) {
   ffdp_status st = reg_field_to_grid(v, grid, err);
   if (st) return st;
-  cudaMemcpy(dst, (*v)->data, ffdp_volume_nvox(grid) * 3 * sizeof(float), cudaMemcpyHostToDevice);
+  cudaError_t e = cudaMemcpy(dst, (*v)->data, ffdp_volume_nvox(grid) * 3 * sizeof(float), cudaMemcpyHostToDevice);
+  if (e) return ffdp_fail(err, FFDP_ERR_IO, "CUDA error uploading a field: %s", cudaGetErrorString(e));
   return FFDP_OK;
 }
 
@@ -62,15 +68,16 @@ extern "C" ffdp_status reg_syn_stage_cuda(const ffdp_volume *F, const ffdp_volum
     reg_level L;
     if ((st = reg_level_build(F, M, NULL, NULL, S->shrink[lv], S->smooth[lv], &L, err))) break;
     const long long n = ffdp_volume_nvox(L.F), nm = ffdp_volume_nvox(L.M);
-    cudaError_t ce = alloc_syn(b, n, nm);
+    size_t need = 0;
+    cudaError_t ce = alloc_syn(b, n, nm, opt->state_precision == FFDP_STATE_BF16, &need);
     if (ce) {
-      st = ffdp_fail(err, FFDP_ERR_NOMEM, "CUDA SyN level %d: cannot allocate %.1f MB on the device", lv + 1,
-                     (32.0 * n + nm) * 4 / 1e6);
+      st = ffdp_fail(err, FFDP_ERR_NOMEM, "CUDA SyN level %d: cannot allocate %.1f MB on the device (%s)", lv + 1,
+                     need / 1e6, cudaGetErrorString(ce));
       reg_level_free(&L);
       break;
     }
-    cudaMemcpy(b.F, L.F->data, n * 4, cudaMemcpyHostToDevice);
-    cudaMemcpy(b.M, L.M->data, nm * 4, cudaMemcpyHostToDevice);
+    rc = (int)cudaMemcpy(b.F, L.F->data, n * 4, cudaMemcpyHostToDevice);
+    if (!rc) rc = (int)cudaMemcpy(b.M, L.M->data, nm * 4, cudaMemcpyHostToDevice);
     if (!st) st = upload_field(&vf, L.F, b.vf, err);
     if (!st) st = upload_field(&vm, L.F, b.vm, err);
     const double h = reg_level_step_mm(&L);
@@ -81,10 +88,11 @@ extern "C" ffdp_status reg_syn_stage_cuda(const ffdp_volume *F, const ffdp_volum
     for (; !st && it < S->iters[lv] && !conv && !rc; it++) {
       double loss = 0, lf = 0;
       int mv1 = 1, mv2 = 1;
-      rc = ffdp_cuda_sample_fwd(&wfix, &L.fs, b.vf, &L.fs, b.F, 1, b.fmid, nullptr);
-      if (!rc) rc = ffdp_cuda_sample_fwd(&wmov, &L.fs, b.vm, &L.ms, b.M, 1, b.mmid, nullptr);
-      if (!rc) rc = reg_cuda_metric(&S->metric, &L.fs, b.fmid, b.mmid, b.gm, &loss);
-      if (!rc) rc = reg_cuda_metric(&S->metric, &L.fs, b.mmid, b.fmid, b.gf, &lf);
+      float *fmid = b.gu, *mmid = b.gu + n; /* the gradient field is free until the backward */
+      rc = ffdp_cuda_sample_fwd(&wfix, &L.fs, b.vf, &L.fs, b.F, 1, fmid, nullptr);
+      if (!rc) rc = ffdp_cuda_sample_fwd(&wmov, &L.fs, b.vm, &L.ms, b.M, 1, mmid, nullptr);
+      if (!rc) rc = reg_cuda_metric(&S->metric, &L.fs, fmid, mmid, b.gm, &loss);
+      if (!rc) rc = reg_cuda_metric(&S->metric, &L.fs, mmid, fmid, b.gf, &lf);
       if (!rc && !isfinite(loss)) {
         st = ffdp_fail(err, FFDP_ERR_NUMERIC, "stage %d level %d: the loss became %g", si + 1, lv + 1, loss);
         break;
@@ -92,12 +100,12 @@ extern "C" ffdp_status reg_syn_stage_cuda(const ffdp_volume *F, const ffdp_volum
       hist[it] = loss;
       if (!rc) rc = ffdp_cuda_sample_bwd(&wmov, &L.fs, b.vm, &L.ms, b.M, 1, b.gm, b.gu, nullptr, nullptr);
       if (!rc)
-        rc = reg_cuda_field_step(&L.fs, b.vm, b.gu, b.amm, b.amv, it + 1, &cmov, 0.5 * S->lr * h, S->grad_sigma,
-                                 S->warp_sigma, b.d, b.tmp, b.scratch, &mv1);
+        rc = reg_cuda_field_step(&L.fs, b.vm, b.gu, b.tmp, b.am, it + 1, &cmov, 0.5 * S->lr * h, S->grad_sigma,
+                                 S->warp_sigma, b.red, &mv1);
       if (!rc) rc = ffdp_cuda_sample_bwd(&wfix, &L.fs, b.vf, &L.fs, b.F, 1, b.gf, b.gu, nullptr, nullptr);
       if (!rc)
-        rc = reg_cuda_field_step(&L.fs, b.vf, b.gu, b.afm, b.afv, it + 1, &cfix, 0.5 * S->lr * h, S->grad_sigma,
-                                 S->warp_sigma, b.d, b.tmp, b.scratch, &mv2);
+        rc = reg_cuda_field_step(&L.fs, b.vf, b.gu, b.tmp, b.af, it + 1, &cfix, 0.5 * S->lr * h, S->grad_sigma,
+                                 S->warp_sigma, b.red, &mv2);
       conv = !(mv1 || mv2) || reg_converged(hist, it + 1, S->window, S->tol);
       if (it == 0) {
         double used = reg_cuda_used_bytes() - base;
@@ -121,11 +129,14 @@ extern "C" ffdp_status reg_syn_stage_cuda(const ffdp_volume *F, const ffdp_volum
   ffdp_volume *u = NULL, *ui = NULL;
   if (!st && !rc) {
     const long long n = ffdp_volume_nvox(F);
-    float *blk = nullptr;
-    if (cudaMalloc((void **)&blk, (size_t)6 * 3 * n * sizeof(float)) != cudaSuccess) {
-      st = ffdp_fail(err, FFDP_ERR_NOMEM, "CUDA SyN: cannot allocate %.1f MB for the final composition", 72.0 * n / 1e6);
+    reg_layout FL;
+    reg_layout_syn_final(n, &FL);
+    char *blk = nullptr;
+    if (cudaMalloc((void **)&blk, FL.total) != cudaSuccess) {
+      st = ffdp_fail(err, FFDP_ERR_NOMEM, "CUDA SyN: cannot allocate %.1f MB for the final composition", FL.total / 1e6);
     } else {
-      float *dvf = blk, *dvm = blk + 3 * n, *w = blk + 6 * n, *tmp = blk + 9 * n, *out = blk + 12 * n, *aux = blk + 15 * n;
+      float *dvf = (float *)(blk + FL.off[SF_VF]), *dvm = (float *)(blk + FL.off[SF_VM]), *w = (float *)(blk + FL.off[SF_W]),
+            *tmp = (float *)(blk + FL.off[SF_TMP]), *out = (float *)(blk + FL.off[SF_OUT]), *aux = out;
       if (!st) st = upload_field(&vf, F, dvf, err);
       if (!st) st = upload_field(&vm, F, dvm, err);
       if (!st) st = ffdp_volume_create(F->dim, 3, F->vox2world, &u, err);
@@ -145,7 +156,7 @@ extern "C" ffdp_status reg_syn_stage_cuda(const ffdp_volume *F, const ffdp_volum
         if (!rc) rc = (int)cudaMemcpy(u->data, out, 3 * n * 4, cudaMemcpyDeviceToHost);
         if (!rc) rc = ffdp_cuda_linmap3(n, aux, 0.0, dvm, Ai, nullptr);               /* A^-1 v_m */
         if (!rc) rc = reg_cuda_invert_field(&fs, &vox, aux, SYN_INVERT_ITERS, w, tmp); /* r */
-        if (!rc) rc = reg_cuda_compose_fields(&fs, &vox, dvf, w, I, out);              /* r + v_f∘(id+r) */
+        if (!rc) rc = reg_cuda_compose_fields(&fs, &vox, dvf, w, I, out); /* r + v_f∘(id+r); aux is dead */
         if (!rc) rc = (int)cudaMemcpy(ui->data, out, 3 * n * 4, cudaMemcpyDeviceToHost);
       }
       cudaFree(blk);

@@ -1,0 +1,45 @@
+/* The device-memory plan of a registration: which buffers each stage and level allocates on
+ * the GPU, how large they are, and the peak, computed from image headers before anything
+ * large is loaded. ffdp_register runs the same plan and refuses a run that cannot fit. */
+#ifndef FFDP_PLAN_H
+#define FFDP_PLAN_H
+#include "ffdp/register.h"
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define FFDP_PLAN_MAX_BUFS 16
+#define FFDP_PLAN_MAX_ROWS (FFDP_MAX_STAGES * (FFDP_MAX_LEVELS + 1))
+
+typedef struct ffdp_plan_row {
+  int stage;              /* 0-based stage index */
+  int level;              /* 0-based level, or -1 for the stage's final full-resolution step */
+  ffdp_stage_kind kind;
+  int64_t dim[3];         /* fixed grid of this level */
+  int64_t moving_voxels;  /* moving grid of this level */
+  int nbuf;
+  const char *buf_name[FFDP_PLAN_MAX_BUFS];
+  double buf_bytes[FFDP_PLAN_MAX_BUFS];
+  double scratch_bytes;   /* bound on what operators allocate for themselves (reductions) */
+  double bytes;           /* all buffers (aligned) plus scratch_bytes */
+} ffdp_plan_row;
+
+typedef struct ffdp_plan {
+  int nrows;
+  ffdp_plan_row rows[FFDP_PLAN_MAX_ROWS];
+  int peak_row;
+  double peak_bytes;
+  double bytes_per_voxel; /* peak / voxels of the fixed image at full resolution */
+} ffdp_plan;
+
+/* Plan for the CUDA device (opt->device is not consulted). */
+ffdp_status ffdp_reg_plan(const int64_t fixed_dim[3], ffdp_mat4 fixed_vox2world, const int64_t moving_dim[3],
+                          ffdp_mat4 moving_vox2world, const ffdp_reg_options *opt, ffdp_plan *plan, ffdp_error *err);
+
+/* Free and total memory of CUDA device 0 in bytes; FFDP_ERR_UNSUPPORTED without a device. */
+ffdp_status ffdp_cuda_memory(double *free_bytes, double *total_bytes, ffdp_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

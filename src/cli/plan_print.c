@@ -1,0 +1,33 @@
+/* The memory plan as a person reads it: one line per stage level, the buffers of the peak. */
+#include "cli/cli.h"
+#include "ffdp/plan.h"
+#include <stdio.h>
+
+static const char *kind_name(ffdp_stage_kind k) {
+  return k == FFDP_STAGE_RIGID ? "rigid" : k == FFDP_STAGE_AFFINE ? "affine" : k == FFDP_STAGE_SYN ? "syn" : "greedy";
+}
+
+void cli_print_plan(FILE *f, const ffdp_plan *p, double free_bytes, double total_bytes) {
+  fprintf(f, "GPU memory plan (per stage level; buffers are allocated per level and freed after it):\n");
+  fprintf(f, "  stage  kind    level  fixed grid           voxels     device MB\n");
+  for (int i = 0; i < p->nrows; i++) {
+    const ffdp_plan_row *r = &p->rows[i];
+    char lv[16], grid[48];
+    if (r->level < 0) snprintf(lv, sizeof lv, "final");
+    else snprintf(lv, sizeof lv, "%d", r->level + 1);
+    snprintf(grid, sizeof grid, "%lldx%lldx%lld", (long long)r->dim[0], (long long)r->dim[1], (long long)r->dim[2]);
+    fprintf(f, "  %5d  %-6s  %-5s  %-19s %10lld  %10.1f%s\n", r->stage + 1, kind_name(r->kind), lv, grid,
+            (long long)(r->dim[0] * r->dim[1] * r->dim[2]), r->bytes / 1e6, i == p->peak_row ? "  <- peak" : "");
+  }
+  if (p->nrows == 0) return;
+  const ffdp_plan_row *r = &p->rows[p->peak_row];
+  fprintf(f, "  buffers at the peak:\n");
+  for (int b = 0; b < r->nbuf; b++) fprintf(f, "    %-42s %10.1f MB\n", r->buf_name[b], r->buf_bytes[b] / 1e6);
+  fprintf(f, "    %-42s %10.1f MB (a bound)\n", "operators' own scratch", r->scratch_bytes / 1e6);
+  fprintf(f, "  peak %.1f MB = %.1f bytes per fixed voxel", p->peak_bytes / 1e6, p->bytes_per_voxel);
+  if (total_bytes > 0)
+    fprintf(f, "; GPU 0 has %.1f of %.1f GB free: %s\n", free_bytes / 1e9, total_bytes / 1e9,
+            p->peak_bytes <= free_bytes ? "fits" : "DOES NOT FIT");
+  else
+    fprintf(f, "; no CUDA device here to compare with\n");
+}

@@ -1,0 +1,44 @@
+/* Device buffer layouts of the CUDA stages, in one place so that the memory planner and the
+ * stages cannot disagree: the planner sums these sizes, the stages carve one allocation by
+ * the same offsets. Plain C (no CUDA), so a CPU-only build can still plan a GPU run. */
+#ifndef FFDP_REG_DEV_LAYOUT_H
+#define FFDP_REG_DEV_LAYOUT_H
+#include <stddef.h>
+#include <stdint.h>
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define REG_LAYOUT_MAX 16
+
+typedef struct reg_layout {
+  int n;
+  const char *name[REG_LAYOUT_MAX];
+  size_t off[REG_LAYOUT_MAX], bytes[REG_LAYOUT_MAX];
+  size_t total;
+} reg_layout;
+
+/* Greedy level: fixed, moving, warp u, gradient gu, scratch field tmp (also holds the warped
+ * image and the image gradient), Adam moments, reduction scratch. */
+enum { GR_F, GR_M, GR_U, GR_GU, GR_TMP, GR_AM, GR_AV, GR_RED };
+/* SyN level: the two half-way fields, their Adam moments, gu (also holds both midpoint
+ * images), tmp, the two image gradients. */
+enum { SY_F, SY_M, SY_VF, SY_VM, SY_GU, SY_TMP, SY_GM, SY_GF, SY_AFM, SY_AFV, SY_AMM, SY_AMV, SY_RED };
+/* SyN at the end: both fields at full resolution, the inverse being built, its scratch, out. */
+enum { SF_VF, SF_VM, SF_W, SF_TMP, SF_OUT };
+/* Linear level: fixed, moving, warped, image gradient, the 12 affine-gradient doubles. */
+enum { LI_F, LI_M, LI_MOVED, LI_G, LI_GB };
+
+void reg_layout_greedy(int64_t n, int64_t nm, int bf16_state, reg_layout *L);
+void reg_layout_syn(int64_t n, int64_t nm, int bf16_state, reg_layout *L);
+void reg_layout_syn_final(int64_t n, reg_layout *L);
+void reg_layout_linear(int64_t n, int64_t nm, reg_layout *L);
+
+/* Device memory an operator may take for itself while it runs (block partials of the
+ * reductions, stream-ordered): a bound, so that the planner can add it. */
+#define REG_OP_SCRATCH_BYTES ((size_t)8 << 20)
+
+#ifdef __cplusplus
+}
+#endif
+#endif

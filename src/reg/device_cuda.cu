@@ -1,0 +1,38 @@
+// The CUDA device as the registration driver sees it: whether there is one, how much memory
+// it has free, and starting its runtime ahead of time (so that start-up can overlap loading).
+#include <cuda_runtime.h>
+#include "core/err.h"
+#include "ffdp/plan.h"
+#include "reg/reg_internal.h"
+
+extern "C" double reg_cuda_used_bytes(void) {
+  size_t free_b = 0, total_b = 0;
+  if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) return 0;
+  return (double)(total_b - free_b);
+}
+
+extern "C" int reg_cuda_device_count(void) {
+  int ndev = 0;
+  return cudaGetDeviceCount(&ndev) == cudaSuccess ? ndev : 0;
+}
+
+extern "C" ffdp_status ffdp_cuda_memory(double *free_bytes, double *total_bytes, ffdp_error *err) {
+  size_t f = 0, t = 0;
+  *free_bytes = *total_bytes = 0;
+  if (reg_cuda_device_count() < 1) return ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "no CUDA device is available");
+  cudaError_t e = cudaMemGetInfo(&f, &t);
+  if (e) return ffdp_fail(err, FFDP_ERR_IO, "cannot query the CUDA device: %s", cudaGetErrorString(e));
+  *free_bytes = (double)f, *total_bytes = (double)t;
+  return FFDP_OK;
+}
+
+extern "C" ffdp_status ffdp_device_warmup(int device, ffdp_error *err) {
+  if (device != 1) return FFDP_OK;
+  if (reg_cuda_device_count() < 1)
+    return ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "no CUDA device is available; use --device cpu (or auto)");
+  cudaError_t e = cudaFree(nullptr); /* creates the primary context */
+  if (e) return ffdp_fail(err, FFDP_ERR_IO, "cannot start the CUDA device: %s", cudaGetErrorString(e));
+  return FFDP_OK;
+}
+
+extern "C" int ffdp_cuda_device_count(void) { return reg_cuda_device_count(); }

@@ -1,0 +1,78 @@
+/* Device-memory planner: walks the stages and levels exactly as the driver will, sizing each
+ * level's buffers with the layouts the CUDA stages allocate (dev_layout.c). */
+#include "ffdp/plan.h"
+#include "core/err.h"
+#include "reg/dev_layout.h"
+#include "reg/reg_internal.h"
+#include <math.h>
+#include <string.h>
+
+void reg_resolve_levels(const ffdp_reg_options *in, const double spacing[3], ffdp_reg_options *out) {
+  *out = *in;
+  const double h = fmin(spacing[0], fmin(spacing[1], spacing[2]));
+  for (int i = 0; i < out->nstages; i++)
+    for (int l = 0; l < out->stages[i].nlevels && out->stages[i].level_mm[0] > 0; l++) {
+      int f = (int)floor(out->stages[i].level_mm[l] / h + 0.5);
+      out->stages[i].shrink[l] = f < 1 ? 1 : f;
+    }
+}
+
+static int64_t nvox(const int64_t d[3]) { return d[0] * d[1] * d[2]; }
+
+static void add_row(ffdp_plan *p, int stage, int level, ffdp_stage_kind kind, const int64_t dim[3], int64_t nm,
+                    const reg_layout *L) {
+  ffdp_plan_row *r = &p->rows[p->nrows++];
+  memset(r, 0, sizeof *r);
+  r->stage = stage, r->level = level, r->kind = kind, r->moving_voxels = nm;
+  memcpy(r->dim, dim, sizeof r->dim);
+  r->nbuf = L->n;
+  for (int b = 0; b < L->n; b++) r->buf_name[b] = L->name[b], r->buf_bytes[b] = (double)L->bytes[b];
+  r->scratch_bytes = (double)REG_OP_SCRATCH_BYTES;
+  r->bytes = (double)L->total + r->scratch_bytes;
+  if (r->bytes > p->peak_bytes) p->peak_bytes = r->bytes, p->peak_row = p->nrows - 1;
+}
+
+ffdp_status ffdp_reg_plan(const int64_t fixed_dim[3], ffdp_mat4 fixed_vox2world, const int64_t moving_dim[3],
+                          ffdp_mat4 moving_vox2world, const ffdp_reg_options *opt, ffdp_plan *plan, ffdp_error *err) {
+  memset(plan, 0, sizeof *plan);
+  if (opt->nstages < 0 || opt->nstages > FFDP_MAX_STAGES)
+    return ffdp_fail(err, FFDP_ERR_INVALID, "%d stages (at most %d)", opt->nstages, FFDP_MAX_STAGES);
+  for (int a = 0; a < 3; a++)
+    if (fixed_dim[a] < 1 || moving_dim[a] < 1) return ffdp_fail(err, FFDP_ERR_INVALID, "image dimensions must be positive");
+  double sp[3];
+  for (int a = 0; a < 3; a++)
+    sp[a] = sqrt(fixed_vox2world.m[0][a] * fixed_vox2world.m[0][a] + fixed_vox2world.m[1][a] * fixed_vox2world.m[1][a] +
+                 fixed_vox2world.m[2][a] * fixed_vox2world.m[2][a]);
+  ffdp_reg_options o;
+  reg_resolve_levels(opt, sp, &o);
+  const int bf16 = o.state_precision == FFDP_STATE_BF16;
+  for (int i = 0; i < o.nstages; i++) {
+    const ffdp_stage_spec *S = &o.stages[i];
+    if (S->nlevels < 1 || S->nlevels > FFDP_MAX_LEVELS)
+      return ffdp_fail(err, FFDP_ERR_INVALID, "stage %d: %d levels (1..%d allowed)", i + 1, S->nlevels, FFDP_MAX_LEVELS);
+    for (int l = 0; l < S->nlevels; l++) {
+      const int f[3] = {S->shrink[l] < 1 ? 1 : S->shrink[l], S->shrink[l] < 1 ? 1 : S->shrink[l],
+                        S->shrink[l] < 1 ? 1 : S->shrink[l]};
+      int64_t fd[3] = {fixed_dim[0], fixed_dim[1], fixed_dim[2]}, md[3] = {moving_dim[0], moving_dim[1], moving_dim[2]};
+      ffdp_mat4 wo;
+      if (f[0] > 1) {
+        ffdp_shrink_grid(fixed_dim, fixed_vox2world, f, fd, &wo);
+        ffdp_shrink_grid(moving_dim, moving_vox2world, f, md, &wo);
+      }
+      reg_layout L;
+      const int64_t n = nvox(fd), nm = nvox(md);
+      if (S->kind == FFDP_STAGE_GREEDY) reg_layout_greedy(n, nm, bf16, &L);
+      else if (S->kind == FFDP_STAGE_SYN) reg_layout_syn(n, nm, bf16, &L);
+      else reg_layout_linear(n, nm, &L);
+      add_row(plan, i, l, S->kind, fd, nm, &L);
+    }
+    if (S->kind == FFDP_STAGE_SYN) {
+      reg_layout L;
+      reg_layout_syn_final(nvox(fixed_dim), &L);
+      add_row(plan, i, -1, S->kind, fixed_dim, 0, &L);
+    }
+  }
+  plan->bytes_per_voxel = plan->peak_bytes / (double)nvox(fixed_dim);
+  return FFDP_OK;
+}
+
