@@ -26,7 +26,11 @@ static float pattern(double x, double y, double z, double N) {
   double dx = (x - c) / r, dy = (y - c) / (0.85 * r), dz = (z - c) / (0.75 * r), q = dx * dx + dy * dy + dz * dz;
   if (q >= 1.0) return 0.f;
   const double k = 2 * PI / (N / 8.0);
-  double t = 0.55 + 0.2 * sin(k * x) * sin(0.8 * k * y + 0.3) + 0.15 * cos(0.6 * k * (y + z)) + 0.1 * sin(1.3 * k * z + x / N);
+  /* three scales: coarse shape, 24-voxel folds and 10-voxel grain, so that every pyramid level
+   * (and a 5-voxel LNCC window at full resolution) has structure to align */
+  const double k24 = 2 * PI / 24.0, k10 = 2 * PI / 10.0;
+  double t = 0.5 + 0.15 * sin(k * x) * sin(0.8 * k * y + 0.3) + 0.1 * cos(0.6 * k * (y + z)) +
+             0.12 * sin(k24 * x + 0.7 * sin(k24 * z)) * cos(k24 * y) + 0.08 * sin(k10 * (x + 0.6 * y)) * sin(k10 * (z - 0.3 * x));
   return (float)(t * (1.0 - q * q));
 }
 
