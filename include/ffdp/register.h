@@ -3,6 +3,7 @@
  * world points: phi(x) = A·x + t + u(x), u a displacement field on the fixed grid in mm. */
 #ifndef FFDP_REGISTER_H
 #define FFDP_REGISTER_H
+#include "ffdp/comm.h"
 #include "ffdp/error.h"
 #include "ffdp/volume.h"
 #ifdef __cplusplus
@@ -59,6 +60,8 @@ typedef struct ffdp_reg_options {
   const ffdp_volume *moving_mask;/* optional, on the moving grid */
   int device;                    /* 0: CPU (OpenMP); 1: CUDA device 0 (no masks there yet) */
   ffdp_state_precision state_precision; /* storage of the deformable optimiser state (CUDA) */
+  const ffdp_comm *comm;         /* ranks sharing this registration (NULL: this process alone);
+                                    every rank passes the same images and options */
   void (*progress)(void *ctx, const ffdp_progress *p);
   void *progress_ctx;
 } ffdp_reg_options;

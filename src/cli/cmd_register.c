@@ -1,5 +1,9 @@
 /* ffdp register: ANTs-familiar options, presets, live progress, summary and --json. */
 #include "cli/cli.h"
+#include "core/err.h"
+#ifdef FFDP_HAVE_MPI
+#include "ffdp/comm_mpi.h"
+#endif
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <omp.h>
@@ -198,12 +202,40 @@ static int write_plan_json(const char *path, const ffdp_plan *p, double free_b, 
   return write_json(path, j) ? cli_errorf("cannot write '%s': %s", path, strerror(errno)) : 0;
 }
 
-static int run_register(int argc, char **argv, int plan_only);
+static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *comm);
 
-int ffdp_cmd_register(int argc, char **argv) { return run_register(argc, argv, 0); }
-int ffdp_cmd_plan(int argc, char **argv) { return run_register(argc, argv, 1); }
+/* Started by an MPI launcher (mpirun / srun with PMIx): then every rank runs this command on
+ * its slab; without one it is the one-rank case of the same code. */
+static int launched_by_mpi(void) {
+  return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMIX_RANK") || getenv("PMI_RANK") || getenv("PMI_SIZE");
+}
 
-static int run_register(int argc, char **argv, int plan_only) {
+int ffdp_cmd_register(int argc, char **argv) {
+  if (!launched_by_mpi()) return run_register(argc, argv, 0, NULL);
+#ifdef FFDP_HAVE_MPI
+  ffdp_comm *comm = NULL;
+  ffdp_error err = {0};
+  int provided = 0, rc;
+  MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided);
+  if (ffdp_comm_mpi_create(MPI_COMM_WORLD, &comm, &err)) {
+    rc = cli_error(&err);
+  } else {
+    if (ffdp_comm_rank(comm) != 0) { /* rank 0 speaks for the job; every failure is agreed */
+      FILE *o = freopen("/dev/null", "w", stdout), *e = freopen("/dev/null", "w", stderr);
+      (void)o, (void)e;
+    }
+    rc = run_register(argc, argv, 0, comm);
+  }
+  ffdp_comm_free(comm);
+  MPI_Finalize();
+  return rc;
+#else
+  return cli_errorf("this ffdp was built without MPI and cannot run under an MPI launcher; run it directly");
+#endif
+}
+int ffdp_cmd_plan(int argc, char **argv) { return run_register(argc, argv, 1, NULL); }
+
+static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *comm) {
   const char *fixed = NULL, *moving = NULL, *prefix = NULL, *json = NULL, *masks = NULL, *preset = "greedy";
   int threads = 0, verbose = 0, moments = 1, custom = 0, device = 0, bf16 = 0;
   ffdp_reg_options opt;
@@ -335,6 +367,8 @@ static int run_register(int argc, char **argv, int plan_only) {
     return cli_errorf("--state-precision bf16 needs --device cuda (the CPU path keeps fp32 state)");
   opt.moments = moments;
   opt.device = device;
+  opt.comm = comm;
+  if (ffdp_comm_rank(comm) != 0) verbose = -1, json = NULL;
   opt.state_precision = bf16 ? FFDP_STATE_BF16 : FFDP_STATE_F32;
   if (threads) omp_set_num_threads(threads);
   ffdp_plan plan;
@@ -372,28 +406,25 @@ static int run_register(int argc, char **argv, int plan_only) {
     }
   }
   ffdp_volume *F = NULL, *M = NULL, *fm = NULL, *mm = NULL;
-  int load_failed = ffdp_volume_load(fixed, &F, &err) || ffdp_volume_load(moving, &M, &err);
+  ffdp_reg_result *res = NULL;
+  ffdp_volume *W = NULL;
+  int after_reg = 0; /* ranks agree once more after rank 0 has written the outputs */
+  ffdp_status lst = ffdp_volume_load(fixed, &F, &err);
+  if (!lst) lst = ffdp_volume_load(moving, &M, &err);
   if (warming) pthread_join(wt, NULL);
-  if (wj.st) load_failed = 0; /* the device error below is the one to report */
-  if (load_failed) {
-    ffdp_volume_free(F);
-    return cli_error(&err);
-  }
-  if (wj.st) {
-    ffdp_volume_free(F), ffdp_volume_free(M);
-    return cli_error(&wj.err);
-  }
-  if (masks) {
+  if (!lst && wj.st) lst = wj.st, err = wj.err;
+  if (!lst && masks) {
     char buf[4096];
     snprintf(buf, sizeof buf, "%s", masks[0] == '[' ? masks + 1 : masks);
     char *e = strchr(buf, ']');
     if (e) *e = 0;
     char *comma = strchr(buf, ',');
     if (comma) *comma = 0;
-    if (buf[0] && ffdp_volume_load(buf, &fm, &err)) goto fail;
-    if (comma && comma[1] && ffdp_volume_load(comma + 1, &mm, &err)) goto fail;
+    if (buf[0]) lst = ffdp_volume_load(buf, &fm, &err);
+    if (!lst && comma && comma[1]) lst = ffdp_volume_load(comma + 1, &mm, &err);
     opt.fixed_mask = fm, opt.moving_mask = mm;
   }
+  if (ffdp_comm_agree(opt.comm, lst, &err)) goto fail; /* a rank that cannot load stops them all */
   double t_load = cli_now() - t0;
   progress_state ps = {verbose, isatty(STDOUT_FILENO), 0, 0};
   opt.progress = on_progress;
@@ -407,12 +438,12 @@ static int run_register(int argc, char **argv, int plan_only) {
     fflush(stdout);
   }
   double t1 = cli_now();
-  ffdp_reg_result *res = NULL;
   if (ffdp_register(F, M, &opt, &res, &err)) goto fail;
+  after_reg = 1;
+  if (ffdp_comm_rank(opt.comm) != 0) goto done; /* rank 0 holds the whole result and writes it */
   double t_reg = cli_now() - t1;
   ffdp_mat4 A = ffdp_reg_result_affine(res);
   const ffdp_volume *u = ffdp_reg_result_warp(res);
-  ffdp_volume *W = NULL;
   char path[4200];
   if (ffdp_warp_image(M, ffdp_volume_dim(F), ffdp_volume_vox2world(F), A, u, 0, &W, &err)) goto fail_res;
   double ncc = ffdp_global_ncc(F, W), fold = u ? ffdp_folding_fraction(u, A) : 0;
@@ -473,17 +504,24 @@ static int run_register(int argc, char **argv, int plan_only) {
     cJSON_AddNumberToObject(j, "global_ncc", ncc);
     if (u) cJSON_AddNumberToObject(j, "folding_fraction", fold);
     if (write_json(json, j)) {
-      ffdp_volume_free(W);
-      ffdp_reg_result_free(res);
-      ffdp_volume_free(F), ffdp_volume_free(M), ffdp_volume_free(fm), ffdp_volume_free(mm);
-      return cli_errorf("cannot write '%s': %s", json, strerror(errno));
+      ffdp_fail(&err, FFDP_ERR_IO, "cannot write '%s': %s", json, strerror(errno));
+      goto fail_res;
     }
+  }
+done:
+  if (after_reg) {
+    after_reg = 0;
+    if (ffdp_comm_agree(opt.comm, FFDP_OK, &err)) goto fail_res;
   }
   ffdp_volume_free(W);
   ffdp_reg_result_free(res);
   ffdp_volume_free(F), ffdp_volume_free(M), ffdp_volume_free(fm), ffdp_volume_free(mm);
   return 0;
 fail_res:
+  if (after_reg) { /* rank 0 failed writing: the others are waiting to hear */
+    after_reg = 0;
+    ffdp_comm_agree(opt.comm, err.code ? err.code : FFDP_ERR_IO, &err);
+  }
   ffdp_volume_free(W);
   ffdp_reg_result_free(res);
 fail:

@@ -6,9 +6,6 @@
 #include "ffdp/error.h"
 #include "ops/ops.h"
 
-/* Rank `rank` of `nranks` owns planes [z0, z1) of an nz-plane grid (sizes differ by at most one
- * plane) and stores `halo` more planes on each side where the grid has them. */
-ffdp_slab ffdp_slab_split(int64_t nx, int64_t ny, int64_t nz, int rank, int nranks, int64_t halo);
 
 /* Fill the halo planes of `data` (ncomp floats per voxel, laid out over [zlo, zhi)) from the
  * neighbouring ranks' owned planes. Every rank passes its own slab; a neighbour that owns fewer

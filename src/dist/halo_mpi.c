@@ -3,15 +3,6 @@
 #include "core/err.h"
 #include <stdlib.h>
 
-ffdp_slab ffdp_slab_split(int64_t nx, int64_t ny, int64_t nz, int rank, int nranks, int64_t halo) {
-  ffdp_slab s = {nx, ny, nz, 0, 0, 0, 0};
-  s.z0 = nz * rank / nranks;
-  s.z1 = nz * (rank + 1) / nranks;
-  s.zlo = s.z0 - halo > 0 ? s.z0 - halo : 0;
-  s.zhi = s.z1 + halo < nz ? s.z1 + halo : nz;
-  return s;
-}
-
 ffdp_status ffdp_halo_exchange(MPI_Comm comm, const ffdp_slab *s, float *data, int ncomp, ffdp_error *err) {
   int rank, n;
   MPI_Comm_rank(comm, &rank);

@@ -20,13 +20,12 @@ static double FN(lncc_window_weights)(const ffdp_lncc_params *p, double *w) {
   return r;
 }
 
-double FN(ffdp_lncc)(const ffdp_lncc_params *prm, const ffdp_slab *s, const REAL *F, const REAL *M,
-                     const uint8_t *mask, double norm, REAL *gM) {
+void FN(ffdp_lncc_planes)(const ffdp_lncc_params *prm, const ffdp_slab *s, const REAL *F, const REAL *M,
+                          const uint8_t *mask, double norm, REAL *gM, double *part) {
   double w[2 * FFDP_MAX_RADIUS + 1];
   const int r = (int)FN(lncc_window_weights)(prm, w), K = 2 * r + 1;
-  const int64_t nx = s->nx, ny = s->ny, P = nx * ny, nzo = s->z1 - s->z0;
+  const int64_t nx = s->nx, ny = s->ny, P = nx * ny;
   const REAL eps = (REAL)prm->eps;
-  double *part = calloc((size_t)(nzo > 0 ? nzo : 1), sizeof(double));
 #pragma omp parallel
   {
     int64_t za, zb;
@@ -113,6 +112,13 @@ double FN(ffdp_lncc)(const ffdp_lncc_params *prm, const ffdp_slab *s, const REAL
 #undef SLOT
     free(buf);
   }
+}
+
+double FN(ffdp_lncc)(const ffdp_lncc_params *prm, const ffdp_slab *s, const REAL *F, const REAL *M,
+                     const uint8_t *mask, double norm, REAL *gM) {
+  const int64_t nzo = s->z1 - s->z0;
+  double *part = calloc((size_t)(nzo > 0 ? nzo : 1), sizeof(double));
+  FN(ffdp_lncc_planes)(prm, s, F, M, mask, norm, gM, part);
   double sum = 0;
   for (int64_t k = 0; k < nzo; k++) sum += part[k];
   free(part);

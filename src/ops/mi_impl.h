@@ -17,11 +17,11 @@ static inline double FN(mi_eta)(ffdp_parzen_kind kind, double v, double vmin, do
   return eta;
 }
 
-void FN(ffdp_mi_hist)(const ffdp_mi_params *p, const ffdp_slab *s, const REAL *F, const REAL *M,
-                      const uint8_t *mask, double *hist) {
+void FN(ffdp_mi_hist_planes)(const ffdp_mi_params *p, const ffdp_slab *s, const REAL *F, const REAL *M,
+                             const uint8_t *mask, double *part) {
   const int B = p->bins;
   const int64_t P = ffdp_slab_plane(s), nzo = s->z1 - s->z0;
-  double *part = calloc((size_t)(nzo > 0 ? nzo : 1) * B * B, sizeof(double));
+  memset(part, 0, (size_t)(nzo > 0 ? nzo : 0) * B * B * sizeof(double));
 #pragma omp parallel for schedule(static)
   for (int64_t z = s->z0; z < s->z1; z++) {
     double *h = part + (z - s->z0) * B * B;
@@ -39,6 +39,14 @@ void FN(ffdp_mi_hist)(const ffdp_mi_params *p, const ffdp_slab *s, const REAL *F
       }
     }
   }
+}
+
+void FN(ffdp_mi_hist)(const ffdp_mi_params *p, const ffdp_slab *s, const REAL *F, const REAL *M,
+                      const uint8_t *mask, double *hist) {
+  const int B = p->bins;
+  const int64_t nzo = s->z1 - s->z0;
+  double *part = calloc((size_t)(nzo > 0 ? nzo : 1) * B * B, sizeof(double));
+  FN(ffdp_mi_hist_planes)(p, s, F, M, mask, part);
   for (int64_t z = 0; z < nzo; z++)
     for (int k = 0; k < B * B; k++) hist[k] += part[z * B * B + k];
   free(part);

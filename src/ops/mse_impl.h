@@ -1,7 +1,7 @@
 /* Mean squared error. Included with REAL and SUFFIX set. */
-double FN(ffdp_mse)(const ffdp_slab *s, const REAL *F, const REAL *M, const uint8_t *mask, double norm, REAL *gM) {
-  const int64_t P = ffdp_slab_plane(s), nzo = s->z1 - s->z0;
-  double *part = calloc((size_t)(nzo > 0 ? nzo : 1), sizeof(double));
+void FN(ffdp_mse_planes)(const ffdp_slab *s, const REAL *F, const REAL *M, const uint8_t *mask, double norm, REAL *gM,
+                         double *part) {
+  const int64_t P = ffdp_slab_plane(s);
 #pragma omp parallel for schedule(static)
   for (int64_t z = s->z0; z < s->z1; z++) {
     double acc = 0;
@@ -14,6 +14,12 @@ double FN(ffdp_mse)(const ffdp_slab *s, const REAL *F, const REAL *M, const uint
     }
     part[z - s->z0] = acc;
   }
+}
+
+double FN(ffdp_mse)(const ffdp_slab *s, const REAL *F, const REAL *M, const uint8_t *mask, double norm, REAL *gM) {
+  const int64_t nzo = s->z1 - s->z0;
+  double *part = calloc((size_t)(nzo > 0 ? nzo : 1), sizeof(double));
+  FN(ffdp_mse_planes)(s, F, M, mask, norm, gM, part);
   double sum = 0;
   for (int64_t k = 0; k < nzo; k++) sum += part[k];
   free(part);

@@ -28,6 +28,16 @@ static inline ffdp_slab ffdp_slab_whole(int64_t nx, int64_t ny, int64_t nz) {
   ffdp_slab s = {nx, ny, nz, 0, nz, 0, nz};
   return s;
 }
+/* Rank `rank` of `nranks` owns planes [z0, z1) of an nz-plane grid (sizes differ by at most one
+ * plane) and stores `halo` more planes on each side where the grid has them. */
+static inline ffdp_slab ffdp_slab_split(int64_t nx, int64_t ny, int64_t nz, int rank, int nranks, int64_t halo) {
+  ffdp_slab s = {nx, ny, nz, 0, 0, 0, 0};
+  s.z0 = nz * rank / nranks;
+  s.z1 = nz * (rank + 1) / nranks;
+  s.zlo = s.z0 - halo > 0 ? s.z0 - halo : 0;
+  s.zhi = s.z1 + halo < nz ? s.z1 + halo : nz;
+  return s;
+}
 static inline int64_t ffdp_slab_plane(const ffdp_slab *s) { return s->nx * s->ny; }
 static inline int64_t ffdp_slab_stored(const ffdp_slab *s) { return s->nx * s->ny * (s->zhi - s->zlo); }
 /* Index of global voxel (x,y,z) in a slab array. */
@@ -86,6 +96,11 @@ static inline void ffdp_chunk(int64_t a, int64_t b, int t, int T, int64_t *lo, i
   void ffdp_sample_bwd_##SFX(const ffdp_warp *w, const ffdp_slab *fs, const REAL *u, const ffdp_slab *ms, \
                              const REAL *M, int ncomp, const REAL *gout, REAL *gu, double gB[3][4],      \
                              REAL *gM);                                                                  \
+  /* The same with the affine gradient left per owned plane: part[(z - z0) * 12 + 4a + b]        \
+   * (may be NULL), so that ranks can add planes in one global order. */                               \
+  void ffdp_sample_bwd_planes_##SFX(const ffdp_warp *w, const ffdp_slab *fs, const REAL *u,             \
+                                    const ffdp_slab *ms, const REAL *M, int ncomp, const REAL *gout,    \
+                                    REAL *gu, double *part, REAL *gM);                                   \
   /* Label resampling: the label whose trilinear indicator weight is largest (per-label             \
    * interpolation restricted to the 8 corner labels, which is exact). */                                \
   void ffdp_sample_labels_##SFX(const ffdp_warp *w, const ffdp_slab *fs, const REAL *u,                  \
@@ -100,13 +115,22 @@ static inline void ffdp_chunk(int64_t a, int64_t b, int t, int T, int64_t *lo, i
   /* Sum over owned voxels of (F-M)^2 (mask may be NULL); gM = norm * 2 (M-F) if non-NULL. */            \
   double ffdp_mse_##SFX(const ffdp_slab *s, const REAL *F, const REAL *M, const uint8_t *mask,         \
                         double norm, REAL *gM);                                                          \
+  /* Per owned plane: part[z - z0] = Σ (F-M)^2 of the plane (not yet times norm). */                  \
+  void ffdp_mse_planes_##SFX(const ffdp_slab *s, const REAL *F, const REAL *M, const uint8_t *mask,    \
+                             double norm, REAL *gM, double *part);                                       \
   /* LNCC: returns Σ over owned voxels of -cc (times mask); gM = norm * d/dM of that sum.            \
    * F, M, mask need halo ffdp_lncc_halo(). gM may be NULL (forward only, halo r suffices). */           \
   double ffdp_lncc_##SFX(const ffdp_lncc_params *p, const ffdp_slab *s, const REAL *F, const REAL *M,   \
                          const uint8_t *mask, double norm, REAL *gM);                                    \
+  /* Per owned plane: part[z - z0] = the plane's share of the returned sum (times norm). */          \
+  void ffdp_lncc_planes_##SFX(const ffdp_lncc_params *p, const ffdp_slab *s, const REAL *F,             \
+                              const REAL *M, const uint8_t *mask, double norm, REAL *gM, double *part);  \
   /* MI in three steps so that the histogram can be all-reduced between them. */                         \
   void ffdp_mi_hist_##SFX(const ffdp_mi_params *p, const ffdp_slab *s, const REAL *F, const REAL *M,    \
                           const uint8_t *mask, double *hist);                                            \
+  /* The histogram of each owned plane: part[(z - z0) * bins * bins + k] (overwritten). */          \
+  void ffdp_mi_hist_planes_##SFX(const ffdp_mi_params *p, const ffdp_slab *s, const REAL *F,            \
+                                 const REAL *M, const uint8_t *mask, double *part);                     \
   /* From a bins*bins histogram of total weight `count` -> returns MI; table = log(pij/(pi pj)). */      \
   double ffdp_mi_table_##SFX(const ffdp_mi_params *p, const double *hist, double *table);               \
   void ffdp_mi_grad_##SFX(const ffdp_mi_params *p, const ffdp_slab *s, const REAL *F, const REAL *M,    \

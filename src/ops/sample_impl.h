@@ -70,10 +70,9 @@ static inline void FN(sample_voxel_bwd)(const ffdp_warp *w, const ffdp_slab *ms,
   }
 }
 
-void FN(ffdp_sample_bwd)(const ffdp_warp *w, const ffdp_slab *fs, const REAL *u, const ffdp_slab *ms,
-                         const REAL *M, int ncomp, const REAL *gout, REAL *gu, double gB[3][4], REAL *gM) {
-  const int64_t nx = fs->nx, ny = fs->ny, nzo = fs->z1 - fs->z0;
-  double *part = gB ? calloc((size_t)(nzo > 0 ? nzo : 1) * 12, sizeof(double)) : NULL;
+void FN(ffdp_sample_bwd_planes)(const ffdp_warp *w, const ffdp_slab *fs, const REAL *u, const ffdp_slab *ms,
+                                const REAL *M, int ncomp, const REAL *gout, REAL *gu, double *part, REAL *gM) {
+  const int64_t nx = fs->nx, ny = fs->ny;
   /* The scatter into gM is a race between threads; it is an optional, rarely used output,
    * so it runs serially (deterministic) rather than with atomics. */
 #pragma omp parallel for schedule(static) if (!gM)
@@ -97,6 +96,13 @@ void FN(ffdp_sample_bwd)(const ffdp_warp *w, const ffdp_slab *fs, const REAL *u,
       }
     if (part) memcpy(part + (z - fs->z0) * 12, acc, sizeof acc);
   }
+}
+
+void FN(ffdp_sample_bwd)(const ffdp_warp *w, const ffdp_slab *fs, const REAL *u, const ffdp_slab *ms,
+                         const REAL *M, int ncomp, const REAL *gout, REAL *gu, double gB[3][4], REAL *gM) {
+  const int64_t nzo = fs->z1 - fs->z0;
+  double *part = gB ? calloc((size_t)(nzo > 0 ? nzo : 1) * 12, sizeof(double)) : NULL;
+  FN(ffdp_sample_bwd_planes)(w, fs, u, ms, M, ncomp, gout, gu, part, gM);
   if (gB) {
     double s[12] = {0};
     for (int64_t k = 0; k < nzo; k++)

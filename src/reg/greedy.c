@@ -2,8 +2,11 @@
  *   g  = smooth(dL/du, grad_sigma), normalized by its largest vector norm
  *   d  = -lr·h · Adam(g)                      (h = smallest voxel size, mm)
  *   u <- smooth(d + u∘(x + A^-1·d), warp_sigma)
- * so that phi_new = phi∘(x + A^-1 d) exactly before smoothing. */
+ * so that phi_new = phi∘(x + A^-1 d) exactly before smoothing.
+ * Distributed over the ranks of opt->comm: each rank owns a slab of the level's fixed grid and
+ * stores a halo as wide as the widest operator needs; one process is the one-rank case. */
 #include "reg/reg_internal.h"
+#include "core/comm_internal.h"
 #include "core/err.h"
 #include <math.h>
 #include <stdlib.h>
@@ -31,25 +34,56 @@ static double max_norm3(const float *g, int64_t n) {
   return sqrt(mx);
 }
 
+/* Largest |z shift| (voxels) that S applies to the 3-vectors d. */
+static double max_zshift(const double S[3][3], const float *d, int64_t n) {
+  double mx = 0;
+#pragma omp parallel for reduction(max : mx)
+  for (int64_t i = 0; i < n; i++) {
+    double z = fabs(S[2][0] * d[3 * i] + S[2][1] * d[3 * i + 1] + S[2][2] * d[3 * i + 2]);
+    mx = z > mx ? z : mx;
+  }
+  return mx;
+}
+
 static void scale(float *g, int64_t n, float s) {
 #pragma omp parallel for
   for (int64_t i = 0; i < n; i++) g[i] *= s;
 }
 
-int reg_field_step(const ffdp_slab *s, float *u, const float *gu, float *am, float *av, int t, const ffdp_warp *cw,
-                   double step, double grad_sigma, double warp_sigma, float *d, float *tmp) {
-  const int64_t n = ffdp_slab_stored(s);
+int reg_field_step(const ffdp_comm *comm, const ffdp_slab *s, float *u, float *gu, float *am, float *av, int t,
+                   const ffdp_warp *cw, double step, double grad_sigma, double warp_sigma, float *d, float *tmp,
+                   ffdp_error *err) {
+  const ffdp_comm *c = ffdp_comm_or_single(comm);
+  const int64_t P = ffdp_slab_plane(s), own = (s->z0 - s->zlo) * P * 3, n = (s->z1 - s->z0) * P;
   const double gs[3] = {grad_sigma, grad_sigma, grad_sigma}, ws[3] = {warp_sigma, warp_sigma, warp_sigma};
   const double T[3][3] = {{1, 0, 0}, {0, 1, 0}, {0, 0, 1}};
+  ffdp_status st = c->halo(c, s, gu, 3, err);
+  if ((st = c->agree(c, st, err))) return -1;
   ffdp_blur_f32(s, gu, 3, gs, d);
-  double mx = max_norm3(d, n);
+  double mx = c->max(c, max_norm3(d + own, n));
   if (!(mx > 0)) return 0;
-  scale(d, 3 * n, (float)(1.0 / mx));
-  field_adam(d, am, av, 3 * n, t, step);
+  scale(d + own, 3 * n, (float)(1.0 / mx));
+  field_adam(d + own, am + own, av + own, 3 * n, t, step);
+  if (c->size > 1) { /* u is read at p + S d: those planes must be stored */
+    const double reach = c->max(c, max_zshift(cw->S, d + own, n)) + 1;
+    const int64_t below = s->z0 > 0 ? s->z0 - s->zlo : INT64_MAX, above = s->z1 < s->nz ? s->zhi - s->z1 : INT64_MAX;
+    const double have = c->max(c, -(double)(below < above ? below : above)); /* -min over ranks */
+    if (reach > -have) {
+      ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "an update reached %.1f planes, past the %g-plane halo; use fewer ranks",
+                reach, -have);
+      return -1;
+    }
+  }
   ffdp_compose_fwd_f32(cw, T, s, d, s, u, tmp);
-  if (warp_sigma > 0) ffdp_blur_f32(s, tmp, 3, ws, u);
-  else memcpy(u, tmp, (size_t)n * 3 * sizeof(float));
-  return 1;
+  if (warp_sigma > 0) {
+    st = c->halo(c, s, tmp, 3, err);
+    if ((st = c->agree(c, st, err))) return -1;
+    ffdp_blur_f32(s, tmp, 3, ws, u);
+  } else {
+    memcpy(u + own, tmp + own, (size_t)n * 3 * sizeof(float));
+  }
+  st = c->halo(c, s, u, 3, err);
+  return c->agree(c, st, err) ? -1 : 1;
 }
 
 void reg_compose_warp(ffdp_mat4 fixed_vox2world, ffdp_mat4 aff, ffdp_warp *cw) {
@@ -65,69 +99,138 @@ void reg_compose_warp(ffdp_mat4 fixed_vox2world, ffdp_mat4 aff, ffdp_warp *cw) {
   cw->interp = FFDP_INTERP_LINEAR, cw->pad = FFDP_PAD_BORDER;
 }
 
+/* Planes of halo a deformable level needs: the metric's window, both smoothings, and room for
+ * the composition's lookups (normalized Adam steps stay well under 3 voxels). */
+int64_t reg_deformable_halo(const ffdp_stage_spec *S) {
+  int64_t h = 4;
+  if (S->metric.kind == FFDP_METRIC_CC) {
+    ffdp_lncc_params p = {S->metric.window, FFDP_WINDOW_BOX, 1e-5};
+    h = ffdp_lncc_halo(&p) > h ? ffdp_lncc_halo(&p) : h;
+  }
+  const int64_t g = ffdp_blur_radius(S->grad_sigma), w = ffdp_blur_radius(S->warp_sigma);
+  h = g > h ? g : h;
+  return w > h ? w : h;
+}
+
+/* Ranks that can take a level: each must own at least `halo` planes (a thinner slab could not
+ * serve its neighbours' halos), so coarse levels gather onto fewer ranks. */
+int reg_level_ranks(int size, int64_t nz, int64_t halo) {
+  int64_t n = halo > 0 ? nz / halo : size;
+  if (n < 1) n = 1;
+  return (int)(n < size ? n : size);
+}
+
+/* One level on the active ranks: u (full grid, every active rank) in, updated owned planes out
+ * in u (the caller gathers). */
+static ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_options *opt, int si, int lv,
+                                ffdp_mat4 aff, float *u_full, int64_t halo, ffdp_stage_summary *sum, double t_start,
+                                ffdp_slab *slab_out, float **u_slab_out, ffdp_error *err) {
+  const ffdp_stage_spec *S = &opt->stages[si];
+  const int64_t nx = L->F->dim[0], ny = L->F->dim[1], nz = L->F->dim[2], P = nx * ny;
+  const ffdp_slab s = c->size > 1 ? ffdp_slab_split(nx, ny, nz, c->rank, c->size, halo) : L->fs;
+  ffdp_slab store = s; /* the warped image is computed on every stored plane: no exchange */
+  store.z0 = s.zlo, store.z1 = s.zhi;
+  const int64_t n = ffdp_slab_stored(&s), ntot = nx * ny * nz;
+  float *buf = calloc((size_t)n * 20, sizeof(float));
+  double *hist = malloc((size_t)(S->iters[lv] + 1) * sizeof(double));
+  ffdp_status st = FFDP_OK;
+  if (!buf || !hist) st = ffdp_fail(err, FFDP_ERR_NOMEM, "greedy level %d: cannot allocate %.1f MB", lv + 1, n * 80 / 1e6);
+  if ((st = c->agree(c, st, err))) {
+    free(buf), free(hist);
+    return st;
+  }
+  float *moved = buf, *gm = buf + n, *u = buf + 2 * n, *gu = buf + 5 * n, *d = buf + 8 * n, *am = buf + 11 * n,
+        *av = buf + 14 * n, *tmp = buf + 17 * n;
+  memcpy(u, u_full + s.zlo * P * 3, (size_t)n * 3 * sizeof(float));
+  const float *F = L->F->data + s.zlo * P;
+  const uint8_t *fmask = L->fmask ? L->fmask + s.zlo * P : NULL;
+  uint8_t *mbuf = NULL;
+  float *fbuf = NULL;
+  const double h = reg_level_step_mm(L);
+  ffdp_warp cw, w; /* compose: fixed voxel p + Wf^-1·A^-1·d(p); border-clamped fields */
+  reg_compose_warp(L->F->vox2world, aff, &cw);
+  ffdp_warp_fold(aff, L->F->vox2world, L->M->vox2world, FFDP_INTERP_LINEAR, FFDP_PAD_ZERO, &w);
+  double lt0 = reg_now();
+  int it = 0, conv = 0;
+  for (; it < S->iters[lv] && !conv; it++) {
+    if ((st = c->agree(c, reg_injected_failure(c, si, lv, it + 1, err), err))) break;
+    const uint8_t *mask = c->size > 1 ? fmask : reg_effective_mask(L, &w, u, &mbuf, &fbuf);
+    ffdp_sample_fwd_f32(&w, &store, u, &L->ms, L->M->data, 1, moved);
+    double loss = reg_metric_ranks(c, &S->metric, &s, F, moved, mask, gm);
+    if (!isfinite(loss)) {
+      st = ffdp_fail(err, FFDP_ERR_NUMERIC, "stage %d level %d: the loss became %g", si + 1, lv + 1, loss);
+      break;
+    }
+    hist[it] = loss;
+    ffdp_sample_bwd_f32(&w, &s, u, &L->ms, L->M->data, 1, gm, gu, NULL, NULL);
+    int r = reg_field_step(c, &s, u, gu, am, av, it + 1, &cw, S->lr * h, S->grad_sigma, S->warp_sigma, d, tmp, err);
+    if (r < 0) {
+      st = err ? err->code : FFDP_ERR_IO;
+      break;
+    }
+    conv = !r || reg_converged(hist, it + 1, S->window, S->tol);
+    reg_report(opt, si, lv, it + 1, loss, t_start, lt0, ntot, 0, conv);
+  }
+  sum->final_loss = it > 0 ? hist[it - 1] : 0;
+  sum->iterations += it;
+  if (!st) reg_report(opt, si, lv, it, sum->final_loss, t_start, lt0, ntot, 1, conv);
+  free(hist), free(mbuf), free(fbuf);
+  if (st) {
+    free(buf);
+    return st;
+  }
+  memmove(buf, u, (size_t)n * 3 * sizeof(float)); /* keep only the warp */
+  *slab_out = s, *u_slab_out = buf;
+  return FFDP_OK;
+}
+
 ffdp_status reg_greedy_stage(const ffdp_volume *F, const ffdp_volume *M, const ffdp_reg_options *opt, int si,
                              ffdp_mat4 aff, ffdp_volume **u_io, ffdp_stage_summary *sum, double t_start, ffdp_error *err) {
   const ffdp_stage_spec *S = &opt->stages[si];
+  const ffdp_comm *c = ffdp_comm_or_single(opt->comm);
   ffdp_volume *u = *u_io;
   *u_io = NULL;
   double t0 = reg_now();
   sum->kind = S->kind;
   sum->iterations = 0;
   ffdp_status st = FFDP_OK;
+  if (c->size > 1 && opt->moving_mask)
+    return ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "a moving mask with more than one rank is not supported yet");
+  const int64_t halo = reg_deformable_halo(S);
   for (int lv = 0; lv < S->nlevels && !st; lv++) {
     reg_level L;
-    if ((st = reg_level_build(F, M, opt->fixed_mask, opt->moving_mask, S->shrink[lv], S->smooth[lv], &L, err))) break;
-    const int64_t n = ffdp_volume_nvox(L.F);
-    st = reg_field_to_grid(&u, L.F, err); /* carry the displacement (world mm) onto this level */
-    ffdp_volume *ul = u;
-    u = NULL;
-    float *buf = st ? NULL : calloc((size_t)n * 17, sizeof(float));
-    if (!st && !buf) st = ffdp_fail(err, FFDP_ERR_NOMEM, "greedy level %d: cannot allocate %.1f MB", lv + 1, n * 68 / 1e6);
-    if (st) {
-      ffdp_volume_free(ul);
+    st = reg_level_build(F, M, opt->fixed_mask, opt->moving_mask, S->shrink[lv], S->smooth[lv], &L, err);
+    if (!st) st = reg_field_to_grid(&u, L.F, err); /* carry the displacement (world mm) onto this level */
+    if ((st = c->agree(c, st, err))) {
+      if (L.F || L.M) reg_level_free(&L);
+      break;
+    }
+    /* coarse levels whose slabs would be thinner than the halo run on fewer ranks */
+    const int nact = reg_level_ranks(c->size, L.F->dim[2], halo);
+    ffdp_comm *sub = nact == c->size ? (ffdp_comm *)c : c->first(c, nact);
+    ffdp_slab s = L.fs;
+    float *us = NULL;
+    if (sub) st = greedy_level(sub, &L, opt, si, lv, aff, u->data, halo, sum, t_start, &s, &us, err);
+    if (sub && sub != c) ffdp_comm_free(sub);
+    if ((st = c->agree(c, st, err))) {
+      free(us);
       reg_level_free(&L);
       break;
     }
-    float *moved = buf, *gm = buf + n, *gu = buf + 2 * n, *d = buf + 5 * n, *am = buf + 8 * n, *av = buf + 11 * n,
-          *tmp = buf + 14 * n;
-    double *hist = malloc((size_t)(S->iters[lv] + 1) * sizeof(double));
-    uint8_t *mbuf = NULL;
-    float *fbuf = NULL;
-    const double h = reg_level_step_mm(&L);
-    ffdp_warp cw, w; /* compose: fixed voxel p + Wf^-1·A^-1·d(p); border-clamped fields */
-    reg_compose_warp(L.F->vox2world, aff, &cw);
-    ffdp_warp_fold(aff, L.F->vox2world, L.M->vox2world, FFDP_INTERP_LINEAR, FFDP_PAD_ZERO, &w);
-    double lt0 = reg_now();
-    int it = 0, conv = 0;
-    for (; it < S->iters[lv] && !conv; it++) {
-      const uint8_t *mask = reg_effective_mask(&L, &w, ul->data, &mbuf, &fbuf);
-      ffdp_sample_fwd_f32(&w, &L.fs, ul->data, &L.ms, L.M->data, 1, moved);
-      double loss = reg_metric(&S->metric, &L, moved, mask, gm);
-      if (!isfinite(loss)) {
-        st = ffdp_fail(err, FFDP_ERR_NUMERIC, "stage %d level %d: the loss became %g", si + 1, lv + 1, loss);
-        break;
-      }
-      hist[it] = loss;
-      ffdp_sample_bwd_f32(&w, &L.fs, ul->data, &L.ms, L.M->data, 1, gm, gu, NULL, NULL);
-      if (!reg_field_step(&L.fs, ul->data, gu, am, av, it + 1, &cw, S->lr * h, S->grad_sigma, S->warp_sigma, d, tmp)) {
-        conv = 1;
-        break;
-      }
-      conv = reg_converged(hist, it + 1, S->window, S->tol);
-      reg_report(opt, si, lv, it + 1, loss, t_start, lt0, n, 0, conv);
-    }
-    sum->final_loss = it > 0 ? hist[it - 1] : 0;
-    sum->iterations += it;
-    if (!st) reg_report(opt, si, lv, it, sum->final_loss, t_start, lt0, n, 1, conv);
-    free(buf), free(hist), free(mbuf), free(fbuf);
+    if (!us) s.z0 = s.z1 = 0, s.zlo = s.zhi = 0; /* an idle rank contributes no planes */
+    double acct[2] = {c->rank == 0 ? sum->iterations : 0, c->rank == 0 ? sum->final_loss : 0};
+    c->sum(c, acct, 2); /* rank 0 took part in every level: its account stands for all */
+    sum->iterations = (int)acct[0], sum->final_loss = acct[1];
+    st = c->gather(c, &s, us, 3, u->data, err);
+    free(us);
     reg_level_free(&L);
-    u = ul;
+    st = c->agree(c, st, err);
   }
+  if (!st) st = reg_field_to_grid(&u, F, err); /* final field at full resolution */
   if (st) {
     ffdp_volume_free(u);
     return st;
   }
-  if (u && (st = reg_field_to_grid(&u, F, err))) return st; /* final field at full resolution */
   *u_io = u;
   sum->seconds = reg_now() - t0;
   return FFDP_OK;

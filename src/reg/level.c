@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <stdio.h>
+#include "core/comm_internal.h"
 
 double reg_now(void) {
   struct timespec t;
@@ -81,20 +83,55 @@ const uint8_t *reg_effective_mask(const reg_level *L, const ffdp_warp *w, const 
 
 double reg_metric_pair(const ffdp_metric_spec *m, const ffdp_slab *s, const float *A, const float *B, const uint8_t *mask,
                        float *g) {
-  const int64_t cnt = ffdp_mask_count(s, mask);
-  const double norm = cnt > 0 ? 1.0 / (double)cnt : 0.0;
+  return reg_metric_ranks(NULL, m, s, A, B, mask, g);
+}
+
+double reg_metric_ranks(const ffdp_comm *comm, const ffdp_metric_spec *m, const ffdp_slab *s, const float *A,
+                        const float *B, const uint8_t *mask, float *g) {
+  const ffdp_comm *c = ffdp_comm_or_single(comm);
+  double cnt = (double)ffdp_mask_count(s, mask), loss = NAN; /* integer-valued: exact in any order */
+  c->sum(c, &cnt, 1);                                      /* every rank normalizes by the whole grid */
+  const double norm = cnt > 0 ? 1.0 / cnt : 0.0;
+  const int64_t nzo = s->z1 - s->z0 > 0 ? s->z1 - s->z0 : 0;
+  const int bb = m->kind == FFDP_METRIC_MI ? m->bins * m->bins : 1;
+  /* Per-plane partials added in global plane order: the same bits on any number of ranks. */
+  double *part = calloc((size_t)(nzo > 0 ? nzo : 1) * bb + (size_t)bb * 2, sizeof(double)), *tot = part + nzo * bb;
+  ffdp_status st = part ? FFDP_OK : FFDP_ERR_NOMEM;
+  if ((st = c->agree(c, st, NULL))) {
+    free(part);
+    return NAN; /* reported as a non-finite loss */
+  }
   switch (m->kind) {
-  case FFDP_METRIC_MSE: return ffdp_mse_f32(s, A, B, mask, norm, g);
+  case FFDP_METRIC_MSE:
+    ffdp_mse_planes_f32(s, A, B, mask, norm, g, part);
+    if (!c->fold(c, s, part, 1, tot, NULL)) loss = tot[0] * norm;
+    break;
   case FFDP_METRIC_CC: {
     ffdp_lncc_params p = {m->window, FFDP_WINDOW_BOX, 1e-5};
-    return ffdp_lncc_f32(&p, s, A, B, mask, norm, g);
+    ffdp_lncc_planes_f32(&p, s, A, B, mask, norm, g, part);
+    if (!c->fold(c, s, part, 1, tot, NULL)) loss = tot[0];
+    break;
   }
   case FFDP_METRIC_MI: { /* images are normalized to [0,1]: one range for both */
     ffdp_mi_params p = {m->bins, FFDP_PARZEN_BSPLINE, 0.0, 1.0, 0.0, 1.0};
-    return ffdp_mi_f32(&p, s, A, B, mask, g);
+    ffdp_mi_hist_planes_f32(&p, s, A, B, mask, part);
+    if (!c->fold(c, s, part, bb, tot, NULL)) { /* the joint histogram of the whole grid */
+      loss = -ffdp_mi_table_f32(&p, tot, tot + bb);
+      if (g) ffdp_mi_grad_f32(&p, s, A, B, mask, tot + bb, norm, g);
+    }
+    break;
   }
   }
-  return 0;
+  free(part);
+  return loss;
+}
+
+ffdp_status reg_injected_failure(const ffdp_comm *comm, int stage, int level, int iter, ffdp_error *err) {
+  const char *e = getenv("FFDP_INJECT_FAILURE"); /* "RANK:ITERATION", for the failure tests */
+  int r, i;
+  if (!e || sscanf(e, "%d:%d", &r, &i) != 2 || r != ffdp_comm_rank(comm) || i != iter || stage != 0 || level != 0)
+    return FFDP_OK;
+  return ffdp_fail(err, FFDP_ERR_IO, "injected failure (FFDP_INJECT_FAILURE=%s) at iteration %d", e, iter);
 }
 
 double reg_metric(const ffdp_metric_spec *m, const reg_level *L, const float *moved, const uint8_t *mask, float *g) {
@@ -145,7 +182,7 @@ double reg_overlap(const ffdp_volume *F, const ffdp_volume *M, ffdp_mat4 aff) {
 
 void reg_report(const ffdp_reg_options *opt, int si, int lv, int it, double loss, double t_start, double lt0, int64_t n,
                 int done, int conv) {
-  if (!opt->progress) return;
+  if (!opt->progress || ffdp_comm_rank(opt->comm) != 0) return; /* rank 0 speaks for all */
   const ffdp_stage_spec *S = &opt->stages[si];
   const double now = reg_now();
   ffdp_progress p = {si, opt->nstages, lv, S->nlevels, it, S->iters[lv], S->kind, loss, now - t_start, now - lt0, n, done, conv};

@@ -4,6 +4,7 @@
  * parameters). The loss gradient w.r.t. [A t] comes from the sampler backward; the chain
  * to theta uses the Jacobian of the closed-form map theta -> [A t]. */
 #include "reg/reg_internal.h"
+#include "core/comm_internal.h"
 #include "core/err.h"
 #include <math.h>
 #include <stdlib.h>
@@ -47,43 +48,66 @@ static ffdp_mat4 map_eval(const linear_map *m, const double *th) {
   return ffdp_mat4_mul(m->aff0, g);
 }
 
-/* CPU evaluator: sample, metric and affine gradient on host memory, masks supported. */
+/* CPU evaluator: sample, metric and affine gradient on host memory, masks supported. Over
+ * several ranks each takes a slab of the level (images are on every rank, so the warped image
+ * is computed on the stored planes and nothing but sums crosses ranks). */
 typedef struct {
   reg_linear_eval base;
   const reg_level *L;
+  const ffdp_comm *comm;
+  ffdp_slab s;
   float *moved, *g, *fbuf;
+  double *part; /* affine gradient per owned plane */
   uint8_t *mbuf;
 } cpu_eval;
 
 static double cpu_run(reg_linear_eval *self, const ffdp_metric_spec *m, const ffdp_warp *w, double gB[3][4], int *rc) {
   cpu_eval *e = (cpu_eval *)self;
   const reg_level *L = e->L;
-  const uint8_t *mask = reg_effective_mask(L, w, NULL, &e->mbuf, &e->fbuf);
-  ffdp_sample_fwd_f32(w, &L->fs, NULL, &L->ms, L->M->data, 1, e->moved);
-  double loss = reg_metric(m, L, e->moved, mask, e->g);
-  ffdp_sample_bwd_f32(w, &L->fs, NULL, &L->ms, L->M->data, 1, e->g, NULL, gB, NULL);
-  *rc = 0;
+  const ffdp_comm *c = ffdp_comm_or_single(e->comm);
+  const int64_t P = ffdp_slab_plane(&e->s);
+  ffdp_slab store = e->s;
+  store.z0 = store.zlo, store.z1 = store.zhi;
+  const uint8_t *mask = c->size > 1 ? (L->fmask ? L->fmask + e->s.zlo * P : NULL)
+                                    : reg_effective_mask(L, w, NULL, &e->mbuf, &e->fbuf);
+  ffdp_sample_fwd_f32(w, &store, NULL, &L->ms, L->M->data, 1, e->moved);
+  double loss = reg_metric_ranks(c, m, &e->s, L->F->data + e->s.zlo * P, e->moved, mask, e->g);
+  ffdp_sample_bwd_planes_f32(w, &e->s, NULL, &L->ms, L->M->data, 1, e->g, NULL, e->part, NULL);
+  *rc = c->fold(c, &e->s, e->part, 12, &gB[0][0], NULL) ? -1 : 0; /* plane order: same bits on any split */
   return loss;
 }
 
 static void cpu_release(reg_linear_eval *self) {
   cpu_eval *e = (cpu_eval *)self;
-  free(e->moved), free(e->g), free(e->mbuf), free(e->fbuf);
+  free(e->moved), free(e->g), free(e->mbuf), free(e->fbuf), free(e->part);
   free(e);
 }
 
-static reg_linear_eval *linear_eval_cpu(const reg_level *L, ffdp_error *err) {
-  const int64_t n = ffdp_volume_nvox(L->F);
+static reg_linear_eval *linear_eval_cpu(const reg_level *L, const ffdp_comm *comm, const ffdp_metric_spec *m,
+                                        ffdp_error *err) {
+  const ffdp_comm *c = ffdp_comm_or_single(comm);
+  int64_t halo = 0;
+  if (m->kind == FFDP_METRIC_CC) {
+    ffdp_lncc_params p = {m->window, FFDP_WINDOW_BOX, 1e-5};
+    halo = ffdp_lncc_halo(&p);
+  }
+  const ffdp_slab s = c->size > 1 ? ffdp_slab_split(L->F->dim[0], L->F->dim[1], L->F->dim[2], c->rank, c->size, halo)
+                                  : L->fs;
+  const int64_t n = ffdp_slab_stored(&s) > 0 ? ffdp_slab_stored(&s) : 1;
   cpu_eval *e = calloc(1, sizeof *e);
-  if (e) e->moved = malloc((size_t)n * sizeof(float)), e->g = malloc((size_t)n * sizeof(float));
-  if (!e || !e->moved || !e->g) {
-    if (e) free(e->moved), free(e->g), free(e);
+  const int64_t nzo = s.z1 - s.z0 > 0 ? s.z1 - s.z0 : 1;
+  if (e) {
+    e->moved = malloc((size_t)n * sizeof(float)), e->g = malloc((size_t)n * sizeof(float));
+    e->part = malloc((size_t)nzo * 12 * sizeof(double));
+  }
+  if (!e || !e->moved || !e->g || !e->part) {
+    if (e) free(e->moved), free(e->g), free(e->part), free(e);
     ffdp_fail(err, FFDP_ERR_NOMEM, "cannot allocate %.1f MB for a linear stage", n * 8 / 1e6);
     return NULL;
   }
   e->base.run = cpu_run;
   e->base.release = cpu_release;
-  e->L = L;
+  e->L = L, e->comm = comm, e->s = s;
   return &e->base;
 }
 
@@ -114,13 +138,15 @@ ffdp_status reg_linear_stage(const ffdp_volume *F, const ffdp_volume *M, const f
     if (st) return st;
     const int64_t n = ffdp_volume_nvox(L.F);
 #ifdef FFDP_HAVE_CUDA
-    reg_linear_eval *ev = opt->device == 1 ? reg_linear_eval_cuda(&L, err) : linear_eval_cpu(&L, err);
+    reg_linear_eval *ev = opt->device == 1 ? reg_linear_eval_cuda(&L, err) : linear_eval_cpu(&L, opt->comm, &S->metric, err);
 #else
-    reg_linear_eval *ev = linear_eval_cpu(&L, err);
+    reg_linear_eval *ev = linear_eval_cpu(&L, opt->comm, &S->metric, err);
 #endif
-    if (!ev) {
+    const ffdp_comm *c = ffdp_comm_or_single(opt->comm);
+    if ((st = c->agree(c, ev ? FFDP_OK : err ? err->code : FFDP_ERR_NOMEM, err))) {
+      if (ev) ev->release(ev);
       reg_level_free(&L);
-      return err ? err->code : FFDP_ERR_NOMEM;
+      return st;
     }
     double *hist = malloc((size_t)(S->iters[lv] + 1) * sizeof(double));
     double th[12] = {0}, lt0 = reg_now();

@@ -3,6 +3,7 @@
 #define FFDP_REG_INTERNAL_H
 #include "core/volume_internal.h"
 #include "ffdp/register.h"
+#include "ffdp/comm.h"
 #include "ops/ops.h"
 #ifdef __cplusplus
 extern "C" {
@@ -45,16 +46,29 @@ ffdp_status reg_greedy_stage(const ffdp_volume *F, const ffdp_volume *M, const f
 ffdp_status reg_syn_stage(const ffdp_volume *F, const ffdp_volume *M, const ffdp_reg_options *opt, int si,
                           ffdp_mat4 aff, ffdp_volume **u, ffdp_volume **u_inv, ffdp_stage_summary *sum, double t_start,
                           ffdp_error *err);
+/* The same over the ranks of comm (NULL: one process): each rank passes its slab, the loss and
+ * normalization are of the whole grid, the gradient is written on the rank's owned planes. */
+double reg_metric_ranks(const ffdp_comm *comm, const ffdp_metric_spec *m, const ffdp_slab *s, const float *A,
+                        const float *B, const uint8_t *mask, float *g);
+/* A failure requested through FFDP_INJECT_FAILURE="RANK:ITERATION" (first stage, first level),
+ * so that tests can check that a failing rank stops every rank. */
+ffdp_status reg_injected_failure(const ffdp_comm *comm, int stage, int level, int iter, ffdp_error *err);
 /* Loss of (A, B) and its gradient w.r.t. B (g may be NULL), A and B on L's fixed grid. */
 double reg_metric_pair(const ffdp_metric_spec *m, const ffdp_slab *s, const float *A, const float *B, const uint8_t *mask,
                        float *g);
 void reg_compose_fields(const ffdp_volume *U, const float *d, const double T[3][3], float *out);
 ffdp_status reg_invert_field(const ffdp_volume *v, int iters, ffdp_volume **out, ffdp_error *err);
-/* One optimiser step on a displacement field u (3 comps on slab s) from its raw gradient gu:
+/* One optimiser step on a displacement field u (3 comps on slab s of comm's ranks):
  *   d = -step · Adam(blur(gu, grad_sigma) / max|.|),  u <- blur(d + u∘(p + S_cw·d), warp_sigma).
- * am/av are the Adam moments, d and tmp scratch fields. Returns 0 when the gradient vanished. */
-int reg_field_step(const ffdp_slab *s, float *u, const float *gu, float *am, float *av, int t, const ffdp_warp *cw,
-                   double step, double grad_sigma, double warp_sigma, float *d, float *tmp);
+ * All fields are stored over [zlo, zhi); gu's halo is filled here, u's halo is valid on return.
+ * am/av are the Adam moments, d and tmp scratch fields. Returns 1 after a step, 0 when the
+ * gradient vanished, -1 on an error agreed by every rank (err set). */
+int reg_field_step(const ffdp_comm *comm, const ffdp_slab *s, float *u, float *gu, float *am, float *av, int t,
+                   const ffdp_warp *cw, double step, double grad_sigma, double warp_sigma, float *d, float *tmp,
+                   ffdp_error *err);
+/* Halo planes a deformable level needs, and how many ranks can take a level of nz planes. */
+int64_t reg_deformable_halo(const ffdp_stage_spec *S);
+int reg_level_ranks(int size, int64_t nz, int64_t halo);
 /* Compose warp for updates applied before the affine: p + Wf^-1·A^-1·d(p). */
 void reg_compose_warp(ffdp_mat4 fixed_vox2world, ffdp_mat4 aff, ffdp_warp *cw);
 /* One linear-stage evaluation on a level: loss, and its gradient w.r.t. the folded B. */

@@ -146,6 +146,13 @@ ffdp_status ffdp_register(const ffdp_volume *fixed, const ffdp_volume *moving, c
   if (opt->device == 1 && reg_cuda_device_count() < 1)
     return ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "no CUDA device is available; use --device cpu");
 #endif
+  if (ffdp_comm_size(opt->comm) > 1) {
+    if (opt->device == 1)
+      return ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "several ranks on CUDA devices are not implemented yet; use --device cpu");
+    for (int i = 0; i < opt->nstages; i++)
+      if (opt->stages[i].kind == FFDP_STAGE_SYN)
+        return ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "SyN over several ranks is not implemented yet; use Greedy (--greedy)");
+  }
   if (opt->state_precision == FFDP_STATE_BF16 && opt->device != 1)
     return ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "bf16 optimiser state is implemented on the CUDA device only; drop it for --device cpu");
   if (opt->device == 1 && (st = check_fits(fixed, moving, opt, err))) return st;

@@ -57,13 +57,18 @@ ffdp_status reg_syn_stage(const ffdp_volume *F, const ffdp_volume *M, const ffdp
         break;
       }
       hist[it] = loss;
-      int moved = 0;
       ffdp_sample_bwd_f32(&wmov, &L.fs, vm->data, &L.ms, L.M->data, 1, gmv, gu, NULL, NULL);
-      moved += reg_field_step(&L.fs, vm->data, gu, am_m, am_v, it + 1, &cmov, 0.5 * S->lr * h, S->grad_sigma,
-                              S->warp_sigma, d, tmp);
+      int r1 = reg_field_step(NULL, &L.fs, vm->data, gu, am_m, am_v, it + 1, &cmov, 0.5 * S->lr * h, S->grad_sigma,
+                              S->warp_sigma, d, tmp, err);
       ffdp_sample_bwd_f32(&wfix, &L.fs, vf->data, &L.fs, L.F->data, 1, gf, gu, NULL, NULL);
-      moved += reg_field_step(&L.fs, vf->data, gu, af_m, af_v, it + 1, &cfix, 0.5 * S->lr * h, S->grad_sigma,
-                              S->warp_sigma, d, tmp);
+      int r2 = r1 < 0 ? -1
+                      : reg_field_step(NULL, &L.fs, vf->data, gu, af_m, af_v, it + 1, &cfix, 0.5 * S->lr * h,
+                                       S->grad_sigma, S->warp_sigma, d, tmp, err);
+      if (r1 < 0 || r2 < 0) {
+        st = err ? err->code : FFDP_ERR_IO;
+        break;
+      }
+      const int moved = r1 + r2;
       conv = !moved || reg_converged(hist, it + 1, S->window, S->tol);
       reg_report(opt, si, lv, it + 1, loss, t_start, lt0, n, 0, conv);
     }

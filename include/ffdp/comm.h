@@ -1,0 +1,25 @@
+/* How the ranks of one registration talk to each other. A registration runs on the ranks of a
+ * communicator, each owning a slab of the fixed grid; a single process is the one-rank case of
+ * the same code (ffdp_reg_options.comm == NULL). An MPI communicator is wrapped by
+ * ffdp_comm_mpi_create (ffdp/comm_mpi.h, library ffdp_dist). */
+#ifndef FFDP_COMM_H
+#define FFDP_COMM_H
+#include "ffdp/error.h"
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct ffdp_comm ffdp_comm;
+
+int ffdp_comm_rank(const ffdp_comm *c); /* 0 for NULL */
+int ffdp_comm_size(const ffdp_comm *c); /* 1 for NULL */
+void ffdp_comm_free(ffdp_comm *c);
+/* Collective: FFDP_OK on every rank iff st is FFDP_OK on every rank; otherwise every rank gets
+ * the lowest failing rank's code and message ("rank k: ..."). For work done outside
+ * ffdp_register (loading, writing) that must not leave other ranks waiting. */
+ffdp_status ffdp_comm_agree(const ffdp_comm *c, ffdp_status st, ffdp_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

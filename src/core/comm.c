@@ -1,0 +1,45 @@
+/* ffdp_comm dispatch and the one-process transport. */
+#include "core/comm_internal.h"
+#include <string.h>
+
+int ffdp_comm_rank(const ffdp_comm *c) { return c ? c->rank : 0; }
+int ffdp_comm_size(const ffdp_comm *c) { return c ? c->size : 1; }
+ffdp_status ffdp_comm_agree(const ffdp_comm *c, ffdp_status st, ffdp_error *err) {
+  return c ? c->agree(c, st, err) : st;
+}
+void ffdp_comm_free(ffdp_comm *c) {
+  if (c && c->release) c->release(c);
+}
+
+static void single_sum(const ffdp_comm *c, double *v, int n) { (void)c, (void)v, (void)n; }
+static double single_max(const ffdp_comm *c, double v) { return (void)c, v; }
+/* Left fold of per-plane partials in plane order: shared with the MPI transport. */
+void ffdp_fold_planes(const double *part, int64_t nplanes, int width, double *out) {
+  for (int j = 0; j < width; j++) out[j] = 0;
+  for (int64_t z = 0; z < nplanes; z++)
+    for (int j = 0; j < width; j++) out[j] += part[z * width + j];
+}
+static ffdp_status single_fold(const ffdp_comm *c, const ffdp_slab *s, const double *part, int width, double *out,
+                               ffdp_error *e) {
+  (void)c, (void)e;
+  ffdp_fold_planes(part, s->z1 - s->z0, width, out);
+  return FFDP_OK;
+}
+static ffdp_status single_halo(const ffdp_comm *c, const ffdp_slab *s, float *d, int nc, ffdp_error *e) {
+  (void)c, (void)s, (void)d, (void)nc, (void)e;
+  return FFDP_OK; /* one rank stores the whole grid: no halo to fill */
+}
+static ffdp_status single_gather(const ffdp_comm *c, const ffdp_slab *s, const float *d, int nc, float *full,
+                                 ffdp_error *e) {
+  (void)c, (void)e;
+  const int64_t plane = s->nx * s->ny * nc;
+  memmove(full + s->z0 * plane, d + (s->z0 - s->zlo) * plane, (size_t)((s->z1 - s->z0) * plane) * sizeof(float));
+  return FFDP_OK;
+}
+static ffdp_status single_agree(const ffdp_comm *c, ffdp_status st, ffdp_error *e) { return (void)c, (void)e, st; }
+static ffdp_comm *single_first(const ffdp_comm *c, int n) { return (void)n, (ffdp_comm *)c; }
+
+static const ffdp_comm single = {0, 1, NULL, single_sum, single_max, single_fold, single_halo, single_gather, single_agree,
+                                 single_first, NULL};
+
+const ffdp_comm *ffdp_comm_single(void) { return &single; }

@@ -1,0 +1,43 @@
+/* The transport behind ffdp_comm: a small table of collective operations. The one-rank table
+ * (comm.c) makes every operation trivial, so stage code calls them unconditionally. */
+#ifndef FFDP_COMM_INTERNAL_H
+#define FFDP_COMM_INTERNAL_H
+#include "ffdp/comm.h"
+#include "ffdp/error.h"
+#include "ops/ops.h"
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct ffdp_comm {
+  int rank, size;
+  void *ctx;
+  /* v[0..n) summed elementwise over ranks, in rank order, result on every rank */
+  void (*sum)(const ffdp_comm *c, double *v, int n);
+  double (*max)(const ffdp_comm *c, double v);
+  /* out[0..width) = Σ over all planes of the grid, in plane order from zero, of part (width
+   * values per owned plane of s on each rank): the same bits as one process for any split */
+  ffdp_status (*fold)(const ffdp_comm *c, const ffdp_slab *s, const double *part, int width, double *out,
+                      ffdp_error *err);
+  /* fill the halo planes of data (ncomp floats per voxel over [zlo, zhi)) from neighbours */
+  ffdp_status (*halo)(const ffdp_comm *c, const ffdp_slab *s, float *data, int ncomp, ffdp_error *err);
+  /* every rank's owned planes of data (slab layout) into full (nz planes) on every rank */
+  ffdp_status (*gather)(const ffdp_comm *c, const ffdp_slab *s, const float *data, int ncomp, float *full,
+                        ffdp_error *err);
+  /* agree on failure: returns FFDP_OK on every rank iff st == FFDP_OK on every rank; otherwise
+   * every rank returns the lowest failing rank's status with its message (prefixed "rank k: ") */
+  ffdp_status (*agree)(const ffdp_comm *c, ffdp_status st, ffdp_error *err);
+  /* the first n ranks as a communicator (NULL on the others); collective */
+  ffdp_comm *(*first)(const ffdp_comm *c, int n);
+  void (*release)(ffdp_comm *c);
+};
+
+void ffdp_fold_planes(const double *part, int64_t nplanes, int width, double *out);
+/* The one-process transport, used when ffdp_reg_options.comm is NULL. */
+const ffdp_comm *ffdp_comm_single(void);
+static inline const ffdp_comm *ffdp_comm_or_single(const ffdp_comm *c) { return c ? c : ffdp_comm_single(); }
+
+#ifdef __cplusplus
+}
+#endif
+#endif

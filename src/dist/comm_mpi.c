@@ -1,0 +1,129 @@
+/* ffdp_comm over MPI (see ffdp/comm_mpi.h). */
+#include "ffdp/comm_mpi.h"
+#include "core/comm_internal.h"
+#include "core/err.h"
+#include "dist/dist.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+  MPI_Comm comm;
+  int owns; /* a communicator made by first(): freed with the handle */
+} mpi_ctx;
+
+static MPI_Comm C(const ffdp_comm *c) { return ((const mpi_ctx *)c->ctx)->comm; }
+
+/* Gather to rank 0, add in rank order, broadcast: the same bits whatever MPI's reduction tree. */
+static void mpi_sum(const ffdp_comm *c, double *v, int n) {
+  double *all = c->rank == 0 ? malloc((size_t)n * c->size * sizeof(double)) : NULL;
+  MPI_Gather(v, n, MPI_DOUBLE, all, n, MPI_DOUBLE, 0, C(c));
+  if (c->rank == 0) {
+    for (int k = 0; k < n; k++) {
+      double s = 0;
+      for (int r = 0; r < c->size; r++) s += all[(size_t)r * n + k];
+      v[k] = s;
+    }
+    free(all);
+  }
+  MPI_Bcast(v, n, MPI_DOUBLE, 0, C(c));
+}
+
+static double mpi_max(const ffdp_comm *c, double v) {
+  double m;
+  MPI_Allreduce(&v, &m, 1, MPI_DOUBLE, MPI_MAX, C(c));
+  return m;
+}
+
+static ffdp_status mpi_fold(const ffdp_comm *c, const ffdp_slab *s, const double *part, int width, double *out,
+                            ffdp_error *e) {
+  int64_t mine[2] = {s->z0, s->z1 - s->z0};
+  int64_t *all = malloc((size_t)c->size * 2 * sizeof(int64_t));
+  int *cnt = malloc((size_t)c->size * sizeof(int)), *dsp = malloc((size_t)c->size * sizeof(int));
+  double *planes = malloc((size_t)(s->nz > 0 ? s->nz : 1) * width * sizeof(double));
+  int ok = all && cnt && dsp && planes, all_ok = 0;
+  MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, C(c)); /* nobody enters a collective alone */
+  ok = all_ok;
+  if (ok) MPI_Allgather(mine, 2, MPI_INT64_T, all, 2, MPI_INT64_T, C(c));
+  MPI_Datatype row;
+  MPI_Type_contiguous(width, MPI_DOUBLE, &row);
+  MPI_Type_commit(&row);
+  for (int r = 0; ok && r < c->size; r++) cnt[r] = (int)all[2 * r + 1], dsp[r] = (int)all[2 * r];
+  if (ok) MPI_Allgatherv(part, (int)(s->z1 - s->z0), row, planes, cnt, dsp, row, C(c));
+  MPI_Type_free(&row);
+  if (ok) ffdp_fold_planes(planes, s->nz, width, out);
+  free(all), free(cnt), free(dsp), free(planes);
+  return ok ? FFDP_OK : ffdp_fail(e, FFDP_ERR_NOMEM, "out of memory adding per-plane sums");
+}
+
+static ffdp_status mpi_halo(const ffdp_comm *c, const ffdp_slab *s, float *d, int nc, ffdp_error *e) {
+  return ffdp_halo_exchange(C(c), s, d, nc, e);
+}
+
+static ffdp_status mpi_gather(const ffdp_comm *c, const ffdp_slab *s, const float *d, int nc, float *full,
+                              ffdp_error *e) {
+  const int64_t plane = s->nx * s->ny * nc;
+  int64_t mine[2] = {s->z0, s->z1 - s->z0}, *all = malloc((size_t)c->size * 2 * sizeof(int64_t));
+  int *cnt = malloc((size_t)c->size * sizeof(int)), *dsp = malloc((size_t)c->size * sizeof(int));
+  int ok = all && cnt && dsp;
+  if (ok) MPI_Allgather(mine, 2, MPI_INT64_T, all, 2, MPI_INT64_T, C(c));
+  /* counts are in planes of a derived type so that volumes over 2^31 floats still gather */
+  MPI_Datatype pl;
+  MPI_Type_contiguous((int)plane, MPI_FLOAT, &pl);
+  MPI_Type_commit(&pl);
+  for (int r = 0; ok && r < c->size; r++) cnt[r] = (int)all[2 * r + 1], dsp[r] = (int)all[2 * r];
+  if (ok)
+    MPI_Allgatherv(d + (s->z0 - s->zlo) * plane, (int)(s->z1 - s->z0), pl, full, cnt, dsp, pl, C(c));
+  MPI_Type_free(&pl);
+  free(all), free(cnt), free(dsp);
+  return ok ? FFDP_OK : ffdp_fail(e, FFDP_ERR_NOMEM, "out of memory gathering a field");
+}
+
+static ffdp_status mpi_agree(const ffdp_comm *c, ffdp_status st, ffdp_error *e) {
+  int mine[2] = {st ? c->rank : c->size, (int)st}, first[2];
+  MPI_Allreduce(mine, first, 1, MPI_2INT, MPI_MINLOC, C(c));
+  if (first[0] >= c->size) return FFDP_OK;
+  char msg[FFDP_ERROR_MSG_MAX] = "";
+  if (c->rank == first[0] && e) snprintf(msg, sizeof msg, "%s", e->msg);
+  MPI_Bcast(msg, (int)sizeof msg, MPI_CHAR, first[0], C(c));
+  const int code = first[1];
+  if (c->rank == first[0]) return (ffdp_status)code; /* its own message stands */
+  return ffdp_fail(e, (ffdp_status)code, "rank %d: %s", first[0], msg);
+}
+
+static void mpi_release(ffdp_comm *c) {
+  if (!c) return;
+  mpi_ctx *x = c->ctx;
+  if (x->owns) MPI_Comm_free(&x->comm);
+  free(x);
+  free(c);
+}
+
+static ffdp_comm *make(MPI_Comm comm, int owns);
+
+static ffdp_comm *mpi_first(const ffdp_comm *c, int n) {
+  MPI_Comm sub;
+  MPI_Comm_split(C(c), c->rank < n ? 0 : MPI_UNDEFINED, c->rank, &sub);
+  return sub == MPI_COMM_NULL ? NULL : make(sub, 1);
+}
+
+static ffdp_comm *make(MPI_Comm comm, int owns) {
+  ffdp_comm *c = calloc(1, sizeof *c);
+  mpi_ctx *x = calloc(1, sizeof *x);
+  if (!c || !x) {
+    free(c), free(x);
+    return NULL;
+  }
+  x->comm = comm, x->owns = owns;
+  MPI_Comm_rank(comm, &c->rank);
+  MPI_Comm_size(comm, &c->size);
+  c->ctx = x;
+  c->sum = mpi_sum, c->max = mpi_max, c->fold = mpi_fold, c->halo = mpi_halo, c->gather = mpi_gather, c->agree = mpi_agree;
+  c->first = mpi_first, c->release = mpi_release;
+  return c;
+}
+
+ffdp_status ffdp_comm_mpi_create(MPI_Comm comm, ffdp_comm **out, ffdp_error *err) {
+  *out = make(comm, 0);
+  return *out ? FFDP_OK : ffdp_fail(err, FFDP_ERR_NOMEM, "out of memory creating a communicator");
+}

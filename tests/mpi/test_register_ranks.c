@@ -1,0 +1,138 @@
+/* A registration on N ranks against the same registration in one process, compared on every
+ * rank: moments + rigid (MI) + greedy (CC) on the small brain pair, each stage alone too, and
+ * rigid + greedy (MSE, CC) on random odd-sized volumes whose coarse level is too thin for every
+ * rank (it gathers onto fewer). Every sum (loss, MI histogram, affine gradient) is added per
+ * plane in one global order, so N ranks must reproduce one process: warp relative L2 difference
+ * <= 1e-5 (in practice 0), losses to 6 digits, the same iteration counts, the affine to 1e-9.
+ * Run under mpirun -np 1..4 (one rank checks the MPI path itself). */
+#include <math.h>
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "ffdp/comm_mpi.h"
+#include "ffdp/ffdp.h"
+#include "../check.h"
+
+static double rel_l2(const ffdp_volume *a, const ffdp_volume *b) {
+  const float *x = ffdp_volume_cdata(a), *y = ffdp_volume_cdata(b);
+  const int64_t n = ffdp_volume_nvox(a) * 3;
+  double num = 0, den = 0;
+  for (int64_t i = 0; i < n; i++) num += ((double)x[i] - y[i]) * ((double)x[i] - y[i]), den += (double)y[i] * y[i];
+  return den > 0 ? sqrt(num / den) : sqrt(num);
+}
+
+/* tol_warp, tol_loss, tol_aff: what must hold (see the file comment for why they differ). */
+static void compare(const char *what, const ffdp_volume *F, const ffdp_volume *M, ffdp_reg_options *opt,
+                    const ffdp_comm *comm, double tol_warp, double tol_loss, double tol_aff) {
+  ffdp_error err = {0};
+  ffdp_reg_result *one = NULL, *many = NULL;
+  opt->comm = NULL;
+  ffdp_status s1 = ffdp_register(F, M, opt, &one, &err);
+  CHECK(s1 == FFDP_OK, "%s one process: %s", what, err.msg);
+  opt->comm = comm;
+  ffdp_status s2 = ffdp_register(F, M, opt, &many, &err);
+  CHECK(s2 == FFDP_OK, "%s %d ranks: %s", what, ffdp_comm_size(comm), err.msg);
+  if (s1 || s2) return;
+  for (int s = 0; s < ffdp_reg_result_nstages(one); s++) {
+    double a = ffdp_reg_result_stage(one, s).final_loss, b = ffdp_reg_result_stage(many, s).final_loss;
+    CHECK(check_close(a, b, tol_loss, 1e-9), "%s stage %d final loss %.9g vs %.9g", what, s + 1, a, b);
+    CHECK(tol_loss > 1e-6 || ffdp_reg_result_stage(one, s).iterations == ffdp_reg_result_stage(many, s).iterations,
+          "%s stage %d iterations %d vs %d", what, s + 1, ffdp_reg_result_stage(one, s).iterations,
+          ffdp_reg_result_stage(many, s).iterations);
+  }
+  ffdp_mat4 A = ffdp_reg_result_affine(one), B = ffdp_reg_result_affine(many);
+  double da = 0;
+  for (int i = 0; i < 3; i++)
+    for (int j = 0; j < 4; j++) da = fmax(da, fabs(A.m[i][j] - B.m[i][j]));
+  CHECK(da <= tol_aff, "%s affine differs by %g", what, da);
+  double e = ffdp_reg_result_warp(one) ? rel_l2(ffdp_reg_result_warp(many), ffdp_reg_result_warp(one)) : 0;
+  CHECK(e <= tol_warp, "%s warp relative L2 difference %g", what, e);
+  if (ffdp_comm_rank(comm) == 0)
+    printf("%s on %d ranks: warp rel diff %.2e, affine %.1e, final loss %.9f\n", what, ffdp_comm_size(comm), e, da,
+           ffdp_reg_result_stage(many, ffdp_reg_result_nstages(many) - 1).final_loss);
+  ffdp_reg_result_free(one), ffdp_reg_result_free(many);
+}
+
+/* Smooth random volume: a few Gaussian blobs (same on every rank: fixed seed). */
+static ffdp_volume *blobs(const int64_t dim[3], unsigned seed, double shift) {
+  ffdp_volume *v = NULL;
+  ffdp_mat4 w = ffdp_mat4_identity();
+  w.m[0][0] = 1.1, w.m[1][1] = 0.9, w.m[2][2] = 1.3;
+  ffdp_volume_create(dim, 1, w, &v, NULL);
+  float *d = ffdp_volume_data(v);
+  double c[12][4];
+  for (int k = 0; k < 12; k++) {
+    for (int a = 0; a < 3; a++) c[k][a] = (double)(rand_r(&seed) % 1000) / 1000.0 * (double)dim[a];
+    c[k][3] = 2.0 + (double)(rand_r(&seed) % 1000) / 250.0;
+  }
+  for (int64_t z = 0; z < dim[2]; z++)
+    for (int64_t y = 0; y < dim[1]; y++)
+      for (int64_t x = 0; x < dim[0]; x++) {
+        double s = 0;
+        for (int k = 0; k < 12; k++) {
+          double dx = x + shift * sin(0.2 * z) - c[k][0], dy = y - c[k][1], dz = z - c[k][2];
+          s += exp(-(dx * dx + dy * dy + dz * dz) / (2 * c[k][3] * c[k][3]));
+        }
+        d[(z * dim[1] + y) * dim[0] + x] = (float)s;
+      }
+  return v;
+}
+
+int main(int argc, char **argv) {
+  MPI_Init(&argc, &argv);
+  ffdp_comm *comm = NULL;
+  ffdp_error err = {0};
+  if (ffdp_comm_mpi_create(MPI_COMM_WORLD, &comm, &err)) return 1;
+  if (ffdp_comm_rank(comm) != 0) { /* keep the log readable: rank 0 reports, failures on any rank count */
+    FILE *o = freopen("/dev/null", "w", stdout);
+    (void)o;
+  }
+  /* random smooth volumes, odd sizes; MSE then CC, coarse level of 7 planes (thinner than the
+   * halo for 2+ ranks: gathers onto fewer ranks) */
+  {
+    const int64_t df[3] = {29, 23, 31}, dm[3] = {27, 25, 29};
+    ffdp_volume *F = blobs(df, 7u, 0.0), *M = blobs(dm, 7u, 1.5);
+    ffdp_reg_options o;
+    memset(&o, 0, sizeof o);
+    o.nstages = 2;
+    o.stages[0] = ffdp_stage_default(FFDP_STAGE_RIGID);
+    o.stages[0].nlevels = 2, o.stages[0].shrink[0] = 2, o.stages[0].shrink[1] = 1, o.stages[0].level_mm[0] = 0;
+    o.stages[0].iters[0] = 20, o.stages[0].iters[1] = 10;
+    o.stages[1] = ffdp_stage_default(FFDP_STAGE_GREEDY);
+    o.stages[1].metric.kind = FFDP_METRIC_MSE;
+    o.stages[1].iters[0] = 15, o.stages[1].iters[1] = 10, o.stages[1].iters[2] = 5;
+    compare("random rigid + greedy MSE", F, M, &o, comm, 1e-5, 1e-6, 1e-9);
+    o.nstages = 1, o.stages[0] = o.stages[1], o.moments = 0;
+    compare("random greedy MSE", F, M, &o, comm, 1e-5, 1e-6, 0);
+    o.stages[0].metric.kind = FFDP_METRIC_CC, o.stages[0].metric.window = 3;
+    compare("random greedy CC", F, M, &o, comm, 1e-5, 1e-6, 0);
+    ffdp_volume_free(F), ffdp_volume_free(M);
+  }
+  /* the small brain pair: moments, rigid MI, greedy CC */
+  {
+    ffdp_volume *F = NULL, *M = NULL;
+    if (ffdp_volume_load(FFDP_TEST_DATA "/brain/MNI152_T1_2mm.nii.gz", &F, &err) ||
+        ffdp_volume_load(FFDP_TEST_DATA "/brain/T1_head_2mm.nii.gz", &M, &err)) {
+      printf("skipping the brain pair: %s\n", err.msg);
+    } else {
+      ffdp_reg_options o;
+      ffdp_reg_options_preset(&o, "greedy", &err);
+      o.nstages = 2;
+      o.stages[1] = o.stages[2];
+      o.stages[0].iters[0] = 40, o.stages[0].iters[1] = 20, o.stages[0].iters[2] = 10;
+      o.stages[1].iters[0] = 40, o.stages[1].iters[1] = 20, o.stages[1].iters[2] = 5;
+      compare("brains rigid + greedy", F, M, &o, comm, 1e-5, 1e-6, 1e-9);
+      o.nstages = 1, o.stages[0] = o.stages[1], o.moments = 0;
+      compare("brains greedy", F, M, &o, comm, 1e-5, 1e-6, 0);
+      ffdp_reg_options_preset(&o, "rigid", &err);
+      compare("brains rigid", F, M, &o, comm, 0, 1e-6, 1e-9);
+    }
+    ffdp_volume_free(F), ffdp_volume_free(M);
+  }
+  int rc = check_done("test_register_ranks"), any;
+  MPI_Allreduce(&rc, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+  ffdp_comm_free(comm);
+  MPI_Finalize();
+  return any;
+}
