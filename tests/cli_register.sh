@@ -40,4 +40,19 @@ else
   echo "FAIL zero-iteration levels:"; cat err.txt; fail=1
 fi
 expect_fail "mm sigmas not supported" "cannot parse"  "$ffdp" register -f $G -m $G -o reg_out/x_ --transform Affine --convergence [10x10,1e-6,5] --smoothing-sigmas 2x1mm
+expect_fail "unknown device"         "cpu, cuda or auto" "$ffdp" register -f $G -m $G -o reg_out/x_ --device gpu
+expect_fail "unknown state precision" "fp32 or bf16"  "$ffdp" register -f $G -m $G -o reg_out/x_ --state-precision fp16
+expect_fail "bf16 state on the CPU"  "needs --device cuda" "$ffdp" register -f $G -m $G -o reg_out/x_ --device cpu --state-precision bf16
+expect_fail "plan without moving"    "required"        "$ffdp" plan -f $G
+expect_fail "plan of a bad header"   "not a readable"  "$ffdp" plan -f $G -m $d/text.nii
+# the plan reads headers only and prints a peak; --device auto falls back to the CPU with a note
+if "$ffdp" plan -f $G -m $G --syn | grep -q "peak .* bytes per fixed voxel"; then echo "ok   plan prints a peak"
+else echo "FAIL plan output"; fail=1; fi
+rm -rf reg_out
+if "$ffdp" register -f $G -m $G -o reg_out/a_ --device auto --rigid > out.txt 2> err.txt; then
+  gpus=$("$ffdp" plan -f $G -m $G | grep -c 'GB free')
+  if [ "$gpus" = 0 ] && ! grep -q "running on the CPU" err.txt; then
+    echo "FAIL --device auto gave no notice without a GPU"; fail=1
+  else echo "ok   --device auto"; fi
+else echo "FAIL --device auto:"; cat err.txt; fail=1; fi
 exit $fail

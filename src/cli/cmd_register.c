@@ -49,6 +49,8 @@ static void usage(FILE *f) {
     "examples:\n"
     "  ffdp register -f MNI152_T1_2mm.nii.gz -m T1_head_2mm.nii.gz -o out/sub_ --greedy\n"
     "  ffdp register -f t1.nii.gz -m t2.nii.gz -o out/t2_ --affine --json out/t2.json\n"
+    "  mpirun -np 4 ffdp register -f F.nii.gz -m M.nii.gz -o out/m_ --greedy   (4 CPU ranks, each a slab;\n"
+    "       the same result as one process; rank 0 prints and writes)\n"
     "  ffdp register -f F.nii.gz -m M.nii.gz -o out/m_ --transform Affine[0.005] --metric MI[32] \\\n"
     "       --convergence [100x50,1e-6,10] --shrink-factors 2x1 --transform Greedy[0.5,1,0.5] --metric CC[5]\n");
 }

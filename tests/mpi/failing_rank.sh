@@ -2,12 +2,13 @@
 # A rank that fails (injected with FFDP_INJECT_FAILURE=RANK:ITERATION) must make every rank of
 # `mpirun -np 3 ffdp register` exit non-zero within seconds, with one message naming that rank.
 set -u
-mpiexec=$1 ffdp=$2 data=$3
+mpiexec=$1 ffdp=$2
+fixed=$PWD/ranks_fixed.nii.gz moving=$PWD/ranks_moving.nii.gz # written by test_register_ranks (fixture)
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 start=$(date +%s)
 timeout 60 "$mpiexec" --allow-run-as-root --oversubscribe -np 3 -x FFDP_INJECT_FAILURE=1:3 -x OMP_NUM_THREADS=1 \
-  "$ffdp" register -f "$data/brain/MNI152_T1_2mm.nii.gz" -m "$data/brain/T1_head_2mm.nii.gz" -o "$out/r_" \
+  "$ffdp" register -f "$fixed" -m "$moving" -o "$out/r_" --no-moments \
   --transform Greedy[0.5,1.5,1.5] --metric CC[5] --convergence [20x10,1e-6,10] --shrink-factors 2x1 -q \
   > "$out/log" 2>&1
 rc=$? took=$(( $(date +%s) - start ))

@@ -93,6 +93,10 @@ int main(int argc, char **argv) {
   {
     const int64_t df[3] = {29, 23, 31}, dm[3] = {27, 25, 29};
     ffdp_volume *F = blobs(df, 7u, 0.0), *M = blobs(dm, 7u, 1.5);
+    if (ffdp_comm_rank(comm) == 0) { /* inputs of the failing-rank test (tests/mpi/failing_rank.sh) */
+      CHECK(!ffdp_volume_save(F, "ranks_fixed.nii.gz", FFDP_DT_FLOAT32, FFDP_NIFTI_AUTO, &err), "%s", err.msg);
+      CHECK(!ffdp_volume_save(M, "ranks_moving.nii.gz", FFDP_DT_FLOAT32, FFDP_NIFTI_AUTO, &err), "%s", err.msg);
+    }
     ffdp_reg_options o;
     memset(&o, 0, sizeof o);
     o.nstages = 2;
