@@ -7,13 +7,13 @@ fail=0
 expect_fail() { # description, expected text, command...
   what=$1 want=$2; shift 2
   rm -rf reg_out
-  "$@" > /dev/null 2> err.txt
+  "$@" > /dev/null 2> err_register.txt
   rc=$?
-  lines=$(wc -l < err.txt)
-  if [ "$rc" -eq 0 ] || [ "$lines" -ne 1 ] || ! grep -q "^ffdp: error: .*$want" err.txt || [ -n "$(ls reg_out 2>/dev/null)" ]; then
-    echo "FAIL $what: rc=$rc lines=$lines outputs=[$(ls reg_out 2>/dev/null)]"; cat err.txt; fail=1
+  lines=$(wc -l < err_register.txt)
+  if [ "$rc" -eq 0 ] || [ "$lines" -ne 1 ] || ! grep -q "^ffdp: error: .*$want" err_register.txt || [ -n "$(ls reg_out 2>/dev/null)" ]; then
+    echo "FAIL $what: rc=$rc lines=$lines outputs=[$(ls reg_out 2>/dev/null)]"; cat err_register.txt; fail=1
   else
-    echo "ok   $what: $(cat err.txt)"
+    echo "ok   $what: $(cat err_register.txt)"
   fi
 }
 G=$d/good.nii.gz
@@ -34,10 +34,10 @@ expect_fail "apply: no reference"    "required"        "$ffdp" apply -i $G -o re
 # a level may have zero iterations: "0x0x3" is three levels, not hexadecimal
 rm -rf reg_out
 if "$ffdp" register -f $G -m $G -o reg_out/z_ -q --no-moments --transform Affine --convergence [0x0x3,1e-6,5] \
-     --shrink-factors 4x2x1 --smoothing-sigmas 1x0.5x0vox > /dev/null 2> err.txt; then
+     --shrink-factors 4x2x1 --smoothing-sigmas 1x0.5x0vox > /dev/null 2> err_register.txt; then
   echo "ok   zero-iteration levels parse"
 else
-  echo "FAIL zero-iteration levels:"; cat err.txt; fail=1
+  echo "FAIL zero-iteration levels:"; cat err_register.txt; fail=1
 fi
 expect_fail "mm sigmas not supported" "cannot parse"  "$ffdp" register -f $G -m $G -o reg_out/x_ --transform Affine --convergence [10x10,1e-6,5] --smoothing-sigmas 2x1mm
 expect_fail "unknown device"         "cpu, cuda or auto" "$ffdp" register -f $G -m $G -o reg_out/x_ --device gpu
@@ -49,10 +49,10 @@ expect_fail "plan of a bad header"   "not a readable"  "$ffdp" plan -f $G -m $d/
 if "$ffdp" plan -f $G -m $G --syn | grep -q "peak .* bytes per fixed voxel"; then echo "ok   plan prints a peak"
 else echo "FAIL plan output"; fail=1; fi
 rm -rf reg_out
-if "$ffdp" register -f $G -m $G -o reg_out/a_ --device auto --rigid > out.txt 2> err.txt; then
+if "$ffdp" register -f $G -m $G -o reg_out/a_ --device auto --rigid > out_register.txt 2> err_register.txt; then
   gpus=$("$ffdp" plan -f $G -m $G | grep -c 'GB free')
-  if [ "$gpus" = 0 ] && ! grep -q "running on the CPU" err.txt; then
+  if [ "$gpus" = 0 ] && ! grep -q "running on the CPU" err_register.txt; then
     echo "FAIL --device auto gave no notice without a GPU"; fail=1
   else echo "ok   --device auto"; fi
-else echo "FAIL --device auto:"; cat err.txt; fail=1; fi
+else echo "FAIL --device auto:"; cat err_register.txt; fail=1; fi
 exit $fail

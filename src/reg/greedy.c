@@ -171,9 +171,7 @@ static ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ff
     conv = !r || reg_converged(hist, it + 1, S->window, S->tol);
     reg_report(opt, si, lv, it + 1, loss, t_start, lt0, ntot, 0, conv);
   }
-  sum->final_loss = it > 0 ? hist[it - 1] : 0;
-  sum->iterations += it;
-  if (!st) reg_report(opt, si, lv, it, sum->final_loss, t_start, lt0, ntot, 1, conv);
+  reg_level_done(opt, si, lv, hist, it, st, t_start, lt0, ntot, conv, sum);
   free(hist), free(mbuf), free(fbuf);
   if (st) {
     free(buf);
@@ -218,9 +216,7 @@ ffdp_status reg_greedy_stage(const ffdp_volume *F, const ffdp_volume *M, const f
       break;
     }
     if (!us) s.z0 = s.z1 = 0, s.zlo = s.zhi = 0; /* an idle rank contributes no planes */
-    double acct[2] = {c->rank == 0 ? sum->iterations : 0, c->rank == 0 ? sum->final_loss : 0};
-    c->sum(c, acct, 2); /* rank 0 took part in every level: its account stands for all */
-    sum->iterations = (int)acct[0], sum->final_loss = acct[1];
+    reg_level_account(c, sum);
     st = c->gather(c, &s, us, 3, u->data, err);
     free(us);
     reg_level_free(&L);

@@ -211,3 +211,17 @@ void reg_syn_warps(const reg_level *L, ffdp_mat4 aff, ffdp_warp *wfix, ffdp_warp
   reg_compose_warp(L->F->vox2world, ffdp_mat4_identity(), cfix);
   reg_compose_warp(L->F->vox2world, aff, cmov);
 }
+
+void reg_level_done(const ffdp_reg_options *opt, int si, int lv, const double *hist, int it, ffdp_status st,
+                    double t_start, double lt0, int64_t n, int conv, ffdp_stage_summary *sum) {
+  sum->final_loss = it > 0 ? hist[it - 1] : 0;
+  sum->iterations += it;
+  if (!st) reg_report(opt, si, lv, it, sum->final_loss, t_start, lt0, n, 1, conv);
+}
+
+void reg_level_account(const ffdp_comm *comm, ffdp_stage_summary *sum) {
+  const ffdp_comm *c = ffdp_comm_or_single(comm);
+  double acct[2] = {c->rank == 0 ? sum->iterations : 0, c->rank == 0 ? sum->final_loss : 0};
+  c->sum(c, acct, 2); /* rank 0 took part in every level: its account stands for all */
+  sum->iterations = (int)acct[0], sum->final_loss = acct[1];
+}

@@ -66,6 +66,11 @@ ffdp_status reg_invert_field(const ffdp_volume *v, int iters, ffdp_volume **out,
 int reg_field_step(const ffdp_comm *comm, const ffdp_slab *s, float *u, float *gu, float *am, float *av, int t,
                    const ffdp_warp *cw, double step, double grad_sigma, double warp_sigma, float *d, float *tmp,
                    ffdp_error *err);
+/* End of a level's iterations: final loss and count into sum, and the level's report. */
+void reg_level_done(const ffdp_reg_options *opt, int si, int lv, const double *hist, int it, ffdp_status st,
+                    double t_start, double lt0, int64_t n, int conv, ffdp_stage_summary *sum);
+/* Ranks idle at a coarse level missed its iterations: every rank takes rank 0's account. */
+void reg_level_account(const ffdp_comm *comm, ffdp_stage_summary *sum);
 /* Halo planes a deformable level needs, and how many ranks can take a level of nz planes. */
 int64_t reg_deformable_halo(const ffdp_stage_spec *S);
 int reg_level_ranks(int size, int64_t nz, int64_t halo);

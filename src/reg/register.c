@@ -149,9 +149,6 @@ ffdp_status ffdp_register(const ffdp_volume *fixed, const ffdp_volume *moving, c
   if (ffdp_comm_size(opt->comm) > 1) {
     if (opt->device == 1)
       return ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "several ranks on CUDA devices are not implemented yet; use --device cpu");
-    for (int i = 0; i < opt->nstages; i++)
-      if (opt->stages[i].kind == FFDP_STAGE_SYN)
-        return ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "SyN over several ranks is not implemented yet; use Greedy (--greedy)");
   }
   if (opt->state_precision == FFDP_STATE_BF16 && opt->device != 1)
     return ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "bf16 optimiser state is implemented on the CUDA device only; drop it for --device cpu");

@@ -6,6 +6,7 @@
  * and the inverse (moving->fixed, ANTs' InverseWarp on the fixed grid) is
  *   z -> z + r(z) + v_f(z + r(z)),  r = inverse of A^-1·v_m,  z = A^-1 (y - t). */
 #include "reg/reg_internal.h"
+#include "core/comm_internal.h"
 #include "core/err.h"
 #include <math.h>
 #include <stdlib.h>
@@ -13,71 +14,128 @@
 
 #define SYN_INVERT_ITERS 50
 
+/* One level on the active ranks: both fields (full grid, every active rank) in; on return the
+ * owned planes of the updated fields in *vf_slab / *vm_slab (the caller gathers). */
+static ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_options *opt, int si, int lv,
+                             ffdp_mat4 aff, const float *vf_full, const float *vm_full, int64_t halo,
+                             ffdp_stage_summary *sum, double t_start, ffdp_slab *slab_out, float **vf_out, float **vm_out,
+                             ffdp_error *err) {
+  const ffdp_stage_spec *S = &opt->stages[si];
+  const int64_t nx = L->F->dim[0], ny = L->F->dim[1], nz = L->F->dim[2], P = nx * ny, ntot = nx * ny * nz;
+  const ffdp_slab s = c->size > 1 ? ffdp_slab_split(nx, ny, nz, c->rank, c->size, halo) : L->fs;
+  ffdp_slab store = s; /* midpoint images on every stored plane: no exchange for them */
+  store.z0 = s.zlo, store.z1 = s.zhi;
+  const int64_t n = ffdp_slab_stored(&s);
+  /* scalars: F_mid, M_mid, dL/dF_mid, dL/dM_mid; fields: v_f, v_m, gradient, d, tmp, Adam of both */
+  float *buf = calloc((size_t)n * 31, sizeof(float));
+  double *hist = malloc((size_t)(S->iters[lv] + 1) * sizeof(double));
+  ffdp_status st = FFDP_OK;
+  if (!buf || !hist) st = ffdp_fail(err, FFDP_ERR_NOMEM, "SyN level %d: cannot allocate %.1f MB", lv + 1, n * 124 / 1e6);
+  if ((st = c->agree(c, st, err))) {
+    free(buf), free(hist);
+    return st;
+  }
+  float *vf = buf, *vm = buf + 3 * n, *fmid = buf + 6 * n, *mmid = buf + 7 * n, *gf = buf + 8 * n, *gmv = buf + 9 * n,
+        *gu = buf + 10 * n, *d = buf + 13 * n, *tmp = buf + 16 * n, *af_m = buf + 19 * n, *af_v = buf + 22 * n,
+        *am_m = buf + 25 * n, *am_v = buf + 28 * n;
+  memcpy(vf, vf_full + s.zlo * P * 3, (size_t)n * 3 * sizeof(float));
+  memcpy(vm, vm_full + s.zlo * P * 3, (size_t)n * 3 * sizeof(float));
+  const uint8_t *fmask = L->fmask ? L->fmask + s.zlo * P : NULL;
+  uint8_t *mbuf = NULL;
+  float *fbuf = NULL;
+  const double h = reg_level_step_mm(L);
+  ffdp_warp wfix, wmov, cfix, cmov;
+  reg_syn_warps(L, aff, &wfix, &wmov, &cfix, &cmov);
+  double lt0 = reg_now();
+  int it = 0, conv = 0;
+  for (; it < S->iters[lv] && !conv; it++) {
+    if ((st = c->agree(c, reg_injected_failure(c, si, lv, it + 1, err), err))) break;
+    const uint8_t *mask = c->size > 1 ? fmask : reg_effective_mask(L, &wmov, vm, &mbuf, &fbuf);
+    ffdp_sample_fwd_f32(&wfix, &store, vf, &L->fs, L->F->data, 1, fmid);
+    ffdp_sample_fwd_f32(&wmov, &store, vm, &L->ms, L->M->data, 1, mmid);
+    double loss = reg_metric_ranks(c, &S->metric, &s, fmid, mmid, mask, gmv);
+    reg_metric_ranks(c, &S->metric, &s, mmid, fmid, mask, gf); /* every metric is symmetric */
+    if (!isfinite(loss)) {
+      st = ffdp_fail(err, FFDP_ERR_NUMERIC, "stage %d level %d: the loss became %g", si + 1, lv + 1, loss);
+      break;
+    }
+    hist[it] = loss;
+    ffdp_sample_bwd_f32(&wmov, &s, vm, &L->ms, L->M->data, 1, gmv, gu, NULL, NULL);
+    int r1 = reg_field_step(c, &s, vm, gu, am_m, am_v, it + 1, &cmov, 0.5 * S->lr * h, S->grad_sigma, S->warp_sigma,
+                            d, tmp, err);
+    if (r1 >= 0) ffdp_sample_bwd_f32(&wfix, &s, vf, &L->fs, L->F->data, 1, gf, gu, NULL, NULL);
+    int r2 = r1 < 0 ? -1
+                    : reg_field_step(c, &s, vf, gu, af_m, af_v, it + 1, &cfix, 0.5 * S->lr * h, S->grad_sigma,
+                                     S->warp_sigma, d, tmp, err);
+    if (r1 < 0 || r2 < 0) {
+      st = err ? err->code : FFDP_ERR_IO;
+      break;
+    }
+    const int moved = r1 + r2;
+    conv = !moved || reg_converged(hist, it + 1, S->window, S->tol);
+    reg_report(opt, si, lv, it + 1, loss, t_start, lt0, ntot, 0, conv);
+  }
+  reg_level_done(opt, si, lv, hist, it, st, t_start, lt0, ntot, conv, sum);
+  free(hist), free(mbuf), free(fbuf);
+  if (st) {
+    free(buf);
+    return st;
+  }
+  float *vm_keep = malloc((size_t)n * 3 * sizeof(float));
+  if (!vm_keep) st = ffdp_fail(err, FFDP_ERR_NOMEM, "out of memory after SyN level %d", lv + 1);
+  if ((st = c->agree(c, st, err))) {
+    free(buf);
+    return st;
+  }
+  memcpy(vm_keep, vm, (size_t)n * 3 * sizeof(float));
+  *slab_out = s, *vf_out = buf, *vm_out = vm_keep; /* vf is at the start of buf */
+  return FFDP_OK;
+}
+
 ffdp_status reg_syn_stage(const ffdp_volume *F, const ffdp_volume *M, const ffdp_reg_options *opt, int si,
                           ffdp_mat4 aff, ffdp_volume **u_out, ffdp_volume **uinv_out, ffdp_stage_summary *sum,
                           double t_start, ffdp_error *err) {
   const ffdp_stage_spec *S = &opt->stages[si];
+  const ffdp_comm *c = ffdp_comm_or_single(opt->comm);
   ffdp_volume *vf = NULL, *vm = NULL;
   *u_out = *uinv_out = NULL;
   double t0 = reg_now();
   sum->kind = S->kind;
   sum->iterations = 0;
   ffdp_status st = FFDP_OK;
+  if (c->size > 1 && opt->moving_mask)
+    return ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "a moving mask with more than one rank is not supported yet");
+  const int64_t halo = reg_deformable_halo(S);
   for (int lv = 0; lv < S->nlevels && !st; lv++) {
     reg_level L;
-    if ((st = reg_level_build(F, M, opt->fixed_mask, opt->moving_mask, S->shrink[lv], S->smooth[lv], &L, err))) break;
-    const int64_t n = ffdp_volume_nvox(L.F);
+    st = reg_level_build(F, M, opt->fixed_mask, opt->moving_mask, S->shrink[lv], S->smooth[lv], &L, err);
     if (!st) st = reg_field_to_grid(&vf, L.F, err); /* carry both fields onto this level's grid */
     if (!st) st = reg_field_to_grid(&vm, L.F, err);
-    float *buf = st ? NULL : calloc((size_t)n * 25, sizeof(float));
-    if (!st && !buf) st = ffdp_fail(err, FFDP_ERR_NOMEM, "SyN level %d: cannot allocate %.1f MB", lv + 1, n * 100 / 1e6);
-    if (st) {
+    if ((st = c->agree(c, st, err))) {
+      if (L.F || L.M) reg_level_free(&L);
+      break;
+    }
+    const int nact = reg_level_ranks(c->size, L.F->dim[2], halo); /* thin levels: fewer ranks */
+    ffdp_comm *sub = nact == c->size ? (ffdp_comm *)c : c->first(c, nact);
+    ffdp_slab s = L.fs;
+    float *fs_ = NULL, *ms_ = NULL;
+    if (sub) st = syn_level(sub, &L, opt, si, lv, aff, vf->data, vm->data, halo, sum, t_start, &s, &fs_, &ms_, err);
+    if (sub && sub != c) ffdp_comm_free(sub);
+    if ((st = c->agree(c, st, err))) {
+      free(fs_), free(ms_);
       reg_level_free(&L);
       break;
     }
-    /* scalars: F_mid, M_mid, dL/dF_mid, dL/dM_mid; fields: gradient, d, tmp, Adam moments of both */
-    float *fmid = buf, *mmid = buf + n, *gf = buf + 2 * n, *gmv = buf + 3 * n, *gu = buf + 4 * n, *d = buf + 7 * n,
-          *tmp = buf + 10 * n, *af_m = buf + 13 * n, *af_v = buf + 16 * n, *am_m = buf + 19 * n, *am_v = buf + 22 * n;
-    double *hist = malloc((size_t)(S->iters[lv] + 1) * sizeof(double));
-    uint8_t *mbuf = NULL;
-    float *fbuf = NULL;
-    const double h = reg_level_step_mm(&L);
-    ffdp_warp wfix, wmov, cfix, cmov;
-    reg_syn_warps(&L, aff, &wfix, &wmov, &cfix, &cmov);
-    double lt0 = reg_now();
-    int it = 0, conv = 0;
-    for (; it < S->iters[lv] && !conv; it++) {
-      const uint8_t *mask = reg_effective_mask(&L, &wmov, vm->data, &mbuf, &fbuf);
-      ffdp_sample_fwd_f32(&wfix, &L.fs, vf->data, &L.fs, L.F->data, 1, fmid);
-      ffdp_sample_fwd_f32(&wmov, &L.fs, vm->data, &L.ms, L.M->data, 1, mmid);
-      double loss = reg_metric_pair(&S->metric, &L.fs, fmid, mmid, mask, gmv);
-      reg_metric_pair(&S->metric, &L.fs, mmid, fmid, mask, gf); /* every metric is symmetric */
-      if (!isfinite(loss)) {
-        st = ffdp_fail(err, FFDP_ERR_NUMERIC, "stage %d level %d: the loss became %g", si + 1, lv + 1, loss);
-        break;
-      }
-      hist[it] = loss;
-      ffdp_sample_bwd_f32(&wmov, &L.fs, vm->data, &L.ms, L.M->data, 1, gmv, gu, NULL, NULL);
-      int r1 = reg_field_step(NULL, &L.fs, vm->data, gu, am_m, am_v, it + 1, &cmov, 0.5 * S->lr * h, S->grad_sigma,
-                              S->warp_sigma, d, tmp, err);
-      ffdp_sample_bwd_f32(&wfix, &L.fs, vf->data, &L.fs, L.F->data, 1, gf, gu, NULL, NULL);
-      int r2 = r1 < 0 ? -1
-                      : reg_field_step(NULL, &L.fs, vf->data, gu, af_m, af_v, it + 1, &cfix, 0.5 * S->lr * h,
-                                       S->grad_sigma, S->warp_sigma, d, tmp, err);
-      if (r1 < 0 || r2 < 0) {
-        st = err ? err->code : FFDP_ERR_IO;
-        break;
-      }
-      const int moved = r1 + r2;
-      conv = !moved || reg_converged(hist, it + 1, S->window, S->tol);
-      reg_report(opt, si, lv, it + 1, loss, t_start, lt0, n, 0, conv);
-    }
-    sum->final_loss = it > 0 ? hist[it - 1] : 0;
-    sum->iterations += it;
-    if (!st) reg_report(opt, si, lv, it, sum->final_loss, t_start, lt0, n, 1, conv);
-    free(buf), free(hist), free(mbuf), free(fbuf);
+    if (!fs_) s.z0 = s.z1 = 0, s.zlo = s.zhi = 0; /* an idle rank contributes no planes */
+    reg_level_account(c, sum);
+    st = c->gather(c, &s, fs_, 3, vf->data, err);
+    if (!st) st = c->gather(c, &s, ms_, 3, vm->data, err);
+    free(fs_), free(ms_);
     reg_level_free(&L);
+    st = c->agree(c, st, err);
   }
+  /* The composite transforms at full resolution are computed on every rank from the gathered
+   * fields (the same result everywhere, no exchange). */
   /* full-resolution fields, then the two composite transforms */
   if (!st) st = reg_field_to_grid(&vf, F, err);
   if (!st) st = reg_field_to_grid(&vm, F, err);
@@ -108,6 +166,7 @@ ffdp_status reg_syn_stage(const ffdp_volume *F, const ffdp_volume *M, const ffdp
     const double I[3][3] = {{1, 0, 0}, {0, 1, 0}, {0, 0, 1}};
     reg_compose_fields(vf, r->data, I, ui->data); /* r + v_f∘(id + r) */
   }
+  st = c->agree(c, st, err);
   ffdp_volume_free(vf), ffdp_volume_free(vm), ffdp_volume_free(w), ffdp_volume_free(r), ffdp_volume_free(ainv_vm);
   if (st) {
     ffdp_volume_free(u), ffdp_volume_free(ui);

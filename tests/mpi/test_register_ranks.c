@@ -1,6 +1,6 @@
 /* A registration on N ranks against the same registration in one process, compared on every
- * rank: moments + rigid (MI) + greedy (CC) on the small brain pair, each stage alone too, and
- * rigid + greedy (MSE, CC) on random odd-sized volumes whose coarse level is too thin for every
+ * rank: moments + rigid (MI) + greedy (CC) on the small brain pair, each stage alone and SyN
+ * too, and rigid + greedy (MSE, CC) and SyN on random odd-sized volumes whose coarse level is too thin for every
  * rank (it gathers onto fewer). Every sum (loss, MI histogram, affine gradient) is added per
  * plane in one global order, so N ranks must reproduce one process: warp relative L2 difference
  * <= 1e-5 (in practice 0), losses to 6 digits, the same iteration counts, the affine to 1e-9.
@@ -48,6 +48,10 @@ static void compare(const char *what, const ffdp_volume *F, const ffdp_volume *M
   CHECK(da <= tol_aff, "%s affine differs by %g", what, da);
   double e = ffdp_reg_result_warp(one) ? rel_l2(ffdp_reg_result_warp(many), ffdp_reg_result_warp(one)) : 0;
   CHECK(e <= tol_warp, "%s warp relative L2 difference %g", what, e);
+  if (ffdp_reg_result_inverse_warp(one)) {
+    double ei = rel_l2(ffdp_reg_result_inverse_warp(many), ffdp_reg_result_inverse_warp(one));
+    CHECK(ei <= tol_warp, "%s inverse warp relative L2 difference %g", what, ei);
+  }
   if (ffdp_comm_rank(comm) == 0)
     printf("%s on %d ranks: warp rel diff %.2e, affine %.1e, final loss %.9f\n", what, ffdp_comm_size(comm), e, da,
            ffdp_reg_result_stage(many, ffdp_reg_result_nstages(many) - 1).final_loss);
@@ -111,6 +115,8 @@ int main(int argc, char **argv) {
     compare("random greedy MSE", F, M, &o, comm, 1e-5, 1e-6, 0);
     o.stages[0].metric.kind = FFDP_METRIC_CC, o.stages[0].metric.window = 3;
     compare("random greedy CC", F, M, &o, comm, 1e-5, 1e-6, 0);
+    o.stages[0].kind = FFDP_STAGE_SYN;
+    compare("random SyN CC", F, M, &o, comm, 1e-5, 1e-6, 0);
     ffdp_volume_free(F), ffdp_volume_free(M);
   }
   /* the small brain pair: moments, rigid MI, greedy CC */
@@ -129,6 +135,8 @@ int main(int argc, char **argv) {
       compare("brains rigid + greedy", F, M, &o, comm, 1e-5, 1e-6, 1e-9);
       o.nstages = 1, o.stages[0] = o.stages[1], o.moments = 0;
       compare("brains greedy", F, M, &o, comm, 1e-5, 1e-6, 0);
+      o.stages[0].kind = FFDP_STAGE_SYN, o.stages[0].iters[0] = 20, o.stages[0].iters[1] = 10, o.stages[0].iters[2] = 3;
+      compare("brains SyN", F, M, &o, comm, 1e-5, 1e-6, 0);
       ffdp_reg_options_preset(&o, "rigid", &err);
       compare("brains rigid", F, M, &o, comm, 0, 1e-6, 1e-9);
     }
