@@ -42,8 +42,7 @@ static void displacement(double x, double y, double z, double N, double d[3]) {
 }
 
 typedef struct {
-  double t_level0, t_last, iters_last;
-  int last_level, cur_level, cur_iter;
+  double t_last, iters_last; /* the finest level's time and iterations */
 } timing;
 
 static void on_progress(void *ctx, const ffdp_progress *p) {

@@ -18,6 +18,8 @@ int cli_errorf(const char *fmt, ...)
 #endif
     ;
 double cli_now(void);
+/* "rigid", "affine", "greedy" or "syn". */
+const char *cli_stage_name(ffdp_stage_kind k);
 /* The GPU memory plan as a table (free/total 0 when no device is known). */
 void cli_print_plan(FILE *f, const ffdp_plan *p, double free_bytes, double total_bytes);
 #endif

@@ -61,16 +61,13 @@ typedef struct {
   double level_t0;
 } progress_state;
 
-static const char *stage_name(ffdp_stage_kind k) {
-  return k == FFDP_STAGE_RIGID ? "rigid" : k == FFDP_STAGE_AFFINE ? "affine" : k == FFDP_STAGE_SYN ? "syn" : "greedy";
-}
 
 static void on_progress(void *ctx, const ffdp_progress *p) {
   progress_state *s = ctx;
   if (s->verbose < 0) return;
   double its = p->level_elapsed_s > 0 ? p->iter / p->level_elapsed_s : 0;
   char head[64];
-  snprintf(head, sizeof head, "stage %d/%d %-6s level %d/%d", p->stage + 1, p->nstages, stage_name(p->kind), p->level + 1,
+  snprintf(head, sizeof head, "stage %d/%d %-6s level %d/%d", p->stage + 1, p->nstages, cli_stage_name(p->kind), p->level + 1,
            p->nlevels);
   if (p->level_done) {
     if (s->tty) printf("\r%*s\r", s->last_len, "");
@@ -186,7 +183,7 @@ static int write_plan_json(const char *path, const ffdp_plan *p, double free_b, 
     const ffdp_plan_row *r = &p->rows[i];
     cJSON *o = cJSON_CreateObject(), *b = cJSON_AddObjectToObject(o, "buffers_mb");
     cJSON_AddNumberToObject(o, "stage", r->stage + 1);
-    cJSON_AddStringToObject(o, "kind", stage_name(r->kind));
+    cJSON_AddStringToObject(o, "kind", cli_stage_name(r->kind));
     cJSON_AddNumberToObject(o, "level", r->level + 1);
     double d[3] = {(double)r->dim[0], (double)r->dim[1], (double)r->dim[2]};
     cJSON_AddItemToObject(o, "grid", cJSON_CreateDoubleArray(d, 3));
@@ -469,7 +466,7 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
     printf("summary:\n");
     for (int s = 0; s < ffdp_reg_result_nstages(res); s++) {
       ffdp_stage_summary ss = ffdp_reg_result_stage(res, s);
-      printf("  stage %d %-6s %5d iterations  %7.2f s  final loss %+.6f\n", s + 1, stage_name(ss.kind), ss.iterations,
+      printf("  stage %d %-6s %5d iterations  %7.2f s  final loss %+.6f\n", s + 1, cli_stage_name(ss.kind), ss.iterations,
              ss.seconds, ss.final_loss);
     }
     printf("  registration %.2f s (loading %.2f s, total %.2f s), peak memory %.0f MB", t_reg, t_load, t_total, rss);
@@ -488,7 +485,7 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
     for (int s = 0; s < ffdp_reg_result_nstages(res); s++) {
       ffdp_stage_summary ss = ffdp_reg_result_stage(res, s);
       cJSON *o = cJSON_CreateObject();
-      cJSON_AddStringToObject(o, "kind", stage_name(ss.kind));
+      cJSON_AddStringToObject(o, "kind", cli_stage_name(ss.kind));
       cJSON_AddNumberToObject(o, "iterations", ss.iterations);
       cJSON_AddNumberToObject(o, "seconds", ss.seconds);
       cJSON_AddNumberToObject(o, "final_loss", ss.final_loss);

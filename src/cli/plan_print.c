@@ -3,7 +3,7 @@
 #include "ffdp/plan.h"
 #include <stdio.h>
 
-static const char *kind_name(ffdp_stage_kind k) {
+const char *cli_stage_name(ffdp_stage_kind k) {
   return k == FFDP_STAGE_RIGID ? "rigid" : k == FFDP_STAGE_AFFINE ? "affine" : k == FFDP_STAGE_SYN ? "syn" : "greedy";
 }
 
@@ -16,7 +16,7 @@ void cli_print_plan(FILE *f, const ffdp_plan *p, double free_bytes, double total
     if (r->level < 0) snprintf(lv, sizeof lv, "final");
     else snprintf(lv, sizeof lv, "%d", r->level + 1);
     snprintf(grid, sizeof grid, "%lldx%lldx%lld", (long long)r->dim[0], (long long)r->dim[1], (long long)r->dim[2]);
-    fprintf(f, "  %5d  %-6s  %-5s  %-19s %10lld  %10.1f%s\n", r->stage + 1, kind_name(r->kind), lv, grid,
+    fprintf(f, "  %5d  %-6s  %-5s  %-19s %10lld  %10.1f%s\n", r->stage + 1, cli_stage_name(r->kind), lv, grid,
             (long long)(r->dim[0] * r->dim[1] * r->dim[2]), r->bytes / 1e6, i == p->peak_row ? "  <- peak" : "");
   }
   if (p->nrows == 0) return;

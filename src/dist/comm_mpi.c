@@ -14,20 +14,9 @@ typedef struct {
 
 static MPI_Comm C(const ffdp_comm *c) { return ((const mpi_ctx *)c->ctx)->comm; }
 
-/* Gather to rank 0, add in rank order, broadcast: the same bits whatever MPI's reduction tree. */
-static void mpi_sum(const ffdp_comm *c, double *v, int n) {
-  double *all = c->rank == 0 ? malloc((size_t)n * c->size * sizeof(double)) : NULL;
-  MPI_Gather(v, n, MPI_DOUBLE, all, n, MPI_DOUBLE, 0, C(c));
-  if (c->rank == 0) {
-    for (int k = 0; k < n; k++) {
-      double s = 0;
-      for (int r = 0; r < c->size; r++) s += all[(size_t)r * n + k];
-      v[k] = s;
-    }
-    free(all);
-  }
-  MPI_Bcast(v, n, MPI_DOUBLE, 0, C(c));
-}
+/* Rank order, whatever MPI's reduction tree (ffdp_sum_ordered_n). The only sums left here are
+ * integer-valued counts and rank 0's iteration account, exact in any order. */
+static void mpi_sum(const ffdp_comm *c, double *v, int n) { ffdp_sum_ordered_n(C(c), v, n); }
 
 static double mpi_max(const ffdp_comm *c, double v) {
   double m;

@@ -15,4 +15,7 @@ ffdp_status ffdp_halo_exchange(MPI_Comm comm, const ffdp_slab *s, float *data, i
 /* Sum of one double per rank, added in rank order on every rank: the same bits for a given
  * rank count, whatever the MPI implementation's reduction order. */
 double ffdp_sum_ordered(MPI_Comm comm, double v);
+/* The same elementwise for v[0..n), in place; -1 (v unchanged, on every rank) if rank 0 could
+ * not allocate its gather buffer. */
+int ffdp_sum_ordered_n(MPI_Comm comm, double *v, int n);
 #endif

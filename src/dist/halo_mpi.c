@@ -38,16 +38,31 @@ ffdp_status ffdp_halo_exchange(MPI_Comm comm, const ffdp_slab *s, float *data, i
   return FFDP_OK;
 }
 
-double ffdp_sum_ordered(MPI_Comm comm, double v) {
-  int rank, n;
+int ffdp_sum_ordered_n(MPI_Comm comm, double *v, int n) {
+  int rank, size, ok, all_ok;
   MPI_Comm_rank(comm, &rank);
-  MPI_Comm_size(comm, &n);
-  double *all = rank == 0 ? malloc((size_t)n * sizeof(double)) : NULL, s = 0;
-  MPI_Gather(&v, 1, MPI_DOUBLE, all, 1, MPI_DOUBLE, 0, comm);
+  MPI_Comm_size(comm, &size);
+  double *all = rank == 0 ? malloc((size_t)n * size * sizeof(double)) : NULL;
+  ok = rank != 0 || all;
+  MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, comm); /* nobody enters the gather alone */
+  if (!all_ok) {
+    free(all);
+    return -1;
+  }
+  MPI_Gather(v, n, MPI_DOUBLE, all, n, MPI_DOUBLE, 0, comm);
   if (rank == 0) {
-    for (int r = 0; r < n; r++) s += all[r];
+    for (int k = 0; k < n; k++) {
+      double s = 0;
+      for (int r = 0; r < size; r++) s += all[(size_t)r * n + k];
+      v[k] = s;
+    }
     free(all);
   }
-  MPI_Bcast(&s, 1, MPI_DOUBLE, 0, comm);
-  return s;
+  MPI_Bcast(v, n, MPI_DOUBLE, 0, comm);
+  return 0;
+}
+
+double ffdp_sum_ordered(MPI_Comm comm, double v) {
+  ffdp_sum_ordered_n(comm, &v, 1);
+  return v;
 }

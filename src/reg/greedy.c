@@ -178,7 +178,8 @@ static ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ff
     return st;
   }
   memmove(buf, u, (size_t)n * 3 * sizeof(float)); /* keep only the warp */
-  *slab_out = s, *u_slab_out = buf;
+  float *keep = realloc(buf, (size_t)n * 3 * sizeof(float));
+  *slab_out = s, *u_slab_out = keep ? keep : buf;
   return FFDP_OK;
 }
 

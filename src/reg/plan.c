@@ -51,8 +51,7 @@ ffdp_status ffdp_reg_plan(const int64_t fixed_dim[3], ffdp_mat4 fixed_vox2world,
     if (S->nlevels < 1 || S->nlevels > FFDP_MAX_LEVELS)
       return ffdp_fail(err, FFDP_ERR_INVALID, "stage %d: %d levels (1..%d allowed)", i + 1, S->nlevels, FFDP_MAX_LEVELS);
     for (int l = 0; l < S->nlevels; l++) {
-      const int f[3] = {S->shrink[l] < 1 ? 1 : S->shrink[l], S->shrink[l] < 1 ? 1 : S->shrink[l],
-                        S->shrink[l] < 1 ? 1 : S->shrink[l]};
+      const int k = S->shrink[l] < 1 ? 1 : S->shrink[l], f[3] = {k, k, k};
       int64_t fd[3] = {fixed_dim[0], fixed_dim[1], fixed_dim[2]}, md[3] = {moving_dim[0], moving_dim[1], moving_dim[2]};
       ffdp_mat4 wo;
       if (f[0] > 1) {

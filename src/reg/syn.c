@@ -15,11 +15,11 @@
 #define SYN_INVERT_ITERS 50
 
 /* One level on the active ranks: both fields (full grid, every active rank) in; on return the
- * owned planes of the updated fields in *vf_slab / *vm_slab (the caller gathers). */
+ * updated fields on the rank's slab in *v_out: v_f, then v_m at 3 * stored voxels (the caller
+ * gathers and frees). */
 static ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_options *opt, int si, int lv,
                              ffdp_mat4 aff, const float *vf_full, const float *vm_full, int64_t halo,
-                             ffdp_stage_summary *sum, double t_start, ffdp_slab *slab_out, float **vf_out, float **vm_out,
-                             ffdp_error *err) {
+                             ffdp_stage_summary *sum, double t_start, ffdp_slab *slab_out, float **v_out, ffdp_error *err) {
   const ffdp_stage_spec *S = &opt->stages[si];
   const int64_t nx = L->F->dim[0], ny = L->F->dim[1], nz = L->F->dim[2], P = nx * ny, ntot = nx * ny * nz;
   const ffdp_slab s = c->size > 1 ? ffdp_slab_split(nx, ny, nz, c->rank, c->size, halo) : L->fs;
@@ -81,14 +81,10 @@ static ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_
     free(buf);
     return st;
   }
-  float *vm_keep = malloc((size_t)n * 3 * sizeof(float));
-  if (!vm_keep) st = ffdp_fail(err, FFDP_ERR_NOMEM, "out of memory after SyN level %d", lv + 1);
-  if ((st = c->agree(c, st, err))) {
-    free(buf);
-    return st;
-  }
-  memcpy(vm_keep, vm, (size_t)n * 3 * sizeof(float));
-  *slab_out = s, *vf_out = buf, *vm_out = vm_keep; /* vf is at the start of buf */
+  /* v_f and v_m lead the buffer: keep just them (shrinking cannot fail in practice; if it
+   * does, the larger block still holds them) */
+  float *keep = realloc(buf, (size_t)n * 6 * sizeof(float));
+  *slab_out = s, *v_out = keep ? keep : buf;
   return FFDP_OK;
 }
 
@@ -118,19 +114,19 @@ ffdp_status reg_syn_stage(const ffdp_volume *F, const ffdp_volume *M, const ffdp
     const int nact = reg_level_ranks(c->size, L.F->dim[2], halo); /* thin levels: fewer ranks */
     ffdp_comm *sub = nact == c->size ? (ffdp_comm *)c : c->first(c, nact);
     ffdp_slab s = L.fs;
-    float *fs_ = NULL, *ms_ = NULL;
-    if (sub) st = syn_level(sub, &L, opt, si, lv, aff, vf->data, vm->data, halo, sum, t_start, &s, &fs_, &ms_, err);
+    float *vs = NULL;
+    if (sub) st = syn_level(sub, &L, opt, si, lv, aff, vf->data, vm->data, halo, sum, t_start, &s, &vs, err);
     if (sub && sub != c) ffdp_comm_free(sub);
     if ((st = c->agree(c, st, err))) {
-      free(fs_), free(ms_);
+      free(vs);
       reg_level_free(&L);
       break;
     }
-    if (!fs_) s.z0 = s.z1 = 0, s.zlo = s.zhi = 0; /* an idle rank contributes no planes */
+    if (!vs) s.z0 = s.z1 = 0, s.zlo = s.zhi = 0; /* an idle rank contributes no planes */
     reg_level_account(c, sum);
-    st = c->gather(c, &s, fs_, 3, vf->data, err);
-    if (!st) st = c->gather(c, &s, ms_, 3, vm->data, err);
-    free(fs_), free(ms_);
+    st = c->gather(c, &s, vs, 3, vf->data, err);
+    if (!st) st = c->gather(c, &s, vs ? vs + 3 * ffdp_slab_stored(&s) : NULL, 3, vm->data, err);
+    free(vs);
     reg_level_free(&L);
     st = c->agree(c, st, err);
   }
