@@ -1,7 +1,11 @@
-// CUDA separable Gaussian: one pass per axis (x and y over the planes the z pass needs, then z
-// over the owned planes). Each pass is coalesced along x; taps live in constant memory.
-// Three passes move 3x the minimal bytes; a fused z-streaming version is the next step.
-// Zero padding as the CPU operator.
+// CUDA separable Gaussian, zero padding as the CPU operator.
+// Radii up to 8 (sigma <= 2.67 voxels, every smoothing the registration stages use by default):
+// one fused kernel. A block owns a 32x16 column tile and a z-range and marches along z; per
+// plane it reads the tile plus an x/y apron once into shared memory, filters x then y, and
+// each thread keeps the last 2r+1 xy-filtered values of its column in registers for the z
+// taps: one read and one write of the field, nothing else in device memory.
+// Larger radii: one pass per axis (x and y over the planes the z pass needs, then z over the
+// owned planes), three reads and writes of the field.
 #include "ops/cuda_common.cuh"
 #include "ops/kernels1d.h"
 #include "ops/ops_cuda.h"
@@ -93,6 +97,137 @@ void run_axes(const ffdp_slab *s, const int r[3], long long za, long long zb, co
       r[2], row, row, row, plane, s->z0 - s->zlo, s->z1 - s->zlo, za - s->zlo, zb - s->zlo, 2, tmp, out);
 }
 
+constexpr int FTX = 32, FTY = 16, FMAXR = 8;
+__constant__ float c_fw[3][2 * FMAXR + 1];  // x, y taps; z taps right-aligned in KMAX, zero before
+
+struct FGeo {
+  int nx, ny, nz, rx, ry, rz;
+  long long zlo, zs0, zs1;  // planes readable: [zs0, zs1) (stored and inside the image)
+  long long z0, z1;         // owned
+  int zchunk;
+};
+
+// RI > 0: isotropic radius RI known at compile time (the stages' case: one sigma in voxels),
+// so every tap loop unrolls with constant shared-memory offsets (the runtime-radius loops
+// cost about 3x the instructions, which bound the kernel). RI = 0: radii from g.
+template <int NC, int KMAX, int RI>
+__global__ void __launch_bounds__(FTX *FTY) blur_fused(FGeo g, const float *__restrict__ in, float *__restrict__ out) {
+  extern __shared__ float sm[];
+  const int rx = RI ? RI : g.rx, ry = RI ? RI : g.ry, rz = RI ? RI : g.rz;
+  const int AW = (FTX + 2 * rx) * NC, AH = FTY + 2 * ry, XW = FTX * NC;
+  float *s_in = sm, *s_x = sm + AW * AH;
+  const int tid = threadIdx.x, tx = tid % FTX, ty = tid / FTX;
+  const int x0 = blockIdx.x * FTX, y0 = blockIdx.y * FTY, ox = x0 + tx, oy = y0 + ty;
+  const long long za = g.z0 + (long long)blockIdx.z * g.zchunk;
+  const long long zb = za + g.zchunk < g.z1 ? za + g.zchunk : g.z1;
+  const long long row = (long long)g.nx * NC, plane = row * g.ny;
+  const long long kx0 = (long long)(x0 - rx) * NC;  // row offset of the apron's first value
+  // Each thread stages at most LMAX apron values per plane; their in-plane offsets are the
+  // same for every plane (computed once). The next plane's loads are issued before this
+  // plane's filtering, so their latency hides behind it (a load consumed right away stalled
+  // every plane step for a full memory round trip: 4-7 us).
+  constexpr int LMAX = (FTX + 2 * FMAXR) * NC * (FTY + 2 * FMAXR) / (FTX * FTY);
+  int off[LMAX];  // in-plane offset; -1: outside the image (zero); -2: no element
+#pragma unroll
+  for (int l = 0; l < LMAX; l++) {
+    const int e = tid + l * FTX * FTY;
+    off[l] = -2;
+    if (e < AW * AH) {
+      const int j = e / AW, k = e - j * AW, y = y0 - ry + j;
+      const long long gk = kx0 + k;
+      off[l] = y >= 0 && y < g.ny && gk >= 0 && gk < row ? (int)(y * row + gk) : -1;
+    }
+  }
+  float v[LMAX];
+  auto fetch = [&](long long t) {
+    const bool tin = t >= g.zs0 && t < g.zs1;
+    const float *base = in + (tin ? (t - g.zlo) * plane : 0);
+#pragma unroll
+    for (int l = 0; l < LMAX; l++) v[l] = tin && off[l] >= 0 ? __ldg(base + off[l]) : 0.f;
+  };
+  float ring[NC][KMAX];
+#pragma unroll
+  for (int c = 0; c < NC; c++)
+#pragma unroll
+    for (int d = 0; d < KMAX; d++) ring[c][d] = 0.f;
+  fetch(za - rz);
+  for (long long t = za - rz; t < zb + rz; t++) {
+#pragma unroll
+    for (int l = 0; l < LMAX; l++)
+      if (off[l] != -2) s_in[tid + l * FTX * FTY] = v[l];
+    __syncthreads();
+    if (t + 1 < zb + rz) fetch(t + 1);
+    for (int e = tid; e < XW * AH; e += FTX * FTY) {
+      const int j = e / XW, k = e - j * XW;
+      const float *a = s_in + j * AW + k;
+      float s = 0.f;
+#pragma unroll
+      for (int d = 0; d <= 2 * (RI ? RI : FMAXR); d++)
+        if (RI || d <= 2 * rx) s += c_fw[0][d] * a[d * NC];
+      s_x[e] = s;
+    }
+    __syncthreads();
+    const long long o = t - rz;
+#pragma unroll
+    for (int c = 0; c < NC; c++) {
+      float s = 0.f;
+#pragma unroll
+      for (int d = 0; d <= 2 * (RI ? RI : FMAXR); d++)
+        if (RI || d <= 2 * ry) s += c_fw[1][d] * s_x[(ty + d) * XW + tx * NC + c];
+#pragma unroll
+      for (int d = 0; d < KMAX - 1; d++) ring[c][d] = ring[c][d + 1];
+      ring[c][KMAX - 1] = s;
+      if (o >= za && ox < g.nx && oy < g.ny) {
+        float z = 0.f;
+#pragma unroll
+        for (int d = 0; d < KMAX; d++) z += c_fw[2][d] * ring[c][d];
+        out[(o - g.zlo) * plane + oy * row + (long long)ox * NC + c] = z;
+      }
+    }
+    // the next plane writes s_in (read before the second barrier) and s_x (read above, before
+    // the next plane's first barrier)
+  }
+}
+
+template <int NC>
+int run_fused(const ffdp_slab *s, const int r[3], const float w[3][2 * FFDP_MAX_RADIUS + 1], const float *in, float *out,
+              cudaStream_t st) {
+  float fw[3][2 * FMAXR + 1] = {{0}};
+  const bool iso = r[0] == r[1] && r[1] == r[2] && r[0] >= 1;
+  /* ring length: exactly 2r+1 for the isotropic kernels, else a bucket; z taps right-aligned */
+  const int kmax = iso ? 2 * r[2] + 1 : r[2] <= 2 ? 5 : r[2] <= 4 ? 9 : r[2] <= 5 ? 11 : 17;
+  for (int d = 0; d <= 2 * r[0]; d++) fw[0][d] = w[0][d];
+  for (int d = 0; d <= 2 * r[1]; d++) fw[1][d] = w[1][d];
+  for (int d = 0; d <= 2 * r[2]; d++) fw[2][kmax - 1 - 2 * r[2] + d] = w[2][d];
+  cudaMemcpyToSymbolAsync(c_fw, fw, sizeof fw, 0, cudaMemcpyHostToDevice, st);
+  const long long nzo = s->z1 - s->z0;
+  const int tiles = (int)(((s->nx + FTX - 1) / FTX) * ((s->ny + FTY - 1) / FTY));
+  /* long chunks amortize the 2r planes of ring fill; keep at least ~4 blocks per SM */
+  int zchunk = (int)(nzo < 64 ? nzo : 64);
+  while (zchunk > 16 && (long long)tiles * ((nzo + zchunk - 1) / zchunk) < 4 * 132) zchunk /= 2;
+  FGeo g = {(int)s->nx, (int)s->ny, (int)s->nz, r[0], r[1], r[2], s->zlo,
+            s->zlo > 0 ? s->zlo : 0, s->zhi < s->nz ? s->zhi : s->nz, s->z0, s->z1, zchunk};
+  dim3 grid((unsigned)((s->nx + FTX - 1) / FTX), (unsigned)((s->ny + FTY - 1) / FTY), (unsigned)((nzo + zchunk - 1) / zchunk));
+  const size_t smem = (size_t)((FTX + 2 * r[0]) * NC * (FTY + 2 * r[1]) + FTX * NC * (FTY + 2 * r[1])) * sizeof(float);
+  const dim3 b(FTX * FTY);
+  if (iso) {
+    switch (r[0]) {
+    case 1: blur_fused<NC, 3, 1><<<grid, b, smem, st>>>(g, in, out); break;
+    case 2: blur_fused<NC, 5, 2><<<grid, b, smem, st>>>(g, in, out); break;
+    case 3: blur_fused<NC, 7, 3><<<grid, b, smem, st>>>(g, in, out); break;
+    case 4: blur_fused<NC, 9, 4><<<grid, b, smem, st>>>(g, in, out); break;
+    case 5: blur_fused<NC, 11, 5><<<grid, b, smem, st>>>(g, in, out); break;
+    case 6: blur_fused<NC, 13, 6><<<grid, b, smem, st>>>(g, in, out); break;
+    case 7: blur_fused<NC, 15, 7><<<grid, b, smem, st>>>(g, in, out); break;
+    default: blur_fused<NC, 17, 8><<<grid, b, smem, st>>>(g, in, out); break;
+    }
+  } else if (kmax == 5) blur_fused<NC, 5, 0><<<grid, b, smem, st>>>(g, in, out);
+  else if (kmax == 9) blur_fused<NC, 9, 0><<<grid, b, smem, st>>>(g, in, out);
+  else if (kmax == 11) blur_fused<NC, 11, 0><<<grid, b, smem, st>>>(g, in, out);
+  else blur_fused<NC, 17, 0><<<grid, b, smem, st>>>(g, in, out);
+  return (int)cudaGetLastError();
+}
+
 // Host side: the same normalized taps as the CPU operator (kernels1d.c), in float.
 int taps(double sigma, float *w) {
   double d[2 * FFDP_MAX_RADIUS + 1];
@@ -113,6 +248,10 @@ extern "C" int ffdp_cuda_blur(const ffdp_slab *s, const float *in, int ncomp, co
   // planes the z pass reads: the owned ones plus r[2] on each side, within what is stored
   long long za = s->z0 - r[2] > s->zlo ? s->z0 - r[2] : s->zlo, zb = s->z1 + r[2] < s->zhi ? s->z1 + r[2] : s->zhi;
   if (s->z1 <= s->z0) return 0;
+  if (r[0] <= FMAXR && r[1] <= FMAXR && r[2] <= FMAXR && (ncomp == 1 || ncomp == 3)) {
+    /* the fused kernel reads `in` and writes `out` only: tmp is not touched */
+    return ncomp == 3 ? run_fused<3>(s, r, w, in, out, st) : run_fused<1>(s, r, w, in, out, st);
+  }
   if (ncomp == 3) run_axes<3>(s, r, za, zb, in, out, tmp, st);
   else if (ncomp == 1) run_axes<1>(s, r, za, zb, in, out, tmp, st);
   else return (int)cudaErrorInvalidValue;
