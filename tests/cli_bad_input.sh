@@ -17,4 +17,25 @@ for f in missing.nii.gz truncated.nii.gz truncated.nii corrupt.nii.gz text.nii z
 done
 "$ffdp" info "$dir/good.nii.gz" > /dev/null || { echo "FAIL good file rejected"; fail=1; }
 "$ffdp" frobnicate > /dev/null 2>&1 && { echo "FAIL unknown command accepted"; fail=1; }
+# ffdp convert: NIfTI -> OME-Zarr -> NIfTI keeps values and geometry (ffdp info prints both);
+# a store with a missing chunk is one clear error; bad options are refused.
+rm -rf cli_conv.zarr cli_conv.nii.gz
+if "$ffdp" convert "$dir/good.nii.gz" cli_conv.zarr --chunks 4x4x3 --codec zstd > /dev/null &&
+   "$ffdp" convert cli_conv.zarr cli_conv.nii.gz > /dev/null; then
+  "$ffdp" info "$dir/good.nii.gz" | tail -n +2 > info_a.txt
+  "$ffdp" info cli_conv.nii.gz | tail -n +2 > info_b.txt
+  "$ffdp" info cli_conv.zarr | tail -n +2 > info_c.txt
+  cmp -s info_a.txt info_b.txt && cmp -s info_a.txt info_c.txt || { echo "FAIL convert round trip changed the image:"; diff info_a.txt info_b.txt; diff info_a.txt info_c.txt; fail=1; }
+  rm -f cli_conv.zarr/0/0/0/0
+  "$ffdp" info cli_conv.zarr > /dev/null 2> err_info.txt && { echo "FAIL store with a missing chunk accepted"; fail=1; }
+  [ "$(wc -l < err_info.txt)" -eq 1 ] && grep -q "missing" err_info.txt || { echo "FAIL missing chunk message:"; cat err_info.txt; fail=1; }
+else
+  echo "FAIL convert good.nii.gz <-> zarr"; fail=1
+fi
+for bad in "--chunks 4x4" "--codec lzma" "--type complex" "--level 99"; do
+  # shellcheck disable=SC2086
+  "$ffdp" convert "$dir/good.nii.gz" x.zarr $bad > /dev/null 2> err_info.txt && { echo "FAIL convert accepted $bad"; fail=1; }
+  [ "$(wc -l < err_info.txt)" -eq 1 ] || { echo "FAIL convert $bad: not one line"; cat err_info.txt; fail=1; }
+done
+[ -e x.zarr ] && { echo "FAIL a refused convert left x.zarr behind"; fail=1; }
 exit $fail

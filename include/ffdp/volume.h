@@ -49,9 +49,17 @@ typedef enum ffdp_nifti_version {
   FFDP_NIFTI_2 = 2
 } ffdp_nifti_version;
 
-/* Load a 3D NIfTI-1/2 image (.nii or .nii.gz) as a scalar volume. 4D/5D files whose extra
- * dimensions are all 1 are accepted; anything else is an error. */
+/* Load a 3D NIfTI-1/2 image (.nii or .nii.gz) or OME-Zarr store (a directory named *.zarr,
+ * or one holding .zattrs/.zarray) as a scalar volume. 4D/5D images whose extra dimensions
+ * are all 1 are accepted; anything else is an error. */
 ffdp_status ffdp_volume_load(const char *path, ffdp_volume **out, ffdp_error *err);
+/* Planes [z0, z1) only (z1 < 0: to the last plane), as a volume of z1-z0 planes whose
+ * voxel-to-world matrix places them where they lie in the whole image. Reads only what those
+ * planes need: the chunks they touch (Zarr), a positional read (.nii), a streamed skip
+ * (.nii.gz). What each rank of a distributed run calls for its slab. */
+ffdp_status ffdp_volume_load_planes(const char *path, int64_t z0, int64_t z1, ffdp_volume **out, ffdp_error *err);
+/* 1 when path names an OME-Zarr store (by its .zarr suffix or its metadata files). */
+int ffdp_path_is_zarr(const char *path);
 /* Shape and voxel-to-world matrix of a 3D image from its header alone (the checks of
  * ffdp_volume_load, no voxel data read): for planning before anything large is loaded. */
 ffdp_status ffdp_volume_probe(const char *path, int64_t dim[3], ffdp_mat4 *vox2world, ffdp_error *err);
@@ -64,6 +72,24 @@ ffdp_status ffdp_field_load(const char *path, int lps, ffdp_volume **out, ffdp_e
 ffdp_status ffdp_volume_save(const ffdp_volume *v, const char *path, ffdp_dtype dtype,
                              ffdp_nifti_version ver, ffdp_error *err);
 ffdp_status ffdp_field_save(const ffdp_volume *v, const char *path, int lps, ffdp_error *err);
+
+/* OME-Zarr output (NGFF 0.4, Zarr v2, one level, axes z y x in millimetres, chunk files
+ * "z/y/x"); ffdp_volume_save writes one with the defaults when path is a Zarr path. Written
+ * to a temporary store beside the target and renamed into place when complete. */
+typedef enum ffdp_zarr_codec {
+  FFDP_ZARR_RAW = 0,        /* no compressor */
+  FFDP_ZARR_ZSTD = 1,       /* numcodecs "zstd" */
+  FFDP_ZARR_BLOSC_ZSTD = 2, /* numcodecs "blosc", cname zstd, byte shuffle (the default) */
+  FFDP_ZARR_BLOSC_LZ4 = 3   /* blosc with lz4: faster, larger */
+} ffdp_zarr_codec;
+typedef struct ffdp_zarr_options {
+  int64_t chunk[3]; /* x, y, z; 0 = 64 */
+  ffdp_zarr_codec codec;
+  int level;        /* compression level */
+} ffdp_zarr_options;
+ffdp_zarr_options ffdp_zarr_default_options(void);
+ffdp_status ffdp_volume_save_zarr(const ffdp_volume *v, const char *path, ffdp_dtype dtype,
+                                  const ffdp_zarr_options *opt, ffdp_error *err);
 
 /* Resampling onto another grid (world-aligned; no transform): trilinear (interp 0) or
  * nearest (1), border padding when border != 0 else zeros. Works for 1 or 3 components. */

@@ -9,6 +9,7 @@ int ffdp_cmd_register(int argc, char **argv);
 int ffdp_cmd_apply(int argc, char **argv);
 /* ffdp plan: ffdp register's options, prints the GPU memory plan from the headers only. */
 int ffdp_cmd_plan(int argc, char **argv);
+int ffdp_cmd_convert(int argc, char **argv);
 
 /* Print "ffdp: <message>" on stderr and return 1 (the CLI's one-line error contract). */
 int cli_error(const ffdp_error *err);

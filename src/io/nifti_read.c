@@ -2,6 +2,8 @@
  * registration needs (3D, finite non-zero spacing, invertible orientation) done before
  * any data is read, so bad input fails fast with one line. */
 #include "io/nifti_common.h"
+#include "io/convert.h"
+#include "io/zarr.h"
 #include "core/err.h"
 #include "core/volume_internal.h"
 #include <errno.h>
@@ -69,31 +71,6 @@ static ffdp_status header_geometry(const nifti_image *nim, const char *path, ffd
   return FFDP_OK;
 }
 
-/* Convert n on-disk values starting at src to float, applying the NIfTI intensity scaling. */
-static int convert_to_float(const void *src, int dtype, int64_t n, double slope, double inter, float *dst) {
-  int scaled = slope != 0 && isfinite(slope) && !(slope == 1 && inter == 0);
-#define CONV(T)                                                                                    \
-  do {                                                                                             \
-    const T *s = (const T *)src;                                                                   \
-    _Pragma("omp parallel for") for (int64_t i = 0; i < n; i++) dst[i] =                           \
-        scaled ? (float)((double)s[i] * slope + inter) : (float)s[i];                              \
-  } while (0)
-  switch (dtype) {
-  case DT_UINT8: CONV(uint8_t); break;
-  case DT_INT8: CONV(int8_t); break;
-  case DT_INT16: CONV(int16_t); break;
-  case DT_UINT16: CONV(uint16_t); break;
-  case DT_INT32: CONV(int32_t); break;
-  case DT_UINT32: CONV(uint32_t); break;
-  case DT_INT64: CONV(int64_t); break;
-  case DT_FLOAT32: CONV(float); break;
-  case DT_FLOAT64: CONV(double); break;
-  default: return 0;
-  }
-#undef CONV
-  return 1;
-}
-
 /* Read the header, validate it, and describe what a 3D (ncomp=1) or vector (ncomp=3) load
  * would produce. The returned nifti_image has no data yet. */
 static ffdp_status open_checked(const char *path, int want_ncomp, nifti_image **out, ffdp_mat4 *w,
@@ -153,18 +130,20 @@ fail:
 /* Voxel data through the library's znz streams, converted chunk by chunk. Reading the
  * data ourselves (rather than nifti_image_load) matters: the library silently replaces NaN
  * and Inf with 0, which would hide exactly the inputs a registration must refuse. */
-static ffdp_status read_converted(const nifti_image *nim, const char *path, int64_t n, float *dst, ffdp_error *err) {
+static ffdp_status read_converted(const nifti_image *nim, const char *path, int64_t start, int64_t n, float *dst,
+                                  ffdp_error *err) {
   nifti_image *tmp = NULL;
   znzFile fp = nifti_image_open(path, "rb", &tmp);
   if (tmp) nifti_image_free(tmp);
   if (znz_isnull(fp)) return ffdp_fail(err, FFDP_ERR_IO, "'%s': cannot open the image data", path);
   ffdp_status st = FFDP_OK;
-  if (znzseek(fp, (long)nim->iname_offset, SEEK_SET) < 0) {
+  int nbyper = 0, swapsize = 0;
+  nifti_datatype_sizes(nim->datatype, &nbyper, &swapsize);
+  /* .nii: a positional seek; .nii.gz: zlib decompresses and discards up to the offset */
+  if (znzseek(fp, (long)(nim->iname_offset + start * nbyper), SEEK_SET) < 0) {
     st = ffdp_fail(err, FFDP_ERR_FORMAT, "'%s': data offset %lld is past the end of the file", path, (long long)nim->iname_offset);
   }
   const int swap = nim->byteorder != nifti_short_order();
-  int nbyper = 0, swapsize = 0;
-  nifti_datatype_sizes(nim->datatype, &nbyper, &swapsize);
   const int64_t chunk = 1 << 20;
   char *buf = st ? NULL : malloc((size_t)(chunk * nbyper));
   if (!st && !buf) st = ffdp_fail(err, FFDP_ERR_NOMEM, "out of memory reading '%s'", path);
@@ -177,7 +156,7 @@ static ffdp_status read_converted(const nifti_image *nim, const char *path, int6
       break;
     }
     if (swap && swapsize > 1) nifti_swap_Nbytes(m, swapsize, buf);
-    convert_to_float(buf, nim->datatype, m, nim->scl_slope, nim->scl_inter, dst + i0);
+    ffdp_convert_to_float(buf, nim->datatype, m, nim->scl_slope, nim->scl_inter, dst + i0);
   }
   free(buf);
   znzclose(fp);
@@ -185,14 +164,28 @@ static ffdp_status read_converted(const nifti_image *nim, const char *path, int6
 }
 
 ffdp_status ffdp_volume_load(const char *path, ffdp_volume **out, ffdp_error *err) {
+  if (ffdp_path_is_zarr(path)) return ffdp_zarr_load_planes(path, 0, -1, out, err);
+  return ffdp_volume_load_planes(path, 0, -1, out, err);
+}
+
+ffdp_status ffdp_volume_load_planes(const char *path, int64_t z0, int64_t z1, ffdp_volume **out, ffdp_error *err) {
+  if (ffdp_path_is_zarr(path)) return ffdp_zarr_load_planes(path, z0, z1, out, err);
   *out = NULL;
   nifti_image *nim;
   ffdp_mat4 w;
   ffdp_status s = open_checked(path, 1, &nim, &w, err);
   if (s) return s;
-  const int64_t dim[3] = {nim->dim[1], nim->dim[2], nim->dim[3]};
+  if (z1 < 0) z1 = nim->dim[3];
   ffdp_volume *v = NULL;
-  if ((s = ffdp_volume_create(dim, 1, w, &v, err)) || (s = read_converted(nim, path, nim->nvox, v->data, err))) goto done;
+  if (z0 < 0 || z1 > nim->dim[3] || z0 >= z1) {
+    s = ffdp_fail(err, FFDP_ERR_INVALID, "'%s': planes [%lld, %lld) are outside the image's %lld planes", path,
+                  (long long)z0, (long long)z1, (long long)nim->dim[3]);
+    goto done;
+  }
+  const int64_t dim[3] = {nim->dim[1], nim->dim[2], z1 - z0}, plane = dim[0] * dim[1];
+  for (int r = 0; r < 3; r++) w.m[r][3] += w.m[r][2] * (double)z0; /* plane z0 becomes voxel 0 */
+  if ((s = ffdp_volume_create(dim, 1, w, &v, err)) || (s = read_converted(nim, path, z0 * plane, dim[2] * plane, v->data, err)))
+    goto done;
   v->source_dtype = nim->datatype;
   *out = v;
   v = NULL;
@@ -203,6 +196,7 @@ done:
 }
 
 ffdp_status ffdp_volume_probe(const char *path, int64_t dim[3], ffdp_mat4 *vox2world, ffdp_error *err) {
+  if (ffdp_path_is_zarr(path)) return ffdp_zarr_probe(path, dim, vox2world, err);
   nifti_image *nim;
   ffdp_status s = open_checked(path, 1, &nim, vox2world, err);
   if (s) return s;
@@ -227,7 +221,7 @@ ffdp_status ffdp_field_load(const char *path, int lps, ffdp_volume **out, ffdp_e
     s = ffdp_fail(err, FFDP_ERR_NOMEM, "'%s': cannot allocate %lld bytes", path, (long long)n * 12);
     goto done;
   }
-  if ((s = read_converted(nim, path, n * 3, planar, err))) goto done;
+  if ((s = read_converted(nim, path, 0, n * 3, planar, err))) goto done;
   /* ITK stores components planar and in LPS; ffdp keeps them interleaved and in RAS. */
   const float sgn = lps ? -1.0f : 1.0f;
 #pragma omp parallel for

@@ -2,6 +2,7 @@
  * bytes go through our own checked stream so that every failure (full disk, unwritable
  * directory, gzip error) is reported, and the file appears only complete, by rename. */
 #include "io/nifti_common.h"
+#include "io/convert.h"
 #include "core/err.h"
 #include "core/volume_internal.h"
 #include <errno.h>
@@ -38,23 +39,6 @@ static int stream_close(out_stream *o) {
   if (o->gz) return gzclose(o->g) == Z_OK;
   int ok = fflush(o->f) == 0 && fsync(fileno(o->f)) == 0;
   return (fclose(o->f) == 0) && ok;
-}
-
-static void store_value(double x, int dtype, void *dst, int64_t i) {
-  if (dtype == DT_FLOAT32) { ((float *)dst)[i] = (float)x; return; }
-  if (dtype == DT_FLOAT64) { ((double *)dst)[i] = x; return; }
-  if (!isfinite(x)) x = 0;
-  x = nearbyint(x);
-#define CLAMP_STORE(T, lo, hi) ((T *)dst)[i] = (T)(x < (lo) ? (lo) : x > (hi) ? (hi) : x)
-  switch (dtype) {
-  case DT_UINT8: CLAMP_STORE(uint8_t, 0, 255); break;
-  case DT_INT8: CLAMP_STORE(int8_t, -128, 127); break;
-  case DT_INT16: CLAMP_STORE(int16_t, -32768, 32767); break;
-  case DT_UINT16: CLAMP_STORE(uint16_t, 0, 65535); break;
-  case DT_INT32: CLAMP_STORE(int32_t, -2147483648.0, 2147483647.0); break;
-  case DT_UINT32: CLAMP_STORE(uint32_t, 0, 4294967295.0); break;
-  }
-#undef CLAMP_STORE
 }
 
 /* Fill the geometry fields of nim from the voxel-to-world matrix: sform exactly, qform as
@@ -156,7 +140,7 @@ static ffdp_status write_nifti(const ffdp_volume *v, const char *path, int dtype
       if (m > chunk) m = chunk;
       for (int64_t i = 0; i < m; i++) {
         double x = as_field ? sgn * v->data[3 * (i0 + i) + c] : v->data[i0 + i];
-        store_value(x, dtype, buf, i);
+        ffdp_store_value(x, dtype, buf, i);
       }
       ok = stream_write(&o, buf, (size_t)(m * nbyper));
     }
@@ -180,6 +164,7 @@ static ffdp_status write_nifti(const ffdp_volume *v, const char *path, int dtype
 
 ffdp_status ffdp_volume_save(const ffdp_volume *v, const char *path, ffdp_dtype dtype, ffdp_nifti_version ver,
                              ffdp_error *err) {
+  if (ffdp_path_is_zarr(path)) return ffdp_volume_save_zarr(v, path, dtype, NULL, err);
   if (v->ncomp == 3) return write_nifti(v, path, FFDP_DT_FLOAT32, ver, 1, 0, err);
   return write_nifti(v, path, (int)dtype, ver, 0, 0, err);
 }

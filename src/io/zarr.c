@@ -1,0 +1,592 @@
+/* OME-Zarr stores (NGFF 0.4: a Zarr v2 group whose .zattrs "multiscales" names the arrays and
+ * their scale/translation): reading the finest level, or only a range of z planes of it
+ * (touching only the chunks those planes lie in), and writing a one-level store.
+ *
+ * Geometry: OME-Zarr has no rotation, so ffdp maps voxel (x, y, z) to world
+ * diag(scale)·p + translation in millimetres, axes as in RAS. The writer also stores the full
+ * voxel-to-world matrix under the "ffdp" attribute, which the reader prefers when present,
+ * so NIfTI → Zarr → NIfTI keeps oblique and flipped geometry exactly.
+ * A missing chunk file is an error (Zarr would read it as fill_value): a registration input
+ * with holes is far more often an interrupted copy than an intentionally sparse store. */
+#define _XOPEN_SOURCE 700 /* nftw */
+#include "io/zarr.h"
+#include "io/zarr_internal.h"
+#include "io/convert.h"
+#include "core/err.h"
+#include "core/volume_internal.h"
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <ftw.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int is_dir(const char *p) {
+  struct stat st;
+  return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static int file_exists(const char *dir, const char *name) {
+  char p[4200];
+  snprintf(p, sizeof p, "%s/%s", dir, name);
+  struct stat st;
+  return stat(p, &st) == 0;
+}
+
+int ffdp_path_is_zarr(const char *path) {
+  size_t n = strlen(path);
+  while (n > 1 && path[n - 1] == '/') n--;
+  if (n > 5 && strncmp(path + n - 5, ".zarr", 5) == 0) return 1;
+  return is_dir(path) && (file_exists(path, ".zattrs") || file_exists(path, ".zarray"));
+}
+
+/* Whole file into a new buffer (NUL-terminated for JSON); NULL with errno set on failure. */
+static char *slurp(const char *path, size_t *n) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  char *buf = NULL;
+  if (fseek(f, 0, SEEK_END) == 0) {
+    long len = ftell(f);
+    if (len >= 0 && fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)len + 1))) {
+      if (fread(buf, 1, (size_t)len, f) != (size_t)len) {
+        free(buf);
+        buf = NULL;
+        errno = EIO;
+      } else {
+        buf[len] = 0;
+        *n = (size_t)len;
+      }
+    }
+  }
+  fclose(f);
+  return buf;
+}
+
+static cJSON *read_json(const char *dir, const char *name, const char *store, ffdp_status *st, ffdp_error *err) {
+  char p[4200];
+  size_t n;
+  snprintf(p, sizeof p, "%s/%s", dir, name);
+  char *txt = slurp(p, &n);
+  if (!txt) {
+    *st = ffdp_fail(err, FFDP_ERR_IO, "'%s': cannot read %s: %s", store, name, strerror(errno));
+    return NULL;
+  }
+  cJSON *j = cJSON_Parse(txt);
+  free(txt);
+  if (!j) *st = ffdp_fail(err, FFDP_ERR_FORMAT, "'%s': %s is not valid JSON", store, name);
+  return j;
+}
+
+static double unit_to_mm(const char *u) {
+  if (!u || !strcmp(u, "millimeter")) return 1;
+  if (!strcmp(u, "micrometer")) return 1e-3;
+  if (!strcmp(u, "nanometer")) return 1e-6;
+  if (!strcmp(u, "centimeter")) return 10;
+  if (!strcmp(u, "meter")) return 1e3;
+  return 0;
+}
+
+/* Parse .zarray of the array in a->dir; nlead and the three spatial sizes. */
+static ffdp_status parse_zarray(zarr_array *a, const char *store, ffdp_error *err) {
+  ffdp_status st = FFDP_OK;
+  cJSON *j = read_json(a->dir, ".zarray", store, &st, err);
+  if (!j) return st;
+  cJSON *fmt = cJSON_GetObjectItem(j, "zarr_format"), *shape = cJSON_GetObjectItem(j, "shape"),
+        *chunks = cJSON_GetObjectItem(j, "chunks"), *dt = cJSON_GetObjectItem(j, "dtype"),
+        *comp = cJSON_GetObjectItem(j, "compressor"), *order = cJSON_GetObjectItem(j, "order"),
+        *fill = cJSON_GetObjectItem(j, "fill_value"), *filters = cJSON_GetObjectItem(j, "filters"),
+        *sep = cJSON_GetObjectItem(j, "dimension_separator");
+  int nd = cJSON_GetArraySize(shape);
+  if (!cJSON_IsNumber(fmt) || fmt->valueint != 2) {
+    st = ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "'%s': only Zarr format 2 arrays are supported", store);
+    goto done;
+  }
+  if (!cJSON_IsArray(shape) || !cJSON_IsArray(chunks) || cJSON_GetArraySize(chunks) != nd || nd < 3 || nd > 5) {
+    st = ffdp_fail(err, FFDP_ERR_FORMAT, "'%s': .zarray shape/chunks must be arrays of 3 to 5 equal-length sizes", store);
+    goto done;
+  }
+  a->nlead = nd - 3;
+  for (int d = 0; d < nd; d++) {
+    cJSON *s = cJSON_GetArrayItem(shape, d), *c = cJSON_GetArrayItem(chunks, d);
+    if (!cJSON_IsNumber(s) || !cJSON_IsNumber(c) || s->valuedouble < 1 || c->valuedouble < 1) {
+      st = ffdp_fail(err, FFDP_ERR_FORMAT, "'%s': .zarray shape and chunks must be positive integers", store);
+      goto done;
+    }
+    if (d < a->nlead) {
+      if (s->valuedouble != 1) {
+        st = ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "'%s': dimension %d has size %.0f; only one 3D volume (leading sizes 1) is supported",
+                       store, d, s->valuedouble);
+        goto done;
+      }
+      continue;
+    }
+    a->shape[nd - 1 - d] = (int64_t)s->valuedouble, a->chunk[nd - 1 - d] = (int64_t)c->valuedouble;
+  }
+  const char *t = cJSON_IsString(dt) ? dt->valuestring : "";
+  if (strlen(t) != 3 || !strchr("<>|", t[0]) || !strchr("fiu", t[1]) || !strchr("1248", t[2]) ||
+      (t[1] == 'f' && t[2] != '4' && t[2] != '8')) {
+    st = ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "'%s': dtype \"%s\" is not supported (u1..u4, i1..i4, f4, f8)", store, t);
+    goto done;
+  }
+  a->kind = t[1], a->itemsize = t[2] - '0';
+  a->swap = t[0] == '>' && a->itemsize > 1;
+  if (a->kind != 'f' && a->itemsize == 8) {
+    st = ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "'%s': 64-bit integer dtype \"%s\" is not supported", store, t);
+    goto done;
+  }
+  if (cJSON_IsString(order) && strcmp(order->valuestring, "C")) {
+    st = ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "'%s': Fortran-ordered arrays (order \"F\") are not supported", store);
+    goto done;
+  }
+  if (filters && !cJSON_IsNull(filters) && cJSON_GetArraySize(filters) > 0) {
+    st = ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "'%s': arrays with filters are not supported", store);
+    goto done;
+  }
+  a->fill = 0;
+  if (cJSON_IsNumber(fill)) a->fill = fill->valuedouble;
+  else if (cJSON_IsString(fill) && !strcmp(fill->valuestring, "NaN")) a->fill = NAN;
+  a->sep = cJSON_IsString(sep) && !strcmp(sep->valuestring, "/") ? '/' : '.';
+  a->codec = ZARR_NONE;
+  if (comp && !cJSON_IsNull(comp)) {
+    cJSON *id = cJSON_GetObjectItem(comp, "id");
+    const char *s = cJSON_IsString(id) ? id->valuestring : "";
+    a->codec = !strcmp(s, "zstd") ? ZARR_ZSTD : !strcmp(s, "blosc") ? ZARR_BLOSC : !strcmp(s, "gzip") ? ZARR_GZIP
+             : !strcmp(s, "zlib") ? ZARR_ZLIB : (zarr_codec)-1;
+    if ((int)a->codec < 0 || !zarr_codec_available(a->codec)) {
+      st = ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "'%s': compressor \"%s\" is not %s", store, s,
+                     (int)a->codec < 0 ? "supported (zstd, blosc, gzip, zlib, none)" : "available in this build");
+      goto done;
+    }
+  }
+done:
+  cJSON_Delete(j);
+  return st;
+}
+
+/* The transforms list of one multiscale entry: scale and translation, in file axis order. */
+static void apply_transforms(cJSON *list, int nd, double *scale, double *trans) {
+  cJSON *t;
+  cJSON_ArrayForEach(t, list) {
+    cJSON *type = cJSON_GetObjectItem(t, "type");
+    if (!cJSON_IsString(type)) continue;
+    int is_scale = !strcmp(type->valuestring, "scale"), is_tr = !strcmp(type->valuestring, "translation");
+    cJSON *v = cJSON_GetObjectItem(t, is_scale ? "scale" : "translation");
+    if ((!is_scale && !is_tr) || cJSON_GetArraySize(v) != nd) continue;
+    for (int d = 0; d < nd; d++) {
+      double x = cJSON_GetArrayItem(v, d)->valuedouble;
+      if (is_scale) scale[d] *= x, trans[d] *= x;
+      else trans[d] += x;
+    }
+  }
+}
+
+/* Open a store: a NGFF group (finest dataset of the first multiscale) or a bare array. */
+static ffdp_status zarr_open(const char *path, zarr_array *a, ffdp_mat4 *w, ffdp_error *err) {
+  memset(a, 0, sizeof *a);
+  if (!is_dir(path)) return ffdp_fail(err, FFDP_ERR_IO, "'%s': no such Zarr store (a directory is expected)", path);
+  *w = ffdp_mat4_identity();
+  if (file_exists(path, ".zarray")) { /* bare array: unit spacing */
+    snprintf(a->dir, sizeof a->dir, "%s", path);
+    return parse_zarray(a, path, err);
+  }
+  ffdp_status st = FFDP_OK;
+  cJSON *j = read_json(path, ".zattrs", path, &st, err);
+  if (!j) return st;
+  cJSON *ms = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "multiscales"), 0);
+  cJSON *ds = cJSON_GetArrayItem(cJSON_GetObjectItem(ms, "datasets"), 0);
+  cJSON *dpath = cJSON_GetObjectItem(ds, "path"), *axes = cJSON_GetObjectItem(ms, "axes");
+  if (!cJSON_IsString(dpath)) {
+    st = ffdp_fail(err, FFDP_ERR_FORMAT, "'%s': .zattrs has no multiscales[0].datasets[0].path (not an OME-Zarr image)", path);
+    goto done;
+  }
+  snprintf(a->dir, sizeof a->dir, "%s/%s", path, dpath->valuestring);
+  if ((st = parse_zarray(a, path, err))) goto done;
+  const int nd = a->nlead + 3;
+  double scale[5] = {1, 1, 1, 1, 1}, trans[5] = {0}, unit[5] = {1, 1, 1, 1, 1};
+  if (axes && cJSON_GetArraySize(axes) != nd) {
+    st = ffdp_fail(err, FFDP_ERR_FORMAT, "'%s': %d axes in .zattrs but the array has %d dimensions", path,
+                   cJSON_GetArraySize(axes), nd);
+    goto done;
+  }
+  for (int d = 0; axes && d < nd; d++) {
+    cJSON *ax = cJSON_GetArrayItem(axes, d);
+    cJSON *name = cJSON_IsString(ax) ? ax : cJSON_GetObjectItem(ax, "name"), *u = cJSON_GetObjectItem(ax, "unit");
+    const char *want = d >= a->nlead ? (const char *[]){"z", "y", "x"}[d - a->nlead] : NULL;
+    if (want && (!cJSON_IsString(name) || strcmp(name->valuestring, want))) {
+      st = ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "'%s': the last three axes must be z, y, x (axis %d is \"%s\")", path, d,
+                     cJSON_IsString(name) ? name->valuestring : "?");
+      goto done;
+    }
+    if (want && cJSON_IsString(u) && !(unit[d] = unit_to_mm(u->valuestring))) {
+      st = ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "'%s': unit \"%s\" of axis %s is not a length unit ffdp knows", path,
+                     u->valuestring, want);
+      goto done;
+    }
+  }
+  apply_transforms(cJSON_GetObjectItem(ds, "coordinateTransformations"), nd, scale, trans);
+  apply_transforms(cJSON_GetObjectItem(ms, "coordinateTransformations"), nd, scale, trans);
+  for (int a3 = 0; a3 < 3; a3++) {
+    const int d = nd - 1 - a3;
+    w->m[a3][a3] = scale[d] * unit[d], w->m[a3][3] = trans[d] * unit[d];
+  }
+  cJSON *ext = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "ffdp"), "vox2world");
+  if (cJSON_GetArraySize(ext) == 16) {
+    for (int k = 0; k < 16; k++) w->m[k / 4][k % 4] = cJSON_GetArrayItem(ext, k)->valuedouble;
+  }
+  ffdp_mat4 inv;
+  for (int r = 0; r < 3; r++)
+    for (int c = 0; c < 4; c++)
+      if (!isfinite(w->m[r][c])) {
+        st = ffdp_fail(err, FFDP_ERR_INVALID, "'%s': scale/translation contains NaN or Inf", path);
+        goto done;
+      }
+  if (!ffdp_mat4_inverse(*w, &inv)) st = ffdp_fail(err, FFDP_ERR_INVALID, "'%s': a voxel spacing is zero", path);
+done:
+  cJSON_Delete(j);
+  return st;
+}
+
+static void chunk_path(const zarr_array *a, int64_t cx, int64_t cy, int64_t cz, char *p, size_t n) {
+  int k = snprintf(p, n, "%s/", a->dir);
+  for (int d = 0; d < a->nlead; d++) k += snprintf(p + k, n - (size_t)k, "0%c", a->sep);
+  snprintf(p + k, n - (size_t)k, "%lld%c%lld%c%lld", (long long)cz, a->sep, (long long)cy, a->sep, (long long)cx);
+}
+
+static int nifti_dtype_of(const zarr_array *a) {
+  if (a->kind == 'f') return a->itemsize == 4 ? FFDP_DT_FLOAT32 : FFDP_DT_FLOAT64;
+  static const int s[5] = {0, FFDP_DT_INT8, FFDP_DT_INT16, 0, FFDP_DT_INT32}, u[5] = {0, FFDP_DT_UINT8, FFDP_DT_UINT16, 0, FFDP_DT_UINT32};
+  return a->kind == 'i' ? s[a->itemsize] : u[a->itemsize];
+}
+
+static void swap_bytes(unsigned char *b, int64_t n, int size) {
+  for (int64_t i = 0; i < n; i++, b += size)
+    for (int k = 0; k < size / 2; k++) {
+      unsigned char t = b[k];
+      b[k] = b[size - 1 - k], b[size - 1 - k] = t;
+    }
+}
+
+/* Planes [z0, z1) of the store into v (dim x, y, z1-z0): each chunk row the range touches is
+ * read once, chunks in parallel. */
+static ffdp_status read_planes(const char *store, const zarr_array *a, int64_t z0, int64_t z1, ffdp_volume *v,
+                               ffdp_error *err) {
+  const int64_t *c = a->chunk, ncx = (a->shape[0] + c[0] - 1) / c[0], ncy = (a->shape[1] + c[1] - 1) / c[1];
+  const int64_t cz0 = z0 / c[2], cz1 = (z1 - 1) / c[2] + 1, nchunks = ncx * ncy * (cz1 - cz0);
+  const int64_t cvox = c[0] * c[1] * c[2];
+  const size_t cbytes = (size_t)cvox * (size_t)a->itemsize;
+  const int dtype = nifti_dtype_of(a);
+  ffdp_status st = FFDP_OK;
+#pragma omp parallel
+  {
+    unsigned char *raw = malloc(cbytes);
+    float *vals = malloc((size_t)cvox * sizeof(float));
+    if (!raw || !vals) {
+#pragma omp critical(zarr_err)
+      if (!st) st = ffdp_fail(err, FFDP_ERR_NOMEM, "'%s': cannot allocate a %zu-byte chunk buffer", store, cbytes);
+    }
+#pragma omp for schedule(dynamic)
+    for (int64_t k = 0; k < nchunks; k++) {
+      if (st || !raw || !vals) continue;
+      const int64_t cx = k % ncx, cy = k / ncx % ncy, cz = cz0 + k / (ncx * ncy);
+      char p[4600];
+      chunk_path(a, cx, cy, cz, p, sizeof p);
+      size_t n = 0;
+      char *buf = slurp(p, &n);
+      ffdp_status e = FFDP_OK;
+      ffdp_error le;
+      if (!buf)
+        e = ffdp_fail(&le, errno == ENOENT ? FFDP_ERR_FORMAT : FFDP_ERR_IO, "'%s': chunk %s %s", store, p + strlen(a->dir) + 1,
+                      errno == ENOENT ? "is missing (incomplete copy?)" : strerror(errno));
+      else if (!zarr_decompress(a, buf, n, raw, cbytes))
+        e = ffdp_fail(&le, FFDP_ERR_FORMAT, "'%s': chunk %s is corrupt (%s data does not decode to %zu bytes)", store,
+                      p + strlen(a->dir) + 1, zarr_codec_name(a->codec), cbytes);
+      free(buf);
+      if (e) {
+#pragma omp critical(zarr_err)
+        if (!st) {
+          st = e;
+          if (err) *err = le;
+        }
+        continue;
+      }
+      if (a->swap) swap_bytes(raw, cvox, a->itemsize);
+      ffdp_convert_to_float(raw, dtype, cvox, 1, 0, vals);
+      /* copy the part of the chunk inside the array and the plane range */
+      const int64_t x0 = cx * c[0], y0 = cy * c[1], zc0 = cz * c[2];
+      const int64_t xn = x0 + c[0] > a->shape[0] ? a->shape[0] - x0 : c[0];
+      const int64_t yn = y0 + c[1] > a->shape[1] ? a->shape[1] - y0 : c[1];
+      const int64_t za = zc0 > z0 ? zc0 : z0, zb = zc0 + c[2] < z1 ? zc0 + c[2] : z1;
+      for (int64_t z = za; z < zb; z++)
+        for (int64_t y = 0; y < yn; y++)
+          memcpy(v->data + ((z - z0) * v->dim[1] + y0 + y) * v->dim[0] + x0,
+                 vals + ((z - zc0) * c[1] + y) * c[0], (size_t)xn * sizeof(float));
+    }
+    free(raw);
+    free(vals);
+  }
+  return st;
+}
+
+ffdp_status ffdp_zarr_probe(const char *path, int64_t dim[3], ffdp_mat4 *w, ffdp_error *err) {
+  zarr_array a;
+  ffdp_status st = zarr_open(path, &a, w, err);
+  if (!st)
+    for (int d = 0; d < 3; d++) dim[d] = a.shape[d];
+  return st;
+}
+
+ffdp_status ffdp_zarr_load_planes(const char *path, int64_t z0, int64_t z1, ffdp_volume **out, ffdp_error *err) {
+  *out = NULL;
+  zarr_array a;
+  ffdp_mat4 w;
+  ffdp_status st = zarr_open(path, &a, &w, err);
+  if (st) return st;
+  if (z1 < 0) z1 = a.shape[2];
+  if (z0 < 0 || z1 > a.shape[2] || z0 >= z1)
+    return ffdp_fail(err, FFDP_ERR_INVALID, "'%s': planes [%lld, %lld) are outside the image's %lld planes", path,
+                     (long long)z0, (long long)z1, (long long)a.shape[2]);
+  const int64_t dim[3] = {a.shape[0], a.shape[1], z1 - z0};
+  for (int r = 0; r < 3; r++) w.m[r][3] += w.m[r][2] * (double)z0; /* plane z0 becomes voxel 0 */
+  ffdp_volume *v;
+  if ((st = ffdp_volume_create(dim, 1, w, &v, err))) return st;
+  if ((st = read_planes(path, &a, z0, z1, v, err))) {
+    ffdp_volume_free(v);
+    return st;
+  }
+  v->source_dtype = nifti_dtype_of(&a);
+  *out = v;
+  return FFDP_OK;
+}
+
+/* ---- writing ---- */
+
+static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
+  (void)sb, (void)flag, (void)ftw;
+  return remove(p);
+}
+static void rm_tree(const char *p) { nftw(p, rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
+
+static int write_file(const char *path, const void *buf, size_t n) {
+  FILE *f = fopen(path, "wb");
+  if (!f) return 0;
+  int ok = fwrite(buf, 1, n, f) == n;
+  ok = (fclose(f) == 0) && ok;
+  return ok;
+}
+
+static int write_json(const char *dir, const char *name, cJSON *j) {
+  char p[4200], *txt = cJSON_Print(j);
+  snprintf(p, sizeof p, "%s/%s", dir, name);
+  int ok = txt && write_file(p, txt, strlen(txt));
+  free(txt);
+  return ok;
+}
+
+/* Numbers printed with 17 significant digits: cJSON's own printing settles for 15 when they
+ * are "close enough", which would lose the last bits of the geometry. */
+static cJSON *num_array(const double *v, int n) {
+  cJSON *a = cJSON_CreateArray();
+  for (int k = 0; k < n; k++) {
+    char b[32];
+    snprintf(b, sizeof b, "%.17g", v[k]);
+    cJSON_AddItemToArray(a, cJSON_CreateRaw(b));
+  }
+  return a;
+}
+
+static ffdp_status write_metadata(const char *tmp, const char *path, const ffdp_volume *v, const zarr_array *a,
+                                  const char *dt, ffdp_error *err) {
+  cJSON *g = cJSON_CreateObject(), *attrs = cJSON_CreateObject(), *arr = cJSON_CreateObject();
+  cJSON_AddNumberToObject(g, "zarr_format", 2);
+  /* NGFF 0.4 multiscales with one level: scale = voxel spacing (column norms), translation =
+   * world position of voxel 0; the exact matrix under "ffdp" */
+  double sp[3], sc[3], tr[3], m16[16];
+  ffdp_volume_spacing(v, sp);
+  for (int d = 0; d < 3; d++) sc[d] = sp[2 - d], tr[d] = v->vox2world.m[2 - d][3];
+  for (int k = 0; k < 16; k++) m16[k] = v->vox2world.m[k / 4][k % 4];
+  cJSON *ms = cJSON_CreateObject(), *axes = cJSON_CreateArray(), *dss = cJSON_CreateArray(), *ds = cJSON_CreateObject(),
+        *cts = cJSON_CreateArray(), *s = cJSON_CreateObject(), *t = cJSON_CreateObject(), *msa = cJSON_CreateArray();
+  cJSON_AddStringToObject(ms, "version", "0.4");
+  const char *names[3] = {"z", "y", "x"};
+  for (int d = 0; d < 3; d++) {
+    cJSON *ax = cJSON_CreateObject();
+    cJSON_AddStringToObject(ax, "name", names[d]);
+    cJSON_AddStringToObject(ax, "type", "space");
+    cJSON_AddStringToObject(ax, "unit", "millimeter");
+    cJSON_AddItemToArray(axes, ax);
+  }
+  cJSON_AddItemToObject(ms, "axes", axes);
+  cJSON_AddStringToObject(ds, "path", "0");
+  cJSON_AddStringToObject(s, "type", "scale");
+  cJSON_AddItemToObject(s, "scale", num_array(sc, 3));
+  cJSON_AddStringToObject(t, "type", "translation");
+  cJSON_AddItemToObject(t, "translation", num_array(tr, 3));
+  cJSON_AddItemToArray(cts, s);
+  cJSON_AddItemToArray(cts, t);
+  cJSON_AddItemToObject(ds, "coordinateTransformations", cts);
+  cJSON_AddItemToArray(dss, ds);
+  cJSON_AddItemToObject(ms, "datasets", dss);
+  cJSON_AddItemToArray(msa, ms);
+  cJSON_AddItemToObject(attrs, "multiscales", msa);
+  cJSON *ext = cJSON_CreateObject();
+  cJSON_AddItemToObject(ext, "vox2world", num_array(m16, 16));
+  cJSON_AddItemToObject(attrs, "ffdp", ext);
+  /* the array */
+  const double shp[3] = {(double)a->shape[2], (double)a->shape[1], (double)a->shape[0]},
+               chk[3] = {(double)a->chunk[2], (double)a->chunk[1], (double)a->chunk[0]};
+  cJSON_AddNumberToObject(arr, "zarr_format", 2);
+  cJSON_AddItemToObject(arr, "shape", num_array(shp, 3));
+  cJSON_AddItemToObject(arr, "chunks", num_array(chk, 3));
+  cJSON_AddStringToObject(arr, "dtype", dt);
+  if (a->codec == ZARR_NONE) {
+    cJSON_AddNullToObject(arr, "compressor");
+  } else {
+    cJSON *c = cJSON_CreateObject();
+    cJSON_AddStringToObject(c, "id", zarr_codec_name(a->codec));
+    if (a->codec == ZARR_BLOSC) {
+      cJSON_AddStringToObject(c, "cname", a->cname);
+      cJSON_AddNumberToObject(c, "clevel", a->level);
+      cJSON_AddNumberToObject(c, "shuffle", a->shuffle);
+      cJSON_AddNumberToObject(c, "blocksize", 0);
+    } else {
+      cJSON_AddNumberToObject(c, "level", a->level);
+    }
+    cJSON_AddItemToObject(arr, "compressor", c);
+  }
+  cJSON_AddNumberToObject(arr, "fill_value", 0);
+  cJSON_AddStringToObject(arr, "order", "C");
+  cJSON_AddNullToObject(arr, "filters");
+  cJSON_AddStringToObject(arr, "dimension_separator", "/");
+  char d0[4400];
+  snprintf(d0, sizeof d0, "%s/0", tmp);
+  int ok = write_json(tmp, ".zgroup", g) && write_json(tmp, ".zattrs", attrs) && mkdir(d0, 0777) == 0 &&
+           write_json(d0, ".zarray", arr);
+  cJSON_Delete(g);
+  cJSON_Delete(attrs);
+  cJSON_Delete(arr);
+  return ok ? FFDP_OK : ffdp_fail(err, FFDP_ERR_IO, "'%s': cannot write the store's metadata: %s", path, strerror(errno));
+}
+
+static ffdp_status write_chunks(const char *path, const ffdp_volume *v, const zarr_array *a, int dtype,
+                                ffdp_error *err) {
+  const int64_t *c = a->chunk, ncx = (a->shape[0] + c[0] - 1) / c[0], ncy = (a->shape[1] + c[1] - 1) / c[1],
+                ncz = (a->shape[2] + c[2] - 1) / c[2];
+  const int64_t cvox = c[0] * c[1] * c[2];
+  const size_t cbytes = (size_t)cvox * (size_t)a->itemsize, cap = zarr_compress_bound(a, cbytes);
+  ffdp_status st = FFDP_OK;
+  /* directories first (z, then z/y), serially: the chunk loop below only creates files */
+  for (int64_t cz = 0; cz < ncz && !st; cz++)
+    for (int64_t cy = -1; cy < ncy && !st; cy++) {
+      char p[4600];
+      if (cy < 0) snprintf(p, sizeof p, "%s/%lld", a->dir, (long long)cz);
+      else snprintf(p, sizeof p, "%s/%lld/%lld", a->dir, (long long)cz, (long long)cy);
+      if (mkdir(p, 0777) != 0) st = ffdp_fail(err, FFDP_ERR_IO, "'%s': cannot create %s: %s", path, p, strerror(errno));
+    }
+  if (st) return st;
+#pragma omp parallel
+  {
+    unsigned char *raw = malloc(cbytes), *comp = malloc(cap);
+    if (!raw || !comp) {
+#pragma omp critical(zarr_err)
+      if (!st) st = ffdp_fail(err, FFDP_ERR_NOMEM, "'%s': cannot allocate chunk buffers", path);
+    }
+#pragma omp for schedule(dynamic)
+    for (int64_t k = 0; k < ncx * ncy * ncz; k++) {
+      if (st || !raw || !comp) continue;
+      const int64_t cx = k % ncx, cy = k / ncx % ncy, cz = k / (ncx * ncy);
+      const int64_t x0 = cx * c[0], y0 = cy * c[1], z0 = cz * c[2];
+      for (int64_t z = 0; z < c[2]; z++)
+        for (int64_t y = 0; y < c[1]; y++)
+          for (int64_t x = 0; x < c[0]; x++) {
+            const int64_t gx = x0 + x, gy = y0 + y, gz = z0 + z, i = (z * c[1] + y) * c[0] + x;
+            const int in = gx < a->shape[0] && gy < a->shape[1] && gz < a->shape[2];
+            ffdp_store_value(in ? v->data[(gz * a->shape[1] + gy) * a->shape[0] + gx] : 0.0, dtype, raw, i);
+          }
+      size_t n = zarr_compress(a, raw, cbytes, comp, cap);
+      char p[4600];
+      chunk_path(a, cx, cy, cz, p, sizeof p);
+      if (!n || !write_file(p, comp, n)) {
+#pragma omp critical(zarr_err)
+        if (!st) st = ffdp_fail(err, FFDP_ERR_IO, "'%s': cannot write chunk %lld/%lld/%lld: %s", path, (long long)cz,
+                                (long long)cy, (long long)cx, n ? strerror(errno) : "compression failed");
+      }
+    }
+    free(raw);
+    free(comp);
+  }
+  return st;
+}
+
+ffdp_status ffdp_volume_save_zarr(const ffdp_volume *v, const char *path, ffdp_dtype dtype, const ffdp_zarr_options *opt,
+                                  ffdp_error *err) {
+  if (v->ncomp != 1)
+    return ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "'%s': only scalar images are written as Zarr (write fields as NIfTI)", path);
+  ffdp_zarr_options o = opt ? *opt : ffdp_zarr_default_options();
+  zarr_array a;
+  memset(&a, 0, sizeof a);
+  const char *dt;
+  switch (dtype) {
+  case FFDP_DT_UINT8: dt = "|u1", a.itemsize = 1; break;
+  case FFDP_DT_INT8: dt = "|i1", a.itemsize = 1; break;
+  case FFDP_DT_INT16: dt = "<i2", a.itemsize = 2; break;
+  case FFDP_DT_UINT16: dt = "<u2", a.itemsize = 2; break;
+  case FFDP_DT_INT32: dt = "<i4", a.itemsize = 4; break;
+  case FFDP_DT_UINT32: dt = "<u4", a.itemsize = 4; break;
+  case FFDP_DT_FLOAT32: dt = "<f4", a.itemsize = 4; break;
+  case FFDP_DT_FLOAT64: dt = "<f8", a.itemsize = 8; break;
+  default: return ffdp_fail(err, FFDP_ERR_INVALID, "'%s': unsupported output type %d", path, (int)dtype);
+  }
+  for (int d = 0; d < 3; d++) {
+    a.shape[d] = v->dim[d];
+    a.chunk[d] = o.chunk[d] > 0 ? o.chunk[d] : 64;
+    if (a.chunk[d] > a.shape[d]) a.chunk[d] = a.shape[d];
+  }
+  a.level = o.level;
+  a.shuffle = 1;
+  a.sep = '/';
+  switch (o.codec) {
+  case FFDP_ZARR_RAW: a.codec = ZARR_NONE; break;
+  case FFDP_ZARR_ZSTD: a.codec = ZARR_ZSTD; break;
+  case FFDP_ZARR_BLOSC_ZSTD: a.codec = ZARR_BLOSC, strcpy(a.cname, "zstd"); break;
+  case FFDP_ZARR_BLOSC_LZ4: a.codec = ZARR_BLOSC, strcpy(a.cname, "lz4"); break;
+  }
+  if (!zarr_codec_available(a.codec))
+    return ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "'%s': compressor %s is not available in this build", path, zarr_codec_name(a.codec));
+  /* everything goes to a temporary store beside the target, renamed into place when complete */
+  char tmp[4200], old[4200];
+  size_t n = strlen(path);
+  while (n > 1 && path[n - 1] == '/') n--;
+  snprintf(tmp, sizeof tmp, "%.*s.tmp-%ld", (int)n, path, (long)getpid());
+  snprintf(old, sizeof old, "%.*s.old-%ld", (int)n, path, (long)getpid());
+  struct stat sb;
+  if (stat(path, &sb) == 0 && !(S_ISDIR(sb.st_mode) && (file_exists(path, ".zgroup") || file_exists(path, ".zarray"))))
+    return ffdp_fail(err, FFDP_ERR_IO, "'%s' exists and is not a Zarr store; refusing to replace it", path);
+  rm_tree(tmp);
+  if (mkdir(tmp, 0777) != 0)
+    return ffdp_fail(err, FFDP_ERR_IO, "cannot create '%s': %s", tmp, strerror(errno));
+  snprintf(a.dir, sizeof a.dir, "%s/0", tmp);
+  ffdp_status st = write_metadata(tmp, path, v, &a, dt, err);
+  if (!st) st = write_chunks(path, v, &a, dtype, err);
+  if (!st) {
+    int had = stat(path, &sb) == 0;
+    if ((had && rename(path, old) != 0) || rename(tmp, path) != 0)
+      st = ffdp_fail(err, FFDP_ERR_IO, "cannot move the finished store to '%s': %s", path, strerror(errno));
+    else if (had)
+      rm_tree(old);
+  }
+  if (st) rm_tree(tmp);
+  return st;
+}
+
+ffdp_zarr_options ffdp_zarr_default_options(void) {
+  ffdp_zarr_options o = {{64, 64, 64}, FFDP_ZARR_RAW, 0};
+#if defined(FFDP_HAVE_BLOSC)
+  o.codec = FFDP_ZARR_BLOSC_ZSTD, o.level = 5;
+#elif defined(FFDP_HAVE_ZSTD)
+  o.codec = FFDP_ZARR_ZSTD, o.level = 3;
+#endif
+  return o;
+}
