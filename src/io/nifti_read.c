@@ -164,7 +164,6 @@ static ffdp_status read_converted(const nifti_image *nim, const char *path, int6
 }
 
 ffdp_status ffdp_volume_load(const char *path, ffdp_volume **out, ffdp_error *err) {
-  if (ffdp_path_is_zarr(path)) return ffdp_zarr_load_planes(path, 0, -1, out, err);
   return ffdp_volume_load_planes(path, 0, -1, out, err);
 }
 

@@ -89,6 +89,25 @@ static double unit_to_mm(const char *u) {
   return 0;
 }
 
+/* Voxel types a store may hold: ffdp/NIfTI code and the Zarr dtype without its byte order. */
+typedef struct {
+  int dtype;
+  char code[3];
+} zarr_type;
+static const zarr_type zarr_types[] = {{FFDP_DT_UINT8, "u1"},  {FFDP_DT_INT8, "i1"},  {FFDP_DT_UINT16, "u2"},
+                                       {FFDP_DT_INT16, "i2"},  {FFDP_DT_UINT32, "u4"}, {FFDP_DT_INT32, "i4"},
+                                       {FFDP_DT_FLOAT32, "f4"}, {FFDP_DT_FLOAT64, "f8"}};
+static const zarr_type *type_by_code(const char *code) {
+  for (size_t k = 0; k < sizeof zarr_types / sizeof zarr_types[0]; k++)
+    if (!strncmp(zarr_types[k].code, code, 2)) return &zarr_types[k];
+  return NULL;
+}
+static const zarr_type *type_by_dtype(int dtype) {
+  for (size_t k = 0; k < sizeof zarr_types / sizeof zarr_types[0]; k++)
+    if (zarr_types[k].dtype == dtype) return &zarr_types[k];
+  return NULL;
+}
+
 /* Parse .zarray of the array in a->dir; nlead and the three spatial sizes. */
 static ffdp_status parse_zarray(zarr_array *a, const char *store, ffdp_error *err) {
   ffdp_status st = FFDP_OK;
@@ -126,17 +145,14 @@ static ffdp_status parse_zarray(zarr_array *a, const char *store, ffdp_error *er
     a->shape[nd - 1 - d] = (int64_t)s->valuedouble, a->chunk[nd - 1 - d] = (int64_t)c->valuedouble;
   }
   const char *t = cJSON_IsString(dt) ? dt->valuestring : "";
-  if (strlen(t) != 3 || !strchr("<>|", t[0]) || !strchr("fiu", t[1]) || !strchr("1248", t[2]) ||
-      (t[1] == 'f' && t[2] != '4' && t[2] != '8')) {
-    st = ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "'%s': dtype \"%s\" is not supported (u1..u4, i1..i4, f4, f8)", store, t);
+  const zarr_type *zt = strlen(t) == 3 && strchr("<>|", t[0]) ? type_by_code(t + 1) : NULL;
+  if (!zt) {
+    st = ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "'%s': dtype \"%s\" is not supported (%s)", store, t,
+                   strlen(t) == 3 && strchr("iu", t[1]) && t[2] == '8' ? "64-bit integers are not" : "u1..u4, i1..i4, f4, f8");
     goto done;
   }
-  a->kind = t[1], a->itemsize = t[2] - '0';
+  a->dtype = zt->dtype, a->itemsize = zt->code[1] - '0';
   a->swap = t[0] == '>' && a->itemsize > 1;
-  if (a->kind != 'f' && a->itemsize == 8) {
-    st = ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "'%s': 64-bit integer dtype \"%s\" is not supported", store, t);
-    goto done;
-  }
   if (cJSON_IsString(order) && strcmp(order->valuestring, "C")) {
     st = ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "'%s': Fortran-ordered arrays (order \"F\") are not supported", store);
     goto done;
@@ -255,12 +271,6 @@ static void chunk_path(const zarr_array *a, int64_t cx, int64_t cy, int64_t cz, 
   snprintf(p + k, n - (size_t)k, "%lld%c%lld%c%lld", (long long)cz, a->sep, (long long)cy, a->sep, (long long)cx);
 }
 
-static int nifti_dtype_of(const zarr_array *a) {
-  if (a->kind == 'f') return a->itemsize == 4 ? FFDP_DT_FLOAT32 : FFDP_DT_FLOAT64;
-  static const int s[5] = {0, FFDP_DT_INT8, FFDP_DT_INT16, 0, FFDP_DT_INT32}, u[5] = {0, FFDP_DT_UINT8, FFDP_DT_UINT16, 0, FFDP_DT_UINT32};
-  return a->kind == 'i' ? s[a->itemsize] : u[a->itemsize];
-}
-
 static void swap_bytes(unsigned char *b, int64_t n, int size) {
   for (int64_t i = 0; i < n; i++, b += size)
     for (int k = 0; k < size / 2; k++) {
@@ -277,7 +287,6 @@ static ffdp_status read_planes(const char *store, const zarr_array *a, int64_t z
   const int64_t cz0 = z0 / c[2], cz1 = (z1 - 1) / c[2] + 1, nchunks = ncx * ncy * (cz1 - cz0);
   const int64_t cvox = c[0] * c[1] * c[2];
   const size_t cbytes = (size_t)cvox * (size_t)a->itemsize;
-  const int dtype = nifti_dtype_of(a);
   ffdp_status st = FFDP_OK;
 #pragma omp parallel
   {
@@ -313,7 +322,7 @@ static ffdp_status read_planes(const char *store, const zarr_array *a, int64_t z
         continue;
       }
       if (a->swap) swap_bytes(raw, cvox, a->itemsize);
-      ffdp_convert_to_float(raw, dtype, cvox, 1, 0, vals);
+      ffdp_convert_to_float(raw, a->dtype, cvox, 1, 0, vals);
       /* copy the part of the chunk inside the array and the plane range */
       const int64_t x0 = cx * c[0], y0 = cy * c[1], zc0 = cz * c[2];
       const int64_t xn = x0 + c[0] > a->shape[0] ? a->shape[0] - x0 : c[0];
@@ -356,7 +365,7 @@ ffdp_status ffdp_zarr_load_planes(const char *path, int64_t z0, int64_t z1, ffdp
     ffdp_volume_free(v);
     return st;
   }
-  v->source_dtype = nifti_dtype_of(&a);
+  v->source_dtype = a.dtype;
   *out = v;
   return FFDP_OK;
 }
@@ -527,18 +536,10 @@ ffdp_status ffdp_volume_save_zarr(const ffdp_volume *v, const char *path, ffdp_d
   ffdp_zarr_options o = opt ? *opt : ffdp_zarr_default_options();
   zarr_array a;
   memset(&a, 0, sizeof a);
-  const char *dt;
-  switch (dtype) {
-  case FFDP_DT_UINT8: dt = "|u1", a.itemsize = 1; break;
-  case FFDP_DT_INT8: dt = "|i1", a.itemsize = 1; break;
-  case FFDP_DT_INT16: dt = "<i2", a.itemsize = 2; break;
-  case FFDP_DT_UINT16: dt = "<u2", a.itemsize = 2; break;
-  case FFDP_DT_INT32: dt = "<i4", a.itemsize = 4; break;
-  case FFDP_DT_UINT32: dt = "<u4", a.itemsize = 4; break;
-  case FFDP_DT_FLOAT32: dt = "<f4", a.itemsize = 4; break;
-  case FFDP_DT_FLOAT64: dt = "<f8", a.itemsize = 8; break;
-  default: return ffdp_fail(err, FFDP_ERR_INVALID, "'%s': unsupported output type %d", path, (int)dtype);
-  }
+  const zarr_type *zt = type_by_dtype((int)dtype);
+  if (!zt) return ffdp_fail(err, FFDP_ERR_INVALID, "'%s': unsupported output type %d", path, (int)dtype);
+  char dt[4] = {zt->code[1] == '1' ? '|' : '<', zt->code[0], zt->code[1], 0};
+  a.dtype = zt->dtype, a.itemsize = zt->code[1] - '0';
   for (int d = 0; d < 3; d++) {
     a.shape[d] = v->dim[d];
     a.chunk[d] = o.chunk[d] > 0 ? o.chunk[d] : 64;
@@ -572,10 +573,14 @@ ffdp_status ffdp_volume_save_zarr(const ffdp_volume *v, const char *path, ffdp_d
   if (!st) st = write_chunks(path, v, &a, dtype, err);
   if (!st) {
     int had = stat(path, &sb) == 0;
-    if ((had && rename(path, old) != 0) || rename(tmp, path) != 0)
+    if (had && rename(path, old) != 0) {
+      st = ffdp_fail(err, FFDP_ERR_IO, "cannot move the old store '%s' aside: %s", path, strerror(errno));
+    } else if (rename(tmp, path) != 0) {
       st = ffdp_fail(err, FFDP_ERR_IO, "cannot move the finished store to '%s': %s", path, strerror(errno));
-    else if (had)
+      if (had) rename(old, path); /* put the previous store back */
+    } else if (had) {
       rm_tree(old);
+    }
   }
   if (st) rm_tree(tmp);
   return st;

@@ -13,7 +13,7 @@ typedef struct zarr_array {
   int nlead;          /* leading non-spatial dimensions (t, c), each of size 1 */
   int64_t shape[3];   /* x, y, z */
   int64_t chunk[3];   /* x, y, z */
-  char kind;          /* 'f', 'i', 'u' */
+  int dtype;          /* ffdp_dtype (NIfTI code) of the stored values */
   int itemsize;       /* bytes */
   int swap;           /* stored big-endian */
   double fill;        /* fill_value (NaN allowed) */
