@@ -13,6 +13,13 @@ typedef struct ffdp_comm ffdp_comm;
 
 int ffdp_comm_rank(const ffdp_comm *c); /* 0 for NULL */
 int ffdp_comm_size(const ffdp_comm *c); /* 1 for NULL */
+/* Rank among the ranks on this host (0 for NULL): a CUDA registration computes on device
+ * local_rank % device count. */
+int ffdp_comm_local_rank(const ffdp_comm *c);
+/* How GPU ranks exchange device data once a CUDA registration has started: "nccl" (one GPU
+ * per rank), "mpi-staged" (through host memory: ranks share a GPU, FFDP_GPU_TRANSPORT=mpi,
+ * or no NCCL in this build) or "none" (one rank, or not on GPUs). */
+const char *ffdp_comm_gpu_transport(const ffdp_comm *c);
 void ffdp_comm_free(ffdp_comm *c);
 /* Collective: FFDP_OK on every rank iff st is FFDP_OK on every rank; otherwise every rank gets
  * the lowest failing rank's code and message ("rank k: ..."). For work done outside

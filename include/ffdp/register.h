@@ -58,7 +58,8 @@ typedef struct ffdp_reg_options {
   ffdp_stage_spec stages[FFDP_MAX_STAGES];
   const ffdp_volume *fixed_mask; /* optional, on the fixed grid; non-zero = use */
   const ffdp_volume *moving_mask;/* optional, on the moving grid */
-  int device;                    /* 0: CPU (OpenMP); 1: CUDA device 0 (no masks there yet) */
+  int device;                    /* 0: CPU (OpenMP); 1: CUDA (no masks there yet): one process uses
+                                    device 0, ranks take their host's devices in turn */
   ffdp_state_precision state_precision; /* storage of the deformable optimiser state (CUDA) */
   const ffdp_comm *comm;         /* ranks sharing this registration (NULL: this process alone);
                                     every rank passes the same images and options */
@@ -83,8 +84,9 @@ ffdp_stage_spec ffdp_stage_default(ffdp_stage_kind kind);
 /* Number of CUDA devices this build can use (0 in a build without the CUDA backend). */
 int ffdp_cuda_device_count(void);
 /* Start the runtime of `device` (1 = CUDA) now so that the first stage does not pay for it;
- * may run in another thread while images load. Nothing to do for the CPU (0). */
-ffdp_status ffdp_device_warmup(int device, ffdp_error *err);
+ * may run in another thread while images load. Nothing to do for the CPU (0). With ranks
+ * (comm), each starts the GPU it will compute on: local rank modulo the host's GPU count. */
+ffdp_status ffdp_device_warmup(int device, const ffdp_comm *comm, ffdp_error *err);
 
 ffdp_status ffdp_register(const ffdp_volume *fixed, const ffdp_volume *moving, const ffdp_reg_options *opt,
                           ffdp_reg_result **out, ffdp_error *err);

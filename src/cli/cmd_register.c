@@ -147,6 +147,7 @@ static int mkdirs_for(const char *prefix) {
 /* The GPU runtime starts (a few hundred ms) while the images load. */
 typedef struct {
   int device;
+  const ffdp_comm *comm; /* picks this rank's GPU */
   double seconds;
   ffdp_error err;
   ffdp_status st;
@@ -155,7 +156,7 @@ typedef struct {
 static void *warmup_main(void *arg) {
   warmup_job *j = arg;
   double t = cli_now();
-  j->st = ffdp_device_warmup(j->device, &j->err);
+  j->st = ffdp_device_warmup(j->device, j->comm, &j->err);
   j->seconds = cli_now() - t;
   return NULL;
 }
@@ -388,7 +389,7 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
   if (mkdirs_for(prefix) != 0) return cli_errorf("cannot create or write the output directory of '%s': %s", prefix, strerror(errno));
 
   double t0 = cli_now();
-  warmup_job wj = {device, 0, {0}, FFDP_OK};
+  warmup_job wj = {device, comm, 0, {0}, FFDP_OK};
   pthread_t wt;
   int warming = device == 1 && pthread_create(&wt, NULL, warmup_main, &wj) == 0;
   if (warming && plan.peak_bytes > 2e9) { /* large: check the fit before a long load */
@@ -472,6 +473,9 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
     printf("  registration %.2f s (loading %.2f s, total %.2f s), peak memory %.0f MB", t_reg, t_load, t_total, rss);
     if (device == 1) printf(", peak GPU memory %.0f MB", gpu_peak / 1e6);
     printf("\n");
+    if (ffdp_comm_size(opt.comm) > 1)
+      printf("  %d ranks%s%s\n", ffdp_comm_size(opt.comm), device == 1 ? ", GPU halos: " : "",
+             device == 1 ? ffdp_comm_gpu_transport(opt.comm) : "");
     printf("  global NCC fixed vs warped %.4f", ncc);
     if (u) printf(", folding (det J <= 0) %.4f%% of voxels", 100 * fold);
     printf("\n  outputs: %sWarped.nii.gz, %s0GenericAffine.txt%s%s\n", prefix, prefix, u ? ", 1Warp.nii.gz" : "",
@@ -495,6 +499,8 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
     cJSON_AddNumberToObject(j, "load_seconds", t_load);
     if (device == 1) cJSON_AddNumberToObject(j, "device_init_seconds", wj.seconds); /* overlapped with loading */
     cJSON_AddStringToObject(j, "device", device == 1 ? "cuda" : "cpu");
+    cJSON_AddNumberToObject(j, "ranks", ffdp_comm_size(opt.comm));
+    if (device == 1) cJSON_AddStringToObject(j, "gpu_transport", ffdp_comm_gpu_transport(opt.comm));
     if (device == 1) cJSON_AddStringToObject(j, "state_precision", bf16 ? "bf16" : "fp32");
     cJSON_AddNumberToObject(j, "registration_seconds", t_reg);
     cJSON_AddNumberToObject(j, "total_seconds", t_total);

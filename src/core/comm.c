@@ -4,6 +4,10 @@
 
 int ffdp_comm_rank(const ffdp_comm *c) { return c ? c->rank : 0; }
 int ffdp_comm_size(const ffdp_comm *c) { return c ? c->size : 1; }
+int ffdp_comm_local_rank(const ffdp_comm *c) { return c ? c->local_rank : 0; }
+const char *ffdp_comm_gpu_transport(const ffdp_comm *c) {
+  return c && c->size > 1 && c->gpu_transport ? c->gpu_transport(c) : "none";
+}
 ffdp_status ffdp_comm_agree(const ffdp_comm *c, ffdp_status st, ffdp_error *err) {
   return c ? c->agree(c, st, err) : st;
 }
@@ -39,7 +43,24 @@ static ffdp_status single_gather(const ffdp_comm *c, const ffdp_slab *s, const f
 static ffdp_status single_agree(const ffdp_comm *c, ffdp_status st, ffdp_error *e) { return (void)c, (void)e, st; }
 static ffdp_comm *single_first(const ffdp_comm *c, int n) { return (void)n, (ffdp_comm *)c; }
 
-static const ffdp_comm single = {0, 1, NULL, single_sum, single_max, single_fold, single_halo, single_gather, single_agree,
-                                 single_first, NULL};
+static ffdp_status single_gpu_setup(const ffdp_comm *c, int dev, ffdp_error *e) { return (void)c, (void)dev, (void)e, FFDP_OK; }
+static ffdp_status single_halo_dev(const ffdp_comm *c, const ffdp_slab *s, float *d, int nc, ffdp_error *e) {
+  return single_halo(c, s, d, nc, e);
+}
+static const char *single_transport(const ffdp_comm *c) { return (void)c, "none"; }
+
+static const ffdp_comm single = {.rank = 0,
+                                 .size = 1,
+                                 .local_rank = 0,
+                                 .sum = single_sum,
+                                 .max = single_max,
+                                 .fold = single_fold,
+                                 .halo = single_halo,
+                                 .gather = single_gather,
+                                 .agree = single_agree,
+                                 .gpu_setup = single_gpu_setup,
+                                 .halo_dev = single_halo_dev,
+                                 .gpu_transport = single_transport,
+                                 .first = single_first};
 
 const ffdp_comm *ffdp_comm_single(void) { return &single; }

@@ -11,6 +11,7 @@ extern "C" {
 
 struct ffdp_comm {
   int rank, size;
+  int local_rank; /* rank among the ranks of this host: picks the rank's GPU */
   void *ctx;
   /* v[0..n) summed elementwise over ranks, in rank order, result on every rank */
   void (*sum)(const ffdp_comm *c, double *v, int n);
@@ -27,6 +28,13 @@ struct ffdp_comm {
   /* agree on failure: returns FFDP_OK on every rank iff st == FFDP_OK on every rank; otherwise
    * every rank returns the lowest failing rank's status with its message (prefixed "rank k: ") */
   ffdp_status (*agree)(const ffdp_comm *c, ffdp_status st, ffdp_error *err);
+  /* GPU ranks (CUDA builds; NULL otherwise). gpu_setup, collective and once per registration,
+   * records that this rank computes on CUDA device dev and picks how device data crosses
+   * ranks: NCCL when every rank has a GPU of its own, else pinned host buffers and MPI.
+   * halo_dev is halo for device pointers, complete (on the default stream) when it returns. */
+  ffdp_status (*gpu_setup)(const ffdp_comm *c, int dev, ffdp_error *err);
+  ffdp_status (*halo_dev)(const ffdp_comm *c, const ffdp_slab *s, float *data, int ncomp, ffdp_error *err);
+  const char *(*gpu_transport)(const ffdp_comm *c); /* "nccl", "mpi-staged" or "none" */
   /* the first n ranks as a communicator (NULL on the others); collective */
   ffdp_comm *(*first)(const ffdp_comm *c, int n);
   void (*release)(ffdp_comm *c);

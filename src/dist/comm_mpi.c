@@ -2,15 +2,11 @@
 #include "ffdp/comm_mpi.h"
 #include "core/comm_internal.h"
 #include "core/err.h"
+#include "dist/comm_mpi_ctx.h"
 #include "dist/dist.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-typedef struct {
-  MPI_Comm comm;
-  int owns; /* a communicator made by first(): freed with the handle */
-} mpi_ctx;
 
 static MPI_Comm C(const ffdp_comm *c) { return ((const mpi_ctx *)c->ctx)->comm; }
 
@@ -83,6 +79,9 @@ static ffdp_status mpi_agree(const ffdp_comm *c, ffdp_status st, ffdp_error *e) 
 static void mpi_release(ffdp_comm *c) {
   if (!c) return;
   mpi_ctx *x = c->ctx;
+#ifdef FFDP_HAVE_CUDA
+  ffdp_mpi_gpu_free(x->gpu);
+#endif
   if (x->owns) MPI_Comm_free(&x->comm);
   free(x);
   free(c);
@@ -93,7 +92,11 @@ static ffdp_comm *make(MPI_Comm comm, int owns);
 static ffdp_comm *mpi_first(const ffdp_comm *c, int n) {
   MPI_Comm sub;
   MPI_Comm_split(C(c), c->rank < n ? 0 : MPI_UNDEFINED, c->rank, &sub);
-  return sub == MPI_COMM_NULL ? NULL : make(sub, 1);
+  ffdp_comm *out = sub == MPI_COMM_NULL ? NULL : make(sub, 1);
+#ifdef FFDP_HAVE_CUDA
+  ffdp_mpi_gpu_split(c->ctx, n, c->rank, out ? out->ctx : NULL);
+#endif
+  return out;
 }
 
 static ffdp_comm *make(MPI_Comm comm, int owns) {
@@ -106,9 +109,16 @@ static ffdp_comm *make(MPI_Comm comm, int owns) {
   x->comm = comm, x->owns = owns;
   MPI_Comm_rank(comm, &c->rank);
   MPI_Comm_size(comm, &c->size);
+  MPI_Comm node; /* the ranks sharing this host, for the choice of GPU */
+  MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, c->rank, MPI_INFO_NULL, &node);
+  MPI_Comm_rank(node, &c->local_rank);
+  MPI_Comm_free(&node);
   c->ctx = x;
   c->sum = mpi_sum, c->max = mpi_max, c->fold = mpi_fold, c->halo = mpi_halo, c->gather = mpi_gather, c->agree = mpi_agree;
   c->first = mpi_first, c->release = mpi_release;
+#ifdef FFDP_HAVE_CUDA
+  c->gpu_setup = ffdp_mpi_gpu_setup, c->halo_dev = ffdp_mpi_gpu_halo, c->gpu_transport = ffdp_mpi_gpu_transport;
+#endif
   return c;
 }
 

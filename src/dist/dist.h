@@ -12,6 +12,13 @@
  * planes than the halo is an error (gather onto fewer ranks instead). */
 ffdp_status ffdp_halo_exchange(MPI_Comm comm, const ffdp_slab *s, float *data, int ncomp, ffdp_error *err);
 
+/* Planes this rank sends down and up in a halo exchange of slab s (plane = values per plane):
+ * what each neighbour stores as halo. Collective; fails on every rank, naming the lowest
+ * failing one, when a neighbour's halo is wider than the owned planes or a message would
+ * exceed max_count values. */
+ffdp_status ffdp_halo_plan(MPI_Comm comm, const ffdp_slab *s, int64_t plane, int64_t max_count, int64_t *send_dn,
+                           int64_t *send_up, ffdp_error *err);
+
 /* Sum of one double per rank, added in rank order on every rank: the same bits for a given
  * rank count, whatever the MPI implementation's reduction order. */
 double ffdp_sum_ordered(MPI_Comm comm, double v);

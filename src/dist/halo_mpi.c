@@ -3,11 +3,11 @@
 #include "core/err.h"
 #include <stdlib.h>
 
-ffdp_status ffdp_halo_exchange(MPI_Comm comm, const ffdp_slab *s, float *data, int ncomp, ffdp_error *err) {
+ffdp_status ffdp_halo_plan(MPI_Comm comm, const ffdp_slab *s, int64_t plane, int64_t max_count, int64_t *send_dn,
+                           int64_t *send_up, ffdp_error *err) {
   int rank, n;
   MPI_Comm_rank(comm, &rank);
   MPI_Comm_size(comm, &n);
-  const int64_t plane = s->nx * s->ny * ncomp;
   const int64_t lo = s->z0 - s->zlo, hi = s->zhi - s->z1; /* halo planes below / above */
   /* What the neighbours need from us equals what they store: ask them, so uneven halos work. */
   int64_t mine[2] = {lo, hi}, below[2] = {0, 0}, above[2] = {0, 0};
@@ -15,13 +15,13 @@ ffdp_status ffdp_halo_exchange(MPI_Comm comm, const ffdp_slab *s, float *data, i
   MPI_Sendrecv(mine, 2, MPI_INT64_T, dn, 0, above, 2, MPI_INT64_T, up, 0, comm, MPI_STATUS_IGNORE);
   MPI_Sendrecv(mine, 2, MPI_INT64_T, up, 1, below, 2, MPI_INT64_T, dn, 1, comm, MPI_STATUS_IGNORE);
   const int64_t owned = s->z1 - s->z0;
-  const int64_t send_up = up != MPI_PROC_NULL ? above[0] : 0, send_dn = dn != MPI_PROC_NULL ? below[1] : 0;
-  int64_t most = send_up;
-  const int64_t others[3] = {send_dn, lo, hi};
+  *send_up = up != MPI_PROC_NULL ? above[0] : 0, *send_dn = dn != MPI_PROC_NULL ? below[1] : 0;
+  int64_t most = *send_up;
+  const int64_t others[3] = {*send_dn, lo, hi};
   for (int k = 0; k < 3; k++) most = others[k] > most ? others[k] : most;
   /* Decide collectively, so that a bad slab on one rank fails every rank instead of leaving
    * its neighbours waiting in a send: the lowest failing rank is named everywhere. */
-  int bad = (send_up > owned || send_dn > owned) ? 1 : most * plane > 2147483647LL ? 2 : 0;
+  int bad = (*send_up > owned || *send_dn > owned) ? 1 : most * plane > max_count ? 2 : 0;
   int mine_code[2] = {bad ? rank : n, bad}, first[2]; /* (lowest failing rank, its reason) */
   MPI_Allreduce(mine_code, first, 1, MPI_2INT, MPI_MINLOC, comm);
   if (first[0] < n) {
@@ -30,6 +30,18 @@ ffdp_status ffdp_halo_exchange(MPI_Comm comm, const ffdp_slab *s, float *data, i
     return ffdp_fail(err, FFDP_ERR_INVALID,
                      "rank %d owns fewer planes than its neighbour's halo; use fewer ranks for this level", first[0]);
   }
+  return FFDP_OK;
+}
+
+ffdp_status ffdp_halo_exchange(MPI_Comm comm, const ffdp_slab *s, float *data, int ncomp, ffdp_error *err) {
+  int rank, n;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &n);
+  const int64_t plane = s->nx * s->ny * ncomp, lo = s->z0 - s->zlo, hi = s->zhi - s->z1;
+  const int dn = rank > 0 ? rank - 1 : MPI_PROC_NULL, up = rank + 1 < n ? rank + 1 : MPI_PROC_NULL;
+  int64_t send_dn, send_up;
+  ffdp_status st = ffdp_halo_plan(comm, s, plane, 2147483647LL, &send_dn, &send_up, err);
+  if (st) return st;
   /* our top planes go up while the bottom halo arrives from below, then the reverse */
   MPI_Sendrecv(data + (s->z1 - send_up - s->zlo) * plane, (int)(send_up * plane), MPI_FLOAT, up, 2, data,
                (int)(lo * plane), MPI_FLOAT, dn, 2, comm, MPI_STATUS_IGNORE);

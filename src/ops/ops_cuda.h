@@ -14,6 +14,13 @@ int ffdp_cuda_sample_fwd(const ffdp_warp *w, const ffdp_slab *fs, const float *u
 int ffdp_cuda_sample_bwd(const ffdp_warp *w, const ffdp_slab *fs, const float *u, const ffdp_slab *ms,
                          const float *M, int ncomp, const float *gout, float *gu, double *gB_dev, void *stream);
 
+/* The same with the affine gradient per owned plane: planes_dev receives (z1 - z0) x 12
+ * doubles, each plane's sum independent of the slab around it, so that folding them in plane
+ * order gives the same bits on any number of ranks. */
+int ffdp_cuda_sample_bwd_planes(const ffdp_warp *w, const ffdp_slab *fs, const float *u, const ffdp_slab *ms,
+                                const float *M, int ncomp, const float *gout, float *gu, double *planes_dev,
+                                void *stream);
+
 /* MSE: loss (times norm) to *loss (host), gradient on the device (may be NULL). */
 int ffdp_cuda_mse(const ffdp_slab *s, const float *F, const float *M, const uint8_t *mask, double norm, float *gM,
                   double *loss, void *stream);

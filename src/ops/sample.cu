@@ -212,10 +212,21 @@ Geo to_geo(const ffdp_slab *fs, const ffdp_slab *ms) {
   return g;
 }
 
-dim3 grid_for(const ffdp_slab *fs) {
-  long long nzo = fs->z1 - fs->z0;
-  return dim3((unsigned)((fs->nx + BX - 1) / BX), (unsigned)((fs->ny + BY - 1) / BY),
-              (unsigned)(nzo < MAXZB ? (nzo > 0 ? nzo : 1) : MAXZB));
+dim3 grid_for(const ffdp_slab *fs, int one_plane_per_block = 0) {
+  long long nzo = fs->z1 - fs->z0, zb = one_plane_per_block ? nzo : nzo < MAXZB ? nzo : MAXZB;
+  return dim3((unsigned)((fs->nx + BX - 1) / BX), (unsigned)((fs->ny + BY - 1) / BY), (unsigned)(zb > 0 ? zb : 1));
+}
+
+// Per-plane affine gradient: with one plane per block row (grid.z = planes), plane z's sum
+// is its blocks' partials added in block order, one warp per entry: the same bits for that
+// plane whatever slab it sits in.
+__global__ void reduce12_planes_kernel(const double *partial, long long nxy, double *out) {
+  const int k = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const long long z = blockIdx.x;
+  double s = 0.0;
+  for (long long b = lane; b < nxy; b += 32) s += partial[(z * nxy + b) * 12 + k];
+  for (int o = 16; o > 0; o >>= 1) s += __shfl_down_sync(0xffffffffu, s, o);
+  if (lane == 0) out[z * 12 + k] = s;
 }
 
 }  // namespace
@@ -261,5 +272,21 @@ extern "C" int ffdp_cuda_sample_bwd(const ffdp_warp *w, const ffdp_slab *fs, con
     reduce12_kernel<<<1, 12 * 32, 0, st>>>(part, nb, gB_dev);
     cudaFreeAsync(part, st);
   }
+  return (int)cudaGetLastError();
+}
+
+extern "C" int ffdp_cuda_sample_bwd_planes(const ffdp_warp *w, const ffdp_slab *fs, const float *u, const ffdp_slab *ms,
+                                           const float *M, int ncomp, const float *gout, float *gu, double *planes_dev,
+                                           void *stream) {
+  cudaStream_t st = (cudaStream_t)stream;
+  if (fs->z1 <= fs->z0) return 0;
+  dim3 grid = grid_for(fs, 1);
+  const long long nxy = (long long)grid.x * grid.y;
+  double *part = nullptr;
+  cudaError_t e = cudaMallocAsync((void **)&part, nxy * grid.z * 12 * sizeof(double), st);
+  if (e) return (int)e;
+  sample_bwd_kernel<<<grid, dim3(BX, BY), 0, st>>>(to_dev(w), to_geo(fs, ms), u, M, ncomp, gout, gu, part);
+  reduce12_planes_kernel<<<grid.z, 12 * 32, 0, st>>>(part, nxy, planes_dev);
+  cudaFreeAsync(part, st);
   return (int)cudaGetLastError();
 }

@@ -13,49 +13,55 @@ static void add(reg_layout *L, int id, const char *name, size_t bytes) {
 
 static void reset(reg_layout *L) { memset(L, 0, sizeof *L); }
 
+/* What a buffer's size follows: the stored voxels of the rank's slab, the whole moving
+ * image, or the whole fixed image (SyN samples it at warped points). */
+enum { SLAB, MOVING, FIXED };
+
 /* Buffers listed in layout order: name and size in floats (or state values). */
 typedef struct {
   int id;
   const char *name;
-  double per_voxel; /* multiples of the level's fixed voxels */
-  int moving, state; /* sized by the moving grid / stored as optimiser state */
+  double per_voxel; /* multiples of the slab's stored voxels */
+  int sized, state; /* SLAB, MOVING or FIXED / stored as optimiser state */
 } buf_spec;
 
-static void build(reg_layout *L, const buf_spec *b, int nb, int64_t n, int64_t nm, int bf16_state) {
+static void build(reg_layout *L, const buf_spec *b, int nb, int64_t n, int64_t nf, int64_t nm, int bf16_state) {
   reset(L);
   const size_t st = bf16_state ? 2 : 4;
   for (int i = 0; i < nb; i++) {
-    size_t count = b[i].moving ? (size_t)nm : (size_t)(b[i].per_voxel * (double)n);
+    size_t count = b[i].sized == MOVING  ? (size_t)nm
+                   : b[i].sized == FIXED ? (size_t)nf
+                                         : (size_t)(b[i].per_voxel * (double)n);
     add(L, b[i].id, b[i].name, count * (b[i].state ? st : sizeof(float)));
   }
   add(L, L->n, "reduction scratch", 1024 * sizeof(float));
 }
 
 void reg_layout_greedy(int64_t n, int64_t nm, int bf16_state, reg_layout *L) {
-  static const buf_spec b[] = {{GR_F, "fixed image", 1, 0, 0},
-                               {GR_M, "moving image", 0, 1, 0},
-                               {GR_U, "warp", 3, 0, 0},
-                               {GR_GU, "warp gradient", 3, 0, 0},
-                               {GR_TMP, "update / warped image + image gradient", 3, 0, 0},
-                               {GR_AM, "Adam first moment", 3, 0, 1},
-                               {GR_AV, "Adam second moment", 3, 0, 1}};
-  build(L, b, 7, n, nm, bf16_state);
+  static const buf_spec b[] = {{GR_F, "fixed image", 1, SLAB, 0},
+                               {GR_M, "moving image", 0, MOVING, 0},
+                               {GR_U, "warp", 3, SLAB, 0},
+                               {GR_GU, "warp gradient", 3, SLAB, 0},
+                               {GR_TMP, "update / warped image + image gradient", 3, SLAB, 0},
+                               {GR_AM, "Adam first moment", 3, SLAB, 1},
+                               {GR_AV, "Adam second moment", 3, SLAB, 1}};
+  build(L, b, 7, n, n, nm, bf16_state);
 }
 
-void reg_layout_syn(int64_t n, int64_t nm, int bf16_state, reg_layout *L) {
-  static const buf_spec b[] = {{SY_F, "fixed image", 1, 0, 0},
-                               {SY_M, "moving image", 0, 1, 0},
-                               {SY_VF, "fixed-side half warp", 3, 0, 0},
-                               {SY_VM, "moving-side half warp", 3, 0, 0},
-                               {SY_GU, "warp gradient / midpoint images", 3, 0, 0},
-                               {SY_TMP, "update", 3, 0, 0},
-                               {SY_GM, "moving-side image gradient", 1, 0, 0},
-                               {SY_GF, "fixed-side image gradient", 1, 0, 0},
-                               {SY_AFM, "Adam first moment (fixed side)", 3, 0, 1},
-                               {SY_AFV, "Adam second moment (fixed side)", 3, 0, 1},
-                               {SY_AMM, "Adam first moment (moving side)", 3, 0, 1},
-                               {SY_AMV, "Adam second moment (moving side)", 3, 0, 1}};
-  build(L, b, 12, n, nm, bf16_state);
+void reg_layout_syn(int64_t n, int64_t nf, int64_t nm, int bf16_state, reg_layout *L) {
+  static const buf_spec b[] = {{SY_F, "fixed image", 0, FIXED, 0},
+                               {SY_M, "moving image", 0, MOVING, 0},
+                               {SY_VF, "fixed-side half warp", 3, SLAB, 0},
+                               {SY_VM, "moving-side half warp", 3, SLAB, 0},
+                               {SY_GU, "warp gradient / midpoint images", 3, SLAB, 0},
+                               {SY_TMP, "update", 3, SLAB, 0},
+                               {SY_GM, "moving-side image gradient", 1, SLAB, 0},
+                               {SY_GF, "fixed-side image gradient", 1, SLAB, 0},
+                               {SY_AFM, "Adam first moment (fixed side)", 3, SLAB, 1},
+                               {SY_AFV, "Adam second moment (fixed side)", 3, SLAB, 1},
+                               {SY_AMM, "Adam first moment (moving side)", 3, SLAB, 1},
+                               {SY_AMV, "Adam second moment (moving side)", 3, SLAB, 1}};
+  build(L, b, 12, n, nf, nm, bf16_state);
 }
 
 void reg_layout_syn_final(int64_t n, reg_layout *L) {
@@ -68,12 +74,12 @@ void reg_layout_syn_final(int64_t n, reg_layout *L) {
   add(L, SF_OUT, "composed warp", v);
 }
 
-void reg_layout_linear(int64_t n, int64_t nm, reg_layout *L) {
+void reg_layout_linear(int64_t n, int64_t nplanes, int64_t nm, reg_layout *L) {
   const size_t f = sizeof(float);
   reset(L);
   add(L, LI_F, "fixed image", (size_t)n * f);
   add(L, LI_M, "moving image", (size_t)nm * f);
   add(L, LI_MOVED, "warped image", (size_t)n * f);
   add(L, LI_G, "image gradient", (size_t)n * f);
-  add(L, LI_GB, "affine gradient", 12 * sizeof(double));
+  add(L, LI_GB, "affine gradient per plane", (size_t)nplanes * 12 * sizeof(double));
 }

@@ -21,18 +21,20 @@ typedef struct reg_layout {
 /* Greedy level: fixed, moving, warp u, gradient gu, scratch field tmp (also holds the warped
  * image and the image gradient), Adam moments, reduction scratch. */
 enum { GR_F, GR_M, GR_U, GR_GU, GR_TMP, GR_AM, GR_AV, GR_RED };
+/* Sizes: n = stored voxels of the rank's slab of the level (the whole level on one rank),
+ * nf / nm = voxels of the whole fixed / moving level image. */
 /* SyN level: the two half-way fields, their Adam moments, gu (also holds both midpoint
  * images), tmp, the two image gradients. */
 enum { SY_F, SY_M, SY_VF, SY_VM, SY_GU, SY_TMP, SY_GM, SY_GF, SY_AFM, SY_AFV, SY_AMM, SY_AMV, SY_RED };
 /* SyN at the end: both fields at full resolution, the inverse being built, its scratch, out. */
 enum { SF_VF, SF_VM, SF_W, SF_TMP, SF_OUT };
-/* Linear level: fixed, moving, warped, image gradient, the 12 affine-gradient doubles. */
+/* Linear level: fixed, moving, warped, image gradient, 12 affine-gradient doubles per plane. */
 enum { LI_F, LI_M, LI_MOVED, LI_G, LI_GB };
 
 void reg_layout_greedy(int64_t n, int64_t nm, int bf16_state, reg_layout *L);
-void reg_layout_syn(int64_t n, int64_t nm, int bf16_state, reg_layout *L);
+void reg_layout_syn(int64_t n, int64_t nf, int64_t nm, int bf16_state, reg_layout *L);
 void reg_layout_syn_final(int64_t n, reg_layout *L);
-void reg_layout_linear(int64_t n, int64_t nm, reg_layout *L);
+void reg_layout_linear(int64_t n, int64_t nplanes, int64_t nm, reg_layout *L);
 
 /* Device memory an operator may take for itself while it runs (block partials of the
  * reductions, stream-ordered): a bound, so that the planner can add it. */

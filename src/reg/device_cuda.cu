@@ -1,6 +1,7 @@
 // The CUDA device as the registration driver sees it: whether there is one, how much memory
 // it has free, and starting its runtime ahead of time (so that start-up can overlap loading).
 #include <cuda_runtime.h>
+#include "core/comm_internal.h"
 #include "core/err.h"
 #include "ffdp/plan.h"
 #include "reg/reg_internal.h"
@@ -26,11 +27,29 @@ extern "C" ffdp_status ffdp_cuda_memory(double *free_bytes, double *total_bytes,
   return FFDP_OK;
 }
 
-extern "C" ffdp_status ffdp_device_warmup(int device, ffdp_error *err) {
+/* The GPU of this rank: ranks of one host take its GPUs in turn (and share them when there are
+ * more ranks than GPUs). */
+static int rank_device(const ffdp_comm *comm) {
+  const int ndev = reg_cuda_device_count();
+  return ndev > 0 ? ffdp_comm_local_rank(comm) % ndev : 0;
+}
+
+extern "C" ffdp_status reg_cuda_select(const ffdp_comm *comm, ffdp_error *err) {
+  const ffdp_comm *c = ffdp_comm_or_single(comm);
+  const int dev = rank_device(comm);
+  cudaError_t e = cudaSetDevice(dev);
+  ffdp_status st = e ? ffdp_fail(err, FFDP_ERR_IO, "cannot use CUDA device %d: %s", dev, cudaGetErrorString(e)) : FFDP_OK;
+  if ((st = c->agree(c, st, err)) || c->size < 2) return st;
+  if (!c->gpu_setup) return ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "this communicator cannot carry GPU data");
+  return c->gpu_setup(c, dev, err);
+}
+
+extern "C" ffdp_status ffdp_device_warmup(int device, const ffdp_comm *comm, ffdp_error *err) {
   if (device != 1) return FFDP_OK;
   if (reg_cuda_device_count() < 1)
     return ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "no CUDA device is available; use --device cpu (or auto)");
-  cudaError_t e = cudaFree(nullptr); /* creates the primary context */
+  cudaError_t e = cudaSetDevice(rank_device(comm));
+  if (!e) e = cudaFree(nullptr); /* creates the primary context */
   if (e) return ffdp_fail(err, FFDP_ERR_IO, "cannot start the CUDA device: %s", cudaGetErrorString(e));
   return FFDP_OK;
 }

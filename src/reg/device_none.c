@@ -5,7 +5,8 @@
 #ifndef FFDP_HAVE_CUDA
 int ffdp_cuda_device_count(void) { return 0; }
 
-ffdp_status ffdp_device_warmup(int device, ffdp_error *err) {
+ffdp_status ffdp_device_warmup(int device, const ffdp_comm *comm, ffdp_error *err) {
+  (void)comm;
   if (device != 1) return FFDP_OK;
   return ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "this build of ffdp has no CUDA backend; use --device cpu");
 }

@@ -1,11 +1,14 @@
-// The greedy deformable stage on a CUDA device: the same iteration as greedy.c (sample,
-// metric, sample backward, smoothed + normalized + Adam update, compositive update, warp
-// smoothing) with every volume resident on the device. Pyramid levels are built on the host
-// and uploaded once per level.
+// The greedy deformable stage on CUDA devices: the same iteration as greedy.c (sample, metric,
+// sample backward, smoothed + normalized + Adam update, compositive update, warp smoothing)
+// with every volume resident on the device. Over several ranks (one GPU each, or sharing
+// one) each rank holds its slab of the fixed grid and the fields with their halos; halos
+// cross ranks through comm->halo_dev, sums through comm->sum. Pyramid levels are built on
+// the host and uploaded once per level.
 #include <cuda_runtime.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include "core/comm_internal.h"
 #include "core/err.h"
 #include "ops/ops_cuda.h"
 #include "reg/reg_internal.h"
@@ -34,12 +37,91 @@ cudaError_t alloc_level(DevBufs &b, long long n, long long nm, int bf16, size_t 
   return cudaMemsetAsync(b.block, 0, L.total);
 }
 
+// One level on the active ranks c: u_full (the whole level grid, host) in; the updated owned
+// planes go into *u_slab (stored planes, host, for the gather), or straight back into u_full
+// when u_slab is NULL (one process: nothing to gather).
+ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_options *opt, int si, int lv,
+                         ffdp_mat4 aff, float *u_full, int64_t halo, double base, ffdp_stage_summary *sum,
+                         double t_start, ffdp_slab *slab_out, float **u_slab, ffdp_error *err) {
+  const ffdp_stage_spec *S = &opt->stages[si];
+  const int64_t nx = L->F->dim[0], ny = L->F->dim[1], nz = L->F->dim[2], P = nx * ny, ntot = P * nz;
+  const ffdp_slab s = c->size > 1 ? ffdp_slab_split(nx, ny, nz, c->rank, c->size, halo) : L->fs;
+  ffdp_slab store = s; /* the warped image is computed on every stored plane: no exchange */
+  store.z0 = s.zlo, store.z1 = s.zhi;
+  const long long n = ffdp_slab_stored(&s), nm = ffdp_volume_nvox(L->M);
+  DevBufs b;
+  size_t need = 0;
+  double *hist = (double *)malloc((size_t)(S->iters[lv] + 1) * sizeof(double));
+  cudaError_t ce = hist ? alloc_level(b, n, nm, opt->state_precision == FFDP_STATE_BF16, &need) : cudaErrorMemoryAllocation;
+  ffdp_status st = FFDP_OK;
+  if (ce)
+    st = ffdp_fail(err, FFDP_ERR_NOMEM, "CUDA level %d: cannot allocate %.1f MB on the device (%s)", lv + 1, need / 1e6,
+                   cudaGetErrorString(ce));
+  int rc = 0;
+  if (!st) rc = (int)cudaMemcpy(b.F, L->F->data + s.zlo * P, n * 4, cudaMemcpyHostToDevice);
+  if (!st && !rc) rc = (int)cudaMemcpy(b.M, L->M->data, nm * 4, cudaMemcpyHostToDevice);
+  if (!st && !rc) rc = (int)cudaMemcpy(b.u, u_full + s.zlo * P * 3, 3 * n * 4, cudaMemcpyHostToDevice);
+  if (!st && rc) st = ffdp_fail(err, FFDP_ERR_IO, "CUDA error uploading level %d: %s", lv + 1, cudaGetErrorString((cudaError_t)rc));
+  if ((st = c->agree(c, st, err))) {
+    if (b.block) cudaFree(b.block);
+    free(hist);
+    return st;
+  }
+  const double h = reg_level_step_mm(L);
+  ffdp_warp w, cw;
+  ffdp_warp_fold(aff, L->F->vox2world, L->M->vox2world, FFDP_INTERP_LINEAR, FFDP_PAD_ZERO, &w);
+  reg_compose_warp(L->F->vox2world, aff, &cw);
+  double lt0 = reg_now();
+  int it = 0, conv = 0;
+  for (; it < S->iters[lv] && !conv && !rc; it++) {
+    if ((st = c->agree(c, reg_injected_failure(c, si, lv, it + 1, err), err))) break;
+    double loss = 0;
+    float *moved = b.tmp, *gm = b.tmp + n; /* the update field is free until the step */
+    rc = ffdp_cuda_sample_fwd(&w, &store, b.u, &L->ms, b.M, 1, moved, nullptr);
+    if (!rc) rc = reg_cuda_metric(c, &S->metric, &s, ntot, b.F, moved, gm, &loss, err);
+    if (rc < 0) break;
+    if (!rc && !isfinite(loss)) {
+      st = ffdp_fail(err, FFDP_ERR_NUMERIC, "stage %d level %d: the loss became %g", si + 1, lv + 1, loss);
+      break;
+    }
+    hist[it] = loss;
+    if (!rc) rc = ffdp_cuda_sample_bwd(&w, &s, b.u, &L->ms, b.M, 1, gm, b.gu, nullptr, nullptr);
+    int moved_any = 1;
+    if (!rc)
+      rc = reg_cuda_field_step(c, &s, b.u, b.gu, b.tmp, b.adam, it + 1, &cw, S->lr * h, S->grad_sigma, S->warp_sigma,
+                               b.red, &moved_any, err);
+    conv = !moved_any || reg_converged(hist, it + 1, S->window, S->tol);
+    if (it == 0) { /* every buffer and op temporary has been allocated once by now */
+      double used = reg_cuda_used_bytes() - base;
+      sum->device_peak_bytes = used > sum->device_peak_bytes ? used : sum->device_peak_bytes;
+    }
+    reg_report(opt, si, lv, it + 1, loss, t_start, lt0, ntot, 0, conv);
+  }
+  if (rc < 0 && !st) st = err ? err->code : FFDP_ERR_IO; /* agreed by every rank inside the step */
+  float *keep = nullptr;
+  if (!st && !rc) rc = reg_cuda_fields_down(&s, 1, &b.u, &u_full, u_slab ? &keep : nullptr);
+  if (rc > 0 && !st)
+    st = ffdp_fail(err, FFDP_ERR_IO, "CUDA error in stage %d level %d: %s", si + 1, lv + 1, cudaGetErrorString((cudaError_t)rc));
+  st = c->agree(c, st, err);
+  reg_level_done(opt, si, lv, hist, it, st, t_start, lt0, ntot, conv, sum);
+  free(hist);
+  cudaFree(b.block);
+  if (st) {
+    free(keep);
+    return st;
+  }
+  *slab_out = s;
+  if (u_slab) *u_slab = keep;
+  return FFDP_OK;
+}
+
 }  // namespace
 
 extern "C" ffdp_status reg_greedy_stage_cuda(const ffdp_volume *F, const ffdp_volume *M, const ffdp_reg_options *opt,
                                              int si, ffdp_mat4 aff, ffdp_volume **u_io, ffdp_stage_summary *sum,
                                              double t_start, ffdp_error *err) {
   const ffdp_stage_spec *S = &opt->stages[si];
+  const ffdp_comm *c = ffdp_comm_or_single(opt->comm);
   if (opt->fixed_mask || opt->moving_mask)
     return ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "masks are not supported on the CUDA device yet; use --device cpu");
   if (S->metric.kind == FFDP_METRIC_CC && (S->metric.window < 3 || S->metric.window > 9))
@@ -53,72 +135,42 @@ extern "C" ffdp_status reg_greedy_stage_cuda(const ffdp_volume *F, const ffdp_vo
   sum->kind = S->kind;
   sum->iterations = 0;
   ffdp_status st = FFDP_OK;
+  const int64_t halo = reg_deformable_halo(S);
   for (int lv = 0; lv < S->nlevels && !st; lv++) {
     reg_level L;
-    if ((st = reg_level_build(F, M, nullptr, nullptr, S->shrink[lv], S->smooth[lv], &L, err))) break;
-    const long long n = ffdp_volume_nvox(L.F), nm = ffdp_volume_nvox(L.M);
-    st = reg_field_to_grid(&u, L.F, err); /* carry the displacement (world mm) onto this level */
-    ffdp_volume *ul = u;
-    u = NULL;
-    DevBufs b;
-    size_t need = 0;
-    cudaError_t ce = st ? cudaSuccess : alloc_level(b, n, nm, opt->state_precision == FFDP_STATE_BF16, &need);
-    if (!st && ce)
-      st = ffdp_fail(err, FFDP_ERR_NOMEM, "CUDA level %d: cannot allocate %.1f MB on the device (%s)", lv + 1, need / 1e6,
-                     cudaGetErrorString(ce));
-    if (st) {
-      ffdp_volume_free(ul);
-      reg_level_free(&L);
+    st = reg_level_build(F, M, nullptr, nullptr, S->shrink[lv], S->smooth[lv], &L, err);
+    if (!st) st = reg_field_to_grid(&u, L.F, err); /* carry the displacement (world mm) onto this level */
+    if ((st = c->agree(c, st, err))) {
+      if (L.F || L.M) reg_level_free(&L);
       break;
     }
-    int rc = (int)cudaMemcpy(b.F, L.F->data, n * 4, cudaMemcpyHostToDevice);
-    if (!rc) rc = (int)cudaMemcpy(b.M, L.M->data, nm * 4, cudaMemcpyHostToDevice);
-    if (!rc) rc = (int)cudaMemcpy(b.u, ul->data, 3 * n * 4, cudaMemcpyHostToDevice);
-    const double h = reg_level_step_mm(&L);
-    ffdp_warp w, cw;
-    ffdp_warp_fold(aff, L.F->vox2world, L.M->vox2world, FFDP_INTERP_LINEAR, FFDP_PAD_ZERO, &w);
-    reg_compose_warp(L.F->vox2world, aff, &cw);
-    double *hist = (double *)malloc((size_t)(S->iters[lv] + 1) * sizeof(double));
-    double lt0 = reg_now();
-    int it = 0, conv = 0;
-    for (; it < S->iters[lv] && !conv && !rc; it++) {
-      double loss = 0;
-      float *moved = b.tmp, *gm = b.tmp + n; /* the update field is free until the step */
-      rc = ffdp_cuda_sample_fwd(&w, &L.fs, b.u, &L.ms, b.M, 1, moved, nullptr);
-      if (!rc) rc = reg_cuda_metric(&S->metric, &L.fs, b.F, moved, gm, &loss);
-      if (!rc && !isfinite(loss)) {
-        st = ffdp_fail(err, FFDP_ERR_NUMERIC, "stage %d level %d: the loss became %g", si + 1, lv + 1, loss);
+    /* coarse levels whose slabs would be thinner than the halo run on fewer ranks */
+    const int nact = reg_level_ranks(c->size, L.F->dim[2], halo);
+    ffdp_comm *sub = nact == c->size ? (ffdp_comm *)c : c->first(c, nact);
+    ffdp_slab s = L.fs;
+    float *us = nullptr;
+    if (sub) st = greedy_level(sub, &L, opt, si, lv, aff, u->data, halo, base, sum, t_start, &s, c->size > 1 ? &us : nullptr,
+                               err);
+    if (sub && sub != c) ffdp_comm_free(sub);
+    if (c->size > 1) {
+      if ((st = c->agree(c, st, err))) {
+        free(us);
+        reg_level_free(&L);
         break;
       }
-      hist[it] = loss;
-      if (!rc) rc = ffdp_cuda_sample_bwd(&w, &L.fs, b.u, &L.ms, b.M, 1, gm, b.gu, nullptr, nullptr);
-      int moved_any = 1;
-      if (!rc)
-        rc = reg_cuda_field_step(&L.fs, b.u, b.gu, b.tmp, b.adam, it + 1, &cw, S->lr * h, S->grad_sigma, S->warp_sigma,
-                                 b.red, &moved_any);
-      conv = !moved_any || reg_converged(hist, it + 1, S->window, S->tol);
-      if (it == 0) { /* every buffer and op temporary has been allocated once by now */
-        double used = reg_cuda_used_bytes() - base;
-        sum->device_peak_bytes = used > sum->device_peak_bytes ? used : sum->device_peak_bytes;
-      }
-      reg_report(opt, si, lv, it + 1, loss, t_start, lt0, n, 0, conv);
+      if (!us) s.z0 = s.z1 = 0, s.zlo = s.zhi = 0; /* an idle rank contributes no planes */
+      reg_level_account(c, sum);
+      st = c->gather(c, &s, us, 3, u->data, err);
+      st = c->agree(c, st, err);
     }
-    if (!rc) rc = (int)cudaMemcpy(ul->data, b.u, 3 * n * 4, cudaMemcpyDeviceToHost);
-    if (rc && !st) st = ffdp_fail(err, FFDP_ERR_IO, "CUDA error in stage %d level %d: %s", si + 1, lv + 1,
-                                  cudaGetErrorString((cudaError_t)rc));
-    sum->final_loss = it > 0 ? hist[it - 1] : 0;
-    sum->iterations += it;
-    if (!st) reg_report(opt, si, lv, it, sum->final_loss, t_start, lt0, n, 1, conv);
-    free(hist);
-    cudaFree(b.block);
+    free(us);
     reg_level_free(&L);
-    u = ul;
   }
+  if (!st) st = reg_field_to_grid(&u, F, err); /* final field at full resolution */
   if (st) {
     ffdp_volume_free(u);
     return st;
   }
-  if (u && (st = reg_field_to_grid(&u, F, err))) return st; /* final field at full resolution */
   *u_io = u;
   sum->seconds = reg_now() - t0;
   return FFDP_OK;

@@ -138,7 +138,7 @@ ffdp_status reg_linear_stage(const ffdp_volume *F, const ffdp_volume *M, const f
     if (st) return st;
     const int64_t n = ffdp_volume_nvox(L.F);
 #ifdef FFDP_HAVE_CUDA
-    reg_linear_eval *ev = opt->device == 1 ? reg_linear_eval_cuda(&L, err) : linear_eval_cpu(&L, opt->comm, &S->metric, err);
+    reg_linear_eval *ev = opt->device == 1 ? reg_linear_eval_cuda(&L, opt->comm, &S->metric, err) : linear_eval_cpu(&L, opt->comm, &S->metric, err);
 #else
     reg_linear_eval *ev = linear_eval_cpu(&L, opt->comm, &S->metric, err);
 #endif
@@ -162,7 +162,8 @@ ffdp_status reg_linear_stage(const ffdp_volume *F, const ffdp_volume *M, const f
       int rc = 0;
       double loss = ev->run(ev, &S->metric, &w, gB, &rc);
       if (rc) {
-        st = ffdp_fail(err, FFDP_ERR_IO, "stage %d level %d: device error %d", si + 1, lv + 1, rc);
+        st = ffdp_fail(err, ev->err.code ? ev->err.code : FFDP_ERR_IO, "stage %d level %d: %s", si + 1, lv + 1,
+                       ev->err.msg[0] ? ev->err.msg : "device error");
         break;
       }
       if (!isfinite(loss)) {

@@ -1,43 +1,50 @@
 // Linear-stage evaluation on the CUDA device: the level's images stay resident; each
 // iteration runs the affine-only sampler, the metric with its gradient and the sampler
-// backward whose affine-gradient reduction is deterministic.
+// backward whose affine-gradient reduction is deterministic. Over several ranks each takes a
+// slab of the level (the warped image is computed on its stored planes, so only the loss and
+// the 12 gradient sums cross ranks).
 #include <cuda_runtime.h>
 #include <stdlib.h>
+#include "core/comm_internal.h"
 #include "core/err.h"
 #include "ops/ops_cuda.h"
 #include "reg/dev_layout.h"
 #include "reg/reg_internal.h"
+#include "reg/step_cuda.h"
 
 namespace {
 
 struct CudaEval {
   reg_linear_eval base;
   const reg_level *L;
+  const ffdp_comm *comm;
+  ffdp_slab s;
   float *F, *M, *moved, *g;
-  double *gB;
+  double *gB;   /* per owned plane, on the device */
+  double *part; /* the same on the host */
   void *block;
 };
 
 double cuda_run(reg_linear_eval *self, const ffdp_metric_spec *m, const ffdp_warp *w, double gB[3][4], int *rc) {
   CudaEval *e = (CudaEval *)self;
   const reg_level *L = e->L;
-  const ffdp_slab *s = &L->fs;
-  const double norm = 1.0 / (double)(s->nx * s->ny * (s->z1 - s->z0));
+  const ffdp_comm *c = ffdp_comm_or_single(e->comm);
+  ffdp_slab store = e->s;
+  store.z0 = store.zlo, store.z1 = store.zhi;
   double loss = 0;
-  int r = ffdp_cuda_sample_fwd(w, s, nullptr, &L->ms, e->M, 1, e->moved, nullptr);
-  if (!r) {
-    if (m->kind == FFDP_METRIC_CC) {
-      ffdp_lncc_params p = {m->window, FFDP_WINDOW_BOX, 1e-5};
-      r = ffdp_cuda_lncc(&p, s, e->F, e->moved, nullptr, norm, e->g, &loss, nullptr);
-    } else if (m->kind == FFDP_METRIC_MSE) {
-      r = ffdp_cuda_mse(s, e->F, e->moved, nullptr, norm, e->g, &loss, nullptr);
-    } else {
-      ffdp_mi_params p = {m->bins, FFDP_PARZEN_BSPLINE, 0.0, 1.0, 0.0, 1.0};
-      r = ffdp_cuda_mi(&p, s, e->F, e->moved, nullptr, e->g, &loss, nullptr);
-    }
+  ffdp_error &err = self->err;
+  int r = ffdp_cuda_sample_fwd(w, &store, nullptr, &L->ms, e->M, 1, e->moved, nullptr);
+  if (!r) r = reg_cuda_metric(c, m, &e->s, ffdp_volume_nvox(L->F), e->F, e->moved, e->g, &loss, &err);
+  const long long nzo = e->s.z1 - e->s.z0;
+  if (!r) r = ffdp_cuda_sample_bwd_planes(w, &e->s, nullptr, &L->ms, e->M, 1, e->g, nullptr, e->gB, nullptr);
+  if (!r) r = (int)cudaMemcpy(e->part, e->gB, nzo * 12 * sizeof(double), cudaMemcpyDeviceToHost);
+  if (c->size > 1 && r >= 0) { /* every rank learns of a failure before the fold */
+    ffdp_status st = r ? ffdp_fail(&err, FFDP_ERR_IO, "CUDA error: %s", cudaGetErrorString((cudaError_t)r)) : FFDP_OK;
+    r = c->agree(c, st, &err) ? -1 : 0;
   }
-  if (!r) r = ffdp_cuda_sample_bwd(w, s, nullptr, &L->ms, e->M, 1, e->g, nullptr, e->gB, nullptr);
-  if (!r) r = (int)cudaMemcpy(gB, e->gB, 12 * sizeof(double), cudaMemcpyDeviceToHost);
+  /* planes added in global order: the same bits on any number of ranks */
+  if (!r && c->fold(c, &e->s, e->part, 12, &gB[0][0], &err)) r = -1;
+  if (r > 0) ffdp_fail(&err, FFDP_ERR_IO, "CUDA error: %s", cudaGetErrorString((cudaError_t)r));
   if (self->device_bytes == 0) self->device_bytes = reg_cuda_used_bytes();
   *rc = r;
   return loss;
@@ -46,22 +53,34 @@ double cuda_run(reg_linear_eval *self, const ffdp_metric_spec *m, const ffdp_war
 void cuda_release(reg_linear_eval *self) {
   CudaEval *e = (CudaEval *)self;
   cudaFree(e->block);
+  free(e->part);
   free(e);
 }
 
 }  // namespace
 
-extern "C" reg_linear_eval *reg_linear_eval_cuda(const reg_level *L, ffdp_error *err) {
+extern "C" reg_linear_eval *reg_linear_eval_cuda(const reg_level *L, const ffdp_comm *comm, const ffdp_metric_spec *m,
+                                                 ffdp_error *err) {
   if (L->fmask || L->mmask) {
     ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "masks are not supported on the CUDA device yet; use --device cpu");
     return nullptr;
   }
-  const long long n = ffdp_volume_nvox(L->F), nm = ffdp_volume_nvox(L->M);
+  const ffdp_comm *c = ffdp_comm_or_single(comm);
+  int64_t halo = 0;
+  if (m->kind == FFDP_METRIC_CC) {
+    ffdp_lncc_params p = {m->window, FFDP_WINDOW_BOX, 1e-5};
+    halo = ffdp_lncc_halo(&p);
+  }
+  const ffdp_slab s =
+      c->size > 1 ? ffdp_slab_split(L->F->dim[0], L->F->dim[1], L->F->dim[2], c->rank, c->size, halo) : L->fs;
+  const long long n = ffdp_slab_stored(&s), nm = ffdp_volume_nvox(L->M);
   reg_layout lay;
-  reg_layout_linear(n, nm, &lay);
+  reg_layout_linear(n, s.z1 - s.z0, nm, &lay);
   CudaEval *e = (CudaEval *)calloc(1, sizeof *e);
-  cudaError_t ce = e ? cudaMalloc(&e->block, lay.total) : cudaErrorMemoryAllocation;
+  if (e) e->part = (double *)malloc((size_t)(s.z1 - s.z0 + 1) * 12 * sizeof(double));
+  cudaError_t ce = e && e->part ? cudaMalloc(&e->block, lay.total) : cudaErrorMemoryAllocation;
   if (ce) {
+    if (e) free(e->part);
     free(e);
     ffdp_fail(err, FFDP_ERR_NOMEM, "cannot allocate %.1f MB on the CUDA device: %s", lay.total / 1e6,
               cudaGetErrorString(ce));
@@ -71,16 +90,17 @@ extern "C" reg_linear_eval *reg_linear_eval_cuda(const reg_level *L, ffdp_error 
   e->F = (float *)(p + lay.off[LI_F]), e->M = (float *)(p + lay.off[LI_M]);
   e->moved = (float *)(p + lay.off[LI_MOVED]), e->g = (float *)(p + lay.off[LI_G]);
   e->gB = (double *)(p + lay.off[LI_GB]);
-  ce = cudaMemcpy(e->F, L->F->data, n * sizeof(float), cudaMemcpyHostToDevice);
+  ce = cudaMemcpy(e->F, L->F->data + s.zlo * ffdp_slab_plane(&s), n * sizeof(float), cudaMemcpyHostToDevice);
   if (!ce) ce = cudaMemcpy(e->M, L->M->data, nm * sizeof(float), cudaMemcpyHostToDevice);
   if (ce) {
     cudaFree(e->block);
+    free(e->part);
     free(e);
     ffdp_fail(err, FFDP_ERR_IO, "CUDA error uploading a level: %s", cudaGetErrorString(ce));
     return nullptr;
   }
   e->base.run = cuda_run;
   e->base.release = cuda_release;
-  e->L = L;
+  e->L = L, e->comm = comm, e->s = s;
   return &e->base;
 }

@@ -61,8 +61,8 @@ ffdp_status ffdp_reg_plan(const int64_t fixed_dim[3], ffdp_mat4 fixed_vox2world,
       reg_layout L;
       const int64_t n = nvox(fd), nm = nvox(md);
       if (S->kind == FFDP_STAGE_GREEDY) reg_layout_greedy(n, nm, bf16, &L);
-      else if (S->kind == FFDP_STAGE_SYN) reg_layout_syn(n, nm, bf16, &L);
-      else reg_layout_linear(n, nm, &L);
+      else if (S->kind == FFDP_STAGE_SYN) reg_layout_syn(n, n, nm, bf16, &L);
+      else reg_layout_linear(n, fd[2], nm, &L);
       add_row(plan, i, l, S->kind, fd, nm, &L);
     }
     if (S->kind == FFDP_STAGE_SYN) {

@@ -81,9 +81,15 @@ typedef struct reg_linear_eval {
   double (*run)(struct reg_linear_eval *self, const ffdp_metric_spec *m, const ffdp_warp *w, double gB[3][4], int *rc);
   void (*release)(struct reg_linear_eval *self);
   double device_bytes; /* device memory in use after the first evaluation (CUDA only) */
+  ffdp_error err;      /* why run() set *rc (CUDA only; agreed by every rank) */
 } reg_linear_eval;
-/* The same on the CUDA device (level images uploaded once); NULL with err set on failure. */
-reg_linear_eval *reg_linear_eval_cuda(const reg_level *L, ffdp_error *err);
+/* The same on the CUDA device (level images uploaded once), over comm's ranks as the CPU
+ * evaluator; NULL with err set on failure. */
+reg_linear_eval *reg_linear_eval_cuda(const reg_level *L, const ffdp_comm *comm, const ffdp_metric_spec *m,
+                                      ffdp_error *err);
+/* Every rank computes on CUDA device local_rank % device count and its comm carries device
+ * halos (NCCL or staged): collective; once per registration. */
+ffdp_status reg_cuda_select(const ffdp_comm *comm, ffdp_error *err);
 
 int reg_cuda_device_count(void);
 /* Stage options with physical-size levels (level_mm) turned into shrink factors for a fixed

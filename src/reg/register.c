@@ -146,13 +146,13 @@ ffdp_status ffdp_register(const ffdp_volume *fixed, const ffdp_volume *moving, c
   if (opt->device == 1 && reg_cuda_device_count() < 1)
     return ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "no CUDA device is available; use --device cpu");
 #endif
-  if (ffdp_comm_size(opt->comm) > 1) {
-    if (opt->device == 1)
-      return ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "several ranks on CUDA devices are not implemented yet; use --device cpu");
-  }
   if (opt->state_precision == FFDP_STATE_BF16 && opt->device != 1)
     return ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "bf16 optimiser state is implemented on the CUDA device only; drop it for --device cpu");
-  if (opt->device == 1 && (st = check_fits(fixed, moving, opt, err))) return st;
+#ifdef FFDP_HAVE_CUDA
+  if (opt->device == 1 && (st = reg_cuda_select(opt->comm, err))) return st;
+#endif
+  /* the one-GPU plan: with ranks it over-counts (slabs are smaller), never under */
+  if (opt->device == 1 && (st = ffdp_comm_agree(opt->comm, check_fits(fixed, moving, opt, err), err))) return st;
   ffdp_volume *F = NULL, *M = NULL;
   if ((st = normalized(fixed, "fixed", &F, err)) || (st = normalized(moving, "moving", &M, err))) {
     ffdp_volume_free(F);

@@ -1,25 +1,80 @@
 // Device versions of the shared deformable-stage helpers (greedy.c: reg_field_step;
 // field_ops.c: reg_compose_fields, reg_invert_field), same math, fields resident on the GPU.
+// Over several ranks each works on its slab; the halos cross ranks through comm->halo_dev.
 #include <cuda_runtime.h>
+#include <math.h>
+#include <stdlib.h>
+#include "core/comm_internal.h"
+#include "core/err.h"
 #include "ops/ops_cuda.h"
 #include "reg/step_cuda.h"
 
-extern "C" int reg_cuda_field_step(const ffdp_slab *s, float *u, float *gu, float *tmp, reg_cuda_adam adam, int t,
-                                   const ffdp_warp *cw, double step, double grad_sigma, double warp_sigma, float *scratch,
-                                   int *moved) {
-  const long long n = s->nx * s->ny * (s->zhi - s->zlo);
+namespace {
+// A CUDA failure on one rank becomes an error every rank agrees on, so that none is left
+// waiting in the next exchange. One process: the CUDA code is returned as it is.
+int agreed(const ffdp_comm *c, int rc, ffdp_error *err) {
+  if (c->size < 2) return rc;
+  ffdp_status st = rc ? ffdp_fail(err, FFDP_ERR_IO, "CUDA error: %s", cudaGetErrorString((cudaError_t)rc)) : FFDP_OK;
+  return c->agree(c, st, err) ? -1 : 0;
+}
+}  // namespace
+
+extern "C" int reg_cuda_field_step(const ffdp_comm *comm, const ffdp_slab *s, float *u, float *gu, float *tmp,
+                                   reg_cuda_adam adam, int t, const ffdp_warp *cw, double step, double grad_sigma,
+                                   double warp_sigma, float *scratch, int *moved, ffdp_error *err) {
+  const ffdp_comm *c = ffdp_comm_or_single(comm);
+  const long long P = s->nx * s->ny, own = (s->z0 - s->zlo) * P * 3, n = (s->z1 - s->z0) * P;
   const double gs[3] = {grad_sigma, grad_sigma, grad_sigma}, ws[3] = {warp_sigma, warp_sigma, warp_sigma};
   const double I[3][3] = {{1, 0, 0}, {0, 1, 0}, {0, 0, 1}};
+  const size_t es = adam.bf16 ? 2 : 4; /* bytes per stored moment */
   double mx = 0;
+  if (c->halo_dev(c, s, gu, 3, err)) return -1;
   int rc = ffdp_cuda_blur(s, gu, 3, gs, tmp, gu, nullptr); /* gu is dead after the first pass */
-  if (!rc) rc = ffdp_cuda_maxnorm3(n, tmp, scratch, &mx, nullptr);
+  if (!rc) rc = ffdp_cuda_maxnorm3(n, tmp + own, scratch, &mx, nullptr);
+  if ((rc = agreed(c, rc, err))) return rc;
+  mx = c->max(c, mx);
   *moved = mx > 0;
-  if (rc || !*moved) return rc;
-  rc = ffdp_cuda_adam_step(3 * n, tmp, adam.m, adam.v, adam.bf16, 1.0 / mx, t, step, nullptr); /* tmp = d */
-  if (!rc) rc = ffdp_cuda_compose_fwd(cw, I, s, tmp, s, u, gu, nullptr);                       /* d + u∘(p + S d) */
-  if (rc) return rc;
-  if (warp_sigma > 0) return ffdp_cuda_blur(s, gu, 3, ws, u, gu, nullptr);
-  return (int)cudaMemcpyAsync(u, gu, 3 * n * sizeof(float), cudaMemcpyDeviceToDevice, nullptr);
+  if (!*moved) return 0;
+  rc = ffdp_cuda_adam_step(3 * n, tmp + own, (char *)adam.m + own * es, (char *)adam.v + own * es, adam.bf16, 1.0 / mx, t,
+                           step, nullptr); /* tmp = d on the owned planes */
+  if (c->size > 1) { /* u is read at p + S d: those planes must be stored */
+    double md = 0;
+    if (!rc) rc = ffdp_cuda_maxnorm3(n, tmp + own, scratch, &md, nullptr);
+    if ((rc = agreed(c, rc, err))) return rc;
+    const double *S2 = cw->S[2];
+    const double reach = c->max(c, md * sqrt(S2[0] * S2[0] + S2[1] * S2[1] + S2[2] * S2[2])) + 1;
+    const int64_t below = s->z0 > 0 ? s->z0 - s->zlo : INT64_MAX, above = s->z1 < s->nz ? s->zhi - s->z1 : INT64_MAX;
+    const double have = -c->max(c, -(double)(below < above ? below : above)); /* min over ranks */
+    if (reach > have) {
+      ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "an update reached %.1f planes, past the %g-plane halo; use fewer ranks", reach,
+                have);
+      return -1;
+    }
+  }
+  if (!rc) rc = ffdp_cuda_compose_fwd(cw, I, s, tmp, s, u, gu, nullptr); /* d + u∘(p + S d) */
+  if ((rc = agreed(c, rc, err))) return rc;
+  if (warp_sigma > 0) {
+    if (c->halo_dev(c, s, gu, 3, err)) return -1;
+    rc = ffdp_cuda_blur(s, gu, 3, ws, u, gu, nullptr);
+  } else {
+    rc = (int)cudaMemcpyAsync(u + own, gu + own, 3 * n * sizeof(float), cudaMemcpyDeviceToDevice, nullptr);
+  }
+  if ((rc = agreed(c, rc, err))) return rc;
+  return c->halo_dev(c, s, u, 3, err) ? -1 : 0;
+}
+
+extern "C" int reg_cuda_fields_down(const ffdp_slab *s, int nf, float *const dev[], float *const full[], float **keep) {
+  const long long P = s->nx * s->ny, n = ffdp_slab_stored(s), own = (s->z0 - s->zlo) * P * 3, nown = (s->z1 - s->z0) * P;
+  int rc = 0;
+  if (!keep) {
+    for (int k = 0; k < nf && !rc; k++)
+      rc = (int)cudaMemcpy(full[k] + s->z0 * P * 3, dev[k] + own, 3 * nown * 4, cudaMemcpyDeviceToHost);
+    return rc;
+  }
+  *keep = (float *)malloc((size_t)n * 3 * nf * sizeof(float));
+  if (!*keep) return (int)cudaErrorMemoryAllocation;
+  for (int k = 0; k < nf && !rc; k++) rc = (int)cudaMemcpy(*keep + 3 * n * k, dev[k], 3 * n * 4, cudaMemcpyDeviceToHost);
+  return rc;
 }
 
 extern "C" int reg_cuda_compose_fields(const ffdp_slab *s, const ffdp_warp *vox, const float *U, const float *d,
@@ -40,14 +95,36 @@ extern "C" int reg_cuda_invert_field(const ffdp_slab *s, const ffdp_warp *vox, c
   return rc;
 }
 
-extern "C" int reg_cuda_metric(const ffdp_metric_spec *m, const ffdp_slab *s, const float *A, const float *B, float *g,
-                               double *loss) {
-  const double norm = 1.0 / (double)(s->nx * s->ny * (s->z1 - s->z0));
+extern "C" int reg_cuda_metric(const ffdp_comm *comm, const ffdp_metric_spec *m, const ffdp_slab *s, int64_t ntot,
+                               const float *A, const float *B, float *g, double *loss, ffdp_error *err) {
+  const ffdp_comm *c = ffdp_comm_or_single(comm);
+  const double norm = 1.0 / (double)ntot;
+  int rc;
   if (m->kind == FFDP_METRIC_CC) {
     ffdp_lncc_params p = {m->window, FFDP_WINDOW_BOX, 1e-5};
-    return ffdp_cuda_lncc(&p, s, A, B, nullptr, norm, g, loss, nullptr);
+    rc = ffdp_cuda_lncc(&p, s, A, B, nullptr, norm, g, loss, nullptr);
+  } else if (m->kind == FFDP_METRIC_MSE) {
+    rc = ffdp_cuda_mse(s, A, B, nullptr, norm, g, loss, nullptr);
+  } else if (c->size < 2) {
+    ffdp_mi_params p = {m->bins, FFDP_PARZEN_BSPLINE, 0.0, 1.0, 0.0, 1.0};
+    return ffdp_cuda_mi(&p, s, A, B, nullptr, g, loss, nullptr);
+  } else { /* the joint histogram of the whole grid: exact fixed point, the same on any split */
+    ffdp_mi_params p = {m->bins, FFDP_PARZEN_BSPLINE, 0.0, 1.0, 0.0, 1.0};
+    const int BB = p.bins * p.bins;
+    double *hist = (double *)calloc((size_t)BB * 2, sizeof(double)), *table = hist ? hist + BB : nullptr, cnt = 0;
+    rc = hist ? ffdp_cuda_mi_hist(&p, s, A, B, nullptr, hist, nullptr) : (int)cudaErrorMemoryAllocation;
+    if ((rc = agreed(c, rc, err))) {
+      free(hist);
+      return rc;
+    }
+    c->sum(c, hist, BB);
+    for (int k = 0; k < BB; k++) cnt += hist[k];
+    *loss = -ffdp_mi_table_f64(&p, hist, table);
+    rc = g ? ffdp_cuda_mi_grad(&p, s, A, B, nullptr, table, cnt > 0 ? 1.0 / cnt : 0.0, g, nullptr) : 0;
+    free(hist);
+    return agreed(c, rc, err);
   }
-  if (m->kind == FFDP_METRIC_MSE) return ffdp_cuda_mse(s, A, B, nullptr, norm, g, loss, nullptr);
-  ffdp_mi_params p = {m->bins, FFDP_PARZEN_BSPLINE, 0.0, 1.0, 0.0, 1.0};
-  return ffdp_cuda_mi(&p, s, A, B, nullptr, g, loss, nullptr);
+  if ((rc = agreed(c, rc, err))) return rc;
+  c->sum(c, loss, 1);
+  return 0;
 }

@@ -1,7 +1,8 @@
-/* Device-resident deformable helpers shared by the CUDA greedy and SyN stages. All return
- * 0 or a CUDA error code; fields are 3-vectors on slab s, in world mm. */
+/* Device-resident deformable helpers shared by the CUDA greedy and SyN stages. Fields are
+ * 3-vectors on slab s of comm's ranks (NULL: one process), in world mm. */
 #ifndef FFDP_REG_STEP_CUDA_H
 #define FFDP_REG_STEP_CUDA_H
+#include "ffdp/comm.h"
 #include "ffdp/register.h"
 #include "ops/ops.h"
 #ifdef __cplusplus
@@ -12,18 +13,27 @@ typedef struct reg_cuda_adam {
   void *m, *v;
   int bf16;
 } reg_cuda_adam;
-/* As reg_field_step, in three fields: gu (consumed), tmp (scratch) and u (updated); scratch
- * holds 1024 floats; *moved = 0 if the gradient vanished. */
-int reg_cuda_field_step(const ffdp_slab *s, float *u, float *gu, float *tmp, reg_cuda_adam adam, int t,
-                        const ffdp_warp *cw, double step, double grad_sigma, double warp_sigma, float *scratch,
-                        int *moved);
+/* As reg_field_step, in three fields: gu (consumed; its owned planes hold the gradient, the
+ * halo is filled here), tmp (scratch) and u (updated, halo valid on return); scratch holds
+ * 1024 floats; *moved = 0 if the gradient vanished on every rank. Returns 0, a CUDA error
+ * code, or -1 for an error agreed by every rank (err set). */
+int reg_cuda_field_step(const ffdp_comm *comm, const ffdp_slab *s, float *u, float *gu, float *tmp, reg_cuda_adam adam,
+                        int t, const ffdp_warp *cw, double step, double grad_sigma, double warp_sigma, float *scratch,
+                        int *moved, ffdp_error *err);
+/* A finished level's fields (nf fields of 3 components on the device) back to the host: the
+ * owned planes straight into full[k] (whole level grid) when keep is NULL, else every stored
+ * plane into one new block *keep, field after field (for the gather). 0 or a CUDA error. */
+int reg_cuda_fields_down(const ffdp_slab *s, int nf, float *const dev[], float *const full[], float **keep);
 /* out = T·d + U∘(p + S·d), vox the voxel-space composition warp (B = identity). */
 int reg_cuda_compose_fields(const ffdp_slab *s, const ffdp_warp *vox, const float *U, const float *d, const double T[3][3],
                             float *out);
 /* w = inverse displacement of v (damped fixed point, as reg_invert_field). */
 int reg_cuda_invert_field(const ffdp_slab *s, const ffdp_warp *vox, const float *v, int iters, float *w, float *tmp);
-/* Loss of (A, B) and its gradient w.r.t. B, as reg_metric_pair (no masks). */
-int reg_cuda_metric(const ffdp_metric_spec *m, const ffdp_slab *s, const float *A, const float *B, float *g, double *loss);
+/* Loss of (A, B) over the whole grid of comm's ranks (ntot voxels) and its gradient w.r.t. B
+ * on the owned planes of s, as reg_metric_ranks (no masks). A and B must hold s's halo.
+ * Returns 0, a CUDA error, or -1 (err set, agreed by every rank). */
+int reg_cuda_metric(const ffdp_comm *comm, const ffdp_metric_spec *m, const ffdp_slab *s, int64_t ntot, const float *A,
+                    const float *B, float *g, double *loss, ffdp_error *err);
 #ifdef __cplusplus
 }
 #endif

@@ -1,10 +1,13 @@
-// The SyN stage on a CUDA device: the iteration of syn.c with both fields, both midpoint
+// The SyN stage on CUDA devices: the iteration of syn.c with both fields, both midpoint
 // images and all optimiser state on the GPU, and the final inversions and compositions
-// there too. Levels are built on the host and uploaded.
+// there too. Over several ranks each holds its slab of both fields (halos through
+// comm->halo_dev) and the whole level images, which it samples. Levels are built on the host
+// and uploaded.
 #include <cuda_runtime.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include "core/comm_internal.h"
 #include "core/err.h"
 #include "ops/ops_cuda.h"
 #include "reg/reg_internal.h"
@@ -21,9 +24,9 @@ struct SynBufs {
   void *block = nullptr;
 };
 
-cudaError_t alloc_syn(SynBufs &b, long long n, long long nm, int bf16, size_t *bytes) {
+cudaError_t alloc_syn(SynBufs &b, long long n, long long nf, long long nm, int bf16, size_t *bytes) {
   reg_layout L;
-  reg_layout_syn(n, nm, bf16, &L);
+  reg_layout_syn(n, nf, nm, bf16, &L);
   *bytes = L.total;
   cudaError_t e = cudaMalloc(&b.block, L.total);
   if (e) return e;
@@ -47,12 +50,99 @@ ffdp_status upload_field(ffdp_volume **v, const ffdp_volume *grid, float *dst, f
   return FFDP_OK;
 }
 
+// One level on the active ranks c: both fields (whole level grid, host) in; the updated owned
+// planes go into *v_slab (v_f then v_m, stored planes each, for the gather), or straight back
+// into vf_full / vm_full when v_slab is NULL (one process).
+ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_options *opt, int si, int lv, ffdp_mat4 aff,
+                      float *vf_full, float *vm_full, int64_t halo, double base, ffdp_stage_summary *sum, double t_start,
+                      ffdp_slab *slab_out, float **v_slab, ffdp_error *err) {
+  const ffdp_stage_spec *S = &opt->stages[si];
+  const int64_t nx = L->F->dim[0], ny = L->F->dim[1], nz = L->F->dim[2], P = nx * ny, ntot = P * nz;
+  const ffdp_slab s = c->size > 1 ? ffdp_slab_split(nx, ny, nz, c->rank, c->size, halo) : L->fs;
+  ffdp_slab store = s; /* midpoint images on every stored plane: no exchange for them */
+  store.z0 = s.zlo, store.z1 = s.zhi;
+  const long long n = ffdp_slab_stored(&s), nm = ffdp_volume_nvox(L->M);
+  SynBufs b;
+  size_t need = 0;
+  double *hist = (double *)malloc((size_t)(S->iters[lv] + 1) * sizeof(double));
+  cudaError_t ce = hist ? alloc_syn(b, n, ntot, nm, opt->state_precision == FFDP_STATE_BF16, &need)
+                        : cudaErrorMemoryAllocation;
+  ffdp_status st = FFDP_OK;
+  if (ce)
+    st = ffdp_fail(err, FFDP_ERR_NOMEM, "CUDA SyN level %d: cannot allocate %.1f MB on the device (%s)", lv + 1,
+                   need / 1e6, cudaGetErrorString(ce));
+  int rc = 0;
+  if (!st) rc = (int)cudaMemcpy(b.F, L->F->data, ntot * 4, cudaMemcpyHostToDevice); /* sampled: whole */
+  if (!st && !rc) rc = (int)cudaMemcpy(b.M, L->M->data, nm * 4, cudaMemcpyHostToDevice);
+  if (!st && !rc) rc = (int)cudaMemcpy(b.vf, vf_full + s.zlo * P * 3, 3 * n * 4, cudaMemcpyHostToDevice);
+  if (!st && !rc) rc = (int)cudaMemcpy(b.vm, vm_full + s.zlo * P * 3, 3 * n * 4, cudaMemcpyHostToDevice);
+  if (!st && rc) st = ffdp_fail(err, FFDP_ERR_IO, "CUDA error uploading SyN level %d: %s", lv + 1, cudaGetErrorString((cudaError_t)rc));
+  if ((st = c->agree(c, st, err))) {
+    if (b.block) cudaFree(b.block);
+    free(hist);
+    return st;
+  }
+  const double h = reg_level_step_mm(L);
+  ffdp_warp wfix, wmov, cfix, cmov;
+  reg_syn_warps(L, aff, &wfix, &wmov, &cfix, &cmov);
+  double lt0 = reg_now();
+  int it = 0, conv = 0;
+  for (; it < S->iters[lv] && !conv && !rc; it++) {
+    if ((st = c->agree(c, reg_injected_failure(c, si, lv, it + 1, err), err))) break;
+    double loss = 0, lf = 0;
+    int mv1 = 1, mv2 = 1;
+    float *fmid = b.gu, *mmid = b.gu + n; /* the gradient field is free until the backward */
+    rc = ffdp_cuda_sample_fwd(&wfix, &store, b.vf, &L->fs, b.F, 1, fmid, nullptr);
+    if (!rc) rc = ffdp_cuda_sample_fwd(&wmov, &store, b.vm, &L->ms, b.M, 1, mmid, nullptr);
+    if (!rc) rc = reg_cuda_metric(c, &S->metric, &s, ntot, fmid, mmid, b.gm, &loss, err);
+    if (!rc) rc = reg_cuda_metric(c, &S->metric, &s, ntot, mmid, fmid, b.gf, &lf, err); /* every metric is symmetric */
+    if (rc < 0) break;
+    if (!rc && !isfinite(loss)) {
+      st = ffdp_fail(err, FFDP_ERR_NUMERIC, "stage %d level %d: the loss became %g", si + 1, lv + 1, loss);
+      break;
+    }
+    hist[it] = loss;
+    if (!rc) rc = ffdp_cuda_sample_bwd(&wmov, &s, b.vm, &L->ms, b.M, 1, b.gm, b.gu, nullptr, nullptr);
+    if (!rc)
+      rc = reg_cuda_field_step(c, &s, b.vm, b.gu, b.tmp, b.am, it + 1, &cmov, 0.5 * S->lr * h, S->grad_sigma,
+                               S->warp_sigma, b.red, &mv1, err);
+    if (!rc) rc = ffdp_cuda_sample_bwd(&wfix, &s, b.vf, &L->fs, b.F, 1, b.gf, b.gu, nullptr, nullptr);
+    if (!rc)
+      rc = reg_cuda_field_step(c, &s, b.vf, b.gu, b.tmp, b.af, it + 1, &cfix, 0.5 * S->lr * h, S->grad_sigma,
+                               S->warp_sigma, b.red, &mv2, err);
+    conv = !(mv1 || mv2) || reg_converged(hist, it + 1, S->window, S->tol);
+    if (it == 0) {
+      double used = reg_cuda_used_bytes() - base;
+      sum->device_peak_bytes = used > sum->device_peak_bytes ? used : sum->device_peak_bytes;
+    }
+    reg_report(opt, si, lv, it + 1, loss, t_start, lt0, ntot, 0, conv);
+  }
+  if (rc < 0 && !st) st = err ? err->code : FFDP_ERR_IO; /* agreed by every rank inside the step */
+  float *keep = nullptr, *dev[2] = {b.vf, b.vm}, *full[2] = {vf_full, vm_full};
+  if (!st && !rc) rc = reg_cuda_fields_down(&s, 2, dev, full, v_slab ? &keep : nullptr);
+  if (rc > 0 && !st)
+    st = ffdp_fail(err, FFDP_ERR_IO, "CUDA error in SyN stage %d level %d: %s", si + 1, lv + 1,
+                   cudaGetErrorString((cudaError_t)rc));
+  st = c->agree(c, st, err);
+  reg_level_done(opt, si, lv, hist, it, st, t_start, lt0, ntot, conv, sum);
+  free(hist);
+  cudaFree(b.block);
+  if (st) {
+    free(keep);
+    return st;
+  }
+  *slab_out = s;
+  if (v_slab) *v_slab = keep;
+  return FFDP_OK;
+}
+
 }  // namespace
 
 extern "C" ffdp_status reg_syn_stage_cuda(const ffdp_volume *F, const ffdp_volume *M, const ffdp_reg_options *opt, int si,
                                           ffdp_mat4 aff, ffdp_volume **u_out, ffdp_volume **uinv_out,
                                           ffdp_stage_summary *sum, double t_start, ffdp_error *err) {
   const ffdp_stage_spec *S = &opt->stages[si];
+  const ffdp_comm *c = ffdp_comm_or_single(opt->comm);
   if (opt->fixed_mask || opt->moving_mask)
     return ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "masks are not supported on the CUDA device yet; use --device cpu");
   *u_out = *uinv_out = NULL;
@@ -63,69 +153,38 @@ extern "C" ffdp_status reg_syn_stage_cuda(const ffdp_volume *F, const ffdp_volum
   sum->device_peak_bytes = 0;
   ffdp_status st = FFDP_OK;
   int rc = 0;
-  SynBufs b;
-  for (int lv = 0; lv < S->nlevels && !st && !rc; lv++) {
+  const int64_t halo = reg_deformable_halo(S);
+  for (int lv = 0; lv < S->nlevels && !st; lv++) {
     reg_level L;
-    if ((st = reg_level_build(F, M, NULL, NULL, S->shrink[lv], S->smooth[lv], &L, err))) break;
-    const long long n = ffdp_volume_nvox(L.F), nm = ffdp_volume_nvox(L.M);
-    size_t need = 0;
-    cudaError_t ce = alloc_syn(b, n, nm, opt->state_precision == FFDP_STATE_BF16, &need);
-    if (ce) {
-      st = ffdp_fail(err, FFDP_ERR_NOMEM, "CUDA SyN level %d: cannot allocate %.1f MB on the device (%s)", lv + 1,
-                     need / 1e6, cudaGetErrorString(ce));
-      reg_level_free(&L);
+    st = reg_level_build(F, M, NULL, NULL, S->shrink[lv], S->smooth[lv], &L, err);
+    if (!st) st = reg_field_to_grid(&vf, L.F, err); /* carry both fields onto this level's grid */
+    if (!st) st = reg_field_to_grid(&vm, L.F, err);
+    if ((st = c->agree(c, st, err))) {
+      if (L.F || L.M) reg_level_free(&L);
       break;
     }
-    rc = (int)cudaMemcpy(b.F, L.F->data, n * 4, cudaMemcpyHostToDevice);
-    if (!rc) rc = (int)cudaMemcpy(b.M, L.M->data, nm * 4, cudaMemcpyHostToDevice);
-    if (!st) st = upload_field(&vf, L.F, b.vf, err);
-    if (!st) st = upload_field(&vm, L.F, b.vm, err);
-    const double h = reg_level_step_mm(&L);
-    ffdp_warp wfix, wmov, cfix, cmov;
-    reg_syn_warps(&L, aff, &wfix, &wmov, &cfix, &cmov);
-    double *hist = (double *)malloc((size_t)(S->iters[lv] + 1) * sizeof(double)), lt0 = reg_now();
-    int it = 0, conv = 0;
-    for (; !st && it < S->iters[lv] && !conv && !rc; it++) {
-      double loss = 0, lf = 0;
-      int mv1 = 1, mv2 = 1;
-      float *fmid = b.gu, *mmid = b.gu + n; /* the gradient field is free until the backward */
-      rc = ffdp_cuda_sample_fwd(&wfix, &L.fs, b.vf, &L.fs, b.F, 1, fmid, nullptr);
-      if (!rc) rc = ffdp_cuda_sample_fwd(&wmov, &L.fs, b.vm, &L.ms, b.M, 1, mmid, nullptr);
-      if (!rc) rc = reg_cuda_metric(&S->metric, &L.fs, fmid, mmid, b.gm, &loss);
-      if (!rc) rc = reg_cuda_metric(&S->metric, &L.fs, mmid, fmid, b.gf, &lf);
-      if (!rc && !isfinite(loss)) {
-        st = ffdp_fail(err, FFDP_ERR_NUMERIC, "stage %d level %d: the loss became %g", si + 1, lv + 1, loss);
-        break;
+    const int nact = reg_level_ranks(c->size, L.F->dim[2], halo); /* thin levels: fewer ranks */
+    ffdp_comm *sub = nact == c->size ? (ffdp_comm *)c : c->first(c, nact);
+    ffdp_slab s = L.fs;
+    float *vs = nullptr;
+    if (sub)
+      st = syn_level(sub, &L, opt, si, lv, aff, vf->data, vm->data, halo, base, sum, t_start, &s,
+                     c->size > 1 ? &vs : nullptr, err);
+    if (sub && sub != c) ffdp_comm_free(sub);
+    if (c->size > 1) {
+      if (!(st = c->agree(c, st, err))) {
+        if (!vs) s.z0 = s.z1 = 0, s.zlo = s.zhi = 0; /* an idle rank contributes no planes */
+        reg_level_account(c, sum);
+        st = c->gather(c, &s, vs, 3, vf->data, err);
+        if (!st) st = c->gather(c, &s, vs ? vs + 3 * ffdp_slab_stored(&s) : NULL, 3, vm->data, err);
+        st = c->agree(c, st, err);
       }
-      hist[it] = loss;
-      if (!rc) rc = ffdp_cuda_sample_bwd(&wmov, &L.fs, b.vm, &L.ms, b.M, 1, b.gm, b.gu, nullptr, nullptr);
-      if (!rc)
-        rc = reg_cuda_field_step(&L.fs, b.vm, b.gu, b.tmp, b.am, it + 1, &cmov, 0.5 * S->lr * h, S->grad_sigma,
-                                 S->warp_sigma, b.red, &mv1);
-      if (!rc) rc = ffdp_cuda_sample_bwd(&wfix, &L.fs, b.vf, &L.fs, b.F, 1, b.gf, b.gu, nullptr, nullptr);
-      if (!rc)
-        rc = reg_cuda_field_step(&L.fs, b.vf, b.gu, b.tmp, b.af, it + 1, &cfix, 0.5 * S->lr * h, S->grad_sigma,
-                                 S->warp_sigma, b.red, &mv2);
-      conv = !(mv1 || mv2) || reg_converged(hist, it + 1, S->window, S->tol);
-      if (it == 0) {
-        double used = reg_cuda_used_bytes() - base;
-        sum->device_peak_bytes = used > sum->device_peak_bytes ? used : sum->device_peak_bytes;
-      }
-      reg_report(opt, si, lv, it + 1, loss, t_start, lt0, n, 0, conv);
     }
-    if (!rc && !st) {
-      cudaMemcpy(vf->data, b.vf, 3 * n * 4, cudaMemcpyDeviceToHost);
-      rc = (int)cudaMemcpy(vm->data, b.vm, 3 * n * 4, cudaMemcpyDeviceToHost);
-    }
-    sum->final_loss = it > 0 ? hist[it - 1] : 0;
-    sum->iterations += it;
-    if (!st && !rc) reg_report(opt, si, lv, it, sum->final_loss, t_start, lt0, n, 1, conv);
-    free(hist);
-    cudaFree(b.block);
-    b.block = nullptr;
+    free(vs);
     reg_level_free(&L);
   }
-  /* composite transforms at full resolution, on the device */
+  /* composite transforms at full resolution, on the device of every rank (the same result
+   * everywhere, no exchange) */
   ffdp_volume *u = NULL, *ui = NULL;
   if (!st && !rc) {
     const long long n = ffdp_volume_nvox(F);
@@ -149,7 +208,7 @@ extern "C" ffdp_status reg_syn_stage_cuda(const ffdp_volume *F, const ffdp_volum
       ffdp_mat4 ainv;
       ffdp_mat4_inverse(aff, &ainv);
       for (int a = 0; a < 3; a++)
-        for (int c = 0; c < 3; c++) A[a][c] = aff.m[a][c], Ai[a][c] = ainv.m[a][c];
+        for (int k = 0; k < 3; k++) A[a][k] = aff.m[a][k], Ai[a][k] = ainv.m[a][k];
       if (!st) {
         rc = reg_cuda_invert_field(&fs, &vox, dvf, SYN_INVERT_ITERS, w, tmp);          /* w = inv(v_f) */
         if (!rc) rc = reg_cuda_compose_fields(&fs, &vox, dvm, w, A, out);              /* u = A w + v_m∘(id+w) */
@@ -162,9 +221,9 @@ extern "C" ffdp_status reg_syn_stage_cuda(const ffdp_volume *F, const ffdp_volum
       cudaFree(blk);
     }
   }
-  if (b.block) cudaFree(b.block);
   ffdp_volume_free(vf), ffdp_volume_free(vm);
   if (rc && !st) st = ffdp_fail(err, FFDP_ERR_IO, "CUDA error in SyN stage %d: %s", si + 1, cudaGetErrorString((cudaError_t)rc));
+  if (c->size > 1) st = c->agree(c, st, err);
   if (st) {
     ffdp_volume_free(u), ffdp_volume_free(ui);
     return st;
