@@ -48,6 +48,14 @@ expect_fail "plan of a bad header"   "not a readable"  "$ffdp" plan -f $G -m $d/
 # the plan reads headers only and prints a peak; --device auto falls back to the CPU with a note
 if "$ffdp" plan -f $G -m $G --syn | grep -q "peak .* bytes per fixed voxel"; then echo "ok   plan prints a peak"
 else echo "FAIL plan output"; fail=1; fi
+expect_fail "plan for zero GPUs"     "--gpus must be"  "$ffdp" plan -f $G -m $G --gpus 0
+# per GPU for ranks: each holds its slab of the fields, so the deformable peak per GPU drops
+B=$d/big.nii # 64 planes: two ranks split the finest level
+one=$("$ffdp" plan -f $B -m $B --greedy --json plan1.json > /dev/null && awk -F'[:,]' '/"peak_mb"/ { print $2 }' plan1.json)
+two=$("$ffdp" plan -f $B -m $B --greedy --gpus 2 --json plan2.json > /dev/null && awk -F'[:,]' '/"peak_mb"/ { print $2 }' plan2.json)
+if [ -n "$one" ] && [ -n "$two" ] && awk -v a="$one" -v b="$two" 'BEGIN { exit !(b + 0 < a + 0) }' &&
+   grep -q '"gpus":[[:space:]]*2' plan2.json; then echo "ok   plan --gpus 2: $two MB per GPU vs $one MB on one"
+else echo "FAIL plan --gpus: one=$one two=$two"; fail=1; fi
 rm -rf reg_out
 if "$ffdp" register -f $G -m $G -o reg_out/a_ --device auto --rigid > out_register.txt 2> err_register.txt; then
   gpus=$("$ffdp" plan -f $G -m $G | grep -c 'GB free')

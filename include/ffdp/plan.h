@@ -16,6 +16,8 @@ typedef struct ffdp_plan_row {
   int level;              /* 0-based level, or -1 for the stage's final full-resolution step */
   ffdp_stage_kind kind;
   int64_t dim[3];         /* fixed grid of this level */
+  int ranks;              /* ranks taking part in this level (coarse levels use fewer) */
+  int64_t planes;         /* planes the busiest rank stores (its slab and halos) */
   int64_t moving_voxels;  /* moving grid of this level */
   int nbuf;
   const char *buf_name[FFDP_PLAN_MAX_BUFS];
@@ -25,6 +27,7 @@ typedef struct ffdp_plan_row {
 } ffdp_plan_row;
 
 typedef struct ffdp_plan {
+  int gpus; /* ranks, one GPU each: every number below is per GPU, for the busiest rank */
   int nrows;
   ffdp_plan_row rows[FFDP_PLAN_MAX_ROWS];
   int peak_row;
@@ -32,9 +35,13 @@ typedef struct ffdp_plan {
   double bytes_per_voxel; /* peak / voxels of the fixed image at full resolution */
 } ffdp_plan;
 
-/* Plan for the CUDA device (opt->device is not consulted). */
+/* Plan for the CUDA device(s) (opt->device is not consulted): one GPU per rank of opt->comm. */
 ffdp_status ffdp_reg_plan(const int64_t fixed_dim[3], ffdp_mat4 fixed_vox2world, const int64_t moving_dim[3],
                           ffdp_mat4 moving_vox2world, const ffdp_reg_options *opt, ffdp_plan *plan, ffdp_error *err);
+/* The same for `gpus` ranks, one GPU each (what `mpirun -np gpus ffdp register` will need). */
+ffdp_status ffdp_reg_plan_gpus(const int64_t fixed_dim[3], ffdp_mat4 fixed_vox2world, const int64_t moving_dim[3],
+                               ffdp_mat4 moving_vox2world, const ffdp_reg_options *opt, int gpus, ffdp_plan *plan,
+                               ffdp_error *err);
 
 /* Free and total memory of CUDA device 0 in bytes; FFDP_ERR_UNSUPPORTED without a device. */
 ffdp_status ffdp_cuda_memory(double *free_bytes, double *total_bytes, ffdp_error *err);

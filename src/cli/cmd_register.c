@@ -190,8 +190,11 @@ static int write_plan_json(const char *path, const ffdp_plan *p, double free_b, 
     cJSON_AddItemToObject(o, "grid", cJSON_CreateDoubleArray(d, 3));
     for (int k = 0; k < r->nbuf; k++) cJSON_AddNumberToObject(b, r->buf_name[k], r->buf_bytes[k] / 1e6);
     cJSON_AddNumberToObject(o, "device_mb", r->bytes / 1e6);
+    cJSON_AddNumberToObject(o, "ranks", r->ranks);
+    cJSON_AddNumberToObject(o, "planes_stored", (double)r->planes);
     cJSON_AddItemToArray(rows, o);
   }
+  cJSON_AddNumberToObject(j, "gpus", p->gpus);
   cJSON_AddNumberToObject(j, "peak_mb", p->peak_bytes / 1e6);
   cJSON_AddNumberToObject(j, "bytes_per_voxel", p->bytes_per_voxel);
   if (total_b > 0) {
@@ -237,7 +240,7 @@ int ffdp_cmd_plan(int argc, char **argv) { return run_register(argc, argv, 1, NU
 
 static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *comm) {
   const char *fixed = NULL, *moving = NULL, *prefix = NULL, *json = NULL, *masks = NULL, *preset = "greedy";
-  int threads = 0, verbose = 0, moments = 1, custom = 0, device = 0, bf16 = 0;
+  int threads = 0, verbose = 0, moments = 1, custom = 0, device = 0, bf16 = 0, gpus = 0;
   ffdp_reg_options opt;
   ffdp_error err = {0};
   memset(&opt, 0, sizeof opt);
@@ -252,11 +255,14 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
   } while (0)
     if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
       if (plan_only)
-        printf("usage: ffdp plan -f FIXED -m MOVING [preset | stages] [--state-precision bf16] [--json FILE]\n\n"
+        printf("usage: ffdp plan -f FIXED -m MOVING [preset | stages] [--state-precision bf16] [--gpus N]\n"
+               "                 [--json FILE]\n\n"
                "Prints the GPU memory each stage level of 'ffdp register' with the same options would\n"
                "allocate, the peak, and whether it fits the free memory of GPU 0 (when there is one).\n"
-               "Reads the image headers only.\n\nexample:\n"
-               "  ffdp plan -f ch2better.nii.gz -m T1_head_2mm.nii.gz --syn --state-precision bf16\n");
+               "With --gpus N: per GPU for 'mpirun -np N ffdp register ... --device cuda' (one rank\n"
+               "per GPU; the busiest rank's slab). Reads the image headers only.\n\nexamples:\n"
+               "  ffdp plan -f ch2better.nii.gz -m T1_head_2mm.nii.gz --syn --state-precision bf16\n"
+               "  ffdp plan -f big_fixed.nii -m big_moving.nii --greedy --gpus 2\n");
       else
         usage(stdout);
       return 0;
@@ -265,6 +271,13 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
     else if (!strcmp(a, "-o") || !strcmp(a, "--output")) { NEED_VALUE(); prefix = v; }
     else if (!strcmp(a, "-x") || !strcmp(a, "--masks")) { NEED_VALUE(); masks = v; }
     else if (!strcmp(a, "--json")) { NEED_VALUE(); json = v; }
+    else if (!strcmp(a, "--gpus") && plan_only) {
+      NEED_VALUE();
+      char *end;
+      long g = strtol(v, &end, 10);
+      if (*end || g < 1 || g > 4096) return cli_errorf("--gpus must be a whole number from 1 to 4096, not '%s'", v);
+      gpus = (int)g;
+    }
     else if (!strcmp(a, "--threads")) {
       NEED_VALUE();
       threads = atoi(v);
@@ -377,7 +390,7 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
   ffdp_mat4 fw, mw;
   if (plan_only || opt.device == 1) { /* from the headers, before anything large is read */
     if (ffdp_volume_probe(fixed, fdim, &fw, &err) || ffdp_volume_probe(moving, mdim, &mw, &err) ||
-        ffdp_reg_plan(fdim, fw, mdim, mw, &opt, &plan, &err))
+        ffdp_reg_plan_gpus(fdim, fw, mdim, mw, &opt, gpus ? gpus : ffdp_comm_size(comm), &plan, &err))
       return cli_error(&err);
   }
   if (plan_only) {
@@ -397,13 +410,15 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
     warming = 0;
     if (wj.st) return cli_error(&wj.err);
     double free_b = 0, total_b = 0;
-    if (ffdp_cuda_memory(&free_b, &total_b, &err)) return cli_error(&err);
-    if (plan.peak_bytes > free_b) {
+    ffdp_status fst = ffdp_cuda_memory(&free_b, &total_b, &err);
+    if (!fst && plan.peak_bytes > free_b) {
       cli_print_plan(stderr, &plan, free_b, total_b);
-      return cli_errorf("the registration needs %.2f GB on the GPU but %.2f GB are free (table above); try "
-                        "--state-precision bf16, a coarser finest level or --device cpu",
-                        plan.peak_bytes / 1e9, free_b / 1e9);
+      fst = ffdp_fail(&err, FFDP_ERR_NOMEM,
+                      "the registration needs %.2f GB on %s GPU but %.2f GB are free (table above); try "
+                      "--state-precision bf16, a coarser finest level, more GPUs or --device cpu",
+                      plan.peak_bytes / 1e9, plan.gpus > 1 ? "each" : "the", free_b / 1e9);
     }
+    if (ffdp_comm_agree(comm, fst, &err)) return cli_error(&err); /* every rank stops, none waits */
   }
   ffdp_volume *F = NULL, *M = NULL, *fm = NULL, *mm = NULL;
   ffdp_reg_result *res = NULL;

@@ -37,18 +37,20 @@ cudaError_t alloc_level(DevBufs &b, long long n, long long nm, int bf16, size_t 
   return cudaMemsetAsync(b.block, 0, L.total);
 }
 
-// One level on the active ranks c: u_full (the whole level grid, host) in; the updated owned
-// planes go into *u_slab (stored planes, host, for the gather), or straight back into u_full
-// when u_slab is NULL (one process: nothing to gather).
+// One level on the active ranks c: u_prev (host, the previous level's grid, or NULL) is
+// brought onto this level on the device; the updated owned planes go into *u_slab (stored
+// planes, host, for the gather), or straight into u_full (this level's grid, host) when
+// u_slab is NULL (one process: nothing to gather).
 ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_options *opt, int si, int lv,
-                         ffdp_mat4 aff, float *u_full, int64_t halo, double base, ffdp_stage_summary *sum,
-                         double t_start, ffdp_slab *slab_out, float **u_slab, ffdp_error *err) {
+                         ffdp_mat4 aff, const ffdp_volume *u_prev, float *u_full, int64_t halo, double base,
+                         ffdp_stage_summary *sum, double t_start, ffdp_slab *slab_out, float **u_slab, ffdp_error *err) {
   const ffdp_stage_spec *S = &opt->stages[si];
   const int64_t nx = L->F->dim[0], ny = L->F->dim[1], nz = L->F->dim[2], P = nx * ny, ntot = P * nz;
   const ffdp_slab s = c->size > 1 ? ffdp_slab_split(nx, ny, nz, c->rank, c->size, halo) : L->fs;
   ffdp_slab store = s; /* the warped image is computed on every stored plane: no exchange */
   store.z0 = s.zlo, store.z1 = s.zhi;
   const long long n = ffdp_slab_stored(&s), nm = ffdp_volume_nvox(L->M);
+  const double t_in = reg_now();
   DevBufs b;
   size_t need = 0;
   double *hist = (double *)malloc((size_t)(S->iters[lv] + 1) * sizeof(double));
@@ -60,13 +62,14 @@ ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_
   int rc = 0;
   if (!st) rc = (int)cudaMemcpy(b.F, L->F->data + s.zlo * P, n * 4, cudaMemcpyHostToDevice);
   if (!st && !rc) rc = (int)cudaMemcpy(b.M, L->M->data, nm * 4, cudaMemcpyHostToDevice);
-  if (!st && !rc) rc = (int)cudaMemcpy(b.u, u_full + s.zlo * P * 3, 3 * n * 4, cudaMemcpyHostToDevice);
+  if (!st && !rc) rc = reg_cuda_field_upload(u_prev, L->F, &s, b.u, b.tmp, 3 * n); /* tmp is free until the loop */
   if (!st && rc) st = ffdp_fail(err, FFDP_ERR_IO, "CUDA error uploading level %d: %s", lv + 1, cudaGetErrorString((cudaError_t)rc));
   if ((st = c->agree(c, st, err))) {
     if (b.block) cudaFree(b.block);
     free(hist);
     return st;
   }
+  reg_trace("greedy level %d: device buffers + upload %.1f ms", lv + 1, 1e3 * (reg_now() - t_in));
   const double h = reg_level_step_mm(L);
   ffdp_warp w, cw;
   ffdp_warp_fold(aff, L->F->vox2world, L->M->vox2world, FFDP_INTERP_LINEAR, FFDP_PAD_ZERO, &w);
@@ -98,8 +101,12 @@ ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_
     reg_report(opt, si, lv, it + 1, loss, t_start, lt0, ntot, 0, conv);
   }
   if (rc < 0 && !st) st = err ? err->code : FFDP_ERR_IO; /* agreed by every rank inside the step */
+  const double t_it = reg_now();
+  reg_trace("greedy level %d: %d iterations %.1f ms (%.3f ms each)", lv + 1, it, 1e3 * (t_it - lt0),
+            it ? 1e3 * (t_it - lt0) / it : 0.0);
   float *keep = nullptr;
   if (!st && !rc) rc = reg_cuda_fields_down(&s, 1, &b.u, &u_full, u_slab ? &keep : nullptr);
+  reg_trace("greedy level %d: download %.1f ms", lv + 1, 1e3 * (reg_now() - t_it));
   if (rc > 0 && !st)
     st = ffdp_fail(err, FFDP_ERR_IO, "CUDA error in stage %d level %d: %s", si + 1, lv + 1, cudaGetErrorString((cudaError_t)rc));
   st = c->agree(c, st, err);
@@ -117,9 +124,10 @@ ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_
 
 }  // namespace
 
-extern "C" ffdp_status reg_greedy_stage_cuda(const ffdp_volume *F, const ffdp_volume *M, const ffdp_reg_options *opt,
+extern "C" ffdp_status reg_greedy_stage_cuda(reg_pyramid *pyr, const ffdp_reg_options *opt,
                                              int si, ffdp_mat4 aff, ffdp_volume **u_io, ffdp_stage_summary *sum,
                                              double t_start, ffdp_error *err) {
+  const ffdp_volume *F = pyr->F;
   const ffdp_stage_spec *S = &opt->stages[si];
   const ffdp_comm *c = ffdp_comm_or_single(opt->comm);
   if (opt->fixed_mask || opt->moving_mask)
@@ -138,10 +146,12 @@ extern "C" ffdp_status reg_greedy_stage_cuda(const ffdp_volume *F, const ffdp_vo
   const int64_t halo = reg_deformable_halo(S);
   for (int lv = 0; lv < S->nlevels && !st; lv++) {
     reg_level L;
-    st = reg_level_build(F, M, nullptr, nullptr, S->shrink[lv], S->smooth[lv], &L, err);
-    if (!st) st = reg_field_to_grid(&u, L.F, err); /* carry the displacement (world mm) onto this level */
+    ffdp_volume *un = nullptr; /* the displacement on this level's grid (host) */
+    st = reg_level_build(pyr, nullptr, nullptr, S->shrink[lv], S->smooth[lv], &L, err);
+    if (!st) st = ffdp_volume_create(L.F->dim, 3, L.F->vox2world, &un, err);
     if ((st = c->agree(c, st, err))) {
       if (L.F || L.M) reg_level_free(&L);
+      ffdp_volume_free(un);
       break;
     }
     /* coarse levels whose slabs would be thinner than the halo run on fewer ranks */
@@ -149,8 +159,8 @@ extern "C" ffdp_status reg_greedy_stage_cuda(const ffdp_volume *F, const ffdp_vo
     ffdp_comm *sub = nact == c->size ? (ffdp_comm *)c : c->first(c, nact);
     ffdp_slab s = L.fs;
     float *us = nullptr;
-    if (sub) st = greedy_level(sub, &L, opt, si, lv, aff, u->data, halo, base, sum, t_start, &s, c->size > 1 ? &us : nullptr,
-                               err);
+    if (sub) st = greedy_level(sub, &L, opt, si, lv, aff, u, un->data, halo, base, sum, t_start, &s,
+                               c->size > 1 ? &us : nullptr, err);
     if (sub && sub != c) ffdp_comm_free(sub);
     if (c->size > 1) {
       if ((st = c->agree(c, st, err))) {
@@ -160,11 +170,13 @@ extern "C" ffdp_status reg_greedy_stage_cuda(const ffdp_volume *F, const ffdp_vo
       }
       if (!us) s.z0 = s.z1 = 0, s.zlo = s.zhi = 0; /* an idle rank contributes no planes */
       reg_level_account(c, sum);
-      st = c->gather(c, &s, us, 3, u->data, err);
+      st = c->gather(c, &s, us, 3, un->data, err);
       st = c->agree(c, st, err);
     }
     free(us);
     reg_level_free(&L);
+    ffdp_volume_free(u);
+    u = un;
   }
   if (!st) st = reg_field_to_grid(&u, F, err); /* final field at full resolution */
   if (st) {

@@ -7,7 +7,20 @@
 #include <string.h>
 #include <time.h>
 #include <stdio.h>
+#include <stdarg.h>
 #include "core/comm_internal.h"
+
+void reg_trace(const char *fmt, ...) {
+  static int on = -1; /* read once: tracing is a process-wide debugging switch */
+  if (on < 0) on = getenv("FFDP_TRACE") != NULL;
+  if (!on) return;
+  va_list ap;
+  va_start(ap, fmt);
+  fputs("[trace] ", stderr);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+}
 
 double reg_now(void) {
   struct timespec t;
@@ -30,14 +43,55 @@ static ffdp_status shrink_smooth(const ffdp_volume *v, int shrink, double sigma,
   return st;
 }
 
-ffdp_status reg_level_build(const ffdp_volume *F, const ffdp_volume *M, const ffdp_volume *fmask,
-                            const ffdp_volume *mmask, int shrink, double sigma, reg_level *L, ffdp_error *err) {
-  memset(L, 0, sizeof *L);
+void reg_pyramid_free(reg_pyramid *p) {
+  for (int k = 0; k < p->n; k++) ffdp_volume_free(p->lv[k].F), ffdp_volume_free(p->lv[k].M);
+  p->n = 0;
+}
+
+/* The images of level (shrink, sigma): the originals, a cached pair, or a new pair that the
+ * pyramid keeps (or the level owns when the pyramid is full). */
+static ffdp_status level_images(reg_pyramid *pyr, int shrink, double sigma, reg_level *L, ffdp_error *err) {
+  if (shrink <= 1 && !(sigma > 0)) {
+    L->F = (ffdp_volume *)pyr->F, L->M = (ffdp_volume *)pyr->M; /* lent, never written */
+    return FFDP_OK;
+  }
+  for (int k = 0; k < pyr->n; k++)
+    if (pyr->lv[k].shrink == shrink && pyr->lv[k].sigma == sigma) {
+      L->F = pyr->lv[k].F, L->M = pyr->lv[k].M;
+      return FFDP_OK;
+    }
+  const double t0 = reg_now();
   ffdp_status st;
-  if ((st = shrink_smooth(F, shrink, sigma, &L->F, err)) || (st = shrink_smooth(M, shrink, sigma, &L->M, err))) {
-    reg_level_free(L);
+#ifdef FFDP_HAVE_CUDA
+  if (pyr->device == 1 && reg_cuda_pyramid_fits(pyr->F) && reg_cuda_pyramid_fits(pyr->M)) {
+    if (!(st = reg_cuda_shrink_smooth(pyr->F, shrink, sigma, &L->F, err)))
+      st = reg_cuda_shrink_smooth(pyr->M, shrink, sigma, &L->M, err);
+  } else
+#endif
+  if (!(st = shrink_smooth(pyr->F, shrink, sigma, &L->F, err)))
+    st = shrink_smooth(pyr->M, shrink, sigma, &L->M, err);
+  if (st) {
+    ffdp_volume_free(L->F), ffdp_volume_free(L->M);
+    L->F = L->M = NULL;
     return st;
   }
+  reg_trace("level build (shrink %d, sigma %g, %s): %.1f ms", shrink, sigma, pyr->device == 1 ? "GPU" : "CPU",
+            1e3 * (reg_now() - t0));
+  if (pyr->n < REG_PYRAMID_MAX) {
+    pyr->lv[pyr->n].shrink = shrink, pyr->lv[pyr->n].sigma = sigma;
+    pyr->lv[pyr->n].F = L->F, pyr->lv[pyr->n].M = L->M;
+    pyr->n++;
+  } else {
+    L->owns_images = 1;
+  }
+  return FFDP_OK;
+}
+
+ffdp_status reg_level_build(reg_pyramid *pyr, const ffdp_volume *fmask, const ffdp_volume *mmask, int shrink,
+                            double sigma, reg_level *L, ffdp_error *err) {
+  memset(L, 0, sizeof *L);
+  ffdp_status st;
+  if ((st = level_images(pyr, shrink, sigma, L, err))) return st;
   L->fs = ffdp_slab_whole(L->F->dim[0], L->F->dim[1], L->F->dim[2]);
   L->ms = ffdp_slab_whole(L->M->dim[0], L->M->dim[1], L->M->dim[2]);
   if (fmask) {
@@ -61,8 +115,7 @@ ffdp_status reg_level_build(const ffdp_volume *F, const ffdp_volume *M, const ff
 }
 
 void reg_level_free(reg_level *L) {
-  ffdp_volume_free(L->F);
-  ffdp_volume_free(L->M);
+  if (L->owns_images) ffdp_volume_free(L->F), ffdp_volume_free(L->M);
   ffdp_volume_free(L->mmask);
   free(L->fmask);
   memset(L, 0, sizeof *L);
@@ -193,9 +246,12 @@ ffdp_status reg_field_to_grid(ffdp_volume **v, const ffdp_volume *grid, ffdp_err
   if (!*v) return ffdp_volume_create(grid->dim, 3, grid->vox2world, v, err);
   if ((*v)->dim[0] == grid->dim[0] && (*v)->dim[1] == grid->dim[1] && (*v)->dim[2] == grid->dim[2]) return FFDP_OK;
   ffdp_volume *r;
+  const double t0 = reg_now();
   ffdp_status st = ffdp_volume_resample(*v, grid->dim, grid->vox2world, 0, 1, &r, err);
   ffdp_volume_free(*v);
   *v = st ? NULL : r;
+  reg_trace("field to grid %lldx%lldx%lld: %.1f ms", (long long)grid->dim[0], (long long)grid->dim[1],
+            (long long)grid->dim[2], 1e3 * (reg_now() - t0));
   return st;
 }
 

@@ -111,8 +111,9 @@ static reg_linear_eval *linear_eval_cpu(const reg_level *L, const ffdp_comm *com
   return &e->base;
 }
 
-ffdp_status reg_linear_stage(const ffdp_volume *F, const ffdp_volume *M, const ffdp_reg_options *opt, int si,
+ffdp_status reg_linear_stage(reg_pyramid *pyr, const ffdp_reg_options *opt, int si,
                              ffdp_mat4 *aff, ffdp_stage_summary *sum, double t_start, ffdp_error *err) {
+  const ffdp_volume *F = pyr->F;
   const ffdp_stage_spec *S = &opt->stages[si];
   linear_map map = {S->kind == FFDP_STAGE_RIGID, *aff, {0, 0, 0}, 0};
   double lo[3] = {INFINITY, INFINITY, INFINITY}, hi[3] = {-INFINITY, -INFINITY, -INFINITY};
@@ -134,7 +135,7 @@ ffdp_status reg_linear_stage(const ffdp_volume *F, const ffdp_volume *M, const f
   sum->device_peak_bytes = 0;
   for (int lv = 0; lv < S->nlevels; lv++) {
     reg_level L;
-    ffdp_status st = reg_level_build(F, M, opt->fixed_mask, opt->moving_mask, S->shrink[lv], S->smooth[lv], &L, err);
+    ffdp_status st = reg_level_build(pyr, opt->fixed_mask, opt->moving_mask, S->shrink[lv], S->smooth[lv], &L, err);
     if (st) return st;
     const int64_t n = ffdp_volume_nvox(L.F);
 #ifdef FFDP_HAVE_CUDA
@@ -143,6 +144,7 @@ ffdp_status reg_linear_stage(const ffdp_volume *F, const ffdp_volume *M, const f
     reg_linear_eval *ev = linear_eval_cpu(&L, opt->comm, &S->metric, err);
 #endif
     const ffdp_comm *c = ffdp_comm_or_single(opt->comm);
+    reg_trace("linear level %d: evaluator ready (device upload) at %.1f ms", lv + 1, 1e3 * (reg_now() - t0));
     if ((st = c->agree(c, ev ? FFDP_OK : err ? err->code : FFDP_ERR_NOMEM, err))) {
       if (ev) ev->release(ev);
       reg_level_free(&L);
@@ -187,6 +189,8 @@ ffdp_status reg_linear_stage(const ffdp_volume *F, const ffdp_volume *M, const f
       conv = reg_converged(hist, it + 1, S->window, S->tol);
       reg_report(opt, si, lv, it + 1, loss, t_start, lt0, n, 0, conv);
     }
+    reg_trace("linear level %d: %d iterations %.1f ms (%.3f ms each)", lv + 1, it, 1e3 * (reg_now() - lt0),
+              it ? 1e3 * (reg_now() - lt0) / it : 0.0);
     map.aff0 = *aff;
     *aff = map_eval(&map, th);
     sum->final_loss = it > 0 ? hist[it - 1] : 0;

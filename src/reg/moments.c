@@ -106,7 +106,8 @@ static ffdp_mat4 rigid_about(const double R[3][3], const double cf[3], const dou
   return a;
 }
 
-ffdp_status reg_moments_init(const ffdp_volume *F, const ffdp_volume *M, ffdp_mat4 *aff, ffdp_error *err) {
+ffdp_status reg_moments_init(reg_pyramid *pyr, ffdp_mat4 *aff, ffdp_error *err) {
+  const ffdp_volume *F = pyr->F, *M = pyr->M;
   double cf[3], cm[3], Cf[3][3], Cm[3][3], Ef[3][3], Em[3][3], lf[3], lm[3];
   weighted_moments(F, cf, Cf);
   weighted_moments(M, cm, Cm);
@@ -118,7 +119,7 @@ ffdp_status reg_moments_init(const ffdp_volume *F, const ffdp_volume *M, ffdp_ma
   int shrink = (int)floor(4.0 / fmin(sp[0], fmin(sp[1], sp[2])));
   shrink = shrink < 1 ? 1 : shrink;
   reg_level L;
-  ffdp_status st = reg_level_build(F, M, NULL, NULL, shrink, 1.0, &L, err);
+  ffdp_status st = reg_level_build(pyr, NULL, NULL, shrink, 1.0, &L, err);
   if (st) return st;
   float *moved = malloc((size_t)ffdp_volume_nvox(L.F) * sizeof(float));
   ffdp_metric_spec mi = {FFDP_METRIC_MI, 0, 32};

@@ -19,11 +19,24 @@ void reg_resolve_levels(const ffdp_reg_options *in, const double spacing[3], ffd
 
 static int64_t nvox(const int64_t d[3]) { return d[0] * d[1] * d[2]; }
 
+/* Ranks a level runs on and the most planes one of them stores, as the stages split it:
+ * deformable levels thinner than ranks x halo gather onto fewer ranks, linear ones never
+ * exchange halos and use every rank. */
+static int64_t busiest_planes(int64_t nz, int ranks, int64_t halo, int deformable, int *nact) {
+  *nact = ranks > 1 && deformable ? reg_level_ranks(ranks, nz, halo) : ranks;
+  int64_t most = 0;
+  for (int r = 0; r < *nact; r++) {
+    ffdp_slab s = *nact > 1 ? ffdp_slab_split(1, 1, nz, r, *nact, halo) : ffdp_slab_whole(1, 1, nz);
+    most = s.zhi - s.zlo > most ? s.zhi - s.zlo : most;
+  }
+  return most;
+}
+
 static void add_row(ffdp_plan *p, int stage, int level, ffdp_stage_kind kind, const int64_t dim[3], int64_t nm,
-                    const reg_layout *L) {
+                    int ranks, int64_t planes, const reg_layout *L) {
   ffdp_plan_row *r = &p->rows[p->nrows++];
   memset(r, 0, sizeof *r);
-  r->stage = stage, r->level = level, r->kind = kind, r->moving_voxels = nm;
+  r->stage = stage, r->level = level, r->kind = kind, r->moving_voxels = nm, r->ranks = ranks, r->planes = planes;
   memcpy(r->dim, dim, sizeof r->dim);
   r->nbuf = L->n;
   for (int b = 0; b < L->n; b++) r->buf_name[b] = L->name[b], r->buf_bytes[b] = (double)L->bytes[b];
@@ -34,7 +47,16 @@ static void add_row(ffdp_plan *p, int stage, int level, ffdp_stage_kind kind, co
 
 ffdp_status ffdp_reg_plan(const int64_t fixed_dim[3], ffdp_mat4 fixed_vox2world, const int64_t moving_dim[3],
                           ffdp_mat4 moving_vox2world, const ffdp_reg_options *opt, ffdp_plan *plan, ffdp_error *err) {
+  return ffdp_reg_plan_gpus(fixed_dim, fixed_vox2world, moving_dim, moving_vox2world, opt, ffdp_comm_size(opt->comm), plan,
+                            err);
+}
+
+ffdp_status ffdp_reg_plan_gpus(const int64_t fixed_dim[3], ffdp_mat4 fixed_vox2world, const int64_t moving_dim[3],
+                               ffdp_mat4 moving_vox2world, const ffdp_reg_options *opt, int gpus, ffdp_plan *plan,
+                               ffdp_error *err) {
   memset(plan, 0, sizeof *plan);
+  if (gpus < 1 || gpus > 4096) return ffdp_fail(err, FFDP_ERR_INVALID, "%d GPUs (1..4096)", gpus);
+  plan->gpus = gpus;
   if (opt->nstages < 0 || opt->nstages > FFDP_MAX_STAGES)
     return ffdp_fail(err, FFDP_ERR_INVALID, "%d stages (at most %d)", opt->nstages, FFDP_MAX_STAGES);
   for (int a = 0; a < 3; a++)
@@ -59,16 +81,29 @@ ffdp_status ffdp_reg_plan(const int64_t fixed_dim[3], ffdp_mat4 fixed_vox2world,
         ffdp_shrink_grid(moving_dim, moving_vox2world, f, md, &wo);
       }
       reg_layout L;
-      const int64_t n = nvox(fd), nm = nvox(md);
+      const int64_t nf = nvox(fd), nm = nvox(md);
+      /* each rank stores its slab (with halos) of the level's fields; the images it samples whole */
+      const int deformable = S->kind == FFDP_STAGE_GREEDY || S->kind == FFDP_STAGE_SYN;
+      int64_t halo = 0;
+      if (deformable) halo = reg_deformable_halo(S);
+      else if (S->metric.kind == FFDP_METRIC_CC) {
+        ffdp_lncc_params p = {S->metric.window, FFDP_WINDOW_BOX, 1e-5};
+        halo = ffdp_lncc_halo(&p);
+      }
+      int nact;
+      const int64_t planes = busiest_planes(fd[2], gpus, halo, deformable, &nact), n = fd[0] * fd[1] * planes;
+      const int64_t owned = nact > 1 ? (fd[2] + nact - 1) / nact : fd[2];
       if (S->kind == FFDP_STAGE_GREEDY) reg_layout_greedy(n, nm, bf16, &L);
-      else if (S->kind == FFDP_STAGE_SYN) reg_layout_syn(n, n, nm, bf16, &L);
-      else reg_layout_linear(n, fd[2], nm, &L);
-      add_row(plan, i, l, S->kind, fd, nm, &L);
+      else if (S->kind == FFDP_STAGE_SYN) reg_layout_syn(n, nf, nm, bf16, &L);
+      else reg_layout_linear(n, owned, nm, &L);
+      add_row(plan, i, l, S->kind, fd, nm, nact, planes, &L);
     }
-    if (S->kind == FFDP_STAGE_SYN) {
+    /* one GPU composes SyN's transforms in the last level's memory when that level is the full
+     * grid; ranks (or a coarser last level) need a full-grid block of their own */
+    if (S->kind == FFDP_STAGE_SYN && (S->shrink[S->nlevels - 1] > 1 || gpus > 1)) {
       reg_layout L;
       reg_layout_syn_final(nvox(fixed_dim), &L);
-      add_row(plan, i, -1, S->kind, fixed_dim, 0, &L);
+      add_row(plan, i, -1, S->kind, fixed_dim, 0, gpus, fixed_dim[2], &L);
     }
   }
   plan->bytes_per_voxel = plan->peak_bytes / (double)nvox(fixed_dim);

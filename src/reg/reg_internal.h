@@ -15,10 +15,32 @@ typedef struct reg_level {
   uint8_t *fmask;       /* fixed mask on the level grid, or NULL */
   ffdp_volume *mmask;   /* moving mask on the moving level grid (float 0/1), or NULL */
   ffdp_slab fs, ms;
+  int owns_images; /* F and M are this level's (else lent by the pyramid) */
 } reg_level;
 
-ffdp_status reg_level_build(const ffdp_volume *F, const ffdp_volume *M, const ffdp_volume *fmask,
-                            const ffdp_volume *mmask, int shrink, double sigma, reg_level *L, ffdp_error *err);
+/* The (normalized) images of one registration and the pyramid levels built from them so far,
+ * kept for later stages: rigid and affine share their levels, SyN/greedy usually reuse the
+ * coarse ones, and a level at shrink 1 without smoothing is the image itself. */
+#define REG_PYRAMID_MAX 16
+typedef struct reg_pyramid {
+  const ffdp_volume *F, *M;
+  int device; /* 1: smooth and shrink on the CUDA device (when the images fit with room to spare) */
+  int n;
+  struct {
+    int shrink;
+    double sigma;
+    ffdp_volume *F, *M;
+  } lv[REG_PYRAMID_MAX];
+} reg_pyramid;
+void reg_pyramid_free(reg_pyramid *p);
+/* A level's image built on the CUDA device (pyramid_cuda.cu), as level.c builds it on the
+ * host; and whether v is small enough for that (two copies in a quarter of the free memory). */
+ffdp_status reg_cuda_shrink_smooth(const ffdp_volume *v, int shrink, double sigma, ffdp_volume **out, ffdp_error *err);
+int reg_cuda_pyramid_fits(const ffdp_volume *v);
+
+/* The level (shrink, sigma) of pyr's images, built once and then lent; masks per call. */
+ffdp_status reg_level_build(reg_pyramid *pyr, const ffdp_volume *fmask, const ffdp_volume *mmask, int shrink,
+                            double sigma, reg_level *L, ffdp_error *err);
 void reg_level_free(reg_level *L);
 
 /* Loss and gradient w.r.t. the moved image (g may be NULL). Images are normalized to [0,1]. */
@@ -38,12 +60,12 @@ void reg_adam_step(reg_adam *a, double *theta, const double *g, double lr);
 /* Convergence over a window of losses: relative slope > -tol. */
 int reg_converged(const double *hist, int n, int window, double tol);
 
-ffdp_status reg_moments_init(const ffdp_volume *F, const ffdp_volume *M, ffdp_mat4 *aff, ffdp_error *err);
-ffdp_status reg_linear_stage(const ffdp_volume *F, const ffdp_volume *M, const ffdp_reg_options *opt, int si,
+ffdp_status reg_moments_init(reg_pyramid *pyr, ffdp_mat4 *aff, ffdp_error *err);
+ffdp_status reg_linear_stage(reg_pyramid *pyr, const ffdp_reg_options *opt, int si,
                              ffdp_mat4 *aff, ffdp_stage_summary *sum, double t_start, ffdp_error *err);
-ffdp_status reg_greedy_stage(const ffdp_volume *F, const ffdp_volume *M, const ffdp_reg_options *opt, int si,
+ffdp_status reg_greedy_stage(reg_pyramid *pyr, const ffdp_reg_options *opt, int si,
                              ffdp_mat4 aff, ffdp_volume **u, ffdp_stage_summary *sum, double t_start, ffdp_error *err);
-ffdp_status reg_syn_stage(const ffdp_volume *F, const ffdp_volume *M, const ffdp_reg_options *opt, int si,
+ffdp_status reg_syn_stage(reg_pyramid *pyr, const ffdp_reg_options *opt, int si,
                           ffdp_mat4 aff, ffdp_volume **u, ffdp_volume **u_inv, ffdp_stage_summary *sum, double t_start,
                           ffdp_error *err);
 /* The same over the ranks of comm (NULL: one process): each rank passes its slab, the loss and
@@ -98,9 +120,9 @@ void reg_resolve_levels(const ffdp_reg_options *in, const double spacing[3], ffd
 /* Device memory in use now (total - free, bytes), for per-stage peaks. */
 double reg_cuda_used_bytes(void);
 /* The greedy stage on a CUDA device (greedy_cuda.cu); same contract as reg_greedy_stage. */
-ffdp_status reg_greedy_stage_cuda(const ffdp_volume *F, const ffdp_volume *M, const ffdp_reg_options *opt, int si,
+ffdp_status reg_greedy_stage_cuda(reg_pyramid *pyr, const ffdp_reg_options *opt, int si,
                                   ffdp_mat4 aff, ffdp_volume **u, ffdp_stage_summary *sum, double t_start, ffdp_error *err);
-ffdp_status reg_syn_stage_cuda(const ffdp_volume *F, const ffdp_volume *M, const ffdp_reg_options *opt, int si,
+ffdp_status reg_syn_stage_cuda(reg_pyramid *pyr, const ffdp_reg_options *opt, int si,
                                ffdp_mat4 aff, ffdp_volume **u, ffdp_volume **u_inv, ffdp_stage_summary *sum,
                                double t_start, ffdp_error *err);
 /* Progress callback for one iteration (done = 0) or the end of a level (done = 1). */
@@ -115,6 +137,8 @@ double reg_level_step_mm(const reg_level *L);
  * and the compositions for updates of the fixed-side and moving-side (post-affine) fields. */
 void reg_syn_warps(const reg_level *L, ffdp_mat4 aff, ffdp_warp *wfix, ffdp_warp *wmov, ffdp_warp *cfix, ffdp_warp *cmov);
 double reg_now(void);
+/* With FFDP_TRACE set: one line of timing to stderr (where the host time of a run goes). */
+void reg_trace(const char *fmt, ...);
 /* Fraction of fixed-grid voxels that the affine maps inside the moving image. */
 double reg_overlap(const ffdp_volume *F, const ffdp_volume *M, ffdp_mat4 aff);
 #ifdef __cplusplus

@@ -161,7 +161,9 @@ ffdp_status ffdp_register(const ffdp_volume *fixed, const ffdp_volume *moving, c
   ffdp_reg_result *r = calloc(1, sizeof *r);
   r->affine = ffdp_mat4_identity();
   double t0 = reg_now();
-  if (opt->moments && (st = reg_moments_init(F, M, &r->affine, err))) goto fail;
+  reg_pyramid pyr = {.F = F, .M = M, .device = opt->device};
+  if (opt->moments && (st = reg_moments_init(&pyr, &r->affine, err))) goto fail;
+  reg_trace("moments: %.1f ms", 1e3 * (reg_now() - t0));
   {
     double ov = reg_overlap(F, M, r->affine); /* refuse hopeless starts before spending time */
     if (ov < 0.01) {
@@ -184,30 +186,32 @@ ffdp_status ffdp_register(const ffdp_volume *fixed, const ffdp_volume *moving, c
     else if (s->kind == FFDP_STAGE_SYN) {
 #ifdef FFDP_HAVE_CUDA
       if (opt->device == 1)
-        st = reg_syn_stage_cuda(F, M, opt, i, r->affine, &r->warp, &r->inverse_warp, &r->stages[i], t0, err);
+        st = reg_syn_stage_cuda(&pyr, opt, i, r->affine, &r->warp, &r->inverse_warp, &r->stages[i], t0, err);
       else
 #endif
-        st = reg_syn_stage(F, M, opt, i, r->affine, &r->warp, &r->inverse_warp, &r->stages[i], t0, err);
+        st = reg_syn_stage(&pyr, opt, i, r->affine, &r->warp, &r->inverse_warp, &r->stages[i], t0, err);
     }
     else if (s->kind == FFDP_STAGE_GREEDY) {
 #ifdef FFDP_HAVE_CUDA
-      if (opt->device == 1) st = reg_greedy_stage_cuda(F, M, opt, i, r->affine, &r->warp, &r->stages[i], t0, err);
+      if (opt->device == 1) st = reg_greedy_stage_cuda(&pyr, opt, i, r->affine, &r->warp, &r->stages[i], t0, err);
       else
 #endif
-        st = reg_greedy_stage(F, M, opt, i, r->affine, &r->warp, &r->stages[i], t0, err);
+        st = reg_greedy_stage(&pyr, opt, i, r->affine, &r->warp, &r->stages[i], t0, err);
       ffdp_volume_free(r->inverse_warp); /* a later greedy stage invalidates the SyN inverse */
       r->inverse_warp = NULL;
     } else if (r->warp)
       st = ffdp_fail(err, FFDP_ERR_INVALID, "stage %d: a linear stage cannot follow a deformable one", i + 1);
     else
-      st = reg_linear_stage(F, M, opt, i, &r->affine, &r->stages[i], t0, err);
+      st = reg_linear_stage(&pyr, opt, i, &r->affine, &r->stages[i], t0, err);
     if (st) goto fail;
     r->nstages = i + 1;
   }
+  reg_pyramid_free(&pyr);
   ffdp_volume_free(F), ffdp_volume_free(M);
   *out = r;
   return FFDP_OK;
 fail:
+  reg_pyramid_free(&pyr);
   ffdp_volume_free(F), ffdp_volume_free(M);
   ffdp_reg_result_free(r);
   return st;

@@ -77,6 +77,37 @@ extern "C" int reg_cuda_fields_down(const ffdp_slab *s, int nf, float *const dev
   return rc;
 }
 
+extern "C" int reg_cuda_field_onto(const ffdp_volume *v, const ffdp_volume *grid, const ffdp_slab *s, float *dev,
+                                   float *scratch, long long scratch_floats) {
+  const long long P = s->nx * s->ny, n = ffdp_slab_stored(s);
+  if (!v) return (int)cudaMemset(dev, 0, 3 * n * sizeof(float));
+  const int64_t *vd = ffdp_volume_dim(v), *gd = ffdp_volume_dim(grid);
+  if (vd[0] == gd[0] && vd[1] == gd[1] && vd[2] == gd[2]) /* same grid: the values as they are */
+    return (int)cudaMemcpy(dev, ffdp_volume_cdata(v) + s->zlo * P * 3, 3 * n * sizeof(float), cudaMemcpyHostToDevice);
+  const long long nv = ffdp_volume_nvox(v);
+  if (3 * nv > scratch_floats) return -1;
+  int rc = (int)cudaMemcpy(scratch, ffdp_volume_cdata(v), 3 * nv * sizeof(float), cudaMemcpyHostToDevice);
+  ffdp_warp w;
+  ffdp_warp_fold(ffdp_mat4_identity(), ffdp_volume_vox2world(grid), ffdp_volume_vox2world(v), FFDP_INTERP_LINEAR,
+                 FFDP_PAD_BORDER, &w);
+  ffdp_slab store = *s, ms = ffdp_slab_whole(vd[0], vd[1], vd[2]);
+  store.z0 = s->zlo, store.z1 = s->zhi;
+  if (!rc) rc = ffdp_cuda_sample_fwd(&w, &store, nullptr, &ms, scratch, 3, dev, nullptr);
+  return rc;
+}
+
+extern "C" int reg_cuda_field_upload(const ffdp_volume *v, const ffdp_volume *grid, const ffdp_slab *s, float *dev,
+                                     float *scratch, long long scratch_floats) {
+  int rc = reg_cuda_field_onto(v, grid, s, dev, scratch, scratch_floats);
+  if (rc != -1) return rc;
+  ffdp_volume *r = nullptr; /* a finer field than the level's scratch holds: resample on the host */
+  if (ffdp_volume_resample(v, ffdp_volume_dim(grid), ffdp_volume_vox2world(grid), 0, 1, &r, nullptr))
+    return (int)cudaErrorMemoryAllocation;
+  rc = reg_cuda_field_onto(r, grid, s, dev, scratch, 0);
+  ffdp_volume_free(r);
+  return rc;
+}
+
 extern "C" int reg_cuda_compose_fields(const ffdp_slab *s, const ffdp_warp *vox, const float *U, const float *d,
                                        const double T[3][3], float *out) {
   return ffdp_cuda_compose_fwd(vox, T, s, d, s, U, out, nullptr);

@@ -24,6 +24,17 @@ int reg_cuda_field_step(const ffdp_comm *comm, const ffdp_slab *s, float *u, flo
  * owned planes straight into full[k] (whole level grid) when keep is NULL, else every stored
  * plane into one new block *keep, field after field (for the gather). 0 or a CUDA error. */
 int reg_cuda_fields_down(const ffdp_slab *s, int nf, float *const dev[], float *const full[], float **keep);
+/* Field v (host, 3 components in world mm, on its own grid; NULL for zeros) onto the stored
+ * planes of slab s of grid, in dev: copied when the grids match, else resampled on the device
+ * (linear, border-clamped, as reg_field_to_grid) from a copy uploaded to scratch (capacity
+ * scratch_floats). Returns 0, a CUDA error, or -1 when scratch is too small (the caller
+ * resamples on the host instead). */
+int reg_cuda_field_onto(const ffdp_volume *v, const ffdp_volume *grid, const ffdp_slab *s, float *dev, float *scratch,
+                        long long scratch_floats);
+/* The same, falling back to the host resampler when scratch is too small; 0 or a CUDA error
+ * (host allocation failures are reported as cudaErrorMemoryAllocation). */
+int reg_cuda_field_upload(const ffdp_volume *v, const ffdp_volume *grid, const ffdp_slab *s, float *dev, float *scratch,
+                          long long scratch_floats);
 /* out = T·d + U∘(p + S·d), vox the voxel-space composition warp (B = identity). */
 int reg_cuda_compose_fields(const ffdp_slab *s, const ffdp_warp *vox, const float *U, const float *d, const double T[3][3],
                             float *out);

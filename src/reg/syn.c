@@ -88,9 +88,10 @@ static ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_
   return FFDP_OK;
 }
 
-ffdp_status reg_syn_stage(const ffdp_volume *F, const ffdp_volume *M, const ffdp_reg_options *opt, int si,
+ffdp_status reg_syn_stage(reg_pyramid *pyr, const ffdp_reg_options *opt, int si,
                           ffdp_mat4 aff, ffdp_volume **u_out, ffdp_volume **uinv_out, ffdp_stage_summary *sum,
                           double t_start, ffdp_error *err) {
+  const ffdp_volume *F = pyr->F;
   const ffdp_stage_spec *S = &opt->stages[si];
   const ffdp_comm *c = ffdp_comm_or_single(opt->comm);
   ffdp_volume *vf = NULL, *vm = NULL;
@@ -104,7 +105,7 @@ ffdp_status reg_syn_stage(const ffdp_volume *F, const ffdp_volume *M, const ffdp
   const int64_t halo = reg_deformable_halo(S);
   for (int lv = 0; lv < S->nlevels && !st; lv++) {
     reg_level L;
-    st = reg_level_build(F, M, opt->fixed_mask, opt->moving_mask, S->shrink[lv], S->smooth[lv], &L, err);
+    st = reg_level_build(pyr, opt->fixed_mask, opt->moving_mask, S->shrink[lv], S->smooth[lv], &L, err);
     if (!st) st = reg_field_to_grid(&vf, L.F, err); /* carry both fields onto this level's grid */
     if (!st) st = reg_field_to_grid(&vm, L.F, err);
     if ((st = c->agree(c, st, err))) {

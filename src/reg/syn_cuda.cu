@@ -50,11 +50,55 @@ ffdp_status upload_field(ffdp_volume **v, const ffdp_volume *grid, float *dst, f
   return FFDP_OK;
 }
 
-// One level on the active ranks c: both fields (whole level grid, host) in; the updated owned
-// planes go into *v_slab (v_f then v_m, stored planes each, for the gather), or straight back
-// into vf_full / vm_full when v_slab is NULL (one process).
+// The two composite transforms at full resolution from the half-way fields on the device:
+//   u = A·w + v_m∘(id + w), w = inv(v_f);   u_inv = r + v_f∘(id + r), r = inv(A^-1·v_m).
+// w, tmp and out are scratch fields of the full grid; results come back to the host.
+ffdp_status syn_final(const ffdp_volume *F, ffdp_mat4 aff, float *dvf, float *dvm, float *w, float *tmp, float *out,
+                      ffdp_volume **u, ffdp_volume **ui, ffdp_error *err) {
+  const long long n = ffdp_volume_nvox(F);
+  ffdp_status st = ffdp_volume_create(F->dim, 3, F->vox2world, u, err);
+  if (!st) st = ffdp_volume_create(F->dim, 3, F->vox2world, ui, err);
+  if (st) {
+    ffdp_volume_free(*u), ffdp_volume_free(*ui);
+    *u = *ui = nullptr;
+    return st;
+  }
+  const ffdp_slab fs = ffdp_slab_whole(F->dim[0], F->dim[1], F->dim[2]);
+  ffdp_warp vox;
+  reg_compose_warp(F->vox2world, ffdp_mat4_identity(), &vox);
+  double A[3][3], Ai[3][3];
+  const double I[3][3] = {{1, 0, 0}, {0, 1, 0}, {0, 0, 1}};
+  ffdp_mat4 ainv;
+  ffdp_mat4_inverse(aff, &ainv);
+  for (int a = 0; a < 3; a++)
+    for (int k = 0; k < 3; k++) A[a][k] = aff.m[a][k], Ai[a][k] = ainv.m[a][k];
+  float *aux = out;
+  int rc = reg_cuda_invert_field(&fs, &vox, dvf, SYN_INVERT_ITERS, w, tmp);     /* w = inv(v_f) */
+  if (!rc) rc = reg_cuda_compose_fields(&fs, &vox, dvm, w, A, out);             /* u = A w + v_m∘(id+w) */
+  if (!rc) rc = (int)cudaMemcpy((*u)->data, out, 3 * n * 4, cudaMemcpyDeviceToHost);
+  if (!rc) rc = ffdp_cuda_linmap3(n, aux, 0.0, dvm, Ai, nullptr);              /* A^-1 v_m */
+  if (!rc) rc = reg_cuda_invert_field(&fs, &vox, aux, SYN_INVERT_ITERS, w, tmp); /* r */
+  if (!rc) rc = reg_cuda_compose_fields(&fs, &vox, dvf, w, I, out);            /* r + v_f∘(id+r); aux is dead */
+  if (!rc) rc = (int)cudaMemcpy((*ui)->data, out, 3 * n * 4, cudaMemcpyDeviceToHost);
+  if (!rc) return FFDP_OK;
+  ffdp_volume_free(*u), ffdp_volume_free(*ui);
+  *u = *ui = nullptr;
+  return ffdp_fail(err, FFDP_ERR_IO, "CUDA error composing the SyN transforms: %s", cudaGetErrorString((cudaError_t)rc));
+}
+
+// Where a level's fields come from and go to.
+struct SynFields {
+  const ffdp_volume *vf_prev, *vm_prev; // the previous level's fields (host), or NULL
+  float *vf_full, *vm_full;             // this level's grid (host): owned planes out, one process
+  const ffdp_volume *final_grid;        // one process, last level on this grid: compose here...
+  ffdp_volume *u, *ui;                  // ...the full-resolution transforms, in the level's memory
+};
+
+// One level on the active ranks c: both fields brought from the previous level on the device;
+// the updated owned planes go into *v_slab (v_f then v_m, stored planes each, for the gather),
+// or into io->vf_full / vm_full when v_slab is NULL (one process), or become io->u / io->ui.
 ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_options *opt, int si, int lv, ffdp_mat4 aff,
-                      float *vf_full, float *vm_full, int64_t halo, double base, ffdp_stage_summary *sum, double t_start,
+                      SynFields *io, int64_t halo, double base, ffdp_stage_summary *sum, double t_start,
                       ffdp_slab *slab_out, float **v_slab, ffdp_error *err) {
   const ffdp_stage_spec *S = &opt->stages[si];
   const int64_t nx = L->F->dim[0], ny = L->F->dim[1], nz = L->F->dim[2], P = nx * ny, ntot = P * nz;
@@ -62,6 +106,7 @@ ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_opt
   ffdp_slab store = s; /* midpoint images on every stored plane: no exchange for them */
   store.z0 = s.zlo, store.z1 = s.zhi;
   const long long n = ffdp_slab_stored(&s), nm = ffdp_volume_nvox(L->M);
+  const double t_in = reg_now();
   SynBufs b;
   size_t need = 0;
   double *hist = (double *)malloc((size_t)(S->iters[lv] + 1) * sizeof(double));
@@ -74,14 +119,16 @@ ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_opt
   int rc = 0;
   if (!st) rc = (int)cudaMemcpy(b.F, L->F->data, ntot * 4, cudaMemcpyHostToDevice); /* sampled: whole */
   if (!st && !rc) rc = (int)cudaMemcpy(b.M, L->M->data, nm * 4, cudaMemcpyHostToDevice);
-  if (!st && !rc) rc = (int)cudaMemcpy(b.vf, vf_full + s.zlo * P * 3, 3 * n * 4, cudaMemcpyHostToDevice);
-  if (!st && !rc) rc = (int)cudaMemcpy(b.vm, vm_full + s.zlo * P * 3, 3 * n * 4, cudaMemcpyHostToDevice);
+  /* gu and tmp are free until the loop: scratch for the previous level's fields */
+  if (!st && !rc) rc = reg_cuda_field_upload(io->vf_prev, L->F, &s, b.vf, b.tmp, 3 * n);
+  if (!st && !rc) rc = reg_cuda_field_upload(io->vm_prev, L->F, &s, b.vm, b.gu, 3 * n);
   if (!st && rc) st = ffdp_fail(err, FFDP_ERR_IO, "CUDA error uploading SyN level %d: %s", lv + 1, cudaGetErrorString((cudaError_t)rc));
   if ((st = c->agree(c, st, err))) {
     if (b.block) cudaFree(b.block);
     free(hist);
     return st;
   }
+  reg_trace("SyN level %d: device buffers + upload %.1f ms", lv + 1, 1e3 * (reg_now() - t_in));
   const double h = reg_level_step_mm(L);
   ffdp_warp wfix, wmov, cfix, cmov;
   reg_syn_warps(L, aff, &wfix, &wmov, &cfix, &cmov);
@@ -118,8 +165,17 @@ ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_opt
     reg_report(opt, si, lv, it + 1, loss, t_start, lt0, ntot, 0, conv);
   }
   if (rc < 0 && !st) st = err ? err->code : FFDP_ERR_IO; /* agreed by every rank inside the step */
-  float *keep = nullptr, *dev[2] = {b.vf, b.vm}, *full[2] = {vf_full, vm_full};
-  if (!st && !rc) rc = reg_cuda_fields_down(&s, 2, dev, full, v_slab ? &keep : nullptr);
+  const double t_it = reg_now();
+  reg_trace("SyN level %d: %d iterations %.1f ms (%.3f ms each)", lv + 1, it, 1e3 * (t_it - lt0),
+            it ? 1e3 * (t_it - lt0) / it : 0.0);
+  float *keep = nullptr, *dev[2] = {b.vf, b.vm}, *full[2] = {io->vf_full, io->vm_full};
+  if (!st && !rc && io->final_grid) { /* the level's gradient, update and Adam fields are free now */
+    st = syn_final(io->final_grid, aff, b.vf, b.vm, b.gu, b.tmp, (float *)b.af.m, &io->u, &io->ui, err);
+    reg_trace("SyN final inversions and compositions in the last level's memory: %.1f ms", 1e3 * (reg_now() - t_it));
+  } else if (!st && !rc) {
+    rc = reg_cuda_fields_down(&s, 2, dev, full, v_slab ? &keep : nullptr);
+    reg_trace("SyN level %d: download %.1f ms", lv + 1, 1e3 * (reg_now() - t_it));
+  }
   if (rc > 0 && !st)
     st = ffdp_fail(err, FFDP_ERR_IO, "CUDA error in SyN stage %d level %d: %s", si + 1, lv + 1,
                    cudaGetErrorString((cudaError_t)rc));
@@ -138,9 +194,10 @@ ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_opt
 
 }  // namespace
 
-extern "C" ffdp_status reg_syn_stage_cuda(const ffdp_volume *F, const ffdp_volume *M, const ffdp_reg_options *opt, int si,
+extern "C" ffdp_status reg_syn_stage_cuda(reg_pyramid *pyr, const ffdp_reg_options *opt, int si,
                                           ffdp_mat4 aff, ffdp_volume **u_out, ffdp_volume **uinv_out,
                                           ffdp_stage_summary *sum, double t_start, ffdp_error *err) {
+  const ffdp_volume *F = pyr->F;
   const ffdp_stage_spec *S = &opt->stages[si];
   const ffdp_comm *c = ffdp_comm_or_single(opt->comm);
   if (opt->fixed_mask || opt->moving_mask)
@@ -154,39 +211,46 @@ extern "C" ffdp_status reg_syn_stage_cuda(const ffdp_volume *F, const ffdp_volum
   ffdp_status st = FFDP_OK;
   int rc = 0;
   const int64_t halo = reg_deformable_halo(S);
+  ffdp_volume *u = NULL, *ui = NULL;
   for (int lv = 0; lv < S->nlevels && !st; lv++) {
     reg_level L;
-    st = reg_level_build(F, M, NULL, NULL, S->shrink[lv], S->smooth[lv], &L, err);
-    if (!st) st = reg_field_to_grid(&vf, L.F, err); /* carry both fields onto this level's grid */
-    if (!st) st = reg_field_to_grid(&vm, L.F, err);
+    ffdp_volume *vfn = NULL, *vmn = NULL; /* both fields on this level's grid (host) */
+    st = reg_level_build(pyr, NULL, NULL, S->shrink[lv], S->smooth[lv], &L, err);
+    const int final_here = !st && c->size == 1 && lv == S->nlevels - 1 && L.F->dim[0] == F->dim[0] &&
+                           L.F->dim[1] == F->dim[1] && L.F->dim[2] == F->dim[2];
+    if (!st && !final_here) st = ffdp_volume_create(L.F->dim, 3, L.F->vox2world, &vfn, err);
+    if (!st && !final_here) st = ffdp_volume_create(L.F->dim, 3, L.F->vox2world, &vmn, err);
     if ((st = c->agree(c, st, err))) {
       if (L.F || L.M) reg_level_free(&L);
+      ffdp_volume_free(vfn), ffdp_volume_free(vmn);
       break;
     }
     const int nact = reg_level_ranks(c->size, L.F->dim[2], halo); /* thin levels: fewer ranks */
     ffdp_comm *sub = nact == c->size ? (ffdp_comm *)c : c->first(c, nact);
     ffdp_slab s = L.fs;
     float *vs = nullptr;
-    if (sub)
-      st = syn_level(sub, &L, opt, si, lv, aff, vf->data, vm->data, halo, base, sum, t_start, &s,
-                     c->size > 1 ? &vs : nullptr, err);
+    SynFields io = {vf, vm, vfn ? vfn->data : NULL, vmn ? vmn->data : NULL, final_here ? F : NULL, NULL, NULL};
+    if (sub) st = syn_level(sub, &L, opt, si, lv, aff, &io, halo, base, sum, t_start, &s, c->size > 1 ? &vs : nullptr, err);
+    u = io.u, ui = io.ui;
     if (sub && sub != c) ffdp_comm_free(sub);
     if (c->size > 1) {
       if (!(st = c->agree(c, st, err))) {
         if (!vs) s.z0 = s.z1 = 0, s.zlo = s.zhi = 0; /* an idle rank contributes no planes */
         reg_level_account(c, sum);
-        st = c->gather(c, &s, vs, 3, vf->data, err);
-        if (!st) st = c->gather(c, &s, vs ? vs + 3 * ffdp_slab_stored(&s) : NULL, 3, vm->data, err);
+        st = c->gather(c, &s, vs, 3, vfn->data, err);
+        if (!st) st = c->gather(c, &s, vs ? vs + 3 * ffdp_slab_stored(&s) : NULL, 3, vmn->data, err);
         st = c->agree(c, st, err);
       }
     }
     free(vs);
     reg_level_free(&L);
+    ffdp_volume_free(vf), ffdp_volume_free(vm);
+    vf = vfn, vm = vmn;
   }
   /* composite transforms at full resolution, on the device of every rank (the same result
-   * everywhere, no exchange) */
-  ffdp_volume *u = NULL, *ui = NULL;
-  if (!st && !rc) {
+   * everywhere, no exchange), unless the last level already made them */
+  const double t_fin = reg_now();
+  if (!st && !rc && !u) {
     const long long n = ffdp_volume_nvox(F);
     reg_layout FL;
     reg_layout_syn_final(n, &FL);
@@ -195,34 +259,15 @@ extern "C" ffdp_status reg_syn_stage_cuda(const ffdp_volume *F, const ffdp_volum
       st = ffdp_fail(err, FFDP_ERR_NOMEM, "CUDA SyN: cannot allocate %.1f MB for the final composition", FL.total / 1e6);
     } else {
       float *dvf = (float *)(blk + FL.off[SF_VF]), *dvm = (float *)(blk + FL.off[SF_VM]), *w = (float *)(blk + FL.off[SF_W]),
-            *tmp = (float *)(blk + FL.off[SF_TMP]), *out = (float *)(blk + FL.off[SF_OUT]), *aux = out;
+            *tmp = (float *)(blk + FL.off[SF_TMP]), *out = (float *)(blk + FL.off[SF_OUT]);
       if (!st) st = upload_field(&vf, F, dvf, err);
       if (!st) st = upload_field(&vm, F, dvm, err);
-      if (!st) st = ffdp_volume_create(F->dim, 3, F->vox2world, &u, err);
-      if (!st) st = ffdp_volume_create(F->dim, 3, F->vox2world, &ui, err);
-      ffdp_slab fs = ffdp_slab_whole(F->dim[0], F->dim[1], F->dim[2]);
-      ffdp_warp vox;
-      reg_compose_warp(F->vox2world, ffdp_mat4_identity(), &vox);
-      double A[3][3], Ai[3][3];
-      const double I[3][3] = {{1, 0, 0}, {0, 1, 0}, {0, 0, 1}};
-      ffdp_mat4 ainv;
-      ffdp_mat4_inverse(aff, &ainv);
-      for (int a = 0; a < 3; a++)
-        for (int k = 0; k < 3; k++) A[a][k] = aff.m[a][k], Ai[a][k] = ainv.m[a][k];
-      if (!st) {
-        rc = reg_cuda_invert_field(&fs, &vox, dvf, SYN_INVERT_ITERS, w, tmp);          /* w = inv(v_f) */
-        if (!rc) rc = reg_cuda_compose_fields(&fs, &vox, dvm, w, A, out);              /* u = A w + v_m∘(id+w) */
-        if (!rc) rc = (int)cudaMemcpy(u->data, out, 3 * n * 4, cudaMemcpyDeviceToHost);
-        if (!rc) rc = ffdp_cuda_linmap3(n, aux, 0.0, dvm, Ai, nullptr);               /* A^-1 v_m */
-        if (!rc) rc = reg_cuda_invert_field(&fs, &vox, aux, SYN_INVERT_ITERS, w, tmp); /* r */
-        if (!rc) rc = reg_cuda_compose_fields(&fs, &vox, dvf, w, I, out); /* r + v_f∘(id+r); aux is dead */
-        if (!rc) rc = (int)cudaMemcpy(ui->data, out, 3 * n * 4, cudaMemcpyDeviceToHost);
-      }
+      if (!st) st = syn_final(F, aff, dvf, dvm, w, tmp, out, &u, &ui, err);
       cudaFree(blk);
     }
   }
+  reg_trace("SyN final inversions and compositions (with transfers): %.1f ms", 1e3 * (reg_now() - t_fin));
   ffdp_volume_free(vf), ffdp_volume_free(vm);
-  if (rc && !st) st = ffdp_fail(err, FFDP_ERR_IO, "CUDA error in SyN stage %d: %s", si + 1, cudaGetErrorString((cudaError_t)rc));
   if (c->size > 1) st = c->agree(c, st, err);
   if (st) {
     ffdp_volume_free(u), ffdp_volume_free(ui);
