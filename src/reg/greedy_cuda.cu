@@ -148,7 +148,7 @@ extern "C" ffdp_status reg_greedy_stage_cuda(reg_pyramid *pyr, const ffdp_reg_op
     reg_level L;
     ffdp_volume *un = nullptr; /* the displacement on this level's grid (host) */
     st = reg_level_build(pyr, nullptr, nullptr, S->shrink[lv], S->smooth[lv], &L, err);
-    if (!st) st = ffdp_volume_create(L.F->dim, 3, L.F->vox2world, &un, err);
+    if (!st) st = reg_field_create_mapped(L.F, &un, err);
     if ((st = c->agree(c, st, err))) {
       if (L.F || L.M) reg_level_free(&L);
       ffdp_volume_free(un);

@@ -255,6 +255,16 @@ ffdp_status reg_field_to_grid(ffdp_volume **v, const ffdp_volume *grid, ffdp_err
   return st;
 }
 
+ffdp_status reg_field_create_mapped(const ffdp_volume *grid, ffdp_volume **v, ffdp_error *err) {
+  ffdp_status st = ffdp_volume_create(grid->dim, 3, grid->vox2world, v, err);
+  if (st) return st;
+  float *d = (*v)->data;
+  const int64_t n = ffdp_volume_nvox(grid) * 3;
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; i += 1024) d[i] = 0.f; /* one write per 4 KiB page maps it */
+  return FFDP_OK;
+}
+
 double reg_level_step_mm(const reg_level *L) {
   double sp[3];
   ffdp_volume_spacing(L->F, sp);

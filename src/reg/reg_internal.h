@@ -131,6 +131,10 @@ void reg_report(const ffdp_reg_options *opt, int si, int lv, int it, double loss
 /* Make *v a 3-component field on grid's grid (world mm carries over unchanged): resampled with
  * border padding when its grid differs, zeros when *v is NULL. On failure *v is NULL. */
 ffdp_status reg_field_to_grid(ffdp_volume **v, const ffdp_volume *grid, ffdp_error *err);
+/* A zero 3-component field on grid's grid with its pages mapped by every thread: a GPU
+ * download into fresh memory otherwise maps each page on one thread (1.7 GB/s measured for
+ * 86 MB on the H100 machine, against ~10 GB/s into mapped pages). */
+ffdp_status reg_field_create_mapped(const ffdp_volume *grid, ffdp_volume **v, ffdp_error *err);
 /* Smallest voxel size (mm) of a level's fixed grid: the unit of deformable step sizes. */
 double reg_level_step_mm(const reg_level *L);
 /* The four warps of a SyN level: fixed and moving samplers (midpoint grid = fixed level grid)

@@ -56,8 +56,8 @@ ffdp_status upload_field(ffdp_volume **v, const ffdp_volume *grid, float *dst, f
 ffdp_status syn_final(const ffdp_volume *F, ffdp_mat4 aff, float *dvf, float *dvm, float *w, float *tmp, float *out,
                       ffdp_volume **u, ffdp_volume **ui, ffdp_error *err) {
   const long long n = ffdp_volume_nvox(F);
-  ffdp_status st = ffdp_volume_create(F->dim, 3, F->vox2world, u, err);
-  if (!st) st = ffdp_volume_create(F->dim, 3, F->vox2world, ui, err);
+  ffdp_status st = reg_field_create_mapped(F, u, err);
+  if (!st) st = reg_field_create_mapped(F, ui, err);
   if (st) {
     ffdp_volume_free(*u), ffdp_volume_free(*ui);
     *u = *ui = nullptr;
@@ -73,9 +73,14 @@ ffdp_status syn_final(const ffdp_volume *F, ffdp_mat4 aff, float *dvf, float *dv
   for (int a = 0; a < 3; a++)
     for (int k = 0; k < 3; k++) A[a][k] = aff.m[a][k], Ai[a][k] = ainv.m[a][k];
   float *aux = out;
+  double t0 = reg_now();
   int rc = reg_cuda_invert_field(&fs, &vox, dvf, SYN_INVERT_ITERS, w, tmp);     /* w = inv(v_f) */
   if (!rc) rc = reg_cuda_compose_fields(&fs, &vox, dvm, w, A, out);             /* u = A w + v_m∘(id+w) */
+  if (!rc) rc = (int)cudaDeviceSynchronize();
+  reg_trace("SyN final: first inversion + composition %.1f ms", 1e3 * (reg_now() - t0));
+  t0 = reg_now();
   if (!rc) rc = (int)cudaMemcpy((*u)->data, out, 3 * n * 4, cudaMemcpyDeviceToHost);
+  reg_trace("SyN final: download %.1f ms", 1e3 * (reg_now() - t0));
   if (!rc) rc = ffdp_cuda_linmap3(n, aux, 0.0, dvm, Ai, nullptr);              /* A^-1 v_m */
   if (!rc) rc = reg_cuda_invert_field(&fs, &vox, aux, SYN_INVERT_ITERS, w, tmp); /* r */
   if (!rc) rc = reg_cuda_compose_fields(&fs, &vox, dvf, w, I, out);            /* r + v_f∘(id+r); aux is dead */
@@ -218,8 +223,8 @@ extern "C" ffdp_status reg_syn_stage_cuda(reg_pyramid *pyr, const ffdp_reg_optio
     st = reg_level_build(pyr, NULL, NULL, S->shrink[lv], S->smooth[lv], &L, err);
     const int final_here = !st && c->size == 1 && lv == S->nlevels - 1 && L.F->dim[0] == F->dim[0] &&
                            L.F->dim[1] == F->dim[1] && L.F->dim[2] == F->dim[2];
-    if (!st && !final_here) st = ffdp_volume_create(L.F->dim, 3, L.F->vox2world, &vfn, err);
-    if (!st && !final_here) st = ffdp_volume_create(L.F->dim, 3, L.F->vox2world, &vmn, err);
+    if (!st && !final_here) st = reg_field_create_mapped(L.F, &vfn, err);
+    if (!st && !final_here) st = reg_field_create_mapped(L.F, &vmn, err);
     if ((st = c->agree(c, st, err))) {
       if (L.F || L.M) reg_level_free(&L);
       ffdp_volume_free(vfn), ffdp_volume_free(vmn);
