@@ -39,6 +39,15 @@ static double rel_err(const float *a, const float *b, long long n) {  // ||a-b||
   return den > 0 ? sqrt(num / den) : sqrt(num);
 }
 
+static double rel_err_d(const double *a, const double *b, long long n) {
+  double num = 0, den = 0;
+  for (long long i = 0; i < n; i++) {
+    if (!isfinite(a[i])) return INFINITY;
+    num += (a[i] - b[i]) * (a[i] - b[i]), den += b[i] * b[i];
+  }
+  return den > 0 ? sqrt(num / den) : sqrt(num);
+}
+
 template <class Fn>
 static float median_ms(Fn fn, int reps = 20) {
   cudaEvent_t a, b;
@@ -157,6 +166,21 @@ int main(int argc, char **argv) {
   double e_gB = sqrt(nb / db);
   float t_bwd = median_ms([&] { ffdp_cuda_sample_bwd(&w, &s, du, &s, dM, 1, dg, dgu, dgB, 0); });
   rows.push_back({"sample bwd (du, dA)", 32, t_bwd, fmax(e_bwd, e_gB), pool_high_and_reset() / 1e6});
+  {  // affine gradient per plane (what ranks fold in plane order), on a slab with halos
+    ffdp_slab sl = s;
+    sl.z0 = N / 3, sl.z1 = 2 * N / 3, sl.zlo = sl.z0 - 4, sl.zhi = sl.z1 + 4;
+    const long long P = (long long)N * N, np = sl.z1 - sl.z0;
+    std::vector<double> pref(np * 12), pgot(np * 12);
+    ffdp_sample_bwd_planes_f32(&w, &sl, u.data() + 3 * sl.zlo * P, &s, M.data(), 1, g.data() + sl.zlo * P, NULL,
+                               pref.data(), NULL);
+    double *dpl;
+    CK(cudaMalloc(&dpl, np * 12 * sizeof(double)));
+    CK(ffdp_cuda_sample_bwd_planes(&w, &sl, du + 3 * sl.zlo * P, &s, dM, 1, dg + sl.zlo * P, NULL, dpl, 0));
+    CK(cudaMemcpy(pgot.data(), dpl, np * 12 * sizeof(double), cudaMemcpyDeviceToHost));
+    double e_pl = rel_err_d(pgot.data(), pref.data(), np * 12);
+    rows.push_back({"sample bwd dA per plane, slab (check only)", 0, 0, e_pl, pool_high_and_reset() / 1e6});
+    CK(cudaFree(dpl));
+  }
 
   // --- warp composition (fused): out = u∘(B p + S u) + T·u, border padding, u composed with itself
   {

@@ -20,6 +20,9 @@ int ffdp_comm_local_rank(const ffdp_comm *c);
  * per rank), "mpi-staged" (through host memory: ranks share a GPU, FFDP_GPU_TRANSPORT=mpi,
  * or no NCCL in this build) or "none" (one rank, or not on GPUs). */
 const char *ffdp_comm_gpu_transport(const ffdp_comm *c);
+/* Bytes this rank has sent in halo exchanges and field gathers so far, and the wall time
+ * spent in them (device halos included): the communication share of a run. 0 for NULL. */
+void ffdp_comm_traffic(const ffdp_comm *c, double *bytes, double *seconds);
 void ffdp_comm_free(ffdp_comm *c);
 /* Collective: FFDP_OK on every rank iff st is FFDP_OK on every rank; otherwise every rank gets
  * the lowest failing rank's code and message ("rank k: ..."). For work done outside

@@ -488,9 +488,13 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
     printf("  registration %.2f s (loading %.2f s, total %.2f s), peak memory %.0f MB", t_reg, t_load, t_total, rss);
     if (device == 1) printf(", peak GPU memory %.0f MB", gpu_peak / 1e6);
     printf("\n");
-    if (ffdp_comm_size(opt.comm) > 1)
-      printf("  %d ranks%s%s\n", ffdp_comm_size(opt.comm), device == 1 ? ", GPU halos: " : "",
-             device == 1 ? ffdp_comm_gpu_transport(opt.comm) : "");
+    if (ffdp_comm_size(opt.comm) > 1) {
+      double tb, ts;
+      ffdp_comm_traffic(opt.comm, &tb, &ts);
+      printf("  %d ranks%s%s; rank 0 sent %.1f MB in halos and gathers, %.2f s (%.0f%% of the registration)\n",
+             ffdp_comm_size(opt.comm), device == 1 ? ", GPU halos: " : "", device == 1 ? ffdp_comm_gpu_transport(opt.comm) : "",
+             tb / 1e6, ts, t_reg > 0 ? 100 * ts / t_reg : 0.0);
+    }
     printf("  global NCC fixed vs warped %.4f", ncc);
     if (u) printf(", folding (det J <= 0) %.4f%% of voxels", 100 * fold);
     printf("\n  outputs: %sWarped.nii.gz, %s0GenericAffine.txt%s%s\n", prefix, prefix, u ? ", 1Warp.nii.gz" : "",
@@ -515,6 +519,12 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
     if (device == 1) cJSON_AddNumberToObject(j, "device_init_seconds", wj.seconds); /* overlapped with loading */
     cJSON_AddStringToObject(j, "device", device == 1 ? "cuda" : "cpu");
     cJSON_AddNumberToObject(j, "ranks", ffdp_comm_size(opt.comm));
+    if (ffdp_comm_size(opt.comm) > 1) {
+      double tb, ts;
+      ffdp_comm_traffic(opt.comm, &tb, &ts);
+      cJSON_AddNumberToObject(j, "comm_mb_rank0", tb / 1e6);
+      cJSON_AddNumberToObject(j, "comm_seconds_rank0", ts);
+    }
     if (device == 1) cJSON_AddStringToObject(j, "gpu_transport", ffdp_comm_gpu_transport(opt.comm));
     if (device == 1) cJSON_AddStringToObject(j, "state_precision", bf16 ? "bf16" : "fp32");
     cJSON_AddNumberToObject(j, "registration_seconds", t_reg);

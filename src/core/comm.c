@@ -5,6 +5,10 @@
 int ffdp_comm_rank(const ffdp_comm *c) { return c ? c->rank : 0; }
 int ffdp_comm_size(const ffdp_comm *c) { return c ? c->size : 1; }
 int ffdp_comm_local_rank(const ffdp_comm *c) { return c ? c->local_rank : 0; }
+void ffdp_comm_traffic(const ffdp_comm *c, double *bytes, double *seconds) {
+  *bytes = *seconds = 0;
+  if (c && c->traffic) c->traffic(c, bytes, seconds);
+}
 const char *ffdp_comm_gpu_transport(const ffdp_comm *c) {
   return c && c->size > 1 && c->gpu_transport ? c->gpu_transport(c) : "none";
 }
@@ -48,6 +52,7 @@ static ffdp_status single_halo_dev(const ffdp_comm *c, const ffdp_slab *s, float
   return single_halo(c, s, d, nc, e);
 }
 static const char *single_transport(const ffdp_comm *c) { return (void)c, "none"; }
+static void single_traffic(const ffdp_comm *c, double *b, double *s) { (void)c, *b = 0, *s = 0; }
 
 static const ffdp_comm single = {.rank = 0,
                                  .size = 1,
@@ -61,6 +66,7 @@ static const ffdp_comm single = {.rank = 0,
                                  .gpu_setup = single_gpu_setup,
                                  .halo_dev = single_halo_dev,
                                  .gpu_transport = single_transport,
+                                 .traffic = single_traffic,
                                  .first = single_first};
 
 const ffdp_comm *ffdp_comm_single(void) { return &single; }

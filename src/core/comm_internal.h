@@ -35,6 +35,8 @@ struct ffdp_comm {
   ffdp_status (*gpu_setup)(const ffdp_comm *c, int dev, ffdp_error *err);
   ffdp_status (*halo_dev)(const ffdp_comm *c, const ffdp_slab *s, float *data, int ncomp, ffdp_error *err);
   const char *(*gpu_transport)(const ffdp_comm *c); /* "nccl", "mpi-staged" or "none" */
+  /* bytes this rank sent in halo exchanges and gathers so far, and the wall time they took */
+  void (*traffic)(const ffdp_comm *c, double *bytes, double *seconds);
   /* the first n ranks as a communicator (NULL on the others); collective */
   ffdp_comm *(*first)(const ffdp_comm *c, int n);
   void (*release)(ffdp_comm *c);

@@ -181,9 +181,21 @@ static ffdp_status staged(const ffdp_comm *c, mpi_gpu *g, const ffdp_slab *s, fl
   return e ? cuda_fail(err, e) : FFDP_OK;
 }
 
+static ffdp_status gpu_halo(const ffdp_comm *c, const ffdp_slab *s, float *d, int ncomp, ffdp_error *err);
+
 ffdp_status ffdp_mpi_gpu_halo(const ffdp_comm *c, const ffdp_slab *s, float *d, int ncomp, ffdp_error *err) {
-  mpi_gpu *g = G(c);
   if (c->size < 2) return FFDP_OK;
+  const double t0 = MPI_Wtime();
+  ffdp_status st = gpu_halo(c, s, d, ncomp, err);
+  cudaDeviceSynchronize(); /* the time of the exchange, not of its queueing */
+  mpi_traffic *t = ((mpi_ctx *)c->ctx)->traffic;
+  t->bytes += 4.0 * (double)((s->zhi - s->zlo - (s->z1 - s->z0)) * s->nx * s->ny * ncomp);
+  t->seconds += MPI_Wtime() - t0;
+  return st;
+}
+
+static ffdp_status gpu_halo(const ffdp_comm *c, const ffdp_slab *s, float *d, int ncomp, ffdp_error *err) {
+  mpi_gpu *g = G(c);
   ffdp_status st = g ? FFDP_OK : ffdp_fail(err, FFDP_ERR_INVALID, "internal: device halo before gpu_setup");
   if ((st = c->agree(c, st, err))) return st;
   const int64_t plane = s->nx * s->ny * ncomp;

@@ -41,12 +41,32 @@ static ffdp_status mpi_fold(const ffdp_comm *c, const ffdp_slab *s, const double
   return ok ? FFDP_OK : ffdp_fail(e, FFDP_ERR_NOMEM, "out of memory adding per-plane sums");
 }
 
+static void count(const ffdp_comm *c, double bytes, double t0) {
+  mpi_traffic *t = ((mpi_ctx *)c->ctx)->traffic;
+  t->bytes += bytes, t->seconds += MPI_Wtime() - t0;
+}
+
+/* Values this rank sends in a halo exchange of s: the owned edge planes its neighbours store. */
+static double halo_values(const ffdp_comm *c, const ffdp_slab *s, int nc) {
+  const int64_t P = s->nx * s->ny * nc, h = s->zhi - s->zlo - (s->z1 - s->z0); /* our halo ~ theirs */
+  return (double)(h * P) * (c->size > 1);
+}
+
 static ffdp_status mpi_halo(const ffdp_comm *c, const ffdp_slab *s, float *d, int nc, ffdp_error *e) {
-  return ffdp_halo_exchange(C(c), s, d, nc, e);
+  const double t0 = MPI_Wtime();
+  ffdp_status st = ffdp_halo_exchange(C(c), s, d, nc, e);
+  count(c, 4 * halo_values(c, s, nc), t0);
+  return st;
+}
+
+static void mpi_traffic_get(const ffdp_comm *c, double *bytes, double *seconds) {
+  const mpi_traffic *t = ((const mpi_ctx *)c->ctx)->traffic;
+  *bytes = t->bytes, *seconds = t->seconds;
 }
 
 static ffdp_status mpi_gather(const ffdp_comm *c, const ffdp_slab *s, const float *d, int nc, float *full,
                               ffdp_error *e) {
+  const double t0 = MPI_Wtime();
   const int64_t plane = s->nx * s->ny * nc;
   int64_t mine[2] = {s->z0, s->z1 - s->z0}, *all = malloc((size_t)c->size * 2 * sizeof(int64_t));
   int *cnt = malloc((size_t)c->size * sizeof(int)), *dsp = malloc((size_t)c->size * sizeof(int));
@@ -61,6 +81,7 @@ static ffdp_status mpi_gather(const ffdp_comm *c, const ffdp_slab *s, const floa
     MPI_Allgatherv(d + (s->z0 - s->zlo) * plane, (int)(s->z1 - s->z0), pl, full, cnt, dsp, pl, C(c));
   MPI_Type_free(&pl);
   free(all), free(cnt), free(dsp);
+  count(c, 4.0 * (double)((s->z1 - s->z0) * plane) * (c->size - 1), t0); /* our planes to every other rank */
   return ok ? FFDP_OK : ffdp_fail(e, FFDP_ERR_NOMEM, "out of memory gathering a field");
 }
 
@@ -93,6 +114,7 @@ static ffdp_comm *mpi_first(const ffdp_comm *c, int n) {
   MPI_Comm sub;
   MPI_Comm_split(C(c), c->rank < n ? 0 : MPI_UNDEFINED, c->rank, &sub);
   ffdp_comm *out = sub == MPI_COMM_NULL ? NULL : make(sub, 1);
+  if (out) ((mpi_ctx *)out->ctx)->traffic = ((mpi_ctx *)c->ctx)->traffic;
 #ifdef FFDP_HAVE_CUDA
   ffdp_mpi_gpu_split(c->ctx, n, c->rank, out ? out->ctx : NULL);
 #endif
@@ -106,7 +128,7 @@ static ffdp_comm *make(MPI_Comm comm, int owns) {
     free(c), free(x);
     return NULL;
   }
-  x->comm = comm, x->owns = owns;
+  x->comm = comm, x->owns = owns, x->traffic = &x->own_traffic;
   MPI_Comm_rank(comm, &c->rank);
   MPI_Comm_size(comm, &c->size);
   MPI_Comm node; /* the ranks sharing this host, for the choice of GPU */
@@ -115,7 +137,7 @@ static ffdp_comm *make(MPI_Comm comm, int owns) {
   MPI_Comm_free(&node);
   c->ctx = x;
   c->sum = mpi_sum, c->max = mpi_max, c->fold = mpi_fold, c->halo = mpi_halo, c->gather = mpi_gather, c->agree = mpi_agree;
-  c->first = mpi_first, c->release = mpi_release;
+  c->first = mpi_first, c->release = mpi_release, c->traffic = mpi_traffic_get;
 #ifdef FFDP_HAVE_CUDA
   c->gpu_setup = ffdp_mpi_gpu_setup, c->halo_dev = ffdp_mpi_gpu_halo, c->gpu_transport = ffdp_mpi_gpu_transport;
 #endif

@@ -6,10 +6,17 @@
 
 typedef struct mpi_gpu mpi_gpu; /* device transport: NCCL communicator or host staging */
 
+/* What this rank sent in halo exchanges and gathers, and the wall time they took: the
+ * communication share of a run. Sub-communicators add to their root's. */
+typedef struct {
+  double bytes, seconds;
+} mpi_traffic;
+
 typedef struct {
   MPI_Comm comm;
   int owns;     /* a communicator made by first(): freed with the handle */
   mpi_gpu *gpu; /* set by gpu_setup (CUDA builds), inherited by first() */
+  mpi_traffic *traffic, own_traffic; /* traffic points at the root's own_traffic */
 } mpi_ctx;
 
 #ifdef FFDP_HAVE_CUDA
