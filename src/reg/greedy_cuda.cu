@@ -13,6 +13,7 @@
 #include "ops/ops_cuda.h"
 #include "reg/reg_internal.h"
 #include "reg/dev_layout.h"
+#include "reg/handover.h"
 #include "reg/step_cuda.h"
 
 namespace {
@@ -144,40 +145,54 @@ extern "C" ffdp_status reg_greedy_stage_cuda(reg_pyramid *pyr, const ffdp_reg_op
   sum->iterations = 0;
   ffdp_status st = FFDP_OK;
   const int64_t halo = reg_deformable_halo(S);
+  reg_handover ho; /* ranks: each one's planes of the last level, when not gathered */
+  memset(&ho, 0, sizeof ho);
   for (int lv = 0; lv < S->nlevels && !st; lv++) {
     reg_level L;
-    ffdp_volume *un = nullptr; /* the displacement on this level's grid (host) */
+    ffdp_volume *un = nullptr; /* one process: the displacement on this level's grid (host) */
     st = reg_level_build(pyr, nullptr, nullptr, S->shrink[lv], S->smooth[lv], &L, err);
-    if (!st) st = reg_field_create_mapped(L.F, &un, err);
+    if (!st && c->size == 1) st = reg_field_create_mapped(L.F, &un, err);
     if ((st = c->agree(c, st, err))) {
       if (L.F || L.M) reg_level_free(&L);
-      ffdp_volume_free(un);
       break;
     }
     /* coarse levels whose slabs would be thinner than the halo run on fewer ranks */
     const int nact = reg_level_ranks(c->size, L.F->dim[2], halo);
-    ffdp_comm *sub = nact == c->size ? (ffdp_comm *)c : c->first(c, nact);
+    const ffdp_slab s_next = c->rank < nact ? ffdp_slab_split(L.F->dim[0], L.F->dim[1], L.F->dim[2], c->rank, nact, halo)
+                                            : L.fs;
+    const ffdp_volume *prev = u;
+    if (ho.held) { /* ranks: carry own planes over, or gather when some rank would need others' */
+      if (reg_handover_local(&ho, c, L.F, &s_next, nact == c->size)) {
+        prev = ho.part[0];
+      } else {
+        ffdp_volume *full[1];
+        if (!(st = reg_handover_gather(&ho, c, full, err))) ffdp_volume_free(u), u = full[0], prev = u;
+      }
+      reg_trace("greedy level %d: fields %s", lv + 1, prev == u ? "gathered" : "carried on each rank's slab");
+    }
+    ffdp_comm *sub = st ? nullptr : nact == c->size ? (ffdp_comm *)c : c->first(c, nact);
     ffdp_slab s = L.fs;
     float *us = nullptr;
-    if (sub) st = greedy_level(sub, &L, opt, si, lv, aff, u, un->data, halo, base, sum, t_start, &s,
+    if (sub) st = greedy_level(sub, &L, opt, si, lv, aff, prev, un ? un->data : nullptr, halo, base, sum, t_start, &s,
                                c->size > 1 ? &us : nullptr, err);
     if (sub && sub != c) ffdp_comm_free(sub);
     if (c->size > 1) {
-      if ((st = c->agree(c, st, err))) {
-        free(us);
-        reg_level_free(&L);
-        break;
+      if (!(st = c->agree(c, st, err))) {
+        reg_level_account(c, sum);
+        st = c->agree(c, reg_handover_keep(&ho, 1, us, &s, L.F, nact == c->size, err), err);
       }
-      if (!us) s.z0 = s.z1 = 0, s.zlo = s.zhi = 0; /* an idle rank contributes no planes */
-      reg_level_account(c, sum);
-      st = c->gather(c, &s, us, 3, un->data, err);
-      st = c->agree(c, st, err);
+    } else {
+      ffdp_volume_free(u);
+      u = un;
     }
     free(us);
     reg_level_free(&L);
-    ffdp_volume_free(u);
-    u = un;
   }
+  if (!st && ho.held) { /* the whole field on every rank, for the output */
+    ffdp_volume *full[1];
+    if (!(st = reg_handover_gather(&ho, c, full, err))) ffdp_volume_free(u), u = full[0];
+  }
+  reg_handover_clear(&ho);
   if (!st) st = reg_field_to_grid(&u, F, err); /* final field at full resolution */
   if (st) {
     ffdp_volume_free(u);

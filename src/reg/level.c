@@ -265,6 +265,38 @@ ffdp_status reg_field_create_mapped(const ffdp_volume *grid, ffdp_volume **v, ff
   return FFDP_OK;
 }
 
+ffdp_status reg_slab_volume(const float *stored, const ffdp_slab *s, const ffdp_volume *grid, ffdp_volume **out,
+                            ffdp_error *err) {
+  const int64_t d[3] = {s->nx, s->ny, s->zhi - s->zlo};
+  ffdp_mat4 shift = ffdp_mat4_identity();
+  shift.m[2][3] = (double)s->zlo;
+  ffdp_status st = ffdp_volume_create(d, 3, ffdp_mat4_mul(grid->vox2world, shift), out, err);
+  if (!st) memcpy((*out)->data, stored, (size_t)(d[0] * d[1] * d[2] * 3) * sizeof(float));
+  return st;
+}
+
+int reg_slab_covers(const ffdp_volume *sub, int64_t sub_zlo, int64_t full_nz, const ffdp_volume *grid,
+                    const ffdp_slab *s) {
+  ffdp_warp w; /* grid voxel -> full previous-grid voxel, as the resampler computes it */
+  ffdp_mat4 shift = ffdp_mat4_identity();
+  shift.m[2][3] = -(double)sub_zlo;
+  ffdp_warp_fold(ffdp_mat4_identity(), grid->vox2world, ffdp_mat4_mul(sub->vox2world, shift), FFDP_INTERP_LINEAR,
+                 FFDP_PAD_BORDER, &w);
+  double lo = INFINITY, hi = -INFINITY;
+  for (int k = 0; k < 8; k++) {
+    const double p[3] = {(k & 1) ? s->nx - 1 : 0, (k & 2) ? s->ny - 1 : 0, (k & 4) ? s->zhi - 1 : s->zlo};
+    const double z = w.B[2][0] * p[0] + w.B[2][1] * p[1] + w.B[2][2] * p[2] + w.B[2][3];
+    lo = fmin(lo, z), hi = fmax(hi, z);
+  }
+  /* linear taps floor(z) and floor(z) + 1, both border-clamped into the previous grid */
+  const double top = (double)(full_nz - 1);
+  const int64_t need_lo = (int64_t)floor(fmin(fmax(lo, 0.0), top)) - 1; /* one plane of slack for rounding */
+  int64_t need_hi = (int64_t)floor(fmin(fmax(hi, 0.0), top)) + 2;
+  if (need_hi > full_nz - 1) need_hi = full_nz - 1;
+  const int64_t have_hi = sub_zlo + ffdp_volume_dim(sub)[2]; /* one past the last plane held */
+  return (need_lo >= sub_zlo || sub_zlo == 0) && need_hi < have_hi;
+}
+
 double reg_level_step_mm(const reg_level *L) {
   double sp[3];
   ffdp_volume_spacing(L->F, sp);

@@ -135,6 +135,15 @@ ffdp_status reg_field_to_grid(ffdp_volume **v, const ffdp_volume *grid, ffdp_err
  * download into fresh memory otherwise maps each page on one thread (1.7 GB/s measured for
  * 86 MB on the H100 machine, against ~10 GB/s into mapped pages). */
 ffdp_status reg_field_create_mapped(const ffdp_volume *grid, ffdp_volume **v, ffdp_error *err);
+/* A rank's stored planes of a field (slab s of grid) as a volume of their own: its geometry
+ * is the grid's shifted by s->zlo planes, so resampling it is resampling those planes. */
+ffdp_status reg_slab_volume(const float *stored, const ffdp_slab *s, const ffdp_volume *grid, ffdp_volume **out,
+                            ffdp_error *err);
+/* Whether sub (planes [sub_zlo, ...) of a previous level's grid of full_nz planes) holds every
+ * plane that resampling it onto the stored planes of slab s of grid reads: then a rank can
+ * carry its own slab to the next level without a gather. */
+int reg_slab_covers(const ffdp_volume *sub, int64_t sub_zlo, int64_t full_nz, const ffdp_volume *grid,
+                    const ffdp_slab *s);
 /* Smallest voxel size (mm) of a level's fixed grid: the unit of deformable step sizes. */
 double reg_level_step_mm(const reg_level *L);
 /* The four warps of a SyN level: fixed and moving samplers (midpoint grid = fixed level grid)

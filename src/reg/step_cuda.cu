@@ -4,6 +4,7 @@
 #include <cuda_runtime.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 #include "core/comm_internal.h"
 #include "core/err.h"
 #include "ops/ops_cuda.h"
@@ -82,7 +83,8 @@ extern "C" int reg_cuda_field_onto(const ffdp_volume *v, const ffdp_volume *grid
   const long long P = s->nx * s->ny, n = ffdp_slab_stored(s);
   if (!v) return (int)cudaMemset(dev, 0, 3 * n * sizeof(float));
   const int64_t *vd = ffdp_volume_dim(v), *gd = ffdp_volume_dim(grid);
-  if (vd[0] == gd[0] && vd[1] == gd[1] && vd[2] == gd[2]) /* same grid: the values as they are */
+  const ffdp_mat4 va = ffdp_volume_vox2world(v), ga = ffdp_volume_vox2world(grid);
+  if (vd[0] == gd[0] && vd[1] == gd[1] && vd[2] == gd[2] && !memcmp(&va, &ga, sizeof va)) /* same grid: as they are */
     return (int)cudaMemcpy(dev, ffdp_volume_cdata(v) + s->zlo * P * 3, 3 * n * sizeof(float), cudaMemcpyHostToDevice);
   const long long nv = ffdp_volume_nvox(v);
   if (3 * nv > scratch_floats) return -1;

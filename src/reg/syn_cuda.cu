@@ -12,6 +12,7 @@
 #include "ops/ops_cuda.h"
 #include "reg/reg_internal.h"
 #include "reg/dev_layout.h"
+#include "reg/handover.h"
 #include "reg/step_cuda.h"
 
 #define SYN_INVERT_ITERS 50
@@ -217,41 +218,64 @@ extern "C" ffdp_status reg_syn_stage_cuda(reg_pyramid *pyr, const ffdp_reg_optio
   int rc = 0;
   const int64_t halo = reg_deformable_halo(S);
   ffdp_volume *u = NULL, *ui = NULL;
+  reg_handover ho; /* ranks: each one's planes of both fields of the last level, when not gathered */
+  memset(&ho, 0, sizeof ho);
   for (int lv = 0; lv < S->nlevels && !st; lv++) {
     reg_level L;
-    ffdp_volume *vfn = NULL, *vmn = NULL; /* both fields on this level's grid (host) */
+    ffdp_volume *vfn = NULL, *vmn = NULL; /* one process: both fields on this level's grid (host) */
     st = reg_level_build(pyr, NULL, NULL, S->shrink[lv], S->smooth[lv], &L, err);
     const int final_here = !st && c->size == 1 && lv == S->nlevels - 1 && L.F->dim[0] == F->dim[0] &&
                            L.F->dim[1] == F->dim[1] && L.F->dim[2] == F->dim[2];
-    if (!st && !final_here) st = reg_field_create_mapped(L.F, &vfn, err);
-    if (!st && !final_here) st = reg_field_create_mapped(L.F, &vmn, err);
+    if (!st && !final_here && c->size == 1) st = reg_field_create_mapped(L.F, &vfn, err);
+    if (!st && !final_here && c->size == 1) st = reg_field_create_mapped(L.F, &vmn, err);
     if ((st = c->agree(c, st, err))) {
       if (L.F || L.M) reg_level_free(&L);
       ffdp_volume_free(vfn), ffdp_volume_free(vmn);
       break;
     }
     const int nact = reg_level_ranks(c->size, L.F->dim[2], halo); /* thin levels: fewer ranks */
-    ffdp_comm *sub = nact == c->size ? (ffdp_comm *)c : c->first(c, nact);
+    const ffdp_slab s_next = c->rank < nact ? ffdp_slab_split(L.F->dim[0], L.F->dim[1], L.F->dim[2], c->rank, nact, halo)
+                                            : L.fs;
+    const ffdp_volume *pf = vf, *pm = vm;
+    if (ho.held) { /* ranks: carry own planes over, or gather when some rank would need others' */
+      if (reg_handover_local(&ho, c, L.F, &s_next, nact == c->size)) {
+        pf = ho.part[0], pm = ho.part[1];
+      } else {
+        ffdp_volume *full[2];
+        if (!(st = reg_handover_gather(&ho, c, full, err))) {
+          ffdp_volume_free(vf), ffdp_volume_free(vm);
+          pf = vf = full[0], pm = vm = full[1];
+        }
+      }
+      reg_trace("SyN level %d: fields %s", lv + 1, pf == vf ? "gathered" : "carried on each rank's slab");
+    }
+    ffdp_comm *sub = st ? nullptr : nact == c->size ? (ffdp_comm *)c : c->first(c, nact);
     ffdp_slab s = L.fs;
     float *vs = nullptr;
-    SynFields io = {vf, vm, vfn ? vfn->data : NULL, vmn ? vmn->data : NULL, final_here ? F : NULL, NULL, NULL};
+    SynFields io = {pf, pm, vfn ? vfn->data : NULL, vmn ? vmn->data : NULL, final_here ? F : NULL, NULL, NULL};
     if (sub) st = syn_level(sub, &L, opt, si, lv, aff, &io, halo, base, sum, t_start, &s, c->size > 1 ? &vs : nullptr, err);
     u = io.u, ui = io.ui;
     if (sub && sub != c) ffdp_comm_free(sub);
     if (c->size > 1) {
       if (!(st = c->agree(c, st, err))) {
-        if (!vs) s.z0 = s.z1 = 0, s.zlo = s.zhi = 0; /* an idle rank contributes no planes */
         reg_level_account(c, sum);
-        st = c->gather(c, &s, vs, 3, vfn->data, err);
-        if (!st) st = c->gather(c, &s, vs ? vs + 3 * ffdp_slab_stored(&s) : NULL, 3, vmn->data, err);
-        st = c->agree(c, st, err);
+        st = c->agree(c, reg_handover_keep(&ho, 2, vs, &s, L.F, nact == c->size, err), err);
       }
+    } else {
+      ffdp_volume_free(vf), ffdp_volume_free(vm);
+      vf = vfn, vm = vmn;
     }
     free(vs);
     reg_level_free(&L);
-    ffdp_volume_free(vf), ffdp_volume_free(vm);
-    vf = vfn, vm = vmn;
   }
+  if (!st && ho.held) { /* the whole fields on every rank, for the final composition */
+    ffdp_volume *full[2];
+    if (!(st = reg_handover_gather(&ho, c, full, err))) {
+      ffdp_volume_free(vf), ffdp_volume_free(vm);
+      vf = full[0], vm = full[1];
+    }
+  }
+  reg_handover_clear(&ho);
   /* composite transforms at full resolution, on the device of every rank (the same result
    * everywhere, no exchange), unless the last level already made them */
   const double t_fin = reg_now();
