@@ -103,6 +103,17 @@ ffdp_status ffdp_volume_downsample(const ffdp_volume *v, const int factor[3], ff
 /* Separable Gaussian smoothing, sigma in voxels per axis, zero padding. */
 ffdp_status ffdp_volume_smooth(const ffdp_volume *v, const double sigma[3], ffdp_volume **out, ffdp_error *err);
 
+/* A scalar NIfTI volume written plane by plane in z order, so that volumes larger than memory
+ * can be produced: the header at open, planes as they come (converted to dtype), and the file
+ * appears at path only when close finds every plane written (NIfTI-2 by itself when NIfTI-1
+ * cannot hold the volume). abort (or a failed close) removes what was written. */
+typedef struct ffdp_plane_writer ffdp_plane_writer;
+ffdp_status ffdp_plane_writer_open(const char *path, const int64_t dim[3], ffdp_mat4 vox2world, ffdp_dtype dtype,
+                                   ffdp_nifti_version ver, ffdp_plane_writer **out, ffdp_error *err);
+ffdp_status ffdp_plane_writer_put(ffdp_plane_writer *w, const float *planes, int64_t nplanes, ffdp_error *err);
+ffdp_status ffdp_plane_writer_close(ffdp_plane_writer *w, ffdp_error *err);
+void ffdp_plane_writer_abort(ffdp_plane_writer *w);
+
 #ifdef __cplusplus
 }
 #endif

@@ -58,31 +58,29 @@ static void set_geometry(nifti_image *nim, ffdp_mat4 w) {
   nim->xyz_units = NIFTI_UNITS_MM;
 }
 
-/* Writes header + data for a volume whose values are produced by get(v, i) for i in
- * [0, n). Values are converted in chunks so no second full-size copy exists. */
-static ffdp_status write_nifti(const ffdp_volume *v, const char *path, int dtype, ffdp_nifti_version ver,
-                               int as_field, int lps, ffdp_error *err) {
+/* The header bytes for a volume of dim (as a 3-vector field when as_field), NIfTI-2 when asked
+ * for or when NIfTI-1 cannot hold it. */
+static ffdp_status make_header(const char *path, const int64_t dim[3], ffdp_mat4 vox2world, int dtype,
+                               ffdp_nifti_version ver, int as_field, unsigned char hdr[544], size_t *hdr_size,
+                               int *nbyper, ffdp_error *err) {
   if (!ffdp_path_is_nifti(path))
     return ffdp_fail(err, FFDP_ERR_INVALID, "output '%s' must end in .nii or .nii.gz", path);
-  const int64_t n = ffdp_volume_nvox(v);
-  const int64_t total = n * v->ncomp;
+  const int64_t total = dim[0] * dim[1] * dim[2] * (as_field ? 3 : 1);
   int too_big_n1 = total > FFDP_NIFTI1_MAX_VOX;
-  for (int i = 0; i < 3; i++) too_big_n1 |= v->dim[i] > FFDP_NIFTI1_MAX_DIM;
+  for (int i = 0; i < 3; i++) too_big_n1 |= dim[i] > FFDP_NIFTI1_MAX_DIM;
   if (ver == FFDP_NIFTI_1 && too_big_n1)
     return ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "'%s': %lld voxels do not fit NIfTI-1 (limit 2^31-1, 32767 per axis); write NIfTI-2",
                      path, (long long)total);
-  int use_n2 = ver == FFDP_NIFTI_2 || (ver == FFDP_NIFTI_AUTO && too_big_n1);
-  int nbyper = 0, sw;
-  nifti_datatype_sizes(dtype, &nbyper, &sw);
-  if (nbyper == 0)
-    return ffdp_fail(err, FFDP_ERR_INVALID, "'%s': unsupported output voxel type code %d", path, dtype);
-
-  int64_t dims[8] = {3, v->dim[0], v->dim[1], v->dim[2], 1, 1, 1, 1};
+  int use_n2 = ver == FFDP_NIFTI_2 || (ver == FFDP_NIFTI_AUTO && too_big_n1), sw;
+  *nbyper = 0;
+  nifti_datatype_sizes(dtype, nbyper, &sw);
+  if (*nbyper == 0) return ffdp_fail(err, FFDP_ERR_INVALID, "'%s': unsupported output voxel type code %d", path, dtype);
+  int64_t dims[8] = {3, dim[0], dim[1], dim[2], 1, 1, 1, 1};
   if (as_field) dims[0] = 5, dims[5] = 3;
   nifti_set_debug_level(0);
   nifti_image *nim = nifti_make_new_nim(dims, dtype, 0);
   if (!nim) return ffdp_fail(err, FFDP_ERR_NOMEM, "cannot build a NIfTI header for '%s'", path);
-  set_geometry(nim, v->vox2world);
+  set_geometry(nim, vox2world);
   if (as_field) {
     nim->intent_code = NIFTI_INTENT_VECTOR;
     snprintf(nim->intent_name, sizeof nim->intent_name, "%s", "displacement");
@@ -90,48 +88,83 @@ static ffdp_status write_nifti(const ffdp_volume *v, const char *path, int dtype
   snprintf(nim->descrip, sizeof nim->descrip, "ffdp %s", "0.1.0");
   nim->nifti_type = use_n2 ? NIFTI_FTYPE_NIFTI2_1 : NIFTI_FTYPE_NIFTI1_1;
   nim->iname_offset = use_n2 ? 544 : 352;
-  unsigned char hdr[544];
-  size_t hdr_size;
-  memset(hdr, 0, sizeof hdr); /* bytes past the header: the 4-byte "no extension" flag */
+  memset(hdr, 0, 544); /* bytes past the header: the 4-byte "no extension" flag */
   int bad_hdr;
   if (use_n2) {
     nifti_2_header h2;
     bad_hdr = nifti_convert_nim2n2hdr(nim, &h2);
     memcpy(hdr, &h2, sizeof h2);
-    hdr_size = 544;
+    *hdr_size = 544;
   } else {
     nifti_1_header h1;
     bad_hdr = nifti_convert_nim2n1hdr(nim, &h1);
     memcpy(hdr, &h1, sizeof h1);
-    hdr_size = 352;
+    *hdr_size = 352;
   }
   nifti_image_free(nim);
-  if (bad_hdr) return ffdp_fail(err, FFDP_ERR_INVALID, "cannot encode a NIfTI header for '%s'", path);
+  return bad_hdr ? ffdp_fail(err, FFDP_ERR_INVALID, "cannot encode a NIfTI header for '%s'", path) : FFDP_OK;
+}
 
+/* A temporary file next to path, as a stream (gzip for .nii.gz); *tmp names it. */
+static ffdp_status open_temp(const char *path, out_stream *o, char **tmp, ffdp_error *err) {
   size_t plen = strlen(path);
-  char *tmp = malloc(plen + 16);
-  if (!tmp) return ffdp_fail(err, FFDP_ERR_NOMEM, "out of memory");
-  snprintf(tmp, plen + 16, "%s.tmp-XXXXXX", path);
-  int fd = mkstemp(tmp);
+  *tmp = malloc(plen + 16);
+  if (!*tmp) return ffdp_fail(err, FFDP_ERR_NOMEM, "out of memory");
+  snprintf(*tmp, plen + 16, "%s.tmp-XXXXXX", path);
+  int fd = mkstemp(*tmp);
   if (fd < 0) {
     ffdp_status s = ffdp_fail(err, FFDP_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
-    free(tmp);
+    free(*tmp);
+    *tmp = NULL;
     return s;
   }
   fchmod(fd, 0644);
-  out_stream o = {.gz = ffdp_path_is_gz(path), .path = path};
-  int ok = 1;
-  if (o.gz) {
-    o.g = gzdopen(fd, "wb1"); /* level 1: several times faster than 6 on large fields, files a little larger */
-    ok = o.g != NULL;
+  memset(o, 0, sizeof *o);
+  o->gz = ffdp_path_is_gz(path), o->path = path;
+  int ok;
+  if (o->gz) {
+    o->g = gzdopen(fd, "wb1"); /* level 1: several times faster than 6 on large fields, files a little larger */
+    ok = o->g != NULL;
   } else {
-    o.f = fdopen(fd, "wb");
-    ok = o.f != NULL;
+    o->f = fdopen(fd, "wb");
+    ok = o->f != NULL;
   }
-  if (!ok) close(fd);
-  const int64_t chunk = 1 << 20;
-  void *buf = ok ? malloc((size_t)chunk * nbyper) : NULL;
-  ok = ok && buf && stream_write(&o, hdr, hdr_size);
+  if (ok) return FFDP_OK;
+  close(fd);
+  unlink(*tmp);
+  free(*tmp);
+  *tmp = NULL;
+  return ffdp_fail(err, FFDP_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
+}
+
+/* Close the stream and, if everything was written, move the temporary file into place;
+ * otherwise remove it. Frees tmp. */
+static ffdp_status finish(out_stream *o, char *tmp, const char *path, int ok, ffdp_error *err) {
+  int saved_errno = errno;
+  if (o->f || o->g) ok = stream_close(o) && ok;
+  if (ok && rename(tmp, path) != 0) {
+    saved_errno = errno;
+    ok = 0;
+  }
+  if (!ok) unlink(tmp);
+  free(tmp);
+  if (ok) return FFDP_OK;
+  return ffdp_fail(err, FFDP_ERR_IO, "failed writing '%s': %s", path, saved_errno ? strerror(saved_errno) : "write error");
+}
+
+/* Header + data of v; values are converted in chunks so no second full-size copy exists. */
+static ffdp_status write_nifti(const ffdp_volume *v, const char *path, int dtype, ffdp_nifti_version ver,
+                               int as_field, int lps, ffdp_error *err) {
+  unsigned char hdr[544];
+  size_t hdr_size;
+  int nbyper;
+  ffdp_status st = make_header(path, v->dim, v->vox2world, dtype, ver, as_field, hdr, &hdr_size, &nbyper, err);
+  out_stream o;
+  char *tmp = NULL;
+  if (st || (st = open_temp(path, &o, &tmp, err))) return st;
+  const int64_t n = ffdp_volume_nvox(v), total = n * v->ncomp, chunk = 1 << 20;
+  void *buf = malloc((size_t)chunk * nbyper);
+  int ok = buf && stream_write(&o, hdr, hdr_size);
   /* Vector fields go out planar (component slowest) as ITK expects; scalars in order. */
   for (int c = 0; ok && c < (as_field ? 3 : 1); c++) {
     const double sgn = (as_field && lps && c < 2) ? -1.0 : 1.0;
@@ -146,20 +179,79 @@ static ffdp_status write_nifti(const ffdp_volume *v, const char *path, int dtype
     }
   }
   free(buf);
-  int saved_errno = errno;
-  if (o.f || o.g) ok = stream_close(&o) && ok;
-  if (ok && rename(tmp, path) != 0) {
-    saved_errno = errno;
-    ok = 0;
+  return finish(&o, tmp, path, ok, err);
+}
+
+struct ffdp_plane_writer {
+  out_stream o;
+  char *tmp, *path;
+  int64_t dim[3], next; /* planes written so far */
+  int dtype, nbyper;
+  void *buf;
+};
+
+ffdp_status ffdp_plane_writer_open(const char *path, const int64_t dim[3], ffdp_mat4 vox2world, ffdp_dtype dtype,
+                                   ffdp_nifti_version ver, ffdp_plane_writer **out, ffdp_error *err) {
+  *out = NULL;
+  for (int a = 0; a < 3; a++)
+    if (dim[a] < 1) return ffdp_fail(err, FFDP_ERR_INVALID, "'%s': dimension %d is %lld", path, a, (long long)dim[a]);
+  unsigned char hdr[544];
+  size_t hdr_size;
+  int nbyper;
+  ffdp_status st = make_header(path, dim, vox2world, (int)dtype, ver, 0, hdr, &hdr_size, &nbyper, err);
+  if (st) return st;
+  ffdp_plane_writer *w = calloc(1, sizeof *w);
+  if (w) w->path = strdup(path), w->buf = malloc((size_t)(dim[0] * dim[1]) * nbyper);
+  if (!w || !w->path || !w->buf) {
+    if (w) free(w->path), free(w->buf), free(w);
+    return ffdp_fail(err, FFDP_ERR_NOMEM, "out of memory opening '%s'", path);
   }
-  if (!ok) {
-    unlink(tmp);
-    free(tmp);
-    return ffdp_fail(err, FFDP_ERR_IO, "failed writing '%s': %s", path,
-                     saved_errno ? strerror(saved_errno) : "write error");
+  memcpy(w->dim, dim, sizeof w->dim);
+  w->dtype = (int)dtype, w->nbyper = nbyper;
+  if ((st = open_temp(w->path, &w->o, &w->tmp, err))) {
+    free(w->path), free(w->buf), free(w);
+    return st;
   }
-  free(tmp);
+  if (!stream_write(&w->o, hdr, hdr_size)) {
+    ffdp_plane_writer_abort(w);
+    return ffdp_fail(err, FFDP_ERR_IO, "failed writing '%s': %s", path, strerror(errno));
+  }
+  *out = w;
   return FFDP_OK;
+}
+
+ffdp_status ffdp_plane_writer_put(ffdp_plane_writer *w, const float *planes, int64_t nplanes, ffdp_error *err) {
+  const int64_t P = w->dim[0] * w->dim[1];
+  if (nplanes < 0 || w->next + nplanes > w->dim[2])
+    return ffdp_fail(err, FFDP_ERR_INVALID, "'%s': %lld planes past the last of %lld", w->path,
+                     (long long)(w->next + nplanes), (long long)w->dim[2]);
+  for (int64_t z = 0; z < nplanes; z++) {
+    for (int64_t i = 0; i < P; i++) ffdp_store_value(planes[z * P + i], w->dtype, w->buf, i);
+    if (!stream_write(&w->o, w->buf, (size_t)(P * w->nbyper)))
+      return ffdp_fail(err, FFDP_ERR_IO, "failed writing '%s': %s", w->path, strerror(errno));
+    w->next++;
+  }
+  return FFDP_OK;
+}
+
+ffdp_status ffdp_plane_writer_close(ffdp_plane_writer *w, ffdp_error *err) {
+  if (!w) return FFDP_OK;
+  ffdp_status st;
+  if (w->next != w->dim[2]) {
+    st = ffdp_fail(err, FFDP_ERR_INVALID, "'%s': only %lld of %lld planes were written; nothing was kept", w->path,
+                   (long long)w->next, (long long)w->dim[2]);
+    ffdp_plane_writer_abort(w);
+    return st;
+  }
+  st = finish(&w->o, w->tmp, w->path, 1, err);
+  free(w->path), free(w->buf), free(w);
+  return st;
+}
+
+void ffdp_plane_writer_abort(ffdp_plane_writer *w) {
+  if (!w) return;
+  if (w->tmp) finish(&w->o, w->tmp, w->path, 0, NULL);
+  free(w->path), free(w->buf), free(w);
 }
 
 ffdp_status ffdp_volume_save(const ffdp_volume *v, const char *path, ffdp_dtype dtype, ffdp_nifti_version ver,
