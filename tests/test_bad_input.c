@@ -110,6 +110,18 @@ int main(void) {
   fwrite("\0\0\0\0", 4, 1, f);
   fclose(f);
 
+  /* The same claim in a NIfTI-2 header (which may hold it): refused as truncated, before any
+   * allocation, not as an oversized NIfTI-1. */
+  n = nifti_make_new_nim(hd, DT_UINT8, 0);
+  n->nifti_type = NIFTI_FTYPE_NIFTI2_1;
+  nifti_2_header h2;
+  nifti_convert_nim2n2hdr(n, &h2);
+  nifti_image_free(n);
+  f = fopen(DIR_ "huge_nifti2.nii", "wb");
+  fwrite(&h2, sizeof h2, 1, f);
+  fwrite("\0\0\0\0", 4, 1, f);
+  fclose(f);
+
   /* loadable but unusable for registration (exercised by cli_register.sh) */
   n = small_image(1, 1);
   for (int i = 0; i < 64; i++) ((float *)n->data)[i] = (float)(i % 7);
@@ -133,6 +145,7 @@ int main(void) {
   expect_load(DIR_ "four_d.nii.gz", FFDP_ERR_UNSUPPORTED, "4D where 3D expected");
   expect_load(DIR_ "five_d.nii.gz", FFDP_ERR_UNSUPPORTED, "5D where 3D expected");
   expect_load(DIR_ "huge_nifti1.nii", FFDP_ERR_UNSUPPORTED, "NIfTI-1 over 2^31 voxels");
+  expect_load(DIR_ "huge_nifti2.nii", FFDP_ERR_FORMAT, "NIfTI-2 over 2^31, no data");
 
   /* Output errors. */
   ffdp_volume *v;

@@ -44,6 +44,8 @@ static void usage(FILE *f) {
     "                   one (and no masks) and says so when it falls back to the CPU\n"
     "  --state-precision fp32|bf16  storage of the deformable optimiser state on the GPU (default\n"
     "                   fp32); bf16 saves 12 B per voxel and field ('ffdp plan' shows the effect)\n"
+    "  --output-format nii.gz|nii  images and fields written gzipped (default, as ANTs) or plain\n"
+    "                   (much faster for large volumes, and ranks can read them by slab)\n"
     "  --json FILE      write the run summary as JSON\n"
     "  -v, --verbose    one line per iteration;  -q, --quiet  only errors\n\n"
     "examples:\n"
@@ -239,7 +241,8 @@ int ffdp_cmd_register(int argc, char **argv) {
 int ffdp_cmd_plan(int argc, char **argv) { return run_register(argc, argv, 1, NULL); }
 
 static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *comm) {
-  const char *fixed = NULL, *moving = NULL, *prefix = NULL, *json = NULL, *masks = NULL, *preset = "greedy";
+  const char *fixed = NULL, *moving = NULL, *prefix = NULL, *json = NULL, *masks = NULL, *preset = "greedy",
+             *ext = ".nii.gz";
   int threads = 0, verbose = 0, moments = 1, custom = 0, device = 0, bf16 = 0, gpus = 0;
   ffdp_reg_options opt;
   ffdp_error err = {0};
@@ -271,6 +274,11 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
     else if (!strcmp(a, "-o") || !strcmp(a, "--output")) { NEED_VALUE(); prefix = v; }
     else if (!strcmp(a, "-x") || !strcmp(a, "--masks")) { NEED_VALUE(); masks = v; }
     else if (!strcmp(a, "--json")) { NEED_VALUE(); json = v; }
+    else if (!strcmp(a, "--output-format")) {
+      NEED_VALUE();
+      if (strcmp(v, "nii.gz") && strcmp(v, "nii")) return cli_errorf("--output-format must be nii.gz or nii, not '%s'", v);
+      ext = !strcmp(v, "nii") ? ".nii" : ".nii.gz";
+    }
     else if (!strcmp(a, "--gpus") && plan_only) {
       NEED_VALUE();
       char *end;
@@ -462,17 +470,17 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
   char path[4200];
   if (ffdp_warp_image(M, ffdp_volume_dim(F), ffdp_volume_vox2world(F), A, u, 0, &W, &err)) goto fail_res;
   double ncc = ffdp_global_ncc(F, W), fold = u ? ffdp_folding_fraction(u, A) : 0;
-  snprintf(path, sizeof path, "%sWarped.nii.gz", prefix);
+  snprintf(path, sizeof path, "%sWarped%s", prefix, ext);
   if (ffdp_volume_save(W, path, FFDP_DT_FLOAT32, FFDP_NIFTI_AUTO, &err)) goto fail_res;
   snprintf(path, sizeof path, "%s0GenericAffine.txt", prefix);
   if (ffdp_affine_save_itk(A, path, &err)) goto fail_res;
   if (u) {
-    snprintf(path, sizeof path, "%s1Warp.nii.gz", prefix);
+    snprintf(path, sizeof path, "%s1Warp%s", prefix, ext);
     if (ffdp_warp_save_ants(u, A, path, &err)) goto fail_res;
   }
   const ffdp_volume *ui = ffdp_reg_result_inverse_warp(res);
   if (ui) {
-    snprintf(path, sizeof path, "%s1InverseWarp.nii.gz", prefix);
+    snprintf(path, sizeof path, "%s1InverseWarp%s", prefix, ext);
     if (ffdp_inverse_warp_save_ants(ui, path, &err)) goto fail_res;
   }
   double t_total = cli_now() - t0, rss = peak_rss_mb(), gpu_peak = 0;
@@ -497,8 +505,8 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
     }
     printf("  global NCC fixed vs warped %.4f", ncc);
     if (u) printf(", folding (det J <= 0) %.4f%% of voxels", 100 * fold);
-    printf("\n  outputs: %sWarped.nii.gz, %s0GenericAffine.txt%s%s\n", prefix, prefix, u ? ", 1Warp.nii.gz" : "",
-           ui ? ", 1InverseWarp.nii.gz" : "");
+    printf("\n  outputs: %sWarped%s, %s0GenericAffine.txt%s%s%s%s\n", prefix, ext, prefix, u ? ", 1Warp" : "",
+           u ? ext : "", ui ? ", 1InverseWarp" : "", ui ? ext : "");
   }
   if (json) {
     cJSON *j = cJSON_CreateObject(), *st = cJSON_AddArrayToObject(j, "stages");

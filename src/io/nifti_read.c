@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 int ffdp_path_is_gz(const char *path) {
   size_t n = strlen(path);
@@ -82,8 +83,10 @@ static ffdp_status open_checked(const char *path, int want_ncomp, nifti_image **
   nifti_image *nim = nifti_image_read(path, 0);
   if (!nim)
     return ffdp_fail(err, FFDP_ERR_FORMAT, "'%s' is not a readable NIfTI-1/NIfTI-2 file (bad or truncated header)", path);
-  if ((nim->nifti_type == NIFTI_FTYPE_NIFTI1_1 || nim->nifti_type == NIFTI_FTYPE_NIFTI1_2 ||
-       nim->nifti_type == NIFTI_FTYPE_ANALYZE) && nim->nvox > FFDP_NIFTI1_MAX_VOX) {
+  /* the header's own version: the library reports single-file NIfTI-2 as nifti_type 1 too */
+  int ver = 0;
+  free(nifti_read_header(path, &ver, 0));
+  if (ver != 2 && nim->nvox > FFDP_NIFTI1_MAX_VOX) {
     s = ffdp_fail(err, FFDP_ERR_UNSUPPORTED,
                   "'%s': NIfTI-1 header claims %lld voxels (over 2^31-1); store volumes this large as NIfTI-2",
                   path, (long long)nim->nvox);
@@ -117,6 +120,15 @@ static ffdp_status open_checked(const char *path, int want_ncomp, nifti_image **
     s = ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "'%s': voxel type %s is not supported (use u8/i8/i16/u16/i32/u32/i64/f32/f64)",
                   path, nifti_datatype_string(nim->datatype));
     goto fail;
+  }
+  if (!ffdp_path_is_gz(path)) { /* a short file is refused before anything is allocated for it */
+    struct stat sb;
+    const double need = (double)nim->iname_offset + (double)nim->nvox * nbyper;
+    if (stat(nim->iname ? nim->iname : path, &sb) == 0 && (double)sb.st_size < need) {
+      s = ffdp_fail(err, FFDP_ERR_FORMAT, "'%s': image data is truncated (%lld of %.0f bytes)", path,
+                    (long long)sb.st_size, need);
+      goto fail;
+    }
   }
   s = header_geometry(nim, path, w, err);
   if (s) goto fail;

@@ -90,6 +90,10 @@ void run_axes(const ffdp_slab *s, const int r[3], long long za, long long zb, co
   // y: columns are (x, c) of a row, one grid row per stored plane; positions y in [0, ny)
   const long long plane = (long long)row * s->ny;
   const size_t smem_y = (size_t)(2 * r[1] + 1) * MB * sizeof(float), smem_z = (size_t)(2 * r[2] + 1) * MB * sizeof(float);
+  /* rings past 48 KB (radius > 23: the coarse pyramid levels of a gigavoxel image) need the
+   * kernel's opt-in to more shared memory; the largest radius, 64, takes 66 KB */
+  const size_t most = smem_y > smem_z ? smem_y : smem_z;
+  if (most > 48 * 1024) cudaFuncSetAttribute(blur_march, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)most);
   blur_march<<<dim3((unsigned)((row + MB - 1) / MB), (unsigned)(zb - za)), MB, smem_y, st>>>(
       r[1], row, row, plane, row, 0, s->ny, 0, s->ny, 1, out + (za - s->zlo) * plane, tmp + (za - s->zlo) * plane);
   // z: columns are (x, c) of a row, one grid row per y; positions are planes relative to zlo

@@ -1,0 +1,31 @@
+#!/bin/sh
+# On the GPU machine: a gigavoxel multimodal pair from ffdp_make_pair, registered at native
+# resolution on one GPU (MI rigid + affine, then greedy CC), labels carried through the result
+# and compared with ffdp_dice. BIN holds ffdp, ffdp_make_pair and ffdp_dice (built for sm_90);
+# SIZE (default 1008x1008x1008, 1.02 Gvox); WORK a scratch directory with ~60 GB free.
+#   carry: .device/deps .device/bin .device/data
+set -u
+cd "$(dirname "$0")/../.."
+OUT=${OUT:-gv_out} BIN=${BIN:-$PWD/.device/bin} SIZE=${SIZE:-1008x1008x1008} WORK=${WORK:-/tmp/gv}
+mkdir -p "$OUT" "$WORK"
+export LD_LIBRARY_PATH=$PWD/.device/deps/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
+now() { date +%s.%N; }
+step() { # name, command...
+  name=$1; shift
+  t=$(now); "$@" > "$OUT/$name.log" 2>&1; rc=$?
+  awk -v n="$name" -v r=$rc -v a="$t" -v b="$(now)" 'BEGIN { printf "%-10s rc %d  %6.1f s\n", n, r, b - a }' | tee -a "$OUT/steps.txt"
+  tail -3 "$OUT/$name.log"
+  return $rc
+}
+nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$OUT/device.txt"
+df -h "$WORK" | tail -1
+[ -f /usr/share/mricron/templates/ch2better.nii.gz ] || anat="--anatomy $PWD/.device/data/ch2better.nii.gz --labels $PWD/.device/data/aal.nii.gz"
+step generate "$BIN/ffdp_make_pair" --size "$SIZE" -o "$WORK/pair" ${anat:-} || exit 1
+step plan "$BIN/ffdp" plan -f "$WORK/pair/fixed.nii" -m "$WORK/pair/moving.nii" --greedy
+step before "$BIN/ffdp_dice" "$WORK/pair/fixed_labels.nii" "$WORK/pair/moving_labels.nii" --json "$OUT/dice_before.json"
+step register "$BIN/ffdp" register -f "$WORK/pair/fixed.nii" -m "$WORK/pair/moving.nii" --greedy --device cuda \
+  --output-format nii -o "$WORK/r_" --json "$OUT/register.json" || exit 1
+rm -f "$WORK/r_Warped.nii"
+step apply "$BIN/ffdp" apply -i "$WORK/pair/moving_labels.nii" -r "$WORK/pair/fixed.nii" -o "$WORK/wl.nii" \
+  -t "$WORK/r_1Warp.nii" -t "$WORK/r_0GenericAffine.txt" -n label
+step after "$BIN/ffdp_dice" "$WORK/pair/fixed_labels.nii" "$WORK/wl.nii" --json "$OUT/dice_after.json"
