@@ -41,6 +41,24 @@ static void truncate_file(const char *src, const char *dst, double frac) {
   free(buf);
 }
 
+static void header_only(int version, const char *path) {
+  int64_t hd[8] = {3, 2048, 2048, 1024, 1, 1, 1, 1};
+  nifti_image *n = nifti_make_new_nim(hd, DT_UINT8, 0);
+  n->nifti_type = version == 2 ? NIFTI_FTYPE_NIFTI2_1 : NIFTI_FTYPE_NIFTI1_1;
+  union {
+    nifti_1_header h1;
+    nifti_2_header h2;
+  } h;
+  size_t size = version == 2 ? sizeof h.h2 : sizeof h.h1;
+  if (version == 2) nifti_convert_nim2n2hdr(n, &h.h2);
+  else nifti_convert_nim2n1hdr(n, &h.h1);
+  nifti_image_free(n);
+  FILE *f = fopen(path, "wb");
+  fwrite(&h, size, 1, f);
+  fwrite("\0\0\0\0", 4, 1, f);
+  fclose(f);
+}
+
 static void expect_load(const char *path, ffdp_status want, const char *what) {
   ffdp_volume *v = (ffdp_volume *)1;
   ffdp_error err = {0};
@@ -98,29 +116,10 @@ int main(void) {
   write_nim(n, DIR_ "singular.nii");
   write_nim(small_image(3, 1), DIR_ "four_d.nii.gz");
   write_nim(small_image(1, 3), DIR_ "five_d.nii.gz");
-  /* A NIfTI-1 header claiming 2048 x 2048 x 1024 voxels (over 2^31) with no data behind it. */
-  int64_t hd[8] = {3, 2048, 2048, 1024, 1, 1, 1, 1};
-  n = nifti_make_new_nim(hd, DT_UINT8, 0);
-  n->nifti_type = NIFTI_FTYPE_NIFTI1_1;
-  nifti_1_header h1;
-  nifti_convert_nim2n1hdr(n, &h1);
-  nifti_image_free(n);
-  f = fopen(DIR_ "huge_nifti1.nii", "wb");
-  fwrite(&h1, sizeof h1, 1, f);
-  fwrite("\0\0\0\0", 4, 1, f);
-  fclose(f);
-
-  /* The same claim in a NIfTI-2 header (which may hold it): refused as truncated, before any
-   * allocation, not as an oversized NIfTI-1. */
-  n = nifti_make_new_nim(hd, DT_UINT8, 0);
-  n->nifti_type = NIFTI_FTYPE_NIFTI2_1;
-  nifti_2_header h2;
-  nifti_convert_nim2n2hdr(n, &h2);
-  nifti_image_free(n);
-  f = fopen(DIR_ "huge_nifti2.nii", "wb");
-  fwrite(&h2, sizeof h2, 1, f);
-  fwrite("\0\0\0\0", 4, 1, f);
-  fclose(f);
+  /* Headers claiming 2048 x 2048 x 1024 voxels (over 2^31) with no data behind them: NIfTI-1
+   * cannot hold that; NIfTI-2 can, and is refused as truncated before any allocation. */
+  header_only(1, DIR_ "huge_nifti1.nii");
+  header_only(2, DIR_ "huge_nifti2.nii");
 
   /* loadable but unusable for registration (exercised by cli_register.sh) */
   n = small_image(1, 1);
