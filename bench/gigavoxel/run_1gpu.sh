@@ -2,7 +2,9 @@
 # On the GPU machine: a gigavoxel multimodal pair from ffdp_make_pair, registered at native
 # resolution on one GPU (MI rigid + affine, then greedy CC), labels carried through the result
 # and compared with ffdp_dice. BIN holds ffdp, ffdp_make_pair and ffdp_dice (built for sm_90);
-# SIZE (default 1008x1008x1008, 1.02 Gvox); WORK a scratch directory with ~60 GB free.
+# SIZE (default 1008x1008x1008, 1.02 Gvox); WORK a scratch directory with ~60 GB free;
+# SCHEDULE=deep: linear stages at shrink 32/16/8 and a five-level greedy pyramid (16..1)
+# instead of the --greedy preset (built for clinical voxel sizes).
 #   carry: .device/deps .device/bin .device/data
 set -u
 cd "$(dirname "$0")/../.."
@@ -21,9 +23,15 @@ nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$OUT/devic
 df -h "$WORK" | tail -1
 [ -f /usr/share/mricron/templates/ch2better.nii.gz ] || anat="--anatomy $PWD/.device/data/ch2better.nii.gz --labels $PWD/.device/data/aal.nii.gz"
 step generate "$BIN/ffdp_make_pair" --size "$SIZE" -o "$WORK/pair" ${anat:-} || exit 1
-step plan "$BIN/ffdp" plan -f "$WORK/pair/fixed.nii" -m "$WORK/pair/moving.nii" --greedy
+stages="--greedy"
+if [ "${SCHEDULE:-}" = deep ]; then
+  mi="--metric MI[32] --convergence [200x100x50,1e-6,10] --shrink-factors 32x16x8"
+  stages="--transform Rigid[0.01] $mi --transform Affine[0.005] $mi --transform Greedy[0.5,1.5,1.5] --metric CC[5]
+    --convergence [200x200x100x50x20,1e-6,10] --shrink-factors 16x8x4x2x1"
+fi
+step plan "$BIN/ffdp" plan -f "$WORK/pair/fixed.nii" -m "$WORK/pair/moving.nii" $stages
 step before "$BIN/ffdp_dice" "$WORK/pair/fixed_labels.nii" "$WORK/pair/moving_labels.nii" --json "$OUT/dice_before.json"
-step register "$BIN/ffdp" register -f "$WORK/pair/fixed.nii" -m "$WORK/pair/moving.nii" --greedy --device cuda \
+step register "$BIN/ffdp" register -f "$WORK/pair/fixed.nii" -m "$WORK/pair/moving.nii" $stages --device cuda \
   --output-format nii -o "$WORK/r_" --json "$OUT/register.json" || exit 1
 rm -f "$WORK/r_Warped.nii"
 step apply "$BIN/ffdp" apply -i "$WORK/pair/moving_labels.nii" -r "$WORK/pair/fixed.nii" -o "$WORK/wl.nii" \
