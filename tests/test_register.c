@@ -46,7 +46,40 @@ static ffdp_reg_options quick(const char *preset) {
   return o;
 }
 
+/* The deformable presets deepen their pyramid for micro-scale voxels (coarsest level near
+ * 2.4 mm) and keep 4x2x1 for clinical ones; explicit levels are kept as given. */
+static void preset_levels(void) {
+  ffdp_reg_options o;
+  ffdp_error err = {0};
+  ffdp_plan plan;
+  const int64_t big[3] = {1000, 1000, 1000}, clin[3] = {182, 218, 182};
+  const double mm[4] = {0.15, 0.5, 1.0, 2.0};
+  const int want_levels[4] = {5, 3, 3, 3};
+  for (int k = 0; k < 4; k++) {
+    ffdp_reg_options_preset(&o, k % 2 ? "syn" : "greedy", &err);
+    ffdp_mat4 w = ffdp_mat4_identity();
+    for (int a = 0; a < 3; a++) w.m[a][a] = mm[k];
+    const int64_t *d = k == 0 ? big : clin;
+    CHECK(!ffdp_reg_plan(d, w, d, w, &o, &plan, &err), "plan: %s", err.msg);
+    int rows = 0;
+    int64_t first = 0;
+    for (int r = 0; r < plan.nrows; r++)
+      if (plan.rows[r].stage == 2 && plan.rows[r].level >= 0) first = rows++ ? first : plan.rows[r].dim[0];
+    CHECK(rows == want_levels[k], "%.2f mm voxels: %d deformable levels, want %d", mm[k], rows, want_levels[k]);
+    CHECK(first == d[0] / (1 << (want_levels[k] - 1)), "%.2f mm: coarsest level %lld voxels wide", mm[k], (long long)first);
+  }
+  ffdp_reg_options_preset(&o, "greedy", &err); /* explicit levels stay */
+  o.stages[2].auto_levels = 0;
+  ffdp_mat4 w = ffdp_mat4_identity();
+  for (int a = 0; a < 3; a++) w.m[a][a] = 0.15;
+  CHECK(!ffdp_reg_plan(big, w, big, w, &o, &plan, &err), "plan: %s", err.msg);
+  int rows = 0;
+  for (int r = 0; r < plan.nrows; r++) rows += plan.rows[r].stage == 2 && plan.rows[r].level >= 0;
+  CHECK(rows == 3, "explicit levels changed to %d", rows);
+}
+
 int main(void) {
+  preset_levels();
   ffdp_error err;
   const int64_t d[3] = {40, 44, 36};
   ffdp_mat4 wf = test_oblique(0, 0, 0, (double[3]){2, 2, 2}, (double[3]){-40, -44, -36});

@@ -37,6 +37,10 @@ typedef struct ffdp_stage_spec {
   double grad_sigma, warp_sigma; /* deformable: smoothing of the update and of the warp (voxels) */
   double level_mm[FFDP_MAX_LEVELS]; /* if level_mm[0] > 0: shrink factors are derived from the
                                        fixed image so level l has about level_mm[l] mm voxels */
+  int auto_levels;               /* deformable stages from ffdp_stage_default: below ~1 mm voxels the
+                                    pyramid deepens (shrink 2^K..1 with the coarsest level near
+                                    2.4 mm, e.g. 16x8x4x2x1 at 0.15 mm); clear it to use shrink
+                                    and iters exactly as given */
 } ffdp_stage_spec;
 
 /* How the deformable stages store their Adam moments; arithmetic is fp32 either way. bf16

@@ -28,7 +28,9 @@ static void usage(FILE *f) {
     "  --affine         moments + rigid + affine (MI)\n"
     "  --greedy         moments + rigid + affine (MI) + greedy deformable (CC)\n"
     "  --syn            moments + rigid + affine (MI) + symmetric deformable (CC); also writes\n"
-    "                   OUTPREFIX1InverseWarp.nii.gz (moving -> fixed, with [affine,1])\n\n"
+    "                   OUTPREFIX1InverseWarp.nii.gz (moving -> fixed, with [affine,1])\n"
+    "                   (below ~0.8 mm voxels the presets' deformable pyramid deepens, coarsest level\n"
+    "                   near 2.4 mm: 16x8x4x2x1 at 0.15 mm; 'ffdp plan' shows the levels)\n\n"
     "stages (replace the preset; options after a --transform apply to that stage):\n"
     "  --transform Rigid[lr] | Affine[lr] | Greedy[lr,grad_sigma,warp_sigma] | SyN[lr,grad_sigma,warp_sigma]\n"
     "  --metric CC[w] | MI[bins] | MSE     CC window w voxels (odd; ANTs radius r = window 2r+1)\n"
@@ -350,7 +352,7 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
         if (n < 1) return cli_errorf("cannot parse --convergence '%s' (e.g. [200x100x50,1e-6,10])", v);
         if (cur->level_mm[0] > 0) /* physical-size levels, halving down to 2 mm */
           for (int l = 0; l < n; l++) cur->level_mm[l] = 2.0 * (double)(1 << (n - 1 - l));
-        cur->nlevels = n;
+        cur->nlevels = n, cur->auto_levels = 0; /* the levels as given */
         for (int l = 0; l < n; l++) cur->iters[l] = (int)its[l];
         if ((tok = strtok(NULL, ","))) cur->tol = atof(tok);
         if ((tok = strtok(NULL, ","))) cur->window = atoi(tok);
@@ -363,7 +365,7 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
         if (n != cur->nlevels)
           return cli_errorf("%s has %d levels but --convergence has %d; give the same number", a, n, cur->nlevels);
         for (int l = 0; l < n; l++) {
-          if (a[2] == 's' && a[3] == 'h') cur->shrink[l] = (int)vals[l], cur->level_mm[0] = 0;
+          if (a[2] == 's' && a[3] == 'h') cur->shrink[l] = (int)vals[l], cur->level_mm[0] = 0, cur->auto_levels = 0;
           else cur->smooth[l] = vals[l];
         }
       }

@@ -7,9 +7,27 @@
 #include <math.h>
 #include <string.h>
 
+/* Micro-scale voxels: a deformation of a few mm spans tens of voxels, beyond what three levels
+ * capture (measured on a 1008^3 pair at 0.15 mm: label Dice 0.79 with 4x2x1, 0.89 with
+ * 16x8x4x2x1). K + 1 levels, the coarsest near 2.4 mm; K = 2 (the clinical 4x2x1) down to
+ * ~0.8 mm voxels, so clinical runs are unchanged. */
+static void deepen(ffdp_stage_spec *S, double h) {
+  int K = (int)floor(log2(2.4 / h) + 0.5);
+  if (K <= 2) return;
+  if (K > FFDP_MAX_LEVELS - 2) K = FFDP_MAX_LEVELS - 2;
+  S->nlevels = K + 1;
+  for (int l = 0; l <= K; l++) {
+    S->shrink[l] = 1 << (K - l), S->smooth[l] = 0;
+    S->iters[l] = l == K ? 20 : l == K - 1 ? 50 : l == K - 2 ? 100 : 200; /* the finest levels cost most */
+  }
+}
+
 void reg_resolve_levels(const ffdp_reg_options *in, const double spacing[3], ffdp_reg_options *out) {
   *out = *in;
   const double h = fmin(spacing[0], fmin(spacing[1], spacing[2]));
+  for (int i = 0; i < out->nstages; i++)
+    if (out->stages[i].auto_levels && (out->stages[i].kind == FFDP_STAGE_GREEDY || out->stages[i].kind == FFDP_STAGE_SYN))
+      deepen(&out->stages[i], h);
   for (int i = 0; i < out->nstages; i++)
     for (int l = 0; l < out->stages[i].nlevels && out->stages[i].level_mm[0] > 0; l++) {
       int f = (int)floor(out->stages[i].level_mm[l] / h + 0.5);

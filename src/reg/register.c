@@ -26,6 +26,7 @@ ffdp_stage_spec ffdp_stage_default(ffdp_stage_kind kind) {
     s.metric = (ffdp_metric_spec){FFDP_METRIC_CC, 5, 32};
     s.iters[0] = 200, s.iters[1] = 100, s.iters[2] = 50;
     s.lr = 0.5;
+    s.auto_levels = 1;
     s.grad_sigma = 1.5; /* chosen on the small pair: zero folding, best NCC (bench/accuracy.md) */
     s.warp_sigma = 1.5;
   } else {
