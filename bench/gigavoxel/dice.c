@@ -50,6 +50,10 @@ int main(int argc, char **argv) {
     return 2;
   }
   uint64_t *na = calloc(MAX_LABEL + 1, 8), *nb = calloc(MAX_LABEL + 1, 8), *nab = calloc(MAX_LABEL + 1, 8);
+  if (!na || !nb || !nab) {
+    fprintf(stderr, "ffdp_dice: error: out of memory\n");
+    return 2;
+  }
   const int64_t step = (int64_t)(64e6 / (double)(da[0] * da[1])) + 1; /* ~256 MB of floats per volume */
   for (int64_t z0 = 0; z0 < da[2]; z0 += step) {
     const int64_t z1 = z0 + step < da[2] ? z0 + step : da[2];

@@ -101,17 +101,13 @@ ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_
     }
     reg_report(opt, si, lv, it + 1, loss, t_start, lt0, ntot, 0, conv);
   }
-  if (rc < 0 && !st) st = err ? err->code : FFDP_ERR_IO; /* agreed by every rank inside the step */
   const double t_it = reg_now();
   reg_trace("greedy level %d: %d iterations %.1f ms (%.3f ms each)", lv + 1, it, 1e3 * (t_it - lt0),
             it ? 1e3 * (t_it - lt0) / it : 0.0);
   float *keep = nullptr;
-  if (!st && !rc) rc = reg_cuda_fields_down(&s, 1, &b.u, &u_full, u_slab ? &keep : nullptr);
+  if (!st && rc == 0) rc = reg_cuda_fields_down(&s, 1, &b.u, &u_full, u_slab ? &keep : nullptr);
   reg_trace("greedy level %d: download %.1f ms", lv + 1, 1e3 * (reg_now() - t_it));
-  if (rc > 0 && !st)
-    st = ffdp_fail(err, FFDP_ERR_IO, "CUDA error in stage %d level %d: %s", si + 1, lv + 1, cudaGetErrorString((cudaError_t)rc));
-  st = c->agree(c, st, err);
-  reg_level_done(opt, si, lv, hist, it, st, t_start, lt0, ntot, conv, sum);
+  st = reg_cuda_level_end(c, rc, st, opt, si, lv, hist, it, t_start, lt0, ntot, conv, sum, err);
   free(hist);
   cudaFree(b.block);
   if (st) {
@@ -158,18 +154,8 @@ extern "C" ffdp_status reg_greedy_stage_cuda(reg_pyramid *pyr, const ffdp_reg_op
     }
     /* coarse levels whose slabs would be thinner than the halo run on fewer ranks */
     const int nact = reg_level_ranks(c->size, L.F->dim[2], halo);
-    const ffdp_slab s_next = c->rank < nact ? ffdp_slab_split(L.F->dim[0], L.F->dim[1], L.F->dim[2], c->rank, nact, halo)
-                                            : L.fs;
-    const ffdp_volume *prev = u;
-    if (ho.held) { /* ranks: carry own planes over, or gather when some rank would need others' */
-      if (reg_handover_local(&ho, c, L.F, &s_next, nact == c->size)) {
-        prev = ho.part[0];
-      } else {
-        ffdp_volume *full[1];
-        if (!(st = reg_handover_gather(&ho, c, full, err))) ffdp_volume_free(u), u = full[0], prev = u;
-      }
-      reg_trace("greedy level %d: fields %s", lv + 1, prev == u ? "gathered" : "carried on each rank's slab");
-    }
+    const ffdp_volume *prev; /* ranks: own planes carried over, or the gathered field */
+    st = reg_handover_next(&ho, c, L.F, nact, halo, 1, &u, &prev, err);
     ffdp_comm *sub = st ? nullptr : nact == c->size ? (ffdp_comm *)c : c->first(c, nact);
     ffdp_slab s = L.fs;
     float *us = nullptr;
@@ -188,10 +174,7 @@ extern "C" ffdp_status reg_greedy_stage_cuda(reg_pyramid *pyr, const ffdp_reg_op
     free(us);
     reg_level_free(&L);
   }
-  if (!st && ho.held) { /* the whole field on every rank, for the output */
-    ffdp_volume *full[1];
-    if (!(st = reg_handover_gather(&ho, c, full, err))) ffdp_volume_free(u), u = full[0];
-  }
+  if (!st) st = reg_handover_finish(&ho, c, &u, err); /* the whole field on every rank, for the output */
   reg_handover_clear(&ho);
   if (!st) st = reg_field_to_grid(&u, F, err); /* final field at full resolution */
   if (st) {

@@ -28,27 +28,53 @@ ffdp_status reg_handover_keep(reg_handover *h, int nf, const float *stored, cons
   return FFDP_OK;
 }
 
-int reg_handover_local(const reg_handover *h, const ffdp_comm *comm, const ffdp_volume *grid, const ffdp_slab *s,
-                       int all_active) {
-  const ffdp_comm *c = ffdp_comm_or_single(comm);
-  if (!h->held) return 0;
-  const int mine = h->all_active && all_active && h->part[0] && reg_slab_covers(h->part[0], h->s.zlo, h->nz, grid, s);
+/* Collective: 1 on every rank iff every rank can bring its kept planes onto slab s of grid
+ * without anyone else's. */
+static int covered_everywhere(const reg_handover *h, const ffdp_comm *c, const ffdp_volume *grid, const ffdp_slab *s,
+                              int all_active) {
+  const int mine = h->all_active && all_active && h->part[0] &&
+                   reg_slab_covers(h->grid_vox2world, h->nz, h->s.zlo, h->s.zhi, grid, s);
   return c->max(c, mine ? 0.0 : 1.0) == 0.0; /* every rank, or none */
 }
 
-ffdp_status reg_handover_gather(reg_handover *h, const ffdp_comm *comm, ffdp_volume **full, ffdp_error *err) {
-  const ffdp_comm *c = ffdp_comm_or_single(comm);
+/* Collective: the whole kept fields replace full[0..nf) on every rank; h cleared. */
+static ffdp_status gather(reg_handover *h, const ffdp_comm *c, ffdp_volume **full, ffdp_error *err) {
   const int64_t dim[3] = {h->s.nx, h->s.ny, h->nz};
+  ffdp_volume *whole[2] = {NULL, NULL};
   ffdp_status st = FFDP_OK;
-  for (int k = 0; k < h->nf; k++) full[k] = NULL;
-  for (int k = 0; k < h->nf && !st; k++) st = ffdp_volume_create(dim, 3, h->grid_vox2world, &full[k], err);
-  if ((st = c->agree(c, st, err))) goto fail;
-  for (int k = 0; k < h->nf && !st; k++)
-    st = c->gather(c, &h->s, h->part[k] ? ffdp_volume_cdata(h->part[k]) : NULL, 3, ffdp_volume_data(full[k]), err);
-  if ((st = c->agree(c, st, err))) goto fail;
+  for (int k = 0; k < h->nf && !st; k++) st = ffdp_volume_create(dim, 3, h->grid_vox2world, &whole[k], err);
+  if (!(st = c->agree(c, st, err)))
+    for (int k = 0; k < h->nf && !st; k++)
+      st = c->gather(c, &h->s, h->part[k] ? ffdp_volume_cdata(h->part[k]) : NULL, 3, ffdp_volume_data(whole[k]), err);
+  if ((st = c->agree(c, st, err))) {
+    for (int k = 0; k < h->nf; k++) ffdp_volume_free(whole[k]);
+    return st;
+  }
+  for (int k = 0; k < h->nf; k++) ffdp_volume_free(full[k]), full[k] = whole[k];
   reg_handover_clear(h);
   return FFDP_OK;
-fail:
-  for (int k = 0; k < h->nf; k++) ffdp_volume_free(full[k]), full[k] = NULL;
+}
+
+ffdp_status reg_handover_next(reg_handover *h, const ffdp_comm *comm, const ffdp_volume *grid, int nact, int64_t halo,
+                              int nf, ffdp_volume **full, const ffdp_volume **prev, ffdp_error *err) {
+  const ffdp_comm *c = ffdp_comm_or_single(comm);
+  for (int k = 0; k < nf; k++) prev[k] = full[k];
+  if (!h->held) return FFDP_OK;
+  const int64_t *d = grid->dim;
+  const ffdp_slab s = c->rank < nact ? ffdp_slab_split(d[0], d[1], d[2], c->rank, nact, halo) : ffdp_slab_whole(d[0], d[1], d[2]);
+  if (covered_everywhere(h, c, grid, &s, nact == c->size)) {
+    for (int k = 0; k < nf; k++) prev[k] = h->part[k];
+    reg_trace("level %lldx%lldx%lld: fields carried on each rank's slab", (long long)d[0], (long long)d[1], (long long)d[2]);
+    return FFDP_OK;
+  }
+  ffdp_status st = gather(h, c, full, err);
+  for (int k = 0; k < nf; k++) prev[k] = full[k];
+  reg_trace("level %lldx%lldx%lld: fields gathered", (long long)d[0], (long long)d[1], (long long)d[2]);
+  return st;
+}
+
+ffdp_status reg_handover_finish(reg_handover *h, const ffdp_comm *comm, ffdp_volume **full, ffdp_error *err) {
+  ffdp_status st = h->held ? gather(h, ffdp_comm_or_single(comm), full, err) : FFDP_OK;
+  reg_handover_clear(h);
   return st;
 }

@@ -20,12 +20,15 @@ typedef struct reg_handover {
  * idle rank) of slab s of grid. */
 ffdp_status reg_handover_keep(reg_handover *h, int nf, const float *stored, const ffdp_slab *s, const ffdp_volume *grid,
                               int all_active, ffdp_error *err);
-/* Collective: 1 on every rank iff every rank can bring its kept planes onto slab s of grid
- * (the next level) without anyone else's. */
-int reg_handover_local(const reg_handover *h, const ffdp_comm *comm, const ffdp_volume *grid, const ffdp_slab *s,
-                       int all_active);
-/* Collective: the whole kept fields on every rank (full[0..nf)), h cleared. */
-ffdp_status reg_handover_gather(reg_handover *h, const ffdp_comm *comm, ffdp_volume **full, ffdp_error *err);
+/* Collective, at the start of a level of grid on the first nact of comm's ranks (deformable
+ * halo `halo`): prev[k] = what this rank resamples field k from — its own kept planes when
+ * every rank's are enough, else the whole field, gathered now into full[k] (replacing it).
+ * Without a kept level, prev[k] = full[k]. */
+ffdp_status reg_handover_next(reg_handover *h, const ffdp_comm *comm, const ffdp_volume *grid, int nact, int64_t halo,
+                              int nf, ffdp_volume **full, const ffdp_volume **prev, ffdp_error *err);
+/* Collective, at the end of a stage: the whole fields into full[k] (replacing them) if planes
+ * are still kept; h cleared either way. */
+ffdp_status reg_handover_finish(reg_handover *h, const ffdp_comm *comm, ffdp_volume **full, ffdp_error *err);
 void reg_handover_clear(reg_handover *h);
 
 #ifdef __cplusplus

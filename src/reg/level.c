@@ -62,8 +62,10 @@ static ffdp_status level_images(reg_pyramid *pyr, int shrink, double sigma, reg_
     }
   const double t0 = reg_now();
   ffdp_status st;
+  int on_gpu = 0;
 #ifdef FFDP_HAVE_CUDA
-  if (pyr->device == 1 && reg_cuda_pyramid_fits(pyr->F) && reg_cuda_pyramid_fits(pyr->M)) {
+  on_gpu = pyr->device == 1 && reg_cuda_pyramid_fits(pyr->F) && reg_cuda_pyramid_fits(pyr->M);
+  if (on_gpu) {
     if (!(st = reg_cuda_shrink_smooth(pyr->F, shrink, sigma, &L->F, err)))
       st = reg_cuda_shrink_smooth(pyr->M, shrink, sigma, &L->M, err);
   } else
@@ -75,7 +77,7 @@ static ffdp_status level_images(reg_pyramid *pyr, int shrink, double sigma, reg_
     L->F = L->M = NULL;
     return st;
   }
-  reg_trace("level build (shrink %d, sigma %g, %s): %.1f ms", shrink, sigma, pyr->device == 1 ? "GPU" : "CPU",
+  reg_trace("level build (shrink %d, sigma %g, %s): %.1f ms", shrink, sigma, on_gpu ? "GPU" : "CPU",
             1e3 * (reg_now() - t0));
   if (pyr->n < REG_PYRAMID_MAX) {
     pyr->lv[pyr->n].shrink = shrink, pyr->lv[pyr->n].sigma = sigma;
@@ -275,13 +277,10 @@ ffdp_status reg_slab_volume(const float *stored, const ffdp_slab *s, const ffdp_
   return st;
 }
 
-int reg_slab_covers(const ffdp_volume *sub, int64_t sub_zlo, int64_t full_nz, const ffdp_volume *grid,
-                    const ffdp_slab *s) {
-  ffdp_warp w; /* grid voxel -> full previous-grid voxel, as the resampler computes it */
-  ffdp_mat4 shift = ffdp_mat4_identity();
-  shift.m[2][3] = -(double)sub_zlo;
-  ffdp_warp_fold(ffdp_mat4_identity(), grid->vox2world, ffdp_mat4_mul(sub->vox2world, shift), FFDP_INTERP_LINEAR,
-                 FFDP_PAD_BORDER, &w);
+int reg_slab_covers(ffdp_mat4 prev_vox2world, int64_t full_nz, int64_t have_lo, int64_t have_hi,
+                    const ffdp_volume *grid, const ffdp_slab *s) {
+  ffdp_warp w; /* grid voxel -> previous-grid voxel, as the resampler computes it */
+  ffdp_warp_fold(ffdp_mat4_identity(), grid->vox2world, prev_vox2world, FFDP_INTERP_LINEAR, FFDP_PAD_BORDER, &w);
   double lo = INFINITY, hi = -INFINITY;
   for (int k = 0; k < 8; k++) {
     const double p[3] = {(k & 1) ? s->nx - 1 : 0, (k & 2) ? s->ny - 1 : 0, (k & 4) ? s->zhi - 1 : s->zlo};
@@ -293,8 +292,7 @@ int reg_slab_covers(const ffdp_volume *sub, int64_t sub_zlo, int64_t full_nz, co
   const int64_t need_lo = (int64_t)floor(fmin(fmax(lo, 0.0), top)) - 1; /* one plane of slack for rounding */
   int64_t need_hi = (int64_t)floor(fmin(fmax(hi, 0.0), top)) + 2;
   if (need_hi > full_nz - 1) need_hi = full_nz - 1;
-  const int64_t have_hi = sub_zlo + ffdp_volume_dim(sub)[2]; /* one past the last plane held */
-  return (need_lo >= sub_zlo || sub_zlo == 0) && need_hi < have_hi;
+  return (need_lo >= have_lo || have_lo == 0) && need_hi < have_hi;
 }
 
 double reg_level_step_mm(const reg_level *L) {

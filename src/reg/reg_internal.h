@@ -139,10 +139,10 @@ ffdp_status reg_field_create_mapped(const ffdp_volume *grid, ffdp_volume **v, ff
  * is the grid's shifted by s->zlo planes, so resampling it is resampling those planes. */
 ffdp_status reg_slab_volume(const float *stored, const ffdp_slab *s, const ffdp_volume *grid, ffdp_volume **out,
                             ffdp_error *err);
-/* Whether sub (planes [sub_zlo, ...) of a previous level's grid of full_nz planes) holds every
- * plane that resampling it onto the stored planes of slab s of grid reads: then a rank can
- * carry its own slab to the next level without a gather. */
-int reg_slab_covers(const ffdp_volume *sub, int64_t sub_zlo, int64_t full_nz, const ffdp_volume *grid,
+/* Whether planes [have_lo, have_hi) of a previous level's grid (prev_vox2world, full_nz planes)
+ * hold every plane that resampling onto the stored planes of slab s of grid reads: then a rank
+ * can carry its own slab to the next level without a gather. */
+int reg_slab_covers(ffdp_mat4 prev_vox2world, int64_t full_nz, int64_t have_lo, int64_t have_hi, const ffdp_volume *grid,
                     const ffdp_slab *s);
 /* Smallest voxel size (mm) of a level's fixed grid: the unit of deformable step sizes. */
 double reg_level_step_mm(const reg_level *L);

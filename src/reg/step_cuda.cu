@@ -8,6 +8,7 @@
 #include "core/comm_internal.h"
 #include "core/err.h"
 #include "ops/ops_cuda.h"
+#include "reg/reg_internal.h"
 #include "reg/step_cuda.h"
 
 namespace {
@@ -62,6 +63,18 @@ extern "C" int reg_cuda_field_step(const ffdp_comm *comm, const ffdp_slab *s, fl
   }
   if ((rc = agreed(c, rc, err))) return rc;
   return c->halo_dev(c, s, u, 3, err) ? -1 : 0;
+}
+
+extern "C" ffdp_status reg_cuda_level_end(const ffdp_comm *comm, int rc, ffdp_status st, const ffdp_reg_options *opt,
+                                          int si, int lv, const double *hist, int it, double t_start, double lt0,
+                                          int64_t n, int conv, ffdp_stage_summary *sum, ffdp_error *err) {
+  const ffdp_comm *c = ffdp_comm_or_single(comm);
+  if (rc < 0 && !st) st = err ? err->code : FFDP_ERR_IO; /* already agreed by every rank */
+  if (rc > 0 && !st)
+    st = ffdp_fail(err, FFDP_ERR_IO, "CUDA error in stage %d level %d: %s", si + 1, lv + 1, cudaGetErrorString((cudaError_t)rc));
+  st = c->agree(c, st, err);
+  reg_level_done(opt, si, lv, hist, it, st, t_start, lt0, n, conv, sum);
+  return st;
 }
 
 extern "C" int reg_cuda_fields_down(const ffdp_slab *s, int nf, float *const dev[], float *const full[], float **keep) {
@@ -138,9 +151,6 @@ extern "C" int reg_cuda_metric(const ffdp_comm *comm, const ffdp_metric_spec *m,
     rc = ffdp_cuda_lncc(&p, s, A, B, nullptr, norm, g, loss, nullptr);
   } else if (m->kind == FFDP_METRIC_MSE) {
     rc = ffdp_cuda_mse(s, A, B, nullptr, norm, g, loss, nullptr);
-  } else if (c->size < 2) {
-    ffdp_mi_params p = {m->bins, FFDP_PARZEN_BSPLINE, 0.0, 1.0, 0.0, 1.0};
-    return ffdp_cuda_mi(&p, s, A, B, nullptr, g, loss, nullptr);
   } else { /* the joint histogram of the whole grid: exact fixed point, the same on any split */
     ffdp_mi_params p = {m->bins, FFDP_PARZEN_BSPLINE, 0.0, 1.0, 0.0, 1.0};
     const int BB = p.bins * p.bins;

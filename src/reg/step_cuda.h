@@ -20,6 +20,12 @@ typedef struct reg_cuda_adam {
 int reg_cuda_field_step(const ffdp_comm *comm, const ffdp_slab *s, float *u, float *gu, float *tmp, reg_cuda_adam adam,
                         int t, const ffdp_warp *cw, double step, double grad_sigma, double warp_sigma, float *scratch,
                         int *moved, ffdp_error *err);
+/* End of a CUDA level on comm's ranks: rc (0, a CUDA error, or -1 for an error already agreed
+ * in err) and st become one status every rank agrees on; the level is reported (as
+ * reg_level_done). */
+ffdp_status reg_cuda_level_end(const ffdp_comm *comm, int rc, ffdp_status st, const ffdp_reg_options *opt, int si, int lv,
+                               const double *hist, int it, double t_start, double lt0, int64_t n, int conv,
+                               ffdp_stage_summary *sum, ffdp_error *err);
 /* A finished level's fields (nf fields of 3 components on the device) back to the host: the
  * owned planes straight into full[k] (whole level grid) when keep is NULL, else every stored
  * plane into one new block *keep, field after field (for the gather). 0 or a CUDA error. */

@@ -170,7 +170,6 @@ ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_opt
     }
     reg_report(opt, si, lv, it + 1, loss, t_start, lt0, ntot, 0, conv);
   }
-  if (rc < 0 && !st) st = err ? err->code : FFDP_ERR_IO; /* agreed by every rank inside the step */
   const double t_it = reg_now();
   reg_trace("SyN level %d: %d iterations %.1f ms (%.3f ms each)", lv + 1, it, 1e3 * (t_it - lt0),
             it ? 1e3 * (t_it - lt0) / it : 0.0);
@@ -182,11 +181,7 @@ ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_opt
     rc = reg_cuda_fields_down(&s, 2, dev, full, v_slab ? &keep : nullptr);
     reg_trace("SyN level %d: download %.1f ms", lv + 1, 1e3 * (reg_now() - t_it));
   }
-  if (rc > 0 && !st)
-    st = ffdp_fail(err, FFDP_ERR_IO, "CUDA error in SyN stage %d level %d: %s", si + 1, lv + 1,
-                   cudaGetErrorString((cudaError_t)rc));
-  st = c->agree(c, st, err);
-  reg_level_done(opt, si, lv, hist, it, st, t_start, lt0, ntot, conv, sum);
+  st = reg_cuda_level_end(c, rc, st, opt, si, lv, hist, it, t_start, lt0, ntot, conv, sum, err);
   free(hist);
   cudaFree(b.block);
   if (st) {
@@ -234,25 +229,14 @@ extern "C" ffdp_status reg_syn_stage_cuda(reg_pyramid *pyr, const ffdp_reg_optio
       break;
     }
     const int nact = reg_level_ranks(c->size, L.F->dim[2], halo); /* thin levels: fewer ranks */
-    const ffdp_slab s_next = c->rank < nact ? ffdp_slab_split(L.F->dim[0], L.F->dim[1], L.F->dim[2], c->rank, nact, halo)
-                                            : L.fs;
-    const ffdp_volume *pf = vf, *pm = vm;
-    if (ho.held) { /* ranks: carry own planes over, or gather when some rank would need others' */
-      if (reg_handover_local(&ho, c, L.F, &s_next, nact == c->size)) {
-        pf = ho.part[0], pm = ho.part[1];
-      } else {
-        ffdp_volume *full[2];
-        if (!(st = reg_handover_gather(&ho, c, full, err))) {
-          ffdp_volume_free(vf), ffdp_volume_free(vm);
-          pf = vf = full[0], pm = vm = full[1];
-        }
-      }
-      reg_trace("SyN level %d: fields %s", lv + 1, pf == vf ? "gathered" : "carried on each rank's slab");
-    }
+    ffdp_volume *both[2] = {vf, vm};
+    const ffdp_volume *prev[2]; /* ranks: own planes carried over, or the gathered fields */
+    st = reg_handover_next(&ho, c, L.F, nact, halo, 2, both, prev, err);
+    vf = both[0], vm = both[1];
     ffdp_comm *sub = st ? nullptr : nact == c->size ? (ffdp_comm *)c : c->first(c, nact);
     ffdp_slab s = L.fs;
     float *vs = nullptr;
-    SynFields io = {pf, pm, vfn ? vfn->data : NULL, vmn ? vmn->data : NULL, final_here ? F : NULL, NULL, NULL};
+    SynFields io = {prev[0], prev[1], vfn ? vfn->data : NULL, vmn ? vmn->data : NULL, final_here ? F : NULL, NULL, NULL};
     if (sub) st = syn_level(sub, &L, opt, si, lv, aff, &io, halo, base, sum, t_start, &s, c->size > 1 ? &vs : nullptr, err);
     u = io.u, ui = io.ui;
     if (sub && sub != c) ffdp_comm_free(sub);
@@ -268,13 +252,9 @@ extern "C" ffdp_status reg_syn_stage_cuda(reg_pyramid *pyr, const ffdp_reg_optio
     free(vs);
     reg_level_free(&L);
   }
-  if (!st && ho.held) { /* the whole fields on every rank, for the final composition */
-    ffdp_volume *full[2];
-    if (!(st = reg_handover_gather(&ho, c, full, err))) {
-      ffdp_volume_free(vf), ffdp_volume_free(vm);
-      vf = full[0], vm = full[1];
-    }
-  }
+  ffdp_volume *both[2] = {vf, vm};
+  if (!st) st = reg_handover_finish(&ho, c, both, err); /* the whole fields on every rank, for the final step */
+  vf = both[0], vm = both[1];
   reg_handover_clear(&ho);
   /* composite transforms at full resolution, on the device of every rank (the same result
    * everywhere, no exchange), unless the last level already made them */
