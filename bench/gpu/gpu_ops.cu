@@ -223,6 +223,24 @@ int main(int argc, char **argv) {
     rows.push_back({lnames[v], 12, t, e, pool_high_and_reset() / 1e6});
   }
 
+  {  // both gradients in one pass (SyN): against the CPU operator called twice, F and M swapped
+    ffdp_lncc_params lp = {5, FFDP_WINDOW_BOX, 1e-5};
+    std::vector<float> refF(n), gotF(n);
+    lc = ffdp_lncc_f32(&lp, &s, F.data(), M.data(), NULL, 1.0 / n, ref.data());
+    ffdp_lncc_f32(&lp, &s, M.data(), F.data(), NULL, 1.0 / n, refF.data());
+    float *dgF;
+    CK(cudaMalloc(&dgF, n * 4));
+    poison(dout, n), poison(dgF, n);
+    CK(ffdp_cuda_lncc2(&lp, &s, dF, dM, NULL, 1.0 / n, dgF, dout, &lg, 0));
+    CK(cudaMemcpy(got.data(), dout, n * 4, cudaMemcpyDeviceToHost));
+    CK(cudaMemcpy(gotF.data(), dgF, n * 4, cudaMemcpyDeviceToHost));
+    double e = fmax(fmax(rel_err(got.data(), ref.data(), n), rel_err(gotF.data(), refF.data(), n)), fabs(lg - lc) / fabs(lc));
+    pool_high_and_reset();
+    float t = median_ms([&] { ffdp_cuda_lncc2(&lp, &s, dF, dM, NULL, 1.0 / n, dgF, dout, &lg, 0); });
+    rows.push_back({"lncc k=5 box fwd + both grads", 16, t, e, pool_high_and_reset() / 1e6});
+    CK(cudaFree(dgF));
+  }
+
   // --- MI (B-spline 32 bins, Gaussian 32 bins)
   for (int v = 0; v < 2; v++) {
     ffdp_mi_params mp = {32, v ? FFDP_PARZEN_GAUSS : FFDP_PARZEN_BSPLINE, 0.0, 1.0, 0.0, 1.0};

@@ -102,13 +102,15 @@ void run_axes(const ffdp_slab *s, const int r[3], long long za, long long zb, co
 }
 
 constexpr int FTX = 32, FTY = 16, FMAXR = 8;
-__constant__ float c_fw[3][2 * FMAXR + 1];  // x, y taps; z taps right-aligned in KMAX, zero before
 
+// Taps travel with the launch (kernel parameters sit in a constant bank, like __constant__
+// data, without a separate copy before every call).
 struct FGeo {
   int nx, ny, nz, rx, ry, rz;
   long long zlo, zs0, zs1;  // planes readable: [zs0, zs1) (stored and inside the image)
   long long z0, z1;         // owned
   int zchunk;
+  float w[3][2 * FMAXR + 1];  // x, y taps; z taps right-aligned in KMAX, zero before
 };
 
 // RI > 0: isotropic radius RI known at compile time (the stages' case: one sigma in voxels),
@@ -167,7 +169,7 @@ __global__ void __launch_bounds__(FTX *FTY) blur_fused(FGeo g, const float *__re
       float s = 0.f;
 #pragma unroll
       for (int d = 0; d <= 2 * (RI ? RI : FMAXR); d++)
-        if (RI || d <= 2 * rx) s += c_fw[0][d] * a[d * NC];
+        if (RI || d <= 2 * rx) s += g.w[0][d] * a[d * NC];
       s_x[e] = s;
     }
     __syncthreads();
@@ -177,14 +179,14 @@ __global__ void __launch_bounds__(FTX *FTY) blur_fused(FGeo g, const float *__re
       float s = 0.f;
 #pragma unroll
       for (int d = 0; d <= 2 * (RI ? RI : FMAXR); d++)
-        if (RI || d <= 2 * ry) s += c_fw[1][d] * s_x[(ty + d) * XW + tx * NC + c];
+        if (RI || d <= 2 * ry) s += g.w[1][d] * s_x[(ty + d) * XW + tx * NC + c];
 #pragma unroll
       for (int d = 0; d < KMAX - 1; d++) ring[c][d] = ring[c][d + 1];
       ring[c][KMAX - 1] = s;
       if (o >= za && ox < g.nx && oy < g.ny) {
         float z = 0.f;
 #pragma unroll
-        for (int d = 0; d < KMAX; d++) z += c_fw[2][d] * ring[c][d];
+        for (int d = 0; d < KMAX; d++) z += g.w[2][d] * ring[c][d];
         out[(o - g.zlo) * plane + oy * row + (long long)ox * NC + c] = z;
       }
     }
@@ -196,21 +198,19 @@ __global__ void __launch_bounds__(FTX *FTY) blur_fused(FGeo g, const float *__re
 template <int NC>
 int run_fused(const ffdp_slab *s, const int r[3], const float w[3][2 * FFDP_MAX_RADIUS + 1], const float *in, float *out,
               cudaStream_t st) {
-  float fw[3][2 * FMAXR + 1] = {{0}};
   const bool iso = r[0] == r[1] && r[1] == r[2] && r[0] >= 1;
   /* ring length: exactly 2r+1 for the isotropic kernels, else a bucket; z taps right-aligned */
   const int kmax = iso ? 2 * r[2] + 1 : r[2] <= 2 ? 5 : r[2] <= 4 ? 9 : r[2] <= 5 ? 11 : 17;
-  for (int d = 0; d <= 2 * r[0]; d++) fw[0][d] = w[0][d];
-  for (int d = 0; d <= 2 * r[1]; d++) fw[1][d] = w[1][d];
-  for (int d = 0; d <= 2 * r[2]; d++) fw[2][kmax - 1 - 2 * r[2] + d] = w[2][d];
-  cudaMemcpyToSymbolAsync(c_fw, fw, sizeof fw, 0, cudaMemcpyHostToDevice, st);
   const long long nzo = s->z1 - s->z0;
   const int tiles = (int)(((s->nx + FTX - 1) / FTX) * ((s->ny + FTY - 1) / FTY));
   /* long chunks amortize the 2r planes of ring fill; keep at least ~4 blocks per SM */
   int zchunk = (int)(nzo < 64 ? nzo : 64);
   while (zchunk > 16 && (long long)tiles * ((nzo + zchunk - 1) / zchunk) < 4 * 132) zchunk /= 2;
   FGeo g = {(int)s->nx, (int)s->ny, (int)s->nz, r[0], r[1], r[2], s->zlo,
-            s->zlo > 0 ? s->zlo : 0, s->zhi < s->nz ? s->zhi : s->nz, s->z0, s->z1, zchunk};
+            s->zlo > 0 ? s->zlo : 0, s->zhi < s->nz ? s->zhi : s->nz, s->z0, s->z1, zchunk, {{0}}};
+  for (int d = 0; d <= 2 * r[0]; d++) g.w[0][d] = w[0][d];
+  for (int d = 0; d <= 2 * r[1]; d++) g.w[1][d] = w[1][d];
+  for (int d = 0; d <= 2 * r[2]; d++) g.w[2][kmax - 1 - 2 * r[2] + d] = w[2][d];
   dim3 grid((unsigned)((s->nx + FTX - 1) / FTX), (unsigned)((s->ny + FTY - 1) / FTY), (unsigned)((nzo + zchunk - 1) / zchunk));
   const size_t smem = (size_t)((FTX + 2 * r[0]) * NC * (FTY + 2 * r[1]) + FTX * NC * (FTY + 2 * r[1])) * sizeof(float);
   const dim3 b(FTX * FTY);
@@ -248,7 +248,6 @@ extern "C" int ffdp_cuda_blur(const ffdp_slab *s, const float *in, int ncomp, co
   float w[3][2 * FFDP_MAX_RADIUS + 1];
   int r[3];
   for (int a = 0; a < 3; a++) r[a] = taps(sigma[a], w[a]);
-  cudaMemcpyToSymbolAsync(c_w, w, sizeof w, 0, cudaMemcpyHostToDevice, st);
   // planes the z pass reads: the owned ones plus r[2] on each side, within what is stored
   long long za = s->z0 - r[2] > s->zlo ? s->z0 - r[2] : s->zlo, zb = s->z1 + r[2] < s->zhi ? s->z1 + r[2] : s->zhi;
   if (s->z1 <= s->z0) return 0;
@@ -256,6 +255,7 @@ extern "C" int ffdp_cuda_blur(const ffdp_slab *s, const float *in, int ncomp, co
     /* the fused kernel reads `in` and writes `out` only: tmp is not touched */
     return ncomp == 3 ? run_fused<3>(s, r, w, in, out, st) : run_fused<1>(s, r, w, in, out, st);
   }
+  cudaMemcpyToSymbolAsync(c_w, w, sizeof w, 0, cudaMemcpyHostToDevice, st);
   if (ncomp == 3) run_axes<3>(s, r, za, zb, in, out, tmp, st);
   else if (ncomp == 1) run_axes<1>(s, r, za, zb, in, out, tmp, st);
   else return (int)cudaErrorInvalidValue;

@@ -45,6 +45,40 @@ __global__ void adam_kernel(long long n, float *__restrict__ d, S *__restrict__ 
   }
 }
 
+// The same with the normalization read on the device (from maxnorm_final): no host round
+// trip. A vanished gradient (inv == 0) gives a zero update and leaves the moments alone.
+template <typename S>
+__global__ void adam_dev_kernel(long long n, float *__restrict__ d, S *__restrict__ m, S *__restrict__ v,
+                                const float *__restrict__ inv_dev, float c1, float c2, float step) {
+  const float b1 = 0.9f, b2 = 0.999f, eps = 1e-8f, inv_mx = *inv_dev;
+  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+    if (inv_mx == 0.f) {
+      d[i] = 0.f;
+      continue;
+    }
+    float g = d[i] * inv_mx;
+    float mi = b1 * load_state(m, i) + (1.f - b1) * g, vi = b2 * load_state(v, i) + (1.f - b2) * g * g;
+    store_state(m, i, mi), store_state(v, i, vi);
+    d[i] = -step * (mi / c1) / (sqrtf(vi / c2) + eps);
+  }
+}
+
+// partial[0..nb) -> partial[1024] = largest norm, partial[1025] = its inverse (0 when none),
+// in the same double arithmetic as the host path, so both give the same bits.
+__global__ void maxnorm_final(int nb, float *partial) {
+  __shared__ float sh[1024];
+  float m = 0.f;
+  for (int k = threadIdx.x; k < nb; k += blockDim.x) m = fmaxf(m, partial[k]);
+  sh[threadIdx.x] = m;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    for (int k = 1; k < (int)blockDim.x; k++) m = fmaxf(m, sh[k]);
+    const double mx = sqrt((double)m);
+    partial[1024] = (float)mx;
+    partial[1025] = mx > 0 ? (float)(1.0 / mx) : 0.f;
+  }
+}
+
 __global__ void axpby_kernel(long long n, float *__restrict__ y, float a, const float *__restrict__ x, float b) {
   for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
     y[i] = a * y[i] + b * x[i];
@@ -74,6 +108,25 @@ extern "C" int ffdp_cuda_maxnorm3(long long n, const float *g, float *scratch, d
   float m = 0.f;
   for (int b = 0; b < blocks; b++) m = host[b] > m ? host[b] : m;
   *out = sqrt((double)m);
+  return (int)cudaGetLastError();
+}
+
+extern "C" int ffdp_cuda_maxnorm3_dev(long long n, const float *g, float *scratch, void *stream) {
+  cudaStream_t st = (cudaStream_t)stream;
+  maxnorm_kernel<<<1024, 256, 0, st>>>(n, g, scratch);
+  maxnorm_final<<<1, 1024, 0, st>>>(1024, scratch);
+  return (int)cudaGetLastError();
+}
+
+extern "C" int ffdp_cuda_adam_step_dev(long long n, float *d, void *m, void *v, int bf16_state, const float *inv_dev, int t,
+                                       double step, void *stream) {
+  const float c1 = (float)(1 - pow(0.9, t)), c2 = (float)(1 - pow(0.999, t));
+  const int nb = blocks_for(n, 256, 132 * 16);
+  cudaStream_t st = (cudaStream_t)stream;
+  if (bf16_state)
+    adam_dev_kernel<<<nb, 256, 0, st>>>(n, d, (__nv_bfloat16 *)m, (__nv_bfloat16 *)v, inv_dev, c1, c2, (float)step);
+  else
+    adam_dev_kernel<<<nb, 256, 0, st>>>(n, d, (float *)m, (float *)v, inv_dev, c1, c2, (float)step);
   return (int)cudaGetLastError();
 }
 

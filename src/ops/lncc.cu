@@ -7,7 +7,8 @@
 // the gradient at plane t-2R). Raw F, M of the output plane are re-read (an L2 hit). No
 // moment, G or cc volume exists in device memory, and shared memory holds only one plane of
 // intermediates, so several blocks share an SM. Loss partials per block are summed on the
-// host in block order (deterministic).
+// host in block order (deterministic). With gF as well (the symmetric loss of SyN needs the
+// gradient w.r.t. both images) two more G channels ride along and one pass gives both.
 #include "ops/cuda_common.cuh"
 #include "ops/ops_cuda.h"
 #include <math.h>
@@ -18,7 +19,6 @@ using namespace ffdp_cuda;
 namespace {
 
 constexpr int TX = 32;
-__constant__ float c_lw[2 * 4 + 1];
 
 struct Geo {
   int nx, ny, nz;
@@ -26,9 +26,10 @@ struct Geo {
   long long z0, z1;  // owned
   int zchunk;
   float eps, norm;
+  float w[2 * 4 + 1];  // window taps: a kernel parameter, no copy before each call
 };
 
-template <int R, int TY>
+template <int R, int TY, int NG>
 struct Layout {
   static constexpr int K = 2 * R + 1;
   static constexpr int IW = TX + 4 * R, IH = TY + 4 * R;  // input apron
@@ -36,15 +37,16 @@ struct Layout {
   static constexpr int NT = (MW * MH + 31) / 32 * 32;     // threads
   static constexpr int IN = 2 * IW * IH;                  // raw F, M of the apron
   static constexpr int XF = 5 * MW * IH;                  // x-filtered products
-  static constexpr int GP = 3 * MW * MH;                  // G plane (unfiltered)
-  static constexpr int GX = 3 * TX * MH;                  // G x-filtered
+  static constexpr int GP = NG * MW * MH;                 // G plane (unfiltered)
+  static constexpr int GX = NG * TX * MH;                 // G x-filtered
 };
 
-template <int R, int TY, int MINB>
-__global__ void __launch_bounds__(Layout<R, TY>::NT, MINB)
+// NG = 3: G channels for gM (dL/dm1, dL/dm3, dL/dm4); NG = 5: also dL/dm0, dL/dm2 for gF.
+template <int R, int TY, int NG, int MINB>
+__global__ void __launch_bounds__(Layout<R, TY, NG>::NT, MINB)
     lncc_kernel(Geo g, const float *__restrict__ F, const float *__restrict__ M, const uint8_t *__restrict__ mask,
-                float *__restrict__ gM, double *partial) {
-  using L = Layout<R, TY>;
+                float *__restrict__ gM, float *__restrict__ gF, double *partial) {
+  using L = Layout<R, TY, NG>;
   constexpr int K = L::K;
   __shared__ float in[L::IN], xf[L::XF], gp[L::GP], gx[L::GX];
   const int tid = threadIdx.x;
@@ -59,14 +61,14 @@ __global__ void __launch_bounds__(Layout<R, TY>::NT, MINB)
   const bool interior = mcol && mi >= R && mi < R + TX && mj >= R && mj < R + TY;
   const int oi = tid % TX, oj = tid / TX, ox = x0 + oi, oy = y0 + oj;
   const bool ocol = tid < TX * TY && ox < g.nx && oy < g.ny;
-  const float *w = c_lw;  // constant-bank operands: no registers
-  float ra[5][K], rb[3][K];  // z-rings: [d] holds plane t-2R+d (products), p-2R+d (G's)
+  const float *w = g.w;  // constant-bank operands: no registers
+  float ra[5][K], rb[NG][K];  // z-rings: [d] holds plane t-2R+d (products), p-2R+d (G's)
 #pragma unroll
   for (int q = 0; q < 5; q++)
 #pragma unroll
     for (int d = 0; d < K; d++) ra[q][d] = 0.f;
 #pragma unroll
-  for (int q = 0; q < 3; q++)
+  for (int q = 0; q < NG; q++)
 #pragma unroll
     for (int d = 0; d < K; d++) rb[q][d] = 0.f;
   double acc = 0.0;
@@ -131,7 +133,7 @@ __global__ void __launch_bounds__(Layout<R, TY>::NT, MINB)
         ra[q][K - 1] = s;
       }
       if (pact) {
-        float G2 = 0.f, G4 = 0.f, G5 = 0.f;
+        float G2 = 0.f, G4 = 0.f, G5 = 0.f, H2 = 0.f, H4 = 0.f;
         if (min_img && p >= 0 && p < g.nz) {
           float m[5];
 #pragma unroll
@@ -142,8 +144,8 @@ __global__ void __launch_bounds__(Layout<R, TY>::NT, MINB)
             m[q] = s;
           }
           float cov = m[4] - m[0] * m[1], vF = m[2] - m[0] * m[0], vM = m[3] - m[1] * m[1];
-          bool vMpos = vM > 0.f;
-          vF = vF < 0.f ? 0.f : vF;
+          const bool vMpos = vM > 0.f, vFpos = vF > 0.f;
+          vF = vFpos ? vF : 0.f;
           vM = vMpos ? vM : 0.f;
           float den = vF * vM + g.eps, cc = cov * cov / den;
           float wk = mask ? (float)(mask[(p - g.zlo) * P + (long long)my * g.nx + mx] != 0) : 1.f;
@@ -152,8 +154,14 @@ __global__ void __launch_bounds__(Layout<R, TY>::NT, MINB)
           G2 = dcov * (-m[0]) + dvM * (-2.f * m[1]);
           G4 = dvM;
           G5 = dcov;
+          if (NG == 5) {
+            const float dvF = vFpos ? s_ * cov * cov * vM / (den * den) : 0.f;
+            H2 = dcov * (-m[1]) + dvF * (-2.f * m[0]);
+            H4 = dvF;
+          }
         }
         gp[tid] = G2, gp[L::MW * L::MH + tid] = G4, gp[2 * L::MW * L::MH + tid] = G5;
+        if (NG == 5) gp[3 * L::MW * L::MH + tid] = H2, gp[4 * L::MW * L::MH + tid] = H4;
       }
     }
     if (!grad || !pact) continue;  // uniform over the block
@@ -162,7 +170,7 @@ __global__ void __launch_bounds__(Layout<R, TY>::NT, MINB)
     for (int e = tid; e < TX * L::MH; e += L::NT) {
       int i = e % TX, j = e / TX;
 #pragma unroll
-      for (int q = 0; q < 3; q++) {
+      for (int q = 0; q < NG; q++) {
         float s = 0.f;
 #pragma unroll
         for (int d = 0; d < K; d++) s += w[d] * gp[q * L::MW * L::MH + j * L::MW + i + d];
@@ -171,9 +179,10 @@ __global__ void __launch_bounds__(Layout<R, TY>::NT, MINB)
     }
     __syncthreads();
     // 5. y-filter G into ring B; output plane o = t - 2R: gM = w*G2 + 2 M (w*G4) + F (w*G5)
+    //    (and gF = w*H2 + 2 F (w*H4) + M (w*G5))
     if (tid < TX * TY) {
 #pragma unroll
-      for (int q = 0; q < 3; q++) {
+      for (int q = 0; q < NG; q++) {
         float s = 0.f;
 #pragma unroll
         for (int d = 0; d < K; d++) s += w[d] * gx[q * TX * L::MH + (oj + d) * TX + oi];
@@ -186,6 +195,12 @@ __global__ void __launch_bounds__(Layout<R, TY>::NT, MINB)
 #pragma unroll
         for (int d = 0; d < K; d++) a += w[d] * rb[0][d], b += w[d] * rb[1][d], c += w[d] * rb[2][d];
         gM[ko] = a + 2.f * mo * b + fo * c;
+        if (NG == 5) {
+          float d2 = 0.f, e2 = 0.f;
+#pragma unroll
+          for (int d = 0; d < K; d++) d2 += w[d] * rb[3][d], e2 += w[d] * rb[4][d];
+          gF[ko] = d2 + 2.f * fo * e2 + mo * c;
+        }
       }
     }
     // the next plane's step 1 and 2 write `in` and `xf`, last read before the barriers above
@@ -195,18 +210,21 @@ __global__ void __launch_bounds__(Layout<R, TY>::NT, MINB)
 }
 
 template <int R, int TY, int MINB>
-int launch(const Geo &g, const float *F, const float *M, const uint8_t *mask, float *gM, double *part, dim3 grid,
-           cudaStream_t st) {
-  lncc_kernel<R, TY, MINB><<<grid, Layout<R, TY>::NT, 0, st>>>(g, F, M, mask, gM, part);
+int launch(const Geo &g, const float *F, const float *M, const uint8_t *mask, float *gM, float *gF, double *part,
+           dim3 grid, cudaStream_t st) {
+  if (gF)
+    lncc_kernel<R, TY, 5, MINB><<<grid, Layout<R, TY, 5>::NT, 0, st>>>(g, F, M, mask, gM, gF, part);
+  else
+    lncc_kernel<R, TY, 3, MINB><<<grid, Layout<R, TY, 3>::NT, 0, st>>>(g, F, M, mask, gM, nullptr, part);
   return (int)cudaGetLastError();
 }
 
 }  // namespace
 
-extern "C" int ffdp_cuda_lncc(const ffdp_lncc_params *p, const ffdp_slab *s, const float *F, const float *M,
-                              const uint8_t *mask, double norm, float *gM, double *loss, void *stream) {
+extern "C" int ffdp_cuda_lncc2(const ffdp_lncc_params *p, const ffdp_slab *s, const float *F, const float *M,
+                               const uint8_t *mask, double norm, float *gF, float *gM, double *loss, void *stream) {
   const int r = (p->window - 1) / 2;
-  if (p->window % 2 == 0 || r < 1 || r > 4) return (int)cudaErrorInvalidValue;
+  if (p->window % 2 == 0 || r < 1 || r > 4 || (gF && !gM)) return (int)cudaErrorInvalidValue;
   cudaStream_t st = (cudaStream_t)stream;
   float w[9];
   if (p->kind == FFDP_WINDOW_BOX) {
@@ -216,7 +234,6 @@ extern "C" int ffdp_cuda_lncc(const ffdp_lncc_params *p, const ffdp_slab *s, con
     for (int d = -r; d <= r; d++) sum += (t[d + r] = exp(-0.5 * d * d / (sig * sig)));
     for (int d = 0; d < p->window; d++) w[d] = (float)(t[d] / sum);
   }
-  cudaMemcpyToSymbolAsync(c_lw, w, p->window * sizeof(float), 0, cudaMemcpyHostToDevice, st);
   /* tile height per radius: the largest tile whose two register z-rings (8(2r+1) floats per
    * thread) compile without spills (ptxas -v); r = 4 spills ~200 bytes per thread */
   const int ty = r == 1 ? 16 : r == 2 ? 8 : 4;
@@ -230,17 +247,18 @@ extern "C" int ffdp_cuda_lncc(const ffdp_lncc_params *p, const ffdp_slab *s, con
   int zchunk = (int)(nzo < 64 ? nzo : 64);
   while (zchunk > 16 && (long long)tiles * ((nzo + zchunk - 1) / zchunk) < 4 * 132) zchunk /= 2;
   dim3 grid((unsigned)((s->nx + TX - 1) / TX), (unsigned)((s->ny + ty - 1) / ty), (unsigned)((nzo + zchunk - 1) / zchunk));
-  Geo g = {(int)s->nx, (int)s->ny, (int)s->nz, s->zlo, s->z0, s->z1, zchunk, (float)p->eps, (float)norm};
+  Geo g = {(int)s->nx, (int)s->ny, (int)s->nz, s->zlo, s->z0, s->z1, zchunk, (float)p->eps, (float)norm, {0}};
+  for (int d = 0; d < p->window; d++) g.w[d] = w[d];
   const int nb = (int)(grid.x * grid.y * grid.z);
   double *part;
   cudaError_t e = cudaMallocAsync((void **)&part, nb * sizeof(double), st);
   if (e) return (int)e;
   int rc;
   switch (r) {
-  case 1: rc = launch<1, 16, 1>(g, F, M, mask, gM, part, grid, st); break;
-  case 2: rc = launch<2, 8, 1>(g, F, M, mask, gM, part, grid, st); break;
-  case 3: rc = launch<3, 4, 1>(g, F, M, mask, gM, part, grid, st); break;
-  default: rc = launch<4, 4, 1>(g, F, M, mask, gM, part, grid, st); break;
+  case 1: rc = launch<1, 16, 1>(g, F, M, mask, gM, gF, part, grid, st); break;
+  case 2: rc = launch<2, 8, 1>(g, F, M, mask, gM, gF, part, grid, st); break;
+  case 3: rc = launch<3, 4, 1>(g, F, M, mask, gM, gF, part, grid, st); break;
+  default: rc = launch<4, 4, 1>(g, F, M, mask, gM, gF, part, grid, st); break;
   }
   double *host = (double *)malloc(nb * sizeof(double));
   cudaMemcpyAsync(host, part, nb * sizeof(double), cudaMemcpyDeviceToHost, st);
@@ -251,4 +269,9 @@ extern "C" int ffdp_cuda_lncc(const ffdp_lncc_params *p, const ffdp_slab *s, con
   free(host);
   *loss = sum;
   return rc;
+}
+
+extern "C" int ffdp_cuda_lncc(const ffdp_lncc_params *p, const ffdp_slab *s, const float *F, const float *M,
+                              const uint8_t *mask, double norm, float *gM, double *loss, void *stream) {
+  return ffdp_cuda_lncc2(p, s, F, M, mask, norm, nullptr, gM, loss, stream);
 }

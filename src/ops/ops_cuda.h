@@ -45,8 +45,13 @@ int ffdp_cuda_blur(const ffdp_slab *s, const float *in, int ncomp, const double 
 /* Fused LNCC forward + backward (as ffdp_lncc_f32). loss to *loss (host). */
 int ffdp_cuda_lncc(const ffdp_lncc_params *p, const ffdp_slab *s, const float *F, const float *M, const uint8_t *mask,
                    double norm, float *gM, double *loss, void *stream);
+/* The same with the gradient w.r.t. F as well (gF, when non-NULL; gM then required): the loss
+ * is symmetric, and one pass gives what two calls with F and M swapped would. */
+int ffdp_cuda_lncc2(const ffdp_lncc_params *p, const ffdp_slab *s, const float *F, const float *M, const uint8_t *mask,
+                    double norm, float *gF, float *gM, double *loss, void *stream);
 
-/* out = U(q(p)) + T·v(p), as ffdp_compose_fwd_f32, in one pass (v read once). */
+/* out = U(q(p)) + T·v(p), as ffdp_compose_fwd_f32, in one pass (v read once). out may be v
+ * itself: each voxel reads v only at itself, before writing. */
 int ffdp_cuda_compose_fwd(const ffdp_warp *w, const double T[3][3], const ffdp_slab *fs, const float *v,
                           const ffdp_slab *us, const float *U, float *out, void *stream);
 
@@ -57,6 +62,13 @@ int ffdp_cuda_compose_fwd(const ffdp_warp *w, const double T[3][3], const ffdp_s
 int ffdp_cuda_maxnorm3(long long n, const float *g, float *scratch, double *out, void *stream);
 int ffdp_cuda_adam_step(long long n, float *d, void *m, void *v, int bf16_state, double inv_mx, int t, double step,
                         void *stream);
+/* The same two kept on the device (no host round trip): maxnorm3_dev leaves the largest norm
+ * in scratch[1024] and its inverse (0 when the field is zero) in scratch[1025] (scratch: 1026
+ * floats); adam_step_dev reads that inverse, and gives d = 0 with the moments untouched when
+ * it is 0. */
+int ffdp_cuda_maxnorm3_dev(long long n, const float *g, float *scratch, void *stream);
+int ffdp_cuda_adam_step_dev(long long n, float *d, void *m, void *v, int bf16_state, const float *inv_dev, int t,
+                            double step, void *stream);
 int ffdp_cuda_axpby(long long n, float *y, double a, const float *x, double b, void *stream);
 int ffdp_cuda_linmap3(long long n, float *y, double a, const float *x, const double T[3][3], void *stream);
 

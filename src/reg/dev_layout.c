@@ -34,7 +34,7 @@ static void build(reg_layout *L, const buf_spec *b, int nb, int64_t n, int64_t n
                                          : (size_t)(b[i].per_voxel * (double)n);
     add(L, b[i].id, b[i].name, count * (b[i].state ? st : sizeof(float)));
   }
-  add(L, L->n, "reduction scratch", 1024 * sizeof(float));
+  add(L, L->n, "reduction scratch", REG_RED_FLOATS * sizeof(float));
 }
 
 void reg_layout_greedy(int64_t n, int64_t nm, int bf16_state, reg_layout *L) {

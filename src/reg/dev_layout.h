@@ -10,6 +10,8 @@ extern "C" {
 #endif
 
 #define REG_LAYOUT_MAX 16
+/* Floats of a stage's reduction scratch: 1024 block partials and two results. */
+#define REG_RED_FLOATS 1056
 
 typedef struct reg_layout {
   int n;

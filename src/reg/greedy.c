@@ -61,9 +61,13 @@ int reg_field_step(const ffdp_comm *comm, const ffdp_slab *s, float *u, float *g
   if ((st = c->agree(c, st, err))) return -1;
   ffdp_blur_f32(s, gu, 3, gs, d);
   double mx = c->max(c, max_norm3(d + own, n));
-  if (!(mx > 0)) return 0;
-  scale(d + own, 3 * n, (float)(1.0 / mx));
-  field_adam(d + own, am + own, av + own, 3 * n, t, step);
+  const int moved = mx > 0;
+  if (moved) {
+    scale(d + own, 3 * n, (float)(1.0 / mx));
+    field_adam(d + own, am + own, av + own, 3 * n, t, step);
+  } else { /* a vanished gradient: a zero update (the warp is still smoothed), then the level stops */
+    memset(d + own, 0, (size_t)n * 3 * sizeof(float));
+  }
   if (c->size > 1) { /* u is read at p + S d: those planes must be stored */
     const double reach = c->max(c, max_zshift(cw->S, d + own, n)) + 1;
     const int64_t below = s->z0 > 0 ? s->z0 - s->zlo : INT64_MAX, above = s->z1 < s->nz ? s->zhi - s->z1 : INT64_MAX;
@@ -83,7 +87,7 @@ int reg_field_step(const ffdp_comm *comm, const ffdp_slab *s, float *u, float *g
     memcpy(u + own, tmp + own, (size_t)n * 3 * sizeof(float));
   }
   st = c->halo(c, s, u, 3, err);
-  return c->agree(c, st, err) ? -1 : 1;
+  return c->agree(c, st, err) ? -1 : moved;
 }
 
 void reg_compose_warp(ffdp_mat4 fixed_vox2world, ffdp_mat4 aff, ffdp_warp *cw) {

@@ -75,6 +75,8 @@ ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_
   ffdp_warp w, cw;
   ffdp_warp_fold(aff, L->F->vox2world, L->M->vox2world, FFDP_INTERP_LINEAR, FFDP_PAD_ZERO, &w);
   reg_compose_warp(L->F->vox2world, aff, &cw);
+  float *mxh = nullptr; /* the last step's gradient norm, learned without waiting (one process) */
+  if (c->size == 1 && cudaMallocHost((void **)&mxh, sizeof(float))) mxh = nullptr, cudaGetLastError();
   double lt0 = reg_now();
   int it = 0, conv = 0;
   for (; it < S->iters[lv] && !conv && !rc; it++) {
@@ -84,6 +86,10 @@ ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_
     rc = ffdp_cuda_sample_fwd(&w, &store, b.u, &L->ms, b.M, 1, moved, nullptr);
     if (!rc) rc = reg_cuda_metric(c, &S->metric, &s, ntot, b.F, moved, gm, &loss, err);
     if (rc < 0) break;
+    if (!rc && mxh && it > 0 && !(rc = (int)cudaStreamSynchronize(nullptr)) && !(*mxh > 0)) {
+      conv = 1; /* the previous step's gradient had vanished: that step was the last */
+      break;
+    }
     if (!rc && !isfinite(loss)) {
       st = ffdp_fail(err, FFDP_ERR_NUMERIC, "stage %d level %d: the loss became %g", si + 1, lv + 1, loss);
       break;
@@ -93,7 +99,7 @@ ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_
     int moved_any = 1;
     if (!rc)
       rc = reg_cuda_field_step(c, &s, b.u, b.gu, b.tmp, b.adam, it + 1, &cw, S->lr * h, S->grad_sigma, S->warp_sigma,
-                               b.red, &moved_any, err);
+                               b.red, mxh, &moved_any, err);
     conv = !moved_any || reg_converged(hist, it + 1, S->window, S->tol);
     if (it == 0) { /* every buffer and op temporary has been allocated once by now */
       double used = reg_cuda_used_bytes() - base;
@@ -101,6 +107,7 @@ ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_
     }
     reg_report(opt, si, lv, it + 1, loss, t_start, lt0, ntot, 0, conv);
   }
+  if (mxh) cudaFreeHost(mxh);
   const double t_it = reg_now();
   reg_trace("greedy level %d: %d iterations %.1f ms (%.3f ms each)", lv + 1, it, 1e3 * (t_it - lt0),
             it ? 1e3 * (t_it - lt0) / it : 0.0);

@@ -84,7 +84,8 @@ ffdp_status reg_invert_field(const ffdp_volume *v, int iters, ffdp_volume **out,
  *   d = -step · Adam(blur(gu, grad_sigma) / max|.|),  u <- blur(d + u∘(p + S_cw·d), warp_sigma).
  * All fields are stored over [zlo, zhi); gu's halo is filled here, u's halo is valid on return.
  * am/av are the Adam moments, d and tmp scratch fields. Returns 1 after a step, 0 when the
- * gradient vanished, -1 on an error agreed by every rank (err set). */
+ * gradient vanished (the update is then zero but the warp is still smoothed: the same on
+ * every device and rank count), -1 on an error agreed by every rank (err set). */
 int reg_field_step(const ffdp_comm *comm, const ffdp_slab *s, float *u, float *gu, float *am, float *av, int t,
                    const ffdp_warp *cw, double step, double grad_sigma, double warp_sigma, float *d, float *tmp,
                    ffdp_error *err);

@@ -23,22 +23,32 @@ int agreed(const ffdp_comm *c, int rc, ffdp_error *err) {
 
 extern "C" int reg_cuda_field_step(const ffdp_comm *comm, const ffdp_slab *s, float *u, float *gu, float *tmp,
                                    reg_cuda_adam adam, int t, const ffdp_warp *cw, double step, double grad_sigma,
-                                   double warp_sigma, float *scratch, int *moved, ffdp_error *err) {
+                                   double warp_sigma, float *scratch, float *mx_host, int *moved, ffdp_error *err) {
   const ffdp_comm *c = ffdp_comm_or_single(comm);
   const long long P = s->nx * s->ny, own = (s->z0 - s->zlo) * P * 3, n = (s->z1 - s->z0) * P;
   const double gs[3] = {grad_sigma, grad_sigma, grad_sigma}, ws[3] = {warp_sigma, warp_sigma, warp_sigma};
   const double I[3][3] = {{1, 0, 0}, {0, 1, 0}, {0, 0, 1}};
   const size_t es = adam.bf16 ? 2 : 4; /* bytes per stored moment */
-  double mx = 0;
+  void *am = (char *)adam.m + own * es, *av = (char *)adam.v + own * es;
   if (c->halo_dev(c, s, gu, 3, err)) return -1;
   int rc = ffdp_cuda_blur(s, gu, 3, gs, tmp, gu, nullptr); /* gu is dead after the first pass */
-  if (!rc) rc = ffdp_cuda_maxnorm3(n, tmp + own, scratch, &mx, nullptr);
-  if ((rc = agreed(c, rc, err))) return rc;
-  mx = c->max(c, mx);
-  *moved = mx > 0;
-  if (!*moved) return 0;
-  rc = ffdp_cuda_adam_step(3 * n, tmp + own, (char *)adam.m + own * es, (char *)adam.v + own * es, adam.bf16, 1.0 / mx, t,
-                           step, nullptr); /* tmp = d on the owned planes */
+  if (mx_host && c->size == 1) {
+    /* one process: the normalization stays on the device and the host learns whether the
+     * gradient vanished after its next wait (the loss), instead of waiting here */
+    if (!rc) rc = ffdp_cuda_maxnorm3_dev(n, tmp + own, scratch, nullptr);
+    if (!rc) rc = ffdp_cuda_adam_step_dev(3 * n, tmp + own, am, av, adam.bf16, scratch + 1025, t, step, nullptr);
+    if (!rc) rc = (int)cudaMemcpyAsync(mx_host, scratch + 1024, sizeof(float), cudaMemcpyDeviceToHost, nullptr);
+    *moved = 1;
+  } else {
+    double mx = 0;
+    if (!rc) rc = ffdp_cuda_maxnorm3(n, tmp + own, scratch, &mx, nullptr);
+    if ((rc = agreed(c, rc, err))) return rc;
+    mx = c->max(c, mx);
+    *moved = mx > 0;
+    /* a vanished gradient: a zero update (the warp is still smoothed), then the level stops */
+    rc = *moved ? ffdp_cuda_adam_step(3 * n, tmp + own, am, av, adam.bf16, 1.0 / mx, t, step, nullptr)
+                : (int)cudaMemsetAsync(tmp + own, 0, 3 * n * sizeof(float), nullptr); /* tmp = d on the owned planes */
+  }
   if (c->size > 1) { /* u is read at p + S d: those planes must be stored */
     double md = 0;
     if (!rc) rc = ffdp_cuda_maxnorm3(n, tmp + own, scratch, &md, nullptr);
@@ -131,13 +141,30 @@ extern "C" int reg_cuda_compose_fields(const ffdp_slab *s, const ffdp_warp *vox,
 extern "C" int reg_cuda_invert_field(const ffdp_slab *s, const ffdp_warp *vox, const float *v, int iters, float *w,
                                      float *tmp) {
   const long long n = s->nx * s->ny * (s->zhi - s->zlo);
-  const double Z[3][3] = {{0, 0, 0}, {0, 0, 0}, {0, 0, 0}};
+  const double H[3][3] = {{0.5, 0, 0}, {0, 0.5, 0}, {0, 0, 0.5}};
   int rc = (int)cudaMemsetAsync(w, 0, 3 * n * sizeof(float), nullptr);
-  if (!rc) rc = ffdp_cuda_axpby(3 * n, w, 0.0, v, -1.0, nullptr); /* w = -v */
-  for (int it = 0; it < iters && !rc; it++) {                      /* w <- w - (w + v∘(id + w)) / 2 */
-    rc = reg_cuda_compose_fields(s, vox, v, w, Z, tmp);
-    if (!rc) rc = ffdp_cuda_axpby(3 * n, w, 0.5, tmp, -0.5, nullptr);
+  if (!rc) rc = (int)cudaMemsetAsync(tmp, 0, 3 * n * sizeof(float), nullptr);
+  if (!rc) rc = ffdp_cuda_axpby(3 * n, w, 0.0, v, -1.0, nullptr);   /* w = -v */
+  if (!rc) rc = ffdp_cuda_axpby(3 * n, tmp, 0.0, v, -0.5, nullptr); /* tmp = -v/2 (exact) */
+  /* w <- w - (w + v∘(id + w)) / 2 = w/2 + tmp∘(id + w): one composition per iteration, in
+   * place (each voxel reads w only at itself) */
+  for (int it = 0; it < iters && !rc; it++) rc = reg_cuda_compose_fields(s, vox, tmp, w, H, w);
+  return rc;
+}
+
+extern "C" int reg_cuda_metric2(const ffdp_comm *comm, const ffdp_metric_spec *m, const ffdp_slab *s, int64_t ntot,
+                                const float *A, const float *B, float *gA, float *gB, double *loss, ffdp_error *err) {
+  if (m->kind == FFDP_METRIC_CC && gA && gB) { /* one pass gives both */
+    const ffdp_comm *c = ffdp_comm_or_single(comm);
+    ffdp_lncc_params p = {m->window, FFDP_WINDOW_BOX, 1e-5};
+    int rc = ffdp_cuda_lncc2(&p, s, A, B, nullptr, 1.0 / (double)ntot, gA, gB, loss, nullptr);
+    if ((rc = agreed(c, rc, err))) return rc;
+    c->sum(c, loss, 1);
+    return 0;
   }
+  double other = 0;
+  int rc = reg_cuda_metric(comm, m, s, ntot, A, B, gB, loss, err);
+  if (!rc && gA) rc = reg_cuda_metric(comm, m, s, ntot, B, A, gA, &other, err); /* every metric is symmetric */
   return rc;
 }
 

@@ -15,11 +15,13 @@ typedef struct reg_cuda_adam {
 } reg_cuda_adam;
 /* As reg_field_step, in three fields: gu (consumed; its owned planes hold the gradient, the
  * halo is filled here), tmp (scratch) and u (updated, halo valid on return); scratch holds
- * 1024 floats; *moved = 0 if the gradient vanished on every rank. Returns 0, a CUDA error
- * code, or -1 for an error agreed by every rank (err set). */
+ * REG_RED_FLOATS floats; *moved = 0 if the gradient vanished on every rank (the update is
+ * then zero). With mx_host (pinned host memory) and one process nothing waits: *moved is 1
+ * and *mx_host receives the gradient's largest norm once the stream gets there (0: vanished).
+ * Returns 0, a CUDA error code, or -1 for an error agreed by every rank (err set). */
 int reg_cuda_field_step(const ffdp_comm *comm, const ffdp_slab *s, float *u, float *gu, float *tmp, reg_cuda_adam adam,
                         int t, const ffdp_warp *cw, double step, double grad_sigma, double warp_sigma, float *scratch,
-                        int *moved, ffdp_error *err);
+                        float *mx_host, int *moved, ffdp_error *err);
 /* End of a CUDA level on comm's ranks: rc (0, a CUDA error, or -1 for an error already agreed
  * in err) and st become one status every rank agrees on; the level is reported (as
  * reg_level_done). */
@@ -51,6 +53,10 @@ int reg_cuda_invert_field(const ffdp_slab *s, const ffdp_warp *vox, const float 
  * Returns 0, a CUDA error, or -1 (err set, agreed by every rank). */
 int reg_cuda_metric(const ffdp_comm *comm, const ffdp_metric_spec *m, const ffdp_slab *s, int64_t ntot, const float *A,
                     const float *B, float *g, double *loss, ffdp_error *err);
+/* The same with the gradient w.r.t. A as well (gA; NULL: as reg_cuda_metric): one fused pass
+ * for CC, two calls otherwise (every metric is symmetric). */
+int reg_cuda_metric2(const ffdp_comm *comm, const ffdp_metric_spec *m, const ffdp_slab *s, int64_t ntot, const float *A,
+                     const float *B, float *gA, float *gB, double *loss, ffdp_error *err);
 #ifdef __cplusplus
 }
 #endif

@@ -138,18 +138,23 @@ ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_opt
   const double h = reg_level_step_mm(L);
   ffdp_warp wfix, wmov, cfix, cmov;
   reg_syn_warps(L, aff, &wfix, &wmov, &cfix, &cmov);
+  float *mxh = nullptr; /* the last steps' gradient norms, learned without waiting (one process) */
+  if (c->size == 1 && cudaMallocHost((void **)&mxh, 2 * sizeof(float))) mxh = nullptr, cudaGetLastError();
   double lt0 = reg_now();
   int it = 0, conv = 0;
   for (; it < S->iters[lv] && !conv && !rc; it++) {
     if ((st = c->agree(c, reg_injected_failure(c, si, lv, it + 1, err), err))) break;
-    double loss = 0, lf = 0;
+    double loss = 0;
     int mv1 = 1, mv2 = 1;
     float *fmid = b.gu, *mmid = b.gu + n; /* the gradient field is free until the backward */
     rc = ffdp_cuda_sample_fwd(&wfix, &store, b.vf, &L->fs, b.F, 1, fmid, nullptr);
     if (!rc) rc = ffdp_cuda_sample_fwd(&wmov, &store, b.vm, &L->ms, b.M, 1, mmid, nullptr);
-    if (!rc) rc = reg_cuda_metric(c, &S->metric, &s, ntot, fmid, mmid, b.gm, &loss, err);
-    if (!rc) rc = reg_cuda_metric(c, &S->metric, &s, ntot, mmid, fmid, b.gf, &lf, err); /* every metric is symmetric */
+    if (!rc) rc = reg_cuda_metric2(c, &S->metric, &s, ntot, fmid, mmid, b.gf, b.gm, &loss, err);
     if (rc < 0) break;
+    if (!rc && mxh && it > 0 && !(rc = (int)cudaStreamSynchronize(nullptr)) && !(mxh[0] > 0) && !(mxh[1] > 0)) {
+      conv = 1; /* both gradients of the previous step had vanished: that step was the last */
+      break;
+    }
     if (!rc && !isfinite(loss)) {
       st = ffdp_fail(err, FFDP_ERR_NUMERIC, "stage %d level %d: the loss became %g", si + 1, lv + 1, loss);
       break;
@@ -158,11 +163,11 @@ ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_opt
     if (!rc) rc = ffdp_cuda_sample_bwd(&wmov, &s, b.vm, &L->ms, b.M, 1, b.gm, b.gu, nullptr, nullptr);
     if (!rc)
       rc = reg_cuda_field_step(c, &s, b.vm, b.gu, b.tmp, b.am, it + 1, &cmov, 0.5 * S->lr * h, S->grad_sigma,
-                               S->warp_sigma, b.red, &mv1, err);
+                               S->warp_sigma, b.red, mxh, &mv1, err);
     if (!rc) rc = ffdp_cuda_sample_bwd(&wfix, &s, b.vf, &L->fs, b.F, 1, b.gf, b.gu, nullptr, nullptr);
     if (!rc)
       rc = reg_cuda_field_step(c, &s, b.vf, b.gu, b.tmp, b.af, it + 1, &cfix, 0.5 * S->lr * h, S->grad_sigma,
-                               S->warp_sigma, b.red, &mv2, err);
+                               S->warp_sigma, b.red, mxh ? mxh + 1 : nullptr, &mv2, err);
     conv = !(mv1 || mv2) || reg_converged(hist, it + 1, S->window, S->tol);
     if (it == 0) {
       double used = reg_cuda_used_bytes() - base;
@@ -170,6 +175,7 @@ ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_opt
     }
     reg_report(opt, si, lv, it + 1, loss, t_start, lt0, ntot, 0, conv);
   }
+  if (mxh) cudaFreeHost(mxh);
   const double t_it = reg_now();
   reg_trace("SyN level %d: %d iterations %.1f ms (%.3f ms each)", lv + 1, it, 1e3 * (t_it - lt0),
             it ? 1e3 * (t_it - lt0) / it : 0.0);
