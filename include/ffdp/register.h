@@ -77,6 +77,7 @@ typedef struct ffdp_stage_summary {
   double final_loss;
   int iterations;
   double device_peak_bytes; /* CUDA stages: peak device memory the stage used (cudaMemGetInfo), else 0 */
+  double window_bytes;      /* CUDA ranks: bytes of the sampled images' windows this rank fetched */
 } ffdp_stage_summary;
 
 typedef struct ffdp_reg_result ffdp_reg_result;

@@ -523,6 +523,8 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
       cJSON_AddNumberToObject(o, "seconds", ss.seconds);
       cJSON_AddNumberToObject(o, "final_loss", ss.final_loss);
       if (device == 1) cJSON_AddNumberToObject(o, "gpu_peak_memory_mb", ss.device_peak_bytes / 1e6);
+      if (device == 1 && ffdp_comm_size(opt.comm) > 1) /* rank 0's sampled-image windows */
+        cJSON_AddNumberToObject(o, "window_mb_rank0", ss.window_bytes / 1e6);
       cJSON_AddItemToArray(st, o);
     }
     cJSON_AddNumberToObject(j, "load_seconds", t_load);

@@ -15,6 +15,7 @@
 #include "reg/dev_layout.h"
 #include "reg/handover.h"
 #include "reg/step_cuda.h"
+#include "reg/window_cuda.h"
 
 namespace {
 
@@ -50,7 +51,10 @@ ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_
   const ffdp_slab s = c->size > 1 ? ffdp_slab_split(nx, ny, nz, c->rank, c->size, halo) : L->fs;
   ffdp_slab store = s; /* the warped image is computed on every stored plane: no exchange */
   store.z0 = s.zlo, store.z1 = s.zhi;
-  const long long n = ffdp_slab_stored(&s), nm = ffdp_volume_nvox(L->M);
+  /* ranks hold only the moving planes their points reach (a window, below); one holds it all */
+  const long long n = ffdp_slab_stored(&s), nm = c->size > 1 ? 0 : ffdp_volume_nvox(L->M);
+  reg_window W;
+  memset(&W, 0, sizeof W);
   const double t_in = reg_now();
   DevBufs b;
   size_t need = 0;
@@ -62,19 +66,23 @@ ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_
                    cudaGetErrorString(ce));
   int rc = 0;
   if (!st) rc = (int)cudaMemcpy(b.F, L->F->data + s.zlo * P, n * 4, cudaMemcpyHostToDevice);
-  if (!st && !rc) rc = (int)cudaMemcpy(b.M, L->M->data, nm * 4, cudaMemcpyHostToDevice);
+  if (!st && !rc && nm) rc = (int)cudaMemcpy(b.M, L->M->data, nm * 4, cudaMemcpyHostToDevice);
   if (!st && !rc) rc = reg_cuda_field_upload(u_prev, L->F, &s, b.u, b.tmp, 3 * n); /* tmp is free until the loop */
+  ffdp_warp w, cw;
+  ffdp_warp_fold(aff, L->F->vox2world, L->M->vox2world, FFDP_INTERP_LINEAR, FFDP_PAD_ZERO, &w);
+  reg_compose_warp(L->F->vox2world, aff, &cw);
+  double bound = 0;
+  if (!st && !rc && !nm) rc = reg_window_bound(&store, b.u, b.red, &bound);
+  if (!st && !rc) rc = reg_window_open(&W, L->M, &w, &store, bound, nm ? b.M : nullptr);
   if (!st && rc) st = ffdp_fail(err, FFDP_ERR_IO, "CUDA error uploading level %d: %s", lv + 1, cudaGetErrorString((cudaError_t)rc));
   if ((st = c->agree(c, st, err))) {
+    reg_window_close(&W);
     if (b.block) cudaFree(b.block);
     free(hist);
     return st;
   }
   reg_trace("greedy level %d: device buffers + upload %.1f ms", lv + 1, 1e3 * (reg_now() - t_in));
   const double h = reg_level_step_mm(L);
-  ffdp_warp w, cw;
-  ffdp_warp_fold(aff, L->F->vox2world, L->M->vox2world, FFDP_INTERP_LINEAR, FFDP_PAD_ZERO, &w);
-  reg_compose_warp(L->F->vox2world, aff, &cw);
   float *mxh = nullptr; /* the last step's gradient norm, learned without waiting (one process) */
   if (c->size == 1 && cudaMallocHost((void **)&mxh, sizeof(float))) mxh = nullptr, cudaGetLastError();
   double lt0 = reg_now();
@@ -83,7 +91,7 @@ ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_
     if ((st = c->agree(c, reg_injected_failure(c, si, lv, it + 1, err), err))) break;
     double loss = 0;
     float *moved = b.tmp, *gm = b.tmp + n; /* the update field is free until the step */
-    rc = ffdp_cuda_sample_fwd(&w, &store, b.u, &L->ms, b.M, 1, moved, nullptr);
+    rc = ffdp_cuda_sample_fwd(&w, &store, b.u, &W.ms, W.dev, 1, moved, nullptr);
     if (!rc) rc = reg_cuda_metric(c, &S->metric, &s, ntot, b.F, moved, gm, &loss, err);
     if (rc < 0) break;
     if (!rc && mxh && it > 0 && !(rc = (int)cudaStreamSynchronize(nullptr)) && !(*mxh > 0)) {
@@ -95,11 +103,12 @@ ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_
       break;
     }
     hist[it] = loss;
-    if (!rc) rc = ffdp_cuda_sample_bwd(&w, &s, b.u, &L->ms, b.M, 1, gm, b.gu, nullptr, nullptr);
+    if (!rc) rc = ffdp_cuda_sample_bwd(&w, &s, b.u, &W.ms, W.dev, 1, gm, b.gu, nullptr, nullptr);
     int moved_any = 1;
     if (!rc)
       rc = reg_cuda_field_step(c, &s, b.u, b.gu, b.tmp, b.adam, it + 1, &cw, S->lr * h, S->grad_sigma, S->warp_sigma,
                                b.red, mxh, &moved_any, err);
+    if (!rc) rc = reg_window_follow(&W, L->M, &w, &store, b.u, b.red);
     conv = !moved_any || reg_converged(hist, it + 1, S->window, S->tol);
     if (it == 0) { /* every buffer and op temporary has been allocated once by now */
       double used = reg_cuda_used_bytes() - base;
@@ -111,6 +120,12 @@ ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_
   const double t_it = reg_now();
   reg_trace("greedy level %d: %d iterations %.1f ms (%.3f ms each)", lv + 1, it, 1e3 * (t_it - lt0),
             it ? 1e3 * (t_it - lt0) / it : 0.0);
+  if (!W.whole)
+    reg_trace("greedy level %d: moving window %lld of %lld planes, %d fetches, %.1f MB (whole image %.1f MB)", lv + 1,
+              (long long)(W.ms.zhi - W.ms.zlo), (long long)L->M->dim[2], W.fetches, W.bytes / 1e6,
+              ffdp_volume_nvox(L->M) * 4e-6);
+  sum->window_bytes += W.bytes;
+  reg_window_close(&W);
   float *keep = nullptr;
   if (!st && rc == 0) rc = reg_cuda_fields_down(&s, 1, &b.u, &u_full, u_slab ? &keep : nullptr);
   reg_trace("greedy level %d: download %.1f ms", lv + 1, 1e3 * (reg_now() - t_it));
@@ -143,7 +158,7 @@ extern "C" ffdp_status reg_greedy_stage_cuda(reg_pyramid *pyr, const ffdp_reg_op
   ffdp_volume *u = *u_io;
   *u_io = nullptr;
   double t0 = reg_now(), base = reg_cuda_used_bytes();
-  sum->device_peak_bytes = 0;
+  sum->device_peak_bytes = 0, sum->window_bytes = 0;
   sum->kind = S->kind;
   sum->iterations = 0;
   ffdp_status st = FFDP_OK;

@@ -14,6 +14,7 @@
 #include "reg/dev_layout.h"
 #include "reg/handover.h"
 #include "reg/step_cuda.h"
+#include "reg/window_cuda.h"
 
 #define SYN_INVERT_ITERS 50
 
@@ -111,33 +112,43 @@ ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_opt
   const ffdp_slab s = c->size > 1 ? ffdp_slab_split(nx, ny, nz, c->rank, c->size, halo) : L->fs;
   ffdp_slab store = s; /* midpoint images on every stored plane: no exchange for them */
   store.z0 = s.zlo, store.z1 = s.zhi;
-  const long long n = ffdp_slab_stored(&s), nm = ffdp_volume_nvox(L->M);
+  /* ranks hold only the planes of both images their points reach (windows, below) */
+  const int win = c->size > 1;
+  const long long n = ffdp_slab_stored(&s), nm = win ? 0 : ffdp_volume_nvox(L->M), nf = win ? 0 : ntot;
   const double t_in = reg_now();
   SynBufs b;
+  reg_window WF, WM;
+  memset(&WF, 0, sizeof WF), memset(&WM, 0, sizeof WM);
   size_t need = 0;
   double *hist = (double *)malloc((size_t)(S->iters[lv] + 1) * sizeof(double));
-  cudaError_t ce = hist ? alloc_syn(b, n, ntot, nm, opt->state_precision == FFDP_STATE_BF16, &need)
+  cudaError_t ce = hist ? alloc_syn(b, n, nf, nm, opt->state_precision == FFDP_STATE_BF16, &need)
                         : cudaErrorMemoryAllocation;
   ffdp_status st = FFDP_OK;
   if (ce)
     st = ffdp_fail(err, FFDP_ERR_NOMEM, "CUDA SyN level %d: cannot allocate %.1f MB on the device (%s)", lv + 1,
                    need / 1e6, cudaGetErrorString(ce));
   int rc = 0;
-  if (!st) rc = (int)cudaMemcpy(b.F, L->F->data, ntot * 4, cudaMemcpyHostToDevice); /* sampled: whole */
-  if (!st && !rc) rc = (int)cudaMemcpy(b.M, L->M->data, nm * 4, cudaMemcpyHostToDevice);
+  if (!st && !win) rc = (int)cudaMemcpy(b.F, L->F->data, ntot * 4, cudaMemcpyHostToDevice); /* sampled: whole */
+  if (!st && !rc && !win) rc = (int)cudaMemcpy(b.M, L->M->data, nm * 4, cudaMemcpyHostToDevice);
   /* gu and tmp are free until the loop: scratch for the previous level's fields */
   if (!st && !rc) rc = reg_cuda_field_upload(io->vf_prev, L->F, &s, b.vf, b.tmp, 3 * n);
   if (!st && !rc) rc = reg_cuda_field_upload(io->vm_prev, L->F, &s, b.vm, b.gu, 3 * n);
+  ffdp_warp wfix, wmov, cfix, cmov;
+  reg_syn_warps(L, aff, &wfix, &wmov, &cfix, &cmov);
+  double bf = 0, bm = 0;
+  if (!st && !rc && win) rc = reg_window_bound(&store, b.vf, b.red, &bf);
+  if (!st && !rc && win) rc = reg_window_bound(&store, b.vm, b.red, &bm);
+  if (!st && !rc) rc = reg_window_open(&WF, L->F, &wfix, &store, bf, win ? nullptr : b.F);
+  if (!st && !rc) rc = reg_window_open(&WM, L->M, &wmov, &store, bm, win ? nullptr : b.M);
   if (!st && rc) st = ffdp_fail(err, FFDP_ERR_IO, "CUDA error uploading SyN level %d: %s", lv + 1, cudaGetErrorString((cudaError_t)rc));
   if ((st = c->agree(c, st, err))) {
+    reg_window_close(&WF), reg_window_close(&WM);
     if (b.block) cudaFree(b.block);
     free(hist);
     return st;
   }
   reg_trace("SyN level %d: device buffers + upload %.1f ms", lv + 1, 1e3 * (reg_now() - t_in));
   const double h = reg_level_step_mm(L);
-  ffdp_warp wfix, wmov, cfix, cmov;
-  reg_syn_warps(L, aff, &wfix, &wmov, &cfix, &cmov);
   float *mxh = nullptr; /* the last steps' gradient norms, learned without waiting (one process) */
   if (c->size == 1 && cudaMallocHost((void **)&mxh, 2 * sizeof(float))) mxh = nullptr, cudaGetLastError();
   double lt0 = reg_now();
@@ -147,8 +158,8 @@ ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_opt
     double loss = 0;
     int mv1 = 1, mv2 = 1;
     float *fmid = b.gu, *mmid = b.gu + n; /* the gradient field is free until the backward */
-    rc = ffdp_cuda_sample_fwd(&wfix, &store, b.vf, &L->fs, b.F, 1, fmid, nullptr);
-    if (!rc) rc = ffdp_cuda_sample_fwd(&wmov, &store, b.vm, &L->ms, b.M, 1, mmid, nullptr);
+    rc = ffdp_cuda_sample_fwd(&wfix, &store, b.vf, &WF.ms, WF.dev, 1, fmid, nullptr);
+    if (!rc) rc = ffdp_cuda_sample_fwd(&wmov, &store, b.vm, &WM.ms, WM.dev, 1, mmid, nullptr);
     if (!rc) rc = reg_cuda_metric2(c, &S->metric, &s, ntot, fmid, mmid, b.gf, b.gm, &loss, err);
     if (rc < 0) break;
     if (!rc && mxh && it > 0 && !(rc = (int)cudaStreamSynchronize(nullptr)) && !(mxh[0] > 0) && !(mxh[1] > 0)) {
@@ -160,14 +171,16 @@ ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_opt
       break;
     }
     hist[it] = loss;
-    if (!rc) rc = ffdp_cuda_sample_bwd(&wmov, &s, b.vm, &L->ms, b.M, 1, b.gm, b.gu, nullptr, nullptr);
+    if (!rc) rc = ffdp_cuda_sample_bwd(&wmov, &s, b.vm, &WM.ms, WM.dev, 1, b.gm, b.gu, nullptr, nullptr);
     if (!rc)
       rc = reg_cuda_field_step(c, &s, b.vm, b.gu, b.tmp, b.am, it + 1, &cmov, 0.5 * S->lr * h, S->grad_sigma,
                                S->warp_sigma, b.red, mxh, &mv1, err);
-    if (!rc) rc = ffdp_cuda_sample_bwd(&wfix, &s, b.vf, &L->fs, b.F, 1, b.gf, b.gu, nullptr, nullptr);
+    if (!rc) rc = ffdp_cuda_sample_bwd(&wfix, &s, b.vf, &WF.ms, WF.dev, 1, b.gf, b.gu, nullptr, nullptr);
     if (!rc)
       rc = reg_cuda_field_step(c, &s, b.vf, b.gu, b.tmp, b.af, it + 1, &cfix, 0.5 * S->lr * h, S->grad_sigma,
                                S->warp_sigma, b.red, mxh ? mxh + 1 : nullptr, &mv2, err);
+    if (!rc) rc = reg_window_follow(&WM, L->M, &wmov, &store, b.vm, b.red);
+    if (!rc) rc = reg_window_follow(&WF, L->F, &wfix, &store, b.vf, b.red);
     conv = !(mv1 || mv2) || reg_converged(hist, it + 1, S->window, S->tol);
     if (it == 0) {
       double used = reg_cuda_used_bytes() - base;
@@ -179,6 +192,13 @@ ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_opt
   const double t_it = reg_now();
   reg_trace("SyN level %d: %d iterations %.1f ms (%.3f ms each)", lv + 1, it, 1e3 * (t_it - lt0),
             it ? 1e3 * (t_it - lt0) / it : 0.0);
+  if (win)
+    reg_trace("SyN level %d: windows of %lld fixed / %lld moving planes (of %lld / %lld), %d + %d fetches, %.1f MB "
+              "(whole images %.1f MB)", lv + 1, (long long)(WF.ms.zhi - WF.ms.zlo), (long long)(WM.ms.zhi - WM.ms.zlo),
+              (long long)nz, (long long)L->M->dim[2], WF.fetches, WM.fetches, (WF.bytes + WM.bytes) / 1e6,
+              (ntot + ffdp_volume_nvox(L->M)) * 4e-6);
+  sum->window_bytes += WF.bytes + WM.bytes;
+  reg_window_close(&WF), reg_window_close(&WM);
   float *keep = nullptr, *dev[2] = {b.vf, b.vm}, *full[2] = {io->vf_full, io->vm_full};
   if (!st && !rc && io->final_grid) { /* the level's gradient, update and Adam fields are free now */
     st = syn_final(io->final_grid, aff, b.vf, b.vm, b.gu, b.tmp, (float *)b.af.m, &io->u, &io->ui, err);
@@ -214,7 +234,7 @@ extern "C" ffdp_status reg_syn_stage_cuda(reg_pyramid *pyr, const ffdp_reg_optio
   double t0 = reg_now(), base = reg_cuda_used_bytes();
   sum->kind = S->kind;
   sum->iterations = 0;
-  sum->device_peak_bytes = 0;
+  sum->device_peak_bytes = 0, sum->window_bytes = 0;
   ffdp_status st = FFDP_OK;
   int rc = 0;
   const int64_t halo = reg_deformable_halo(S);

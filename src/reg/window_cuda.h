@@ -1,0 +1,46 @@
+/* The planes of a sampled level image that one rank's sample points can reach, kept on its
+ * GPU instead of the whole image (issue 5: "fetch only the bounding box that a rank's sample
+ * points can reach"). The sample points of the rank's stored planes p are q = B·p + c + S·u(p);
+ * their z in the image lies within the z-range of B·p + c over the slab's corners widened by
+ * |S row z|·max|u|. The window holds that range plus a margin; after every step the rank
+ * measures max|u| over its stored planes (a local reduction, no collective) and fetches a
+ * wider window only when the reach has outgrown it. The samplers read the window through a
+ * slab descriptor (zlo = first plane held), so a sample gives the same bits as from the
+ * whole image. Planes come from the rank's host copy of the level image. */
+#ifndef FFDP_REG_WINDOW_CUDA_H
+#define FFDP_REG_WINDOW_CUDA_H
+#include <stdint.h>
+#include "ffdp/volume.h"
+#include "ops/ops.h"
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct reg_window {
+  float *dev;          /* planes [ms.zlo, ms.zhi) of the image, on the device */
+  ffdp_slab ms;        /* the image's descriptor for the samplers */
+  double bytes;        /* host-to-device bytes fetched so far */
+  int fetches;
+  int whole;           /* the window is the whole image (dev is then not owned) */
+} reg_window;
+
+/* Planes [*a, *b) of an image of mnz planes that trilinear (or nearer) taps of the sample
+ * points of store's planes reach when |u| <= bound (mm). */
+void reg_window_reach(const ffdp_warp *w, const ffdp_slab *store, double bound, int64_t mnz, int64_t *a, int64_t *b);
+
+/* Window of img for points whose |u| <= bound: fetched with a margin. whole_dev (device copy
+ * of the whole image, or NULL) is lent instead when given. 0 or a CUDA error code. */
+int reg_window_open(reg_window *W, const ffdp_volume *img, const ffdp_warp *w, const ffdp_slab *store, double bound,
+                    const float *whole_dev);
+/* After a step: u (stored planes of store, 3 components) is measured (scratch: REG_RED_FLOATS
+ * floats on the device) and the window widened if its reach outgrew it. 0 or a CUDA error. */
+int reg_window_follow(reg_window *W, const ffdp_volume *img, const ffdp_warp *w, const ffdp_slab *store, const float *u,
+                      float *scratch);
+/* Largest |u| over the stored planes of store (waits for the device). */
+int reg_window_bound(const ffdp_slab *store, const float *u, float *scratch, double *bound);
+void reg_window_close(reg_window *W);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
