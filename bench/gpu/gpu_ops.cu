@@ -166,6 +166,14 @@ int main(int argc, char **argv) {
   double e_gB = sqrt(nb / db);
   float t_bwd = median_ms([&] { ffdp_cuda_sample_bwd(&w, &s, du, &s, dM, 1, dg, dgu, dgB, 0); });
   rows.push_back({"sample bwd (du, dA)", 32, t_bwd, fmax(e_bwd, e_gB), pool_high_and_reset() / 1e6});
+  {  // the deformable stages' backward: du only (no affine gradient)
+    poison(dgu, 3 * n);
+    CK(ffdp_cuda_sample_bwd(&w, &s, du, &s, dM, 1, dg, dgu, NULL, 0));
+    CK(cudaMemcpy(got.data(), dgu, 3 * n * 4, cudaMemcpyDeviceToHost));
+    double e = rel_err(got.data(), ref.data(), 3 * n);
+    float t = median_ms([&] { ffdp_cuda_sample_bwd(&w, &s, du, &s, dM, 1, dg, dgu, NULL, 0); });
+    rows.push_back({"sample bwd (du only)", 32, t, e, pool_high_and_reset() / 1e6});
+  }
   {  // affine gradient per plane (what ranks fold in plane order), on a slab with halos
     ffdp_slab sl = s;
     sl.z0 = N / 3, sl.z1 = 2 * N / 3, sl.zlo = sl.z0 - 4, sl.zhi = sl.z1 + 4;

@@ -117,7 +117,10 @@ struct FGeo {
 // so every tap loop unrolls with constant shared-memory offsets (the runtime-radius loops
 // cost about 3x the instructions, which bound the kernel). RI = 0: radii from g.
 template <int NC, int KMAX, int RI>
-__global__ void __launch_bounds__(FTX *FTY) blur_fused(FGeo g, const float *__restrict__ in, float *__restrict__ out) {
+// Two blocks per SM where the rings fit in 64 registers without spilling (ptxas -v): the
+// default sigma 1.5 (radius 5) ran at one block and 90 registers.
+__global__ void __launch_bounds__(FTX *FTY, (NC == 3 && (RI >= 6 || (RI == 0 && KMAX >= 11))) ? 1 : 2)
+    blur_fused(FGeo g, const float *__restrict__ in, float *__restrict__ out) {
   extern __shared__ float sm[];
   const int rx = RI ? RI : g.rx, ry = RI ? RI : g.ry, rz = RI ? RI : g.rz;
   const int AW = (FTX + 2 * rx) * NC, AH = FTY + 2 * ry, XW = FTX * NC;

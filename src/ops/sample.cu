@@ -138,6 +138,9 @@ __global__ void sample_fwd_kernel(DevWarp w, Geo g, const float *__restrict__ u,
 
 // dL/du per voxel; the affine gradient is reduced per block (warp shuffles, then shared
 // memory) into partial[block][12], summed afterwards in block order: deterministic.
+// AFF: with the affine gradient. Without it (the deformable stages) the twelve double
+// accumulators are not compiled in: 126 -> fewer registers, more warps in flight.
+template <bool AFF>
 __global__ void sample_bwd_kernel(DevWarp w, Geo g, const float *__restrict__ u, const float *__restrict__ M, int ncomp,
                                   const float *__restrict__ gout, float *__restrict__ gu, double *partial) {
   double acc[12];
@@ -160,7 +163,7 @@ __global__ void sample_bwd_kernel(DevWarp w, Geo g, const float *__restrict__ u,
       if (gu)
         for (int a = 0; a < 3; a++)
           gu[3 * i + a] = (float)(w.S[0][a] * gq[0] + w.S[1][a] * gq[1] + w.S[2][a] * gq[2]);
-      if (partial) {
+      if (AFF) {
         const double p[4] = {(double)x, (double)y, (double)z, 1.0};
 #pragma unroll
         for (int a = 0; a < 3; a++)
@@ -169,7 +172,7 @@ __global__ void sample_bwd_kernel(DevWarp w, Geo g, const float *__restrict__ u,
       }
     }
   }
-  if (!partial) return;
+  if (!AFF) return;
   __shared__ double sh[BX * BY / 32][12];
   const int t = threadIdx.y * BX + threadIdx.x, lane = t & 31, wid = t >> 5;
 #pragma unroll
@@ -267,7 +270,10 @@ extern "C" int ffdp_cuda_sample_bwd(const ffdp_warp *w, const ffdp_slab *fs, con
     cudaError_t e = cudaMallocAsync((void **)&part, nb * 12 * sizeof(double), st);
     if (e) return (int)e;
   }
-  sample_bwd_kernel<<<grid, dim3(BX, BY), 0, st>>>(to_dev(w), to_geo(fs, ms), u, M, ncomp, gout, gu, part);
+  if (part)
+    sample_bwd_kernel<true><<<grid, dim3(BX, BY), 0, st>>>(to_dev(w), to_geo(fs, ms), u, M, ncomp, gout, gu, part);
+  else
+    sample_bwd_kernel<false><<<grid, dim3(BX, BY), 0, st>>>(to_dev(w), to_geo(fs, ms), u, M, ncomp, gout, gu, nullptr);
   if (gB_dev) {
     reduce12_kernel<<<1, 12 * 32, 0, st>>>(part, nb, gB_dev);
     cudaFreeAsync(part, st);
@@ -285,7 +291,7 @@ extern "C" int ffdp_cuda_sample_bwd_planes(const ffdp_warp *w, const ffdp_slab *
   double *part = nullptr;
   cudaError_t e = cudaMallocAsync((void **)&part, nxy * grid.z * 12 * sizeof(double), st);
   if (e) return (int)e;
-  sample_bwd_kernel<<<grid, dim3(BX, BY), 0, st>>>(to_dev(w), to_geo(fs, ms), u, M, ncomp, gout, gu, part);
+  sample_bwd_kernel<true><<<grid, dim3(BX, BY), 0, st>>>(to_dev(w), to_geo(fs, ms), u, M, ncomp, gout, gu, part);
   reduce12_planes_kernel<<<grid.z, 12 * 32, 0, st>>>(part, nxy, planes_dev);
   cudaFreeAsync(part, st);
   return (int)cudaGetLastError();

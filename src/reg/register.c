@@ -149,11 +149,13 @@ ffdp_status ffdp_register(const ffdp_volume *fixed, const ffdp_volume *moving, c
 #endif
   if (opt->state_precision == FFDP_STATE_BF16 && opt->device != 1)
     return ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "bf16 optimiser state is implemented on the CUDA device only; drop it for --device cpu");
+  const double tsel = reg_now();
 #ifdef FFDP_HAVE_CUDA
   if (opt->device == 1 && (st = reg_cuda_select(opt->comm, err))) return st;
 #endif
   /* the one-GPU plan: with ranks it over-counts (slabs are smaller), never under */
   if (opt->device == 1 && (st = ffdp_comm_agree(opt->comm, check_fits(fixed, moving, opt, err), err))) return st;
+  reg_trace("device selection and memory plan: %.1f ms", 1e3 * (reg_now() - tsel));
   ffdp_volume *F = NULL, *M = NULL;
   const double tn = reg_now();
   if ((st = normalized(fixed, "fixed", &F, err)) || (st = normalized(moving, "moving", &M, err))) {
@@ -210,9 +212,12 @@ ffdp_status ffdp_register(const ffdp_volume *fixed, const ffdp_volume *moving, c
       st = reg_linear_stage(&pyr, opt, i, &r->affine, &r->stages[i], t0, err);
     if (st) goto fail;
     r->nstages = i + 1;
+    reg_trace("stage %d done at %.1f ms (%.1f ms in the stage)", i + 1, 1e3 * (reg_now() - t0), 1e3 * r->stages[i].seconds);
   }
+  const double tf = reg_now();
   reg_pyramid_free(&pyr);
   ffdp_volume_free(F), ffdp_volume_free(M);
+  reg_trace("stages done; pyramid freed in %.1f ms", 1e3 * (reg_now() - tf));
   *out = r;
   return FFDP_OK;
 fail:
