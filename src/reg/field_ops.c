@@ -45,3 +45,19 @@ ffdp_status reg_invert_field(const ffdp_volume *v, int iters, ffdp_volume **out,
   free(tmp);
   return FFDP_OK;
 }
+
+double reg_field_max_norm(const ffdp_volume *v, const double T[3][3]) {
+  const int64_t n = ffdp_volume_nvox(v);
+  const float *d = v->data;
+  double m = 0;
+#pragma omp parallel for reduction(max : m) schedule(static)
+  for (int64_t i = 0; i < n; i++) {
+    double s = 0;
+    for (int a = 0; a < 3; a++) {
+      const double t = T[a][0] * d[3 * i] + T[a][1] * d[3 * i + 1] + T[a][2] * d[3 * i + 2];
+      s += t * t;
+    }
+    m = s > m ? s : m;
+  }
+  return sqrt(m);
+}

@@ -40,6 +40,11 @@ static int64_t nvox(const int64_t d[3]) { return d[0] * d[1] * d[2]; }
 /* Ranks a level runs on and the most planes one of them stores, as the stages split it:
  * deformable levels thinner than ranks x halo gather onto fewer ranks, linear ones never
  * exchange halos and use every rank. */
+static int64_t window_estimate(int64_t nvox_img, int64_t nz_img, int64_t planes, int64_t nz_fixed) {
+  const int64_t w = (int64_t)ceil((double)nz_img * planes / nz_fixed * 1.25) + 8;
+  return w < nz_img ? nvox_img / nz_img * w : nvox_img;
+}
+
 static int64_t busiest_planes(int64_t nz, int ranks, int64_t halo, int deformable, int *nact) {
   *nact = ranks > 1 && deformable ? reg_level_ranks(ranks, nz, halo) : ranks;
   int64_t most = 0;
@@ -111,17 +116,29 @@ ffdp_status ffdp_reg_plan_gpus(const int64_t fixed_dim[3], ffdp_mat4 fixed_vox2w
       int nact;
       const int64_t planes = busiest_planes(fd[2], gpus, halo, deformable, &nact), n = fd[0] * fd[1] * planes;
       const int64_t owned = nact > 1 ? (fd[2] + nact - 1) / nact : fd[2];
-      if (S->kind == FFDP_STAGE_GREEDY) reg_layout_greedy(n, nm, bf16, &L);
-      else if (S->kind == FFDP_STAGE_SYN) reg_layout_syn(n, nf, nm, bf16, &L);
+      /* deformable ranks hold windows of the images they sample (window_cuda.h), sized at run
+       * time from the warp; estimated here as their share of the planes, a quarter more for
+       * the reach and the fetch margin, and eight planes */
+      const int64_t wm = nact > 1 ? window_estimate(nm, md[2], planes, fd[2]) : nm;
+      const int64_t wf = nact > 1 ? window_estimate(nf, fd[2], planes, fd[2]) : nf;
+      if (S->kind == FFDP_STAGE_GREEDY) reg_layout_greedy(n, wm, bf16, &L);
+      else if (S->kind == FFDP_STAGE_SYN) reg_layout_syn(n, wf, wm, bf16, &L);
       else reg_layout_linear(n, owned, nm, &L);
       add_row(plan, i, l, S->kind, fd, nm, nact, planes, &L);
     }
     /* one GPU composes SyN's transforms in the last level's memory when that level is the full
-     * grid; ranks (or a coarser last level) need a full-grid block of their own */
+     * grid; a coarser last level needs a full-grid block of its own, and ranks a block for
+     * their planes with the halo the fields reach (known at run time: estimated as 1/16 of
+     * the grid) */
     if (S->kind == FFDP_STAGE_SYN && (S->shrink[S->nlevels - 1] > 1 || gpus > 1)) {
       reg_layout L;
-      reg_layout_syn_final(nvox(fixed_dim), &L);
-      add_row(plan, i, -1, S->kind, fixed_dim, 0, gpus, fixed_dim[2], &L);
+      int64_t planes = fixed_dim[2];
+      if (gpus > 1) {
+        const int64_t h = fixed_dim[2] / 16 + 2, p = (fixed_dim[2] + gpus - 1) / gpus + 2 * h;
+        planes = p < planes ? p : planes;
+      }
+      reg_layout_syn_final(fixed_dim[0] * fixed_dim[1] * planes, &L);
+      add_row(plan, i, -1, S->kind, fixed_dim, 0, gpus, planes, &L);
     }
   }
   plan->bytes_per_voxel = plan->peak_bytes / (double)nvox(fixed_dim);

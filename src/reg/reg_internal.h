@@ -132,6 +132,8 @@ void reg_report(const ffdp_reg_options *opt, int si, int lv, int it, double loss
 /* Make *v a 3-component field on grid's grid (world mm carries over unchanged): resampled with
  * border padding when its grid differs, zeros when *v is NULL. On failure *v is NULL. */
 ffdp_status reg_field_to_grid(ffdp_volume **v, const ffdp_volume *grid, ffdp_error *err);
+/* Largest |T·v| over a displacement field (3 components per voxel). */
+double reg_field_max_norm(const ffdp_volume *v, const double T[3][3]);
 /* A zero 3-component field on grid's grid with its pages mapped by every thread: a GPU
  * download into fresh memory otherwise maps each page on one thread (1.7 GB/s measured for
  * 86 MB on the H100 machine, against ~10 GB/s into mapped pages). */

@@ -43,21 +43,16 @@ cudaError_t alloc_syn(SynBufs &b, long long n, long long nf, long long nm, int b
   return cudaMemsetAsync(b.block, 0, L.total);
 }
 
-// Host field onto a grid (resampled if needed) and up to the device.
-ffdp_status upload_field(ffdp_volume **v, const ffdp_volume *grid, float *dst, ffdp_error *err) {
-  ffdp_status st = reg_field_to_grid(v, grid, err);
-  if (st) return st;
-  cudaError_t e = cudaMemcpy(dst, (*v)->data, ffdp_volume_nvox(grid) * 3 * sizeof(float), cudaMemcpyHostToDevice);
-  if (e) return ffdp_fail(err, FFDP_ERR_IO, "CUDA error uploading a field: %s", cudaGetErrorString(e));
-  return FFDP_OK;
-}
-
 // The two composite transforms at full resolution from the half-way fields on the device:
 //   u = A·w + v_m∘(id + w), w = inv(v_f);   u_inv = r + v_f∘(id + r), r = inv(A^-1·v_m).
-// w, tmp and out are scratch fields of the full grid; results come back to the host.
-ffdp_status syn_final(const ffdp_volume *F, ffdp_mat4 aff, float *dvf, float *dvm, float *w, float *tmp, float *out,
-                      ffdp_volume **u, ffdp_volume **ui, ffdp_error *err) {
-  const long long n = ffdp_volume_nvox(F);
+// On the planes of slab fs of F's grid (the whole grid for one process): dvf and dvm hold
+// its stored planes, which must cover what the owned planes' points reach (see
+// syn_final_halo); w, tmp and out are scratch fields of the same layout. The owned planes of
+// both results come back into *u and *ui (whole-grid host fields, created here).
+ffdp_status syn_final(const ffdp_volume *F, const ffdp_slab &fs, ffdp_mat4 aff, float *dvf, float *dvm, float *w,
+                      float *tmp, float *out, ffdp_volume **u, ffdp_volume **ui, ffdp_error *err) {
+  const long long P = F->dim[0] * F->dim[1], own = (fs.z0 - fs.zlo) * P * 3, n = (fs.z1 - fs.z0) * P;
+  const long long ns = ffdp_slab_stored(&fs);
   ffdp_status st = reg_field_create_mapped(F, u, err);
   if (!st) st = reg_field_create_mapped(F, ui, err);
   if (st) {
@@ -65,7 +60,6 @@ ffdp_status syn_final(const ffdp_volume *F, ffdp_mat4 aff, float *dvf, float *dv
     *u = *ui = nullptr;
     return st;
   }
-  const ffdp_slab fs = ffdp_slab_whole(F->dim[0], F->dim[1], F->dim[2]);
   ffdp_warp vox;
   reg_compose_warp(F->vox2world, ffdp_mat4_identity(), &vox);
   double A[3][3], Ai[3][3];
@@ -81,16 +75,57 @@ ffdp_status syn_final(const ffdp_volume *F, ffdp_mat4 aff, float *dvf, float *dv
   if (!rc) rc = (int)cudaDeviceSynchronize();
   reg_trace("SyN final: first inversion + composition %.1f ms", 1e3 * (reg_now() - t0));
   t0 = reg_now();
-  if (!rc) rc = (int)cudaMemcpy((*u)->data, out, 3 * n * 4, cudaMemcpyDeviceToHost);
+  if (!rc) rc = (int)cudaMemcpy((*u)->data + fs.z0 * P * 3, out + own, 3 * n * 4, cudaMemcpyDeviceToHost);
   reg_trace("SyN final: download %.1f ms", 1e3 * (reg_now() - t0));
-  if (!rc) rc = ffdp_cuda_linmap3(n, aux, 0.0, dvm, Ai, nullptr);              /* A^-1 v_m */
+  if (!rc) rc = (int)cudaMemset(aux, 0, 3 * ns * 4);
+  if (!rc) rc = ffdp_cuda_linmap3(ns, aux, 0.0, dvm, Ai, nullptr);             /* A^-1 v_m */
   if (!rc) rc = reg_cuda_invert_field(&fs, &vox, aux, SYN_INVERT_ITERS, w, tmp); /* r */
   if (!rc) rc = reg_cuda_compose_fields(&fs, &vox, dvf, w, I, out);            /* r + v_f∘(id+r); aux is dead */
-  if (!rc) rc = (int)cudaMemcpy((*ui)->data, out, 3 * n * 4, cudaMemcpyDeviceToHost);
+  if (!rc) rc = (int)cudaMemcpy((*ui)->data + fs.z0 * P * 3, out + own, 3 * n * 4, cudaMemcpyDeviceToHost);
   if (!rc) return FFDP_OK;
   ffdp_volume_free(*u), ffdp_volume_free(*ui);
   *u = *ui = nullptr;
   return ffdp_fail(err, FFDP_ERR_IO, "CUDA error composing the SyN transforms: %s", cudaGetErrorString((cudaError_t)rc));
+}
+
+ffdp_slab L_whole(const ffdp_volume *F) { return ffdp_slab_whole(F->dim[0], F->dim[1], F->dim[2]); }
+
+// The planes this rank composes for the final transforms: its share of F's grid, stored with
+// the planes that the points of those planes reach through the inversions and compositions.
+// Every iterate of inv(v) stays within max|v| (w <- w/2 - v/2∘(id + w) from w = -v, trilinear
+// values being averages), so the halo is that bound in planes (v_f and A^-1·v_m), plus two.
+// Every rank holds both whole fields here, so the bound is the same on all of them.
+ffdp_slab syn_final_slab(const ffdp_comm *c, const ffdp_volume *F, ffdp_mat4 aff, const ffdp_volume *vf,
+                         const ffdp_volume *vm) {
+  if (c->size < 2) return L_whole(F);
+  ffdp_warp vox;
+  reg_compose_warp(F->vox2world, ffdp_mat4_identity(), &vox);
+  ffdp_mat4 ainv;
+  ffdp_mat4_inverse(aff, &ainv);
+  double I[3][3] = {{1, 0, 0}, {0, 1, 0}, {0, 0, 1}}, Ai[3][3];
+  for (int a = 0; a < 3; a++)
+    for (int k = 0; k < 3; k++) Ai[a][k] = ainv.m[a][k];
+  const double bf = reg_field_max_norm(vf, I), bm = reg_field_max_norm(vm, Ai), b = bf > bm ? bf : bm;
+  const double *S2 = vox.S[2];
+  const int64_t halo = (int64_t)ceil(b * sqrt(S2[0] * S2[0] + S2[1] * S2[1] + S2[2] * S2[2])) + 2;
+  return ffdp_slab_split(F->dim[0], F->dim[1], F->dim[2], c->rank, c->size, halo);
+}
+
+// Every rank's planes of both transforms onto every rank (the result every rank returns).
+ffdp_status syn_final_gather(const ffdp_comm *c, const ffdp_volume *F, const ffdp_slab &fs, ffdp_volume *u,
+                             ffdp_volume *ui, ffdp_error *err) {
+  const long long P = F->dim[0] * F->dim[1], n = (fs.z1 - fs.z0) * P * 3;
+  ffdp_slab own = fs;
+  own.zlo = fs.z0, own.zhi = fs.z1;
+  float *mine = (float *)malloc((size_t)(n > 0 ? n : 1) * sizeof(float));
+  ffdp_status st = c->agree(c, mine ? FFDP_OK : ffdp_fail(err, FFDP_ERR_NOMEM, "no memory to gather the SyN transforms"), err);
+  ffdp_volume *both[2] = {u, ui};
+  for (int k = 0; k < 2 && !st; k++) { /* MPI wants distinct send and receive buffers */
+    memcpy(mine, both[k]->data + fs.z0 * P * 3, (size_t)n * sizeof(float));
+    st = c->gather(c, &own, mine, 3, both[k]->data, err);
+  }
+  free(mine);
+  return st;
 }
 
 // Where a level's fields come from and go to.
@@ -201,7 +236,8 @@ ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_opt
   reg_window_close(&WF), reg_window_close(&WM);
   float *keep = nullptr, *dev[2] = {b.vf, b.vm}, *full[2] = {io->vf_full, io->vm_full};
   if (!st && !rc && io->final_grid) { /* the level's gradient, update and Adam fields are free now */
-    st = syn_final(io->final_grid, aff, b.vf, b.vm, b.gu, b.tmp, (float *)b.af.m, &io->u, &io->ui, err);
+    const ffdp_slab whole = ffdp_slab_whole(io->final_grid->dim[0], io->final_grid->dim[1], io->final_grid->dim[2]);
+    st = syn_final(io->final_grid, whole, aff, b.vf, b.vm, b.gu, b.tmp, (float *)b.af.m, &io->u, &io->ui, err);
     reg_trace("SyN final inversions and compositions in the last level's memory: %.1f ms", 1e3 * (reg_now() - t_it));
   } else if (!st && !rc) {
     rc = reg_cuda_fields_down(&s, 2, dev, full, v_slab ? &keep : nullptr);
@@ -282,24 +318,30 @@ extern "C" ffdp_status reg_syn_stage_cuda(reg_pyramid *pyr, const ffdp_reg_optio
   if (!st) st = reg_handover_finish(&ho, c, both, err); /* the whole fields on every rank, for the final step */
   vf = both[0], vm = both[1];
   reg_handover_clear(&ho);
-  /* composite transforms at full resolution, on the device of every rank (the same result
-   * everywhere, no exchange), unless the last level already made them */
+  /* composite transforms at full resolution, unless the last level already made them: each
+   * rank makes its own planes (with the halo their points reach) and the ranks gather them */
   const double t_fin = reg_now();
   if (!st && !rc && !u) {
-    const long long n = ffdp_volume_nvox(F);
+    if (!(st = reg_field_to_grid(&vf, F, err))) st = reg_field_to_grid(&vm, F, err);
+    const ffdp_slab fs = st ? L_whole(F) : syn_final_slab(c, F, aff, vf, vm);
+    const long long P = F->dim[0] * F->dim[1], ns = ffdp_slab_stored(&fs);
     reg_layout FL;
-    reg_layout_syn_final(n, &FL);
+    reg_layout_syn_final(ns, &FL);
     char *blk = nullptr;
-    if (cudaMalloc((void **)&blk, FL.total) != cudaSuccess) {
+    if (!st && cudaMalloc((void **)&blk, FL.total) != cudaSuccess)
       st = ffdp_fail(err, FFDP_ERR_NOMEM, "CUDA SyN: cannot allocate %.1f MB for the final composition", FL.total / 1e6);
-    } else {
+    if (!st) {
       float *dvf = (float *)(blk + FL.off[SF_VF]), *dvm = (float *)(blk + FL.off[SF_VM]), *w = (float *)(blk + FL.off[SF_W]),
             *tmp = (float *)(blk + FL.off[SF_TMP]), *out = (float *)(blk + FL.off[SF_OUT]);
-      if (!st) st = upload_field(&vf, F, dvf, err);
-      if (!st) st = upload_field(&vm, F, dvm, err);
-      if (!st) st = syn_final(F, aff, dvf, dvm, w, tmp, out, &u, &ui, err);
-      cudaFree(blk);
+      cudaError_t e = cudaMemcpy(dvf, vf->data + fs.zlo * P * 3, ns * 3 * sizeof(float), cudaMemcpyHostToDevice);
+      if (!e) e = cudaMemcpy(dvm, vm->data + fs.zlo * P * 3, ns * 3 * sizeof(float), cudaMemcpyHostToDevice);
+      if (e) st = ffdp_fail(err, FFDP_ERR_IO, "CUDA error uploading the SyN fields: %s", cudaGetErrorString(e));
+      if (!st) st = syn_final(F, fs, aff, dvf, dvm, w, tmp, out, &u, &ui, err);
+      reg_trace("SyN final on planes [%lld, %lld) stored [%lld, %lld): %.1f ms", (long long)fs.z0, (long long)fs.z1,
+                (long long)fs.zlo, (long long)fs.zhi, 1e3 * (reg_now() - t_fin));
     }
+    if (blk) cudaFree(blk);
+    if (c->size > 1 && !(st = c->agree(c, st, err))) st = syn_final_gather(c, F, fs, u, ui, err);
   }
   reg_trace("SyN final inversions and compositions (with transfers): %.1f ms", 1e3 * (reg_now() - t_fin));
   ffdp_volume_free(vf), ffdp_volume_free(vm);
