@@ -54,14 +54,13 @@ void reg_layout_syn(int64_t n, int64_t nf, int64_t nm, int bf16_state, reg_layou
                                {SY_VF, "fixed-side half warp", 3, SLAB, 0},
                                {SY_VM, "moving-side half warp", 3, SLAB, 0},
                                {SY_GU, "warp gradient / midpoint images", 3, SLAB, 0},
-                               {SY_TMP, "update", 3, SLAB, 0},
-                               {SY_GM, "moving-side image gradient", 1, SLAB, 0},
+                               {SY_TMP, "update / moving-side image gradient", 3, SLAB, 0},
                                {SY_GF, "fixed-side image gradient", 1, SLAB, 0},
                                {SY_AFM, "Adam first moment (fixed side)", 3, SLAB, 1},
                                {SY_AFV, "Adam second moment (fixed side)", 3, SLAB, 1},
                                {SY_AMM, "Adam first moment (moving side)", 3, SLAB, 1},
                                {SY_AMV, "Adam second moment (moving side)", 3, SLAB, 1}};
-  build(L, b, 12, n, nf, nm, bf16_state);
+  build(L, b, 11, n, nf, nm, bf16_state);
 }
 
 void reg_layout_syn_final(int64_t n, reg_layout *L) {

@@ -26,8 +26,9 @@ enum { GR_F, GR_M, GR_U, GR_GU, GR_TMP, GR_AM, GR_AV, GR_RED };
 /* Sizes: n = stored voxels of the rank's slab of the level (the whole level on one rank),
  * nf / nm = voxels of the whole fixed / moving level image. */
 /* SyN level: the two half-way fields, their Adam moments, gu (also holds both midpoint
- * images), tmp, the two image gradients. */
-enum { SY_F, SY_M, SY_VF, SY_VM, SY_GU, SY_TMP, SY_GM, SY_GF, SY_AFM, SY_AFV, SY_AMM, SY_AMV, SY_RED };
+ * images), tmp (also the moving-side image gradient until the step), the fixed-side image
+ * gradient. */
+enum { SY_F, SY_M, SY_VF, SY_VM, SY_GU, SY_TMP, SY_GF, SY_AFM, SY_AFV, SY_AMM, SY_AMV, SY_RED };
 /* SyN at the end: both fields at full resolution, the inverse being built, its scratch, out. */
 enum { SF_VF, SF_VM, SF_W, SF_TMP, SF_OUT };
 /* Linear level: fixed, moving, warped, image gradient, 12 affine-gradient doubles per plane. */

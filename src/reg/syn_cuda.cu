@@ -36,7 +36,7 @@ cudaError_t alloc_syn(SynBufs &b, long long n, long long nf, long long nm, int b
   b.F = (float *)(p + L.off[SY_F]), b.M = (float *)(p + L.off[SY_M]);
   b.vf = (float *)(p + L.off[SY_VF]), b.vm = (float *)(p + L.off[SY_VM]);
   b.gu = (float *)(p + L.off[SY_GU]), b.tmp = (float *)(p + L.off[SY_TMP]);
-  b.gm = (float *)(p + L.off[SY_GM]), b.gf = (float *)(p + L.off[SY_GF]);
+  b.gm = b.tmp, b.gf = (float *)(p + L.off[SY_GF]); /* tmp is free until the moving side's step */
   b.af = {p + L.off[SY_AFM], p + L.off[SY_AFV], bf16};
   b.am = {p + L.off[SY_AMM], p + L.off[SY_AMV], bf16};
   b.red = (float *)(p + L.off[SY_RED]);
