@@ -50,6 +50,8 @@ if "$ffdp" plan -f $G -m $G --syn | grep -q "peak .* bytes per fixed voxel"; the
 else echo "FAIL plan output"; fail=1; fi
 expect_fail "plan for zero GPUs"     "--gpus must be"  "$ffdp" plan -f $G -m $G --gpus 0
 expect_fail "unknown output format"  "--output-format must be" "$ffdp" register -f $G -m $G -o reg_out/x_ --output-format zip
+expect_fail "outputs over the free disk space" "free; free space" env FFDP_TEST_DISK_FREE_MB=0.001 "$ffdp" register -f $G -m $G \
+  -o reg_out/x_ --affine --output-format nii
 # per GPU for ranks: each holds its slab of the fields, so the deformable peak per GPU drops
 B=$d/big.nii # 64 planes: two ranks split the finest level
 one=$("$ffdp" plan -f $B -m $B --greedy --json plan1.json > /dev/null && awk -F'[:,]' '/"peak_mb"/ { print $2 }' plan1.json)

@@ -14,6 +14,7 @@
 #include <strings.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 static void usage(FILE *f) {
@@ -130,6 +131,45 @@ static int parse_call(const char *s, char *name, size_t nlen, double *args, int 
     if (*p == ',') p++;
   }
   return *p == ']' && p[1] == 0;
+}
+
+/* Outputs that cannot fit on their disk are refused before loading anything, not after the
+ * registration: the warped image (float32), the warp and, with SyN, its inverse (3 floats per
+ * fixed voxel each). Uncompressed outputs must fit; compressed sizes are unknown beforehand
+ * (fields rarely shrink below half), so .nii.gz only warns. FFDP_TEST_DISK_FREE_MB stands in
+ * for the free space in tests. */
+static int check_output_space(const char *prefix, const char *ext, const int64_t fdim[3], const ffdp_reg_options *opt,
+                              int verbose) {
+  int deformable = 0, syn = 0;
+  for (int i = 0; i < opt->nstages; i++) {
+    deformable |= opt->stages[i].kind == FFDP_STAGE_GREEDY || opt->stages[i].kind == FFDP_STAGE_SYN;
+    syn |= opt->stages[i].kind == FFDP_STAGE_SYN;
+  }
+  const double nvox = (double)fdim[0] * fdim[1] * fdim[2], need = nvox * (4 + 12 * deformable + 12 * syn) + 4096;
+  char dir[4096];
+  snprintf(dir, sizeof dir, "%s", prefix);
+  char *slash = strrchr(dir, '/');
+  if (slash) slash[slash == dir] = 0; /* "/x_" -> "/" */
+  else snprintf(dir, sizeof dir, ".");
+  double avail;
+  const char *fake = getenv("FFDP_TEST_DISK_FREE_MB");
+  struct statvfs sv;
+  if (fake) avail = atof(fake) * 1e6;
+  else if (statvfs(dir, &sv) == 0) avail = (double)sv.f_bavail * (double)sv.f_frsize;
+  else return 0; /* cannot tell: the writes will report a full disk themselves */
+  if (need <= avail) return 0;
+  char a[32], b[32];
+  const double sz[2] = {need, avail};
+  char *txt[2] = {a, b};
+  for (int k = 0; k < 2; k++)
+    snprintf(txt[k], 32, sz[k] >= 1e9 ? "%.3g GB" : "%.3g MB", sz[k] >= 1e9 ? sz[k] / 1e9 : sz[k] / 1e6);
+  if (!strcmp(ext, ".nii"))
+    return cli_errorf("the outputs need %s (uncompressed NIfTI) but %s has %s free; free space, write elsewhere with "
+                      "-o, or use --output-format nii.gz", a, dir, b);
+  if (verbose >= 0)
+    fprintf(stderr, "ffdp: warning: the outputs take up to %s uncompressed and %s has %s free; they fit only if "
+            "compression saves the difference\n", a, dir, b);
+  return 0;
 }
 
 static int mkdirs_for(const char *prefix) {
@@ -397,6 +437,7 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
   ffdp_plan plan;
   memset(&plan, 0, sizeof plan);
   int64_t fdim[3], mdim[3];
+  int fst_space = 0;
   ffdp_mat4 fw, mw;
   if (plan_only || opt.device == 1) { /* from the headers, before anything large is read */
     if (ffdp_volume_probe(fixed, fdim, &fw, &err) || ffdp_volume_probe(moving, mdim, &mw, &err) ||
@@ -410,6 +451,14 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
     return json ? write_plan_json(json, &plan, free_b, total_b) : 0;
   }
   if (mkdirs_for(prefix) != 0) return cli_errorf("cannot create or write the output directory of '%s': %s", prefix, strerror(errno));
+  if (ffdp_comm_rank(comm) == 0) { /* rank 0 writes the outputs; it decides for all */
+    if (!(plan_only || opt.device == 1) && ffdp_volume_probe(fixed, fdim, &fw, &err)) fst_space = cli_error(&err);
+    else fst_space = check_output_space(prefix, ext, fdim, &opt, verbose);
+  }
+  if (ffdp_comm_size(comm) > 1 &&
+      ffdp_comm_agree(comm, fst_space ? ffdp_fail(&err, FFDP_ERR_IO, "rank 0 cannot write the outputs") : FFDP_OK, &err))
+    return fst_space ? fst_space : cli_error(&err);
+  if (fst_space) return fst_space;
 
   double t0 = cli_now();
   warmup_job wj = {device, comm, 0, {0}, FFDP_OK};
