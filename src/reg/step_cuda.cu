@@ -154,7 +154,7 @@ extern "C" int reg_cuda_invert_field(const ffdp_slab *s, const ffdp_warp *vox, c
 
 extern "C" int reg_cuda_metric2(const ffdp_comm *comm, const ffdp_metric_spec *m, const ffdp_slab *s, int64_t ntot,
                                 const float *A, const float *B, float *gA, float *gB, double *loss, ffdp_error *err) {
-  if (m->kind == FFDP_METRIC_CC && gA && gB) { /* one pass gives both */
+  if (m->kind == FFDP_METRIC_CC) { /* one pass gives both */
     const ffdp_comm *c = ffdp_comm_or_single(comm);
     ffdp_lncc_params p = {m->window, FFDP_WINDOW_BOX, 1e-5};
     int rc = ffdp_cuda_lncc2(&p, s, A, B, nullptr, 1.0 / (double)ntot, gA, gB, loss, nullptr);
@@ -170,13 +170,11 @@ extern "C" int reg_cuda_metric2(const ffdp_comm *comm, const ffdp_metric_spec *m
 
 extern "C" int reg_cuda_metric(const ffdp_comm *comm, const ffdp_metric_spec *m, const ffdp_slab *s, int64_t ntot,
                                const float *A, const float *B, float *g, double *loss, ffdp_error *err) {
+  if (m->kind == FFDP_METRIC_CC) return reg_cuda_metric2(comm, m, s, ntot, A, B, nullptr, g, loss, err);
   const ffdp_comm *c = ffdp_comm_or_single(comm);
   const double norm = 1.0 / (double)ntot;
   int rc;
-  if (m->kind == FFDP_METRIC_CC) {
-    ffdp_lncc_params p = {m->window, FFDP_WINDOW_BOX, 1e-5};
-    rc = ffdp_cuda_lncc(&p, s, A, B, nullptr, norm, g, loss, nullptr);
-  } else if (m->kind == FFDP_METRIC_MSE) {
+  if (m->kind == FFDP_METRIC_MSE) {
     rc = ffdp_cuda_mse(s, A, B, nullptr, norm, g, loss, nullptr);
   } else { /* the joint histogram of the whole grid: exact fixed point, the same on any split */
     ffdp_mi_params p = {m->bins, FFDP_PARZEN_BSPLINE, 0.0, 1.0, 0.0, 1.0};

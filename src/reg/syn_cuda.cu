@@ -88,7 +88,7 @@ ffdp_status syn_final(const ffdp_volume *F, const ffdp_slab &fs, ffdp_mat4 aff, 
   return ffdp_fail(err, FFDP_ERR_IO, "CUDA error composing the SyN transforms: %s", cudaGetErrorString((cudaError_t)rc));
 }
 
-ffdp_slab L_whole(const ffdp_volume *F) { return ffdp_slab_whole(F->dim[0], F->dim[1], F->dim[2]); }
+ffdp_slab grid_slab(const ffdp_volume *F) { return ffdp_slab_whole(F->dim[0], F->dim[1], F->dim[2]); }
 
 // The planes this rank composes for the final transforms: its share of F's grid, stored with
 // the planes that the points of those planes reach through the inversions and compositions.
@@ -97,7 +97,7 @@ ffdp_slab L_whole(const ffdp_volume *F) { return ffdp_slab_whole(F->dim[0], F->d
 // Every rank holds both whole fields here, so the bound is the same on all of them.
 ffdp_slab syn_final_slab(const ffdp_comm *c, const ffdp_volume *F, ffdp_mat4 aff, const ffdp_volume *vf,
                          const ffdp_volume *vm) {
-  if (c->size < 2) return L_whole(F);
+  if (c->size < 2) return grid_slab(F);
   ffdp_warp vox;
   reg_compose_warp(F->vox2world, ffdp_mat4_identity(), &vox);
   ffdp_mat4 ainv;
@@ -236,8 +236,7 @@ ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_opt
   reg_window_close(&WF), reg_window_close(&WM);
   float *keep = nullptr, *dev[2] = {b.vf, b.vm}, *full[2] = {io->vf_full, io->vm_full};
   if (!st && !rc && io->final_grid) { /* the level's gradient, update and Adam fields are free now */
-    const ffdp_slab whole = ffdp_slab_whole(io->final_grid->dim[0], io->final_grid->dim[1], io->final_grid->dim[2]);
-    st = syn_final(io->final_grid, whole, aff, b.vf, b.vm, b.gu, b.tmp, (float *)b.af.m, &io->u, &io->ui, err);
+    st = syn_final(io->final_grid, grid_slab(io->final_grid), aff, b.vf, b.vm, b.gu, b.tmp, (float *)b.af.m, &io->u, &io->ui, err);
     reg_trace("SyN final inversions and compositions in the last level's memory: %.1f ms", 1e3 * (reg_now() - t_it));
   } else if (!st && !rc) {
     rc = reg_cuda_fields_down(&s, 2, dev, full, v_slab ? &keep : nullptr);
@@ -323,7 +322,7 @@ extern "C" ffdp_status reg_syn_stage_cuda(reg_pyramid *pyr, const ffdp_reg_optio
   const double t_fin = reg_now();
   if (!st && !rc && !u) {
     if (!(st = reg_field_to_grid(&vf, F, err))) st = reg_field_to_grid(&vm, F, err);
-    const ffdp_slab fs = st ? L_whole(F) : syn_final_slab(c, F, aff, vf, vm);
+    const ffdp_slab fs = st ? grid_slab(F) : syn_final_slab(c, F, aff, vf, vm);
     const long long P = F->dim[0] * F->dim[1], ns = ffdp_slab_stored(&fs);
     reg_layout FL;
     reg_layout_syn_final(ns, &FL);
