@@ -65,6 +65,12 @@ typedef struct ffdp_reg_options {
   int device;                    /* 0: CPU (OpenMP); 1: CUDA (no masks there yet): one process uses
                                     device 0, ranks take their host's devices in turn */
   ffdp_state_precision state_precision; /* storage of the deformable optimiser state (CUDA) */
+  int inputs_normalized;         /* fixed and moving were scaled to [0,1] by ffdp_volume_normalize:
+                                    used as they are, without the normalized copies (8 bytes per
+                                    voxel of host memory less; the same registration) */
+  int result_on_root;            /* ranks: only rank 0 receives the final warps (the others'
+                                    result has none), sparing each other rank the whole fields
+                                    (12 B/voxel each) when rank 0 alone writes them */
   const ffdp_comm *comm;         /* ranks sharing this registration (NULL: this process alone);
                                     every rank passes the same images and options */
   void (*progress)(void *ctx, const ffdp_progress *p);
@@ -93,6 +99,11 @@ int ffdp_cuda_device_count(void);
  * (comm), each starts the GPU it will compute on: local rank modulo the host's GPU count. */
 ffdp_status ffdp_device_warmup(int device, const ffdp_comm *comm, ffdp_error *err);
 
+/* Scale a scalar image to [0,1] in place, as ffdp_register does to copies of its inputs
+ * (intensity x becomes (x - lo) / (hi - lo)); *lo and *hi (either may be NULL) receive the
+ * range. A constant image or one with NaN/Inf voxels is an error naming `what`. */
+ffdp_status ffdp_volume_normalize(ffdp_volume *v, const char *what, double *lo, double *hi, ffdp_error *err);
+
 ffdp_status ffdp_register(const ffdp_volume *fixed, const ffdp_volume *moving, const ffdp_reg_options *opt,
                           ffdp_reg_result **out, ffdp_error *err);
 void ffdp_reg_result_free(ffdp_reg_result *r);
@@ -110,9 +121,19 @@ ffdp_stage_summary ffdp_reg_result_stage(const ffdp_reg_result *r, int i);
 ffdp_status ffdp_warp_image(const ffdp_volume *moving, const int64_t dim[3], ffdp_mat4 vox2world, ffdp_mat4 affine,
                             const ffdp_volume *u, int interp, ffdp_volume **out, ffdp_error *err);
 
+/* Planes [z0, z1) of the same into out (z1-z0 planes of dim[0]·dim[1]·ncomp floats), u (or
+ * NULL) on exactly that grid: a large result warped and written a block of planes at a time. */
+ffdp_status ffdp_warp_image_planes(const ffdp_volume *moving, const int64_t dim[3], ffdp_mat4 vox2world, ffdp_mat4 affine,
+                                   const ffdp_volume *u, int interp, int64_t z0, int64_t z1, float *out, ffdp_error *err);
+
 /* Global normalized cross-correlation over all voxels of the grid (the definition the peer
- * numbers in the issues use). */
+ * numbers in the issues use); the sums can also be accumulated over blocks of voxels. */
 double ffdp_global_ncc(const ffdp_volume *a, const ffdp_volume *b);
+typedef struct ffdp_ncc_sums {
+  double n, sa, sb, saa, sbb, sab;
+} ffdp_ncc_sums;
+void ffdp_ncc_add(ffdp_ncc_sums *s, const float *a, const float *b, int64_t n);
+double ffdp_ncc_value(const ffdp_ncc_sums *s);
 /* Fraction of voxels whose Jacobian determinant of x -> A·x + t + u(x) is <= 0. */
 double ffdp_folding_fraction(const ffdp_volume *u, ffdp_mat4 affine);
 

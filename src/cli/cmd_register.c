@@ -6,6 +6,7 @@
 #endif
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <math.h>
 #include <omp.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -186,6 +187,45 @@ static int mkdirs_for(const char *prefix) {
     }
   if (mkdir(d, 0755) && errno != EEXIST) return -1;
   return access(d, W_OK);
+}
+
+/* Undo ffdp_volume_normalize for the Warped output: x·(hi - lo) + lo, rounded back to whole
+ * numbers when the file held integers (so they come back exactly). */
+static void restore_intensities(ffdp_volume *v, double lo, double hi) {
+  const int64_t n = ffdp_volume_nvox(v);
+  float *d = ffdp_volume_data(v);
+  const int dt = ffdp_volume_source_dtype(v);
+  const int integral = dt != FFDP_DT_FLOAT32 && dt != FFDP_DT_FLOAT64;
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; i++) {
+    double x = d[i] * (hi - lo) + lo;
+    d[i] = (float)(integral ? nearbyint(x) : x);
+  }
+}
+
+/* The moving image on the fixed grid, warped and written a block of planes at a time (no
+ * whole-volume copy: at a gigavoxel that is gigabytes of host memory), with the global NCC
+ * against the fixed image accumulated on the way. */
+static ffdp_status write_warped(const ffdp_volume *F, const ffdp_volume *M, ffdp_mat4 A, const ffdp_volume *u,
+                                const char *path, double *ncc, ffdp_error *err) {
+  const int64_t *dim = ffdp_volume_dim(F), P = dim[0] * dim[1];
+  const int64_t block = P > 0 && (int64_t)(64 << 20) / P > 1 ? (int64_t)(64 << 20) / P : 1; /* ~256 MB of floats */
+  float *buf = malloc((size_t)(block < dim[2] ? block : dim[2]) * (size_t)P * sizeof(float));
+  if (!buf) return ffdp_fail(err, FFDP_ERR_NOMEM, "out of memory writing '%s'", path);
+  ffdp_plane_writer *w = NULL;
+  ffdp_status st = ffdp_plane_writer_open(path, dim, ffdp_volume_vox2world(F), FFDP_DT_FLOAT32, FFDP_NIFTI_AUTO, &w, err);
+  ffdp_ncc_sums sums = {0};
+  for (int64_t z = 0; !st && z < dim[2]; z += block) {
+    const int64_t z1 = z + block < dim[2] ? z + block : dim[2];
+    st = ffdp_warp_image_planes(M, dim, ffdp_volume_vox2world(F), A, u, 0, z, z1, buf, err);
+    if (!st) ffdp_ncc_add(&sums, ffdp_volume_cdata(F) + z * P, buf, (z1 - z) * P);
+    if (!st) st = ffdp_plane_writer_put(w, buf, z1 - z, err);
+  }
+  free(buf);
+  if (st) ffdp_plane_writer_abort(w);
+  else st = ffdp_plane_writer_close(w, err);
+  *ncc = ffdp_ncc_value(&sums);
+  return st;
 }
 
 /* The GPU runtime starts (a few hundred ms) while the images load. */
@@ -481,7 +521,6 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
   }
   ffdp_volume *F = NULL, *M = NULL, *fm = NULL, *mm = NULL;
   ffdp_reg_result *res = NULL;
-  ffdp_volume *W = NULL;
   int after_reg = 0; /* ranks agree once more after rank 0 has written the outputs */
   ffdp_status lst = ffdp_volume_load(fixed, &F, &err);
   if (!lst) lst = ffdp_volume_load(moving, &M, &err);
@@ -512,17 +551,29 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
     fflush(stdout);
   }
   double t1 = cli_now();
+  /* normalized in place (what ffdp_register would do to copies), so that no rank holds a second
+   * copy of either image; the moving image's intensities are restored for the Warped output */
+  double mlo = 0, mhi = 1;
+  lst = ffdp_volume_normalize(F, "fixed", NULL, NULL, &err);
+  if (!lst) lst = ffdp_volume_normalize(M, "moving", &mlo, &mhi, &err);
+  if (ffdp_comm_agree(opt.comm, lst, &err)) goto fail;
+  opt.inputs_normalized = 1;
+  opt.result_on_root = 1; /* rank 0 alone writes the outputs */
   if (ffdp_register(F, M, &opt, &res, &err)) goto fail;
   after_reg = 1;
-  if (ffdp_comm_rank(opt.comm) != 0) goto done; /* rank 0 holds the whole result and writes it */
+  if (ffdp_comm_rank(opt.comm) != 0) { /* nothing more to hold while rank 0 writes */
+    ffdp_reg_result_free(res), res = NULL;
+    ffdp_volume_free(F), ffdp_volume_free(M), F = M = NULL;
+    goto done;
+  }
   double t_reg = cli_now() - t1;
   ffdp_mat4 A = ffdp_reg_result_affine(res);
   const ffdp_volume *u = ffdp_reg_result_warp(res);
   char path[4200];
-  if (ffdp_warp_image(M, ffdp_volume_dim(F), ffdp_volume_vox2world(F), A, u, 0, &W, &err)) goto fail_res;
-  double ncc = ffdp_global_ncc(F, W), fold = u ? ffdp_folding_fraction(u, A) : 0;
+  restore_intensities(M, mlo, mhi);
+  double ncc = 0, fold = u ? ffdp_folding_fraction(u, A) : 0;
   snprintf(path, sizeof path, "%sWarped%s", prefix, ext);
-  if (ffdp_volume_save(W, path, FFDP_DT_FLOAT32, FFDP_NIFTI_AUTO, &err)) goto fail_res;
+  if (write_warped(F, M, A, u, path, &ncc, &err)) goto fail_res;
   snprintf(path, sizeof path, "%s0GenericAffine.txt", prefix);
   if (ffdp_affine_save_itk(A, path, &err)) goto fail_res;
   if (u) {
@@ -604,7 +655,6 @@ done:
     after_reg = 0;
     if (ffdp_comm_agree(opt.comm, FFDP_OK, &err)) goto fail_res;
   }
-  ffdp_volume_free(W);
   ffdp_reg_result_free(res);
   ffdp_volume_free(F), ffdp_volume_free(M), ffdp_volume_free(fm), ffdp_volume_free(mm);
   return 0;
@@ -613,7 +663,6 @@ fail_res:
     after_reg = 0;
     ffdp_comm_agree(opt.comm, err.code ? err.code : FFDP_ERR_IO, &err);
   }
-  ffdp_volume_free(W);
   ffdp_reg_result_free(res);
 fail:
   ffdp_volume_free(F), ffdp_volume_free(M), ffdp_volume_free(fm), ffdp_volume_free(mm);

@@ -25,6 +25,9 @@ struct ffdp_comm {
   /* every rank's owned planes of data (slab layout) into full (nz planes) on every rank */
   ffdp_status (*gather)(const ffdp_comm *c, const ffdp_slab *s, const float *data, int ncomp, float *full,
                         ffdp_error *err);
+  /* the same into full on rank 0 only (full is not touched, and may be NULL, elsewhere) */
+  ffdp_status (*gather_root)(const ffdp_comm *c, const ffdp_slab *s, const float *data, int ncomp, float *full,
+                             ffdp_error *err);
   /* agree on failure: returns FFDP_OK on every rank iff st == FFDP_OK on every rank; otherwise
    * every rank returns the lowest failing rank's status with its message (prefixed "rank k: ") */
   ffdp_status (*agree)(const ffdp_comm *c, ffdp_status st, ffdp_error *err);

@@ -59,8 +59,9 @@ static void mpi_traffic_get(const ffdp_comm *c, double *bytes, double *seconds) 
   *bytes = t->bytes, *seconds = t->seconds;
 }
 
-static ffdp_status mpi_gather(const ffdp_comm *c, const ffdp_slab *s, const float *d, int nc, float *full,
-                              ffdp_error *e) {
+/* Owned planes of every rank into full: on every rank (Allgatherv) or on rank 0 (Gatherv). */
+static ffdp_status gather_planes(const ffdp_comm *c, const ffdp_slab *s, const float *d, int nc, float *full, int to_root,
+                                 ffdp_error *e) {
   const double t0 = MPI_Wtime();
   const int64_t plane = s->nx * s->ny * nc;
   int64_t mine[2] = {s->z0, s->z1 - s->z0}, *all = malloc((size_t)c->size * 2 * sizeof(int64_t));
@@ -72,12 +73,24 @@ static ffdp_status mpi_gather(const ffdp_comm *c, const ffdp_slab *s, const floa
   MPI_Type_contiguous((int)plane, MPI_FLOAT, &pl);
   MPI_Type_commit(&pl);
   for (int r = 0; ok && r < c->size; r++) cnt[r] = (int)all[2 * r + 1], dsp[r] = (int)all[2 * r];
-  if (ok)
-    MPI_Allgatherv(d + (s->z0 - s->zlo) * plane, (int)(s->z1 - s->z0), pl, full, cnt, dsp, pl, C(c));
+  const float *part = d ? d + (s->z0 - s->zlo) * plane : NULL;
+  if (ok && to_root) MPI_Gatherv(part, (int)(s->z1 - s->z0), pl, full, cnt, dsp, pl, 0, C(c));
+  else if (ok) MPI_Allgatherv(part, (int)(s->z1 - s->z0), pl, full, cnt, dsp, pl, C(c));
   MPI_Type_free(&pl);
   free(all), free(cnt), free(dsp);
-  count(c, 4.0 * (double)((s->z1 - s->z0) * plane) * (c->size - 1), t0); /* our planes to every other rank */
+  /* our planes to every other rank, or to rank 0 */
+  count(c, 4.0 * (double)((s->z1 - s->z0) * plane) * (to_root ? (c->rank != 0) : c->size - 1), t0);
   return ok ? FFDP_OK : ffdp_fail(e, FFDP_ERR_NOMEM, "out of memory gathering a field");
+}
+
+static ffdp_status mpi_gather(const ffdp_comm *c, const ffdp_slab *s, const float *d, int nc, float *full,
+                              ffdp_error *e) {
+  return gather_planes(c, s, d, nc, full, 0, e);
+}
+
+static ffdp_status mpi_gather_root(const ffdp_comm *c, const ffdp_slab *s, const float *d, int nc, float *full,
+                                   ffdp_error *e) {
+  return gather_planes(c, s, d, nc, full, 1, e);
 }
 
 static ffdp_status mpi_agree(const ffdp_comm *c, ffdp_status st, ffdp_error *e) {
@@ -132,6 +145,7 @@ static ffdp_comm *make(MPI_Comm comm, int owns) {
   MPI_Comm_free(&node);
   c->ctx = x;
   c->sum = mpi_sum, c->max = mpi_max, c->fold = mpi_fold, c->halo = mpi_halo, c->gather = mpi_gather, c->agree = mpi_agree;
+  c->gather_root = mpi_gather_root;
   c->first = mpi_first, c->release = mpi_release, c->traffic = mpi_traffic_get;
 #ifdef FFDP_HAVE_CUDA
   c->gpu_setup = ffdp_mpi_gpu_setup, c->halo_dev = ffdp_mpi_gpu_halo, c->gpu_transport = ffdp_mpi_gpu_transport;

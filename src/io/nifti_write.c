@@ -152,9 +152,10 @@ static ffdp_status finish(out_stream *o, char *tmp, const char *path, int ok, ff
   return ffdp_fail(err, FFDP_ERR_IO, "failed writing '%s': %s", path, saved_errno ? strerror(saved_errno) : "write error");
 }
 
-/* Header + data of v; values are converted in chunks so no second full-size copy exists. */
+/* Header + data of v; values are converted in chunks so no second full-size copy exists.
+ * Fields: each vector is mapped by T (NULL: identity) before the LPS signs. */
 static ffdp_status write_nifti(const ffdp_volume *v, const char *path, int dtype, ffdp_nifti_version ver,
-                               int as_field, int lps, ffdp_error *err) {
+                               int as_field, int lps, const double T[3][3], ffdp_error *err) {
   unsigned char hdr[544];
   size_t hdr_size;
   int nbyper;
@@ -172,8 +173,9 @@ static ffdp_status write_nifti(const ffdp_volume *v, const char *path, int dtype
       int64_t m = (as_field ? n : total) - i0;
       if (m > chunk) m = chunk;
       for (int64_t i = 0; i < m; i++) {
-        double x = as_field ? sgn * v->data[3 * (i0 + i) + c] : v->data[i0 + i];
-        ffdp_store_value(x, dtype, buf, i);
+        const float *p = v->data + (as_field ? 3 * (i0 + i) : i0 + i);
+        double x = !as_field ? p[0] : T ? T[c][0] * p[0] + T[c][1] * p[1] + T[c][2] * p[2] : p[c];
+        ffdp_store_value(sgn * x, dtype, buf, i);
       }
       ok = stream_write(&o, buf, (size_t)(m * nbyper));
     }
@@ -257,11 +259,16 @@ void ffdp_plane_writer_abort(ffdp_plane_writer *w) {
 ffdp_status ffdp_volume_save(const ffdp_volume *v, const char *path, ffdp_dtype dtype, ffdp_nifti_version ver,
                              ffdp_error *err) {
   if (ffdp_path_is_zarr(path)) return ffdp_volume_save_zarr(v, path, dtype, NULL, err);
-  if (v->ncomp == 3) return write_nifti(v, path, FFDP_DT_FLOAT32, ver, 1, 0, err);
-  return write_nifti(v, path, (int)dtype, ver, 0, 0, err);
+  if (v->ncomp == 3) return write_nifti(v, path, FFDP_DT_FLOAT32, ver, 1, 0, NULL, err);
+  return write_nifti(v, path, (int)dtype, ver, 0, 0, NULL, err);
 }
 
 ffdp_status ffdp_field_save(const ffdp_volume *v, const char *path, int lps, ffdp_error *err) {
   if (v->ncomp != 3) return ffdp_fail(err, FFDP_ERR_INVALID, "'%s': a displacement field needs 3 components", path);
-  return write_nifti(v, path, FFDP_DT_FLOAT32, FFDP_NIFTI_AUTO, 1, lps, err);
+  return write_nifti(v, path, FFDP_DT_FLOAT32, FFDP_NIFTI_AUTO, 1, lps, NULL, err);
+}
+
+ffdp_status ffdp_field_save_mapped(const ffdp_volume *v, const double T[3][3], const char *path, int lps, ffdp_error *err) {
+  if (v->ncomp != 3) return ffdp_fail(err, FFDP_ERR_INVALID, "'%s': a displacement field needs 3 components", path);
+  return write_nifti(v, path, FFDP_DT_FLOAT32, FFDP_NIFTI_AUTO, 1, lps, T, err);
 }

@@ -5,6 +5,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+ffdp_status ffdp_warp_image_planes(const ffdp_volume *moving, const int64_t dim[3], ffdp_mat4 vox2world, ffdp_mat4 affine,
+                                   const ffdp_volume *u, int interp, int64_t z0, int64_t z1, float *out, ffdp_error *err) {
+  if (z0 < 0 || z1 > dim[2] || z0 > z1)
+    return ffdp_fail(err, FFDP_ERR_INVALID, "planes [%lld, %lld) of a grid of %lld", (long long)z0, (long long)z1,
+                     (long long)dim[2]);
+  if (u && (u->ncomp != 3 || u->dim[0] != dim[0] || u->dim[1] != dim[1] || u->dim[2] != dim[2]))
+    return ffdp_fail(err, FFDP_ERR_INVALID, "the displacement field is not on the output grid");
+  ffdp_warp w;
+  if (!ffdp_warp_fold(affine, vox2world, moving->vox2world, interp == 1 ? FFDP_INTERP_NEAREST : FFDP_INTERP_LINEAR,
+                      FFDP_PAD_ZERO, &w))
+    return ffdp_fail(err, FFDP_ERR_INVALID, "moving image orientation is singular");
+  ffdp_slab fs = ffdp_slab_whole(dim[0], dim[1], dim[2]), ms = ffdp_slab_whole(moving->dim[0], moving->dim[1], moving->dim[2]);
+  fs.z0 = fs.zlo = z0, fs.z1 = fs.zhi = z1; /* the output holds just these planes */
+  const float *ud = u ? u->data + z0 * dim[0] * dim[1] * 3 : NULL;
+  if (interp == 2) ffdp_sample_labels_f32(&w, &fs, ud, &ms, moving->data, out);
+  else ffdp_sample_fwd_f32(&w, &fs, ud, &ms, moving->data, moving->ncomp, out);
+  return FFDP_OK;
+}
+
 ffdp_status ffdp_warp_image(const ffdp_volume *moving, const int64_t dim[3], ffdp_mat4 vox2world, ffdp_mat4 affine,
                             const ffdp_volume *u, int interp, ffdp_volume **out, ffdp_error *err) {
   ffdp_volume *ur = NULL;
@@ -18,31 +37,39 @@ ffdp_status ffdp_warp_image(const ffdp_volume *moving, const int64_t dim[3], ffd
     ffdp_volume_free(ur);
     return st;
   }
-  ffdp_warp w;
-  if (!ffdp_warp_fold(affine, vox2world, moving->vox2world, interp == 1 ? FFDP_INTERP_NEAREST : FFDP_INTERP_LINEAR,
-                      FFDP_PAD_ZERO, &w)) {
-    ffdp_volume_free(ur);
-    return ffdp_fail(err, FFDP_ERR_INVALID, "moving image orientation is singular");
-  }
-  ffdp_slab fs = ffdp_slab_whole(dim[0], dim[1], dim[2]), ms = ffdp_slab_whole(moving->dim[0], moving->dim[1], moving->dim[2]);
-  if (interp == 2) ffdp_sample_labels_f32(&w, &fs, u ? u->data : NULL, &ms, moving->data, (*out)->data);
-  else ffdp_sample_fwd_f32(&w, &fs, u ? u->data : NULL, &ms, moving->data, moving->ncomp, (*out)->data);
-  (*out)->source_dtype = moving->source_dtype;
+  st = ffdp_warp_image_planes(moving, dim, vox2world, affine, u, interp, 0, dim[2], (*out)->data, err);
   ffdp_volume_free(ur);
+  if (st) {
+    ffdp_volume_free(*out);
+    *out = NULL;
+    return st;
+  }
+  (*out)->source_dtype = moving->source_dtype;
   return FFDP_OK;
 }
 
-double ffdp_global_ncc(const ffdp_volume *a, const ffdp_volume *b) {
-  const int64_t n = ffdp_volume_nvox(a);
-  double sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0, cnt = 0;
-#pragma omp parallel for reduction(+ : sa, sb, saa, sbb, sab, cnt)
+void ffdp_ncc_add(ffdp_ncc_sums *s, const float *a, const float *b, int64_t n) {
+  double sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0;
+#pragma omp parallel for reduction(+ : sa, sb, saa, sbb, sab)
   for (int64_t i = 0; i < n; i++) {
-    double x = a->data[i], y = b->data[i];
-    sa += x, sb += y, saa += x * x, sbb += y * y, sab += x * y, cnt += 1;
+    double x = a[i], y = b[i];
+    sa += x, sb += y, saa += x * x, sbb += y * y, sab += x * y;
   }
-  if (cnt < 2) return 0;
-  double cov = sab / cnt - sa / cnt * sb / cnt, va = saa / cnt - sa * sa / (cnt * cnt), vb = sbb / cnt - sb * sb / (cnt * cnt);
+  s->n += (double)n, s->sa += sa, s->sb += sb, s->saa += saa, s->sbb += sbb, s->sab += sab;
+}
+
+double ffdp_ncc_value(const ffdp_ncc_sums *s) {
+  const double c = s->n;
+  if (c < 2) return 0;
+  double cov = s->sab / c - s->sa / c * s->sb / c, va = s->saa / c - s->sa * s->sa / (c * c),
+         vb = s->sbb / c - s->sb * s->sb / (c * c);
   return va > 0 && vb > 0 ? cov / sqrt(va * vb) : 0;
+}
+
+double ffdp_global_ncc(const ffdp_volume *a, const ffdp_volume *b) {
+  ffdp_ncc_sums s = {0};
+  ffdp_ncc_add(&s, a->data, b->data, ffdp_volume_nvox(a));
+  return ffdp_ncc_value(&s);
 }
 
 double ffdp_folding_fraction(const ffdp_volume *u, ffdp_mat4 affine) {

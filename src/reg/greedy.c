@@ -116,6 +116,10 @@ int64_t reg_deformable_halo(const ffdp_stage_spec *S) {
   return w > h ? w : h;
 }
 
+int reg_result_to_root(const ffdp_reg_options *opt, int si, const ffdp_comm *comm) {
+  return opt->result_on_root && si == opt->nstages - 1 && ffdp_comm_or_single(comm)->size > 1;
+}
+
 /* Ranks that can take a level: each must own at least `halo` planes (a thinner slab could not
  * serve its neighbours' halos), so coarse levels gather onto fewer ranks. */
 int reg_level_ranks(int size, int64_t nz, int64_t halo) {
@@ -201,6 +205,7 @@ ffdp_status reg_greedy_stage(reg_pyramid *pyr, const ffdp_reg_options *opt, int 
   if (c->size > 1 && opt->moving_mask)
     return ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "a moving mask with more than one rank is not supported yet");
   const int64_t halo = reg_deformable_halo(S);
+  const int to_root = reg_result_to_root(opt, si, c);
   for (int lv = 0; lv < S->nlevels && !st; lv++) {
     reg_level L;
     st = reg_level_build(pyr, opt->fixed_mask, opt->moving_mask, S->shrink[lv], S->smooth[lv], &L, err);
@@ -223,12 +228,17 @@ ffdp_status reg_greedy_stage(reg_pyramid *pyr, const ffdp_reg_options *opt, int 
     }
     if (!us) s.z0 = s.z1 = 0, s.zlo = s.zhi = 0; /* an idle rank contributes no planes */
     reg_level_account(c, sum);
-    st = c->gather(c, &s, us, 3, u->data, err);
+    if (lv == S->nlevels - 1 && to_root) st = c->gather_root(c, &s, us, 3, u->data, err);
+    else st = c->gather(c, &s, us, 3, u->data, err);
     free(us);
     reg_level_free(&L);
     st = c->agree(c, st, err);
   }
-  if (!st) st = reg_field_to_grid(&u, F, err); /* final field at full resolution */
+  if (!st && to_root && c->rank != 0) { /* rank 0 alone receives the result */
+    ffdp_volume_free(u);
+    u = NULL;
+  } else if (!st)
+    st = reg_field_to_grid(&u, F, err); /* final field at full resolution */
   if (st) {
     ffdp_volume_free(u);
     return st;

@@ -196,9 +196,10 @@ extern "C" ffdp_status reg_greedy_stage_cuda(reg_pyramid *pyr, const ffdp_reg_op
     free(us);
     reg_level_free(&L);
   }
-  if (!st) st = reg_handover_finish(&ho, c, &u, err); /* the whole field on every rank, for the output */
+  const int to_root = reg_result_to_root(opt, si, c);
+  if (!st) st = reg_handover_finish(&ho, c, &u, to_root, err); /* the whole field for the output */
   reg_handover_clear(&ho);
-  if (!st) st = reg_field_to_grid(&u, F, err); /* final field at full resolution */
+  if (!st && !(to_root && c->rank != 0)) st = reg_field_to_grid(&u, F, err); /* final field at full resolution */
   if (st) {
     ffdp_volume_free(u);
     return st;

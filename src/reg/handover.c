@@ -37,15 +37,20 @@ static int covered_everywhere(const reg_handover *h, const ffdp_comm *c, const f
   return c->max(c, mine ? 0.0 : 1.0) == 0.0; /* every rank, or none */
 }
 
-/* Collective: the whole kept fields replace full[0..nf) on every rank; h cleared. */
-static ffdp_status gather(reg_handover *h, const ffdp_comm *c, ffdp_volume **full, ffdp_error *err) {
+/* Collective: the whole kept fields replace full[0..nf) on every rank (to_root: on rank 0, the
+ * others' become NULL); h cleared. */
+static ffdp_status gather(reg_handover *h, const ffdp_comm *c, ffdp_volume **full, int to_root, ffdp_error *err) {
   const int64_t dim[3] = {h->s.nx, h->s.ny, h->nz};
   ffdp_volume *whole[2] = {NULL, NULL};
   ffdp_status st = FFDP_OK;
-  for (int k = 0; k < h->nf && !st; k++) st = ffdp_volume_create(dim, 3, h->grid_vox2world, &whole[k], err);
+  const int receives = !to_root || c->rank == 0;
+  for (int k = 0; k < h->nf && !st && receives; k++) st = ffdp_volume_create(dim, 3, h->grid_vox2world, &whole[k], err);
   if (!(st = c->agree(c, st, err)))
-    for (int k = 0; k < h->nf && !st; k++)
-      st = c->gather(c, &h->s, h->part[k] ? ffdp_volume_cdata(h->part[k]) : NULL, 3, ffdp_volume_data(whole[k]), err);
+    for (int k = 0; k < h->nf && !st; k++) {
+      const float *mine = h->part[k] ? ffdp_volume_cdata(h->part[k]) : NULL;
+      float *into = whole[k] ? ffdp_volume_data(whole[k]) : NULL;
+      st = to_root ? c->gather_root(c, &h->s, mine, 3, into, err) : c->gather(c, &h->s, mine, 3, into, err);
+    }
   if ((st = c->agree(c, st, err))) {
     for (int k = 0; k < h->nf; k++) ffdp_volume_free(whole[k]);
     return st;
@@ -67,14 +72,14 @@ ffdp_status reg_handover_next(reg_handover *h, const ffdp_comm *comm, const ffdp
     reg_trace("level %lldx%lldx%lld: fields carried on each rank's slab", (long long)d[0], (long long)d[1], (long long)d[2]);
     return FFDP_OK;
   }
-  ffdp_status st = gather(h, c, full, err);
+  ffdp_status st = gather(h, c, full, 0, err);
   for (int k = 0; k < nf; k++) prev[k] = full[k];
   reg_trace("level %lldx%lldx%lld: fields gathered", (long long)d[0], (long long)d[1], (long long)d[2]);
   return st;
 }
 
-ffdp_status reg_handover_finish(reg_handover *h, const ffdp_comm *comm, ffdp_volume **full, ffdp_error *err) {
-  ffdp_status st = h->held ? gather(h, ffdp_comm_or_single(comm), full, err) : FFDP_OK;
+ffdp_status reg_handover_finish(reg_handover *h, const ffdp_comm *comm, ffdp_volume **full, int to_root, ffdp_error *err) {
+  ffdp_status st = h->held ? gather(h, ffdp_comm_or_single(comm), full, to_root, err) : FFDP_OK;
   reg_handover_clear(h);
   return st;
 }

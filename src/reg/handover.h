@@ -27,8 +27,9 @@ ffdp_status reg_handover_keep(reg_handover *h, int nf, const float *stored, cons
 ffdp_status reg_handover_next(reg_handover *h, const ffdp_comm *comm, const ffdp_volume *grid, int nact, int64_t halo,
                               int nf, ffdp_volume **full, const ffdp_volume **prev, ffdp_error *err);
 /* Collective, at the end of a stage: the whole fields into full[k] (replacing them) if planes
- * are still kept; h cleared either way. */
-ffdp_status reg_handover_finish(reg_handover *h, const ffdp_comm *comm, ffdp_volume **full, ffdp_error *err);
+ * are still kept — on every rank, or with to_root on rank 0 only (the others' full[k] become
+ * NULL); h cleared either way. */
+ffdp_status reg_handover_finish(reg_handover *h, const ffdp_comm *comm, ffdp_volume **full, int to_root, ffdp_error *err);
 void reg_handover_clear(reg_handover *h);
 
 #ifdef __cplusplus

@@ -94,6 +94,9 @@ void reg_level_done(const ffdp_reg_options *opt, int si, int lv, const double *h
                     double t_start, double lt0, int64_t n, int conv, ffdp_stage_summary *sum);
 /* Ranks idle at a coarse level missed its iterations: every rank takes rank 0's account. */
 void reg_level_account(const ffdp_comm *comm, ffdp_stage_summary *sum);
+/* Whether stage si of comm's ranks hands its final warps to rank 0 only (result_on_root, the
+ * last stage, more than one rank). */
+int reg_result_to_root(const ffdp_reg_options *opt, int si, const ffdp_comm *comm);
 /* Halo planes a deformable level needs, and how many ranks can take a level of nz planes. */
 int64_t reg_deformable_halo(const ffdp_stage_spec *S);
 int reg_level_ranks(int size, int64_t nz, int64_t halo);

@@ -63,20 +63,39 @@ ffdp_status ffdp_reg_options_preset(ffdp_reg_options *opt, const char *name, ffd
   return FFDP_OK;
 }
 
+/* lo + x·scale is where x in [0,1] came from; the same float arithmetic for the copy and the
+ * in-place form, so that a caller who normalizes its images gets the same registration. */
+static ffdp_status intensity_range(const ffdp_volume *v, const char *what, double *lo, double *hi, ffdp_error *err) {
+  int64_t bad = ffdp_volume_range(v, lo, hi);
+  if (bad)
+    return ffdp_fail(err, FFDP_ERR_NUMERIC, "the %s image contains %lld NaN/Inf voxels; clean it first", what, (long long)bad);
+  if (!(*hi > *lo)) return ffdp_fail(err, FFDP_ERR_INVALID, "the %s image is constant (all voxels %g)", what, *lo);
+  return FFDP_OK;
+}
+
+static void scale_into(const float *src, float *d, int64_t n, double lo, double hi) {
+  const float a = (float)lo, s = (float)(1.0 / (hi - lo));
+#pragma omp parallel for schedule(static) /* the first touch of new pages, on every thread */
+  for (int64_t i = 0; i < n; i++) d[i] = (src[i] - a) * s;
+}
+
+ffdp_status ffdp_volume_normalize(ffdp_volume *v, const char *what, double *lo, double *hi, ffdp_error *err) {
+  double a, b;
+  if (v->ncomp != 1) return ffdp_fail(err, FFDP_ERR_INVALID, "the %s image must be scalar", what ? what : "");
+  ffdp_status st = intensity_range(v, what ? what : "", &a, &b, err);
+  if (st) return st;
+  scale_into(v->data, v->data, ffdp_volume_nvox(v), a, b);
+  if (lo) *lo = a;
+  if (hi) *hi = b;
+  return FFDP_OK;
+}
+
 /* Copy scaled to [0,1]; constant or non-finite images are errors. */
 static ffdp_status normalized(const ffdp_volume *v, const char *what, ffdp_volume **out, ffdp_error *err) {
   double lo, hi;
-  int64_t bad = ffdp_volume_range(v, &lo, &hi);
-  if (bad)
-    return ffdp_fail(err, FFDP_ERR_NUMERIC, "the %s image contains %lld NaN/Inf voxels; clean it first", what, (long long)bad);
-  if (!(hi > lo)) return ffdp_fail(err, FFDP_ERR_INVALID, "the %s image is constant (all voxels %g)", what, lo);
-  ffdp_status st = ffdp_volume_create(v->dim, 1, v->vox2world, out, err);
-  if (st) return st;
-  const int64_t n = ffdp_volume_nvox(v);
-  const float a = (float)lo, s = (float)(1.0 / (hi - lo)), *src = v->data;
-  float *d = (*out)->data;
-#pragma omp parallel for schedule(static) /* the first touch of the new pages, on every thread */
-  for (int64_t i = 0; i < n; i++) d[i] = (src[i] - a) * s;
+  ffdp_status st = intensity_range(v, what, &lo, &hi, err);
+  if (st || (st = ffdp_volume_create(v->dim, 1, v->vox2world, out, err))) return st;
+  scale_into(v->data, (*out)->data, ffdp_volume_nvox(v), lo, hi);
   return FFDP_OK;
 }
 
@@ -156,22 +175,24 @@ ffdp_status ffdp_register(const ffdp_volume *fixed, const ffdp_volume *moving, c
   /* the one-GPU plan: with ranks it over-counts (slabs are smaller), never under */
   if (opt->device == 1 && (st = ffdp_comm_agree(opt->comm, check_fits(fixed, moving, opt, err), err))) return st;
   reg_trace("device selection and memory plan: %.1f ms", 1e3 * (reg_now() - tsel));
-  ffdp_volume *F = NULL, *M = NULL;
+  ffdp_volume *F = NULL, *M = NULL; /* normalized copies (NULL: the inputs already are) */
   const double tn = reg_now();
-  if ((st = normalized(fixed, "fixed", &F, err)) || (st = normalized(moving, "moving", &M, err))) {
+  if (!opt->inputs_normalized &&
+      ((st = normalized(fixed, "fixed", &F, err)) || (st = normalized(moving, "moving", &M, err)))) {
     ffdp_volume_free(F);
     return st;
   }
   reg_trace("intensity normalization: %.1f ms", 1e3 * (reg_now() - tn));
+  const ffdp_volume *Fn = F ? F : fixed, *Mn = M ? M : moving;
   ffdp_reg_result *r = calloc(1, sizeof *r);
   r->affine = ffdp_mat4_identity();
   double t0 = reg_now();
-  reg_pyramid pyr = {.F = F, .M = M, .device = opt->device};
+  reg_pyramid pyr = {.F = Fn, .M = Mn, .device = opt->device};
   if (opt->moments && (st = reg_moments_init(&pyr, &r->affine, err))) goto fail;
   reg_trace("moments: %.1f ms", 1e3 * (reg_now() - t0));
   const double tov = reg_now();
   {
-    double ov = reg_overlap(F, M, r->affine); /* refuse hopeless starts before spending time */
+    double ov = reg_overlap(Fn, Mn, r->affine); /* refuse hopeless starts before spending time */
     if (ov < 0.01) {
       st = ffdp_fail(err, FFDP_ERR_INVALID,
                      "fixed and moving images do not overlap in world space after initialisation (%.2f%% of fixed voxels "

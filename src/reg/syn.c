@@ -103,6 +103,7 @@ ffdp_status reg_syn_stage(reg_pyramid *pyr, const ffdp_reg_options *opt, int si,
   if (c->size > 1 && opt->moving_mask)
     return ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "a moving mask with more than one rank is not supported yet");
   const int64_t halo = reg_deformable_halo(S);
+  const int to_root = reg_result_to_root(opt, si, c);
   for (int lv = 0; lv < S->nlevels && !st; lv++) {
     reg_level L;
     st = reg_level_build(pyr, opt->fixed_mask, opt->moving_mask, S->shrink[lv], S->smooth[lv], &L, err);
@@ -125,14 +126,24 @@ ffdp_status reg_syn_stage(reg_pyramid *pyr, const ffdp_reg_options *opt, int si,
     }
     if (!vs) s.z0 = s.z1 = 0, s.zlo = s.zhi = 0; /* an idle rank contributes no planes */
     reg_level_account(c, sum);
-    st = c->gather(c, &s, vs, 3, vf->data, err);
-    if (!st) st = c->gather(c, &s, vs ? vs + 3 * ffdp_slab_stored(&s) : NULL, 3, vm->data, err);
+    /* the last level's fields go to rank 0 alone when only it composes the result */
+    ffdp_status (*gather)(const ffdp_comm *, const ffdp_slab *, const float *, int, float *, ffdp_error *) =
+        lv == S->nlevels - 1 && to_root ? c->gather_root : c->gather;
+    st = gather(c, &s, vs, 3, vf->data, err);
+    if (!st) st = gather(c, &s, vs ? vs + 3 * ffdp_slab_stored(&s) : NULL, 3, vm->data, err);
     free(vs);
     reg_level_free(&L);
     st = c->agree(c, st, err);
   }
-  /* The composite transforms at full resolution are computed on every rank from the gathered
-   * fields (the same result everywhere, no exchange). */
+  /* The composite transforms at full resolution are computed on every rank that receives them
+   * from the gathered fields (the same result everywhere, no exchange). */
+  if (to_root && c->rank != 0) { /* rank 0 alone receives the result */
+    st = c->agree(c, st, err);
+    ffdp_volume_free(vf), ffdp_volume_free(vm);
+    if (st) return st;
+    sum->seconds = reg_now() - t0;
+    return FFDP_OK;
+  }
   /* full-resolution fields, then the two composite transforms */
   if (!st) st = reg_field_to_grid(&vf, F, err);
   if (!st) st = reg_field_to_grid(&vm, F, err);

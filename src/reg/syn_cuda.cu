@@ -113,7 +113,7 @@ ffdp_slab syn_final_slab(const ffdp_comm *c, const ffdp_volume *F, ffdp_mat4 aff
 
 // Every rank's planes of both transforms onto every rank (the result every rank returns).
 ffdp_status syn_final_gather(const ffdp_comm *c, const ffdp_volume *F, const ffdp_slab &fs, ffdp_volume *u,
-                             ffdp_volume *ui, ffdp_error *err) {
+                             ffdp_volume *ui, int to_root, ffdp_error *err) {
   const long long P = F->dim[0] * F->dim[1], n = (fs.z1 - fs.z0) * P * 3;
   ffdp_slab own = fs;
   own.zlo = fs.z0, own.zhi = fs.z1;
@@ -122,7 +122,7 @@ ffdp_status syn_final_gather(const ffdp_comm *c, const ffdp_volume *F, const ffd
   ffdp_volume *both[2] = {u, ui};
   for (int k = 0; k < 2 && !st; k++) { /* MPI wants distinct send and receive buffers */
     memcpy(mine, both[k]->data + fs.z0 * P * 3, (size_t)n * sizeof(float));
-    st = c->gather(c, &own, mine, 3, both[k]->data, err);
+    st = to_root ? c->gather_root(c, &own, mine, 3, both[k]->data, err) : c->gather(c, &own, mine, 3, both[k]->data, err);
   }
   free(mine);
   return st;
@@ -314,7 +314,7 @@ extern "C" ffdp_status reg_syn_stage_cuda(reg_pyramid *pyr, const ffdp_reg_optio
     reg_level_free(&L);
   }
   ffdp_volume *both[2] = {vf, vm};
-  if (!st) st = reg_handover_finish(&ho, c, both, err); /* the whole fields on every rank, for the final step */
+  if (!st) st = reg_handover_finish(&ho, c, both, 0, err); /* the whole fields on every rank, for the final step */
   vf = both[0], vm = both[1];
   reg_handover_clear(&ho);
   /* composite transforms at full resolution, unless the last level already made them: each
@@ -340,7 +340,12 @@ extern "C" ffdp_status reg_syn_stage_cuda(reg_pyramid *pyr, const ffdp_reg_optio
                 (long long)fs.zlo, (long long)fs.zhi, 1e3 * (reg_now() - t_fin));
     }
     if (blk) cudaFree(blk);
-    if (c->size > 1 && !(st = c->agree(c, st, err))) st = syn_final_gather(c, F, fs, u, ui, err);
+    const int to_root = reg_result_to_root(opt, si, c);
+    if (c->size > 1 && !(st = c->agree(c, st, err))) st = syn_final_gather(c, F, fs, u, ui, to_root, err);
+    if (!st && to_root && c->rank != 0) { /* rank 0 alone receives the result */
+      ffdp_volume_free(u), ffdp_volume_free(ui);
+      u = ui = nullptr;
+    }
   }
   reg_trace("SyN final inversions and compositions (with transfers): %.1f ms", 1e3 * (reg_now() - t_fin));
   ffdp_volume_free(vf), ffdp_volume_free(vm);

@@ -85,20 +85,10 @@ ffdp_status ffdp_affine_load_itk(const char *path, ffdp_mat4 *out, ffdp_error *e
 ffdp_status ffdp_warp_save_ants(const ffdp_volume *u, ffdp_mat4 affine, const char *path, ffdp_error *err) {
   ffdp_mat4 ainv;
   if (!ffdp_mat4_inverse(affine, &ainv)) return ffdp_fail(err, FFDP_ERR_INVALID, "singular affine; cannot export the warp");
-  ffdp_volume *v;
-  ffdp_status st = ffdp_volume_clone(u, &v, err);
-  if (st) return st;
-  const int64_t n = ffdp_volume_nvox(u);
-  float *d = ffdp_volume_data(v);
-#pragma omp parallel for
-  for (int64_t i = 0; i < n; i++) { /* ANTs applies the warp before the affine: u' = A^-1 u */
-    double x[3] = {d[3 * i], d[3 * i + 1], d[3 * i + 2]}, y[3];
-    ffdp_mat4_apply_vec(ainv, x, y);
-    for (int a = 0; a < 3; a++) d[3 * i + a] = (float)y[a];
-  }
-  st = ffdp_field_save(v, path, 1, err);
-  ffdp_volume_free(v);
-  return st;
+  double T[3][3]; /* ANTs applies the warp before the affine: u' = A^-1 u, mapped as it is written */
+  for (int a = 0; a < 3; a++)
+    for (int b = 0; b < 3; b++) T[a][b] = ainv.m[a][b];
+  return ffdp_field_save_mapped(u, T, path, 1, err);
 }
 
 ffdp_status ffdp_inverse_warp_save_ants(const ffdp_volume *u_inv, const char *path, ffdp_error *err) {

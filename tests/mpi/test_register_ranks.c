@@ -29,8 +29,51 @@ static double rel_l2(const ffdp_volume *a, const ffdp_volume *b) {
 /* tol_warp, tol_loss, tol_aff: what must hold (see the file comment for why they differ). */
 static int on_gpu;
 
+/* The two memory-saving options must not change the result: the ranks' warps gathered on rank
+ * 0 alone (the others get none) and inputs normalized in place by the caller. */
+static void check_savers(const char *what, const ffdp_volume *F, const ffdp_volume *M, ffdp_reg_options *opt,
+                         const ffdp_comm *comm, const ffdp_reg_result *many) {
+  ffdp_error err = {0};
+  ffdp_reg_result *root = NULL, *pre = NULL;
+  opt->comm = comm, opt->result_on_root = 1;
+  ffdp_status st = ffdp_register(F, M, opt, &root, &err);
+  opt->result_on_root = 0;
+  CHECK(st == FFDP_OK, "%s, result on rank 0: %s", what, err.msg);
+  const int r0 = ffdp_comm_rank(comm) == 0;
+  if (!st && ffdp_reg_result_warp(many)) {
+    if (r0 || ffdp_comm_size(comm) == 1) {
+      CHECK(ffdp_reg_result_warp(root) && rel_l2(ffdp_reg_result_warp(root), ffdp_reg_result_warp(many)) == 0,
+            "%s: rank 0's warp differs when only it receives it", what);
+      CHECK(!ffdp_reg_result_inverse_warp(many) ||
+                (ffdp_reg_result_inverse_warp(root) &&
+                 rel_l2(ffdp_reg_result_inverse_warp(root), ffdp_reg_result_inverse_warp(many)) == 0),
+            "%s: rank 0's inverse warp differs when only it receives it", what);
+    } else {
+      CHECK(!ffdp_reg_result_warp(root) && !ffdp_reg_result_inverse_warp(root), "%s: rank %d received a warp", what,
+            ffdp_comm_rank(comm));
+    }
+  }
+  ffdp_volume *Fn = NULL, *Mn = NULL;
+  ffdp_volume_clone(F, &Fn, NULL), ffdp_volume_clone(M, &Mn, NULL);
+  st = ffdp_volume_normalize(Fn, "fixed", NULL, NULL, &err);
+  if (!st) st = ffdp_volume_normalize(Mn, "moving", NULL, NULL, &err);
+  opt->inputs_normalized = 1;
+  if (!st) st = ffdp_register(Fn, Mn, opt, &pre, &err);
+  opt->inputs_normalized = 0;
+  CHECK(st == FFDP_OK, "%s, inputs normalized in place: %s", what, err.msg);
+  if (!st) {
+    CHECK(ffdp_reg_result_stage(pre, ffdp_reg_result_nstages(pre) - 1).final_loss ==
+              ffdp_reg_result_stage(many, ffdp_reg_result_nstages(many) - 1).final_loss,
+          "%s: the final loss changed with inputs normalized in place", what);
+    CHECK(!ffdp_reg_result_warp(many) || rel_l2(ffdp_reg_result_warp(pre), ffdp_reg_result_warp(many)) == 0,
+          "%s: the warp changed with inputs normalized in place", what);
+  }
+  ffdp_volume_free(Fn), ffdp_volume_free(Mn);
+  ffdp_reg_result_free(root), ffdp_reg_result_free(pre);
+}
+
 static void compare(const char *what, const ffdp_volume *F, const ffdp_volume *M, ffdp_reg_options *opt,
-                    const ffdp_comm *comm, double tol_warp, double tol_loss, double tol_aff) {
+                    const ffdp_comm *comm, double tol_warp, double tol_loss, double tol_aff, int savers) {
   ffdp_error err = {0};
   if (on_gpu) {
     opt->device = 1;
@@ -62,6 +105,7 @@ static void compare(const char *what, const ffdp_volume *F, const ffdp_volume *M
     double ei = rel_l2(ffdp_reg_result_inverse_warp(many), ffdp_reg_result_inverse_warp(one));
     CHECK(ei <= tol_warp, "%s inverse warp relative L2 difference %g", what, ei);
   }
+  if (savers) check_savers(what, F, M, opt, comm, many);
   if (ffdp_comm_rank(comm) == 0)
     printf("%s on %d ranks%s%s: warp rel diff %.2e, affine %.1e, final loss %.9f\n", what, ffdp_comm_size(comm),
            on_gpu ? ", GPU halos " : "", on_gpu ? ffdp_comm_gpu_transport(comm) : "", e, da,
@@ -123,13 +167,13 @@ int main(int argc, char **argv) {
     o.stages[1] = ffdp_stage_default(FFDP_STAGE_GREEDY);
     o.stages[1].metric.kind = FFDP_METRIC_MSE;
     o.stages[1].iters[0] = 15, o.stages[1].iters[1] = 10, o.stages[1].iters[2] = 5;
-    compare("random rigid + greedy MSE", F, M, &o, comm, 1e-5, 1e-6, 1e-9);
+    compare("random rigid + greedy MSE", F, M, &o, comm, 1e-5, 1e-6, 1e-9, 0);
     o.nstages = 1, o.stages[0] = o.stages[1], o.moments = 0;
-    compare("random greedy MSE", F, M, &o, comm, 1e-5, 1e-6, 0);
+    compare("random greedy MSE", F, M, &o, comm, 1e-5, 1e-6, 0, 0);
     o.stages[0].metric.kind = FFDP_METRIC_CC, o.stages[0].metric.window = 3;
-    compare("random greedy CC", F, M, &o, comm, 1e-5, 1e-6, 0);
+    compare("random greedy CC", F, M, &o, comm, 1e-5, 1e-6, 0, 1);
     o.stages[0].kind = FFDP_STAGE_SYN;
-    compare("random SyN CC", F, M, &o, comm, 1e-5, 1e-6, 0);
+    compare("random SyN CC", F, M, &o, comm, 1e-5, 1e-6, 0, 1);
     ffdp_volume_free(F), ffdp_volume_free(M);
   }
   /* the small brain pair: moments, rigid MI, greedy CC */
@@ -148,13 +192,13 @@ int main(int argc, char **argv) {
       o.stages[1] = o.stages[2];
       o.stages[0].iters[0] = 40, o.stages[0].iters[1] = 20, o.stages[0].iters[2] = 10;
       o.stages[1].iters[0] = 40, o.stages[1].iters[1] = 20, o.stages[1].iters[2] = 5;
-      compare("brains rigid + greedy", F, M, &o, comm, 1e-5, 1e-6, 1e-9);
+      compare("brains rigid + greedy", F, M, &o, comm, 1e-5, 1e-6, 1e-9, 0);
       o.nstages = 1, o.stages[0] = o.stages[1], o.moments = 0;
-      compare("brains greedy", F, M, &o, comm, 1e-5, 1e-6, 0);
+      compare("brains greedy", F, M, &o, comm, 1e-5, 1e-6, 0, 0);
       o.stages[0].kind = FFDP_STAGE_SYN, o.stages[0].iters[0] = 20, o.stages[0].iters[1] = 10, o.stages[0].iters[2] = 3;
-      compare("brains SyN", F, M, &o, comm, 1e-5, 1e-6, 0);
+      compare("brains SyN", F, M, &o, comm, 1e-5, 1e-6, 0, 0);
       ffdp_reg_options_preset(&o, "rigid", &err);
-      compare("brains rigid", F, M, &o, comm, 0, 1e-6, 1e-9);
+      compare("brains rigid", F, M, &o, comm, 0, 1e-6, 1e-9, 0);
     }
     ffdp_volume_free(F), ffdp_volume_free(M);
   }
