@@ -559,8 +559,13 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
   if (ffdp_comm_agree(opt.comm, lst, &err)) goto fail;
   opt.inputs_normalized = 1;
   opt.result_on_root = 1; /* rank 0 alone writes the outputs */
-  if (ffdp_register(F, M, &opt, &res, &err)) goto fail;
+  if (ffdp_register(F, M, &opt, &res, &err)) goto fail; /* a failure is agreed by every rank */
   after_reg = 1;
+  double rss_others = 0; /* the other ranks' largest peak: theirs is over once they hand back */
+  if (ffdp_comm_size(opt.comm) > 1) {
+    double mine = ffdp_comm_rank(opt.comm) ? peak_rss_mb() : 0;
+    MPI_Reduce(&mine, &rss_others, 1, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
+  }
   if (ffdp_comm_rank(opt.comm) != 0) { /* nothing more to hold while rank 0 writes */
     ffdp_reg_result_free(res), res = NULL;
     ffdp_volume_free(F), ffdp_volume_free(M), F = M = NULL;
@@ -596,6 +601,7 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
              ss.seconds, ss.final_loss);
     }
     printf("  registration %.2f s (loading %.2f s, total %.2f s), peak memory %.0f MB", t_reg, t_load, t_total, rss);
+    if (rss_others > 0) printf(" (other ranks at most %.0f MB)", rss_others);
     if (device == 1) printf(", peak GPU memory %.0f MB", gpu_peak / 1e6);
     printf("\n");
     if (ffdp_comm_size(opt.comm) > 1) {
@@ -642,6 +648,7 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
     cJSON_AddNumberToObject(j, "registration_seconds", t_reg);
     cJSON_AddNumberToObject(j, "total_seconds", t_total);
     cJSON_AddNumberToObject(j, "peak_memory_mb", rss);
+    if (rss_others > 0) cJSON_AddNumberToObject(j, "peak_memory_mb_other_ranks", rss_others);
     if (device == 1) cJSON_AddNumberToObject(j, "gpu_peak_memory_mb", gpu_peak / 1e6);
     cJSON_AddNumberToObject(j, "global_ncc", ncc);
     if (u) cJSON_AddNumberToObject(j, "folding_fraction", fold);
