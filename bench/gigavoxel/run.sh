@@ -5,13 +5,15 @@
 # result and compared with ffdp_dice. BIN holds ffdp, ffdp_make_pair and ffdp_dice (built for
 # sm_90); SIZE (default 1008x1008x1008, 1.02 Gvox; the issue-6 target is 1536x1536x1536 on
 # NP=2 H200); WORK a scratch directory with ~60 GB free per gigavoxel;
-# SCHEDULE=deep: linear stages at shrink 32/16/8 and a five-level greedy pyramid (16..1)
+# TAR=1: $OUT comes back as one tar file; SCHEDULE=deep: linear stages at shrink 32/16/8 and a five-level greedy pyramid (16..1)
 # instead of the --greedy preset (built for clinical voxel sizes).
 #   carry: .device/deps .device/bin .device/data
 set -u
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-gv_out} BIN=${BIN:-$PWD/.device/bin} SIZE=${SIZE:-1008x1008x1008} WORK=${WORK:-/tmp/gv}
 mkdir -p "$OUT" "$WORK"
+# TAR=1: leave one $OUT.tar instead of the folder (the GPU machine returns only a few files)
+[ -n "${TAR:-}" ] && trap 'tar -C "$OUT" -cf "$OUT.tar" . && rm -rf "$OUT"' EXIT
 export LD_LIBRARY_PATH=$PWD/.device/deps/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
 NP=${NP:-1} launch=""
 if [ "$NP" -gt 1 ]; then
