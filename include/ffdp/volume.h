@@ -72,7 +72,8 @@ ffdp_status ffdp_field_load(const char *path, int lps, ffdp_volume **out, ffdp_e
 ffdp_status ffdp_volume_save(const ffdp_volume *v, const char *path, ffdp_dtype dtype,
                              ffdp_nifti_version ver, ffdp_error *err);
 ffdp_status ffdp_field_save(const ffdp_volume *v, const char *path, int lps, ffdp_error *err);
-/* The same with every vector mapped by the 3x3 matrix T first (no copy of the field is made). */
+/* The same with every vector mapped by the 3x3 matrix T first (NULL: as is; no copy of the
+ * field is made). */
 ffdp_status ffdp_field_save_mapped(const ffdp_volume *v, const double T[3][3], const char *path, int lps, ffdp_error *err);
 
 /* OME-Zarr output (NGFF 0.4, Zarr v2, one level, axes z y x in millimetres, chunk files

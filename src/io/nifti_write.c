@@ -264,8 +264,7 @@ ffdp_status ffdp_volume_save(const ffdp_volume *v, const char *path, ffdp_dtype 
 }
 
 ffdp_status ffdp_field_save(const ffdp_volume *v, const char *path, int lps, ffdp_error *err) {
-  if (v->ncomp != 3) return ffdp_fail(err, FFDP_ERR_INVALID, "'%s': a displacement field needs 3 components", path);
-  return write_nifti(v, path, FFDP_DT_FLOAT32, FFDP_NIFTI_AUTO, 1, lps, NULL, err);
+  return ffdp_field_save_mapped(v, NULL, path, lps, err);
 }
 
 ffdp_status ffdp_field_save_mapped(const ffdp_volume *v, const double T[3][3], const char *path, int lps, ffdp_error *err) {
