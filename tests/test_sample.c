@@ -196,6 +196,36 @@ static void test_slab(problem *P) {
   free(ref);
 }
 
+/* Ring shards: the parts of M's plane shards, visited in any order, add up to the whole
+ * sample and to its u-gradient bit for bit (the moving-image ring of the ranks relies on it). */
+static void test_ring_parts(problem *P, ffdp_pad pad, ffdp_interp interp) {
+  ffdp_warp w;
+  ffdp_warp_fold(P->aff, P->wf, P->wm, interp, pad, &w);
+  ffdp_slab fs = ffdp_slab_whole(P->fd[0], P->fd[1], P->fd[2]), ms = ffdp_slab_whole(P->md[0], P->md[1], P->md[2]);
+  const int64_t nf = P->fd[0] * P->fd[1] * P->fd[2], nm = P->md[0] * P->md[1] * P->md[2], pl = P->md[0] * P->md[1];
+  float *M = malloc(nm * sizeof(float)), *u = malloc(3 * nf * sizeof(float)), *g = malloc(nf * sizeof(float));
+  float *ref = malloc(nf * sizeof(float)), *gref = malloc(3 * nf * sizeof(float));
+  float *out = calloc(nf, sizeof(float)), *dq = calloc(3 * nf, sizeof(float)), *gu = malloc(3 * nf * sizeof(float));
+  for (int64_t i = 0; i < nm; i++) M[i] = (float)P->M[i];
+  for (int64_t i = 0; i < 3 * nf; i++) u[i] = (float)(2.5 * P->u[i]); /* taps reach across every shard */
+  for (int64_t i = 0; i < nf; i++) g[i] = (float)P->g[i];
+  ffdp_sample_fwd_f32(&w, &fs, u, &ms, M, 1, ref);
+  ffdp_sample_bwd_f32(&w, &fs, u, &ms, M, 1, g, gref, NULL, NULL);
+  const int nsh = 3;
+  for (int k = nsh - 1; k >= 0; k--) { /* the last shard first: order must not matter */
+    ffdp_slab sh = ffdp_slab_split(P->md[0], P->md[1], P->md[2], k, nsh, 0);
+    ffdp_sample_part_f32(&w, &fs, u, &sh, M + sh.zlo * pl, out, dq);
+  }
+  ffdp_sample_bwd_dq_f32(&w, &fs, u, &ms, g, dq, gu);
+  int bad = 0, badg = 0;
+  for (int64_t i = 0; i < nf; i++) bad += memcmp(&out[i], &ref[i], sizeof(float)) != 0;
+  for (int64_t i = 0; i < 3 * nf; i++) badg += memcmp(&gu[i], &gref[i], sizeof(float)) != 0;
+  CHECK(bad == 0, "ring parts: %d of %lld samples differ from the whole (pad %d interp %d)", bad, (long long)nf, pad,
+        interp);
+  CHECK(badg == 0, "ring parts: %d gradient values differ from the whole (pad %d interp %d)", badg, pad, interp);
+  free(M), free(u), free(g), free(ref), free(gref), free(out), free(dq), free(gu);
+}
+
 /* Labels: argmax over labels of the trilinearly interpolated indicator, by brute force. */
 static void test_labels(problem *P, rng_t *r) {
   int64_t nf = P->fd[0] * P->fd[1] * P->fd[2], nm = P->md[0] * P->md[1] * P->md[2];
@@ -233,6 +263,8 @@ int main(void) {
     test_forward(&P, (ffdp_pad)pad, FFDP_INTERP_LINEAR);
     test_forward(&P, (ffdp_pad)pad, FFDP_INTERP_NEAREST);
     test_gradients(&P, (ffdp_pad)pad);
+    test_ring_parts(&P, (ffdp_pad)pad, FFDP_INTERP_LINEAR);
+    test_ring_parts(&P, (ffdp_pad)pad, FFDP_INTERP_NEAREST);
   }
   test_slab(&P);
   test_labels(&P, &r);

@@ -6,7 +6,8 @@
 # sm_90); SIZE (default 1008x1008x1008, 1.02 Gvox; the issue-6 target is 1536x1536x1536 on
 # NP=2 H200); WORK a scratch directory with ~60 GB free per gigavoxel;
 # TAR=1: $OUT comes back as one tar file; SCHEDULE=deep: linear stages at shrink 32/16/8 and a five-level greedy pyramid (16..1)
-# instead of the --greedy preset (built for clinical voxel sizes).
+# instead of the --greedy preset (built for clinical voxel sizes); EXTRA: more `register` options
+# (e.g. EXTRA="--image-exchange local").
 #   carry: .device/deps .device/bin .device/data
 set -u
 cd "$(dirname "$0")/../.."
@@ -45,7 +46,7 @@ step plan "$BIN/ffdp" plan -f "$WORK/pair/fixed.nii" -m "$WORK/pair/moving.nii" 
   --json "$OUT/plan.json"
 step before "$BIN/ffdp_dice" "$WORK/pair/fixed_labels.nii" "$WORK/pair/moving_labels.nii" --json "$OUT/dice_before.json"
 step register $launch "$BIN/ffdp" register -f "$WORK/pair/fixed.nii" -m "$WORK/pair/moving.nii" $stages --device cuda \
-  --output-format nii -o "$WORK/r_" --json "$OUT/register.json" || exit 1
+  --output-format nii -o "$WORK/r_" --json "$OUT/register.json" ${EXTRA:-} || exit 1
 rm -f "$WORK/r_Warped.nii"
 step apply "$BIN/ffdp" apply -i "$WORK/pair/moving_labels.nii" -r "$WORK/pair/fixed.nii" -o "$WORK/wl.nii" \
   -t "$WORK/r_1Warp.nii" -t "$WORK/r_0GenericAffine.txt" -n label

@@ -23,6 +23,10 @@ const char *ffdp_comm_gpu_transport(const ffdp_comm *c);
 /* Bytes this rank has sent in halo exchanges and field gathers so far, and the wall time
  * spent in them (device halos included): the communication share of a run. 0 for NULL. */
 void ffdp_comm_traffic(const ffdp_comm *c, double *bytes, double *seconds);
+/* Bytes of sampled-image planes this rank received from other ranks so far (windows of the
+ * moving image fetched from the ranks that hold them, or ring shards), and the wall time spent
+ * in those exchanges. 0 for NULL. */
+void ffdp_comm_image_traffic(const ffdp_comm *c, double *bytes, double *seconds);
 void ffdp_comm_free(ffdp_comm *c);
 /* Collective: FFDP_OK on every rank iff st is FFDP_OK on every rank; otherwise every rank gets
  * the lowest failing rank's code and message ("rank k: ..."). For work done outside

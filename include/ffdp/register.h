@@ -47,6 +47,16 @@ typedef struct ffdp_stage_spec {
  * halves the optimiser state (the largest part of a SyN level), CUDA device only. */
 typedef enum { FFDP_STATE_F32 = 0, FFDP_STATE_BF16 = 1 } ffdp_state_precision;
 
+/* How ranks read the moving image (and, for SyN, the fixed image) at their sample points,
+ * which can lie in other ranks' planes. Each rank holds its own planes of the level image and
+ * either fetches the planes its points can reach from the ranks that hold them (WINDOW: bytes
+ * scale with the slab's surface and the warp's reach; refetched only when the reach outgrows
+ * the window), or lets every rank's planes visit it once per iteration and adds the partial
+ * trilinear sums (RING: the baseline of the literature, bytes scale with the volume). LOCAL
+ * reads the rank's own copy of the whole level image (no exchange). All three give the same
+ * bits. One rank: nothing to exchange. */
+typedef enum { FFDP_EXCHANGE_WINDOW = 0, FFDP_EXCHANGE_RING = 1, FFDP_EXCHANGE_LOCAL = 2 } ffdp_image_exchange;
+
 /* Called once per iteration and at the end of each level. */
 typedef struct ffdp_progress {
   int stage, nstages, level, nlevels, iter, max_iters;
@@ -71,6 +81,8 @@ typedef struct ffdp_reg_options {
   int result_on_root;            /* ranks: only rank 0 receives the final warps (the others'
                                     result has none), sparing each other rank the whole fields
                                     (12 B/voxel each) when rank 0 alone writes them */
+  ffdp_image_exchange image_exchange; /* ranks: how sampled images cross ranks (CPU stages and
+                                    CUDA windows; the CUDA stages have no ring) */
   const ffdp_comm *comm;         /* ranks sharing this registration (NULL: this process alone);
                                     every rank passes the same images and options */
   void (*progress)(void *ctx, const ffdp_progress *p);
@@ -84,6 +96,8 @@ typedef struct ffdp_stage_summary {
   int iterations;
   double device_peak_bytes; /* CUDA stages: peak device memory the stage used (cudaMemGetInfo), else 0 */
   double window_bytes;      /* CUDA ranks: bytes of the sampled images' windows this rank fetched */
+  double exchange_bytes;    /* ranks: image bytes this rank received from other ranks (windows or ring) */
+  double exchange_seconds;  /* ranks: wall time of those exchanges */
 } ffdp_stage_summary;
 
 typedef struct ffdp_reg_result ffdp_reg_result;

@@ -48,6 +48,10 @@ static void usage(FILE *f) {
     "                   one (and no masks) and says so when it falls back to the CPU\n"
     "  --state-precision fp32|bf16  storage of the deformable optimiser state on the GPU (default\n"
     "                   fp32); bf16 saves 12 B per voxel and field ('ffdp plan' shows the effect)\n"
+    "  --image-exchange window|ring|local  ranks: how sample points reach the moving image's planes\n"
+    "                   on other ranks: fetch the planes they can reach from the ranks holding them\n"
+    "                   (window, default), pass every rank's planes round once per iteration (ring,\n"
+    "                   CPU only: the baseline), or read each rank's own copy (local); same result\n"
     "  --output-format nii.gz|nii  images and fields written gzipped (default, as ANTs) or plain\n"
     "                   (much faster for large volumes, and ranks can read them by slab)\n"
     "  --json FILE      write the run summary as JSON\n"
@@ -59,6 +63,10 @@ static void usage(FILE *f) {
     "       the same result as one process; rank 0 prints and writes)\n"
     "  ffdp register -f F.nii.gz -m M.nii.gz -o out/m_ --transform Affine[0.005] --metric MI[32] \\\n"
     "       --convergence [100x50,1e-6,10] --shrink-factors 2x1 --transform Greedy[0.5,1,0.5] --metric CC[5]\n");
+}
+
+static const char *exchange_name(ffdp_image_exchange x) {
+  return x == FFDP_EXCHANGE_RING ? "ring" : x == FFDP_EXCHANGE_LOCAL ? "local" : "window";
 }
 
 typedef struct {
@@ -326,6 +334,7 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
   const char *fixed = NULL, *moving = NULL, *prefix = NULL, *json = NULL, *masks = NULL, *preset = "greedy",
              *ext = ".nii.gz";
   int threads = 0, verbose = 0, moments = 1, custom = 0, device = 0, bf16 = 0, gpus = 0;
+  ffdp_image_exchange exchange = FFDP_EXCHANGE_WINDOW;
   ffdp_reg_options opt;
   ffdp_error err = {0};
   memset(&opt, 0, sizeof opt);
@@ -381,6 +390,12 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
       else if (!strcmp(v, "cuda")) device = 1;
       else if (!strcmp(v, "auto")) device = -1;
       else return cli_errorf("--device must be cpu, cuda or auto, not '%s'", v);
+    } else if (!strcmp(a, "--image-exchange")) {
+      NEED_VALUE();
+      if (!strcmp(v, "window")) exchange = FFDP_EXCHANGE_WINDOW;
+      else if (!strcmp(v, "ring")) exchange = FFDP_EXCHANGE_RING;
+      else if (!strcmp(v, "local")) exchange = FFDP_EXCHANGE_LOCAL;
+      else return cli_errorf("--image-exchange must be window, ring or local, not '%s'", v);
     } else if (!strcmp(a, "--state-precision")) {
       NEED_VALUE();
       if (!strcmp(v, "fp32")) bf16 = 0;
@@ -473,6 +488,7 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
   opt.comm = comm;
   if (ffdp_comm_rank(comm) != 0) verbose = -1, json = NULL;
   opt.state_precision = bf16 ? FFDP_STATE_BF16 : FFDP_STATE_F32;
+  opt.image_exchange = exchange;
   if (threads) omp_set_num_threads(threads);
   ffdp_plan plan;
   memset(&plan, 0, sizeof plan);
@@ -610,6 +626,15 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
       printf("  %d ranks%s%s; rank 0 sent %.1f MB in halos and gathers, %.2f s (%.0f%% of the registration)\n",
              ffdp_comm_size(opt.comm), device == 1 ? ", GPU halos: " : "", device == 1 ? ffdp_comm_gpu_transport(opt.comm) : "",
              tb / 1e6, ts, t_reg > 0 ? 100 * ts / t_reg : 0.0);
+      double xb = 0, xs = 0;
+      int its = 0;
+      for (int s = 0; s < ffdp_reg_result_nstages(res); s++) {
+        ffdp_stage_summary ss = ffdp_reg_result_stage(res, s);
+        if (ss.kind >= FFDP_STAGE_GREEDY) xb += ss.exchange_bytes, xs += ss.exchange_seconds, its += ss.iterations;
+      }
+      if (its > 0)
+        printf("  image exchange (%s): rank 0 received %.1f MB, %.3f MB per deformable iteration, %.2f s\n",
+               exchange_name(exchange), xb / 1e6, xb / 1e6 / its, xs);
     }
     printf("  global NCC fixed vs warped %.4f", ncc);
     if (u) printf(", folding (det J <= 0) %.4f%% of voxels", 100 * fold);
@@ -631,6 +656,10 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
       if (device == 1) cJSON_AddNumberToObject(o, "gpu_peak_memory_mb", ss.device_peak_bytes / 1e6);
       if (device == 1 && ffdp_comm_size(opt.comm) > 1) /* rank 0's sampled-image windows */
         cJSON_AddNumberToObject(o, "window_mb_rank0", ss.window_bytes / 1e6);
+      if (ffdp_comm_size(opt.comm) > 1 && ss.kind >= FFDP_STAGE_GREEDY) { /* rank 0's image planes from others */
+        cJSON_AddNumberToObject(o, "exchange_mb_rank0", ss.exchange_bytes / 1e6);
+        cJSON_AddNumberToObject(o, "exchange_seconds_rank0", ss.exchange_seconds);
+      }
       cJSON_AddItemToArray(st, o);
     }
     cJSON_AddNumberToObject(j, "load_seconds", t_load);
@@ -642,6 +671,7 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
       ffdp_comm_traffic(opt.comm, &tb, &ts);
       cJSON_AddNumberToObject(j, "comm_mb_rank0", tb / 1e6);
       cJSON_AddNumberToObject(j, "comm_seconds_rank0", ts);
+      cJSON_AddStringToObject(j, "image_exchange", exchange_name(exchange));
     }
     if (device == 1) cJSON_AddStringToObject(j, "gpu_transport", ffdp_comm_gpu_transport(opt.comm));
     if (device == 1) cJSON_AddStringToObject(j, "state_precision", bf16 ? "bf16" : "fp32");

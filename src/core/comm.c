@@ -1,5 +1,6 @@
 /* ffdp_comm dispatch and the one-process transport. */
 #include "core/comm_internal.h"
+#include "core/err.h"
 #include <string.h>
 
 int ffdp_comm_rank(const ffdp_comm *c) { return c ? c->rank : 0; }
@@ -8,6 +9,10 @@ int ffdp_comm_local_rank(const ffdp_comm *c) { return c ? c->local_rank : 0; }
 void ffdp_comm_traffic(const ffdp_comm *c, double *bytes, double *seconds) {
   *bytes = *seconds = 0;
   if (c && c->traffic) c->traffic(c, bytes, seconds);
+}
+void ffdp_comm_image_traffic(const ffdp_comm *c, double *bytes, double *seconds) {
+  *bytes = *seconds = 0;
+  if (c && c->image_traffic) c->image_traffic(c, bytes, seconds);
 }
 const char *ffdp_comm_gpu_transport(const ffdp_comm *c) {
   return c && c->size > 1 && c->gpu_transport ? c->gpu_transport(c) : "none";
@@ -53,6 +58,24 @@ static ffdp_status single_halo_dev(const ffdp_comm *c, const ffdp_slab *s, float
 }
 static const char *single_transport(const ffdp_comm *c) { return (void)c, "none"; }
 static void single_traffic(const ffdp_comm *c, double *b, double *s) { (void)c, *b = 0, *s = 0; }
+static ffdp_status single_planes(const ffdp_comm *c, int64_t plane, int64_t own_lo, int64_t own_hi, const float *own,
+                                 int64_t want_lo, int64_t want_hi, float *want, ffdp_error *e) {
+  (void)c;
+  if (want_hi <= want_lo) return FFDP_OK;
+  if (want_lo < own_lo || want_hi > own_hi)
+    return ffdp_fail(e, FFDP_ERR_INVALID, "planes [%lld, %lld) wanted, only [%lld, %lld) held", (long long)want_lo,
+                     (long long)want_hi, (long long)own_lo, (long long)own_hi);
+  memmove(want, own + (want_lo - own_lo) * plane, (size_t)((want_hi - want_lo) * plane) * sizeof(float));
+  return FFDP_OK;
+}
+static ffdp_status single_ring(const ffdp_comm *c, int64_t plane, const float *send, int64_t nsend, float *recv,
+                               int64_t nrecv, ffdp_error *e) {
+  (void)c;
+  if (nsend != nrecv) return ffdp_fail(e, FFDP_ERR_INVALID, "ring of one rank: %lld planes sent, %lld expected",
+                                       (long long)nsend, (long long)nrecv);
+  memmove(recv, send, (size_t)(nsend * plane) * sizeof(float));
+  return FFDP_OK;
+}
 
 static const ffdp_comm single = {.rank = 0,
                                  .size = 1,
@@ -68,6 +91,9 @@ static const ffdp_comm single = {.rank = 0,
                                  .halo_dev = single_halo_dev,
                                  .gpu_transport = single_transport,
                                  .traffic = single_traffic,
+                                 .image_traffic = single_traffic,
+                                 .planes = single_planes,
+                                 .ring = single_ring,
                                  .first = single_first};
 
 const ffdp_comm *ffdp_comm_single(void) { return &single; }

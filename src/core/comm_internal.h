@@ -28,6 +28,17 @@ struct ffdp_comm {
   /* the same into full on rank 0 only (full is not touched, and may be NULL, elsewhere) */
   ffdp_status (*gather_root)(const ffdp_comm *c, const ffdp_slab *s, const float *data, int ncomp, float *full,
                              ffdp_error *err);
+  /* Planes of a volume spread over the ranks (images sampled by ranks that hold only their own
+   * planes): this rank holds planes [own_lo, own_hi) in own and receives [want_lo, want_hi)
+   * (empty: nothing) into want, each plane from the rank that holds it. The held ranges must
+   * not overlap and must cover every wanted plane (checked; an error on every rank). plane =
+   * floats per plane. Collective; counted as image traffic. */
+  ffdp_status (*planes)(const ffdp_comm *c, int64_t plane, int64_t own_lo, int64_t own_hi, const float *own,
+                        int64_t want_lo, int64_t want_hi, float *want, ffdp_error *err);
+  /* One turn of a ring: nsend planes to rank + 1, nrecv planes from rank - 1 (cyclic).
+   * Collective; counted as image traffic. */
+  ffdp_status (*ring)(const ffdp_comm *c, int64_t plane, const float *send, int64_t nsend, float *recv, int64_t nrecv,
+                      ffdp_error *err);
   /* agree on failure: returns FFDP_OK on every rank iff st == FFDP_OK on every rank; otherwise
    * every rank returns the lowest failing rank's status with its message (prefixed "rank k: ") */
   ffdp_status (*agree)(const ffdp_comm *c, ffdp_status st, ffdp_error *err);
@@ -40,6 +51,8 @@ struct ffdp_comm {
   const char *(*gpu_transport)(const ffdp_comm *c); /* "nccl", "mpi-staged" or "none" */
   /* bytes this rank sent in halo exchanges and gathers so far, and the wall time they took */
   void (*traffic)(const ffdp_comm *c, double *bytes, double *seconds);
+  /* bytes of image planes this rank received from other ranks (planes, ring), and their time */
+  void (*image_traffic)(const ffdp_comm *c, double *bytes, double *seconds);
   /* the first n ranks as a communicator (NULL on the others); collective */
   ffdp_comm *(*first)(const ffdp_comm *c, int n);
   void (*release)(ffdp_comm *c);

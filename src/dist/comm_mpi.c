@@ -93,6 +93,83 @@ static ffdp_status mpi_gather_root(const ffdp_comm *c, const ffdp_slab *s, const
   return gather_planes(c, s, d, nc, full, 1, e);
 }
 
+static void count_image(const ffdp_comm *c, double bytes, double t0) {
+  mpi_traffic *t = ((mpi_ctx *)c->ctx)->traffic;
+  t->image_bytes += bytes, t->image_seconds += MPI_Wtime() - t0;
+}
+
+static void mpi_image_traffic_get(const ffdp_comm *c, double *bytes, double *seconds) {
+  const mpi_traffic *t = ((const mpi_ctx *)c->ctx)->traffic;
+  *bytes = t->image_bytes, *seconds = t->image_seconds;
+}
+
+static int64_t overlap(int64_t a0, int64_t a1, int64_t b0, int64_t b1) {
+  const int64_t lo = a0 > b0 ? a0 : b0, hi = a1 < b1 ? a1 : b1;
+  return hi > lo ? hi - lo : 0;
+}
+
+/* Every rank learns every rank's held and wanted ranges, so the counts of one all-to-all (in
+ * planes of a derived type: volumes over 2^31 floats) and the coverage check are the same
+ * computation everywhere: a bad request fails on every rank without a second collective. */
+static ffdp_status mpi_planes(const ffdp_comm *c, int64_t plane, int64_t own_lo, int64_t own_hi, const float *own,
+                              int64_t want_lo, int64_t want_hi, float *want, ffdp_error *e) {
+  const double t0 = MPI_Wtime();
+  const int n = c->size;
+  if (want_hi < want_lo) want_hi = want_lo;
+  int64_t mine[4] = {own_lo, own_hi, want_lo, want_hi}, *all = malloc((size_t)n * 4 * sizeof(int64_t));
+  int *sc = malloc((size_t)n * 4 * sizeof(int)), ok = all && sc, all_ok = 0;
+  MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, C(c));
+  if (!all_ok) {
+    free(all), free(sc);
+    return ffdp_fail(e, FFDP_ERR_NOMEM, "out of memory exchanging image planes");
+  }
+  MPI_Allgather(mine, 4, MPI_INT64_T, all, 4, MPI_INT64_T, C(c));
+  int bad = -1;
+  for (int r = 0; r < n && bad < 0; r++) { /* rank r's wanted planes: held by exactly one rank each */
+    int64_t got = 0;
+    for (int k = 0; k < n; k++) got += overlap(all[4 * k], all[4 * k + 1], all[4 * r + 2], all[4 * r + 3]);
+    if (got != all[4 * r + 3] - all[4 * r + 2]) bad = r;
+  }
+  if (bad >= 0) {
+    ffdp_fail(e, FFDP_ERR_INVALID, "rank %d wants image planes [%lld, %lld) that the ranks do not hold once each", bad,
+              (long long)all[4 * bad + 2], (long long)all[4 * bad + 3]);
+    free(all), free(sc);
+    return FFDP_ERR_INVALID;
+  }
+  int *scnt = sc, *sdsp = sc + n, *rcnt = sc + 2 * n, *rdsp = sc + 3 * n;
+  double got = 0;
+  for (int r = 0; r < n; r++) {
+    const int64_t *o = all + 4 * r;
+    scnt[r] = (int)overlap(own_lo, own_hi, o[2], o[3]);
+    sdsp[r] = scnt[r] ? (int)((o[2] > own_lo ? o[2] : own_lo) - own_lo) : 0;
+    rcnt[r] = (int)overlap(o[0], o[1], want_lo, want_hi);
+    rdsp[r] = rcnt[r] ? (int)((o[0] > want_lo ? o[0] : want_lo) - want_lo) : 0;
+    if (r != c->rank) got += (double)rcnt[r];
+  }
+  MPI_Datatype pl;
+  MPI_Type_contiguous((int)plane, MPI_FLOAT, &pl);
+  MPI_Type_commit(&pl);
+  MPI_Alltoallv(own, scnt, sdsp, pl, want, rcnt, rdsp, pl, C(c));
+  MPI_Type_free(&pl);
+  free(all), free(sc);
+  count_image(c, 4.0 * got * (double)plane, t0);
+  return FFDP_OK;
+}
+
+static ffdp_status mpi_ring(const ffdp_comm *c, int64_t plane, const float *send, int64_t nsend, float *recv,
+                            int64_t nrecv, ffdp_error *e) {
+  (void)e;
+  const double t0 = MPI_Wtime();
+  MPI_Datatype pl;
+  MPI_Type_contiguous((int)plane, MPI_FLOAT, &pl);
+  MPI_Type_commit(&pl);
+  MPI_Sendrecv(send, (int)nsend, pl, (c->rank + 1) % c->size, 7, recv, (int)nrecv, pl, (c->rank + c->size - 1) % c->size,
+               7, C(c), MPI_STATUS_IGNORE);
+  MPI_Type_free(&pl);
+  count_image(c, 4.0 * (double)(nrecv * plane), t0);
+  return FFDP_OK;
+}
+
 static ffdp_status mpi_agree(const ffdp_comm *c, ffdp_status st, ffdp_error *e) {
   int mine[2] = {st ? c->rank : c->size, (int)st}, first[2];
   MPI_Allreduce(mine, first, 1, MPI_2INT, MPI_MINLOC, C(c));
@@ -147,6 +224,7 @@ static ffdp_comm *make(MPI_Comm comm, int owns) {
   c->sum = mpi_sum, c->max = mpi_max, c->fold = mpi_fold, c->halo = mpi_halo, c->gather = mpi_gather, c->agree = mpi_agree;
   c->gather_root = mpi_gather_root;
   c->first = mpi_first, c->release = mpi_release, c->traffic = mpi_traffic_get;
+  c->planes = mpi_planes, c->ring = mpi_ring, c->image_traffic = mpi_image_traffic_get;
 #ifdef FFDP_HAVE_CUDA
   c->gpu_setup = ffdp_mpi_gpu_setup, c->halo_dev = ffdp_mpi_gpu_halo, c->gpu_transport = ffdp_mpi_gpu_transport;
 #endif

@@ -9,7 +9,8 @@ typedef struct mpi_gpu mpi_gpu; /* device transport: NCCL communicator or host s
 /* What this rank sent in halo exchanges and gathers, and the wall time they took: the
  * communication share of a run. Sub-communicators add to their root's. */
 typedef struct {
-  double bytes, seconds;
+  double bytes, seconds;             /* halos and gathers */
+  double image_bytes, image_seconds; /* image planes received from other ranks (planes, ring) */
 } mpi_traffic;
 
 typedef struct {

@@ -88,3 +88,12 @@ static inline int64_t FN(nearest_index)(double q, int64_t n, ffdp_pad pad, int *
   *valid = i >= 0 && i < n;
   return i;
 }
+
+/* The nearest voxel of M to q: its index in ms's layout, or -1 outside the image (zero padding)
+ * or off ms's stored planes. */
+static inline int64_t FN(nearest_voxel)(const ffdp_warp *w, const ffdp_slab *ms, const double q[3]) {
+  int vx, vy, vz;
+  const int64_t ix = FN(nearest_index)(q[0], ms->nx, w->pad, &vx), iy = FN(nearest_index)(q[1], ms->ny, w->pad, &vy);
+  const int64_t iz = FN(nearest_index)(q[2], ms->nz, w->pad, &vz);
+  return vx && vy && vz && iz >= ms->zlo && iz < ms->zhi ? ffdp_slab_index(ms, ix, iy, iz) : -1;
+}

@@ -101,6 +101,15 @@ static inline void ffdp_chunk(int64_t a, int64_t b, int t, int T, int64_t *lo, i
   void ffdp_sample_bwd_planes_##SFX(const ffdp_warp *w, const ffdp_slab *fs, const REAL *u,             \
                                     const ffdp_slab *ms, const REAL *M, int ncomp, const REAL *gout,    \
                                     REAL *gu, double *part, REAL *gM);                                   \
+  /* Ring sampling (a shard of M at a time): out += the part of M(q(p)) (one channel) from taps on  \
+   * the stored planes of ms, dq += that part of its gradient w.r.t. q (voxel units, 3 per voxel);  \
+   * taps on other planes count as zero. Summed over shards that partition M's planes, out and dq  \
+   * are bit-identical to ffdp_sample_fwd and to the gradient ffdp_sample_bwd forms. */               \
+  void ffdp_sample_part_##SFX(const ffdp_warp *w, const ffdp_slab *fs, const REAL *u, const ffdp_slab *ms,\
+                              const REAL *M, REAL *out, REAL *dq);                                       \
+  /* gu(p) = S^T gout(p) dq(p) on the owned voxels of fs: ffdp_sample_bwd's gu from dq. */           \
+  void ffdp_sample_bwd_dq_##SFX(const ffdp_warp *w, const ffdp_slab *fs, const REAL *u, const ffdp_slab *ms,\
+                                const REAL *gout, const REAL *dq, REAL *gu);                            \
   /* Label resampling: the label whose trilinear indicator weight is largest (per-label             \
    * interpolation restricted to the 8 corner labels, which is exact). */                                \
   void ffdp_sample_labels_##SFX(const ffdp_warp *w, const ffdp_slab *fs, const REAL *u,                  \

@@ -12,12 +12,8 @@ void FN(ffdp_sample_fwd)(const ffdp_warp *w, const ffdp_slab *fs, const REAL *u,
         double q[3];
         FN(warp_point)(w, x, y, z, u ? u + 3 * i : NULL, q);
         if (w->interp == FFDP_INTERP_NEAREST) {
-          int vx, vy, vz;
-          int64_t ix = FN(nearest_index)(q[0], ms->nx, w->pad, &vx);
-          int64_t iy = FN(nearest_index)(q[1], ms->ny, w->pad, &vy);
-          int64_t iz = FN(nearest_index)(q[2], ms->nz, w->pad, &vz);
-          for (int c = 0; c < ncomp; c++)
-            out[i * ncomp + c] = (vx && vy && vz) ? M[ffdp_slab_index(ms, ix, iy, iz) * ncomp + c] : (REAL)0;
+          const int64_t k = FN(nearest_voxel)(w, ms, q);
+          for (int c = 0; c < ncomp; c++) out[i * ncomp + c] = k >= 0 ? M[k * ncomp + c] : (REAL)0;
           continue;
         }
         FN(axis_taps) ax = FN(axis_linear)(q[0], ms->nx, w->pad);
@@ -37,14 +33,9 @@ static inline void FN(sample_voxel_bwd)(const ffdp_warp *w, const ffdp_slab *ms,
                                         const double q[3], const REAL *g, REAL gq[3], REAL *gM) {
   gq[0] = gq[1] = gq[2] = 0;
   if (w->interp == FFDP_INTERP_NEAREST) { /* piecewise constant: zero gradient w.r.t. q */
-    if (gM) {
-      int vx, vy, vz;
-      int64_t ix = FN(nearest_index)(q[0], ms->nx, w->pad, &vx);
-      int64_t iy = FN(nearest_index)(q[1], ms->ny, w->pad, &vy);
-      int64_t iz = FN(nearest_index)(q[2], ms->nz, w->pad, &vz);
-      if (vx && vy && vz)
-        for (int c = 0; c < ncomp; c++) gM[ffdp_slab_index(ms, ix, iy, iz) * ncomp + c] += g[c];
-    }
+    const int64_t k = gM ? FN(nearest_voxel)(w, ms, q) : -1;
+    if (k >= 0)
+      for (int c = 0; c < ncomp; c++) gM[k * ncomp + c] += g[c];
     return;
   }
   FN(axis_taps) ax = FN(axis_linear)(q[0], ms->nx, w->pad);
@@ -111,6 +102,58 @@ void FN(ffdp_sample_bwd)(const ffdp_warp *w, const ffdp_slab *fs, const REAL *u,
       for (int b = 0; b < 4; b++) gB[a][b] = s[a * 4 + b];
     free(part);
   }
+}
+
+/* A ring shard's part of the sample (ops.h): taps on planes ms does not store read as zero, and
+ * the sums are formed exactly as trilinear() forms them, so that adding the shards' parts in
+ * any order gives trilinear()'s bits (a sum of two products, the others exact zeros). */
+void FN(ffdp_sample_part)(const ffdp_warp *w, const ffdp_slab *fs, const REAL *u, const ffdp_slab *ms,
+                          const REAL *M, REAL *out, REAL *dq) {
+  const int64_t nx = fs->nx, ny = fs->ny;
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int64_t z = fs->z0; z < fs->z1; z++)
+    for (int64_t y = 0; y < ny; y++)
+      for (int64_t x = 0; x < nx; x++) {
+        const int64_t i = ffdp_slab_index(fs, x, y, z);
+        double q[3];
+        FN(warp_point)(w, x, y, z, u ? u + 3 * i : NULL, q);
+        if (w->interp == FFDP_INTERP_NEAREST) {
+          const int64_t k = FN(nearest_voxel)(w, ms, q);
+          if (k >= 0) out[i] += M[k];
+          continue;
+        }
+        FN(axis_taps) ax = FN(axis_linear)(q[0], ms->nx, w->pad);
+        FN(axis_taps) ay = FN(axis_linear)(q[1], ms->ny, w->pad);
+        FN(axis_taps) az = FN(axis_linear)(q[2], ms->nz, w->pad);
+        az.v0 = az.v0 && az.i0 >= ms->zlo && az.i0 < ms->zhi;
+        az.v1 = az.v1 && az.i1 >= ms->zlo && az.i1 < ms->zhi;
+        if (!az.v0 && !az.v1) continue; /* adds exact zeros */
+        REAL v[8], d[3];
+        FN(corners)(M, ms, 1, 0, &ax, &ay, &az, v);
+        out[i] += FN(trilinear)(v, ax.f, ay.f, az.f, d);
+        if (dq)
+          for (int a = 0; a < 3; a++) dq[3 * i + a] += d[a];
+      }
+}
+
+void FN(ffdp_sample_bwd_dq)(const ffdp_warp *w, const ffdp_slab *fs, const REAL *u, const ffdp_slab *ms,
+                            const REAL *gout, const REAL *dq, REAL *gu) {
+  const int64_t nx = fs->nx, ny = fs->ny;
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int64_t z = fs->z0; z < fs->z1; z++)
+    for (int64_t y = 0; y < ny; y++)
+      for (int64_t x = 0; x < nx; x++) {
+        const int64_t i = ffdp_slab_index(fs, x, y, z);
+        REAL gq[3] = {0, 0, 0};
+        if (w->interp != FFDP_INTERP_NEAREST) {
+          double q[3];
+          FN(warp_point)(w, x, y, z, u ? u + 3 * i : NULL, q);
+          const REAL gm[3] = {FN(axis_linear)(q[0], ms->nx, w->pad).gmask, FN(axis_linear)(q[1], ms->ny, w->pad).gmask,
+                              FN(axis_linear)(q[2], ms->nz, w->pad).gmask};
+          for (int a = 0; a < 3; a++) gq[a] += gout[i] * dq[3 * i + a] * gm[a];
+        }
+        for (int a = 0; a < 3; a++) gu[3 * i + a] = w->S[0][a] * gq[0] + w->S[1][a] * gq[1] + w->S[2][a] * gq[2];
+      }
 }
 
 void FN(ffdp_sample_labels)(const ffdp_warp *w, const ffdp_slab *fs, const REAL *u, const ffdp_slab *ms,

@@ -6,6 +6,7 @@
  * Distributed over the ranks of opt->comm: each rank owns a slab of the level's fixed grid and
  * stores a halo as wide as the widest operator needs; one process is the one-rank case. */
 #include "reg/reg_internal.h"
+#include "reg/image_share.h"
 #include "core/comm_internal.h"
 #include "core/err.h"
 #include <math.h>
@@ -158,19 +159,28 @@ static ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ff
   ffdp_warp cw, w; /* compose: fixed voxel p + Wf^-1·A^-1·d(p); border-clamped fields */
   reg_compose_warp(L->F->vox2world, aff, &cw);
   ffdp_warp_fold(aff, L->F->vox2world, L->M->vox2world, FFDP_INTERP_LINEAR, FFDP_PAD_ZERO, &w);
+  reg_share sh; /* the moving image's planes this rank's points reach (image_share.h) */
+  reg_share_open(&sh, c, L->M, reg_share_mode(opt, c));
   double lt0 = reg_now();
   int it = 0, conv = 0;
   for (; it < S->iters[lv] && !conv; it++) {
     if ((st = c->agree(c, reg_injected_failure(c, si, lv, it + 1, err), err))) break;
     const uint8_t *mask = c->size > 1 ? fmask : reg_effective_mask(L, &w, u, &mbuf, &fbuf);
-    ffdp_sample_fwd_f32(&w, &store, u, &L->ms, L->M->data, 1, moved);
+    const float *M = NULL;
+    ffdp_slab ms;
+    if (sh.mode == FFDP_EXCHANGE_RING) /* image gradient at q into gu; the chain rule below */
+      st = reg_share_ring(&sh, &w, &store, u, moved, gu, err);
+    else if (!(st = reg_share_window(&sh, &w, &store, u, &M, &ms, err)))
+      ffdp_sample_fwd_f32(&w, &store, u, &ms, M, 1, moved);
+    if (st) break;
     double loss = reg_metric_ranks(c, &S->metric, &s, F, moved, mask, gm);
     if (!isfinite(loss)) {
       st = ffdp_fail(err, FFDP_ERR_NUMERIC, "stage %d level %d: the loss became %g", si + 1, lv + 1, loss);
       break;
     }
     hist[it] = loss;
-    ffdp_sample_bwd_f32(&w, &s, u, &L->ms, L->M->data, 1, gm, gu, NULL, NULL);
+    if (sh.mode == FFDP_EXCHANGE_RING) ffdp_sample_bwd_dq_f32(&w, &s, u, &L->ms, gm, gu, gu);
+    else ffdp_sample_bwd_f32(&w, &s, u, &ms, M, 1, gm, gu, NULL, NULL);
     int r = reg_field_step(c, &s, u, gu, am, av, it + 1, &cw, S->lr * h, S->grad_sigma, S->warp_sigma, d, tmp, err);
     if (r < 0) {
       st = err ? err->code : FFDP_ERR_IO;
@@ -180,6 +190,7 @@ static ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ff
     reg_report(opt, si, lv, it + 1, loss, t_start, lt0, ntot, 0, conv);
   }
   reg_level_done(opt, si, lv, hist, it, st, t_start, lt0, ntot, conv, sum);
+  reg_share_close(&sh, sum);
   free(hist), free(mbuf), free(fbuf);
   if (st) {
     free(buf);

@@ -15,6 +15,7 @@
 #include "reg/dev_layout.h"
 #include "reg/handover.h"
 #include "reg/step_cuda.h"
+#include "reg/image_share.h"
 #include "reg/window_cuda.h"
 
 namespace {
@@ -73,10 +74,13 @@ ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_
   reg_compose_warp(L->F->vox2world, aff, &cw);
   double bound = 0;
   if (!st && !rc && !nm) rc = reg_window_bound(&store, b.u, b.red, &bound);
-  if (!st && !rc) rc = reg_window_open(&W, L->M, &w, &store, bound, nm ? b.M : nullptr);
+  reg_share sh; /* where the window's planes come from (image_share.h) */
+  reg_share_open(&sh, c, L->M, reg_share_mode(opt, c));
+  rc = reg_window_open(&W, &sh, &w, &store, bound, nm ? b.M : nullptr, st ? (int)cudaErrorMemoryAllocation : rc, err);
+  if (rc < 0 && !st) st = err->code;
   if (!st && rc) st = ffdp_fail(err, FFDP_ERR_IO, "CUDA error uploading level %d: %s", lv + 1, cudaGetErrorString((cudaError_t)rc));
   if ((st = c->agree(c, st, err))) {
-    reg_window_close(&W);
+    reg_window_close(&W), reg_share_close(&sh, nullptr);
     if (b.block) cudaFree(b.block);
     free(hist);
     return st;
@@ -108,7 +112,7 @@ ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_
     if (!rc)
       rc = reg_cuda_field_step(c, &s, b.u, b.gu, b.tmp, b.adam, it + 1, &cw, S->lr * h, S->grad_sigma, S->warp_sigma,
                                b.red, mxh, &moved_any, err);
-    if (!rc) rc = reg_window_follow(&W, L->M, &w, &store, b.u, b.red);
+    rc = reg_window_follow(&W, &sh, &w, &store, b.u, b.red, rc, err);
     conv = !moved_any || reg_converged(hist, it + 1, S->window, S->tol);
     if (it == 0) { /* every buffer and op temporary has been allocated once by now */
       double used = reg_cuda_used_bytes() - base;
@@ -125,7 +129,7 @@ ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_
               (long long)(W.ms.zhi - W.ms.zlo), (long long)L->M->dim[2], W.fetches, W.bytes / 1e6,
               ffdp_volume_nvox(L->M) * 4e-6);
   sum->window_bytes += W.bytes;
-  reg_window_close(&W);
+  reg_window_close(&W), reg_share_close(&sh, sum);
   float *keep = nullptr;
   if (!st && rc == 0) rc = reg_cuda_fields_down(&s, 1, &b.u, &u_full, u_slab ? &keep : nullptr);
   reg_trace("greedy level %d: download %.1f ms", lv + 1, 1e3 * (reg_now() - t_it));

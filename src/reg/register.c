@@ -168,6 +168,11 @@ ffdp_status ffdp_register(const ffdp_volume *fixed, const ffdp_volume *moving, c
 #endif
   if (opt->state_precision == FFDP_STATE_BF16 && opt->device != 1)
     return ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "bf16 optimiser state is implemented on the CUDA device only; drop it for --device cpu");
+  if ((unsigned)opt->image_exchange > FFDP_EXCHANGE_LOCAL)
+    return ffdp_fail(err, FFDP_ERR_INVALID, "unknown image exchange %d", (int)opt->image_exchange);
+  if (opt->image_exchange == FFDP_EXCHANGE_RING && opt->device == 1)
+    return ffdp_fail(err, FFDP_ERR_UNSUPPORTED,
+                     "the ring image exchange runs on the CPU stages only; use window (or local) with --device cuda");
   const double tsel = reg_now();
 #ifdef FFDP_HAVE_CUDA
   if (opt->device == 1 && (st = reg_cuda_select(opt->comm, err))) return st;

@@ -6,6 +6,7 @@
  * and the inverse (moving->fixed, ANTs' InverseWarp on the fixed grid) is
  *   z -> z + r(z) + v_f(z + r(z)),  r = inverse of A^-1·v_m,  z = A^-1 (y - t). */
 #include "reg/reg_internal.h"
+#include "reg/image_share.h"
 #include "core/comm_internal.h"
 #include "core/err.h"
 #include <math.h>
@@ -46,13 +47,34 @@ static ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_
   const double h = reg_level_step_mm(L);
   ffdp_warp wfix, wmov, cfix, cmov;
   reg_syn_warps(L, aff, &wfix, &wmov, &cfix, &cmov);
+  /* both images are sampled away from the slab: each through its share (image_share.h); the
+   * ring leaves the images' gradients at the sample points in dqf and dqm */
+  reg_share shf, shm;
+  const ffdp_image_exchange mode = reg_share_mode(opt, c);
+  reg_share_open(&shf, c, L->F, mode);
+  reg_share_open(&shm, c, L->M, mode);
+  float *dq = mode == FFDP_EXCHANGE_RING ? malloc((size_t)n * 6 * sizeof(float)) : NULL;
+  float *dqf = dq, *dqm = dq ? dq + 3 * n : NULL;
+  if (mode == FFDP_EXCHANGE_RING && !dq)
+    st = ffdp_fail(err, FFDP_ERR_NOMEM, "SyN level %d: cannot allocate %.1f MB", lv + 1, n * 24 / 1e6);
+  st = c->agree(c, st, err); /* a failure skips the iterations */
+  const float *Fw = NULL, *Mw = NULL;
+  ffdp_slab fsw, msw;
   double lt0 = reg_now();
   int it = 0, conv = 0;
-  for (; it < S->iters[lv] && !conv; it++) {
+  for (; !st && it < S->iters[lv] && !conv; it++) {
     if ((st = c->agree(c, reg_injected_failure(c, si, lv, it + 1, err), err))) break;
     const uint8_t *mask = c->size > 1 ? fmask : reg_effective_mask(L, &wmov, vm, &mbuf, &fbuf);
-    ffdp_sample_fwd_f32(&wfix, &store, vf, &L->fs, L->F->data, 1, fmid);
-    ffdp_sample_fwd_f32(&wmov, &store, vm, &L->ms, L->M->data, 1, mmid);
+    if (mode == FFDP_EXCHANGE_RING) {
+      st = reg_share_ring(&shf, &wfix, &store, vf, fmid, dqf, err);
+      if (!st) st = reg_share_ring(&shm, &wmov, &store, vm, mmid, dqm, err);
+    } else {
+      st = reg_share_window(&shf, &wfix, &store, vf, &Fw, &fsw, err);
+      if (!st) st = reg_share_window(&shm, &wmov, &store, vm, &Mw, &msw, err);
+      if (!st) ffdp_sample_fwd_f32(&wfix, &store, vf, &fsw, Fw, 1, fmid);
+      if (!st) ffdp_sample_fwd_f32(&wmov, &store, vm, &msw, Mw, 1, mmid);
+    }
+    if (st) break;
     double loss = reg_metric_ranks(c, &S->metric, &s, fmid, mmid, mask, gmv);
     reg_metric_ranks(c, &S->metric, &s, mmid, fmid, mask, gf); /* every metric is symmetric */
     if (!isfinite(loss)) {
@@ -60,10 +82,12 @@ static ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_
       break;
     }
     hist[it] = loss;
-    ffdp_sample_bwd_f32(&wmov, &s, vm, &L->ms, L->M->data, 1, gmv, gu, NULL, NULL);
+    if (dq) ffdp_sample_bwd_dq_f32(&wmov, &s, vm, &L->ms, gmv, dqm, gu);
+    else ffdp_sample_bwd_f32(&wmov, &s, vm, &msw, Mw, 1, gmv, gu, NULL, NULL);
     int r1 = reg_field_step(c, &s, vm, gu, am_m, am_v, it + 1, &cmov, 0.5 * S->lr * h, S->grad_sigma, S->warp_sigma,
                             d, tmp, err);
-    if (r1 >= 0) ffdp_sample_bwd_f32(&wfix, &s, vf, &L->fs, L->F->data, 1, gf, gu, NULL, NULL);
+    if (r1 >= 0 && dq) ffdp_sample_bwd_dq_f32(&wfix, &s, vf, &L->fs, gf, dqf, gu);
+    else if (r1 >= 0) ffdp_sample_bwd_f32(&wfix, &s, vf, &fsw, Fw, 1, gf, gu, NULL, NULL);
     int r2 = r1 < 0 ? -1
                     : reg_field_step(c, &s, vf, gu, af_m, af_v, it + 1, &cfix, 0.5 * S->lr * h, S->grad_sigma,
                                      S->warp_sigma, d, tmp, err);
@@ -76,7 +100,8 @@ static ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_
     reg_report(opt, si, lv, it + 1, loss, t_start, lt0, ntot, 0, conv);
   }
   reg_level_done(opt, si, lv, hist, it, st, t_start, lt0, ntot, conv, sum);
-  free(hist), free(mbuf), free(fbuf);
+  reg_share_close(&shf, sum), reg_share_close(&shm, sum);
+  free(hist), free(mbuf), free(fbuf), free(dq);
   if (st) {
     free(buf);
     return st;

@@ -14,6 +14,7 @@
 #include "reg/dev_layout.h"
 #include "reg/handover.h"
 #include "reg/step_cuda.h"
+#include "reg/image_share.h"
 #include "reg/window_cuda.h"
 
 #define SYN_INVERT_ITERS 50
@@ -173,11 +174,14 @@ ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_opt
   double bf = 0, bm = 0;
   if (!st && !rc && win) rc = reg_window_bound(&store, b.vf, b.red, &bf);
   if (!st && !rc && win) rc = reg_window_bound(&store, b.vm, b.red, &bm);
-  if (!st && !rc) rc = reg_window_open(&WF, L->F, &wfix, &store, bf, win ? nullptr : b.F);
-  if (!st && !rc) rc = reg_window_open(&WM, L->M, &wmov, &store, bm, win ? nullptr : b.M);
+  reg_share shf, shm; /* where the windows' planes come from (image_share.h) */
+  reg_share_open(&shf, c, L->F, reg_share_mode(opt, c)), reg_share_open(&shm, c, L->M, reg_share_mode(opt, c));
+  rc = reg_window_open(&WF, &shf, &wfix, &store, bf, win ? nullptr : b.F, st ? (int)cudaErrorMemoryAllocation : rc, err);
+  rc = reg_window_open(&WM, &shm, &wmov, &store, bm, win ? nullptr : b.M, st ? (int)cudaErrorMemoryAllocation : rc, err);
+  if (rc < 0 && !st) st = err->code;
   if (!st && rc) st = ffdp_fail(err, FFDP_ERR_IO, "CUDA error uploading SyN level %d: %s", lv + 1, cudaGetErrorString((cudaError_t)rc));
   if ((st = c->agree(c, st, err))) {
-    reg_window_close(&WF), reg_window_close(&WM);
+    reg_window_close(&WF), reg_window_close(&WM), reg_share_close(&shf, nullptr), reg_share_close(&shm, nullptr);
     if (b.block) cudaFree(b.block);
     free(hist);
     return st;
@@ -214,8 +218,8 @@ ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_opt
     if (!rc)
       rc = reg_cuda_field_step(c, &s, b.vf, b.gu, b.tmp, b.af, it + 1, &cfix, 0.5 * S->lr * h, S->grad_sigma,
                                S->warp_sigma, b.red, mxh ? mxh + 1 : nullptr, &mv2, err);
-    if (!rc) rc = reg_window_follow(&WM, L->M, &wmov, &store, b.vm, b.red);
-    if (!rc) rc = reg_window_follow(&WF, L->F, &wfix, &store, b.vf, b.red);
+    rc = reg_window_follow(&WM, &shm, &wmov, &store, b.vm, b.red, rc, err);
+    rc = reg_window_follow(&WF, &shf, &wfix, &store, b.vf, b.red, rc, err);
     conv = !(mv1 || mv2) || reg_converged(hist, it + 1, S->window, S->tol);
     if (it == 0) {
       double used = reg_cuda_used_bytes() - base;
@@ -233,7 +237,7 @@ ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_opt
               (long long)nz, (long long)L->M->dim[2], WF.fetches, WM.fetches, (WF.bytes + WM.bytes) / 1e6,
               (ntot + ffdp_volume_nvox(L->M)) * 4e-6);
   sum->window_bytes += WF.bytes + WM.bytes;
-  reg_window_close(&WF), reg_window_close(&WM);
+  reg_window_close(&WF), reg_window_close(&WM), reg_share_close(&shf, sum), reg_share_close(&shm, sum);
   float *keep = nullptr, *dev[2] = {b.vf, b.vm}, *full[2] = {io->vf_full, io->vm_full};
   if (!st && !rc && io->final_grid) { /* the level's gradient, update and Adam fields are free now */
     st = syn_final(io->final_grid, grid_slab(io->final_grid), aff, b.vf, b.vm, b.gu, b.tmp, (float *)b.af.m, &io->u, &io->ui, err);

@@ -2,38 +2,32 @@
 #include <cuda_runtime.h>
 #include <math.h>
 #include <string.h>
+#include "core/comm_internal.h"
+#include "core/err.h"
 #include "ops/ops_cuda.h"
 #include "reg/reg_internal.h"
+#include "reg/image_share.h"
 #include "reg/window_cuda.h"
-
-extern "C" void reg_window_reach(const ffdp_warp *w, const ffdp_slab *store, double bound, int64_t mnz, int64_t *a,
-                                 int64_t *b) {
-  double lo = INFINITY, hi = -INFINITY; // z of B·p + c is affine in p: its extremes are at corners
-  for (int k = 0; k < 8; k++) {
-    const double x = (k & 1) ? (double)(store->nx - 1) : 0.0, y = (k & 2) ? (double)(store->ny - 1) : 0.0,
-                 z = (k & 4) ? (double)(store->zhi - 1) : (double)store->zlo;
-    const double q = w->B[2][0] * x + w->B[2][1] * y + w->B[2][2] * z + w->B[2][3];
-    lo = q < lo ? q : lo, hi = q > hi ? q : hi;
-  }
-  const double r = bound * sqrt(w->S[2][0] * w->S[2][0] + w->S[2][1] * w->S[2][1] + w->S[2][2] * w->S[2][2]);
-  // taps floor(q) and floor(q) + 1; padding modes that clamp read the edge planes instead
-  double first = floor(lo - r), last = floor(hi + r) + 1;
-  first = first < 0 ? 0 : first > (double)(mnz - 1) ? (double)(mnz - 1) : first;
-  last = last > (double)(mnz - 1) ? (double)(mnz - 1) : last < first ? first : last;
-  *a = (int64_t)first, *b = (int64_t)last + 1;
-}
 
 namespace {
 
-int fetch(reg_window *W, const ffdp_volume *img, int64_t a, int64_t b) {
+// Planes [a, b) (before the margin) onto the device: from the ranks that hold them (window mode
+// on ranks: collective, need = 0 on ranks that take part without fetching) or from the rank's
+// copy of the level image (local mode: no collective). 0, a CUDA error, or -1 (err set,
+// agreed by every rank).
+int fetch(reg_window *W, reg_share *sh, int shared, int need, int64_t a, int64_t b, ffdp_error *err) {
+  const ffdp_volume *img = sh->img;
   const int64_t *d = ffdp_volume_dim(img);
-  const int64_t margin = (b - a) / 8 > 4 ? (b - a) / 8 : 4; // so that a growing warp rarely refetches
-  a = a - margin > 0 ? a - margin : 0;
-  b = b + margin < d[2] ? b + margin : d[2];
-  const size_t P = (size_t)d[0] * d[1], bytes = (size_t)(b - a) * P * sizeof(float);
+  if (need) reg_window_margin(d[2], &a, &b);
+  const size_t P = (size_t)d[0] * d[1], bytes = need ? (size_t)(b - a) * P * sizeof(float) : 0;
+  float *host = nullptr;
+  if (shared && reg_share_fetch(sh, need, a, b, &host, err)) return -1;
+  if (!need) return 0;
+  const float *src = shared ? host : ffdp_volume_cdata(img) + (size_t)a * P;
   float *dev = nullptr;
   int rc = (int)cudaMalloc((void **)&dev, bytes);
-  if (!rc) rc = (int)cudaMemcpy(dev, ffdp_volume_cdata(img) + (size_t)a * P, bytes, cudaMemcpyHostToDevice);
+  if (!rc) rc = (int)cudaMemcpy(dev, src, bytes, cudaMemcpyHostToDevice);
+  free(host);
   if (rc) {
     if (dev) cudaFree(dev);
     return rc;
@@ -48,35 +42,52 @@ int fetch(reg_window *W, const ffdp_volume *img, int64_t a, int64_t b) {
   return 0;
 }
 
+// Whether any rank fetches (1) or not (0); -1 with every rank's err set when some rank came
+// with a CUDA error (rc): one collective in the common case, a second to agree on the message.
+int decide(reg_share *sh, int rc, int need, ffdp_error *err) {
+  const ffdp_comm *c = sh->c;
+  const double m = c->max(c, rc ? 2.0 : (double)need);
+  if (m < 2) return m > 0;
+  ffdp_status st = rc ? ffdp_fail(err, FFDP_ERR_IO, "CUDA error: %s", cudaGetErrorString((cudaError_t)rc)) : FFDP_OK;
+  c->agree(c, st, err);
+  return -1;
+}
+
 }  // namespace
 
 extern "C" int reg_window_bound(const ffdp_slab *store, const float *u, float *scratch, double *bound) {
   return ffdp_cuda_maxnorm3(ffdp_slab_stored(store), u, scratch, bound, nullptr);
 }
 
-extern "C" int reg_window_open(reg_window *W, const ffdp_volume *img, const ffdp_warp *w, const ffdp_slab *store,
-                               double bound, const float *whole_dev) {
+extern "C" int reg_window_open(reg_window *W, reg_share *sh, const ffdp_warp *w, const ffdp_slab *store, double bound,
+                               const float *whole_dev, int rc, ffdp_error *err) {
   memset(W, 0, sizeof *W);
-  const int64_t *d = ffdp_volume_dim(img);
-  if (whole_dev) {
+  const int64_t *d = ffdp_volume_dim(sh->img);
+  const int shared = sh->mode == FFDP_EXCHANGE_WINDOW && sh->c->size > 1;
+  if (whole_dev && !rc) {
     W->dev = (float *)whole_dev, W->whole = 1;
     W->ms = ffdp_slab_whole(d[0], d[1], d[2]);
     return 0;
   }
-  int64_t a, b;
-  reg_window_reach(w, store, bound, d[2], &a, &b);
-  return fetch(W, img, a, b);
-}
-
-extern "C" int reg_window_follow(reg_window *W, const ffdp_volume *img, const ffdp_warp *w, const ffdp_slab *store,
-                                 const float *u, float *scratch) {
-  if (W->whole) return 0;
-  double bound = 0;
-  int rc = reg_window_bound(store, u, scratch, &bound);
+  if (shared && decide(sh, rc, 1, err) < 0) return -1;
   if (rc) return rc;
   int64_t a, b;
-  reg_window_reach(w, store, bound, ffdp_volume_dim(img)[2], &a, &b);
-  return a < W->ms.zlo || b > W->ms.zhi ? fetch(W, img, a, b) : 0;
+  reg_window_reach(w, store, bound, d[2], &a, &b);
+  return fetch(W, sh, shared, 1, a, b, err);
+}
+
+extern "C" int reg_window_follow(reg_window *W, reg_share *sh, const ffdp_warp *w, const ffdp_slab *store,
+                                 const float *u, float *scratch, int rc, ffdp_error *err) {
+  if (W->whole) return rc;
+  const int shared = sh->mode == FFDP_EXCHANGE_WINDOW && sh->c->size > 1;
+  double bound = 0;
+  if (!rc) rc = reg_window_bound(store, u, scratch, &bound);
+  int64_t a = 0, b = 0;
+  if (!rc) reg_window_reach(w, store, bound, ffdp_volume_dim(sh->img)[2], &a, &b);
+  const int need = !rc && (a < W->ms.zlo || b > W->ms.zhi);
+  if (!shared) return rc ? rc : need ? fetch(W, sh, 0, 1, a, b, err) : 0;
+  const int any = decide(sh, rc, need, err);
+  return any < 0 ? -1 : any ? fetch(W, sh, 1, need, a, b, err) : 0;
 }
 
 extern "C" void reg_window_close(reg_window *W) {

@@ -6,12 +6,14 @@
  * measures max|u| over its stored planes (a local reduction, no collective) and fetches a
  * wider window only when the reach has outgrown it. The samplers read the window through a
  * slab descriptor (zlo = first plane held), so a sample gives the same bits as from the
- * whole image. Planes come from the rank's host copy of the level image. */
+ * whole image. Planes come from the ranks that hold them (image_share.h), or with the local
+ * exchange from the rank's host copy of the level image. */
 #ifndef FFDP_REG_WINDOW_CUDA_H
 #define FFDP_REG_WINDOW_CUDA_H
 #include <stdint.h>
 #include "ffdp/volume.h"
 #include "ops/ops.h"
+#include "reg/image_share.h"
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -24,18 +26,17 @@ typedef struct reg_window {
   int whole;           /* the window is the whole image (dev is then not owned) */
 } reg_window;
 
-/* Planes [*a, *b) of an image of mnz planes that trilinear (or nearer) taps of the sample
- * points of store's planes reach when |u| <= bound (mm). */
-void reg_window_reach(const ffdp_warp *w, const ffdp_slab *store, double bound, int64_t mnz, int64_t *a, int64_t *b);
-
-/* Window of img for points whose |u| <= bound: fetched with a margin. whole_dev (device copy
- * of the whole image, or NULL) is lent instead when given. 0 or a CUDA error code. */
-int reg_window_open(reg_window *W, const ffdp_volume *img, const ffdp_warp *w, const ffdp_slab *store, double bound,
-                    const float *whole_dev);
+/* Window of the share's image for points whose |u| <= bound: fetched with a margin, from the
+ * ranks holding the planes (window exchange on ranks: collective) or from the rank's copy of the
+ * level image. whole_dev (device copy of the whole image, or NULL) is lent instead when given.
+ * rc: a CUDA error this rank already has (every rank still takes part, then all fail). Returns
+ * 0, a CUDA error code, or -1 with err set on every rank. */
+int reg_window_open(reg_window *W, reg_share *sh, const ffdp_warp *w, const ffdp_slab *store, double bound,
+                    const float *whole_dev, int rc, ffdp_error *err);
 /* After a step: u (stored planes of store, 3 components) is measured (scratch: REG_RED_FLOATS
- * floats on the device) and the window widened if its reach outgrew it. 0 or a CUDA error. */
-int reg_window_follow(reg_window *W, const ffdp_volume *img, const ffdp_warp *w, const ffdp_slab *store, const float *u,
-                      float *scratch);
+ * floats on the device) and the window widened if its reach outgrew it; collective like open. */
+int reg_window_follow(reg_window *W, reg_share *sh, const ffdp_warp *w, const ffdp_slab *store, const float *u,
+                      float *scratch, int rc, ffdp_error *err);
 /* Largest |u| over the stored planes of store (waits for the device). */
 int reg_window_bound(const ffdp_slab *store, const float *u, float *scratch, double *bound);
 void reg_window_close(reg_window *W);

@@ -72,8 +72,45 @@ static void check_savers(const char *what, const ffdp_volume *F, const ffdp_volu
   ffdp_reg_result_free(root), ffdp_reg_result_free(pre);
 }
 
+/* Sampled images across ranks (ffdp_image_exchange): windows fetched from the ranks that hold
+ * the planes (the default, in `many`), the ring of shards and each rank's own copy must give the
+ * same bits; with ranks, the window must move image bytes and fewer than the ring. */
+static void check_exchange(const char *what, const ffdp_volume *F, const ffdp_volume *M, ffdp_reg_options *opt,
+                           const ffdp_comm *comm, const ffdp_reg_result *many) {
+  const int last = ffdp_reg_result_nstages(many) - 1;
+  const ffdp_stage_summary sw = ffdp_reg_result_stage(many, last);
+  double per_it[3] = {sw.exchange_bytes / (sw.iterations > 0 ? sw.iterations : 1), 0, 0};
+  for (int mode = FFDP_EXCHANGE_RING; mode <= FFDP_EXCHANGE_LOCAL; mode++) {
+    if (on_gpu && mode == FFDP_EXCHANGE_RING) continue; /* the CUDA stages fetch windows only */
+    ffdp_error err = {0};
+    ffdp_reg_result *r = NULL;
+    opt->comm = comm, opt->image_exchange = (ffdp_image_exchange)mode;
+    ffdp_status st = ffdp_register(F, M, opt, &r, &err);
+    opt->image_exchange = FFDP_EXCHANGE_WINDOW;
+    const char *name = mode == FFDP_EXCHANGE_RING ? "ring" : "local";
+    CHECK(st == FFDP_OK, "%s, %s exchange: %s", what, name, err.msg);
+    if (st) continue;
+    const ffdp_stage_summary sr = ffdp_reg_result_stage(r, last);
+    CHECK(sr.final_loss == sw.final_loss && sr.iterations == sw.iterations, "%s: %s exchange changed the loss (%.9g vs %.9g)",
+          what, name, sr.final_loss, sw.final_loss);
+    CHECK(rel_l2(ffdp_reg_result_warp(r), ffdp_reg_result_warp(many)) == 0, "%s: %s exchange changed the warp", what, name);
+    per_it[mode] = sr.exchange_bytes / (sr.iterations > 0 ? sr.iterations : 1);
+    CHECK(mode != FFDP_EXCHANGE_LOCAL || sr.exchange_bytes == 0, "%s: the local exchange moved %g bytes", what,
+          sr.exchange_bytes);
+    ffdp_reg_result_free(r);
+  }
+  if (ffdp_comm_size(comm) > 1) {
+    CHECK(sw.exchange_bytes > 0, "%s: %d ranks fetched no window planes from each other", what, ffdp_comm_size(comm));
+    CHECK(on_gpu || per_it[0] < per_it[1], "%s: windows moved %g bytes per iteration, the ring %g", what, per_it[0],
+          per_it[1]);
+  }
+  if (ffdp_comm_rank(comm) == 0)
+    printf("%s on %d ranks: image bytes per iteration on rank 0: window %.0f, ring %.0f\n", what,
+           ffdp_comm_size(comm), per_it[0], per_it[1]);
+}
+
 static void compare(const char *what, const ffdp_volume *F, const ffdp_volume *M, ffdp_reg_options *opt,
-                    const ffdp_comm *comm, double tol_warp, double tol_loss, double tol_aff, int savers) {
+                    const ffdp_comm *comm, double tol_warp, double tol_loss, double tol_aff, int savers, int exchange) {
   ffdp_error err = {0};
   if (on_gpu) {
     opt->device = 1;
@@ -106,6 +143,7 @@ static void compare(const char *what, const ffdp_volume *F, const ffdp_volume *M
     CHECK(ei <= tol_warp, "%s inverse warp relative L2 difference %g", what, ei);
   }
   if (savers) check_savers(what, F, M, opt, comm, many);
+  if (exchange) check_exchange(what, F, M, opt, comm, many);
   if (ffdp_comm_rank(comm) == 0)
     printf("%s on %d ranks%s%s: warp rel diff %.2e, affine %.1e, final loss %.9f\n", what, ffdp_comm_size(comm),
            on_gpu ? ", GPU halos " : "", on_gpu ? ffdp_comm_gpu_transport(comm) : "", e, da,
@@ -167,13 +205,13 @@ int main(int argc, char **argv) {
     o.stages[1] = ffdp_stage_default(FFDP_STAGE_GREEDY);
     o.stages[1].metric.kind = FFDP_METRIC_MSE;
     o.stages[1].iters[0] = 15, o.stages[1].iters[1] = 10, o.stages[1].iters[2] = 5;
-    compare("random rigid + greedy MSE", F, M, &o, comm, 1e-5, 1e-6, 1e-9, 0);
+    compare("random rigid + greedy MSE", F, M, &o, comm, 1e-5, 1e-6, 1e-9, 0, 0);
     o.nstages = 1, o.stages[0] = o.stages[1], o.moments = 0;
-    compare("random greedy MSE", F, M, &o, comm, 1e-5, 1e-6, 0, 0);
+    compare("random greedy MSE", F, M, &o, comm, 1e-5, 1e-6, 0, 0, 0);
     o.stages[0].metric.kind = FFDP_METRIC_CC, o.stages[0].metric.window = 3;
-    compare("random greedy CC", F, M, &o, comm, 1e-5, 1e-6, 0, 1);
+    compare("random greedy CC", F, M, &o, comm, 1e-5, 1e-6, 0, 1, 1);
     o.stages[0].kind = FFDP_STAGE_SYN;
-    compare("random SyN CC", F, M, &o, comm, 1e-5, 1e-6, 0, 1);
+    compare("random SyN CC", F, M, &o, comm, 1e-5, 1e-6, 0, 1, 1);
     ffdp_volume_free(F), ffdp_volume_free(M);
   }
   /* the small brain pair: moments, rigid MI, greedy CC */
@@ -192,13 +230,13 @@ int main(int argc, char **argv) {
       o.stages[1] = o.stages[2];
       o.stages[0].iters[0] = 40, o.stages[0].iters[1] = 20, o.stages[0].iters[2] = 10;
       o.stages[1].iters[0] = 40, o.stages[1].iters[1] = 20, o.stages[1].iters[2] = 5;
-      compare("brains rigid + greedy", F, M, &o, comm, 1e-5, 1e-6, 1e-9, 0);
+      compare("brains rigid + greedy", F, M, &o, comm, 1e-5, 1e-6, 1e-9, 0, 0);
       o.nstages = 1, o.stages[0] = o.stages[1], o.moments = 0;
-      compare("brains greedy", F, M, &o, comm, 1e-5, 1e-6, 0, 0);
+      compare("brains greedy", F, M, &o, comm, 1e-5, 1e-6, 0, 0, 1);
       o.stages[0].kind = FFDP_STAGE_SYN, o.stages[0].iters[0] = 20, o.stages[0].iters[1] = 10, o.stages[0].iters[2] = 3;
-      compare("brains SyN", F, M, &o, comm, 1e-5, 1e-6, 0, 0);
+      compare("brains SyN", F, M, &o, comm, 1e-5, 1e-6, 0, 0, 0);
       ffdp_reg_options_preset(&o, "rigid", &err);
-      compare("brains rigid", F, M, &o, comm, 0, 1e-6, 1e-9, 0);
+      compare("brains rigid", F, M, &o, comm, 0, 1e-6, 1e-9, 0, 0);
     }
     ffdp_volume_free(F), ffdp_volume_free(M);
   }
