@@ -1,5 +1,6 @@
 /* ffdp apply: antsApplyTransforms-style transform chains. */
 #include "cli/cli.h"
+#include "core/err.h"
 #include "reg/chain.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,26 @@ static void usage(FILE *f) {
     "(the label with the largest interpolated weight).\n\n"
     "example:\n"
     "  ffdp apply -i moving.nii.gz -r fixed.nii.gz -t out/m_1Warp.nii.gz -t out/m_0GenericAffine.txt -o warped.nii.gz\n");
+}
+
+/* The output resampled and written a block of planes at a time: neither it nor the folded
+ * displacement ever exists whole (at a gigavoxel, 16 B per voxel of host memory less). */
+static ffdp_status write_blocks(const ffdp_chain_item *items, int nt, const ffdp_volume *I, const ffdp_volume *R,
+                                int interp, ffdp_dtype dtype, const char *path, ffdp_error *err) {
+  const int64_t *dim = ffdp_volume_dim(R), P = dim[0] * dim[1], block = ffdp_chain_block_planes(dim);
+  float *buf = malloc((size_t)(block * P) * 4 * sizeof(float)); /* output block, then 3 floats of scratch */
+  if (!buf) return ffdp_fail(err, FFDP_ERR_NOMEM, "out of memory writing '%s'", path);
+  ffdp_plane_writer *w = NULL;
+  ffdp_status st = ffdp_plane_writer_open(path, dim, ffdp_volume_vox2world(R), dtype, FFDP_NIFTI_AUTO, &w, err);
+  for (int64_t z = 0; !st && z < dim[2]; z += block) {
+    const int64_t z1 = z + block < dim[2] ? z + block : dim[2];
+    st = ffdp_chain_apply_planes(items, nt, I, dim, ffdp_volume_vox2world(R), interp, z, z1, buf, buf + block * P, err);
+    if (!st) st = ffdp_plane_writer_put(w, buf, z1 - z, err);
+  }
+  free(buf);
+  if (st && w) ffdp_plane_writer_abort(w);
+  else if (!st) st = ffdp_plane_writer_close(w, err);
+  return st;
 }
 
 int ffdp_cmd_apply(int argc, char **argv) {
@@ -72,9 +93,13 @@ int ffdp_cmd_apply(int argc, char **argv) {
       if (inverse) ffdp_mat4_inverse(items[k].affine, &items[k].affine);
     }
   }
-  if (ffdp_chain_apply(items, nt, I, ffdp_volume_dim(R), ffdp_volume_vox2world(R), interp, &O, &err)) goto done;
   int dtype = interp ? ffdp_volume_source_dtype(I) : FFDP_DT_FLOAT32;
-  if (ffdp_volume_save(O, outp, (ffdp_dtype)dtype, FFDP_NIFTI_AUTO, &err)) goto done;
+  if (ffdp_volume_ncomp(I) == 1 && !ffdp_path_is_zarr(outp)) { /* a block of planes at a time */
+    if (write_blocks(items, nt, I, R, interp, (ffdp_dtype)dtype, outp, &err)) goto done;
+  } else {
+    if (ffdp_chain_apply(items, nt, I, ffdp_volume_dim(R), ffdp_volume_vox2world(R), interp, &O, &err)) goto done;
+    if (ffdp_volume_save(O, outp, (ffdp_dtype)dtype, FFDP_NIFTI_AUTO, &err)) goto done;
+  }
   rc = 0;
 done:
   for (int k = 0; k < nt; k++) ffdp_volume_free(fields[k]);
