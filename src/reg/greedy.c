@@ -7,6 +7,7 @@
  * stores a halo as wide as the widest operator needs; one process is the one-rank case. */
 #include "reg/reg_internal.h"
 #include "reg/image_share.h"
+#include "reg/handover.h"
 #include "core/comm_internal.h"
 #include "core/err.h"
 #include <math.h>
@@ -129,11 +130,12 @@ int reg_level_ranks(int size, int64_t nz, int64_t halo) {
   return (int)(n < size ? n : size);
 }
 
-/* One level on the active ranks: u (full grid, every active rank) in, updated owned planes out
- * in u (the caller gathers). */
+/* One level on the active ranks: the previous level's field (prev: the whole field, this rank's
+ * kept planes, or NULL) in; the updated stored planes out in *u_slab_out (the caller keeps them
+ * or gathers). */
 static ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_options *opt, int si, int lv,
-                                ffdp_mat4 aff, float *u_full, int64_t halo, ffdp_stage_summary *sum, double t_start,
-                                ffdp_slab *slab_out, float **u_slab_out, ffdp_error *err) {
+                                ffdp_mat4 aff, const ffdp_volume *prev, int64_t halo, ffdp_stage_summary *sum,
+                                double t_start, ffdp_slab *slab_out, float **u_slab_out, ffdp_error *err) {
   const ffdp_stage_spec *S = &opt->stages[si];
   const int64_t nx = L->F->dim[0], ny = L->F->dim[1], nz = L->F->dim[2], P = nx * ny;
   const ffdp_slab s = c->size > 1 ? ffdp_slab_split(nx, ny, nz, c->rank, c->size, halo) : L->fs;
@@ -150,7 +152,7 @@ static ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ff
   }
   float *moved = buf, *gm = buf + n, *u = buf + 2 * n, *gu = buf + 5 * n, *d = buf + 8 * n, *am = buf + 11 * n,
         *av = buf + 14 * n, *tmp = buf + 17 * n;
-  memcpy(u, u_full + s.zlo * P * 3, (size_t)n * 3 * sizeof(float));
+  reg_field_onto_slab(prev, L->F, &s, u);
   const float *F = L->F->data + s.zlo * P;
   const uint8_t *fmask = L->fmask ? L->fmask + s.zlo * P : NULL;
   uint8_t *mbuf = NULL;
@@ -217,39 +219,34 @@ ffdp_status reg_greedy_stage(reg_pyramid *pyr, const ffdp_reg_options *opt, int 
     return ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "a moving mask with more than one rank is not supported yet");
   const int64_t halo = reg_deformable_halo(S);
   const int to_root = reg_result_to_root(opt, si, c);
+  reg_handover ho; /* each rank's planes of the last level, when the next needs no others' */
+  memset(&ho, 0, sizeof ho);
   for (int lv = 0; lv < S->nlevels && !st; lv++) {
     reg_level L;
     st = reg_level_build(pyr, opt->fixed_mask, opt->moving_mask, S->shrink[lv], S->smooth[lv], &L, err);
-    if (!st) st = reg_field_to_grid(&u, L.F, err); /* carry the displacement (world mm) onto this level */
     if ((st = c->agree(c, st, err))) {
       if (L.F || L.M) reg_level_free(&L);
       break;
     }
     /* coarse levels whose slabs would be thinner than the halo run on fewer ranks */
     const int nact = reg_level_ranks(c->size, L.F->dim[2], halo);
-    ffdp_comm *sub = nact == c->size ? (ffdp_comm *)c : c->first(c, nact);
+    const ffdp_volume *prev; /* own planes carried over, or the gathered field (world mm) */
+    st = reg_handover_next(&ho, c, L.F, nact, halo, 1, &u, &prev, err);
+    ffdp_comm *sub = st ? NULL : nact == c->size ? (ffdp_comm *)c : c->first(c, nact);
     ffdp_slab s = L.fs;
     float *us = NULL;
-    if (sub) st = greedy_level(sub, &L, opt, si, lv, aff, u->data, halo, sum, t_start, &s, &us, err);
+    if (sub) st = greedy_level(sub, &L, opt, si, lv, aff, prev, halo, sum, t_start, &s, &us, err);
     if (sub && sub != c) ffdp_comm_free(sub);
-    if ((st = c->agree(c, st, err))) {
-      free(us);
-      reg_level_free(&L);
-      break;
+    if (!(st = c->agree(c, st, err))) {
+      reg_level_account(c, sum);
+      st = c->agree(c, reg_handover_keep(&ho, 1, us, &s, L.F, nact == c->size, err), err);
     }
-    if (!us) s.z0 = s.z1 = 0, s.zlo = s.zhi = 0; /* an idle rank contributes no planes */
-    reg_level_account(c, sum);
-    if (lv == S->nlevels - 1 && to_root) st = c->gather_root(c, &s, us, 3, u->data, err);
-    else st = c->gather(c, &s, us, 3, u->data, err);
     free(us);
     reg_level_free(&L);
-    st = c->agree(c, st, err);
   }
-  if (!st && to_root && c->rank != 0) { /* rank 0 alone receives the result */
-    ffdp_volume_free(u);
-    u = NULL;
-  } else if (!st)
-    st = reg_field_to_grid(&u, F, err); /* final field at full resolution */
+  if (!st) st = reg_handover_finish(&ho, c, &u, to_root, err); /* the whole field, on rank 0 or every rank */
+  reg_handover_clear(&ho);
+  if (!st && !(to_root && c->rank != 0)) st = reg_field_to_grid(&u, F, err); /* final field at full resolution */
   if (st) {
     ffdp_volume_free(u);
     return st;

@@ -257,6 +257,23 @@ ffdp_status reg_field_to_grid(ffdp_volume **v, const ffdp_volume *grid, ffdp_err
   return st;
 }
 
+void reg_field_onto_slab(const ffdp_volume *v, const ffdp_volume *grid, const ffdp_slab *s, float *out) {
+  const int64_t P = s->nx * s->ny, n = ffdp_slab_stored(s);
+  if (!v) {
+    memset(out, 0, (size_t)(3 * n) * sizeof(float));
+    return;
+  }
+  if (v->dim[0] == grid->dim[0] && v->dim[1] == grid->dim[1] && v->dim[2] == grid->dim[2]) { /* as reg_field_to_grid */
+    memcpy(out, v->data + s->zlo * P * 3, (size_t)(3 * n) * sizeof(float));
+    return;
+  }
+  ffdp_warp w;
+  ffdp_warp_fold(ffdp_mat4_identity(), grid->vox2world, v->vox2world, FFDP_INTERP_LINEAR, FFDP_PAD_BORDER, &w);
+  ffdp_slab store = *s, ms = ffdp_slab_whole(v->dim[0], v->dim[1], v->dim[2]);
+  store.z0 = s->zlo, store.z1 = s->zhi;
+  ffdp_sample_fwd_f32(&w, &store, NULL, &ms, v->data, 3, out);
+}
+
 ffdp_status reg_field_create_mapped(const ffdp_volume *grid, ffdp_volume **v, ffdp_error *err) {
   ffdp_status st = ffdp_volume_create(grid->dim, 3, grid->vox2world, v, err);
   if (st) return st;

@@ -135,6 +135,9 @@ void reg_report(const ffdp_reg_options *opt, int si, int lv, int it, double loss
 /* Make *v a 3-component field on grid's grid (world mm carries over unchanged): resampled with
  * border padding when its grid differs, zeros when *v is NULL. On failure *v is NULL. */
 ffdp_status reg_field_to_grid(ffdp_volume **v, const ffdp_volume *grid, ffdp_error *err);
+/* The stored planes of slab s of grid from field v (3 components, world mm, on any grid; NULL:
+ * zeros) into out: the planes reg_field_to_grid would give, without the whole field. */
+void reg_field_onto_slab(const ffdp_volume *v, const ffdp_volume *grid, const ffdp_slab *s, float *out);
 /* Largest |T·v| over a displacement field (3 components per voxel). */
 double reg_field_max_norm(const ffdp_volume *v, const double T[3][3]);
 /* A zero 3-component field on grid's grid with its pages mapped by every thread: a GPU

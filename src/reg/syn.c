@@ -7,6 +7,7 @@
  *   z -> z + r(z) + v_f(z + r(z)),  r = inverse of A^-1·v_m,  z = A^-1 (y - t). */
 #include "reg/reg_internal.h"
 #include "reg/image_share.h"
+#include "reg/handover.h"
 #include "core/comm_internal.h"
 #include "core/err.h"
 #include <math.h>
@@ -19,7 +20,7 @@
  * updated fields on the rank's slab in *v_out: v_f, then v_m at 3 * stored voxels (the caller
  * gathers and frees). */
 static ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_options *opt, int si, int lv,
-                             ffdp_mat4 aff, const float *vf_full, const float *vm_full, int64_t halo,
+                             ffdp_mat4 aff, const ffdp_volume *vf_prev, const ffdp_volume *vm_prev, int64_t halo,
                              ffdp_stage_summary *sum, double t_start, ffdp_slab *slab_out, float **v_out, ffdp_error *err) {
   const ffdp_stage_spec *S = &opt->stages[si];
   const int64_t nx = L->F->dim[0], ny = L->F->dim[1], nz = L->F->dim[2], P = nx * ny, ntot = nx * ny * nz;
@@ -39,8 +40,8 @@ static ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_
   float *vf = buf, *vm = buf + 3 * n, *fmid = buf + 6 * n, *mmid = buf + 7 * n, *gf = buf + 8 * n, *gmv = buf + 9 * n,
         *gu = buf + 10 * n, *d = buf + 13 * n, *tmp = buf + 16 * n, *af_m = buf + 19 * n, *af_v = buf + 22 * n,
         *am_m = buf + 25 * n, *am_v = buf + 28 * n;
-  memcpy(vf, vf_full + s.zlo * P * 3, (size_t)n * 3 * sizeof(float));
-  memcpy(vm, vm_full + s.zlo * P * 3, (size_t)n * 3 * sizeof(float));
+  reg_field_onto_slab(vf_prev, L->F, &s, vf);
+  reg_field_onto_slab(vm_prev, L->F, &s, vm);
   const uint8_t *fmask = L->fmask ? L->fmask + s.zlo * P : NULL;
   uint8_t *mbuf = NULL;
   float *fbuf = NULL;
@@ -129,37 +130,35 @@ ffdp_status reg_syn_stage(reg_pyramid *pyr, const ffdp_reg_options *opt, int si,
     return ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "a moving mask with more than one rank is not supported yet");
   const int64_t halo = reg_deformable_halo(S);
   const int to_root = reg_result_to_root(opt, si, c);
+  reg_handover ho; /* each rank's planes of the last level, when the next needs no others' */
+  memset(&ho, 0, sizeof ho);
+  ffdp_volume *full[2] = {NULL, NULL}; /* v_f, v_m: whole fields, when gathered */
   for (int lv = 0; lv < S->nlevels && !st; lv++) {
     reg_level L;
     st = reg_level_build(pyr, opt->fixed_mask, opt->moving_mask, S->shrink[lv], S->smooth[lv], &L, err);
-    if (!st) st = reg_field_to_grid(&vf, L.F, err); /* carry both fields onto this level's grid */
-    if (!st) st = reg_field_to_grid(&vm, L.F, err);
     if ((st = c->agree(c, st, err))) {
       if (L.F || L.M) reg_level_free(&L);
       break;
     }
     const int nact = reg_level_ranks(c->size, L.F->dim[2], halo); /* thin levels: fewer ranks */
-    ffdp_comm *sub = nact == c->size ? (ffdp_comm *)c : c->first(c, nact);
+    const ffdp_volume *prev[2]; /* own planes carried over, or the gathered fields */
+    st = reg_handover_next(&ho, c, L.F, nact, halo, 2, full, prev, err);
+    ffdp_comm *sub = st ? NULL : nact == c->size ? (ffdp_comm *)c : c->first(c, nact);
     ffdp_slab s = L.fs;
     float *vs = NULL;
-    if (sub) st = syn_level(sub, &L, opt, si, lv, aff, vf->data, vm->data, halo, sum, t_start, &s, &vs, err);
+    if (sub) st = syn_level(sub, &L, opt, si, lv, aff, prev[0], prev[1], halo, sum, t_start, &s, &vs, err);
     if (sub && sub != c) ffdp_comm_free(sub);
-    if ((st = c->agree(c, st, err))) {
-      free(vs);
-      reg_level_free(&L);
-      break;
+    if (!(st = c->agree(c, st, err))) {
+      reg_level_account(c, sum);
+      st = c->agree(c, reg_handover_keep(&ho, 2, vs, &s, L.F, nact == c->size, err), err);
     }
-    if (!vs) s.z0 = s.z1 = 0, s.zlo = s.zhi = 0; /* an idle rank contributes no planes */
-    reg_level_account(c, sum);
-    /* the last level's fields go to rank 0 alone when only it composes the result */
-    ffdp_status (*gather)(const ffdp_comm *, const ffdp_slab *, const float *, int, float *, ffdp_error *) =
-        lv == S->nlevels - 1 && to_root ? c->gather_root : c->gather;
-    st = gather(c, &s, vs, 3, vf->data, err);
-    if (!st) st = gather(c, &s, vs ? vs + 3 * ffdp_slab_stored(&s) : NULL, 3, vm->data, err);
     free(vs);
     reg_level_free(&L);
-    st = c->agree(c, st, err);
   }
+  /* the last level's fields go to rank 0 alone when only it composes the result */
+  if (!st) st = reg_handover_finish(&ho, c, full, to_root, err);
+  reg_handover_clear(&ho);
+  vf = full[0], vm = full[1];
   /* The composite transforms at full resolution are computed on every rank that receives them
    * from the gathered fields (the same result everywhere, no exchange). */
   if (to_root && c->rank != 0) { /* rank 0 alone receives the result */
