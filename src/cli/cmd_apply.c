@@ -21,16 +21,16 @@ static void usage(FILE *f) {
 
 /* The output resampled and written a block of planes at a time: neither it nor the folded
  * displacement ever exists whole (at a gigavoxel, 16 B per voxel of host memory less). */
-static ffdp_status write_blocks(const ffdp_chain_item *items, int nt, const ffdp_volume *I, const ffdp_volume *R,
-                                int interp, ffdp_dtype dtype, const char *path, ffdp_error *err) {
-  const int64_t *dim = ffdp_volume_dim(R), P = dim[0] * dim[1], block = ffdp_chain_block_planes(dim);
+static ffdp_status write_blocks(const ffdp_chain_item *items, int nt, const ffdp_volume *I, const int64_t dim[3],
+                                ffdp_mat4 ref, int interp, ffdp_dtype dtype, const char *path, ffdp_error *err) {
+  const int64_t P = dim[0] * dim[1], block = ffdp_chain_block_planes(dim);
   float *buf = malloc((size_t)(block * P) * 4 * sizeof(float)); /* output block, then 3 floats of scratch */
   if (!buf) return ffdp_fail(err, FFDP_ERR_NOMEM, "out of memory writing '%s'", path);
   ffdp_plane_writer *w = NULL;
-  ffdp_status st = ffdp_plane_writer_open(path, dim, ffdp_volume_vox2world(R), dtype, FFDP_NIFTI_AUTO, &w, err);
+  ffdp_status st = ffdp_plane_writer_open(path, dim, ref, dtype, FFDP_NIFTI_AUTO, &w, err);
   for (int64_t z = 0; !st && z < dim[2]; z += block) {
     const int64_t z1 = z + block < dim[2] ? z + block : dim[2];
-    st = ffdp_chain_apply_planes(items, nt, I, dim, ffdp_volume_vox2world(R), interp, z, z1, buf, buf + block * P, err);
+    st = ffdp_chain_apply_planes(items, nt, I, dim, ref, interp, z, z1, buf, buf + block * P, err);
     if (!st) st = ffdp_plane_writer_put(w, buf, z1 - z, err);
   }
   free(buf);
@@ -40,7 +40,7 @@ static ffdp_status write_blocks(const ffdp_chain_item *items, int nt, const ffdp
 }
 
 int ffdp_cmd_apply(int argc, char **argv) {
-  const char *in = NULL, *ref = NULL, *outp = NULL, *tr[FFDP_MAX_CHAIN];
+  const char *in = NULL, *refp = NULL, *outp = NULL, *tr[FFDP_MAX_CHAIN];
   int nt = 0, interp = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -51,7 +51,7 @@ int ffdp_cmd_apply(int argc, char **argv) {
     if (!v) return cli_errorf("option %s needs a value (see 'ffdp apply --help')", a);
     i++;
     if (!strcmp(a, "-i") || !strcmp(a, "--input")) in = v;
-    else if (!strcmp(a, "-r") || !strcmp(a, "--reference")) ref = v;
+    else if (!strcmp(a, "-r") || !strcmp(a, "--reference")) refp = v;
     else if (!strcmp(a, "-o") || !strcmp(a, "--output")) outp = v;
     else if (!strcmp(a, "-t") || !strcmp(a, "--transform")) {
       if (nt == FFDP_MAX_CHAIN) return cli_errorf("at most %d transforms", FFDP_MAX_CHAIN);
@@ -65,12 +65,14 @@ int ffdp_cmd_apply(int argc, char **argv) {
       return cli_errorf("unknown option '%s' (see 'ffdp apply --help')", a);
     }
   }
-  if (!in || !ref || !outp) return cli_errorf("-i INPUT, -r REFERENCE and -o OUTPUT are required (see 'ffdp apply --help')");
+  if (!in || !refp || !outp) return cli_errorf("-i INPUT, -r REFERENCE and -o OUTPUT are required (see 'ffdp apply --help')");
   ffdp_error err = {0};
-  ffdp_volume *I = NULL, *R = NULL, *O = NULL, *fields[FFDP_MAX_CHAIN] = {0};
+  ffdp_volume *I = NULL, *O = NULL, *fields[FFDP_MAX_CHAIN] = {0};
+  int64_t rdim[3];
+  ffdp_mat4 ref; /* the reference grid: only its header is read */
   ffdp_chain_item items[FFDP_MAX_CHAIN];
   int rc = -1; /* -1: report err; 0: success; 1: already reported */
-  if (ffdp_volume_load(in, &I, &err) || ffdp_volume_load(ref, &R, &err)) goto done;
+  if (ffdp_volume_load(in, &I, &err) || ffdp_volume_probe(refp, rdim, &ref, &err)) goto done;
   for (int k = 0; k < nt; k++) {
     char name[4096];
     int inverse = 0;
@@ -95,14 +97,14 @@ int ffdp_cmd_apply(int argc, char **argv) {
   }
   int dtype = interp ? ffdp_volume_source_dtype(I) : FFDP_DT_FLOAT32;
   if (ffdp_volume_ncomp(I) == 1 && !ffdp_path_is_zarr(outp)) { /* a block of planes at a time */
-    if (write_blocks(items, nt, I, R, interp, (ffdp_dtype)dtype, outp, &err)) goto done;
+    if (write_blocks(items, nt, I, rdim, ref, interp, (ffdp_dtype)dtype, outp, &err)) goto done;
   } else {
-    if (ffdp_chain_apply(items, nt, I, ffdp_volume_dim(R), ffdp_volume_vox2world(R), interp, &O, &err)) goto done;
+    if (ffdp_chain_apply(items, nt, I, rdim, ref, interp, &O, &err)) goto done;
     if (ffdp_volume_save(O, outp, (ffdp_dtype)dtype, FFDP_NIFTI_AUTO, &err)) goto done;
   }
   rc = 0;
 done:
   for (int k = 0; k < nt; k++) ffdp_volume_free(fields[k]);
-  ffdp_volume_free(I), ffdp_volume_free(R), ffdp_volume_free(O);
+  ffdp_volume_free(I), ffdp_volume_free(O);
   return rc < 0 ? cli_error(&err) : rc;
 }

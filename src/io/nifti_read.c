@@ -142,8 +142,23 @@ fail:
 /* Voxel data through the library's znz streams, converted chunk by chunk. Reading the
  * data ourselves (rather than nifti_image_load) matters: the library silently replaces NaN
  * and Inf with 0, which would hide exactly the inputs a registration must refuse. */
+/* Chunks of converted values, in file order, handed to a sink instead of one destination. */
+typedef struct {
+  void (*put)(void *ctx, int64_t i0, int64_t m, const float *vals);
+  void *ctx;
+} value_sink;
+
+static ffdp_status read_chunks(const nifti_image *nim, const char *path, int64_t start, int64_t n, float *dst,
+                               const value_sink *sink, ffdp_error *err);
+
 static ffdp_status read_converted(const nifti_image *nim, const char *path, int64_t start, int64_t n, float *dst,
                                   ffdp_error *err) {
+  return read_chunks(nim, path, start, n, dst, NULL, err);
+}
+
+/* dst: values [start, start + n) converted in place; or (dst NULL) each chunk to sink. */
+static ffdp_status read_chunks(const nifti_image *nim, const char *path, int64_t start, int64_t n, float *dst,
+                               const value_sink *sink, ffdp_error *err) {
   nifti_image *tmp = NULL;
   znzFile fp = nifti_image_open(path, "rb", &tmp);
   if (tmp) nifti_image_free(tmp);
@@ -158,7 +173,8 @@ static ffdp_status read_converted(const nifti_image *nim, const char *path, int6
   const int swap = nim->byteorder != nifti_short_order();
   const int64_t chunk = 1 << 20;
   char *buf = st ? NULL : malloc((size_t)(chunk * nbyper));
-  if (!st && !buf) st = ffdp_fail(err, FFDP_ERR_NOMEM, "out of memory reading '%s'", path);
+  float *vals = st || dst ? NULL : malloc((size_t)chunk * sizeof(float));
+  if (!st && (!buf || (!dst && !vals))) st = ffdp_fail(err, FFDP_ERR_NOMEM, "out of memory reading '%s'", path);
   for (int64_t i0 = 0; !st && i0 < n; i0 += chunk) {
     int64_t m = n - i0 < chunk ? n - i0 : chunk;
     size_t want = (size_t)(m * nbyper);
@@ -168,9 +184,10 @@ static ffdp_status read_converted(const nifti_image *nim, const char *path, int6
       break;
     }
     if (swap && swapsize > 1) nifti_swap_Nbytes(m, swapsize, buf);
-    ffdp_convert_to_float(buf, nim->datatype, m, nim->scl_slope, nim->scl_inter, dst + i0);
+    ffdp_convert_to_float(buf, nim->datatype, m, nim->scl_slope, nim->scl_inter, dst ? dst + i0 : vals);
+    if (!dst) sink->put(sink->ctx, i0, m, vals);
   }
-  free(buf);
+  free(buf), free(vals);
   znzclose(fp);
   return st;
 }
@@ -216,6 +233,21 @@ ffdp_status ffdp_volume_probe(const char *path, int64_t dim[3], ffdp_mat4 *vox2w
   return FFDP_OK;
 }
 
+typedef struct {
+  float *data; /* interleaved, 3 per voxel */
+  int64_t n;   /* voxels per component */
+  float sgn;   /* -1: LPS x and y to RAS */
+} field_dest;
+
+static void field_put(void *ctx, int64_t i0, int64_t m, const float *vals) {
+  const field_dest *f = ctx;
+#pragma omp parallel for
+  for (int64_t k = 0; k < m; k++) {
+    const int64_t e = i0 + k, c = e / f->n, i = e - c * f->n;
+    f->data[3 * i + c] = c < 2 ? f->sgn * vals[k] : vals[k];
+  }
+}
+
 ffdp_status ffdp_field_load(const char *path, int lps, ffdp_volume **out, ffdp_error *err) {
   *out = NULL;
   nifti_image *nim;
@@ -225,27 +257,16 @@ ffdp_status ffdp_field_load(const char *path, int lps, ffdp_volume **out, ffdp_e
   const int64_t dim[3] = {nim->dim[1], nim->dim[2], nim->dim[3]};
   const int64_t n = dim[0] * dim[1] * dim[2];
   ffdp_volume *v = NULL;
-  float *planar = NULL;
   if ((s = ffdp_volume_create(dim, 3, w, &v, err))) goto done;
-  planar = malloc((size_t)n * 3 * sizeof(float));
-  if (!planar) {
-    s = ffdp_fail(err, FFDP_ERR_NOMEM, "'%s': cannot allocate %lld bytes", path, (long long)n * 12);
-    goto done;
-  }
-  if ((s = read_converted(nim, path, 0, n * 3, planar, err))) goto done;
-  /* ITK stores components planar and in LPS; ffdp keeps them interleaved and in RAS. */
-  const float sgn = lps ? -1.0f : 1.0f;
-#pragma omp parallel for
-  for (int64_t i = 0; i < n; i++) {
-    v->data[3 * i + 0] = sgn * planar[i];
-    v->data[3 * i + 1] = sgn * planar[n + i];
-    v->data[3 * i + 2] = planar[2 * n + i];
-  }
+  /* ITK stores components planar and in LPS; ffdp keeps them interleaved and in RAS: each chunk
+   * goes to its place as it is read (no planar copy: 12 B per voxel less at the peak). */
+  field_dest fd = {v->data, n, lps ? -1.0f : 1.0f};
+  const value_sink sink = {field_put, &fd};
+  if ((s = read_chunks(nim, path, 0, n * 3, NULL, &sink, err))) goto done;
   v->source_dtype = nim->datatype;
   *out = v;
   v = NULL;
 done:
-  free(planar);
   ffdp_volume_free(v);
   nifti_image_free(nim);
   return s;
