@@ -483,6 +483,8 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
   }
   if (bf16 && device != 1 && !plan_only)
     return cli_errorf("--state-precision bf16 needs --device cuda (the CPU path keeps fp32 state)");
+  if (exchange == FFDP_EXCHANGE_RING && device == 1 && !plan_only)
+    return cli_errorf("--image-exchange ring runs on the CPU stages only; use window or local with --device cuda");
   opt.moments = moments;
   opt.device = device;
   opt.comm = comm;
