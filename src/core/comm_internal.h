@@ -35,10 +35,13 @@ struct ffdp_comm {
    * floats per plane. Collective; counted as image traffic. */
   ffdp_status (*planes)(const ffdp_comm *c, int64_t plane, int64_t own_lo, int64_t own_hi, const float *own,
                         int64_t want_lo, int64_t want_hi, float *want, ffdp_error *err);
-  /* One turn of a ring: nsend planes to rank + 1, nrecv planes from rank - 1 (cyclic).
-   * Collective; counted as image traffic. */
-  ffdp_status (*ring)(const ffdp_comm *c, int64_t plane, const float *send, int64_t nsend, float *recv, int64_t nrecv,
-                      ffdp_error *err);
+  /* One turn of a ring, started and then completed, so that work on the planes at hand hides
+   * the transfer: nsend planes to rank + 1, nrecv planes from rank - 1 (cyclic). send and recv
+   * stay untouched (send may be read) until ring_wait, which every rank calls; the wait is
+   * counted as image traffic (the exposed part of the exchange). *req is the handle. */
+  ffdp_status (*ring_start)(const ffdp_comm *c, int64_t plane, const float *send, int64_t nsend, float *recv,
+                            int64_t nrecv, void **req, ffdp_error *err);
+  ffdp_status (*ring_wait)(const ffdp_comm *c, void *req, ffdp_error *err);
   /* agree on failure: returns FFDP_OK on every rank iff st == FFDP_OK on every rank; otherwise
    * every rank returns the lowest failing rank's status with its message (prefixed "rank k: ") */
   ffdp_status (*agree)(const ffdp_comm *c, ffdp_status st, ffdp_error *err);

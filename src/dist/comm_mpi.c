@@ -156,17 +156,45 @@ static ffdp_status mpi_planes(const ffdp_comm *c, int64_t plane, int64_t own_lo,
   return FFDP_OK;
 }
 
-static ffdp_status mpi_ring(const ffdp_comm *c, int64_t plane, const float *send, int64_t nsend, float *recv,
-                            int64_t nrecv, ffdp_error *e) {
-  (void)e;
-  const double t0 = MPI_Wtime();
+typedef struct {
+  MPI_Request r[2];
   MPI_Datatype pl;
-  MPI_Type_contiguous((int)plane, MPI_FLOAT, &pl);
-  MPI_Type_commit(&pl);
-  MPI_Sendrecv(send, (int)nsend, pl, (c->rank + 1) % c->size, 7, recv, (int)nrecv, pl, (c->rank + c->size - 1) % c->size,
-               7, C(c), MPI_STATUS_IGNORE);
-  MPI_Type_free(&pl);
-  count_image(c, 4.0 * (double)(nrecv * plane), t0);
+  double bytes;
+} ring_req;
+
+static ffdp_status mpi_ring_start(const ffdp_comm *c, int64_t plane, const float *send, int64_t nsend, float *recv,
+                                  int64_t nrecv, void **req, ffdp_error *e) {
+  (void)e;
+  ring_req *q = malloc(sizeof *q);
+  *req = q;
+  if (!q) { /* no handle: the turn completes here, blocking, so that no rank waits in vain */
+    const double t0 = MPI_Wtime();
+    MPI_Datatype pl;
+    MPI_Type_contiguous((int)plane, MPI_FLOAT, &pl);
+    MPI_Type_commit(&pl);
+    MPI_Sendrecv(send, (int)nsend, pl, (c->rank + 1) % c->size, 7, recv, (int)nrecv, pl,
+                 (c->rank + c->size - 1) % c->size, 7, C(c), MPI_STATUS_IGNORE);
+    MPI_Type_free(&pl);
+    count_image(c, 4.0 * (double)(nrecv * plane), t0);
+    return FFDP_OK;
+  }
+  MPI_Type_contiguous((int)plane, MPI_FLOAT, &q->pl);
+  MPI_Type_commit(&q->pl);
+  MPI_Irecv(recv, (int)nrecv, q->pl, (c->rank + c->size - 1) % c->size, 7, C(c), &q->r[0]);
+  MPI_Isend(send, (int)nsend, q->pl, (c->rank + 1) % c->size, 7, C(c), &q->r[1]);
+  q->bytes = 4.0 * (double)(nrecv * plane);
+  return FFDP_OK;
+}
+
+static ffdp_status mpi_ring_wait(const ffdp_comm *c, void *req, ffdp_error *e) {
+  (void)e;
+  ring_req *q = req;
+  if (!q) return FFDP_OK; /* its start completed the turn */
+  const double t0 = MPI_Wtime();
+  MPI_Waitall(2, q->r, MPI_STATUSES_IGNORE);
+  MPI_Type_free(&q->pl);
+  count_image(c, q->bytes, t0);
+  free(q);
   return FFDP_OK;
 }
 
@@ -224,7 +252,8 @@ static ffdp_comm *make(MPI_Comm comm, int owns) {
   c->sum = mpi_sum, c->max = mpi_max, c->fold = mpi_fold, c->halo = mpi_halo, c->gather = mpi_gather, c->agree = mpi_agree;
   c->gather_root = mpi_gather_root;
   c->first = mpi_first, c->release = mpi_release, c->traffic = mpi_traffic_get;
-  c->planes = mpi_planes, c->ring = mpi_ring, c->image_traffic = mpi_image_traffic_get;
+  c->planes = mpi_planes, c->ring_start = mpi_ring_start, c->ring_wait = mpi_ring_wait;
+  c->image_traffic = mpi_image_traffic_get;
 #ifdef FFDP_HAVE_CUDA
   c->gpu_setup = ffdp_mpi_gpu_setup, c->halo_dev = ffdp_mpi_gpu_halo, c->gpu_transport = ffdp_mpi_gpu_transport;
 #endif

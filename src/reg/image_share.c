@@ -123,20 +123,23 @@ ffdp_status reg_share_ring(reg_share *sh, const ffdp_warp *w, const ffdp_slab *s
     sh->shard_planes = most;
   }
   if ((st = c->agree(c, st, err))) return st;
-  /* turn k: the planes of rank (rank - k) mod size are here */
+  /* turn k: the planes of rank (rank - k) mod size are here; the next turn's planes travel
+   * while these are sampled */
   ffdp_slab vis = sh->own;
   const float *cur = own_planes(sh);
   int slot = 0;
   for (int k = 0; k < c->size; k++) {
-    ffdp_sample_part_f32(w, store, u, &vis, cur, out, dq);
-    if (k == c->size - 1) break;
-    const int from = (c->rank - k - 1 + 2 * c->size) % c->size;
+    const int last = k == c->size - 1, from = (c->rank - k - 1 + 2 * c->size) % c->size;
     const ffdp_slab nxt = ffdp_slab_split(d[0], d[1], d[2], from, c->size, 0);
+    void *req = NULL;
+    if (!last) st = c->ring_start(c, P, cur, vis.zhi - vis.zlo, sh->shard[slot], nxt.zhi - nxt.zlo, &req, err);
+    ffdp_sample_part_f32(w, store, u, &vis, cur, out, dq);
+    if (last) break;
     double b0, s0;
     c->image_traffic(c, &b0, &s0);
-    st = c->ring(c, P, cur, vis.zhi - vis.zlo, sh->shard[slot], nxt.zhi - nxt.zlo, err);
+    ffdp_status sw = c->ring_wait(c, req, err);
     account(sh, b0, s0);
-    if ((st = c->agree(c, st, err))) return st;
+    if ((st = c->agree(c, st ? st : sw, err))) return st;
     cur = sh->shard[slot], vis = nxt, slot ^= 1;
   }
   return FFDP_OK;
