@@ -46,6 +46,16 @@ ffdp_status reg_invert_field(const ffdp_volume *v, int iters, ffdp_volume **out,
   return FFDP_OK;
 }
 
+double reg_max_norm3(const float *g, int64_t n) {
+  double mx = 0;
+#pragma omp parallel for reduction(max : mx)
+  for (int64_t i = 0; i < n; i++) {
+    double s = (double)g[3 * i] * g[3 * i] + (double)g[3 * i + 1] * g[3 * i + 1] + (double)g[3 * i + 2] * g[3 * i + 2];
+    mx = s > mx ? s : mx;
+  }
+  return sqrt(mx);
+}
+
 double reg_field_max_norm(const ffdp_volume *v, const double T[3][3]) {
   const int64_t n = ffdp_volume_nvox(v);
   const float *d = v->data;

@@ -26,16 +26,6 @@ static void field_adam(float *g, float *m, float *v, int64_t n, int t, double st
   }
 }
 
-static double max_norm3(const float *g, int64_t n) {
-  double mx = 0;
-#pragma omp parallel for reduction(max : mx)
-  for (int64_t i = 0; i < n; i++) {
-    double s = (double)g[3 * i] * g[3 * i] + (double)g[3 * i + 1] * g[3 * i + 1] + (double)g[3 * i + 2] * g[3 * i + 2];
-    mx = s > mx ? s : mx;
-  }
-  return sqrt(mx);
-}
-
 /* Largest |z shift| (voxels) that S applies to the 3-vectors d. */
 static double max_zshift(const double S[3][3], const float *d, int64_t n) {
   double mx = 0;
@@ -62,7 +52,7 @@ int reg_field_step(const ffdp_comm *comm, const ffdp_slab *s, float *u, float *g
   ffdp_status st = c->halo(c, s, gu, 3, err);
   if ((st = c->agree(c, st, err))) return -1;
   ffdp_blur_f32(s, gu, 3, gs, d);
-  double mx = c->max(c, max_norm3(d + own, n));
+  double mx = c->max(c, reg_max_norm3(d + own, n));
   const int moved = mx > 0;
   if (moved) {
     scale(d + own, 3 * n, (float)(1.0 / mx));

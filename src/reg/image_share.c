@@ -45,18 +45,6 @@ static const float *own_planes(const reg_share *sh) {
   return sh->img->data + sh->own.zlo * sh->img->dim[0] * sh->img->dim[1];
 }
 
-/* Largest |u| (mm) over the stored planes of store. */
-static double max_norm(const ffdp_slab *store, const float *u) {
-  const int64_t n = ffdp_slab_stored(store);
-  double mx = 0;
-#pragma omp parallel for reduction(max : mx)
-  for (int64_t i = 0; i < n; i++) {
-    const double s = (double)u[3 * i] * u[3 * i] + (double)u[3 * i + 1] * u[3 * i + 1] + (double)u[3 * i + 2] * u[3 * i + 2];
-    mx = s > mx ? s : mx;
-  }
-  return sqrt(mx);
-}
-
 static void account(reg_share *sh, double b0, double s0) {
   double b, s;
   sh->c->image_traffic(sh->c, &b, &s);
@@ -76,7 +64,7 @@ ffdp_status reg_share_fetch(reg_share *sh, int need, int64_t a, int64_t b, float
   st = c->planes(c, P, sh->own.zlo, sh->own.zhi, own_planes(sh), need ? a : 0, need ? b : 0, *buf, err);
   account(sh, b0, s0);
   if (st) free(*buf), *buf = NULL;
-  else if (need) sh->fetches++, reg_trace("share: planes [%lld, %lld) of %lld fetched", (long long)a, (long long)b, (long long)d[2]);
+  else if (need) reg_trace("share: planes [%lld, %lld) of %lld fetched", (long long)a, (long long)b, (long long)d[2]);
   return st;
 }
 
@@ -88,7 +76,7 @@ ffdp_status reg_share_window(reg_share *sh, const ffdp_warp *w, const ffdp_slab 
     return FFDP_OK;
   }
   int64_t a, b;
-  reg_window_reach(w, store, u ? max_norm(store, u) : 0.0, d[2], &a, &b);
+  reg_window_reach(w, store, u ? reg_max_norm3(u, ffdp_slab_stored(store)) : 0.0, d[2], &a, &b);
   const int need = !sh->win || a < sh->ws.zlo || b > sh->ws.zhi;
   if (sh->c->max(sh->c, need) > 0) { /* somebody fetches: every rank takes part */
     float *nw = NULL;
@@ -120,7 +108,6 @@ ffdp_status reg_share_ring(reg_share *sh, const ffdp_warp *w, const ffdp_slab *s
     sh->shard[1] = malloc((size_t)(most * P) * sizeof(float));
     if (!sh->shard[0] || !sh->shard[1])
       st = ffdp_fail(err, FFDP_ERR_NOMEM, "cannot allocate two %.1f MB ring shards", most * P * 4e-6);
-    sh->shard_planes = most;
   }
   if ((st = c->agree(c, st, err))) return st;
   /* turn k: the planes of rank (rank - k) mod size are here; the next turn's planes travel

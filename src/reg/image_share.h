@@ -25,9 +25,7 @@ typedef struct reg_share {
   float *win;                  /* window: planes ws.zlo..zhi */
   ffdp_slab ws;
   float *shard[2];             /* ring: the visiting shard and the next one */
-  int64_t shard_planes;        /* capacity of each, in planes */
   double bytes, seconds;       /* image traffic of this share (received from other ranks) */
-  int fetches;
 } reg_share;
 
 /* Planes [*a, *b) of an image of mnz planes that trilinear (or nearer) taps of the sample

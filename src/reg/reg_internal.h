@@ -140,6 +140,8 @@ ffdp_status reg_field_to_grid(ffdp_volume **v, const ffdp_volume *grid, ffdp_err
 void reg_field_onto_slab(const ffdp_volume *v, const ffdp_volume *grid, const ffdp_slab *s, float *out);
 /* Largest |T·v| over a displacement field (3 components per voxel). */
 double reg_field_max_norm(const ffdp_volume *v, const double T[3][3]);
+/* Largest |g_i| over n 3-vectors (g[3i..3i+2]). */
+double reg_max_norm3(const float *g, int64_t n);
 /* A zero 3-component field on grid's grid with its pages mapped by every thread: a GPU
  * download into fresh memory otherwise maps each page on one thread (1.7 GB/s measured for
  * 86 MB on the H100 machine, against ~10 GB/s into mapped pages). */
