@@ -5,6 +5,7 @@
 #ifndef FFDP_COMM_H
 #define FFDP_COMM_H
 #include "ffdp/error.h"
+#include <stdint.h>
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -28,6 +29,9 @@ void ffdp_comm_traffic(const ffdp_comm *c, double *bytes, double *seconds);
  * in those exchanges. 0 for NULL. */
 void ffdp_comm_image_traffic(const ffdp_comm *c, double *bytes, double *seconds);
 void ffdp_comm_free(ffdp_comm *c);
+/* This rank's share of an image of nz planes when inputs are sharded: planes [*z0, *z1), the
+ * ranks' shares in rank order, sizes differing by at most one plane (all of them for NULL). */
+void ffdp_comm_share(const ffdp_comm *c, int64_t nz, int64_t *z0, int64_t *z1);
 /* Collective: FFDP_OK on every rank iff st is FFDP_OK on every rank; otherwise every rank gets
  * the lowest failing rank's code and message ("rank k: ..."). For work done outside
  * ffdp_register (loading, writing) that must not leave other ranks waiting. */

@@ -83,6 +83,12 @@ typedef struct ffdp_reg_options {
                                     (12 B/voxel each) when rank 0 alone writes them */
   ffdp_image_exchange image_exchange; /* ranks: how sampled images cross ranks (CPU stages and
                                     CUDA windows; the CUDA stages have no ring) */
+  int sharded_inputs;            /* ranks: each rank's fixed and moving hold valid voxels only on
+                                    its share of planes (ffdp_comm_share; ffdp_volume_load_share
+                                    reads them so: other planes cost no memory). Pyramid levels are
+                                    built from shares, planes travel from the ranks that hold them,
+                                    and the result is the same as with whole images; the other
+                                    planes of the inputs may be filled in on the way. */
   const ffdp_comm *comm;         /* ranks sharing this registration (NULL: this process alone);
                                     every rank passes the same images and options */
   void (*progress)(void *ctx, const ffdp_progress *p);
@@ -117,6 +123,10 @@ ffdp_status ffdp_device_warmup(int device, const ffdp_comm *comm, ffdp_error *er
  * (intensity x becomes (x - lo) / (hi - lo)); *lo and *hi (either may be NULL) receive the
  * range. A constant image or one with NaN/Inf voxels is an error naming `what`. */
 ffdp_status ffdp_volume_normalize(ffdp_volume *v, const char *what, double *lo, double *hi, ffdp_error *err);
+/* The same for a rank's share of an image (sharded inputs): the range of every rank's share,
+ * this rank's planes scaled. Collective over comm. */
+ffdp_status ffdp_volume_normalize_share(ffdp_volume *v, const ffdp_comm *comm, const char *what, double *lo, double *hi,
+                                        ffdp_error *err);
 
 ffdp_status ffdp_register(const ffdp_volume *fixed, const ffdp_volume *moving, const ffdp_reg_options *opt,
                           ffdp_reg_result **out, ffdp_error *err);

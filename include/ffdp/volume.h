@@ -60,6 +60,9 @@ ffdp_status ffdp_volume_load(const char *path, ffdp_volume **out, ffdp_error *er
 ffdp_status ffdp_volume_load_planes(const char *path, int64_t z0, int64_t z1, ffdp_volume **out, ffdp_error *err);
 /* 1 when path names an OME-Zarr store (by its .zarr suffix or its metadata files). */
 int ffdp_path_is_zarr(const char *path);
+/* The whole image's grid with only planes [z0, z1) read (a rank's share, ffdp_comm_share):
+ * the other planes are zero and, never written, take no memory. */
+ffdp_status ffdp_volume_load_share(const char *path, int64_t z0, int64_t z1, ffdp_volume **out, ffdp_error *err);
 /* Shape and voxel-to-world matrix of a 3D image from its header alone (the checks of
  * ffdp_volume_load, no voxel data read): for planning before anything large is loaded. */
 ffdp_status ffdp_volume_probe(const char *path, int64_t dim[3], ffdp_mat4 *vox2world, ffdp_error *err);

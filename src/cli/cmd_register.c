@@ -52,6 +52,9 @@ static void usage(FILE *f) {
     "                   on other ranks: fetch the planes they can reach from the ranks holding them\n"
     "                   (window, default), pass every rank's planes round once per iteration (ring,\n"
     "                   CPU only: the baseline), or read each rank's own copy (local); same result\n"
+    "  --sharded-inputs 1|0  ranks: each rank reads only its share of both images' planes and the\n"
+    "                   pyramid is built from shares (1, default: host memory per rank falls with the\n"
+    "                   rank count), or every rank reads the whole images (0); same result\n"
     "  --output-format nii.gz|nii  images and fields written gzipped (default, as ANTs) or plain\n"
     "                   (much faster for large volumes, and ranks can read them by slab)\n"
     "  --json FILE      write the run summary as JSON\n"
@@ -236,6 +239,16 @@ static ffdp_status write_warped(const ffdp_volume *F, const ffdp_volume *M, ffdp
   return st;
 }
 
+/* This rank's share of an image's planes (the rest never read, never mapped). */
+static ffdp_status load_share(const char *path, const ffdp_comm *comm, ffdp_volume **v, ffdp_error *err) {
+  int64_t dim[3], z0, z1;
+  ffdp_mat4 w;
+  ffdp_status st = ffdp_volume_probe(path, dim, &w, err);
+  if (st) return st;
+  ffdp_comm_share(comm, dim[2], &z0, &z1);
+  return ffdp_volume_load_share(path, z0, z1, v, err);
+}
+
 /* The GPU runtime starts (a few hundred ms) while the images load. */
 typedef struct {
   int device;
@@ -335,6 +348,7 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
              *ext = ".nii.gz";
   int threads = 0, verbose = 0, moments = 1, custom = 0, device = 0, bf16 = 0, gpus = 0;
   ffdp_image_exchange exchange = FFDP_EXCHANGE_WINDOW;
+  int sharded = 1;
   ffdp_reg_options opt;
   ffdp_error err = {0};
   memset(&opt, 0, sizeof opt);
@@ -396,6 +410,11 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
       else if (!strcmp(v, "ring")) exchange = FFDP_EXCHANGE_RING;
       else if (!strcmp(v, "local")) exchange = FFDP_EXCHANGE_LOCAL;
       else return cli_errorf("--image-exchange must be window, ring or local, not '%s'", v);
+    } else if (!strcmp(a, "--sharded-inputs")) {
+      NEED_VALUE();
+      if (!strcmp(v, "1")) sharded = 1;
+      else if (!strcmp(v, "0")) sharded = 0;
+      else return cli_errorf("--sharded-inputs must be 1 or 0, not '%s'", v);
     } else if (!strcmp(a, "--state-precision")) {
       NEED_VALUE();
       if (!strcmp(v, "fp32")) bf16 = 0;
@@ -540,8 +559,9 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
   ffdp_volume *F = NULL, *M = NULL, *fm = NULL, *mm = NULL;
   ffdp_reg_result *res = NULL;
   int after_reg = 0; /* ranks agree once more after rank 0 has written the outputs */
-  ffdp_status lst = ffdp_volume_load(fixed, &F, &err);
-  if (!lst) lst = ffdp_volume_load(moving, &M, &err);
+  sharded = sharded && ffdp_comm_size(comm) > 1;
+  ffdp_status lst = sharded ? load_share(fixed, comm, &F, &err) : ffdp_volume_load(fixed, &F, &err);
+  if (!lst) lst = sharded ? load_share(moving, comm, &M, &err) : ffdp_volume_load(moving, &M, &err);
   if (warming) pthread_join(wt, NULL);
   if (!lst && wj.st) lst = wj.st, err = wj.err;
   if (!lst && masks) {
@@ -572,10 +592,16 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
   /* normalized in place (what ffdp_register would do to copies), so that no rank holds a second
    * copy of either image; the moving image's intensities are restored for the Warped output */
   double mlo = 0, mhi = 1;
-  lst = ffdp_volume_normalize(F, "fixed", NULL, NULL, &err);
-  if (!lst) lst = ffdp_volume_normalize(M, "moving", &mlo, &mhi, &err);
+  if (sharded) { /* collective: the range of every rank's share */
+    lst = ffdp_volume_normalize_share(F, comm, "fixed", NULL, NULL, &err);
+    if (!lst) lst = ffdp_volume_normalize_share(M, comm, "moving", &mlo, &mhi, &err);
+  } else {
+    lst = ffdp_volume_normalize(F, "fixed", NULL, NULL, &err);
+    if (!lst) lst = ffdp_volume_normalize(M, "moving", &mlo, &mhi, &err);
+  }
   if (ffdp_comm_agree(opt.comm, lst, &err)) goto fail;
   opt.inputs_normalized = 1;
+  opt.sharded_inputs = sharded;
   opt.result_on_root = 1; /* rank 0 alone writes the outputs */
   if (ffdp_register(F, M, &opt, &res, &err)) goto fail; /* a failure is agreed by every rank */
   after_reg = 1;
@@ -593,6 +619,13 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
   ffdp_mat4 A = ffdp_reg_result_affine(res);
   const ffdp_volume *u = ffdp_reg_result_warp(res);
   char path[4200];
+  if (sharded) { /* rank 0 alone writes Warped: the whole images, read again and put through the
+                    same float steps as whole inputs, so that every file is the same either way */
+    ffdp_volume_free(F), ffdp_volume_free(M), F = M = NULL;
+    if (ffdp_volume_load(fixed, &F, &err) || ffdp_volume_load(moving, &M, &err) ||
+        ffdp_volume_normalize(F, "fixed", NULL, NULL, &err) || ffdp_volume_normalize(M, "moving", &mlo, &mhi, &err))
+      goto fail_res;
+  }
   restore_intensities(M, mlo, mhi);
   double ncc = 0, fold = u ? ffdp_folding_fraction(u, A) : 0;
   snprintf(path, sizeof path, "%sWarped%s", prefix, ext);
@@ -674,6 +707,7 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
       cJSON_AddNumberToObject(j, "comm_mb_rank0", tb / 1e6);
       cJSON_AddNumberToObject(j, "comm_seconds_rank0", ts);
       cJSON_AddStringToObject(j, "image_exchange", exchange_name(exchange));
+      cJSON_AddBoolToObject(j, "sharded_inputs", sharded);
     }
     if (device == 1) cJSON_AddStringToObject(j, "gpu_transport", ffdp_comm_gpu_transport(opt.comm));
     if (device == 1) cJSON_AddStringToObject(j, "state_precision", bf16 ? "bf16" : "fp32");

@@ -20,6 +20,10 @@ const char *ffdp_comm_gpu_transport(const ffdp_comm *c) {
 ffdp_status ffdp_comm_agree(const ffdp_comm *c, ffdp_status st, ffdp_error *err) {
   return c ? c->agree(c, st, err) : st;
 }
+void ffdp_comm_share(const ffdp_comm *c, int64_t nz, int64_t *z0, int64_t *z1) {
+  const ffdp_slab s = ffdp_slab_split(1, 1, nz, ffdp_comm_rank(c), ffdp_comm_size(c), 0); /* the pyramid's split */
+  *z0 = s.z0, *z1 = s.z1;
+}
 void ffdp_comm_free(ffdp_comm *c) {
   if (c && c->release) c->release(c);
 }

@@ -223,6 +223,22 @@ done:
   return s;
 }
 
+ffdp_status ffdp_volume_load_share(const char *path, int64_t z0, int64_t z1, ffdp_volume **out, ffdp_error *err) {
+  int64_t dim[3];
+  ffdp_mat4 w;
+  ffdp_volume *part = NULL;
+  *out = NULL;
+  ffdp_status s = ffdp_volume_probe(path, dim, &w, err);
+  if (!s && z1 > z0) s = ffdp_volume_load_planes(path, z0, z1, &part, err);
+  if (!s) s = ffdp_volume_create(dim, 1, w, out, err); /* calloc: pages stay unmapped until written */
+  if (!s && part) {
+    memcpy((*out)->data + z0 * dim[0] * dim[1], part->data, (size_t)ffdp_volume_nvox(part) * sizeof(float));
+    (*out)->source_dtype = part->source_dtype;
+  }
+  ffdp_volume_free(part);
+  return s;
+}
+
 ffdp_status ffdp_volume_probe(const char *path, int64_t dim[3], ffdp_mat4 *vox2world, ffdp_error *err) {
   if (ffdp_path_is_zarr(path)) return ffdp_zarr_probe(path, dim, vox2world, err);
   nifti_image *nim;

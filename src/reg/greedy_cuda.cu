@@ -180,8 +180,9 @@ extern "C" ffdp_status reg_greedy_stage_cuda(reg_pyramid *pyr, const ffdp_reg_op
     }
     /* coarse levels whose slabs would be thinner than the halo run on fewer ranks */
     const int nact = reg_level_ranks(c->size, L.F->dim[2], halo);
-    const ffdp_volume *prev; /* ranks: own planes carried over, or the gathered field */
-    st = reg_handover_next(&ho, c, L.F, nact, halo, 1, &u, &prev, err);
+    if (!st) st = reg_level_ready(&L, nact, halo, reg_share_mode(opt, c), 0, err); /* sharded inputs: the planes it reads */
+    const ffdp_volume *prev = NULL; /* ranks: own planes carried over, or the gathered field */
+    if (!st) st = reg_handover_next(&ho, c, L.F, nact, halo, 1, &u, &prev, err);
     ffdp_comm *sub = st ? nullptr : nact == c->size ? (ffdp_comm *)c : c->first(c, nact);
     ffdp_slab s = L.fs;
     float *us = nullptr;

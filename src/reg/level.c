@@ -28,19 +28,82 @@ double reg_now(void) {
   return t.tv_sec + 1e-9 * t.tv_nsec;
 }
 
-static ffdp_status shrink_smooth(const ffdp_volume *v, int shrink, double sigma, ffdp_volume **out, ffdp_error *err) {
-  const double s[3] = {sigma, sigma, sigma};
-  ffdp_volume *sm = NULL;
-  ffdp_status st;
-  if (sigma > 0) {
-    if ((st = ffdp_volume_smooth(v, s, &sm, err))) return st;
-    v = sm;
+/* level plane k samples z = shrink·k + (shrink - 1)/2: taps floor(z) and the next, clamped */
+void reg_resampled_planes(int64_t nz, int shrink, int64_t k0, int64_t k1, int64_t *lo, int64_t *hi) {
+  *lo = shrink > 1 ? shrink * k0 - 1 : k0, *hi = shrink > 1 ? shrink * k1 + 1 : k1;
+  *lo = *lo < 0 ? 0 : *lo > nz ? nz : *lo;
+  *hi = *hi > nz ? nz : *hi < *lo ? *lo : *hi;
+}
+
+void reg_level_src_planes(const int64_t dim[3], int shrink, double sigma, int64_t k0, int64_t k1, int64_t *a, int64_t *b) {
+  int64_t lo, hi; /* then each Gaussian widens the range by its radius */
+  reg_resampled_planes(dim[2], shrink, k0, k1, &lo, &hi);
+  const int64_t r = (shrink > 1 ? ffdp_blur_radius(shrink / 3.0) : 0) + (sigma > 0 ? ffdp_blur_radius(sigma) : 0);
+  *a = lo - r < 0 ? 0 : lo - r;
+  *b = hi + r > dim[2] ? dim[2] : hi + r;
+}
+
+ffdp_slab reg_planes_slab(const int64_t dim[3], int64_t lo, int64_t hi, int64_t z0, int64_t z1) {
+  ffdp_slab s = ffdp_slab_whole(dim[0], dim[1], dim[2]);
+  s.zlo = lo, s.zhi = hi;
+  s.z0 = z0 < lo ? lo : z0, s.z1 = z1 > hi ? hi : z1;
+  if (s.z1 < s.z0) s.z1 = s.z0;
+  return s;
+}
+
+ffdp_status reg_shrink_smooth_planes(const int64_t dim[3], ffdp_mat4 vox2world, const float *src, int64_t a, int64_t b,
+                                     int shrink, double sigma, const int64_t ldim[3], ffdp_mat4 lvox2world, int64_t k0,
+                                     int64_t k1, float *out, ffdp_error *err) {
+  const int64_t P = dim[0] * dim[1];
+  if (k1 <= k0) return FFDP_OK;
+  /* the planes each step owns: the resample reads [za, zb), the last Gaussian r2 around them */
+  int64_t za, zb;
+  reg_resampled_planes(dim[2], shrink, k0, k1, &za, &zb);
+  const int64_t r2 = shrink > 1 ? ffdp_blur_radius(shrink / 3.0) : 0;
+  const int64_t m0 = za - r2 > a ? za - r2 : a, m1 = zb + r2 < b ? zb + r2 : b;
+  float *t1 = sigma > 0 ? malloc((size_t)((b - a) * P) * sizeof(float)) : NULL,
+        *t2 = shrink > 1 ? malloc((size_t)((m1 - m0) * P) * sizeof(float)) : NULL;
+  if ((sigma > 0 && !t1) || (shrink > 1 && !t2)) {
+    free(t1), free(t2);
+    return ffdp_fail(err, FFDP_ERR_NOMEM, "cannot allocate %.1f MB to build a pyramid level", 2 * (b - a) * P * 4e-6);
   }
-  const int f[3] = {shrink, shrink, shrink};
-  if (shrink > 1) st = ffdp_volume_downsample(v, f, out, err);
-  else st = ffdp_volume_clone(v, out, err);
-  ffdp_volume_free(sm);
-  return st;
+  const float *cur = src; /* planes from clo on of the image smoothed so far */
+  int64_t clo = a;
+  if (sigma > 0) {
+    const double sg[3] = {sigma, sigma, sigma};
+    const ffdp_slab s = reg_planes_slab(dim, a, b, shrink > 1 ? m0 : k0, shrink > 1 ? m1 : k1);
+    ffdp_blur_f32(&s, cur, 1, sg, t1);
+    cur = t1;
+  }
+  if (shrink > 1) {
+    const double sd[3] = {shrink / 3.0, shrink / 3.0, shrink / 3.0}; /* as ffdp_volume_downsample */
+    const ffdp_slab s = reg_planes_slab(dim, m0, m1, za, zb);
+    ffdp_blur_f32(&s, cur + (m0 - clo) * P, 1, sd, t2);
+    cur = t2, clo = m0;
+    ffdp_warp w;
+    ffdp_warp_fold(ffdp_mat4_identity(), lvox2world, vox2world, FFDP_INTERP_LINEAR, FFDP_PAD_BORDER, &w);
+    ffdp_slab fs = ffdp_slab_whole(ldim[0], ldim[1], ldim[2]);
+    const ffdp_slab ms = reg_planes_slab(dim, za, zb, za, zb);
+    fs.zlo = fs.z0 = k0, fs.zhi = fs.z1 = k1;
+    ffdp_sample_fwd_f32(&w, &fs, NULL, &ms, cur + (za - clo) * P, 1, out);
+  } else {
+    memcpy(out, cur + (k0 - clo) * P, (size_t)((k1 - k0) * P) * sizeof(float));
+  }
+  free(t1), free(t2);
+  return FFDP_OK;
+}
+
+void reg_pyramid_init(reg_pyramid *p, const ffdp_volume *F, const ffdp_volume *M, int device, const ffdp_comm *comm,
+                      int sharded) {
+  memset(p, 0, sizeof *p);
+  p->F = F, p->M = M, p->device = device, p->c = ffdp_comm_or_single(comm);
+  p->sharded = sharded && p->c->size > 1;
+  const ffdp_volume *v[2] = {F, M};
+  reg_planes *r[2] = {&p->fp, &p->mp};
+  for (int k = 0; k < 2; k++) {
+    const ffdp_slab s = ffdp_slab_split(v[k]->dim[0], v[k]->dim[1], v[k]->dim[2], p->c->rank, p->c->size, 0);
+    *r[k] = p->sharded ? (reg_planes){s.z0, s.z1, s.z0, s.z1} : (reg_planes){0, v[k]->dim[2], 0, v[k]->dim[2]};
+  }
 }
 
 void reg_pyramid_free(reg_pyramid *p) {
@@ -48,45 +111,145 @@ void reg_pyramid_free(reg_pyramid *p) {
   p->n = 0;
 }
 
+ffdp_status reg_planes_need(const ffdp_comm *c, ffdp_volume *v, reg_planes *p, int64_t a, int64_t b, ffdp_error *err) {
+  const int64_t nz = v->dim[2], P = v->dim[0] * v->dim[1] * v->ncomp;
+  a = a < 0 ? 0 : a, b = b > nz ? nz : b;
+  int64_t lo1 = 0, hi1 = 0, lo2 = 0, hi2 = 0; /* below and above the valid planes: one range each */
+  if (a < b && a < p->val_lo) lo1 = a, hi1 = p->val_lo;
+  if (a < b && b > p->val_hi) lo2 = p->val_hi, hi2 = b;
+  if (c->max(c, hi1 > lo1 || hi2 > lo2) <= 0) return FFDP_OK;
+  const float *own = v->data + p->own_lo * P;
+  ffdp_status st = c->planes(c, P, p->own_lo, p->own_hi, own, lo1, hi1, v->data + lo1 * P, err);
+  if (!st) st = c->planes(c, P, p->own_lo, p->own_hi, own, lo2, hi2, v->data + lo2 * P, err);
+  if (st) return st;
+  if (hi1 > lo1) p->val_lo = lo1;
+  if (hi2 > lo2) p->val_hi = hi2;
+  if (hi1 > lo1 || hi2 > lo2)
+    reg_trace("planes [%lld, %lld) of %lld valid here", (long long)p->val_lo, (long long)p->val_hi, (long long)nz);
+  return FFDP_OK;
+}
+
+/* One image of a level: its share of the level's planes on each rank (sharded), or the whole
+ * level, built from the planes its source planes reach (fetched from the ranks that hold
+ * them). on_gpu: the ranks agreed to build on their devices. */
+static ffdp_status level_image(const reg_pyramid *pyr, const ffdp_volume *src, const reg_planes *sp, int shrink,
+                               double sigma, int on_gpu, ffdp_volume **out, reg_planes *op, ffdp_error *err) {
+  const ffdp_comm *c = pyr->c;
+  const int f[3] = {shrink, shrink, shrink};
+  int64_t d[3] = {src->dim[0], src->dim[1], src->dim[2]};
+  ffdp_mat4 w2 = src->vox2world;
+  if (shrink > 1) ffdp_shrink_grid(src->dim, src->vox2world, f, d, &w2);
+  ffdp_status st = ffdp_volume_create(d, 1, w2, out, err);
+  int64_t k0 = 0, k1 = d[2], a = 0, b = 0;
+  if (pyr->sharded) {
+    const ffdp_slab ls = ffdp_slab_split(d[0], d[1], d[2], c->rank, c->size, 0);
+    k0 = ls.z0, k1 = ls.z1;
+  }
+  if (k1 > k0) reg_level_src_planes(src->dim, shrink, sigma, k0, k1, &a, &b);
+  const int64_t P = src->dim[0] * src->dim[1];
+  const float *planes = src->data + a * P; /* whole images: in place */
+  float *buf = NULL;
+  if (pyr->sharded) {
+    if (!st && b > a && !(buf = malloc((size_t)((b - a) * P) * sizeof(float))))
+      st = ffdp_fail(err, FFDP_ERR_NOMEM, "cannot allocate %.1f MB of image planes for a pyramid level", (b - a) * P * 4e-6);
+    if (!(st = c->agree(c, st, err)))
+      st = c->planes(c, P, sp->own_lo, sp->own_hi, src->data + sp->own_lo * P, a, b, buf, err);
+    planes = buf;
+  }
+  if (!st && k1 > k0) {
+#ifdef FFDP_HAVE_CUDA
+    if (on_gpu)
+      st = reg_cuda_shrink_smooth_planes(src->dim, src->vox2world, planes, a, b, shrink, sigma, d, w2, k0, k1,
+                                         (*out)->data + k0 * d[0] * d[1], err);
+    else
+#endif
+      st = reg_shrink_smooth_planes(src->dim, src->vox2world, planes, a, b, shrink, sigma, d, w2, k0, k1,
+                                    (*out)->data + k0 * d[0] * d[1], err);
+  }
+  (void)on_gpu;
+  free(buf);
+  if (st) {
+    ffdp_volume_free(*out);
+    *out = NULL;
+    return st;
+  }
+  *op = (reg_planes){k0, k1, k0, k1};
+  return FFDP_OK;
+}
+
 /* The images of level (shrink, sigma): the originals, a cached pair, or a new pair that the
  * pyramid keeps (or the level owns when the pyramid is full). */
 static ffdp_status level_images(reg_pyramid *pyr, int shrink, double sigma, reg_level *L, ffdp_error *err) {
+  L->c = pyr->c, L->sharded = pyr->sharded;
   if (shrink <= 1 && !(sigma > 0)) {
-    L->F = (ffdp_volume *)pyr->F, L->M = (ffdp_volume *)pyr->M; /* lent, never written */
+    L->F = (ffdp_volume *)pyr->F, L->M = (ffdp_volume *)pyr->M; /* lent; only sharded planes are added */
+    L->fp = &pyr->fp, L->mp = &pyr->mp;
     return FFDP_OK;
   }
   for (int k = 0; k < pyr->n; k++)
     if (pyr->lv[k].shrink == shrink && pyr->lv[k].sigma == sigma) {
       L->F = pyr->lv[k].F, L->M = pyr->lv[k].M;
+      L->fp = &pyr->lv[k].fp, L->mp = &pyr->lv[k].mp;
       return FFDP_OK;
     }
   const double t0 = reg_now();
   ffdp_status st;
   int on_gpu = 0;
 #ifdef FFDP_HAVE_CUDA
-  on_gpu = pyr->device == 1 && reg_cuda_pyramid_fits(pyr->F) && reg_cuda_pyramid_fits(pyr->M);
-  if (on_gpu) {
-    if (!(st = reg_cuda_shrink_smooth(pyr->F, shrink, sigma, &L->F, err)))
-      st = reg_cuda_shrink_smooth(pyr->M, shrink, sigma, &L->M, err);
-  } else
+  if (pyr->device == 1) { /* every rank builds on its device, or none does: the same bits */
+    const int64_t nf = ffdp_volume_nvox(pyr->F) / (pyr->sharded ? pyr->c->size : 1),
+                  nm = ffdp_volume_nvox(pyr->M) / (pyr->sharded ? pyr->c->size : 1);
+    on_gpu = pyr->c->max(pyr->c, !(reg_cuda_pyramid_fits(nf) && reg_cuda_pyramid_fits(nm))) <= 0;
+  }
 #endif
-  if (!(st = shrink_smooth(pyr->F, shrink, sigma, &L->F, err)))
-    st = shrink_smooth(pyr->M, shrink, sigma, &L->M, err);
-  if (st) {
+  reg_planes fp, mp;
+  L->M = NULL;
+  if (!(st = level_image(pyr, pyr->F, &pyr->fp, shrink, sigma, on_gpu, &L->F, &fp, err)))
+    st = level_image(pyr, pyr->M, &pyr->mp, shrink, sigma, on_gpu, &L->M, &mp, err);
+  if ((st = pyr->c->agree(pyr->c, st, err))) {
     ffdp_volume_free(L->F), ffdp_volume_free(L->M);
     L->F = L->M = NULL;
     return st;
   }
-  reg_trace("level build (shrink %d, sigma %g, %s): %.1f ms", shrink, sigma, on_gpu ? "GPU" : "CPU",
-            1e3 * (reg_now() - t0));
+  reg_trace("level build (shrink %d, sigma %g, %s%s): %.1f ms", shrink, sigma, on_gpu ? "GPU" : "CPU",
+            pyr->sharded ? ", sharded" : "", 1e3 * (reg_now() - t0));
   if (pyr->n < REG_PYRAMID_MAX) {
     pyr->lv[pyr->n].shrink = shrink, pyr->lv[pyr->n].sigma = sigma;
     pyr->lv[pyr->n].F = L->F, pyr->lv[pyr->n].M = L->M;
+    pyr->lv[pyr->n].fp = fp, pyr->lv[pyr->n].mp = mp;
+    L->fp = &pyr->lv[pyr->n].fp, L->mp = &pyr->lv[pyr->n].mp;
     pyr->n++;
   } else {
     L->owns_images = 1;
+    L->own_p[0] = fp, L->own_p[1] = mp;
+    L->fp = &L->own_p[0], L->mp = &L->own_p[1];
   }
   return FFDP_OK;
+}
+
+ffdp_status reg_level_whole(reg_level *L, ffdp_error *err) {
+  if (!L->sharded) return FFDP_OK;
+  ffdp_status st = reg_planes_need(L->c, L->F, L->fp, 0, L->F->dim[2], err);
+  return st ? st : reg_planes_need(L->c, L->M, L->mp, 0, L->M->dim[2], err);
+}
+
+ffdp_status reg_level_ready(reg_level *L, int nact, int64_t halo, ffdp_image_exchange mode, int sample_fixed,
+                            ffdp_error *err) {
+  if (!L->sharded) return FFDP_OK;
+  const ffdp_comm *c = L->c;
+  const int64_t *fd = L->F->dim, *md = L->M->dim;
+  int64_t fa = 0, fb = 0, ma = 0, mb = 0;
+  if (c->rank < nact) {
+    const int whole = nact == 1 || mode == FFDP_EXCHANGE_LOCAL;
+    const ffdp_slab s = ffdp_slab_split(fd[0], fd[1], fd[2], c->rank, nact, halo);
+    const ffdp_slab fsh = ffdp_slab_split(fd[0], fd[1], fd[2], c->rank, nact, 0),
+                    msh = ffdp_slab_split(md[0], md[1], md[2], c->rank, nact, 0);
+    fa = nact == 1 ? 0 : s.zlo, fb = nact == 1 ? fd[2] : s.zhi;
+    if (sample_fixed) fa = whole ? 0 : fsh.z0 < fa ? fsh.z0 : fa, fb = whole ? fd[2] : fsh.z1 > fb ? fsh.z1 : fb;
+    ma = whole ? 0 : msh.z0, mb = whole ? md[2] : msh.z1;
+  }
+  ffdp_status st = reg_planes_need(c, L->F, L->fp, fa, fb, err);
+  return st ? st : reg_planes_need(c, L->M, L->mp, ma, mb, err);
 }
 
 ffdp_status reg_level_build(reg_pyramid *pyr, const ffdp_volume *fmask, const ffdp_volume *mmask, int shrink,
@@ -94,6 +257,7 @@ ffdp_status reg_level_build(reg_pyramid *pyr, const ffdp_volume *fmask, const ff
   memset(L, 0, sizeof *L);
   ffdp_status st;
   if ((st = level_images(pyr, shrink, sigma, L, err))) return st;
+
   L->fs = ffdp_slab_whole(L->F->dim[0], L->F->dim[1], L->F->dim[2]);
   L->ms = ffdp_slab_whole(L->M->dim[0], L->M->dim[1], L->M->dim[2]);
   if (fmask) {

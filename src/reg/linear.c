@@ -137,6 +137,10 @@ ffdp_status reg_linear_stage(reg_pyramid *pyr, const ffdp_reg_options *opt, int 
     reg_level L;
     ffdp_status st = reg_level_build(pyr, opt->fixed_mask, opt->moving_mask, S->shrink[lv], S->smooth[lv], &L, err);
     if (st) return st;
+    if ((st = reg_level_whole(&L, err))) { /* the affine may sample the moving image anywhere */
+      reg_level_free(&L);
+      return st;
+    }
     const int64_t n = ffdp_volume_nvox(L.F);
 #ifdef FFDP_HAVE_CUDA
     reg_linear_eval *ev = opt->device == 1 ? reg_linear_eval_cuda(&L, opt->comm, &S->metric, err) : linear_eval_cpu(&L, opt->comm, &S->metric, err);

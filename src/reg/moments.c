@@ -4,6 +4,7 @@
  * not by a heuristic. */
 #include "reg/reg_internal.h"
 #include "core/err.h"
+#include "core/comm_internal.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,10 +12,14 @@
 /* Intensity-weighted centre and covariance in world mm. Sums run in voxel coordinates, one
  * row of partial sums per plane (in parallel), added in plane order so that the result does
  * not depend on the thread count; the affine map to world is applied to the moments. */
-static void weighted_moments(const ffdp_volume *v, double c[3], double C[3][3]) {
+static void weighted_moments(const ffdp_volume *v, const reg_planes *vp, const ffdp_comm *shared, double c[3], double C[3][3]) {
   const int64_t nx = v->dim[0], ny = v->dim[1], nz = v->dim[2];
-  double *part = calloc((size_t)nz * 10, sizeof(double));
-  if (!part) { /* no memory for 80 bytes per plane: the grid centre, unit covariance */
+  ffdp_slab own = ffdp_slab_whole(nx, ny, nz); /* sharded: this rank's planes, folded over the ranks */
+  own.z0 = own.zlo = vp->own_lo, own.z1 = own.zhi = vp->own_hi;
+  const ffdp_comm *fc = ffdp_comm_or_single(shared);
+  double *part = calloc((size_t)(own.z1 - own.z0 + 1) * 10, sizeof(double)), S[10] = {0};
+  if (fc->max(fc, part == NULL) > 0) { /* no memory for 80 bytes per plane: the grid centre, unit covariance */
+    free(part);
     double p[3] = {0.5 * (nx - 1), 0.5 * (ny - 1), 0.5 * (nz - 1)};
     ffdp_mat4_apply(v->vox2world, p, c);
     for (int a = 0; a < 3; a++)
@@ -22,7 +27,7 @@ static void weighted_moments(const ffdp_volume *v, double c[3], double C[3][3]) 
     return;
   }
 #pragma omp parallel for schedule(static)
-  for (int64_t z = 0; z < nz; z++) {
+  for (int64_t z = own.z0; z < own.z1; z++) {
     double s[10] = {0};
     for (int64_t y = 0; y < ny; y++) {
       const float *row = v->data + (z * ny + y) * nx;
@@ -36,11 +41,9 @@ static void weighted_moments(const ffdp_volume *v, double c[3], double C[3][3]) 
       s[0] += r0, s[1] += rx, s[2] += r0 * yy, s[3] += r0 * zz;
       s[4] += rxx, s[5] += rx * yy, s[6] += rx * zz, s[7] += r0 * yy * yy, s[8] += r0 * yy * zz, s[9] += r0 * zz * zz;
     }
-    for (int k = 0; k < 10; k++) part[z * 10 + k] = s[k];
+    for (int k = 0; k < 10; k++) part[(z - own.z0) * 10 + k] = s[k];
   }
-  double S[10] = {0};
-  for (int64_t z = 0; z < nz; z++)
-    for (int k = 0; k < 10; k++) S[k] += part[z * 10 + k];
+  if (fc->fold(fc, &own, part, 10, S, NULL)) memset(S, 0, sizeof S); /* in plane order: any split, the same bits */
   free(part);
   double m[3] = {0, 0, 0}, P[3][3] = {{1, 0, 0}, {0, 1, 0}, {0, 0, 1}};
   if (S[0] > 0) {
@@ -109,8 +112,9 @@ static ffdp_mat4 rigid_about(const double R[3][3], const double cf[3], const dou
 ffdp_status reg_moments_init(reg_pyramid *pyr, ffdp_mat4 *aff, ffdp_error *err) {
   const ffdp_volume *F = pyr->F, *M = pyr->M;
   double cf[3], cm[3], Cf[3][3], Cm[3][3], Ef[3][3], Em[3][3], lf[3], lm[3];
-  weighted_moments(F, cf, Cf);
-  weighted_moments(M, cm, Cm);
+  const ffdp_comm *shared = pyr->sharded ? pyr->c : NULL;
+  weighted_moments(F, &pyr->fp, shared, cf, Cf);
+  weighted_moments(M, &pyr->mp, shared, cm, Cm);
   eig3(Cf, Ef, lf);
   eig3(Cm, Em, lm);
   /* Score candidates at a coarse level (about 4 mm voxels) with MI. */
@@ -121,6 +125,10 @@ ffdp_status reg_moments_init(reg_pyramid *pyr, ffdp_mat4 *aff, ffdp_error *err) 
   reg_level L;
   ffdp_status st = reg_level_build(pyr, NULL, NULL, shrink, 1.0, &L, err);
   if (st) return st;
+  if ((st = reg_level_whole(&L, err))) { /* every rank scores the candidates on the whole level */
+    reg_level_free(&L);
+    return st;
+  }
   float *moved = malloc((size_t)ffdp_volume_nvox(L.F) * sizeof(float));
   ffdp_metric_spec mi = {FFDP_METRIC_MI, 0, 32};
   double best = INFINITY;

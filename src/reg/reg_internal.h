@@ -9,6 +9,16 @@
 extern "C" {
 #endif
 
+/* Planes of an image that a rank holds when inputs are sharded (ffdp_reg_options.
+ * sharded_inputs): its share [own_lo, own_hi) (ffdp_slab_split of the planes over all ranks,
+ * no halo) and the planes valid here, [val_lo, val_hi) ⊇ own, grown on demand by
+ * reg_planes_need. Sharded images are full-size volumes whose other planes are never
+ * written: their pages are never mapped, so they cost no memory (and read as zeros). Without
+ * sharding every plane is own and valid. */
+typedef struct reg_planes {
+  int64_t own_lo, own_hi, val_lo, val_hi;
+} reg_planes;
+
 /* One pyramid level of the (normalized) fixed and moving images. */
 typedef struct reg_level {
   ffdp_volume *F, *M;
@@ -16,6 +26,10 @@ typedef struct reg_level {
   ffdp_volume *mmask;   /* moving mask on the moving level grid (float 0/1), or NULL */
   ffdp_slab fs, ms;
   int owns_images; /* F and M are this level's (else lent by the pyramid) */
+  const ffdp_comm *c; /* every rank of the registration (sharded levels fetch planes over it) */
+  int sharded;
+  reg_planes *fp, *mp; /* which planes of F and M are here (the pyramid's records, or own_p) */
+  reg_planes own_p[2];
 } reg_level;
 
 /* The (normalized) images of one registration and the pyramid levels built from them so far,
@@ -25,18 +39,52 @@ typedef struct reg_level {
 typedef struct reg_pyramid {
   const ffdp_volume *F, *M;
   int device; /* 1: smooth and shrink on the CUDA device (when the images fit with room to spare) */
+  const ffdp_comm *c;
+  int sharded; /* F and M hold this rank's share of planes only (more than one rank) */
+  reg_planes fp, mp;
   int n;
   struct {
     int shrink;
     double sigma;
     ffdp_volume *F, *M;
+    reg_planes fp, mp;
   } lv[REG_PYRAMID_MAX];
 } reg_pyramid;
+/* The pyramid of F and M over comm's ranks (sharded: each holds its share of planes). */
+void reg_pyramid_init(reg_pyramid *p, const ffdp_volume *F, const ffdp_volume *M, int device, const ffdp_comm *comm,
+                      int sharded);
 void reg_pyramid_free(reg_pyramid *p);
-/* A level's image built on the CUDA device (pyramid_cuda.cu), as level.c builds it on the
- * host; and whether v is small enough for that (two copies in a quarter of the free memory). */
-ffdp_status reg_cuda_shrink_smooth(const ffdp_volume *v, int shrink, double sigma, ffdp_volume **out, ffdp_error *err);
-int reg_cuda_pyramid_fits(const ffdp_volume *v);
+/* Planes [k0, k1) of a pyramid level (shrink, sigma) of an image with this grid, from its
+ * planes [a, b) in src (reg_level_src_planes says which): Gaussian of sigma, then the
+ * downsampler's Gaussian of shrink/3 and a border-clamped linear resample onto the shrunken
+ * grid, the same operators (in global plane coordinates) whatever [a, b) is, so that any
+ * split of the planes gives the bits of the whole. Host (level.c) and CUDA (pyramid_cuda.cu). */
+void reg_level_src_planes(const int64_t dim[3], int shrink, double sigma, int64_t k0, int64_t k1, int64_t *a, int64_t *b);
+ffdp_status reg_shrink_smooth_planes(const int64_t dim[3], ffdp_mat4 vox2world, const float *src, int64_t a, int64_t b,
+                                     int shrink, double sigma, const int64_t ldim[3], ffdp_mat4 lvox2world, int64_t k0,
+                                     int64_t k1, float *out, ffdp_error *err);
+ffdp_status reg_cuda_shrink_smooth_planes(const int64_t dim[3], ffdp_mat4 vox2world, const float *src, int64_t a, int64_t b,
+                                          int shrink, double sigma, const int64_t ldim[3], ffdp_mat4 lvox2world, int64_t k0,
+                                          int64_t k1, float *out, ffdp_error *err);
+/* Source planes [lo, hi) that the resample onto level planes [k0, k1) reads (before any
+ * Gaussian widens it), and a slab of dim's grid storing [lo, hi) and owning [z0, z1) ∩ that. */
+void reg_resampled_planes(int64_t nz, int shrink, int64_t k0, int64_t k1, int64_t *lo, int64_t *hi);
+ffdp_slab reg_planes_slab(const int64_t dim[3], int64_t lo, int64_t hi, int64_t z0, int64_t z1);
+/* Whether n floats of source planes fit the device for that (two copies in a quarter of the
+ * free memory). */
+int reg_cuda_pyramid_fits(int64_t n);
+/* Make planes [a, b) of v valid on this rank (fetched from the ranks whose share they are);
+ * collective over c, every rank with its own range (empty: none). */
+ffdp_status reg_planes_need(const ffdp_comm *c, ffdp_volume *v, reg_planes *p, int64_t a, int64_t b, ffdp_error *err);
+/* Both images of a level whole on every rank (linear stages and moments sample the moving
+ * image anywhere; their levels are coarse). Collective; nothing to do without sharding. */
+ffdp_status reg_level_whole(reg_level *L, ffdp_error *err);
+/* Before a deformable level on the first nact ranks (collective over every rank): the fixed
+ * planes of this rank's slab (halo included), and the planes it samples: its share of the
+ * moving image (and of the fixed, sample_fixed: SyN) under the window and ring exchanges,
+ * the whole image under the local one or on a single active rank. */
+ffdp_status reg_level_ready(reg_level *L, int nact, int64_t halo, ffdp_image_exchange mode, int sample_fixed,
+                            ffdp_error *err);
 
 /* The level (shrink, sigma) of pyr's images, built once and then lent; masks per call. */
 ffdp_status reg_level_build(reg_pyramid *pyr, const ffdp_volume *fmask, const ffdp_volume *mmask, int shrink,

@@ -3,6 +3,7 @@
 #include "ffdp/plan.h"
 #include <stdio.h>
 #include "core/err.h"
+#include "core/comm_internal.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,39 +64,82 @@ ffdp_status ffdp_reg_options_preset(ffdp_reg_options *opt, const char *name, ffd
   return FFDP_OK;
 }
 
-/* lo + x·scale is where x in [0,1] came from; the same float arithmetic for the copy and the
- * in-place form, so that a caller who normalizes its images gets the same registration. */
-static ffdp_status intensity_range(const ffdp_volume *v, const char *what, double *lo, double *hi, ffdp_error *err) {
-  int64_t bad = ffdp_volume_range(v, lo, hi);
+/* Range over planes [z0, z1) of v, then over every rank's planes of comm (NULL: these). */
+static int64_t range_planes(const ffdp_volume *v, int64_t z0, int64_t z1, const ffdp_comm *comm, double *lo, double *hi) {
+  const int64_t P = v->dim[0] * v->dim[1] * v->ncomp, n = (z1 - z0) * P;
+  const float *d = v->data + z0 * P;
+  double a = INFINITY, b = -INFINITY, bad = 0;
+#pragma omp parallel for reduction(min : a) reduction(max : b) reduction(+ : bad)
+  for (int64_t i = 0; i < n; i++) {
+    const float x = d[i];
+    if (!isfinite(x)) {
+      bad++;
+      continue;
+    }
+    a = x < a ? x : a, b = x > b ? x : b;
+  }
+  const ffdp_comm *c = ffdp_comm_or_single(comm);
+  c->sum(c, &bad, 1); /* integer-valued: exact */
+  *lo = -c->max(c, -a), *hi = c->max(c, b);
+  return (int64_t)bad;
+}
+
+/* The intensity range of v (of every rank's share when sharded); constant or non-finite
+ * images are errors, the same on every rank. */
+static ffdp_status intensity_range(const ffdp_volume *v, const char *what, const ffdp_comm *shared, double *lo, double *hi,
+                                   ffdp_error *err) {
+  int64_t z0 = 0, z1 = v->dim[2];
+  if (shared) ffdp_comm_share(shared, v->dim[2], &z0, &z1);
+  int64_t bad = range_planes(v, z0, z1, shared, lo, hi);
   if (bad)
     return ffdp_fail(err, FFDP_ERR_NUMERIC, "the %s image contains %lld NaN/Inf voxels; clean it first", what, (long long)bad);
   if (!(*hi > *lo)) return ffdp_fail(err, FFDP_ERR_INVALID, "the %s image is constant (all voxels %g)", what, *lo);
   return FFDP_OK;
 }
 
+/* lo + x·scale is where x in [0,1] came from; the same float arithmetic for the copy and the
+ * in-place form, so that a caller who normalizes its images gets the same registration. */
 static void scale_into(const float *src, float *d, int64_t n, double lo, double hi) {
   const float a = (float)lo, s = (float)(1.0 / (hi - lo));
 #pragma omp parallel for schedule(static) /* the first touch of new pages, on every thread */
   for (int64_t i = 0; i < n; i++) d[i] = (src[i] - a) * s;
 }
 
-ffdp_status ffdp_volume_normalize(ffdp_volume *v, const char *what, double *lo, double *hi, ffdp_error *err) {
+static ffdp_status normalize_share(ffdp_volume *v, const ffdp_comm *shared, const char *what, double *lo, double *hi,
+                                   ffdp_error *err) {
   double a, b;
   if (v->ncomp != 1) return ffdp_fail(err, FFDP_ERR_INVALID, "the %s image must be scalar", what ? what : "");
-  ffdp_status st = intensity_range(v, what ? what : "", &a, &b, err);
+  ffdp_status st = intensity_range(v, what ? what : "", shared, &a, &b, err);
   if (st) return st;
-  scale_into(v->data, v->data, ffdp_volume_nvox(v), a, b);
+  int64_t z0 = 0, z1 = v->dim[2];
+  if (shared) ffdp_comm_share(shared, v->dim[2], &z0, &z1);
+  const int64_t P = v->dim[0] * v->dim[1];
+  scale_into(v->data + z0 * P, v->data + z0 * P, (z1 - z0) * P, a, b);
   if (lo) *lo = a;
   if (hi) *hi = b;
   return FFDP_OK;
 }
 
-/* Copy scaled to [0,1]; constant or non-finite images are errors. */
-static ffdp_status normalized(const ffdp_volume *v, const char *what, ffdp_volume **out, ffdp_error *err) {
+ffdp_status ffdp_volume_normalize(ffdp_volume *v, const char *what, double *lo, double *hi, ffdp_error *err) {
+  return normalize_share(v, NULL, what, lo, hi, err);
+}
+
+ffdp_status ffdp_volume_normalize_share(ffdp_volume *v, const ffdp_comm *comm, const char *what, double *lo, double *hi,
+                                        ffdp_error *err) {
+  return normalize_share(v, comm, what, lo, hi, err);
+}
+
+/* Copy scaled to [0,1] (the rank's share of planes when sharded: the rest stays unmapped);
+ * constant or non-finite images are errors. */
+static ffdp_status normalized(const ffdp_volume *v, const ffdp_comm *shared, const char *what, ffdp_volume **out,
+                              ffdp_error *err) {
   double lo, hi;
-  ffdp_status st = intensity_range(v, what, &lo, &hi, err);
+  ffdp_status st = intensity_range(v, what, shared, &lo, &hi, err);
   if (st || (st = ffdp_volume_create(v->dim, 1, v->vox2world, out, err))) return st;
-  scale_into(v->data, (*out)->data, ffdp_volume_nvox(v), lo, hi);
+  int64_t z0 = 0, z1 = v->dim[2];
+  if (shared) ffdp_comm_share(shared, v->dim[2], &z0, &z1);
+  const int64_t P = v->dim[0] * v->dim[1];
+  scale_into(v->data + z0 * P, (*out)->data + z0 * P, (z1 - z0) * P, lo, hi);
   return FFDP_OK;
 }
 
@@ -182,8 +226,10 @@ ffdp_status ffdp_register(const ffdp_volume *fixed, const ffdp_volume *moving, c
   reg_trace("device selection and memory plan: %.1f ms", 1e3 * (reg_now() - tsel));
   ffdp_volume *F = NULL, *M = NULL; /* normalized copies (NULL: the inputs already are) */
   const double tn = reg_now();
+  const ffdp_comm *shared = opt->sharded_inputs && ffdp_comm_size(opt->comm) > 1 ? opt->comm : NULL;
   if (!opt->inputs_normalized &&
-      ((st = normalized(fixed, "fixed", &F, err)) || (st = normalized(moving, "moving", &M, err)))) {
+      (st = ffdp_comm_agree(opt->comm, (st = normalized(fixed, shared, "fixed", &F, err)) ? st : normalized(moving, shared, "moving", &M, err), err))) {
+    ffdp_volume_free(M);
     ffdp_volume_free(F);
     return st;
   }
@@ -192,7 +238,8 @@ ffdp_status ffdp_register(const ffdp_volume *fixed, const ffdp_volume *moving, c
   ffdp_reg_result *r = calloc(1, sizeof *r);
   r->affine = ffdp_mat4_identity();
   double t0 = reg_now();
-  reg_pyramid pyr = {.F = Fn, .M = Mn, .device = opt->device};
+  reg_pyramid pyr;
+  reg_pyramid_init(&pyr, Fn, Mn, opt->device, opt->comm, shared != NULL);
   if (opt->moments && (st = reg_moments_init(&pyr, &r->affine, err))) goto fail;
   reg_trace("moments: %.1f ms", 1e3 * (reg_now() - t0));
   const double tov = reg_now();

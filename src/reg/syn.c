@@ -141,8 +141,9 @@ ffdp_status reg_syn_stage(reg_pyramid *pyr, const ffdp_reg_options *opt, int si,
       break;
     }
     const int nact = reg_level_ranks(c->size, L.F->dim[2], halo); /* thin levels: fewer ranks */
-    const ffdp_volume *prev[2]; /* own planes carried over, or the gathered fields */
-    st = reg_handover_next(&ho, c, L.F, nact, halo, 2, full, prev, err);
+    if (!st) st = reg_level_ready(&L, nact, halo, reg_share_mode(opt, c), 1, err); /* sharded inputs: the planes it reads */
+    const ffdp_volume *prev[2] = {NULL, NULL}; /* own planes carried over, or the gathered fields */
+    if (!st) st = reg_handover_next(&ho, c, L.F, nact, halo, 2, full, prev, err);
     ffdp_comm *sub = st ? NULL : nact == c->size ? (ffdp_comm *)c : c->first(c, nact);
     ffdp_slab s = L.fs;
     float *vs = NULL;

@@ -294,9 +294,10 @@ extern "C" ffdp_status reg_syn_stage_cuda(reg_pyramid *pyr, const ffdp_reg_optio
       break;
     }
     const int nact = reg_level_ranks(c->size, L.F->dim[2], halo); /* thin levels: fewer ranks */
+    if (!st) st = reg_level_ready(&L, nact, halo, reg_share_mode(opt, c), 1, err); /* sharded inputs: the planes it reads */
     ffdp_volume *both[2] = {vf, vm};
-    const ffdp_volume *prev[2]; /* ranks: own planes carried over, or the gathered fields */
-    st = reg_handover_next(&ho, c, L.F, nact, halo, 2, both, prev, err);
+    const ffdp_volume *prev[2] = {NULL, NULL}; /* ranks: own planes carried over, or the gathered fields */
+    if (!st) st = reg_handover_next(&ho, c, L.F, nact, halo, 2, both, prev, err);
     vf = both[0], vm = both[1];
     ffdp_comm *sub = st ? nullptr : nact == c->size ? (ffdp_comm *)c : c->first(c, nact);
     ffdp_slab s = L.fs;

@@ -109,6 +109,50 @@ static void check_exchange(const char *what, const ffdp_volume *F, const ffdp_vo
            ffdp_comm_size(comm), per_it[0], per_it[1]);
 }
 
+/* Each rank holding only its share of both images' planes (ffdp_comm_share; the other planes
+ * are NaN here, so that a plane read before it was fetched shows) must give the bits of whole
+ * images: pyramid levels built from shares, moments and intensity ranges folded over ranks. */
+static ffdp_volume *share_of(const ffdp_volume *v, const ffdp_comm *comm) {
+  ffdp_volume *s = NULL;
+  if (ffdp_volume_clone(v, &s, NULL)) return NULL;
+  const int64_t *d = ffdp_volume_dim(s), P = d[0] * d[1];
+  int64_t z0, z1;
+  ffdp_comm_share(comm, d[2], &z0, &z1);
+  float *x = ffdp_volume_data(s);
+  for (int64_t z = 0; z < d[2]; z++)
+    if (z < z0 || z >= z1)
+      for (int64_t i = 0; i < P; i++) x[z * P + i] = NAN;
+  return s;
+}
+
+static void check_sharded(const char *what, const ffdp_volume *F, const ffdp_volume *M, ffdp_reg_options *opt,
+                          const ffdp_comm *comm, const ffdp_reg_result *many) {
+  ffdp_error err = {0};
+  ffdp_reg_result *r = NULL;
+  ffdp_volume *Fs = share_of(F, comm), *Ms = share_of(M, comm);
+  opt->comm = comm, opt->sharded_inputs = 1;
+  ffdp_status st = Fs && Ms ? ffdp_register(Fs, Ms, opt, &r, &err) : FFDP_ERR_NOMEM;
+  opt->sharded_inputs = 0;
+  CHECK(st == FFDP_OK, "%s, sharded inputs: %s", what, err.msg);
+  if (!st) {
+    for (int s = 0; s < ffdp_reg_result_nstages(many); s++) {
+      const ffdp_stage_summary a = ffdp_reg_result_stage(r, s), b = ffdp_reg_result_stage(many, s);
+      CHECK(a.final_loss == b.final_loss && a.iterations == b.iterations,
+            "%s stage %d: sharded inputs changed the loss (%.12g vs %.12g, %d vs %d iterations)", what, s + 1,
+            a.final_loss, b.final_loss, a.iterations, b.iterations);
+    }
+    ffdp_mat4 A = ffdp_reg_result_affine(r), B = ffdp_reg_result_affine(many);
+    CHECK(!memcmp(&A, &B, sizeof A), "%s: sharded inputs changed the affine", what);
+    CHECK(!ffdp_reg_result_warp(many) || rel_l2(ffdp_reg_result_warp(r), ffdp_reg_result_warp(many)) == 0,
+          "%s: sharded inputs changed the warp", what);
+    CHECK(!ffdp_reg_result_inverse_warp(many) ||
+              rel_l2(ffdp_reg_result_inverse_warp(r), ffdp_reg_result_inverse_warp(many)) == 0,
+          "%s: sharded inputs changed the inverse warp", what);
+  }
+  ffdp_reg_result_free(r);
+  ffdp_volume_free(Fs), ffdp_volume_free(Ms);
+}
+
 static void compare(const char *what, const ffdp_volume *F, const ffdp_volume *M, ffdp_reg_options *opt,
                     const ffdp_comm *comm, double tol_warp, double tol_loss, double tol_aff, int savers, int exchange) {
   ffdp_error err = {0};
@@ -142,6 +186,7 @@ static void compare(const char *what, const ffdp_volume *F, const ffdp_volume *M
     double ei = rel_l2(ffdp_reg_result_inverse_warp(many), ffdp_reg_result_inverse_warp(one));
     CHECK(ei <= tol_warp, "%s inverse warp relative L2 difference %g", what, ei);
   }
+  check_sharded(what, F, M, opt, comm, many);
   if (savers) check_savers(what, F, M, opt, comm, many);
   if (exchange) check_exchange(what, F, M, opt, comm, many);
   if (ffdp_comm_rank(comm) == 0)
