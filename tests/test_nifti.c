@@ -178,7 +178,17 @@ static void plane_writer_case(void) {
     ffdp_volume *v = NULL, *part = NULL;
     CHECK(!ffdp_volume_load(exts[e], &v, &err), "load: %s", err.msg);
     CHECK(!ffdp_volume_load_planes(exts[e], 2, 4, &part, &err), "load planes: %s", err.msg);
+    ffdp_volume *share = NULL; /* a rank's share: the whole grid, planes [1, 3) read, the rest zero */
+    CHECK(!ffdp_volume_load_share(exts[e], 1, 3, &share, &err), "load share: %s", err.msg);
+    CHECK(share && ffdp_volume_dim(share)[2] == dim[2], "%s: the share is not on the whole grid", exts[e]);
     int bad = 0;
+    for (int64_t z = 0; share && z < dim[2]; z++)
+      for (int64_t i = 0; i < P; i++)
+        bad += ffdp_volume_cdata(share)[z * P + i] != (z >= 1 && z < 3 ? (float)((i * 7 + z * 13) % 2001 - 1000) : 0.f);
+    CHECK(bad == 0, "%s: %d values of the share differ", exts[e], bad);
+    ffdp_volume_free(share), share = NULL;
+    CHECK(ffdp_volume_load_share(exts[e], 3, 9, &share, &err) != FFDP_OK && !share && strstr(err.msg, "outside"),
+          "%s: a share past the last plane: %s", exts[e], err.msg);
     for (int64_t z = 0; v && z < dim[2]; z++)
       for (int64_t i = 0; i < P; i++) {
         const float want = (float)((i * 7 + z * 13) % 2001 - 1000);

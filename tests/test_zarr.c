@@ -69,6 +69,19 @@ static void round_trips(rng_t *r) {
       ffdp_volume_free(w);
       w = NULL;
     }
+    /* a rank's share: the whole grid with planes [6, 17) (across chunk rows) read, the rest zero */
+    CHECK(ffdp_volume_load_share(path, 6, 17, &w, &err) == FFDP_OK, "share %s: %s", path, err.msg);
+    if (w) {
+      const int64_t P = dim[0] * dim[1];
+      int bad = ffdp_volume_dim(w)[2] != dim[2];
+      for (int64_t z = 0; !bad && z < dim[2]; z++)
+        for (int64_t i = 0; i < P; i++)
+          bad += ffdp_volume_cdata(w)[z * P + i] != (z >= 6 && z < 17 ? ffdp_volume_cdata(v)[z * P + i] : 0.f);
+      CHECK(bad == 0, "%s: the share differs in %d values", path, bad);
+      CHECK(same_matrix(ffdp_volume_vox2world(v), ffdp_volume_vox2world(w), 0), "%s: share geometry", path);
+    }
+    ffdp_volume_free(w);
+    w = NULL;
     /* rewriting replaces the store */
     CHECK(ffdp_volume_save_zarr(vi, path, FFDP_DT_INT16, &o, &err) == FFDP_OK, "resave %s: %s", path, err.msg);
     CHECK(ffdp_volume_load(path, &w, &err) == FFDP_OK, "reload %s: %s", path, err.msg);

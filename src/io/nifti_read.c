@@ -224,18 +224,33 @@ done:
 }
 
 ffdp_status ffdp_volume_load_share(const char *path, int64_t z0, int64_t z1, ffdp_volume **out, ffdp_error *err) {
-  int64_t dim[3];
-  ffdp_mat4 w;
-  ffdp_volume *part = NULL;
   *out = NULL;
-  ffdp_status s = ffdp_volume_probe(path, dim, &w, err);
-  if (!s && z1 > z0) s = ffdp_volume_load_planes(path, z0, z1, &part, err);
-  if (!s) s = ffdp_volume_create(dim, 1, w, out, err); /* calloc: pages stay unmapped until written */
-  if (!s && part) {
-    memcpy((*out)->data + z0 * dim[0] * dim[1], part->data, (size_t)ffdp_volume_nvox(part) * sizeof(float));
-    (*out)->source_dtype = part->source_dtype;
+  ffdp_mat4 w;
+  ffdp_status s;
+  if (ffdp_path_is_zarr(path)) { /* chunks decode into a volume of their own: copied into place */
+    int64_t dim[3];
+    ffdp_volume *part = NULL;
+    s = ffdp_volume_probe(path, dim, &w, err);
+    if (!s && z1 > z0) s = ffdp_volume_load_planes(path, z0, z1, &part, err);
+    if (!s) s = ffdp_volume_create(dim, 1, w, out, err); /* calloc: pages stay unmapped until written */
+    if (!s && part) {
+      memcpy((*out)->data + z0 * dim[0] * dim[1], part->data, (size_t)ffdp_volume_nvox(part) * sizeof(float));
+      (*out)->source_dtype = part->source_dtype;
+    }
+    ffdp_volume_free(part);
+    return s;
   }
-  ffdp_volume_free(part);
+  nifti_image *nim;
+  if ((s = open_checked(path, 1, &nim, &w, err))) return s;
+  const int64_t dim[3] = {nim->dim[1], nim->dim[2], nim->dim[3]}, plane = dim[0] * dim[1];
+  if (z0 < 0 || z1 > dim[2] || z0 > z1)
+    s = ffdp_fail(err, FFDP_ERR_INVALID, "'%s': planes [%lld, %lld) are outside the image's %lld planes", path,
+                  (long long)z0, (long long)z1, (long long)dim[2]);
+  if (!s) s = ffdp_volume_create(dim, 1, w, out, err); /* calloc: pages stay unmapped until written */
+  if (!s && z1 > z0) s = read_converted(nim, path, z0 * plane, (z1 - z0) * plane, (*out)->data + z0 * plane, err);
+  if (!s) (*out)->source_dtype = nim->datatype;
+  else ffdp_volume_free(*out), *out = NULL;
+  nifti_image_free(nim);
   return s;
 }
 
