@@ -132,8 +132,8 @@ ffdp_status reg_planes_need(const ffdp_comm *c, ffdp_volume *v, reg_planes *p, i
 /* One image of a level: its share of the level's planes on each rank (sharded), or the whole
  * level, built from the planes its source planes reach (fetched from the ranks that hold
  * them). on_gpu: the ranks agreed to build on their devices. */
-static ffdp_status level_image(const reg_pyramid *pyr, const ffdp_volume *src, const reg_planes *sp, int shrink,
-                               double sigma, int on_gpu, ffdp_volume **out, reg_planes *op, ffdp_error *err) {
+static ffdp_status level_image(const reg_pyramid *pyr, ffdp_volume *src, reg_planes *sp, int shrink, double sigma,
+                               int on_gpu, ffdp_volume **out, reg_planes *op, ffdp_error *err) {
   const ffdp_comm *c = pyr->c;
   const int f[3] = {shrink, shrink, shrink};
   int64_t d[3] = {src->dim[0], src->dim[1], src->dim[2]};
@@ -147,15 +147,10 @@ static ffdp_status level_image(const reg_pyramid *pyr, const ffdp_volume *src, c
   }
   if (k1 > k0) reg_level_src_planes(src->dim, shrink, sigma, k0, k1, &a, &b);
   const int64_t P = src->dim[0] * src->dim[1];
-  const float *planes = src->data + a * P; /* whole images: in place */
-  float *buf = NULL;
-  if (pyr->sharded) {
-    if (!st && b > a && !(buf = malloc((size_t)((b - a) * P) * sizeof(float))))
-      st = ffdp_fail(err, FFDP_ERR_NOMEM, "cannot allocate %.1f MB of image planes for a pyramid level", (b - a) * P * 4e-6);
-    if (!(st = c->agree(c, st, err)))
-      st = c->planes(c, P, sp->own_lo, sp->own_hi, src->data + sp->own_lo * P, a, b, buf, err);
-    planes = buf;
-  }
+  /* sharded: the source planes beyond this rank's share come into their places in the source
+   * (kept there: the next level needs mostly the same), so [a, b) is read in place either way */
+  if (pyr->sharded && !(st = c->agree(c, st, err))) st = reg_planes_need(c, src, sp, a, b, err);
+  const float *planes = src->data + a * P;
   if (!st && k1 > k0) {
 #ifdef FFDP_HAVE_CUDA
     if (on_gpu)
@@ -167,7 +162,6 @@ static ffdp_status level_image(const reg_pyramid *pyr, const ffdp_volume *src, c
                                     (*out)->data + k0 * d[0] * d[1], err);
   }
   (void)on_gpu;
-  free(buf);
   if (st) {
     ffdp_volume_free(*out);
     *out = NULL;
@@ -204,8 +198,8 @@ static ffdp_status level_images(reg_pyramid *pyr, int shrink, double sigma, reg_
 #endif
   reg_planes fp, mp;
   L->M = NULL;
-  if (!(st = level_image(pyr, pyr->F, &pyr->fp, shrink, sigma, on_gpu, &L->F, &fp, err)))
-    st = level_image(pyr, pyr->M, &pyr->mp, shrink, sigma, on_gpu, &L->M, &mp, err);
+  if (!(st = level_image(pyr, (ffdp_volume *)pyr->F, &pyr->fp, shrink, sigma, on_gpu, &L->F, &fp, err)))
+    st = level_image(pyr, (ffdp_volume *)pyr->M, &pyr->mp, shrink, sigma, on_gpu, &L->M, &mp, err);
   if ((st = pyr->c->agree(pyr->c, st, err))) {
     ffdp_volume_free(L->F), ffdp_volume_free(L->M);
     L->F = L->M = NULL;
