@@ -68,6 +68,35 @@ ffdp_status reg_share_fetch(reg_share *sh, int need, int64_t a, int64_t b, float
   return st;
 }
 
+ffdp_status reg_share_fetch_remote(reg_share *sh, int need, int64_t a, int64_t b, float **below, int64_t *n_below,
+                                   float **above, int64_t *n_above, ffdp_error *err) {
+  const ffdp_comm *c = sh->c;
+  const int64_t P = sh->img->dim[0] * sh->img->dim[1];
+  int64_t lo[2] = {0, 0}, hi[2] = {0, 0}; /* [a, b) below and above the own planes */
+  if (need) {
+    lo[0] = a, hi[0] = b < sh->own.zlo ? b : sh->own.zlo;
+    lo[1] = a > sh->own.zhi ? a : sh->own.zhi, hi[1] = b;
+  }
+  float **buf[2] = {below, above};
+  int64_t *cnt[2] = {n_below, n_above};
+  ffdp_status st = FFDP_OK;
+  for (int k = 0; k < 2; k++) {
+    *buf[k] = NULL, *cnt[k] = hi[k] > lo[k] ? hi[k] - lo[k] : 0;
+    if (*cnt[k] && !(*buf[k] = malloc((size_t)(*cnt[k] * P) * sizeof(float))))
+      st = ffdp_fail(err, FFDP_ERR_NOMEM, "cannot allocate a %.1f MB image window", *cnt[k] * P * 4e-6);
+  }
+  if (!(st = c->agree(c, st, err))) {
+    double b0, s0;
+    c->image_traffic(c, &b0, &s0);
+    for (int k = 0; k < 2 && !st; k++) /* always both calls: they are collective */
+      st = c->planes(c, P, sh->own.zlo, sh->own.zhi, own_planes(sh), *cnt[k] ? lo[k] : 0, *cnt[k] ? hi[k] : 0, *buf[k],
+                     err);
+    account(sh, b0, s0);
+  }
+  if (st) free(*below), free(*above), *below = *above = NULL;
+  return st;
+}
+
 ffdp_status reg_share_window(reg_share *sh, const ffdp_warp *w, const ffdp_slab *store, const float *u, const float **M,
                              ffdp_slab *ms, ffdp_error *err) {
   const int64_t *d = sh->img->dim;

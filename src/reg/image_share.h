@@ -46,6 +46,11 @@ ffdp_status reg_share_window(reg_share *sh, const ffdp_warp *w, const ffdp_slab 
  * (b - a) planes; NULL when !need) from the ranks that hold them; every rank calls it, those
  * that need nothing with need = 0. */
 ffdp_status reg_share_fetch(reg_share *sh, int need, int64_t a, int64_t b, float **buf, ffdp_error *err);
+/* The same, but only the planes of [a, b) that other ranks hold: those below this rank's own
+ * planes into *below (n_below planes) and those above into *above (allocated here, NULL when
+ * none); the part in the rank's own planes is for the caller to read in place. */
+ffdp_status reg_share_fetch_remote(reg_share *sh, int need, int64_t a, int64_t b, float **below, int64_t *n_below,
+                                   float **above, int64_t *n_above, ffdp_error *err);
 /* Ring mode: out = img(q(p)) and dq = its gradient w.r.t. q (3 per voxel; NULL to skip) on
  * store's owned planes, as every rank's planes visit once. Collective. */
 ffdp_status reg_share_ring(reg_share *sh, const ffdp_warp *w, const ffdp_slab *store, const float *u, float *out,

@@ -20,14 +20,21 @@ int fetch(reg_window *W, reg_share *sh, int shared, int need, int64_t a, int64_t
   const int64_t *d = ffdp_volume_dim(img);
   if (need) reg_window_margin(d[2], &a, &b);
   const size_t P = (size_t)d[0] * d[1], bytes = need ? (size_t)(b - a) * P * sizeof(float) : 0;
-  float *host = nullptr;
-  if (shared && reg_share_fetch(sh, need, a, b, &host, err)) return -1;
+  /* on ranks only the planes other ranks hold travel (through host memory); the rank's own
+   * planes go to the device straight from where they are */
+  float *below = nullptr, *above = nullptr;
+  int64_t nb = 0, na = 0;
+  if (shared && reg_share_fetch_remote(sh, need, a, b, &below, &nb, &above, &na, err)) return -1;
   if (!need) return 0;
-  const float *src = shared ? host : ffdp_volume_cdata(img) + (size_t)a * P;
   float *dev = nullptr;
   int rc = (int)cudaMalloc((void **)&dev, bytes);
-  if (!rc) rc = (int)cudaMemcpy(dev, src, bytes, cudaMemcpyHostToDevice);
-  free(host);
+  const int64_t o0 = shared ? (a > sh->own.zlo ? a : sh->own.zlo) : a, o1 = shared ? (b < sh->own.zhi ? b : sh->own.zhi) : b;
+  if (!rc && nb) rc = (int)cudaMemcpy(dev, below, nb * P * sizeof(float), cudaMemcpyHostToDevice);
+  if (!rc && o1 > o0)
+    rc = (int)cudaMemcpy(dev + (o0 - a) * P, ffdp_volume_cdata(img) + (size_t)o0 * P, (o1 - o0) * P * sizeof(float),
+                         cudaMemcpyHostToDevice);
+  if (!rc && na) rc = (int)cudaMemcpy(dev + (b - na - a) * P, above, na * P * sizeof(float), cudaMemcpyHostToDevice);
+  free(below), free(above);
   if (rc) {
     if (dev) cudaFree(dev);
     return rc;
@@ -37,8 +44,8 @@ int fetch(reg_window *W, reg_share *sh, int shared, int need, int64_t a, int64_t
   W->ms = ffdp_slab_whole(d[0], d[1], d[2]);
   W->ms.z0 = W->ms.zlo = a, W->ms.z1 = W->ms.zhi = b;
   W->bytes += (double)bytes, W->fetches++;
-  reg_trace("window: planes [%lld, %lld) of %lld fetched (%.1f MB)", (long long)a, (long long)b, (long long)d[2],
-            bytes / 1e6);
+  reg_trace("window: planes [%lld, %lld) of %lld on the device, %lld of them from other ranks (%.1f MB)", (long long)a,
+            (long long)b, (long long)d[2], (long long)(nb + na), (nb + na) * P * 4e-6);
   return 0;
 }
 
