@@ -63,12 +63,12 @@ void ffdp_volume_spacing(const ffdp_volume *v, double sp[3]) {
   }
 }
 
-int64_t ffdp_volume_range(const ffdp_volume *v, double *vmin, double *vmax) {
-  int64_t n = ffdp_volume_nvox(v) * v->ncomp, bad = 0;
+int64_t ffdp_floats_range(const float *d, int64_t n, double *vmin, double *vmax) {
+  int64_t bad = 0;
   double lo = INFINITY, hi = -INFINITY;
 #pragma omp parallel for reduction(min : lo) reduction(max : hi) reduction(+ : bad)
   for (int64_t i = 0; i < n; i++) {
-    float x = v->data[i];
+    float x = d[i];
     if (!isfinite(x)) {
       bad++;
       continue;
@@ -79,4 +79,8 @@ int64_t ffdp_volume_range(const ffdp_volume *v, double *vmin, double *vmax) {
   *vmin = lo;
   *vmax = hi;
   return bad;
+}
+
+int64_t ffdp_volume_range(const ffdp_volume *v, double *vmin, double *vmax) {
+  return ffdp_floats_range(v->data, ffdp_volume_nvox(v) * v->ncomp, vmin, vmax);
 }

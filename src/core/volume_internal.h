@@ -9,4 +9,7 @@ struct ffdp_volume {
   ffdp_mat4 vox2world;
   int source_dtype;
 };
+/* Smallest and largest finite value of d[0..n) (±INFINITY when none); returns the count of
+ * NaN/Inf values. */
+int64_t ffdp_floats_range(const float *d, int64_t n, double *vmin, double *vmax);
 #endif

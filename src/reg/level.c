@@ -35,7 +35,7 @@ void reg_resampled_planes(int64_t nz, int shrink, int64_t k0, int64_t k1, int64_
   *hi = *hi > nz ? nz : *hi < *lo ? *lo : *hi;
 }
 
-void reg_level_src_planes(const int64_t dim[3], int shrink, double sigma, int64_t k0, int64_t k1, int64_t *a, int64_t *b) {
+static void level_src_planes(const int64_t dim[3], int shrink, double sigma, int64_t k0, int64_t k1, int64_t *a, int64_t *b) {
   int64_t lo, hi; /* then each Gaussian widens the range by its radius */
   reg_resampled_planes(dim[2], shrink, k0, k1, &lo, &hi);
   const int64_t r = (shrink > 1 ? ffdp_blur_radius(shrink / 3.0) : 0) + (sigma > 0 ? ffdp_blur_radius(sigma) : 0);
@@ -101,8 +101,9 @@ void reg_pyramid_init(reg_pyramid *p, const ffdp_volume *F, const ffdp_volume *M
   const ffdp_volume *v[2] = {F, M};
   reg_planes *r[2] = {&p->fp, &p->mp};
   for (int k = 0; k < 2; k++) {
-    const ffdp_slab s = ffdp_slab_split(v[k]->dim[0], v[k]->dim[1], v[k]->dim[2], p->c->rank, p->c->size, 0);
-    *r[k] = p->sharded ? (reg_planes){s.z0, s.z1, s.z0, s.z1} : (reg_planes){0, v[k]->dim[2], 0, v[k]->dim[2]};
+    int64_t z0 = 0, z1 = v[k]->dim[2];
+    if (p->sharded) ffdp_comm_share(p->c, v[k]->dim[2], &z0, &z1);
+    *r[k] = (reg_planes){z0, z1, z0, z1};
   }
 }
 
@@ -145,7 +146,7 @@ static ffdp_status level_image(const reg_pyramid *pyr, ffdp_volume *src, reg_pla
     const ffdp_slab ls = ffdp_slab_split(d[0], d[1], d[2], c->rank, c->size, 0);
     k0 = ls.z0, k1 = ls.z1;
   }
-  if (k1 > k0) reg_level_src_planes(src->dim, shrink, sigma, k0, k1, &a, &b);
+  if (k1 > k0) level_src_planes(src->dim, shrink, sigma, k0, k1, &a, &b);
   const int64_t P = src->dim[0] * src->dim[1];
   /* sharded: the source planes beyond this rank's share come into their places in the source
    * (kept there: the next level needs mostly the same), so [a, b) is read in place either way */
@@ -251,7 +252,6 @@ ffdp_status reg_level_build(reg_pyramid *pyr, const ffdp_volume *fmask, const ff
   memset(L, 0, sizeof *L);
   ffdp_status st;
   if ((st = level_images(pyr, shrink, sigma, L, err))) return st;
-
   L->fs = ffdp_slab_whole(L->F->dim[0], L->F->dim[1], L->F->dim[2]);
   L->ms = ffdp_slab_whole(L->M->dim[0], L->M->dim[1], L->M->dim[2]);
   if (fmask) {

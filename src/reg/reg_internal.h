@@ -55,11 +55,10 @@ void reg_pyramid_init(reg_pyramid *p, const ffdp_volume *F, const ffdp_volume *M
                       int sharded);
 void reg_pyramid_free(reg_pyramid *p);
 /* Planes [k0, k1) of a pyramid level (shrink, sigma) of an image with this grid, from its
- * planes [a, b) in src (reg_level_src_planes says which): Gaussian of sigma, then the
+ * planes [a, b) in src (every plane that the resample and both Gaussians reach): Gaussian of sigma, then the
  * downsampler's Gaussian of shrink/3 and a border-clamped linear resample onto the shrunken
  * grid, the same operators (in global plane coordinates) whatever [a, b) is, so that any
  * split of the planes gives the bits of the whole. Host (level.c) and CUDA (pyramid_cuda.cu). */
-void reg_level_src_planes(const int64_t dim[3], int shrink, double sigma, int64_t k0, int64_t k1, int64_t *a, int64_t *b);
 ffdp_status reg_shrink_smooth_planes(const int64_t dim[3], ffdp_mat4 vox2world, const float *src, int64_t a, int64_t b,
                                      int shrink, double sigma, const int64_t ldim[3], ffdp_mat4 lvox2world, int64_t k0,
                                      int64_t k1, float *out, ffdp_error *err);

@@ -64,35 +64,25 @@ ffdp_status ffdp_reg_options_preset(ffdp_reg_options *opt, const char *name, ffd
   return FFDP_OK;
 }
 
-/* Range over planes [z0, z1) of v, then over every rank's planes of comm (NULL: these). */
-static int64_t range_planes(const ffdp_volume *v, int64_t z0, int64_t z1, const ffdp_comm *comm, double *lo, double *hi) {
-  const int64_t P = v->dim[0] * v->dim[1] * v->ncomp, n = (z1 - z0) * P;
-  const float *d = v->data + z0 * P;
-  double a = INFINITY, b = -INFINITY, bad = 0;
-#pragma omp parallel for reduction(min : a) reduction(max : b) reduction(+ : bad)
-  for (int64_t i = 0; i < n; i++) {
-    const float x = d[i];
-    if (!isfinite(x)) {
-      bad++;
-      continue;
-    }
-    a = x < a ? x : a, b = x > b ? x : b;
-  }
-  const ffdp_comm *c = ffdp_comm_or_single(comm);
-  c->sum(c, &bad, 1); /* integer-valued: exact */
-  *lo = -c->max(c, -a), *hi = c->max(c, b);
-  return (int64_t)bad;
+/* The planes of v this rank holds: its share when the inputs are sharded over `shared`. */
+static void held_planes(const ffdp_volume *v, const ffdp_comm *shared, int64_t *z0, int64_t *z1) {
+  *z0 = 0, *z1 = v->dim[2];
+  if (shared) ffdp_comm_share(shared, v->dim[2], z0, z1);
 }
 
 /* The intensity range of v (of every rank's share when sharded); constant or non-finite
  * images are errors, the same on every rank. */
 static ffdp_status intensity_range(const ffdp_volume *v, const char *what, const ffdp_comm *shared, double *lo, double *hi,
                                    ffdp_error *err) {
-  int64_t z0 = 0, z1 = v->dim[2];
-  if (shared) ffdp_comm_share(shared, v->dim[2], &z0, &z1);
-  int64_t bad = range_planes(v, z0, z1, shared, lo, hi);
+  int64_t z0, z1;
+  held_planes(v, shared, &z0, &z1);
+  const int64_t P = v->dim[0] * v->dim[1];
+  double bad = (double)ffdp_floats_range(v->data + z0 * P, (z1 - z0) * P, lo, hi);
+  const ffdp_comm *c = ffdp_comm_or_single(shared);
+  c->sum(c, &bad, 1); /* integer-valued: exact */
+  *lo = -c->max(c, -*lo), *hi = c->max(c, *hi);
   if (bad)
-    return ffdp_fail(err, FFDP_ERR_NUMERIC, "the %s image contains %lld NaN/Inf voxels; clean it first", what, (long long)bad);
+    return ffdp_fail(err, FFDP_ERR_NUMERIC, "the %s image contains %.0f NaN/Inf voxels; clean it first", what, bad);
   if (!(*hi > *lo)) return ffdp_fail(err, FFDP_ERR_INVALID, "the %s image is constant (all voxels %g)", what, *lo);
   return FFDP_OK;
 }
@@ -111,8 +101,8 @@ static ffdp_status normalize_share(ffdp_volume *v, const ffdp_comm *shared, cons
   if (v->ncomp != 1) return ffdp_fail(err, FFDP_ERR_INVALID, "the %s image must be scalar", what ? what : "");
   ffdp_status st = intensity_range(v, what ? what : "", shared, &a, &b, err);
   if (st) return st;
-  int64_t z0 = 0, z1 = v->dim[2];
-  if (shared) ffdp_comm_share(shared, v->dim[2], &z0, &z1);
+  int64_t z0, z1;
+  held_planes(v, shared, &z0, &z1);
   const int64_t P = v->dim[0] * v->dim[1];
   scale_into(v->data + z0 * P, v->data + z0 * P, (z1 - z0) * P, a, b);
   if (lo) *lo = a;
@@ -136,8 +126,8 @@ static ffdp_status normalized(const ffdp_volume *v, const ffdp_comm *shared, con
   double lo, hi;
   ffdp_status st = intensity_range(v, what, shared, &lo, &hi, err);
   if (st || (st = ffdp_volume_create(v->dim, 1, v->vox2world, out, err))) return st;
-  int64_t z0 = 0, z1 = v->dim[2];
-  if (shared) ffdp_comm_share(shared, v->dim[2], &z0, &z1);
+  int64_t z0, z1;
+  held_planes(v, shared, &z0, &z1);
   const int64_t P = v->dim[0] * v->dim[1];
   scale_into(v->data + z0 * P, (*out)->data + z0 * P, (z1 - z0) * P, lo, hi);
   return FFDP_OK;
