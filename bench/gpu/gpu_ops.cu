@@ -90,6 +90,9 @@ int main(int argc, char **argv) {
   const long long N = argc > 1 ? atoll(argv[1]) : 256, n = N * N * N;
   cudaDeviceProp prop;
   CK(cudaGetDeviceProperties(&prop, 0));
+  // what the registration's device selection does; FFDP_POOL_DEFAULT=1 leaves the pool as is
+  const char *pd = getenv("FFDP_POOL_DEFAULT");
+  if (!(pd && atoi(pd))) CK(ffdp_cuda_ops_setup(0));
   printf("device: %s, %d SMs, L2 %d MB; volume %lld^3 = %.1f M voxels\n", prop.name, prop.multiProcessorCount,
          prop.l2CacheSize >> 20, N, n / 1e6);
   // copy bandwidth: bytes read + bytes written over time
@@ -246,6 +249,39 @@ int main(int argc, char **argv) {
     pool_high_and_reset();
     float t = median_ms([&] { ffdp_cuda_lncc2(&lp, &s, dF, dM, NULL, 1.0 / n, dgF, dout, &lg, 0); });
     rows.push_back({"lncc k=5 box fwd + both grads", 16, t, e, pool_high_and_reset() / 1e6});
+    CK(cudaFree(dgF));
+  }
+
+  {  // every compiled radius, both gradient variants and a mask (check only): k = 3 box and
+     // k = 7 Gaussian with both gradients, k = 9 with gM only, all under a random mask
+    std::vector<uint8_t> mk(n);
+    for (long long i = 0; i < n; i++) mk[i] = urand(0.f, 1.f) < 0.8f;
+    uint8_t *dmk;
+    float *dgF;
+    CK(cudaMalloc(&dmk, n));
+    CK(cudaMalloc(&dgF, n * 4));
+    CK(cudaMemcpy(dmk, mk.data(), n, cudaMemcpyHostToDevice));
+    const int kw[3] = {3, 7, 9};
+    const ffdp_window_kind kk[3] = {FFDP_WINDOW_BOX, FFDP_WINDOW_GAUSS, FFDP_WINDOW_BOX};
+    const char *kn[3] = {"lncc k=3 box, mask, both grads (check only)", "lncc k=7 gauss, mask, both grads (check only)",
+                         "lncc k=9 box, mask (check only)"};
+    std::vector<float> refF(n), gotF(n);
+    for (int v = 0; v < 3; v++) {
+      ffdp_lncc_params lp = {kw[v], kk[v], 1e-5};
+      const bool both = v < 2;
+      lc = ffdp_lncc_f32(&lp, &s, F.data(), M.data(), mk.data(), 1.0 / n, ref.data());
+      if (both) ffdp_lncc_f32(&lp, &s, M.data(), F.data(), mk.data(), 1.0 / n, refF.data());
+      poison(dout, n), poison(dgF, n);
+      CK(ffdp_cuda_lncc2(&lp, &s, dF, dM, dmk, 1.0 / n, both ? dgF : NULL, dout, &lg, 0));
+      CK(cudaMemcpy(got.data(), dout, n * 4, cudaMemcpyDeviceToHost));
+      double e = fmax(rel_err(got.data(), ref.data(), n), fabs(lg - lc) / fabs(lc));
+      if (both) {
+        CK(cudaMemcpy(gotF.data(), dgF, n * 4, cudaMemcpyDeviceToHost));
+        e = fmax(e, rel_err(gotF.data(), refF.data(), n));
+      }
+      rows.push_back({kn[v], 12, 0.0, e, 0.0});
+    }
+    CK(cudaFree(dmk));
     CK(cudaFree(dgF));
   }
 

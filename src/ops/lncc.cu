@@ -1,14 +1,19 @@
 // CUDA LNCC, forward and backward fused in one kernel (same math as lncc_impl.h).
-// A block owns a TX x TY column tile and a z-range and marches along z. Per plane it reads
-// F and M once (with a 2R apron in x and y that neighbouring tiles also read, mostly from
-// L2), filters the five moment products in x and y through shared memory, and each thread
-// keeps the z-window of its column in registers: a ring of 2R+1 planes of the five
-// xy-filtered products (for the moments at plane t-R) and of the three xy-filtered G's (for
-// the gradient at plane t-2R). Raw F, M of the output plane are re-read (an L2 hit). No
-// moment, G or cc volume exists in device memory, and shared memory holds only one plane of
-// intermediates, so several blocks share an SM. Loss partials per block are summed on the
-// host in block order (deterministic). With gF as well (the symmetric loss of SyN needs the
-// gradient w.r.t. both images) two more G channels ride along and one pass gives both.
+// A block owns a TX x TY column tile and a z-range and marches along z, one plane per step.
+// Each thread keeps, for its input columns, the last 2R+1 planes of raw F and M in registers
+// and filters them along z first (the five moment products need no ring of their own); the
+// z-filtered products then go through shared memory for the x and y filters, computed four
+// outputs per thread so each loaded tap serves four sums. Moments, cc and the three G's of a
+// plane live only in registers and one shared plane; the G's are filtered in x, y and finally
+// z (a register ring per output column). Stages on different planes are pipelined so each
+// step needs two barriers:
+//   phase X: S1 raw plane s -> z-filtered products (zp) | S3 y-filter (xf) -> moments, cc, G
+//            of plane s-1-R (gp) | S5 y-filter (gx) of G plane s-2-R -> ring -> output s-2-2R
+//   phase Y: S2 x-filter zp -> xf | S4 x-filter gp -> gx
+// Every buffer is written in one phase and read in the other, so none is double-buffered.
+// The ring slots are compile-time because the march is unrolled by 2R+1 planes. Loss partials
+// per block are summed on the host in block order (deterministic). With gF as well (the
+// symmetric loss of SyN needs the gradient w.r.t. both images) two more G channels ride along.
 #include "ops/cuda_common.cuh"
 #include "ops/ops_cuda.h"
 #include <math.h>
@@ -29,194 +34,243 @@ struct Geo {
   float w[2 * 4 + 1];  // window taps: a kernel parameter, no copy before each call
 };
 
-template <int R, int TY, int NG>
-struct Layout {
+template <int R, int TY, int NG, int BY>
+struct Lay {
   static constexpr int K = 2 * R + 1;
-  static constexpr int IW = TX + 4 * R, IH = TY + 4 * R;  // input apron
-  static constexpr int MW = TX + 2 * R, MH = TY + 2 * R;  // moment region: one thread per column
-  static constexpr int NT = (MW * MH + 31) / 32 * 32;     // threads
-  static constexpr int IN = 2 * IW * IH;                  // raw F, M of the apron
-  static constexpr int XF = 5 * MW * IH;                  // x-filtered products
-  static constexpr int GP = NG * MW * MH;                 // G plane (unfiltered)
-  static constexpr int GX = NG * TX * MH;                 // G x-filtered
+  static constexpr int NT = TX * TY;                   // one output column per thread
+  static constexpr int IW = TX + 4 * R, IH = TY + 4 * R;  // input columns (z-filtered products)
+  static constexpr int MW = TX + 2 * R, MH = TY + 2 * R;  // moment / G region
+  static constexpr int MWP = (MW + 3) / 4 * 4;            // x-filter outputs come in fours
+  static constexpr int SPAN = (4 + 2 * R + 3) / 4 * 4;    // floats one four-output task reads
+  static constexpr int IWP = MWP - 4 + SPAN;              // zp row width (padding never read into results)
+  static constexpr int C = (IW * IH + NT - 1) / NT;       // input columns per thread
+  static constexpr int ZP = 5 * IH * IWP, XF = 5 * IH * MWP, GP = NG * MH * MWP, GX = NG * MH * TX;
+  static constexpr size_t SMEM = (size_t)(ZP + XF + GP + GX) * sizeof(float);
+  static_assert(MH % BY == 0, "y filter computes BY rows per thread");
+  static_assert(MW * (MH / BY) <= NT, "one y-filter task per thread at most");
+  static_assert(IWP >= IW && MWP - 4 + SPAN <= IWP && TX - 4 + SPAN <= MWP, "row padding");
 };
 
+// Four outputs of a K-tap filter from SPAN consecutive floats at a 16-byte aligned address.
+template <int R, int SPAN>
+__device__ __forceinline__ float4 filter4(const float *src, const float *w) {
+  float v[SPAN];
+#pragma unroll
+  for (int k = 0; k < SPAN; k += 4) {
+    const float4 t = *reinterpret_cast<const float4 *>(src + k);
+    v[k] = t.x, v[k + 1] = t.y, v[k + 2] = t.z, v[k + 3] = t.w;
+  }
+  float o[4] = {0.f, 0.f, 0.f, 0.f};
+#pragma unroll
+  for (int d = 0; d < 2 * R + 1; d++)
+#pragma unroll
+    for (int r = 0; r < 4; r++) o[r] += w[d] * v[r + d];
+  return make_float4(o[0], o[1], o[2], o[3]);
+}
+
 // NG = 3: G channels for gM (dL/dm1, dL/dm3, dL/dm4); NG = 5: also dL/dm0, dL/dm2 for gF.
-template <int R, int TY, int NG, int MINB>
-__global__ void __launch_bounds__(Layout<R, TY, NG>::NT, MINB)
+template <int R, int TY, int NG, int BY, int MINB>
+__global__ void __launch_bounds__(TX *TY, MINB)
     lncc_kernel(Geo g, const float *__restrict__ F, const float *__restrict__ M, const uint8_t *__restrict__ mask,
                 float *__restrict__ gM, float *__restrict__ gF, double *partial) {
-  using L = Layout<R, TY, NG>;
-  constexpr int K = L::K;
-  __shared__ float in[L::IN], xf[L::XF], gp[L::GP], gx[L::GX];
+  using L = Lay<R, TY, NG, BY>;
+  constexpr int K = L::K, NT = L::NT, C = L::C;
+  extern __shared__ float4 smem4[];
+  float *const zp = reinterpret_cast<float *>(smem4), *const xf = zp + L::ZP, *const gp = xf + L::XF,
+               *const gx = gp + L::GP;
   const int tid = threadIdx.x;
   const int x0 = blockIdx.x * TX, y0 = blockIdx.y * TY;
   const long long za = g.z0 + (long long)blockIdx.z * g.zchunk;
   const long long zb = za + g.zchunk < g.z1 ? za + g.zchunk : g.z1;
   const long long P = (long long)g.nx * g.ny;
   const bool grad = gM != nullptr;
-  // this thread's moment column (i, j) of the MW x MH region and output column of the tile
-  const int mi = tid % L::MW, mj = tid / L::MW, mx = x0 - R + mi, my = y0 - R + mj;
-  const bool mcol = tid < L::MW * L::MH, min_img = mcol && mx >= 0 && mx < g.nx && my >= 0 && my < g.ny;
-  const bool interior = mcol && mi >= R && mi < R + TX && mj >= R && mj < R + TY;
-  const int oi = tid % TX, oj = tid / TX, ox = x0 + oi, oy = y0 + oj;
-  const bool ocol = tid < TX * TY && ox < g.nx && oy < g.ny;
   const float *w = g.w;  // constant-bank operands: no registers
-  float ra[5][K], rb[NG][K];  // z-rings: [d] holds plane t-2R+d (products), p-2R+d (G's)
+  // S1: this thread's input columns; off = in-plane offset, -1 outside the image, -2 none
+  int off[C], zo[C];
 #pragma unroll
-  for (int q = 0; q < 5; q++)
+  for (int c = 0; c < C; c++) {
+    const int e = tid + c * NT, i = e % L::IW, j = e / L::IW, x = x0 - 2 * R + i, y = y0 - 2 * R + j;
+    off[c] = e >= L::IW * L::IH ? -2 : x >= 0 && x < g.nx && y >= 0 && y < g.ny ? y * g.nx + x : -1;
+    zo[c] = j * L::IWP + i;
+  }
+  float rf[C][K], rm[C][K], rb[NG][K], vf[C], vm[C];
 #pragma unroll
-    for (int d = 0; d < K; d++) ra[q][d] = 0.f;
+  for (int c = 0; c < C; c++)
+#pragma unroll
+    for (int d = 0; d < K; d++) rf[c][d] = rm[c][d] = 0.f;
 #pragma unroll
   for (int q = 0; q < NG; q++)
 #pragma unroll
     for (int d = 0; d < K; d++) rb[q][d] = 0.f;
-  double acc = 0.0;
-  // Apron values this thread stages per plane (at most two of F and of M), with in-plane
-  // offsets fixed for the whole march; the next plane's loads are issued before this plane's
-  // filtering so their latency hides behind it.
-  static_assert(L::IW * L::IH <= 2 * L::NT, "apron staging assumes two values per thread");
-  int off[2];  // -1: outside the image (zero); -2: no element
-#pragma unroll
-  for (int l = 0; l < 2; l++) {
-    const int e = tid + l * L::NT, i = e % L::IW, j = e / L::IW, x = x0 - 2 * R + i, y = y0 - 2 * R + j;
-    off[l] = e >= L::IW * L::IH ? -2 : x >= 0 && x < g.nx && y >= 0 && y < g.ny ? y * g.nx + x : -1;
-  }
-  float vf[2], vm[2];
   auto fetch = [&](long long t) {
     const bool tin = t >= 0 && t < g.nz;
     const long long b = tin ? (t - g.zlo) * P : 0;
 #pragma unroll
-    for (int l = 0; l < 2; l++) {
-      const bool ok = tin && off[l] >= 0;
-      vf[l] = ok ? __ldg(F + b + off[l]) : 0.f, vm[l] = ok ? __ldg(M + b + off[l]) : 0.f;
+    for (int c = 0; c < C; c++) {
+      const bool ok = tin && off[c] >= 0;
+      vf[c] = ok ? __ldg(F + b + off[c]) : 0.f, vm[c] = ok ? __ldg(M + b + off[c]) : 0.f;
     }
   };
-  fetch(za - 2 * R);
+  // S3 task: column i of the moment region, rows BY jq .. BY jq + BY - 1 (tasks on the last
+  // threads, which hold fewer input columns); S5: output column (oi, oj)
+  const int t3 = NT - 1 - tid, i3 = t3 % L::MW, jq3 = t3 / L::MW;
+  const bool has3 = t3 < L::MW * (L::MH / BY);
+  const int mx3 = x0 - R + i3;
+  const int oi = tid % TX, oj = tid / TX, ox = x0 + oi, oy = y0 + oj;
+  const bool ocol = ox < g.nx && oy < g.ny;
+  const long long s_raw_end = zb + 2 * R, sbeg = za - 2 * R, send = zb + 2 * R + (grad ? 2 : 1);
+  double acc = 0.0;
+  fetch(sbeg);
 
-  for (long long t = za - 2 * R; t < zb + 2 * R; t++) {
-    // 1. raw apron of plane t (zero outside the image), prefetched; then the next plane's loads
+  for (long long s0 = sbeg; s0 < send; s0 += K) {
 #pragma unroll
-    for (int l = 0; l < 2; l++)
-      if (off[l] != -2) in[tid + l * L::NT] = vf[l], in[L::IW * L::IH + tid + l * L::NT] = vm[l];
-    __syncthreads();
-    if (t + 1 < zb + 2 * R) fetch(t + 1);
-    // raw F, M of the output plane o = t - 2R (used in step 5), loaded early for the same reason
-    const long long o = t - 2 * R;
-    const bool oact = grad && ocol && o >= za && o < zb;
-    const long long ko = oact ? (o - g.zlo) * P + (long long)oy * g.nx + ox : 0;
-    const float fo = oact ? __ldg(F + ko) : 0.f, mo = oact ? __ldg(M + ko) : 0.f;
-    // 2. x-filter the five products over all apron rows
-    for (int e = tid; e < L::MW * L::IH; e += L::NT) {
-      int i = e % L::MW, j = e / L::MW;
-      float s[5] = {0.f, 0.f, 0.f, 0.f, 0.f};
+    for (int ph = 0; ph < K; ph++) {
+      const long long s = s0 + ph;
+      if (s >= send) break;  // uniform over the block
+      // ---------------- phase X
+      // S5 loads first (their latency hides behind S1 and S3): output plane o = s - 2 - 2R
+      const long long q5 = s - 2 - R, o = q5 - R;
+      const bool s5 = grad && q5 >= za - R && q5 < zb + R, out = s5 && ocol && o >= za && o < zb;
+      const long long ko = out ? (o - g.zlo) * P + (long long)oy * g.nx + ox : 0;
+      const float fo = out ? __ldg(F + ko) : 0.f, mo = out ? __ldg(M + ko) : 0.f;
+      // S1: raw plane s into the ring, z-filtered products of plane s - R into zp
+      if (s < s_raw_end) {
 #pragma unroll
-      for (int d = 0; d < K; d++) {
-        float f = in[j * L::IW + i + d], m = in[L::IW * L::IH + j * L::IW + i + d], wf = w[d] * f, wm = w[d] * m;
-        s[0] += wf, s[1] += wm, s[2] += wf * f, s[3] += wm * m, s[4] += wf * m;
-      }
+        for (int c = 0; c < C; c++) rf[c][ph] = vf[c], rm[c][ph] = vm[c];
+        if (s + 1 < s_raw_end) fetch(s + 1);
 #pragma unroll
-      for (int q = 0; q < 5; q++) xf[q * L::MW * L::IH + e] = s[q];
-    }
-    __syncthreads();
-    // 3. y-filter this thread's column into ring A; moments, cc and G on plane p = t - R
-    const long long p = t - R;
-    const bool pact = p >= za - R;
-    if (mcol) {
+        for (int c = 0; c < C; c++) {
+          if (off[c] == -2) continue;
+          float a0 = 0.f, a1 = 0.f, a2 = 0.f, a3 = 0.f, a4 = 0.f;
 #pragma unroll
-      for (int q = 0; q < 5; q++) {
-        float s = 0.f;
-#pragma unroll
-        for (int d = 0; d < K; d++) s += w[d] * xf[q * L::MW * L::IH + (mj + d) * L::MW + mi];
-#pragma unroll
-        for (int d = 0; d < K - 1; d++) ra[q][d] = ra[q][d + 1];
-        ra[q][K - 1] = s;
-      }
-      if (pact) {
-        float G2 = 0.f, G4 = 0.f, G5 = 0.f, H2 = 0.f, H4 = 0.f;
-        if (min_img && p >= 0 && p < g.nz) {
-          float m[5];
-#pragma unroll
-          for (int q = 0; q < 5; q++) {
-            float s = 0.f;
-#pragma unroll
-            for (int d = 0; d < K; d++) s += w[d] * ra[q][d];
-            m[q] = s;
+          for (int a = 0; a < K; a++) {  // plane s - a sits in slot (ph - a) mod K, tap K-1-a
+            const float f = rf[c][(ph - a + K) % K], m = rm[c][(ph - a + K) % K], wf = w[K - 1 - a] * f,
+                        wm = w[K - 1 - a] * m;
+            a0 += wf, a1 += wm, a2 += wf * f, a3 += wm * m, a4 += wf * m;
           }
-          float cov = m[4] - m[0] * m[1], vF = m[2] - m[0] * m[0], vM = m[3] - m[1] * m[1];
-          const bool vMpos = vM > 0.f, vFpos = vF > 0.f;
-          vF = vFpos ? vF : 0.f;
-          vM = vMpos ? vM : 0.f;
-          float den = vF * vM + g.eps, cc = cov * cov / den;
-          float wk = mask ? (float)(mask[(p - g.zlo) * P + (long long)my * g.nx + mx] != 0) : 1.f;
-          if (interior && p >= za && p < zb) acc -= (double)(wk * cc);
-          float s_ = g.norm * wk, dcov = -s_ * 2.f * cov / den, dvM = vMpos ? s_ * cov * cov * vF / (den * den) : 0.f;
-          G2 = dcov * (-m[0]) + dvM * (-2.f * m[1]);
-          G4 = dvM;
-          G5 = dcov;
-          if (NG == 5) {
-            const float dvF = vFpos ? s_ * cov * cov * vM / (den * den) : 0.f;
-            H2 = dcov * (-m[1]) + dvF * (-2.f * m[0]);
-            H4 = dvF;
-          }
-        }
-        gp[tid] = G2, gp[L::MW * L::MH + tid] = G4, gp[2 * L::MW * L::MH + tid] = G5;
-        if (NG == 5) gp[3 * L::MW * L::MH + tid] = H2, gp[4 * L::MW * L::MH + tid] = H4;
-      }
-    }
-    if (!grad || !pact) continue;  // uniform over the block
-    __syncthreads();
-    // 4. x-filter G
-    for (int e = tid; e < TX * L::MH; e += L::NT) {
-      int i = e % TX, j = e / TX;
-#pragma unroll
-      for (int q = 0; q < NG; q++) {
-        float s = 0.f;
-#pragma unroll
-        for (int d = 0; d < K; d++) s += w[d] * gp[q * L::MW * L::MH + j * L::MW + i + d];
-        gx[q * TX * L::MH + e] = s;
-      }
-    }
-    __syncthreads();
-    // 5. y-filter G into ring B; output plane o = t - 2R: gM = w*G2 + 2 M (w*G4) + F (w*G5)
-    //    (and gF = w*H2 + 2 F (w*H4) + M (w*G5))
-    if (tid < TX * TY) {
-#pragma unroll
-      for (int q = 0; q < NG; q++) {
-        float s = 0.f;
-#pragma unroll
-        for (int d = 0; d < K; d++) s += w[d] * gx[q * TX * L::MH + (oj + d) * TX + oi];
-#pragma unroll
-        for (int d = 0; d < K - 1; d++) rb[q][d] = rb[q][d + 1];
-        rb[q][K - 1] = s;
-      }
-      if (oact) {
-        float a = 0.f, b = 0.f, c = 0.f;
-#pragma unroll
-        for (int d = 0; d < K; d++) a += w[d] * rb[0][d], b += w[d] * rb[1][d], c += w[d] * rb[2][d];
-        gM[ko] = a + 2.f * mo * b + fo * c;
-        if (NG == 5) {
-          float d2 = 0.f, e2 = 0.f;
-#pragma unroll
-          for (int d = 0; d < K; d++) d2 += w[d] * rb[3][d], e2 += w[d] * rb[4][d];
-          gF[ko] = d2 + 2.f * fo * e2 + mo * c;
+          float *z = zp + zo[c];
+          z[0] = a0, z[L::IH * L::IWP] = a1, z[2 * L::IH * L::IWP] = a2, z[3 * L::IH * L::IWP] = a3,
+          z[4 * L::IH * L::IWP] = a4;
         }
       }
+      // S3: y-filter xf into the moments of plane p = s - 1 - R, then cc and the G's
+      const long long p = s - 1 - R;
+      const bool s3 = p >= za - R && p < zb + R;
+      if (s3 && has3) {
+        float m[5][BY];
+#pragma unroll
+        for (int q = 0; q < 5; q++) {
+          float v[BY + 2 * R];
+#pragma unroll
+          for (int d = 0; d < BY + 2 * R; d++) v[d] = xf[q * L::IH * L::MWP + (BY * jq3 + d) * L::MWP + i3];
+#pragma unroll
+          for (int r = 0; r < BY; r++) {
+            float sum = 0.f;
+#pragma unroll
+            for (int d = 0; d < K; d++) sum += w[d] * v[r + d];
+            m[q][r] = sum;
+          }
+        }
+        const bool pin = p >= 0 && p < g.nz && mx3 >= 0 && mx3 < g.nx, own = p >= za && p < zb;
+#pragma unroll
+        for (int r = 0; r < BY; r++) {
+          const int jr = BY * jq3 + r, my = y0 - R + jr;
+          float G2 = 0.f, G4 = 0.f, G5 = 0.f, H2 = 0.f, H4 = 0.f;
+          if (pin && my >= 0 && my < g.ny) {
+            float cov = m[4][r] - m[0][r] * m[1][r], vF = m[2][r] - m[0][r] * m[0][r], vM = m[3][r] - m[1][r] * m[1][r];
+            const bool vMpos = vM > 0.f, vFpos = vF > 0.f;
+            vF = vFpos ? vF : 0.f;
+            vM = vMpos ? vM : 0.f;
+            const float inv = 1.f / (vF * vM + g.eps), cc = cov * cov * inv;
+            const float wk = mask ? (float)(mask[(p - g.zlo) * P + (long long)my * g.nx + mx3] != 0) : 1.f;
+            if (own && i3 >= R && i3 < R + TX && jr >= R && jr < R + TY) acc -= (double)(wk * cc);
+            const float s_ = g.norm * wk, dcov = -s_ * 2.f * cov * inv, c2 = s_ * cc * inv;  // s cov²/den²
+            const float dvM = vMpos ? c2 * vF : 0.f;
+            G2 = dcov * (-m[0][r]) + dvM * (-2.f * m[1][r]);
+            G4 = dvM;
+            G5 = dcov;
+            if (NG == 5) {
+              const float dvF = vFpos ? c2 * vM : 0.f;
+              H2 = dcov * (-m[1][r]) + dvF * (-2.f * m[0][r]);
+              H4 = dvF;
+            }
+          }
+          if (grad) {
+            float *gq = gp + jr * L::MWP + i3;
+            gq[0] = G2, gq[L::MH * L::MWP] = G4, gq[2 * L::MH * L::MWP] = G5;
+            if (NG == 5) gq[3 * L::MH * L::MWP] = H2, gq[4 * L::MH * L::MWP] = H4;
+          }
+        }
+      }
+      // S5: y-filter the x-filtered G's of plane q5 into the ring; z-filter gives plane o
+      if (s5) {
+#pragma unroll
+        for (int q = 0; q < NG; q++) {
+          float sum = 0.f;
+#pragma unroll
+          for (int d = 0; d < K; d++) sum += w[d] * gx[q * L::MH * TX + (oj + d) * TX + oi];
+          rb[q][ph] = sum;
+        }
+        if (out) {
+          float zs[NG];
+#pragma unroll
+          for (int q = 0; q < NG; q++) {
+            float sum = 0.f;
+#pragma unroll
+            for (int a = 0; a < K; a++) sum += w[K - 1 - a] * rb[q][(ph - a + K) % K];
+            zs[q] = sum;
+          }
+          gM[ko] = zs[0] + 2.f * mo * zs[1] + fo * zs[2];  // gM = w*G2 + 2 M (w*G4) + F (w*G5)
+          if (NG == 5) gF[ko] = zs[3] + 2.f * fo * zs[4] + mo * zs[2];
+        }
+      }
+      __syncthreads();
+      // ---------------- phase Y
+      // S2: x-filter the z-filtered products of plane s - R (rows of the input apron)
+      if (s >= za && s < s_raw_end) {
+        constexpr int Q = L::MWP / 4;
+        for (int task = tid; task < L::IH * Q; task += NT) {
+          const int j = task / Q, k = 4 * (task % Q);
+#pragma unroll
+          for (int q = 0; q < 5; q++)
+            *reinterpret_cast<float4 *>(xf + q * L::IH * L::MWP + j * L::MWP + k) =
+                filter4<R, L::SPAN>(zp + q * L::IH * L::IWP + j * L::IWP + k, w);
+        }
+      }
+      // S4: x-filter the G's of plane p (tasks from the last thread down: S2 has the first)
+      if (grad && s3) {
+        constexpr int Q = TX / 4;
+        for (int task = NT - 1 - tid; task < L::MH * Q; task += NT) {
+          const int j = task / Q, k = 4 * (task % Q);
+#pragma unroll
+          for (int q = 0; q < NG; q++)
+            *reinterpret_cast<float4 *>(gx + q * L::MH * TX + j * TX + k) =
+                filter4<R, L::SPAN>(gp + q * L::MH * L::MWP + j * L::MWP + k, w);
+        }
+      }
+      __syncthreads();
     }
-    // the next plane's step 1 and 2 write `in` and `xf`, last read before the barriers above
   }
   double s = block_sum(acc);
   if (threadIdx.x == 0) partial[((long long)blockIdx.z * gridDim.y + blockIdx.y) * gridDim.x + blockIdx.x] = s * g.norm;
 }
 
-template <int R, int TY, int MINB>
+template <int R, int TY, int NG, int BY, int MINB>
+int launch_ng(const Geo &g, const float *F, const float *M, const uint8_t *mask, float *gM, float *gF, double *part,
+              dim3 grid, cudaStream_t st) {
+  using L = Lay<R, TY, NG, BY>;
+  cudaError_t e = cudaFuncSetAttribute(lncc_kernel<R, TY, NG, BY, MINB>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                       (int)L::SMEM);
+  if (e) return (int)e;
+  lncc_kernel<R, TY, NG, BY, MINB><<<grid, L::NT, L::SMEM, st>>>(g, F, M, mask, gM, gF, part);
+  return (int)cudaGetLastError();
+}
+
+template <int R, int TY, int BY, int MINB>
 int launch(const Geo &g, const float *F, const float *M, const uint8_t *mask, float *gM, float *gF, double *part,
            dim3 grid, cudaStream_t st) {
-  if (gF)
-    lncc_kernel<R, TY, 5, MINB><<<grid, Layout<R, TY, 5>::NT, 0, st>>>(g, F, M, mask, gM, gF, part);
-  else
-    lncc_kernel<R, TY, 3, MINB><<<grid, Layout<R, TY, 3>::NT, 0, st>>>(g, F, M, mask, gM, nullptr, part);
-  return (int)cudaGetLastError();
+  return gF ? launch_ng<R, TY, 5, BY, MINB>(g, F, M, mask, gM, gF, part, grid, st)
+            : launch_ng<R, TY, 3, BY, MINB>(g, F, M, mask, gM, nullptr, part, grid, st);
 }
 
 }  // namespace
@@ -234,9 +288,12 @@ extern "C" int ffdp_cuda_lncc2(const ffdp_lncc_params *p, const ffdp_slab *s, co
     for (int d = -r; d <= r; d++) sum += (t[d + r] = exp(-0.5 * d * d / (sig * sig)));
     for (int d = 0; d < p->window; d++) w[d] = (float)(t[d] / sum);
   }
-  /* tile height per radius: the largest tile whose two register z-rings (8(2r+1) floats per
-   * thread) compile without spills (ptxas -v); r = 4 spills ~200 bytes per thread */
-  const int ty = r == 1 ? 16 : r == 2 ? 8 : 4;
+  /* tile per radius: about 512 threads (one output column each, TX x TY), y-filter tasks of
+   * two moment rows (four rows left half the warps idle at the barrier: 0.65 vs 0.61 ms at
+   * 256^3, r = 2); r = 4 takes 8-row tiles (its register rings: 240 registers per thread).
+   * Measured alternatives (H100, bench/gpu/NOTES.md, session 9): r = 2 with 8-row tiles and
+   * two blocks per SM 0.88 ms, with four-row tasks 0.65 ms. */
+  const int ty = r == 1 ? 14 : r == 2 ? 16 : r == 3 ? 14 : 8;
   const long long nzo = s->z1 - s->z0;
   if (nzo <= 0) {
     *loss = 0;
@@ -255,10 +312,10 @@ extern "C" int ffdp_cuda_lncc2(const ffdp_lncc_params *p, const ffdp_slab *s, co
   if (e) return (int)e;
   int rc;
   switch (r) {
-  case 1: rc = launch<1, 16, 1>(g, F, M, mask, gM, gF, part, grid, st); break;
-  case 2: rc = launch<2, 8, 1>(g, F, M, mask, gM, gF, part, grid, st); break;
-  case 3: rc = launch<3, 4, 1>(g, F, M, mask, gM, gF, part, grid, st); break;
-  default: rc = launch<4, 4, 1>(g, F, M, mask, gM, gF, part, grid, st); break;
+  case 1: rc = launch<1, 14, 2, 1>(g, F, M, mask, gM, gF, part, grid, st); break;
+  case 2: rc = launch<2, 16, 2, 1>(g, F, M, mask, gM, gF, part, grid, st); break;
+  case 3: rc = launch<3, 14, 2, 1>(g, F, M, mask, gM, gF, part, grid, st); break;
+  default: rc = launch<4, 8, 4, 1>(g, F, M, mask, gM, gF, part, grid, st); break;
   }
   double *host = (double *)malloc(nb * sizeof(double));
   cudaMemcpyAsync(host, part, nb * sizeof(double), cudaMemcpyDeviceToHost, st);

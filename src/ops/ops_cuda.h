@@ -8,6 +8,13 @@ extern "C" {
 #endif
 
 /* Returns 0 on success or a CUDA error code. */
+
+/* Once per device, before the operators: keep up to 64 MiB of freed stream-ordered memory
+ * mapped. The operators allocate their small per-call scratch (loss partials, histograms) with
+ * cudaMallocAsync; with the pool's default release threshold (0) every synchronization hands
+ * that memory back and the next call maps it again, which costs more than a small kernel. */
+int ffdp_cuda_ops_setup(int device);
+
 int ffdp_cuda_sample_fwd(const ffdp_warp *w, const ffdp_slab *fs, const float *u, const ffdp_slab *ms,
                          const float *M, int ncomp, float *out, void *stream);
 /* gB_dev: 12 doubles on the device, overwritten (may be NULL); gu may be NULL. */

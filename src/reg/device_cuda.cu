@@ -4,6 +4,7 @@
 #include "core/comm_internal.h"
 #include "core/err.h"
 #include "ffdp/plan.h"
+#include "ops/ops_cuda.h"
 #include "reg/reg_internal.h"
 
 extern "C" double reg_cuda_used_bytes(void) {
@@ -38,6 +39,7 @@ extern "C" ffdp_status reg_cuda_select(const ffdp_comm *comm, ffdp_error *err) {
   const ffdp_comm *c = ffdp_comm_or_single(comm);
   const int dev = rank_device(comm);
   cudaError_t e = cudaSetDevice(dev);
+  if (!e) e = (cudaError_t)ffdp_cuda_ops_setup(dev);
   ffdp_status st = e ? ffdp_fail(err, FFDP_ERR_IO, "cannot use CUDA device %d: %s", dev, cudaGetErrorString(e)) : FFDP_OK;
   if ((st = c->agree(c, st, err)) || c->size < 2) return st;
   if (!c->gpu_setup) return ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "this communicator cannot carry GPU data");
