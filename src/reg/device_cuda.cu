@@ -13,6 +13,15 @@ extern "C" double reg_cuda_used_bytes(void) {
   return (double)(total_b - free_b);
 }
 
+extern "C" int reg_cuda_pin(const void *p, size_t bytes) {
+  if (!bytes) return 0;
+  if (cudaHostRegister(const_cast<void *>(p), bytes, cudaHostRegisterDefault) == cudaSuccess) return 1;
+  (void)cudaGetLastError(); /* a refusal (limits, unsupported) leaves the memory pageable */
+  return 0;
+}
+
+extern "C" void reg_cuda_unpin(const void *p) { cudaHostUnregister(const_cast<void *>(p)); }
+
 extern "C" int reg_cuda_device_count(void) {
   int ndev = 0;
   return cudaGetDeviceCount(&ndev) == cudaSuccess ? ndev : 0;

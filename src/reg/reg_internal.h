@@ -42,6 +42,7 @@ typedef struct reg_pyramid {
   const ffdp_comm *c;
   int sharded; /* F and M hold this rank's share of planes only (more than one rank) */
   reg_planes fp, mp;
+  int pinned[2]; /* F's and M's own planes are page-locked (CUDA builds) */
   int n;
   struct {
     int shrink;
@@ -170,6 +171,10 @@ int reg_cuda_device_count(void);
 void reg_resolve_levels(const ffdp_reg_options *in, const double spacing[3], ffdp_reg_options *out);
 /* Device memory in use now (total - free, bytes), for per-stage peaks. */
 double reg_cuda_used_bytes(void);
+/* Page-lock host memory that many copies to the device will read (1 when it is), and undo it:
+ * pageable copies run at a fraction of the host link's rate. A refusal is not an error. */
+int reg_cuda_pin(const void *p, size_t bytes);
+void reg_cuda_unpin(const void *p);
 /* The greedy stage on a CUDA device (greedy_cuda.cu); same contract as reg_greedy_stage. */
 ffdp_status reg_greedy_stage_cuda(reg_pyramid *pyr, const ffdp_reg_options *opt, int si,
                                   ffdp_mat4 aff, ffdp_volume **u, ffdp_stage_summary *sum, double t_start, ffdp_error *err);
