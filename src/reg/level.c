@@ -108,14 +108,19 @@ void reg_pyramid_init(reg_pyramid *p, const ffdp_volume *F, const ffdp_volume *M
 #ifdef FFDP_HAVE_CUDA
   /* Every GPU level build uploads source planes and the full-resolution level uploads the
    * images: page-locked, those copies run at the link's rate (a level build at 640^3 took
-   * ~400 ms, mostly pageable copies). Own planes only: under sharded inputs the others are not
-   * mapped. FFDP_PIN=0 leaves them pageable (for comparison). */
+   * ~400 ms, mostly pageable copies). A copy that starts in a registered range must end in it
+   * (CUDA refuses it otherwise), so only whole allocations of one process are registered, and
+   * only large ones, whose pages (mmap'd by the C library) hold nothing else: a small buffer
+   * can share its first or last page with another, and a later copy from that neighbour would
+   * be refused. Ranks keep pageable images (their shares and fetched planes mix in one
+   * buffer). FFDP_PIN=0 leaves them pageable (for comparison). */
   const char *pin = getenv("FFDP_PIN");
-  if (device == 1 && !(pin && pin[0] == '0')) {
+  if (device == 1 && p->c->size == 1 && !(pin && pin[0] == '0')) {
     const double t0 = reg_now();
     for (int k = 0; k < 2; k++) {
-      const int64_t P = v[k]->dim[0] * v[k]->dim[1] * v[k]->ncomp;
-      p->pinned[k] = reg_cuda_pin(v[k]->data + r[k]->own_lo * P, (size_t)((r[k]->own_hi - r[k]->own_lo) * P) * sizeof(float));
+      const size_t bytes = (size_t)ffdp_volume_nvox(v[k]) * (size_t)v[k]->ncomp * sizeof(float);
+      if (bytes >= ((size_t)64 << 20) && !(k == 1 && v[1]->data == v[0]->data))
+        p->pinned[k] = reg_cuda_pin(v[k]->data, bytes);
     }
     reg_trace("inputs page-locked (%d, %d): %.1f ms", p->pinned[0], p->pinned[1], 1e3 * (reg_now() - t0));
   }
@@ -126,10 +131,8 @@ void reg_pyramid_free(reg_pyramid *p) {
   for (int k = 0; k < p->n; k++) ffdp_volume_free(p->lv[k].F), ffdp_volume_free(p->lv[k].M);
   p->n = 0;
 #ifdef FFDP_HAVE_CUDA
-  const ffdp_volume *v[2] = {p->F, p->M};
-  const reg_planes *r[2] = {&p->fp, &p->mp};
-  for (int k = 0; k < 2; k++)
-    if (p->pinned[k]) reg_cuda_unpin(v[k]->data + r[k]->own_lo * v[k]->dim[0] * v[k]->dim[1] * v[k]->ncomp);
+  if (p->pinned[0]) reg_cuda_unpin(p->F->data);
+  if (p->pinned[1]) reg_cuda_unpin(p->M->data);
   p->pinned[0] = p->pinned[1] = 0;
 #endif
 }
