@@ -2,8 +2,8 @@
 // A block owns a TX x TY column tile and a z-range and marches along z, one plane per step.
 // Each thread keeps, for its input columns, the last 2R+1 planes of raw F and M in registers
 // and filters them along z first (the five moment products need no ring of their own); the
-// z-filtered products then go through shared memory for the x and y filters, computed four
-// outputs per thread so each loaded tap serves four sums. Moments, cc and the three G's of a
+// z-filtered products then go through shared memory for the x and y filters, several outputs
+// per thread (four along x, BY rows along y) so each loaded tap serves several sums. Moments, cc and the three G's of a
 // plane live only in registers and one shared plane; the G's are filtered in x, y and finally
 // z (a register ring per output column). Stages on different planes are pipelined so each
 // step needs two barriers:
