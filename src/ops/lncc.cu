@@ -3,9 +3,9 @@
 // Each thread keeps, for its input columns, the last 2R+1 planes of raw F and M in registers
 // and filters them along z first (the five moment products need no ring of their own); the
 // z-filtered products then go through shared memory for the x and y filters, several outputs
-// per thread (four along x, BY rows along y) so each loaded tap serves several sums. Moments, cc and the three G's of a
-// plane live only in registers and one shared plane; the G's are filtered in x, y and finally
-// z (a register ring per output column). Stages on different planes are pipelined so each
+// per thread (four along x, BY rows along y) so each loaded tap serves several sums.
+// Moments, cc and the three G's of a plane live only in registers and one shared plane; the
+// G's are filtered in x, y and finally z (a register ring per output column). Stages on different planes are pipelined so each
 // step needs two barriers:
 //   phase X: S1 raw plane s -> z-filtered products (zp) | S3 y-filter (xf) -> moments, cc, G
 //            of plane s-1-R (gp) | S5 y-filter (gx) of G plane s-2-R -> ring -> output s-2-2R
