@@ -51,6 +51,12 @@ expect_fail "plan of a bad header"   "not a readable"  "$ffdp" plan -f $G -m $d/
 if "$ffdp" plan -f $G -m $G --syn | grep -q "peak .* bytes per fixed voxel"; then echo "ok   plan prints a peak"
 else echo "FAIL plan output"; fail=1; fi
 expect_fail "plan for zero GPUs"     "--gpus must be"  "$ffdp" plan -f $G -m $G --gpus 0
+expect_fail "plan, missing mask"     "mask_missing"    "$ffdp" plan -f $G -m $G -x $d/mask_missing.nii.gz
+# masks take device buffers: the plan lists them
+"$ffdp" plan -f $G -m $G --greedy -x [$G,$G] > plan_masks.txt 2>&1
+if grep -q "fixed mask" plan_masks.txt && grep -q "moving mask" plan_masks.txt && grep -q "scored voxels" plan_masks.txt; then
+  echo "ok   plan lists the mask buffers"
+else echo "FAIL plan with masks:"; cat plan_masks.txt; fail=1; fi
 expect_fail "unknown output format"  "--output-format must be" "$ffdp" register -f $G -m $G -o reg_out/x_ --output-format zip
 expect_fail "outputs over the free disk space" "free; free space" env FFDP_TEST_DISK_FREE_MB=0.001 "$ffdp" register -f $G -m $G \
   -o reg_out/x_ --affine --output-format nii

@@ -300,6 +300,27 @@ int main(int argc, char **argv) {
   };
   mi_row("mi 32 bspline fwd+bwd", FFDP_PARZEN_BSPLINE, F.data(), M.data(), dF, dM);
   mi_row("mi 32 gauss fwd+bwd", FFDP_PARZEN_GAUSS, F.data(), M.data(), dF, dM);
+  {  // MSE and MI under a random mask (check only): what the stages run with -x
+    std::vector<uint8_t> mk(n);
+    for (long long i = 0; i < n; i++) mk[i] = urand(0.f, 1.f) < 0.7f;
+    long long cnt = 0;
+    for (long long i = 0; i < n; i++) cnt += mk[i];
+    uint8_t *dmk;
+    CK(cudaMalloc(&dmk, n));
+    CK(cudaMemcpy(dmk, mk.data(), n, cudaMemcpyHostToDevice));
+    lc = ffdp_mse_f32(&s, F.data(), M.data(), mk.data(), 1.0 / cnt, ref.data());
+    poison(dout, n);
+    CK(ffdp_cuda_mse(&s, dF, dM, dmk, 1.0 / cnt, dout, &lg, 0));
+    CK(cudaMemcpy(got.data(), dout, n * 4, cudaMemcpyDeviceToHost));
+    rows.push_back({"mse, mask (check only)", 12, 0.0, fmax(rel_err(got.data(), ref.data(), n), fabs(lg - lc) / fabs(lc)), 0.0});
+    ffdp_mi_params mp = {32, FFDP_PARZEN_BSPLINE, 0.0, 1.0, 0.0, 1.0};
+    lc = ffdp_mi_f32(&mp, &s, F.data(), M.data(), mk.data(), ref.data());
+    poison(dout, n);
+    CK(ffdp_cuda_mi(&mp, &s, dF, dM, dmk, dout, &lg, 0));
+    CK(cudaMemcpy(got.data(), dout, n * 4, cudaMemcpyDeviceToHost));
+    rows.push_back({"mi 32 bspline, mask (check only)", 20, 0.0, fmax(rel_err(got.data(), ref.data(), n), fabs(lg - lc) / fabs(lc)), 0.0});
+    CK(cudaFree(dmk));
+  }
   // --- MI on a head-like volume: zero background outside a centred ellipsoid (about half the
   // box, as in a head scan), where every voxel lands in the same bins: what stresses the
   // shared-memory histogram's atomics, which uniform random data never does

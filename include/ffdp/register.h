@@ -72,7 +72,7 @@ typedef struct ffdp_reg_options {
   ffdp_stage_spec stages[FFDP_MAX_STAGES];
   const ffdp_volume *fixed_mask; /* optional, on the fixed grid; non-zero = use */
   const ffdp_volume *moving_mask;/* optional, on the moving grid */
-  int device;                    /* 0: CPU (OpenMP); 1: CUDA (no masks there yet): one process uses
+  int device;                    /* 0: CPU (OpenMP); 1: CUDA: one process uses
                                     device 0, ranks take their host's devices in turn */
   ffdp_state_precision state_precision; /* storage of the deformable optimiser state (CUDA) */
   int inputs_normalized;         /* fixed and moving were scaled to [0,1] by ffdp_volume_normalize:

@@ -45,7 +45,7 @@ static void usage(FILE *f) {
     "  --no-moments     start from the identity instead of centres of mass / principal axes\n"
     "  --threads N      CPU threads (default: all cores)\n"
     "  --device cpu|cuda|auto  where the stages run (default cpu); auto takes the GPU when there is\n"
-    "                   one (and no masks) and says so when it falls back to the CPU\n"
+    "                   one and says so when it falls back to the CPU\n"
     "  --state-precision fp32|bf16  storage of the deformable optimiser state on the GPU (default\n"
     "                   fp32); bf16 saves 12 B per voxel and field ('ffdp plan' shows the effect)\n"
     "  --image-exchange window|ring|local  ranks: how sample points reach the moving image's planes\n"
@@ -343,6 +343,26 @@ int ffdp_cmd_register(int argc, char **argv) {
 }
 int ffdp_cmd_plan(int argc, char **argv) { return run_register(argc, argv, 1, NULL); }
 
+/* -x FIXEDMASK[,MOVINGMASK] (ANTs also writes it in brackets; either may be left empty). */
+static ffdp_status load_masks(const char *masks, ffdp_volume **fm, ffdp_volume **mm, ffdp_error *err) {
+  char buf[4096];
+  snprintf(buf, sizeof buf, "%s", masks[0] == '[' ? masks + 1 : masks);
+  char *e = strchr(buf, ']');
+  if (e) *e = 0;
+  char *comma = strchr(buf, ',');
+  if (comma) *comma = 0;
+  ffdp_status st = FFDP_OK;
+  if (buf[0]) st = ffdp_volume_load(buf, fm, err);
+  if (!st && comma && comma[1]) st = ffdp_volume_load(comma + 1, mm, err);
+  return st;
+}
+
+/* Early exits before the images are loaded: the masks go with them. */
+static int done(int rc, ffdp_volume *fm, ffdp_volume *mm) {
+  ffdp_volume_free(fm), ffdp_volume_free(mm);
+  return rc;
+}
+
 static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *comm) {
   const char *fixed = NULL, *moving = NULL, *prefix = NULL, *json = NULL, *masks = NULL, *preset = "greedy",
              *ext = ".nii.gz";
@@ -495,7 +515,7 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
     if (opt.stages[s].kind == FFDP_STAGE_GREEDY && opt.stages[s].metric.kind == FFDP_METRIC_MI && opt.stages[s].metric.bins < 8)
       return cli_errorf("stage %d: MI needs at least 8 bins", s + 1);
   if (device == -1) {
-    const char *why = ffdp_cuda_device_count() < 1 ? "no CUDA device found" : masks ? "masks need the CPU path" : NULL;
+    const char *why = ffdp_cuda_device_count() < 1 ? "no CUDA device found" : NULL;
     device = why ? 0 : 1;
     if (why && verbose >= 0) fprintf(stderr, "ffdp register: note: %s; running on the CPU\n", why);
     if (why) bf16 = 0;
@@ -516,26 +536,32 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
   int64_t fdim[3], mdim[3];
   int fst_space = 0;
   ffdp_mat4 fw, mw;
+  /* masks first: the plan sizes their device buffers, and a missing mask stops the run before
+   * the large images are read (every rank holds them whole) */
+  ffdp_volume *fm = NULL, *mm = NULL;
+  if (masks && ffdp_comm_agree(comm, load_masks(masks, &fm, &mm, &err), &err)) return done(cli_error(&err), fm, mm);
+  opt.fixed_mask = fm, opt.moving_mask = mm;
   if (plan_only || opt.device == 1) { /* from the headers, before anything large is read */
     if (ffdp_volume_probe(fixed, fdim, &fw, &err) || ffdp_volume_probe(moving, mdim, &mw, &err) ||
         ffdp_reg_plan_gpus(fdim, fw, mdim, mw, &opt, gpus ? gpus : ffdp_comm_size(comm), &plan, &err))
-      return cli_error(&err);
+      return done(cli_error(&err), fm, mm);
   }
   if (plan_only) {
     double free_b = 0, total_b = 0;
-    if (ffdp_cuda_device_count() > 0 && ffdp_cuda_memory(&free_b, &total_b, &err)) return cli_error(&err);
+    if (ffdp_cuda_device_count() > 0 && ffdp_cuda_memory(&free_b, &total_b, &err)) return done(cli_error(&err), fm, mm);
     if (verbose >= 0) cli_print_plan(stdout, &plan, free_b, total_b);
-    return json ? write_plan_json(json, &plan, free_b, total_b) : 0;
+    return done(json ? write_plan_json(json, &plan, free_b, total_b) : 0, fm, mm);
   }
-  if (mkdirs_for(prefix) != 0) return cli_errorf("cannot create or write the output directory of '%s': %s", prefix, strerror(errno));
+  if (mkdirs_for(prefix) != 0)
+    return done(cli_errorf("cannot create or write the output directory of '%s': %s", prefix, strerror(errno)), fm, mm);
   if (ffdp_comm_rank(comm) == 0) { /* rank 0 writes the outputs; it decides for all */
     if (!(plan_only || opt.device == 1) && ffdp_volume_probe(fixed, fdim, &fw, &err)) fst_space = cli_error(&err);
     else fst_space = check_output_space(prefix, ext, fdim, &opt, verbose);
   }
   if (ffdp_comm_size(comm) > 1 &&
       ffdp_comm_agree(comm, fst_space ? ffdp_fail(&err, FFDP_ERR_IO, "rank 0 cannot write the outputs") : FFDP_OK, &err))
-    return fst_space ? fst_space : cli_error(&err);
-  if (fst_space) return fst_space;
+    return done(fst_space ? fst_space : cli_error(&err), fm, mm);
+  if (fst_space) return done(fst_space, fm, mm);
 
   double t0 = cli_now();
   warmup_job wj = {device, comm, 0, {0}, FFDP_OK};
@@ -544,7 +570,7 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
   if (warming && plan.peak_bytes > 2e9) { /* large: check the fit before a long load */
     pthread_join(wt, NULL);
     warming = 0;
-    if (wj.st) return cli_error(&wj.err);
+    if (wj.st) return done(cli_error(&wj.err), fm, mm);
     double free_b = 0, total_b = 0;
     ffdp_status fst = ffdp_cuda_memory(&free_b, &total_b, &err);
     if (!fst && plan.peak_bytes > free_b) {
@@ -554,9 +580,9 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
                       "--state-precision bf16, a coarser finest level, more GPUs or --device cpu",
                       plan.peak_bytes / 1e9, plan.gpus > 1 ? "each" : "the", free_b / 1e9);
     }
-    if (ffdp_comm_agree(comm, fst, &err)) return cli_error(&err); /* every rank stops, none waits */
+    if (ffdp_comm_agree(comm, fst, &err)) return done(cli_error(&err), fm, mm); /* every rank stops, none waits */
   }
-  ffdp_volume *F = NULL, *M = NULL, *fm = NULL, *mm = NULL;
+  ffdp_volume *F = NULL, *M = NULL;
   ffdp_reg_result *res = NULL;
   int after_reg = 0; /* ranks agree once more after rank 0 has written the outputs */
   sharded = sharded && ffdp_comm_size(comm) > 1;
@@ -564,17 +590,6 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
   if (!lst) lst = sharded ? load_share(moving, comm, &M, &err) : ffdp_volume_load(moving, &M, &err);
   if (warming) pthread_join(wt, NULL);
   if (!lst && wj.st) lst = wj.st, err = wj.err;
-  if (!lst && masks) {
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", masks[0] == '[' ? masks + 1 : masks);
-    char *e = strchr(buf, ']');
-    if (e) *e = 0;
-    char *comma = strchr(buf, ',');
-    if (comma) *comma = 0;
-    if (buf[0]) lst = ffdp_volume_load(buf, &fm, &err);
-    if (!lst && comma && comma[1]) lst = ffdp_volume_load(comma + 1, &mm, &err);
-    opt.fixed_mask = fm, opt.moving_mask = mm;
-  }
   if (ffdp_comm_agree(opt.comm, lst, &err)) goto fail; /* a rank that cannot load stops them all */
   double t_load = cli_now() - t0;
   progress_state ps = {verbose, isatty(STDOUT_FILENO), 0, 0};

@@ -11,7 +11,18 @@ static void add(reg_layout *L, int id, const char *name, size_t bytes) {
   if (id + 1 > L->n) L->n = id + 1;
 }
 
-static void reset(reg_layout *L) { memset(L, 0, sizeof *L); }
+static void reset(reg_layout *L) {
+  memset(L, 0, sizeof *L);
+  L->mask[0] = L->mask[1] = L->mask[2] = -1;
+}
+
+static void add_masks(reg_layout *L, int masks, int64_t n, int64_t nmask) {
+  if (masks & REG_HAS_FIXED_MASK) L->mask[REG_MASK_FIXED] = L->n, add(L, L->n, "fixed mask", (size_t)n);
+  if (masks & REG_HAS_MOVING_MASK) {
+    L->mask[REG_MASK_MOVING] = L->n, add(L, L->n, "moving mask (sampled as an image)", (size_t)nmask * sizeof(float));
+    L->mask[REG_MASK_SCORED] = L->n, add(L, L->n, "scored voxels (both masks)", (size_t)n);
+  }
+}
 
 /* What a buffer's size follows: the stored voxels of the rank's slab, the whole moving
  * image, or the whole fixed image (SyN samples it at warped points). */
@@ -37,7 +48,7 @@ static void build(reg_layout *L, const buf_spec *b, int nb, int64_t n, int64_t n
   add(L, L->n, "reduction scratch", REG_RED_FLOATS * sizeof(float));
 }
 
-void reg_layout_greedy(int64_t n, int64_t nm, int bf16_state, reg_layout *L) {
+void reg_layout_greedy(int64_t n, int64_t nm, int bf16_state, int masks, int64_t nmask, reg_layout *L) {
   static const buf_spec b[] = {{GR_F, "fixed image", 1, SLAB, 0},
                                {GR_M, "moving image", 0, MOVING, 0},
                                {GR_U, "warp", 3, SLAB, 0},
@@ -46,9 +57,10 @@ void reg_layout_greedy(int64_t n, int64_t nm, int bf16_state, reg_layout *L) {
                                {GR_AM, "Adam first moment", 3, SLAB, 1},
                                {GR_AV, "Adam second moment", 3, SLAB, 1}};
   build(L, b, 7, n, n, nm, bf16_state);
+  add_masks(L, masks, n, nmask);
 }
 
-void reg_layout_syn(int64_t n, int64_t nf, int64_t nm, int bf16_state, reg_layout *L) {
+void reg_layout_syn(int64_t n, int64_t nf, int64_t nm, int bf16_state, int masks, int64_t nmask, reg_layout *L) {
   static const buf_spec b[] = {{SY_F, "fixed image", 0, FIXED, 0},
                                {SY_M, "moving image", 0, MOVING, 0},
                                {SY_VF, "fixed-side half warp", 3, SLAB, 0},
@@ -61,6 +73,7 @@ void reg_layout_syn(int64_t n, int64_t nf, int64_t nm, int bf16_state, reg_layou
                                {SY_AMM, "Adam first moment (moving side)", 3, SLAB, 1},
                                {SY_AMV, "Adam second moment (moving side)", 3, SLAB, 1}};
   build(L, b, 11, n, nf, nm, bf16_state);
+  add_masks(L, masks, n, nmask);
 }
 
 void reg_layout_syn_final(int64_t n, reg_layout *L) {
@@ -73,7 +86,7 @@ void reg_layout_syn_final(int64_t n, reg_layout *L) {
   add(L, SF_OUT, "composed warp", v);
 }
 
-void reg_layout_linear(int64_t n, int64_t nplanes, int64_t nm, reg_layout *L) {
+void reg_layout_linear(int64_t n, int64_t nplanes, int64_t nm, int masks, reg_layout *L) {
   const size_t f = sizeof(float);
   reset(L);
   add(L, LI_F, "fixed image", (size_t)n * f);
@@ -81,4 +94,5 @@ void reg_layout_linear(int64_t n, int64_t nplanes, int64_t nm, reg_layout *L) {
   add(L, LI_MOVED, "warped image", (size_t)n * f);
   add(L, LI_G, "image gradient", (size_t)n * f);
   add(L, LI_GB, "affine gradient per plane", (size_t)nplanes * 12 * sizeof(double));
+  add_masks(L, masks, n, nm);
 }

@@ -18,7 +18,15 @@ typedef struct reg_layout {
   const char *name[REG_LAYOUT_MAX];
   size_t off[REG_LAYOUT_MAX], bytes[REG_LAYOUT_MAX];
   size_t total;
+  int mask[3]; /* indices of the REG_MASK_* buffers below, -1 where absent */
 } reg_layout;
+
+/* Masks given to a stage (bits): their buffers follow a level layout's own. */
+enum { REG_HAS_FIXED_MASK = 1, REG_HAS_MOVING_MASK = 2 };
+/* The fixed mask on the slab's stored planes (1 B per voxel); the moving mask, whole, on the
+ * moving level grid (float 0/1: the sampler carries it through the warp as an image); the
+ * voxels scored this iteration (1 B, moving masks only: fixed AND warped moving mask). */
+enum { REG_MASK_FIXED, REG_MASK_MOVING, REG_MASK_SCORED };
 
 /* Greedy level: fixed, moving, warp u, gradient gu, scratch field tmp (also holds the warped
  * image and the image gradient), Adam moments, reduction scratch. */
@@ -34,10 +42,12 @@ enum { SF_VF, SF_VM, SF_W, SF_TMP, SF_OUT };
 /* Linear level: fixed, moving, warped, image gradient, 12 affine-gradient doubles per plane. */
 enum { LI_F, LI_M, LI_MOVED, LI_G, LI_GB };
 
-void reg_layout_greedy(int64_t n, int64_t nm, int bf16_state, reg_layout *L);
-void reg_layout_syn(int64_t n, int64_t nf, int64_t nm, int bf16_state, reg_layout *L);
+/* masks: REG_HAS_* bits; nmask = voxels of the whole moving level image (the mask's grid),
+ * which differs from nm where ranks hold windows of the moving image. */
+void reg_layout_greedy(int64_t n, int64_t nm, int bf16_state, int masks, int64_t nmask, reg_layout *L);
+void reg_layout_syn(int64_t n, int64_t nf, int64_t nm, int bf16_state, int masks, int64_t nmask, reg_layout *L);
 void reg_layout_syn_final(int64_t n, reg_layout *L);
-void reg_layout_linear(int64_t n, int64_t nplanes, int64_t nm, reg_layout *L);
+void reg_layout_linear(int64_t n, int64_t nplanes, int64_t nm, int masks, reg_layout *L);
 
 /* Device memory an operator may take for itself while it runs (block partials of the
  * reductions, stream-ordered): a bound, so that the planner can add it. */

@@ -144,7 +144,6 @@ static ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ff
         *av = buf + 14 * n, *tmp = buf + 17 * n;
   reg_field_onto_slab(prev, L->F, &s, u);
   const float *F = L->F->data + s.zlo * P;
-  const uint8_t *fmask = L->fmask ? L->fmask + s.zlo * P : NULL;
   uint8_t *mbuf = NULL;
   float *fbuf = NULL;
   const double h = reg_level_step_mm(L);
@@ -157,7 +156,8 @@ static ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ff
   int it = 0, conv = 0;
   for (; it < S->iters[lv] && !conv; it++) {
     if ((st = c->agree(c, reg_injected_failure(c, si, lv, it + 1, err), err))) break;
-    const uint8_t *mask = c->size > 1 ? fmask : reg_effective_mask(L, &w, u, &mbuf, &fbuf);
+    const uint8_t *mask = NULL;
+    if ((st = c->agree(c, reg_effective_mask(L, &s, &w, u, &mask, &mbuf, &fbuf, err), err))) break;
     const float *M = NULL;
     ffdp_slab ms;
     if (sh.mode == FFDP_EXCHANGE_RING) /* image gradient at q into gu; the chain rule below */
@@ -205,8 +205,6 @@ ffdp_status reg_greedy_stage(reg_pyramid *pyr, const ffdp_reg_options *opt, int 
   sum->kind = S->kind;
   sum->iterations = 0;
   ffdp_status st = FFDP_OK;
-  if (c->size > 1 && opt->moving_mask)
-    return ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "a moving mask with more than one rank is not supported yet");
   const int64_t halo = reg_deformable_halo(S);
   const int to_root = reg_result_to_root(opt, si, c);
   reg_handover ho; /* each rank's planes of the last level, when the next needs no others' */

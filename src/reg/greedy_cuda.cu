@@ -16,6 +16,7 @@
 #include "reg/handover.h"
 #include "reg/step_cuda.h"
 #include "reg/image_share.h"
+#include "reg/mask_cuda.h"
 #include "reg/window_cuda.h"
 
 namespace {
@@ -26,9 +27,9 @@ struct DevBufs {
   void *block = nullptr;
 };
 
-cudaError_t alloc_level(DevBufs &b, long long n, long long nm, int bf16, size_t *bytes) {
-  reg_layout L;
-  reg_layout_greedy(n, nm, bf16, &L);
+cudaError_t alloc_level(DevBufs &b, reg_layout &L, long long n, long long nm, int bf16, int masks, long long nmask,
+                        size_t *bytes) {
+  reg_layout_greedy(n, nm, bf16, masks, nmask, &L);
   *bytes = L.total;
   cudaError_t e = cudaMalloc(&b.block, L.total);
   if (e) return e;
@@ -58,9 +59,13 @@ ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_
   memset(&W, 0, sizeof W);
   const double t_in = reg_now();
   DevBufs b;
+  reg_layout lay;
   size_t need = 0;
   double *hist = (double *)malloc((size_t)(S->iters[lv] + 1) * sizeof(double));
-  cudaError_t ce = hist ? alloc_level(b, n, nm, opt->state_precision == FFDP_STATE_BF16, &need) : cudaErrorMemoryAllocation;
+  const int masks = (L->fmask ? REG_HAS_FIXED_MASK : 0) | (L->mmask ? REG_HAS_MOVING_MASK : 0);
+  cudaError_t ce = hist ? alloc_level(b, lay, n, nm, opt->state_precision == FFDP_STATE_BF16, masks,
+                                      ffdp_volume_nvox(L->M), &need)
+                        : cudaErrorMemoryAllocation;
   ffdp_status st = FFDP_OK;
   if (ce)
     st = ffdp_fail(err, FFDP_ERR_NOMEM, "CUDA level %d: cannot allocate %.1f MB on the device (%s)", lv + 1, need / 1e6,
@@ -77,6 +82,9 @@ ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_
   reg_share sh; /* where the window's planes come from (image_share.h) */
   reg_share_open(&sh, c, L->M, reg_share_mode(opt, c));
   rc = reg_window_open(&W, &sh, &w, &store, bound, nm ? b.M : nullptr, st ? (int)cudaErrorMemoryAllocation : rc, err);
+  reg_cuda_mask mk;
+  memset(&mk, 0, sizeof mk);
+  if (!st && !rc) rc = reg_cuda_mask_open(&mk, &lay, b.block, L, &s, c, 0, err);
   if (rc < 0 && !st) st = err->code;
   if (!st && rc) st = ffdp_fail(err, FFDP_ERR_IO, "CUDA error uploading level %d: %s", lv + 1, cudaGetErrorString((cudaError_t)rc));
   if ((st = c->agree(c, st, err))) {
@@ -95,8 +103,11 @@ ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_
     if ((st = c->agree(c, reg_injected_failure(c, si, lv, it + 1, err), err))) break;
     double loss = 0;
     float *moved = b.tmp, *gm = b.tmp + n; /* the update field is free until the step */
-    rc = ffdp_cuda_sample_fwd(&w, &store, b.u, &W.ms, W.dev, 1, moved, nullptr);
-    if (!rc) rc = reg_cuda_metric(c, &S->metric, &s, ntot, b.F, moved, gm, &loss, err);
+    const uint8_t *mask = nullptr;
+    int64_t scored = ntot;
+    rc = reg_cuda_mask_scored(&mk, c, &w, &s, b.u, b.tmp + 2 * n, &mask, &scored, err);
+    if (!rc) rc = ffdp_cuda_sample_fwd(&w, &store, b.u, &W.ms, W.dev, 1, moved, nullptr);
+    if (!rc) rc = reg_cuda_metric(c, &S->metric, &s, scored, b.F, moved, mask, gm, &loss, err);
     if (rc < 0) break;
     if (!rc && mxh && it > 0 && !(rc = (int)cudaStreamSynchronize(nullptr)) && !(*mxh > 0)) {
       conv = 1; /* the previous step's gradient had vanished: that step was the last */
@@ -153,8 +164,6 @@ extern "C" ffdp_status reg_greedy_stage_cuda(reg_pyramid *pyr, const ffdp_reg_op
   const ffdp_volume *F = pyr->F;
   const ffdp_stage_spec *S = &opt->stages[si];
   const ffdp_comm *c = ffdp_comm_or_single(opt->comm);
-  if (opt->fixed_mask || opt->moving_mask)
-    return ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "masks are not supported on the CUDA device yet; use --device cpu");
   if (S->metric.kind == FFDP_METRIC_CC && (S->metric.window < 3 || S->metric.window > 9))
     return ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "CUDA CC supports windows 3..9 (got %d)", S->metric.window);
   if (S->metric.kind == FFDP_METRIC_MI && S->metric.bins > FFDP_CUDA_MI_MAX_BINS)
@@ -172,7 +181,7 @@ extern "C" ffdp_status reg_greedy_stage_cuda(reg_pyramid *pyr, const ffdp_reg_op
   for (int lv = 0; lv < S->nlevels && !st; lv++) {
     reg_level L;
     ffdp_volume *un = nullptr; /* one process: the displacement on this level's grid (host) */
-    st = reg_level_build(pyr, nullptr, nullptr, S->shrink[lv], S->smooth[lv], &L, err);
+    st = reg_level_build(pyr, opt->fixed_mask, opt->moving_mask, S->shrink[lv], S->smooth[lv], &L, err);
     if (!st && c->size == 1) st = reg_field_create_mapped(L.F, &un, err);
     if ((st = c->agree(c, st, err))) {
       if (L.F || L.M) reg_level_free(&L);

@@ -287,6 +287,11 @@ ffdp_status reg_level_build(reg_pyramid *pyr, const ffdp_volume *fmask, const ff
     }
     int64_t n = ffdp_volume_nvox(r);
     L->fmask = malloc((size_t)n);
+    if (!L->fmask) {
+      ffdp_volume_free(r);
+      reg_level_free(L);
+      return ffdp_fail(err, FFDP_ERR_NOMEM, "no memory for the fixed mask of a level (%lld voxels)", (long long)n);
+    }
     for (int64_t i = 0; i < n; i++) L->fmask[i] = r->data[i] > 0.5f;
     ffdp_volume_free(r);
   }
@@ -306,17 +311,25 @@ void reg_level_free(reg_level *L) {
   memset(L, 0, sizeof *L);
 }
 
-const uint8_t *reg_effective_mask(const reg_level *L, const ffdp_warp *w, const float *u, uint8_t **buf, float **fbuf) {
-  if (!L->mmask) return L->fmask;
-  int64_t n = ffdp_slab_stored(&L->fs);
+ffdp_status reg_effective_mask(const reg_level *L, const ffdp_slab *s, const ffdp_warp *w, const float *u,
+                               const uint8_t **mask, uint8_t **buf, float **fbuf, ffdp_error *err) {
+  const int64_t P = ffdp_slab_plane(s);
+  const uint8_t *fm = L->fmask ? L->fmask + s->zlo * P : NULL;
+  *mask = fm;
+  if (!L->mmask) return FFDP_OK;
+  int64_t n = ffdp_slab_stored(s);
   if (!*buf) *buf = malloc((size_t)n);
   if (!*fbuf) *fbuf = malloc((size_t)n * sizeof(float));
+  if (!*buf || !*fbuf) return ffdp_fail(err, FFDP_ERR_NOMEM, "no memory for the moving mask on %lld voxels", (long long)n);
   ffdp_warp wn = *w;
   wn.interp = FFDP_INTERP_NEAREST;
   wn.pad = FFDP_PAD_ZERO;
-  ffdp_sample_fwd_f32(&wn, &L->fs, u, &L->ms, L->mmask->data, 1, *fbuf);
-  for (int64_t i = 0; i < n; i++) (*buf)[i] = (*fbuf)[i] > 0.5f && (!L->fmask || L->fmask[i]);
-  return *buf;
+  ffdp_slab store = *s;
+  store.z0 = s->zlo, store.z1 = s->zhi;
+  ffdp_sample_fwd_f32(&wn, &store, u, &L->ms, L->mmask->data, 1, *fbuf);
+  for (int64_t i = 0; i < n; i++) (*buf)[i] = (*fbuf)[i] > 0.5f && (!fm || fm[i]);
+  *mask = *buf;
+  return FFDP_OK;
 }
 
 double reg_metric_pair(const ffdp_metric_spec *m, const ffdp_slab *s, const float *A, const float *B, const uint8_t *mask,

@@ -68,8 +68,11 @@ static double cpu_run(reg_linear_eval *self, const ffdp_metric_spec *m, const ff
   const int64_t P = ffdp_slab_plane(&e->s);
   ffdp_slab store = e->s;
   store.z0 = store.zlo, store.z1 = store.zhi;
-  const uint8_t *mask = c->size > 1 ? (L->fmask ? L->fmask + e->s.zlo * P : NULL)
-                                    : reg_effective_mask(L, w, NULL, &e->mbuf, &e->fbuf);
+  const uint8_t *mask = NULL;
+  if (c->agree(c, reg_effective_mask(L, &e->s, w, NULL, &mask, &e->mbuf, &e->fbuf, &self->err), &self->err)) {
+    *rc = -1;
+    return NAN;
+  }
   ffdp_sample_fwd_f32(w, &store, NULL, &L->ms, L->M->data, 1, e->moved);
   double loss = reg_metric_ranks(c, m, &e->s, L->F->data + e->s.zlo * P, e->moved, mask, e->g);
   ffdp_sample_bwd_planes_f32(w, &e->s, NULL, &L->ms, L->M->data, 1, e->g, NULL, e->part, NULL);

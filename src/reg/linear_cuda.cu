@@ -9,6 +9,7 @@
 #include "core/err.h"
 #include "ops/ops_cuda.h"
 #include "reg/dev_layout.h"
+#include "reg/mask_cuda.h"
 #include "reg/reg_internal.h"
 #include "reg/step_cuda.h"
 
@@ -22,6 +23,7 @@ struct CudaEval {
   float *F, *M, *moved, *g;
   double *gB;   /* per owned plane, on the device */
   double *part; /* the same on the host */
+  reg_cuda_mask mask;
   void *block;
 };
 
@@ -33,8 +35,11 @@ double cuda_run(reg_linear_eval *self, const ffdp_metric_spec *m, const ffdp_war
   store.z0 = store.zlo, store.z1 = store.zhi;
   double loss = 0;
   ffdp_error &err = self->err;
-  int r = ffdp_cuda_sample_fwd(w, &store, nullptr, &L->ms, e->M, 1, e->moved, nullptr);
-  if (!r) r = reg_cuda_metric(c, m, &e->s, ffdp_volume_nvox(L->F), e->F, e->moved, e->g, &loss, &err);
+  const uint8_t *mask = nullptr;
+  int64_t scored = ffdp_volume_nvox(L->F);
+  int r = reg_cuda_mask_scored(&e->mask, c, w, &e->s, nullptr, e->g, &mask, &scored, &err); /* g: free until the metric */
+  if (!r) r = ffdp_cuda_sample_fwd(w, &store, nullptr, &L->ms, e->M, 1, e->moved, nullptr);
+  if (!r) r = reg_cuda_metric(c, m, &e->s, scored, e->F, e->moved, mask, e->g, &loss, &err);
   const long long nzo = e->s.z1 - e->s.z0;
   if (!r) r = ffdp_cuda_sample_bwd_planes(w, &e->s, nullptr, &L->ms, e->M, 1, e->g, nullptr, e->gB, nullptr);
   if (!r) r = (int)cudaMemcpy(e->part, e->gB, nzo * 12 * sizeof(double), cudaMemcpyDeviceToHost);
@@ -61,10 +66,6 @@ void cuda_release(reg_linear_eval *self) {
 
 extern "C" reg_linear_eval *reg_linear_eval_cuda(const reg_level *L, const ffdp_comm *comm, const ffdp_metric_spec *m,
                                                  ffdp_error *err) {
-  if (L->fmask || L->mmask) {
-    ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "masks are not supported on the CUDA device yet; use --device cpu");
-    return nullptr;
-  }
   const ffdp_comm *c = ffdp_comm_or_single(comm);
   int64_t halo = 0;
   if (m->kind == FFDP_METRIC_CC) {
@@ -75,30 +76,32 @@ extern "C" reg_linear_eval *reg_linear_eval_cuda(const reg_level *L, const ffdp_
       c->size > 1 ? ffdp_slab_split(L->F->dim[0], L->F->dim[1], L->F->dim[2], c->rank, c->size, halo) : L->fs;
   const long long n = ffdp_slab_stored(&s), nm = ffdp_volume_nvox(L->M);
   reg_layout lay;
-  reg_layout_linear(n, s.z1 - s.z0, nm, &lay);
+  reg_layout_linear(n, s.z1 - s.z0, nm, (L->fmask ? REG_HAS_FIXED_MASK : 0) | (L->mmask ? REG_HAS_MOVING_MASK : 0), &lay);
   CudaEval *e = (CudaEval *)calloc(1, sizeof *e);
   if (e) e->part = (double *)malloc((size_t)(s.z1 - s.z0 + 1) * 12 * sizeof(double));
   cudaError_t ce = e && e->part ? cudaMalloc(&e->block, lay.total) : cudaErrorMemoryAllocation;
   if (ce) {
-    if (e) free(e->part);
-    free(e);
     ffdp_fail(err, FFDP_ERR_NOMEM, "cannot allocate %.1f MB on the CUDA device: %s", lay.total / 1e6,
               cudaGetErrorString(ce));
-    return nullptr;
+  } else {
+    char *p = (char *)e->block;
+    e->F = (float *)(p + lay.off[LI_F]), e->M = (float *)(p + lay.off[LI_M]);
+    e->moved = (float *)(p + lay.off[LI_MOVED]), e->g = (float *)(p + lay.off[LI_G]);
+    e->gB = (double *)(p + lay.off[LI_GB]);
+    ce = cudaMemcpy(e->F, L->F->data + s.zlo * ffdp_slab_plane(&s), n * sizeof(float), cudaMemcpyHostToDevice);
+    if (!ce) ce = cudaMemcpy(e->M, L->M->data, nm * sizeof(float), cudaMemcpyHostToDevice);
+    if (ce) ffdp_fail(err, FFDP_ERR_IO, "CUDA error uploading a level: %s", cudaGetErrorString(ce));
   }
-  char *p = (char *)e->block;
-  e->F = (float *)(p + lay.off[LI_F]), e->M = (float *)(p + lay.off[LI_M]);
-  e->moved = (float *)(p + lay.off[LI_MOVED]), e->g = (float *)(p + lay.off[LI_G]);
-  e->gB = (double *)(p + lay.off[LI_GB]);
-  ce = cudaMemcpy(e->F, L->F->data + s.zlo * ffdp_slab_plane(&s), n * sizeof(float), cudaMemcpyHostToDevice);
-  if (!ce) ce = cudaMemcpy(e->M, L->M->data, nm * sizeof(float), cudaMemcpyHostToDevice);
-  if (ce) {
-    cudaFree(e->block);
-    free(e->part);
+  /* collective (the fixed mask's count): every rank takes part, a failure anywhere fails all */
+  reg_cuda_mask mk;
+  int mrc = reg_cuda_mask_open(&mk, &lay, e ? e->block : nullptr, L, &s, comm, (int)ce, err);
+  if (mrc > 0 && !ce) ffdp_fail(err, FFDP_ERR_IO, "CUDA error uploading a level's masks: %s", cudaGetErrorString((cudaError_t)mrc));
+  if (mrc || ce) {
+    if (e) cudaFree(e->block), free(e->part);
     free(e);
-    ffdp_fail(err, FFDP_ERR_IO, "CUDA error uploading a level: %s", cudaGetErrorString(ce));
     return nullptr;
   }
+  e->mask = mk;
   e->base.run = cuda_run;
   e->base.release = cuda_release;
   e->L = L, e->comm = comm, e->s = s;

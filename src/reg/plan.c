@@ -91,6 +91,7 @@ ffdp_status ffdp_reg_plan_gpus(const int64_t fixed_dim[3], ffdp_mat4 fixed_vox2w
   ffdp_reg_options o;
   reg_resolve_levels(opt, sp, &o);
   const int bf16 = o.state_precision == FFDP_STATE_BF16;
+  const int masks = (opt->fixed_mask ? REG_HAS_FIXED_MASK : 0) | (opt->moving_mask ? REG_HAS_MOVING_MASK : 0);
   for (int i = 0; i < o.nstages; i++) {
     const ffdp_stage_spec *S = &o.stages[i];
     if (S->nlevels < 1 || S->nlevels > FFDP_MAX_LEVELS)
@@ -121,9 +122,9 @@ ffdp_status ffdp_reg_plan_gpus(const int64_t fixed_dim[3], ffdp_mat4 fixed_vox2w
        * the reach and the fetch margin, and eight planes */
       const int64_t wm = nact > 1 ? window_estimate(nm, md[2], planes, fd[2]) : nm;
       const int64_t wf = nact > 1 ? window_estimate(nf, fd[2], planes, fd[2]) : nf;
-      if (S->kind == FFDP_STAGE_GREEDY) reg_layout_greedy(n, wm, bf16, &L);
-      else if (S->kind == FFDP_STAGE_SYN) reg_layout_syn(n, wf, wm, bf16, &L);
-      else reg_layout_linear(n, owned, nm, &L);
+      if (S->kind == FFDP_STAGE_GREEDY) reg_layout_greedy(n, wm, bf16, masks, nm, &L);
+      else if (S->kind == FFDP_STAGE_SYN) reg_layout_syn(n, wf, wm, bf16, masks, nm, &L);
+      else reg_layout_linear(n, owned, nm, masks, &L);
       add_row(plan, i, l, S->kind, fd, nm, nact, planes, &L);
     }
     /* one GPU composes SyN's transforms in the last level's memory when that level is the full

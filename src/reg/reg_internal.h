@@ -94,9 +94,12 @@ void reg_level_free(reg_level *L);
 /* Loss and gradient w.r.t. the moved image (g may be NULL). Images are normalized to [0,1]. */
 double reg_metric(const ffdp_metric_spec *m, const reg_level *L, const float *moved, const uint8_t *mask, float *g);
 
-/* Mask of voxels to score: fixed mask AND moving mask carried through the current warp.
- * Returns NULL (all voxels) when neither mask is given; *buf is scratch owned by caller. */
-const uint8_t *reg_effective_mask(const reg_level *L, const ffdp_warp *w, const float *u, uint8_t **buf, float **fbuf);
+/* Mask of voxels to score on the stored planes of slab s (a rank's, or the whole level):
+ * fixed mask AND moving mask carried through the current warp (u on those planes, or NULL).
+ * *mask becomes NULL (all voxels) when neither mask is given; *buf, *fbuf are scratch owned by
+ * the caller (allocated on first use). Every rank holds the whole moving mask. */
+ffdp_status reg_effective_mask(const reg_level *L, const ffdp_slab *s, const ffdp_warp *w, const float *u,
+                               const uint8_t **mask, uint8_t **buf, float **fbuf, ffdp_error *err);
 
 /* Adam on a small parameter vector. */
 typedef struct reg_adam {

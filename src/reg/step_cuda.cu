@@ -153,34 +153,37 @@ extern "C" int reg_cuda_invert_field(const ffdp_slab *s, const ffdp_warp *vox, c
 }
 
 extern "C" int reg_cuda_metric2(const ffdp_comm *comm, const ffdp_metric_spec *m, const ffdp_slab *s, int64_t ntot,
-                                const float *A, const float *B, float *gA, float *gB, double *loss, ffdp_error *err) {
+                                const float *A, const float *B, const uint8_t *mask, float *gA, float *gB, double *loss,
+                                ffdp_error *err) {
   if (m->kind == FFDP_METRIC_CC) { /* one pass gives both */
     const ffdp_comm *c = ffdp_comm_or_single(comm);
     ffdp_lncc_params p = {m->window, FFDP_WINDOW_BOX, 1e-5};
-    int rc = ffdp_cuda_lncc2(&p, s, A, B, nullptr, 1.0 / (double)ntot, gA, gB, loss, nullptr);
+    const double norm = ntot > 0 ? 1.0 / (double)ntot : 0.0; /* a mask may keep nothing */
+    int rc = ffdp_cuda_lncc2(&p, s, A, B, mask, norm, gA, gB, loss, nullptr);
     if ((rc = agreed(c, rc, err))) return rc;
     c->sum(c, loss, 1);
     return 0;
   }
   double other = 0;
-  int rc = reg_cuda_metric(comm, m, s, ntot, A, B, gB, loss, err);
-  if (!rc && gA) rc = reg_cuda_metric(comm, m, s, ntot, B, A, gA, &other, err); /* every metric is symmetric */
+  int rc = reg_cuda_metric(comm, m, s, ntot, A, B, mask, gB, loss, err);
+  if (!rc && gA) rc = reg_cuda_metric(comm, m, s, ntot, B, A, mask, gA, &other, err); /* every metric is symmetric */
   return rc;
 }
 
 extern "C" int reg_cuda_metric(const ffdp_comm *comm, const ffdp_metric_spec *m, const ffdp_slab *s, int64_t ntot,
-                               const float *A, const float *B, float *g, double *loss, ffdp_error *err) {
-  if (m->kind == FFDP_METRIC_CC) return reg_cuda_metric2(comm, m, s, ntot, A, B, nullptr, g, loss, err);
+                               const float *A, const float *B, const uint8_t *mask, float *g, double *loss,
+                               ffdp_error *err) {
+  if (m->kind == FFDP_METRIC_CC) return reg_cuda_metric2(comm, m, s, ntot, A, B, mask, nullptr, g, loss, err);
   const ffdp_comm *c = ffdp_comm_or_single(comm);
-  const double norm = 1.0 / (double)ntot;
+  const double norm = ntot > 0 ? 1.0 / (double)ntot : 0.0;
   int rc;
   if (m->kind == FFDP_METRIC_MSE) {
-    rc = ffdp_cuda_mse(s, A, B, nullptr, norm, g, loss, nullptr);
+    rc = ffdp_cuda_mse(s, A, B, mask, norm, g, loss, nullptr);
   } else { /* the joint histogram of the whole grid: exact fixed point, the same on any split */
     ffdp_mi_params p = {m->bins, FFDP_PARZEN_BSPLINE, 0.0, 1.0, 0.0, 1.0};
     const int BB = p.bins * p.bins;
     double *hist = (double *)calloc((size_t)BB * 2, sizeof(double)), *table = hist ? hist + BB : nullptr, cnt = 0;
-    rc = hist ? ffdp_cuda_mi_hist(&p, s, A, B, nullptr, hist, nullptr) : (int)cudaErrorMemoryAllocation;
+    rc = hist ? ffdp_cuda_mi_hist(&p, s, A, B, mask, hist, nullptr) : (int)cudaErrorMemoryAllocation;
     if ((rc = agreed(c, rc, err))) {
       free(hist);
       return rc;
@@ -188,7 +191,7 @@ extern "C" int reg_cuda_metric(const ffdp_comm *comm, const ffdp_metric_spec *m,
     c->sum(c, hist, BB);
     for (int k = 0; k < BB; k++) cnt += hist[k];
     *loss = -ffdp_mi_table_f64(&p, hist, table);
-    rc = g ? ffdp_cuda_mi_grad(&p, s, A, B, nullptr, table, cnt > 0 ? 1.0 / cnt : 0.0, g, nullptr) : 0;
+    rc = g ? ffdp_cuda_mi_grad(&p, s, A, B, mask, table, cnt > 0 ? 1.0 / cnt : 0.0, g, nullptr) : 0;
     free(hist);
     return agreed(c, rc, err);
   }

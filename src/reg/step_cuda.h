@@ -48,15 +48,16 @@ int reg_cuda_compose_fields(const ffdp_slab *s, const ffdp_warp *vox, const floa
                             float *out);
 /* w = inverse displacement of v (damped fixed point, as reg_invert_field). */
 int reg_cuda_invert_field(const ffdp_slab *s, const ffdp_warp *vox, const float *v, int iters, float *w, float *tmp);
-/* Loss of (A, B) over the whole grid of comm's ranks (ntot voxels) and its gradient w.r.t. B
- * on the owned planes of s, as reg_metric_ranks (no masks). A and B must hold s's halo.
- * Returns 0, a CUDA error, or -1 (err set, agreed by every rank). */
+/* Loss of (A, B) over the whole grid of comm's ranks and its gradient w.r.t. B on the owned
+ * planes of s, as reg_metric_ranks: mask (device, s's stored planes, or NULL) picks the voxels
+ * scored, ntot is how many the whole grid scores (reg_cuda_mask_scored). A and B must hold
+ * s's halo. Returns 0, a CUDA error, or -1 (err set, agreed by every rank). */
 int reg_cuda_metric(const ffdp_comm *comm, const ffdp_metric_spec *m, const ffdp_slab *s, int64_t ntot, const float *A,
-                    const float *B, float *g, double *loss, ffdp_error *err);
+                    const float *B, const uint8_t *mask, float *g, double *loss, ffdp_error *err);
 /* The same with the gradient w.r.t. A as well (gA; NULL: as reg_cuda_metric): one fused pass
  * for CC, two calls otherwise (every metric is symmetric). */
 int reg_cuda_metric2(const ffdp_comm *comm, const ffdp_metric_spec *m, const ffdp_slab *s, int64_t ntot, const float *A,
-                     const float *B, float *gA, float *gB, double *loss, ffdp_error *err);
+                     const float *B, const uint8_t *mask, float *gA, float *gB, double *loss, ffdp_error *err);
 #ifdef __cplusplus
 }
 #endif

@@ -23,7 +23,7 @@ static ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_
                              ffdp_mat4 aff, const ffdp_volume *vf_prev, const ffdp_volume *vm_prev, int64_t halo,
                              ffdp_stage_summary *sum, double t_start, ffdp_slab *slab_out, float **v_out, ffdp_error *err) {
   const ffdp_stage_spec *S = &opt->stages[si];
-  const int64_t nx = L->F->dim[0], ny = L->F->dim[1], nz = L->F->dim[2], P = nx * ny, ntot = nx * ny * nz;
+  const int64_t nx = L->F->dim[0], ny = L->F->dim[1], nz = L->F->dim[2], ntot = nx * ny * nz;
   const ffdp_slab s = c->size > 1 ? ffdp_slab_split(nx, ny, nz, c->rank, c->size, halo) : L->fs;
   ffdp_slab store = s; /* midpoint images on every stored plane: no exchange for them */
   store.z0 = s.zlo, store.z1 = s.zhi;
@@ -42,7 +42,6 @@ static ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_
         *am_m = buf + 25 * n, *am_v = buf + 28 * n;
   reg_field_onto_slab(vf_prev, L->F, &s, vf);
   reg_field_onto_slab(vm_prev, L->F, &s, vm);
-  const uint8_t *fmask = L->fmask ? L->fmask + s.zlo * P : NULL;
   uint8_t *mbuf = NULL;
   float *fbuf = NULL;
   const double h = reg_level_step_mm(L);
@@ -65,7 +64,8 @@ static ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_
   int it = 0, conv = 0;
   for (; !st && it < S->iters[lv] && !conv; it++) {
     if ((st = c->agree(c, reg_injected_failure(c, si, lv, it + 1, err), err))) break;
-    const uint8_t *mask = c->size > 1 ? fmask : reg_effective_mask(L, &wmov, vm, &mbuf, &fbuf);
+    const uint8_t *mask = NULL;
+    if ((st = c->agree(c, reg_effective_mask(L, &s, &wmov, vm, &mask, &mbuf, &fbuf, err), err))) break;
     if (mode == FFDP_EXCHANGE_RING) {
       st = reg_share_ring(&shf, &wfix, &store, vf, fmid, dqf, err);
       if (!st) st = reg_share_ring(&shm, &wmov, &store, vm, mmid, dqm, err);
@@ -126,8 +126,6 @@ ffdp_status reg_syn_stage(reg_pyramid *pyr, const ffdp_reg_options *opt, int si,
   sum->kind = S->kind;
   sum->iterations = 0;
   ffdp_status st = FFDP_OK;
-  if (c->size > 1 && opt->moving_mask)
-    return ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "a moving mask with more than one rank is not supported yet");
   const int64_t halo = reg_deformable_halo(S);
   const int to_root = reg_result_to_root(opt, si, c);
   reg_handover ho; /* each rank's planes of the last level, when the next needs no others' */

@@ -15,6 +15,7 @@
 #include "reg/handover.h"
 #include "reg/step_cuda.h"
 #include "reg/image_share.h"
+#include "reg/mask_cuda.h"
 #include "reg/window_cuda.h"
 
 #define SYN_INVERT_ITERS 50
@@ -27,9 +28,9 @@ struct SynBufs {
   void *block = nullptr;
 };
 
-cudaError_t alloc_syn(SynBufs &b, long long n, long long nf, long long nm, int bf16, size_t *bytes) {
-  reg_layout L;
-  reg_layout_syn(n, nf, nm, bf16, &L);
+cudaError_t alloc_syn(SynBufs &b, reg_layout &L, long long n, long long nf, long long nm, int bf16, int masks,
+                      long long nmask, size_t *bytes) {
+  reg_layout_syn(n, nf, nm, bf16, masks, nmask, &L);
   *bytes = L.total;
   cudaError_t e = cudaMalloc(&b.block, L.total);
   if (e) return e;
@@ -153,11 +154,14 @@ ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_opt
   const long long n = ffdp_slab_stored(&s), nm = win ? 0 : ffdp_volume_nvox(L->M), nf = win ? 0 : ntot;
   const double t_in = reg_now();
   SynBufs b;
+  reg_layout lay;
   reg_window WF, WM;
   memset(&WF, 0, sizeof WF), memset(&WM, 0, sizeof WM);
   size_t need = 0;
   double *hist = (double *)malloc((size_t)(S->iters[lv] + 1) * sizeof(double));
-  cudaError_t ce = hist ? alloc_syn(b, n, nf, nm, opt->state_precision == FFDP_STATE_BF16, &need)
+  const int masks = (L->fmask ? REG_HAS_FIXED_MASK : 0) | (L->mmask ? REG_HAS_MOVING_MASK : 0);
+  cudaError_t ce = hist ? alloc_syn(b, lay, n, nf, nm, opt->state_precision == FFDP_STATE_BF16, masks,
+                                    ffdp_volume_nvox(L->M), &need)
                         : cudaErrorMemoryAllocation;
   ffdp_status st = FFDP_OK;
   if (ce)
@@ -178,6 +182,9 @@ ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_opt
   reg_share_open(&shf, c, L->F, reg_share_mode(opt, c)), reg_share_open(&shm, c, L->M, reg_share_mode(opt, c));
   rc = reg_window_open(&WF, &shf, &wfix, &store, bf, win ? nullptr : b.F, st ? (int)cudaErrorMemoryAllocation : rc, err);
   rc = reg_window_open(&WM, &shm, &wmov, &store, bm, win ? nullptr : b.M, st ? (int)cudaErrorMemoryAllocation : rc, err);
+  reg_cuda_mask mk;
+  memset(&mk, 0, sizeof mk);
+  if (!st && !rc) rc = reg_cuda_mask_open(&mk, &lay, b.block, L, &s, c, 0, err);
   if (rc < 0 && !st) st = err->code;
   if (!st && rc) st = ffdp_fail(err, FFDP_ERR_IO, "CUDA error uploading SyN level %d: %s", lv + 1, cudaGetErrorString((cudaError_t)rc));
   if ((st = c->agree(c, st, err))) {
@@ -197,9 +204,12 @@ ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_opt
     double loss = 0;
     int mv1 = 1, mv2 = 1;
     float *fmid = b.gu, *mmid = b.gu + n; /* the gradient field is free until the backward */
-    rc = ffdp_cuda_sample_fwd(&wfix, &store, b.vf, &WF.ms, WF.dev, 1, fmid, nullptr);
+    const uint8_t *mask = nullptr;
+    int64_t scored = ntot;
+    rc = reg_cuda_mask_scored(&mk, c, &wmov, &s, b.vm, b.gu + 2 * n, &mask, &scored, err);
+    if (!rc) rc = ffdp_cuda_sample_fwd(&wfix, &store, b.vf, &WF.ms, WF.dev, 1, fmid, nullptr);
     if (!rc) rc = ffdp_cuda_sample_fwd(&wmov, &store, b.vm, &WM.ms, WM.dev, 1, mmid, nullptr);
-    if (!rc) rc = reg_cuda_metric2(c, &S->metric, &s, ntot, fmid, mmid, b.gf, b.gm, &loss, err);
+    if (!rc) rc = reg_cuda_metric2(c, &S->metric, &s, scored, fmid, mmid, mask, b.gf, b.gm, &loss, err);
     if (rc < 0) break;
     if (!rc && mxh && it > 0 && !(rc = (int)cudaStreamSynchronize(nullptr)) && !(mxh[0] > 0) && !(mxh[1] > 0)) {
       conv = 1; /* both gradients of the previous step had vanished: that step was the last */
@@ -266,8 +276,6 @@ extern "C" ffdp_status reg_syn_stage_cuda(reg_pyramid *pyr, const ffdp_reg_optio
   const ffdp_volume *F = pyr->F;
   const ffdp_stage_spec *S = &opt->stages[si];
   const ffdp_comm *c = ffdp_comm_or_single(opt->comm);
-  if (opt->fixed_mask || opt->moving_mask)
-    return ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "masks are not supported on the CUDA device yet; use --device cpu");
   *u_out = *uinv_out = NULL;
   ffdp_volume *vf = NULL, *vm = NULL;
   double t0 = reg_now(), base = reg_cuda_used_bytes();
@@ -283,7 +291,7 @@ extern "C" ffdp_status reg_syn_stage_cuda(reg_pyramid *pyr, const ffdp_reg_optio
   for (int lv = 0; lv < S->nlevels && !st; lv++) {
     reg_level L;
     ffdp_volume *vfn = NULL, *vmn = NULL; /* one process: both fields on this level's grid (host) */
-    st = reg_level_build(pyr, NULL, NULL, S->shrink[lv], S->smooth[lv], &L, err);
+    st = reg_level_build(pyr, opt->fixed_mask, opt->moving_mask, S->shrink[lv], S->smooth[lv], &L, err);
     const int final_here = !st && c->size == 1 && lv == S->nlevels - 1 && L.F->dim[0] == F->dim[0] &&
                            L.F->dim[1] == F->dim[1] && L.F->dim[2] == F->dim[2];
     if (!st && !final_here && c->size == 1) st = reg_field_create_mapped(L.F, &vfn, err);

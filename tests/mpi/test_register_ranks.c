@@ -221,6 +221,25 @@ static ffdp_volume *blobs(const int64_t dim[3], unsigned seed, double shift) {
   return v;
 }
 
+/* 0/1 mask on the blobs' grid: a ball around the centre (half = 0) or the voxels above a
+ * slanted plane (half = 1). */
+static ffdp_volume *half_or_ball(const int64_t dim[3], int half) {
+  ffdp_volume *v = NULL;
+  ffdp_mat4 w = ffdp_mat4_identity();
+  w.m[0][0] = 1.1, w.m[1][1] = 0.9, w.m[2][2] = 1.3;
+  ffdp_volume_create(dim, 1, w, &v, NULL);
+  float *d = ffdp_volume_data(v);
+  for (int64_t z = 0; z < dim[2]; z++)
+    for (int64_t y = 0; y < dim[1]; y++)
+      for (int64_t x = 0; x < dim[0]; x++) {
+        const double dx = x - 0.5 * dim[0], dy = y - 0.5 * dim[1], dz = z - 0.5 * dim[2];
+        const int in = half ? 0.3 * x + 0.2 * y + z > 0.35 * (double)dim[2]
+                            : dx * dx + dy * dy + dz * dz < 0.16 * (double)(dim[0] * dim[0]);
+        d[(z * dim[1] + y) * dim[0] + x] = (float)in;
+      }
+  return v;
+}
+
 int main(int argc, char **argv) {
   MPI_Init(&argc, &argv);
   ffdp_comm *comm = NULL;
@@ -257,6 +276,22 @@ int main(int argc, char **argv) {
     compare("random greedy CC", F, M, &o, comm, 1e-5, 1e-6, 0, 1, 1);
     o.stages[0].kind = FFDP_STAGE_SYN;
     compare("random SyN CC", F, M, &o, comm, 1e-5, 1e-6, 0, 1, 1);
+    /* masks: a fixed ball and a moving half-space that the warp carries across rank
+     * boundaries; rigid MI, greedy CC, SyN CC, each as one rank */
+    ffdp_volume *fm = half_or_ball(df, 0), *mm = half_or_ball(dm, 1);
+    o.fixed_mask = fm, o.moving_mask = mm;
+    o.nstages = 1, o.moments = 0;
+    o.stages[0] = ffdp_stage_default(FFDP_STAGE_RIGID);
+    o.stages[0].nlevels = 1, o.stages[0].shrink[0] = 1, o.stages[0].level_mm[0] = 0, o.stages[0].iters[0] = 15;
+    compare("masked rigid MI", F, M, &o, comm, 0, 1e-6, 1e-9, 0, 0);
+    o.stages[0] = ffdp_stage_default(FFDP_STAGE_GREEDY);
+    o.stages[0].metric.kind = FFDP_METRIC_CC, o.stages[0].metric.window = 3;
+    o.stages[0].iters[0] = 10, o.stages[0].iters[1] = 8, o.stages[0].iters[2] = 5;
+    compare("masked greedy CC", F, M, &o, comm, 1e-5, 1e-6, 0, 0, 0);
+    o.stages[0].kind = FFDP_STAGE_SYN;
+    compare("masked SyN CC", F, M, &o, comm, 1e-5, 1e-6, 0, 0, 0);
+    o.fixed_mask = o.moving_mask = NULL;
+    ffdp_volume_free(fm), ffdp_volume_free(mm);
     ffdp_volume_free(F), ffdp_volume_free(M);
   }
   /* the small brain pair: moments, rigid MI, greedy CC */
