@@ -27,10 +27,11 @@ struct DevBufs {
   void *block = nullptr;
 };
 
-cudaError_t alloc_level(DevBufs &b, reg_layout &L, long long n, long long nm, int bf16, int masks, long long nmask,
+cudaError_t alloc_level(reg_pyramid *pyr, DevBufs &b, reg_layout &L, long long n, long long nm, int bf16, int masks, long long nmask,
                         size_t *bytes) {
   reg_layout_greedy(n, nm, bf16, masks, nmask, &L);
   *bytes = L.total;
+  reg_cuda_pyramid_trim(pyr, (double)(L.total + REG_OP_SCRATCH_BYTES)); /* kept source planes give way */
   cudaError_t e = cudaMalloc(&b.block, L.total);
   if (e) return e;
   char *p = (char *)b.block;
@@ -43,10 +44,10 @@ cudaError_t alloc_level(DevBufs &b, reg_layout &L, long long n, long long nm, in
 
 // One level on the active ranks c: u_prev (host, the previous level's grid, or NULL) is
 // brought onto this level on the device; the updated owned planes go into *u_slab (stored
-// planes, host, for the gather), or straight into u_full (this level's grid, host) when
-// u_slab is NULL (one process: nothing to gather).
+// planes, host, for the gather), or straight into the field uj prepares meanwhile (this
+// level's grid, host) when u_slab is NULL (one process: nothing to gather).
 ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_options *opt, int si, int lv,
-                         ffdp_mat4 aff, const ffdp_volume *u_prev, float *u_full, int64_t halo, double base,
+                         ffdp_mat4 aff, const ffdp_volume *u_prev, reg_field_job *uj, int64_t halo, double base,
                          ffdp_stage_summary *sum, double t_start, ffdp_slab *slab_out, float **u_slab, ffdp_error *err) {
   const ffdp_stage_spec *S = &opt->stages[si];
   const int64_t nx = L->F->dim[0], ny = L->F->dim[1], nz = L->F->dim[2], P = nx * ny, ntot = P * nz;
@@ -63,7 +64,7 @@ ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_
   size_t need = 0;
   double *hist = (double *)malloc((size_t)(S->iters[lv] + 1) * sizeof(double));
   const int masks = (L->fmask ? REG_HAS_FIXED_MASK : 0) | (L->mmask ? REG_HAS_MOVING_MASK : 0);
-  cudaError_t ce = hist ? alloc_level(b, lay, n, nm, opt->state_precision == FFDP_STATE_BF16, masks,
+  cudaError_t ce = hist ? alloc_level(L->pyr, b, lay, n, nm, opt->state_precision == FFDP_STATE_BF16, masks,
                                       ffdp_volume_nvox(L->M), &need)
                         : cudaErrorMemoryAllocation;
   ffdp_status st = FFDP_OK;
@@ -71,9 +72,16 @@ ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_
     st = ffdp_fail(err, FFDP_ERR_NOMEM, "CUDA level %d: cannot allocate %.1f MB on the device (%s)", lv + 1, need / 1e6,
                    cudaGetErrorString(ce));
   int rc = 0;
-  if (!st) rc = (int)cudaMemcpy(b.F, L->F->data + s.zlo * P, n * 4, cudaMemcpyHostToDevice);
-  if (!st && !rc && nm) rc = (int)cudaMemcpy(b.M, L->M->data, nm * 4, cudaMemcpyHostToDevice);
+  double t1 = reg_now();
+  if (!st) rc = reg_cuda_level_upload(L, 0, s.zlo, s.zhi, b.F);
+  if (!st && !rc && nm) rc = reg_cuda_level_upload(L, 1, 0, L->M->dim[2], b.M);
+  const double t2 = reg_now();
+  if (L->F == L->pyr->F) reg_cuda_pyramid_trim(L->pyr, -1); /* full resolution: no more builds for now */
+  const double t3 = reg_now();
   if (!st && !rc) rc = reg_cuda_field_upload(u_prev, L->F, &s, b.u, b.tmp, 3 * n); /* tmp is free until the loop */
+  if (!rc) rc = (int)cudaDeviceSynchronize();
+  reg_trace("greedy level %d: buffers %.1f ms, images %.1f ms, kept planes released %.1f ms, field %.1f ms", lv + 1,
+            1e3 * (t1 - t_in), 1e3 * (t2 - t1), 1e3 * (t3 - t2), 1e3 * (reg_now() - t3));
   ffdp_warp w, cw;
   ffdp_warp_fold(aff, L->F->vox2world, L->M->vox2world, FFDP_INTERP_LINEAR, FFDP_PAD_ZERO, &w);
   reg_compose_warp(L->F->vox2world, aff, &cw);
@@ -141,7 +149,12 @@ ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_
               ffdp_volume_nvox(L->M) * 4e-6);
   sum->window_bytes += W.bytes;
   reg_window_close(&W), reg_share_close(&sh, sum);
-  float *keep = nullptr;
+  float *keep = nullptr, *u_full = nullptr;
+  if (!st && rc == 0 && uj) { /* the host field the download goes into */
+    ffdp_volume *un = nullptr;
+    if (!(st = reg_field_job_finish(uj, &un, err))) u_full = un->data;
+    reg_trace("greedy level %d: host field ready after %.1f ms more", lv + 1, 1e3 * (reg_now() - t_it));
+  }
   if (!st && rc == 0) rc = reg_cuda_fields_down(&s, 1, &b.u, &u_full, u_slab ? &keep : nullptr);
   reg_trace("greedy level %d: download %.1f ms", lv + 1, 1e3 * (reg_now() - t_it));
   st = reg_cuda_level_end(c, rc, st, opt, si, lv, hist, it, t_start, lt0, ntot, conv, sum, err);
@@ -170,7 +183,7 @@ extern "C" ffdp_status reg_greedy_stage_cuda(reg_pyramid *pyr, const ffdp_reg_op
     return ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "CUDA MI supports at most %d bins", FFDP_CUDA_MI_MAX_BINS);
   ffdp_volume *u = *u_io;
   *u_io = nullptr;
-  double t0 = reg_now(), base = reg_cuda_used_bytes();
+  double t0 = reg_now(), base = reg_cuda_used_bytes() - reg_cuda_pyramid_kept(pyr);
   sum->device_peak_bytes = 0, sum->window_bytes = 0;
   sum->kind = S->kind;
   sum->iterations = 0;
@@ -181,12 +194,14 @@ extern "C" ffdp_status reg_greedy_stage_cuda(reg_pyramid *pyr, const ffdp_reg_op
   for (int lv = 0; lv < S->nlevels && !st; lv++) {
     reg_level L;
     ffdp_volume *un = nullptr; /* one process: the displacement on this level's grid (host) */
+    reg_field_job uj;          /* ...prepared by another thread while the device iterates */
+    memset(&uj, 0, sizeof uj);
     st = reg_level_build(pyr, opt->fixed_mask, opt->moving_mask, S->shrink[lv], S->smooth[lv], &L, err);
-    if (!st && c->size == 1) st = reg_field_create_mapped(L.F, &un, err);
     if ((st = c->agree(c, st, err))) {
       if (L.F || L.M) reg_level_free(&L);
       break;
     }
+    if (c->size == 1) reg_field_job_start(&uj, L.F);
     /* coarse levels whose slabs would be thinner than the halo run on fewer ranks */
     const int nact = reg_level_ranks(c->size, L.F->dim[2], halo);
     if (!st) st = reg_level_ready(&L, nact, halo, reg_share_mode(opt, c), 0, err); /* sharded inputs: the planes it reads */
@@ -195,8 +210,10 @@ extern "C" ffdp_status reg_greedy_stage_cuda(reg_pyramid *pyr, const ffdp_reg_op
     ffdp_comm *sub = st ? nullptr : nact == c->size ? (ffdp_comm *)c : c->first(c, nact);
     ffdp_slab s = L.fs;
     float *us = nullptr;
-    if (sub) st = greedy_level(sub, &L, opt, si, lv, aff, prev, un ? un->data : nullptr, halo, base, sum, t_start, &s,
+    if (sub) st = greedy_level(sub, &L, opt, si, lv, aff, prev, c->size == 1 ? &uj : nullptr, halo, base, sum, t_start, &s,
                                c->size > 1 ? &us : nullptr, err);
+    if (c->size == 1 && !st) st = reg_field_job_finish(&uj, &un, err);
+    if (c->size == 1 && st) reg_field_job_discard(&uj), un = nullptr;
     if (sub && sub != c) ffdp_comm_free(sub);
     if (c->size > 1) {
       if (!(st = c->agree(c, st, err))) {

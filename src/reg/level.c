@@ -3,6 +3,7 @@
 #include "core/err.h"
 #include "ops/kernels1d.h"
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -93,6 +94,22 @@ ffdp_status reg_shrink_smooth_planes(const int64_t dim[3], ffdp_mat4 vox2world, 
   return FFDP_OK;
 }
 
+/* Whether large host buffers of this pyramid may be page-locked (see reg_pyramid_init). */
+static int may_pin(const reg_pyramid *pyr) {
+  const char *pin = getenv("FFDP_PIN");
+  return pyr->device == 1 && pyr->c->size == 1 && !(pin && pin[0] == '0');
+}
+
+/* Undo the page-locking of a level's images (pinned: F's and M's flags). */
+static void unpin_pair(const ffdp_volume *F, const ffdp_volume *M, const int pinned[2]) {
+#ifdef FFDP_HAVE_CUDA
+  if (pinned[0] && F) reg_cuda_unpin(F->data);
+  if (pinned[1] && M) reg_cuda_unpin(M->data);
+#else
+  (void)F, (void)M, (void)pinned;
+#endif
+}
+
 void reg_pyramid_init(reg_pyramid *p, const ffdp_volume *F, const ffdp_volume *M, int device, const ffdp_comm *comm,
                       int sharded) {
   memset(p, 0, sizeof *p);
@@ -114,8 +131,7 @@ void reg_pyramid_init(reg_pyramid *p, const ffdp_volume *F, const ffdp_volume *M
    * can share its first or last page with another, and a later copy from that neighbour would
    * be refused. Ranks keep pageable images (their shares and fetched planes mix in one
    * buffer). FFDP_PIN=0 leaves them pageable (for comparison). */
-  const char *pin = getenv("FFDP_PIN");
-  if (device == 1 && p->c->size == 1 && !(pin && pin[0] == '0')) {
+  if (may_pin(p)) {
     const double t0 = reg_now();
     for (int k = 0; k < 2; k++) {
       const size_t bytes = (size_t)ffdp_volume_nvox(v[k]) * (size_t)v[k]->ncomp * sizeof(float);
@@ -128,9 +144,13 @@ void reg_pyramid_init(reg_pyramid *p, const ffdp_volume *F, const ffdp_volume *M
 }
 
 void reg_pyramid_free(reg_pyramid *p) {
-  for (int k = 0; k < p->n; k++) ffdp_volume_free(p->lv[k].F), ffdp_volume_free(p->lv[k].M);
+  for (int k = 0; k < p->n; k++) {
+    unpin_pair(p->lv[k].F, p->lv[k].M, p->lv[k].pinned);
+    ffdp_volume_free(p->lv[k].F), ffdp_volume_free(p->lv[k].M);
+  }
   p->n = 0;
 #ifdef FFDP_HAVE_CUDA
+  reg_cuda_pyramid_trim(p, -1);
   if (p->pinned[0]) reg_cuda_unpin(p->F->data);
   if (p->pinned[1]) reg_cuda_unpin(p->M->data);
   p->pinned[0] = p->pinned[1] = 0;
@@ -158,8 +178,10 @@ ffdp_status reg_planes_need(const ffdp_comm *c, ffdp_volume *v, reg_planes *p, i
 /* One image of a level: its share of the level's planes on each rank (sharded), or the whole
  * level, built from the planes its source planes reach (fetched from the ranks that hold
  * them). on_gpu: the ranks agreed to build on their devices. */
-static ffdp_status level_image(const reg_pyramid *pyr, ffdp_volume *src, reg_planes *sp, int shrink, double sigma,
-                               int on_gpu, ffdp_volume **out, reg_planes *op, ffdp_error *err) {
+static ffdp_status level_image(reg_pyramid *pyr, ffdp_volume *src, reg_planes *sp, int shrink, double sigma,
+                               int on_gpu, reg_dev_planes *keep, ffdp_volume **out, reg_planes *op, int *pinned,
+                               ffdp_error *err) {
+  *pinned = 0;
   const ffdp_comm *c = pyr->c;
   const int f[3] = {shrink, shrink, shrink};
   int64_t d[3] = {src->dim[0], src->dim[1], src->dim[2]};
@@ -177,18 +199,36 @@ static ffdp_status level_image(const reg_pyramid *pyr, ffdp_volume *src, reg_pla
    * (kept there: the next level needs mostly the same), so [a, b) is read in place either way */
   if (pyr->sharded && !(st = c->agree(c, st, err))) st = reg_planes_need(c, src, sp, a, b, err);
   const float *planes = src->data + a * P;
+#ifdef FFDP_HAVE_CUDA
+  if (!st && k1 > k0 && on_gpu) {
+    /* the level comes from the device: its pages mapped first by all threads (a copy into
+     * unmapped pageable memory faults them in one by one, ~1 GB/s), and page-locked when large
+     * (one process): the copy back and the stage's copies to the device then run at the
+     * link's rate */
+    float *o = (*out)->data + k0 * d[0] * d[1];
+    const int64_t no = (k1 - k0) * d[0] * d[1];
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < no; i += 1024) o[i] = 0.f;
+    const size_t bytes = (size_t)ffdp_volume_nvox(*out) * sizeof(float);
+    if (may_pin(pyr) && bytes >= ((size_t)64 << 20)) *pinned = reg_cuda_pin((*out)->data, bytes);
+  }
+#endif
   if (!st && k1 > k0) {
 #ifdef FFDP_HAVE_CUDA
     if (on_gpu)
       st = reg_cuda_shrink_smooth_planes(src->dim, src->vox2world, planes, a, b, shrink, sigma, d, w2, k0, k1,
-                                         (*out)->data + k0 * d[0] * d[1], err);
+                                         (*out)->data + k0 * d[0] * d[1], keep, err);
     else
 #endif
       st = reg_shrink_smooth_planes(src->dim, src->vox2world, planes, a, b, shrink, sigma, d, w2, k0, k1,
                                     (*out)->data + k0 * d[0] * d[1], err);
   }
-  (void)on_gpu;
+  (void)on_gpu, (void)keep;
   if (st) {
+#ifdef FFDP_HAVE_CUDA
+    if (*pinned) reg_cuda_unpin((*out)->data);
+#endif
+    *pinned = 0;
     ffdp_volume_free(*out);
     *out = NULL;
     return st;
@@ -224,9 +264,15 @@ static ffdp_status level_images(reg_pyramid *pyr, int shrink, double sigma, reg_
 #endif
   reg_planes fp, mp;
   L->M = NULL;
-  if (!(st = level_image(pyr, (ffdp_volume *)pyr->F, &pyr->fp, shrink, sigma, on_gpu, &L->F, &fp, err)))
-    st = level_image(pyr, (ffdp_volume *)pyr->M, &pyr->mp, shrink, sigma, on_gpu, &L->M, &mp, err);
+  const char *keep = getenv("FFDP_KEEP_SOURCE"); /* 0: upload the source planes for every build (comparisons) */
+  const int k = !(keep && keep[0] == '0');
+  int pinned[2] = {0, 0};
+  if (!(st = level_image(pyr, (ffdp_volume *)pyr->F, &pyr->fp, shrink, sigma, on_gpu, k ? &pyr->dev[0] : NULL, &L->F,
+                         &fp, &pinned[0], err)))
+    st = level_image(pyr, (ffdp_volume *)pyr->M, &pyr->mp, shrink, sigma, on_gpu, k ? &pyr->dev[1] : NULL, &L->M, &mp,
+                     &pinned[1], err);
   if ((st = pyr->c->agree(pyr->c, st, err))) {
+    unpin_pair(L->F, L->M, pinned);
     ffdp_volume_free(L->F), ffdp_volume_free(L->M);
     L->F = L->M = NULL;
     return st;
@@ -237,11 +283,13 @@ static ffdp_status level_images(reg_pyramid *pyr, int shrink, double sigma, reg_
     pyr->lv[pyr->n].shrink = shrink, pyr->lv[pyr->n].sigma = sigma;
     pyr->lv[pyr->n].F = L->F, pyr->lv[pyr->n].M = L->M;
     pyr->lv[pyr->n].fp = fp, pyr->lv[pyr->n].mp = mp;
+    pyr->lv[pyr->n].pinned[0] = pinned[0], pyr->lv[pyr->n].pinned[1] = pinned[1];
     L->fp = &pyr->lv[pyr->n].fp, L->mp = &pyr->lv[pyr->n].mp;
     pyr->n++;
   } else {
     L->owns_images = 1;
     L->own_p[0] = fp, L->own_p[1] = mp;
+    L->own_pinned[0] = pinned[0], L->own_pinned[1] = pinned[1];
     L->fp = &L->own_p[0], L->mp = &L->own_p[1];
   }
   return FFDP_OK;
@@ -277,6 +325,7 @@ ffdp_status reg_level_build(reg_pyramid *pyr, const ffdp_volume *fmask, const ff
   memset(L, 0, sizeof *L);
   ffdp_status st;
   if ((st = level_images(pyr, shrink, sigma, L, err))) return st;
+  L->pyr = pyr;
   L->fs = ffdp_slab_whole(L->F->dim[0], L->F->dim[1], L->F->dim[2]);
   L->ms = ffdp_slab_whole(L->M->dim[0], L->M->dim[1], L->M->dim[2]);
   if (fmask) {
@@ -305,7 +354,10 @@ ffdp_status reg_level_build(reg_pyramid *pyr, const ffdp_volume *fmask, const ff
 }
 
 void reg_level_free(reg_level *L) {
-  if (L->owns_images) ffdp_volume_free(L->F), ffdp_volume_free(L->M);
+  if (L->owns_images) {
+    unpin_pair(L->F, L->M, L->own_pinned);
+    ffdp_volume_free(L->F), ffdp_volume_free(L->M);
+  }
   ffdp_volume_free(L->mmask);
   free(L->fmask);
   memset(L, 0, sizeof *L);
@@ -478,6 +530,34 @@ ffdp_status reg_field_create_mapped(const ffdp_volume *grid, ffdp_volume **v, ff
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < n; i += 1024) d[i] = 0.f; /* one write per 4 KiB page maps it */
   return FFDP_OK;
+}
+
+static void *field_job_main(void *arg) {
+  reg_field_job *j = arg;
+  j->st = reg_field_create_mapped(j->grid, &j->v, &j->err);
+  return NULL;
+}
+
+void reg_field_job_start(reg_field_job *j, const ffdp_volume *grid) {
+  memset(j, 0, sizeof *j);
+  j->grid = grid;
+  if (pthread_create(&j->thread, NULL, field_job_main, j) == 0) j->state = 1;
+}
+
+ffdp_status reg_field_job_finish(reg_field_job *j, ffdp_volume **v, ffdp_error *err) {
+  if (j->state == 1) pthread_join(j->thread, NULL);
+  else if (j->state == 0 && j->grid) j->st = reg_field_create_mapped(j->grid, &j->v, &j->err);
+  j->state = 2;
+  *v = j->v;
+  if (j->st && err) *err = j->err;
+  return j->st;
+}
+
+void reg_field_job_discard(reg_field_job *j) {
+  ffdp_volume *v = NULL;
+  if (j->grid) reg_field_job_finish(j, &v, NULL);
+  ffdp_volume_free(v);
+  memset(j, 0, sizeof *j);
 }
 
 ffdp_status reg_slab_volume(const float *stored, const ffdp_slab *s, const ffdp_volume *grid, ffdp_volume **out,

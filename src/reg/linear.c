@@ -129,7 +129,7 @@ ffdp_status reg_linear_stage(reg_pyramid *pyr, const ffdp_reg_options *opt, int 
   const int np = map.rigid ? 6 : 12;
   double t0 = reg_now();
 #ifdef FFDP_HAVE_CUDA
-  const double base = opt->device == 1 ? reg_cuda_used_bytes() : 0;
+  const double base = opt->device == 1 ? reg_cuda_used_bytes() - reg_cuda_pyramid_kept(pyr) : 0;
 #else
   const double base = 0;
 #endif

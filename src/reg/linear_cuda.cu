@@ -77,6 +77,7 @@ extern "C" reg_linear_eval *reg_linear_eval_cuda(const reg_level *L, const ffdp_
   const long long n = ffdp_slab_stored(&s), nm = ffdp_volume_nvox(L->M);
   reg_layout lay;
   reg_layout_linear(n, s.z1 - s.z0, nm, (L->fmask ? REG_HAS_FIXED_MASK : 0) | (L->mmask ? REG_HAS_MOVING_MASK : 0), &lay);
+  reg_cuda_pyramid_trim(L->pyr, (double)(lay.total + REG_OP_SCRATCH_BYTES)); /* kept source planes give way */
   CudaEval *e = (CudaEval *)calloc(1, sizeof *e);
   if (e) e->part = (double *)malloc((size_t)(s.z1 - s.z0 + 1) * 12 * sizeof(double));
   cudaError_t ce = e && e->part ? cudaMalloc(&e->block, lay.total) : cudaErrorMemoryAllocation;
@@ -88,8 +89,8 @@ extern "C" reg_linear_eval *reg_linear_eval_cuda(const reg_level *L, const ffdp_
     e->F = (float *)(p + lay.off[LI_F]), e->M = (float *)(p + lay.off[LI_M]);
     e->moved = (float *)(p + lay.off[LI_MOVED]), e->g = (float *)(p + lay.off[LI_G]);
     e->gB = (double *)(p + lay.off[LI_GB]);
-    ce = cudaMemcpy(e->F, L->F->data + s.zlo * ffdp_slab_plane(&s), n * sizeof(float), cudaMemcpyHostToDevice);
-    if (!ce) ce = cudaMemcpy(e->M, L->M->data, nm * sizeof(float), cudaMemcpyHostToDevice);
+    ce = (cudaError_t)reg_cuda_level_upload(L, 0, s.zlo, s.zhi, e->F);
+    if (!ce) ce = (cudaError_t)reg_cuda_level_upload(L, 1, 0, L->M->dim[2], e->M);
     if (ce) ffdp_fail(err, FFDP_ERR_IO, "CUDA error uploading a level: %s", cudaGetErrorString(ce));
   }
   /* collective (the fixed mask's count): every rank takes part, a failure anywhere fails all */

@@ -12,7 +12,8 @@
 /* Intensity-weighted centre and covariance in world mm. Sums run in voxel coordinates, one
  * row of partial sums per plane (in parallel), added in plane order so that the result does
  * not depend on the thread count; the affine map to world is applied to the moments. */
-static void weighted_moments(const ffdp_volume *v, const reg_planes *vp, const ffdp_comm *shared, double c[3], double C[3][3]) {
+static void weighted_moments(const ffdp_volume *v, const reg_planes *vp, const reg_dev_planes *dev, const ffdp_comm *shared,
+                             double c[3], double C[3][3]) {
   const int64_t nx = v->dim[0], ny = v->dim[1], nz = v->dim[2];
   ffdp_slab own = ffdp_slab_whole(nx, ny, nz); /* sharded: this rank's planes, folded over the ranks */
   own.z0 = own.zlo = vp->own_lo, own.z1 = own.zhi = vp->own_hi;
@@ -26,8 +27,16 @@ static void weighted_moments(const ffdp_volume *v, const reg_planes *vp, const f
       for (int b = 0; b < 3; b++) C[a][b] = a == b;
     return;
   }
+  int on_dev = 0; /* the planes are on the device (the pyramid kept them): sum them there */
+#ifdef FFDP_HAVE_CUDA
+  if (dev && dev->d && dev->a <= own.z0 && own.z1 <= dev->b)
+    on_dev = !reg_cuda_plane_moments(dev->d + (own.z0 - dev->a) * nx * ny, nx, ny, own.z0, own.z1, part);
+#else
+  (void)dev;
+#endif
+  const int64_t zend = on_dev ? own.z0 : own.z1; /* no host planes left to sum */
 #pragma omp parallel for schedule(static)
-  for (int64_t z = own.z0; z < own.z1; z++) {
+  for (int64_t z = own.z0; z < zend; z++) {
     double s[10] = {0};
     for (int64_t y = 0; y < ny; y++) {
       const float *row = v->data + (z * ny + y) * nx;
@@ -113,11 +122,8 @@ ffdp_status reg_moments_init(reg_pyramid *pyr, ffdp_mat4 *aff, ffdp_error *err) 
   const ffdp_volume *F = pyr->F, *M = pyr->M;
   double cf[3], cm[3], Cf[3][3], Cm[3][3], Ef[3][3], Em[3][3], lf[3], lm[3];
   const ffdp_comm *shared = pyr->sharded ? pyr->c : NULL;
-  weighted_moments(F, &pyr->fp, shared, cf, Cf);
-  weighted_moments(M, &pyr->mp, shared, cm, Cm);
-  eig3(Cf, Ef, lf);
-  eig3(Cm, Em, lm);
-  /* Score candidates at a coarse level (about 4 mm voxels) with MI. */
+  /* Candidates are scored at a coarse level (about 4 mm voxels) with MI; built first, so that
+   * on a GPU the moments read the source planes the build left there. */
   double sp[3];
   ffdp_volume_spacing(F, sp);
   int shrink = (int)floor(4.0 / fmin(sp[0], fmin(sp[1], sp[2])));
@@ -125,6 +131,12 @@ ffdp_status reg_moments_init(reg_pyramid *pyr, ffdp_mat4 *aff, ffdp_error *err) 
   reg_level L;
   ffdp_status st = reg_level_build(pyr, NULL, NULL, shrink, 1.0, &L, err);
   if (st) return st;
+  const double t0 = reg_now();
+  weighted_moments(F, &pyr->fp, &pyr->dev[0], shared, cf, Cf);
+  weighted_moments(M, &pyr->mp, &pyr->dev[1], shared, cm, Cm);
+  reg_trace("image moments (%s): %.1f ms", pyr->dev[0].d ? "GPU" : "host", 1e3 * (reg_now() - t0));
+  eig3(Cf, Ef, lf);
+  eig3(Cm, Em, lm);
   if ((st = reg_level_whole(&L, err))) { /* every rank scores the candidates on the whole level */
     reg_level_free(&L);
     return st;

@@ -2,6 +2,8 @@
 // (Gaussian of sigma, then the downsampler's own Gaussian of shrink/3 and a linear, border-
 // clamped resample onto the shrunken grid), on the device, which takes milliseconds where
 // the host takes tens to hundreds. The level comes back to the host, where the stages expect it.
+// The source planes stay on the device between builds (reg_dev_planes) when there is room:
+// uploading them was most of every build of a large image.
 #include <cuda_runtime.h>
 #include "core/err.h"
 #include "core/volume_internal.h"
@@ -11,52 +13,118 @@
 extern "C" int reg_cuda_pyramid_fits(int64_t n) {
   size_t free_b = 0, total_b = 0;
   if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) return 0;
-  /* two copies of the source planes; leave most of the device to the stages */
+  /* two working copies of the source planes; leave most of the device to the stages */
   return 2.0 * (double)n * sizeof(float) < 0.25 * (double)free_b;
 }
+
+extern "C" void reg_cuda_pyramid_trim(reg_pyramid *p, double need) {
+  if (!p || (!p->dev[0].d && !p->dev[1].d)) return;
+  size_t free_b = 0, total_b = 0;
+  if (need >= 0 && cudaMemGetInfo(&free_b, &total_b) == cudaSuccess && (double)free_b > need + (512 << 20)) return;
+  for (int k = 0; k < 2; k++) {
+    if (p->dev[k].d) cudaFree(p->dev[k].d);
+    p->dev[k] = reg_dev_planes{nullptr, 0, 0};
+  }
+  reg_trace("pyramid: device copies of the source planes released");
+}
+
+extern "C" int reg_cuda_level_upload(const reg_level *L, int moving, int64_t z0, int64_t z1, float *dst) {
+  const ffdp_volume *v = moving ? L->M : L->F;
+  const long long P = v->dim[0] * v->dim[1];
+  const size_t bytes = (size_t)((z1 - z0) * P) * sizeof(float);
+  const reg_pyramid *p = L->pyr;
+  const reg_dev_planes *k = p ? &p->dev[moving] : nullptr;
+  if (k && k->d && v == (moving ? p->M : p->F) && k->a <= z0 && z1 <= k->b) /* the source itself, still here */
+    return (int)cudaMemcpy(dst, k->d + (z0 - k->a) * P, bytes, cudaMemcpyDeviceToDevice);
+  return (int)cudaMemcpy(dst, v->data + z0 * P, bytes, cudaMemcpyHostToDevice);
+}
+
+extern "C" double reg_cuda_pyramid_kept(const reg_pyramid *p) {
+  double b = 0;
+  for (int k = 0; p && k < 2; k++)
+    if (p->dev[k].d) {
+      const ffdp_volume *v = k ? p->M : p->F;
+      b += (double)(p->dev[k].b - p->dev[k].a) * (double)(v->dim[0] * v->dim[1]) * sizeof(float);
+    }
+  return b;
+}
+
+namespace {
+// Source planes [a, b) on the device: the kept copy when it covers them; else uploaded into a
+// new kept copy when it and the other image's can stay beside two working copies in half the
+// free memory; else nullptr (the caller uploads into its working memory).
+float *kept_source(reg_dev_planes *keep, const float *src, int64_t a, int64_t b, long long P, int *rc) {
+  *rc = 0;
+  if (!keep) return nullptr;
+  if (keep->d && keep->a <= a && b <= keep->b) return keep->d + (a - keep->a) * P;
+  const double held = keep->d ? (double)(keep->b - keep->a) * P * sizeof(float) : 0.0;
+  if (keep->d) cudaFree(keep->d);
+  *keep = reg_dev_planes{nullptr, 0, 0};
+  size_t free_b = 0, total_b = 0;
+  const double bytes = (double)(b - a) * P * sizeof(float);
+  if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess || 4.0 * bytes > 0.5 * ((double)free_b + held)) return nullptr;
+  float *d = nullptr;
+  if (cudaMalloc((void **)&d, (size_t)bytes) != cudaSuccess) {
+    cudaGetLastError(); /* not kept: the build uploads into its working memory */
+    return nullptr;
+  }
+  *rc = (int)cudaMemcpy(d, src, (size_t)bytes, cudaMemcpyHostToDevice);
+  if (*rc) {
+    cudaFree(d);
+    return nullptr;
+  }
+  *keep = reg_dev_planes{d, a, b};
+  return d;
+}
+}  // namespace
 
 // The same steps and slabs as reg_shrink_smooth_planes (level.c), with the device operators.
 extern "C" ffdp_status reg_cuda_shrink_smooth_planes(const int64_t dim[3], ffdp_mat4 vox2world, const float *src, int64_t a,
                                                      int64_t b, int shrink, double sigma, const int64_t ldim[3],
                                                      ffdp_mat4 lvox2world, int64_t k0, int64_t k1, float *out,
-                                                     ffdp_error *err) {
+                                                     reg_dev_planes *keep, ffdp_error *err) {
   if (k1 <= k0) return FFDP_OK;
   const long long P = dim[0] * dim[1], n = (b - a) * P, lP = ldim[0] * ldim[1], no = (k1 - k0) * lP;
   int64_t za, zb;
   reg_resampled_planes(dim[2], shrink, k0, k1, &za, &zb);
   const int64_t r2 = shrink > 1 ? ffdp_blur_radius(shrink / 3.0) : 0;
   const int64_t m0 = za - r2 > a ? za - r2 : a, m1 = zb + r2 < b ? zb + r2 : b;
-  float *d0 = nullptr, *d1 = nullptr, *o = nullptr;
-  cudaError_t e = cudaMalloc((void **)&d0, 2 * n * sizeof(float) + no * sizeof(float));
-  if (!e) {
-    d1 = d0 + n, o = d1 + n;
-    e = cudaMemcpy(d0, src, n * sizeof(float), cudaMemcpyHostToDevice);
+  int rc = 0;
+  const float *kept = kept_source(keep, src, a, b, P, &rc);
+  float *w[2] = {nullptr, nullptr}, *o = nullptr;
+  if (!rc) rc = (int)cudaMalloc((void **)&w[0], 2 * n * sizeof(float) + no * sizeof(float));
+  if (!rc) {
+    w[1] = w[0] + n, o = w[1] + n;
+    if (!kept) rc = (int)cudaMemcpy(w[0], src, n * sizeof(float), cudaMemcpyHostToDevice);
   }
-  float *cur = d0, *other = d1; /* the smoothed planes so far (from clo on), and a free buffer */
+  /* cur: the smoothed planes so far (from clo on). A pass writes the working buffer cur is not
+   * in and may scratch cur itself (dead after its first pass), never the kept source. */
+  const float *cur = kept ? kept : w[0];
+  int in_w = kept ? -1 : 0; /* which working buffer cur is in */
   int64_t clo = a;
-  int rc = (int)e;
+  auto pass = [&](const ffdp_slab &sl, const double sg[3], int64_t from) {
+    const int dst = in_w == 0 ? 1 : 0;
+    float *tmp = in_w >= 0 ? w[in_w] + (from - clo) * P : w[1 - dst];
+    rc = ffdp_cuda_blur(&sl, cur + (from - clo) * P, 1, sg, w[dst], tmp, nullptr);
+    cur = w[dst], in_w = dst, clo = from;
+  };
   if (!rc && sigma > 0) {
     const double sg[3] = {sigma, sigma, sigma};
-    const ffdp_slab s = reg_planes_slab(dim, a, b, shrink > 1 ? m0 : k0, shrink > 1 ? m1 : k1);
-    rc = ffdp_cuda_blur(&s, cur, 1, sg, other, cur, nullptr); /* cur is dead after the first pass */
-    float *t = cur;
-    cur = other, other = t;
+    pass(reg_planes_slab(dim, a, b, shrink > 1 ? m0 : k0, shrink > 1 ? m1 : k1), sg, a);
   }
   if (!rc && shrink > 1) {
     const double sd[3] = {shrink / 3.0, shrink / 3.0, shrink / 3.0}; /* as ffdp_volume_downsample */
-    const ffdp_slab s = reg_planes_slab(dim, m0, m1, za, zb);
-    rc = ffdp_cuda_blur(&s, cur + (m0 - clo) * P, 1, sd, other, cur + (m0 - clo) * P, nullptr);
-    cur = other, clo = m0;
-    ffdp_warp w;
-    ffdp_warp_fold(ffdp_mat4_identity(), lvox2world, vox2world, FFDP_INTERP_LINEAR, FFDP_PAD_BORDER, &w);
+    pass(reg_planes_slab(dim, m0, m1, za, zb), sd, m0);
+    ffdp_warp wp;
+    ffdp_warp_fold(ffdp_mat4_identity(), lvox2world, vox2world, FFDP_INTERP_LINEAR, FFDP_PAD_BORDER, &wp);
     ffdp_slab fs = ffdp_slab_whole(ldim[0], ldim[1], ldim[2]);
     const ffdp_slab ms = reg_planes_slab(dim, za, zb, za, zb);
     fs.zlo = fs.z0 = k0, fs.zhi = fs.z1 = k1;
-    if (!rc) rc = ffdp_cuda_sample_fwd(&w, &fs, nullptr, &ms, cur + (za - clo) * P, 1, o, nullptr);
+    if (!rc) rc = ffdp_cuda_sample_fwd(&wp, &fs, nullptr, &ms, cur + (za - clo) * P, 1, o, nullptr);
     cur = o, clo = k0;
   }
   if (!rc) rc = (int)cudaMemcpy(out, cur + (k0 - clo) * P, no * sizeof(float), cudaMemcpyDeviceToHost);
-  cudaFree(d0);
+  cudaFree(w[0]);
   if (rc)
     return ffdp_fail(err, FFDP_ERR_IO, "CUDA error building a pyramid level: %s", cudaGetErrorString((cudaError_t)rc));
   return FFDP_OK;

@@ -1,6 +1,7 @@
 /* Internal pieces of the registration pipeline. */
 #ifndef FFDP_REG_INTERNAL_H
 #define FFDP_REG_INTERNAL_H
+#include <pthread.h>
 #include "core/volume_internal.h"
 #include "ffdp/register.h"
 #include "ffdp/comm.h"
@@ -20,7 +21,9 @@ typedef struct reg_planes {
 } reg_planes;
 
 /* One pyramid level of the (normalized) fixed and moving images. */
+struct reg_pyramid;
 typedef struct reg_level {
+  struct reg_pyramid *pyr; /* the pyramid it came from (its device copies can be trimmed) */
   ffdp_volume *F, *M;
   uint8_t *fmask;       /* fixed mask on the level grid, or NULL */
   ffdp_volume *mmask;   /* moving mask on the moving level grid (float 0/1), or NULL */
@@ -30,12 +33,20 @@ typedef struct reg_level {
   int sharded;
   reg_planes *fp, *mp; /* which planes of F and M are here (the pyramid's records, or own_p) */
   reg_planes own_p[2];
+  int own_pinned[2];   /* owned F and M are page-locked (reg_cuda_pin) */
 } reg_level;
 
 /* The (normalized) images of one registration and the pyramid levels built from them so far,
  * kept for later stages: rigid and affine share their levels, SyN/greedy usually reuse the
  * coarse ones, and a level at shrink 1 without smoothing is the image itself. */
 #define REG_PYRAMID_MAX 16
+/* Source planes [a, b) of an image kept on the device between CUDA level builds (d, or NULL):
+ * each build then reads them there instead of uploading them again, which bound every build
+ * of a large image (8 GB per build at 1 Gvox). */
+typedef struct reg_dev_planes {
+  float *d;
+  int64_t a, b;
+} reg_dev_planes;
 typedef struct reg_pyramid {
   const ffdp_volume *F, *M;
   int device; /* 1: smooth and shrink on the CUDA device (when the images fit with room to spare) */
@@ -43,12 +54,14 @@ typedef struct reg_pyramid {
   int sharded; /* F and M hold this rank's share of planes only (more than one rank) */
   reg_planes fp, mp;
   int pinned[2]; /* F's and M's own planes are page-locked (CUDA builds) */
+  reg_dev_planes dev[2]; /* F's and M's source planes on the device (CUDA builds) */
   int n;
   struct {
     int shrink;
     double sigma;
     ffdp_volume *F, *M;
     reg_planes fp, mp;
+    int pinned[2]; /* F, M page-locked: built on the device, copied there again by the stages */
   } lv[REG_PYRAMID_MAX];
 } reg_pyramid;
 /* The pyramid of F and M over comm's ranks (sharded: each holds its share of planes). */
@@ -63,15 +76,32 @@ void reg_pyramid_free(reg_pyramid *p);
 ffdp_status reg_shrink_smooth_planes(const int64_t dim[3], ffdp_mat4 vox2world, const float *src, int64_t a, int64_t b,
                                      int shrink, double sigma, const int64_t ldim[3], ffdp_mat4 lvox2world, int64_t k0,
                                      int64_t k1, float *out, ffdp_error *err);
+/* The CUDA version; keep (or NULL) holds the source planes on the device across calls: used
+ * when it covers [a, b), else replaced by an upload of [a, b) (when they fit, see
+ * reg_cuda_pyramid_fits). */
 ffdp_status reg_cuda_shrink_smooth_planes(const int64_t dim[3], ffdp_mat4 vox2world, const float *src, int64_t a, int64_t b,
                                           int shrink, double sigma, const int64_t ldim[3], ffdp_mat4 lvox2world, int64_t k0,
-                                          int64_t k1, float *out, ffdp_error *err);
+                                          int64_t k1, float *out, reg_dev_planes *keep, ffdp_error *err);
+/* Free the pyramid's device copies of source planes: always (need < 0), or when the free
+ * device memory is below need bytes plus a margin (a stage about to allocate need). */
+void reg_cuda_pyramid_trim(struct reg_pyramid *p, double need);
+/* Bytes of those copies now: a stage's device peak counts from its start without them (they
+ * are the pyramid's, released before the full-resolution level). */
+double reg_cuda_pyramid_kept(const struct reg_pyramid *p);
+/* Planes [z0, z1) of level L's fixed (moving = 0) or moving image into dst on the device:
+ * from the pyramid's kept source planes when L is the full-resolution level and they are still
+ * there, else from the host. 0 or a CUDA error. */
+int reg_cuda_level_upload(const reg_level *L, int moving, int64_t z0, int64_t z1, float *dst);
+/* The ten intensity moments of planes [z0, z1) of an image on the device (planes: plane z0,
+ * nx x ny each), one row of `part` (host) per plane, as moments.c sums them. 0 or a CUDA error. */
+int reg_cuda_plane_moments(const float *planes, int64_t nx, int64_t ny, int64_t z0, int64_t z1, double *part);
 /* Source planes [lo, hi) that the resample onto level planes [k0, k1) reads (before any
  * Gaussian widens it), and a slab of dim's grid storing [lo, hi) and owning [z0, z1) ∩ that. */
 void reg_resampled_planes(int64_t nz, int shrink, int64_t k0, int64_t k1, int64_t *lo, int64_t *hi);
 ffdp_slab reg_planes_slab(const int64_t dim[3], int64_t lo, int64_t hi, int64_t z0, int64_t z1);
-/* Whether n floats of source planes fit the device for that (two copies in a quarter of the
- * free memory). */
+/* Whether n floats of source planes fit the device for a build (two working copies in a
+ * quarter of the free memory: 1), and also to be kept there between builds, beside those of
+ * the other image (2). 0: build on the host. */
 int reg_cuda_pyramid_fits(int64_t n);
 /* Make planes [a, b) of v valid on this rank (fetched from the ranks whose share they are);
  * collective over c, every rank with its own range (empty: none). */
@@ -201,6 +231,21 @@ double reg_max_norm3(const float *g, int64_t n);
  * download into fresh memory otherwise maps each page on one thread (1.7 GB/s measured for
  * 86 MB on the H100 machine, against ~10 GB/s into mapped pages). */
 ffdp_status reg_field_create_mapped(const ffdp_volume *grid, ffdp_volume **v, ffdp_error *err);
+/* The same prepared by another thread while the device iterates: mapping a gigavoxel field's
+ * pages (12 GB) took over a second of the host's time between levels. start never fails (it
+ * falls back to doing the work in finish); finish waits and hands over the field (or the
+ * error) once, later calls return the same; discard frees a field nobody took. */
+typedef struct reg_field_job {
+  const ffdp_volume *grid;
+  ffdp_volume *v;
+  ffdp_status st;
+  ffdp_error err;
+  int state; /* 0: idle, 1: thread running, 2: done */
+  pthread_t thread;
+} reg_field_job;
+void reg_field_job_start(reg_field_job *j, const ffdp_volume *grid);
+ffdp_status reg_field_job_finish(reg_field_job *j, ffdp_volume **v, ffdp_error *err);
+void reg_field_job_discard(reg_field_job *j);
 /* A rank's stored planes of a field (slab s of grid) as a volume of their own: its geometry
  * is the grid's shifted by s->zlo planes, so resampling it is resampling those planes. */
 ffdp_status reg_slab_volume(const float *stored, const ffdp_slab *s, const ffdp_volume *grid, ffdp_volume **out,

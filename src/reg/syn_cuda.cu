@@ -28,10 +28,11 @@ struct SynBufs {
   void *block = nullptr;
 };
 
-cudaError_t alloc_syn(SynBufs &b, reg_layout &L, long long n, long long nf, long long nm, int bf16, int masks,
+cudaError_t alloc_syn(reg_pyramid *pyr, SynBufs &b, reg_layout &L, long long n, long long nf, long long nm, int bf16, int masks,
                       long long nmask, size_t *bytes) {
   reg_layout_syn(n, nf, nm, bf16, masks, nmask, &L);
   *bytes = L.total;
+  reg_cuda_pyramid_trim(pyr, (double)(L.total + REG_OP_SCRATCH_BYTES)); /* kept source planes give way */
   cudaError_t e = cudaMalloc(&b.block, L.total);
   if (e) return e;
   char *p = (char *)b.block;
@@ -160,7 +161,7 @@ ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_opt
   size_t need = 0;
   double *hist = (double *)malloc((size_t)(S->iters[lv] + 1) * sizeof(double));
   const int masks = (L->fmask ? REG_HAS_FIXED_MASK : 0) | (L->mmask ? REG_HAS_MOVING_MASK : 0);
-  cudaError_t ce = hist ? alloc_syn(b, lay, n, nf, nm, opt->state_precision == FFDP_STATE_BF16, masks,
+  cudaError_t ce = hist ? alloc_syn(L->pyr, b, lay, n, nf, nm, opt->state_precision == FFDP_STATE_BF16, masks,
                                     ffdp_volume_nvox(L->M), &need)
                         : cudaErrorMemoryAllocation;
   ffdp_status st = FFDP_OK;
@@ -168,8 +169,9 @@ ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_opt
     st = ffdp_fail(err, FFDP_ERR_NOMEM, "CUDA SyN level %d: cannot allocate %.1f MB on the device (%s)", lv + 1,
                    need / 1e6, cudaGetErrorString(ce));
   int rc = 0;
-  if (!st && !win) rc = (int)cudaMemcpy(b.F, L->F->data, ntot * 4, cudaMemcpyHostToDevice); /* sampled: whole */
-  if (!st && !rc && !win) rc = (int)cudaMemcpy(b.M, L->M->data, nm * 4, cudaMemcpyHostToDevice);
+  if (!st && !win) rc = reg_cuda_level_upload(L, 0, 0, nz, b.F); /* sampled: whole */
+  if (!st && !rc && !win) rc = reg_cuda_level_upload(L, 1, 0, L->M->dim[2], b.M);
+  if (L->F == L->pyr->F) reg_cuda_pyramid_trim(L->pyr, -1); /* full resolution: no more builds for now */
   /* gu and tmp are free until the loop: scratch for the previous level's fields */
   if (!st && !rc) rc = reg_cuda_field_upload(io->vf_prev, L->F, &s, b.vf, b.tmp, 3 * n);
   if (!st && !rc) rc = reg_cuda_field_upload(io->vm_prev, L->F, &s, b.vm, b.gu, 3 * n);
@@ -278,7 +280,7 @@ extern "C" ffdp_status reg_syn_stage_cuda(reg_pyramid *pyr, const ffdp_reg_optio
   const ffdp_comm *c = ffdp_comm_or_single(opt->comm);
   *u_out = *uinv_out = NULL;
   ffdp_volume *vf = NULL, *vm = NULL;
-  double t0 = reg_now(), base = reg_cuda_used_bytes();
+  double t0 = reg_now(), base = reg_cuda_used_bytes() - reg_cuda_pyramid_kept(pyr);
   sum->kind = S->kind;
   sum->iterations = 0;
   sum->device_peak_bytes = 0, sum->window_bytes = 0;
@@ -339,6 +341,7 @@ extern "C" ffdp_status reg_syn_stage_cuda(reg_pyramid *pyr, const ffdp_reg_optio
     const long long P = F->dim[0] * F->dim[1], ns = ffdp_slab_stored(&fs);
     reg_layout FL;
     reg_layout_syn_final(ns, &FL);
+    reg_cuda_pyramid_trim(pyr, (double)FL.total);
     char *blk = nullptr;
     if (!st && cudaMalloc((void **)&blk, FL.total) != cudaSuccess)
       st = ffdp_fail(err, FFDP_ERR_NOMEM, "CUDA SyN: cannot allocate %.1f MB for the final composition", FL.total / 1e6);
