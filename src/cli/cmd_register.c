@@ -642,15 +642,21 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
       goto fail_res;
   }
   restore_intensities(M, mlo, mhi);
+  double to = cli_now();
   double ncc = 0, fold = u ? ffdp_folding_fraction(u, A) : 0;
+  const double t_fold = cli_now() - to;
   snprintf(path, sizeof path, "%sWarped%s", prefix, ext);
   if (write_warped(F, M, A, u, path, &ncc, &err)) goto fail_res;
+  const double t_warped = cli_now() - to - t_fold;
   snprintf(path, sizeof path, "%s0GenericAffine.txt", prefix);
   if (ffdp_affine_save_itk(A, path, &err)) goto fail_res;
   if (u) {
     snprintf(path, sizeof path, "%s1Warp%s", prefix, ext);
     if (ffdp_warp_save_ants(u, A, path, &err)) goto fail_res;
   }
+  if (getenv("FFDP_TRACE")) /* where the time after the registration goes (diagnostics) */
+    fprintf(stderr, "[trace] outputs: folding %.1f ms, Warped (warp + NCC + write) %.1f ms, transforms %.1f ms\n",
+            1e3 * t_fold, 1e3 * t_warped, 1e3 * (cli_now() - to - t_fold - t_warped));
   const ffdp_volume *ui = ffdp_reg_result_inverse_warp(res);
   if (ui) {
     snprintf(path, sizeof path, "%s1InverseWarp%s", prefix, ext);
