@@ -6,6 +6,7 @@
 #include "core/err.h"
 #include "ops/ops_cuda.h"
 #include "reg/mask_cuda.h"
+#include "reg/step_cuda.h"
 
 namespace {
 
@@ -41,13 +42,6 @@ int combine(const ffdp_slab *s, const float *samp, const uint8_t *fixed, uint8_t
   return rc;
 }
 
-// A CUDA failure on one rank becomes an error every rank agrees on (none waits in a sum).
-int agreed(const ffdp_comm *c, int rc, ffdp_error *err) {
-  if (c->size < 2) return rc;
-  ffdp_status st = rc ? ffdp_fail(err, FFDP_ERR_IO, "CUDA error: %s", cudaGetErrorString((cudaError_t)rc)) : FFDP_OK;
-  return c->agree(c, st, err) ? -1 : 0;
-}
-
 }  // namespace
 
 extern "C" int reg_cuda_mask_open(reg_cuda_mask *m, const reg_layout *lay, void *block, const reg_level *L,
@@ -68,7 +62,7 @@ extern "C" int reg_cuda_mask_open(reg_cuda_mask *m, const reg_layout *lay, void 
     rc = (int)cudaMemcpy(m->moving, L->mmask->data, (size_t)ffdp_volume_nvox(L->mmask) * sizeof(float),
                          cudaMemcpyHostToDevice);
   }
-  if ((rc = agreed(c, rc, err))) return rc;
+  if ((rc = reg_cuda_agreed(c, rc, err))) return rc;
   if (m->fixed) c->sum(c, &m->fixed_count, 1);
   return 0;
 }
@@ -90,7 +84,7 @@ extern "C" int reg_cuda_mask_scored(const reg_cuda_mask *m, const ffdp_comm *com
   double cnt = 0;
   int rc = ffdp_cuda_sample_fwd(&wn, &store, u, &m->ms, m->moving, 1, scratch, nullptr);
   if (!rc) rc = combine(s, scratch, m->fixed, m->scored, &cnt);
-  if ((rc = agreed(c, rc, err))) return rc;
+  if ((rc = reg_cuda_agreed(c, rc, err))) return rc;
   c->sum(c, &cnt, 1);
   *mask = m->scored;
   *count = (int64_t)cnt;

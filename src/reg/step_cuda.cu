@@ -11,15 +11,11 @@
 #include "reg/reg_internal.h"
 #include "reg/step_cuda.h"
 
-namespace {
-// A CUDA failure on one rank becomes an error every rank agrees on, so that none is left
-// waiting in the next exchange. One process: the CUDA code is returned as it is.
-int agreed(const ffdp_comm *c, int rc, ffdp_error *err) {
+extern "C" int reg_cuda_agreed(const ffdp_comm *c, int rc, ffdp_error *err) {
   if (c->size < 2) return rc;
   ffdp_status st = rc ? ffdp_fail(err, FFDP_ERR_IO, "CUDA error: %s", cudaGetErrorString((cudaError_t)rc)) : FFDP_OK;
   return c->agree(c, st, err) ? -1 : 0;
 }
-}  // namespace
 
 extern "C" int reg_cuda_field_step(const ffdp_comm *comm, const ffdp_slab *s, float *u, float *gu, float *tmp,
                                    reg_cuda_adam adam, int t, const ffdp_warp *cw, double step, double grad_sigma,
@@ -42,7 +38,7 @@ extern "C" int reg_cuda_field_step(const ffdp_comm *comm, const ffdp_slab *s, fl
   } else {
     double mx = 0;
     if (!rc) rc = ffdp_cuda_maxnorm3(n, tmp + own, scratch, &mx, nullptr);
-    if ((rc = agreed(c, rc, err))) return rc;
+    if ((rc = reg_cuda_agreed(c, rc, err))) return rc;
     mx = c->max(c, mx);
     *moved = mx > 0;
     /* a vanished gradient: a zero update (the warp is still smoothed), then the level stops */
@@ -52,7 +48,7 @@ extern "C" int reg_cuda_field_step(const ffdp_comm *comm, const ffdp_slab *s, fl
   if (c->size > 1) { /* u is read at p + S d: those planes must be stored */
     double md = 0;
     if (!rc) rc = ffdp_cuda_maxnorm3(n, tmp + own, scratch, &md, nullptr);
-    if ((rc = agreed(c, rc, err))) return rc;
+    if ((rc = reg_cuda_agreed(c, rc, err))) return rc;
     const double *S2 = cw->S[2];
     const double reach = c->max(c, md * sqrt(S2[0] * S2[0] + S2[1] * S2[1] + S2[2] * S2[2])) + 1;
     const int64_t below = s->z0 > 0 ? s->z0 - s->zlo : INT64_MAX, above = s->z1 < s->nz ? s->zhi - s->z1 : INT64_MAX;
@@ -64,14 +60,14 @@ extern "C" int reg_cuda_field_step(const ffdp_comm *comm, const ffdp_slab *s, fl
     }
   }
   if (!rc) rc = ffdp_cuda_compose_fwd(cw, I, s, tmp, s, u, gu, nullptr); /* d + u∘(p + S d) */
-  if ((rc = agreed(c, rc, err))) return rc;
+  if ((rc = reg_cuda_agreed(c, rc, err))) return rc;
   if (warp_sigma > 0) {
     if (c->halo_dev(c, s, gu, 3, err)) return -1;
     rc = ffdp_cuda_blur(s, gu, 3, ws, u, gu, nullptr);
   } else {
     rc = (int)cudaMemcpyAsync(u + own, gu + own, 3 * n * sizeof(float), cudaMemcpyDeviceToDevice, nullptr);
   }
-  if ((rc = agreed(c, rc, err))) return rc;
+  if ((rc = reg_cuda_agreed(c, rc, err))) return rc;
   return c->halo_dev(c, s, u, 3, err) ? -1 : 0;
 }
 
@@ -160,7 +156,7 @@ extern "C" int reg_cuda_metric2(const ffdp_comm *comm, const ffdp_metric_spec *m
     ffdp_lncc_params p = {m->window, FFDP_WINDOW_BOX, 1e-5};
     const double norm = ntot > 0 ? 1.0 / (double)ntot : 0.0; /* a mask may keep nothing */
     int rc = ffdp_cuda_lncc2(&p, s, A, B, mask, norm, gA, gB, loss, nullptr);
-    if ((rc = agreed(c, rc, err))) return rc;
+    if ((rc = reg_cuda_agreed(c, rc, err))) return rc;
     c->sum(c, loss, 1);
     return 0;
   }
@@ -184,7 +180,7 @@ extern "C" int reg_cuda_metric(const ffdp_comm *comm, const ffdp_metric_spec *m,
     const int BB = p.bins * p.bins;
     double *hist = (double *)calloc((size_t)BB * 2, sizeof(double)), *table = hist ? hist + BB : nullptr, cnt = 0;
     rc = hist ? ffdp_cuda_mi_hist(&p, s, A, B, mask, hist, nullptr) : (int)cudaErrorMemoryAllocation;
-    if ((rc = agreed(c, rc, err))) {
+    if ((rc = reg_cuda_agreed(c, rc, err))) {
       free(hist);
       return rc;
     }
@@ -193,9 +189,9 @@ extern "C" int reg_cuda_metric(const ffdp_comm *comm, const ffdp_metric_spec *m,
     *loss = -ffdp_mi_table_f64(&p, hist, table);
     rc = g ? ffdp_cuda_mi_grad(&p, s, A, B, mask, table, cnt > 0 ? 1.0 / cnt : 0.0, g, nullptr) : 0;
     free(hist);
-    return agreed(c, rc, err);
+    return reg_cuda_agreed(c, rc, err);
   }
-  if ((rc = agreed(c, rc, err))) return rc;
+  if ((rc = reg_cuda_agreed(c, rc, err))) return rc;
   c->sum(c, loss, 1);
   return 0;
 }

@@ -8,6 +8,9 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+/* A CUDA failure (rc) on one rank becomes an error every rank agrees on, so that none is left
+ * waiting in the next exchange: 0, or -1 with err set on every rank. One process: rc as it is. */
+int reg_cuda_agreed(const ffdp_comm *c, int rc, ffdp_error *err);
 /* Adam moments of one field (3n values each), stored as float or, with bf16, as bfloat16. */
 typedef struct reg_cuda_adam {
   void *m, *v;
