@@ -361,6 +361,59 @@ int main(int argc, char **argv) {
   CK(cudaMemcpy(got.data(), dout, 3 * n * 4, cudaMemcpyDeviceToHost));
   rows.push_back({"blur vec3, input as scratch", 24, t_blur, rel_err(got.data(), ref.data(), 3 * n), 0.0});
 
+  // --- the deformable update's fused passes against the separate ones (GPU vs GPU: the same
+  // bits are required, so the error column is 0 or 1): blur + largest norm, Adam + composition
+  {
+    float *sc1, *sc2, *m1, *v1, *m2, *v2, *d1, *o2;
+    CK(cudaMalloc(&sc1, 1026 * 4));
+    CK(cudaMalloc(&sc2, 1026 * 4));
+    for (float **b : {&m1, &v1, &m2, &v2, &d1, &o2}) CK(cudaMalloc(b, 3 * n * 4));
+    CK(ffdp_cuda_blur(&s, du, 3, sig, dout, dtmp, 0));
+    CK(ffdp_cuda_maxnorm3_dev(n, dout, sc1, 0));
+    poison(o2, 3 * n);
+    CK(ffdp_cuda_blur_maxnorm3(&s, du, sig, o2, dtmp, sc2, 0));
+    std::vector<float> a(3 * n), b(3 * n);
+    float s1[2], s2[2];
+    CK(cudaMemcpy(a.data(), dout, 3 * n * 4, cudaMemcpyDeviceToHost));
+    CK(cudaMemcpy(b.data(), o2, 3 * n * 4, cudaMemcpyDeviceToHost));
+    CK(cudaMemcpy(s1, sc1 + 1024, 8, cudaMemcpyDeviceToHost));
+    CK(cudaMemcpy(s2, sc2 + 1024, 8, cudaMemcpyDeviceToHost));
+    double e = memcmp(a.data(), b.data(), 3 * n * 4) || memcmp(s1, s2, 8) || !(s1[0] > 0.f) ? 1.0 : 0.0;
+    pool_high_and_reset();
+    float t = median_ms([&] { ffdp_cuda_blur_maxnorm3(&s, du, sig, o2, dtmp, sc2, 0); });
+    rows.push_back({"blur vec3 + largest norm (fused; vs blur, maxnorm)", 24, t, e, pool_high_and_reset() / 1e6});
+    t = median_ms([&] { ffdp_cuda_maxnorm3_dev(n, dout, sc1, 0); });
+    rows.push_back({"largest norm alone (the pass saved)", 12, t, 0.0, 0.0});
+    // Adam (fp32 moments, step 3) then compose with T = I, against the fused pass
+    for (long long i = 0; i < 3 * n; i++) a[i] = urand(-0.1f, 0.1f), b[i] = urand(0.f, 0.01f);
+    CK(cudaMemcpy(m1, a.data(), 3 * n * 4, cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(v1, b.data(), 3 * n * 4, cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(m2, m1, 3 * n * 4, cudaMemcpyDeviceToDevice));
+    CK(cudaMemcpy(v2, v1, 3 * n * 4, cudaMemcpyDeviceToDevice));
+    CK(cudaMemcpy(d1, dout, 3 * n * 4, cudaMemcpyDeviceToDevice));
+    ffdp_warp cw = w;
+    cw.pad = FFDP_PAD_BORDER;
+    const double T[3][3] = {{1, 0, 0}, {0, 1, 0}, {0, 0, 1}};
+    CK(ffdp_cuda_adam_step_dev(3 * n, d1, m1, v1, 0, sc1 + 1025, 3, 0.25, 0));
+    CK(ffdp_cuda_compose_fwd(&cw, T, &s, d1, &s, du, dtmp, 0));
+    poison(o2, 3 * n);
+    CK(ffdp_cuda_compose_adam(&cw, &s, dout, m2, v2, 0, sc1 + 1025, 3, 0.25, du, o2, 0));
+    CK(cudaDeviceSynchronize());
+    e = 0.0;
+    const float *pairs[3][2] = {{dtmp, o2}, {m1, m2}, {v1, v2}};
+    for (auto &pr : pairs) {
+      CK(cudaMemcpy(a.data(), pr[0], 3 * n * 4, cudaMemcpyDeviceToHost));
+      CK(cudaMemcpy(b.data(), pr[1], 3 * n * 4, cudaMemcpyDeviceToHost));
+      if (memcmp(a.data(), b.data(), 3 * n * 4)) e = 1.0;
+    }
+    pool_high_and_reset();
+    t = median_ms([&] { ffdp_cuda_compose_adam(&cw, &s, dout, m2, v2, 0, sc1 + 1025, 3, 0.25, du, o2, 0); });
+    rows.push_back({"adam step + compose (fused; vs the two passes)", 84, t, e, pool_high_and_reset() / 1e6});
+    t = median_ms([&] { ffdp_cuda_adam_step_dev(3 * n, d1, m1, v1, 0, sc1 + 1025, 3, 0.25, 0); });
+    rows.push_back({"adam step alone (separate: + compose fwd)", 72, t, 0.0, 0.0});
+    for (float *b : {sc1, sc2, m1, v1, m2, v2, d1, o2}) CK(cudaFree(b));
+  }
+
   // --- slabs: the distributed layer calls LNCC and blur on a shard with halos (zlo < z0,
   // z1 < zhi); only owned planes are compared (the loss is the shard's part of the sum)
   {

@@ -120,7 +120,7 @@ template <int NC, int KMAX, int RI>
 // Two blocks per SM where the rings fit in 64 registers without spilling (ptxas -v): the
 // default sigma 1.5 (radius 5) ran at one block and 90 registers.
 __global__ void __launch_bounds__(FTX *FTY, (NC == 3 && (RI >= 6 || (RI == 0 && KMAX >= 11))) ? 1 : 2)
-    blur_fused(FGeo g, const float *__restrict__ in, float *__restrict__ out) {
+    blur_fused(FGeo g, const float *__restrict__ in, float *__restrict__ out, unsigned *__restrict__ maxsq) {
   extern __shared__ float sm[];
   const int rx = RI ? RI : g.rx, ry = RI ? RI : g.ry, rz = RI ? RI : g.rz;
   const int AW = (FTX + 2 * rx) * NC, AH = FTY + 2 * ry, XW = FTX * NC;
@@ -154,7 +154,7 @@ __global__ void __launch_bounds__(FTX *FTY, (NC == 3 && (RI >= 6 || (RI == 0 && 
 #pragma unroll
     for (int l = 0; l < LMAX; l++) v[l] = tin && off[l] >= 0 ? __ldg(base + off[l]) : 0.f;
   };
-  float ring[NC][KMAX];
+  float ring[NC][KMAX], most = 0.f;
 #pragma unroll
   for (int c = 0; c < NC; c++)
 #pragma unroll
@@ -199,6 +199,8 @@ __global__ void __launch_bounds__(FTX *FTY, (NC == 3 && (RI >= 6 || (RI == 0 && 
     }
     __syncthreads();
     const long long o = t - rz;
+    const bool emit = o >= za && ox < g.nx && oy < g.ny;
+    float zc[NC];
 #pragma unroll
     for (int c = 0; c < NC; c++) {
       float s = 0.f;
@@ -208,21 +210,41 @@ __global__ void __launch_bounds__(FTX *FTY, (NC == 3 && (RI >= 6 || (RI == 0 && 
 #pragma unroll
       for (int d = 0; d < KMAX - 1; d++) ring[c][d] = ring[c][d + 1];
       ring[c][KMAX - 1] = s;
-      if (o >= za && ox < g.nx && oy < g.ny) {
+      zc[c] = 0.f;
+      if (emit) {
         float z = 0.f;
 #pragma unroll
         for (int d = 0; d < KMAX; d++) z += g.w[2][d] * ring[c][d];
-        out[(o - g.zlo) * plane + oy * row + (long long)ox * NC + c] = z;
+        out[(o - g.zlo) * plane + oy * row + (long long)ox * NC + c] = zc[c] = z;
       }
     }
+    if (NC == 3 && maxsq && emit) most = fmaxf(most, norm2(zc[0], zc[1], zc[NC - 1]));
     // the next plane writes s_in (read before the second barrier) and s_x (read above, before
     // the next plane's first barrier)
   }
+  if (maxsq) {  // squares are non-negative: their float order is their bits' order
+    __shared__ float wmax[FTX * FTY / 32];
+    for (int o = 16; o > 0; o >>= 1) most = fmaxf(most, __shfl_down_sync(0xffffffffu, most, o));
+    if ((tid & 31) == 0) wmax[tid >> 5] = most;
+    __syncthreads();
+    if (tid == 0) {
+      for (int k = 1; k < FTX * FTY / 32; k++) most = fmaxf(most, wmax[k]);
+      atomicMax(maxsq, __float_as_uint(most));
+    }
+  }
+}
+
+// scratch[0] (as bits) -> scratch[1024] = largest norm, scratch[1025] = its inverse, in the
+// double arithmetic of field_step.cu's maxnorm_final.
+__global__ void maxnorm_from_bits(float *scratch) {
+  const double mx = sqrt((double)__uint_as_float(*reinterpret_cast<const unsigned *>(scratch)));
+  scratch[1024] = (float)mx;
+  scratch[1025] = mx > 0 ? (float)(1.0 / mx) : 0.f;
 }
 
 template <int NC>
 int run_fused(const ffdp_slab *s, const int r[3], const float w[3][2 * FFDP_MAX_RADIUS + 1], const float *in, float *out,
-              cudaStream_t st) {
+              unsigned *maxsq, cudaStream_t st) {
   const bool iso = r[0] == r[1] && r[1] == r[2] && r[0] >= 1;
   /* ring length: exactly 2r+1 for the isotropic kernels, else a bucket; z taps right-aligned */
   const int kmax = iso ? 2 * r[2] + 1 : r[2] <= 2 ? 5 : r[2] <= 4 ? 9 : r[2] <= 5 ? 11 : 17;
@@ -241,19 +263,19 @@ int run_fused(const ffdp_slab *s, const int r[3], const float w[3][2 * FFDP_MAX_
   const dim3 b(FTX * FTY);
   if (iso) {
     switch (r[0]) {
-    case 1: blur_fused<NC, 3, 1><<<grid, b, smem, st>>>(g, in, out); break;
-    case 2: blur_fused<NC, 5, 2><<<grid, b, smem, st>>>(g, in, out); break;
-    case 3: blur_fused<NC, 7, 3><<<grid, b, smem, st>>>(g, in, out); break;
-    case 4: blur_fused<NC, 9, 4><<<grid, b, smem, st>>>(g, in, out); break;
-    case 5: blur_fused<NC, 11, 5><<<grid, b, smem, st>>>(g, in, out); break;
-    case 6: blur_fused<NC, 13, 6><<<grid, b, smem, st>>>(g, in, out); break;
-    case 7: blur_fused<NC, 15, 7><<<grid, b, smem, st>>>(g, in, out); break;
-    default: blur_fused<NC, 17, 8><<<grid, b, smem, st>>>(g, in, out); break;
+    case 1: blur_fused<NC, 3, 1><<<grid, b, smem, st>>>(g, in, out, maxsq); break;
+    case 2: blur_fused<NC, 5, 2><<<grid, b, smem, st>>>(g, in, out, maxsq); break;
+    case 3: blur_fused<NC, 7, 3><<<grid, b, smem, st>>>(g, in, out, maxsq); break;
+    case 4: blur_fused<NC, 9, 4><<<grid, b, smem, st>>>(g, in, out, maxsq); break;
+    case 5: blur_fused<NC, 11, 5><<<grid, b, smem, st>>>(g, in, out, maxsq); break;
+    case 6: blur_fused<NC, 13, 6><<<grid, b, smem, st>>>(g, in, out, maxsq); break;
+    case 7: blur_fused<NC, 15, 7><<<grid, b, smem, st>>>(g, in, out, maxsq); break;
+    default: blur_fused<NC, 17, 8><<<grid, b, smem, st>>>(g, in, out, maxsq); break;
     }
-  } else if (kmax == 5) blur_fused<NC, 5, 0><<<grid, b, smem, st>>>(g, in, out);
-  else if (kmax == 9) blur_fused<NC, 9, 0><<<grid, b, smem, st>>>(g, in, out);
-  else if (kmax == 11) blur_fused<NC, 11, 0><<<grid, b, smem, st>>>(g, in, out);
-  else blur_fused<NC, 17, 0><<<grid, b, smem, st>>>(g, in, out);
+  } else if (kmax == 5) blur_fused<NC, 5, 0><<<grid, b, smem, st>>>(g, in, out, maxsq);
+  else if (kmax == 9) blur_fused<NC, 9, 0><<<grid, b, smem, st>>>(g, in, out, maxsq);
+  else if (kmax == 11) blur_fused<NC, 11, 0><<<grid, b, smem, st>>>(g, in, out, maxsq);
+  else blur_fused<NC, 17, 0><<<grid, b, smem, st>>>(g, in, out, maxsq);
   return (int)cudaGetLastError();
 }
 
@@ -267,6 +289,10 @@ int taps(double sigma, float *w) {
 
 }  // namespace
 
+static bool fused_fits(const int r[3], int ncomp) {
+  return r[0] <= FMAXR && r[1] <= FMAXR && r[2] <= FMAXR && (ncomp == 1 || ncomp == 3);
+}
+
 extern "C" int ffdp_cuda_blur(const ffdp_slab *s, const float *in, int ncomp, const double sigma[3], float *out,
                               float *tmp, void *stream) {
   cudaStream_t st = (cudaStream_t)stream;
@@ -276,13 +302,31 @@ extern "C" int ffdp_cuda_blur(const ffdp_slab *s, const float *in, int ncomp, co
   // planes the z pass reads: the owned ones plus r[2] on each side, within what is stored
   long long za = s->z0 - r[2] > s->zlo ? s->z0 - r[2] : s->zlo, zb = s->z1 + r[2] < s->zhi ? s->z1 + r[2] : s->zhi;
   if (s->z1 <= s->z0) return 0;
-  if (r[0] <= FMAXR && r[1] <= FMAXR && r[2] <= FMAXR && (ncomp == 1 || ncomp == 3)) {
+  if (fused_fits(r, ncomp)) {
     /* the fused kernel reads `in` and writes `out` only: tmp is not touched */
-    return ncomp == 3 ? run_fused<3>(s, r, w, in, out, st) : run_fused<1>(s, r, w, in, out, st);
+    return ncomp == 3 ? run_fused<3>(s, r, w, in, out, nullptr, st) : run_fused<1>(s, r, w, in, out, nullptr, st);
   }
   cudaMemcpyToSymbolAsync(c_w, w, sizeof w, 0, cudaMemcpyHostToDevice, st);
   if (ncomp == 3) run_axes<3>(s, r, za, zb, in, out, tmp, st);
   else if (ncomp == 1) run_axes<1>(s, r, za, zb, in, out, tmp, st);
   else return (int)cudaErrorInvalidValue;
+  return (int)cudaGetLastError();
+}
+
+extern "C" int ffdp_cuda_blur_maxnorm3(const ffdp_slab *s, const float *in, const double sigma[3], float *out, float *tmp,
+                                       float *scratch, void *stream) {
+  cudaStream_t st = (cudaStream_t)stream;
+  float w[3][2 * FFDP_MAX_RADIUS + 1];
+  int r[3];
+  for (int a = 0; a < 3; a++) r[a] = taps(sigma[a], w[a]);
+  const long long n = (s->z1 - s->z0) * s->nx * s->ny;
+  if (!fused_fits(r, 3) || n <= 0) {  // separate passes
+    int rc = ffdp_cuda_blur(s, in, 3, sigma, out, tmp, stream);
+    return rc ? rc : ffdp_cuda_maxnorm3_dev(n, out + (s->z0 - s->zlo) * s->nx * s->ny * 3, scratch, stream);
+  }
+  cudaMemsetAsync(scratch, 0, sizeof(unsigned), st);
+  int rc = run_fused<3>(s, r, w, in, out, reinterpret_cast<unsigned *>(scratch), st);
+  if (rc) return rc;
+  maxnorm_from_bits<<<1, 1, 0, st>>>(scratch);
   return (int)cudaGetLastError();
 }

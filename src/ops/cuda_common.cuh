@@ -24,4 +24,8 @@ __device__ inline double block_sum(double v) {
   return s;
 }
 
+// Squared norm of a 3-vector with its multiply-adds spelled out: the max-norm kernel and the
+// blur's fused epilogue must give the same bits.
+__device__ __forceinline__ float norm2(float a, float b, float c) { return fmaf(c, c, fmaf(b, b, a * a)); }
+
 }  // namespace ffdp_cuda

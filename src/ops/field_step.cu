@@ -2,6 +2,7 @@
 // the largest vector norm of a field, the fused normalize + Adam step (fp32 or bf16 moments),
 // and x + y.
 #include <cuda_bf16.h>
+#include "ops/adam_step.cuh"
 #include "ops/cuda_common.cuh"
 #include "ops/ops_cuda.h"
 
@@ -12,8 +13,7 @@ namespace {
 __global__ void maxnorm_kernel(long long n, const float *__restrict__ g, float *partial) {
   float m = 0.f;
   for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
-    float a = g[3 * i], b = g[3 * i + 1], c = g[3 * i + 2];
-    m = fmaxf(m, a * a + b * b + c * c);
+    m = fmaxf(m, norm2(g[3 * i], g[3 * i + 1], g[3 * i + 2]));
   }
   for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_down_sync(0xffffffffu, m, o));
   __shared__ float sh[32];
@@ -26,41 +26,22 @@ __global__ void maxnorm_kernel(long long n, const float *__restrict__ g, float *
   }
 }
 
-// d <- -step · mhat / (sqrt(vhat) + eps) with g = d / mx fed into the moments. The moments are
-// stored as S (float, or bf16 to halve the optimiser state); arithmetic is fp32 either way.
-__device__ __forceinline__ float load_state(const float *p, long long i) { return p[i]; }
-__device__ __forceinline__ float load_state(const __nv_bfloat16 *p, long long i) { return __bfloat162float(p[i]); }
-__device__ __forceinline__ void store_state(float *p, long long i, float v) { p[i] = v; }
-__device__ __forceinline__ void store_state(__nv_bfloat16 *p, long long i, float v) { p[i] = __float2bfloat16_rn(v); }
-
+// d <- -step · mhat / (sqrt(vhat) + eps) with g = d / mx fed into the moments.
 template <typename S>
 __global__ void adam_kernel(long long n, float *__restrict__ d, S *__restrict__ m, S *__restrict__ v, float inv_mx,
-                            float c1, float c2, float step) {
-  const float b1 = 0.9f, b2 = 0.999f, eps = 1e-8f;
-  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
-    float g = d[i] * inv_mx;
-    float mi = b1 * load_state(m, i) + (1.f - b1) * g, vi = b2 * load_state(v, i) + (1.f - b2) * g * g;
-    store_state(m, i, mi), store_state(v, i, vi);
-    d[i] = -step * (mi / c1) / (sqrtf(vi / c2) + eps);
-  }
+                            AdamConst k) {
+  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
+    d[i] = adam_elem(d[i], inv_mx, m, v, i, k);
 }
 
 // The same with the normalization read on the device (from maxnorm_final): no host round
 // trip. A vanished gradient (inv == 0) gives a zero update and leaves the moments alone.
 template <typename S>
 __global__ void adam_dev_kernel(long long n, float *__restrict__ d, S *__restrict__ m, S *__restrict__ v,
-                                const float *__restrict__ inv_dev, float c1, float c2, float step) {
-  const float b1 = 0.9f, b2 = 0.999f, eps = 1e-8f, inv_mx = *inv_dev;
-  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
-    if (inv_mx == 0.f) {
-      d[i] = 0.f;
-      continue;
-    }
-    float g = d[i] * inv_mx;
-    float mi = b1 * load_state(m, i) + (1.f - b1) * g, vi = b2 * load_state(v, i) + (1.f - b2) * g * g;
-    store_state(m, i, mi), store_state(v, i, vi);
-    d[i] = -step * (mi / c1) / (sqrtf(vi / c2) + eps);
-  }
+                                const float *__restrict__ inv_dev, AdamConst k) {
+  const float inv_mx = *inv_dev;
+  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
+    d[i] = inv_mx == 0.f ? 0.f : adam_elem(d[i], inv_mx, m, v, i, k);
 }
 
 // partial[0..nb) -> partial[1024] = largest norm, partial[1025] = its inverse (0 when none),
@@ -120,25 +101,25 @@ extern "C" int ffdp_cuda_maxnorm3_dev(long long n, const float *g, float *scratc
 
 extern "C" int ffdp_cuda_adam_step_dev(long long n, float *d, void *m, void *v, int bf16_state, const float *inv_dev, int t,
                                        double step, void *stream) {
-  const float c1 = (float)(1 - pow(0.9, t)), c2 = (float)(1 - pow(0.999, t));
+  const AdamConst k = adam_const(t, step);
   const int nb = blocks_for(n, 256, 132 * 16);
   cudaStream_t st = (cudaStream_t)stream;
   if (bf16_state)
-    adam_dev_kernel<<<nb, 256, 0, st>>>(n, d, (__nv_bfloat16 *)m, (__nv_bfloat16 *)v, inv_dev, c1, c2, (float)step);
+    adam_dev_kernel<<<nb, 256, 0, st>>>(n, d, (__nv_bfloat16 *)m, (__nv_bfloat16 *)v, inv_dev, k);
   else
-    adam_dev_kernel<<<nb, 256, 0, st>>>(n, d, (float *)m, (float *)v, inv_dev, c1, c2, (float)step);
+    adam_dev_kernel<<<nb, 256, 0, st>>>(n, d, (float *)m, (float *)v, inv_dev, k);
   return (int)cudaGetLastError();
 }
 
 extern "C" int ffdp_cuda_adam_step(long long n, float *d, void *m, void *v, int bf16_state, double inv_mx, int t,
                                    double step, void *stream) {
-  const float c1 = (float)(1 - pow(0.9, t)), c2 = (float)(1 - pow(0.999, t));
+  const AdamConst k = adam_const(t, step);
   const int nb = blocks_for(n, 256, 132 * 16);
   cudaStream_t st = (cudaStream_t)stream;
   if (bf16_state)
-    adam_kernel<<<nb, 256, 0, st>>>(n, d, (__nv_bfloat16 *)m, (__nv_bfloat16 *)v, (float)inv_mx, c1, c2, (float)step);
+    adam_kernel<<<nb, 256, 0, st>>>(n, d, (__nv_bfloat16 *)m, (__nv_bfloat16 *)v, (float)inv_mx, k);
   else
-    adam_kernel<<<nb, 256, 0, st>>>(n, d, (float *)m, (float *)v, (float)inv_mx, c1, c2, (float)step);
+    adam_kernel<<<nb, 256, 0, st>>>(n, d, (float *)m, (float *)v, (float)inv_mx, k);
   return (int)cudaGetLastError();
 }
 

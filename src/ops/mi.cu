@@ -1,12 +1,11 @@
 // CUDA Mattes mutual information with implicit Parzen windows.
 // Histogram: each block accumulates its voxels' outer products of (at most 6) fixed and
 // moving weights in shared memory as integer fixed point (weights * 2^20; 32-bit atomics,
-// flushed to 64-bit bins). Integer sums are exact and order-free, so the histogram is
-// bit-identical for any grid, block order or rank split; no float atomics storm, no N x bins
-// block. Blocks write partial histograms that a
-// second kernel sums. The B x B log-ratio table is computed on the host with the CPU code
-// (ffdp_mi_table_f64), so both backends use one formula. Gradient: one pass, table in
-// shared memory.
+// flushed to 64-bit bins, which each block finally adds to the global 64-bit histogram).
+// Integer sums are exact and order-free, so the histogram is bit-identical for any grid,
+// block order or rank split; no float atomics storm, no N x bins block, no partials.
+// The B x B log-ratio table is computed on the host with the CPU code (ffdp_mi_table_f64),
+// so both backends use one formula. Gradient: one pass, table in shared memory.
 #include "ops/cuda_common.cuh"
 #include "ops/ops_cuda.h"
 #include <stdlib.h>
@@ -22,39 +21,41 @@ namespace {
 constexpr double kFixed = 1048576.0;  // 2^20
 constexpr int kChunk = 4096;          // voxels per block between flushes
 
+struct MiArgs {
+  int kind, bins;
+  float fmin, mmin;
+  double pad, span, fscale, mscale;  // scale = span / (max - min), divided once on the host
+};
+
 // The bin coordinate is formed in double, as on the CPU: in float its ulp (~2e-6 at 30 bins)
 // reaches the normalized Gaussian window's derivative as a 1e-4 relative difference.
-__device__ inline double mi_eta(int kind, float v, float vmin, float vmax, int bins, float *deta) {
-  const double pad = kind == FFDP_PARZEN_BSPLINE ? 2.0 : 3.0, span = bins - 1 - 2 * pad;
-  double scale = vmax > vmin ? span / ((double)vmax - (double)vmin) : 0.0;
-  double eta = pad + ((double)v - (double)vmin) * scale;
+__device__ inline double mi_eta(const MiArgs &a, float v, float vmin, double scale, float *deta) {
+  double eta = a.pad + ((double)v - (double)vmin) * scale;
   *deta = (float)scale;
-  if (!(eta >= pad)) eta = pad, *deta = 0.f;
-  if (eta > pad + span) eta = pad + span, *deta = 0.f;
+  if (!(eta >= a.pad)) eta = a.pad, *deta = 0.f;
+  if (eta > a.pad + a.span) eta = a.pad + a.span, *deta = 0.f;
   return eta;
 }
 
-// Same windows as kernels1d.c: cubic B-spline (4 taps) or normalized truncated Gaussian (6).
-__device__ inline int parzen(int kind, double eta, float *w, float *dw) {
-  if (kind == FFDP_PARZEN_BSPLINE) {
-    const int j0 = (int)floor(eta) - 1;
-#pragma unroll
-    for (int a = 0; a < 4; a++) {
-      float d = (float)((double)(j0 + a) - eta), ad = fabsf(d), sg = d < 0.f ? -1.f : 1.f, dd;
-      if (ad < 1.f) {
-        w[a] = 2.f / 3.f - ad * ad + 0.5f * ad * ad * ad;
-        dd = sg * (-2.f * ad + 1.5f * ad * ad);
-      } else if (ad < 2.f) {
-        float t = 2.f - ad;
-        w[a] = t * t * t / 6.f;
-        dd = -sg * 0.5f * t * t;
-      } else {
-        w[a] = 0.f, dd = 0.f;
-      }
-      dw[a] = -dd;
-    }
-    return j0;
-  }
+// Cubic B-spline window (4 taps from floor(eta) - 1) as polynomials in the fraction t of eta:
+// no per-tap distance, sign or branch. dw = d(w)/d(eta). Same values as kernels1d.c's
+// per-tap form up to float rounding.
+__device__ __forceinline__ int bspline4(double eta, float *w, float *dw) {
+  const double fl = floor(eta);
+  const float t = (float)(eta - fl), s = 1.f - t, t2 = t * t, t3 = t2 * t;
+  w[0] = s * s * s * (1.f / 6.f);
+  w[1] = fmaf(0.5f, t3, 2.f / 3.f - t2);
+  w[2] = (1.f / 6.f) + 0.5f * (t + t2 - t3);
+  w[3] = t3 * (1.f / 6.f);
+  dw[0] = -0.5f * s * s;
+  dw[1] = fmaf(1.5f, t2, -2.f * t);
+  dw[2] = fmaf(-1.5f, t2, t + 0.5f);
+  dw[3] = 0.5f * t2;
+  return (int)fl - 1;
+}
+
+// Normalized truncated Gaussian (6 taps), as kernels1d.c.
+__device__ inline int gauss6(double eta, float *w, float *dw) {
   const int j0 = (int)floor(eta) - 2;
   const float floor_v = expf(-4.5f);
   float sg = 0.f, sdg = 0.f, g[6], dg[6];
@@ -74,147 +75,302 @@ __device__ inline int parzen(int kind, double eta, float *w, float *dw) {
   return j0;
 }
 
-struct MiArgs {
-  int kind, bins;
-  float fmin, fmax, mmin, mmax;
-};
+// NT taps: 4 is the B-spline, 6 the Gaussian (the kind is a template argument through NT).
+template <int NT>
+__device__ __forceinline__ int parzen(double eta, float *w, float *dw) {
+  if (NT == 4) return bspline4(eta, w, dw);
+  return gauss6(eta, w, dw);
+}
+
+// Fixed point of a weight product a * b, given b2 = b * 2^20 (exact): adding 2^23 in the
+// same fused multiply-add leaves round(a * b * 2^20) in the mantissa bits (products are
+// below 2^23), one instruction instead of a multiply and a float-to-integer conversion.
+__device__ __forceinline__ unsigned fixed_of(float a, float b2) {
+  return __float_as_uint(fmaf(a, b2, 8388608.f)) - 0x4B000000u;
+}
+
+// Voxels of one warp often share their base bins (background, smooth regions): then the
+// same shared-memory address is hit by many lanes and the atomics serialize. When a warp's
+// voxels fall into at most kGroups distinct base-bin pairs, each group's products are summed
+// across lanes first (redux.sync) and one lane adds them. Integer sums, so the histogram is
+// the same bits either way.
+constexpr int kGroups = 4;
 
 template <int NT>
-__global__ void mi_hist_kernel(MiArgs a, long long n, const float *__restrict__ F, const float *__restrict__ M,
-                               const uint8_t *__restrict__ mask, unsigned long long *partial) {
+__global__ void __launch_bounds__(512, NT == 4 ? 4 : 3) mi_hist_kernel(MiArgs a, long long n, const float *__restrict__ F,
+                                                         const float *__restrict__ M, const uint8_t *__restrict__ mask,
+                                                         unsigned long long *hist) {
   extern __shared__ unsigned long long h[];  // BB 64-bit bins, then BB 32-bit bins
-  const int BB = a.bins * a.bins;
+  const int BB = a.bins * a.bins, lane = threadIdx.x & 31;
   unsigned *h32 = (unsigned *)(h + BB);
   for (int k = threadIdx.x; k < BB; k += blockDim.x) h[k] = 0ull, h32[k] = 0u;
   __syncthreads();
   const long long stride = (long long)gridDim.x * kChunk;
   for (long long c0 = (long long)blockIdx.x * kChunk; c0 < n; c0 += stride) {
     const long long c1 = c0 + kChunk < n ? c0 + kChunk : n;
-    for (long long i = c0 + threadIdx.x; i < c1; i += blockDim.x) {
-      if (mask && !mask[i]) continue;
+    // every lane runs every step of the chunk (warp-wide collectives below); lanes past the
+    // end or outside the mask take part with no voxel
+    for (long long b = c0; b < c1; b += blockDim.x) {
+      const long long i = b + threadIdx.x;
+      const bool on = i < c1 && (!mask || mask[i]);
       float de, wf[NT], wm[NT], dw[NT];
-      int jf = parzen(a.kind, mi_eta(a.kind, F[i], a.fmin, a.fmax, a.bins, &de), wf, dw);
-      int jm = parzen(a.kind, mi_eta(a.kind, M[i], a.mmin, a.mmax, a.bins, &de), wm, dw);
+      int jf = 0, jm = 0;
+      if (on) {
+        jf = parzen<NT>(mi_eta(a, F[i], a.fmin, a.fscale, &de), wf, dw);
+        jm = parzen<NT>(mi_eta(a, M[i], a.mmin, a.mscale, &de), wm, dw);
 #pragma unroll
-      for (int p = 0; p < NT; p++) {
-        if (wf[p] == 0.f) continue;
+        for (int q = 0; q < NT; q++) wm[q] *= 1048576.f;  // 2^20: the fixed point's scale
+      }
+      const unsigned key = on ? (unsigned)(jf * a.bins + jm) : 0xffffffffu;
+      const unsigned peers = __match_any_sync(0xffffffffu, key);
+      const bool leads = on && (__ffs(peers) - 1) == lane;
+      unsigned todo = __ballot_sync(0xffffffffu, leads);
+      if (__popc(todo) <= kGroups) {
+        while (todo) {
+          const int l = __ffs(todo) - 1;
+          todo &= todo - 1;
+          const unsigned k = __shfl_sync(0xffffffffu, key, l);
+          const bool in = key == k;
 #pragma unroll
-        for (int q = 0; q < NT; q++) {
-          float v = wf[p] * wm[q];
-          if (v > 0.f) atomicAdd(&h32[(jf + p) * a.bins + jm + q], (unsigned)((double)v * kFixed + 0.5));
+          for (int p = 0; p < NT; p++)
+#pragma unroll
+            for (int q = 0; q < NT; q++) {
+              const unsigned s = __reduce_add_sync(0xffffffffu, in ? fixed_of(wf[p], wm[q]) : 0u);
+              if (lane == l && s) atomicAdd(&h32[k + p * a.bins + q], s);
+            }
         }
+      } else if (on) {
+        unsigned *hb = h32 + key;  // a zero product adds nothing
+#pragma unroll
+        for (int p = 0; p < NT; p++)
+#pragma unroll
+          for (int q = 0; q < NT; q++) atomicAdd(hb + p * a.bins + q, fixed_of(wf[p], wm[q]));
       }
     }
     __syncthreads();
     for (int k = threadIdx.x; k < BB; k += blockDim.x) h[k] += h32[k], h32[k] = 0u;
     __syncthreads();
   }
-  for (int k = threadIdx.x; k < BB; k += blockDim.x) partial[(long long)blockIdx.x * BB + k] = h[k];
+  // integer adds commute: the global histogram is the same bits whatever order blocks end in
+  for (int k = threadIdx.x; k < BB; k += blockDim.x)
+    if (h[k]) atomicAdd(hist + k, h[k]);
 }
 
-__global__ void mi_reduce_kernel(int BB, int nblocks, const unsigned long long *partial, double *hist) {
-  int k = blockIdx.x * blockDim.x + threadIdx.x;
-  if (k >= BB) return;
-  unsigned long long s = 0;
-  for (int b = 0; b < nblocks; b++) s += partial[(long long)b * BB + k];
-  hist[k] = (double)s / kFixed;
+// The log-ratio table from the fixed-point histogram, on the device so that no host round
+// trip sits between the two passes. One block; sums of bins are integers (exact, in any
+// order), the MI itself is reduced in a fixed order: the same bits for the same histogram,
+// so one GPU and GPU ranks (which reduce their histograms first and upload the sum) agree.
+// stats[0] = MI, stats[1] = N (the histogram's mass: the scored voxels).
+__global__ void __launch_bounds__(1024) mi_table_kernel(int B, const unsigned long long *__restrict__ hist,
+                                                        float4 *__restrict__ table, double *__restrict__ stats) {
+  constexpr int MAXB = FFDP_CUDA_MI_MAX_BINS, PER = MAXB * MAXB / 1024;  // bins per thread
+  // the bins, then (same storage) the padded float table: 64-bit shared atomics are CAS
+  // loops on this GPU, so the integer sums are plain loops over the staged bins instead
+  __shared__ unsigned long long h[MAXB * MAXB];
+  __shared__ unsigned long long row[MAXB], col[MAXB], total;
+  float *const t = reinterpret_cast<float *>(h);  // MAXB * (MAXB + 3) floats fit in h
+  const int BB = B * B, tid = threadIdx.x, W = B + 3;  // rows padded with three zeros
+  for (int k = tid; k < BB; k += 1024) h[k] = hist[k];
+  __syncthreads();
+  if (tid < 2 * B) {  // integer sums: exact
+    const int r = tid % B;
+    unsigned long long m = 0ull;
+    for (int k = 0; k < B; k++) m += tid < B ? h[r * B + k] : h[k * B + r];
+    (tid < B ? row : col)[r] = m;
+  }
+  __syncthreads();
+  if (tid == 0) {
+    unsigned long long m = 0ull;
+    for (int r = 0; r < B; r++) m += row[r];
+    total = m;
+  }
+  __syncthreads();
+  const double n = (double)total / kFixed, inv = n > 0.0 ? 1.0 / (n * kFixed) : 0.0;
+  double acc = 0.0, v[PER];
+#pragma unroll
+  for (int r = 0; r < PER; r++) {
+    const int k = tid + r * 1024;
+    v[r] = 0.0;
+    if (k < BB && h[k]) {
+      const double pij = (double)h[k] * inv, pf = (double)row[k / B] * inv, pm = (double)col[k % B] * inv;
+      v[r] = log(pij / (pf * pm));
+      acc += pij * v[r];
+    }
+  }
+  __syncthreads();  // the bins are read; their storage becomes the table
+  for (int k = tid; k < B * W; k += 1024) t[k] = 0.f;
+  __syncthreads();
+#pragma unroll
+  for (int r = 0; r < PER; r++) {
+    const int k = tid + r * 1024;
+    if (k < BB) t[(k / B) * W + k % B] = (float)v[r];
+  }
+  __syncthreads();
+  for (int k = tid; k < BB; k += 1024) {
+    const float *q = t + (k / B) * W + k % B;
+    table[k] = make_float4(q[0], q[1], q[2], q[3]);
+  }
+  acc = block_sum(acc);
+  if (tid == 0) stats[0] = acc, stats[1] = n;
 }
 
+// Gradient pass. The B-spline's sixteen table entries per voxel come as four float4 rows:
+// entry (i, j) of the table holds T[i][j .. j+3], so each row is one 16-byte shared load
+// (random lookups from the 4-byte form cost ~3.5 bank wavefronts each, 14 per voxel).
 template <int NT>
 __global__ void mi_grad_kernel(MiArgs a, long long n, const float *__restrict__ F, const float *__restrict__ M,
-                               const uint8_t *__restrict__ mask, const float *__restrict__ table, float norm,
-                               float *__restrict__ g) {
-  extern __shared__ float t[];
+                               const uint8_t *__restrict__ mask, const float4 *__restrict__ table,
+                               const double *__restrict__ stats, float *__restrict__ g) {
+  extern __shared__ float4 t4[];
   const int BB = a.bins * a.bins;
-  for (int k = threadIdx.x; k < BB; k += blockDim.x) t[k] = table[k];
+  for (int k = threadIdx.x; k < BB; k += blockDim.x) t4[k] = table[k];
+  const float norm = stats[1] > 0.0 ? (float)(1.0 / stats[1]) : 0.f;
   __syncthreads();
+  const float *t = reinterpret_cast<const float *>(t4);
   for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
     if (mask && !mask[i]) {
       g[i] = 0.f;
       continue;
     }
     float def, dem, wf[NT], dwf[NT], wm[NT], dwm[NT];
-    int jf = parzen(a.kind, mi_eta(a.kind, F[i], a.fmin, a.fmax, a.bins, &def), wf, dwf);
-    int jm = parzen(a.kind, mi_eta(a.kind, M[i], a.mmin, a.mmax, a.bins, &dem), wm, dwm);
+    int jf = parzen<NT>(mi_eta(a, F[i], a.fmin, a.fscale, &def), wf, dwf);
+    int jm = parzen<NT>(mi_eta(a, M[i], a.mmin, a.mscale, &dem), wm, dwm);
     float acc = 0.f;
     if (dem != 0.f) {
 #pragma unroll
       for (int p = 0; p < NT; p++) {
-        const float *row = t + (jf + p) * a.bins + jm;
-        float sa = 0.f;
-#pragma unroll
-        for (int q = 0; q < NT; q++) sa += row[q] * dwm[q];
+        float sa;
+        if (NT == 4) {
+          const float4 r = t4[(jf + p) * a.bins + jm];
+          sa = r.x * dwm[0] + r.y * dwm[1] + r.z * dwm[2] + r.w * dwm[3];
+        } else {  // six taps: the first four from the row's float4, two from the next
+          const float4 r = t4[(jf + p) * a.bins + jm], r2 = t4[(jf + p) * a.bins + jm + 4];
+          sa = r.x * dwm[0] + r.y * dwm[1] + r.z * dwm[2] + r.w * dwm[3] + r2.x * dwm[4] + r2.y * dwm[5];
+        }
         acc += wf[p] * sa;
       }
     }
+    (void)t;
     g[i] = -norm * acc * dem;
   }
 }
 
 MiArgs args_of(const ffdp_mi_params *p) {
-  MiArgs a = {(int)p->kind, p->bins, (float)p->fmin, (float)p->fmax, (float)p->mmin, (float)p->mmax};
+  MiArgs a;
+  a.kind = (int)p->kind, a.bins = p->bins;
+  a.fmin = (float)p->fmin, a.mmin = (float)p->mmin;
+  a.pad = p->kind == FFDP_PARZEN_BSPLINE ? 2.0 : 3.0, a.span = p->bins - 1 - 2 * a.pad;
+  const float fmax = (float)p->fmax, mmax = (float)p->mmax;
+  a.fscale = fmax > a.fmin ? a.span / ((double)fmax - (double)a.fmin) : 0.0;
+  a.mscale = mmax > a.mmin ? a.span / ((double)mmax - (double)a.mmin) : 0.0;
   return a;
 }
 
 }  // namespace
 
-extern "C" int ffdp_cuda_mi_hist(const ffdp_mi_params *p, const ffdp_slab *s, const float *F, const float *M,
-                                 const uint8_t *mask, double *hist_host, void *stream) {
-  if (p->bins > FFDP_CUDA_MI_MAX_BINS) return (int)cudaErrorInvalidValue;
-  cudaStream_t st = (cudaStream_t)stream;
+// Device scratch of one call: the fixed-point histogram, the table and the two stats.
+struct MiScratch {
+  unsigned long long *hist;
+  float4 *table;  // entry (i, j): T[i][j .. j+3], zeros past the row's end
+  double *stats;
+};
+
+static cudaError_t scratch_open(int BB, MiScratch *m, cudaStream_t st) {
+  char *base;
+  cudaError_t e = cudaMallocAsync((void **)&base, (size_t)BB * 24 + 16, st);
+  if (e) return e;
+  m->hist = (unsigned long long *)base;
+  m->stats = (double *)(base + (size_t)BB * 8);
+  m->table = (float4 *)(base + (size_t)BB * 8 + 16);
+  return cudaSuccess;
+}
+
+static void launch_hist(const ffdp_mi_params *p, const ffdp_slab *s, const float *F, const float *M,
+                        const uint8_t *mask, unsigned long long *hist, cudaStream_t st) {
   const long long P = s->nx * s->ny, off = (s->z0 - s->zlo) * P, n = (s->z1 - s->z0) * P;
-  const int BB = p->bins * p->bins, blocks = blocks_for(n, 512, 264);
-  unsigned long long *part;
-  double *hist;
-  cudaError_t e = cudaMallocAsync((void **)&part, (size_t)blocks * BB * 8 + BB * 8, st);
-  if (e) return (int)e;
-  hist = (double *)(part + (size_t)blocks * BB);
+  const int BB = p->bins * p->bins;
+  cudaMemsetAsync(hist, 0, (size_t)BB * 8, st);
+  if (n <= 0) return;
+  const int blocks = blocks_for(n, kChunk, 132 * (p->kind == FFDP_PARZEN_BSPLINE ? 4 : 3));
   const size_t smem = (size_t)BB * 12;
   const MiArgs a = args_of(p);
   if (p->kind == FFDP_PARZEN_BSPLINE)
-    mi_hist_kernel<4><<<blocks, 512, smem, st>>>(a, n, F + off, M + off, mask ? mask + off : nullptr, part);
+    mi_hist_kernel<4><<<blocks, 512, smem, st>>>(a, n, F + off, M + off, mask ? mask + off : nullptr, hist);
   else
-    mi_hist_kernel<6><<<blocks, 512, smem, st>>>(a, n, F + off, M + off, mask ? mask + off : nullptr, part);
-  mi_reduce_kernel<<<(BB + 255) / 256, 256, 0, st>>>(BB, blocks, part, hist);
-  cudaMemcpyAsync(hist_host, hist, BB * sizeof(double), cudaMemcpyDeviceToHost, st);
-  cudaFreeAsync(part, st);
-  if ((e = cudaStreamSynchronize(st))) return (int)e;
+    mi_hist_kernel<6><<<blocks, 512, smem, st>>>(a, n, F + off, M + off, mask ? mask + off : nullptr, hist);
+}
+
+// Table from m->hist, then the gradient (if gM), then loss = -MI back to the host: one sync.
+static int table_grad_loss(const ffdp_mi_params *p, const ffdp_slab *s, const float *F, const float *M,
+                           const uint8_t *mask, const MiScratch &m, float *gM, double *loss, cudaStream_t st) {
+  const long long P = s->nx * s->ny, off = (s->z0 - s->zlo) * P, n = (s->z1 - s->z0) * P;
+  const int BB = p->bins * p->bins;
+  mi_table_kernel<<<1, 1024, 0, st>>>(p->bins, m.hist, m.table, m.stats);
+  if (gM && n > 0) {
+    const MiArgs a = args_of(p);
+    const int blocks = blocks_for(n, 256, 132 * 16);
+    const int smem = BB * (int)sizeof(float4);  // 64 KB at 64 bins
+    if (p->kind == FFDP_PARZEN_BSPLINE) {
+      cudaFuncSetAttribute(mi_grad_kernel<4>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+      mi_grad_kernel<4><<<blocks, 256, smem, st>>>(a, n, F + off, M + off, mask ? mask + off : nullptr, m.table, m.stats,
+                                                   gM + off);
+    } else {
+      cudaFuncSetAttribute(mi_grad_kernel<6>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+      mi_grad_kernel<6><<<blocks, 256, smem, st>>>(a, n, F + off, M + off, mask ? mask + off : nullptr, m.table, m.stats,
+                                                   gM + off);
+    }
+  }
+  double mi = 0.0;
+  cudaMemcpyAsync(&mi, m.stats, sizeof(double), cudaMemcpyDeviceToHost, st);
+  cudaFreeAsync(m.hist, st);
+  cudaError_t e = cudaStreamSynchronize(st);
+  if (e) return (int)e;
+  *loss = -mi;
   return (int)cudaGetLastError();
 }
 
-extern "C" int ffdp_cuda_mi_grad(const ffdp_mi_params *p, const ffdp_slab *s, const float *F, const float *M,
-                                 const uint8_t *mask, const double *table_host, double norm, float *gM, void *stream) {
+extern "C" int ffdp_cuda_mi_hist(const ffdp_mi_params *p, const ffdp_slab *s, const float *F, const float *M,
+                                 const uint8_t *mask, double *hist_host, void *stream) {
+  if (p->bins < 1 || p->bins > FFDP_CUDA_MI_MAX_BINS) return (int)cudaErrorInvalidValue;
   cudaStream_t st = (cudaStream_t)stream;
-  const long long P = s->nx * s->ny, off = (s->z0 - s->zlo) * P, n = (s->z1 - s->z0) * P;
   const int BB = p->bins * p->bins;
-  float tf[FFDP_CUDA_MI_MAX_BINS * FFDP_CUDA_MI_MAX_BINS], *table;
-  for (int k = 0; k < BB; k++) tf[k] = (float)table_host[k];
-  cudaError_t e = cudaMallocAsync((void **)&table, BB * sizeof(float), st);
+  unsigned long long *hist, fixed[FFDP_CUDA_MI_MAX_BINS * FFDP_CUDA_MI_MAX_BINS];
+  cudaError_t e = cudaMallocAsync((void **)&hist, (size_t)BB * 8, st);
   if (e) return (int)e;
-  cudaMemcpyAsync(table, tf, BB * sizeof(float), cudaMemcpyHostToDevice, st);
-  const MiArgs a = args_of(p);
-  const int blocks = blocks_for(n, 256, 132 * 16);
-  if (p->kind == FFDP_PARZEN_BSPLINE)
-    mi_grad_kernel<4><<<blocks, 256, BB * sizeof(float), st>>>(a, n, F + off, M + off, mask ? mask + off : nullptr, table,
-                                                              (float)norm, gM + off);
-  else
-    mi_grad_kernel<6><<<blocks, 256, BB * sizeof(float), st>>>(a, n, F + off, M + off, mask ? mask + off : nullptr, table,
-                                                              (float)norm, gM + off);
-  cudaFreeAsync(table, st);
+  launch_hist(p, s, F, M, mask, hist, st);
+  cudaMemcpyAsync(fixed, hist, (size_t)BB * 8, cudaMemcpyDeviceToHost, st);
+  cudaFreeAsync(hist, st);
   if ((e = cudaStreamSynchronize(st))) return (int)e;
+  for (int k = 0; k < BB; k++) hist_host[k] = (double)fixed[k] / kFixed;
   return (int)cudaGetLastError();
+}
+
+extern "C" int ffdp_cuda_mi_hist_grad(const ffdp_mi_params *p, const ffdp_slab *s, const float *F, const float *M,
+                                      const uint8_t *mask, const double *hist_host, float *gM, double *loss,
+                                      void *stream) {
+  if (p->bins < 1 || p->bins > FFDP_CUDA_MI_MAX_BINS) return (int)cudaErrorInvalidValue;
+  cudaStream_t st = (cudaStream_t)stream;
+  const int BB = p->bins * p->bins;
+  unsigned long long fixed[FFDP_CUDA_MI_MAX_BINS * FFDP_CUDA_MI_MAX_BINS];
+  for (int k = 0; k < BB; k++) {  // back to the integers the ranks' histograms were made of
+    const double v = hist_host[k] * kFixed;
+    if (!(v >= 0.0 && v < 1.8e19 && v == floor(v))) return (int)cudaErrorInvalidValue;
+    fixed[k] = (unsigned long long)v;
+  }
+  MiScratch m;
+  cudaError_t e = scratch_open(BB, &m, st);
+  if (e) return (int)e;
+  cudaMemcpyAsync(m.hist, fixed, (size_t)BB * 8, cudaMemcpyHostToDevice, st);
+  return table_grad_loss(p, s, F, M, mask, m, gM, loss, st);
 }
 
 extern "C" int ffdp_cuda_mi(const ffdp_mi_params *p, const ffdp_slab *s, const float *F, const float *M,
                             const uint8_t *mask, float *gM, double *loss, void *stream) {
-  const int BB = p->bins * p->bins;
-  double *hist = (double *)calloc((size_t)BB * 2, sizeof(double)), *table = hist + BB, n = 0;
-  int e = ffdp_cuda_mi_hist(p, s, F, M, mask, hist, stream);
-  if (!e) {
-    for (int k = 0; k < BB; k++) n += hist[k];
-    *loss = -ffdp_mi_table_f64(p, hist, table);
-    if (gM) e = ffdp_cuda_mi_grad(p, s, F, M, mask, table, n > 0 ? 1.0 / n : 0.0, gM, stream);
-  }
-  free(hist);
-  return e;
+  if (p->bins < 1 || p->bins > FFDP_CUDA_MI_MAX_BINS) return (int)cudaErrorInvalidValue;
+  cudaStream_t st = (cudaStream_t)stream;
+  MiScratch m;
+  cudaError_t e = scratch_open(p->bins * p->bins, &m, st);
+  if (e) return (int)e;
+  launch_hist(p, s, F, M, mask, m.hist, st);
+  return table_grad_loss(p, s, F, M, mask, m, gM, loss, st);
 }

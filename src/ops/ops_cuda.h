@@ -32,14 +32,16 @@ int ffdp_cuda_sample_bwd_planes(const ffdp_warp *w, const ffdp_slab *fs, const f
 int ffdp_cuda_mse(const ffdp_slab *s, const float *F, const float *M, const uint8_t *mask, double norm, float *gM,
                   double *loss, void *stream);
 
-/* MI: histogram to the host (bins*bins doubles), gradient from a host table (as ops.h). The
- * histogram is exact fixed-point: identical for any launch shape or rank split. */
+/* MI. The joint histogram is exact fixed point (identical for any launch shape or rank
+ * split) and the log-ratio table is made from it on the device, so that a GPU's MI, loss and
+ * gradient are the same bits whether its histogram was its own (ffdp_cuda_mi) or the sum of
+ * the ranks' (ffdp_cuda_mi_hist on each rank, summed, then ffdp_cuda_mi_hist_grad).
+ * loss = -MI; the gradient (norm = 1/N, N the histogram's mass) to gM if non-NULL. */
 #define FFDP_CUDA_MI_MAX_BINS 64
 int ffdp_cuda_mi_hist(const ffdp_mi_params *p, const ffdp_slab *s, const float *F, const float *M, const uint8_t *mask,
                       double *hist_host, void *stream);
-int ffdp_cuda_mi_grad(const ffdp_mi_params *p, const ffdp_slab *s, const float *F, const float *M, const uint8_t *mask,
-                      const double *table_host, double norm, float *gM, void *stream);
-/* One rank: loss = -MI to *loss, gradient (norm = 1/N) to gM if non-NULL. */
+int ffdp_cuda_mi_hist_grad(const ffdp_mi_params *p, const ffdp_slab *s, const float *F, const float *M,
+                           const uint8_t *mask, const double *hist_host, float *gM, double *loss, void *stream);
 int ffdp_cuda_mi(const ffdp_mi_params *p, const ffdp_slab *s, const float *F, const float *M, const uint8_t *mask,
                  float *gM, double *loss, void *stream);
 
@@ -76,6 +78,17 @@ int ffdp_cuda_adam_step(long long n, float *d, void *m, void *v, int bf16_state,
 int ffdp_cuda_maxnorm3_dev(long long n, const float *g, float *scratch, void *stream);
 int ffdp_cuda_adam_step_dev(long long n, float *d, void *m, void *v, int bf16_state, const float *inv_dev, int t,
                             double step, void *stream);
+/* The step and the composition of one deformable update in a single pass: per voxel the Adam
+ * step d of the smoothed gradient `grad` (normalized by inv_dev as adam_step_dev; moments
+ * updated, d never stored), then out = d + U(q(p)) with q from w and d (compose_fwd, T = I).
+ * The field's halo planes around fs must be stored in U (as compose_fwd with us = fs). */
+int ffdp_cuda_compose_adam(const ffdp_warp *w, const ffdp_slab *fs, const float *grad, void *m, void *v, int bf16_state,
+                           const float *inv_dev, int t, double step, const float *U, float *out, void *stream);
+/* ffdp_cuda_blur of a 3-vector field that also leaves, like maxnorm3_dev, the largest norm of
+ * the owned output in scratch[1024] and its inverse in scratch[1025] (computed in the blur's
+ * epilogue where the fused blur runs: one pass fewer over the field). */
+int ffdp_cuda_blur_maxnorm3(const ffdp_slab *s, const float *in, const double sigma[3], float *out, float *tmp,
+                            float *scratch, void *stream);
 int ffdp_cuda_axpby(long long n, float *y, double a, const float *x, double b, void *stream);
 int ffdp_cuda_linmap3(long long n, float *y, double a, const float *x, const double T[3][3], void *stream);
 

@@ -2,7 +2,10 @@
 // thread index; each thread reads u once and the 8 moving taps, writes one output. The
 // backward fuses dL/du with the block-level reduction of the affine gradient.
 #include <cuda_runtime.h>
+#include "ops/adam_step.cuh"
 #include "ops/ops_cuda.h"
+
+using namespace ffdp_cuda;
 
 namespace {
 
@@ -136,6 +139,29 @@ __global__ void sample_fwd_kernel(DevWarp w, Geo g, const float *__restrict__ u,
   }
 }
 
+// The deformable update's step and composition in one pass: per voxel, the Adam step of the
+// smoothed gradient (d, never stored), then out = d + U(B·p + S·d). Same arithmetic as
+// adam_dev_kernel followed by compose with T = I.
+template <typename S>
+__global__ void compose_adam_kernel(DevWarp w, Geo g, const float *__restrict__ grad, S *__restrict__ m,
+                                    S *__restrict__ v, const float *__restrict__ inv_dev, AdamConst k,
+                                    const float *__restrict__ U, float *__restrict__ out) {
+  const int x = blockIdx.x * BX + threadIdx.x, y = blockIdx.y * BY + threadIdx.y;
+  if (x >= g.nx || y >= g.ny) return;
+  const float inv_mx = *inv_dev;
+  for (long long z = g.z0 + blockIdx.z; z < g.z1; z += gridDim.z) {
+    long long i = ((z - g.zlo) * g.ny + y) * (long long)g.nx + x;
+    float d[3], val[3];
+    double q[3];
+#pragma unroll
+    for (int c = 0; c < 3; c++) d[c] = inv_mx == 0.f ? 0.f : adam_elem(__ldg(grad + 3 * i + c), inv_mx, m, v, 3 * i + c, k);
+    warp_point(w, x, y, (int)z, d, q);
+    lookup(U, g.mzlo, g.mx, g.my, g.mz, 3, 0, 3, w, q, val, nullptr);
+#pragma unroll
+    for (int c = 0; c < 3; c++) out[i * 3 + c] = val[c] + d[c];
+  }
+}
+
 // dL/du per voxel; the affine gradient is reduced per block (warp shuffles, then shared
 // memory) into partial[block][12], summed afterwards in block order: deterministic.
 // AFF: with the affine gradient. Without it (the deformable stages) the twelve double
@@ -252,6 +278,21 @@ extern "C" int ffdp_cuda_compose_fwd(const ffdp_warp *w, const double T[3][3], c
   for (int a = 0; a < 3; a++)
     for (int b = 0; b < 3; b++) lin.t[3 * a + b] = (float)T[a][b];
   sample_fwd_kernel<<<grid_for(fs), dim3(BX, BY), 0, (cudaStream_t)stream>>>(to_dev(w), to_geo(fs, us), v, U, 3, lin, out);
+  return (int)cudaGetLastError();
+}
+
+extern "C" int ffdp_cuda_compose_adam(const ffdp_warp *w, const ffdp_slab *fs, const float *grad, void *m, void *v,
+                                      int bf16_state, const float *inv_dev, int t, double step, const float *U,
+                                      float *out, void *stream) {
+  if (fs->z1 <= fs->z0) return 0;
+  const AdamConst k = adam_const(t, step);
+  cudaStream_t st = (cudaStream_t)stream;
+  if (bf16_state)
+    compose_adam_kernel<<<grid_for(fs), dim3(BX, BY), 0, st>>>(to_dev(w), to_geo(fs, fs), grad, (__nv_bfloat16 *)m,
+                                                               (__nv_bfloat16 *)v, inv_dev, k, U, out);
+  else
+    compose_adam_kernel<<<grid_for(fs), dim3(BX, BY), 0, st>>>(to_dev(w), to_geo(fs, fs), grad, (float *)m, (float *)v,
+                                                               inv_dev, k, U, out);
   return (int)cudaGetLastError();
 }
 

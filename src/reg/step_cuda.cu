@@ -27,6 +27,20 @@ extern "C" int reg_cuda_field_step(const ffdp_comm *comm, const ffdp_slab *s, fl
   const size_t es = adam.bf16 ? 2 : 4; /* bytes per stored moment */
   void *am = (char *)adam.m + own * es, *av = (char *)adam.v + own * es;
   if (c->halo_dev(c, s, gu, 3, err)) return -1;
+  const char *fuse = getenv("FFDP_FUSE_STEP"); /* 0: the separate passes (comparisons) */
+  if (mx_host && c->size == 1 && !(fuse && !strcmp(fuse, "0"))) {
+    /* one process: the largest norm comes out of the blur's epilogue and the Adam step runs
+     * inside the composition, so the step d is never stored: three passes over the field
+     * fewer than below, the same bits */
+    int rc = ffdp_cuda_blur_maxnorm3(s, gu, gs, tmp, gu, scratch, nullptr);
+    if (!rc) rc = (int)cudaMemcpyAsync(mx_host, scratch + 1024, sizeof(float), cudaMemcpyDeviceToHost, nullptr);
+    if (!rc)
+      rc = ffdp_cuda_compose_adam(cw, s, tmp, am, av, adam.bf16, scratch + 1025, t, step, u, gu, nullptr); /* d + u∘(p + S d) */
+    *moved = 1;
+    if (!rc) rc = warp_sigma > 0 ? ffdp_cuda_blur(s, gu, 3, ws, u, gu, nullptr)
+                                 : (int)cudaMemcpyAsync(u + own, gu + own, 3 * n * sizeof(float), cudaMemcpyDeviceToDevice, nullptr);
+    return rc;
+  }
   int rc = ffdp_cuda_blur(s, gu, 3, gs, tmp, gu, nullptr); /* gu is dead after the first pass */
   if (mx_host && c->size == 1) {
     /* one process: the normalization stays on the device and the host learns whether the
@@ -177,17 +191,16 @@ extern "C" int reg_cuda_metric(const ffdp_comm *comm, const ffdp_metric_spec *m,
     rc = ffdp_cuda_mse(s, A, B, mask, norm, g, loss, nullptr);
   } else { /* the joint histogram of the whole grid: exact fixed point, the same on any split */
     ffdp_mi_params p = {m->bins, FFDP_PARZEN_BSPLINE, 0.0, 1.0, 0.0, 1.0};
+    if (c->size == 1) return reg_cuda_agreed(c, ffdp_cuda_mi(&p, s, A, B, mask, g, loss, nullptr), err);
     const int BB = p.bins * p.bins;
-    double *hist = (double *)calloc((size_t)BB * 2, sizeof(double)), *table = hist ? hist + BB : nullptr, cnt = 0;
+    double *hist = (double *)calloc((size_t)BB, sizeof(double));
     rc = hist ? ffdp_cuda_mi_hist(&p, s, A, B, mask, hist, nullptr) : (int)cudaErrorMemoryAllocation;
     if ((rc = reg_cuda_agreed(c, rc, err))) {
       free(hist);
       return rc;
     }
     c->sum(c, hist, BB);
-    for (int k = 0; k < BB; k++) cnt += hist[k];
-    *loss = -ffdp_mi_table_f64(&p, hist, table);
-    rc = g ? ffdp_cuda_mi_grad(&p, s, A, B, mask, table, cnt > 0 ? 1.0 / cnt : 0.0, g, nullptr) : 0;
+    rc = ffdp_cuda_mi_hist_grad(&p, s, A, B, mask, hist, g, loss, nullptr);
     free(hist);
     return reg_cuda_agreed(c, rc, err);
   }
