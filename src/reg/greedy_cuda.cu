@@ -42,13 +42,16 @@ cudaError_t alloc_level(reg_pyramid *pyr, DevBufs &b, reg_layout &L, long long n
   return cudaMemsetAsync(b.block, 0, L.total);
 }
 
-// One level on the active ranks c: u_prev (host, the previous level's grid, or NULL) is
-// brought onto this level on the device; the updated owned planes go into *u_slab (stored
-// planes, host, for the gather), or straight into the field uj prepares meanwhile (this
-// level's grid, host) when u_slab is NULL (one process: nothing to gather).
+// One level on the active ranks c: u_prev (host, the previous level's grid, or NULL), or the
+// previous level's field kept on the device (carry, one process), is brought onto this level
+// on the device; the updated owned planes go into *u_slab (stored planes, host, for the
+// gather), or are kept on the device in carry when keep_next asks and there is room, or go
+// straight into the field uj prepares meanwhile (this level's grid, host) when u_slab is NULL
+// (one process: nothing to gather).
 ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_options *opt, int si, int lv,
-                         ffdp_mat4 aff, const ffdp_volume *u_prev, reg_field_job *uj, int64_t halo, double base,
-                         ffdp_stage_summary *sum, double t_start, ffdp_slab *slab_out, float **u_slab, ffdp_error *err) {
+                         ffdp_mat4 aff, const ffdp_volume *u_prev, reg_field_job *uj, reg_dev_field *carry,
+                         int keep_next, int64_t halo, double base, ffdp_stage_summary *sum, double t_start,
+                         ffdp_slab *slab_out, float **u_slab, ffdp_error *err) {
   const ffdp_stage_spec *S = &opt->stages[si];
   const int64_t nx = L->F->dim[0], ny = L->F->dim[1], nz = L->F->dim[2], P = nx * ny, ntot = P * nz;
   const ffdp_slab s = c->size > 1 ? ffdp_slab_split(nx, ny, nz, c->rank, c->size, halo) : L->fs;
@@ -64,7 +67,19 @@ ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_
   size_t need = 0;
   double *hist = (double *)malloc((size_t)(S->iters[lv] + 1) * sizeof(double));
   const int masks = (L->fmask ? REG_HAS_FIXED_MASK : 0) | (L->mmask ? REG_HAS_MOVING_MASK : 0);
-  cudaError_t ce = hist ? alloc_level(L->pyr, b, lay, n, nm, opt->state_precision == FFDP_STATE_BF16, masks,
+  const int bf16 = opt->state_precision == FFDP_STATE_BF16;
+  ffdp_volume *spilled = nullptr; /* the kept field, moved to the host for want of room */
+  if (carry && carry->dev) {
+    reg_layout next;
+    reg_layout_greedy(n, nm, bf16, masks, ffdp_volume_nvox(L->M), &next);
+    reg_cuda_pyramid_trim(L->pyr, (double)(next.total + REG_OP_SCRATCH_BYTES));
+    if (reg_dev_field_make_room(carry, next.total, &spilled, err)) {
+      free(hist);
+      return err->code;
+    }
+    if (spilled) u_prev = spilled;
+  }
+  cudaError_t ce = hist ? alloc_level(L->pyr, b, lay, n, nm, bf16, masks,
                                       ffdp_volume_nvox(L->M), &need)
                         : cudaErrorMemoryAllocation;
   ffdp_status st = FFDP_OK;
@@ -78,7 +93,10 @@ ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_
   const double t2 = reg_now();
   if (L->F == L->pyr->F) reg_cuda_pyramid_trim(L->pyr, -1); /* full resolution: no more builds for now */
   const double t3 = reg_now();
-  if (!st && !rc) rc = reg_cuda_field_upload(u_prev, L->F, &s, b.u, b.tmp, 3 * n); /* tmp is free until the loop */
+  if (!st && !rc)
+    rc = carry && carry->dev ? reg_dev_field_onto(carry, L->F, &s, b.u)
+                             : reg_cuda_field_upload(u_prev, L->F, &s, b.u, b.tmp, 3 * n); /* tmp is free until the loop */
+  ffdp_volume_free(spilled);
   if (!rc) rc = (int)cudaDeviceSynchronize();
   reg_trace("greedy level %d: buffers %.1f ms, images %.1f ms, kept planes released %.1f ms, field %.1f ms", lv + 1,
             1e3 * (t1 - t_in), 1e3 * (t2 - t1), 1e3 * (t3 - t2), 1e3 * (reg_now() - t3));
@@ -150,12 +168,15 @@ ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_
   sum->window_bytes += W.bytes;
   reg_window_close(&W), reg_share_close(&sh, sum);
   float *keep = nullptr, *u_full = nullptr;
-  if (!st && rc == 0 && uj) { /* the host field the download goes into */
+  if (!st && rc == 0 && keep_next && carry && reg_dev_field_keep(carry, L->F, &s, b.u)) {
+    reg_trace("greedy level %d: field kept on the device for the next level", lv + 1);
+    uj = nullptr; /* nothing goes to the host */
+  } else if (!st && rc == 0 && uj) { /* the host field the download goes into */
     ffdp_volume *un = nullptr;
     if (!(st = reg_field_job_finish(uj, &un, err))) u_full = un->data;
     reg_trace("greedy level %d: host field ready after %.1f ms more", lv + 1, 1e3 * (reg_now() - t_it));
   }
-  if (!st && rc == 0) rc = reg_cuda_fields_down(&s, 1, &b.u, &u_full, u_slab ? &keep : nullptr);
+  if (!st && rc == 0 && !(carry && carry->dev)) rc = reg_cuda_fields_down(&s, 1, &b.u, &u_full, u_slab ? &keep : nullptr);
   reg_trace("greedy level %d: download %.1f ms", lv + 1, 1e3 * (reg_now() - t_it));
   st = reg_cuda_level_end(c, rc, st, opt, si, lv, hist, it, t_start, lt0, ntot, conv, sum, err);
   free(hist);
@@ -191,6 +212,10 @@ extern "C" ffdp_status reg_greedy_stage_cuda(reg_pyramid *pyr, const ffdp_reg_op
   const int64_t halo = reg_deformable_halo(S);
   reg_handover ho; /* ranks: each one's planes of the last level, when not gathered */
   memset(&ho, 0, sizeof ho);
+  reg_dev_field carry; /* one process: a level's field kept on the device for the next */
+  memset(&carry, 0, sizeof carry);
+  const char *kf = getenv("FFDP_KEEP_FIELD"); /* 0: every level's field through the host (comparisons) */
+  const int keep_fields = c->size == 1 && !(kf && !strcmp(kf, "0"));
   for (int lv = 0; lv < S->nlevels && !st; lv++) {
     reg_level L;
     ffdp_volume *un = nullptr; /* one process: the displacement on this level's grid (host) */
@@ -201,7 +226,11 @@ extern "C" ffdp_status reg_greedy_stage_cuda(reg_pyramid *pyr, const ffdp_reg_op
       if (L.F || L.M) reg_level_free(&L);
       break;
     }
-    if (c->size == 1) reg_field_job_start(&uj, L.F);
+    const int last = lv == S->nlevels - 1;
+    /* the last level's host field is mapped meanwhile; earlier ones go to the next level on
+     * the device, and get a host field (made when asked for) only if that finds no room */
+    if (c->size == 1 && (last || !keep_fields)) reg_field_job_start(&uj, L.F);
+    else if (c->size == 1) uj.grid = L.F;
     /* coarse levels whose slabs would be thinner than the halo run on fewer ranks */
     const int nact = reg_level_ranks(c->size, L.F->dim[2], halo);
     if (!st) st = reg_level_ready(&L, nact, halo, reg_share_mode(opt, c), 0, err); /* sharded inputs: the planes it reads */
@@ -210,9 +239,11 @@ extern "C" ffdp_status reg_greedy_stage_cuda(reg_pyramid *pyr, const ffdp_reg_op
     ffdp_comm *sub = st ? nullptr : nact == c->size ? (ffdp_comm *)c : c->first(c, nact);
     ffdp_slab s = L.fs;
     float *us = nullptr;
-    if (sub) st = greedy_level(sub, &L, opt, si, lv, aff, prev, c->size == 1 ? &uj : nullptr, halo, base, sum, t_start, &s,
-                               c->size > 1 ? &us : nullptr, err);
-    if (c->size == 1 && !st) st = reg_field_job_finish(&uj, &un, err);
+    if (sub)
+      st = greedy_level(sub, &L, opt, si, lv, aff, prev, c->size == 1 ? &uj : nullptr, c->size == 1 ? &carry : nullptr,
+                        keep_fields && !last, halo, base, sum, t_start, &s, c->size > 1 ? &us : nullptr, err);
+    if (c->size == 1 && !st && carry.dev) memset(&uj, 0, sizeof uj); /* never started: nothing to release */
+    else if (c->size == 1 && !st) st = reg_field_job_finish(&uj, &un, err);
     if (c->size == 1 && st) reg_field_job_discard(&uj), un = nullptr;
     if (sub && sub != c) ffdp_comm_free(sub);
     if (c->size > 1) {
@@ -227,6 +258,7 @@ extern "C" ffdp_status reg_greedy_stage_cuda(reg_pyramid *pyr, const ffdp_reg_op
     free(us);
     reg_level_free(&L);
   }
+  reg_dev_field_free(&carry); /* only after a failure is one still held */
   const int to_root = reg_result_to_root(opt, si, c);
   if (!st) st = reg_handover_finish(&ho, c, &u, to_root, err); /* the whole field for the output */
   reg_handover_clear(&ho);

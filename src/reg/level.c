@@ -555,7 +555,7 @@ ffdp_status reg_field_job_finish(reg_field_job *j, ffdp_volume **v, ffdp_error *
 
 void reg_field_job_discard(reg_field_job *j) {
   ffdp_volume *v = NULL;
-  if (j->grid) reg_field_job_finish(j, &v, NULL);
+  if (j->grid && j->state != 0) reg_field_job_finish(j, &v, NULL); /* idle: nothing made yet */
   ffdp_volume_free(v);
   memset(j, 0, sizeof *j);
 }

@@ -8,6 +8,7 @@
 #include "core/comm_internal.h"
 #include "core/err.h"
 #include "ops/ops_cuda.h"
+#include "reg/dev_layout.h"
 #include "reg/reg_internal.h"
 #include "reg/step_cuda.h"
 
@@ -141,6 +142,63 @@ extern "C" int reg_cuda_field_upload(const ffdp_volume *v, const ffdp_volume *gr
   rc = reg_cuda_field_onto(r, grid, s, dev, scratch, 0);
   ffdp_volume_free(r);
   return rc;
+}
+
+extern "C" int reg_dev_field_keep(reg_dev_field *f, const ffdp_volume *grid, const ffdp_slab *s, const float *u) {
+  const int64_t *d = ffdp_volume_dim(grid);
+  const size_t bytes = (size_t)(d[0] * d[1] * d[2]) * 3 * sizeof(float);
+  memset(f, 0, sizeof *f);
+  if (s->zlo != 0 || s->z0 != 0 || s->z1 != d[2]) return 0; /* one process only: the whole grid */
+  if (cudaMalloc((void **)&f->dev, bytes)) {
+    cudaGetLastError(); /* no room: not an error, the field goes through the host */
+    f->dev = nullptr;
+    return 0;
+  }
+  if (cudaMemcpy(f->dev, u, bytes, cudaMemcpyDeviceToDevice)) {
+    cudaGetLastError();
+    reg_dev_field_free(f);
+    return 0;
+  }
+  for (int a = 0; a < 3; a++) f->dim[a] = d[a];
+  f->vox2world = ffdp_volume_vox2world(grid);
+  return 1;
+}
+
+extern "C" ffdp_status reg_dev_field_make_room(reg_dev_field *f, size_t need, ffdp_volume **host, ffdp_error *err) {
+  *host = nullptr;
+  if (!f->dev) return FFDP_OK;
+  size_t fr = 0, tot = 0;
+  if (!cudaMemGetInfo(&fr, &tot) && fr >= need + REG_OP_SCRATCH_BYTES + ((size_t)64 << 20)) return FFDP_OK;
+  ffdp_status st = ffdp_volume_create(f->dim, 3, f->vox2world, host, err);
+  if (!st && cudaMemcpy((*host)->data, f->dev, (size_t)(f->dim[0] * f->dim[1] * f->dim[2]) * 3 * sizeof(float),
+                        cudaMemcpyDeviceToHost))
+    st = ffdp_fail(err, FFDP_ERR_IO, "CUDA error moving a field to the host: %s", cudaGetErrorString(cudaGetLastError()));
+  if (st) ffdp_volume_free(*host), *host = nullptr;
+  reg_dev_field_free(f);
+  return st;
+}
+
+extern "C" int reg_dev_field_onto(reg_dev_field *f, const ffdp_volume *grid, const ffdp_slab *s, float *dev) {
+  const int64_t P = s->nx * s->ny, n = ffdp_slab_stored(s), *gd = ffdp_volume_dim(grid);
+  const ffdp_mat4 ga = ffdp_volume_vox2world(grid);
+  int rc;
+  if (f->dim[0] == gd[0] && f->dim[1] == gd[1] && f->dim[2] == gd[2] && !memcmp(&f->vox2world, &ga, sizeof ga)) {
+    rc = (int)cudaMemcpy(dev, f->dev + s->zlo * P * 3, 3 * n * sizeof(float), cudaMemcpyDeviceToDevice);
+  } else {
+    ffdp_warp w; /* grid voxel -> kept-grid voxel, linear and border-clamped as reg_cuda_field_onto */
+    ffdp_warp_fold(ffdp_mat4_identity(), ga, f->vox2world, FFDP_INTERP_LINEAR, FFDP_PAD_BORDER, &w);
+    ffdp_slab store = *s, ms = ffdp_slab_whole(f->dim[0], f->dim[1], f->dim[2]);
+    store.z0 = s->zlo, store.z1 = s->zhi;
+    rc = ffdp_cuda_sample_fwd(&w, &store, nullptr, &ms, f->dev, 3, dev, nullptr);
+    if (!rc) rc = (int)cudaStreamSynchronize(nullptr);
+  }
+  reg_dev_field_free(f);
+  return rc;
+}
+
+extern "C" void reg_dev_field_free(reg_dev_field *f) {
+  if (f->dev) cudaFree(f->dev);
+  memset(f, 0, sizeof *f);
 }
 
 extern "C" int reg_cuda_compose_fields(const ffdp_slab *s, const ffdp_warp *vox, const float *U, const float *d,

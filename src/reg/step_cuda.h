@@ -42,6 +42,25 @@ int reg_cuda_fields_down(const ffdp_slab *s, int nf, float *const dev[], float *
  * resamples on the host instead). */
 int reg_cuda_field_onto(const ffdp_volume *v, const ffdp_volume *grid, const ffdp_slab *s, float *dev, float *scratch,
                         long long scratch_floats);
+/* A level's field kept on the device for the next level of the same stage (one process): the
+ * 3-component field of a whole level grid (dim, vox2world), instead of a download and an
+ * upload through pageable host memory (1.5 GB each way between the last two levels of a
+ * gigavoxel image). dev is NULL when none is kept. */
+typedef struct reg_dev_field {
+  float *dev;
+  int64_t dim[3];
+  ffdp_mat4 vox2world;
+} reg_dev_field;
+/* Keep the owned planes of u (slab s = the whole grid) in a new allocation: 1 when kept, 0 when
+ * the device has no room for it (the caller downloads as before). */
+int reg_dev_field_keep(reg_dev_field *f, const ffdp_volume *grid, const ffdp_slab *s, const float *u);
+/* Before allocating `need` bytes for the next level: when the kept field leaves too little room,
+ * it moves to a new host volume (*host) and the device copy is freed. FFDP_OK or an error. */
+ffdp_status reg_dev_field_make_room(reg_dev_field *f, size_t need, ffdp_volume **host, ffdp_error *err);
+/* The kept field onto the stored planes of slab s of grid, in dev (as reg_cuda_field_onto), then
+ * freed. 0 or a CUDA error. */
+int reg_dev_field_onto(reg_dev_field *f, const ffdp_volume *grid, const ffdp_slab *s, float *dev);
+void reg_dev_field_free(reg_dev_field *f);
 /* The same, falling back to the host resampler when scratch is too small; 0 or a CUDA error
  * (host allocation failures are reported as cudaErrorMemoryAllocation). */
 int reg_cuda_field_upload(const ffdp_volume *v, const ffdp_volume *grid, const ffdp_slab *s, float *dev, float *scratch,
