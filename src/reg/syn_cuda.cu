@@ -134,14 +134,17 @@ ffdp_status syn_final_gather(const ffdp_comm *c, const ffdp_volume *F, const ffd
 // Where a level's fields come from and go to.
 struct SynFields {
   const ffdp_volume *vf_prev, *vm_prev; // the previous level's fields (host), or NULL
-  float *vf_full, *vm_full;             // this level's grid (host): owned planes out, one process
+  ffdp_volume *vf_new, *vm_new;         // one process: this level's fields on the host (made here)...
+  reg_dev_field *carry;                 // ...or both kept on the device ([2]; NULL: ranks)
+  int keep_next;                        // ...when another level of this stage follows
   const ffdp_volume *final_grid;        // one process, last level on this grid: compose here...
   ffdp_volume *u, *ui;                  // ...the full-resolution transforms, in the level's memory
 };
 
 // One level on the active ranks c: both fields brought from the previous level on the device;
 // the updated owned planes go into *v_slab (v_f then v_m, stored planes each, for the gather),
-// or into io->vf_full / vm_full when v_slab is NULL (one process), or become io->u / io->ui.
+// or, when v_slab is NULL (one process), stay on the device for the next level (io->carry), or
+// go into new host fields io->vf_new / vm_new, or become io->u / io->ui.
 ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_options *opt, int si, int lv, ffdp_mat4 aff,
                       SynFields *io, int64_t halo, double base, ffdp_stage_summary *sum, double t_start,
                       ffdp_slab *slab_out, float **v_slab, ffdp_error *err) {
@@ -161,8 +164,21 @@ ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_opt
   size_t need = 0;
   double *hist = (double *)malloc((size_t)(S->iters[lv] + 1) * sizeof(double));
   const int masks = (L->fmask ? REG_HAS_FIXED_MASK : 0) | (L->mmask ? REG_HAS_MOVING_MASK : 0);
-  cudaError_t ce = hist ? alloc_syn(L->pyr, b, lay, n, nf, nm, opt->state_precision == FFDP_STATE_BF16, masks,
-                                    ffdp_volume_nvox(L->M), &need)
+  const int bf16 = opt->state_precision == FFDP_STATE_BF16;
+  reg_dev_field *carry = io->carry;
+  ffdp_volume *spilled[2] = {nullptr, nullptr}; /* kept fields moved to the host for want of room */
+  if (carry && (carry[0].dev || carry[1].dev)) {
+    reg_layout next;
+    reg_layout_syn(n, nf, nm, bf16, masks, ffdp_volume_nvox(L->M), &next);
+    reg_cuda_pyramid_trim(L->pyr, (double)(next.total + REG_OP_SCRATCH_BYTES));
+    for (int k = 0; k < 2; k++)
+      if (reg_dev_field_make_room(&carry[k], next.total, &spilled[k], err)) {
+        ffdp_volume_free(spilled[0]);
+        free(hist);
+        return err->code;
+      }
+  }
+  cudaError_t ce = hist ? alloc_syn(L->pyr, b, lay, n, nf, nm, bf16, masks, ffdp_volume_nvox(L->M), &need)
                         : cudaErrorMemoryAllocation;
   ffdp_status st = FFDP_OK;
   if (ce)
@@ -173,8 +189,12 @@ ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_opt
   if (!st && !rc && !win) rc = reg_cuda_level_upload(L, 1, 0, L->M->dim[2], b.M);
   if (L->F == L->pyr->F) reg_cuda_pyramid_trim(L->pyr, -1); /* full resolution: no more builds for now */
   /* gu and tmp are free until the loop: scratch for the previous level's fields */
-  if (!st && !rc) rc = reg_cuda_field_upload(io->vf_prev, L->F, &s, b.vf, b.tmp, 3 * n);
-  if (!st && !rc) rc = reg_cuda_field_upload(io->vm_prev, L->F, &s, b.vm, b.gu, 3 * n);
+  const ffdp_volume *from[2] = {spilled[0] ? spilled[0] : io->vf_prev, spilled[1] ? spilled[1] : io->vm_prev};
+  float *to[2] = {b.vf, b.vm}, *scr[2] = {b.tmp, b.gu};
+  for (int k = 0; k < 2 && !st && !rc; k++)
+    rc = carry && carry[k].dev ? reg_dev_field_onto(&carry[k], L->F, &s, to[k])
+                               : reg_cuda_field_upload(from[k], L->F, &s, to[k], scr[k], 3 * n);
+  ffdp_volume_free(spilled[0]), ffdp_volume_free(spilled[1]);
   ffdp_warp wfix, wmov, cfix, cmov;
   reg_syn_warps(L, aff, &wfix, &wmov, &cfix, &cmov);
   double bf = 0, bm = 0;
@@ -250,11 +270,22 @@ ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_opt
               (ntot + ffdp_volume_nvox(L->M)) * 4e-6);
   sum->window_bytes += WF.bytes + WM.bytes;
   reg_window_close(&WF), reg_window_close(&WM), reg_share_close(&shf, sum), reg_share_close(&shm, sum);
-  float *keep = nullptr, *dev[2] = {b.vf, b.vm}, *full[2] = {io->vf_full, io->vm_full};
+  float *keep = nullptr, *dev[2] = {b.vf, b.vm}, *full[2] = {nullptr, nullptr};
+  int kept = 0;
+  if (!st && !rc && !io->final_grid && io->keep_next && carry) {
+    kept = reg_dev_field_keep(&carry[0], L->F, &s, b.vf) && reg_dev_field_keep(&carry[1], L->F, &s, b.vm);
+    if (!kept) reg_dev_field_free(&carry[0]), reg_dev_field_free(&carry[1]); /* both or neither */
+    else reg_trace("SyN level %d: fields kept on the device for the next level", lv + 1);
+  }
+  if (!st && !rc && !io->final_grid && !kept && !v_slab) { /* one process: host fields for the next level */
+    st = reg_field_create_mapped(L->F, &io->vf_new, err);
+    if (!st) st = reg_field_create_mapped(L->F, &io->vm_new, err);
+    if (!st) full[0] = io->vf_new->data, full[1] = io->vm_new->data;
+  }
   if (!st && !rc && io->final_grid) { /* the level's gradient, update and Adam fields are free now */
     st = syn_final(io->final_grid, grid_slab(io->final_grid), aff, b.vf, b.vm, b.gu, b.tmp, (float *)b.af.m, &io->u, &io->ui, err);
     reg_trace("SyN final inversions and compositions in the last level's memory: %.1f ms", 1e3 * (reg_now() - t_it));
-  } else if (!st && !rc) {
+  } else if (!st && !rc && !kept) {
     rc = reg_cuda_fields_down(&s, 2, dev, full, v_slab ? &keep : nullptr);
     reg_trace("SyN level %d: download %.1f ms", lv + 1, 1e3 * (reg_now() - t_it));
   }
@@ -290,17 +321,17 @@ extern "C" ffdp_status reg_syn_stage_cuda(reg_pyramid *pyr, const ffdp_reg_optio
   ffdp_volume *u = NULL, *ui = NULL;
   reg_handover ho; /* ranks: each one's planes of both fields of the last level, when not gathered */
   memset(&ho, 0, sizeof ho);
+  reg_dev_field carry[2]; /* one process: both fields of a level kept on the device for the next */
+  memset(carry, 0, sizeof carry);
+  const char *kf = getenv("FFDP_KEEP_FIELD"); /* 0: every level's fields through the host (comparisons) */
+  const int keep_fields = c->size == 1 && !(kf && !strcmp(kf, "0"));
   for (int lv = 0; lv < S->nlevels && !st; lv++) {
     reg_level L;
-    ffdp_volume *vfn = NULL, *vmn = NULL; /* one process: both fields on this level's grid (host) */
     st = reg_level_build(pyr, opt->fixed_mask, opt->moving_mask, S->shrink[lv], S->smooth[lv], &L, err);
     const int final_here = !st && c->size == 1 && lv == S->nlevels - 1 && L.F->dim[0] == F->dim[0] &&
                            L.F->dim[1] == F->dim[1] && L.F->dim[2] == F->dim[2];
-    if (!st && !final_here && c->size == 1) st = reg_field_create_mapped(L.F, &vfn, err);
-    if (!st && !final_here && c->size == 1) st = reg_field_create_mapped(L.F, &vmn, err);
     if ((st = c->agree(c, st, err))) {
       if (L.F || L.M) reg_level_free(&L);
-      ffdp_volume_free(vfn), ffdp_volume_free(vmn);
       break;
     }
     const int nact = reg_level_ranks(c->size, L.F->dim[2], halo); /* thin levels: fewer ranks */
@@ -312,7 +343,8 @@ extern "C" ffdp_status reg_syn_stage_cuda(reg_pyramid *pyr, const ffdp_reg_optio
     ffdp_comm *sub = st ? nullptr : nact == c->size ? (ffdp_comm *)c : c->first(c, nact);
     ffdp_slab s = L.fs;
     float *vs = nullptr;
-    SynFields io = {prev[0], prev[1], vfn ? vfn->data : NULL, vmn ? vmn->data : NULL, final_here ? F : NULL, NULL, NULL};
+    SynFields io = {prev[0], prev[1], NULL, NULL, keep_fields ? carry : NULL, lv < S->nlevels - 1, final_here ? F : NULL,
+                    NULL, NULL};
     if (sub) st = syn_level(sub, &L, opt, si, lv, aff, &io, halo, base, sum, t_start, &s, c->size > 1 ? &vs : nullptr, err);
     u = io.u, ui = io.ui;
     if (sub && sub != c) ffdp_comm_free(sub);
@@ -323,11 +355,12 @@ extern "C" ffdp_status reg_syn_stage_cuda(reg_pyramid *pyr, const ffdp_reg_optio
       }
     } else {
       ffdp_volume_free(vf), ffdp_volume_free(vm);
-      vf = vfn, vm = vmn;
+      vf = io.vf_new, vm = io.vm_new; /* NULL when kept on the device */
     }
     free(vs);
     reg_level_free(&L);
   }
+  reg_dev_field_free(&carry[0]), reg_dev_field_free(&carry[1]); /* only after a failure is one still held */
   ffdp_volume *both[2] = {vf, vm};
   if (!st) st = reg_handover_finish(&ho, c, both, 0, err); /* the whole fields on every rank, for the final step */
   vf = both[0], vm = both[1];
