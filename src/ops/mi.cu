@@ -226,7 +226,6 @@ __global__ void mi_grad_kernel(MiArgs a, long long n, const float *__restrict__ 
   for (int k = threadIdx.x; k < BB; k += blockDim.x) t4[k] = table[k];
   const float norm = stats[1] > 0.0 ? (float)(1.0 / stats[1]) : 0.f;
   __syncthreads();
-  const float *t = reinterpret_cast<const float *>(t4);
   for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
     if (mask && !mask[i]) {
       g[i] = 0.f;
@@ -250,7 +249,6 @@ __global__ void mi_grad_kernel(MiArgs a, long long n, const float *__restrict__ 
         acc += wf[p] * sa;
       }
     }
-    (void)t;
     g[i] = -norm * acc * dem;
   }
 }
