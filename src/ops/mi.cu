@@ -4,11 +4,11 @@
 // flushed to 64-bit bins, which each block finally adds to the global 64-bit histogram).
 // Integer sums are exact and order-free, so the histogram is bit-identical for any grid,
 // block order or rank split; no float atomics storm, no N x bins block, no partials.
-// The B x B log-ratio table is computed on the host with the CPU code (ffdp_mi_table_f64),
-// so both backends use one formula. Gradient: one pass, table in shared memory.
+// The B x B log-ratio table is made from the integer histogram on the device (one block, the
+// CPU path's formula; no host round trip between the passes). Gradient: one pass, the table
+// in shared memory as float4 rows.
 #include "ops/cuda_common.cuh"
 #include "ops/ops_cuda.h"
-#include <stdlib.h>
 
 using namespace ffdp_cuda;
 
@@ -22,7 +22,7 @@ constexpr double kFixed = 1048576.0;  // 2^20
 constexpr int kChunk = 4096;          // voxels per block between flushes
 
 struct MiArgs {
-  int kind, bins;
+  int bins;
   float fmin, mmin;
   double pad, span, fscale, mscale;  // scale = span / (max - min), divided once on the host
 };
@@ -255,7 +255,7 @@ __global__ void mi_grad_kernel(MiArgs a, long long n, const float *__restrict__ 
 
 MiArgs args_of(const ffdp_mi_params *p) {
   MiArgs a;
-  a.kind = (int)p->kind, a.bins = p->bins;
+  a.bins = p->bins;
   a.fmin = (float)p->fmin, a.mmin = (float)p->mmin;
   a.pad = p->kind == FFDP_PARZEN_BSPLINE ? 2.0 : 3.0, a.span = p->bins - 1 - 2 * a.pad;
   const float fmax = (float)p->fmax, mmax = (float)p->mmax;

@@ -242,7 +242,7 @@ extern "C" ffdp_status reg_greedy_stage_cuda(reg_pyramid *pyr, const ffdp_reg_op
     if (sub)
       st = greedy_level(sub, &L, opt, si, lv, aff, prev, c->size == 1 ? &uj : nullptr, c->size == 1 ? &carry : nullptr,
                         keep_fields && !last, halo, base, sum, t_start, &s, c->size > 1 ? &us : nullptr, err);
-    if (c->size == 1 && !st && carry.dev) memset(&uj, 0, sizeof uj); /* never started: nothing to release */
+    if (c->size == 1 && !st && carry.dev) reg_field_job_discard(&uj); /* idle: no host field was made */
     else if (c->size == 1 && !st) st = reg_field_job_finish(&uj, &un, err);
     if (c->size == 1 && st) reg_field_job_discard(&uj), un = nullptr;
     if (sub && sub != c) ffdp_comm_free(sub);

@@ -112,24 +112,36 @@ extern "C" int reg_cuda_fields_down(const ffdp_slab *s, int nf, float *const dev
   return rc;
 }
 
+// Whether a field on a grid of dims sd and vox2world sa lies on grid itself.
+static bool same_grid(const int64_t sd[3], const ffdp_mat4 &sa, const ffdp_volume *grid) {
+  const int64_t *gd = ffdp_volume_dim(grid);
+  const ffdp_mat4 ga = ffdp_volume_vox2world(grid);
+  return sd[0] == gd[0] && sd[1] == gd[1] && sd[2] == gd[2] && !memcmp(&sa, &ga, sizeof ga);
+}
+
+// A whole field on the device (dims sd, vox2world sa) resampled onto the stored planes of slab
+// s of grid, in dev: linear, border-clamped, as reg_field_to_grid.
+static int resample_onto(const float *src, const int64_t sd[3], const ffdp_mat4 &sa, const ffdp_volume *grid,
+                         const ffdp_slab *s, float *dev) {
+  ffdp_warp w;
+  ffdp_warp_fold(ffdp_mat4_identity(), ffdp_volume_vox2world(grid), sa, FFDP_INTERP_LINEAR, FFDP_PAD_BORDER, &w);
+  ffdp_slab store = *s, ms = ffdp_slab_whole(sd[0], sd[1], sd[2]);
+  store.z0 = s->zlo, store.z1 = s->zhi;
+  return ffdp_cuda_sample_fwd(&w, &store, nullptr, &ms, src, 3, dev, nullptr);
+}
+
 extern "C" int reg_cuda_field_onto(const ffdp_volume *v, const ffdp_volume *grid, const ffdp_slab *s, float *dev,
                                    float *scratch, long long scratch_floats) {
   const long long P = s->nx * s->ny, n = ffdp_slab_stored(s);
   if (!v) return (int)cudaMemset(dev, 0, 3 * n * sizeof(float));
-  const int64_t *vd = ffdp_volume_dim(v), *gd = ffdp_volume_dim(grid);
-  const ffdp_mat4 va = ffdp_volume_vox2world(v), ga = ffdp_volume_vox2world(grid);
-  if (vd[0] == gd[0] && vd[1] == gd[1] && vd[2] == gd[2] && !memcmp(&va, &ga, sizeof va)) /* same grid: as they are */
+  const int64_t *vd = ffdp_volume_dim(v);
+  const ffdp_mat4 va = ffdp_volume_vox2world(v);
+  if (same_grid(vd, va, grid)) /* as they are */
     return (int)cudaMemcpy(dev, ffdp_volume_cdata(v) + s->zlo * P * 3, 3 * n * sizeof(float), cudaMemcpyHostToDevice);
   const long long nv = ffdp_volume_nvox(v);
   if (3 * nv > scratch_floats) return -1;
   int rc = (int)cudaMemcpy(scratch, ffdp_volume_cdata(v), 3 * nv * sizeof(float), cudaMemcpyHostToDevice);
-  ffdp_warp w;
-  ffdp_warp_fold(ffdp_mat4_identity(), ffdp_volume_vox2world(grid), ffdp_volume_vox2world(v), FFDP_INTERP_LINEAR,
-                 FFDP_PAD_BORDER, &w);
-  ffdp_slab store = *s, ms = ffdp_slab_whole(vd[0], vd[1], vd[2]);
-  store.z0 = s->zlo, store.z1 = s->zhi;
-  if (!rc) rc = ffdp_cuda_sample_fwd(&w, &store, nullptr, &ms, scratch, 3, dev, nullptr);
-  return rc;
+  return rc ? rc : resample_onto(scratch, vd, va, grid, s, dev);
 }
 
 extern "C" int reg_cuda_field_upload(const ffdp_volume *v, const ffdp_volume *grid, const ffdp_slab *s, float *dev,
@@ -179,19 +191,11 @@ extern "C" ffdp_status reg_dev_field_make_room(reg_dev_field *f, size_t need, ff
 }
 
 extern "C" int reg_dev_field_onto(reg_dev_field *f, const ffdp_volume *grid, const ffdp_slab *s, float *dev) {
-  const int64_t P = s->nx * s->ny, n = ffdp_slab_stored(s), *gd = ffdp_volume_dim(grid);
-  const ffdp_mat4 ga = ffdp_volume_vox2world(grid);
-  int rc;
-  if (f->dim[0] == gd[0] && f->dim[1] == gd[1] && f->dim[2] == gd[2] && !memcmp(&f->vox2world, &ga, sizeof ga)) {
-    rc = (int)cudaMemcpy(dev, f->dev + s->zlo * P * 3, 3 * n * sizeof(float), cudaMemcpyDeviceToDevice);
-  } else {
-    ffdp_warp w; /* grid voxel -> kept-grid voxel, linear and border-clamped as reg_cuda_field_onto */
-    ffdp_warp_fold(ffdp_mat4_identity(), ga, f->vox2world, FFDP_INTERP_LINEAR, FFDP_PAD_BORDER, &w);
-    ffdp_slab store = *s, ms = ffdp_slab_whole(f->dim[0], f->dim[1], f->dim[2]);
-    store.z0 = s->zlo, store.z1 = s->zhi;
-    rc = ffdp_cuda_sample_fwd(&w, &store, nullptr, &ms, f->dev, 3, dev, nullptr);
-    if (!rc) rc = (int)cudaStreamSynchronize(nullptr);
-  }
+  const int64_t P = s->nx * s->ny, n = ffdp_slab_stored(s);
+  int rc = same_grid(f->dim, f->vox2world, grid)
+               ? (int)cudaMemcpy(dev, f->dev + s->zlo * P * 3, 3 * n * sizeof(float), cudaMemcpyDeviceToDevice)
+               : resample_onto(f->dev, f->dim, f->vox2world, grid, s, dev);
+  if (!rc) rc = (int)cudaStreamSynchronize(nullptr); /* before the kept copy is freed */
   reg_dev_field_free(f);
   return rc;
 }
