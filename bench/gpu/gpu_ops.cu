@@ -360,6 +360,43 @@ int main(int argc, char **argv) {
   CK(cudaDeviceSynchronize());
   CK(cudaMemcpy(got.data(), dout, 3 * n * 4, cudaMemcpyDeviceToHost));
   rows.push_back({"blur vec3, input as scratch", 24, t_blur, rel_err(got.data(), ref.data(), 3 * n), 0.0});
+  // the one-pass kernel and the two-pass kernels (blur_split.cu; the default for planes of
+  // 256^2 and more) must give the same bits, with and without the largest norm; both timed.
+  // Two passes move 48 bytes per voxel, the table counts the 24 the operator needs.
+  {
+    std::vector<float> a(3 * n), b(3 * n);
+    float *sc1, *sc2, *tmp2;
+    CK(cudaMalloc(&sc1, 1026 * 4));
+    CK(cudaMalloc(&sc2, 1026 * 4));
+    CK(cudaMalloc(&tmp2, 3 * n * 4));
+    setenv("FFDP_BLUR_SPLIT", "0", 1);
+    poison(dout, 3 * n);
+    CK(ffdp_cuda_blur(&s, du, 3, sig, dout, dtmp, 0));
+    CK(ffdp_cuda_blur_maxnorm3(&s, du, sig, dgu, dtmp, sc1, 0));
+    CK(cudaDeviceSynchronize());
+    CK(cudaMemcpy(a.data(), dout, 3 * n * 4, cudaMemcpyDeviceToHost));
+    float t1 = median_ms([&] { ffdp_cuda_blur(&s, du, 3, sig, dout, dtmp, 0); });
+    setenv("FFDP_BLUR_SPLIT", "1", 1);
+    poison(dout, 3 * n);
+    CK(ffdp_cuda_blur(&s, du, 3, sig, dout, dtmp, 0));
+    CK(cudaMemcpy(tmp2, du, 3 * n * 4, cudaMemcpyDeviceToDevice));  // the input as the scratch
+    CK(ffdp_cuda_blur_maxnorm3(&s, tmp2, sig, dgu, tmp2, sc2, 0));
+    CK(cudaDeviceSynchronize());
+    CK(cudaMemcpy(b.data(), dout, 3 * n * 4, cudaMemcpyDeviceToHost));
+    float s1[2], s2[2];
+    CK(cudaMemcpy(s1, sc1 + 1024, 8, cudaMemcpyDeviceToHost));
+    CK(cudaMemcpy(s2, sc2 + 1024, 8, cudaMemcpyDeviceToHost));
+    bool same = !memcmp(a.data(), b.data(), 3 * n * 4) && !memcmp(s1, s2, 8) && s1[0] > 0.f;
+    CK(cudaMemcpy(b.data(), dgu, 3 * n * 4, cudaMemcpyDeviceToHost));
+    same = same && !memcmp(a.data(), b.data(), 3 * n * 4);
+    float t2 = median_ms([&] { ffdp_cuda_blur(&s, du, 3, sig, dout, dtmp, 0); });
+    unsetenv("FFDP_BLUR_SPLIT");
+    rows.push_back({"blur vec3 one-pass kernel (vs two-pass: bits)", 24, t1, same ? 0.0 : 1.0, 0.0});
+    rows.push_back({"blur vec3 two-pass kernels (xy; z in place)", 24, t2, same ? 0.0 : 1.0, 0.0});
+    CK(cudaFree(sc1));
+    CK(cudaFree(sc2));
+    CK(cudaFree(tmp2));
+  }
 
   // --- the deformable update's fused passes against the separate ones (GPU vs GPU: the same
   // bits are required, so the error column is 0 or 1): blur + largest norm, Adam + composition
@@ -437,6 +474,15 @@ int main(int argc, char **argv) {
     CK(cudaDeviceSynchronize());
     CK(cudaMemcpy(got.data(), dout, 3 * n * 4, cudaMemcpyDeviceToHost));
     rows.push_back({"blur vec3, slab with halo", 24, 0.0, rel_err(got.data() + 3 * off, ref.data() + 3 * off, 3 * own), 0.0});
+    setenv("FFDP_BLUR_SPLIT", "1", 1);  // isotropic: the two-pass kernels, z-chunks and all
+    ffdp_blur_f32(&ss, u.data() + 3 * ss.zlo * P, 3, sig, ref.data());
+    poison(dout, 3 * n);
+    CK(ffdp_cuda_blur(&ss, du + 3 * ss.zlo * P, 3, sig, dout, dtmp, 0));
+    CK(cudaDeviceSynchronize());
+    unsetenv("FFDP_BLUR_SPLIT");
+    CK(cudaMemcpy(got.data(), dout, 3 * n * 4, cudaMemcpyDeviceToHost));
+    rows.push_back({"blur vec3 two-pass, slab with halo", 24, 0.0,
+                    rel_err(got.data() + 3 * off, ref.data() + 3 * off, 3 * own), 0.0});
     const double big[3] = {4.0, 4.0, 4.0};  // radius 12: the three-pass path
     ffdp_slab s12 = ffdp_slab_whole(N, N, N);
     ffdp_blur_f32(&s12, u.data(), 3, big, ref.data());

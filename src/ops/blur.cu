@@ -6,8 +6,11 @@
 // taps: one read and one write of the field, nothing else in device memory.
 // Larger radii: one pass per axis (x and y over the planes the z pass needs, then z over the
 // owned planes), three reads and writes of the field.
+#include "ops/blur_split.h"
 #include "ops/cuda_common.cuh"
 #include "ops/kernels1d.h"
+#include <stdlib.h>
+#include <string.h>
 #include "ops/ops_cuda.h"
 #include <math.h>
 
@@ -293,6 +296,27 @@ static bool fused_fits(const int r[3], int ncomp) {
   return r[0] <= FMAXR && r[1] <= FMAXR && r[2] <= FMAXR && (ncomp == 1 || ncomp == 3);
 }
 
+/* The two-pass kernels (blur_split.cu) for wide planes; FFDP_BLUR_SPLIT=0 never takes them,
+ * =1 whenever they can run (comparisons: both paths give the same bits). */
+static bool split_path(const ffdp_slab *s, const int r[3], int ncomp) {
+  const char *e = getenv("FFDP_BLUR_SPLIT");
+  if (e && !strcmp(e, "0")) return false;
+  if (e && !strcmp(e, "1")) {
+    ffdp_slab big = *s;
+    big.nx = big.ny = 1 << 16;
+    return blur_split_wanted(&big, r, ncomp);
+  }
+  return blur_split_wanted(s, r, ncomp);
+}
+
+static int run_split(const ffdp_slab *s, const int r[3], const float w[3][2 * FFDP_MAX_RADIUS + 1], const float *in,
+                     float *out, float *tmp, unsigned *maxsq, cudaStream_t st) {
+  float t[3][2 * BLUR_SPLIT_MAXR + 1];
+  for (int a = 0; a < 3; a++)
+    for (int d = 0; d <= 2 * r[a]; d++) t[a][d] = w[a][d];
+  return blur_split3(s, r[0], t, in, out, tmp, maxsq, st);
+}
+
 extern "C" int ffdp_cuda_blur(const ffdp_slab *s, const float *in, int ncomp, const double sigma[3], float *out,
                               float *tmp, void *stream) {
   cudaStream_t st = (cudaStream_t)stream;
@@ -302,6 +326,7 @@ extern "C" int ffdp_cuda_blur(const ffdp_slab *s, const float *in, int ncomp, co
   // planes the z pass reads: the owned ones plus r[2] on each side, within what is stored
   long long za = s->z0 - r[2] > s->zlo ? s->z0 - r[2] : s->zlo, zb = s->z1 + r[2] < s->zhi ? s->z1 + r[2] : s->zhi;
   if (s->z1 <= s->z0) return 0;
+  if (split_path(s, r, ncomp)) return run_split(s, r, w, in, out, tmp, nullptr, st);
   if (fused_fits(r, ncomp)) {
     /* the fused kernel reads `in` and writes `out` only: tmp is not touched */
     return ncomp == 3 ? run_fused<3>(s, r, w, in, out, nullptr, st) : run_fused<1>(s, r, w, in, out, nullptr, st);
@@ -325,7 +350,8 @@ extern "C" int ffdp_cuda_blur_maxnorm3(const ffdp_slab *s, const float *in, cons
     return rc ? rc : ffdp_cuda_maxnorm3_dev(n, out + (s->z0 - s->zlo) * s->nx * s->ny * 3, scratch, stream);
   }
   cudaMemsetAsync(scratch, 0, sizeof(unsigned), st);
-  int rc = run_fused<3>(s, r, w, in, out, reinterpret_cast<unsigned *>(scratch), st);
+  unsigned *bits = reinterpret_cast<unsigned *>(scratch);
+  int rc = split_path(s, r, 3) ? run_split(s, r, w, in, out, tmp, bits, st) : run_fused<3>(s, r, w, in, out, bits, st);
   if (rc) return rc;
   maxnorm_from_bits<<<1, 1, 0, st>>>(scratch);
   return (int)cudaGetLastError();

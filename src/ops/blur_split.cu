@@ -1,0 +1,229 @@
+// CUDA Gaussian blur of a 3-vector field in two passes, for planes wide enough to fill the GPU
+// with one thread per column: an xy pass (in -> out, every plane the z taps read) and a z pass
+// that marches each (x, y) column along z in place on out.
+//
+// Why two passes beat the one-pass kernel of blur.cu although they move 48 instead of 24 bytes
+// per voxel: the one-pass kernel keeps a z ring per column in registers, so it runs one or two
+// 512-thread blocks per SM with two barriers per plane and is bound by issue and shared-memory
+// latency (29 % of copy bandwidth at 256^3). Here the xy pass has no ring (several blocks per
+// SM, each plane independent) and the z pass has no shared memory and no barrier (a private
+// register ring, loads issued D planes ahead), so both stream near bandwidth.
+//
+// The arithmetic is the one-pass kernel's, tap for tap (x, then y, then z, each a sum from
+// tap 0 up, zero padding as the CPU operator), so either path gives the same bits and the
+// choice between them (by plane size alone, the same on every rank) changes no result.
+//
+// In place along z: a column belongs to one thread, which reads its planes R + D ahead of the
+// plane it writes. When the owned planes are split into z-chunks (to have enough threads), a
+// chunk also reads R planes on either side that neighbouring chunks overwrite, so those
+// boundary zones are copied into `side` (the caller's scratch) before the z pass.
+#include "ops/blur_split.h"
+#include "ops/cuda_common.cuh"
+
+using namespace ffdp_cuda;
+
+namespace {
+
+constexpr int XTX = 32, XTY = 32, XNT = 3 * XTX * 4;  // tile of 32 x 32 voxels, 384 threads
+constexpr int XBY = XTY / 4;                           // rows per thread in the y filter
+constexpr int XG = 4;                                  // outputs per item in the x filter
+constexpr int XPB = 4;                                  // planes per block
+constexpr int ZNT = 128, ZD = 2;                        // z pass: threads per block, prefetch depth
+
+struct XYGeo {
+  int nx, ny;
+  long long zlo, zfirst, zend;  // planes [zfirst, zend) are filtered (all readable)
+  float wx[2 * BLUR_SPLIT_MAXR + 1], wy[2 * BLUR_SPLIT_MAXR + 1];
+};
+
+struct ZGeo {
+  long long P, zlo, zs0, zs1, z0, z1;  // readable [zs0, zs1), owned [z0, z1)
+  int zchunk;
+  float wz[2 * BLUR_SPLIT_MAXR + 1];
+};
+
+// One block: a 32 x 32 voxel tile of XPB consecutive planes. The tile and its apron are staged
+// in shared memory, filtered along x (four outputs per item) and then along y (eight rows per
+// thread from 8 + 2R loads). The next plane's apron is loaded into registers while this one is
+// filtered. Staging: each thread owns one column of the apron and every NRG-th row of it, so
+// its loads differ only by whole rows and need no per-value offsets kept in registers.
+template <int R>
+__global__ void __launch_bounds__(XNT, R <= 5 ? 3 : 2) blur_xy3(XYGeo g, const float *__restrict__ in, float *__restrict__ out) {
+  constexpr int AW = (XTX + 2 * R) * 3, AH = XTY + 2 * R, XW = XTX * 3;
+  constexpr int SC = (AW + 31) / 32 * 32, NRG = XNT / SC, LR = (AH + NRG - 1) / NRG;
+  __shared__ float s_in[AW * AH], s_x[XW * AH];
+  const int tid = threadIdx.x;
+  const int x0 = blockIdx.x * XTX, y0 = blockIdx.y * XTY;
+  const long long row = (long long)g.nx * 3, plane = row * g.ny;
+  const int sk = tid % SC, sr = tid / SC;  // staging column and first row
+  const long long gk = (long long)(x0 - R) * 3 + sk;
+  const bool scol = sk < AW && sr < NRG, sread = scol && gk >= 0 && gk < row;
+  const int ys = y0 - R + sr, off0 = (int)(ys * row + gk), step = (int)(NRG * row);  // in-plane offsets
+  const long long zb0 = g.zfirst + (long long)blockIdx.z * XPB;
+  const long long zb1 = zb0 + XPB < g.zend ? zb0 + XPB : g.zend;
+  float v[LR];
+  auto fetch = [&](long long t) {
+    const float *base = in + (t - g.zlo) * plane;
+#pragma unroll
+    for (int l = 0; l < LR; l++) {
+      const int y = ys + l * NRG;
+      v[l] = sread && y >= 0 && y < g.ny ? __ldg(base + (off0 + l * step)) : 0.f;
+    }
+  };
+  // y filter: column k of the tile row (x, c), rows jq*XBY ...
+  const int k = tid % XW, jq = tid / XW;
+  const bool kin = (long long)x0 * 3 + k < row;
+  fetch(zb0);
+  for (long long t = zb0; t < zb1; t++) {
+#pragma unroll
+    for (int l = 0; l < LR; l++)
+      if (scol && sr + l * NRG < AH) s_in[(sr + l * NRG) * AW + sk] = v[l];
+    __syncthreads();
+    if (t + 1 < zb1) fetch(t + 1);
+    constexpr int NG = XTX / XG;
+    for (int e = tid; e < AH * 3 * NG; e += XNT) {
+      const int j = e / (3 * NG), rem = e - j * (3 * NG), c = rem / NG, q0 = (rem - c * NG) * XG;
+      const float *a = s_in + j * AW + q0 * 3 + c;
+      float w[XG + 2 * R];
+#pragma unroll
+      for (int d = 0; d < XG + 2 * R; d++) w[d] = a[d * 3];
+      float *o = s_x + j * XW + q0 * 3 + c;
+#pragma unroll
+      for (int q = 0; q < XG; q++) {
+        float sum = 0.f;
+#pragma unroll
+        for (int d = 0; d <= 2 * R; d++) sum += g.wx[d] * w[q + d];
+        o[q * 3] = sum;
+      }
+    }
+    __syncthreads();
+    float c[XBY + 2 * R];
+#pragma unroll
+    for (int d = 0; d < XBY + 2 * R; d++) c[d] = s_x[(jq * XBY + d) * XW + k];
+    float *dst = out + (t - g.zlo) * plane + (long long)x0 * 3 + k;
+#pragma unroll
+    for (int q = 0; q < XBY; q++) {
+      float sum = 0.f;
+#pragma unroll
+      for (int d = 0; d <= 2 * R; d++) sum += g.wy[d] * c[q + d];
+      const int y = y0 + jq * XBY + q;
+      if (kin && y < g.ny) dst[(long long)y * row] = sum;
+    }
+    // the next plane's staging writes s_in (last read before the second barrier) and s_x (read
+    // just above, before that plane's first barrier)
+  }
+}
+
+// One thread per (x, y) column of a z-chunk: a ring of K + D planes of the three components in
+// registers, slots fixed at compile time by unrolling the march by the ring length.
+template <int R>
+__global__ void __launch_bounds__(ZNT) blur_z3(ZGeo g, float *out, const float *side, unsigned *maxsq) {
+  constexpr int K = 2 * R + 1, KR = K + ZD;
+  const long long col = (long long)blockIdx.x * ZNT + threadIdx.x;
+  const bool act = col < g.P;
+  const long long c0 = g.z0 + (long long)blockIdx.y * g.zchunk;
+  const long long c1 = c0 + g.zchunk < g.z1 ? c0 + g.zchunk : g.z1;
+  const long long P3 = 3 * g.P;
+  float ring[3][KR], most = 0.f;
+  auto load = [&](long long t, int slot) {
+    // planes another chunk overwrites come from their copies in side
+    const bool rd = act && t >= g.zs0 && t < g.zs1;
+    const float *src = (t < c0 || t >= c1) && t >= g.z0 && t < g.z1 ? side : out;
+    const float *p = src + (rd ? (t - g.zlo) * P3 + 3 * col : 0);
+    ring[0][slot] = rd ? p[0] : 0.f, ring[1][slot] = rd ? p[1] : 0.f, ring[2][slot] = rd ? p[2] : 0.f;
+  };
+  // slot of plane t: (t - (c0 - R)) mod KR; the ring starts with planes c0 - R .. c0 + R + D - 1
+#pragma unroll
+  for (int s = 0; s < KR - 1; s++) load(c0 - R + s, s);
+  const long long n = c1 - c0;
+  for (long long jb = 0; jb < n; jb += KR) {
+#pragma unroll
+    for (int ph = 0; ph < KR; ph++) {
+      const long long j = jb + ph, o = c0 + j;
+      if (j >= n) break;
+      load(o + R + ZD, (ph + KR - 1) % KR);  // the slot of plane o - R - 1, no longer needed
+      float z[3];
+#pragma unroll
+      for (int c = 0; c < 3; c++) {
+        float sum = 0.f;
+#pragma unroll
+        for (int d = 0; d < K; d++) sum += g.wz[d] * ring[c][(ph + d) % KR];
+        z[c] = sum;
+      }
+      if (act) {
+        float *p = out + (o - g.zlo) * P3 + 3 * col;
+        p[0] = z[0], p[1] = z[1], p[2] = z[2];
+        if (maxsq) most = fmaxf(most, norm2(z[0], z[1], z[2]));
+      }
+    }
+  }
+  if (maxsq) {  // squares are non-negative: their float order is their bits' order
+    __shared__ float wmax[ZNT / 32];
+    for (int o = 16; o > 0; o >>= 1) most = fmaxf(most, __shfl_down_sync(0xffffffffu, most, o));
+    if ((threadIdx.x & 31) == 0) wmax[threadIdx.x >> 5] = most;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+      for (int k = 1; k < ZNT / 32; k++) most = fmaxf(most, wmax[k]);
+      atomicMax(maxsq, __float_as_uint(most));
+    }
+  }
+}
+
+// Boundary zones: planes [b - R, b + R) of every inner chunk boundary b, out -> side.
+__global__ void copy_zones(long long P3, long long zlo, long long z0, long long z1, int zchunk, int R, const float *out,
+                           float *side) {
+  const long long b = z0 + (long long)(blockIdx.y + 1) * zchunk;
+  const long long t0 = b - R > z0 ? b - R : z0, t1 = b + R < z1 ? b + R : z1;
+  const long long a = (t0 - zlo) * P3, e = (t1 - zlo) * P3;
+  for (long long i = a + (long long)blockIdx.x * blockDim.x + threadIdx.x; i < e; i += (long long)gridDim.x * blockDim.x)
+    side[i] = out[i];
+}
+
+template <int R>
+int run(const ffdp_slab *s, const float wgt[3][2 * BLUR_SPLIT_MAXR + 1], const float *in, float *out, float *side,
+        unsigned *maxsq, int sms, cudaStream_t st) {
+  const long long zs0 = s->zlo > 0 ? s->zlo : 0, zs1 = s->zhi < s->nz ? s->zhi : s->nz;
+  const long long za = s->z0 - R > zs0 ? s->z0 - R : zs0, zb = s->z1 + R < zs1 ? s->z1 + R : zs1;
+  XYGeo xg = {(int)s->nx, (int)s->ny, s->zlo, za, zb, {0}, {0}};
+  ZGeo zg = {s->nx * s->ny, s->zlo, zs0, zs1, s->z0, s->z1, 0, {0}};
+  for (int d = 0; d <= 2 * R; d++) xg.wx[d] = wgt[0][d], xg.wy[d] = wgt[1][d], zg.wz[d] = wgt[2][d];
+  const dim3 gxy((unsigned)((s->nx + XTX - 1) / XTX), (unsigned)((s->ny + XTY - 1) / XTY),
+                 (unsigned)((zb - za + XPB - 1) / XPB));
+  blur_xy3<R><<<gxy, XNT, 0, st>>>(xg, in, out);
+  // enough columns for about two threads per core slot of every SM; chunks at least 4R long
+  const long long nzo = s->z1 - s->z0, want = 2LL * sms * 1024;
+  long long nch = side ? (want + zg.P - 1) / zg.P : 1;
+  if (nch > nzo / (4 * R)) nch = nzo / (4 * R);
+  if (nch < 1) nch = 1;
+  zg.zchunk = (int)((nzo + nch - 1) / nch);
+  nch = (nzo + zg.zchunk - 1) / zg.zchunk;
+  if (nch > 1)
+    copy_zones<<<dim3((unsigned)blocks_for(2 * R * 3 * zg.P, 256, 4 * sms), (unsigned)(nch - 1)), 256, 0, st>>>(
+        3 * zg.P, s->zlo, s->z0, s->z1, zg.zchunk, R, out, side);
+  blur_z3<R><<<dim3((unsigned)((zg.P + ZNT - 1) / ZNT), (unsigned)nch), ZNT, 0, st>>>(zg, out, side, maxsq);
+  return (int)cudaGetLastError();
+}
+
+}  // namespace
+
+int blur_split_wanted(const ffdp_slab *s, const int r[3], int ncomp) {
+  /* one thread per column in the z pass: planes of at least 256^2 fill an H100 with few chunks */
+  return ncomp == 3 && r[0] == r[1] && r[1] == r[2] && r[0] >= 1 && r[0] <= BLUR_SPLIT_MAXR && s->nx * s->ny >= 256 * 256;
+}
+
+int blur_split3(const ffdp_slab *s, int r, const float w[3][2 * BLUR_SPLIT_MAXR + 1], const float *in, float *out,
+                float *side, unsigned *maxsq, cudaStream_t st) {
+  int dev = 0, sms = 132;
+  if (cudaGetDevice(&dev) == cudaSuccess) cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+  switch (r) {
+  case 1: return run<1>(s, w, in, out, side, maxsq, sms, st);
+  case 2: return run<2>(s, w, in, out, side, maxsq, sms, st);
+  case 3: return run<3>(s, w, in, out, side, maxsq, sms, st);
+  case 4: return run<4>(s, w, in, out, side, maxsq, sms, st);
+  case 5: return run<5>(s, w, in, out, side, maxsq, sms, st);
+  case 6: return run<6>(s, w, in, out, side, maxsq, sms, st);
+  case 7: return run<7>(s, w, in, out, side, maxsq, sms, st);
+  case 8: return run<8>(s, w, in, out, side, maxsq, sms, st);
+  default: return (int)cudaErrorInvalidValue;
+  }
+}

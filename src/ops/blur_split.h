@@ -1,0 +1,20 @@
+/* Two-pass CUDA blur of 3-vector fields (blur_split.cu), chosen by blur.cu for wide planes. */
+#ifndef FFDP_BLUR_SPLIT_H
+#define FFDP_BLUR_SPLIT_H
+#include <cuda_runtime.h>
+#include "ops/ops.h"
+
+#define BLUR_SPLIT_MAXR 8
+
+/* Whether the two-pass path serves this call: isotropic radius 1..8, three components, and
+ * planes wide enough for one z-pass thread per column. Depends on the plane size only, never
+ * on the slab's z extent, so every rank of a run takes the same path. */
+int blur_split_wanted(const ffdp_slab *s, const int r[3], int ncomp);
+
+/* out = blur(in) on the owned planes (its halo planes are overwritten with xy-filtered values);
+ * w: the x, y and z taps (2r + 1 each); side: scratch of the slab's size (may be in, which is
+ * dead after the xy pass), NULL for one z-chunk; maxsq: when non-NULL, atomicMax of the bits
+ * of the largest squared norm of the owned output. Same bits as the one-pass kernel. */
+int blur_split3(const ffdp_slab *s, int r, const float w[3][2 * BLUR_SPLIT_MAXR + 1], const float *in, float *out,
+                float *side, unsigned *maxsq, cudaStream_t st);
+#endif
