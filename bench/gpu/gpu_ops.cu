@@ -219,10 +219,13 @@ int main(int argc, char **argv) {
   rows.push_back({"mse fwd+bwd", 12, t_mse, e_mse, pool_high_and_reset() / 1e6});
 
   // --- LNCC box/gauss
-  const int wins[3] = {5, 9, 5};
-  const ffdp_window_kind kinds[3] = {FFDP_WINDOW_BOX, FFDP_WINDOW_BOX, FFDP_WINDOW_GAUSS};
-  const char *lnames[3] = {"lncc k=5 box fwd+bwd", "lncc k=9 box fwd+bwd", "lncc k=5 gauss fwd+bwd"};
-  for (int v = 0; v < 3; v++) {
+  // (box k = 7 and 9: z running sums; the last row times k = 9 on the rings, FFDP_LNCC_RS=0)
+  const int wins[5] = {5, 9, 5, 7, 9};
+  const ffdp_window_kind kinds[5] = {FFDP_WINDOW_BOX, FFDP_WINDOW_BOX, FFDP_WINDOW_GAUSS, FFDP_WINDOW_BOX, FFDP_WINDOW_BOX};
+  const char *lnames[5] = {"lncc k=5 box fwd+bwd", "lncc k=9 box fwd+bwd", "lncc k=5 gauss fwd+bwd", "lncc k=7 box fwd+bwd",
+                           "lncc k=9 box fwd+bwd, z rings (before)"};
+  for (int v = 0; v < 5; v++) {
+    if (v == 4) setenv("FFDP_LNCC_RS", "0", 1);
     ffdp_lncc_params lp = {wins[v], kinds[v], 1e-5};
     lc = ffdp_lncc_f32(&lp, &s, F.data(), M.data(), NULL, 1.0 / n, ref.data());
     poison(dout, n);
@@ -232,6 +235,7 @@ int main(int argc, char **argv) {
     pool_high_and_reset();
     float t = median_ms([&] { ffdp_cuda_lncc(&lp, &s, dF, dM, NULL, 1.0 / n, dout, &lg, 0); });
     rows.push_back({lnames[v], 12, t, e, pool_high_and_reset() / 1e6});
+    unsetenv("FFDP_LNCC_RS");
   }
 
   {  // both gradients in one pass (SyN): against the CPU operator called twice, F and M swapped
@@ -261,14 +265,14 @@ int main(int argc, char **argv) {
     CK(cudaMalloc(&dmk, n));
     CK(cudaMalloc(&dgF, n * 4));
     CK(cudaMemcpy(dmk, mk.data(), n, cudaMemcpyHostToDevice));
-    const int kw[3] = {3, 7, 9};
-    const ffdp_window_kind kk[3] = {FFDP_WINDOW_BOX, FFDP_WINDOW_GAUSS, FFDP_WINDOW_BOX};
-    const char *kn[3] = {"lncc k=3 box, mask, both grads (check only)", "lncc k=7 gauss, mask, both grads (check only)",
-                         "lncc k=9 box, mask (check only)"};
+    const int kw[4] = {3, 7, 9, 9};
+    const ffdp_window_kind kk[4] = {FFDP_WINDOW_BOX, FFDP_WINDOW_GAUSS, FFDP_WINDOW_BOX, FFDP_WINDOW_BOX};
+    const char *kn[4] = {"lncc k=3 box, mask, both grads (check only)", "lncc k=7 gauss, mask, both grads (check only)",
+                         "lncc k=9 box, mask (check only)", "lncc k=9 box, mask, both grads (check only)"};
     std::vector<float> refF(n), gotF(n);
-    for (int v = 0; v < 3; v++) {
+    for (int v = 0; v < 4; v++) {
       ffdp_lncc_params lp = {kw[v], kk[v], 1e-5};
-      const bool both = v < 2;
+      const bool both = v != 2;
       lc = ffdp_lncc_f32(&lp, &s, F.data(), M.data(), mk.data(), 1.0 / n, ref.data());
       if (both) ffdp_lncc_f32(&lp, &s, M.data(), F.data(), mk.data(), 1.0 / n, refF.data());
       poison(dout, n), poison(dgF, n);
@@ -467,6 +471,20 @@ int main(int argc, char **argv) {
     const long long off = (z0 - ss.zlo) * P;
     double e = fmax(rel_err(got.data() + off, gref.data() + off, own), fabs(lgs - lcs) / fabs(lcs));
     rows.push_back({"lncc k=5 box, slab with halo", 12, 0.0, e, 0.0});
+    {  // k = 9 (running sums) on a shard whose halo is exactly the 2r = 8 planes it needs
+      const long long h9 = 8;
+      ffdp_slab s9 = {N, N, N, z0, z1, z0 - h9, z1 + h9};
+      ffdp_lncc_params l9 = {9, FFDP_WINDOW_BOX, 1e-5};
+      std::vector<float> g9(n, 0.f);
+      const double lc9 = ffdp_lncc_f32(&l9, &s9, F.data() + s9.zlo * P, M.data() + s9.zlo * P, NULL, 1.0 / n, g9.data());
+      poison(dout, n);
+      double lg9;
+      CK(ffdp_cuda_lncc(&l9, &s9, dF + s9.zlo * P, dM + s9.zlo * P, NULL, 1.0 / n, dout, &lg9, 0));
+      CK(cudaMemcpy(got.data(), dout, n * 4, cudaMemcpyDeviceToHost));
+      const long long o9 = (z0 - s9.zlo) * P;
+      rows.push_back({"lncc k=9 box, slab with halo", 12, 0.0,
+                      fmax(rel_err(got.data() + o9, g9.data() + o9, own), fabs(lg9 - lc9) / fabs(lc9)), 0.0});
+    }
     const double sg[3] = {1.2, 1.5, 2.0};
     ffdp_blur_f32(&ss, u.data() + 3 * ss.zlo * P, 3, sg, ref.data());
     poison(dout, 3 * n);
@@ -483,14 +501,37 @@ int main(int argc, char **argv) {
     CK(cudaMemcpy(got.data(), dout, 3 * n * 4, cudaMemcpyDeviceToHost));
     rows.push_back({"blur vec3 two-pass, slab with halo", 24, 0.0,
                     rel_err(got.data() + 3 * off, ref.data() + 3 * off, 3 * own), 0.0});
-    const double big[3] = {4.0, 4.0, 4.0};  // radius 12: the three-pass path
+    // radius 12 (sigma 4, ANTs-style smoothing): the two-pass kernels against the CPU, their
+    // largest norm against a separate pass over their output, and the three-pass path timed
+    const double big[3] = {4.0, 4.0, 4.0};
     ffdp_slab s12 = ffdp_slab_whole(N, N, N);
     ffdp_blur_f32(&s12, u.data(), 3, big, ref.data());
+    float *sc;
+    CK(cudaMalloc(&sc, 2 * 1026 * 4));
+    poison(dout, 3 * n);
+    CK(ffdp_cuda_blur(&s12, du, 3, big, dout, dtmp, 0));
+    CK(ffdp_cuda_maxnorm3_dev(n, dout, sc, 0));
+    CK(ffdp_cuda_blur_maxnorm3(&s12, du, big, dgu, dtmp, sc + 1026, 0));
+    CK(cudaDeviceSynchronize());
+    CK(cudaMemcpy(got.data(), dout, 3 * n * 4, cudaMemcpyDeviceToHost));
+    std::vector<float> g2(3 * n);
+    CK(cudaMemcpy(g2.data(), dgu, 3 * n * 4, cudaMemcpyDeviceToHost));
+    float m1[2], m2[2];
+    CK(cudaMemcpy(m1, sc + 1024, 8, cudaMemcpyDeviceToHost));
+    CK(cudaMemcpy(m2, sc + 1026 + 1024, 8, cudaMemcpyDeviceToHost));
+    const bool norm_same = !memcmp(got.data(), g2.data(), 3 * n * 4) && !memcmp(m1, m2, 8) && m1[0] > 0.f;
+    float t12 = median_ms([&] { ffdp_cuda_blur(&s12, du, 3, big, dout, dtmp, 0); });
+    rows.push_back({"blur vec3 sigma=4 (radius 12, two-pass)", 24, t12, rel_err(got.data(), ref.data(), 3 * n), 0.0});
+    rows.push_back({"blur vec3 sigma=4 + largest norm (vs separate: bits)", 24, 0.0, norm_same ? 0.0 : 1.0, 0.0});
+    setenv("FFDP_BLUR_SPLIT", "0", 1);
+    poison(dout, 3 * n);
     CK(ffdp_cuda_blur(&s12, du, 3, big, dout, dtmp, 0));
     CK(cudaDeviceSynchronize());
     CK(cudaMemcpy(got.data(), dout, 3 * n * 4, cudaMemcpyDeviceToHost));
-    float t12 = median_ms([&] { ffdp_cuda_blur(&s12, du, 3, big, dout, dtmp, 0); });
-    rows.push_back({"blur vec3 sigma=4 (3 passes)", 24, t12, rel_err(got.data(), ref.data(), 3 * n), 0.0});
+    t12 = median_ms([&] { ffdp_cuda_blur(&s12, du, 3, big, dout, dtmp, 0); });
+    unsetenv("FFDP_BLUR_SPLIT");
+    rows.push_back({"blur vec3 sigma=4 (three passes)", 24, t12, rel_err(got.data(), ref.data(), 3 * n), 0.0});
+    CK(cudaFree(sc));
     const double huge[3] = {21.0, 21.0, 21.0};  // radius 63: rings past 48 KB of shared memory
     ffdp_blur_f32(&s12, F.data(), 1, huge, ref.data());
     poison(dout, n);

@@ -1,13 +1,14 @@
 // CUDA Gaussian blur of a 3-vector field in two passes, for planes wide enough to fill the GPU
-// with one thread per column: an xy pass (in -> out, every plane the z taps read) and a z pass
-// that marches each (x, y) column along z in place on out.
+// with one thread per value of a plane: an xy pass (in -> out, every plane the z taps read) and
+// a z pass that marches each value's column along z in place on out.
 //
 // Why two passes beat the one-pass kernel of blur.cu although they move 48 instead of 24 bytes
 // per voxel: the one-pass kernel keeps a z ring per column in registers, so it runs one or two
 // 512-thread blocks per SM with two barriers per plane and is bound by issue and shared-memory
-// latency (29 % of copy bandwidth at 256^3). Here the xy pass has no ring (several blocks per
-// SM, each plane independent) and the z pass has no shared memory and no barrier (a private
-// register ring, loads issued D planes ahead), so both stream near bandwidth.
+// latency (21 % of copy bandwidth at 256^3 on an H200). Here the xy pass has no ring (several
+// blocks per SM, each plane independent) and the z pass no apron (a private register ring of
+// one component, loads issued D planes ahead, coalesced). Radii up to 16 (sigma 5.3) fit, where
+// the one-pass kernel stops at 8 and the three-pass fallback reads and writes the field thrice.
 //
 // The arithmetic is the one-pass kernel's, tap for tap (x, then y, then z, each a sum from
 // tap 0 up, zero padding as the CPU operator), so either path gives the same bits and the
@@ -28,7 +29,7 @@ constexpr int XTX = 32, XTY = 32, XNT = 3 * XTX * 4;  // tile of 32 x 32 voxels,
 constexpr int XBY = XTY / 4;                           // rows per thread in the y filter
 constexpr int XG = 4;                                  // outputs per item in the x filter
 constexpr int XPB = 4;                                  // planes per block
-constexpr int ZNT = 128, ZD = 2;                        // z pass: threads per block, prefetch depth
+constexpr int ZNT = 384, ZD = 4;                        // z pass: threads per block (whole voxels), prefetch depth
 
 struct XYGeo {
   int nx, ny;
@@ -48,10 +49,12 @@ struct ZGeo {
 // filtered. Staging: each thread owns one column of the apron and every NRG-th row of it, so
 // its loads differ only by whole rows and need no per-value offsets kept in registers.
 template <int R>
-__global__ void __launch_bounds__(XNT, R <= 5 ? 3 : 2) blur_xy3(XYGeo g, const float *__restrict__ in, float *__restrict__ out) {
+__global__ void __launch_bounds__(XNT, R <= 5 ? 3 : R <= 8 ? 2 : 1)
+    blur_xy3(XYGeo g, const float *__restrict__ in, float *__restrict__ out) {
   constexpr int AW = (XTX + 2 * R) * 3, AH = XTY + 2 * R, XW = XTX * 3;
   constexpr int SC = (AW + 31) / 32 * 32, NRG = XNT / SC, LR = (AH + NRG - 1) / NRG;
-  __shared__ float s_in[AW * AH], s_x[XW * AH];
+  extern __shared__ float xy_smem[];  // more than the 48 KB of static shared memory for R > 8
+  float *s_in = xy_smem, *s_x = xy_smem + AW * AH;
   const int tid = threadIdx.x;
   const int x0 = blockIdx.x * XTX, y0 = blockIdx.y * XTY;
   const long long row = (long long)g.nx * 3, plane = row * g.ny;
@@ -114,23 +117,24 @@ __global__ void __launch_bounds__(XNT, R <= 5 ? 3 : 2) blur_xy3(XYGeo g, const f
   }
 }
 
-// One thread per (x, y) column of a z-chunk: a ring of K + D planes of the three components in
-// registers, slots fixed at compile time by unrolling the march by the ring length.
+// One thread per value (column and component) of a z-chunk: a ring of K + D planes in registers,
+// slots fixed at compile time by unrolling the march by the ring length. A block's ZNT values are
+// whole voxels (ZNT is a multiple of 3), so the largest norm is formed from the three components
+// through shared memory, with the same norm2 as everywhere else.
 template <int R>
 __global__ void __launch_bounds__(ZNT) blur_z3(ZGeo g, float *out, const float *side, unsigned *maxsq) {
   constexpr int K = 2 * R + 1, KR = K + ZD;
-  const long long col = (long long)blockIdx.x * ZNT + threadIdx.x;
-  const bool act = col < g.P;
+  const long long P3 = 3 * g.P, v = (long long)blockIdx.x * ZNT + threadIdx.x;
+  const bool act = v < P3;
   const long long c0 = g.z0 + (long long)blockIdx.y * g.zchunk;
   const long long c1 = c0 + g.zchunk < g.z1 ? c0 + g.zchunk : g.z1;
-  const long long P3 = 3 * g.P;
-  float ring[3][KR], most = 0.f;
+  float ring[KR], most = 0.f;
+  __shared__ float zs[2][ZNT];
   auto load = [&](long long t, int slot) {
     // planes another chunk overwrites come from their copies in side
     const bool rd = act && t >= g.zs0 && t < g.zs1;
     const float *src = (t < c0 || t >= c1) && t >= g.z0 && t < g.z1 ? side : out;
-    const float *p = src + (rd ? (t - g.zlo) * P3 + 3 * col : 0);
-    ring[0][slot] = rd ? p[0] : 0.f, ring[1][slot] = rd ? p[1] : 0.f, ring[2][slot] = rd ? p[2] : 0.f;
+    ring[slot] = rd ? src[(t - g.zlo) * P3 + v] : 0.f;
   };
   // slot of plane t: (t - (c0 - R)) mod KR; the ring starts with planes c0 - R .. c0 + R + D - 1
 #pragma unroll
@@ -142,18 +146,15 @@ __global__ void __launch_bounds__(ZNT) blur_z3(ZGeo g, float *out, const float *
       const long long j = jb + ph, o = c0 + j;
       if (j >= n) break;
       load(o + R + ZD, (ph + KR - 1) % KR);  // the slot of plane o - R - 1, no longer needed
-      float z[3];
+      float sum = 0.f;
 #pragma unroll
-      for (int c = 0; c < 3; c++) {
-        float sum = 0.f;
-#pragma unroll
-        for (int d = 0; d < K; d++) sum += g.wz[d] * ring[c][(ph + d) % KR];
-        z[c] = sum;
-      }
-      if (act) {
-        float *p = out + (o - g.zlo) * P3 + 3 * col;
-        p[0] = z[0], p[1] = z[1], p[2] = z[2];
-        if (maxsq) most = fmaxf(most, norm2(z[0], z[1], z[2]));
+      for (int d = 0; d < K; d++) sum += g.wz[d] * ring[(ph + d) % KR];
+      if (act) out[(o - g.zlo) * P3 + v] = sum;
+      if (maxsq) {  // double-buffered: a plane's values are read before the next plane's barrier
+        float *b = zs[j & 1];
+        b[threadIdx.x] = act ? sum : 0.f;
+        __syncthreads();
+        if (threadIdx.x < ZNT / 3) most = fmaxf(most, norm2(b[3 * threadIdx.x], b[3 * threadIdx.x + 1], b[3 * threadIdx.x + 2]));
       }
     }
   }
@@ -189,10 +190,12 @@ int run(const ffdp_slab *s, const float wgt[3][2 * BLUR_SPLIT_MAXR + 1], const f
   for (int d = 0; d <= 2 * R; d++) xg.wx[d] = wgt[0][d], xg.wy[d] = wgt[1][d], zg.wz[d] = wgt[2][d];
   const dim3 gxy((unsigned)((s->nx + XTX - 1) / XTX), (unsigned)((s->ny + XTY - 1) / XTY),
                  (unsigned)((zb - za + XPB - 1) / XPB));
-  blur_xy3<R><<<gxy, XNT, 0, st>>>(xg, in, out);
+  const int smem = (int)(((XTX + 2 * R) * 3 + XTX * 3) * (XTY + 2 * R) * sizeof(float));
+  if (smem > 48 * 1024) cudaFuncSetAttribute(blur_xy3<R>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+  blur_xy3<R><<<gxy, XNT, smem, st>>>(xg, in, out);
   // enough columns for about two threads per core slot of every SM; chunks at least 4R long
-  const long long nzo = s->z1 - s->z0, want = 2LL * sms * 1024;
-  long long nch = side ? (want + zg.P - 1) / zg.P : 1;
+  const long long nzo = s->z1 - s->z0, want = 2LL * sms * 1024, P3 = 3 * zg.P;
+  long long nch = side ? (want + P3 - 1) / P3 : 1;
   if (nch > nzo / (4 * R)) nch = nzo / (4 * R);
   if (nch < 1) nch = 1;
   zg.zchunk = (int)((nzo + nch - 1) / nch);
@@ -200,7 +203,7 @@ int run(const ffdp_slab *s, const float wgt[3][2 * BLUR_SPLIT_MAXR + 1], const f
   if (nch > 1)
     copy_zones<<<dim3((unsigned)blocks_for(2 * R * 3 * zg.P, 256, 4 * sms), (unsigned)(nch - 1)), 256, 0, st>>>(
         3 * zg.P, s->zlo, s->z0, s->z1, zg.zchunk, R, out, side);
-  blur_z3<R><<<dim3((unsigned)((zg.P + ZNT - 1) / ZNT), (unsigned)nch), ZNT, 0, st>>>(zg, out, side, maxsq);
+  blur_z3<R><<<dim3((unsigned)((P3 + ZNT - 1) / ZNT), (unsigned)nch), ZNT, 0, st>>>(zg, out, side, maxsq);
   return (int)cudaGetLastError();
 }
 
@@ -224,6 +227,14 @@ int blur_split3(const ffdp_slab *s, int r, const float w[3][2 * BLUR_SPLIT_MAXR 
   case 6: return run<6>(s, w, in, out, side, maxsq, sms, st);
   case 7: return run<7>(s, w, in, out, side, maxsq, sms, st);
   case 8: return run<8>(s, w, in, out, side, maxsq, sms, st);
+  case 9: return run<9>(s, w, in, out, side, maxsq, sms, st);
+  case 10: return run<10>(s, w, in, out, side, maxsq, sms, st);
+  case 11: return run<11>(s, w, in, out, side, maxsq, sms, st);
+  case 12: return run<12>(s, w, in, out, side, maxsq, sms, st);
+  case 13: return run<13>(s, w, in, out, side, maxsq, sms, st);
+  case 14: return run<14>(s, w, in, out, side, maxsq, sms, st);
+  case 15: return run<15>(s, w, in, out, side, maxsq, sms, st);
+  case 16: return run<16>(s, w, in, out, side, maxsq, sms, st);
   default: return (int)cudaErrorInvalidValue;
   }
 }

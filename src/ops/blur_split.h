@@ -4,9 +4,9 @@
 #include <cuda_runtime.h>
 #include "ops/ops.h"
 
-#define BLUR_SPLIT_MAXR 8
+#define BLUR_SPLIT_MAXR 16 /* sigma up to 5.3 voxels */
 
-/* Whether the two-pass path serves this call: isotropic radius 1..8, three components, and
+/* Whether the two-pass path serves this call: isotropic radius 1..16, three components, and
  * planes wide enough for one z-pass thread per column. Depends on the plane size only, never
  * on the slab's z extent, so every rank of a run takes the same path. */
 int blur_split_wanted(const ffdp_slab *s, const int r[3], int ncomp);

@@ -18,6 +18,7 @@
 #include "ops/ops_cuda.h"
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 using namespace ffdp_cuda;
 
@@ -69,7 +70,12 @@ __device__ __forceinline__ float4 filter4(const float *src, const float *w) {
 }
 
 // NG = 3: G channels for gM (dL/dm1, dL/dm3, dL/dm4); NG = 5: also dL/dm0, dL/dm2 for gF.
-template <int R, int TY, int NG, int BY, int MINB>
+// RS (box windows): the z filter of the products is a running sum in double per input column
+// (plane s added, plane s - K read again from memory, where L2 still holds it, and taken off)
+// instead of rings of 2K raw values: C·2K registers become C·10, so the tile can be taller and
+// the 2R apron costs less. Products of floats are exact in double and the sums all but exact,
+// so the result does not depend on where a z-chunk starts (ranks and chunkings agree).
+template <int R, int TY, int NG, int BY, int MINB, bool RS>
 __global__ void __launch_bounds__(TX *TY, MINB)
     lncc_kernel(Geo g, const float *__restrict__ F, const float *__restrict__ M, const uint8_t *__restrict__ mask,
                 float *__restrict__ gM, float *__restrict__ gF, double *partial) {
@@ -93,11 +99,19 @@ __global__ void __launch_bounds__(TX *TY, MINB)
     off[c] = e >= L::IW * L::IH ? -2 : x >= 0 && x < g.nx && y >= 0 && y < g.ny ? y * g.nx + x : -1;
     zo[c] = j * L::IWP + i;
   }
-  float rf[C][K], rm[C][K], rb[NG][K], vf[C], vm[C];
+  constexpr int CR = RS ? 1 : C, KR = RS ? 1 : K, CS = RS ? C : 1;
+  float rf[CR][KR], rm[CR][KR], rb[NG][K], vf[C], vm[C], of[CS], om[CS];
+  double rs[CS][5];
 #pragma unroll
-  for (int c = 0; c < C; c++)
+  for (int c = 0; c < CR; c++)
 #pragma unroll
-    for (int d = 0; d < K; d++) rf[c][d] = rm[c][d] = 0.f;
+    for (int d = 0; d < KR; d++) rf[c][d] = rm[c][d] = 0.f;
+#pragma unroll
+  for (int c = 0; c < CS; c++) {
+    of[c] = om[c] = 0.f;
+#pragma unroll
+    for (int q = 0; q < 5; q++) rs[c][q] = 0.0;
+  }
 #pragma unroll
   for (int q = 0; q < NG; q++)
 #pragma unroll
@@ -111,6 +125,20 @@ __global__ void __launch_bounds__(TX *TY, MINB)
       vf[c] = ok ? __ldg(F + b + off[c]) : 0.f, vm[c] = ok ? __ldg(M + b + off[c]) : 0.f;
     }
   };
+  // RS: plane t - K, which the running sums drop at step t (zero before the first plane added)
+  const long long sbeg0 = za - 2 * R;
+  auto fetch_old = [&](long long t) {
+    if constexpr (RS) {
+      const long long u = t - K;
+      const bool tin = u >= sbeg0 && u >= 0 && u < g.nz;
+      const long long b = tin ? (u - g.zlo) * P : 0;
+#pragma unroll
+      for (int c = 0; c < C; c++) {
+        const bool ok = tin && off[c] >= 0;
+        of[c] = ok ? __ldg(F + b + off[c]) : 0.f, om[c] = ok ? __ldg(M + b + off[c]) : 0.f;
+      }
+    }
+  };
   // S3 task: column i of the moment region, rows BY jq .. BY jq + BY - 1 (tasks on the last
   // threads, which hold fewer input columns); S5: output column (oi, oj)
   const int t3 = NT - 1 - tid, i3 = t3 % L::MW, jq3 = t3 / L::MW;
@@ -121,6 +149,7 @@ __global__ void __launch_bounds__(TX *TY, MINB)
   const long long s_raw_end = zb + 2 * R, sbeg = za - 2 * R, send = zb + 2 * R + (grad ? 2 : 1);
   double acc = 0.0;
   fetch(sbeg);
+  fetch_old(sbeg);
 
   for (long long s0 = sbeg; s0 < send; s0 += K) {
 #pragma unroll
@@ -134,17 +163,34 @@ __global__ void __launch_bounds__(TX *TY, MINB)
       const long long ko = out ? (o - g.zlo) * P + (long long)oy * g.nx + ox : 0;
       const float fo = out ? __ldg(F + ko) : 0.f, mo = out ? __ldg(M + ko) : 0.f;
       // S1: raw plane s into the ring, z-filtered products of plane s - R into zp
-      if (s < s_raw_end) {
+      if (s < s_raw_end && RS) {
+        const double wb = 1.0 / K;  // box taps
 #pragma unroll
-        for (int c = 0; c < C; c++) rf[c][ph] = vf[c], rm[c][ph] = vm[c];
-        if (s + 1 < s_raw_end) fetch(s + 1);
+        for (int c = 0; c < C; c++) {
+          const double f = vf[c], m = vm[c], fo = of[c], mo = om[c];
+          rs[c][0] += f - fo, rs[c][1] += m - mo, rs[c][2] += f * f - fo * fo, rs[c][3] += m * m - mo * mo,
+              rs[c][4] += f * m - fo * mo;
+        }
+        if (s + 1 < s_raw_end) fetch(s + 1), fetch_old(s + 1);
 #pragma unroll
         for (int c = 0; c < C; c++) {
           if (off[c] == -2) continue;
+          float *z = zp + zo[c];
+          z[0] = (float)(rs[c][0] * wb), z[L::IH * L::IWP] = (float)(rs[c][1] * wb),
+          z[2 * L::IH * L::IWP] = (float)(rs[c][2] * wb), z[3 * L::IH * L::IWP] = (float)(rs[c][3] * wb),
+          z[4 * L::IH * L::IWP] = (float)(rs[c][4] * wb);
+        }
+      } else if (s < s_raw_end) {
+#pragma unroll
+        for (int c = 0; c < CR; c++) rf[c][ph % KR] = vf[c], rm[c][ph % KR] = vm[c];
+        if (s + 1 < s_raw_end) fetch(s + 1);
+#pragma unroll
+        for (int c = 0; c < CR; c++) {
+          if (off[c] == -2) continue;
           float a0 = 0.f, a1 = 0.f, a2 = 0.f, a3 = 0.f, a4 = 0.f;
 #pragma unroll
-          for (int a = 0; a < K; a++) {  // plane s - a sits in slot (ph - a) mod K, tap K-1-a
-            const float f = rf[c][(ph - a + K) % K], m = rm[c][(ph - a + K) % K], wf = w[K - 1 - a] * f,
+          for (int a = 0; a < KR; a++) {  // plane s - a sits in slot (ph - a) mod K, tap K-1-a
+            const float f = rf[c][(ph - a + K) % K % KR], m = rm[c][(ph - a + K) % K % KR], wf = w[K - 1 - a] * f,
                         wm = w[K - 1 - a] * m;
             a0 += wf, a1 += wm, a2 += wf * f, a3 += wm * m, a4 += wf * m;
           }
@@ -255,22 +301,22 @@ __global__ void __launch_bounds__(TX *TY, MINB)
   if (threadIdx.x == 0) partial[((long long)blockIdx.z * gridDim.y + blockIdx.y) * gridDim.x + blockIdx.x] = s * g.norm;
 }
 
-template <int R, int TY, int NG, int BY, int MINB>
+template <int R, int TY, int NG, int BY, int MINB, bool RS>
 int launch_ng(const Geo &g, const float *F, const float *M, const uint8_t *mask, float *gM, float *gF, double *part,
               dim3 grid, cudaStream_t st) {
   using L = Lay<R, TY, NG, BY>;
-  cudaError_t e = cudaFuncSetAttribute(lncc_kernel<R, TY, NG, BY, MINB>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                       (int)L::SMEM);
+  cudaError_t e = cudaFuncSetAttribute(lncc_kernel<R, TY, NG, BY, MINB, RS>,
+                                       cudaFuncAttributeMaxDynamicSharedMemorySize, (int)L::SMEM);
   if (e) return (int)e;
-  lncc_kernel<R, TY, NG, BY, MINB><<<grid, L::NT, L::SMEM, st>>>(g, F, M, mask, gM, gF, part);
+  lncc_kernel<R, TY, NG, BY, MINB, RS><<<grid, L::NT, L::SMEM, st>>>(g, F, M, mask, gM, gF, part);
   return (int)cudaGetLastError();
 }
 
-template <int R, int TY, int BY, int MINB>
+template <int R, int TY, int BY, int MINB, bool RS = false>
 int launch(const Geo &g, const float *F, const float *M, const uint8_t *mask, float *gM, float *gF, double *part,
            dim3 grid, cudaStream_t st) {
-  return gF ? launch_ng<R, TY, 5, BY, MINB>(g, F, M, mask, gM, gF, part, grid, st)
-            : launch_ng<R, TY, 3, BY, MINB>(g, F, M, mask, gM, nullptr, part, grid, st);
+  return gF ? launch_ng<R, TY, 5, BY, MINB, RS>(g, F, M, mask, gM, gF, part, grid, st)
+            : launch_ng<R, TY, 3, BY, MINB, RS>(g, F, M, mask, gM, nullptr, part, grid, st);
 }
 
 }  // namespace
@@ -292,8 +338,12 @@ extern "C" int ffdp_cuda_lncc2(const ffdp_lncc_params *p, const ffdp_slab *s, co
    * two moment rows (four rows left half the warps idle at the barrier: 0.65 vs 0.61 ms at
    * 256^3, r = 2); r = 4 takes 8-row tiles (its register rings: 240 registers per thread).
    * Measured alternatives (H100, bench/gpu/NOTES.md, session 9): r = 2 with 8-row tiles and
-   * two blocks per SM 0.88 ms, with four-row tasks 0.65 ms. */
-  const int ty = r == 1 ? 14 : r == 2 ? 16 : r == 3 ? 14 : 8;
+   * two blocks per SM 0.88 ms, with four-row tasks 0.65 ms. Box windows of radius 3 and 4 take
+   * the running sums (no raw rings) and 16-row tiles; FFDP_LNCC_RS=0 keeps them on the rings
+   * (comparisons). */
+  const char *rse = getenv("FFDP_LNCC_RS");
+  const bool rs = p->kind == FFDP_WINDOW_BOX && r >= 3 && !(rse && !strcmp(rse, "0"));
+  const int ty = rs ? 16 : r == 1 ? 14 : r == 2 ? 16 : r == 3 ? 14 : 8;
   const long long nzo = s->z1 - s->z0;
   if (nzo <= 0) {
     *loss = 0;
@@ -314,8 +364,10 @@ extern "C" int ffdp_cuda_lncc2(const ffdp_lncc_params *p, const ffdp_slab *s, co
   switch (r) {
   case 1: rc = launch<1, 14, 2, 1>(g, F, M, mask, gM, gF, part, grid, st); break;
   case 2: rc = launch<2, 16, 2, 1>(g, F, M, mask, gM, gF, part, grid, st); break;
-  case 3: rc = launch<3, 14, 2, 1>(g, F, M, mask, gM, gF, part, grid, st); break;
-  default: rc = launch<4, 8, 4, 1>(g, F, M, mask, gM, gF, part, grid, st); break;
+  case 3: rc = rs ? launch<3, 16, 2, 1, true>(g, F, M, mask, gM, gF, part, grid, st)
+                  : launch<3, 14, 2, 1>(g, F, M, mask, gM, gF, part, grid, st); break;
+  default: rc = rs ? launch<4, 16, 2, 1, true>(g, F, M, mask, gM, gF, part, grid, st)
+                   : launch<4, 8, 4, 1>(g, F, M, mask, gM, gF, part, grid, st); break;
   }
   double *host = (double *)malloc(nb * sizeof(double));
   cudaMemcpyAsync(host, part, nb * sizeof(double), cudaMemcpyDeviceToHost, st);
