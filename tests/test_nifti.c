@@ -162,16 +162,20 @@ static void plane_writer_case(void) {
   const int64_t dim[3] = {40000, 3, 5}, P = dim[0] * dim[1];
   ffdp_mat4 w = ffdp_mat4_identity();
   w.m[0][0] = 0.25, w.m[0][3] = -7;
-  float *plane = malloc((size_t)P * sizeof(float));
+  float *plane = malloc((size_t)(2 * P) * sizeof(float));
   ffdp_error err = {0};
   const char *exts[2] = {"pw_wide.nii", "pw_wide.nii.gz"};
   for (int e = 0; e < 2; e++) {
     ffdp_plane_writer *pw = NULL;
     CHECK(!ffdp_plane_writer_open(exts[e], dim, w, FFDP_DT_INT16, FFDP_NIFTI_AUTO, &pw, &err), "open: %s", err.msg);
     if (!pw) break;
-    for (int64_t z = 0; z < dim[2]; z++) {
-      for (int64_t i = 0; i < P; i++) plane[i] = (float)((i * 7 + z * 13) % 2001 - 1000);
-      CHECK(!ffdp_plane_writer_put(pw, plane, 1, &err), "put: %s", err.msg);
+    /* one plane per call, then two at a time (2, 2, 1); the caller's buffer is refilled while
+     * the previous block may still be going to disk */
+    for (int64_t z = 0; z < dim[2]; z += e + 1) {
+      const int64_t k = z + e + 1 <= dim[2] ? e + 1 : dim[2] - z;
+      for (int64_t j = 0; j < k; j++)
+        for (int64_t i = 0; i < P; i++) plane[j * P + i] = (float)((i * 7 + (z + j) * 13) % 2001 - 1000);
+      CHECK(!ffdp_plane_writer_put(pw, plane, k, &err), "put: %s", err.msg);
     }
     CHECK(access(exts[e], F_OK) != 0, "%s exists before close", exts[e]);
     CHECK(!ffdp_plane_writer_close(pw, &err), "close: %s", err.msg);

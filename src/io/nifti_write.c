@@ -8,6 +8,7 @@
 #include "core/volume_internal.h"
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -171,13 +172,39 @@ static ffdp_status write_nifti(const ffdp_volume *v, const char *path, int dtype
   return finish(&o, tmp, path, ok, err);
 }
 
+/* Planes are converted in the caller's thread into one of two block buffers and written by a
+ * background thread while the caller produces the next block: warping or resampling the next
+ * planes overlaps the disk (or the gzip threads) instead of waiting for them. A write failure
+ * is reported by the next put or by close. */
 struct ffdp_plane_writer {
   out_stream o;
   char *tmp, *path;
-  int64_t dim[3], next; /* planes written so far */
+  int64_t dim[3], next; /* planes converted so far */
   int dtype, nbyper;
-  void *buf;
+  unsigned char *blk[2];
+  size_t cap[2];        /* buffer sizes */
+  const unsigned char *wblk;
+  size_t len;           /* the block being written in the background and its bytes */
+  int cur, busy, bg_ok; /* buffer to fill next; a background write in flight and its result */
+  int bg_errno;
+  pthread_t thr;
 };
+
+static void *plane_writer_bg(void *arg) {
+  ffdp_plane_writer *w = arg;
+  w->bg_ok = stream_write(&w->o, w->wblk, w->len);
+  w->bg_errno = w->bg_ok ? 0 : errno;
+  return NULL;
+}
+
+/* Waits for the block in flight; 0 when it failed (errno set). */
+static int plane_writer_wait(ffdp_plane_writer *w) {
+  if (!w->busy) return 1;
+  pthread_join(w->thr, NULL);
+  w->busy = 0;
+  if (!w->bg_ok) errno = w->bg_errno;
+  return w->bg_ok;
+}
 
 ffdp_status ffdp_plane_writer_open(const char *path, const int64_t dim[3], ffdp_mat4 vox2world, ffdp_dtype dtype,
                                    ffdp_nifti_version ver, ffdp_plane_writer **out, ffdp_error *err) {
@@ -190,15 +217,15 @@ ffdp_status ffdp_plane_writer_open(const char *path, const int64_t dim[3], ffdp_
   ffdp_status st = make_header(path, dim, vox2world, (int)dtype, ver, 0, hdr, &hdr_size, &nbyper, err);
   if (st) return st;
   ffdp_plane_writer *w = calloc(1, sizeof *w);
-  if (w) w->path = strdup(path), w->buf = malloc((size_t)(dim[0] * dim[1]) * nbyper);
-  if (!w || !w->path || !w->buf) {
-    if (w) free(w->path), free(w->buf), free(w);
+  if (w) w->path = strdup(path);
+  if (!w || !w->path) {
+    if (w) free(w->path), free(w);
     return ffdp_fail(err, FFDP_ERR_NOMEM, "out of memory opening '%s'", path);
   }
   memcpy(w->dim, dim, sizeof w->dim);
   w->dtype = (int)dtype, w->nbyper = nbyper;
   if ((st = open_temp(w->path, &w->o, &w->tmp, err))) {
-    free(w->path), free(w->buf), free(w);
+    free(w->path), free(w);
     return st;
   }
   if (!stream_write(&w->o, hdr, hdr_size)) {
@@ -214,34 +241,57 @@ ffdp_status ffdp_plane_writer_put(ffdp_plane_writer *w, const float *planes, int
   if (nplanes < 0 || w->next + nplanes > w->dim[2])
     return ffdp_fail(err, FFDP_ERR_INVALID, "'%s': %lld planes past the last of %lld", w->path,
                      (long long)(w->next + nplanes), (long long)w->dim[2]);
-  for (int64_t z = 0; z < nplanes; z++) {
-#pragma omp parallel for schedule(static) if (P >= 65536)
-    for (int64_t i = 0; i < P; i++) ffdp_store_value(planes[z * P + i], w->dtype, w->buf, i);
-    if (!stream_write(&w->o, w->buf, (size_t)(P * w->nbyper)))
-      return ffdp_fail(err, FFDP_ERR_IO, "failed writing '%s': %s", w->path, strerror(errno));
-    w->next++;
+  if (nplanes == 0) return FFDP_OK;
+  const size_t bytes = (size_t)(nplanes * P) * (size_t)w->nbyper;
+  const int c = w->cur;
+  if (w->cap[c] < bytes) {
+    free(w->blk[c]);
+    w->cap[c] = 0;
+    if (!(w->blk[c] = malloc(bytes))) return ffdp_fail(err, FFDP_ERR_NOMEM, "out of memory writing '%s'", w->path);
+    w->cap[c] = bytes;
+  }
+  /* the buffer being filled is not the one the background thread writes */
+  unsigned char *dst = w->blk[c];
+#pragma omp parallel for schedule(static) if (nplanes * P >= 65536)
+  for (int64_t i = 0; i < nplanes * P; i++) ffdp_store_value(planes[i], w->dtype, dst, i);
+  if (!plane_writer_wait(w))
+    return ffdp_fail(err, FFDP_ERR_IO, "failed writing '%s': %s", w->path, strerror(errno));
+  w->wblk = dst, w->len = bytes, w->cur = c ^ 1, w->next += nplanes;
+  if (pthread_create(&w->thr, NULL, plane_writer_bg, w) == 0) {
+    w->busy = 1;
+  } else { /* no thread: write it here */
+    plane_writer_bg(w);
+    if (!w->bg_ok) return ffdp_fail(err, FFDP_ERR_IO, "failed writing '%s': %s", w->path, strerror(w->bg_errno));
   }
   return FFDP_OK;
+}
+
+static void plane_writer_free(ffdp_plane_writer *w) {
+  free(w->path), free(w->blk[0]), free(w->blk[1]), free(w);
 }
 
 ffdp_status ffdp_plane_writer_close(ffdp_plane_writer *w, ffdp_error *err) {
   if (!w) return FFDP_OK;
   ffdp_status st;
+  const int written = plane_writer_wait(w);
   if (w->next != w->dim[2]) {
     st = ffdp_fail(err, FFDP_ERR_INVALID, "'%s': only %lld of %lld planes were written; nothing was kept", w->path,
                    (long long)w->next, (long long)w->dim[2]);
     ffdp_plane_writer_abort(w);
     return st;
   }
-  st = finish(&w->o, w->tmp, w->path, 1, err);
-  free(w->path), free(w->buf), free(w);
+  st = written ? finish(&w->o, w->tmp, w->path, 1, err)
+               : (finish(&w->o, w->tmp, w->path, 0, NULL),
+                  ffdp_fail(err, FFDP_ERR_IO, "failed writing '%s': %s", w->path, strerror(w->bg_errno)));
+  plane_writer_free(w);
   return st;
 }
 
 void ffdp_plane_writer_abort(ffdp_plane_writer *w) {
   if (!w) return;
+  plane_writer_wait(w);
   if (w->tmp) finish(&w->o, w->tmp, w->path, 0, NULL);
-  free(w->path), free(w->buf), free(w);
+  plane_writer_free(w);
 }
 
 ffdp_status ffdp_volume_save(const ffdp_volume *v, const char *path, ffdp_dtype dtype, ffdp_nifti_version ver,

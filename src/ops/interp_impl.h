@@ -17,20 +17,23 @@ static inline FN(axis_taps) FN(axis_linear)(double q, int64_t n, ffdp_pad pad) {
     a.gmask = 1;
     if (!(q >= 0)) q = 0, a.gmask = 0; /* also catches NaN */
     if (q > (double)(n - 1)) q = (double)(n - 1), a.gmask = 0;
-    a.i0 = (int64_t)floor(q);
+    a.i0 = (int64_t)q; /* q >= 0 here: truncation is floor, without a libm call */
     if (a.i0 > n - 1) a.i0 = n - 1;
     a.i1 = a.i0 + 1 < n ? a.i0 + 1 : n - 1;
     a.f = (REAL)(q - (double)a.i0);
     a.v0 = a.v1 = 1;
   } else {
-    double fl = floor(q);
     a.gmask = 1;
-    /* Far outside: keep indices small so they cannot overflow; both taps are invalid. */
-    if (!(fl >= -2 && fl <= (double)n + 1)) { /* also catches NaN */
+    /* Far outside: keep indices small so they cannot overflow; both taps are invalid.
+     * (floor(q) >= -2 and floor(q) <= n + 1 exactly when -2 <= q < n + 2.) */
+    if (!(q >= -2 && q < (double)n + 2)) { /* also catches NaN */
       a.i0 = -2, a.i1 = -1, a.f = 0, a.v0 = a.v1 = 0;
       return a;
     }
-    a.i0 = (int64_t)fl;
+    int64_t t = (int64_t)q; /* floor without a libm call: truncation, one down for negatives */
+    t -= (double)t > q;
+    const double fl = t ? (double)t : copysign(0.0, q); /* floor(-0.0) is -0.0 */
+    a.i0 = t;
     a.i1 = a.i0 + 1;
     a.f = (REAL)(q - fl);
     a.v0 = a.i0 >= 0 && a.i0 < n;
@@ -43,6 +46,14 @@ static inline FN(axis_taps) FN(axis_linear)(double q, int64_t n, ffdp_pad pad) {
  * guarantees that inside taps lie within the stored planes of ms. */
 static inline void FN(corners)(const REAL *M, const ffdp_slab *ms, int ncomp, int c, const FN(axis_taps) * ax,
                                const FN(axis_taps) * ay, const FN(axis_taps) * az, REAL v[8]) {
+  if (ax->v0 & ax->v1 & ay->v0 & ay->v1 & az->v0 & az->v1) { /* the common case: all eight inside */
+    const int64_t sx = (ax->i1 - ax->i0) * ncomp, sy = (ay->i1 - ay->i0) * ms->nx * ncomp,
+                  sz = (az->i1 - az->i0) * ms->nx * ms->ny * ncomp;
+    const REAL *p = M + ffdp_slab_index(ms, ax->i0, ay->i0, az->i0) * ncomp + c;
+    v[0] = p[0], v[1] = p[sx], v[2] = p[sy], v[3] = p[sy + sx];
+    v[4] = p[sz], v[5] = p[sz + sx], v[6] = p[sz + sy], v[7] = p[sz + sy + sx];
+    return;
+  }
   const int64_t xs[2] = {ax->i0, ax->i1}, ys[2] = {ay->i0, ay->i1}, zs[2] = {az->i0, az->i1};
   const int vx[2] = {ax->v0, ax->v1}, vy[2] = {ay->v0, ay->v1}, vz[2] = {az->v0, az->v1};
   for (int k = 0; k < 8; k++) {

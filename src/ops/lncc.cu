@@ -70,11 +70,14 @@ __device__ __forceinline__ float4 filter4(const float *src, const float *w) {
 }
 
 // NG = 3: G channels for gM (dL/dm1, dL/dm3, dL/dm4); NG = 5: also dL/dm0, dL/dm2 for gF.
-// RS (box windows): the z filter of the products is a running sum in double per input column
-// (plane s added, plane s - K read again from memory, where L2 still holds it, and taken off)
-// instead of rings of 2K raw values: C·2K registers become C·10, so the tile can be taller and
-// the 2R apron costs less. Products of floats are exact in double and the sums all but exact,
-// so the result does not depend on where a z-chunk starts (ranks and chunkings agree).
+// RS (box windows): the z filter of the products is a running sum per input column (plane s
+// added, plane s - K read again from memory, where L2 still holds it, and taken off) instead of
+// rings of 2K raw values: C·2K registers become C·10, so the tile can be taller and the 2R
+// apron costs less. The sums are integers: each value and product is rounded once to fixed
+// point (2^-40; exact in double before that), and integer sums do not depend on their order, so
+// a window's sum is the same wherever its z-chunk or its rank's slab starts — N ranks keep
+// giving one process's bits. Magnitudes up to about 900 fit in 64 bits (the pipeline's images
+// are scaled to [0, 1]).
 template <int R, int TY, int NG, int BY, int MINB, bool RS>
 __global__ void __launch_bounds__(TX *TY, MINB)
     lncc_kernel(Geo g, const float *__restrict__ F, const float *__restrict__ M, const uint8_t *__restrict__ mask,
@@ -101,7 +104,7 @@ __global__ void __launch_bounds__(TX *TY, MINB)
   }
   constexpr int CR = RS ? 1 : C, KR = RS ? 1 : K, CS = RS ? C : 1;
   float rf[CR][KR], rm[CR][KR], rb[NG][K], vf[C], vm[C], of[CS], om[CS];
-  double rs[CS][5];
+  long long rs[CS][5];
 #pragma unroll
   for (int c = 0; c < CR; c++)
 #pragma unroll
@@ -110,7 +113,7 @@ __global__ void __launch_bounds__(TX *TY, MINB)
   for (int c = 0; c < CS; c++) {
     of[c] = om[c] = 0.f;
 #pragma unroll
-    for (int q = 0; q < 5; q++) rs[c][q] = 0.0;
+    for (int q = 0; q < 5; q++) rs[c][q] = 0;
   }
 #pragma unroll
   for (int q = 0; q < NG; q++)
@@ -164,21 +167,23 @@ __global__ void __launch_bounds__(TX *TY, MINB)
       const float fo = out ? __ldg(F + ko) : 0.f, mo = out ? __ldg(M + ko) : 0.f;
       // S1: raw plane s into the ring, z-filtered products of plane s - R into zp
       if (s < s_raw_end && RS) {
-        const double wb = 1.0 / K;  // box taps
+        constexpr double QS = 1099511627776.0;  // 2^40
+        const double wb = 1.0 / (K * QS);       // box taps, back from fixed point
+        auto q = [](double x) { return __double2ll_rn(x * QS); };
 #pragma unroll
         for (int c = 0; c < C; c++) {
           const double f = vf[c], m = vm[c], fo = of[c], mo = om[c];
-          rs[c][0] += f - fo, rs[c][1] += m - mo, rs[c][2] += f * f - fo * fo, rs[c][3] += m * m - mo * mo,
-              rs[c][4] += f * m - fo * mo;
+          rs[c][0] += q(f) - q(fo), rs[c][1] += q(m) - q(mo), rs[c][2] += q(f * f) - q(fo * fo),
+              rs[c][3] += q(m * m) - q(mo * mo), rs[c][4] += q(f * m) - q(fo * mo);
         }
         if (s + 1 < s_raw_end) fetch(s + 1), fetch_old(s + 1);
 #pragma unroll
         for (int c = 0; c < C; c++) {
           if (off[c] == -2) continue;
           float *z = zp + zo[c];
-          z[0] = (float)(rs[c][0] * wb), z[L::IH * L::IWP] = (float)(rs[c][1] * wb),
-          z[2 * L::IH * L::IWP] = (float)(rs[c][2] * wb), z[3 * L::IH * L::IWP] = (float)(rs[c][3] * wb),
-          z[4 * L::IH * L::IWP] = (float)(rs[c][4] * wb);
+          z[0] = (float)((double)rs[c][0] * wb), z[L::IH * L::IWP] = (float)((double)rs[c][1] * wb),
+          z[2 * L::IH * L::IWP] = (float)((double)rs[c][2] * wb), z[3 * L::IH * L::IWP] = (float)((double)rs[c][3] * wb),
+          z[4 * L::IH * L::IWP] = (float)((double)rs[c][4] * wb);
         }
       } else if (s < s_raw_end) {
 #pragma unroll
@@ -338,11 +343,12 @@ extern "C" int ffdp_cuda_lncc2(const ffdp_lncc_params *p, const ffdp_slab *s, co
    * two moment rows (four rows left half the warps idle at the barrier: 0.65 vs 0.61 ms at
    * 256^3, r = 2); r = 4 takes 8-row tiles (its register rings: 240 registers per thread).
    * Measured alternatives (H100, bench/gpu/NOTES.md, session 9): r = 2 with 8-row tiles and
-   * two blocks per SM 0.88 ms, with four-row tasks 0.65 ms. Box windows of radius 3 and 4 take
-   * the running sums (no raw rings) and 16-row tiles; FFDP_LNCC_RS=0 keeps them on the rings
-   * (comparisons). */
+   * two blocks per SM 0.88 ms, with four-row tasks 0.65 ms. FFDP_LNCC_RS=1: box windows of
+   * radius 3 and 4 take the running sums (no raw rings) and 16-row tiles — 2.4x faster at k = 9
+   * with sums in double (H200), which however broke N-rank = one-process bits; the fixed-point
+   * sums that restore them are not yet measured on a GPU, so the rings stay the default. */
   const char *rse = getenv("FFDP_LNCC_RS");
-  const bool rs = p->kind == FFDP_WINDOW_BOX && r >= 3 && !(rse && !strcmp(rse, "0"));
+  const bool rs = p->kind == FFDP_WINDOW_BOX && r >= 3 && rse && !strcmp(rse, "1");
   const int ty = rs ? 16 : r == 1 ? 14 : r == 2 ? 16 : r == 3 ? 14 : 8;
   const long long nzo = s->z1 - s->z0;
   if (nzo <= 0) {
