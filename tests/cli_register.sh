@@ -22,8 +22,11 @@ expect_fail "unknown metric"         "unknown metric"  "$ffdp" register -f $G -m
 expect_fail "metric without stage"   "must follow"     "$ffdp" register -f $G -m $G -o reg_out/x_ --metric CC[5]
 expect_fail "levels mismatch"        "same number"     "$ffdp" register -f $G -m $G -o reg_out/x_ --transform Affine --convergence [10x10,1e-6,5] --shrink-factors 4x2x1
 expect_fail "bad transform params"   "one parameter"   "$ffdp" register -f $G -m $G -o reg_out/x_ --transform Rigid[0.1,2]
-expect_fail "even CC window"         "odd"             "$ffdp" register -f $G -m $G -o reg_out/x_ --transform Greedy --metric CC[4]
+expect_fail "even CC window"         "odd window.*CC\[9\]" "$ffdp" register -f $G -m $G -o reg_out/x_ --transform Greedy --metric CC[4]
 expect_fail "unknown option"         "unknown option"  "$ffdp" register -f $G -m $G -o reg_out/x_ --frobnicate
+expect_fail "ANTs metric, other -f"  "but --metric names" "$ffdp" register -f $d/constant.nii.gz -o reg_out/x_ --transform Affine --metric MI[$G,$G,1,32]
+expect_fail "ANTs metric weight"     "weight must be 1" "$ffdp" register -o reg_out/x_ --transform Greedy --metric CC[$G,$G,0.5,2]
+expect_fail "two image pairs"        "one image pair"  "$ffdp" register -o reg_out/x_ --transform Affine --metric MI[$G,$G,1,32] --transform Greedy --metric CC[$G,$d/constant.nii.gz,1,2]
 expect_fail "NaN in moving"          "NaN"             "$ffdp" register -f $G -m $d/nan_values.nii.gz -o reg_out/x_ --affine
 expect_fail "constant fixed"         "constant"        "$ffdp" register -f $d/constant.nii.gz -m $G -o reg_out/x_ --affine
 expect_fail "empty mask"             "mask is empty"   "$ffdp" register -f $G -m $G -o reg_out/x_ --affine -x $d/constant.nii.gz
@@ -31,6 +34,18 @@ expect_fail "no overlap"             "do not overlap"  "$ffdp" register -f $G -m
 expect_fail "corrupt moving"         "truncated"       "$ffdp" register -f $G -m $d/truncated.nii.gz -o reg_out/x_
 expect_fail "apply: bad transform"   "not a 3D ITK"    "$ffdp" apply -i $G -r $G -t $d/text.nii.gz.txt -o reg_out/y.nii.gz
 expect_fail "apply: no reference"    "required"        "$ffdp" apply -i $G -o reg_out/y.nii.gz
+# antsRegistration's metric form names the images, so -f and -m may be left out; CC's radius 1
+# is window 3 (the JSON records the window), MI's sampling is noted and ignored
+rm -rf reg_out
+if "$ffdp" register -o reg_out/a_ --no-moments --transform Affine --metric MI[$G,$G,1,16,Regular,0.25] \
+     --convergence [3,1e-6,5] --shrink-factors 1 --transform Greedy --metric CC[$G,$G,1,1] --convergence [2,1e-6,5] \
+     --shrink-factors 1 --json reg_out/a.json > ants_form.txt 2>&1 && [ -f reg_out/a_1Warp.nii.gz ] &&
+   grep -q "sampling 'Regular' of --metric MI is ignored" ants_form.txt &&
+   grep -q '"mi_bins":[[:space:]]*16' reg_out/a.json && grep -q '"cc_window":[[:space:]]*3' reg_out/a.json; then
+  echo "ok   ANTs-style --metric with the images"
+else
+  echo "FAIL ANTs-style --metric:"; cat ants_form.txt; fail=1
+fi
 # a level may have zero iterations: "0x0x3" is three levels, not hexadecimal
 rm -rf reg_out
 if "$ffdp" register -f $G -m $G -o reg_out/z_ -q --no-moments --transform Affine --convergence [0x0x3,1e-6,5] \

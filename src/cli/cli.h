@@ -21,6 +21,13 @@ int cli_errorf(const char *fmt, ...)
 double cli_now(void);
 /* "rigid", "affine", "greedy" or "syn". */
 const char *cli_stage_name(ffdp_stage_kind k);
+#define CLI_PATH_MAX 4096
+/* --metric in ffdp's form (CC[w] with an odd window, MI[bins], MSE) or antsRegistration's
+ * (CC[fixed,moving,1,radius], MI|Mattes[fixed,moving,1,bins,sampling,percentage],
+ * MeanSquares[fixed,moving,1]): the long form's image paths go to fixed and moving (else ""),
+ * a note for what ffdp ignores (the sampling) to note. 0 with a one-line reason in why. */
+int cli_parse_metric(const char *v, ffdp_metric_spec *m, char fixed[CLI_PATH_MAX], char moving[CLI_PATH_MAX],
+                     char *note, size_t nlen, char *why, size_t wlen);
 /* The GPU memory plan as a table (free/total 0 when no device is known). */
 void cli_print_plan(FILE *f, const ffdp_plan *p, double free_bytes, double total_bytes);
 #endif

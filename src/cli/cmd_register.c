@@ -36,6 +36,8 @@ static void usage(FILE *f) {
     "stages (replace the preset; options after a --transform apply to that stage):\n"
     "  --transform Rigid[lr] | Affine[lr] | Greedy[lr,grad_sigma,warp_sigma] | SyN[lr,grad_sigma,warp_sigma]\n"
     "  --metric CC[w] | MI[bins] | MSE     CC window w voxels (odd; ANTs radius r = window 2r+1)\n"
+    "           or as antsRegistration: CC[fixed,moving,1,radius], MI[fixed,moving,1,bins,...],\n"
+    "           MeanSquares[fixed,moving,1] (then -f and -m may be left out)\n"
     "  --convergence [200x100x50,1e-6,10] iterations per level, tolerance, window\n"
     "  --shrink-factors 4x2x1            per level, coarse to fine\n"
     "  --smoothing-sigmas 1x0.5x0vox     Gaussian sigma per level in voxels of the full-resolution\n"
@@ -357,6 +359,12 @@ static ffdp_status load_masks(const char *masks, ffdp_volume **fm, ffdp_volume *
   return st;
 }
 
+/* The same path, or two names of one file. */
+static int same_file(const char *a, const char *b) {
+  struct stat sa, sb;
+  return !strcmp(a, b) || (stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino);
+}
+
 /* Early exits before the images are loaded: the masks go with them. */
 static int done(int rc, ffdp_volume *fm, ffdp_volume *mm) {
   ffdp_volume_free(fm), ffdp_volume_free(mm);
@@ -366,6 +374,8 @@ static int done(int rc, ffdp_volume *fm, ffdp_volume *mm) {
 static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *comm) {
   const char *fixed = NULL, *moving = NULL, *prefix = NULL, *json = NULL, *masks = NULL, *preset = "greedy",
              *ext = ".nii.gz";
+  char metric_fixed[CLI_PATH_MAX] = "", metric_moving[CLI_PATH_MAX] = ""; /* from ANTs-style --metric */
+  char metric_note[256] = "";
   int threads = 0, verbose = 0, moments = 1, custom = 0, device = 0, bf16 = 0, gpus = 0;
   ffdp_image_exchange exchange = FFDP_EXCHANGE_WINDOW;
   int sharded = 1;
@@ -467,14 +477,15 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
       NEED_VALUE();
       if (!cur) return cli_errorf("%s must follow a --transform (presets use built-in schedules)", a);
       if (!strcmp(a, "--metric")) {
-        char name[32];
-        double args[3];
-        int na;
-        if (!parse_call(v, name, sizeof name, args, &na)) return cli_errorf("cannot parse --metric '%s'", v);
-        if (!strcasecmp(name, "CC")) cur->metric = (ffdp_metric_spec){FFDP_METRIC_CC, na ? (int)args[0] : 5, 32};
-        else if (!strcasecmp(name, "MI") || !strcasecmp(name, "Mattes")) cur->metric = (ffdp_metric_spec){FFDP_METRIC_MI, 5, na ? (int)args[0] : 32};
-        else if (!strcasecmp(name, "MSE") || !strcasecmp(name, "MeanSquares")) cur->metric = (ffdp_metric_spec){FFDP_METRIC_MSE, 5, 32};
-        else return cli_errorf("unknown metric '%s' (CC[w], MI[bins], MSE)", name);
+        char mf[CLI_PATH_MAX], mm[CLI_PATH_MAX], note[256], why[512];
+        if (!cli_parse_metric(v, &cur->metric, mf, mm, note, sizeof note, why, sizeof why)) return cli_errorf("%s", why);
+        if (note[0]) snprintf(metric_note, sizeof metric_note, "%s", note);
+        if (mf[0]) { /* ANTs' form names the images: every stage the same pair */
+          if (!metric_fixed[0]) snprintf(metric_fixed, sizeof metric_fixed, "%s", mf), snprintf(metric_moving, sizeof metric_moving, "%s", mm);
+          else if (strcmp(mf, metric_fixed) || strcmp(mm, metric_moving))
+            return cli_errorf("--metric names %s and %s, an earlier one %s and %s: one image pair per registration", mf, mm,
+                              metric_fixed, metric_moving);
+        }
       } else if (!strcmp(a, "--convergence")) {
         char buf[256];
         snprintf(buf, sizeof buf, "%s", v[0] == '[' ? v + 1 : v);
@@ -507,9 +518,17 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
       return cli_errorf("unknown option '%s' (see 'ffdp register --help')", a);
     }
   }
+  if (metric_fixed[0]) { /* antsRegistration takes the images from the metric */
+    if (!fixed) fixed = metric_fixed;
+    else if (!same_file(fixed, metric_fixed)) return cli_errorf("-f is %s but --metric names %s as the fixed image", fixed, metric_fixed);
+    if (!moving) moving = metric_moving;
+    else if (!same_file(moving, metric_moving))
+      return cli_errorf("-m is %s but --metric names %s as the moving image", moving, metric_moving);
+  }
   if (!fixed || !moving || (!prefix && !plan_only))
     return cli_errorf(plan_only ? "-f FIXED and -m MOVING are required (see 'ffdp plan --help')"
-                                : "-f FIXED, -m MOVING and -o OUTPREFIX are required (see 'ffdp register --help')");
+                                : "-f FIXED, -m MOVING and -o OUTPREFIX are required (or the images in an ANTs-style "
+                                  "--metric CC[fixed,moving,1,4]; see 'ffdp register --help')");
   if (!custom && ffdp_reg_options_preset(&opt, preset, &err)) return cli_error(&err);
   for (int s = 0; s < opt.nstages; s++) /* a metric a stage cannot use */
     if (opt.stages[s].kind == FFDP_STAGE_GREEDY && opt.stages[s].metric.kind == FFDP_METRIC_MI && opt.stages[s].metric.bins < 8)
@@ -528,6 +547,7 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
   opt.device = device;
   opt.comm = comm;
   if (ffdp_comm_rank(comm) != 0) verbose = -1, json = NULL;
+  if (metric_note[0] && verbose >= 0 && !plan_only) fprintf(stderr, "ffdp register: %s\n", metric_note);
   opt.state_precision = bf16 ? FFDP_STATE_BF16 : FFDP_STATE_F32;
   opt.image_exchange = exchange;
   if (threads) omp_set_num_threads(threads);
@@ -709,6 +729,12 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
       cJSON_AddNumberToObject(o, "iterations", ss.iterations);
       cJSON_AddNumberToObject(o, "seconds", ss.seconds);
       cJSON_AddNumberToObject(o, "final_loss", ss.final_loss);
+      if (s < opt.nstages) { /* what was optimized, as ffdp spells it */
+        const ffdp_metric_spec *ms = &opt.stages[s].metric;
+        cJSON_AddStringToObject(o, "metric", ms->kind == FFDP_METRIC_CC ? "CC" : ms->kind == FFDP_METRIC_MI ? "MI" : "MSE");
+        if (ms->kind == FFDP_METRIC_CC) cJSON_AddNumberToObject(o, "cc_window", ms->window);
+        if (ms->kind == FFDP_METRIC_MI) cJSON_AddNumberToObject(o, "mi_bins", ms->bins);
+      }
       if (device == 1) cJSON_AddNumberToObject(o, "gpu_peak_memory_mb", ss.device_peak_bytes / 1e6);
       if (device == 1 && ffdp_comm_size(opt.comm) > 1) /* rank 0's sampled-image windows */
         cJSON_AddNumberToObject(o, "window_mb_rank0", ss.window_bytes / 1e6);
