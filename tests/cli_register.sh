@@ -46,6 +46,22 @@ if "$ffdp" register -o reg_out/a_ --no-moments --transform Affine --metric MI[$G
 else
   echo "FAIL ANTs-style --metric:"; cat ants_form.txt; fail=1
 fi
+# a pasted antsRegistration command: its switches taken (or noted), -o [prefix,warped,inverse]
+rm -rf reg_out
+if "$ffdp" register --verbose 0 --dimensionality 3 --float 1 --collapse-output-transforms 1 \
+     --output [reg_out/p_,reg_out/w/p_Warped.nii.gz,reg_out/p_InverseWarped.nii.gz] --interpolation Linear \
+     --winsorize-image-intensities [0.005,0.995] --use-histogram-matching 0 --initial-moving-transform [$G,$G,1] \
+     --transform Rigid[0.1] --metric MI[$G,$G,1,16,Regular,0.25] --convergence [3x2,1e-6,10] --shrink-factors 2x1 \
+     --smoothing-sigmas 1x0vox > ants_paste.txt 2>&1 && [ -f reg_out/w/p_Warped.nii.gz ] && [ -f reg_out/p_0GenericAffine.txt ] &&
+   [ ! -e reg_out/p_Warped.nii.gz ] && grep -q "winsorize-image-intensities .* ignored" ants_paste.txt &&
+   grep -q "p_InverseWarped.nii.gz is not written" ants_paste.txt; then
+  echo "ok   a pasted antsRegistration command"
+else
+  echo "FAIL pasted antsRegistration command:"; cat ants_paste.txt; ls -R reg_out; fail=1
+fi
+expect_fail "2D registration"        "3D images only"  "$ffdp" register -d 2 -f $G -m $G -o reg_out/x_
+expect_fail "composite transform"    "drop the option" "$ffdp" register -f $G -m $G -o reg_out/x_ --write-composite-transform 1
+expect_fail "initial transform file" "only ANTs'"      "$ffdp" register -f $G -m $G -o reg_out/x_ --initial-moving-transform init.txt
 # a level may have zero iterations: "0x0x3" is three levels, not hexadecimal
 rm -rf reg_out
 if "$ffdp" register -f $G -m $G -o reg_out/z_ -q --no-moments --transform Affine --convergence [0x0x3,1e-6,5] \

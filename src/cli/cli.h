@@ -28,6 +28,21 @@ const char *cli_stage_name(ffdp_stage_kind k);
  * a note for what ffdp ignores (the sampling) to note. 0 with a one-line reason in why. */
 int cli_parse_metric(const char *v, ffdp_metric_spec *m, char fixed[CLI_PATH_MAX], char moving[CLI_PATH_MAX],
                      char *note, size_t nlen, char *why, size_t wlen);
+/* What the switches of a pasted antsRegistration command set. */
+typedef struct {
+  char prefix[CLI_PATH_MAX], warped[CLI_PATH_MAX]; /* -o [prefix,warped,inverseWarped] */
+  char notes[1024];                                /* "ffdp register: note: ..." lines */
+  int no_moments;                                  /* -r [fixed,moving,2] */
+} cli_ants_opts;
+/* a (with its value v) as an antsRegistration switch: 1 when taken (v consumed), 0 when a is
+ * not one, -1 after printing a one-line error. */
+int cli_ants_switch(const char *a, const char *v, cli_ants_opts *o);
+/* Adds a note line (for what ffdp takes but does differently). */
+void cli_ants_note(cli_ants_opts *o, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
 /* The GPU memory plan as a table (free/total 0 when no device is known). */
 void cli_print_plan(FILE *f, const ffdp_plan *p, double free_bytes, double total_bytes);
 #endif

@@ -1,6 +1,7 @@
 /* ffdp register: ANTs-familiar options, presets, live progress, summary and --json. */
 #include "cli/cli.h"
 #include "core/err.h"
+#include "io/nifti_common.h"
 #ifdef FFDP_HAVE_MPI
 #include "ffdp/comm_mpi.h"
 #endif
@@ -60,6 +61,9 @@ static void usage(FILE *f) {
     "  --output-format nii.gz|nii  images and fields written gzipped (default, as ANTs) or plain\n"
     "                   (much faster for large volumes, and ranks can read them by slab)\n"
     "  --json FILE      write the run summary as JSON\n"
+    "  antsRegistration's own switches are taken as well, so a command can be pasted:\n"
+    "                   -o [prefix,warped(,inverseWarped)], -d 3, -r [fixed,moving,1|2], --verbose 0|1,\n"
+    "                   --float, -z, -u, -w, -n Linear, --random-seed (a note says what ffdp does instead)\n"
     "  -v, --verbose    one line per iteration;  -q, --quiet  only errors\n\n"
     "examples:\n"
     "  ffdp register -f MNI152_T1_2mm.nii.gz -m T1_head_2mm.nii.gz -o out/sub_ --greedy\n"
@@ -375,7 +379,8 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
   const char *fixed = NULL, *moving = NULL, *prefix = NULL, *json = NULL, *masks = NULL, *preset = "greedy",
              *ext = ".nii.gz";
   char metric_fixed[CLI_PATH_MAX] = "", metric_moving[CLI_PATH_MAX] = ""; /* from ANTs-style --metric */
-  char metric_note[256] = "";
+  cli_ants_opts ants; /* what a pasted antsRegistration command set */
+  memset(&ants, 0, sizeof ants); /* antsRegistration options accepted but not acted on, one line each */
   int threads = 0, verbose = 0, moments = 1, custom = 0, device = 0, bf16 = 0, gpus = 0;
   ffdp_image_exchange exchange = FFDP_EXCHANGE_WINDOW;
   int sharded = 1;
@@ -406,7 +411,14 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
       return 0;
     } else if (!strcmp(a, "-f") || !strcmp(a, "--fixed")) { NEED_VALUE(); fixed = v; }
     else if (!strcmp(a, "-m") || !strcmp(a, "--moving")) { NEED_VALUE(); moving = v; }
-    else if (!strcmp(a, "-o") || !strcmp(a, "--output")) { NEED_VALUE(); prefix = v; }
+    else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
+      NEED_VALUE();
+      prefix = v;
+      if (v[0] == '[') { /* antsRegistration: [prefix,warped,inverseWarped] */
+        if (cli_ants_switch(a, v, &ants) < 0) return 1;
+        prefix = ants.prefix;
+      }
+    }
     else if (!strcmp(a, "-x") || !strcmp(a, "--masks")) { NEED_VALUE(); masks = v; }
     else if (!strcmp(a, "--json")) { NEED_VALUE(); json = v; }
     else if (!strcmp(a, "--output-format")) {
@@ -425,7 +437,10 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
       NEED_VALUE();
       threads = atoi(v);
       if (threads < 1) return cli_errorf("--threads needs a positive number, not '%s'", v);
-    } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) verbose = 1;
+    } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
+      verbose = 1;
+      if (v && (!strcmp(v, "0") || !strcmp(v, "1"))) verbose = v[0] == '1' ? 1 : 0, i++; /* ANTs: --verbose 1 */
+    }
     else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) verbose = -1;
     else if (!strcmp(a, "--no-moments")) moments = 0;
     else if (!strcmp(a, "--device")) {
@@ -479,7 +494,7 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
       if (!strcmp(a, "--metric")) {
         char mf[CLI_PATH_MAX], mm[CLI_PATH_MAX], note[256], why[512];
         if (!cli_parse_metric(v, &cur->metric, mf, mm, note, sizeof note, why, sizeof why)) return cli_errorf("%s", why);
-        if (note[0]) snprintf(metric_note, sizeof metric_note, "%s", note);
+        if (note[0]) cli_ants_note(&ants, "%s", note);
         if (mf[0]) { /* ANTs' form names the images: every stage the same pair */
           if (!metric_fixed[0]) snprintf(metric_fixed, sizeof metric_fixed, "%s", mf), snprintf(metric_moving, sizeof metric_moving, "%s", mm);
           else if (strcmp(mf, metric_fixed) || strcmp(mm, metric_moving))
@@ -515,7 +530,11 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
         }
       }
     } else {
-      return cli_errorf("unknown option '%s' (see 'ffdp register --help')", a);
+      const int t = cli_ants_switch(a, v, &ants); /* a pasted antsRegistration command's switches */
+      if (t < 0) return 1;
+      if (t == 0) return cli_errorf("unknown option '%s' (see 'ffdp register --help')", a);
+      i++;
+      if (ants.no_moments) moments = 0;
     }
   }
   if (metric_fixed[0]) { /* antsRegistration takes the images from the metric */
@@ -547,7 +566,7 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
   opt.device = device;
   opt.comm = comm;
   if (ffdp_comm_rank(comm) != 0) verbose = -1, json = NULL;
-  if (metric_note[0] && verbose >= 0 && !plan_only) fprintf(stderr, "ffdp register: %s\n", metric_note);
+  if (ants.notes[0] && verbose >= 0 && !plan_only) fputs(ants.notes, stderr);
   opt.state_precision = bf16 ? FFDP_STATE_BF16 : FFDP_STATE_F32;
   opt.image_exchange = exchange;
   if (threads) omp_set_num_threads(threads);
@@ -572,8 +591,12 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
     if (verbose >= 0) cli_print_plan(stdout, &plan, free_b, total_b);
     return done(json ? write_plan_json(json, &plan, free_b, total_b) : 0, fm, mm);
   }
-  if (mkdirs_for(prefix) != 0)
-    return done(cli_errorf("cannot create or write the output directory of '%s': %s", prefix, strerror(errno)), fm, mm);
+  if (mkdirs_for(prefix) != 0 || (ants.warped[0] && mkdirs_for(ants.warped) != 0))
+    return done(cli_errorf("cannot create or write the output directory of '%s': %s", mkdirs_for(prefix) ? prefix : ants.warped,
+                           strerror(errno)),
+                fm, mm);
+  if (ants.warped[0] && !ffdp_path_is_nifti(ants.warped))
+    return done(cli_errorf("-o: the warped image '%s' must end in .nii or .nii.gz", ants.warped), fm, mm);
   if (ffdp_comm_rank(comm) == 0) { /* rank 0 writes the outputs; it decides for all */
     if (!(plan_only || opt.device == 1) && ffdp_volume_probe(fixed, fdim, &fw, &err)) fst_space = cli_error(&err);
     else fst_space = check_output_space(prefix, ext, fdim, &opt, verbose);
@@ -665,7 +688,8 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
   double to = cli_now();
   double ncc = 0, fold = u ? ffdp_folding_fraction(u, A) : 0;
   const double t_fold = cli_now() - to;
-  snprintf(path, sizeof path, "%sWarped%s", prefix, ext);
+  if (ants.warped[0]) snprintf(path, sizeof path, "%s", ants.warped);
+  else snprintf(path, sizeof path, "%sWarped%s", prefix, ext);
   if (write_warped(F, M, A, u, path, &ncc, &err)) goto fail_res;
   const double t_warped = cli_now() - to - t_fold;
   snprintf(path, sizeof path, "%s0GenericAffine.txt", prefix);
@@ -714,8 +738,9 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
     }
     printf("  global NCC fixed vs warped %.4f", ncc);
     if (u) printf(", folding (det J <= 0) %.4f%% of voxels", 100 * fold);
-    printf("\n  outputs: %sWarped%s, %s0GenericAffine.txt%s%s%s%s\n", prefix, ext, prefix, u ? ", 1Warp" : "",
-           u ? ext : "", ui ? ", 1InverseWarp" : "", ui ? ext : "");
+    if (ants.warped[0]) printf("\n  outputs: %s, ", ants.warped);
+    else printf("\n  outputs: %sWarped%s, ", prefix, ext);
+    printf("%s0GenericAffine.txt%s%s%s%s\n", prefix, u ? ", 1Warp" : "", u ? ext : "", ui ? ", 1InverseWarp" : "", ui ? ext : "");
   }
   if (json) {
     cJSON *j = cJSON_CreateObject(), *st = cJSON_AddArrayToObject(j, "stages");
