@@ -78,7 +78,42 @@ static void preset_levels(void) {
   CHECK(rows == 3, "explicit levels changed to %d", rows);
 }
 
+/* Winsorizing: intensities 0..9999 (each once, shuffled) plus bright outliers. Quantiles
+ * 0.01 / 0.99 land within a histogram bin of 100 and 9900 (the outliers stretch the bins to
+ * 1e6 / 4096 = 244 wide), values beyond are clipped to 0 and 1, values between scale
+ * linearly; {0, 1} is ffdp_volume_normalize bit for bit; bad quantiles are refused. */
+static void winsorize_case(void) {
+  const int64_t d[3] = {50, 40, 5}; /* 10000 voxels */
+  ffdp_volume *v = NULL, *w = NULL;
+  ffdp_volume_create(d, 1, ffdp_mat4_identity(), &v, NULL);
+  float *x = ffdp_volume_data(v);
+  for (int64_t i = 0; i < 10000; i++) x[(i * 7919) % 10000] = (float)i; /* 7919 is prime: a permutation */
+  x[17] = 1e6f, x[4242] = 5e5f;                                    /* outliers replace two values */
+  ffdp_volume_clone(v, &w, NULL);
+  ffdp_error err;
+  double lo, hi;
+  const double q[2] = {0.01, 0.99}, q01[2] = {0, 1}, bad[2] = {0.5, 0.2};
+  CHECK(ffdp_volume_normalize_quantiles(v, NULL, q, "test", &lo, &hi, &err) == FFDP_OK, "%s", err.msg);
+  CHECK(fabs(lo - 100) < 250 && fabs(hi - 9900) < 250, "quantiles %g and %g, want ~100 and ~9900", lo, hi);
+  int clipped = 0, wrong = 0;
+  for (int64_t i = 0; i < 10000; i++) {
+    const double orig = ffdp_volume_cdata(w)[i], want = fmin(fmax((orig - lo) / (hi - lo), 0), 1);
+    clipped += x[i] == 0.f || x[i] == 1.f;
+    wrong += fabs(x[i] - want) > 1e-5;
+  }
+  CHECK(wrong == 0 && clipped >= 150 && clipped <= 250, "winsorized values: %d wrong, %d clipped", wrong, clipped);
+  ffdp_volume *a = NULL, *b = NULL;
+  ffdp_volume_clone(w, &a, NULL), ffdp_volume_clone(w, &b, NULL);
+  CHECK(!ffdp_volume_normalize_quantiles(a, NULL, q01, "test", NULL, NULL, &err) && !ffdp_volume_normalize(b, "test", NULL, NULL, &err) &&
+            !memcmp(ffdp_volume_cdata(a), ffdp_volume_cdata(b), 10000 * sizeof(float)),
+        "quantiles {0, 1} differ from min and max");
+  CHECK(ffdp_volume_normalize_quantiles(w, NULL, bad, "test", NULL, NULL, &err) == FFDP_ERR_INVALID && strstr(err.msg, "lower < upper"),
+        "bad quantiles accepted: %s", err.msg);
+  ffdp_volume_free(v), ffdp_volume_free(w), ffdp_volume_free(a), ffdp_volume_free(b);
+}
+
 int main(void) {
+  winsorize_case();
   preset_levels();
   ffdp_error err;
   const int64_t d[3] = {40, 44, 36};

@@ -89,6 +89,10 @@ typedef struct ffdp_reg_options {
                                     built from shares, planes travel from the ranks that hold them,
                                     and the result is the same as with whole images; the other
                                     planes of the inputs may be filled in on the way. */
+  double winsorize[2];           /* lower and upper intensity quantiles (antsRegistration's
+                                    --winsorize-image-intensities, e.g. 0.005 and 0.995): each
+                                    image is scaled from these instead of its min and max and
+                                    clipped to [0,1]; {0, 0} or {0, 1}: min and max */
   const ffdp_comm *comm;         /* ranks sharing this registration (NULL: this process alone);
                                     every rank passes the same images and options */
   void (*progress)(void *ctx, const ffdp_progress *p);
@@ -127,6 +131,12 @@ ffdp_status ffdp_volume_normalize(ffdp_volume *v, const char *what, double *lo, 
  * this rank's planes scaled. Collective over comm. */
 ffdp_status ffdp_volume_normalize_share(ffdp_volume *v, const ffdp_comm *comm, const char *what, double *lo, double *hi,
                                         ffdp_error *err);
+/* The same from the intensity quantiles q[0] and q[1] (0 <= q[0] < q[1] <= 1; {0, 1} is
+ * min and max) with values outside clipped to [0,1]: ANTs' winsorizing. Quantiles come from a
+ * 4096-bin histogram of every rank's share (comm; NULL: this process), interpolated within the
+ * bin, so every rank agrees and N ranks give one process's bits. */
+ffdp_status ffdp_volume_normalize_quantiles(ffdp_volume *v, const ffdp_comm *comm, const double q[2], const char *what,
+                                            double *lo, double *hi, ffdp_error *err);
 
 ffdp_status ffdp_register(const ffdp_volume *fixed, const ffdp_volume *moving, const ffdp_reg_options *opt,
                           ffdp_reg_result **out, ffdp_error *err);

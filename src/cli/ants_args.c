@@ -4,6 +4,7 @@
 #include "cli/cli.h"
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -64,8 +65,14 @@ int cli_ants_switch(const char *a, const char *v, cli_ants_opts *o) {
     if (on)
       return -cli_errorf("--write-composite-transform %s: ffdp writes PREFIX0GenericAffine.txt and PREFIX1Warp.nii.gz, "
                          "not an .h5 composite; drop the option", v);
-  } else if (is(a, "-w", "--winsorize-image-intensities")) {
-    cli_ants_note(o, "intensities are scaled by each image's min and max (--winsorize-image-intensities %s ignored)", v);
+  } else if (is(a, "-w", "--winsorize-image-intensities")) { /* [lower,upper] quantiles */
+    char lo[64], hi[64], *e1, *e2;
+    bracket_item(v, 0, lo, sizeof lo);
+    bracket_item(v, 1, hi, sizeof hi);
+    o->winsorize[0] = strtod(lo, &e1), o->winsorize[1] = strtod(hi, &e2);
+    if (!lo[0] || !hi[0] || *e1 || *e2 || !(o->winsorize[0] >= 0 && o->winsorize[0] < o->winsorize[1] && o->winsorize[1] <= 1))
+      return -cli_errorf("--winsorize-image-intensities %s: give [lower,upper] quantiles with 0 <= lower < upper <= 1, "
+                         "e.g. [0.005,0.995]", v);
   } else if (is(a, "-n", "--interpolation")) {
     if (strcasecmp(v, "Linear")) cli_ants_note(o, "Warped is written with linear interpolation (%s ignored)", v);
   } else if (is(a, "-r", "--initial-moving-transform")) {

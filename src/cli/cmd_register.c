@@ -63,7 +63,8 @@ static void usage(FILE *f) {
     "  --json FILE      write the run summary as JSON\n"
     "  antsRegistration's own switches are taken as well, so a command can be pasted:\n"
     "                   -o [prefix,warped(,inverseWarped)], -d 3, -r [fixed,moving,1|2], --verbose 0|1,\n"
-    "                   --float, -z, -u, -w, -n Linear, --random-seed (a note says what ffdp does instead)\n"
+    "                   -w [0.005,0.995] (winsorized intensities), --float, -z, -u, -n Linear,\n"
+    "                   --random-seed (a note says where ffdp does something else)\n"
     "  -v, --verbose    one line per iteration;  -q, --quiet  only errors\n\n"
     "examples:\n"
     "  ffdp register -f MNI152_T1_2mm.nii.gz -m T1_head_2mm.nii.gz -o out/sub_ --greedy\n"
@@ -650,13 +651,11 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
   /* normalized in place (what ffdp_register would do to copies), so that no rank holds a second
    * copy of either image; the moving image's intensities are restored for the Warped output */
   double mlo = 0, mhi = 1;
-  if (sharded) { /* collective: the range of every rank's share */
-    lst = ffdp_volume_normalize_share(F, comm, "fixed", NULL, NULL, &err);
-    if (!lst) lst = ffdp_volume_normalize_share(M, comm, "moving", &mlo, &mhi, &err);
-  } else {
-    lst = ffdp_volume_normalize(F, "fixed", NULL, NULL, &err);
-    if (!lst) lst = ffdp_volume_normalize(M, "moving", &mlo, &mhi, &err);
-  }
+  const int winsor = ants.winsorize[1] > 0;
+  const double q01[2] = {0, 1}, *q = winsor ? ants.winsorize : q01;
+  const ffdp_comm *share_comm = sharded ? comm : NULL; /* collective: the range of every rank's share */
+  lst = ffdp_volume_normalize_quantiles(F, share_comm, q, "fixed", NULL, NULL, &err);
+  if (!lst) lst = ffdp_volume_normalize_quantiles(M, share_comm, q, "moving", &mlo, &mhi, &err);
   if (ffdp_comm_agree(opt.comm, lst, &err)) goto fail;
   opt.inputs_normalized = 1;
   opt.sharded_inputs = sharded;
@@ -677,8 +676,9 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
   ffdp_mat4 A = ffdp_reg_result_affine(res);
   const ffdp_volume *u = ffdp_reg_result_warp(res);
   char path[4200];
-  if (sharded) { /* rank 0 alone writes Warped: the whole images, read again and put through the
-                    same float steps as whole inputs, so that every file is the same either way */
+  if (sharded || winsor) { /* rank 0 alone writes Warped: the whole images, read again and put
+                    through the same float steps as whole inputs, so that every file is the same
+                    either way (winsorized: the clipped intensities cannot be restored) */
     ffdp_volume_free(F), ffdp_volume_free(M), F = M = NULL;
     if (ffdp_volume_load(fixed, &F, &err) || ffdp_volume_load(moving, &M, &err) ||
         ffdp_volume_normalize(F, "fixed", NULL, NULL, &err) || ffdp_volume_normalize(M, "moving", &mlo, &mhi, &err))
@@ -747,6 +747,11 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
     cJSON_AddStringToObject(j, "fixed", fixed);
     cJSON_AddStringToObject(j, "moving", moving);
     cJSON_AddNumberToObject(j, "threads", omp_get_max_threads());
+    if (winsor) { /* the quantiles both images were scaled from */
+      cJSON *wq = cJSON_AddArrayToObject(j, "winsorize");
+      cJSON_AddItemToArray(wq, cJSON_CreateNumber(ants.winsorize[0]));
+      cJSON_AddItemToArray(wq, cJSON_CreateNumber(ants.winsorize[1]));
+    }
     for (int s = 0; s < ffdp_reg_result_nstages(res); s++) {
       ffdp_stage_summary ss = ffdp_reg_result_stage(res, s);
       cJSON *o = cJSON_CreateObject();

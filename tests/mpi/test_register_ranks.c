@@ -272,6 +272,9 @@ int main(int argc, char **argv) {
     compare("random rigid + greedy MSE", F, M, &o, comm, 1e-5, 1e-6, 1e-9, 0, 0);
     o.nstages = 1, o.stages[0] = o.stages[1], o.moments = 0;
     compare("random greedy MSE", F, M, &o, comm, 1e-5, 1e-6, 0, 0, 0);
+    o.winsorize[0] = 0.02, o.winsorize[1] = 0.98; /* quantiles from every rank's histogram */
+    compare("random greedy MSE, winsorized", F, M, &o, comm, 1e-5, 1e-6, 0, 0, 0);
+    o.winsorize[0] = o.winsorize[1] = 0;
     o.stages[0].metric.kind = FFDP_METRIC_CC, o.stages[0].metric.window = 3;
     compare("random greedy CC", F, M, &o, comm, 1e-5, 1e-6, 0, 1, 1);
     o.stages[0].kind = FFDP_STAGE_SYN;
