@@ -59,6 +59,14 @@ if "$ffdp" register --verbose 0 --dimensionality 3 --float 1 --collapse-output-t
 else
   echo "FAIL pasted antsRegistration command:"; cat ants_paste.txt; ls -R reg_out; fail=1
 fi
+# a pasted antsApplyTransforms command (identity affine): ANTs' spellings and switches
+printf '#Insight Transform File V1.0\n#Transform 0\nTransform: AffineTransform_double_3_3\nParameters: 1 0 0 0 1 0 0 0 1 0 0 0\nFixedParameters: 0 0 0\n' > identity.txt
+rm -rf reg_out && mkdir -p reg_out
+if "$ffdp" apply -d 3 -e 0 -i $G -r $G -o reg_out/lab.nii.gz -n GenericLabel[Linear] -f 0 -v 1 --float 1 -t identity.txt \
+     > apply_paste.txt 2>&1 && [ -f reg_out/lab.nii.gz ]; then echo "ok   a pasted antsApplyTransforms command"
+else echo "FAIL pasted antsApplyTransforms command:"; cat apply_paste.txt; fail=1; fi
+expect_fail "apply: default value"   "get 0 in ffdp"   "$ffdp" apply -i $G -r $G -o reg_out/y.nii.gz -t identity.txt -f 5
+expect_fail "apply: BSpline"         "unknown interpolation" "$ffdp" apply -i $G -r $G -o reg_out/y.nii.gz -t identity.txt -n BSpline
 expect_fail "2D registration"        "3D images only"  "$ffdp" register -d 2 -f $G -m $G -o reg_out/x_
 expect_fail "bad winsorize quantiles" "lower < upper"  "$ffdp" register -f $G -m $G -o reg_out/x_ -w [0.9,0.1]
 expect_fail "composite transform"    "drop the option" "$ffdp" register -f $G -m $G -o reg_out/x_ --write-composite-transform 1

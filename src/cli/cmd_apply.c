@@ -14,7 +14,9 @@ static void usage(FILE *f) {
     "antsApplyTransforms: a reference point x is mapped to Tn(...T2(T1(x))).\n"
     "Each T is an ITK affine text file (*.txt; '[file.txt,1]' uses its inverse) or an ANTs/ITK\n"
     "displacement field (*.nii[.gz], vector image in LPS). -n label resamples segmentations\n"
-    "(the label with the largest interpolated weight).\n\n"
+    "(the label with the largest interpolated weight). antsApplyTransforms' spellings and switches\n"
+    "are taken too (-n Linear|NearestNeighbor|GenericLabel, -d 3, -e 0, -f 0, -v, --float), so its\n"
+    "command lines run unchanged.\n\n"
     "example:\n"
     "  ffdp apply -i moving.nii.gz -r fixed.nii.gz -t out/m_1Warp.nii.gz -t out/m_0GenericAffine.txt -o warped.nii.gz\n");
 }
@@ -59,8 +61,18 @@ int ffdp_cmd_apply(int argc, char **argv) {
     } else if (!strcmp(a, "-n") || !strcmp(a, "--interpolation")) {
       if (!strcasecmp(v, "linear")) interp = 0;
       else if (!strcasecmp(v, "nearest") || !strcasecmp(v, "NearestNeighbor")) interp = 1;
-      else if (!strcasecmp(v, "label") || !strcasecmp(v, "GenericLabel")) interp = 2;
-      else return cli_errorf("unknown interpolation '%s' (linear, nearest, label)", v);
+      else if (!strcasecmp(v, "label") || !strncasecmp(v, "GenericLabel", 12) || !strncasecmp(v, "MultiLabel", 10)) interp = 2;
+      else return cli_errorf("unknown interpolation '%s' (linear, nearest, label; ANTs' Linear, NearestNeighbor, GenericLabel)", v);
+    } else if (!strcmp(a, "-d") || !strcmp(a, "--dimensionality")) { /* antsApplyTransforms switches */
+      if (strcmp(v, "3")) return cli_errorf("--dimensionality %s: ffdp resamples 3D images only", v);
+    } else if (!strcmp(a, "-e") || !strcmp(a, "--input-image-type")) {
+      if (strcmp(v, "0") && strcasecmp(v, "scalar"))
+        return cli_errorf("--input-image-type %s: ffdp apply resamples scalar images (0)", v);
+    } else if (!strcmp(a, "-f") || !strcmp(a, "--default-value")) {
+      char *e;
+      if (strtod(v, &e) != 0 || *e) return cli_errorf("--default-value %s: points outside the input get 0 in ffdp", v);
+    } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose") || !strcmp(a, "--float")) {
+      if (strcmp(v, "0") && strcmp(v, "1")) return cli_errorf("%s takes 0 or 1, not '%s'", a, v);
     } else {
       return cli_errorf("unknown option '%s' (see 'ffdp apply --help')", a);
     }
