@@ -65,6 +65,17 @@ rm -rf reg_out && mkdir -p reg_out
 if "$ffdp" apply -d 3 -e 0 -i $G -r $G -o reg_out/lab.nii.gz -n GenericLabel[Linear] -f 0 -v 1 --float 1 -t identity.txt \
      > apply_paste.txt 2>&1 && [ -f reg_out/lab.nii.gz ]; then echo "ok   a pasted antsApplyTransforms command"
 else echo "FAIL pasted antsApplyTransforms command:"; cat apply_paste.txt; fail=1; fi
+# --output-format zarr: Warped as an OME-Zarr store, the fields as plain .nii; apply to a store
+rm -rf reg_out
+if "$ffdp" register -f $G -m $G -o reg_out/z_ -q --no-moments --transform Greedy --metric CC[3] --convergence [2,1e-6,5] \
+     --shrink-factors 1 --output-format zarr > zarr_out.txt 2>&1 && [ -f reg_out/z_Warped.zarr/0/.zarray ] &&
+   [ -f reg_out/z_1Warp.nii ] && "$ffdp" info reg_out/z_Warped.zarr >> zarr_out.txt 2>&1 &&
+   "$ffdp" apply -i $G -r $G -t reg_out/z_1Warp.nii -o reg_out/a.zarr -n nearest >> zarr_out.txt 2>&1 &&
+   "$ffdp" info reg_out/a.zarr >> zarr_out.txt 2>&1; then
+  echo "ok   Zarr outputs (register --output-format zarr, apply -o x.zarr)"
+else
+  echo "FAIL Zarr outputs:"; cat zarr_out.txt; ls -R reg_out | head; fail=1
+fi
 expect_fail "apply: default value"   "get 0 in ffdp"   "$ffdp" apply -i $G -r $G -o reg_out/y.nii.gz -t identity.txt -f 5
 expect_fail "apply: BSpline"         "unknown interpolation" "$ffdp" apply -i $G -r $G -o reg_out/y.nii.gz -t identity.txt -n BSpline
 expect_fail "2D registration"        "3D images only"  "$ffdp" register -d 2 -f $G -m $G -o reg_out/x_

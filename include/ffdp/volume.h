@@ -112,7 +112,9 @@ ffdp_status ffdp_volume_smooth(const ffdp_volume *v, const double sigma[3], ffdp
 /* A scalar NIfTI volume written plane by plane in z order, so that volumes larger than memory
  * can be produced: the header at open, planes as they come (converted to dtype), and the file
  * appears at path only when close finds every plane written (NIfTI-2 by itself when NIfTI-1
- * cannot hold the volume). abort (or a failed close) removes what was written. */
+ * cannot hold the volume). abort (or a failed close) removes what was written. A path ending
+ * in .zarr gives an OME-Zarr store (default chunks and compressor), chunk rows written as
+ * their planes arrive. */
 typedef struct ffdp_plane_writer ffdp_plane_writer;
 ffdp_status ffdp_plane_writer_open(const char *path, const int64_t dim[3], ffdp_mat4 vox2world, ffdp_dtype dtype,
                                    ffdp_nifti_version ver, ffdp_plane_writer **out, ffdp_error *err);

@@ -108,7 +108,7 @@ int ffdp_cmd_apply(int argc, char **argv) {
     }
   }
   int dtype = interp ? ffdp_volume_source_dtype(I) : FFDP_DT_FLOAT32;
-  if (ffdp_volume_ncomp(I) == 1 && !ffdp_path_is_zarr(outp)) { /* a block of planes at a time */
+  if (ffdp_volume_ncomp(I) == 1) { /* a block of planes at a time (NIfTI or OME-Zarr) */
     if (write_blocks(items, nt, I, rdim, ref, interp, (ffdp_dtype)dtype, outp, &err)) goto done;
   } else {
     if (ffdp_chain_apply(items, nt, I, rdim, ref, interp, &O, &err)) goto done;

@@ -58,8 +58,9 @@ static void usage(FILE *f) {
     "  --sharded-inputs 1|0  ranks: each rank reads only its share of both images' planes and the\n"
     "                   pyramid is built from shares (1, default: host memory per rank falls with the\n"
     "                   rank count), or every rank reads the whole images (0); same result\n"
-    "  --output-format nii.gz|nii  images and fields written gzipped (default, as ANTs) or plain\n"
-    "                   (much faster for large volumes, and ranks can read them by slab)\n"
+    "  --output-format nii.gz|nii|zarr  images and fields written gzipped (default, as ANTs) or plain\n"
+    "                   (much faster for large volumes, and ranks can read them by slab); zarr: Warped as\n"
+    "                   an OME-Zarr store (compressed chunks, written in parallel), fields as plain .nii\n"
     "  --json FILE      write the run summary as JSON\n"
     "  antsRegistration's own switches are taken as well, so a command can be pasted:\n"
     "                   -o [prefix,warped(,inverseWarped)], -d 3, -r [fixed,moving,1|2], --verbose 0|1,\n"
@@ -157,14 +158,17 @@ static int parse_call(const char *s, char *name, size_t nlen, double *args, int 
  * fixed voxel each). Uncompressed outputs must fit; compressed sizes are unknown beforehand
  * (fields rarely shrink below half), so .nii.gz only warns. FFDP_TEST_DISK_FREE_MB stands in
  * for the free space in tests. */
-static int check_output_space(const char *prefix, const char *ext, const int64_t fdim[3], const ffdp_reg_options *opt,
-                              int verbose) {
+static int check_output_space(const char *prefix, const char *ext, const char *img_ext, const int64_t fdim[3],
+                              const ffdp_reg_options *opt, int verbose) {
   int deformable = 0, syn = 0;
   for (int i = 0; i < opt->nstages; i++) {
     deformable |= opt->stages[i].kind == FFDP_STAGE_GREEDY || opt->stages[i].kind == FFDP_STAGE_SYN;
     syn |= opt->stages[i].kind == FFDP_STAGE_SYN;
   }
   const double nvox = (double)fdim[0] * fdim[1] * fdim[2], need = nvox * (4 + 12 * deformable + 12 * syn) + 4096;
+  /* what must fit for certain: the uncompressed outputs (zarr: the fields are plain .nii) */
+  double hard = (strcmp(ext, ".nii") ? 0 : nvox * (12 * deformable + 12 * syn)) + (strcmp(img_ext, ".nii") ? 0 : nvox * 4);
+  if (hard > 0) hard += 4096; /* headers and the affine */
   char dir[4096];
   snprintf(dir, sizeof dir, "%s", prefix);
   char *slash = strrchr(dir, '/');
@@ -178,11 +182,11 @@ static int check_output_space(const char *prefix, const char *ext, const int64_t
   else return 0; /* cannot tell: the writes will report a full disk themselves */
   if (need <= avail) return 0;
   char a[32], b[32];
-  const double sz[2] = {need, avail};
+  const double sz[2] = {hard > avail ? hard : need, avail};
   char *txt[2] = {a, b};
   for (int k = 0; k < 2; k++)
     snprintf(txt[k], 32, sz[k] >= 1e9 ? "%.3g GB" : "%.3g MB", sz[k] >= 1e9 ? sz[k] / 1e9 : sz[k] / 1e6);
-  if (!strcmp(ext, ".nii"))
+  if (hard > avail)
     return cli_errorf("the outputs need %s (uncompressed NIfTI) but %s has %s free; free space, write elsewhere with "
                       "-o, or use --output-format nii.gz", a, dir, b);
   if (verbose >= 0)
@@ -378,7 +382,7 @@ static int done(int rc, ffdp_volume *fm, ffdp_volume *mm) {
 
 static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *comm) {
   const char *fixed = NULL, *moving = NULL, *prefix = NULL, *json = NULL, *masks = NULL, *preset = "greedy",
-             *ext = ".nii.gz";
+             *ext = ".nii.gz", *img_ext = ".nii.gz"; /* fields, Warped */
   char metric_fixed[CLI_PATH_MAX] = "", metric_moving[CLI_PATH_MAX] = ""; /* from ANTs-style --metric */
   cli_ants_opts ants; /* what a pasted antsRegistration command set */
   memset(&ants, 0, sizeof ants); /* antsRegistration options accepted but not acted on, one line each */
@@ -424,8 +428,10 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
     else if (!strcmp(a, "--json")) { NEED_VALUE(); json = v; }
     else if (!strcmp(a, "--output-format")) {
       NEED_VALUE();
-      if (strcmp(v, "nii.gz") && strcmp(v, "nii")) return cli_errorf("--output-format must be nii.gz or nii, not '%s'", v);
-      ext = !strcmp(v, "nii") ? ".nii" : ".nii.gz";
+      if (strcmp(v, "nii.gz") && strcmp(v, "nii") && strcmp(v, "zarr"))
+        return cli_errorf("--output-format must be nii.gz, nii or zarr, not '%s'", v);
+      ext = !strcmp(v, "nii.gz") ? ".nii.gz" : ".nii"; /* the fields: NIfTI for ANTs in any case */
+      img_ext = !strcmp(v, "zarr") ? ".zarr" : ext;
     }
     else if (!strcmp(a, "--gpus") && plan_only) {
       NEED_VALUE();
@@ -596,11 +602,11 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
     return done(cli_errorf("cannot create or write the output directory of '%s': %s", mkdirs_for(prefix) ? prefix : ants.warped,
                            strerror(errno)),
                 fm, mm);
-  if (ants.warped[0] && !ffdp_path_is_nifti(ants.warped))
-    return done(cli_errorf("-o: the warped image '%s' must end in .nii or .nii.gz", ants.warped), fm, mm);
+  if (ants.warped[0] && !ffdp_path_is_nifti(ants.warped) && !ffdp_path_is_zarr(ants.warped))
+    return done(cli_errorf("-o: the warped image '%s' must end in .nii, .nii.gz or .zarr", ants.warped), fm, mm);
   if (ffdp_comm_rank(comm) == 0) { /* rank 0 writes the outputs; it decides for all */
     if (!(plan_only || opt.device == 1) && ffdp_volume_probe(fixed, fdim, &fw, &err)) fst_space = cli_error(&err);
-    else fst_space = check_output_space(prefix, ext, fdim, &opt, verbose);
+    else fst_space = check_output_space(prefix, ext, img_ext, fdim, &opt, verbose);
   }
   if (ffdp_comm_size(comm) > 1 &&
       ffdp_comm_agree(comm, fst_space ? ffdp_fail(&err, FFDP_ERR_IO, "rank 0 cannot write the outputs") : FFDP_OK, &err))
@@ -689,7 +695,7 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
   double ncc = 0, fold = u ? ffdp_folding_fraction(u, A) : 0;
   const double t_fold = cli_now() - to;
   if (ants.warped[0]) snprintf(path, sizeof path, "%s", ants.warped);
-  else snprintf(path, sizeof path, "%sWarped%s", prefix, ext);
+  else snprintf(path, sizeof path, "%sWarped%s", prefix, img_ext);
   if (write_warped(F, M, A, u, path, &ncc, &err)) goto fail_res;
   const double t_warped = cli_now() - to - t_fold;
   snprintf(path, sizeof path, "%s0GenericAffine.txt", prefix);
@@ -739,7 +745,7 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
     printf("  global NCC fixed vs warped %.4f", ncc);
     if (u) printf(", folding (det J <= 0) %.4f%% of voxels", 100 * fold);
     if (ants.warped[0]) printf("\n  outputs: %s, ", ants.warped);
-    else printf("\n  outputs: %sWarped%s, ", prefix, ext);
+    else printf("\n  outputs: %sWarped%s, ", prefix, img_ext);
     printf("%s0GenericAffine.txt%s%s%s%s\n", prefix, u ? ", 1Warp" : "", u ? ext : "", ui ? ", 1InverseWarp" : "", ui ? ext : "");
   }
   if (json) {

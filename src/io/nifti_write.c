@@ -4,6 +4,7 @@
 #include "io/nifti_common.h"
 #include "io/convert.h"
 #include "io/gzip_parallel.h"
+#include "io/zarr.h"
 #include "core/err.h"
 #include "core/volume_internal.h"
 #include <errno.h>
@@ -188,6 +189,7 @@ struct ffdp_plane_writer {
   int cur, busy, bg_ok; /* buffer to fill next; a background write in flight and its result */
   int bg_errno;
   pthread_t thr;
+  ffdp_zarr_writer *zw; /* a .zarr path: the store's own writer does the rest */
 };
 
 static void *plane_writer_bg(void *arg) {
@@ -211,6 +213,14 @@ ffdp_status ffdp_plane_writer_open(const char *path, const int64_t dim[3], ffdp_
   *out = NULL;
   for (int a = 0; a < 3; a++)
     if (dim[a] < 1) return ffdp_fail(err, FFDP_ERR_INVALID, "'%s': dimension %d is %lld", path, a, (long long)dim[a]);
+  if (ffdp_path_is_zarr(path)) { /* OME-Zarr: chunk rows written as they complete */
+    ffdp_plane_writer *w = calloc(1, sizeof *w);
+    if (!w) return ffdp_fail(err, FFDP_ERR_NOMEM, "out of memory opening '%s'", path);
+    ffdp_status st = ffdp_zarr_writer_open(path, dim, vox2world, dtype, NULL, &w->zw, err);
+    if (st) free(w);
+    else *out = w;
+    return st;
+  }
   unsigned char hdr[544];
   size_t hdr_size;
   int nbyper;
@@ -237,6 +247,7 @@ ffdp_status ffdp_plane_writer_open(const char *path, const int64_t dim[3], ffdp_
 }
 
 ffdp_status ffdp_plane_writer_put(ffdp_plane_writer *w, const float *planes, int64_t nplanes, ffdp_error *err) {
+  if (w->zw) return ffdp_zarr_writer_put(w->zw, planes, nplanes, err);
   const int64_t P = w->dim[0] * w->dim[1];
   if (nplanes < 0 || w->next + nplanes > w->dim[2])
     return ffdp_fail(err, FFDP_ERR_INVALID, "'%s': %lld planes past the last of %lld", w->path,
@@ -273,6 +284,11 @@ static void plane_writer_free(ffdp_plane_writer *w) {
 ffdp_status ffdp_plane_writer_close(ffdp_plane_writer *w, ffdp_error *err) {
   if (!w) return FFDP_OK;
   ffdp_status st;
+  if (w->zw) {
+    st = ffdp_zarr_writer_close(w->zw, err);
+    free(w);
+    return st;
+  }
   const int written = plane_writer_wait(w);
   if (w->next != w->dim[2]) {
     st = ffdp_fail(err, FFDP_ERR_INVALID, "'%s': only %lld of %lld planes were written; nothing was kept", w->path,
@@ -289,6 +305,11 @@ ffdp_status ffdp_plane_writer_close(ffdp_plane_writer *w, ffdp_error *err) {
 
 void ffdp_plane_writer_abort(ffdp_plane_writer *w) {
   if (!w) return;
+  if (w->zw) {
+    ffdp_zarr_writer_abort(w->zw);
+    free(w);
+    return;
+  }
   plane_writer_wait(w);
   if (w->tmp) finish(&w->o, w->tmp, w->path, 0, NULL);
   plane_writer_free(w);

@@ -406,16 +406,18 @@ static cJSON *num_array(const double *v, int n) {
   return a;
 }
 
-static ffdp_status write_metadata(const char *tmp, const char *path, const ffdp_volume *v, const zarr_array *a,
+static ffdp_status write_metadata(const char *tmp, const char *path, ffdp_mat4 vox2world, const zarr_array *a,
                                   const char *dt, ffdp_error *err) {
   cJSON *g = cJSON_CreateObject(), *attrs = cJSON_CreateObject(), *arr = cJSON_CreateObject();
   cJSON_AddNumberToObject(g, "zarr_format", 2);
   /* NGFF 0.4 multiscales with one level: scale = voxel spacing (column norms), translation =
    * world position of voxel 0; the exact matrix under "ffdp" */
   double sp[3], sc[3], tr[3], m16[16];
-  ffdp_volume_spacing(v, sp);
-  for (int d = 0; d < 3; d++) sc[d] = sp[2 - d], tr[d] = v->vox2world.m[2 - d][3];
-  for (int k = 0; k < 16; k++) m16[k] = v->vox2world.m[k / 4][k % 4];
+  for (int d = 0; d < 3; d++) /* spacing: the column norms */
+    sp[d] = sqrt(vox2world.m[0][d] * vox2world.m[0][d] + vox2world.m[1][d] * vox2world.m[1][d] +
+                 vox2world.m[2][d] * vox2world.m[2][d]);
+  for (int d = 0; d < 3; d++) sc[d] = sp[2 - d], tr[d] = vox2world.m[2 - d][3];
+  for (int k = 0; k < 16; k++) m16[k] = vox2world.m[k / 4][k % 4];
   cJSON *ms = cJSON_CreateObject(), *axes = cJSON_CreateArray(), *dss = cJSON_CreateArray(), *ds = cJSON_CreateObject(),
         *cts = cJSON_CreateArray(), *s = cJSON_CreateObject(), *t = cJSON_CreateObject(), *msa = cJSON_CreateArray();
   cJSON_AddStringToObject(ms, "version", "0.4");
@@ -479,15 +481,16 @@ static ffdp_status write_metadata(const char *tmp, const char *path, const ffdp_
   return ok ? FFDP_OK : ffdp_fail(err, FFDP_ERR_IO, "'%s': cannot write the store's metadata: %s", path, strerror(errno));
 }
 
-static ffdp_status write_chunks(const char *path, const ffdp_volume *v, const zarr_array *a, int dtype,
-                                ffdp_error *err) {
-  const int64_t *c = a->chunk, ncx = (a->shape[0] + c[0] - 1) / c[0], ncy = (a->shape[1] + c[1] - 1) / c[1],
-                ncz = (a->shape[2] + c[2] - 1) / c[2];
-  const int64_t cvox = c[0] * c[1] * c[2];
+/* The chunks of chunk rows [cz0, cz1) (z-chunks) from planes: plane z of the image is
+ * planes[(z - pz0) * nx * ny ...]; every chunk on its own thread (convert, compress, write). */
+static ffdp_status write_chunk_rows(const char *path, const float *planes, int64_t pz0, const zarr_array *a, int dtype,
+                                    int64_t cz0, int64_t cz1, ffdp_error *err) {
+  const int64_t *c = a->chunk, ncx = (a->shape[0] + c[0] - 1) / c[0], ncy = (a->shape[1] + c[1] - 1) / c[1];
+  const int64_t cvox = c[0] * c[1] * c[2], nrow = cz1 - cz0;
   const size_t cbytes = (size_t)cvox * (size_t)a->itemsize, cap = zarr_compress_bound(a, cbytes);
   ffdp_status st = FFDP_OK;
   /* directories first (z, then z/y), serially: the chunk loop below only creates files */
-  for (int64_t cz = 0; cz < ncz && !st; cz++)
+  for (int64_t cz = cz0; cz < cz1 && !st; cz++)
     for (int64_t cy = -1; cy < ncy && !st; cy++) {
       char p[4600];
       if (cy < 0) snprintf(p, sizeof p, "%s/%lld", a->dir, (long long)cz);
@@ -503,16 +506,16 @@ static ffdp_status write_chunks(const char *path, const ffdp_volume *v, const za
       if (!st) st = ffdp_fail(err, FFDP_ERR_NOMEM, "'%s': cannot allocate chunk buffers", path);
     }
 #pragma omp for schedule(dynamic)
-    for (int64_t k = 0; k < ncx * ncy * ncz; k++) {
+    for (int64_t k = 0; k < ncx * ncy * nrow; k++) {
       if (st || !raw || !comp) continue;
-      const int64_t cx = k % ncx, cy = k / ncx % ncy, cz = k / (ncx * ncy);
+      const int64_t cx = k % ncx, cy = k / ncx % ncy, cz = cz0 + k / (ncx * ncy);
       const int64_t x0 = cx * c[0], y0 = cy * c[1], z0 = cz * c[2];
       for (int64_t z = 0; z < c[2]; z++)
         for (int64_t y = 0; y < c[1]; y++)
           for (int64_t x = 0; x < c[0]; x++) {
             const int64_t gx = x0 + x, gy = y0 + y, gz = z0 + z, i = (z * c[1] + y) * c[0] + x;
             const int in = gx < a->shape[0] && gy < a->shape[1] && gz < a->shape[2];
-            ffdp_store_value(in ? v->data[(gz * a->shape[1] + gy) * a->shape[0] + gx] : 0.0, dtype, raw, i);
+            ffdp_store_value(in ? planes[((gz - pz0) * a->shape[1] + gy) * a->shape[0] + gx] : 0.0, dtype, raw, i);
           }
       size_t n = zarr_compress(a, raw, cbytes, comp, cap);
       char p[4600];
@@ -529,61 +532,154 @@ static ffdp_status write_chunks(const char *path, const ffdp_volume *v, const za
   return st;
 }
 
+/* A store written chunk row by chunk row into a temporary directory beside the target, renamed
+ * into place when complete (the whole-volume writer is one put of every plane). */
+struct ffdp_zarr_writer {
+  char *path, tmp[4200], old[4200];
+  zarr_array a;
+  int dtype;
+  int64_t next;  /* planes received */
+  float *row;    /* the planes of the chunk row being filled */
+};
+
+static void zarr_writer_free(ffdp_zarr_writer *w) {
+  if (!w) return;
+  free(w->path), free(w->row), free(w);
+}
+
+ffdp_status ffdp_zarr_writer_open(const char *path, const int64_t dim[3], ffdp_mat4 vox2world, ffdp_dtype dtype,
+                                  const ffdp_zarr_options *opt, ffdp_zarr_writer **out, ffdp_error *err) {
+  *out = NULL;
+  ffdp_zarr_options o = opt ? *opt : ffdp_zarr_default_options();
+  ffdp_zarr_writer *w = calloc(1, sizeof *w);
+  if (!w || !(w->path = strdup(path))) {
+    free(w);
+    return ffdp_fail(err, FFDP_ERR_NOMEM, "out of memory opening '%s'", path);
+  }
+  zarr_array *a = &w->a;
+  const zarr_type *zt = type_by_dtype((int)dtype);
+  if (!zt) {
+    zarr_writer_free(w);
+    return ffdp_fail(err, FFDP_ERR_INVALID, "'%s': unsupported output type %d", path, (int)dtype);
+  }
+  char dt[4] = {zt->code[1] == '1' ? '|' : '<', zt->code[0], zt->code[1], 0};
+  a->dtype = zt->dtype, a->itemsize = zt->code[1] - '0';
+  w->dtype = (int)dtype;
+  for (int d = 0; d < 3; d++) {
+    a->shape[d] = dim[d];
+    a->chunk[d] = o.chunk[d] > 0 ? o.chunk[d] : 64;
+    if (a->chunk[d] > a->shape[d]) a->chunk[d] = a->shape[d];
+  }
+  a->level = o.level;
+  a->shuffle = 1;
+  a->sep = '/';
+  switch (o.codec) {
+  case FFDP_ZARR_RAW: a->codec = ZARR_NONE; break;
+  case FFDP_ZARR_ZSTD: a->codec = ZARR_ZSTD; break;
+  case FFDP_ZARR_BLOSC_ZSTD: a->codec = ZARR_BLOSC, strcpy(a->cname, "zstd"); break;
+  case FFDP_ZARR_BLOSC_LZ4: a->codec = ZARR_BLOSC, strcpy(a->cname, "lz4"); break;
+  }
+  ffdp_status st = FFDP_OK;
+  if (!zarr_codec_available(a->codec))
+    st = ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "'%s': compressor %s is not available in this build", path,
+                   zarr_codec_name(a->codec));
+  if (st) {
+    zarr_writer_free(w);
+    return st;
+  }
+  size_t n = strlen(path);
+  while (n > 1 && path[n - 1] == '/') n--;
+  snprintf(w->tmp, sizeof w->tmp, "%.*s.tmp-%ld", (int)n, path, (long)getpid());
+  snprintf(w->old, sizeof w->old, "%.*s.old-%ld", (int)n, path, (long)getpid());
+  struct stat sb;
+  if (stat(path, &sb) == 0 && !(S_ISDIR(sb.st_mode) && (file_exists(path, ".zgroup") || file_exists(path, ".zarray")))) {
+    zarr_writer_free(w);
+    return ffdp_fail(err, FFDP_ERR_IO, "'%s' exists and is not a Zarr store; refusing to replace it", path);
+  }
+  rm_tree(w->tmp);
+  if (mkdir(w->tmp, 0777) != 0) {
+    st = ffdp_fail(err, FFDP_ERR_IO, "cannot create '%s': %s", w->tmp, strerror(errno));
+    zarr_writer_free(w);
+    return st;
+  }
+  snprintf(a->dir, sizeof a->dir, "%s/0", w->tmp);
+  if ((st = write_metadata(w->tmp, path, vox2world, a, dt, err))) {
+    ffdp_zarr_writer_abort(w);
+    return st;
+  }
+  *out = w;
+  return FFDP_OK;
+}
+
+ffdp_status ffdp_zarr_writer_put(ffdp_zarr_writer *w, const float *planes, int64_t nplanes, ffdp_error *err) {
+  const zarr_array *a = &w->a;
+  const int64_t P = a->shape[0] * a->shape[1], cz = a->chunk[2];
+  if (nplanes < 0 || w->next + nplanes > a->shape[2])
+    return ffdp_fail(err, FFDP_ERR_INVALID, "'%s': %lld planes past the last of %lld", w->path,
+                     (long long)(w->next + nplanes), (long long)a->shape[2]);
+  while (nplanes > 0) {
+    const int64_t inrow = w->next % cz, row0 = w->next - inrow;
+    if (inrow == 0 && nplanes >= cz) { /* whole chunk rows straight from the caller's planes */
+      const int64_t rows = nplanes / cz;
+      ffdp_status st = write_chunk_rows(w->path, planes, row0, a, w->dtype, row0 / cz, row0 / cz + rows, err);
+      if (st) return st;
+      w->next += rows * cz, planes += rows * cz * P, nplanes -= rows * cz;
+      continue;
+    }
+    int64_t k = cz - inrow < nplanes ? cz - inrow : nplanes;
+    if (!w->row && !(w->row = malloc((size_t)(P * cz) * sizeof(float)))) /* on first need: whole rows skip it */
+      return ffdp_fail(err, FFDP_ERR_NOMEM, "out of memory writing '%s'", w->path);
+    memcpy(w->row + inrow * P, planes, (size_t)(k * P) * sizeof(float));
+    w->next += k, planes += k * P, nplanes -= k;
+    if (w->next % cz == 0 || w->next == a->shape[2]) { /* the row is complete (or the image ends) */
+      ffdp_status st = write_chunk_rows(w->path, w->row, row0, a, w->dtype, row0 / cz, row0 / cz + 1, err);
+      if (st) return st;
+    }
+  }
+  return FFDP_OK;
+}
+
+ffdp_status ffdp_zarr_writer_close(ffdp_zarr_writer *w, ffdp_error *err) {
+  if (!w) return FFDP_OK;
+  ffdp_status st = FFDP_OK;
+  if (w->next != w->a.shape[2])
+    st = ffdp_fail(err, FFDP_ERR_INVALID, "'%s': only %lld of %lld planes were written; nothing was kept", w->path,
+                   (long long)w->next, (long long)w->a.shape[2]);
+  struct stat sb;
+  if (!st) {
+    int had = stat(w->path, &sb) == 0;
+    if (had && rename(w->path, w->old) != 0) {
+      st = ffdp_fail(err, FFDP_ERR_IO, "cannot move the old store '%s' aside: %s", w->path, strerror(errno));
+    } else if (rename(w->tmp, w->path) != 0) {
+      st = ffdp_fail(err, FFDP_ERR_IO, "cannot move the finished store to '%s': %s", w->path, strerror(errno));
+      if (had) rename(w->old, w->path); /* put the previous store back */
+    } else if (had) {
+      rm_tree(w->old);
+    }
+  }
+  if (st) rm_tree(w->tmp);
+  zarr_writer_free(w);
+  return st;
+}
+
+void ffdp_zarr_writer_abort(ffdp_zarr_writer *w) {
+  if (!w) return;
+  rm_tree(w->tmp);
+  zarr_writer_free(w);
+}
+
 ffdp_status ffdp_volume_save_zarr(const ffdp_volume *v, const char *path, ffdp_dtype dtype, const ffdp_zarr_options *opt,
                                   ffdp_error *err) {
   if (v->ncomp != 1)
     return ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "'%s': only scalar images are written as Zarr (write fields as NIfTI)", path);
-  ffdp_zarr_options o = opt ? *opt : ffdp_zarr_default_options();
-  zarr_array a;
-  memset(&a, 0, sizeof a);
-  const zarr_type *zt = type_by_dtype((int)dtype);
-  if (!zt) return ffdp_fail(err, FFDP_ERR_INVALID, "'%s': unsupported output type %d", path, (int)dtype);
-  char dt[4] = {zt->code[1] == '1' ? '|' : '<', zt->code[0], zt->code[1], 0};
-  a.dtype = zt->dtype, a.itemsize = zt->code[1] - '0';
-  for (int d = 0; d < 3; d++) {
-    a.shape[d] = v->dim[d];
-    a.chunk[d] = o.chunk[d] > 0 ? o.chunk[d] : 64;
-    if (a.chunk[d] > a.shape[d]) a.chunk[d] = a.shape[d];
+  ffdp_zarr_writer *w;
+  ffdp_status st = ffdp_zarr_writer_open(path, v->dim, v->vox2world, dtype, opt, &w, err);
+  if (st) return st;
+  if ((st = ffdp_zarr_writer_put(w, v->data, v->dim[2], err))) {
+    ffdp_zarr_writer_abort(w);
+    return st;
   }
-  a.level = o.level;
-  a.shuffle = 1;
-  a.sep = '/';
-  switch (o.codec) {
-  case FFDP_ZARR_RAW: a.codec = ZARR_NONE; break;
-  case FFDP_ZARR_ZSTD: a.codec = ZARR_ZSTD; break;
-  case FFDP_ZARR_BLOSC_ZSTD: a.codec = ZARR_BLOSC, strcpy(a.cname, "zstd"); break;
-  case FFDP_ZARR_BLOSC_LZ4: a.codec = ZARR_BLOSC, strcpy(a.cname, "lz4"); break;
-  }
-  if (!zarr_codec_available(a.codec))
-    return ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "'%s': compressor %s is not available in this build", path, zarr_codec_name(a.codec));
-  /* everything goes to a temporary store beside the target, renamed into place when complete */
-  char tmp[4200], old[4200];
-  size_t n = strlen(path);
-  while (n > 1 && path[n - 1] == '/') n--;
-  snprintf(tmp, sizeof tmp, "%.*s.tmp-%ld", (int)n, path, (long)getpid());
-  snprintf(old, sizeof old, "%.*s.old-%ld", (int)n, path, (long)getpid());
-  struct stat sb;
-  if (stat(path, &sb) == 0 && !(S_ISDIR(sb.st_mode) && (file_exists(path, ".zgroup") || file_exists(path, ".zarray"))))
-    return ffdp_fail(err, FFDP_ERR_IO, "'%s' exists and is not a Zarr store; refusing to replace it", path);
-  rm_tree(tmp);
-  if (mkdir(tmp, 0777) != 0)
-    return ffdp_fail(err, FFDP_ERR_IO, "cannot create '%s': %s", tmp, strerror(errno));
-  snprintf(a.dir, sizeof a.dir, "%s/0", tmp);
-  ffdp_status st = write_metadata(tmp, path, v, &a, dt, err);
-  if (!st) st = write_chunks(path, v, &a, dtype, err);
-  if (!st) {
-    int had = stat(path, &sb) == 0;
-    if (had && rename(path, old) != 0) {
-      st = ffdp_fail(err, FFDP_ERR_IO, "cannot move the old store '%s' aside: %s", path, strerror(errno));
-    } else if (rename(tmp, path) != 0) {
-      st = ffdp_fail(err, FFDP_ERR_IO, "cannot move the finished store to '%s': %s", path, strerror(errno));
-      if (had) rename(old, path); /* put the previous store back */
-    } else if (had) {
-      rm_tree(old);
-    }
-  }
-  if (st) rm_tree(tmp);
-  return st;
+  return ffdp_zarr_writer_close(w, err);
 }
 
 ffdp_zarr_options ffdp_zarr_default_options(void) {
