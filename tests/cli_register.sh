@@ -50,10 +50,11 @@ fi
 rm -rf reg_out
 if "$ffdp" register --verbose 0 --dimensionality 3 --float 1 --collapse-output-transforms 1 \
      --output [reg_out/p_,reg_out/w/p_Warped.nii.gz,reg_out/p_InverseWarped.nii.gz] --interpolation Linear \
-     --winsorize-image-intensities [0.005,0.995] --use-histogram-matching 0 --initial-moving-transform [$G,$G,1] \
+     --winsorize-image-intensities [0.005,0.995] --use-histogram-matching 1 --initial-moving-transform [$G,$G,1] \
      --transform Rigid[0.1] --metric MI[$G,$G,1,16,Regular,0.25] --convergence [3x2,1e-6,10] --shrink-factors 2x1 \
      --smoothing-sigmas 1x0vox --json reg_out/p.json > ants_paste.txt 2>&1 && [ -f reg_out/w/p_Warped.nii.gz ] &&
    [ -f reg_out/p_0GenericAffine.txt ] && [ ! -e reg_out/p_Warped.nii.gz ] && grep -q '"winsorize"' reg_out/p.json &&
+   grep -q '"histogram_matching"' reg_out/p.json &&
    grep -q "p_InverseWarped.nii.gz is not written" ants_paste.txt; then
   echo "ok   a pasted antsRegistration command"
 else
@@ -80,6 +81,7 @@ expect_fail "apply: default value"   "get 0 in ffdp"   "$ffdp" apply -i $G -r $G
 expect_fail "apply: BSpline"         "unknown interpolation" "$ffdp" apply -i $G -r $G -o reg_out/y.nii.gz -t identity.txt -n BSpline
 expect_fail "2D registration"        "3D images only"  "$ffdp" register -d 2 -f $G -m $G -o reg_out/x_
 expect_fail "bad winsorize quantiles" "lower < upper"  "$ffdp" register -f $G -m $G -o reg_out/x_ -w [0.9,0.1]
+expect_fail "bad histogram matching" "0 or 1"          "$ffdp" register -f $G -m $G -o reg_out/x_ -u 2
 expect_fail "composite transform"    "drop the option" "$ffdp" register -f $G -m $G -o reg_out/x_ --write-composite-transform 1
 expect_fail "initial transform file" "only ANTs'"      "$ffdp" register -f $G -m $G -o reg_out/x_ --initial-moving-transform init.txt
 # a level may have zero iterations: "0x0x3" is three levels, not hexadecimal

@@ -112,8 +112,42 @@ static void winsorize_case(void) {
   ffdp_volume_free(v), ffdp_volume_free(w), ffdp_volume_free(a), ffdp_volume_free(b);
 }
 
+/* Histogram matching: moving = 0.3 + 0.5 fixed voxel for voxel (an affine remap: the voxels
+ * above each mean are the same ones, so the map is exact to the histogram's bins), then
+ * moving = sqrt(fixed) (each image's own mean selects different voxels, as in ITK: close and
+ * monotone only); a moving image with too few distinct values above its mean is refused. */
+static void histogram_match_case(void) {
+  const int64_t d[3] = {40, 30, 20};
+  ffdp_volume *F = NULL, *M = NULL;
+  ffdp_volume_create(d, 1, ffdp_mat4_identity(), &F, NULL);
+  ffdp_volume_create(d, 1, ffdp_mat4_identity(), &M, NULL);
+  float *f = ffdp_volume_data(F), *m = ffdp_volume_data(M);
+  const int64_t n = ffdp_volume_nvox(F);
+  ffdp_error err;
+  double mean = 0;
+  for (int64_t i = 0; i < n; i++) mean += (f[i] = (float)((i * 7919) % n) / (float)n);
+  mean /= (double)n;
+  for (int pass = 0; pass < 2; pass++) {
+    for (int64_t i = 0; i < n; i++) m[i] = pass ? sqrtf(f[i]) : 0.3f + 0.5f * f[i];
+    CHECK(ffdp_volume_match_histogram(M, F, NULL, &err) == FFDP_OK, "%s", err.msg);
+    double worst = 0;
+    int monotone = 1;
+    for (int64_t i = 0; i < n; i++) {
+      if (f[i] > mean) worst = fmax(worst, fabs(m[i] - f[i]));
+      for (int64_t j = i + 1; j < n && j < i + 50; j++) monotone &= (f[i] < f[j]) == (m[i] < m[j]) || f[i] == f[j];
+    }
+    CHECK(worst < (pass ? 0.08 : 1e-3) && monotone, "%s remap: matched moving off by %.4f above the mean (monotone %d)",
+          pass ? "sqrt" : "affine", worst, monotone);
+  }
+  for (int64_t i = 0; i < n; i++) m[i] = i % 2 ? 1.f : 0.f; /* two values: no spread above the mean */
+  CHECK(ffdp_volume_match_histogram(M, F, NULL, &err) == FFDP_ERR_INVALID && strstr(err.msg, "distinct"),
+        "a two-valued moving image was matched: %s", err.msg);
+  ffdp_volume_free(F), ffdp_volume_free(M);
+}
+
 int main(void) {
   winsorize_case();
+  histogram_match_case();
   preset_levels();
   ffdp_error err;
   const int64_t d[3] = {40, 44, 36};

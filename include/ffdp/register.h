@@ -93,6 +93,9 @@ typedef struct ffdp_reg_options {
                                     --winsorize-image-intensities, e.g. 0.005 and 0.995): each
                                     image is scaled from these instead of its min and max and
                                     clipped to [0,1]; {0, 0} or {0, 1}: min and max */
+  int histogram_match;           /* match the moving image's histogram to the fixed one's after
+                                    scaling (antsRegistration's --use-histogram-matching 1; with
+                                    inputs_normalized the caller does it: ffdp_volume_match_histogram) */
   const ffdp_comm *comm;         /* ranks sharing this registration (NULL: this process alone);
                                     every rank passes the same images and options */
   void (*progress)(void *ctx, const ffdp_progress *p);
@@ -137,6 +140,13 @@ ffdp_status ffdp_volume_normalize_share(ffdp_volume *v, const ffdp_comm *comm, c
  * bin, so every rank agrees and N ranks give one process's bits. */
 ffdp_status ffdp_volume_normalize_quantiles(ffdp_volume *v, const ffdp_comm *comm, const double q[2], const char *what,
                                             double *lo, double *hi, ffdp_error *err);
+
+/* Histogram matching in place, as ITK's filter in antsRegistration: 12 match points at the
+ * quantiles of each image's voxels above its mean, plus the mean and the maximum, moving mapped
+ * piecewise linearly onto fixed. comm: the images are rank shares (sharded), every statistic
+ * summed over them; NULL otherwise. */
+ffdp_status ffdp_volume_match_histogram(ffdp_volume *moving, const ffdp_volume *fixed, const ffdp_comm *comm,
+                                        ffdp_error *err);
 
 ffdp_status ffdp_register(const ffdp_volume *fixed, const ffdp_volume *moving, const ffdp_reg_options *opt,
                           ffdp_reg_result **out, ffdp_error *err);

@@ -60,7 +60,9 @@ int cli_ants_switch(const char *a, const char *v, cli_ants_opts *o) {
   } else if (is(a, "-z", "--collapse-output-transforms")) {
     if (!on) cli_ants_note(o, "ffdp always writes one affine and one warp (--collapse-output-transforms %s ignored)", v);
   } else if (is(a, "-u", "--use-histogram-matching")) {
-    if (on) cli_ants_note(o, "no histogram matching (--use-histogram-matching %s ignored)", v);
+    if (!on && strcmp(v, "0") && strcasecmp(v, "false"))
+      return -cli_errorf("--use-histogram-matching takes 0 or 1, not '%s'", v);
+    o->histogram_match = on;
   } else if (is(a, "-a", "--write-composite-transform")) {
     if (on)
       return -cli_errorf("--write-composite-transform %s: ffdp writes PREFIX0GenericAffine.txt and PREFIX1Warp.nii.gz, "

@@ -34,6 +34,7 @@ typedef struct {
   char notes[1024];                                /* "ffdp register: note: ..." lines */
   int no_moments;                                  /* -r [fixed,moving,2] */
   double winsorize[2];                             /* -w [lower,upper]; {0, 0}: not given */
+  int histogram_match;                             /* -u 1 */
 } cli_ants_opts;
 /* a (with its value v) as an antsRegistration switch: 1 when taken (v consumed), 0 when a is
  * not one, -1 after printing a one-line error. */

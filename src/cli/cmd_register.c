@@ -64,7 +64,8 @@ static void usage(FILE *f) {
     "  --json FILE      write the run summary as JSON\n"
     "  antsRegistration's own switches are taken as well, so a command can be pasted:\n"
     "                   -o [prefix,warped(,inverseWarped)], -d 3, -r [fixed,moving,1|2], --verbose 0|1,\n"
-    "                   -w [0.005,0.995] (winsorized intensities), --float, -z, -u, -n Linear,\n"
+    "                   -w [0.005,0.995] (winsorized intensities), -u 1 (histogram matching), --float,\n"
+    "                   -z, -n Linear,\n"
     "                   --random-seed (a note says where ffdp does something else)\n"
     "  -v, --verbose    one line per iteration;  -q, --quiet  only errors\n\n"
     "examples:\n"
@@ -657,11 +658,12 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
   /* normalized in place (what ffdp_register would do to copies), so that no rank holds a second
    * copy of either image; the moving image's intensities are restored for the Warped output */
   double mlo = 0, mhi = 1;
-  const int winsor = ants.winsorize[1] > 0;
-  const double q01[2] = {0, 1}, *q = winsor ? ants.winsorize : q01;
+  const int winsor = ants.winsorize[1] > 0 || ants.histogram_match; /* M's intensities changed: reload for Warped */
+  const double q01[2] = {0, 1}, *q = ants.winsorize[1] > 0 ? ants.winsorize : q01;
   const ffdp_comm *share_comm = sharded ? comm : NULL; /* collective: the range of every rank's share */
   lst = ffdp_volume_normalize_quantiles(F, share_comm, q, "fixed", NULL, NULL, &err);
   if (!lst) lst = ffdp_volume_normalize_quantiles(M, share_comm, q, "moving", &mlo, &mhi, &err);
+  if (!lst && ants.histogram_match) lst = ffdp_volume_match_histogram(M, F, share_comm, &err);
   if (ffdp_comm_agree(opt.comm, lst, &err)) goto fail;
   opt.inputs_normalized = 1;
   opt.sharded_inputs = sharded;
@@ -753,7 +755,8 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
     cJSON_AddStringToObject(j, "fixed", fixed);
     cJSON_AddStringToObject(j, "moving", moving);
     cJSON_AddNumberToObject(j, "threads", omp_get_max_threads());
-    if (winsor) { /* the quantiles both images were scaled from */
+    if (ants.histogram_match) cJSON_AddTrueToObject(j, "histogram_matching");
+    if (ants.winsorize[1] > 0) { /* the quantiles both images were scaled from */
       cJSON *wq = cJSON_AddArrayToObject(j, "winsorize");
       cJSON_AddItemToArray(wq, cJSON_CreateNumber(ants.winsorize[0]));
       cJSON_AddItemToArray(wq, cJSON_CreateNumber(ants.winsorize[1]));

@@ -268,4 +268,8 @@ double reg_overlap(const ffdp_volume *F, const ffdp_volume *M, ffdp_mat4 aff);
 #ifdef __cplusplus
 }
 #endif
+/* A copy of v scaled to [0,1] from its min/max or, with quantiles q (not NULL and not {0, 1}),
+ * winsorized (intensity.c); sharded: this rank's planes of it. */
+ffdp_status reg_normalized_copy(const ffdp_volume *v, const ffdp_comm *shared, const double *q, const char *what,
+                                ffdp_volume **out, ffdp_error *err);
 #endif

@@ -64,145 +64,6 @@ ffdp_status ffdp_reg_options_preset(ffdp_reg_options *opt, const char *name, ffd
   return FFDP_OK;
 }
 
-/* The planes of v this rank holds: its share when the inputs are sharded over `shared`. */
-static void held_planes(const ffdp_volume *v, const ffdp_comm *shared, int64_t *z0, int64_t *z1) {
-  *z0 = 0, *z1 = v->dim[2];
-  if (shared) ffdp_comm_share(shared, v->dim[2], z0, z1);
-}
-
-/* The intensity range of v (of every rank's share when sharded); constant or non-finite
- * images are errors, the same on every rank. */
-static ffdp_status intensity_range(const ffdp_volume *v, const char *what, const ffdp_comm *shared, double *lo, double *hi,
-                                   ffdp_error *err) {
-  int64_t z0, z1;
-  held_planes(v, shared, &z0, &z1);
-  const int64_t P = v->dim[0] * v->dim[1];
-  double bad = (double)ffdp_floats_range(v->data + z0 * P, (z1 - z0) * P, lo, hi);
-  const ffdp_comm *c = ffdp_comm_or_single(shared);
-  c->sum(c, &bad, 1); /* integer-valued: exact */
-  *lo = -c->max(c, -*lo), *hi = c->max(c, *hi);
-  if (bad)
-    return ffdp_fail(err, FFDP_ERR_NUMERIC, "the %s image contains %.0f NaN/Inf voxels; clean it first", what, bad);
-  if (!(*hi > *lo)) return ffdp_fail(err, FFDP_ERR_INVALID, "the %s image is constant (all voxels %g)", what, *lo);
-  return FFDP_OK;
-}
-
-/* Quantiles q of the intensities within [lo, hi] (every rank's share): a histogram of QB
- * bins summed over the ranks (counts: exact in double), the quantile interpolated linearly
- * within its bin. */
-enum { QB = 4096 };
-static void intensity_quantiles(const ffdp_volume *v, const ffdp_comm *shared, const double q[2], double *lo, double *hi) {
-  int64_t z0, z1;
-  held_planes(v, shared, &z0, &z1);
-  const int64_t P = v->dim[0] * v->dim[1], n = (z1 - z0) * P;
-  const float *d = v->data + z0 * P;
-  const double a = *lo, w = (*hi - *lo) / QB;
-  double *h = calloc(QB, sizeof *h);
-  if (!h) return; /* out of memory: keep min and max */
-#pragma omp parallel
-  {
-    double *mine = calloc(QB, sizeof *mine);
-#pragma omp for schedule(static)
-    for (int64_t i = 0; i < n; i++) {
-      int b = (int)((d[i] - a) / w);
-      b = b < 0 ? 0 : b >= QB ? QB - 1 : b;
-      if (mine) {
-        mine[b] += 1;
-      } else { /* no private histogram: count here (slow, still right) */
-#pragma omp atomic
-        h[b] += 1;
-      }
-    }
-#pragma omp critical(ffdp_quantile_hist)
-    for (int b = 0; mine && b < QB; b++) h[b] += mine[b];
-    free(mine);
-  }
-  const ffdp_comm *c = ffdp_comm_or_single(shared);
-  c->sum(c, h, QB);
-  double total = 0;
-  for (int b = 0; b < QB; b++) total += h[b];
-  double at[2];
-  for (int k = 0; k < 2; k++) { /* the first bin whose cumulative count reaches q·total */
-    const double want = q[k] * total;
-    double cum = 0;
-    int b = 0;
-    while (b < QB - 1 && cum + h[b] < want) cum += h[b++];
-    const double f = h[b] > 0 ? (want - cum) / h[b] : 0;
-    at[k] = a + (b + (f < 0 ? 0 : f > 1 ? 1 : f)) * w;
-  }
-  free(h);
-  if (at[1] > at[0]) *lo = at[0], *hi = at[1]; /* a degenerate range keeps min and max */
-}
-
-/* lo + x·scale is where x in [0,1] came from; the same float arithmetic for the copy and the
- * in-place form, so that a caller who normalizes its images gets the same registration. */
-static void scale_into(const float *src, float *d, int64_t n, double lo, double hi, int clip) {
-  const float a = (float)lo, s = (float)(1.0 / (hi - lo));
-  if (clip) { /* winsorized: what lies beyond the quantiles becomes 0 or 1 */
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; i++) d[i] = fminf(fmaxf((src[i] - a) * s, 0.f), 1.f);
-    return;
-  }
-#pragma omp parallel for schedule(static) /* the first touch of new pages, on every thread */
-  for (int64_t i = 0; i < n; i++) d[i] = (src[i] - a) * s;
-}
-
-/* Quantiles other than {0, 1}: winsorizing asked for (invalid ones are refused first). */
-static int winsorizing(const double *q) { return q && (q[0] > 0 || q[1] < 1); }
-
-static ffdp_status check_quantiles(const double *q, ffdp_error *err) {
-  if (q && !(q[0] >= 0 && q[0] < q[1] && q[1] <= 1))
-    return ffdp_fail(err, FFDP_ERR_INVALID, "winsorizing quantiles must satisfy 0 <= lower < upper <= 1 (got %g, %g)", q[0],
-                     q[1]);
-  return FFDP_OK;
-}
-
-static ffdp_status normalize_share(ffdp_volume *v, const ffdp_comm *shared, const double *q, const char *what, double *lo,
-                                   double *hi, ffdp_error *err) {
-  double a, b;
-  if (v->ncomp != 1) return ffdp_fail(err, FFDP_ERR_INVALID, "the %s image must be scalar", what ? what : "");
-  ffdp_status st = check_quantiles(q, err);
-  if (st || (st = intensity_range(v, what ? what : "", shared, &a, &b, err))) return st;
-  if (winsorizing(q)) intensity_quantiles(v, shared, q, &a, &b);
-  int64_t z0, z1;
-  held_planes(v, shared, &z0, &z1);
-  const int64_t P = v->dim[0] * v->dim[1];
-  scale_into(v->data + z0 * P, v->data + z0 * P, (z1 - z0) * P, a, b, winsorizing(q));
-  if (lo) *lo = a;
-  if (hi) *hi = b;
-  return FFDP_OK;
-}
-
-ffdp_status ffdp_volume_normalize(ffdp_volume *v, const char *what, double *lo, double *hi, ffdp_error *err) {
-  return normalize_share(v, NULL, NULL, what, lo, hi, err);
-}
-
-ffdp_status ffdp_volume_normalize_share(ffdp_volume *v, const ffdp_comm *comm, const char *what, double *lo, double *hi,
-                                        ffdp_error *err) {
-  return normalize_share(v, comm, NULL, what, lo, hi, err);
-}
-
-ffdp_status ffdp_volume_normalize_quantiles(ffdp_volume *v, const ffdp_comm *comm, const double q[2], const char *what,
-                                            double *lo, double *hi, ffdp_error *err) {
-  return normalize_share(v, comm, q, what, lo, hi, err);
-}
-
-/* Copy scaled to [0,1] (the rank's share of planes when sharded: the rest stays unmapped);
- * constant or non-finite images are errors. */
-static ffdp_status normalized(const ffdp_volume *v, const ffdp_comm *shared, const double *q, const char *what,
-                              ffdp_volume **out, ffdp_error *err) {
-  double lo, hi;
-  ffdp_status st = check_quantiles(q, err);
-  if (st || (st = intensity_range(v, what, shared, &lo, &hi, err))) return st;
-  if (winsorizing(q)) intensity_quantiles(v, shared, q, &lo, &hi);
-  if ((st = ffdp_volume_create(v->dim, 1, v->vox2world, out, err))) return st;
-  int64_t z0, z1;
-  held_planes(v, shared, &z0, &z1);
-  const int64_t P = v->dim[0] * v->dim[1];
-  scale_into(v->data + z0 * P, (*out)->data + z0 * P, (z1 - z0) * P, lo, hi, winsorizing(q));
-  return FFDP_OK;
-}
-
 static ffdp_status check_stage(const ffdp_stage_spec *s, int i, ffdp_error *err) {
   if (s->nlevels < 1 || s->nlevels > FFDP_MAX_LEVELS)
     return ffdp_fail(err, FFDP_ERR_INVALID, "stage %d: %d levels (1..%d allowed)", i + 1, s->nlevels, FFDP_MAX_LEVELS);
@@ -289,7 +150,13 @@ ffdp_status ffdp_register(const ffdp_volume *fixed, const ffdp_volume *moving, c
   const ffdp_comm *shared = opt->sharded_inputs && ffdp_comm_size(opt->comm) > 1 ? opt->comm : NULL;
   const double *q = opt->winsorize[0] == 0 && opt->winsorize[1] == 0 ? NULL : opt->winsorize; /* {0, 0}: unset */
   if (!opt->inputs_normalized &&
-      (st = ffdp_comm_agree(opt->comm, (st = normalized(fixed, shared, q, "fixed", &F, err)) ? st : normalized(moving, shared, q, "moving", &M, err), err))) {
+      (st = ffdp_comm_agree(opt->comm, (st = reg_normalized_copy(fixed, shared, q, "fixed", &F, err)) ? st : reg_normalized_copy(moving, shared, q, "moving", &M, err), err))) {
+    ffdp_volume_free(M);
+    ffdp_volume_free(F);
+    return st;
+  }
+  if (!opt->inputs_normalized && opt->histogram_match &&
+      (st = ffdp_comm_agree(opt->comm, ffdp_volume_match_histogram(M, F, shared, err), err))) {
     ffdp_volume_free(M);
     ffdp_volume_free(F);
     return st;

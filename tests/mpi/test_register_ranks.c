@@ -275,6 +275,9 @@ int main(int argc, char **argv) {
     o.winsorize[0] = 0.02, o.winsorize[1] = 0.98; /* quantiles from every rank's histogram */
     compare("random greedy MSE, winsorized", F, M, &o, comm, 1e-5, 1e-6, 0, 0, 0);
     o.winsorize[0] = o.winsorize[1] = 0;
+    o.histogram_match = 1; /* the means and histograms of every rank's share */
+    compare("random greedy MSE, histogram matched", F, M, &o, comm, 1e-5, 1e-6, 0, 0, 0);
+    o.histogram_match = 0;
     o.stages[0].metric.kind = FFDP_METRIC_CC, o.stages[0].metric.window = 3;
     compare("random greedy CC", F, M, &o, comm, 1e-5, 1e-6, 0, 1, 1);
     o.stages[0].kind = FFDP_STAGE_SYN;
