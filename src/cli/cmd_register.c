@@ -64,8 +64,7 @@ static void usage(FILE *f) {
     "  --json FILE      write the run summary as JSON\n"
     "  antsRegistration's own switches are taken as well, so a command can be pasted:\n"
     "                   -o [prefix,warped(,inverseWarped)], -d 3, -r [fixed,moving,1|2], --verbose 0|1,\n"
-    "                   -w [0.005,0.995] (winsorized intensities), -u 1 (histogram matching), --float,\n"
-    "                   -z, -n Linear,\n"
+    "                   -w [0.005,0.995] (winsorize), -u 1 (histogram matching), --float, -z, -n Linear,\n"
     "                   --random-seed (a note says where ffdp does something else)\n"
     "  -v, --verbose    one line per iteration;  -q, --quiet  only errors\n\n"
     "examples:\n"
@@ -74,7 +73,10 @@ static void usage(FILE *f) {
     "  mpirun -np 4 ffdp register -f F.nii.gz -m M.nii.gz -o out/m_ --greedy   (4 CPU ranks, each a slab;\n"
     "       the same result as one process; rank 0 prints and writes)\n"
     "  ffdp register -f F.nii.gz -m M.nii.gz -o out/m_ --transform Affine[0.005] --metric MI[32] \\\n"
-    "       --convergence [100x50,1e-6,10] --shrink-factors 2x1 --transform Greedy[0.5,1,0.5] --metric CC[5]\n");
+    "       --convergence [100x50,1e-6,10] --shrink-factors 2x1 --transform Greedy[0.5,1,0.5] --metric CC[5]\n"
+    "  ffdp register -d 3 -o [out/s_,out/s_Warped.nii.gz] -w [0.005,0.995] --transform SyN[0.1,3,0] \\\n"
+    "       --metric CC[F.nii.gz,M.nii.gz,1,4] --convergence [100x70x50,1e-6,10] --shrink-factors 4x2x1 \\\n"
+    "       --smoothing-sigmas 2x1x0vox   (antsRegistration's spelling, images from the metric)\n");
 }
 
 static const char *exchange_name(ffdp_image_exchange x) {
