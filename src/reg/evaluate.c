@@ -86,8 +86,10 @@ double ffdp_folding_fraction(const ffdp_volume *u, ffdp_mat4 affine) {
         double du[3][3]; /* du[a][k] = d u_a / d p_k (voxel), central inside, one-sided at edges */
         for (int k = 0; k < 3; k++) {
           int64_t lo = c[k] > 0 ? i - st[k] : i, hi = c[k] < d[k] - 1 ? i + st[k] : i;
-          double h = (double)((c[k] < d[k] - 1) + (c[k] > 0));
-          for (int a = 0; a < 3; a++) du[a][k] = h > 0 ? (u->data[3 * hi + a] - u->data[3 * lo + a]) / h : 0;
+          const int h = (c[k] < d[k] - 1) + (c[k] > 0);
+          /* x / 2 and x * 0.5 are the same number (a power of two): no division per voxel */
+          const double inv_h = h == 2 ? 0.5 : h == 1 ? 1.0 : 0.0;
+          for (int a = 0; a < 3; a++) du[a][k] = (double)(u->data[3 * hi + a] - u->data[3 * lo + a]) * inv_h;
         }
         double J[3][3]; /* A + du/dx, du/dx = du/dp · Wf^-1 */
         for (int a = 0; a < 3; a++)
