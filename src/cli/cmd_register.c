@@ -388,7 +388,7 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
              *ext = ".nii.gz", *img_ext = ".nii.gz"; /* fields, Warped */
   char metric_fixed[CLI_PATH_MAX] = "", metric_moving[CLI_PATH_MAX] = ""; /* from ANTs-style --metric */
   cli_ants_opts ants; /* what a pasted antsRegistration command set */
-  memset(&ants, 0, sizeof ants); /* antsRegistration options accepted but not acted on, one line each */
+  memset(&ants, 0, sizeof ants);
   int threads = 0, verbose = 0, moments = 1, custom = 0, device = 0, bf16 = 0, gpus = 0;
   ffdp_image_exchange exchange = FFDP_EXCHANGE_WINDOW;
   int sharded = 1;
@@ -601,12 +601,11 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
     if (verbose >= 0) cli_print_plan(stdout, &plan, free_b, total_b);
     return done(json ? write_plan_json(json, &plan, free_b, total_b) : 0, fm, mm);
   }
-  if (mkdirs_for(prefix) != 0 || (ants.warped[0] && mkdirs_for(ants.warped) != 0))
-    return done(cli_errorf("cannot create or write the output directory of '%s': %s", mkdirs_for(prefix) ? prefix : ants.warped,
-                           strerror(errno)),
-                fm, mm);
   if (ants.warped[0] && !ffdp_path_is_nifti(ants.warped) && !ffdp_path_is_zarr(ants.warped))
     return done(cli_errorf("-o: the warped image '%s' must end in .nii, .nii.gz or .zarr", ants.warped), fm, mm);
+  const char *outdir_of = mkdirs_for(prefix) != 0 ? prefix : ants.warped[0] && mkdirs_for(ants.warped) != 0 ? ants.warped : NULL;
+  if (outdir_of)
+    return done(cli_errorf("cannot create or write the output directory of '%s': %s", outdir_of, strerror(errno)), fm, mm);
   if (ffdp_comm_rank(comm) == 0) { /* rank 0 writes the outputs; it decides for all */
     if (!(plan_only || opt.device == 1) && ffdp_volume_probe(fixed, fdim, &fw, &err)) fst_space = cli_error(&err);
     else fst_space = check_output_space(prefix, ext, img_ext, fdim, &opt, verbose);
@@ -660,7 +659,8 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
   /* normalized in place (what ffdp_register would do to copies), so that no rank holds a second
    * copy of either image; the moving image's intensities are restored for the Warped output */
   double mlo = 0, mhi = 1;
-  const int winsor = ants.winsorize[1] > 0 || ants.histogram_match; /* M's intensities changed: reload for Warped */
+  /* winsorized or histogram-matched intensities cannot be restored: Warped reloads the images */
+  const int remapped = ants.winsorize[1] > 0 || ants.histogram_match;
   const double q01[2] = {0, 1}, *q = ants.winsorize[1] > 0 ? ants.winsorize : q01;
   const ffdp_comm *share_comm = sharded ? comm : NULL; /* collective: the range of every rank's share */
   lst = ffdp_volume_normalize_quantiles(F, share_comm, q, "fixed", NULL, NULL, &err);
@@ -686,9 +686,9 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
   ffdp_mat4 A = ffdp_reg_result_affine(res);
   const ffdp_volume *u = ffdp_reg_result_warp(res);
   char path[4200];
-  if (sharded || winsor) { /* rank 0 alone writes Warped: the whole images, read again and put
+  if (sharded || remapped) { /* rank 0 alone writes Warped: the whole images, read again and put
                     through the same float steps as whole inputs, so that every file is the same
-                    either way (winsorized: the clipped intensities cannot be restored) */
+                    either way */
     ffdp_volume_free(F), ffdp_volume_free(M), F = M = NULL;
     if (ffdp_volume_load(fixed, &F, &err) || ffdp_volume_load(moving, &M, &err) ||
         ffdp_volume_normalize(F, "fixed", NULL, NULL, &err) || ffdp_volume_normalize(M, "moving", &mlo, &mhi, &err))

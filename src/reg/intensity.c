@@ -185,24 +185,27 @@ ffdp_status ffdp_volume_match_histogram(ffdp_volume *moving, const ffdp_volume *
     if (st) return st;
     int64_t z0, z1;
     held_planes(img[s], comm, &z0, &z1);
-    const int64_t P = img[s]->dim[0] * img[s]->dim[1], n = (z1 - z0) * P;
+    const int64_t P = img[s]->dim[0] * img[s]->dim[1];
     /* the mean, the same bits for any split: each plane summed in order, the planes' sums
      * (one rank each, zeros elsewhere: exact) added in z order */
     const int64_t nz = img[s]->dim[2];
-    double *ps = calloc((size_t)nz, sizeof *ps), mean = 0;
-    if (!ps) return ffdp_fail(err, FFDP_ERR_NOMEM, "out of memory matching histograms");
+    const ffdp_comm *c = ffdp_comm_or_single(comm);
+    double *ps = calloc((size_t)nz, sizeof *ps), mean = 0, have = ps != NULL;
+    c->sum(c, &have, 1); /* every rank stops, or none: no rank waits in the sum below */
+    if (have < ffdp_comm_size(c)) {
+      free(ps);
+      return ffdp_fail(err, FFDP_ERR_NOMEM, "out of memory matching histograms");
+    }
 #pragma omp parallel for schedule(static)
     for (int64_t z = z0; z < z1; z++) {
       double t = 0;
       for (int64_t i = 0; i < P; i++) t += img[s]->data[z * P + i];
       ps[z] = t;
     }
-    const ffdp_comm *c = ffdp_comm_or_single(comm);
     c->sum(c, ps, (int)nz);
     for (int64_t z = 0; z < nz; z++) mean += ps[z];
     mean /= (double)(P * nz);
     free(ps);
-    (void)n;
     if (!shared_quantiles(img[s], comm, lo, hi, mean, HM_POINTS, q, pts[s] + 1, &used))
       return ffdp_fail(err, FFDP_ERR_NOMEM, "out of memory matching histograms");
     if (used < 2)
