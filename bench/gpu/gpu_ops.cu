@@ -219,13 +219,13 @@ int main(int argc, char **argv) {
   rows.push_back({"mse fwd+bwd", 12, t_mse, e_mse, pool_high_and_reset() / 1e6});
 
   // --- LNCC box/gauss
-  // (the last two rows: box k = 7 and 9 with the z running sums of FFDP_LNCC_RS=1)
+  // (box k = 7 and 9 take the z running sums by default; row 2 keeps the rings, FFDP_LNCC_RS=0)
   const int wins[5] = {5, 9, 5, 7, 9};
   const ffdp_window_kind kinds[5] = {FFDP_WINDOW_BOX, FFDP_WINDOW_BOX, FFDP_WINDOW_GAUSS, FFDP_WINDOW_BOX, FFDP_WINDOW_BOX};
-  const char *lnames[5] = {"lncc k=5 box fwd+bwd", "lncc k=9 box fwd+bwd", "lncc k=5 gauss fwd+bwd",
+  const char *lnames[5] = {"lncc k=5 box fwd+bwd", "lncc k=9 box fwd+bwd, rings (FFDP_LNCC_RS=0)", "lncc k=5 gauss fwd+bwd",
                            "lncc k=7 box fwd+bwd, z running sums", "lncc k=9 box fwd+bwd, z running sums"};
   for (int v = 0; v < 5; v++) {
-    if (v >= 3) setenv("FFDP_LNCC_RS", "1", 1);
+    if (v == 1) setenv("FFDP_LNCC_RS", "0", 1);
     ffdp_lncc_params lp = {wins[v], kinds[v], 1e-5};
     lc = ffdp_lncc_f32(&lp, &s, F.data(), M.data(), NULL, 1.0 / n, ref.data());
     poison(dout, n);
@@ -268,12 +268,12 @@ int main(int argc, char **argv) {
     const int kw[4] = {3, 7, 9, 9};
     const ffdp_window_kind kk[4] = {FFDP_WINDOW_BOX, FFDP_WINDOW_GAUSS, FFDP_WINDOW_BOX, FFDP_WINDOW_BOX};
     const char *kn[4] = {"lncc k=3 box, mask, both grads (check only)", "lncc k=7 gauss, mask, both grads (check only)",
-                         "lncc k=9 box, mask (check only)", "lncc k=9 box, running sums, mask, both grads (check only)"};
+                         "lncc k=9 box, rings, mask (check only)", "lncc k=9 box, running sums, mask, both grads (check only)"};
     std::vector<float> refF(n), gotF(n);
     for (int v = 0; v < 4; v++) {
       ffdp_lncc_params lp = {kw[v], kk[v], 1e-5};
       const bool both = v != 2;
-      if (v == 3) setenv("FFDP_LNCC_RS", "1", 1);  // the running sums under a mask, both gradients
+      if (v == 2) setenv("FFDP_LNCC_RS", "0", 1);  // the rings under a mask; v = 3 the default sums
       lc = ffdp_lncc_f32(&lp, &s, F.data(), M.data(), mk.data(), 1.0 / n, ref.data());
       if (both) ffdp_lncc_f32(&lp, &s, M.data(), F.data(), mk.data(), 1.0 / n, refF.data());
       poison(dout, n), poison(dgF, n);
@@ -474,7 +474,6 @@ int main(int argc, char **argv) {
     double e = fmax(rel_err(got.data() + off, gref.data() + off, own), fabs(lgs - lcs) / fabs(lcs));
     rows.push_back({"lncc k=5 box, slab with halo", 12, 0.0, e, 0.0});
     {  // k = 9 with the running sums on a shard whose halo is exactly the 2r = 8 planes it needs
-      setenv("FFDP_LNCC_RS", "1", 1);
       const long long h9 = 8;
       ffdp_slab s9 = {N, N, N, z0, z1, z0 - h9, z1 + h9};
       ffdp_lncc_params l9 = {9, FFDP_WINDOW_BOX, 1e-5};
@@ -485,7 +484,6 @@ int main(int argc, char **argv) {
       CK(ffdp_cuda_lncc(&l9, &s9, dF + s9.zlo * P, dM + s9.zlo * P, NULL, 1.0 / n, dout, &lg9, 0));
       CK(cudaMemcpy(got.data(), dout, n * 4, cudaMemcpyDeviceToHost));
       const long long o9 = (z0 - s9.zlo) * P;
-      unsetenv("FFDP_LNCC_RS");
       rows.push_back({"lncc k=9 box running sums, slab with halo", 12, 0.0,
                       fmax(rel_err(got.data() + o9, g9.data() + o9, own), fabs(lg9 - lc9) / fabs(lc9)), 0.0});
     }

@@ -1,8 +1,9 @@
 #!/bin/sh
-# On the GPU machine: the checks that decide whether LNCC's z running sums (FFDP_LNCC_RS=1, box
-# windows k = 7 and 9) become the default: the kernel rows against the CPU at 256^3 and 97^3,
-# then medium greedy CC[9] with the running sums on 1 process and on 2 GPU ranks (they must
-# write the same bytes: the fixed-point sums do not depend on where a rank's slab starts).
+# On the GPU machine: the checks that made LNCC's z running sums the default for box windows
+# k = 7 and 9 (session 14, bench/gpu/NOTES.md run 91; FFDP_LNCC_RS=0 keeps the rings): the
+# kernel rows against the CPU at 256^3 and 97^3, then medium greedy CC[9] with the running sums
+# on 1 process and on 2 GPU ranks (they must write the same bytes: the fixed-point sums do not
+# depend on where a rank's slab starts). Run it again after any change to src/ops/lncc.cu.
 #   carry: .device/deps .device/data .device/bin  (BIN holds gpu_ops and ffdp built for sm_90)
 set -u
 cd "$(dirname "$0")/../.."

@@ -343,12 +343,13 @@ extern "C" int ffdp_cuda_lncc2(const ffdp_lncc_params *p, const ffdp_slab *s, co
    * two moment rows (four rows left half the warps idle at the barrier: 0.65 vs 0.61 ms at
    * 256^3, r = 2); r = 4 takes 8-row tiles (its register rings: 240 registers per thread).
    * Measured alternatives (H100, bench/gpu/NOTES.md, session 9): r = 2 with 8-row tiles and
-   * two blocks per SM 0.88 ms, with four-row tasks 0.65 ms. FFDP_LNCC_RS=1: box windows of
-   * radius 3 and 4 take the running sums (no raw rings) and 16-row tiles — 2.4x faster at k = 9
-   * with sums in double (H200), which however broke N-rank = one-process bits; the fixed-point
-   * sums that restore them are not yet measured on a GPU, so the rings stay the default. */
+   * two blocks per SM 0.88 ms, with four-row tasks 0.65 ms. Box windows of radius 3 and 4 take
+   * the fixed-point running sums (no raw rings) and 16-row tiles: H200 256^3, k = 9 2.82 -> 1.39
+   * ms, N GPU ranks byte-identical to one process (bench/gpu/NOTES.md run 91); FFDP_LNCC_RS=0
+   * keeps the rings (the comparison the bench makes). The sums assume |values| <= ~900: the
+   * pipeline hands this operator images scaled to [0, 1]. */
   const char *rse = getenv("FFDP_LNCC_RS");
-  const bool rs = p->kind == FFDP_WINDOW_BOX && r >= 3 && rse && !strcmp(rse, "1");
+  const bool rs = p->kind == FFDP_WINDOW_BOX && !(rse && !strcmp(rse, "0")) && (r >= 3 || (r == 2 && rse && !strcmp(rse, "all")));
   const int ty = rs ? 16 : r == 1 ? 14 : r == 2 ? 16 : r == 3 ? 14 : 8;
   const long long nzo = s->z1 - s->z0;
   if (nzo <= 0) {
@@ -369,7 +370,8 @@ extern "C" int ffdp_cuda_lncc2(const ffdp_lncc_params *p, const ffdp_slab *s, co
   int rc;
   switch (r) {
   case 1: rc = launch<1, 14, 2, 1>(g, F, M, mask, gM, gF, part, grid, st); break;
-  case 2: rc = launch<2, 16, 2, 1>(g, F, M, mask, gM, gF, part, grid, st); break;
+  case 2: rc = rs ? launch<2, 16, 2, 1, true>(g, F, M, mask, gM, gF, part, grid, st)
+                  : launch<2, 16, 2, 1>(g, F, M, mask, gM, gF, part, grid, st); break;
   case 3: rc = rs ? launch<3, 16, 2, 1, true>(g, F, M, mask, gM, gF, part, grid, st)
                   : launch<3, 14, 2, 1>(g, F, M, mask, gM, gF, part, grid, st); break;
   default: rc = rs ? launch<4, 16, 2, 1, true>(g, F, M, mask, gM, gF, part, grid, st)
