@@ -12,10 +12,11 @@ mkdir -p "$OUT" /tmp/e2e_json
 deps=$PWD/.device/deps/usr data=$PWD/.device/data
 lib=$deps/lib/x86_64-linux-gnu
 export LD_LIBRARY_PATH=$lib:${LD_LIBRARY_PATH:-}
-ls $deps/include/nifti/nifti2_io.h $lib/libnifti2.so > /dev/null || { echo "carried packages missing under $deps"; exit 1; }
-if [ -n "${BIN:-}" ]; then
+if [ -n "${BIN:-}" ]; then  # prebuilt: only the carried libraries are needed
+  ls $lib/libnifti2.so* > /dev/null || { echo "carried libraries missing under $lib"; exit 1; }
   ffdp=$BIN/ffdp capacity=$BIN/ffdp_capacity gpu_ops=$BIN/gpu_ops
 else
+  ls $deps/include/nifti/nifti2_io.h $lib/libnifti2.so > /dev/null || { echo "carried packages missing under $deps"; exit 1; }
   cmake -S . -B /tmp/ffdp-build -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 \
     -DNIFTI2_INCLUDE_DIR=$deps/include/nifti -DNIFTI2_LIBRARY=$lib/libnifti2.so -DZNZ_LIBRARY=$lib/libznz.so \
     -DCJSON_LIBRARY=$lib/libcjson.so -DCJSON_INCLUDE_DIR=$deps/include \

@@ -347,9 +347,10 @@ extern "C" int ffdp_cuda_lncc2(const ffdp_lncc_params *p, const ffdp_slab *s, co
    * the fixed-point running sums (no raw rings) and 16-row tiles: H200 256^3, k = 9 2.82 -> 1.39
    * ms, N GPU ranks byte-identical to one process (bench/gpu/NOTES.md run 91); FFDP_LNCC_RS=0
    * keeps the rings (the comparison the bench makes). The sums assume |values| <= ~900: the
-   * pipeline hands this operator images scaled to [0, 1]. */
+   * pipeline hands this operator images scaled to [0, 1]. At r = 2 the sums lose to the rings
+   * (0.80 vs 0.61 ms at 256^3, run 92). */
   const char *rse = getenv("FFDP_LNCC_RS");
-  const bool rs = p->kind == FFDP_WINDOW_BOX && !(rse && !strcmp(rse, "0")) && (r >= 3 || (r == 2 && rse && !strcmp(rse, "all")));
+  const bool rs = p->kind == FFDP_WINDOW_BOX && r >= 3 && !(rse && !strcmp(rse, "0"));
   const int ty = rs ? 16 : r == 1 ? 14 : r == 2 ? 16 : r == 3 ? 14 : 8;
   const long long nzo = s->z1 - s->z0;
   if (nzo <= 0) {
@@ -370,8 +371,7 @@ extern "C" int ffdp_cuda_lncc2(const ffdp_lncc_params *p, const ffdp_slab *s, co
   int rc;
   switch (r) {
   case 1: rc = launch<1, 14, 2, 1>(g, F, M, mask, gM, gF, part, grid, st); break;
-  case 2: rc = rs ? launch<2, 16, 2, 1, true>(g, F, M, mask, gM, gF, part, grid, st)
-                  : launch<2, 16, 2, 1>(g, F, M, mask, gM, gF, part, grid, st); break;
+  case 2: rc = launch<2, 16, 2, 1>(g, F, M, mask, gM, gF, part, grid, st); break;
   case 3: rc = rs ? launch<3, 16, 2, 1, true>(g, F, M, mask, gM, gF, part, grid, st)
                   : launch<3, 14, 2, 1>(g, F, M, mask, gM, gF, part, grid, st); break;
   default: rc = rs ? launch<4, 16, 2, 1, true>(g, F, M, mask, gM, gF, part, grid, st)

@@ -57,50 +57,68 @@ __device__ __forceinline__ void warp_point(const DevWarp &w, int x, int y, int z
   }
 }
 
-// Values of channels c0..c0+nc-1 at q (and gradients w.r.t. q of channel c0 when g != nullptr).
-// The taps are found once and shared by every channel (fields have three).
-__device__ __forceinline__ void lookup(const float *__restrict__ M, long long mzlo, int mx, int my, int mz, int ncomp,
-                                       int c0, int nc, const DevWarp &w, const double q[3], float *val, float *g) {
-  if (w.interp == FFDP_INTERP_NEAREST) {
-    if (g) g[0] = g[1] = g[2] = 0.f;
-    bool inside = q[0] > -2.0 && q[0] < mx + 2.0 && q[1] > -2.0 && q[1] < my + 2.0 && q[2] > -2.0 && q[2] < mz + 2.0;
-    double qc[3] = {fmin(fmax(q[0], -4.0), mx + 4.0), fmin(fmax(q[1], -4.0), my + 4.0), fmin(fmax(q[2], -4.0), mz + 4.0)};
-    int ix = (int)floor(qc[0] + 0.5), iy = (int)floor(qc[1] + 0.5), iz = (int)floor(qc[2] + 0.5);
-    bool zero = false;
-    if (w.pad == FFDP_PAD_BORDER)
-      ix = min(max(ix, 0), mx - 1), iy = min(max(iy, 0), my - 1), iz = min(max(iz, 0), mz - 1);
-    else
-      zero = !inside || ix < 0 || ix >= mx || iy < 0 || iy >= my || iz < 0 || iz >= mz;
-    const float *p = M + (((long long)iz - mzlo) * my + iy) * mx * ncomp + (long long)ix * ncomp + c0;
-    for (int c = 0; c < nc; c++) val[c] = zero ? 0.f : __ldg(p + c);
-    return;
-  }
-  Taps ax = axis_linear(q[0], mx, w.pad), ay = axis_linear(q[1], my, w.pad), az = axis_linear(q[2], mz, w.pad);
-  const int xs[2] = {ax.i0, ax.i1}, ys[2] = {ay.i0, ay.i1}, zs[2] = {az.i0, az.i1};
+// Nearest neighbour: channels c0..c0+nc-1 at q (zero gradient).
+__device__ __forceinline__ void lookup_nearest(const float *__restrict__ M, long long mzlo, int mx, int my, int mz,
+                                               int ncomp, int c0, int nc, const DevWarp &w, const double q[3],
+                                               float *val) {
+  bool inside = q[0] > -2.0 && q[0] < mx + 2.0 && q[1] > -2.0 && q[1] < my + 2.0 && q[2] > -2.0 && q[2] < mz + 2.0;
+  double qc[3] = {fmin(fmax(q[0], -4.0), mx + 4.0), fmin(fmax(q[1], -4.0), my + 4.0), fmin(fmax(q[2], -4.0), mz + 4.0)};
+  int ix = (int)floor(qc[0] + 0.5), iy = (int)floor(qc[1] + 0.5), iz = (int)floor(qc[2] + 0.5);
+  bool zero = false;
+  if (w.pad == FFDP_PAD_BORDER)
+    ix = min(max(ix, 0), mx - 1), iy = min(max(iy, 0), my - 1), iz = min(max(iz, 0), mz - 1);
+  else
+    zero = !inside || ix < 0 || ix >= mx || iy < 0 || iy >= my || iz < 0 || iz >= mz;
+  const float *p = M + (((long long)iz - mzlo) * my + iy) * mx * ncomp + (long long)ix * ncomp + c0;
+  for (int c = 0; c < nc; c++) val[c] = zero ? 0.f : __ldg(p + c);
+}
+
+// Trilinear: the NC channels at q and, with GRAD, each channel's gradient w.r.t. q. The taps
+// are found once for every channel. Addresses: one 64-bit corner pointer and 32-bit steps to
+// the other seven (the host checks that a moving plane of NC channels fits 31 bits) — the
+// 64-bit offset per tap cost more instructions than everything else in the sampler (ncu, H200,
+// run 91). A tap outside the image is never loaded, whatever its address.
+template <int NC, bool GRAD>
+__device__ __forceinline__ void lookup_linear(const float *__restrict__ M, long long mzlo, int mx, int my, int mz,
+                                              int pad, const double q[3], float *val, float (*g)[3]) {
+  const Taps ax = axis_linear(q[0], mx, pad), ay = axis_linear(q[1], my, pad), az = axis_linear(q[2], mz, pad);
+  const int sy = mx * NC, sz = my * sy;
+  const float *p0 = M + ((long long)az.i0 - mzlo) * sz + (ay.i0 * sy + ax.i0 * NC);
+  const int dx = (ax.i1 - ax.i0) * NC, dy = (ay.i1 - ay.i0) * sy, dz = (az.i1 - az.i0) * sz;
   const bool vx[2] = {ax.v0, ax.v1}, vy[2] = {ay.v0, ay.v1}, vz[2] = {az.v0, az.v1};
-  long long off[8];
+  int off[8];
   bool ok[8];
 #pragma unroll
   for (int k = 0; k < 8; k++) {
-    int bx = k & 1, by = (k >> 1) & 1, bz = k >> 2;
+    const int bx = k & 1, by = (k >> 1) & 1, bz = k >> 2;
     ok[k] = vx[bx] && vy[by] && vz[bz];
-    off[k] = ((((long long)zs[bz] - mzlo) * my + ys[by]) * mx + xs[bx]) * ncomp + c0;
+    off[k] = (bx ? dx : 0) + (by ? dy : 0) + (bz ? dz : 0);
   }
   const float fx = ax.f, fy = ay.f, fz = az.f, gx = 1.f - fx, gy = 1.f - fy, gz = 1.f - fz;
-  for (int c = 0; c < nc; c++) {
+#pragma unroll
+  for (int c = 0; c < NC; c++) {
     float v[8];
 #pragma unroll
-    for (int k = 0; k < 8; k++) v[k] = ok[k] ? __ldg(M + off[k] + c) : 0.f;
+    for (int k = 0; k < 8; k++) v[k] = ok[k] ? __ldg(p0 + off[k] + c) : 0.f;
     float x00 = gx * v[0] + fx * v[1], x10 = gx * v[2] + fx * v[3];
     float x01 = gx * v[4] + fx * v[5], x11 = gx * v[6] + fx * v[7];
     float y0 = gy * x00 + fy * x10, y1 = gy * x01 + fy * x11;
-    if (g && c == 0) {
-      g[0] = ax.gmask * (gz * (gy * (v[1] - v[0]) + fy * (v[3] - v[2])) + fz * (gy * (v[5] - v[4]) + fy * (v[7] - v[6])));
-      g[1] = ay.gmask * (gz * (x10 - x00) + fz * (x11 - x01));
-      g[2] = az.gmask * (y1 - y0);
+    if (GRAD) {
+      g[c][0] = ax.gmask * (gz * (gy * (v[1] - v[0]) + fy * (v[3] - v[2])) + fz * (gy * (v[5] - v[4]) + fy * (v[7] - v[6])));
+      g[c][1] = ay.gmask * (gz * (x10 - x00) + fz * (x11 - x01));
+      g[c][2] = az.gmask * (y1 - y0);
     }
     val[c] = gz * y0 + fz * y1;
   }
+}
+
+template <int NC>
+__device__ __forceinline__ void lookup(const float *__restrict__ M, long long mzlo, int mx, int my, int mz,
+                                       const DevWarp &w, const double q[3], float *val) {
+  if (w.interp == FFDP_INTERP_NEAREST)
+    lookup_nearest(M, mzlo, mx, my, mz, NC, 0, NC, w, q, val);
+  else
+    lookup_linear<NC, false>(M, mzlo, mx, my, mz, w.pad, q, val, nullptr);
 }
 
 // Optional linear term of the composition out = U(q) + T·v (T applied to the field read at p).
@@ -120,8 +138,10 @@ struct Geo {
 // block's partial affine gradient covers many voxels.
 constexpr int BX = 32, BY = 4, MAXZB = 16;
 
-// ncomp <= 3 (images and displacement fields).
-__global__ void sample_fwd_kernel(DevWarp w, Geo g, const float *__restrict__ u, const float *__restrict__ M, int ncomp,
+// NC <= 3 (images and displacement fields). Two planes per step with all loads issued first
+// was slower (fwd 0.207 -> 0.266 ms at 256^3, H200: more registers, fewer warps in flight).
+template <int NC>
+__global__ void sample_fwd_kernel(DevWarp w, Geo g, const float *__restrict__ u, const float *__restrict__ M,
                                   AddLin lin, float *__restrict__ out) {
   const int x = blockIdx.x * BX + threadIdx.x, y = blockIdx.y * BY + threadIdx.y;
   if (x >= g.nx || y >= g.ny) return;
@@ -131,11 +151,12 @@ __global__ void sample_fwd_kernel(DevWarp w, Geo g, const float *__restrict__ u,
     double q[3];
     if (u) uu[0] = __ldg(u + 3 * i), uu[1] = __ldg(u + 3 * i + 1), uu[2] = __ldg(u + 3 * i + 2);
     warp_point(w, x, y, (int)z, u ? uu : nullptr, q);
-    lookup(M, g.mzlo, g.mx, g.my, g.mz, ncomp, 0, ncomp, w, q, val, nullptr);
-    if (lin.on)
+    lookup<NC>(M, g.mzlo, g.mx, g.my, g.mz, w, q, val);
+    if (NC == 3 && lin.on)
 #pragma unroll
       for (int c = 0; c < 3; c++) val[c] += lin.t[3 * c] * uu[0] + lin.t[3 * c + 1] * uu[1] + lin.t[3 * c + 2] * uu[2];
-    for (int c = 0; c < ncomp; c++) out[i * ncomp + c] = val[c];
+#pragma unroll
+    for (int c = 0; c < NC; c++) out[i * NC + c] = val[c];
   }
 }
 
@@ -156,7 +177,7 @@ __global__ void compose_adam_kernel(DevWarp w, Geo g, const float *__restrict__ 
 #pragma unroll
     for (int c = 0; c < 3; c++) d[c] = inv_mx == 0.f ? 0.f : adam_elem(__ldg(grad + 3 * i + c), inv_mx, m, v, 3 * i + c, k);
     warp_point(w, x, y, (int)z, d, q);
-    lookup(U, g.mzlo, g.mx, g.my, g.mz, 3, 0, 3, w, q, val, nullptr);
+    lookup<3>(U, g.mzlo, g.mx, g.my, g.mz, w, q, val);
 #pragma unroll
     for (int c = 0; c < 3; c++) out[i * 3 + c] = val[c] + d[c];
   }
@@ -166,8 +187,8 @@ __global__ void compose_adam_kernel(DevWarp w, Geo g, const float *__restrict__ 
 // memory) into partial[block][12], summed afterwards in block order: deterministic.
 // AFF: with the affine gradient. Without it (the deformable stages) the twelve double
 // accumulators are not compiled in: 126 -> fewer registers, more warps in flight.
-template <bool AFF>
-__global__ void sample_bwd_kernel(DevWarp w, Geo g, const float *__restrict__ u, const float *__restrict__ M, int ncomp,
+template <int NC, bool AFF>
+__global__ void sample_bwd_kernel(DevWarp w, Geo g, const float *__restrict__ u, const float *__restrict__ M,
                                   const float *__restrict__ gout, float *__restrict__ gu, double *partial) {
   double acc[12];
 #pragma unroll
@@ -180,13 +201,17 @@ __global__ void sample_bwd_kernel(DevWarp w, Geo g, const float *__restrict__ u,
       double q[3];
       if (u) uu[0] = __ldg(u + 3 * i), uu[1] = __ldg(u + 3 * i + 1), uu[2] = __ldg(u + 3 * i + 2);
       warp_point(w, x, y, (int)z, u ? uu : nullptr, q);
-      for (int c = 0; c < ncomp; c++) {
-        float d[3], val;
-        lookup(M, g.mzlo, g.mx, g.my, g.mz, ncomp, c, 1, w, q, &val, d);
-        float gc = gout[i * ncomp + c];
-        gq[0] += gc * d[0], gq[1] += gc * d[1], gq[2] += gc * d[2];
+      if (w.interp != FFDP_INTERP_NEAREST) {  // nearest neighbour has no gradient
+        float d[NC][3], val[NC];
+        lookup_linear<NC, true>(M, g.mzlo, g.mx, g.my, g.mz, w.pad, q, val, d);
+#pragma unroll
+        for (int c = 0; c < NC; c++) {
+          const float gc = gout[i * NC + c];
+          gq[0] += gc * d[c][0], gq[1] += gc * d[c][1], gq[2] += gc * d[c][2];
+        }
       }
       if (gu)
+#pragma unroll
         for (int a = 0; a < 3; a++)
           gu[3 * i + a] = (float)(w.S[0][a] * gq[0] + w.S[1][a] * gq[1] + w.S[2][a] * gq[2]);
       if (AFF) {
@@ -258,41 +283,64 @@ __global__ void reduce12_planes_kernel(const double *partial, long long nxy, dou
   if (lane == 0) out[z * 12 + k] = s;
 }
 
+// lookup_linear's 32-bit steps: a moving plane of ncomp channels, plus a row and a voxel.
+bool steps_fit(const ffdp_slab *ms, int ncomp) {
+  return ((long long)ms->nx * ms->ny + ms->nx + 1) * ncomp < (1LL << 31);
+}
+
+int launch_fwd(const ffdp_warp *w, const ffdp_slab *fs, const float *u, const ffdp_slab *ms, const float *M, int ncomp,
+               const AddLin &lin, float *out, cudaStream_t st) {
+  if (fs->z1 <= fs->z0) return 0;
+  if (ncomp < 1 || ncomp > 3 || !steps_fit(ms, ncomp)) return (int)cudaErrorInvalidValue;
+  const DevWarp d = to_dev(w);
+  const Geo g = to_geo(fs, ms);
+  const dim3 grid = grid_for(fs), block(BX, BY);
+  if (ncomp == 1) sample_fwd_kernel<1><<<grid, block, 0, st>>>(d, g, u, M, lin, out);
+  if (ncomp == 2) sample_fwd_kernel<2><<<grid, block, 0, st>>>(d, g, u, M, lin, out);
+  if (ncomp == 3) sample_fwd_kernel<3><<<grid, block, 0, st>>>(d, g, u, M, lin, out);
+  return (int)cudaGetLastError();
+}
+
+template <bool AFF>
+void launch_bwd(dim3 grid, cudaStream_t st, const DevWarp &d, const Geo &g, const float *u, const float *M, int ncomp,
+                const float *gout, float *gu, double *part) {
+  const dim3 block(BX, BY);
+  if (ncomp == 1) sample_bwd_kernel<1, AFF><<<grid, block, 0, st>>>(d, g, u, M, gout, gu, part);
+  if (ncomp == 2) sample_bwd_kernel<2, AFF><<<grid, block, 0, st>>>(d, g, u, M, gout, gu, part);
+  if (ncomp == 3) sample_bwd_kernel<3, AFF><<<grid, block, 0, st>>>(d, g, u, M, gout, gu, part);
+}
+
 }  // namespace
 
 extern "C" int ffdp_cuda_sample_fwd(const ffdp_warp *w, const ffdp_slab *fs, const float *u, const ffdp_slab *ms,
                                     const float *M, int ncomp, float *out, void *stream) {
-  if (fs->z1 <= fs->z0) return 0;
-  if (ncomp < 1 || ncomp > 3) return (int)cudaErrorInvalidValue;
   AddLin none = {{0}, 0};
-  sample_fwd_kernel<<<grid_for(fs), dim3(BX, BY), 0, (cudaStream_t)stream>>>(to_dev(w), to_geo(fs, ms), u, M, ncomp, none,
-                                                                             out);
-  return (int)cudaGetLastError();
+  return launch_fwd(w, fs, u, ms, M, ncomp, none, out, (cudaStream_t)stream);
 }
 
 extern "C" int ffdp_cuda_compose_fwd(const ffdp_warp *w, const double T[3][3], const ffdp_slab *fs, const float *v,
                                      const ffdp_slab *us, const float *U, float *out, void *stream) {
-  if (fs->z1 <= fs->z0) return 0;
   AddLin lin;
   lin.on = 1;
   for (int a = 0; a < 3; a++)
     for (int b = 0; b < 3; b++) lin.t[3 * a + b] = (float)T[a][b];
-  sample_fwd_kernel<<<grid_for(fs), dim3(BX, BY), 0, (cudaStream_t)stream>>>(to_dev(w), to_geo(fs, us), v, U, 3, lin, out);
-  return (int)cudaGetLastError();
+  return launch_fwd(w, fs, v, us, U, 3, lin, out, (cudaStream_t)stream);
 }
 
 extern "C" int ffdp_cuda_compose_adam(const ffdp_warp *w, const ffdp_slab *fs, const float *grad, void *m, void *v,
                                       int bf16_state, const float *inv_dev, int t, double step, const float *U,
                                       float *out, void *stream) {
   if (fs->z1 <= fs->z0) return 0;
+  if (!steps_fit(fs, 3)) return (int)cudaErrorInvalidValue;
   const AdamConst k = adam_const(t, step);
   cudaStream_t st = (cudaStream_t)stream;
+  const DevWarp d = to_dev(w);
+  const Geo g = to_geo(fs, fs);
+  const dim3 grid = grid_for(fs), block(BX, BY);
   if (bf16_state)
-    compose_adam_kernel<<<grid_for(fs), dim3(BX, BY), 0, st>>>(to_dev(w), to_geo(fs, fs), grad, (__nv_bfloat16 *)m,
-                                                               (__nv_bfloat16 *)v, inv_dev, k, U, out);
+    compose_adam_kernel<<<grid, block, 0, st>>>(d, g, grad, (__nv_bfloat16 *)m, (__nv_bfloat16 *)v, inv_dev, k, U, out);
   else
-    compose_adam_kernel<<<grid_for(fs), dim3(BX, BY), 0, st>>>(to_dev(w), to_geo(fs, fs), grad, (float *)m, (float *)v,
-                                                               inv_dev, k, U, out);
+    compose_adam_kernel<<<grid, block, 0, st>>>(d, g, grad, (float *)m, (float *)v, inv_dev, k, U, out);
   return (int)cudaGetLastError();
 }
 
@@ -304,6 +352,7 @@ extern "C" int ffdp_cuda_sample_bwd(const ffdp_warp *w, const ffdp_slab *fs, con
     if (gB_dev) cudaMemsetAsync(gB_dev, 0, 12 * sizeof(double), st);
     return (int)cudaGetLastError();
   }
+  if (ncomp < 1 || ncomp > 3 || !steps_fit(ms, ncomp)) return (int)cudaErrorInvalidValue;
   dim3 grid = grid_for(fs);
   const long long nb = (long long)grid.x * grid.y * grid.z;
   double *part = nullptr;
@@ -312,9 +361,9 @@ extern "C" int ffdp_cuda_sample_bwd(const ffdp_warp *w, const ffdp_slab *fs, con
     if (e) return (int)e;
   }
   if (part)
-    sample_bwd_kernel<true><<<grid, dim3(BX, BY), 0, st>>>(to_dev(w), to_geo(fs, ms), u, M, ncomp, gout, gu, part);
+    launch_bwd<true>(grid, st, to_dev(w), to_geo(fs, ms), u, M, ncomp, gout, gu, part);
   else
-    sample_bwd_kernel<false><<<grid, dim3(BX, BY), 0, st>>>(to_dev(w), to_geo(fs, ms), u, M, ncomp, gout, gu, nullptr);
+    launch_bwd<false>(grid, st, to_dev(w), to_geo(fs, ms), u, M, ncomp, gout, gu, nullptr);
   if (gB_dev) {
     reduce12_kernel<<<1, 12 * 32, 0, st>>>(part, nb, gB_dev);
     cudaFreeAsync(part, st);
@@ -327,12 +376,13 @@ extern "C" int ffdp_cuda_sample_bwd_planes(const ffdp_warp *w, const ffdp_slab *
                                            void *stream) {
   cudaStream_t st = (cudaStream_t)stream;
   if (fs->z1 <= fs->z0) return 0;
+  if (ncomp < 1 || ncomp > 3 || !steps_fit(ms, ncomp)) return (int)cudaErrorInvalidValue;
   dim3 grid = grid_for(fs, 1);
   const long long nxy = (long long)grid.x * grid.y;
   double *part = nullptr;
   cudaError_t e = cudaMallocAsync((void **)&part, nxy * grid.z * 12 * sizeof(double), st);
   if (e) return (int)e;
-  sample_bwd_kernel<true><<<grid, dim3(BX, BY), 0, st>>>(to_dev(w), to_geo(fs, ms), u, M, ncomp, gout, gu, part);
+  launch_bwd<true>(grid, st, to_dev(w), to_geo(fs, ms), u, M, ncomp, gout, gu, part);
   reduce12_planes_kernel<<<grid.z, 12 * 32, 0, st>>>(part, nxy, planes_dev);
   cudaFreeAsync(part, st);
   return (int)cudaGetLastError();
