@@ -283,9 +283,10 @@ __global__ void reduce12_planes_kernel(const double *partial, long long nxy, dou
   if (lane == 0) out[z * 12 + k] = s;
 }
 
-// lookup_linear's 32-bit steps: a moving plane of ncomp channels, plus a row and a voxel.
+// lookup_linear's 32-bit in-plane offsets: a corner may sit a row and a voxel past the plane
+// (the zero-padding sentinel is n + 1), and its steps add another plane, row and voxel.
 bool steps_fit(const ffdp_slab *ms, int ncomp) {
-  return ((long long)ms->nx * ms->ny + ms->nx + 1) * ncomp < (1LL << 31);
+  return ((long long)ms->nx * ms->ny + 2 * ms->nx + 2) * ncomp < (1LL << 31);
 }
 
 int launch_fwd(const ffdp_warp *w, const ffdp_slab *fs, const float *u, const ffdp_slab *ms, const float *M, int ncomp,
