@@ -120,6 +120,12 @@ two=$("$ffdp" plan -f $B -m $B --greedy --gpus 2 --json plan2.json > /dev/null &
 if [ -n "$one" ] && [ -n "$two" ] && awk -v a="$one" -v b="$two" 'BEGIN { exit !(b + 0 < a + 0) }' &&
    grep -q '"gpus":[[:space:]]*2' plan2.json; then echo "ok   plan --gpus 2: $two MB per GPU vs $one MB on one"
 else echo "FAIL plan --gpus: one=$one two=$two"; fail=1; fi
+# a grid size plans like an image of that size, with no file; a size that cannot be one is refused
+grid=$("$ffdp" plan -f 64x64x64@1 -m 64x64x64 --greedy --gpus 2 --json plan3.json > /dev/null && awk -F'[:,]' '/"peak_mb"/ { print $2 }' plan3.json)
+if [ -n "$grid" ] && [ "$grid" = "$two" ]; then echo "ok   plan of a grid size: $grid MB per GPU, as the 64^3 image"
+else echo "FAIL plan of a grid size: $grid vs $two"; fail=1; fi
+expect_fail "plan, zero-sized grid"  "each side must be" "$ffdp" plan -f 64x0x64 -m $G
+expect_fail "plan, bad grid spacing" "spacing after"     "$ffdp" plan -f 64x64x64@0 -m $G
 rm -rf reg_out
 if "$ffdp" register -f $G -m $G -o reg_out/a_ --device auto --rigid > out_register.txt 2> err_register.txt; then
   gpus=$("$ffdp" plan -f $G -m $G | grep -c 'GB free')

@@ -326,6 +326,44 @@ static int write_plan_json(const char *path, const ffdp_plan *p, double free_b, 
 
 static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *comm);
 
+/* ffdp plan takes a grid size in place of an image, NXxNYxNZ[@SPACING] (mm; default 1), to plan
+ * hardware before the images exist: 1 when spec is one (dim and an axis-aligned vox2world set),
+ * 0 when it is not, -1 (err set) for a size that cannot be a grid. */
+static int parse_grid(const char *spec, int64_t dim[3], ffdp_mat4 *w, ffdp_error *err) {
+  const char *p = spec;
+  for (int a = 0; a < 3; a++) {
+    if (*p < '0' || *p > '9') return 0;
+    char *end;
+    long long n = strtoll(p, &end, 10);
+    if (a < 2 && *end != 'x') return 0;
+    if (n < 1 || n > (1LL << 24))
+      return ffdp_fail(err, FFDP_ERR_INVALID, "grid size '%s': each side must be 1 to 16777216 voxels", spec), -1;
+    dim[a] = n;
+    p = a < 2 ? end + 1 : end;
+  }
+  double sp = 1.0;
+  if (*p == '@') {
+    char *end;
+    sp = strtod(p + 1, &end);
+    if (end == p + 1 || *end || !(sp > 0) || !(sp < 1e6))
+      return ffdp_fail(err, FFDP_ERR_INVALID, "grid size '%s': the spacing after '@' must be a positive number of mm", spec), -1;
+  } else if (*p) {
+    return 0;
+  }
+  *w = ffdp_mat4_identity();
+  for (int a = 0; a < 3; a++) w->m[a][a] = sp;
+  return 1;
+}
+
+/* An image's header, or (for plan, when no such file exists) a grid size. */
+static ffdp_status probe_or_grid(const char *path, int plan_only, int64_t dim[3], ffdp_mat4 *w, ffdp_error *err) {
+  if (plan_only && access(path, F_OK) != 0) {
+    const int g = parse_grid(path, dim, w, err);
+    if (g) return g > 0 ? FFDP_OK : err->code;
+  }
+  return ffdp_volume_probe(path, dim, w, err);
+}
+
 /* Started by an MPI launcher (mpirun / srun with PMIx): then every rank runs this command on
  * its slab; without one it is the one-rank case of the same code. */
 static int launched_by_mpi(void) {
@@ -411,9 +449,12 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
                "Prints the GPU memory each stage level of 'ffdp register' with the same options would\n"
                "allocate, the peak, and whether it fits the free memory of GPU 0 (when there is one).\n"
                "With --gpus N: per GPU for 'mpirun -np N ffdp register ... --device cuda' (one rank\n"
-               "per GPU; the busiest rank's slab). Reads the image headers only.\n\nexamples:\n"
+               "per GPU; the busiest rank's slab). Reads the image headers only; -f and -m may also\n"
+               "be grid sizes NXxNYxNZ[@SPACING_MM] (no file needed), to plan before the images exist.\n\n"
+               "examples:\n"
                "  ffdp plan -f ch2better.nii.gz -m T1_head_2mm.nii.gz --syn --state-precision bf16\n"
-               "  ffdp plan -f big_fixed.nii -m big_moving.nii --greedy --gpus 2\n");
+               "  ffdp plan -f big_fixed.nii -m big_moving.nii --greedy --gpus 2\n"
+               "  ffdp plan -f 2400x2400x2400@0.1 -m 2400x2400x2400@0.1 --greedy --gpus 8\n");
       else
         usage(stdout);
       return 0;
@@ -591,7 +632,7 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
   if (masks && ffdp_comm_agree(comm, load_masks(masks, &fm, &mm, &err), &err)) return done(cli_error(&err), fm, mm);
   opt.fixed_mask = fm, opt.moving_mask = mm;
   if (plan_only || opt.device == 1) { /* from the headers, before anything large is read */
-    if (ffdp_volume_probe(fixed, fdim, &fw, &err) || ffdp_volume_probe(moving, mdim, &mw, &err) ||
+    if (probe_or_grid(fixed, plan_only, fdim, &fw, &err) || probe_or_grid(moving, plan_only, mdim, &mw, &err) ||
         ffdp_reg_plan_gpus(fdim, fw, mdim, mw, &opt, gpus ? gpus : ffdp_comm_size(comm), &plan, &err))
       return done(cli_error(&err), fm, mm);
   }
