@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs everything ffdp builds, tests and benchmarks against, from Debian packages.
 set -eu
-pkgs="build-essential cmake pkg-config libnifti2-dev zlib1g-dev libcjson-dev libzstd-dev libblosc-dev libopenmpi-dev openmpi-bin mricron-data libinsighttoolkit5-dev"
+pkgs="build-essential cmake pkg-config libnifti2-dev zlib1g-dev libdeflate-dev libcjson-dev libzstd-dev libblosc-dev libopenmpi-dev openmpi-bin mricron-data libinsighttoolkit5-dev"
 missing=""
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -271,6 +271,47 @@ static void gzip_parallel_case(rng_t *r) {
   free(d), free(back), free(a), free(b);
 }
 
+/* A .nii.gz in several gzip members (bgzip and `cat a.gz b.gz` make such files) reads the same
+ * as one member, whole and by planes; so does one whose gzip stream stops short (an error). */
+static void multi_member_case(rng_t *r) {
+  ffdp_volume *v = make_volume(r, FFDP_DT_FLOAT32), *w = NULL, *part = NULL;
+  ffdp_error err = {0};
+  CHECK(!ffdp_volume_save(v, "mm_plain.nii", FFDP_DT_FLOAT32, FFDP_NIFTI_1, &err), "save: %s", err.msg);
+  FILE *f = fopen("mm_plain.nii", "rb");
+  fseek(f, 0, SEEK_END);
+  const long n = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  char *raw = malloc((size_t)n);
+  CHECK(fread(raw, 1, (size_t)n, f) == (size_t)n, "read back");
+  fclose(f);
+  const long cut[4] = {0, 1000, n / 2, n}; /* mid-header, mid-data */
+  remove("mm_three.nii.gz");
+  for (int k = 0; k < 3; k++) {
+    gzFile g = gzopen("mm_three.nii.gz", "ab"); /* appending makes a new member */
+    CHECK(g && gzwrite(g, raw + cut[k], (unsigned)(cut[k + 1] - cut[k])) == (int)(cut[k + 1] - cut[k]), "gzwrite");
+    gzclose(g);
+  }
+  CHECK(!ffdp_volume_load("mm_three.nii.gz", &w, &err), "three members: %s", err.msg);
+  const int64_t nv = ffdp_volume_nvox(v), *dim = ffdp_volume_dim(v), P = dim[0] * dim[1];
+  CHECK(w && !memcmp(ffdp_volume_cdata(w), ffdp_volume_cdata(v), (size_t)nv * sizeof(float)), "three members changed values");
+  CHECK(!ffdp_volume_load_planes("mm_three.nii.gz", 1, 3, &part, &err), "planes of three members: %s", err.msg);
+  CHECK(part && !memcmp(ffdp_volume_cdata(part), ffdp_volume_cdata(v) + P, (size_t)(2 * P) * sizeof(float)),
+        "planes 1-2 of three members changed");
+  ffdp_volume *share = NULL; /* planes [1, 3) in place on the whole grid */
+  CHECK(!ffdp_volume_load_share("mm_three.nii.gz", 1, 3, &share, &err), "share of three members: %s", err.msg);
+  CHECK(share && !memcmp(ffdp_volume_cdata(share) + P, ffdp_volume_cdata(v) + P, (size_t)(2 * P) * sizeof(float)),
+        "the share of three members changed");
+  ffdp_volume_free(share);
+  gzFile g = gzopen("mm_short.nii.gz", "wb");
+  gzwrite(g, raw, (unsigned)(n - 64));
+  gzclose(g);
+  ffdp_volume *bad = NULL;
+  CHECK(ffdp_volume_load("mm_short.nii.gz", &bad, &err) == FFDP_ERR_FORMAT && strstr(err.msg, "truncated"),
+        "a short stream loaded (%s)", err.msg);
+  ffdp_volume_free(bad), ffdp_volume_free(part), ffdp_volume_free(w), ffdp_volume_free(v);
+  free(raw);
+}
+
 int main(void) {
   rng_t r = {2718281828ULL};
   plane_writer_case();
@@ -282,6 +323,7 @@ int main(void) {
   xform_cases();
   field_case(&r);
   gzip_parallel_case(&r);
+  multi_member_case(&r);
   if (!shared_brains()) printf("note: ../shared/data not found; skipped the shared-brain geometry checks\n");
   return check_done("test_nifti");
 }

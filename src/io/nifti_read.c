@@ -12,6 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#ifdef FFDP_HAVE_LIBDEFLATE
+#include <libdeflate.h>
+#endif
 
 int ffdp_path_is_gz(const char *path) {
   size_t n = strlen(path);
@@ -156,9 +159,62 @@ static ffdp_status read_converted(const nifti_image *nim, const char *path, int6
   return read_chunks(nim, path, start, n, dst, NULL, err);
 }
 
+#ifdef FFDP_HAVE_LIBDEFLATE
+/* A .nii.gz whose data fits kFastGzMax bytes is read whole and inflated by libdeflate: 4-5x
+ * zlib's gzread (2-core build machine: ch2better 0.305 -> 0.056 s, 630 vs 116 MB/s), at the
+ * cost of holding the compressed file and the raw data at once — hence the bound; larger
+ * files stream through zlib in 1 MiB chunks. Any member it cannot take (corrupt, truncated,
+ * more data than the header says) falls back to the zlib path, which names the problem.
+ * Returns 1 when it did the read (*st says how it went), 0 to fall back. */
+static const double kFastGzMax = 2147483648.0; /* 2 GiB of raw data */
+
+static int read_gz_whole(const nifti_image *nim, const char *path, int64_t start, int64_t n, float *dst, int nbyper,
+                         int swapsize, ffdp_status *st, ffdp_error *err) {
+  const double need_d = (double)nim->iname_offset + (double)nim->nvox * nbyper;
+  if (need_d > kFastGzMax) return 0;
+  const size_t need = (size_t)need_d;
+  FILE *f = fopen(nim->iname ? nim->iname : path, "rb");
+  if (!f) return 0;
+  struct stat sb;
+  char *in = NULL, *raw = NULL;
+  int did = 0;
+  if (fstat(fileno(f), &sb) == 0 && sb.st_size > 0 && (double)sb.st_size < 2 * need_d + 65536 &&
+      (in = malloc((size_t)sb.st_size)) && (raw = malloc(need)) && fread(in, 1, (size_t)sb.st_size, f) == (size_t)sb.st_size) {
+    struct libdeflate_decompressor *d = libdeflate_alloc_decompressor();
+    size_t ip = 0, op = 0, used_in = 0, used_out = 0;
+    enum libdeflate_result r = d ? LIBDEFLATE_SUCCESS : LIBDEFLATE_BAD_DATA;
+    /* one member after another (bgzip-style files have many); stop at the end of the data */
+    while (r == LIBDEFLATE_SUCCESS && op < need && ip + 18 <= (size_t)sb.st_size &&
+           (unsigned char)in[ip] == 0x1f && (unsigned char)in[ip + 1] == 0x8b) {
+      r = libdeflate_gzip_decompress_ex(d, in + ip, (size_t)sb.st_size - ip, raw + op, need - op, &used_in, &used_out);
+      ip += used_in, op += used_out;
+    }
+    if (d) libdeflate_free_decompressor(d);
+    if (r == LIBDEFLATE_SUCCESS && op == need) {
+      char *data = raw + nim->iname_offset + start * nbyper;
+      if (nim->byteorder != nifti_short_order() && swapsize > 1) nifti_swap_Nbytes((size_t)n, swapsize, data);
+      ffdp_convert_to_float(data, nim->datatype, n, nim->scl_slope, nim->scl_inter, dst);
+      *st = FFDP_OK, did = 1;
+    }
+  }
+  (void)err;
+  fclose(f);
+  free(in), free(raw);
+  return did;
+}
+#endif
+
 /* dst: values [start, start + n) converted in place; or (dst NULL) each chunk to sink. */
 static ffdp_status read_chunks(const nifti_image *nim, const char *path, int64_t start, int64_t n, float *dst,
                                const value_sink *sink, ffdp_error *err) {
+#ifdef FFDP_HAVE_LIBDEFLATE
+  if (dst && ffdp_path_is_gz(path)) {
+    int nb = 0, sw = 0;
+    nifti_datatype_sizes(nim->datatype, &nb, &sw);
+    ffdp_status fast;
+    if (nb > 0 && read_gz_whole(nim, path, start, n, dst, nb, sw, &fast, err)) return fast;
+  }
+#endif
   nifti_image *tmp = NULL;
   znzFile fp = nifti_image_open(path, "rb", &tmp);
   if (tmp) nifti_image_free(tmp);
