@@ -283,16 +283,17 @@ __global__ void reduce12_planes_kernel(const double *partial, long long nxy, dou
   if (lane == 0) out[z * 12 + k] = s;
 }
 
-// lookup_linear's 32-bit in-plane offsets: a corner may sit a row and a voxel past the plane
-// (the zero-padding sentinel is n + 1), and its steps add another plane, row and voxel.
-bool steps_fit(const ffdp_slab *ms, int ncomp) {
-  return ((long long)ms->nx * ms->ny + 2 * ms->nx + 2) * ncomp < (1LL << 31);
+// Channels the kernels are compiled for (1-3), and lookup_linear's 32-bit in-plane offsets: a
+// corner may sit a row and a voxel past the plane (the zero-padding sentinel is n + 1), and its
+// steps add another plane, row and voxel.
+bool shape_ok(const ffdp_slab *ms, int ncomp) {
+  return ncomp >= 1 && ncomp <= 3 && ((long long)ms->nx * ms->ny + 2 * ms->nx + 2) * ncomp < (1LL << 31);
 }
 
 int launch_fwd(const ffdp_warp *w, const ffdp_slab *fs, const float *u, const ffdp_slab *ms, const float *M, int ncomp,
                const AddLin &lin, float *out, cudaStream_t st) {
   if (fs->z1 <= fs->z0) return 0;
-  if (ncomp < 1 || ncomp > 3 || !steps_fit(ms, ncomp)) return (int)cudaErrorInvalidValue;
+  if (!shape_ok(ms, ncomp)) return (int)cudaErrorInvalidValue;
   const DevWarp d = to_dev(w);
   const Geo g = to_geo(fs, ms);
   const dim3 grid = grid_for(fs), block(BX, BY);
@@ -332,7 +333,7 @@ extern "C" int ffdp_cuda_compose_adam(const ffdp_warp *w, const ffdp_slab *fs, c
                                       int bf16_state, const float *inv_dev, int t, double step, const float *U,
                                       float *out, void *stream) {
   if (fs->z1 <= fs->z0) return 0;
-  if (!steps_fit(fs, 3)) return (int)cudaErrorInvalidValue;
+  if (!shape_ok(fs, 3)) return (int)cudaErrorInvalidValue;
   const AdamConst k = adam_const(t, step);
   cudaStream_t st = (cudaStream_t)stream;
   const DevWarp d = to_dev(w);
@@ -353,7 +354,7 @@ extern "C" int ffdp_cuda_sample_bwd(const ffdp_warp *w, const ffdp_slab *fs, con
     if (gB_dev) cudaMemsetAsync(gB_dev, 0, 12 * sizeof(double), st);
     return (int)cudaGetLastError();
   }
-  if (ncomp < 1 || ncomp > 3 || !steps_fit(ms, ncomp)) return (int)cudaErrorInvalidValue;
+  if (!shape_ok(ms, ncomp)) return (int)cudaErrorInvalidValue;
   dim3 grid = grid_for(fs);
   const long long nb = (long long)grid.x * grid.y * grid.z;
   double *part = nullptr;
@@ -377,7 +378,7 @@ extern "C" int ffdp_cuda_sample_bwd_planes(const ffdp_warp *w, const ffdp_slab *
                                            void *stream) {
   cudaStream_t st = (cudaStream_t)stream;
   if (fs->z1 <= fs->z0) return 0;
-  if (ncomp < 1 || ncomp > 3 || !steps_fit(ms, ncomp)) return (int)cudaErrorInvalidValue;
+  if (!shape_ok(ms, ncomp)) return (int)cudaErrorInvalidValue;
   dim3 grid = grid_for(fs, 1);
   const long long nxy = (long long)grid.x * grid.y;
   double *part = nullptr;
