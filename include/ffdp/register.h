@@ -81,6 +81,13 @@ typedef struct ffdp_reg_options {
   int result_on_root;            /* ranks: only rank 0 receives the final warps (the others'
                                     result has none), sparing each other rank the whole fields
                                     (12 B/voxel each) when rank 0 alone writes them */
+  int result_shares;             /* ranks: each rank receives only its share of the final warps'
+                                    planes (ffdp_comm_share of the fixed grid): volumes on the
+                                    whole fixed grid whose other planes are zero and, never
+                                    written, take no memory (as ffdp_volume_load_share gives);
+                                    ffdp_reg_result_planes says which. No rank holds a whole
+                                    field: what ranks writing their own planes of the outputs
+                                    use. Overrides result_on_root. */
   ffdp_image_exchange image_exchange; /* ranks: how sampled images cross ranks (CPU stages and
                                     CUDA windows; the CUDA stages have no ring) */
   int sharded_inputs;            /* ranks: each rank's fixed and moving hold valid voxels only on
@@ -141,6 +148,14 @@ ffdp_status ffdp_volume_normalize_share(ffdp_volume *v, const ffdp_comm *comm, c
 ffdp_status ffdp_volume_normalize_quantiles(ffdp_volume *v, const ffdp_comm *comm, const double q[2], const char *what,
                                             double *lo, double *hi, ffdp_error *err);
 
+/* Collective for shares (comm; NULL: the whole of v): the smallest and largest finite
+ * intensity of every rank's share of v. An image with NaN/Inf voxels is an error naming what. */
+ffdp_status ffdp_volume_intensity_range(const ffdp_volume *v, const ffdp_comm *comm, const char *what, double *lo,
+                                        double *hi, ffdp_error *err);
+/* Scale planes [z0, z1) of v in place from [lo, hi] to [0, 1] with the float arithmetic of
+ * ffdp_volume_normalize (no clipping): a block of planes scaled as the whole image would be. */
+void ffdp_volume_scale_planes(ffdp_volume *v, int64_t z0, int64_t z1, double lo, double hi);
+
 /* Histogram matching in place, as ITK's filter in antsRegistration: 12 match points at the
  * quantiles of each image's voxels above its mean, plus the mean and the maximum, moving mapped
  * piecewise linearly onto fixed. comm: the images are rank shares (sharded), every statistic
@@ -157,6 +172,9 @@ const ffdp_volume *ffdp_reg_result_warp(const ffdp_reg_result *r);
 /* Inverse displacement (SyN only, else NULL), on the fixed grid in the ANTs sense: a moving
  * point y maps to fixed z + u_inv(z) with z = A^-1 (y - t). Already in ANTs form (not A^-1 u). */
 const ffdp_volume *ffdp_reg_result_inverse_warp(const ffdp_reg_result *r);
+/* Planes [*z0, *z1) of the fixed grid on which the warps above are valid: every plane, or
+ * this rank's share with result_shares (other planes may hold anything). */
+void ffdp_reg_result_planes(const ffdp_reg_result *r, int64_t *z0, int64_t *z1);
 int ffdp_reg_result_nstages(const ffdp_reg_result *r);
 ffdp_stage_summary ffdp_reg_result_stage(const ffdp_reg_result *r, int i);
 
@@ -178,8 +196,18 @@ typedef struct ffdp_ncc_sums {
 } ffdp_ncc_sums;
 void ffdp_ncc_add(ffdp_ncc_sums *s, const float *a, const float *b, int64_t n);
 double ffdp_ncc_value(const ffdp_ncc_sums *s);
+/* Collective: every rank's sums added, in rank order, into s on every rank (NULL: as is). */
+void ffdp_ncc_sums_reduce(ffdp_ncc_sums *s, const ffdp_comm *comm);
 /* Fraction of voxels whose Jacobian determinant of x -> A·x + t + u(x) is <= 0. */
 double ffdp_folding_fraction(const ffdp_volume *u, ffdp_mat4 affine);
+/* The count of such voxels in planes [z0, z1) (reading planes z0-1 and z1 where the grid has
+ * them): the same voxels ffdp_folding_fraction counts, a block of planes at a time. */
+int64_t ffdp_folding_count(const ffdp_volume *u, ffdp_mat4 affine, int64_t z0, int64_t z1);
+/* Collective over comm: the folding fraction of a warp of which each rank holds its share of
+ * planes (ffdp_comm_share; result_shares), the one plane each side that the differences need
+ * fetched from the neighbours into u. The same number as ffdp_folding_fraction of the whole. */
+ffdp_status ffdp_folding_fraction_shared(ffdp_volume *u, ffdp_mat4 affine, const ffdp_comm *comm, double *fraction,
+                                         ffdp_error *err);
 
 /* ITK/ANTs transform files. The affine file is "#Insight Transform File V1.0" with an
  * AffineTransform_double_3_3 in LPS, as ANTs writes it. The displacement field is written in
@@ -189,6 +217,12 @@ ffdp_status ffdp_affine_load_itk(const char *path, ffdp_mat4 *affine, ffdp_error
 ffdp_status ffdp_warp_save_ants(const ffdp_volume *u, ffdp_mat4 affine, const char *path, ffdp_error *err);
 /* The inverse warp is already in the ANTs convention: written in LPS as is. */
 ffdp_status ffdp_inverse_warp_save_ants(const ffdp_volume *u_inv, const char *path, ffdp_error *err);
+/* Collective: both written by the ranks of comm together, each from its share of the planes
+ * (result_shares), as ffdp_field_save_mapped_shared does. */
+ffdp_status ffdp_warp_save_ants_shared(const ffdp_volume *u, ffdp_mat4 affine, const char *path, const ffdp_comm *comm,
+                                       ffdp_error *err);
+ffdp_status ffdp_inverse_warp_save_ants_shared(const ffdp_volume *u_inv, const char *path, const ffdp_comm *comm,
+                                               ffdp_error *err);
 
 #ifdef __cplusplus
 }

@@ -3,6 +3,7 @@
 #ifndef FFDP_VOLUME_H
 #define FFDP_VOLUME_H
 #include <stdint.h>
+#include "ffdp/comm.h"
 #include "ffdp/error.h"
 #include "ffdp/geometry.h"
 #ifdef __cplusplus
@@ -78,6 +79,11 @@ ffdp_status ffdp_field_save(const ffdp_volume *v, const char *path, int lps, ffd
 /* The same with every vector mapped by the 3x3 matrix T first (NULL: as is; no copy of the
  * field is made). */
 ffdp_status ffdp_field_save_mapped(const ffdp_volume *v, const double T[3][3], const char *path, int lps, ffdp_error *err);
+/* Collective: the same file written by the ranks of comm together, each from its share of v's
+ * planes (ffdp_comm_share; the other planes are not read), as ffdp_plane_writer_open_shared
+ * does (.nii or .nii.gz). One rank (or NULL): ffdp_field_save_mapped. */
+ffdp_status ffdp_field_save_mapped_shared(const ffdp_volume *v, const double T[3][3], const char *path, int lps,
+                                          const ffdp_comm *comm, ffdp_error *err);
 
 /* OME-Zarr output (NGFF 0.4, Zarr v2, one level, axes z y x in millimetres, chunk files
  * "z/y/x"); ffdp_volume_save writes one with the defaults when path is a Zarr path. Written
@@ -118,6 +124,16 @@ ffdp_status ffdp_volume_smooth(const ffdp_volume *v, const double sigma[3], ffdp
 typedef struct ffdp_plane_writer ffdp_plane_writer;
 ffdp_status ffdp_plane_writer_open(const char *path, const int64_t dim[3], ffdp_mat4 vox2world, ffdp_dtype dtype,
                                    ffdp_nifti_version ver, ffdp_plane_writer **out, ffdp_error *err);
+/* The same file written by the ranks of comm together, each putting its own share of the planes
+ * (ffdp_comm_share), in z order: .nii by positional writes into one file, .nii.gz as one gzip
+ * member per rank concatenated in rank order (a multi-member gzip file, which gzip, zlib, ITK,
+ * FSL and nibabel read as one stream), .zarr with each rank writing the chunk rows that start in
+ * its share. open, close and abort are collective (every rank calls close or abort once); the
+ * file appears only when every rank has written all of its planes. Ranks on several hosts need
+ * a file system they all see. One rank (or NULL): ffdp_plane_writer_open. */
+ffdp_status ffdp_plane_writer_open_shared(const char *path, const int64_t dim[3], ffdp_mat4 vox2world, ffdp_dtype dtype,
+                                          ffdp_nifti_version ver, const ffdp_comm *comm, ffdp_plane_writer **out,
+                                          ffdp_error *err);
 ffdp_status ffdp_plane_writer_put(ffdp_plane_writer *w, const float *planes, int64_t nplanes, ffdp_error *err);
 ffdp_status ffdp_plane_writer_close(ffdp_plane_writer *w, ffdp_error *err);
 void ffdp_plane_writer_abort(ffdp_plane_writer *w);

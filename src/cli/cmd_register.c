@@ -1,5 +1,6 @@
 /* ffdp register: ANTs-familiar options, presets, live progress, summary and --json. */
 #include "cli/cli.h"
+#include "cli/register_outputs.h"
 #include "core/err.h"
 #include "io/nifti_common.h"
 #ifdef FFDP_HAVE_MPI
@@ -216,43 +217,6 @@ static int mkdirs_for(const char *prefix) {
 
 /* Undo ffdp_volume_normalize for the Warped output: x·(hi - lo) + lo, rounded back to whole
  * numbers when the file held integers (so they come back exactly). */
-static void restore_intensities(ffdp_volume *v, double lo, double hi) {
-  const int64_t n = ffdp_volume_nvox(v);
-  float *d = ffdp_volume_data(v);
-  const int dt = ffdp_volume_source_dtype(v);
-  const int integral = dt != FFDP_DT_FLOAT32 && dt != FFDP_DT_FLOAT64;
-#pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < n; i++) {
-    double x = d[i] * (hi - lo) + lo;
-    d[i] = (float)(integral ? nearbyint(x) : x);
-  }
-}
-
-/* The moving image on the fixed grid, warped and written a block of planes at a time (no
- * whole-volume copy: at a gigavoxel that is gigabytes of host memory), with the global NCC
- * against the fixed image accumulated on the way. */
-static ffdp_status write_warped(const ffdp_volume *F, const ffdp_volume *M, ffdp_mat4 A, const ffdp_volume *u,
-                                const char *path, double *ncc, ffdp_error *err) {
-  const int64_t *dim = ffdp_volume_dim(F), P = dim[0] * dim[1];
-  const int64_t block = P > 0 && (int64_t)(64 << 20) / P > 1 ? (int64_t)(64 << 20) / P : 1; /* ~256 MB of floats */
-  float *buf = malloc((size_t)(block < dim[2] ? block : dim[2]) * (size_t)P * sizeof(float));
-  if (!buf) return ffdp_fail(err, FFDP_ERR_NOMEM, "out of memory writing '%s'", path);
-  ffdp_plane_writer *w = NULL;
-  ffdp_status st = ffdp_plane_writer_open(path, dim, ffdp_volume_vox2world(F), FFDP_DT_FLOAT32, FFDP_NIFTI_AUTO, &w, err);
-  ffdp_ncc_sums sums = {0};
-  for (int64_t z = 0; !st && z < dim[2]; z += block) {
-    const int64_t z1 = z + block < dim[2] ? z + block : dim[2];
-    st = ffdp_warp_image_planes(M, dim, ffdp_volume_vox2world(F), A, u, 0, z, z1, buf, err);
-    if (!st) ffdp_ncc_add(&sums, ffdp_volume_cdata(F) + z * P, buf, (z1 - z) * P);
-    if (!st) st = ffdp_plane_writer_put(w, buf, z1 - z, err);
-  }
-  free(buf);
-  if (st) ffdp_plane_writer_abort(w);
-  else st = ffdp_plane_writer_close(w, err);
-  *ncc = ffdp_ncc_value(&sums);
-  return st;
-}
-
 /* This rank's share of an image's planes (the rest never read, never mapped). */
 static ffdp_status load_share(const char *path, const ffdp_comm *comm, ffdp_volume **v, ffdp_error *err) {
   int64_t dim[3], z0, z1;
@@ -677,7 +641,7 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
   }
   ffdp_volume *F = NULL, *M = NULL;
   ffdp_reg_result *res = NULL;
-  int after_reg = 0; /* ranks agree once more after rank 0 has written the outputs */
+  int after_reg = 0; /* ranks agree once more after rank 0 has written its report (--json) */
   sharded = sharded && ffdp_comm_size(comm) > 1;
   ffdp_status lst = sharded ? load_share(fixed, comm, &F, &err) : ffdp_volume_load(fixed, &F, &err);
   if (!lst) lst = sharded ? load_share(moving, comm, &M, &err) : ffdp_volume_load(moving, &M, &err);
@@ -699,64 +663,49 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
   double t1 = cli_now();
   /* normalized in place (what ffdp_register would do to copies), so that no rank holds a second
    * copy of either image; the moving image's intensities are restored for the Warped output */
-  double mlo = 0, mhi = 1;
-  /* winsorized or histogram-matched intensities cannot be restored: Warped reloads the images */
+  double flo = 0, fhi = 1, mlo = 0, mhi = 1;
+  /* winsorized or histogram-matched intensities cannot be restored: Warped reads the moving
+   * planes again and scales them by the image's min and max, found here */
   const int remapped = ants.winsorize[1] > 0 || ants.histogram_match;
   const double q01[2] = {0, 1}, *q = ants.winsorize[1] > 0 ? ants.winsorize : q01;
   const ffdp_comm *share_comm = sharded ? comm : NULL; /* collective: the range of every rank's share */
-  lst = ffdp_volume_normalize_quantiles(F, share_comm, q, "fixed", NULL, NULL, &err);
-  if (!lst) lst = ffdp_volume_normalize_quantiles(M, share_comm, q, "moving", &mlo, &mhi, &err);
+  lst = remapped ? ffdp_volume_intensity_range(F, share_comm, "fixed", &flo, &fhi, &err) : FFDP_OK;
+  if (!lst && remapped) lst = ffdp_volume_intensity_range(M, share_comm, "moving", &mlo, &mhi, &err);
+  if (!lst) lst = ffdp_volume_normalize_quantiles(F, share_comm, q, "fixed", remapped ? NULL : &flo, remapped ? NULL : &fhi, &err);
+  if (!lst) lst = ffdp_volume_normalize_quantiles(M, share_comm, q, "moving", remapped ? NULL : &mlo, remapped ? NULL : &mhi, &err);
   if (!lst && ants.histogram_match) lst = ffdp_volume_match_histogram(M, F, share_comm, &err);
   if (ffdp_comm_agree(opt.comm, lst, &err)) goto fail;
   opt.inputs_normalized = 1;
   opt.sharded_inputs = sharded;
-  opt.result_on_root = 1; /* rank 0 alone writes the outputs */
+  opt.result_shares = 1; /* each rank writes its own planes of the outputs */
+  const int64_t *fdim_reg = ffdp_volume_dim(F);
+  const int64_t fdim3[3] = {fdim_reg[0], fdim_reg[1], fdim_reg[2]};
+  const ffdp_mat4 fw_reg = ffdp_volume_vox2world(F);
   if (ffdp_register(F, M, &opt, &res, &err)) goto fail; /* a failure is agreed by every rank */
-  after_reg = 1;
-  double rss_others = 0; /* the other ranks' largest peak: theirs is over once they hand back */
+  double t_reg = cli_now() - t1;
+  ffdp_mat4 A = ffdp_reg_result_affine(res);
+  const ffdp_volume *u = ffdp_reg_result_warp(res);
+  char path[4200], warp_path[4200], inv_path[4200], aff_path[4200];
+  if (ants.warped[0]) snprintf(path, sizeof path, "%s", ants.warped);
+  else snprintf(path, sizeof path, "%sWarped%s", prefix, img_ext);
+  snprintf(aff_path, sizeof aff_path, "%s0GenericAffine.txt", prefix);
+  snprintf(warp_path, sizeof warp_path, "%s1Warp%s", prefix, ext);
+  snprintf(inv_path, sizeof inv_path, "%s1InverseWarp%s", prefix, ext);
+  reg_outputs outs = {opt.comm, fixed, moving, sharded, remapped, flo, fhi, mlo, mhi, res, A,
+                      {fdim3[0], fdim3[1], fdim3[2]}, fw_reg, path, aff_path, warp_path, inv_path, 0, 0, 0, 0, 0};
+  if (reg_write_outputs(&outs, &F, &M, &err)) goto fail_res; /* agreed: every rank stops */
+  const double ncc = outs.ncc, fold = outs.fold;
+  if (getenv("FFDP_TRACE") && ffdp_comm_rank(opt.comm) == 0) /* where the time after the registration goes */
+    fprintf(stderr, "[trace] outputs: folding %.1f ms, Warped (warp + NCC + write) %.1f ms, transforms %.1f ms\n",
+            1e3 * outs.t_fold, 1e3 * outs.t_warped, 1e3 * outs.t_transforms);
+  double rss_others = 0; /* the other ranks' largest peak */
   if (ffdp_comm_size(opt.comm) > 1) {
     double mine = ffdp_comm_rank(opt.comm) ? peak_rss_mb() : 0;
     MPI_Reduce(&mine, &rss_others, 1, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
   }
-  if (ffdp_comm_rank(opt.comm) != 0) { /* nothing more to hold while rank 0 writes */
-    ffdp_reg_result_free(res), res = NULL;
-    ffdp_volume_free(F), ffdp_volume_free(M), F = M = NULL;
-    goto done;
-  }
-  double t_reg = cli_now() - t1;
-  ffdp_mat4 A = ffdp_reg_result_affine(res);
-  const ffdp_volume *u = ffdp_reg_result_warp(res);
-  char path[4200];
-  if (sharded || remapped) { /* rank 0 alone writes Warped: the whole images, read again and put
-                    through the same float steps as whole inputs, so that every file is the same
-                    either way */
-    ffdp_volume_free(F), ffdp_volume_free(M), F = M = NULL;
-    if (ffdp_volume_load(fixed, &F, &err) || ffdp_volume_load(moving, &M, &err) ||
-        ffdp_volume_normalize(F, "fixed", NULL, NULL, &err) || ffdp_volume_normalize(M, "moving", &mlo, &mhi, &err))
-      goto fail_res;
-  }
-  restore_intensities(M, mlo, mhi);
-  double to = cli_now();
-  double ncc = 0, fold = u ? ffdp_folding_fraction(u, A) : 0;
-  const double t_fold = cli_now() - to;
-  if (ants.warped[0]) snprintf(path, sizeof path, "%s", ants.warped);
-  else snprintf(path, sizeof path, "%sWarped%s", prefix, img_ext);
-  if (write_warped(F, M, A, u, path, &ncc, &err)) goto fail_res;
-  const double t_warped = cli_now() - to - t_fold;
-  snprintf(path, sizeof path, "%s0GenericAffine.txt", prefix);
-  if (ffdp_affine_save_itk(A, path, &err)) goto fail_res;
-  if (u) {
-    snprintf(path, sizeof path, "%s1Warp%s", prefix, ext);
-    if (ffdp_warp_save_ants(u, A, path, &err)) goto fail_res;
-  }
-  if (getenv("FFDP_TRACE")) /* where the time after the registration goes (diagnostics) */
-    fprintf(stderr, "[trace] outputs: folding %.1f ms, Warped (warp + NCC + write) %.1f ms, transforms %.1f ms\n",
-            1e3 * t_fold, 1e3 * t_warped, 1e3 * (cli_now() - to - t_fold - t_warped));
+  after_reg = 1;
+  if (ffdp_comm_rank(opt.comm) != 0) goto done; /* rank 0 reports */
   const ffdp_volume *ui = ffdp_reg_result_inverse_warp(res);
-  if (ui) {
-    snprintf(path, sizeof path, "%s1InverseWarp%s", prefix, ext);
-    if (ffdp_inverse_warp_save_ants(ui, path, &err)) goto fail_res;
-  }
   double t_total = cli_now() - t0, rss = peak_rss_mb(), gpu_peak = 0;
   for (int s = 0; s < ffdp_reg_result_nstages(res); s++)
     if (ffdp_reg_result_stage(res, s).device_peak_bytes > gpu_peak) gpu_peak = ffdp_reg_result_stage(res, s).device_peak_bytes;
@@ -791,7 +740,7 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
     if (u) printf(", folding (det J <= 0) %.4f%% of voxels", 100 * fold);
     if (ants.warped[0]) printf("\n  outputs: %s, ", ants.warped);
     else printf("\n  outputs: %sWarped%s, ", prefix, img_ext);
-    printf("%s0GenericAffine.txt%s%s%s%s\n", prefix, u ? ", 1Warp" : "", u ? ext : "", ui ? ", 1InverseWarp" : "", ui ? ext : "");
+    printf("%s%s%s%s%s\n", aff_path, u ? ", " : "", u ? warp_path : "", ui ? ", " : "", ui ? inv_path : "");
   }
   if (json) {
     cJSON *j = cJSON_CreateObject(), *st = cJSON_AddArrayToObject(j, "stages");

@@ -10,4 +10,10 @@
 
 int ffdp_path_is_gz(const char *path);
 int ffdp_path_is_nifti(const char *path);
+/* The header bytes for a volume of dim (a 3-vector field, 5D, when as_field) with the 4-byte
+ * "no extension" flag after them, NIfTI-2 when asked for or when NIfTI-1 cannot hold it;
+ * *nbyper: bytes per stored value of dtype. */
+ffdp_status ffdp_nifti_make_header(const char *path, const int64_t dim[3], ffdp_mat4 vox2world, int dtype,
+                                   ffdp_nifti_version ver, int as_field, unsigned char hdr[544], size_t *hdr_size,
+                                   int *nbyper, ffdp_error *err);
 #endif

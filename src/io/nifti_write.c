@@ -5,6 +5,7 @@
 #include "io/convert.h"
 #include "io/gzip_parallel.h"
 #include "io/zarr.h"
+#include "io/nifti_shared.h"
 #include "core/err.h"
 #include "core/volume_internal.h"
 #include <errno.h>
@@ -49,11 +50,9 @@ static void set_geometry(nifti_image *nim, ffdp_mat4 w) {
   nim->xyz_units = NIFTI_UNITS_MM;
 }
 
-/* The header bytes for a volume of dim (as a 3-vector field when as_field), NIfTI-2 when asked
- * for or when NIfTI-1 cannot hold it. */
-static ffdp_status make_header(const char *path, const int64_t dim[3], ffdp_mat4 vox2world, int dtype,
-                               ffdp_nifti_version ver, int as_field, unsigned char hdr[544], size_t *hdr_size,
-                               int *nbyper, ffdp_error *err) {
+ffdp_status ffdp_nifti_make_header(const char *path, const int64_t dim[3], ffdp_mat4 vox2world, int dtype,
+                                   ffdp_nifti_version ver, int as_field, unsigned char hdr[544], size_t *hdr_size,
+                                   int *nbyper, ffdp_error *err) {
   if (!ffdp_path_is_nifti(path))
     return ffdp_fail(err, FFDP_ERR_INVALID, "output '%s' must end in .nii or .nii.gz", path);
   const int64_t total = dim[0] * dim[1] * dim[2] * (as_field ? 3 : 1);
@@ -146,7 +145,7 @@ static ffdp_status write_nifti(const ffdp_volume *v, const char *path, int dtype
   unsigned char hdr[544];
   size_t hdr_size;
   int nbyper;
-  ffdp_status st = make_header(path, v->dim, v->vox2world, dtype, ver, as_field, hdr, &hdr_size, &nbyper, err);
+  ffdp_status st = ffdp_nifti_make_header(path, v->dim, v->vox2world, dtype, ver, as_field, hdr, &hdr_size, &nbyper, err);
   out_stream o;
   char *tmp = NULL;
   if (st || (st = open_temp(path, &o, &tmp, err))) return st;
@@ -190,6 +189,8 @@ struct ffdp_plane_writer {
   int bg_errno;
   pthread_t thr;
   ffdp_zarr_writer *zw; /* a .zarr path: the store's own writer does the rest */
+  ffdp_shared_nifti *sn; /* ranks writing one file: this rank's planes [next, z1) go there */
+  int64_t z1;
 };
 
 static void *plane_writer_bg(void *arg) {
@@ -224,7 +225,7 @@ ffdp_status ffdp_plane_writer_open(const char *path, const int64_t dim[3], ffdp_
   unsigned char hdr[544];
   size_t hdr_size;
   int nbyper;
-  ffdp_status st = make_header(path, dim, vox2world, (int)dtype, ver, 0, hdr, &hdr_size, &nbyper, err);
+  ffdp_status st = ffdp_nifti_make_header(path, dim, vox2world, (int)dtype, ver, 0, hdr, &hdr_size, &nbyper, err);
   if (st) return st;
   ffdp_plane_writer *w = calloc(1, sizeof *w);
   if (w) w->path = strdup(path);
@@ -246,9 +247,49 @@ ffdp_status ffdp_plane_writer_open(const char *path, const int64_t dim[3], ffdp_
   return FFDP_OK;
 }
 
+static void plane_writer_free(ffdp_plane_writer *w) {
+  free(w->path), free(w->blk[0]), free(w->blk[1]), free(w);
+}
+
+ffdp_status ffdp_plane_writer_open_shared(const char *path, const int64_t dim[3], ffdp_mat4 vox2world, ffdp_dtype dtype,
+                                          ffdp_nifti_version ver, const ffdp_comm *comm, ffdp_plane_writer **out,
+                                          ffdp_error *err) {
+  *out = NULL;
+  if (ffdp_comm_size(comm) < 2) return ffdp_plane_writer_open(path, dim, vox2world, dtype, ver, out, err);
+  ffdp_status st = FFDP_OK;
+  for (int a = 0; a < 3 && !st; a++)
+    if (dim[a] < 1) st = ffdp_fail(err, FFDP_ERR_INVALID, "'%s': dimension %d is %lld", path, a, (long long)dim[a]);
+  ffdp_plane_writer *w = st ? NULL : calloc(1, sizeof *w);
+  if (w) w->path = strdup(path);
+  if (!st && (!w || !w->path)) st = ffdp_fail(err, FFDP_ERR_NOMEM, "out of memory opening '%s'", path);
+  if ((st = ffdp_comm_agree(comm, st, err))) { /* every rank opens, or none */
+    if (w) plane_writer_free(w);
+    return st;
+  }
+  memcpy(w->dim, dim, sizeof w->dim);
+  ffdp_comm_share(comm, dim[2], &w->next, &w->z1);
+  st = ffdp_path_is_zarr(path) ? ffdp_zarr_writer_open_shared(path, dim, vox2world, dtype, NULL, comm, &w->zw, err)
+                               : ffdp_shared_nifti_open(path, dim, vox2world, (int)dtype, ver, 0, comm, w->next, w->z1, &w->sn, err);
+  if (st) {
+    plane_writer_free(w);
+    return st;
+  }
+  if (w->sn) ffdp_shared_nifti_begin(w->sn, 0);
+  *out = w;
+  return FFDP_OK;
+}
+
 ffdp_status ffdp_plane_writer_put(ffdp_plane_writer *w, const float *planes, int64_t nplanes, ffdp_error *err) {
   if (w->zw) return ffdp_zarr_writer_put(w->zw, planes, nplanes, err);
   const int64_t P = w->dim[0] * w->dim[1];
+  if (w->sn) {
+    if (nplanes < 0 || w->next + nplanes > w->z1)
+      return ffdp_fail(err, FFDP_ERR_INVALID, "'%s': plane %lld is past this rank's last (%lld)", w->path,
+                       (long long)(w->next + nplanes), (long long)w->z1);
+    w->next += nplanes;
+    return ffdp_shared_nifti_put(w->sn, planes, nplanes * P) ? FFDP_OK
+                                                              : ffdp_fail(err, FFDP_ERR_IO, "failed writing '%s'", w->path);
+  }
   if (nplanes < 0 || w->next + nplanes > w->dim[2])
     return ffdp_fail(err, FFDP_ERR_INVALID, "'%s': %lld planes past the last of %lld", w->path,
                      (long long)(w->next + nplanes), (long long)w->dim[2]);
@@ -277,9 +318,6 @@ ffdp_status ffdp_plane_writer_put(ffdp_plane_writer *w, const float *planes, int
   return FFDP_OK;
 }
 
-static void plane_writer_free(ffdp_plane_writer *w) {
-  free(w->path), free(w->blk[0]), free(w->blk[1]), free(w);
-}
 
 ffdp_status ffdp_plane_writer_close(ffdp_plane_writer *w, ffdp_error *err) {
   if (!w) return FFDP_OK;
@@ -287,6 +325,14 @@ ffdp_status ffdp_plane_writer_close(ffdp_plane_writer *w, ffdp_error *err) {
   if (w->zw) {
     st = ffdp_zarr_writer_close(w->zw, err);
     free(w);
+    return st;
+  }
+  if (w->sn) { /* collective */
+    const int all = w->next == w->z1;
+    ffdp_shared_nifti_end(w->sn);
+    st = ffdp_shared_nifti_close(w->sn, all, err);
+    if (!all && !st) st = FFDP_ERR_INVALID; /* cannot happen: close fails when a rank gave up */
+    plane_writer_free(w);
     return st;
   }
   const int written = plane_writer_wait(w);
@@ -310,6 +356,12 @@ void ffdp_plane_writer_abort(ffdp_plane_writer *w) {
     free(w);
     return;
   }
+  if (w->sn) { /* collective: the others learn it and nothing stays */
+    ffdp_error e;
+    ffdp_shared_nifti_close(w->sn, 0, &e);
+    plane_writer_free(w);
+    return;
+  }
   plane_writer_wait(w);
   if (w->tmp) finish(&w->o, w->tmp, w->path, 0, NULL);
   plane_writer_free(w);
@@ -329,4 +381,39 @@ ffdp_status ffdp_field_save(const ffdp_volume *v, const char *path, int lps, ffd
 ffdp_status ffdp_field_save_mapped(const ffdp_volume *v, const double T[3][3], const char *path, int lps, ffdp_error *err) {
   if (v->ncomp != 3) return ffdp_fail(err, FFDP_ERR_INVALID, "'%s': a displacement field needs 3 components", path);
   return write_nifti(v, path, FFDP_DT_FLOAT32, FFDP_NIFTI_AUTO, 1, lps, T, err);
+}
+
+ffdp_status ffdp_field_save_mapped_shared(const ffdp_volume *v, const double T[3][3], const char *path, int lps,
+                                          const ffdp_comm *comm, ffdp_error *err) {
+  if (ffdp_comm_size(comm) < 2) return ffdp_field_save_mapped(v, T, path, lps, err);
+  ffdp_status st = v->ncomp == 3 ? FFDP_OK : ffdp_fail(err, FFDP_ERR_INVALID, "'%s': a displacement field needs 3 components", path);
+  if ((st = ffdp_comm_agree(comm, st, err))) return st;
+  int64_t z0, z1;
+  ffdp_comm_share(comm, v->dim[2], &z0, &z1);
+  ffdp_shared_nifti *sn;
+  if ((st = ffdp_shared_nifti_open(path, v->dim, v->vox2world, FFDP_DT_FLOAT32, FFDP_NIFTI_AUTO, 1, comm, z0, z1, &sn, err)))
+    return st;
+  const int64_t P = v->dim[0] * v->dim[1], n = (z1 - z0) * P, chunk = 1 << 22;
+  const float *src = v->data + 3 * z0 * P;
+  float *buf = malloc((size_t)(n < chunk ? (n > 0 ? n : 1) : chunk) * sizeof(float));
+  int ok = buf != NULL;
+  if (!buf) errno = ENOMEM;
+  /* component by component, as ITK stores vector images; each vector mapped by T, then the LPS signs */
+  for (int c = 0; c < 3 && ok; c++) {
+    const double sgn = lps && c < 2 ? -1.0 : 1.0;
+    ffdp_shared_nifti_begin(sn, c);
+    for (int64_t i0 = 0; ok && i0 < n; i0 += chunk) {
+      const int64_t m = n - i0 < chunk ? n - i0 : chunk;
+#pragma omp parallel for schedule(static)
+      for (int64_t i = 0; i < m; i++) {
+        const float *p = src + 3 * (i0 + i);
+        const double x = T ? T[c][0] * p[0] + T[c][1] * p[1] + T[c][2] * p[2] : p[c];
+        buf[i] = (float)(sgn * x);
+      }
+      ok = ffdp_shared_nifti_put(sn, buf, m);
+    }
+    ffdp_shared_nifti_end(sn);
+  }
+  free(buf);
+  return ffdp_shared_nifti_close(sn, 1, err); /* a failed put is known to sn: close reports it */
 }

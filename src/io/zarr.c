@@ -13,6 +13,7 @@
 #include "io/zarr_internal.h"
 #include "io/convert.h"
 #include "core/err.h"
+#include "core/comm_internal.h"
 #include "core/volume_internal.h"
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -540,15 +541,20 @@ struct ffdp_zarr_writer {
   int dtype;
   int64_t next;  /* planes received */
   float *row;    /* the planes of the chunk row being filled */
+  /* ranks writing one store (shared): this rank's planes [z0, z1); the planes before head_end
+   * lie in a chunk row that starts in an earlier rank's planes and go to that rank at close */
+  const ffdp_comm *c;
+  int64_t z0, z1, head_end;
+  float *head;
 };
 
 static void zarr_writer_free(ffdp_zarr_writer *w) {
   if (!w) return;
-  free(w->path), free(w->row), free(w);
+  free(w->path), free(w->row), free(w->head), free(w);
 }
 
-ffdp_status ffdp_zarr_writer_open(const char *path, const int64_t dim[3], ffdp_mat4 vox2world, ffdp_dtype dtype,
-                                  const ffdp_zarr_options *opt, ffdp_zarr_writer **out, ffdp_error *err) {
+static ffdp_status writer_open(const char *path, const int64_t dim[3], ffdp_mat4 vox2world, ffdp_dtype dtype,
+                               const ffdp_zarr_options *opt, const ffdp_comm *comm, ffdp_zarr_writer **out, ffdp_error *err) {
   *out = NULL;
   ffdp_zarr_options o = opt ? *opt : ffdp_zarr_default_options();
   ffdp_zarr_writer *w = calloc(1, sizeof *w);
@@ -589,8 +595,27 @@ ffdp_status ffdp_zarr_writer_open(const char *path, const int64_t dim[3], ffdp_m
   }
   size_t n = strlen(path);
   while (n > 1 && path[n - 1] == '/') n--;
-  snprintf(w->tmp, sizeof w->tmp, "%.*s.tmp-%ld", (int)n, path, (long)getpid());
-  snprintf(w->old, sizeof w->old, "%.*s.old-%ld", (int)n, path, (long)getpid());
+  const ffdp_comm *c = ffdp_comm_or_single(comm);
+  double pid = c->rank == 0 ? (double)getpid() : 0.0; /* ranks: one name for all, rank 0's */
+  c->sum(c, &pid, 1);
+  snprintf(w->tmp, sizeof w->tmp, "%.*s.tmp-%.0f", (int)n, path, pid);
+  snprintf(w->old, sizeof w->old, "%.*s.old-%.0f", (int)n, path, pid);
+  w->c = c;
+  w->z0 = w->head_end = 0, w->z1 = dim[2];
+  if (c->size > 1) { /* this rank's share; the planes before its first chunk row go to another rank */
+    ffdp_comm_share(c, dim[2], &w->z0, &w->z1);
+    const int64_t cz = a->chunk[2], first = (w->z0 + cz - 1) / cz * cz;
+    w->head_end = first < w->z1 ? first : w->z1;
+    w->next = w->z0;
+    if (w->head_end > w->z0 && !(w->head = malloc((size_t)((w->head_end - w->z0) * dim[0] * dim[1]) * sizeof(float)))) {
+      zarr_writer_free(w);
+      return ffdp_fail(err, FFDP_ERR_NOMEM, "out of memory opening '%s'", path);
+    }
+    if (c->rank != 0) { /* rank 0 makes the store; the others write chunks into it */
+      *out = w;
+      return FFDP_OK;
+    }
+  }
   struct stat sb;
   if (stat(path, &sb) == 0 && !(S_ISDIR(sb.st_mode) && (file_exists(path, ".zgroup") || file_exists(path, ".zarray")))) {
     zarr_writer_free(w);
@@ -611,13 +636,38 @@ ffdp_status ffdp_zarr_writer_open(const char *path, const int64_t dim[3], ffdp_m
   return FFDP_OK;
 }
 
+ffdp_status ffdp_zarr_writer_open(const char *path, const int64_t dim[3], ffdp_mat4 vox2world, ffdp_dtype dtype,
+                                  const ffdp_zarr_options *opt, ffdp_zarr_writer **out, ffdp_error *err) {
+  return writer_open(path, dim, vox2world, dtype, opt, NULL, out, err);
+}
+
+ffdp_status ffdp_zarr_writer_open_shared(const char *path, const int64_t dim[3], ffdp_mat4 vox2world, ffdp_dtype dtype,
+                                         const ffdp_zarr_options *opt, const ffdp_comm *comm, ffdp_zarr_writer **out,
+                                         ffdp_error *err) {
+  const ffdp_comm *c = ffdp_comm_or_single(comm);
+  ffdp_status st = writer_open(path, dim, vox2world, dtype, opt, comm, out, err);
+  if (c->size > 1 && (st = c->agree(c, st, err))) { /* the store exists for every rank, or for none */
+    if (*out && c->rank == 0) rm_tree((*out)->tmp);
+    zarr_writer_free(*out);
+    *out = NULL;
+  }
+  if (!st && c->size > 1) snprintf((*out)->a.dir, sizeof (*out)->a.dir, "%s/0", (*out)->tmp);
+  return st;
+}
+
 ffdp_status ffdp_zarr_writer_put(ffdp_zarr_writer *w, const float *planes, int64_t nplanes, ffdp_error *err) {
   const zarr_array *a = &w->a;
   const int64_t P = a->shape[0] * a->shape[1], cz = a->chunk[2];
-  if (nplanes < 0 || w->next + nplanes > a->shape[2])
+  if (nplanes < 0 || w->next + nplanes > w->z1)
     return ffdp_fail(err, FFDP_ERR_INVALID, "'%s': %lld planes past the last of %lld", w->path,
-                     (long long)(w->next + nplanes), (long long)a->shape[2]);
+                     (long long)(w->next + nplanes), (long long)w->z1);
   while (nplanes > 0) {
+    if (w->next < w->head_end) { /* another rank's chunk row: kept for the exchange at close */
+      const int64_t k = w->head_end - w->next < nplanes ? w->head_end - w->next : nplanes;
+      memcpy(w->head + (w->next - w->z0) * P, planes, (size_t)(k * P) * sizeof(float));
+      w->next += k, planes += k * P, nplanes -= k;
+      continue;
+    }
     const int64_t inrow = w->next % cz, row0 = w->next - inrow;
     if (inrow == 0 && nplanes >= cz) { /* whole chunk rows straight from the caller's planes */
       const int64_t rows = nplanes / cz;
@@ -639,12 +689,31 @@ ffdp_status ffdp_zarr_writer_put(ffdp_zarr_writer *w, const float *planes, int64
   return FFDP_OK;
 }
 
+/* Ranks: the chunk row this rank started but could not finish gets its other planes from the
+ * ranks that hold them (their heads) and is written. Collective. */
+static ffdp_status finish_shared_row(ffdp_zarr_writer *w, ffdp_error *err) {
+  const zarr_array *a = &w->a;
+  const int64_t P = a->shape[0] * a->shape[1], cz = a->chunk[2], row0 = w->z1 / cz * cz;
+  const int64_t want_hi = row0 >= w->z0 && w->z1 % cz && w->z1 < a->shape[2] ? (row0 + cz < a->shape[2] ? row0 + cz : a->shape[2]) : w->z1;
+  ffdp_status st = w->c->planes(w->c, P, w->z0, w->head_end, w->head, w->z1, want_hi, w->row ? w->row + (w->z1 - row0) * P : NULL, err);
+  if (!st && want_hi > w->z1) st = write_chunk_rows(w->path, w->row, row0, a, w->dtype, row0 / cz, row0 / cz + 1, err);
+  return st;
+}
+
 ffdp_status ffdp_zarr_writer_close(ffdp_zarr_writer *w, ffdp_error *err) {
   if (!w) return FFDP_OK;
   ffdp_status st = FFDP_OK;
-  if (w->next != w->a.shape[2])
+  if (w->next != w->z1)
     st = ffdp_fail(err, FFDP_ERR_INVALID, "'%s': only %lld of %lld planes were written; nothing was kept", w->path,
-                   (long long)w->next, (long long)w->a.shape[2]);
+                   (long long)(w->next - w->z0), (long long)(w->z1 - w->z0));
+  const ffdp_comm *c = w->c;
+  const int shared = c && c->size > 1;
+  if (shared && !(st = c->agree(c, st, err))) st = c->agree(c, finish_shared_row(w, err), err);
+  if (shared && c->rank != 0) { /* rank 0 puts the store in place (or removes it) */
+    ffdp_status fin = c->agree(c, FFDP_OK, err);
+    zarr_writer_free(w);
+    return st ? st : fin;
+  }
   struct stat sb;
   if (!st) {
     int had = stat(w->path, &sb) == 0;
@@ -658,12 +727,22 @@ ffdp_status ffdp_zarr_writer_close(ffdp_zarr_writer *w, ffdp_error *err) {
     }
   }
   if (st) rm_tree(w->tmp);
+  if (shared) { /* the others hear how it ended */
+    ffdp_status fin = c->agree(c, st, err);
+    if (!st) st = fin;
+  }
   zarr_writer_free(w);
   return st;
 }
 
 void ffdp_zarr_writer_abort(ffdp_zarr_writer *w) {
   if (!w) return;
+  if (w->c && w->c->size > 1) { /* collective: the others learn it failed and nothing stays */
+    ffdp_error e;
+    w->next = -1;
+    ffdp_zarr_writer_close(w, &e);
+    return;
+  }
   rm_tree(w->tmp);
   zarr_writer_free(w);
 }

@@ -1,6 +1,7 @@
 /* Applying a result to images and scoring it (NCC, folding). */
 #include "reg/reg_internal.h"
 #include "core/err.h"
+#include "core/comm_internal.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,13 +73,15 @@ double ffdp_global_ncc(const ffdp_volume *a, const ffdp_volume *b) {
   return ffdp_ncc_value(&s);
 }
 
-double ffdp_folding_fraction(const ffdp_volume *u, ffdp_mat4 affine) {
-  const int64_t nx = u->dim[0], ny = u->dim[1], nz = u->dim[2], n = nx * ny * nz;
+int64_t ffdp_folding_count(const ffdp_volume *u, ffdp_mat4 affine, int64_t z0, int64_t z1) {
+  const int64_t nx = u->dim[0], ny = u->dim[1], nz = u->dim[2];
+  if (z0 < 0) z0 = 0;
+  if (z1 > nz) z1 = nz;
   ffdp_mat4 winv;
   ffdp_mat4_inverse(u->vox2world, &winv);
   int64_t bad = 0;
 #pragma omp parallel for reduction(+ : bad)
-  for (int64_t z = 0; z < nz; z++)
+  for (int64_t z = z0; z < z1; z++)
     for (int64_t y = 0; y < ny; y++)
       for (int64_t x = 0; x < nx; x++) {
         const int64_t c[3] = {x, y, z}, d[3] = {nx, ny, nz}, st[3] = {1, nx, nx * ny};
@@ -102,5 +105,41 @@ double ffdp_folding_fraction(const ffdp_volume *u, ffdp_mat4 affine) {
                      J[0][2] * (J[1][0] * J[2][1] - J[1][1] * J[2][0]);
         bad += !(det > 0);
       }
-  return (double)bad / (double)n;
+  return bad;
+}
+
+double ffdp_folding_fraction(const ffdp_volume *u, ffdp_mat4 affine) {
+  return (double)ffdp_folding_count(u, affine, 0, u->dim[2]) / (double)ffdp_volume_nvox(u);
+}
+
+ffdp_status ffdp_folding_fraction_shared(ffdp_volume *u, ffdp_mat4 affine, const ffdp_comm *comm, double *fraction,
+                                         ffdp_error *err) {
+  const ffdp_comm *c = ffdp_comm_or_single(comm);
+  *fraction = 0;
+  if (u->ncomp != 3) return ffdp_fail(err, FFDP_ERR_INVALID, "the folding of a field needs 3 components");
+  int64_t z0, z1;
+  ffdp_comm_share(comm, u->dim[2], &z0, &z1);
+  /* the neighbours' edge planes, for the central differences across the share's ends (two
+   * collective fetches: below, then above; a rank without planes asks for none) */
+  const int64_t nz = u->dim[2], P3 = u->dim[0] * u->dim[1] * 3;
+  float *edge = malloc((size_t)P3 * sizeof(float));
+  ffdp_status st = c->agree(c, edge ? FFDP_OK : ffdp_fail(err, FFDP_ERR_NOMEM, "out of memory for the folding check"), err);
+  for (int side = 0; side < 2 && !st; side++) {
+    const int64_t want = side == 0 ? z0 - 1 : z1, take = z1 > z0 && want >= 0 && want < nz;
+    st = c->planes(c, P3, z0, z1, u->data + z0 * P3, want, want + take, edge, err);
+    if (!st && take) memcpy(u->data + want * P3, edge, (size_t)P3 * sizeof(float));
+  }
+  free(edge);
+  if ((st = c->agree(c, st, err))) return st;
+  double bad = (double)ffdp_folding_count(u, affine, z0, z1); /* counts: the sum is exact */
+  c->sum(c, &bad, 1);
+  *fraction = bad / (double)ffdp_volume_nvox(u);
+  return FFDP_OK;
+}
+
+void ffdp_ncc_sums_reduce(ffdp_ncc_sums *s, const ffdp_comm *comm) {
+  const ffdp_comm *c = ffdp_comm_or_single(comm);
+  double v[6] = {s->n, s->sa, s->sb, s->saa, s->sbb, s->sab};
+  c->sum(c, v, 6);
+  s->n = v[0], s->sa = v[1], s->sb = v[2], s->saa = v[3], s->sbb = v[4], s->sab = v[5];
 }

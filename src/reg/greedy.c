@@ -109,7 +109,11 @@ int64_t reg_deformable_halo(const ffdp_stage_spec *S) {
 }
 
 int reg_result_to_root(const ffdp_reg_options *opt, int si, const ffdp_comm *comm) {
-  return opt->result_on_root && si == opt->nstages - 1 && ffdp_comm_or_single(comm)->size > 1;
+  return opt->result_on_root && !opt->result_shares && si == opt->nstages - 1 && ffdp_comm_or_single(comm)->size > 1;
+}
+
+int reg_result_shares(const ffdp_reg_options *opt, int si, const ffdp_comm *comm) {
+  return opt->result_shares && si == opt->nstages - 1 && ffdp_comm_or_single(comm)->size > 1;
 }
 
 /* Ranks that can take a level: each must own at least `halo` planes (a thinner slab could not
@@ -233,7 +237,8 @@ ffdp_status reg_greedy_stage(reg_pyramid *pyr, const ffdp_reg_options *opt, int 
     free(us);
     reg_level_free(&L);
   }
-  if (!st) st = reg_handover_finish(&ho, c, &u, to_root, err); /* the whole field, on rank 0 or every rank */
+  if (!st && reg_result_shares(opt, si, c)) st = reg_handover_share(&ho, c, F, &u, err); /* each rank its planes */
+  else if (!st) st = reg_handover_finish(&ho, c, &u, to_root, err); /* the whole field, on rank 0 or every rank */
   reg_handover_clear(&ho);
   if (!st && !(to_root && c->rank != 0)) st = reg_field_to_grid(&u, F, err); /* final field at full resolution */
   if (st) {

@@ -260,7 +260,8 @@ extern "C" ffdp_status reg_greedy_stage_cuda(reg_pyramid *pyr, const ffdp_reg_op
   }
   reg_dev_field_free(&carry); /* only after a failure is one still held */
   const int to_root = reg_result_to_root(opt, si, c);
-  if (!st) st = reg_handover_finish(&ho, c, &u, to_root, err); /* the whole field for the output */
+  if (!st && reg_result_shares(opt, si, c)) st = reg_handover_share(&ho, c, F, &u, err); /* each rank its planes */
+  else if (!st) st = reg_handover_finish(&ho, c, &u, to_root, err); /* the whole field for the output */
   reg_handover_clear(&ho);
   if (!st && !(to_root && c->rank != 0)) st = reg_field_to_grid(&u, F, err); /* final field at full resolution */
   if (st) {

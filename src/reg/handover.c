@@ -83,3 +83,32 @@ ffdp_status reg_handover_finish(reg_handover *h, const ffdp_comm *comm, ffdp_vol
   reg_handover_clear(h);
   return st;
 }
+
+ffdp_status reg_handover_share(reg_handover *h, const ffdp_comm *comm, const ffdp_volume *grid, ffdp_volume **u,
+                               ffdp_error *err) {
+  const ffdp_comm *c = ffdp_comm_or_single(comm);
+  const int64_t *d = grid->dim;
+  ffdp_status st = FFDP_OK;
+  if (!h->held) {
+    reg_handover_clear(h);
+    return reg_field_to_grid(u, grid, err);
+  }
+  const ffdp_slab s = ffdp_slab_split(d[0], d[1], d[2], c->rank, c->size, 0); /* = ffdp_comm_share */
+  const ffdp_volume *from = h->part[0];
+  if (!covered_everywhere(h, c, grid, &s, 1)) {
+    st = gather(h, c, u, 0, err); /* the whole last-level field on every rank */
+    from = *u;
+    reg_trace("final field: gathered for the shares");
+  }
+  ffdp_volume *out = NULL;
+  if (!st) st = ffdp_volume_create(d, 3, grid->vox2world, &out, err); /* pages of other planes never touched */
+  if ((st = c->agree(c, st, err))) {
+    reg_handover_clear(h);
+    return st;
+  }
+  if (s.z1 > s.z0) reg_field_onto_slab(from, grid, &s, out->data + s.zlo * ffdp_slab_plane(&s) * 3);
+  reg_handover_clear(h);
+  ffdp_volume_free(*u);
+  *u = out;
+  return FFDP_OK;
+}

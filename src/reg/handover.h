@@ -30,6 +30,13 @@ ffdp_status reg_handover_next(reg_handover *h, const ffdp_comm *comm, const ffdp
  * are still kept — on every rank, or with to_root on rank 0 only (the others' full[k] become
  * NULL); h cleared either way. */
 ffdp_status reg_handover_finish(reg_handover *h, const ffdp_comm *comm, ffdp_volume **full, int to_root, ffdp_error *err);
+/* Collective, at the end of the last stage with result_shares: *u (replaced) becomes a field on
+ * grid with this rank's share of its planes (ffdp_comm_share) resampled from the kept planes
+ * (gathered first only when some rank's are not enough); the other planes are left untouched,
+ * so they take no memory. Without kept planes, *u is the whole field on every rank, brought
+ * onto grid. h cleared either way. */
+ffdp_status reg_handover_share(reg_handover *h, const ffdp_comm *comm, const ffdp_volume *grid, ffdp_volume **u,
+                               ffdp_error *err);
 void reg_handover_clear(reg_handover *h);
 
 #ifdef __cplusplus

@@ -150,6 +150,19 @@ ffdp_status ffdp_volume_normalize_quantiles(ffdp_volume *v, const ffdp_comm *com
   return normalize_share(v, comm, q, what, lo, hi, err);
 }
 
+ffdp_status ffdp_volume_intensity_range(const ffdp_volume *v, const ffdp_comm *comm, const char *what, double *lo,
+                                        double *hi, ffdp_error *err) {
+  if (v->ncomp != 1) return ffdp_fail(err, FFDP_ERR_INVALID, "the %s image must be scalar", what ? what : "");
+  return intensity_range(v, what ? what : "", comm, lo, hi, err);
+}
+
+void ffdp_volume_scale_planes(ffdp_volume *v, int64_t z0, int64_t z1, double lo, double hi) {
+  const int64_t P = v->dim[0] * v->dim[1] * v->ncomp;
+  if (z0 < 0) z0 = 0;
+  if (z1 > v->dim[2]) z1 = v->dim[2];
+  if (z1 > z0) scale_into(v->data + z0 * P, v->data + z0 * P, (z1 - z0) * P, lo, hi, 0);
+}
+
 /* Copy scaled to [0,1] (the rank's share of planes when sharded: the rest stays unmapped);
  * constant or non-finite images are errors. */
 ffdp_status reg_normalized_copy(const ffdp_volume *v, const ffdp_comm *shared, const double *q, const char *what,

@@ -178,6 +178,8 @@ void reg_level_account(const ffdp_comm *comm, ffdp_stage_summary *sum);
 /* Whether stage si of comm's ranks hands its final warps to rank 0 only (result_on_root, the
  * last stage, more than one rank). */
 int reg_result_to_root(const ffdp_reg_options *opt, int si, const ffdp_comm *comm);
+/* Whether it hands each rank only its share of their planes instead (result_shares). */
+int reg_result_shares(const ffdp_reg_options *opt, int si, const ffdp_comm *comm);
 /* Halo planes a deformable level needs, and how many ranks can take a level of nz planes. */
 int64_t reg_deformable_halo(const ffdp_stage_spec *S);
 int reg_level_ranks(int size, int64_t nz, int64_t halo);

@@ -11,6 +11,7 @@
 struct ffdp_reg_result {
   ffdp_mat4 affine;
   ffdp_volume *warp, *inverse_warp;
+  int64_t z0, z1; /* planes of the fixed grid the warps hold (result_shares: this rank's share) */
   int nstages;
   ffdp_stage_summary stages[FFDP_MAX_STAGES + 1];
 };
@@ -215,6 +216,8 @@ ffdp_status ffdp_register(const ffdp_volume *fixed, const ffdp_volume *moving, c
     r->nstages = i + 1;
     reg_trace("stage %d done at %.1f ms (%.1f ms in the stage)", i + 1, 1e3 * (reg_now() - t0), 1e3 * r->stages[i].seconds);
   }
+  r->z0 = 0, r->z1 = fixed->dim[2];
+  if (r->warp && reg_result_shares(opt, opt->nstages - 1, opt->comm)) ffdp_comm_share(opt->comm, fixed->dim[2], &r->z0, &r->z1);
   const double tf = reg_now();
   reg_pyramid_free(&pyr);
   ffdp_volume_free(F), ffdp_volume_free(M);
@@ -238,4 +241,5 @@ ffdp_mat4 ffdp_reg_result_affine(const ffdp_reg_result *r) { return r->affine; }
 const ffdp_volume *ffdp_reg_result_warp(const ffdp_reg_result *r) { return r->warp; }
 const ffdp_volume *ffdp_reg_result_inverse_warp(const ffdp_reg_result *r) { return r->inverse_warp; }
 int ffdp_reg_result_nstages(const ffdp_reg_result *r) { return r->nstages; }
+void ffdp_reg_result_planes(const ffdp_reg_result *r, int64_t *z0, int64_t *z1) { *z0 = r->z0, *z1 = r->z1; }
 ffdp_stage_summary ffdp_reg_result_stage(const ffdp_reg_result *r, int i) { return r->stages[i]; }

@@ -53,11 +53,13 @@ cudaError_t alloc_syn(reg_pyramid *pyr, SynBufs &b, reg_layout &L, long long n, 
 // syn_final_halo); w, tmp and out are scratch fields of the same layout. The owned planes of
 // both results come back into *u and *ui (whole-grid host fields, created here).
 ffdp_status syn_final(const ffdp_volume *F, const ffdp_slab &fs, ffdp_mat4 aff, float *dvf, float *dvm, float *w,
-                      float *tmp, float *out, ffdp_volume **u, ffdp_volume **ui, ffdp_error *err) {
+                      float *tmp, float *out, int whole, ffdp_volume **u, ffdp_volume **ui, ffdp_error *err) {
   const long long P = F->dim[0] * F->dim[1], own = (fs.z0 - fs.zlo) * P * 3, n = (fs.z1 - fs.z0) * P;
   const long long ns = ffdp_slab_stored(&fs);
-  ffdp_status st = reg_field_create_mapped(F, u, err);
-  if (!st) st = reg_field_create_mapped(F, ui, err);
+  // whole: every plane will arrive (mapped now, off the critical path of the gather); else
+  // only this rank's, and the others' pages are never touched
+  ffdp_status st = whole ? reg_field_create_mapped(F, u, err) : ffdp_volume_create(F->dim, 3, F->vox2world, u, err);
+  if (!st) st = whole ? reg_field_create_mapped(F, ui, err) : ffdp_volume_create(F->dim, 3, F->vox2world, ui, err);
   if (st) {
     ffdp_volume_free(*u), ffdp_volume_free(*ui);
     *u = *ui = nullptr;
@@ -283,7 +285,8 @@ ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_opt
     if (!st) full[0] = io->vf_new->data, full[1] = io->vm_new->data;
   }
   if (!st && !rc && io->final_grid) { /* the level's gradient, update and Adam fields are free now */
-    st = syn_final(io->final_grid, grid_slab(io->final_grid), aff, b.vf, b.vm, b.gu, b.tmp, (float *)b.af.m, &io->u, &io->ui, err);
+    st = syn_final(io->final_grid, grid_slab(io->final_grid), aff, b.vf, b.vm, b.gu, b.tmp, (float *)b.af.m, 1, &io->u, &io->ui,
+                   err);
     reg_trace("SyN final inversions and compositions in the last level's memory: %.1f ms", 1e3 * (reg_now() - t_it));
   } else if (!st && !rc && !kept) {
     rc = reg_cuda_fields_down(&s, 2, dev, full, v_slab ? &keep : nullptr);
@@ -384,13 +387,15 @@ extern "C" ffdp_status reg_syn_stage_cuda(reg_pyramid *pyr, const ffdp_reg_optio
       cudaError_t e = cudaMemcpy(dvf, vf->data + fs.zlo * P * 3, ns * 3 * sizeof(float), cudaMemcpyHostToDevice);
       if (!e) e = cudaMemcpy(dvm, vm->data + fs.zlo * P * 3, ns * 3 * sizeof(float), cudaMemcpyHostToDevice);
       if (e) st = ffdp_fail(err, FFDP_ERR_IO, "CUDA error uploading the SyN fields: %s", cudaGetErrorString(e));
-      if (!st) st = syn_final(F, fs, aff, dvf, dvm, w, tmp, out, &u, &ui, err);
+      if (!st) st = syn_final(F, fs, aff, dvf, dvm, w, tmp, out, !reg_result_shares(opt, si, c), &u, &ui, err);
       reg_trace("SyN final on planes [%lld, %lld) stored [%lld, %lld): %.1f ms", (long long)fs.z0, (long long)fs.z1,
                 (long long)fs.zlo, (long long)fs.zhi, 1e3 * (reg_now() - t_fin));
     }
     if (blk) cudaFree(blk);
     const int to_root = reg_result_to_root(opt, si, c);
-    if (c->size > 1 && !(st = c->agree(c, st, err))) st = syn_final_gather(c, F, fs, u, ui, to_root, err);
+    /* with result_shares each rank keeps the planes it made: its share (fs owns exactly those) */
+    if (c->size > 1 && !(st = c->agree(c, st, err)) && !reg_result_shares(opt, si, c))
+      st = syn_final_gather(c, F, fs, u, ui, to_root, err);
     if (!st && to_root && c->rank != 0) { /* rank 0 alone receives the result */
       ffdp_volume_free(u), ffdp_volume_free(ui);
       u = ui = nullptr;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const double D[3] = {-1, -1, 1};
@@ -16,6 +17,7 @@ ffdp_status ffdp_affine_save_itk(ffdp_mat4 a, const char *path, ffdp_error *err)
   char *tmp = malloc(n);
   snprintf(tmp, n, "%s.tmp-XXXXXX", path);
   int fd = mkstemp(tmp);
+  if (fd >= 0) fchmod(fd, 0644); /* mkstemp's 0600 would make the transform private to its writer */
   FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
   if (!f) {
     ffdp_status s = ffdp_fail(err, FFDP_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
@@ -83,14 +85,24 @@ ffdp_status ffdp_affine_load_itk(const char *path, ffdp_mat4 *out, ffdp_error *e
 }
 
 ffdp_status ffdp_warp_save_ants(const ffdp_volume *u, ffdp_mat4 affine, const char *path, ffdp_error *err) {
+  return ffdp_warp_save_ants_shared(u, affine, path, NULL, err);
+}
+
+ffdp_status ffdp_warp_save_ants_shared(const ffdp_volume *u, ffdp_mat4 affine, const char *path, const ffdp_comm *comm,
+                                       ffdp_error *err) {
   ffdp_mat4 ainv;
   if (!ffdp_mat4_inverse(affine, &ainv)) return ffdp_fail(err, FFDP_ERR_INVALID, "singular affine; cannot export the warp");
   double T[3][3]; /* ANTs applies the warp before the affine: u' = A^-1 u, mapped as it is written */
   for (int a = 0; a < 3; a++)
     for (int b = 0; b < 3; b++) T[a][b] = ainv.m[a][b];
-  return ffdp_field_save_mapped(u, T, path, 1, err);
+  return ffdp_field_save_mapped_shared(u, T, path, 1, comm, err);
 }
 
 ffdp_status ffdp_inverse_warp_save_ants(const ffdp_volume *u_inv, const char *path, ffdp_error *err) {
   return ffdp_field_save(u_inv, path, 1, err);
+}
+
+ffdp_status ffdp_inverse_warp_save_ants_shared(const ffdp_volume *u_inv, const char *path, const ffdp_comm *comm,
+                                               ffdp_error *err) {
+  return ffdp_field_save_mapped_shared(u_inv, NULL, path, 1, comm, err);
 }

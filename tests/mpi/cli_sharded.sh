@@ -1,6 +1,8 @@
 #!/bin/sh
 # `mpirun -np 3 ffdp register` with each rank reading only its share of the images' planes (the
-# default) must write the same files as with every rank reading the whole images.
+# default) must write the same files as with every rank reading the whole images, and as one
+# process: every rank writes its own planes of every output (.nii positional writes, .nii.gz
+# one gzip member per rank, .zarr chunk rows), so this checks the parallel writers end to end.
 set -u
 mpiexec=$1 ffdp=$2
 fixed=$PWD/ranks_fixed.nii.gz moving=$PWD/ranks_moving.nii.gz # written by test_register_ranks (fixture)
@@ -25,4 +27,32 @@ done
 "$ffdp" register -f "$fixed" -m "$moving" -o "$out/bad_" --sharded-inputs 2 > "$out/bad.log" 2>&1 && {
   echo "FAIL: --sharded-inputs 2 was accepted"; exit 1; }
 grep -q "sharded-inputs must be 1 or 0" "$out/bad.log" || { cat "$out/bad.log"; echo "FAIL: no message for a bad value"; exit 1; }
-echo "ok: sharded and whole inputs wrote identical files on 3 ranks"
+# one process, the same registration: the same bytes
+OMP_NUM_THREADS=1 timeout 120 "$ffdp" register -f "$fixed" -m "$moving" -o "$out/one_" --output-format nii \
+  --transform Rigid[0.01] --metric MI[32] --convergence [20x10,1e-6,10] --shrink-factors 2x1 \
+  --transform Greedy[0.5,1.5,1.5] --metric CC[5] --convergence [15x10,1e-6,10] --shrink-factors 2x1 -q \
+  > "$out/one.log" 2>&1 || { cat "$out/one.log"; echo "FAIL: one process exited non-zero"; exit 1; }
+for f in 1Warp.nii 0GenericAffine.txt Warped.nii; do
+  cmp -s "$out/shards_$f" "$out/one_$f" || { echo "FAIL: $f differs between 3 ranks and one process"; exit 1; }
+done
+# SyN with winsorized, histogram-matched intensities (Warped reads the moving planes each rank's
+# points reach again), compressed outputs and Warped as OME-Zarr: 4 ranks vs one process
+syn() { # $1: output prefix, $2: ranks (0: no launcher)
+  p=$1 np=$2
+  set -- register -f "$fixed" -m "$moving" -o "[$out/$p,$out/${p}W.zarr]" -w [0.01,0.99] -u 1 \
+    --transform Rigid[0.01] --metric MI[32] --convergence [10x5,1e-6,10] --shrink-factors 2x1 \
+    --transform SyN[0.5,1.5,1.5] --metric CC[5] --convergence [10x5,1e-6,10] --shrink-factors 2x1 -q
+  if [ "$np" = 0 ]; then OMP_NUM_THREADS=1 timeout 120 "$ffdp" "$@" > "$out/$p.log" 2>&1
+  else timeout 120 "$mpiexec" --allow-run-as-root --oversubscribe -np "$np" -x OMP_NUM_THREADS=1 "$ffdp" "$@" > "$out/$p.log" 2>&1
+  fi || { cat "$out/$p.log"; echo "FAIL: SyN $p exited non-zero"; exit 1; }
+}
+syn syn1_ 0
+syn syn4_ 4
+for f in 1Warp.nii.gz 1InverseWarp.nii.gz; do
+  gzip -dc "$out/syn1_$f" > "$out/a" && gzip -dc "$out/syn4_$f" > "$out/b" && cmp -s "$out/a" "$out/b" ||
+    { echo "FAIL: $f differs between 4 ranks and one process"; exit 1; }
+done
+cmp -s "$out/syn1_0GenericAffine.txt" "$out/syn4_0GenericAffine.txt" || { echo "FAIL: SyN affine differs"; exit 1; }
+diff -r "$out/syn1_W.zarr" "$out/syn4_W.zarr" > /dev/null || { echo "FAIL: Warped .zarr differs between 4 ranks and one process"; exit 1; }
+ls -a "$out" | grep -q 'tmp-\|part' && { ls -a "$out"; echo "FAIL: temporary files left behind"; exit 1; }
+echo "ok: sharded and whole inputs on 3 ranks and one process wrote identical files; SyN on 4 ranks as one process"
