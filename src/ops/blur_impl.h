@@ -23,12 +23,19 @@ void FN(ffdp_blur)(const ffdp_slab *s, const REAL *in, int ncomp, const double s
       }
       int64_t o = t - r[2];
       if (o < za) continue;
+      /* z: the symmetric taps paired, a block of the output plane at a time so that it stays in
+       * L1 while the 2r+1 source planes stream past (one pass over dst instead of 2r+1) */
       REAL *dst = out + (o - s->zlo) * P;
-      for (int64_t k = 0; k < P; k++) dst[k] = 0;
-      for (int d = -r[2]; d <= r[2]; d++) {
-        const REAL *src = ring + (((o + d) % K + K) % K) * P;
-        const REAL wd = (REAL)w[2][d + r[2]];
-        for (int64_t k = 0; k < P; k++) dst[k] += wd * src[k];
+      const REAL *src[2 * FFDP_MAX_RADIUS + 1];
+      for (int d = -r[2]; d <= r[2]; d++) src[d + r[2]] = ring + (((o + d) % K + K) % K) * P;
+      const REAL *mid = src[r[2]], w0 = (REAL)w[2][r[2]];
+      for (int64_t k0 = 0; k0 < P; k0 += 2048) {
+        const int64_t k1 = k0 + 2048 < P ? k0 + 2048 : P;
+        for (int64_t k = k0; k < k1; k++) dst[k] = w0 * mid[k];
+        for (int d = 1; d <= r[2]; d++) {
+          const REAL *a = src[r[2] - d], *b = src[r[2] + d], wd = (REAL)w[2][r[2] + d];
+          for (int64_t k = k0; k < k1; k++) dst[k] += wd * (a[k] + b[k]);
+        }
       }
     }
     free(ring);

@@ -55,19 +55,26 @@ void FN(ffdp_lncc_planes)(const ffdp_lncc_params *prm, const ffdp_slab *s, const
         REAL *G[3] = {0};
         for (int q = 0; q < ng; q++) G[q] = SLOT(ringB, q, p);
         double acc = 0;
+        /* the 2r+1 planes of each product around p, and the weights, looked up once per plane */
+        const REAL *A[5][2 * FFDP_MAX_RADIUS + 1];
+        REAL wz[2 * FFDP_MAX_RADIUS + 1];
+        for (int d = -r; d <= r; d++) {
+          wz[d + r] = (REAL)w[d + r];
+          for (int q = 0; q < 5; q++) A[q][d + r] = SLOT(ringA, q, p + d);
+        }
         for (int64_t k = 0; k < P; k++) {
           if (!in_img) {
             for (int q = 0; q < ng; q++) G[q][k] = 0;
             continue;
           }
           REAL m1 = 0, m2 = 0, m3 = 0, m4 = 0, m5 = 0;
-          for (int d = -r; d <= r; d++) {
-            const REAL wd = (REAL)w[d + r];
-            m1 += wd * SLOT(ringA, 0, p + d)[k];
-            m2 += wd * SLOT(ringA, 1, p + d)[k];
-            m3 += wd * SLOT(ringA, 2, p + d)[k];
-            m4 += wd * SLOT(ringA, 3, p + d)[k];
-            m5 += wd * SLOT(ringA, 4, p + d)[k];
+          for (int d = 0; d <= 2 * r; d++) {
+            const REAL wd = wz[d];
+            m1 += wd * A[0][d][k];
+            m2 += wd * A[1][d][k];
+            m3 += wd * A[2][d][k];
+            m4 += wd * A[3][d][k];
+            m5 += wd * A[4][d][k];
           }
           REAL cov = m5 - m1 * m2, vF = m3 - m1 * m1, vM = m4 - m2 * m2;
           int vMpos = vM > 0;
@@ -97,13 +104,19 @@ void FN(ffdp_lncc_planes)(const ffdp_lncc_params *prm, const ffdp_slab *s, const
       if (ng && o >= za && o < zb) {
         const REAL *f = F + (o - s->zlo) * P, *m = M + (o - s->zlo) * P;
         REAL *g = gM + (o - s->zlo) * P;
+        const REAL *B[3][2 * FFDP_MAX_RADIUS + 1];
+        REAL wz[2 * FFDP_MAX_RADIUS + 1];
+        for (int d = -r; d <= r; d++) {
+          wz[d + r] = (REAL)w[d + r];
+          for (int q = 0; q < 3; q++) B[q][d + r] = SLOT(ringB, q, o + d);
+        }
         for (int64_t k = 0; k < P; k++) {
           REAL a = 0, b = 0, c = 0;
-          for (int d = -r; d <= r; d++) {
-            const REAL wd = (REAL)w[d + r];
-            a += wd * SLOT(ringB, 0, o + d)[k];
-            b += wd * SLOT(ringB, 1, o + d)[k];
-            c += wd * SLOT(ringB, 2, o + d)[k];
+          for (int d = 0; d <= 2 * r; d++) {
+            const REAL wd = wz[d];
+            a += wd * B[0][d][k];
+            b += wd * B[1][d][k];
+            c += wd * B[2][d][k];
           }
           g[k] = a + 2 * m[k] * b + f[k] * c;
         }

@@ -1,9 +1,32 @@
 /* Implicit composite sampler: out(p) = M(B·[p;1] + S·u(p)). The identity grid is the loop
  * index; nothing of grid size is allocated. Included with REAL and SUFFIX set, after interp_impl.h. */
 
+/* The common case (trilinear, all eight taps inside the image): the corner's index and the
+ * weights, the numbers axis_linear and corners() would give for either padding, without their
+ * per-tap checks; 0 when a tap lies outside (the generic path then takes the voxel). */
+static inline int FN(all_inside)(const ffdp_slab *ms, ffdp_pad pad, const double q[3], int64_t *base, REAL f[3]) {
+  if (!(q[0] >= 0 && q[0] < (double)(ms->nx - 1) && q[1] >= 0 && q[1] < (double)(ms->ny - 1) && q[2] >= 0 &&
+        q[2] < (double)(ms->nz - 1)))
+    return 0;
+  int64_t i[3];
+  for (int a = 0; a < 3; a++) {
+    i[a] = (int64_t)q[a]; /* q >= 0: truncation is floor */
+    f[a] = (REAL)(q[a] - (i[a] || pad == FFDP_PAD_BORDER ? (double)i[a] : copysign(0.0, q[a])));
+  }
+  *base = ffdp_slab_index(ms, i[0], i[1], i[2]);
+  return 1;
+}
+
+static inline void FN(corners_at)(const REAL *p, int64_t sx, int64_t sy, int64_t sz, REAL v[8]) {
+  v[0] = p[0], v[1] = p[sx], v[2] = p[sy], v[3] = p[sy + sx];
+  v[4] = p[sz], v[5] = p[sz + sx], v[6] = p[sz + sy], v[7] = p[sz + sy + sx];
+}
+
 void FN(ffdp_sample_fwd)(const ffdp_warp *w, const ffdp_slab *fs, const REAL *u, const ffdp_slab *ms,
                          const REAL *M, int ncomp, REAL *out) {
   const int64_t nx = fs->nx, ny = fs->ny;
+  const int fast = w->interp == FFDP_INTERP_LINEAR;
+  const int64_t sx = ncomp, sy = ms->nx * ncomp, sz = ms->nx * ms->ny * ncomp;
 #pragma omp parallel for collapse(2) schedule(static)
   for (int64_t z = fs->z0; z < fs->z1; z++)
     for (int64_t y = 0; y < ny; y++) {
@@ -11,6 +34,16 @@ void FN(ffdp_sample_fwd)(const ffdp_warp *w, const ffdp_slab *fs, const REAL *u,
         const int64_t i = ffdp_slab_index(fs, x, y, z);
         double q[3];
         FN(warp_point)(w, x, y, z, u ? u + 3 * i : NULL, q);
+        int64_t b;
+        REAL f[3];
+        if (fast && FN(all_inside)(ms, w->pad, q, &b, f)) {
+          for (int c = 0; c < ncomp; c++) {
+            REAL v[8];
+            FN(corners_at)(M + b * ncomp + c, sx, sy, sz, v);
+            out[i * ncomp + c] = FN(trilinear)(v, f[0], f[1], f[2], NULL);
+          }
+          continue;
+        }
         if (w->interp == FFDP_INTERP_NEAREST) {
           const int64_t k = FN(nearest_voxel)(w, ms, q);
           for (int c = 0; c < ncomp; c++) out[i * ncomp + c] = k >= 0 ? M[k * ncomp + c] : (REAL)0;
@@ -64,6 +97,8 @@ static inline void FN(sample_voxel_bwd)(const ffdp_warp *w, const ffdp_slab *ms,
 void FN(ffdp_sample_bwd_planes)(const ffdp_warp *w, const ffdp_slab *fs, const REAL *u, const ffdp_slab *ms,
                                 const REAL *M, int ncomp, const REAL *gout, REAL *gu, double *part, REAL *gM) {
   const int64_t nx = fs->nx, ny = fs->ny;
+  const int fast = w->interp == FFDP_INTERP_LINEAR && !gM; /* gM: the scatter below */
+  const int64_t sx = ncomp, sy = ms->nx * ncomp, sz = ms->nx * ms->ny * ncomp;
   /* The scatter into gM is a race between threads; it is an optional, rarely used output,
    * so it runs serially (deterministic) rather than with atomics. */
 #pragma omp parallel for schedule(static) if (!gM)
@@ -75,7 +110,20 @@ void FN(ffdp_sample_bwd_planes)(const ffdp_warp *w, const ffdp_slab *fs, const R
         double q[3];
         REAL gq[3];
         FN(warp_point)(w, x, y, z, u ? u + 3 * i : NULL, q);
-        FN(sample_voxel_bwd)(w, ms, M, ncomp, q, gout + i * ncomp, gq, gM);
+        int64_t bi;
+        REAL f[3];
+        if (fast && FN(all_inside)(ms, w->pad, q, &bi, f)) { /* sample_voxel_bwd's numbers (gmask is 1) */
+          gq[0] = gq[1] = gq[2] = 0;
+          for (int c = 0; c < ncomp; c++) {
+            REAL v[8], d[3];
+            FN(corners_at)(M + bi * ncomp + c, sx, sy, sz, v);
+            FN(trilinear)(v, f[0], f[1], f[2], d);
+            const REAL g = gout[i * ncomp + c];
+            gq[0] += g * d[0], gq[1] += g * d[1], gq[2] += g * d[2];
+          }
+        } else {
+          FN(sample_voxel_bwd)(w, ms, M, ncomp, q, gout + i * ncomp, gq, gM);
+        }
         if (gu)
           for (int a = 0; a < 3; a++)
             gu[3 * i + a] = w->S[0][a] * gq[0] + w->S[1][a] * gq[1] + w->S[2][a] * gq[2];

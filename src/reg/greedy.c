@@ -15,13 +15,16 @@
 #include <string.h>
 
 /* Adam on a field, in place: g holds the normalized gradient and receives the update d. */
-static void field_adam(float *g, float *m, float *v, int64_t n, int t, double step) {
+/* The gradient scaled by `scale` (1 / its largest norm) on the way in: one pass over the
+ * gradient and both moments (the scaling used to be a pass of its own; same bits). */
+static void field_adam(float *g, float *m, float *v, int64_t n, int t, double step, float scale) {
   const float b1 = 0.9f, b2 = 0.999f, eps = 1e-8f;
   const float c1 = (float)(1 - pow(b1, t)), c2 = (float)(1 - pow(b2, t)), s = (float)step;
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < n; i++) {
-    m[i] = b1 * m[i] + (1 - b1) * g[i];
-    v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
+    const float gi = g[i] * scale;
+    m[i] = b1 * m[i] + (1 - b1) * gi;
+    v[i] = b2 * v[i] + (1 - b2) * gi * gi;
     g[i] = -s * (m[i] / c1) / (sqrtf(v[i] / c2) + eps);
   }
 }
@@ -37,11 +40,6 @@ static double max_zshift(const double S[3][3], const float *d, int64_t n) {
   return mx;
 }
 
-static void scale(float *g, int64_t n, float s) {
-#pragma omp parallel for
-  for (int64_t i = 0; i < n; i++) g[i] *= s;
-}
-
 int reg_field_step(const ffdp_comm *comm, const ffdp_slab *s, float *u, float *gu, float *am, float *av, int t,
                    const ffdp_warp *cw, double step, double grad_sigma, double warp_sigma, float *d, float *tmp,
                    ffdp_error *err) {
@@ -55,8 +53,7 @@ int reg_field_step(const ffdp_comm *comm, const ffdp_slab *s, float *u, float *g
   double mx = c->max(c, reg_max_norm3(d + own, n));
   const int moved = mx > 0;
   if (moved) {
-    scale(d + own, 3 * n, (float)(1.0 / mx));
-    field_adam(d + own, am + own, av + own, 3 * n, t, step);
+    field_adam(d + own, am + own, av + own, 3 * n, t, step, (float)(1.0 / mx));
   } else { /* a vanished gradient: a zero update (the warp is still smoothed), then the level stops */
     memset(d + own, 0, (size_t)n * 3 * sizeof(float));
   }

@@ -94,11 +94,13 @@ ffdp_status reg_shrink_smooth_planes(const int64_t dim[3], ffdp_mat4 vox2world, 
   return FFDP_OK;
 }
 
+#ifdef FFDP_HAVE_CUDA
 /* Whether large host buffers of this pyramid may be page-locked (see reg_pyramid_init). */
 static int may_pin(const reg_pyramid *pyr) {
   const char *pin = getenv("FFDP_PIN");
   return pyr->device == 1 && pyr->c->size == 1 && !(pin && pin[0] == '0');
 }
+#endif
 
 /* Undo the page-locking of a level's images (pinned: F's and M's flags). */
 static void unpin_pair(const ffdp_volume *F, const ffdp_volume *M, const int pinned[2]) {
