@@ -90,6 +90,20 @@ static void run(ffdp_lncc_params p, int use_mask, rng_t *r) {
   double gmax = 0, emax = 0;
   for (int64_t i = 0; i < n; i++) gmax = fmax(gmax, fabs(g[i])), emax = fmax(emax, fabs(gf[i] - g[i]));
   CHECK(emax <= 1e-3 * gmax, "f32 gradient error %g (max |g| %g)", emax, gmax);
+  /* both gradients in one pass (SyN): the bits of two calls, the second with F and M swapped */
+  {
+    const int64_t nzo = s.z1 - s.z0;
+    double *pa = calloc((size_t)nzo, sizeof(double)), *pb = calloc((size_t)nzo, sizeof(double));
+    float *gM1 = malloc(n * sizeof(float)), *gF1 = malloc(n * sizeof(float)), *gM2 = malloc(n * sizeof(float)),
+          *gF2 = malloc(n * sizeof(float));
+    ffdp_lncc_planes_f32(&p, &s, Ff, Mf, mk, norm, gM1, pa);
+    ffdp_lncc_planes_f32(&p, &s, Mf, Ff, mk, norm, gF1, pb);
+    ffdp_lncc_planes2_f32(&p, &s, Ff, Mf, mk, norm, gF2, gM2, pb);
+    int same = !memcmp(pa, pb, (size_t)nzo * sizeof(double));
+    same &= !memcmp(gM1, gM2, (size_t)n * sizeof(float)) && !memcmp(gF1, gF2, (size_t)n * sizeof(float));
+    CHECK(same, "k=%d kind=%d mask=%d: the two-gradient pass differs from two calls", p.window, p.kind, use_mask);
+    free(pa), free(pb), free(gM1), free(gF1), free(gM2), free(gF2);
+  }
   free(F), free(M), free(g), free(mask), free(Ff), free(Mf), free(gf);
 }
 

@@ -20,8 +20,8 @@ static double FN(lncc_window_weights)(const ffdp_lncc_params *p, double *w) {
   return r;
 }
 
-void FN(ffdp_lncc_planes)(const ffdp_lncc_params *prm, const ffdp_slab *s, const REAL *F, const REAL *M,
-                          const uint8_t *mask, double norm, REAL *gM, double *part) {
+void FN(ffdp_lncc_planes2)(const ffdp_lncc_params *prm, const ffdp_slab *s, const REAL *F, const REAL *M,
+                           const uint8_t *mask, double norm, REAL *gF, REAL *gM, double *part) {
   double w[2 * FFDP_MAX_RADIUS + 1];
   const int r = (int)FN(lncc_window_weights)(prm, w), K = 2 * r + 1;
   const int64_t nx = s->nx, ny = s->ny, P = nx * ny;
@@ -30,7 +30,9 @@ void FN(ffdp_lncc_planes)(const ffdp_lncc_params *prm, const ffdp_slab *s, const
   {
     int64_t za, zb;
     ffdp_chunk(s->z0, s->z1, omp_get_thread_num(), omp_get_num_threads(), &za, &zb);
-    const int ng = gM ? 3 : 0;
+    /* G planes: three for gM (∂/∂m2, ∂/∂m4, ∂/∂m5), then three for gF (∂/∂m1, ∂/∂m3, ∂/∂m5),
+     * each formed as the call with F and M swapped would form it */
+    const int gm0 = 0, gf0 = gM ? 3 : 0, ng = gf0 + (gF ? 3 : 0);
     REAL *buf = za < zb ? malloc((size_t)((5 + ng) * K + 2) * P * sizeof(REAL)) : NULL;
     REAL *ringA = buf, *ringB = buf + (size_t)5 * K * P;
     REAL *t0 = buf + (size_t)(5 + ng) * K * P, *t1 = t0 + P;
@@ -52,7 +54,7 @@ void FN(ffdp_lncc_planes)(const ffdp_lncc_params *prm, const ffdp_slab *s, const
       const int64_t p = t - r;
       if (p >= za - r) {
         int in_img = p >= 0 && p < s->nz;
-        REAL *G[3] = {0};
+        REAL *G[6] = {0};
         for (int q = 0; q < ng; q++) G[q] = SLOT(ringB, q, p);
         double acc = 0;
         /* the 2r+1 planes of each product around p, and the weights, looked up once per plane */
@@ -77,20 +79,28 @@ void FN(ffdp_lncc_planes)(const ffdp_lncc_params *prm, const ffdp_slab *s, const
             m5 += wd * A[4][d][k];
           }
           REAL cov = m5 - m1 * m2, vF = m3 - m1 * m1, vM = m4 - m2 * m2;
-          int vMpos = vM > 0;
+          const int vMpos = vM > 0, vFpos = vF > 0;
           if (vF < 0) vF = 0;
           if (!vMpos) vM = 0;
           REAL den = vF * vM + eps, cc = cov * cov / den;
           REAL wk = mask ? (REAL)(mask[(p - s->zlo) * P + k] != 0) : (REAL)1;
           if (p >= za && p < zb) acc -= (double)(wk * cc);
           if (ng) {
-            /* d(-cc)/dcov and d(-cc)/dvM, scaled by norm and the mask. */
+            /* d(-cc)/dcov and d(-cc)/dvM (dvF), scaled by norm and the mask. */
             REAL s_ = (REAL)norm * wk;
             REAL dcov = -s_ * 2 * cov / den;
-            REAL dvM = vMpos ? s_ * cov * cov * vF / (den * den) : 0;
-            G[0][k] = dcov * (-m1) + dvM * (-2 * m2); /* ∂/∂m2 */
-            G[1][k] = dvM;                            /* ∂/∂m4 */
-            G[2][k] = dcov;                           /* ∂/∂m5 */
+            if (gM) {
+              REAL dvM = vMpos ? s_ * cov * cov * vF / (den * den) : 0;
+              G[gm0][k] = dcov * (-m1) + dvM * (-2 * m2); /* ∂/∂m2 */
+              G[gm0 + 1][k] = dvM;                        /* ∂/∂m4 */
+              G[gm0 + 2][k] = dcov;                       /* ∂/∂m5 */
+            }
+            if (gF) {
+              REAL dvF = vFpos ? s_ * cov * cov * vM / (den * den) : 0;
+              G[gf0][k] = dcov * (-m2) + dvF * (-2 * m1); /* ∂/∂m1 */
+              G[gf0 + 1][k] = dvF;                        /* ∂/∂m3 */
+              G[gf0 + 2][k] = dcov;                       /* ∂/∂m5 */
+            }
           }
         }
         if (p >= za && p < zb) part[p - s->z0] = acc * norm;
@@ -99,16 +109,19 @@ void FN(ffdp_lncc_planes)(const ffdp_lncc_params *prm, const ffdp_slab *s, const
           FN(filter_plane_xy)(t0, G[q], t1, nx, ny, 1, w, r, w, r);
         }
       }
-      /* 3. output plane o = t - 2r: gM = w*G2 + 2M (w*G4) + F (w*G5). */
+      /* 3. output plane o = t - 2r: gM = w*G2 + 2M (w*G4) + F (w*G5); gF the same with F, M swapped. */
       const int64_t o = t - 2 * r;
-      if (ng && o >= za && o < zb) {
-        const REAL *f = F + (o - s->zlo) * P, *m = M + (o - s->zlo) * P;
-        REAL *g = gM + (o - s->zlo) * P;
+      for (int side = 0; side < 2 && ng && o >= za && o < zb; side++) {
+        REAL *gout = side ? gF : gM;
+        if (!gout) continue;
+        const int q0 = side ? gf0 : gm0;
+        const REAL *f = (side ? M : F) + (o - s->zlo) * P, *m = (side ? F : M) + (o - s->zlo) * P;
+        REAL *g = gout + (o - s->zlo) * P;
         const REAL *B[3][2 * FFDP_MAX_RADIUS + 1];
         REAL wz[2 * FFDP_MAX_RADIUS + 1];
         for (int d = -r; d <= r; d++) {
           wz[d + r] = (REAL)w[d + r];
-          for (int q = 0; q < 3; q++) B[q][d + r] = SLOT(ringB, q, o + d);
+          for (int q = 0; q < 3; q++) B[q][d + r] = SLOT(ringB, q0 + q, o + d);
         }
         for (int64_t k = 0; k < P; k++) {
           REAL a = 0, b = 0, c = 0;
@@ -125,6 +138,11 @@ void FN(ffdp_lncc_planes)(const ffdp_lncc_params *prm, const ffdp_slab *s, const
 #undef SLOT
     free(buf);
   }
+}
+
+void FN(ffdp_lncc_planes)(const ffdp_lncc_params *prm, const ffdp_slab *s, const REAL *F, const REAL *M,
+                          const uint8_t *mask, double norm, REAL *gM, double *part) {
+  FN(ffdp_lncc_planes2)(prm, s, F, M, mask, norm, NULL, gM, part);
 }
 
 double FN(ffdp_lncc)(const ffdp_lncc_params *prm, const ffdp_slab *s, const REAL *F, const REAL *M,

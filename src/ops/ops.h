@@ -134,6 +134,11 @@ static inline void ffdp_chunk(int64_t a, int64_t b, int t, int T, int64_t *lo, i
   /* Per owned plane: part[z - z0] = the plane's share of the returned sum (times norm). */          \
   void ffdp_lncc_planes_##SFX(const ffdp_lncc_params *p, const ffdp_slab *s, const REAL *F,             \
                               const REAL *M, const uint8_t *mask, double norm, REAL *gM, double *part);  \
+  /* Both gradients in one pass (symmetric uses such as SyN): gF the bits ffdp_lncc_planes gives   \
+   * with F and M swapped, gM those it gives as called; either may be NULL. */                        \
+  void ffdp_lncc_planes2_##SFX(const ffdp_lncc_params *p, const ffdp_slab *s, const REAL *F,            \
+                               const REAL *M, const uint8_t *mask, double norm, REAL *gF, REAL *gM,      \
+                               double *part);                                                            \
   /* MI in three steps so that the histogram can be all-reduced between them. */                         \
   void ffdp_mi_hist_##SFX(const ffdp_mi_params *p, const ffdp_slab *s, const REAL *F, const REAL *M,    \
                           const uint8_t *mask, double *hist);                                            \

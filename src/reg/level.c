@@ -393,6 +393,16 @@ double reg_metric_pair(const ffdp_metric_spec *m, const ffdp_slab *s, const floa
 
 double reg_metric_ranks(const ffdp_comm *comm, const ffdp_metric_spec *m, const ffdp_slab *s, const float *A,
                         const float *B, const uint8_t *mask, float *g) {
+  return reg_metric_ranks2(comm, m, s, A, B, mask, NULL, g);
+}
+
+double reg_metric_ranks2(const ffdp_comm *comm, const ffdp_metric_spec *m, const ffdp_slab *s, const float *A,
+                         const float *B, const uint8_t *mask, float *gA, float *g) {
+  if (gA && m->kind != FFDP_METRIC_CC) { /* one pass each way (LNCC forms both in one) */
+    const double loss = reg_metric_ranks2(comm, m, s, A, B, mask, NULL, g);
+    reg_metric_ranks2(comm, m, s, B, A, mask, NULL, gA);
+    return loss;
+  }
   const ffdp_comm *c = ffdp_comm_or_single(comm);
   double cnt = (double)ffdp_mask_count(s, mask), loss = NAN; /* integer-valued: exact in any order */
   c->sum(c, &cnt, 1);                                      /* every rank normalizes by the whole grid */
@@ -413,7 +423,7 @@ double reg_metric_ranks(const ffdp_comm *comm, const ffdp_metric_spec *m, const 
     break;
   case FFDP_METRIC_CC: {
     ffdp_lncc_params p = {m->window, FFDP_WINDOW_BOX, 1e-5};
-    ffdp_lncc_planes_f32(&p, s, A, B, mask, norm, g, part);
+    ffdp_lncc_planes2_f32(&p, s, A, B, mask, norm, gA, g, part);
     if (!c->fold(c, s, part, 1, tot, NULL)) loss = tot[0];
     break;
   }

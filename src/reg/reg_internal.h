@@ -153,6 +153,10 @@ ffdp_status reg_syn_stage(reg_pyramid *pyr, const ffdp_reg_options *opt, int si,
  * normalization are of the whole grid, the gradient is written on the rank's owned planes. */
 double reg_metric_ranks(const ffdp_comm *comm, const ffdp_metric_spec *m, const ffdp_slab *s, const float *A,
                         const float *B, const uint8_t *mask, float *g);
+/* The same with the gradient w.r.t. A too (gA; NULL: none), as the call with A and B swapped
+ * gives it: both in one pass for CC. */
+double reg_metric_ranks2(const ffdp_comm *comm, const ffdp_metric_spec *m, const ffdp_slab *s, const float *A,
+                         const float *B, const uint8_t *mask, float *gA, float *g);
 /* A failure requested through FFDP_INJECT_FAILURE="RANK:ITERATION" (first stage, first level),
  * so that tests can check that a failing rank stops every rank. */
 ffdp_status reg_injected_failure(const ffdp_comm *comm, int stage, int level, int iter, ffdp_error *err);

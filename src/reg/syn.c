@@ -76,8 +76,8 @@ static ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_
       if (!st) ffdp_sample_fwd_f32(&wmov, &store, vm, &msw, Mw, 1, mmid);
     }
     if (st) break;
-    double loss = reg_metric_ranks(c, &S->metric, &s, fmid, mmid, mask, gmv);
-    reg_metric_ranks(c, &S->metric, &s, mmid, fmid, mask, gf); /* every metric is symmetric */
+    /* every metric is symmetric: the loss with fixed and moving swapped gives gf (LNCC: one pass) */
+    double loss = reg_metric_ranks2(c, &S->metric, &s, fmid, mmid, mask, gf, gmv);
     if (!isfinite(loss)) {
       st = ffdp_fail(err, FFDP_ERR_NUMERIC, "stage %d level %d: the loss became %g", si + 1, lv + 1, loss);
       break;
