@@ -199,6 +199,35 @@ static int check_output_space(const char *prefix, const char *ext, const char *i
   return 0;
 }
 
+/* Ranks write the outputs together, so every rank must see the directory of `path` that rank 0
+ * sees (one file system; on several hosts a shared one): rank 0 leaves a probe file there and
+ * the others look for it. Collective; before anything is loaded. */
+static ffdp_status outputs_visible(const ffdp_comm *comm, const char *path, ffdp_error *err) {
+  if (ffdp_comm_size(comm) < 2) return FFDP_OK;
+  char dir[4096], probe[4200];
+  snprintf(dir, sizeof dir, "%s", path);
+  char *slash = strrchr(dir, '/');
+  if (slash) slash[slash == dir] = 0;
+  else snprintf(dir, sizeof dir, ".");
+  long pid = ffdp_comm_rank(comm) == 0 ? (long)getpid() : 0;
+#ifdef FFDP_HAVE_MPI
+  MPI_Bcast(&pid, 1, MPI_LONG, 0, MPI_COMM_WORLD);
+#endif
+  snprintf(probe, sizeof probe, "%s/.ffdp-probe-%ld", dir, pid);
+  ffdp_status st = FFDP_OK;
+  if (ffdp_comm_rank(comm) == 0) {
+    FILE *f = fopen(probe, "w");
+    if (!f || fclose(f) != 0) st = ffdp_fail(err, FFDP_ERR_IO, "cannot write into '%s': %s", dir, strerror(errno));
+  }
+  if (!(st = ffdp_comm_agree(comm, st, err)) && ffdp_comm_rank(comm) != 0 && access(probe, F_OK) != 0)
+    st = ffdp_fail(err, FFDP_ERR_IO,
+                   "does not see '%s' as rank 0 does (every rank writes its part of the outputs: ranks on several "
+                   "hosts need a shared file system there); write the outputs to one with -o", dir);
+  st = ffdp_comm_agree(comm, st, err);
+  if (ffdp_comm_rank(comm) == 0) unlink(probe);
+  return st;
+}
+
 static int mkdirs_for(const char *prefix) {
   char d[4096];
   snprintf(d, sizeof d, "%s", prefix);
@@ -611,6 +640,8 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
   const char *outdir_of = mkdirs_for(prefix) != 0 ? prefix : ants.warped[0] && mkdirs_for(ants.warped) != 0 ? ants.warped : NULL;
   if (outdir_of)
     return done(cli_errorf("cannot create or write the output directory of '%s': %s", outdir_of, strerror(errno)), fm, mm);
+  if (outputs_visible(comm, prefix, &err) || (ants.warped[0] && outputs_visible(comm, ants.warped, &err)))
+    return done(cli_error(&err), fm, mm);
   if (ffdp_comm_rank(comm) == 0) { /* rank 0 writes the outputs; it decides for all */
     if (!(plan_only || opt.device == 1) && ffdp_volume_probe(fixed, fdim, &fw, &err)) fst_space = cli_error(&err);
     else fst_space = check_output_space(prefix, ext, img_ext, fdim, &opt, verbose);
@@ -699,10 +730,12 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
     fprintf(stderr, "[trace] outputs: folding %.1f ms, Warped (warp + NCC + write) %.1f ms, transforms %.1f ms\n",
             1e3 * outs.t_fold, 1e3 * outs.t_warped, 1e3 * outs.t_transforms);
   double rss_others = 0; /* the other ranks' largest peak */
+#ifdef FFDP_HAVE_MPI
   if (ffdp_comm_size(opt.comm) > 1) {
     double mine = ffdp_comm_rank(opt.comm) ? peak_rss_mb() : 0;
     MPI_Reduce(&mine, &rss_others, 1, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
   }
+#endif
   after_reg = 1;
   if (ffdp_comm_rank(opt.comm) != 0) goto done; /* rank 0 reports */
   const ffdp_volume *ui = ffdp_reg_result_inverse_warp(res);
