@@ -22,11 +22,61 @@ static inline void FN(corners_at)(const REAL *p, int64_t sx, int64_t sy, int64_t
   v[4] = p[sz], v[5] = p[sz + sx], v[6] = p[sz + sy], v[7] = p[sz + sy + sx];
 }
 
+#if FFDP_SAMPLE_SIMD3 && defined(__SSE2__) && !defined(FFDP_SAMPLE3_DEFINED)
+#define FFDP_SAMPLE3_DEFINED
+#include <emmintrin.h>
+/* Three interleaved channels at once (the warp composition), float only: trilinear()'s
+ * operations lane by lane (products rounded, then added; no FMA), so the same bits. Each tap is
+ * read as 4 floats, the 4th (the next voxel's first channel) unused: inside M unless the far
+ * corner is the last voxel M stores, which the caller leaves to the scalar path. */
+static inline void sample3_f32(const float *p, int64_t sx, int64_t sy, int64_t sz, const float f[3], float *out) {
+  const __m128 one = _mm_set1_ps(1.f), fx = _mm_set1_ps(f[0]), fy = _mm_set1_ps(f[1]), fz = _mm_set1_ps(f[2]);
+  const __m128 gx = _mm_sub_ps(one, fx), gy = _mm_sub_ps(one, fy), gz = _mm_sub_ps(one, fz);
+#define LERP(g, a, f, b) _mm_add_ps(_mm_mul_ps(g, a), _mm_mul_ps(f, b))
+  const __m128 x00 = LERP(gx, _mm_loadu_ps(p), fx, _mm_loadu_ps(p + sx));
+  const __m128 x10 = LERP(gx, _mm_loadu_ps(p + sy), fx, _mm_loadu_ps(p + sy + sx));
+  const __m128 x01 = LERP(gx, _mm_loadu_ps(p + sz), fx, _mm_loadu_ps(p + sz + sx));
+  const __m128 x11 = LERP(gx, _mm_loadu_ps(p + sz + sy), fx, _mm_loadu_ps(p + sz + sy + sx));
+  const __m128 r = LERP(gz, LERP(gy, x00, fy, x10), fz, LERP(gy, x01, fy, x11));
+#undef LERP
+  _mm_storel_pi((__m64 *)out, r);
+  _mm_store_ss(out + 2, _mm_movehl_ps(r, r));
+}
+#endif
+
 void FN(ffdp_sample_fwd)(const ffdp_warp *w, const ffdp_slab *fs, const REAL *u, const ffdp_slab *ms,
                          const REAL *M, int ncomp, REAL *out) {
   const int64_t nx = fs->nx, ny = fs->ny;
   const int fast = w->interp == FFDP_INTERP_LINEAR;
   const int64_t sx = ncomp, sy = ms->nx * ncomp, sz = ms->nx * ms->ny * ncomp;
+#if FFDP_SAMPLE_SIMD3 && defined(__SSE2__)
+  if (fast && ncomp == 3) { /* vector fields (the warp composition): a loop of their own */
+    const int64_t last3 = ffdp_slab_index(ms, ms->nx - 2, ms->ny - 2, ms->zhi - 2); /* far corner = M's last voxel */
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int64_t z = fs->z0; z < fs->z1; z++)
+      for (int64_t y = 0; y < ny; y++)
+        for (int64_t x = 0; x < nx; x++) {
+          const int64_t i = ffdp_slab_index(fs, x, y, z);
+          double q[3];
+          FN(warp_point)(w, x, y, z, u ? u + 3 * i : NULL, q);
+          int64_t b;
+          REAL f[3];
+          if (FN(all_inside)(ms, w->pad, q, &b, f) && b != last3) {
+            sample3_f32(M + b * 3, sx, sy, sz, f, out + i * 3);
+            continue;
+          }
+          FN(axis_taps) ax = FN(axis_linear)(q[0], ms->nx, w->pad);
+          FN(axis_taps) ay = FN(axis_linear)(q[1], ms->ny, w->pad);
+          FN(axis_taps) az = FN(axis_linear)(q[2], ms->nz, w->pad);
+          for (int c = 0; c < 3; c++) {
+            REAL v[8];
+            FN(corners)(M, ms, 3, c, &ax, &ay, &az, v);
+            out[i * 3 + c] = FN(trilinear)(v, ax.f, ay.f, az.f, NULL);
+          }
+        }
+    return;
+  }
+#endif
 #pragma omp parallel for collapse(2) schedule(static)
   for (int64_t z = fs->z0; z < fs->z1; z++)
     for (int64_t y = 0; y < ny; y++) {
