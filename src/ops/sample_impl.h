@@ -44,6 +44,24 @@ static inline void sample3_f32(const float *p, int64_t sx, int64_t sy, int64_t s
 }
 #endif
 
+/* One voxel through the generic taps (a tap outside the image, nearest): out[0..ncomp). */
+static inline void FN(sample_voxel_generic)(const ffdp_warp *w, const ffdp_slab *ms, const REAL *M, int ncomp,
+                                            const double q[3], REAL *out) {
+  if (w->interp == FFDP_INTERP_NEAREST) {
+    const int64_t k = FN(nearest_voxel)(w, ms, q);
+    for (int c = 0; c < ncomp; c++) out[c] = k >= 0 ? M[k * ncomp + c] : (REAL)0;
+    return;
+  }
+  FN(axis_taps) ax = FN(axis_linear)(q[0], ms->nx, w->pad);
+  FN(axis_taps) ay = FN(axis_linear)(q[1], ms->ny, w->pad);
+  FN(axis_taps) az = FN(axis_linear)(q[2], ms->nz, w->pad);
+  for (int c = 0; c < ncomp; c++) {
+    REAL v[8];
+    FN(corners)(M, ms, ncomp, c, &ax, &ay, &az, v);
+    out[c] = FN(trilinear)(v, ax.f, ay.f, az.f, NULL);
+  }
+}
+
 void FN(ffdp_sample_fwd)(const ffdp_warp *w, const ffdp_slab *fs, const REAL *u, const ffdp_slab *ms,
                          const REAL *M, int ncomp, REAL *out) {
   const int64_t nx = fs->nx, ny = fs->ny;
@@ -61,18 +79,8 @@ void FN(ffdp_sample_fwd)(const ffdp_warp *w, const ffdp_slab *fs, const REAL *u,
           FN(warp_point)(w, x, y, z, u ? u + 3 * i : NULL, q);
           int64_t b;
           REAL f[3];
-          if (FN(all_inside)(ms, w->pad, q, &b, f) && b != last3) {
-            sample3_f32(M + b * 3, sx, sy, sz, f, out + i * 3);
-            continue;
-          }
-          FN(axis_taps) ax = FN(axis_linear)(q[0], ms->nx, w->pad);
-          FN(axis_taps) ay = FN(axis_linear)(q[1], ms->ny, w->pad);
-          FN(axis_taps) az = FN(axis_linear)(q[2], ms->nz, w->pad);
-          for (int c = 0; c < 3; c++) {
-            REAL v[8];
-            FN(corners)(M, ms, 3, c, &ax, &ay, &az, v);
-            out[i * 3 + c] = FN(trilinear)(v, ax.f, ay.f, az.f, NULL);
-          }
+          if (FN(all_inside)(ms, w->pad, q, &b, f) && b != last3) sample3_f32(M + b * 3, sx, sy, sz, f, out + i * 3);
+          else FN(sample_voxel_generic)(w, ms, M, 3, q, out + i * 3);
         }
     return;
   }
@@ -94,19 +102,7 @@ void FN(ffdp_sample_fwd)(const ffdp_warp *w, const ffdp_slab *fs, const REAL *u,
           }
           continue;
         }
-        if (w->interp == FFDP_INTERP_NEAREST) {
-          const int64_t k = FN(nearest_voxel)(w, ms, q);
-          for (int c = 0; c < ncomp; c++) out[i * ncomp + c] = k >= 0 ? M[k * ncomp + c] : (REAL)0;
-          continue;
-        }
-        FN(axis_taps) ax = FN(axis_linear)(q[0], ms->nx, w->pad);
-        FN(axis_taps) ay = FN(axis_linear)(q[1], ms->ny, w->pad);
-        FN(axis_taps) az = FN(axis_linear)(q[2], ms->nz, w->pad);
-        for (int c = 0; c < ncomp; c++) {
-          REAL v[8];
-          FN(corners)(M, ms, ncomp, c, &ax, &ay, &az, v);
-          out[i * ncomp + c] = FN(trilinear)(v, ax.f, ay.f, az.f, NULL);
-        }
+        FN(sample_voxel_generic)(w, ms, M, ncomp, q, out + i * ncomp);
       }
     }
 }
