@@ -749,7 +749,9 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
       printf("  stage %d %-6s %5d iterations  %7.2f s  final loss %+.6f\n", s + 1, cli_stage_name(ss.kind), ss.iterations,
              ss.seconds, ss.final_loss);
     }
-    printf("  registration %.2f s (loading %.2f s, total %.2f s), peak memory %.0f MB", t_reg, t_load, t_total, rss);
+    const double t_out = outs.t_fold + outs.t_warped + outs.t_transforms;
+    printf("  registration %.2f s (loading %.2f s, outputs %.2f s%s, total %.2f s), peak memory %.0f MB", t_reg, t_load,
+           t_out, ffdp_comm_size(opt.comm) > 1 ? " by every rank" : "", t_total, rss);
     if (rss_others > 0) printf(" (other ranks at most %.0f MB)", rss_others);
     if (device == 1) printf(", peak GPU memory %.0f MB", gpu_peak / 1e6);
     printf("\n");
@@ -823,6 +825,7 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
     if (device == 1) cJSON_AddStringToObject(j, "gpu_transport", ffdp_comm_gpu_transport(opt.comm));
     if (device == 1) cJSON_AddStringToObject(j, "state_precision", bf16 ? "bf16" : "fp32");
     cJSON_AddNumberToObject(j, "registration_seconds", t_reg);
+    cJSON_AddNumberToObject(j, "output_seconds", outs.t_fold + outs.t_warped + outs.t_transforms); /* scores + files */
     cJSON_AddNumberToObject(j, "total_seconds", t_total);
     cJSON_AddNumberToObject(j, "peak_memory_mb", rss);
     if (rss_others > 0) cJSON_AddNumberToObject(j, "peak_memory_mb_other_ranks", rss_others);
