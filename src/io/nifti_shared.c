@@ -58,6 +58,7 @@ ffdp_status ffdp_shared_nifti_open(const char *path, const int64_t dim[3], ffdp_
   const ffdp_comm *c = ffdp_comm_or_single(comm);
   *out = NULL;
   ffdp_shared_nifti *s = calloc(1, sizeof *s);
+  if (s) s->fd = -1; /* nothing open yet (0 is stdin) */
   ffdp_status st = s ? FFDP_OK : ffdp_fail(err, FFDP_ERR_NOMEM, "out of memory opening '%s'", path);
   if (!st && strlen(path) >= sizeof s->path) st = ffdp_fail(err, FFDP_ERR_INVALID, "output path too long: '%s'", path);
   if (!st)

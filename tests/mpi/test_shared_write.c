@@ -210,6 +210,16 @@ int main(int argc, char **argv) {
     CHECK(ps != FFDP_OK, "rank %d: a put past the share was accepted", rank);
     ffdp_plane_writer_abort(w);
   }
+  { /* a name no writer takes, and a directory that does not exist: every rank fails, none waits */
+    char p[512];
+    ffdp_plane_writer *w = NULL;
+    snprintf(p, sizeof p, "%s/wrong.txt", dir);
+    CHECK(ffdp_plane_writer_open_shared(p, dim, grid(), FFDP_DT_FLOAT32, FFDP_NIFTI_AUTO, comm, &w, &err) != FFDP_OK && !w,
+          "rank %d: '%s' was opened", rank, p);
+    snprintf(p, sizeof p, "%s/no/such/dir.nii.gz", dir);
+    CHECK(ffdp_plane_writer_open_shared(p, dim, grid(), FFDP_DT_FLOAT32, FFDP_NIFTI_AUTO, comm, &w, &err) != FFDP_OK && !w,
+          "rank %d: '%s' was opened", rank, p);
+  }
   MPI_Barrier(MPI_COMM_WORLD);
   CHECK(leftovers(dir) == 0, "temporary files left in %s", dir);
   free(mine);
