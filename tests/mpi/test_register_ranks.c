@@ -53,6 +53,29 @@ static void check_savers(const char *what, const ffdp_volume *F, const ffdp_volu
             ffdp_comm_rank(comm));
     }
   }
+  /* each rank its share of the warps' planes: exactly those planes of the whole result */
+  ffdp_reg_result *shares = NULL;
+  opt->result_shares = 1;
+  st = ffdp_register(F, M, opt, &shares, &err);
+  opt->result_shares = 0;
+  CHECK(st == FFDP_OK, "%s, result in shares: %s", what, err.msg);
+  if (!st && ffdp_reg_result_warp(many)) {
+    int64_t z0, z1, r0s, r1s;
+    ffdp_comm_share(comm, ffdp_volume_dim(F)[2], &z0, &z1);
+    ffdp_reg_result_planes(shares, &r0s, &r1s);
+    CHECK(r0s == z0 && r1s == z1, "%s: rank %d holds planes [%lld, %lld), its share is [%lld, %lld)", what,
+          ffdp_comm_rank(comm), (long long)r0s, (long long)r1s, (long long)z0, (long long)z1);
+    const int64_t P3 = ffdp_volume_dim(F)[0] * ffdp_volume_dim(F)[1] * 3;
+    for (int k = 0; k < 2; k++) {
+      const ffdp_volume *a = k ? ffdp_reg_result_inverse_warp(shares) : ffdp_reg_result_warp(shares);
+      const ffdp_volume *b = k ? ffdp_reg_result_inverse_warp(many) : ffdp_reg_result_warp(many);
+      if (!b) continue;
+      CHECK(a && !memcmp(ffdp_volume_cdata(a) + z0 * P3, ffdp_volume_cdata(b) + z0 * P3, (size_t)((z1 - z0) * P3) * sizeof(float)),
+            "%s: rank %d's share of the %s differs from the whole result's planes", what, ffdp_comm_rank(comm),
+            k ? "inverse warp" : "warp");
+    }
+  }
+  ffdp_reg_result_free(shares);
   ffdp_volume *Fn = NULL, *Mn = NULL;
   ffdp_volume_clone(F, &Fn, NULL), ffdp_volume_clone(M, &Mn, NULL);
   st = ffdp_volume_normalize(Fn, "fixed", NULL, NULL, &err);
