@@ -312,6 +312,49 @@ static void multi_member_case(rng_t *r) {
   free(raw);
 }
 
+/* ffdp's .nii.gz is indexed (a member per MiB carrying its sizes): whole loads, plane ranges and
+ * shares read only the members they need, in parallel, and give the .nii's values; a file
+ * without the index (zlib's) is not taken by that path; a damaged member is an error. */
+static void indexed_gzip_case(rng_t *r) {
+  const int64_t dim[3] = {101, 97, 67}, P = dim[0] * dim[1]; /* 2.6 MB of floats: three members */
+  ffdp_volume *v = NULL, *a = NULL, *b = NULL, *pa = NULL, *pb = NULL, *sh = NULL;
+  ffdp_error err = {0};
+  ffdp_mat4 w = ffdp_mat4_identity();
+  CHECK(!ffdp_volume_create(dim, 1, w, &v, &err), "create");
+  for (int64_t i = 0; i < ffdp_volume_nvox(v); i++) ffdp_volume_data(v)[i] = (float)rng_nz(r, -5, 5);
+  CHECK(!ffdp_volume_save(v, "ix.nii.gz", FFDP_DT_FLOAT32, FFDP_NIFTI_AUTO, &err) &&
+            !ffdp_volume_save(v, "ix.nii", FFDP_DT_FLOAT32, FFDP_NIFTI_AUTO, &err), "save: %s", err.msg);
+  unsigned char probe[8];
+  CHECK(ffdp_gz_read_range("ix.nii.gz", 1000, 8, probe) == 1, "ffdp's .nii.gz is not read as indexed");
+  CHECK(ffdp_gz_read_range("mm_three.nii.gz", 0, 8, probe) == 0, "zlib's members were taken for indexed ones");
+  CHECK(!ffdp_volume_load("ix.nii.gz", &a, &err) && !ffdp_volume_load("ix.nii", &b, &err), "load: %s", err.msg);
+  const size_t bytes = (size_t)ffdp_volume_nvox(v) * sizeof(float);
+  CHECK(a && b && !memcmp(ffdp_volume_cdata(a), ffdp_volume_cdata(b), bytes) &&
+            !memcmp(ffdp_volume_cdata(a), ffdp_volume_cdata(v), bytes), "indexed .nii.gz values differ");
+  CHECK(!ffdp_volume_load_planes("ix.nii.gz", 13, 50, &pa, &err) && !ffdp_volume_load_planes("ix.nii", 13, 50, &pb, &err),
+        "planes: %s", err.msg);
+  CHECK(pa && pb && !memcmp(ffdp_volume_cdata(pa), ffdp_volume_cdata(pb), (size_t)(37 * P) * sizeof(float)),
+        "planes 13-49 of the indexed .nii.gz differ");
+  CHECK(!ffdp_volume_load_share("ix.nii.gz", 40, 67, &sh, &err), "share: %s", err.msg);
+  CHECK(sh && !memcmp(ffdp_volume_cdata(sh) + 40 * P, ffdp_volume_cdata(v) + 40 * P, (size_t)(27 * P) * sizeof(float)),
+        "the share of the indexed .nii.gz differs");
+  size_t n = 0;
+  unsigned char *f = read_file("ix.nii.gz", &n);
+  if (f && n > 1000) {
+    f[n / 2] ^= 0x5a; /* inside the second member's deflate data */
+    FILE *o = fopen("ix_bad.nii.gz", "wb");
+    CHECK(o && fwrite(f, 1, n, o) == n, "write");
+    if (o) fclose(o);
+    ffdp_volume *bad = NULL;
+    CHECK(ffdp_volume_load("ix_bad.nii.gz", &bad, &err) != FFDP_OK, "a damaged member loaded");
+    ffdp_volume_free(bad);
+  }
+  free(f);
+  unlink("ix.nii.gz"), unlink("ix.nii"), unlink("ix_bad.nii.gz");
+  ffdp_volume_free(v), ffdp_volume_free(a), ffdp_volume_free(b), ffdp_volume_free(pa), ffdp_volume_free(pb),
+      ffdp_volume_free(sh);
+}
+
 int main(void) {
   rng_t r = {2718281828ULL};
   plane_writer_case();
@@ -324,6 +367,7 @@ int main(void) {
   field_case(&r);
   gzip_parallel_case(&r);
   multi_member_case(&r);
+  indexed_gzip_case(&r);
   if (!shared_brains()) printf("note: ../shared/data not found; skipped the shared-brain geometry checks\n");
   return check_done("test_nifti");
 }

@@ -8,20 +8,17 @@
 #include <string.h>
 #include <zlib.h>
 
-enum { BLOCK = 1 << 20, HIST = 1 << 15 }; /* HIST: deflate's window, the priming of each block */
+enum { BLOCK = FFDP_GZ_BLOCK };
 
 struct ffdp_gzip_writer {
   FILE *f;
-  int level, nb, ok;
-  unsigned char *in; /* HIST bytes for the history, then nb blocks */
-  size_t hist, fill; /* history bytes right before the blocks; bytes in the blocks */
-  size_t cap;        /* capacity of each output buffer */
+  int level, nb, ok, members; /* members written so far */
+  unsigned char *in;          /* nb blocks */
+  size_t fill;                /* bytes in the blocks */
+  size_t cap;                 /* capacity of each output buffer (member header and trailer included) */
   unsigned char **out;
   size_t *olen;
-  unsigned long *crc;
   int *bad;
-  unsigned long crc_all;
-  uint64_t total;
 };
 
 static int put_bytes(ffdp_gzip_writer *g, const void *p, size_t n) {
@@ -29,43 +26,49 @@ static int put_bytes(ffdp_gzip_writer *g, const void *p, size_t n) {
   return g->ok;
 }
 
-/* Deflate the filled blocks on all threads and append them in order; `last` ends the stream. */
-static int flush_blocks(ffdp_gzip_writer *g, int last) {
-  int k = (int)((g->fill + BLOCK - 1) / BLOCK);
-  if (last && k == 0) k = 1; /* an empty final block closes the deflate stream */
+static void le32(unsigned char *p, uint32_t v) {
+  for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+
+/* One whole member of `len` input bytes into out (header with the ffdp index field, raw deflate,
+ * CRC and size); its length, or 0 on a deflate failure. */
+static size_t member(const unsigned char *src, size_t len, int level, unsigned char *out, size_t cap) {
+  z_stream zs;
+  memset(&zs, 0, sizeof zs);
+  if (deflateInit2(&zs, level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK) return 0;
+  zs.next_in = (unsigned char *)src, zs.avail_in = (uInt)len;
+  zs.next_out = out + FFDP_GZ_HEADER, zs.avail_out = (uInt)(cap - FFDP_GZ_HEADER - 8);
+  const int rc = deflate(&zs, Z_FINISH);
+  const size_t body = cap - FFDP_GZ_HEADER - 8 - zs.avail_out;
+  deflateEnd(&zs);
+  if (rc != Z_STREAM_END) return 0;
+  const size_t total = FFDP_GZ_HEADER + body + 8;
+  /* FLG = FEXTRA; XFL 4 = fastest, 2 = best; OS 3 = Unix; XLEN 12: subfield 'F','D' of 8 bytes */
+  const unsigned char hdr[16] = {0x1f, 0x8b, 8, 4, 0, 0, 0, 0, level == 1 ? 4 : level == 9 ? 2 : 0, 3, 12, 0, 'F', 'D', 8, 0};
+  memcpy(out, hdr, sizeof hdr);
+  le32(out + 16, (uint32_t)total);
+  le32(out + 20, (uint32_t)len);
+  le32(out + total - 8, (uint32_t)crc32(0L, src, (uInt)len));
+  le32(out + total - 4, (uint32_t)len);
+  return total;
+}
+
+/* Deflate the filled blocks on all threads, each a member of its own, and append them in order. */
+static int flush_blocks(ffdp_gzip_writer *g) {
+  const int k = (int)((g->fill + BLOCK - 1) / BLOCK);
   if (!g->ok || k == 0) return g->ok;
 #pragma omp parallel for schedule(dynamic, 1)
   for (int i = 0; i < k; i++) {
     const size_t off = (size_t)i * BLOCK, len = g->fill - off < BLOCK ? g->fill - off : BLOCK;
-    const unsigned char *src = g->in + HIST + off;
-    const size_t primed = i > 0 ? HIST : g->hist; /* a block before this one is full */
-    z_stream zs;
-    memset(&zs, 0, sizeof zs);
-    g->bad[i] = 1;
-    if (deflateInit2(&zs, g->level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK) continue;
-    int good = !primed || deflateSetDictionary(&zs, src - primed, (uInt)primed) == Z_OK;
-    const int flush = last && i == k - 1 ? Z_FINISH : Z_SYNC_FLUSH;
-    zs.next_in = (unsigned char *)src, zs.avail_in = (uInt)len;
-    zs.next_out = g->out[i], zs.avail_out = (uInt)g->cap;
-    const int rc = good ? deflate(&zs, flush) : Z_STREAM_ERROR;
-    /* a sync flush is complete when output space is left over */
-    good = good && (flush == Z_FINISH ? rc == Z_STREAM_END : rc == Z_OK && zs.avail_in == 0 && zs.avail_out > 0);
-    g->olen[i] = g->cap - zs.avail_out;
-    g->crc[i] = crc32(0L, src, (uInt)len);
-    deflateEnd(&zs);
-    g->bad[i] = !good;
+    g->olen[i] = member(g->in + off, len, g->level, g->out[i], g->cap);
+    g->bad[i] = g->olen[i] == 0;
   }
   for (int i = 0; i < k && g->ok; i++) {
-    const size_t len = g->fill - (size_t)i * BLOCK < BLOCK ? g->fill - (size_t)i * BLOCK : BLOCK;
     if (g->bad[i]) g->ok = 0;
     put_bytes(g, g->out[i], g->olen[i]);
-    g->crc_all = crc32_combine(g->crc_all, g->crc[i], (z_off_t)len);
-    g->total += len;
   }
-  /* the next batch is primed with the last HIST bytes written, which sit right before the blocks' end */
-  const size_t h = g->hist + g->fill < HIST ? g->hist + g->fill : HIST;
-  memmove(g->in + HIST - h, g->in + HIST + g->fill - h, h);
-  g->hist = h, g->fill = 0;
+  g->members += k;
+  g->fill = 0;
   return g->ok;
 }
 
@@ -75,29 +78,18 @@ ffdp_gzip_writer *ffdp_gzip_open(FILE *f, int level) {
   g->f = f, g->level = level < 1 ? 1 : level > 9 ? 9 : level, g->ok = 1;
   int nb = 2 * omp_get_max_threads();
   g->nb = nb < 2 ? 2 : nb > 64 ? 64 : nb;
-  z_stream zs;
-  memset(&zs, 0, sizeof zs);
-  if (deflateInit2(&zs, g->level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
-    free(g);
-    return NULL;
-  }
-  g->cap = deflateBound(&zs, BLOCK) + 64; /* + the sync flush's empty stored block */
-  deflateEnd(&zs);
-  g->in = malloc(HIST + (size_t)g->nb * BLOCK);
+  g->cap = compressBound(BLOCK) + FFDP_GZ_HEADER + 64;
+  g->in = malloc((size_t)g->nb * BLOCK);
   g->out = calloc((size_t)g->nb, sizeof *g->out);
   g->olen = calloc((size_t)g->nb, sizeof *g->olen);
-  g->crc = calloc((size_t)g->nb, sizeof *g->crc);
   g->bad = calloc((size_t)g->nb, sizeof *g->bad);
-  int have = g->in && g->out && g->olen && g->crc && g->bad;
+  int have = g->in && g->out && g->olen && g->bad;
   for (int i = 0; have && i < g->nb; i++) have = (g->out[i] = malloc(g->cap)) != NULL;
   if (!have) {
     g->ok = 0;
     ffdp_gzip_close(g);
     return NULL;
   }
-  /* member header: deflate, no name, no time, XFL 4 = fastest (2 = best), OS 3 = Unix */
-  const unsigned char hdr[10] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, g->level == 1 ? 4 : g->level == 9 ? 2 : 0, 3};
-  put_bytes(g, hdr, sizeof hdr);
   return g;
 }
 
@@ -106,22 +98,23 @@ int ffdp_gzip_write(ffdp_gzip_writer *g, const void *buf, size_t n) {
   const size_t room = (size_t)g->nb * BLOCK;
   while (n > 0 && g->ok) {
     size_t m = room - g->fill < n ? room - g->fill : n;
-    memcpy(g->in + HIST + g->fill, p, m);
+    memcpy(g->in + g->fill, p, m);
     g->fill += m, p += m, n -= m;
-    if (g->fill == room) flush_blocks(g, 0);
+    if (g->fill == room) flush_blocks(g);
   }
   return g->ok;
 }
 
 int ffdp_gzip_close(ffdp_gzip_writer *g) {
   if (!g) return 0;
-  if (g->ok && flush_blocks(g, 1)) {
-    unsigned char t[8];
-    for (int i = 0; i < 4; i++) t[i] = (unsigned char)(g->crc_all >> (8 * i)), t[4 + i] = (unsigned char)(g->total >> (8 * i));
-    put_bytes(g, t, sizeof t);
+  if (g->ok) flush_blocks(g);
+  if (g->ok && g->members == 0 && g->out) { /* no data: one empty member, so the file is a gzip file */
+    g->olen[0] = member(g->in, 0, g->level, g->out[0], g->cap);
+    if (!g->olen[0]) g->ok = 0;
+    put_bytes(g, g->out[0], g->olen[0]);
   }
   const int ok = g->ok;
   for (int i = 0; g->out && i < g->nb; i++) free(g->out[i]);
-  free(g->out), free(g->olen), free(g->crc), free(g->bad), free(g->in), free(g);
+  free(g->out), free(g->olen), free(g->bad), free(g->in), free(g);
   return ok;
 }

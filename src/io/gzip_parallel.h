@@ -1,14 +1,20 @@
-/* A gzip writer that compresses on every OpenMP thread (gzip_parallel.c).
+/* gzip files written and read on every OpenMP thread (gzip_parallel.c, gzip_indexed.c).
  *
- * One gzip member, as gzip and zlib's gzwrite make, so every reader (zlib, ITK, nibabel,
- * FSL's znzlib) takes it. The stream is cut into fixed 1 MiB blocks, each deflated on its own
- * thread (primed with the 32 KiB before it) and ended by a sync flush, so the blocks
- * concatenate into one deflate stream; the CRCs are combined. The bytes depend on the input
- * and the level only, never on the thread count. */
+ * ffdp writes .nii.gz as a series of gzip members of FFDP_GZ_BLOCK input bytes each (the last
+ * shorter), deflated in parallel. Each member's header carries an extra field 'F','D' (RFC 1952
+ * FEXTRA) with the member's total size and its uncompressed size, as BGZF does for bgzip's
+ * blocks: a reader can hop from member to member reading 24 bytes each and inflate only the
+ * members a range needs, on every thread. Every gzip reader (gzip, zlib and so ITK, FSL and the
+ * NIfTI library, Python's gzip) reads the file as one stream and skips the extra field. The
+ * bytes depend on the input and the level only, never on the thread count. */
 #ifndef FFDP_GZIP_PARALLEL_H
 #define FFDP_GZIP_PARALLEL_H
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
+
+#define FFDP_GZ_BLOCK (1 << 20) /* input bytes per member */
+#define FFDP_GZ_HEADER 24       /* member header: 10 bytes, XLEN, the 'FD' subfield (4 + 8 bytes) */
 
 typedef struct ffdp_gzip_writer ffdp_gzip_writer;
 
@@ -16,7 +22,13 @@ typedef struct ffdp_gzip_writer ffdp_gzip_writer;
 ffdp_gzip_writer *ffdp_gzip_open(FILE *f, int level);
 /* 1 on success, 0 on a write or deflate failure (errno tells which for the former). */
 int ffdp_gzip_write(ffdp_gzip_writer *g, const void *buf, size_t n);
-/* Compresses what is left, writes the trailer and frees g (also after a failure); returns 1
- * when the whole stream reached f. */
+/* Compresses what is left and frees g (also after a failure); returns 1 when everything reached
+ * f. No data at all still makes one (empty) member. */
 int ffdp_gzip_close(ffdp_gzip_writer *g);
+
+/* Uncompressed bytes [off, off + n) of the gzip file at path into dst, inflating only the
+ * members that hold them, on every thread. 1 when done; 0 when the file is not made of indexed
+ * members throughout (any other gzip file), a member is damaged, or the range is past the end:
+ * the caller then reads the stream from the start (zlib), which names any problem. */
+int ffdp_gz_read_range(const char *path, int64_t off, int64_t n, void *dst);
 #endif

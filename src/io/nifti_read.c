@@ -2,6 +2,7 @@
  * registration needs (3D, finite non-zero spacing, invertible orientation) done before
  * any data is read, so bad input fails fast with one line. */
 #include "io/nifti_common.h"
+#include "io/gzip_parallel.h"
 #include "io/convert.h"
 #include "io/zarr.h"
 #include "core/err.h"
@@ -205,9 +206,34 @@ static int read_gz_whole(const nifti_image *nim, const char *path, int64_t start
 }
 #endif
 
+/* A .nii.gz that ffdp wrote (indexed gzip members, gzip_parallel.h): only the members holding
+ * values [start, start + n) are read, and they inflate on every thread, so a rank's share costs
+ * its own part of the file and a whole file inflates in parallel. 1 when done, 0 to fall back
+ * (another writer's file, or damage: the stream path then names the problem). */
+static int read_gz_indexed(const nifti_image *nim, const char *path, int64_t start, int64_t n, float *dst,
+                           const value_sink *sink) {
+  int nbyper = 0, swapsize = 0;
+  nifti_datatype_sizes(nim->datatype, &nbyper, &swapsize);
+  if (nbyper <= 0 || n <= 0) return 0;
+  char *raw = malloc((size_t)(n * nbyper));
+  float *vals = !dst && raw ? malloc((size_t)(n < (1 << 20) ? n : (1 << 20)) * sizeof(float)) : NULL;
+  int did = raw && (dst || vals) &&
+            ffdp_gz_read_range(nim->iname ? nim->iname : path, (int64_t)nim->iname_offset + start * nbyper, n * nbyper, raw);
+  if (did && nim->byteorder != nifti_short_order() && swapsize > 1) nifti_swap_Nbytes((size_t)n, swapsize, raw);
+  if (did && dst) ffdp_convert_to_float(raw, nim->datatype, n, nim->scl_slope, nim->scl_inter, dst);
+  for (int64_t i0 = 0; did && !dst && i0 < n; i0 += 1 << 20) { /* the sink takes a chunk at a time */
+    const int64_t m = n - i0 < (1 << 20) ? n - i0 : (1 << 20);
+    ffdp_convert_to_float(raw + i0 * nbyper, nim->datatype, m, nim->scl_slope, nim->scl_inter, vals);
+    sink->put(sink->ctx, i0, m, vals);
+  }
+  free(raw), free(vals);
+  return did;
+}
+
 /* dst: values [start, start + n) converted in place; or (dst NULL) each chunk to sink. */
 static ffdp_status read_chunks(const nifti_image *nim, const char *path, int64_t start, int64_t n, float *dst,
                                const value_sink *sink, ffdp_error *err) {
+  if (ffdp_path_is_gz(path) && read_gz_indexed(nim, path, start, n, dst, sink)) return FFDP_OK;
 #ifdef FFDP_HAVE_LIBDEFLATE
   if (dst && ffdp_path_is_gz(path) && read_gz_whole(nim, path, start, n, dst)) return FFDP_OK;
 #endif
