@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include "ffdp/comm_mpi.h"
 #include "ffdp/ffdp.h"
+#include "io/gzip_parallel.h"
 #include "io/zarr.h"
 #include "../check.h"
 
@@ -101,6 +102,9 @@ int main(int argc, char **argv) {
       CHECK(ffdp_plane_writer_put(w, mine + (z - z0) * P, z + 2 <= z1 ? 2 : 1, &err) == FFDP_OK, "put: %s", err.msg);
     CHECK(ffdp_plane_writer_close(w, &err) == FFDP_OK, "close %s: %s", p, err.msg);
     CHECK(check_image(p), "rank %d: %s read back differs", rank, p);
+    unsigned char head[16];
+    if (k == 1) /* the ranks' members are indexed too: any range reads without the stream before it */
+      CHECK(ffdp_gz_read_range(p, 100, sizeof head, head) == 1, "the ranks' .nii.gz is not indexed");
   }
   /* the .nii bytes are the single writer's */
   if (rank == 0) {
