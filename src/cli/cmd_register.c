@@ -157,6 +157,14 @@ static int parse_call(const char *s, char *name, size_t nlen, double *args, int 
   return *p == ']' && p[1] == 0;
 }
 
+/* The directory an output path (or prefix) writes into: "out/sub_" -> "out", "/x_" -> "/", "x_" -> ".". */
+static void dir_of(const char *path, char dir[4096]) {
+  snprintf(dir, 4096, "%s", path);
+  char *slash = strrchr(dir, '/');
+  if (slash) slash[slash == dir] = 0;
+  else snprintf(dir, 4096, ".");
+}
+
 /* Outputs that cannot fit on their disk are refused before loading anything, not after the
  * registration: the warped image (float32), the warp and, with SyN, its inverse (3 floats per
  * fixed voxel each). Uncompressed outputs must fit; compressed sizes are unknown beforehand
@@ -174,10 +182,7 @@ static int check_output_space(const char *prefix, const char *ext, const char *i
   double hard = (strcmp(ext, ".nii") ? 0 : nvox * (12 * deformable + 12 * syn)) + (strcmp(img_ext, ".nii") ? 0 : nvox * 4);
   if (hard > 0) hard += 4096; /* headers and the affine */
   char dir[4096];
-  snprintf(dir, sizeof dir, "%s", prefix);
-  char *slash = strrchr(dir, '/');
-  if (slash) slash[slash == dir] = 0; /* "/x_" -> "/" */
-  else snprintf(dir, sizeof dir, ".");
+  dir_of(prefix, dir);
   double avail;
   const char *fake = getenv("FFDP_TEST_DISK_FREE_MB");
   struct statvfs sv;
@@ -205,10 +210,7 @@ static int check_output_space(const char *prefix, const char *ext, const char *i
 static ffdp_status outputs_visible(const ffdp_comm *comm, const char *path, ffdp_error *err) {
   if (ffdp_comm_size(comm) < 2) return FFDP_OK;
   char dir[4096], probe[4200];
-  snprintf(dir, sizeof dir, "%s", path);
-  char *slash = strrchr(dir, '/');
-  if (slash) slash[slash == dir] = 0;
-  else snprintf(dir, sizeof dir, ".");
+  dir_of(path, dir);
   long pid = ffdp_comm_rank(comm) == 0 ? (long)getpid() : 0;
 #ifdef FFDP_HAVE_MPI
   MPI_Bcast(&pid, 1, MPI_LONG, 0, MPI_COMM_WORLD);
@@ -244,8 +246,6 @@ static int mkdirs_for(const char *prefix) {
   return access(d, W_OK);
 }
 
-/* Undo ffdp_volume_normalize for the Warped output: x·(hi - lo) + lo, rounded back to whole
- * numbers when the file held integers (so they come back exactly). */
 /* This rank's share of an image's planes (the rest never read, never mapped). */
 static ffdp_status load_share(const char *path, const ffdp_comm *comm, ffdp_volume **v, ffdp_error *err) {
   int64_t dim[3], z0, z1;
@@ -642,7 +642,7 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
     return done(cli_errorf("cannot create or write the output directory of '%s': %s", outdir_of, strerror(errno)), fm, mm);
   if (outputs_visible(comm, prefix, &err) || (ants.warped[0] && outputs_visible(comm, ants.warped, &err)))
     return done(cli_error(&err), fm, mm);
-  if (ffdp_comm_rank(comm) == 0) { /* rank 0 writes the outputs; it decides for all */
+  if (ffdp_comm_rank(comm) == 0) { /* rank 0 checks the disk for all (the ranks write into one directory) */
     if (!(plan_only || opt.device == 1) && ffdp_volume_probe(fixed, fdim, &fw, &err)) fst_space = cli_error(&err);
     else fst_space = check_output_space(prefix, ext, img_ext, fdim, &opt, verbose);
   }

@@ -77,16 +77,41 @@ static int inflate_member(void *dec, const unsigned char *in, int64_t cs, unsign
 #endif
 }
 
-int ffdp_gz_read_range(const char *path, int64_t off, int64_t n, void *dst) {
+struct ffdp_gz_index {
+  int fd;
+  int64_t nm, raw; /* members, uncompressed bytes */
+  gz_member *m;
+};
+
+ffdp_gz_index *ffdp_gz_index_open(const char *path) {
   int fd = open(path, O_RDONLY);
   struct stat sb;
-  if (fd < 0) return 0;
+  if (fd < 0) return NULL;
   gz_member *m = NULL;
   const int64_t nm = fstat(fd, &sb) == 0 ? index_members(fd, (int64_t)sb.st_size, &m) : 0;
-  int64_t a = 0, b = nm; /* the members overlapping [off, off + n) */
-  while (a < nm && m[a].raw0 + m[a].rsize <= off) a++;
+  ffdp_gz_index *ix = nm > 0 ? malloc(sizeof *ix) : NULL;
+  if (!ix) {
+    free(m);
+    close(fd);
+    return NULL;
+  }
+  ix->fd = fd, ix->nm = nm, ix->m = m, ix->raw = m[nm - 1].raw0 + m[nm - 1].rsize;
+  return ix;
+}
+
+void ffdp_gz_index_close(ffdp_gz_index *ix) {
+  if (!ix) return;
+  close(ix->fd);
+  free(ix->m), free(ix);
+}
+
+int ffdp_gz_index_read(const ffdp_gz_index *ix, int64_t off, int64_t n, void *dst) {
+  const gz_member *m = ix->m;
+  const int fd = ix->fd;
+  int64_t a = 0, b = ix->nm; /* the members overlapping [off, off + n) */
+  while (a < b && m[a].raw0 + m[a].rsize <= off) a++;
   while (b > a && m[b - 1].raw0 >= off + n) b--;
-  int ok = nm > 0 && off >= 0 && n >= 0 && off + n <= m[nm - 1].raw0 + m[nm - 1].rsize;
+  int ok = off >= 0 && n >= 0 && off + n <= ix->raw;
 #pragma omp parallel if (b - a > 1)
   {
     unsigned char *in = NULL, *out = NULL;
@@ -121,7 +146,12 @@ int ffdp_gz_read_range(const char *path, int64_t off, int64_t n, void *dst) {
 #endif
     free(in), free(out);
   }
-  free(m);
-  close(fd);
+  return ok;
+}
+
+int ffdp_gz_read_range(const char *path, int64_t off, int64_t n, void *dst) {
+  ffdp_gz_index *ix = ffdp_gz_index_open(path);
+  const int ok = ix && ffdp_gz_index_read(ix, off, n, dst);
+  ffdp_gz_index_close(ix);
   return ok;
 }

@@ -26,9 +26,15 @@ int ffdp_gzip_write(ffdp_gzip_writer *g, const void *buf, size_t n);
  * f. No data at all still makes one (empty) member. */
 int ffdp_gzip_close(ffdp_gzip_writer *g);
 
-/* Uncompressed bytes [off, off + n) of the gzip file at path into dst, inflating only the
- * members that hold them, on every thread. 1 when done; 0 when the file is not made of indexed
- * members throughout (any other gzip file), a member is damaged, or the range is past the end:
- * the caller then reads the stream from the start (zlib), which names any problem. */
+/* The member index of a gzip file at path (its headers only are read): NULL when the file is
+ * not made of indexed members throughout (any other gzip file, or a damaged one). */
+typedef struct ffdp_gz_index ffdp_gz_index;
+ffdp_gz_index *ffdp_gz_index_open(const char *path);
+/* Uncompressed bytes [off, off + n) into dst, inflating only the members that hold them, on
+ * every thread. 1 when done; 0 when a member is damaged or the range is past the end (the
+ * caller then reads the stream from the start with zlib, which names the problem). */
+int ffdp_gz_index_read(const ffdp_gz_index *ix, int64_t off, int64_t n, void *dst);
+void ffdp_gz_index_close(ffdp_gz_index *ix);
+/* The three in one call, for a single range. */
 int ffdp_gz_read_range(const char *path, int64_t off, int64_t n, void *dst);
 #endif

@@ -207,25 +207,31 @@ static int read_gz_whole(const nifti_image *nim, const char *path, int64_t start
 #endif
 
 /* A .nii.gz that ffdp wrote (indexed gzip members, gzip_parallel.h): only the members holding
- * values [start, start + n) are read, and they inflate on every thread, so a rank's share costs
- * its own part of the file and a whole file inflates in parallel. 1 when done, 0 to fall back
+ * values [start, start + n) are read, 64 MiB of raw data at a time (each block's members inflate
+ * on every thread), so a rank's share costs its own part of the file, a whole file inflates in
+ * parallel, and no more than a block is staged beside the values. 1 when done, 0 to fall back
  * (another writer's file, or damage: the stream path then names the problem). */
 static int read_gz_indexed(const nifti_image *nim, const char *path, int64_t start, int64_t n, float *dst,
                            const value_sink *sink) {
   int nbyper = 0, swapsize = 0;
   nifti_datatype_sizes(nim->datatype, &nbyper, &swapsize);
   if (nbyper <= 0 || n <= 0) return 0;
-  char *raw = malloc((size_t)(n * nbyper));
-  float *vals = !dst && raw ? malloc((size_t)(n < (1 << 20) ? n : (1 << 20)) * sizeof(float)) : NULL;
-  int did = raw && (dst || vals) &&
-            ffdp_gz_read_range(nim->iname ? nim->iname : path, (int64_t)nim->iname_offset + start * nbyper, n * nbyper, raw);
-  if (did && nim->byteorder != nifti_short_order() && swapsize > 1) nifti_swap_Nbytes((size_t)n, swapsize, raw);
-  if (did && dst) ffdp_convert_to_float(raw, nim->datatype, n, nim->scl_slope, nim->scl_inter, dst);
-  for (int64_t i0 = 0; did && !dst && i0 < n; i0 += 1 << 20) { /* the sink takes a chunk at a time */
-    const int64_t m = n - i0 < (1 << 20) ? n - i0 : (1 << 20);
-    ffdp_convert_to_float(raw + i0 * nbyper, nim->datatype, m, nim->scl_slope, nim->scl_inter, vals);
-    sink->put(sink->ctx, i0, m, vals);
+  ffdp_gz_index *ix = ffdp_gz_index_open(nim->iname ? nim->iname : path);
+  if (!ix) return 0;
+  const int64_t chunk = ((int64_t)64 << 20) / nbyper; /* values per block */
+  const int64_t cn = n < chunk ? n : chunk;
+  char *raw = malloc((size_t)(cn * nbyper));
+  float *vals = !dst ? malloc((size_t)cn * sizeof(float)) : NULL;
+  int did = raw && (dst || vals);
+  for (int64_t i0 = 0; did && i0 < n; i0 += chunk) {
+    const int64_t m = n - i0 < chunk ? n - i0 : chunk;
+    did = ffdp_gz_index_read(ix, (int64_t)nim->iname_offset + (start + i0) * nbyper, m * nbyper, raw);
+    if (!did) break;
+    if (nim->byteorder != nifti_short_order() && swapsize > 1) nifti_swap_Nbytes((size_t)m, swapsize, raw);
+    ffdp_convert_to_float(raw, nim->datatype, m, nim->scl_slope, nim->scl_inter, dst ? dst + i0 : vals);
+    if (!dst) sink->put(sink->ctx, i0, m, vals);
   }
+  ffdp_gz_index_close(ix);
   free(raw), free(vals);
   return did;
 }

@@ -184,13 +184,11 @@ static ffdp_status assemble(ffdp_shared_nifti *s, ffdp_error *err) {
   }
   int fd = open(s->tmp, O_WRONLY), src = open(s->part, O_RDONLY), ok = fd >= 0 && src >= 0;
   double at = 0, from = 0;
-  for (int i = 0; i < n; i++) {
-    const int k = (i - 1) / c->size, r = (i - 1) % c->size;
-    if (ok && i > 0 && r == c->rank && len[i] > 0) {
+  for (int i = 0; i < n; i++) { /* entry 1 + k * size + r: rank r's member of segment k */
+    if (ok && i > 0 && (i - 1) % c->size == c->rank && len[i] > 0) {
       ok = copy_range(src, (off_t)from, fd, (off_t)at, (size_t)len[i]);
       from += len[i];
     }
-    (void)k;
     at += len[i];
   }
   if (ok && fsync(fd) != 0) ok = 0;

@@ -138,6 +138,11 @@ static ffdp_status finish(out_stream *o, char *tmp, const char *path, int ok, ff
   return ffdp_fail(err, FFDP_ERR_IO, "failed writing '%s': %s", path, saved_errno ? strerror(saved_errno) : "write error");
 }
 
+/* Component c of the vector at p as a warp file stores it: mapped by T (NULL: as is). */
+static inline double field_component(const float *p, const double T[3][3], int c) {
+  return T ? T[c][0] * p[0] + T[c][1] * p[1] + T[c][2] * p[2] : p[c];
+}
+
 /* Header + data of v; values are converted in chunks so no second full-size copy exists.
  * Fields: each vector is mapped by T (NULL: identity) before the LPS signs. */
 static ffdp_status write_nifti(const ffdp_volume *v, const char *path, int dtype, ffdp_nifti_version ver,
@@ -162,7 +167,7 @@ static ffdp_status write_nifti(const ffdp_volume *v, const char *path, int dtype
 #pragma omp parallel for schedule(static)
       for (int64_t i = 0; i < m; i++) {
         const float *p = v->data + (as_field ? 3 * (i0 + i) : i0 + i);
-        double x = !as_field ? p[0] : T ? T[c][0] * p[0] + T[c][1] * p[1] + T[c][2] * p[2] : p[c];
+        double x = !as_field ? p[0] : field_component(p, T, c);
         ffdp_store_value(sgn * x, dtype, buf, i);
       }
       ok = stream_write(&o, buf, (size_t)(m * nbyper));
@@ -406,9 +411,7 @@ ffdp_status ffdp_field_save_mapped_shared(const ffdp_volume *v, const double T[3
       const int64_t m = n - i0 < chunk ? n - i0 : chunk;
 #pragma omp parallel for schedule(static)
       for (int64_t i = 0; i < m; i++) {
-        const float *p = src + 3 * (i0 + i);
-        const double x = T ? T[c][0] * p[0] + T[c][1] * p[1] + T[c][2] * p[2] : p[c];
-        buf[i] = (float)(sgn * x);
+        buf[i] = (float)(sgn * field_component(src + 3 * (i0 + i), T, c));
       }
       ok = ffdp_shared_nifti_put(sn, buf, m);
     }
