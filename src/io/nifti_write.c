@@ -335,8 +335,7 @@ ffdp_status ffdp_plane_writer_close(ffdp_plane_writer *w, ffdp_error *err) {
   if (w->sn) { /* collective */
     const int all = w->next == w->z1;
     ffdp_shared_nifti_end(w->sn);
-    st = ffdp_shared_nifti_close(w->sn, all, err);
-    if (!all && !st) st = FFDP_ERR_INVALID; /* cannot happen: close fails when a rank gave up */
+    st = ffdp_shared_nifti_close(w->sn, all, err); /* fails on every rank unless all wrote all */
     plane_writer_free(w);
     return st;
   }
@@ -418,5 +417,5 @@ ffdp_status ffdp_field_save_mapped_shared(const ffdp_volume *v, const double T[3
     ffdp_shared_nifti_end(sn);
   }
   free(buf);
-  return ffdp_shared_nifti_close(sn, 1, err); /* a failed put is known to sn: close reports it */
+  return ffdp_shared_nifti_close(sn, ok, err); /* a failed put is known to sn too: close reports it */
 }

@@ -600,6 +600,7 @@ static ffdp_status writer_open(const char *path, const int64_t dim[3], ffdp_mat4
   c->sum(c, &pid, 1);
   snprintf(w->tmp, sizeof w->tmp, "%.*s.tmp-%.0f", (int)n, path, pid);
   snprintf(w->old, sizeof w->old, "%.*s.old-%.0f", (int)n, path, pid);
+  snprintf(a->dir, sizeof a->dir, "%s/0", w->tmp);
   w->c = c;
   w->z0 = w->head_end = 0, w->z1 = dim[2];
   if (c->size > 1) { /* this rank's share; the planes before its first chunk row go to another rank */
@@ -627,7 +628,6 @@ static ffdp_status writer_open(const char *path, const int64_t dim[3], ffdp_mat4
     zarr_writer_free(w);
     return st;
   }
-  snprintf(a->dir, sizeof a->dir, "%s/0", w->tmp);
   if ((st = write_metadata(w->tmp, path, vox2world, a, dt, err))) {
     ffdp_zarr_writer_abort(w);
     return st;
@@ -651,7 +651,6 @@ ffdp_status ffdp_zarr_writer_open_shared(const char *path, const int64_t dim[3],
     zarr_writer_free(*out);
     *out = NULL;
   }
-  if (!st && c->size > 1) snprintf((*out)->a.dir, sizeof (*out)->a.dir, "%s/0", (*out)->tmp);
   return st;
 }
 
