@@ -126,8 +126,27 @@ static void field_case(rng_t *r) {
   }
   ffdp_volume *s;
   CHECK(ffdp_volume_load("field.nii.gz", &s, &err) == FFDP_ERR_UNSUPPORTED, "a field loaded as a scalar image");
+  /* a share: plane 1 of 3, from each of the three planar components; the rest zero */
+  CHECK(ffdp_field_save(u, "field.nii", 1, &err) == FFDP_OK, "field save: %s", err.msg);
+  const char *names[2] = {"field.nii", "field.nii.gz"};
+  for (int k = 0; k < 2; k++) {
+    int64_t pd[3];
+    ffdp_mat4 pw;
+    CHECK(ffdp_field_probe(names[k], pd, &pw, &err) == FFDP_OK && pd[0] == 4 && pd[1] == 5 && pd[2] == 3,
+          "%s: field probe", names[k]);
+    CHECK(ffdp_volume_probe(names[k], pd, &pw, &err) == FFDP_ERR_UNSUPPORTED, "%s: a field probed as a scalar image", names[k]);
+    w = NULL;
+    CHECK(ffdp_field_load_share(names[k], 1, 1, 2, &w, &err) == FFDP_OK, "%s: field share: %s", names[k], err.msg);
+    if (!w) continue;
+    const float *e = ffdp_volume_cdata(w);
+    int64_t bad = 0, P = 3 * 4 * 5;
+    for (int64_t i = 0; i < 3 * ffdp_volume_nvox(u); i++) bad += e[i] != (i >= P && i < 2 * P ? d[i] : 0.0f);
+    CHECK(bad == 0, "%s: %lld values of the share of plane 1 wrong", names[k], (long long)bad);
+    ffdp_volume_free(w);
+    CHECK(ffdp_field_load_share(names[k], 1, 2, 4, &w, &err) == FFDP_ERR_INVALID, "%s: planes past the end accepted", names[k]);
+  }
   ffdp_volume_free(u);
-  unlink("field.nii.gz");
+  unlink("field.nii.gz"), unlink("field.nii");
 }
 
 /* World point (0,0,0) (MNI origin, anterior commissure) through the two MNI templates. */

@@ -48,6 +48,7 @@ step before "$BIN/ffdp_dice" "$WORK/pair/fixed_labels.nii" "$WORK/pair/moving_la
 step register $launch "$BIN/ffdp" register -f "$WORK/pair/fixed.nii" -m "$WORK/pair/moving.nii" $stages --device cuda \
   --output-format nii -o "$WORK/r_" --json "$OUT/register.json" ${EXTRA:-} || exit 1
 rm -f "$WORK/r_Warped.nii"
-step apply "$BIN/ffdp" apply -i "$WORK/pair/moving_labels.nii" -r "$WORK/pair/fixed.nii" -o "$WORK/wl.nii" \
-  -t "$WORK/r_1Warp.nii" -t "$WORK/r_0GenericAffine.txt" -n label
+# the labels through the result on the same ranks: each reads only the warp and label planes its share reaches
+step apply $launch "$BIN/ffdp" apply -i "$WORK/pair/moving_labels.nii" -r "$WORK/pair/fixed.nii" -o "$WORK/wl.nii" \
+  -t "$WORK/r_1Warp.nii" -t "$WORK/r_0GenericAffine.txt" -n label -v 1
 step after "$BIN/ffdp_dice" "$WORK/pair/fixed_labels.nii" "$WORK/wl.nii" --json "$OUT/dice_after.json"

@@ -70,6 +70,11 @@ ffdp_status ffdp_volume_probe(const char *path, int64_t dim[3], ffdp_mat4 *vox2w
 /* Load a displacement field stored as a NIfTI vector image (dim[5]==3, as ITK/ANTs write
  * it), converting from LPS (ITK) to RAS (ffdp internal) when lps != 0. */
 ffdp_status ffdp_field_load(const char *path, int lps, ffdp_volume **out, ffdp_error *err);
+/* The field's grid with only planes [z0, z1) read (z1 < 0: to the last plane); the other
+ * planes are zero and take no memory. What a rank applying a transform reads of a field. */
+ffdp_status ffdp_field_load_share(const char *path, int lps, int64_t z0, int64_t z1, ffdp_volume **out, ffdp_error *err);
+/* Shape and voxel-to-world matrix of a displacement field from its header alone. */
+ffdp_status ffdp_field_probe(const char *path, int64_t dim[3], ffdp_mat4 *vox2world, ffdp_error *err);
 /* Write atomically (temporary file in the same directory, then rename). Integer types are
  * rounded and clamped. For 3-component volumes the file is a 5D vector image (ITK layout),
  * negating x and y when lps != 0. */

@@ -45,6 +45,16 @@ void cli_ants_note(cli_ants_opts *o, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
+/* A command's body, run by every rank of an MPI launch (comm) or by one process (comm NULL). */
+typedef int (*cli_ranked_main)(int argc, char **argv, const ffdp_comm *comm);
+/* run on every rank when an MPI launcher started this process (MPI started and finished
+ * here; ranks other than 0 print nothing), else run(argc, argv, NULL). */
+int cli_run_ranked(cli_ranked_main run, int argc, char **argv);
+/* Collective: every rank sees the directory of path that rank 0 sees (rank 0 leaves a probe
+ * file there, the others look for it): ranks that write one file together need that. */
+ffdp_status cli_outputs_visible(const ffdp_comm *comm, const char *path, ffdp_error *err);
+/* The directory an output path (or prefix) writes into: "out/sub_" -> "out", "/x_" -> "/", "x_" -> ".". */
+void cli_dir_of(const char *path, char dir[4096]);
 /* The GPU memory plan as a table (free/total 0 when no device is known). */
 void cli_print_plan(FILE *f, const ffdp_plan *p, double free_bytes, double total_bytes);
 #endif

@@ -157,14 +157,6 @@ static int parse_call(const char *s, char *name, size_t nlen, double *args, int 
   return *p == ']' && p[1] == 0;
 }
 
-/* The directory an output path (or prefix) writes into: "out/sub_" -> "out", "/x_" -> "/", "x_" -> ".". */
-static void dir_of(const char *path, char dir[4096]) {
-  snprintf(dir, 4096, "%s", path);
-  char *slash = strrchr(dir, '/');
-  if (slash) slash[slash == dir] = 0;
-  else snprintf(dir, 4096, ".");
-}
-
 /* Outputs that cannot fit on their disk are refused before loading anything, not after the
  * registration: the warped image (float32), the warp and, with SyN, its inverse (3 floats per
  * fixed voxel each). Uncompressed outputs must fit; compressed sizes are unknown beforehand
@@ -182,7 +174,7 @@ static int check_output_space(const char *prefix, const char *ext, const char *i
   double hard = (strcmp(ext, ".nii") ? 0 : nvox * (12 * deformable + 12 * syn)) + (strcmp(img_ext, ".nii") ? 0 : nvox * 4);
   if (hard > 0) hard += 4096; /* headers and the affine */
   char dir[4096];
-  dir_of(prefix, dir);
+  cli_dir_of(prefix, dir);
   double avail;
   const char *fake = getenv("FFDP_TEST_DISK_FREE_MB");
   struct statvfs sv;
@@ -202,32 +194,6 @@ static int check_output_space(const char *prefix, const char *ext, const char *i
     fprintf(stderr, "ffdp: warning: the outputs take up to %s uncompressed and %s has %s free; they fit only if "
             "compression saves the difference\n", a, dir, b);
   return 0;
-}
-
-/* Ranks write the outputs together, so every rank must see the directory of `path` that rank 0
- * sees (one file system; on several hosts a shared one): rank 0 leaves a probe file there and
- * the others look for it. Collective; before anything is loaded. */
-static ffdp_status outputs_visible(const ffdp_comm *comm, const char *path, ffdp_error *err) {
-  if (ffdp_comm_size(comm) < 2) return FFDP_OK;
-  char dir[4096], probe[4200];
-  dir_of(path, dir);
-  long pid = ffdp_comm_rank(comm) == 0 ? (long)getpid() : 0;
-#ifdef FFDP_HAVE_MPI
-  MPI_Bcast(&pid, 1, MPI_LONG, 0, MPI_COMM_WORLD);
-#endif
-  snprintf(probe, sizeof probe, "%s/.ffdp-probe-%ld", dir, pid);
-  ffdp_status st = FFDP_OK;
-  if (ffdp_comm_rank(comm) == 0) {
-    FILE *f = fopen(probe, "w");
-    if (!f || fclose(f) != 0) st = ffdp_fail(err, FFDP_ERR_IO, "cannot write into '%s': %s", dir, strerror(errno));
-  }
-  if (!(st = ffdp_comm_agree(comm, st, err)) && ffdp_comm_rank(comm) != 0 && access(probe, F_OK) != 0)
-    st = ffdp_fail(err, FFDP_ERR_IO,
-                   "does not see '%s' as rank 0 does (every rank writes its part of the outputs: ranks on several "
-                   "hosts need a shared file system there); write the outputs to one with -o", dir);
-  st = ffdp_comm_agree(comm, st, err);
-  if (ffdp_comm_rank(comm) == 0) unlink(probe);
-  return st;
 }
 
 static int mkdirs_for(const char *prefix) {
@@ -318,6 +284,7 @@ static int write_plan_json(const char *path, const ffdp_plan *p, double free_b, 
 }
 
 static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *comm);
+static int run_register_ranked(int argc, char **argv, const ffdp_comm *comm) { return run_register(argc, argv, 0, comm); }
 
 /* ffdp plan takes a grid size in place of an image, NXxNYxNZ[@SPACING] (mm; default 1), to plan
  * hardware before the images exist: 1 when spec is one (dim and an axis-aligned vox2world set),
@@ -357,35 +324,7 @@ static ffdp_status probe_or_grid(const char *path, int plan_only, int64_t dim[3]
   return ffdp_volume_probe(path, dim, w, err);
 }
 
-/* Started by an MPI launcher (mpirun / srun with PMIx): then every rank runs this command on
- * its slab; without one it is the one-rank case of the same code. */
-static int launched_by_mpi(void) {
-  return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMIX_RANK") || getenv("PMI_RANK") || getenv("PMI_SIZE");
-}
-
-int ffdp_cmd_register(int argc, char **argv) {
-  if (!launched_by_mpi()) return run_register(argc, argv, 0, NULL);
-#ifdef FFDP_HAVE_MPI
-  ffdp_comm *comm = NULL;
-  ffdp_error err = {0};
-  int provided = 0, rc;
-  MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided);
-  if (ffdp_comm_mpi_create(MPI_COMM_WORLD, &comm, &err)) {
-    rc = cli_error(&err);
-  } else {
-    if (ffdp_comm_rank(comm) != 0) { /* rank 0 speaks for the job; every failure is agreed */
-      FILE *o = freopen("/dev/null", "w", stdout), *e = freopen("/dev/null", "w", stderr);
-      (void)o, (void)e;
-    }
-    rc = run_register(argc, argv, 0, comm);
-  }
-  ffdp_comm_free(comm);
-  MPI_Finalize();
-  return rc;
-#else
-  return cli_errorf("this ffdp was built without MPI and cannot run under an MPI launcher; run it directly");
-#endif
-}
+int ffdp_cmd_register(int argc, char **argv) { return cli_run_ranked(run_register_ranked, argc, argv); }
 int ffdp_cmd_plan(int argc, char **argv) { return run_register(argc, argv, 1, NULL); }
 
 /* -x FIXEDMASK[,MOVINGMASK] (ANTs also writes it in brackets; either may be left empty). */
@@ -640,7 +579,7 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
   const char *outdir_of = mkdirs_for(prefix) != 0 ? prefix : ants.warped[0] && mkdirs_for(ants.warped) != 0 ? ants.warped : NULL;
   if (outdir_of)
     return done(cli_errorf("cannot create or write the output directory of '%s': %s", outdir_of, strerror(errno)), fm, mm);
-  if (outputs_visible(comm, prefix, &err) || (ants.warped[0] && outputs_visible(comm, ants.warped, &err)))
+  if (cli_outputs_visible(comm, prefix, &err) || (ants.warped[0] && cli_outputs_visible(comm, ants.warped, &err)))
     return done(cli_error(&err), fm, mm);
   if (ffdp_comm_rank(comm) == 0) { /* rank 0 checks the disk for all (the ranks write into one directory) */
     if (!(plan_only || opt.device == 1) && ffdp_volume_probe(fixed, fdim, &fw, &err)) fst_space = cli_error(&err);

@@ -351,6 +351,7 @@ ffdp_status ffdp_volume_probe(const char *path, int64_t dim[3], ffdp_mat4 *vox2w
 typedef struct {
   float *data; /* interleaved, 3 per voxel */
   int64_t n;   /* voxels per component */
+  int64_t base; /* file-order index of the read's first value */
   float sgn;   /* -1: LPS x and y to RAS */
 } field_dest;
 
@@ -358,26 +359,50 @@ static void field_put(void *ctx, int64_t i0, int64_t m, const float *vals) {
   const field_dest *f = ctx;
 #pragma omp parallel for
   for (int64_t k = 0; k < m; k++) {
-    const int64_t e = i0 + k, c = e / f->n, i = e - c * f->n;
+    const int64_t e = f->base + i0 + k, c = e / f->n, i = e - c * f->n;
     f->data[3 * i + c] = c < 2 ? f->sgn * vals[k] : vals[k];
   }
 }
 
-ffdp_status ffdp_field_load(const char *path, int lps, ffdp_volume **out, ffdp_error *err) {
+ffdp_status ffdp_field_probe(const char *path, int64_t dim[3], ffdp_mat4 *vox2world, ffdp_error *err) {
+  nifti_image *nim;
+  ffdp_status s = open_checked(path, 3, &nim, vox2world, err);
+  if (s) return s;
+  for (int a = 0; a < 3; a++) dim[a] = nim->dim[a + 1];
+  nifti_image_free(nim);
+  return FFDP_OK;
+}
+
+ffdp_status ffdp_field_load_share(const char *path, int lps, int64_t z0, int64_t z1, ffdp_volume **out, ffdp_error *err) {
   *out = NULL;
   nifti_image *nim;
   ffdp_mat4 w;
   ffdp_status s = open_checked(path, 3, &nim, &w, err);
   if (s) return s;
   const int64_t dim[3] = {nim->dim[1], nim->dim[2], nim->dim[3]};
-  const int64_t n = dim[0] * dim[1] * dim[2];
+  const int64_t n = dim[0] * dim[1] * dim[2], plane = dim[0] * dim[1];
+  if (z1 < 0) z1 = dim[2];
   ffdp_volume *v = NULL;
-  if ((s = ffdp_volume_create(dim, 3, w, &v, err))) goto done;
+  if (z0 < 0 || z1 > dim[2] || z0 > z1) {
+    s = ffdp_fail(err, FFDP_ERR_INVALID, "'%s': planes [%lld, %lld) are outside the field's %lld planes", path,
+                  (long long)z0, (long long)z1, (long long)dim[2]);
+    goto done;
+  }
+  if ((s = ffdp_volume_create(dim, 3, w, &v, err))) goto done; /* calloc: unread planes take no memory */
   /* ITK stores components planar and in LPS; ffdp keeps them interleaved and in RAS: each chunk
-   * goes to its place as it is read (no planar copy: 12 B per voxel less at the peak). */
-  field_dest fd = {v->data, n, lps ? -1.0f : 1.0f};
+   * goes to its place as it is read (no planar copy: 12 B per voxel less at the peak). A share
+   * is three ranges of the file, one per component. */
+  field_dest fd = {v->data, n, 0, lps ? -1.0f : 1.0f};
   const value_sink sink = {field_put, &fd};
-  if ((s = read_chunks(nim, path, 0, n * 3, NULL, &sink, err))) goto done;
+  if (z0 == 0 && z1 == dim[2]) {
+    s = read_chunks(nim, path, 0, n * 3, NULL, &sink, err);
+  } else {
+    for (int c = 0; c < 3 && !s && z1 > z0; c++) {
+      fd.base = c * n + z0 * plane;
+      s = read_chunks(nim, path, fd.base, (z1 - z0) * plane, NULL, &sink, err);
+    }
+  }
+  if (s) goto done;
   v->source_dtype = nim->datatype;
   *out = v;
   v = NULL;
@@ -385,4 +410,8 @@ done:
   ffdp_volume_free(v);
   nifti_image_free(nim);
   return s;
+}
+
+ffdp_status ffdp_field_load(const char *path, int lps, ffdp_volume **out, ffdp_error *err) {
+  return ffdp_field_load_share(path, lps, 0, -1, out, err);
 }
