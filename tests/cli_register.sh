@@ -97,7 +97,6 @@ expect_fail "unknown device"         "cpu, cuda or auto" "$ffdp" register -f $G 
 expect_fail "unknown state precision" "fp32 or bf16"  "$ffdp" register -f $G -m $G -o reg_out/x_ --state-precision fp16
 expect_fail "ring on the GPU" "CPU stages only" "$ffdp" register -f $G -m $G -o reg_out/x_ --device cuda --image-exchange ring
 expect_fail "unknown image exchange" "window, ring or local" "$ffdp" register -f $G -m $G -o reg_out/x_ --image-exchange all
-expect_fail "bf16 state on the CPU"  "needs --device cuda" "$ffdp" register -f $G -m $G -o reg_out/x_ --device cpu --state-precision bf16
 expect_fail "plan without moving"    "required"        "$ffdp" plan -f $G
 expect_fail "plan of a bad header"   "not a readable"  "$ffdp" plan -f $G -m $d/text.nii
 # the plan reads headers only and prints a peak; --device auto falls back to the CPU with a note

@@ -74,7 +74,8 @@ typedef struct ffdp_reg_options {
   const ffdp_volume *moving_mask;/* optional, on the moving grid */
   int device;                    /* 0: CPU (OpenMP); 1: CUDA: one process uses
                                     device 0, ranks take their host's devices in turn */
-  ffdp_state_precision state_precision; /* storage of the deformable optimiser state (CUDA) */
+  ffdp_state_precision state_precision; /* storage of the deformable optimiser state (Adam moments;
+                                    bf16: 12 B per voxel and field less, CPU and CUDA) */
   int inputs_normalized;         /* fixed and moving were scaled to [0,1] by ffdp_volume_normalize:
                                     used as they are, without the normalized copies (8 bytes per
                                     voxel of host memory less; the same registration) */

@@ -50,8 +50,9 @@ static void usage(FILE *f) {
     "  --threads N      CPU threads (default: all cores)\n"
     "  --device cpu|cuda|auto  where the stages run (default cpu); auto takes the GPU when there is\n"
     "                   one and says so when it falls back to the CPU\n"
-    "  --state-precision fp32|bf16  storage of the deformable optimiser state on the GPU (default\n"
-    "                   fp32); bf16 saves 12 B per voxel and field ('ffdp plan' shows the effect)\n"
+    "  --state-precision fp32|bf16  storage of the deformable optimiser state (Adam moments; default\n"
+    "                   fp32); bf16 saves 12 B per voxel and field on the GPU or the CPU ('ffdp plan'\n"
+    "                   shows the effect on GPU memory)\n"
     "  --image-exchange window|ring|local  ranks: how sample points reach the moving image's planes\n"
     "                   on other ranks: fetch the planes they can reach from the ranks holding them\n"
     "                   (window, default), pass every rank's planes round once per iteration (ring,\n"
@@ -539,10 +540,7 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
     const char *why = ffdp_cuda_device_count() < 1 ? "no CUDA device found" : NULL;
     device = why ? 0 : 1;
     if (why && verbose >= 0) fprintf(stderr, "ffdp register: note: %s; running on the CPU\n", why);
-    if (why) bf16 = 0;
   }
-  if (bf16 && device != 1 && !plan_only)
-    return cli_errorf("--state-precision bf16 needs --device cuda (the CPU path keeps fp32 state)");
   if (exchange == FFDP_EXCHANGE_RING && device == 1 && !plan_only)
     return cli_errorf("--image-exchange ring runs on the CPU stages only; use window or local with --device cuda");
   opt.moments = moments;

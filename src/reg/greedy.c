@@ -14,18 +14,57 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* bfloat16 <-> float as CUDA's __float2bfloat16_rn / __bfloat162float: round to nearest even,
+ * NaN kept quiet. */
+static inline uint16_t to_bf16(float f) {
+  uint32_t u;
+  memcpy(&u, &f, 4);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40);
+  u += 0x7fffu + ((u >> 16) & 1);
+  return (uint16_t)(u >> 16);
+}
+static inline float from_bf16(uint16_t b) {
+  const uint32_t u = (uint32_t)b << 16;
+  float f;
+  memcpy(&f, &u, 4);
+  return f;
+}
+
 /* Adam on a field, in place: g holds the normalized gradient and receives the update d. */
 /* The gradient scaled by `scale` (1 / its largest norm) on the way in: one pass over the
- * gradient and both moments (the scaling used to be a pass of its own; same bits). */
-static void field_adam(float *g, float *m, float *v, int64_t n, int t, double step, float scale) {
+ * gradient and both moments (the scaling used to be a pass of its own; same bits). With bf16
+ * moments the step uses the moments before rounding, as the GPU's does. */
+static void field_adam(float *g, const reg_moments *mo, int64_t off, int64_t n, int t, double step, float scale) {
   const float b1 = 0.9f, b2 = 0.999f, eps = 1e-8f;
   const float c1 = (float)(1 - pow(b1, t)), c2 = (float)(1 - pow(b2, t)), s = (float)step;
+  if (mo->bf16) {
+    uint16_t *m = (uint16_t *)mo->m + off, *v = (uint16_t *)mo->v + off;
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; i++) {
+      const float gi = g[i] * scale;
+      const float mi = b1 * from_bf16(m[i]) + (1 - b1) * gi, vi = b2 * from_bf16(v[i]) + (1 - b2) * gi * gi;
+      m[i] = to_bf16(mi), v[i] = to_bf16(vi);
+      g[i] = -s * (mi / c1) / (sqrtf(vi / c2) + eps);
+    }
+    return;
+  }
+  float *m = (float *)mo->m + off, *v = (float *)mo->v + off;
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < n; i++) {
     const float gi = g[i] * scale;
     m[i] = b1 * m[i] + (1 - b1) * gi;
     v[i] = b2 * v[i] + (1 - b2) * gi * gi;
     g[i] = -s * (m[i] / c1) / (sqrtf(v[i] / c2) + eps);
+  }
+}
+
+void reg_moments_alloc(reg_moments *mo, int fields, int64_t n3, int bf16) {
+  const size_t es = bf16 ? 2 : 4;
+  char *p = calloc((size_t)n3 * 2 * (size_t)fields, es);
+  for (int k = 0; k < fields; k++) {
+    mo[k].m = p ? p + (size_t)(2 * k) * (size_t)n3 * es : NULL;
+    mo[k].v = p ? p + (size_t)(2 * k + 1) * (size_t)n3 * es : NULL;
+    mo[k].bf16 = bf16;
   }
 }
 
@@ -40,20 +79,20 @@ static double max_zshift(const double S[3][3], const float *d, int64_t n) {
   return mx;
 }
 
-int reg_field_step(const ffdp_comm *comm, const ffdp_slab *s, float *u, float *gu, float *am, float *av, int t,
-                   const ffdp_warp *cw, double step, double grad_sigma, double warp_sigma, float *d, float *tmp,
-                   ffdp_error *err) {
+int reg_field_step(const ffdp_comm *comm, const ffdp_slab *s, float *u, float *gu, const reg_moments *mo, int t,
+                   const ffdp_warp *cw, double step, double grad_sigma, double warp_sigma, float *tmp, ffdp_error *err) {
   const ffdp_comm *c = ffdp_comm_or_single(comm);
   const int64_t P = ffdp_slab_plane(s), own = (s->z0 - s->zlo) * P * 3, n = (s->z1 - s->z0) * P;
   const double gs[3] = {grad_sigma, grad_sigma, grad_sigma}, ws[3] = {warp_sigma, warp_sigma, warp_sigma};
   const double T[3][3] = {{1, 0, 0}, {0, 1, 0}, {0, 0, 1}};
+  float *d = tmp; /* the update; gu, once smoothed into it, takes the composition */
   ffdp_status st = c->halo(c, s, gu, 3, err);
   if ((st = c->agree(c, st, err))) return -1;
   ffdp_blur_f32(s, gu, 3, gs, d);
   double mx = c->max(c, reg_max_norm3(d + own, n));
   const int moved = mx > 0;
   if (moved) {
-    field_adam(d + own, am + own, av + own, 3 * n, t, step, (float)(1.0 / mx));
+    field_adam(d + own, mo, own, 3 * n, t, step, (float)(1.0 / mx));
   } else { /* a vanished gradient: a zero update (the warp is still smoothed), then the level stops */
     memset(d + own, 0, (size_t)n * 3 * sizeof(float));
   }
@@ -67,13 +106,13 @@ int reg_field_step(const ffdp_comm *comm, const ffdp_slab *s, float *u, float *g
       return -1;
     }
   }
-  ffdp_compose_fwd_f32(cw, T, s, d, s, u, tmp);
+  ffdp_compose_fwd_f32(cw, T, s, d, s, u, gu);
   if (warp_sigma > 0) {
-    st = c->halo(c, s, tmp, 3, err);
+    st = c->halo(c, s, gu, 3, err);
     if ((st = c->agree(c, st, err))) return -1;
-    ffdp_blur_f32(s, tmp, 3, ws, u);
+    ffdp_blur_f32(s, gu, 3, ws, u);
   } else {
-    memcpy(u + own, tmp + own, (size_t)n * 3 * sizeof(float));
+    memcpy(u + own, gu + own, (size_t)n * 3 * sizeof(float));
   }
   st = c->halo(c, s, u, 3, err);
   return c->agree(c, st, err) ? -1 : moved;
@@ -133,16 +172,22 @@ static ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ff
   ffdp_slab store = s; /* the warped image is computed on every stored plane: no exchange */
   store.z0 = s.zlo, store.z1 = s.zhi;
   const int64_t n = ffdp_slab_stored(&s), ntot = nx * ny * nz;
-  float *buf = calloc((size_t)n * 20, sizeof(float));
+  /* the warp, its gradient and a scratch field (which also holds the warped image and the
+   * metric's gradient until the step), and the Adam moments: 36 B per stored voxel and 12 or
+   * 24 B of moments */
+  float *buf = calloc((size_t)n * 9, sizeof(float));
+  reg_moments mo;
+  reg_moments_alloc(&mo, 1, 3 * n, opt->state_precision == FFDP_STATE_BF16);
   double *hist = malloc((size_t)(S->iters[lv] + 1) * sizeof(double));
   ffdp_status st = FFDP_OK;
-  if (!buf || !hist) st = ffdp_fail(err, FFDP_ERR_NOMEM, "greedy level %d: cannot allocate %.1f MB", lv + 1, n * 80 / 1e6);
+  if (!buf || !mo.m || !hist)
+    st = ffdp_fail(err, FFDP_ERR_NOMEM, "greedy level %d: cannot allocate %.1f MB", lv + 1,
+                   n * (36.0 + (mo.bf16 ? 12 : 24)) / 1e6);
   if ((st = c->agree(c, st, err))) {
-    free(buf), free(hist);
+    free(buf), free(mo.m), free(hist);
     return st;
   }
-  float *moved = buf, *gm = buf + n, *u = buf + 2 * n, *gu = buf + 5 * n, *d = buf + 8 * n, *am = buf + 11 * n,
-        *av = buf + 14 * n, *tmp = buf + 17 * n;
+  float *u = buf, *gu = buf + 3 * n, *tmp = buf + 6 * n, *moved = tmp, *gm = tmp + n;
   reg_field_onto_slab(prev, L->F, &s, u);
   const float *F = L->F->data + s.zlo * P;
   uint8_t *mbuf = NULL;
@@ -174,7 +219,7 @@ static ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ff
     hist[it] = loss;
     if (sh.mode == FFDP_EXCHANGE_RING) ffdp_sample_bwd_dq_f32(&w, &s, u, &L->ms, gm, gu, gu);
     else ffdp_sample_bwd_f32(&w, &s, u, &ms, M, 1, gm, gu, NULL, NULL);
-    int r = reg_field_step(c, &s, u, gu, am, av, it + 1, &cw, S->lr * h, S->grad_sigma, S->warp_sigma, d, tmp, err);
+    int r = reg_field_step(c, &s, u, gu, &mo, it + 1, &cw, S->lr * h, S->grad_sigma, S->warp_sigma, tmp, err);
     if (r < 0) {
       st = err ? err->code : FFDP_ERR_IO;
       break;
@@ -184,13 +229,12 @@ static ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ff
   }
   reg_level_done(opt, si, lv, hist, it, st, t_start, lt0, ntot, conv, sum);
   reg_share_close(&sh, sum);
-  free(hist), free(mbuf), free(fbuf);
+  free(hist), free(mbuf), free(fbuf), free(mo.m);
   if (st) {
     free(buf);
     return st;
   }
-  memmove(buf, u, (size_t)n * 3 * sizeof(float)); /* keep only the warp */
-  float *keep = realloc(buf, (size_t)n * 3 * sizeof(float));
+  float *keep = realloc(buf, (size_t)n * 3 * sizeof(float)); /* the warp leads the buffer: keep only it */
   *slab_out = s, *u_slab_out = keep ? keep : buf;
   return FFDP_OK;
 }

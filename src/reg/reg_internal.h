@@ -165,15 +165,24 @@ double reg_metric_pair(const ffdp_metric_spec *m, const ffdp_slab *s, const floa
                        float *g);
 void reg_compose_fields(const ffdp_volume *U, const float *d, const double T[3][3], float *out);
 ffdp_status reg_invert_field(const ffdp_volume *v, int iters, ffdp_volume **out, ffdp_error *err);
+/* Adam moments of one field (3 values per stored voxel each), stored as float or, with bf16,
+ * as bfloat16 (round to nearest even; the arithmetic stays fp32, as on the GPU). */
+typedef struct reg_moments {
+  void *m, *v;
+  int bf16;
+} reg_moments;
+/* Both moments of `fields` fields of 3n values in one zeroed allocation, field k at k-th place
+ * (free mo[0].m); NULL m on failure. */
+void reg_moments_alloc(reg_moments *mo, int fields, int64_t n3, int bf16);
 /* One optimiser step on a displacement field u (3 comps on slab s of comm's ranks):
  *   d = -step · Adam(blur(gu, grad_sigma) / max|.|),  u <- blur(d + u∘(p + S_cw·d), warp_sigma).
  * All fields are stored over [zlo, zhi); gu's halo is filled here, u's halo is valid on return.
- * am/av are the Adam moments, d and tmp scratch fields. Returns 1 after a step, 0 when the
+ * tmp is a scratch field; gu is consumed (it holds the composition before the last blur), so
+ * a level needs three fields beside the moments. Returns 1 after a step, 0 when the
  * gradient vanished (the update is then zero but the warp is still smoothed: the same on
  * every device and rank count), -1 on an error agreed by every rank (err set). */
-int reg_field_step(const ffdp_comm *comm, const ffdp_slab *s, float *u, float *gu, float *am, float *av, int t,
-                   const ffdp_warp *cw, double step, double grad_sigma, double warp_sigma, float *d, float *tmp,
-                   ffdp_error *err);
+int reg_field_step(const ffdp_comm *comm, const ffdp_slab *s, float *u, float *gu, const reg_moments *mo, int t,
+                   const ffdp_warp *cw, double step, double grad_sigma, double warp_sigma, float *tmp, ffdp_error *err);
 /* End of a level's iterations: final loss and count into sum, and the level's report. */
 void reg_level_done(const ffdp_reg_options *opt, int si, int lv, const double *hist, int it, ffdp_status st,
                     double t_start, double lt0, int64_t n, int conv, ffdp_stage_summary *sum);

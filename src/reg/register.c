@@ -132,8 +132,8 @@ ffdp_status ffdp_register(const ffdp_volume *fixed, const ffdp_volume *moving, c
   if (opt->device == 1 && reg_cuda_device_count() < 1)
     return ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "no CUDA device is available; use --device cpu");
 #endif
-  if (opt->state_precision == FFDP_STATE_BF16 && opt->device != 1)
-    return ffdp_fail(err, FFDP_ERR_UNSUPPORTED, "bf16 optimiser state is implemented on the CUDA device only; drop it for --device cpu");
+  if ((unsigned)opt->state_precision > FFDP_STATE_BF16)
+    return ffdp_fail(err, FFDP_ERR_INVALID, "unknown optimiser state precision %d", (int)opt->state_precision);
   if ((unsigned)opt->image_exchange > FFDP_EXCHANGE_LOCAL)
     return ffdp_fail(err, FFDP_ERR_INVALID, "unknown image exchange %d", (int)opt->image_exchange);
   if (opt->image_exchange == FFDP_EXCHANGE_RING && opt->device == 1)

@@ -28,18 +28,23 @@ static ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_
   ffdp_slab store = s; /* midpoint images on every stored plane: no exchange for them */
   store.z0 = s.zlo, store.z1 = s.zhi;
   const int64_t n = ffdp_slab_stored(&s);
-  /* scalars: F_mid, M_mid, dL/dF_mid, dL/dM_mid; fields: v_f, v_m, gradient, d, tmp, Adam of both */
-  float *buf = calloc((size_t)n * 31, sizeof(float));
+  /* fields v_f, v_m, the gradient and a scratch field (which also holds F_mid, M_mid and
+   * dL/dM_mid until the first step), dL/dF_mid, and the Adam moments of both fields:
+   * 52 B per stored voxel and 24 or 48 B of moments */
+  float *buf = calloc((size_t)n * 13, sizeof(float));
+  reg_moments mo[2]; /* moving side, fixed side */
+  reg_moments_alloc(mo, 2, 3 * n, opt->state_precision == FFDP_STATE_BF16);
   double *hist = malloc((size_t)(S->iters[lv] + 1) * sizeof(double));
   ffdp_status st = FFDP_OK;
-  if (!buf || !hist) st = ffdp_fail(err, FFDP_ERR_NOMEM, "SyN level %d: cannot allocate %.1f MB", lv + 1, n * 124 / 1e6);
+  if (!buf || !mo[0].m || !hist)
+    st = ffdp_fail(err, FFDP_ERR_NOMEM, "SyN level %d: cannot allocate %.1f MB", lv + 1,
+                   n * (52.0 + (mo[0].bf16 ? 24 : 48)) / 1e6);
   if ((st = c->agree(c, st, err))) {
-    free(buf), free(hist);
+    free(buf), free(mo[0].m), free(hist);
     return st;
   }
-  float *vf = buf, *vm = buf + 3 * n, *fmid = buf + 6 * n, *mmid = buf + 7 * n, *gf = buf + 8 * n, *gmv = buf + 9 * n,
-        *gu = buf + 10 * n, *d = buf + 13 * n, *tmp = buf + 16 * n, *af_m = buf + 19 * n, *af_v = buf + 22 * n,
-        *am_m = buf + 25 * n, *am_v = buf + 28 * n;
+  float *vf = buf, *vm = buf + 3 * n, *gu = buf + 6 * n, *tmp = buf + 9 * n, *gf = buf + 12 * n, *fmid = tmp,
+        *mmid = tmp + n, *gmv = tmp + 2 * n;
   reg_field_onto_slab(vf_prev, L->F, &s, vf);
   reg_field_onto_slab(vm_prev, L->F, &s, vm);
   uint8_t *mbuf = NULL;
@@ -85,13 +90,13 @@ static ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_
     hist[it] = loss;
     if (dq) ffdp_sample_bwd_dq_f32(&wmov, &s, vm, &L->ms, gmv, dqm, gu);
     else ffdp_sample_bwd_f32(&wmov, &s, vm, &msw, Mw, 1, gmv, gu, NULL, NULL);
-    int r1 = reg_field_step(c, &s, vm, gu, am_m, am_v, it + 1, &cmov, 0.5 * S->lr * h, S->grad_sigma, S->warp_sigma,
-                            d, tmp, err);
+    int r1 = reg_field_step(c, &s, vm, gu, &mo[0], it + 1, &cmov, 0.5 * S->lr * h, S->grad_sigma, S->warp_sigma,
+                            tmp, err);
     if (r1 >= 0 && dq) ffdp_sample_bwd_dq_f32(&wfix, &s, vf, &L->fs, gf, dqf, gu);
     else if (r1 >= 0) ffdp_sample_bwd_f32(&wfix, &s, vf, &fsw, Fw, 1, gf, gu, NULL, NULL);
     int r2 = r1 < 0 ? -1
-                    : reg_field_step(c, &s, vf, gu, af_m, af_v, it + 1, &cfix, 0.5 * S->lr * h, S->grad_sigma,
-                                     S->warp_sigma, d, tmp, err);
+                    : reg_field_step(c, &s, vf, gu, &mo[1], it + 1, &cfix, 0.5 * S->lr * h, S->grad_sigma,
+                                     S->warp_sigma, tmp, err);
     if (r1 < 0 || r2 < 0) {
       st = err ? err->code : FFDP_ERR_IO;
       break;
@@ -102,7 +107,7 @@ static ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_
   }
   reg_level_done(opt, si, lv, hist, it, st, t_start, lt0, ntot, conv, sum);
   reg_share_close(&shf, sum), reg_share_close(&shm, sum);
-  free(hist), free(mbuf), free(fbuf), free(dq);
+  free(hist), free(mbuf), free(fbuf), free(dq), free(mo[0].m);
   if (st) {
     free(buf);
     return st;
