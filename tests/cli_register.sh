@@ -112,6 +112,9 @@ else echo "FAIL plan with masks:"; cat plan_masks.txt; fail=1; fi
 expect_fail "unknown output format"  "--output-format must be" "$ffdp" register -f $G -m $G -o reg_out/x_ --output-format zip
 expect_fail "outputs over the free disk space" "free; free space" env FFDP_TEST_DISK_FREE_MB=0.001 "$ffdp" register -f $G -m $G \
   -o reg_out/x_ --affine --output-format nii
+expect_fail "apply: output over the free disk space" "free; free space" env FFDP_TEST_DISK_FREE_MB=0.0005 "$ffdp" apply \
+  -i $G -r $G -t identity.txt -o apply_space.nii
+[ -e apply_space.nii ] && { echo "FAIL apply left an output it had no room for"; fail=1; rm -f apply_space.nii; }
 # per GPU for ranks: each holds its slab of the fields, so the deformable peak per GPU drops
 B=$d/big.nii # 64 planes: two ranks split the finest level
 one=$("$ffdp" plan -f $B -m $B --greedy --json plan1.json > /dev/null && awk -F'[:,]' '/"peak_mb"/ { print $2 }' plan1.json)

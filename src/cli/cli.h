@@ -55,6 +55,12 @@ int cli_run_ranked(cli_ranked_main run, int argc, char **argv);
 ffdp_status cli_outputs_visible(const ffdp_comm *comm, const char *path, ffdp_error *err);
 /* The directory an output path (or prefix) writes into: "out/sub_" -> "out", "/x_" -> "/", "x_" -> ".". */
 void cli_dir_of(const char *path, char dir[4096]);
+/* Outputs into the directory of path that take up to `need` bytes uncompressed, `hard` of them
+ * uncompressed for certain: 1 after a one-line error when `hard` cannot fit (hint: what else the
+ * user can do, e.g. "use --output-format nii.gz"), a warning (verbose >= 0) when only
+ * compression could make `need` fit, else 0. FFDP_TEST_DISK_FREE_MB stands in for the free
+ * space in tests. */
+int cli_check_space(const char *path, double need, double hard, const char *hint, int verbose);
 /* The GPU memory plan as a table (free/total 0 when no device is known). */
 void cli_print_plan(FILE *f, const ffdp_plan *p, double free_bytes, double total_bytes);
 #endif

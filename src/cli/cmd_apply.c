@@ -1,6 +1,7 @@
 /* ffdp apply: antsApplyTransforms-style transform chains. */
 #include "cli/cli.h"
 #include "core/err.h"
+#include "io/nifti_common.h"
 #include "reg/chain.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -138,7 +139,7 @@ static int run_apply(int argc, char **argv, const ffdp_comm *comm) {
   ffdp_mat4 ref; /* the reference grid: only its header is read */
   ffdp_chain_item items[FFDP_MAX_CHAIN];
   double field_planes = 0; /* fraction of the fields' planes this rank read, summed, for the summary */
-  int nfields = 0;
+  int nfields = 0, space = 0; /* space: rank 0 refused the output for its disk (message printed) */
   ffdp_status st = ffdp_volume_probe(a.refp, rdim, &ref, &err);
   if (!st) ffdp_comm_share(comm, rdim[2], &z0, &z1);
   char names[FFDP_MAX_CHAIN][4096];
@@ -190,6 +191,18 @@ static int run_apply(int argc, char **argv, const ffdp_comm *comm) {
   if ((st = ffdp_comm_agree(comm, st, &err))) goto done;
   const double t_load = cli_now() - t0, t1 = cli_now();
   int dtype = a.interp ? ffdp_volume_source_dtype(I) : FFDP_DT_FLOAT32;
+  /* an output that cannot fit on its disk is refused before resampling (rank 0 checks for all:
+   * the ranks write one file); a compressed one only warns */
+  int nbyper = 0, swapsize = 0;
+  nifti_datatype_sizes(dtype, &nbyper, &swapsize);
+  const double need = (double)rdim[0] * rdim[1] * rdim[2] * (nbyper > 0 ? nbyper : 4) + 544;
+  const size_t ol = strlen(a.outp);
+  const int plain = ol > 4 && !strcmp(a.outp + ol - 4, ".nii");
+  if (ffdp_comm_rank(comm) == 0) space = cli_check_space(a.outp, need, plain ? need : 0, "write .nii.gz", 0);
+  if ((st = ffdp_comm_agree(comm, space ? ffdp_fail(&err, FFDP_ERR_IO, "rank 0 cannot write the output") : FFDP_OK, &err))) {
+    if (space) st = FFDP_OK, space = 1; /* rank 0 has printed its own line */
+    goto done;
+  }
   st = write_blocks(items, a.nt, I, rdim, ref, a.interp, (ffdp_dtype)dtype, a.outp, z0, z1, comm, &err);
   if (!st && a.verbose && ffdp_comm_rank(comm) == 0) {
     const int64_t *id = ffdp_volume_dim(I);
@@ -204,7 +217,7 @@ static int run_apply(int argc, char **argv, const ffdp_comm *comm) {
 done:
   for (int k = 0; k < a.nt; k++) ffdp_volume_free(fields[k]);
   ffdp_volume_free(I);
-  return st ? cli_error(&err) : 0;
+  return space ? 1 : st ? cli_error(&err) : 0;
 }
 
 int ffdp_cmd_apply(int argc, char **argv) { return cli_run_ranked(run_apply, argc, argv); }

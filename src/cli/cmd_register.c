@@ -17,7 +17,6 @@
 #include <strings.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 static void usage(FILE *f) {
@@ -161,8 +160,7 @@ static int parse_call(const char *s, char *name, size_t nlen, double *args, int 
 /* Outputs that cannot fit on their disk are refused before loading anything, not after the
  * registration: the warped image (float32), the warp and, with SyN, its inverse (3 floats per
  * fixed voxel each). Uncompressed outputs must fit; compressed sizes are unknown beforehand
- * (fields rarely shrink below half), so .nii.gz only warns. FFDP_TEST_DISK_FREE_MB stands in
- * for the free space in tests. */
+ * (fields rarely shrink below half), so .nii.gz only warns. */
 static int check_output_space(const char *prefix, const char *ext, const char *img_ext, const int64_t fdim[3],
                               const ffdp_reg_options *opt, int verbose) {
   int deformable = 0, syn = 0;
@@ -174,27 +172,7 @@ static int check_output_space(const char *prefix, const char *ext, const char *i
   /* what must fit for certain: the uncompressed outputs (zarr: the fields are plain .nii) */
   double hard = (strcmp(ext, ".nii") ? 0 : nvox * (12 * deformable + 12 * syn)) + (strcmp(img_ext, ".nii") ? 0 : nvox * 4);
   if (hard > 0) hard += 4096; /* headers and the affine */
-  char dir[4096];
-  cli_dir_of(prefix, dir);
-  double avail;
-  const char *fake = getenv("FFDP_TEST_DISK_FREE_MB");
-  struct statvfs sv;
-  if (fake) avail = atof(fake) * 1e6;
-  else if (statvfs(dir, &sv) == 0) avail = (double)sv.f_bavail * (double)sv.f_frsize;
-  else return 0; /* cannot tell: the writes will report a full disk themselves */
-  if (need <= avail) return 0;
-  char a[32], b[32];
-  const double sz[2] = {hard > avail ? hard : need, avail};
-  char *txt[2] = {a, b};
-  for (int k = 0; k < 2; k++)
-    snprintf(txt[k], 32, sz[k] >= 1e9 ? "%.3g GB" : "%.3g MB", sz[k] >= 1e9 ? sz[k] / 1e9 : sz[k] / 1e6);
-  if (hard > avail)
-    return cli_errorf("the outputs need %s (uncompressed NIfTI) but %s has %s free; free space, write elsewhere with "
-                      "-o, or use --output-format nii.gz", a, dir, b);
-  if (verbose >= 0)
-    fprintf(stderr, "ffdp: warning: the outputs take up to %s uncompressed and %s has %s free; they fit only if "
-            "compression saves the difference\n", a, dir, b);
-  return 0;
+  return cli_check_space(prefix, need, hard, "use --output-format nii.gz", verbose);
 }
 
 static int mkdirs_for(const char *prefix) {

@@ -14,13 +14,6 @@
 #include <string.h>
 #include <unistd.h>
 
-void cli_dir_of(const char *path, char dir[4096]) {
-  snprintf(dir, 4096, "%s", path);
-  char *slash = strrchr(dir, '/');
-  if (slash) slash[slash == dir] = 0;
-  else snprintf(dir, 4096, ".");
-}
-
 static int launched_by_mpi(void) {
   return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMIX_RANK") || getenv("PMI_RANK") || getenv("PMI_SIZE");
 }
