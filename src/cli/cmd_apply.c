@@ -21,41 +21,16 @@ static void usage(FILE *f) {
     "Under an MPI launcher every rank resamples its share of the REFERENCE planes, reading only the\n"
     "planes of each field and of INPUT that its points reach, and the ranks write OUTPUT together\n"
     "(on several hosts its directory must be on a file system they all see): no rank holds a whole\n"
-    "gigavoxel warp or image. The file is the one a single process writes.\n\n"
+    "gigavoxel warp or image. The file is the one a single process writes. Large outputs are made\n"
+    "in pieces of ~64 M voxels, each reading only what it reaches, when the warps and INPUT are .nii,\n"
+    "OME-Zarr or .nii.gz written by ffdp (other .nii.gz files stream from their start: gunzip them,\n"
+    "or 'ffdp convert' images, first).\n\n"
     "examples:\n"
     "  ffdp apply -i moving.nii.gz -r fixed.nii.gz -t out/m_1Warp.nii.gz -t out/m_0GenericAffine.txt -o warped.nii.gz\n"
     "  ffdp apply -i fixed.nii.gz -r moving.nii.gz -t [out/m_0GenericAffine.txt,1] -t out/m_1InverseWarp.nii.gz \\\n"
     "             -o fixed_in_moving.nii.gz\n"
     "  mpirun -np 8 ffdp apply -i labels.zarr -r fixed.zarr -t out/m_1Warp.nii.gz -t out/m_0GenericAffine.txt \\\n"
     "             -n GenericLabel -o labels_in_fixed.zarr -v 1\n");
-}
-
-/* The output resampled a block of planes at a time over this rank's planes [z0, z1) and written
- * by every rank together (one process: the whole grid): neither it nor the folded displacement
- * ever exists whole (at a gigavoxel, 16 B per voxel of host memory less). */
-static ffdp_status write_blocks(const ffdp_chain_item *items, int nt, const ffdp_volume *I, const int64_t dim[3],
-                                ffdp_mat4 ref, int interp, ffdp_dtype dtype, const char *path, int64_t z0, int64_t z1,
-                                const ffdp_comm *comm, ffdp_error *err) {
-  const int64_t P = dim[0] * dim[1], block = ffdp_chain_block_planes(dim);
-  float *buf = malloc((size_t)(block * P) * 4 * sizeof(float)); /* output block, then 3 floats of scratch */
-  ffdp_plane_writer *w = NULL;
-  ffdp_status st = ffdp_plane_writer_open_shared(path, dim, ref, dtype, FFDP_NIFTI_AUTO, comm, &w, err);
-  if (st) {
-    free(buf);
-    return st;
-  }
-  if (!buf) st = ffdp_fail(err, FFDP_ERR_NOMEM, "out of memory writing '%s'", path);
-  for (int64_t z = z0; !st && z < z1; z += block) {
-    const int64_t e = z + block < z1 ? z + block : z1;
-    st = ffdp_chain_apply_planes(items, nt, I, dim, ref, interp, z, e, buf, buf + block * P, err);
-    if (!st) st = ffdp_plane_writer_put(w, buf, e - z, err);
-  }
-  free(buf);
-  if (st) { /* collective either way: the others learn it */
-    ffdp_plane_writer_abort(w);
-    return ffdp_comm_agree(comm, st, err);
-  }
-  return ffdp_plane_writer_close(w, err);
 }
 
 /* "[name,1]" / "name,1" / "name": the file and whether its inverse is meant. */
@@ -124,99 +99,160 @@ static int parse(int argc, char **argv, apply_args *a, int *done) {
   return 0;
 }
 
-/* Every rank resamples its share of the reference planes: each field of the chain, and the
- * input, are read only for the planes those points reach (found by walking the chain over the
- * share, the fields read so far in hand), so no rank holds a whole warp or input unless its
- * points reach all of it. One process is the one-rank case: the reach of the whole grid. */
+/* What one rank reads and resamples: the chain (its fields loaded for the piece of output
+ * planes in hand), the input's reached planes, and the reference grid. */
+typedef struct {
+  const apply_args *a;
+  char names[FFDP_MAX_CHAIN][4096];
+  ffdp_chain_item items[FFDP_MAX_CHAIN];
+  ffdp_volume *fields[FFDP_MAX_CHAIN], *I;
+  int64_t rdim[3];
+  ffdp_mat4 ref;
+  double field_planes, input_planes; /* planes read (summed over pieces), for the summary */
+  int64_t field_total, input_total;  /* planes of every field, of the input */
+} apply_job;
+
+static void free_reach(apply_job *j) {
+  for (int k = 0; k < j->a->nt; k++) ffdp_volume_free(j->fields[k]), j->fields[k] = NULL, j->items[k].field = NULL;
+  ffdp_volume_free(j->I), j->I = NULL;
+}
+
+/* The fields' and the input's planes that output planes [c0, c1) reach, read in chain order:
+ * each field's reach is found through the fields before it (ffdp_chain_reach). */
+static ffdp_status load_reach(apply_job *j, int64_t c0, int64_t c1, ffdp_error *err) {
+  free_reach(j);
+  ffdp_status st = FFDP_OK;
+  for (int k = 0; !st && k < j->a->nt; k++) {
+    if (!is_nifti_name(j->names[k])) continue;
+    int64_t fd[3], f0 = 0, f1 = 0;
+    ffdp_mat4 fw, finv;
+    double lo, hi;
+    if ((st = ffdp_field_probe(j->names[k], fd, &fw, err))) break;
+    ffdp_mat4_inverse(fw, &finv);
+    ffdp_chain_reach(j->items, k, j->rdim, j->ref, c0, c1, finv, &lo, &hi);
+    ffdp_chain_planes(lo, hi, fd[2], &f0, &f1);
+    if (!(st = ffdp_field_load_share(j->names[k], 1, f0, f1, &j->fields[k], err)))
+      j->items[k].field = j->fields[k], j->field_planes += (double)(f1 - f0), j->field_total += fd[2];
+  }
+  int64_t idim[3], i0 = 0, i1 = 0;
+  ffdp_mat4 iw, iinv;
+  double lo, hi;
+  if (!st && !(st = ffdp_volume_probe(j->a->in, idim, &iw, err))) {
+    ffdp_mat4_inverse(iw, &iinv);
+    ffdp_chain_reach(j->items, j->a->nt, j->rdim, j->ref, c0, c1, iinv, &lo, &hi);
+    ffdp_chain_planes(lo, hi, idim[2], &i0, &i1);
+    if (c1 == c0) i1 = i0; /* an empty share reads nothing */
+    if (!(st = ffdp_volume_load_share(j->a->in, i0, i1, &j->I, err)))
+      j->input_planes += (double)(i1 - i0), j->input_total += idim[2];
+  }
+  return st;
+}
+
+/* Output planes per piece: a share whose sources all read planes cheaply (.nii, Zarr, ffdp's
+ * indexed .nii.gz) is done ~64 M output voxels at a time, so that one process holds only a
+ * piece's reach of a gigavoxel warp; another .nii.gz would be inflated from its start for every
+ * piece, so its share is one piece. */
+static int64_t piece_planes(const apply_job *j, int64_t planes) {
+  int cheap = ffdp_path_planes_cheap(j->a->in);
+  for (int k = 0; cheap && k < j->a->nt; k++) cheap = !is_nifti_name(j->names[k]) || ffdp_path_planes_cheap(j->names[k]);
+  const int64_t P = j->rdim[0] * j->rdim[1] > 0 ? j->rdim[0] * j->rdim[1] : 1;
+  const char *test = getenv("FFDP_TEST_APPLY_PIECE_PLANES"); /* tests: pieces on small images */
+  const int64_t p = test && *test ? atoll(test) : ((int64_t)64 << 20) / P;
+  return !cheap || planes < 1 ? (planes > 0 ? planes : 1) : p < 1 ? 1 : p;
+}
+
+/* Every rank resamples its share of the reference planes, piece by piece (piece_planes), each
+ * piece through load_reach, and the ranks write one file together: no rank, and no single
+ * process, holds a whole warp or input unless its points reach all of it. One process is the
+ * one-rank case. */
 static int run_apply(int argc, char **argv, const ffdp_comm *comm) {
   apply_args a;
   int help = 0, prc = parse(argc, argv, &a, &help);
   if (prc || help) return prc;
   const double t0 = cli_now();
   ffdp_error err = {0};
-  ffdp_volume *I = NULL, *fields[FFDP_MAX_CHAIN] = {0};
-  int64_t rdim[3], z0 = 0, z1 = 0, in_planes[2] = {0, 0};
-  ffdp_mat4 ref; /* the reference grid: only its header is read */
-  ffdp_chain_item items[FFDP_MAX_CHAIN];
-  double field_planes = 0; /* fraction of the fields' planes this rank read, summed, for the summary */
-  int nfields = 0, space = 0; /* space: rank 0 refused the output for its disk (message printed) */
-  ffdp_status st = ffdp_volume_probe(a.refp, rdim, &ref, &err);
-  if (!st) ffdp_comm_share(comm, rdim[2], &z0, &z1);
-  char names[FFDP_MAX_CHAIN][4096];
-  int inverse[FFDP_MAX_CHAIN];
+  apply_job *j = calloc(1, sizeof *j);
+  if (!j) return cli_errorf("out of memory");
+  j->a = &a;
+  int64_t z0 = 0, z1 = 0;
+  int space = 0; /* rank 0 refused the output for its disk (message printed) */
+  ffdp_status st = ffdp_volume_probe(a.refp, j->rdim, &j->ref, &err);
+  if (!st) ffdp_comm_share(comm, j->rdim[2], &z0, &z1);
   for (int k = 0; !st && k < a.nt; k++) { /* headers and affines first: a bad file stops before any data is read */
-    split_transform(a.tr[k], names[k], &inverse[k]);
-    items[k].field = NULL;
-    if (is_nifti_name(names[k])) {
+    int inverse;
+    split_transform(a.tr[k], j->names[k], &inverse);
+    if (is_nifti_name(j->names[k])) {
       int64_t fd[3];
       ffdp_mat4 fw;
-      if (inverse[k])
+      if (inverse)
         st = ffdp_fail(&err, FFDP_ERR_UNSUPPORTED,
-                       "'%s': inverting a displacement field is not supported; use the inverse warp file", names[k]);
+                       "'%s': inverting a displacement field is not supported; use the inverse warp file", j->names[k]);
       else
-        st = ffdp_field_probe(names[k], fd, &fw, &err);
+        st = ffdp_field_probe(j->names[k], fd, &fw, &err);
     } else {
-      st = ffdp_affine_load_itk(names[k], &items[k].affine, &err);
-      if (!st && inverse[k]) ffdp_mat4_inverse(items[k].affine, &items[k].affine);
+      st = ffdp_affine_load_itk(j->names[k], &j->items[k].affine, &err);
+      if (!st && inverse) ffdp_mat4_inverse(j->items[k].affine, &j->items[k].affine);
     }
   }
   /* ranks write one file together: each must see where rank 0 writes it */
   st = st ? ffdp_comm_agree(comm, st, &err) : cli_outputs_visible(comm, a.outp, &err);
   if (st) goto done;
-  for (int k = 0; !st && k < a.nt; k++) { /* each field: the planes this rank's points reach */
-    if (!is_nifti_name(names[k])) continue;
-    int64_t fd[3], f0 = 0, f1 = 0;
-    ffdp_mat4 fw, finv;
-    if ((st = ffdp_field_probe(names[k], fd, &fw, &err))) break;
-    double lo, hi;
-    ffdp_mat4_inverse(fw, &finv);
-    ffdp_chain_reach(items, k, rdim, ref, z0, z1, finv, &lo, &hi);
-    ffdp_chain_planes(lo, hi, fd[2], &f0, &f1);
-    if ((st = ffdp_field_load_share(names[k], 1, f0, f1, &fields[k], &err))) break;
-    items[k].field = fields[k];
-    field_planes += (double)(f1 - f0) / (double)fd[2], nfields++;
-  }
-  if (!st) { /* the input: the planes the whole chain reaches */
-    int64_t idim[3];
-    ffdp_mat4 iw, iinv;
-    double lo, hi;
-    if (!(st = ffdp_volume_probe(a.in, idim, &iw, &err))) {
-      ffdp_mat4_inverse(iw, &iinv);
-      ffdp_chain_reach(items, a.nt, rdim, ref, z0, z1, iinv, &lo, &hi);
-      ffdp_chain_planes(lo, hi, idim[2], &in_planes[0], &in_planes[1]);
-      if (z1 == z0) in_planes[1] = in_planes[0]; /* an empty share reads nothing */
-      st = ffdp_volume_load_share(a.in, in_planes[0], in_planes[1], &I, &err);
-    }
-  }
-  if ((st = ffdp_comm_agree(comm, st, &err))) goto done;
+  const int64_t piece = piece_planes(j, z1 - z0);
+  int64_t c1 = z0 + piece < z1 ? z0 + piece : z1;
+  if ((st = ffdp_comm_agree(comm, load_reach(j, z0, c1, &err), &err))) goto done;
   const double t_load = cli_now() - t0, t1 = cli_now();
-  int dtype = a.interp ? ffdp_volume_source_dtype(I) : FFDP_DT_FLOAT32;
+  const int dtype = a.interp ? ffdp_volume_source_dtype(j->I) : FFDP_DT_FLOAT32;
   /* an output that cannot fit on its disk is refused before resampling (rank 0 checks for all:
    * the ranks write one file); a compressed one only warns */
   int nbyper = 0, swapsize = 0;
   nifti_datatype_sizes(dtype, &nbyper, &swapsize);
-  const double need = (double)rdim[0] * rdim[1] * rdim[2] * (nbyper > 0 ? nbyper : 4) + 544;
+  const double need = (double)j->rdim[0] * j->rdim[1] * j->rdim[2] * (nbyper > 0 ? nbyper : 4) + 544;
   const size_t ol = strlen(a.outp);
   const int plain = ol > 4 && !strcmp(a.outp + ol - 4, ".nii");
   if (ffdp_comm_rank(comm) == 0) space = cli_check_space(a.outp, need, plain ? need : 0, "write .nii.gz", 0);
   if ((st = ffdp_comm_agree(comm, space ? ffdp_fail(&err, FFDP_ERR_IO, "rank 0 cannot write the output") : FFDP_OK, &err))) {
-    if (space) st = FFDP_OK, space = 1; /* rank 0 has printed its own line */
+    if (space) st = FFDP_OK; /* rank 0 has printed its own line */
     goto done;
   }
-  st = write_blocks(items, a.nt, I, rdim, ref, a.interp, (ffdp_dtype)dtype, a.outp, z0, z1, comm, &err);
-  if (!st && a.verbose && ffdp_comm_rank(comm) == 0) {
-    const int64_t *id = ffdp_volume_dim(I);
-    printf("ffdp apply: %s (%lldx%lldx%lld) -> %s on %lldx%lldx%lld through %d transform%s: read %.2f s, "
-           "resampled and written %.2f s", a.in, (long long)id[0], (long long)id[1], (long long)id[2], a.outp,
-           (long long)rdim[0], (long long)rdim[1], (long long)rdim[2], a.nt, a.nt == 1 ? "" : "s", t_load, cli_now() - t1);
-    if (ffdp_comm_size(comm) > 1)
-      printf("; %d ranks, rank 0 read input planes [%lld, %lld) and %.0f%% of the fields' planes", ffdp_comm_size(comm),
-             (long long)in_planes[0], (long long)in_planes[1], nfields ? 100.0 * field_planes / nfields : 0.0);
+  /* the output a block at a time (neither it nor the folded displacement ever exists whole) */
+  const int64_t P = j->rdim[0] * j->rdim[1], block = ffdp_chain_block_planes(j->rdim);
+  float *buf = malloc((size_t)(block * P) * 4 * sizeof(float)); /* output block, then 3 floats of scratch */
+  ffdp_plane_writer *w = NULL;
+  if ((st = ffdp_plane_writer_open_shared(a.outp, j->rdim, j->ref, (ffdp_dtype)dtype, FFDP_NIFTI_AUTO, comm, &w, &err))) {
+    free(buf);
+    goto done;
+  }
+  if (!buf) st = ffdp_fail(&err, FFDP_ERR_NOMEM, "out of memory writing '%s'", a.outp);
+  int pieces = 1;
+  for (int64_t c0 = z0; !st && c0 < z1; c0 = c1, c1 = c0 + piece < z1 ? c0 + piece : z1) {
+    if (c0 > z0 && (st = load_reach(j, c0, c1, &err))) break;
+    pieces += c0 > z0;
+    for (int64_t z = c0; !st && z < c1; z += block) {
+      const int64_t e = z + block < c1 ? z + block : c1;
+      st = ffdp_chain_apply_planes(j->items, a.nt, j->I, j->rdim, j->ref, a.interp, z, e, buf, buf + block * P, &err);
+      if (!st) st = ffdp_plane_writer_put(w, buf, e - z, &err);
+    }
+  }
+  free(buf);
+  if (st) { /* collective either way: the others learn it */
+    ffdp_plane_writer_abort(w);
+    st = ffdp_comm_agree(comm, st, &err);
+  } else {
+    st = ffdp_plane_writer_close(w, &err);
+  }
+  if (!st && a.verbose) { /* rank 0 speaks; the others print nothing */
+    printf("ffdp apply: %s -> %s on %lldx%lldx%lld through %d transform%s: first piece read in %.2f s, "
+           "resampled and written in %.2f s", a.in, a.outp, (long long)j->rdim[0], (long long)j->rdim[1],
+           (long long)j->rdim[2], a.nt, a.nt == 1 ? "" : "s", t_load, cli_now() - t1);
+    printf("; %s%d piece%s, reading %.0f%% of the input's planes", ffdp_comm_size(comm) > 1 ? "rank 0: " : "", pieces,
+           pieces == 1 ? "" : "s", j->input_total ? 100.0 * j->input_planes / (double)j->input_total * pieces : 0.0);
+    if (j->field_total)
+      printf(" and %.0f%% of the fields'", 100.0 * j->field_planes / (double)j->field_total * pieces);
     printf("\n");
   }
 done:
-  for (int k = 0; k < a.nt; k++) ffdp_volume_free(fields[k]);
-  ffdp_volume_free(I);
+  if (j) free_reach(j);
+  free(j);
   return space ? 1 : st ? cli_error(&err) : 0;
 }
 

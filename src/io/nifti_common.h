@@ -10,6 +10,10 @@
 
 int ffdp_path_is_gz(const char *path);
 int ffdp_path_is_nifti(const char *path);
+/* 1 when any planes of the image (or field) at path can be read without the data before them:
+ * .nii (positional), OME-Zarr (chunks), a .nii.gz of ffdp's indexed members; 0 for another
+ * .nii.gz, which inflates from its start for every read. */
+int ffdp_path_planes_cheap(const char *path);
 /* The header bytes for a volume of dim (a 3-vector field, 5D, when as_field) with the 4-byte
  * "no extension" flag after them, NIfTI-2 when asked for or when NIfTI-1 cannot hold it;
  * *nbyper: bytes per stored value of dtype. */

@@ -276,6 +276,14 @@ static ffdp_status read_chunks(const nifti_image *nim, const char *path, int64_t
   return st;
 }
 
+int ffdp_path_planes_cheap(const char *path) {
+  if (ffdp_path_is_zarr(path) || !ffdp_path_is_gz(path)) return 1;
+  ffdp_gz_index *ix = ffdp_gz_index_open(path);
+  const int indexed = ix != NULL;
+  ffdp_gz_index_close(ix);
+  return indexed;
+}
+
 ffdp_status ffdp_volume_load(const char *path, ffdp_volume **out, ffdp_error *err) {
   return ffdp_volume_load_planes(path, 0, -1, out, err);
 }
