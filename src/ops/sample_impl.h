@@ -44,6 +44,16 @@ static inline void sample3_f32(const float *p, int64_t sx, int64_t sy, int64_t s
 }
 #endif
 
+#if FFDP_SAMPLE_SIMD3 && defined(__AVX2__) && !defined(FFDP_SAMPLE4_DEFINED)
+#define FFDP_SAMPLE4_DEFINED
+#include "ops/sample_avx2.h"
+#endif
+#if FFDP_SAMPLE_SIMD3 && defined(__AVX2__)
+#define FFDP_SAMPLE4 1 /* this instance (float) takes four voxels at a time */
+#else
+#define FFDP_SAMPLE4 0
+#endif
+
 /* One voxel through the generic taps (a tap outside the image, nearest): out[0..ncomp). */
 static inline void FN(sample_voxel_generic)(const ffdp_warp *w, const ffdp_slab *ms, const REAL *M, int ncomp,
                                             const double q[3], REAL *out) {
@@ -88,7 +98,22 @@ void FN(ffdp_sample_fwd)(const ffdp_warp *w, const ffdp_slab *fs, const REAL *u,
 #pragma omp parallel for collapse(2) schedule(static)
   for (int64_t z = fs->z0; z < fs->z1; z++)
     for (int64_t y = 0; y < ny; y++) {
-      for (int64_t x = 0; x < nx; x++) {
+      int64_t x = 0, x4 = 0; /* voxels [x, x4) go one at a time */
+      for (; x < nx; x++) {
+#if FFDP_SAMPLE4
+        if (x == x4 && fast && ncomp == 1) { /* four at a time while their taps are all inside */
+          for (; x + 4 <= nx; x += 4) {
+            const int64_t i = ffdp_slab_index(fs, x, y, z);
+            taps4_f32 t;
+            if (!taps4(w, ms, x, y, z, u ? u + 3 * i : NULL, &t)) break;
+            __m128 v[8];
+            corners4(M, &t, sy, sz, v);
+            _mm_storeu_ps(out + i, trilinear4(v, &t, NULL));
+          }
+          x4 = x + 4; /* these four (or the row's tail) one at a time, then try again */
+          if (x >= nx) break;
+        }
+#endif
         const int64_t i = ffdp_slab_index(fs, x, y, z);
         double q[3];
         FN(warp_point)(w, x, y, z, u ? u + 3 * i : NULL, q);
@@ -104,6 +129,7 @@ void FN(ffdp_sample_fwd)(const ffdp_warp *w, const ffdp_slab *fs, const REAL *u,
         }
         FN(sample_voxel_generic)(w, ms, M, ncomp, q, out + i * ncomp);
       }
+      (void)x4;
     }
 }
 
@@ -147,11 +173,31 @@ void FN(ffdp_sample_bwd_planes)(const ffdp_warp *w, const ffdp_slab *fs, const R
   const int64_t sx = ncomp, sy = ms->nx * ncomp, sz = ms->nx * ms->ny * ncomp;
   /* The scatter into gM is a race between threads; it is an optional, rarely used output,
    * so it runs serially (deterministic) rather than with atomics. */
+  const int four = FFDP_SAMPLE4 && fast && ncomp == 1 && gu && !part; /* part sums in x order */
 #pragma omp parallel for schedule(static) if (!gM)
   for (int64_t z = fs->z0; z < fs->z1; z++) {
     double acc[12] = {0};
     for (int64_t y = 0; y < ny; y++)
-      for (int64_t x = 0; x < nx; x++) {
+      for (int64_t x = 0, x4 = 0; x < nx; x++) {
+#if FFDP_SAMPLE4
+        if (x == x4 && four) { /* four at a time while their taps are all inside */
+          for (; x + 4 <= nx; x += 4) {
+            const int64_t i = ffdp_slab_index(fs, x, y, z);
+            taps4_f32 t;
+            if (!taps4(w, ms, x, y, z, u ? u + 3 * i : NULL, &t)) break;
+            __m128 v[8], d[3], gq[3];
+            corners4(M, &t, sy, sz, v);
+            trilinear4(v, &t, d);
+            const __m128 g = _mm_loadu_ps(gout + i);
+            for (int a = 0; a < 3; a++) gq[a] = _mm_add_ps(_mm_setzero_ps(), _mm_mul_ps(g, d[a])); /* 0 + g·d, as below */
+            store_gu4(w, gq, gu + 3 * i);
+          }
+          x4 = x + 4;
+          if (x >= nx) break;
+        }
+#else
+        (void)x4, (void)four;
+#endif
         const int64_t i = ffdp_slab_index(fs, x, y, z);
         double q[3];
         REAL gq[3];
@@ -281,3 +327,4 @@ void FN(ffdp_sample_labels)(const ffdp_warp *w, const ffdp_slab *fs, const REAL 
         out[i] = lab[best];
       }
 }
+#undef FFDP_SAMPLE4
