@@ -83,7 +83,28 @@ void FN(ffdp_sample_fwd)(const ffdp_warp *w, const ffdp_slab *fs, const REAL *u,
 #pragma omp parallel for collapse(2) schedule(static)
     for (int64_t z = fs->z0; z < fs->z1; z++)
       for (int64_t y = 0; y < ny; y++)
-        for (int64_t x = 0; x < nx; x++) {
+        for (int64_t x = 0, x4 = 0; x < nx; x++) {
+#if FFDP_SAMPLE4
+          if (x == x4) { /* the points and weights of four voxels at a time (their taps inside) */
+            for (; x + 4 <= nx; x += 4) {
+              const int64_t i = ffdp_slab_index(fs, x, y, z);
+              taps4_f32 t;
+              if (!taps4(w, ms, x, y, z, u ? u + 3 * i : NULL, &t) || t.b[0] == last3 || t.b[1] == last3 ||
+                  t.b[2] == last3 || t.b[3] == last3)
+                break;
+              float fx[4], fy[4], fz[4];
+              _mm_storeu_ps(fx, t.fx), _mm_storeu_ps(fy, t.fy), _mm_storeu_ps(fz, t.fz);
+              for (int l = 0; l < 4; l++) {
+                const float f[3] = {fx[l], fy[l], fz[l]};
+                sample3_f32(M + t.b[l] * 3, sx, sy, sz, f, out + (i + l) * 3);
+              }
+            }
+            x4 = x + 4;
+            if (x >= nx) break;
+          }
+#else
+          (void)x4;
+#endif
           const int64_t i = ffdp_slab_index(fs, x, y, z);
           double q[3];
           FN(warp_point)(w, x, y, z, u ? u + 3 * i : NULL, q);
