@@ -77,6 +77,10 @@ if "$ffdp" register -f $G -m $G -o reg_out/z_ -q --no-moments --transform Greedy
 else
   echo "FAIL Zarr outputs:"; cat zarr_out.txt; ls -R reg_out | head; fail=1
 fi
+# info on a warp: its displacement and folding instead of an error about 5D images
+if "$ffdp" info reg_out/z_1Warp.nii > info_warp.txt 2>&1 && grep -q "^  folding      0 % of voxels" info_warp.txt &&
+   grep -q "^  |u|          mean" info_warp.txt; then echo "ok   info on a warp"
+else echo "FAIL info on a warp:"; cat info_warp.txt; fail=1; fi
 expect_fail "apply: default value"   "get 0 in ffdp"   "$ffdp" apply -i $G -r $G -o reg_out/y.nii.gz -t identity.txt -f 5
 expect_fail "apply: BSpline"         "unknown interpolation" "$ffdp" apply -i $G -r $G -o reg_out/y.nii.gz -t identity.txt -n BSpline
 expect_fail "2D registration"        "3D images only"  "$ffdp" register -d 2 -f $G -m $G -o reg_out/x_

@@ -41,10 +41,50 @@ static void orientation_code(ffdp_mat4 w, char code[4]) {
   code[3] = 0;
 }
 
+/* What a displacement field (an ANTs/ITK warp) holds: its displacement lengths and whether
+ * x -> x + u(x) folds anywhere (det(I + du/dx) <= 0; an affine applied after it, as in
+ * ANTs' chains, scales every determinant by the same positive factor). */
+static void field_summary(const ffdp_volume *u) {
+  const float *d = ffdp_volume_cdata(u);
+  const int64_t n = ffdp_volume_nvox(u);
+  double sum = 0, mx = 0;
+  int64_t at = 0, bad = 0;
+#pragma omp parallel
+  {
+    double lmx = 0;
+    int64_t lat = 0;
+#pragma omp for reduction(+ : sum, bad) schedule(static)
+    for (int64_t i = 0; i < n; i++) {
+      const double a = d[3 * i], b = d[3 * i + 1], c = d[3 * i + 2], l = sqrt(a * a + b * b + c * c);
+      if (!isfinite(l)) bad++;
+      else sum += l;
+      if (l > lmx || (l == lmx && i < lat)) lmx = l, lat = i;
+    }
+#pragma omp critical
+    if (lmx > mx || (lmx == mx && lat < at)) mx = lmx, at = lat;
+  }
+  const int64_t *dim = ffdp_volume_dim(u), x = at % dim[0], y = at / dim[0] % dim[1], z = at / (dim[0] * dim[1]);
+  printf("  field        displacement (ITK/ANTs vector image; LPS on disk)\n");
+  printf("  |u|          mean %.4g mm, largest %.4g mm at voxel (%lld, %lld, %lld)", n ? sum / (double)n : 0.0, mx,
+         (long long)x, (long long)y, (long long)z);
+  if (bad) printf("  (%lld non-finite voxels!)", (long long)bad);
+  printf("\n");
+  const double fold = ffdp_folding_fraction(u, ffdp_mat4_identity());
+  printf("  folding      %.6g %% of voxels (det(I + du/dx) <= 0)\n", 100 * fold);
+}
+
 static int info_one(const char *path) {
   ffdp_error err = {0};
   ffdp_volume *v;
-  if (ffdp_volume_load(path, &v, &err)) return cli_error(&err);
+  int field = 0;
+  if (ffdp_volume_load(path, &v, &err)) {
+    int64_t fd[3];
+    ffdp_mat4 fw;
+    ffdp_error ferr = {0};
+    if (err.code != FFDP_ERR_UNSUPPORTED || ffdp_field_probe(path, fd, &fw, &ferr)) return cli_error(&err);
+    if (ffdp_field_load(path, 1, &v, &err)) return cli_error(&err);
+    field = 1;
+  }
   const int64_t *d = ffdp_volume_dim(v);
   ffdp_mat4 w = ffdp_volume_vox2world(v);
   double sp[3], lo[3] = {INFINITY, INFINITY, INFINITY}, hi[3] = {-INFINITY, -INFINITY, -INFINITY};
@@ -54,8 +94,8 @@ static int info_one(const char *path) {
     ffdp_mat4_apply(w, p, x);
     for (int a = 0; a < 3; a++) lo[a] = fmin(lo[a], x[a]), hi[a] = fmax(hi[a], x[a]);
   }
-  double vmin, vmax;
-  int64_t bad = ffdp_volume_range(v, &vmin, &vmax);
+  double vmin = 0, vmax = 0;
+  int64_t bad = field ? 0 : ffdp_volume_range(v, &vmin, &vmax);
   char code[4];
   orientation_code(w, code);
   printf("%s\n", path);
@@ -69,9 +109,13 @@ static int info_one(const char *path) {
   printf("               [% .4f % .4f % .4f % .3f]\n", w.m[2][0], w.m[2][1], w.m[2][2], w.m[2][3]);
   printf("  world bbox   x [%.2f, %.2f]  y [%.2f, %.2f]  z [%.2f, %.2f] mm (RAS)\n", lo[0], hi[0], lo[1], hi[1],
          lo[2], hi[2]);
-  printf("  intensity    [%g, %g]", vmin, vmax);
-  if (bad) printf("  (%lld non-finite voxels!)", (long long)bad);
-  printf("\n");
+  if (field) {
+    field_summary(v);
+  } else {
+    printf("  intensity    [%g, %g]", vmin, vmax);
+    if (bad) printf("  (%lld non-finite voxels!)", (long long)bad);
+    printf("\n");
+  }
   ffdp_volume_free(v);
   return 0;
 }
@@ -80,8 +124,12 @@ int ffdp_cmd_info(int argc, char **argv) {
   if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
     printf("usage: ffdp info FILE.nii[.gz] [FILE...]\n\n"
            "Prints shape, on-disk type, spacing, orientation code, voxel-to-world matrix,\n"
-           "world bounding box (RAS mm) and intensity range of each image.\n\n"
-           "example: ffdp info ../shared/data/brain/*.nii.gz\n");
+           "world bounding box (RAS mm) and intensity range of each image. For a displacement\n"
+           "field (a warp ffdp register, ANTs or ITK wrote) the mean and largest displacement and\n"
+           "the fraction of voxels where x -> x + u(x) folds take the intensity's place.\n\n"
+           "examples:\n"
+           "  ffdp info ../shared/data/brain/*.nii.gz\n"
+           "  ffdp info out/sub_1Warp.nii.gz\n");
     return argc < 2 ? 2 : 0;
   }
   int rc = 0;
