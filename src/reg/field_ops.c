@@ -6,9 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* out(x) = T·d(x) + U(x + d(x)) on the grid of U (d, U in world mm; displacement border). */
-void reg_compose_fields(const ffdp_volume *U, const float *d, const double T[3][3], float *out) {
-  ffdp_slab s = ffdp_slab_whole(U->dim[0], U->dim[1], U->dim[2]);
+/* out(x) = T·d(x) + U(x + d(x)) for x on planes [z0, z1) of U's grid; d and out hold just those
+ * planes (d, U in world mm; displacement border). Each voxel's value depends only on its own d
+ * and on U, so planes computed apart are the planes computed together. */
+void reg_compose_fields_planes(const ffdp_volume *U, const float *d, const double T[3][3], int64_t z0, int64_t z1,
+                               float *out) {
+  ffdp_slab s = ffdp_slab_whole(U->dim[0], U->dim[1], U->dim[2]), us = s;
+  s.z0 = s.zlo = z0, s.z1 = s.zhi = z1;
   ffdp_mat4 winv;
   ffdp_mat4_inverse(U->vox2world, &winv);
   ffdp_warp w;
@@ -18,32 +22,38 @@ void reg_compose_fields(const ffdp_volume *U, const float *d, const double T[3][
     for (int b = 0; b < 3; b++) w.S[a][b] = winv.m[a][b];
   }
   w.interp = FFDP_INTERP_LINEAR, w.pad = FFDP_PAD_BORDER;
-  ffdp_compose_fwd_f32(&w, T, &s, d, &s, U->data, out);
+  ffdp_compose_fwd_f32(&w, T, &s, d, &us, U->data, out);
 }
 
-ffdp_status reg_invert_field(const ffdp_volume *v, int iters, ffdp_volume **out, ffdp_error *err) {
+void reg_compose_fields(const ffdp_volume *U, const float *d, const double T[3][3], float *out) {
+  reg_compose_fields_planes(U, d, T, 0, U->dim[2], out);
+}
+
+ffdp_status reg_invert_field_planes(const ffdp_volume *v, int iters, int64_t z0, int64_t z1, float *w, ffdp_error *err) {
   /* Solve w + v∘(id + w) = 0. The plain iteration w <- -v∘(id + w) contracts only while
    * |∇v| < 1; a field that does not fold can exceed that (strong local expansion), so the
    * update is damped: w <- w - (w + v∘(id + w)) / 2, which converges whenever id + v is
-   * orientation preserving with moderate distortion. */
-  ffdp_status st = ffdp_volume_create(v->dim, 3, v->vox2world, out, err);
-  if (st) return st;
-  const int64_t n = ffdp_volume_nvox(v) * 3;
-  float *w = (*out)->data, *tmp = malloc((size_t)n * sizeof(float));
-  if (!tmp) {
-    ffdp_volume_free(*out);
-    *out = NULL;
-    return ffdp_fail(err, FFDP_ERR_NOMEM, "cannot allocate a field to invert");
-  }
+   * orientation preserving with moderate distortion. Pointwise in w: a rank iterates on its
+   * own planes with v whole. */
+  const int64_t n = (z1 - z0) * v->dim[0] * v->dim[1] * 3;
+  float *tmp = malloc((size_t)(n > 0 ? n : 1) * sizeof(float));
+  if (!tmp) return ffdp_fail(err, FFDP_ERR_NOMEM, "cannot allocate a field to invert");
   const double Z[3][3] = {{0}};
-  for (int64_t i = 0; i < n; i++) w[i] = -v->data[i];
+  const float *vd = v->data + z0 * v->dim[0] * v->dim[1] * 3;
+  for (int64_t i = 0; i < n; i++) w[i] = -vd[i];
   for (int it = 0; it < iters; it++) {
-    reg_compose_fields(v, w, Z, tmp);
+    reg_compose_fields_planes(v, w, Z, z0, z1, tmp);
 #pragma omp parallel for
     for (int64_t i = 0; i < n; i++) w[i] -= 0.5f * (w[i] + tmp[i]);
   }
   free(tmp);
   return FFDP_OK;
+}
+
+ffdp_status reg_invert_field(const ffdp_volume *v, int iters, ffdp_volume **out, ffdp_error *err) {
+  ffdp_status st = ffdp_volume_create(v->dim, 3, v->vox2world, out, err);
+  if (!st && (st = reg_invert_field_planes(v, iters, 0, v->dim[2], (*out)->data, err))) ffdp_volume_free(*out), *out = NULL;
+  return st;
 }
 
 double reg_max_norm3(const float *g, int64_t n) {

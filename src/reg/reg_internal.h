@@ -165,6 +165,11 @@ double reg_metric_pair(const ffdp_metric_spec *m, const ffdp_slab *s, const floa
                        float *g);
 void reg_compose_fields(const ffdp_volume *U, const float *d, const double T[3][3], float *out);
 ffdp_status reg_invert_field(const ffdp_volume *v, int iters, ffdp_volume **out, ffdp_error *err);
+/* The same for planes [z0, z1) of U's / v's grid only: d, out and w hold just those planes
+ * (U and v whole); the planes' values are those of the whole computation. */
+void reg_compose_fields_planes(const ffdp_volume *U, const float *d, const double T[3][3], int64_t z0, int64_t z1,
+                               float *out);
+ffdp_status reg_invert_field_planes(const ffdp_volume *v, int iters, int64_t z0, int64_t z1, float *w, ffdp_error *err);
 /* Adam moments of one field (3 values per stored voxel each), stored as float or, with bf16,
  * as bfloat16 (round to nearest even; the arithmetic stays fp32, as on the GPU). */
 typedef struct reg_moments {

@@ -172,17 +172,24 @@ ffdp_status reg_syn_stage(reg_pyramid *pyr, const ffdp_reg_options *opt, int si,
     sum->seconds = reg_now() - t0;
     return FFDP_OK;
   }
-  /* full-resolution fields, then the two composite transforms */
+  /* full-resolution fields, then the two composite transforms; with result shares each rank
+   * computes only its own planes of them (every step is pointwise given the whole v_f and v_m,
+   * so those planes are the whole computation's), the other planes never touched */
+  int64_t z0 = 0, z1 = F->dim[2];
+  if (reg_result_shares(opt, si, c)) ffdp_comm_share(c, F->dim[2], &z0, &z1);
+  const int64_t P = F->dim[0] * F->dim[1], np = (z1 - z0) * P * 3;
   if (!st) st = reg_field_to_grid(&vf, F, err);
   if (!st) st = reg_field_to_grid(&vm, F, err);
-  ffdp_volume *w = NULL, *r = NULL, *ainv_vm = NULL, *u = NULL, *ui = NULL;
-  if (!st) st = reg_invert_field(vf, SYN_INVERT_ITERS, &w, err);
+  float *w = malloc((size_t)(np > 0 ? np : 1) * sizeof(float)), *r = malloc((size_t)(np > 0 ? np : 1) * sizeof(float));
+  ffdp_volume *ainv_vm = NULL, *u = NULL, *ui = NULL;
+  if (!st && (!w || !r)) st = ffdp_fail(err, FFDP_ERR_NOMEM, "SyN: cannot allocate the inverse fields");
+  if (!st) st = reg_invert_field_planes(vf, SYN_INVERT_ITERS, z0, z1, w, err);
   if (!st) st = ffdp_volume_create(F->dim, 3, F->vox2world, &u, err);
   if (!st) {
     double A[3][3];
     for (int a = 0; a < 3; a++)
       for (int b = 0; b < 3; b++) A[a][b] = aff.m[a][b];
-    reg_compose_fields(vm, w->data, A, u->data); /* u = A·w + v_m∘(id + w) */
+    reg_compose_fields_planes(vm, w, A, z0, z1, u->data + z0 * P * 3); /* u = A·w + v_m∘(id + w) */
     st = ffdp_volume_clone(vm, &ainv_vm, err);
   }
   if (!st) {
@@ -190,20 +197,22 @@ ffdp_status reg_syn_stage(reg_pyramid *pyr, const ffdp_reg_options *opt, int si,
     ffdp_mat4_inverse(aff, &ainv);
     const int64_t n = ffdp_volume_nvox(vm);
     float *p = ainv_vm->data;
+#pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < n; i++) {
       double x[3] = {p[3 * i], p[3 * i + 1], p[3 * i + 2]}, y[3];
       ffdp_mat4_apply_vec(ainv, x, y);
       for (int a = 0; a < 3; a++) p[3 * i + a] = (float)y[a];
     }
-    st = reg_invert_field(ainv_vm, SYN_INVERT_ITERS, &r, err);
+    st = reg_invert_field_planes(ainv_vm, SYN_INVERT_ITERS, z0, z1, r, err);
   }
   if (!st) st = ffdp_volume_create(F->dim, 3, F->vox2world, &ui, err);
   if (!st) {
     const double I[3][3] = {{1, 0, 0}, {0, 1, 0}, {0, 0, 1}};
-    reg_compose_fields(vf, r->data, I, ui->data); /* r + v_f∘(id + r) */
+    reg_compose_fields_planes(vf, r, I, z0, z1, ui->data + z0 * P * 3); /* r + v_f∘(id + r) */
   }
   st = c->agree(c, st, err);
-  ffdp_volume_free(vf), ffdp_volume_free(vm), ffdp_volume_free(w), ffdp_volume_free(r), ffdp_volume_free(ainv_vm);
+  ffdp_volume_free(vf), ffdp_volume_free(vm), ffdp_volume_free(ainv_vm);
+  free(w), free(r);
   if (st) {
     ffdp_volume_free(u), ffdp_volume_free(ui);
     return st;
