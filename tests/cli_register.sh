@@ -116,6 +116,11 @@ else echo "FAIL plan with masks:"; cat plan_masks.txt; fail=1; fi
 expect_fail "unknown output format"  "--output-format must be" "$ffdp" register -f $G -m $G -o reg_out/x_ --output-format zip
 expect_fail "outputs over the free disk space" "free; free space" env FFDP_TEST_DISK_FREE_MB=0.001 "$ffdp" register -f $G -m $G \
   -o reg_out/x_ --affine --output-format nii
+expect_fail "host memory too small" "of memory on this host" env FFDP_TEST_MEM_AVAILABLE_MB=0.0005 "$ffdp" register -f $G \
+  -m $G -o reg_out/x_ --syn
+if "$ffdp" plan -f $G -m $G --syn --json plan_cpu.json | grep -q "^on the CPU instead (--device cpu): at least" &&
+   grep -q '"cpu_host_floor_mb"' plan_cpu.json; then echo "ok   plan states the CPU's host memory floor"
+else echo "FAIL plan without the CPU line"; fail=1; fi
 expect_fail "apply: output over the free disk space" "free; free space" env FFDP_TEST_DISK_FREE_MB=0.0005 "$ffdp" apply \
   -i $G -r $G -t identity.txt -o apply_space.nii
 [ -e apply_space.nii ] && { echo "FAIL apply left an output it had no room for"; fail=1; rm -f apply_space.nii; }

@@ -17,6 +17,8 @@ int ffdp_comm_size(const ffdp_comm *c); /* 1 for NULL */
 /* Rank among the ranks on this host (0 for NULL): a CUDA registration computes on device
  * local_rank % device count. */
 int ffdp_comm_local_rank(const ffdp_comm *c);
+/* Ranks on this host, which share its memory (1 for NULL). */
+int ffdp_comm_local_size(const ffdp_comm *c);
 /* How GPU ranks exchange device data once a CUDA registration has started: "nccl" (one GPU
  * per rank), "mpi-staged" (through host memory: ranks share a GPU, FFDP_GPU_TRANSPORT=mpi,
  * or no NCCL in this build) or "none" (one rank, or not on GPUs). */

@@ -61,6 +61,9 @@ void cli_dir_of(const char *path, char dir[4096]);
  * compression could make `need` fit, else 0. FFDP_TEST_DISK_FREE_MB stands in for the free
  * space in tests. */
 int cli_check_space(const char *path, double need, double hard, const char *hint, int verbose);
+/* Memory the kernel says can be taken without swapping (/proc/meminfo MemAvailable), in bytes;
+ * -1 when unknown. FFDP_TEST_MEM_AVAILABLE_MB stands in for it in tests. */
+double cli_mem_available(void);
 /* The GPU memory plan as a table (free/total 0 when no device is known). */
 void cli_print_plan(FILE *f, const ffdp_plan *p, double free_bytes, double total_bytes);
 #endif

@@ -58,3 +58,16 @@ int cli_check_space(const char *path, double need, double hard, const char *hint
             "compression saves the difference\n", a, dir, b);
   return 0;
 }
+
+double cli_mem_available(void) {
+  const char *fake = getenv("FFDP_TEST_MEM_AVAILABLE_MB");
+  if (fake) return atof(fake) * 1e6;
+  FILE *f = fopen("/proc/meminfo", "r");
+  if (!f) return -1;
+  char line[256];
+  double kb = -1;
+  while (fgets(line, sizeof line, f))
+    if (sscanf(line, "MemAvailable: %lf kB", &kb) == 1) break;
+  fclose(f);
+  return kb > 0 ? kb * 1024.0 : -1;
+}

@@ -235,7 +235,7 @@ static int write_json(const char *path, cJSON *j) {
   return ok ? 0 : -1;
 }
 
-static int write_plan_json(const char *path, const ffdp_plan *p, double free_b, double total_b) {
+static int write_plan_json(const char *path, const ffdp_plan *p, double free_b, double total_b, double host_floor) {
   cJSON *j = cJSON_CreateObject(), *rows = cJSON_AddArrayToObject(j, "rows");
   for (int i = 0; i < p->nrows; i++) {
     const ffdp_plan_row *r = &p->rows[i];
@@ -254,6 +254,7 @@ static int write_plan_json(const char *path, const ffdp_plan *p, double free_b, 
   cJSON_AddNumberToObject(j, "gpus", p->gpus);
   cJSON_AddNumberToObject(j, "peak_mb", p->peak_bytes / 1e6);
   cJSON_AddNumberToObject(j, "bytes_per_voxel", p->bytes_per_voxel);
+  cJSON_AddNumberToObject(j, "cpu_host_floor_mb", host_floor / 1e6); /* --device cpu, per rank */
   if (total_b > 0) {
     cJSON_AddNumberToObject(j, "gpu_free_mb", free_b / 1e6);
     cJSON_AddNumberToObject(j, "gpu_total_mb", total_b / 1e6);
@@ -548,7 +549,12 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
     double free_b = 0, total_b = 0;
     if (ffdp_cuda_device_count() > 0 && ffdp_cuda_memory(&free_b, &total_b, &err)) return done(cli_error(&err), fm, mm);
     if (verbose >= 0) cli_print_plan(stdout, &plan, free_b, total_b);
-    return done(json ? write_plan_json(json, &plan, free_b, total_b) : 0, fm, mm);
+    const int n = gpus ? gpus : ffdp_comm_size(comm);
+    const double host = ffdp_reg_host_floor(fdim, fw, mdim, mw, &opt, n, sharded);
+    if (verbose >= 0)
+      printf("on the CPU instead (--device cpu%s): at least %.1f MB of host memory%s\n", n > 1 ? ", ranks" : "",
+             host / 1e6, n > 1 ? " per rank" : "");
+    return done(json ? write_plan_json(json, &plan, free_b, total_b, host) : 0, fm, mm);
   }
   if (ants.warped[0] && !ffdp_path_is_nifti(ants.warped) && !ffdp_path_is_zarr(ants.warped))
     return done(cli_errorf("-o: the warped image '%s' must end in .nii, .nii.gz or .zarr", ants.warped), fm, mm);
@@ -565,6 +571,22 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
       ffdp_comm_agree(comm, fst_space ? ffdp_fail(&err, FFDP_ERR_IO, "rank 0 cannot write the outputs") : FFDP_OK, &err))
     return done(fst_space ? fst_space : cli_error(&err), fm, mm);
   if (fst_space) return done(fst_space, fm, mm);
+  if (opt.device == 0) { /* CPU: the host memory the largest level needs at least, before anything is loaded */
+    ffdp_status mst = FFDP_OK;
+    if ((mst = ffdp_volume_probe(fixed, fdim, &fw, &err)) || (mst = ffdp_volume_probe(moving, mdim, &mw, &err))) {
+      if (ffdp_comm_agree(comm, mst, &err)) return done(cli_error(&err), fm, mm);
+    }
+    const int share = sharded && ffdp_comm_size(comm) > 1, here = ffdp_comm_local_size(comm);
+    const double need = ffdp_reg_host_floor(fdim, fw, mdim, mw, &opt, ffdp_comm_size(comm), share) * here;
+    const double avail = cli_mem_available();
+    if (avail > 0 && need > avail)
+      mst = ffdp_fail(&err, FFDP_ERR_NOMEM,
+                      "the registration needs at least %.3g GB of memory on this host (%d rank%s; the images and the "
+                      "largest level's fields), but %.3g GB are available; try --state-precision bf16, ranks on more "
+                      "hosts (mpirun), or --device cuda ('ffdp plan' shows both)",
+                      need / 1e9, here, here == 1 ? "" : "s", avail / 1e9);
+    if (ffdp_comm_agree(comm, mst, &err)) return done(cli_error(&err), fm, mm);
+  }
 
   double t0 = cli_now();
   warmup_job wj = {device, comm, 0, {0}, FFDP_OK};

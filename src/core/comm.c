@@ -6,6 +6,7 @@
 int ffdp_comm_rank(const ffdp_comm *c) { return c ? c->rank : 0; }
 int ffdp_comm_size(const ffdp_comm *c) { return c ? c->size : 1; }
 int ffdp_comm_local_rank(const ffdp_comm *c) { return c ? c->local_rank : 0; }
+int ffdp_comm_local_size(const ffdp_comm *c) { return c && c->local_size > 0 ? c->local_size : 1; }
 void ffdp_comm_traffic(const ffdp_comm *c, double *bytes, double *seconds) {
   *bytes = *seconds = 0;
   if (c && c->traffic) c->traffic(c, bytes, seconds);
@@ -85,6 +86,7 @@ static ffdp_status single_ring_wait(const ffdp_comm *c, void *req, ffdp_error *e
 static const ffdp_comm single = {.rank = 0,
                                  .size = 1,
                                  .local_rank = 0,
+                                 .local_size = 1,
                                  .sum = single_sum,
                                  .max = single_max,
                                  .fold = single_fold,

@@ -12,6 +12,7 @@ extern "C" {
 struct ffdp_comm {
   int rank, size;
   int local_rank; /* rank among the ranks of this host: picks the rank's GPU */
+  int local_size; /* ranks on this host (they share its memory) */
   void *ctx;
   /* v[0..n) summed elementwise over ranks, in rank order, result on every rank */
   void (*sum)(const ffdp_comm *c, double *v, int n);

@@ -247,6 +247,7 @@ static ffdp_comm *make(MPI_Comm comm, int owns) {
   MPI_Comm node; /* the ranks sharing this host, for the choice of GPU */
   MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, c->rank, MPI_INFO_NULL, &node);
   MPI_Comm_rank(node, &c->local_rank);
+  MPI_Comm_size(node, &c->local_size);
   MPI_Comm_free(&node);
   c->ctx = x;
   c->sum = mpi_sum, c->max = mpi_max, c->fold = mpi_fold, c->halo = mpi_halo, c->gather = mpi_gather, c->agree = mpi_agree;

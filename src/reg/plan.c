@@ -37,6 +37,13 @@ void reg_resolve_levels(const ffdp_reg_options *in, const double spacing[3], ffd
 
 static int64_t nvox(const int64_t d[3]) { return d[0] * d[1] * d[2]; }
 
+/* The options' physical-size levels resolved against a fixed grid's spacing (column norms). */
+static void resolve_for_grid(const ffdp_reg_options *opt, ffdp_mat4 w, ffdp_reg_options *out) {
+  double sp[3];
+  for (int a = 0; a < 3; a++) sp[a] = sqrt(w.m[0][a] * w.m[0][a] + w.m[1][a] * w.m[1][a] + w.m[2][a] * w.m[2][a]);
+  reg_resolve_levels(opt, sp, out);
+}
+
 /* Ranks a level runs on and the most planes one of them stores, as the stages split it:
  * deformable levels thinner than ranks x halo gather onto fewer ranks, linear ones never
  * exchange halos and use every rank. */
@@ -84,12 +91,8 @@ ffdp_status ffdp_reg_plan_gpus(const int64_t fixed_dim[3], ffdp_mat4 fixed_vox2w
     return ffdp_fail(err, FFDP_ERR_INVALID, "%d stages (at most %d)", opt->nstages, FFDP_MAX_STAGES);
   for (int a = 0; a < 3; a++)
     if (fixed_dim[a] < 1 || moving_dim[a] < 1) return ffdp_fail(err, FFDP_ERR_INVALID, "image dimensions must be positive");
-  double sp[3];
-  for (int a = 0; a < 3; a++)
-    sp[a] = sqrt(fixed_vox2world.m[0][a] * fixed_vox2world.m[0][a] + fixed_vox2world.m[1][a] * fixed_vox2world.m[1][a] +
-                 fixed_vox2world.m[2][a] * fixed_vox2world.m[2][a]);
   ffdp_reg_options o;
-  reg_resolve_levels(opt, sp, &o);
+  resolve_for_grid(opt, fixed_vox2world, &o);
   const int bf16 = o.state_precision == FFDP_STATE_BF16;
   const int masks = (opt->fixed_mask ? REG_HAS_FIXED_MASK : 0) | (opt->moving_mask ? REG_HAS_MOVING_MASK : 0);
   for (int i = 0; i < o.nstages; i++) {
@@ -144,5 +147,36 @@ ffdp_status ffdp_reg_plan_gpus(const int64_t fixed_dim[3], ffdp_mat4 fixed_vox2w
   }
   plan->bytes_per_voxel = plan->peak_bytes / (double)nvox(fixed_dim);
   return FFDP_OK;
+}
+
+double ffdp_reg_host_floor(const int64_t fixed_dim[3], ffdp_mat4 fixed_vox2world, const int64_t moving_dim[3],
+                           ffdp_mat4 moving_vox2world, const ffdp_reg_options *opt, int ranks, int sharded) {
+  (void)moving_vox2world; /* the moving image counts by its voxels alone */
+  if (ranks < 1) ranks = 1;
+  ffdp_reg_options o;
+  resolve_for_grid(opt, fixed_vox2world, &o);
+  /* the images at full resolution: each rank's share of both (sharded inputs) or both whole */
+  const double nf = (double)nvox(fixed_dim), nm = (double)nvox(moving_dim);
+  const double images = 4.0 * (sharded && ranks > 1 ? (nf + nm) / ranks : nf + nm);
+  const double moments = o.state_precision == FFDP_STATE_BF16 ? 2.0 : 4.0;
+  double level = 0;
+  for (int i = 0; i < o.nstages; i++) {
+    const ffdp_stage_spec *S = &o.stages[i];
+    if (S->kind != FFDP_STAGE_GREEDY && S->kind != FFDP_STAGE_SYN) continue;
+    /* per stored voxel of a level (greedy.c, syn.c): greedy 9 floats and one field's moments,
+     * SyN 13 floats and two fields' */
+    const double per = S->kind == FFDP_STAGE_GREEDY ? 36 + 6 * moments : 52 + 12 * moments;
+    const int64_t halo = reg_deformable_halo(S);
+    for (int l = 0; l < S->nlevels && l < FFDP_MAX_LEVELS; l++) {
+      const int k = S->shrink[l] < 1 ? 1 : S->shrink[l], f[3] = {k, k, k};
+      int64_t fd[3] = {fixed_dim[0], fixed_dim[1], fixed_dim[2]};
+      ffdp_mat4 wo;
+      if (k > 1) ffdp_shrink_grid(fixed_dim, fixed_vox2world, f, fd, &wo);
+      const int nact = ranks > 1 ? reg_level_ranks(ranks, fd[2], halo) : 1;
+      const double owned = (double)((fd[2] + nact - 1) / nact) * (double)(fd[0] * fd[1]); /* halos not counted */
+      level = fmax(level, owned * per);
+    }
+  }
+  return images + level;
 }
 
