@@ -5,7 +5,7 @@ ffdp=$1
 dir=bad_inputs
 fail=0
 for f in missing.nii.gz truncated.nii.gz truncated.nii corrupt.nii.gz text.nii zero_spacing.nii nan_spacing.nii \
-         singular.nii four_d.nii.gz five_d.nii.gz huge_nifti1.nii; do
+         singular.nii four_d.nii.gz huge_nifti1.nii; do
   "$ffdp" info "$dir/$f" > /dev/null 2> err_info.txt
   rc=$?
   lines=$(wc -l < err_info.txt)
@@ -16,6 +16,15 @@ for f in missing.nii.gz truncated.nii.gz truncated.nii corrupt.nii.gz text.nii z
   fi
 done
 "$ffdp" info "$dir/good.nii.gz" > /dev/null || { echo "FAIL good file rejected"; fail=1; }
+# a 5D x y z 1 3 image is an ITK displacement field: info describes it, register refuses it as an image
+"$ffdp" info "$dir/five_d.nii.gz" 2>&1 | grep -q "^  field        displacement" || { echo "FAIL info on a 5D field"; fail=1; }
+"$ffdp" register -f "$dir/five_d.nii.gz" -m "$dir/good.nii.gz" -o reg_5d/x_ > /dev/null 2> err_info.txt
+if [ $? -eq 0 ] || [ "$(wc -l < err_info.txt)" -ne 1 ] || ! grep -q "^ffdp: error: .*five_d.nii.gz.* is 5D" err_info.txt; then
+  echo "FAIL five_d.nii.gz as a fixed image:"; cat err_info.txt; fail=1
+else
+  echo "ok   five_d.nii.gz as a fixed image: $(cat err_info.txt)"
+fi
+rm -rf reg_5d
 "$ffdp" frobnicate > /dev/null 2>&1 && { echo "FAIL unknown command accepted"; fail=1; }
 # ffdp convert: NIfTI -> OME-Zarr -> NIfTI keeps values and geometry (ffdp info prints both);
 # a store with a missing chunk is one clear error; bad options are refused.
