@@ -79,7 +79,10 @@ else
 fi
 # info on a warp: its displacement and folding instead of an error about 5D images
 if "$ffdp" info reg_out/z_1Warp.nii > info_warp.txt 2>&1 && grep -q "^  folding      0 % of voxels" info_warp.txt &&
-   grep -q "^  |u|          mean" info_warp.txt; then echo "ok   info on a warp"
+   grep -q "^  |u|          mean" info_warp.txt &&
+   FFDP_TEST_PIECE_PLANES=1 "$ffdp" info reg_out/z_1Warp.nii > info_warp1.txt 2>&1 && cmp -s info_warp.txt info_warp1.txt &&
+   "$ffdp" info $d/big.nii > info_big.txt && FFDP_TEST_PIECE_PLANES=5 "$ffdp" info $d/big.nii > info_big5.txt &&
+   cmp -s info_big.txt info_big5.txt; then echo "ok   info on a warp (and plane by plane, the same)"
 else echo "FAIL info on a warp:"; cat info_warp.txt; fail=1; fi
 expect_fail "apply: default value"   "get 0 in ffdp"   "$ffdp" apply -i $G -r $G -o reg_out/y.nii.gz -t identity.txt -f 5
 expect_fail "apply: BSpline"         "unknown interpolation" "$ffdp" apply -i $G -r $G -o reg_out/y.nii.gz -t identity.txt -n BSpline

@@ -2,6 +2,7 @@
 #ifndef FFDP_CLI_H
 #define FFDP_CLI_H
 #include "ffdp/ffdp.h"
+#include <stdint.h>
 #include <stdio.h>
 
 int ffdp_cmd_info(int argc, char **argv);
@@ -61,6 +62,10 @@ void cli_dir_of(const char *path, char dir[4096]);
  * compression could make `need` fit, else 0. FFDP_TEST_DISK_FREE_MB stands in for the free
  * space in tests. */
 int cli_check_space(const char *path, double need, double hard, const char *hint, int verbose);
+/* Planes per piece when a command goes through an image of `planes` planes of plane_voxels
+ * each a piece at a time: ~64 M voxels when its planes read cheaply (cheap), else all of them
+ * (FFDP_TEST_PIECE_PLANES sets the piece in tests). */
+int64_t cli_piece_planes(int64_t plane_voxels, int64_t planes, int cheap);
 /* Memory the kernel says can be taken without swapping (/proc/meminfo MemAvailable), in bytes;
  * -1 when unknown. FFDP_TEST_MEM_AVAILABLE_MB stands in for it in tests. */
 double cli_mem_available(void);

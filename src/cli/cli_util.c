@@ -71,3 +71,10 @@ double cli_mem_available(void) {
   fclose(f);
   return kb > 0 ? kb * 1024.0 : -1;
 }
+
+int64_t cli_piece_planes(int64_t plane_voxels, int64_t planes, int cheap) {
+  if (!cheap || planes < 1) return planes > 0 ? planes : 1;
+  const char *test = getenv("FFDP_TEST_PIECE_PLANES"); /* tests: pieces on small images */
+  const int64_t p = test && *test ? atoll(test) : ((int64_t)64 << 20) / (plane_voxels > 0 ? plane_voxels : 1);
+  return p < 1 ? 1 : p;
+}

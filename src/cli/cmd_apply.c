@@ -155,10 +155,7 @@ static ffdp_status load_reach(apply_job *j, int64_t c0, int64_t c1, ffdp_error *
 static int64_t piece_planes(const apply_job *j, int64_t planes) {
   int cheap = ffdp_path_planes_cheap(j->a->in);
   for (int k = 0; cheap && k < j->a->nt; k++) cheap = !is_nifti_name(j->names[k]) || ffdp_path_planes_cheap(j->names[k]);
-  const int64_t P = j->rdim[0] * j->rdim[1] > 0 ? j->rdim[0] * j->rdim[1] : 1;
-  const char *test = getenv("FFDP_TEST_APPLY_PIECE_PLANES"); /* tests: pieces on small images */
-  const int64_t p = test && *test ? atoll(test) : ((int64_t)64 << 20) / P;
-  return !cheap || planes < 1 ? (planes > 0 ? planes : 1) : p < 1 ? 1 : p;
+  return cli_piece_planes(j->rdim[0] * j->rdim[1], planes, cheap);
 }
 
 /* Every rank resamples its share of the reference planes, piece by piece (piece_planes), each

@@ -1,5 +1,6 @@
 /* ffdp info FILE...: what a user checks before registering. */
 #include "cli/cli.h"
+#include "io/nifti_common.h"
 #include <math.h>
 #include <nifti2_io.h>
 #include <stdio.h>
@@ -41,67 +42,83 @@ static void orientation_code(ffdp_mat4 w, char code[4]) {
   code[3] = 0;
 }
 
-/* What a displacement field (an ANTs/ITK warp) holds: its displacement lengths and whether
- * x -> x + u(x) folds anywhere (det(I + du/dx) <= 0; an affine applied after it, as in
- * ANTs' chains, scales every determinant by the same positive factor). */
-static void field_summary(const ffdp_volume *u) {
+/* Statistics gathered piece by piece (so that a gigavoxel image or warp is never held whole). */
+typedef struct {
+  double vmin, vmax;     /* images: the intensity range over finite values */
+  double sum, mx;        /* fields: sum and largest of |u| */
+  int64_t at, bad, fold; /* voxel of the largest |u|; non-finite voxels; folded voxels */
+} info_stats;
+
+/* A field's planes [z0, z1) (u whole-grid, those planes and their neighbours read): lengths of
+ * the displacements and whether x -> x + u(x) folds (det(I + du/dx) <= 0; an affine applied
+ * after it, as in ANTs' chains, scales every determinant by the same positive factor). */
+static void field_piece(const ffdp_volume *u, int64_t z0, int64_t z1, info_stats *t) {
+  const int64_t P = ffdp_volume_dim(u)[0] * ffdp_volume_dim(u)[1];
   const float *d = ffdp_volume_cdata(u);
-  const int64_t n = ffdp_volume_nvox(u);
-  double sum = 0, mx = 0;
-  int64_t at = 0, bad = 0;
+  double sum = 0, mx = t->mx;
+  int64_t at = t->at, bad = 0;
 #pragma omp parallel
   {
-    double lmx = 0;
+    double lmx = -1;
     int64_t lat = 0;
 #pragma omp for reduction(+ : sum, bad) schedule(static)
-    for (int64_t i = 0; i < n; i++) {
+    for (int64_t i = z0 * P; i < z1 * P; i++) {
       const double a = d[3 * i], b = d[3 * i + 1], c = d[3 * i + 2], l = sqrt(a * a + b * b + c * c);
       if (!isfinite(l)) bad++;
       else sum += l;
-      if (l > lmx || (l == lmx && i < lat)) lmx = l, lat = i;
+      if (l > lmx) lmx = l, lat = i; /* the first of equal lengths in this thread's (ordered) run */
     }
 #pragma omp critical
     if (lmx > mx || (lmx == mx && lat < at)) mx = lmx, at = lat;
   }
-  const int64_t *dim = ffdp_volume_dim(u), x = at % dim[0], y = at / dim[0] % dim[1], z = at / (dim[0] * dim[1]);
-  printf("  field        displacement (ITK/ANTs vector image; LPS on disk)\n");
-  printf("  |u|          mean %.4g mm, largest %.4g mm at voxel (%lld, %lld, %lld)", n ? sum / (double)n : 0.0, mx,
-         (long long)x, (long long)y, (long long)z);
-  if (bad) printf("  (%lld non-finite voxels!)", (long long)bad);
-  printf("\n");
-  const double fold = ffdp_folding_fraction(u, ffdp_mat4_identity());
-  printf("  folding      %.6g %% of voxels (det(I + du/dx) <= 0)\n", 100 * fold);
+  t->sum += sum, t->bad += bad, t->mx = mx, t->at = at;
+  t->fold += ffdp_folding_count(u, ffdp_mat4_identity(), z0, z1);
 }
 
 static int info_one(const char *path) {
   ffdp_error err = {0};
-  ffdp_volume *v;
+  int64_t d[3];
+  ffdp_mat4 w;
   int field = 0;
-  if (ffdp_volume_load(path, &v, &err)) {
-    int64_t fd[3];
-    ffdp_mat4 fw;
+  if (ffdp_volume_probe(path, d, &w, &err)) {
     ffdp_error ferr = {0};
-    if (err.code != FFDP_ERR_UNSUPPORTED || ffdp_field_probe(path, fd, &fw, &ferr)) return cli_error(&err);
-    if (ffdp_field_load(path, 1, &v, &err)) return cli_error(&err);
+    if (err.code != FFDP_ERR_UNSUPPORTED || ffdp_field_probe(path, d, &w, &ferr)) return cli_error(&err);
     field = 1;
   }
-  const int64_t *d = ffdp_volume_dim(v);
-  ffdp_mat4 w = ffdp_volume_vox2world(v);
+  /* ~64 M voxels at a time where planes read cheaply; another .nii.gz would inflate from its
+   * start for every piece, so it is read whole */
+  const int64_t P = d[0] * d[1], nz = d[2], piece = cli_piece_planes(P, nz, ffdp_path_planes_cheap(path));
+  info_stats t = {INFINITY, -INFINITY, 0, -1, 0, 0, 0};
+  int dtype = FFDP_DT_FLOAT32;
+  for (int64_t z0 = 0; z0 < nz; z0 += piece) {
+    const int64_t z1 = z0 + piece < nz ? z0 + piece : nz;
+    ffdp_volume *v = NULL;
+    ffdp_status st = field ? ffdp_field_load_share(path, 1, z0 > 0 ? z0 - 1 : 0, z1 < nz ? z1 + 1 : nz, &v, &err)
+                           : ffdp_volume_load_planes(path, z0, z1, &v, &err);
+    if (st) return cli_error(&err);
+    dtype = ffdp_volume_source_dtype(v);
+    if (field) {
+      field_piece(v, z0, z1, &t);
+    } else {
+      double lo, hi;
+      t.bad += ffdp_volume_range(v, &lo, &hi);
+      t.vmin = fmin(t.vmin, lo), t.vmax = fmax(t.vmax, hi);
+    }
+    ffdp_volume_free(v);
+  }
   double sp[3], lo[3] = {INFINITY, INFINITY, INFINITY}, hi[3] = {-INFINITY, -INFINITY, -INFINITY};
-  ffdp_volume_spacing(v, sp);
+  for (int a = 0; a < 3; a++) sp[a] = sqrt(w.m[0][a] * w.m[0][a] + w.m[1][a] * w.m[1][a] + w.m[2][a] * w.m[2][a]);
   for (int k = 0; k < 8; k++) { /* world bounding box of the voxel centres */
     double p[3] = {(k & 1) ? d[0] - 1 : 0, (k & 2) ? d[1] - 1 : 0, (k & 4) ? d[2] - 1 : 0}, x[3];
     ffdp_mat4_apply(w, p, x);
     for (int a = 0; a < 3; a++) lo[a] = fmin(lo[a], x[a]), hi[a] = fmax(hi[a], x[a]);
   }
-  double vmin = 0, vmax = 0;
-  int64_t bad = field ? 0 : ffdp_volume_range(v, &vmin, &vmax);
   char code[4];
   orientation_code(w, code);
+  const int64_t n = d[0] * d[1] * d[2];
   printf("%s\n", path);
-  printf("  shape        %lld x %lld x %lld  (%lld voxels)\n", (long long)d[0], (long long)d[1], (long long)d[2],
-         (long long)ffdp_volume_nvox(v));
-  printf("  type         %s\n", dtype_name(ffdp_volume_source_dtype(v)));
+  printf("  shape        %lld x %lld x %lld  (%lld voxels)\n", (long long)d[0], (long long)d[1], (long long)d[2], (long long)n);
+  printf("  type         %s\n", dtype_name(dtype));
   printf("  spacing      %.4g x %.4g x %.4g mm\n", sp[0], sp[1], sp[2]);
   printf("  orientation  %s (voxel axes point to)\n", code);
   printf("  vox->world   [% .4f % .4f % .4f % .3f]\n", w.m[0][0], w.m[0][1], w.m[0][2], w.m[0][3]);
@@ -110,13 +127,16 @@ static int info_one(const char *path) {
   printf("  world bbox   x [%.2f, %.2f]  y [%.2f, %.2f]  z [%.2f, %.2f] mm (RAS)\n", lo[0], hi[0], lo[1], hi[1],
          lo[2], hi[2]);
   if (field) {
-    field_summary(v);
+    const int64_t x = t.at % d[0], y = t.at / d[0] % d[1], z = t.at / P;
+    printf("  field        displacement (ITK/ANTs vector image; LPS on disk)\n");
+    printf("  |u|          mean %.4g mm, largest %.4g mm at voxel (%lld, %lld, %lld)", n ? t.sum / (double)n : 0.0,
+           t.mx > 0 ? t.mx : 0.0, (long long)x, (long long)y, (long long)z);
   } else {
-    printf("  intensity    [%g, %g]", vmin, vmax);
-    if (bad) printf("  (%lld non-finite voxels!)", (long long)bad);
-    printf("\n");
+    printf("  intensity    [%g, %g]", t.vmin, t.vmax);
   }
-  ffdp_volume_free(v);
+  if (t.bad) printf("  (%lld non-finite voxels!)", (long long)t.bad);
+  printf("\n");
+  if (field) printf("  folding      %.6g %% of voxels (det(I + du/dx) <= 0)\n", n ? 100.0 * (double)t.fold / (double)n : 0.0);
   return 0;
 }
 

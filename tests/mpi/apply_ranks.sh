@@ -28,11 +28,11 @@ ranks 3 -i "$moving" -r "$fixed" $fwd -o "$out/f3.nii"
 cmp -s "$out/f1.nii" "$out/f3.nii" || fail "3 ranks and one process resample differently (.nii)"
 # in pieces of 4 planes (what a gigavoxel output gets at 64 M voxels; every source here is ffdp's
 # indexed .nii.gz, so pieces are taken): one process and 3 ranks write the same bytes again
-FFDP_TEST_APPLY_PIECE_PLANES=4 OMP_NUM_THREADS=1 timeout 120 "$ffdp" apply -i "$moving" -r "$fixed" $fwd \
+FFDP_TEST_PIECE_PLANES=4 OMP_NUM_THREADS=1 timeout 120 "$ffdp" apply -i "$moving" -r "$fixed" $fwd \
   -o "$out/f1p.nii" -v 1 > "$out/one.log" 2>&1 || { cat "$out/one.log"; fail "one process in pieces"; }
 grep -q "8 pieces" "$out/one.log" || { cat "$out/one.log"; fail "31 planes in pieces of 4 were not 8 pieces"; }
 cmp -s "$out/f1.nii" "$out/f1p.nii" || fail "one process in pieces resamples differently"
-timeout 120 "$mpiexec" --allow-run-as-root --oversubscribe -np 3 -x OMP_NUM_THREADS=1 -x FFDP_TEST_APPLY_PIECE_PLANES=4 \
+timeout 120 "$mpiexec" --allow-run-as-root --oversubscribe -np 3 -x OMP_NUM_THREADS=1 -x FFDP_TEST_PIECE_PLANES=4 \
   "$ffdp" apply -i "$moving" -r "$fixed" $fwd -o "$out/f3p.nii" > "$out/ranks.log" 2>&1 ||
   { cat "$out/ranks.log"; fail "3 ranks in pieces"; }
 cmp -s "$out/f1.nii" "$out/f3p.nii" || fail "3 ranks in pieces resample differently"
