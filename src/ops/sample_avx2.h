@@ -5,21 +5,27 @@
 #include <immintrin.h>
 
 typedef struct {
-  int64_t b[4];      /* corner index of each lane in the moving slab */
+  int64_t b[4];      /* corner index of each lane in the moving slab (a lane outside: another's) */
   __m128 fx, fy, fz; /* weights of the far taps */
+  __m128 outside;    /* lanes whose every tap lies outside (zero padding): value and gradient +0 */
+  int any_inside;    /* 0: all four outside, nothing to read */
 } taps4_f32;
 
 /* Voxels x..x+3 of row (y, z); u: the displacement of voxel x (3 floats each) or NULL. 1 when
- * every tap of all four lies inside the image (all_inside's test), 0 otherwise. */
+ * each of the four has every tap inside the image (all_inside's test) or, under zero padding,
+ * every tap outside it (the one-voxel path then gives +0 for the value and every gradient);
+ * 0 otherwise (those four go one at a time). */
 static inline int taps4(const ffdp_warp *w, const ffdp_slab *ms, int64_t x, int64_t y, int64_t z, const float *u,
                         taps4_f32 *t) {
   const __m256d X = _mm256_setr_pd((double)x, (double)(x + 1), (double)(x + 2), (double)(x + 3));
   __m256d U[3];
   if (u)
     for (int c = 0; c < 3; c++) U[c] = _mm256_setr_pd(u[c], u[3 + c], u[6 + c], u[9 + c]);
-  const double n[3] = {(double)(ms->nx - 1), (double)(ms->ny - 1), (double)(ms->nz - 1)};
+  const double n[3] = {(double)ms->nx, (double)ms->ny, (double)ms->nz};
+  const int zero_pad = w->pad != FFDP_PAD_BORDER;
   __m128i ii[3];
   __m128 f[3];
+  int in = 0xF, out = 0;
   for (int a = 0; a < 3; a++) {
     __m256d q = _mm256_add_pd(_mm256_mul_pd(_mm256_set1_pd(w->B[a][0]), X), _mm256_set1_pd(w->B[a][1] * (double)y));
     q = _mm256_add_pd(q, _mm256_set1_pd(w->B[a][2] * (double)z));
@@ -29,22 +35,41 @@ static inline int taps4(const ffdp_warp *w, const ffdp_slab *ms, int64_t x, int6
       s = _mm256_add_pd(s, _mm256_mul_pd(_mm256_set1_pd(w->S[a][2]), U[2]));
       q = _mm256_add_pd(q, s);
     }
-    const __m256d in = _mm256_and_pd(_mm256_cmp_pd(q, _mm256_setzero_pd(), _CMP_GE_OQ),
-                                     _mm256_cmp_pd(q, _mm256_set1_pd(n[a]), _CMP_LT_OQ));
-    if (_mm256_movemask_pd(in) != 0xF) return 0;
-    ii[a] = _mm256_cvttpd_epi32(q); /* q >= 0: truncation is floor */
+    const __m256d inside = _mm256_and_pd(_mm256_cmp_pd(q, _mm256_setzero_pd(), _CMP_GE_OQ),
+                                         _mm256_cmp_pd(q, _mm256_set1_pd(n[a] - 1), _CMP_LT_OQ));
+    in &= _mm256_movemask_pd(inside);
+    /* both taps of this axis outside: floor(q) + 1 < 0 or floor(q) >= n */
+    if (zero_pad)
+      out |= _mm256_movemask_pd(_mm256_or_pd(_mm256_cmp_pd(q, _mm256_set1_pd(-1.0), _CMP_LT_OQ),
+                                             _mm256_cmp_pd(q, _mm256_set1_pd(n[a]), _CMP_GE_OQ)));
+    if ((in | out) != 0xF && (a == 2 || !zero_pad)) return 0;
+    /* lanes inside keep q exactly; the others get a clamped, meaningless tap (their index is
+     * replaced and their results masked) */
+    const __m256d qc = _mm256_blendv_pd(_mm256_max_pd(_mm256_min_pd(q, _mm256_set1_pd(n[a] - 1)), _mm256_setzero_pd()), q, inside);
+    ii[a] = _mm256_cvttpd_epi32(qc); /* q >= 0 where it counts: truncation is floor */
     const __m256d di = _mm256_cvtepi32_pd(ii[a]);
     __m256d sub = di; /* all_inside: the tap, or copysign(0, q) for tap 0 under zero padding */
-    if (w->pad != FFDP_PAD_BORDER) {
+    if (zero_pad) {
       const __m256d zero_tap = _mm256_cmp_pd(di, _mm256_setzero_pd(), _CMP_EQ_OQ);
-      sub = _mm256_blendv_pd(di, _mm256_and_pd(q, _mm256_set1_pd(-0.0)), zero_tap);
+      sub = _mm256_blendv_pd(di, _mm256_and_pd(qc, _mm256_set1_pd(-0.0)), zero_tap);
     }
-    f[a] = _mm256_cvtpd_ps(_mm256_sub_pd(q, sub));
+    f[a] = _mm256_cvtpd_ps(_mm256_sub_pd(qc, sub));
   }
+  if ((in | out) != 0xF) return 0;
+  out &= ~in; /* (a lane cannot be both) */
   int32_t ix[4], iy[4], iz[4];
   _mm_storeu_si128((__m128i *)ix, ii[0]), _mm_storeu_si128((__m128i *)iy, ii[1]), _mm_storeu_si128((__m128i *)iz, ii[2]);
-  for (int l = 0; l < 4; l++) t->b[l] = ffdp_slab_index(ms, ix[l], iy[l], iz[l]);
+  int first = -1;
+  for (int l = 0; l < 4; l++)
+    if (in >> l & 1) {
+      t->b[l] = ffdp_slab_index(ms, ix[l], iy[l], iz[l]);
+      if (first < 0) first = l;
+    }
+  t->any_inside = first >= 0;
+  for (int l = 0; l < 4; l++)
+    if (!(in >> l & 1)) t->b[l] = first >= 0 ? t->b[first] : 0; /* read an inside lane's corners again */
   t->fx = f[0], t->fy = f[1], t->fz = f[2];
+  t->outside = _mm_castsi128_ps(_mm_setr_epi32(out & 1 ? -1 : 0, out & 2 ? -1 : 0, out & 4 ? -1 : 0, out & 8 ? -1 : 0));
   return 1;
 }
 

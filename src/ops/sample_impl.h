@@ -89,9 +89,9 @@ void FN(ffdp_sample_fwd)(const ffdp_warp *w, const ffdp_slab *fs, const REAL *u,
             for (; x + 4 <= nx; x += 4) {
               const int64_t i = ffdp_slab_index(fs, x, y, z);
               taps4_f32 t;
-              if (!taps4(w, ms, x, y, z, u ? u + 3 * i : NULL, &t) || t.b[0] == last3 || t.b[1] == last3 ||
-                  t.b[2] == last3 || t.b[3] == last3)
-                break;
+              if (!taps4(w, ms, x, y, z, u ? u + 3 * i : NULL, &t) || _mm_movemask_ps(t.outside) || t.b[0] == last3 ||
+                  t.b[1] == last3 || t.b[2] == last3 || t.b[3] == last3)
+                break; /* (fields are border-padded: no lane is ever outside) */
               float fx[4], fy[4], fz[4];
               _mm_storeu_ps(fx, t.fx), _mm_storeu_ps(fy, t.fy), _mm_storeu_ps(fz, t.fz);
               for (int l = 0; l < 4; l++) {
@@ -127,9 +127,13 @@ void FN(ffdp_sample_fwd)(const ffdp_warp *w, const ffdp_slab *fs, const REAL *u,
             const int64_t i = ffdp_slab_index(fs, x, y, z);
             taps4_f32 t;
             if (!taps4(w, ms, x, y, z, u ? u + 3 * i : NULL, &t)) break;
-            __m128 v[8];
-            corners4(M, &t, sy, sz, v);
-            _mm_storeu_ps(out + i, trilinear4(v, &t, NULL));
+            __m128 r = _mm_setzero_ps();
+            if (t.any_inside) {
+              __m128 v[8];
+              corners4(M, &t, sy, sz, v);
+              r = _mm_andnot_ps(t.outside, trilinear4(v, &t, NULL)); /* lanes outside: +0 */
+            }
+            _mm_storeu_ps(out + i, r);
           }
           x4 = x + 4; /* these four (or the row's tail) one at a time, then try again */
           if (x >= nx) break;
@@ -206,11 +210,15 @@ void FN(ffdp_sample_bwd_planes)(const ffdp_warp *w, const ffdp_slab *fs, const R
             const int64_t i = ffdp_slab_index(fs, x, y, z);
             taps4_f32 t;
             if (!taps4(w, ms, x, y, z, u ? u + 3 * i : NULL, &t)) break;
-            __m128 v[8], d[3], gq[3];
-            corners4(M, &t, sy, sz, v);
-            trilinear4(v, &t, d);
-            const __m128 g = _mm_loadu_ps(gout + i);
-            for (int a = 0; a < 3; a++) gq[a] = _mm_add_ps(_mm_setzero_ps(), _mm_mul_ps(g, d[a])); /* 0 + g·d, as below */
+            __m128 gq[3] = {_mm_setzero_ps(), _mm_setzero_ps(), _mm_setzero_ps()}; /* lanes outside: +0 */
+            if (t.any_inside) {
+              __m128 v[8], d[3];
+              corners4(M, &t, sy, sz, v);
+              trilinear4(v, &t, d);
+              const __m128 g = _mm_loadu_ps(gout + i);
+              for (int a = 0; a < 3; a++) /* 0 + g·d, as below */
+                gq[a] = _mm_andnot_ps(t.outside, _mm_add_ps(_mm_setzero_ps(), _mm_mul_ps(g, d[a])));
+            }
             store_gu4(w, gq, gu + 3 * i);
           }
           x4 = x + 4;
