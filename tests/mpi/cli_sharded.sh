@@ -55,4 +55,16 @@ done
 cmp -s "$out/syn1_0GenericAffine.txt" "$out/syn4_0GenericAffine.txt" || { echo "FAIL: SyN affine differs"; exit 1; }
 diff -r "$out/syn1_W.zarr" "$out/syn4_W.zarr" > /dev/null || { echo "FAIL: Warped .zarr differs between 4 ranks and one process"; exit 1; }
 ls -a "$out" | grep -q 'tmp-\|part' && { ls -a "$out"; echo "FAIL: temporary files left behind"; exit 1; }
-echo "ok: sharded and whole inputs on 3 ranks and one process wrote identical files; SyN on 4 ranks as one process"
+# host memory: ranks on one host share it, so 2 ranks that each fit alone in 1.5x one rank's floor
+# are refused together, before loading, with one line naming the ranks
+"$ffdp" plan -f "$fixed" -m "$moving" --syn --gpus 2 --json "$out/plan2.json" > /dev/null ||
+  { echo "FAIL: plan --gpus 2"; exit 1; }
+floor=$(sed -n 's/.*"cpu_host_floor_mb":[[:space:]]*\([0-9.eE+-]*\).*/\1/p' "$out/plan2.json")
+[ -n "$floor" ] || { cat "$out/plan2.json"; echo "FAIL: no cpu_host_floor_mb in the plan"; exit 1; }
+avail=$(awk -v f="$floor" 'BEGIN { printf "%.6f", 1.5 * f }')
+timeout 60 "$mpiexec" --allow-run-as-root --oversubscribe -np 2 -x OMP_NUM_THREADS=1 -x FFDP_TEST_MEM_AVAILABLE_MB="$avail" \
+  "$ffdp" register -f "$fixed" -m "$moving" -o "$out/mem_" --syn > "$out/mem.log" 2>&1 &&
+  { cat "$out/mem.log"; echo "FAIL: 2 ranks over the host's memory were not refused"; exit 1; }
+grep -q "of memory on this host (2 ranks" "$out/mem.log" || { cat "$out/mem.log"; echo "FAIL: no message naming the ranks"; exit 1; }
+[ -e "$out/mem_Warped.nii.gz" ] && { echo "FAIL: a refused run wrote an output"; exit 1; }
+echo "ok: sharded and whole inputs on 3 ranks and one process wrote identical files; SyN on 4 ranks as one process; host memory checked for the host's ranks"
