@@ -109,7 +109,7 @@ typedef struct {
   int64_t rdim[3];
   ffdp_mat4 ref;
   double field_planes, input_planes; /* planes read (summed over pieces), for the summary */
-  int64_t field_total, input_total;  /* planes of every field, of the input */
+  int64_t field_nz, input_nz;        /* planes of all the fields together, of the input */
 } apply_job;
 
 static void free_reach(apply_job *j) {
@@ -132,7 +132,7 @@ static ffdp_status load_reach(apply_job *j, int64_t c0, int64_t c1, ffdp_error *
     ffdp_chain_reach(j->items, k, j->rdim, j->ref, c0, c1, finv, &lo, &hi);
     ffdp_chain_planes(lo, hi, fd[2], &f0, &f1);
     if (!(st = ffdp_field_load_share(j->names[k], 1, f0, f1, &j->fields[k], err)))
-      j->items[k].field = j->fields[k], j->field_planes += (double)(f1 - f0), j->field_total += fd[2];
+      j->items[k].field = j->fields[k], j->field_planes += (double)(f1 - f0);
   }
   int64_t idim[3], i0 = 0, i1 = 0;
   ffdp_mat4 iw, iinv;
@@ -143,7 +143,7 @@ static ffdp_status load_reach(apply_job *j, int64_t c0, int64_t c1, ffdp_error *
     ffdp_chain_planes(lo, hi, idim[2], &i0, &i1);
     if (c1 == c0) i1 = i0; /* an empty share reads nothing */
     if (!(st = ffdp_volume_load_share(j->a->in, i0, i1, &j->I, err)))
-      j->input_planes += (double)(i1 - i0), j->input_total += idim[2];
+      j->input_planes += (double)(i1 - i0), j->input_nz = idim[2];
   }
   return st;
 }
@@ -184,8 +184,8 @@ static int run_apply(int argc, char **argv, const ffdp_comm *comm) {
       if (inverse)
         st = ffdp_fail(&err, FFDP_ERR_UNSUPPORTED,
                        "'%s': inverting a displacement field is not supported; use the inverse warp file", j->names[k]);
-      else
-        st = ffdp_field_probe(j->names[k], fd, &fw, &err);
+      else if (!(st = ffdp_field_probe(j->names[k], fd, &fw, &err)))
+        j->field_nz += fd[2];
     } else {
       st = ffdp_affine_load_itk(j->names[k], &j->items[k].affine, &err);
       if (!st && inverse) ffdp_mat4_inverse(j->items[k].affine, &j->items[k].affine);
@@ -242,9 +242,8 @@ static int run_apply(int argc, char **argv, const ffdp_comm *comm) {
            "resampled and written in %.2f s", a.in, a.outp, (long long)j->rdim[0], (long long)j->rdim[1],
            (long long)j->rdim[2], a.nt, a.nt == 1 ? "" : "s", t_load, cli_now() - t1);
     printf("; %s%d piece%s, reading %.0f%% of the input's planes", ffdp_comm_size(comm) > 1 ? "rank 0: " : "", pieces,
-           pieces == 1 ? "" : "s", j->input_total ? 100.0 * j->input_planes / (double)j->input_total * pieces : 0.0);
-    if (j->field_total)
-      printf(" and %.0f%% of the fields'", 100.0 * j->field_planes / (double)j->field_total * pieces);
+           pieces == 1 ? "" : "s", j->input_nz ? 100.0 * j->input_planes / (double)j->input_nz : 0.0);
+    if (j->field_nz) printf(" and %.0f%% of the fields'", 100.0 * j->field_planes / (double)j->field_nz);
     printf("\n");
   }
 done:

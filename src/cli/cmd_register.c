@@ -572,14 +572,12 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
     return done(fst_space ? fst_space : cli_error(&err), fm, mm);
   if (fst_space) return done(fst_space, fm, mm);
   if (opt.device == 0) { /* CPU: the host memory the largest level needs at least, before anything is loaded */
-    ffdp_status mst = FFDP_OK;
-    if ((mst = ffdp_volume_probe(fixed, fdim, &fw, &err)) || (mst = ffdp_volume_probe(moving, mdim, &mw, &err))) {
-      if (ffdp_comm_agree(comm, mst, &err)) return done(cli_error(&err), fm, mm);
-    }
+    ffdp_status mst = ffdp_volume_probe(fixed, fdim, &fw, &err);
+    if (!mst) mst = ffdp_volume_probe(moving, mdim, &mw, &err);
     const int share = sharded && ffdp_comm_size(comm) > 1, here = ffdp_comm_local_size(comm);
-    const double need = ffdp_reg_host_floor(fdim, fw, mdim, mw, &opt, ffdp_comm_size(comm), share) * here;
+    const double need = mst ? 0 : ffdp_reg_host_floor(fdim, fw, mdim, mw, &opt, ffdp_comm_size(comm), share) * here;
     const double avail = cli_mem_available();
-    if (avail > 0 && need > avail)
+    if (!mst && avail > 0 && need > avail)
       mst = ffdp_fail(&err, FFDP_ERR_NOMEM,
                       "the registration needs at least %.3g GB of memory on this host (%d rank%s; the images and the "
                       "largest level's fields), but %.3g GB are available; try --state-precision bf16, ranks on more "

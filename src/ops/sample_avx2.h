@@ -42,7 +42,7 @@ static inline int taps4(const ffdp_warp *w, const ffdp_slab *ms, int64_t x, int6
     if (zero_pad)
       out |= _mm256_movemask_pd(_mm256_or_pd(_mm256_cmp_pd(q, _mm256_set1_pd(-1.0), _CMP_LT_OQ),
                                              _mm256_cmp_pd(q, _mm256_set1_pd(n[a]), _CMP_GE_OQ)));
-    if ((in | out) != 0xF && (a == 2 || !zero_pad)) return 0;
+    if ((in | out) != 0xF && (a == 2 || !zero_pad)) return 0; /* (a lane inside is never outside) */
     /* lanes inside keep q exactly; the others get a clamped, meaningless tap (their index is
      * replaced and their results masked) */
     const __m256d qc = _mm256_blendv_pd(_mm256_max_pd(_mm256_min_pd(q, _mm256_set1_pd(n[a] - 1)), _mm256_setzero_pd()), q, inside);
@@ -55,8 +55,6 @@ static inline int taps4(const ffdp_warp *w, const ffdp_slab *ms, int64_t x, int6
     }
     f[a] = _mm256_cvtpd_ps(_mm256_sub_pd(qc, sub));
   }
-  if ((in | out) != 0xF) return 0;
-  out &= ~in; /* (a lane cannot be both) */
   int32_t ix[4], iy[4], iz[4];
   _mm_storeu_si128((__m128i *)ix, ii[0]), _mm_storeu_si128((__m128i *)iy, ii[1]), _mm_storeu_si128((__m128i *)iz, ii[2]);
   int first = -1;
