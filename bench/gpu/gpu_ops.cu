@@ -404,6 +404,54 @@ int main(int argc, char **argv) {
     CK(cudaFree(tmp2));
   }
 
+  // --- in place through a ring of xy planes (the deformable step's smoothing: no scratch
+  // field): the same bits as the out-of-place blur, for several ring sizes; with the largest
+  // norm, the same bits as the fused blur + norm
+  {
+    const long long P = (long long)N * N, q_least = 2 * 5 + 10;  // radius 5 at sigma 1.5
+    std::vector<float> a(3 * n), b(3 * n);
+    float *ring, *work, *sc1, *sc2;
+    CK(cudaMalloc(&ring, 3 * n * 4));
+    CK(cudaMalloc(&work, 3 * n * 4));
+    CK(cudaMalloc(&sc1, 1026 * 4));
+    CK(cudaMalloc(&sc2, 1026 * 4));
+    CK(ffdp_cuda_blur_maxnorm3(&s, du, sig, dout, dtmp, sc1, 0));
+    CK(cudaDeviceSynchronize());
+    CK(cudaMemcpy(a.data(), dout, 3 * n * 4, cudaMemcpyDeviceToHost));
+    float s1[2], s2[2];
+    CK(cudaMemcpy(s1, sc1 + 1024, 8, cudaMemcpyDeviceToHost));
+    for (long long q0 : {20LL, 32LL, 48LL, 64LL, 128LL, N}) {
+      const long long q = q0 < q_least ? q_least : q0 > N ? N : q0;
+      const double mb = q == 32 ? 16.0 : 0.0;  // one of them also checks the largest norm
+      CK(cudaMemcpy(work, du, 3 * n * 4, cudaMemcpyDeviceToDevice));
+      poison(ring, 3 * n);
+      CK(ffdp_cuda_blur_inplace3(&s, work, 1.5, ring, q, mb == 16.0 ? sc2 : nullptr, 0));
+      CK(cudaDeviceSynchronize());
+      CK(cudaMemcpy(b.data(), work, 3 * n * 4, cudaMemcpyDeviceToHost));
+      bool same = !memcmp(a.data(), b.data(), 3 * n * 4);
+      if (mb == 16.0) {
+        CK(cudaMemcpy(s2, sc2 + 1024, 8, cudaMemcpyDeviceToHost));
+        same = same && !memcmp(s1, s2, 8) && s1[0] > 0.f;
+      }
+      float t = median_ms([&] { ffdp_cuda_blur_inplace3(&s, work, 1.5, ring, q, mb == 16.0 ? sc2 : nullptr, 0); });
+      char name[96];
+      snprintf(name, sizeof name, "blur vec3 in place, ring %lld planes (%.0f MB)%s (vs out of place: bits)", q,
+               q * 12.0 * P / 1048576.0, mb == 16.0 ? " + largest norm" : "");
+      rows.push_back({strdup(name), 24, t, same ? 0.0 : 1.0, 0.0});
+    }
+    // sigma 4 (radius 12) in place against the CPU operator
+    const double big[3] = {4.0, 4.0, 4.0};
+    ffdp_blur_f32(&s, u.data(), 3, big, ref.data());
+    CK(cudaMemcpy(work, du, 3 * n * 4, cudaMemcpyDeviceToDevice));
+    const long long q12 = 24 + 24 < N ? 48 : N;
+    CK(ffdp_cuda_blur_inplace3(&s, work, 4.0, ring, q12, nullptr, 0));
+    CK(cudaDeviceSynchronize());
+    CK(cudaMemcpy(got.data(), work, 3 * n * 4, cudaMemcpyDeviceToHost));
+    float t = median_ms([&] { ffdp_cuda_blur_inplace3(&s, work, 4.0, ring, q12, nullptr, 0); });
+    rows.push_back({"blur vec3 sigma=4 in place (ring 48 planes)", 24, t, rel_err(got.data(), ref.data(), 3 * n), 0.0});
+    for (float *p : {ring, work, sc1, sc2}) CK(cudaFree(p));
+  }
+
   // --- the deformable update's fused passes against the separate ones (GPU vs GPU: the same
   // bits are required, so the error column is 0 or 1): blur + largest norm, Adam + composition
   {
@@ -454,6 +502,23 @@ int main(int argc, char **argv) {
     rows.push_back({"adam step + compose (fused; vs the two passes)", 84, t, e, pool_high_and_reset() / 1e6});
     t = median_ms([&] { ffdp_cuda_adam_step_dev(3 * n, d1, m1, v1, 0, sc1 + 1025, 3, 0.25, 0); });
     rows.push_back({"adam step alone (separate: + compose fwd)", 72, t, 0.0, 0.0});
+    // in place of the gradient (the step makes the new warp in the gradient's memory)
+    CK(cudaMemcpy(m2, a.data(), 3 * n * 4, cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(v2, b.data(), 3 * n * 4, cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(d1, dout, 3 * n * 4, cudaMemcpyDeviceToDevice));
+    CK(ffdp_cuda_compose_adam(&cw, &s, d1, m2, v2, 0, sc1 + 1025, 3, 0.25, du, d1, 0));
+    CK(cudaMemcpy(m1, a.data(), 3 * n * 4, cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(v1, b.data(), 3 * n * 4, cudaMemcpyHostToDevice));
+    CK(ffdp_cuda_compose_adam(&cw, &s, dout, m1, v1, 0, sc1 + 1025, 3, 0.25, du, o2, 0));
+    CK(cudaDeviceSynchronize());
+    {
+      std::vector<float> x(3 * n), y(3 * n);
+      CK(cudaMemcpy(x.data(), d1, 3 * n * 4, cudaMemcpyDeviceToHost));
+      CK(cudaMemcpy(y.data(), o2, 3 * n * 4, cudaMemcpyDeviceToHost));
+      e = memcmp(x.data(), y.data(), 3 * n * 4) ? 1.0 : 0.0;
+    }
+    t = median_ms([&] { ffdp_cuda_compose_adam(&cw, &s, d1, m2, v2, 0, sc1 + 1025, 3, 0.25, du, d1, 0); });
+    rows.push_back({"adam step + compose, out = gradient (vs out of place: bits)", 84, t, e, 0.0});
     for (float *b : {sc1, sc2, m1, v1, m2, v2, d1, o2}) CK(cudaFree(b));
   }
 
@@ -503,6 +568,21 @@ int main(int argc, char **argv) {
     CK(cudaMemcpy(got.data(), dout, 3 * n * 4, cudaMemcpyDeviceToHost));
     rows.push_back({"blur vec3 two-pass, slab with halo", 24, 0.0,
                     rel_err(got.data() + 3 * off, ref.data() + 3 * off, 3 * own), 0.0});
+    // in place on the slab (halo planes read, not written), a ring of 20 planes: several chunks
+    {
+      const long long ns = ss.zhi - ss.zlo;
+      float *ring;
+      CK(cudaMalloc(&ring, 3 * 20 * P * 4));
+      CK(cudaMemcpy(dout, du + 3 * ss.zlo * P, 3 * ns * P * 4, cudaMemcpyDeviceToDevice));
+      CK(ffdp_cuda_blur_inplace3(&ss, dout, 1.5, ring, 20 < ns ? 20 : ns, nullptr, 0));
+      CK(cudaDeviceSynchronize());
+      CK(cudaMemcpy(got.data(), dout, 3 * ns * P * 4, cudaMemcpyDeviceToHost));
+      double e = rel_err(got.data() + 3 * off, ref.data() + 3 * off, 3 * own);
+      // the halo planes are the input's still
+      if (memcmp(got.data(), u.data() + 3 * ss.zlo * P, 3 * off * 4)) e = 1.0;
+      rows.push_back({"blur vec3 in place, slab with halo, ring 20 planes", 24, 0.0, e, 0.0});
+      CK(cudaFree(ring));
+    }
     // radius 12 (sigma 4, ANTs-style smoothing): the two-pass kernels against the CPU, their
     // largest norm against a separate pass over their output, and the three-pass path timed
     const double big[3] = {4.0, 4.0, 4.0};

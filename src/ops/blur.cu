@@ -12,9 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include "ops/ops_cuda.h"
+#include "reg/dev_layout.h"
 #include <math.h>
 
 using namespace ffdp_cuda;
+
+static_assert(REG_RING_MAXR == BLUR_SPLIT_MAXR, "the planner's ring radius is the ring kernels'");
 
 namespace {
 
@@ -353,6 +356,35 @@ extern "C" int ffdp_cuda_blur_maxnorm3(const ffdp_slab *s, const float *in, cons
   unsigned *bits = reinterpret_cast<unsigned *>(scratch);
   int rc = split_path(s, r, 3) ? run_split(s, r, w, in, out, tmp, bits, st) : run_fused<3>(s, r, w, in, out, bits, st);
   if (rc) return rc;
+  maxnorm_from_bits<<<1, 1, 0, st>>>(scratch);
+  return (int)cudaGetLastError();
+}
+
+extern "C" int ffdp_cuda_blur_inplace3(const ffdp_slab *s, float *field, double sigma, float *ring, long long ring_planes,
+                                       float *scratch, void *stream) {
+  cudaStream_t st = (cudaStream_t)stream;
+  const double sg[3] = {sigma, sigma, sigma};
+  float w[3][2 * FFDP_MAX_RADIUS + 1];
+  int r[3];
+  for (int a = 0; a < 3; a++) r[a] = taps(sg[a], w[a]);
+  const long long P = s->nx * s->ny, n = (s->z1 - s->z0) * P, own = (s->z0 - s->zlo) * P * 3;
+  if (n <= 0) return 0;
+  if (r[0] == 0) /* the identity: only the largest norm, when asked */
+    return scratch ? ffdp_cuda_maxnorm3_dev(n, field + own, scratch, stream) : 0;
+  if (r[0] > BLUR_SPLIT_MAXR) { /* out of place into a ring that holds the whole slab, then back */
+    if (ring_planes < ffdp_slab_stored(s) / P) return (int)cudaErrorInvalidValue;
+    int rc = scratch ? ffdp_cuda_blur_maxnorm3(s, field, sg, ring, field, scratch, stream)
+                     : ffdp_cuda_blur(s, field, 3, sg, ring, field, stream);
+    if (!rc) rc = (int)cudaMemcpyAsync(field + own, ring + own, 3 * n * sizeof(float), cudaMemcpyDeviceToDevice, st);
+    return rc;
+  }
+  float t[3][2 * BLUR_SPLIT_MAXR + 1];
+  for (int a = 0; a < 3; a++)
+    for (int d = 0; d <= 2 * r[a]; d++) t[a][d] = w[a][d];
+  unsigned *bits = scratch ? reinterpret_cast<unsigned *>(scratch) : nullptr;
+  if (bits) cudaMemsetAsync(bits, 0, sizeof(unsigned), st);
+  int rc = blur_split3_ring(s, r[0], t, field, ring, ring_planes, bits, st);
+  if (rc || !bits) return rc;
   maxnorm_from_bits<<<1, 1, 0, st>>>(scratch);
   return (int)cudaGetLastError();
 }

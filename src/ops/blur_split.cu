@@ -18,6 +18,13 @@
 // plane it writes. When the owned planes are split into z-chunks (to have enough threads), a
 // chunk also reads R planes on either side that neighbouring chunks overwrite, so those
 // boundary zones are copied into `side` (the caller's scratch) before the z pass.
+//
+// In place through a ring (blur_split3_ring): the xy pass writes its planes into a ring of Q
+// planes instead of a second field, and the z pass reads the ring and writes the field. The
+// owned planes go in chunks of Q - 2R: the xy planes of a chunk (and the R after it) are made
+// before its z pass overwrites the field there, and a plane of the field is read by the xy
+// pass only, before any chunk writes it. So the deformable step needs no scratch field for
+// its smoothing, only Q planes; a chunk's ring, made just before it is read, can stay in L2.
 #include "ops/blur_split.h"
 #include "ops/cuda_common.cuh"
 
@@ -34,12 +41,15 @@ constexpr int ZNT = 384, ZD = 4;                        // z pass: threads per b
 struct XYGeo {
   int nx, ny;
   long long zlo, zfirst, zend;  // planes [zfirst, zend) are filtered (all readable)
+  long long oq;                 // > 0: plane t goes to slot (t - zlo) mod oq of a ring
+  int xpb;                      // planes per block
   float wx[2 * BLUR_SPLIT_MAXR + 1], wy[2 * BLUR_SPLIT_MAXR + 1];
 };
 
 struct ZGeo {
   long long P, zlo, zs0, zs1, z0, z1;  // readable [zs0, zs1), owned [z0, z1)
   int zchunk;
+  long long oq;  // > 0: read plane t from slot (t - zlo) mod oq of the ring `side`
   float wz[2 * BLUR_SPLIT_MAXR + 1];
 };
 
@@ -62,8 +72,8 @@ __global__ void __launch_bounds__(XNT, R <= 5 ? 3 : R <= 8 ? 2 : 1)
   const long long gk = (long long)(x0 - R) * 3 + sk;
   const bool scol = sk < AW && sr < NRG, sread = scol && gk >= 0 && gk < row;
   const int ys = y0 - R + sr, off0 = (int)(ys * row + gk), step = (int)(NRG * row);  // in-plane offsets
-  const long long zb0 = g.zfirst + (long long)blockIdx.z * XPB;
-  const long long zb1 = zb0 + XPB < g.zend ? zb0 + XPB : g.zend;
+  const long long zb0 = g.zfirst + (long long)blockIdx.z * g.xpb;
+  const long long zb1 = zb0 + g.xpb < g.zend ? zb0 + g.xpb : g.zend;
   float v[LR];
   auto fetch = [&](long long t) {
     const float *base = in + (t - g.zlo) * plane;
@@ -103,7 +113,7 @@ __global__ void __launch_bounds__(XNT, R <= 5 ? 3 : R <= 8 ? 2 : 1)
     float c[XBY + 2 * R];
 #pragma unroll
     for (int d = 0; d < XBY + 2 * R; d++) c[d] = s_x[(jq * XBY + d) * XW + k];
-    float *dst = out + (t - g.zlo) * plane + (long long)x0 * 3 + k;
+    float *dst = out + (g.oq ? (t - g.zlo) % g.oq : t - g.zlo) * plane + (long long)x0 * 3 + k;
 #pragma unroll
     for (int q = 0; q < XBY; q++) {
       float sum = 0.f;
@@ -130,9 +140,16 @@ __global__ void __launch_bounds__(ZNT) blur_z3(ZGeo g, float *out, const float *
   const long long c1 = c0 + g.zchunk < g.z1 ? c0 + g.zchunk : g.z1;
   float ring[KR], most = 0.f;
   __shared__ float zs[2][ZNT];
+  // ring of xy planes (oq > 0): the slot of the next plane loaded, planes coming in order
+  long long rq = g.oq ? ((c0 - R - g.zlo) % g.oq + g.oq) % g.oq : 0;
   auto load = [&](long long t, int slot) {
-    // planes another chunk overwrites come from their copies in side
     const bool rd = act && t >= g.zs0 && t < g.zs1;
+    if (g.oq) {
+      ring[slot] = rd ? side[rq * P3 + v] : 0.f;
+      rq = rq + 1 == g.oq ? 0 : rq + 1;
+      return;
+    }
+    // planes another chunk overwrites come from their copies in side
     const float *src = (t < c0 || t >= c1) && t >= g.z0 && t < g.z1 ? side : out;
     ring[slot] = rd ? src[(t - g.zlo) * P3 + v] : 0.f;
   };
@@ -185,8 +202,8 @@ int run(const ffdp_slab *s, const float wgt[3][2 * BLUR_SPLIT_MAXR + 1], const f
         unsigned *maxsq, int sms, cudaStream_t st) {
   const long long zs0 = s->zlo > 0 ? s->zlo : 0, zs1 = s->zhi < s->nz ? s->zhi : s->nz;
   const long long za = s->z0 - R > zs0 ? s->z0 - R : zs0, zb = s->z1 + R < zs1 ? s->z1 + R : zs1;
-  XYGeo xg = {(int)s->nx, (int)s->ny, s->zlo, za, zb, {0}, {0}};
-  ZGeo zg = {s->nx * s->ny, s->zlo, zs0, zs1, s->z0, s->z1, 0, {0}};
+  XYGeo xg = {(int)s->nx, (int)s->ny, s->zlo, za, zb, 0, XPB, {0}, {0}};
+  ZGeo zg = {s->nx * s->ny, s->zlo, zs0, zs1, s->z0, s->z1, 0, 0, {0}};
   for (int d = 0; d <= 2 * R; d++) xg.wx[d] = wgt[0][d], xg.wy[d] = wgt[1][d], zg.wz[d] = wgt[2][d];
   const dim3 gxy((unsigned)((s->nx + XTX - 1) / XTX), (unsigned)((s->ny + XTY - 1) / XTY),
                  (unsigned)((zb - za + XPB - 1) / XPB));
@@ -204,6 +221,45 @@ int run(const ffdp_slab *s, const float wgt[3][2 * BLUR_SPLIT_MAXR + 1], const f
     copy_zones<<<dim3((unsigned)blocks_for(2 * R * 3 * zg.P, 256, 4 * sms), (unsigned)(nch - 1)), 256, 0, st>>>(
         3 * zg.P, s->zlo, s->z0, s->z1, zg.zchunk, R, out, side);
   blur_z3<R><<<dim3((unsigned)((P3 + ZNT - 1) / ZNT), (unsigned)nch), ZNT, 0, st>>>(zg, out, side, maxsq);
+  return (int)cudaGetLastError();
+}
+
+// In place through a ring of q planes (see the top of the file): chunks of q - 2R owned planes,
+// each preceded by the xy pass of the planes it is the first to need.
+template <int R>
+int run_ring(const ffdp_slab *s, const float wgt[3][2 * BLUR_SPLIT_MAXR + 1], float *field, float *ring, long long q,
+             unsigned *maxsq, int sms, cudaStream_t st) {
+  const long long zs0 = s->zlo > 0 ? s->zlo : 0, zs1 = s->zhi < s->nz ? s->zhi : s->nz;
+  const long long za = s->z0 - R > zs0 ? s->z0 - R : zs0, zb = s->z1 + R < zs1 ? s->z1 + R : zs1;
+  const long long chunk = zb - za <= q ? s->z1 - s->z0 : q - 2 * R;  // a ring that holds every plane never wraps
+  if (chunk < 1) return (int)cudaErrorInvalidValue;
+  XYGeo xg = {(int)s->nx, (int)s->ny, s->zlo, 0, 0, q, XPB, {0}, {0}};
+  ZGeo zg = {s->nx * s->ny, s->zlo, zs0, zs1, 0, 0, 0, q, {0}};
+  for (int d = 0; d <= 2 * R; d++) xg.wx[d] = wgt[0][d], xg.wy[d] = wgt[1][d], zg.wz[d] = wgt[2][d];
+  const int smem = (int)(((XTX + 2 * R) * 3 + XTX * 3) * (XTY + 2 * R) * sizeof(float));
+  if (smem > 48 * 1024) cudaFuncSetAttribute(blur_xy3<R>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+  const long long P3 = 3 * zg.P, want = 2LL * sms * 1024;
+  long long made = za;  // xy planes [za, made) are in the ring
+  for (long long a = s->z0; a < s->z1; a += chunk) {
+    const long long b = a + chunk < s->z1 ? a + chunk : s->z1, need = b + R < zb ? b + R : zb;
+    if (need > made) {
+      // a short chunk takes fewer planes per block, so that its grid still fills the GPU
+      const long long tiles = (long long)((s->nx + XTX - 1) / XTX) * ((s->ny + XTY - 1) / XTY);
+      xg.zfirst = made, xg.zend = need;
+      xg.xpb = tiles * ((need - made + XPB - 1) / XPB) >= 3LL * sms ? XPB : tiles * ((need - made + 1) / 2) >= 3LL * sms ? 2 : 1;
+      const dim3 gxy((unsigned)((s->nx + XTX - 1) / XTX), (unsigned)((s->ny + XTY - 1) / XTY),
+                     (unsigned)((need - made + xg.xpb - 1) / xg.xpb));
+      blur_xy3<R><<<gxy, XNT, smem, st>>>(xg, field, ring);
+      made = need;
+    }
+    // z sub-chunks read the ring only, so any split is safe: enough threads, each at least 2R long
+    long long nch = (want + P3 - 1) / P3, lim = (b - a) / (2 * R);
+    if (nch > lim) nch = lim;
+    if (nch < 1) nch = 1;
+    zg.z0 = a, zg.z1 = b, zg.zchunk = (int)((b - a + nch - 1) / nch);
+    nch = (b - a + zg.zchunk - 1) / zg.zchunk;
+    blur_z3<R><<<dim3((unsigned)((P3 + ZNT - 1) / ZNT), (unsigned)nch), ZNT, 0, st>>>(zg, field, ring, maxsq);
+  }
   return (int)cudaGetLastError();
 }
 
@@ -235,6 +291,20 @@ int blur_split3(const ffdp_slab *s, int r, const float w[3][2 * BLUR_SPLIT_MAXR 
   case 14: return run<14>(s, w, in, out, side, maxsq, sms, st);
   case 15: return run<15>(s, w, in, out, side, maxsq, sms, st);
   case 16: return run<16>(s, w, in, out, side, maxsq, sms, st);
+  default: return (int)cudaErrorInvalidValue;
+  }
+}
+
+int blur_split3_ring(const ffdp_slab *s, int r, const float w[3][2 * BLUR_SPLIT_MAXR + 1], float *field, float *ring,
+                     long long ring_planes, unsigned *maxsq, cudaStream_t st) {
+  int dev = 0, sms = 132;
+  if (cudaGetDevice(&dev) == cudaSuccess) cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+  switch (r) {
+#define RING_CASE(k) \
+  case k: return run_ring<k>(s, w, field, ring, ring_planes, maxsq, sms, st);
+  RING_CASE(1) RING_CASE(2) RING_CASE(3) RING_CASE(4) RING_CASE(5) RING_CASE(6) RING_CASE(7) RING_CASE(8)
+  RING_CASE(9) RING_CASE(10) RING_CASE(11) RING_CASE(12) RING_CASE(13) RING_CASE(14) RING_CASE(15) RING_CASE(16)
+#undef RING_CASE
   default: return (int)cudaErrorInvalidValue;
   }
 }

@@ -17,4 +17,9 @@ int blur_split_wanted(const ffdp_slab *s, const int r[3], int ncomp);
  * of the largest squared norm of the owned output. Same bits as the one-pass kernel. */
 int blur_split3(const ffdp_slab *s, int r, const float w[3][2 * BLUR_SPLIT_MAXR + 1], const float *in, float *out,
                 float *side, unsigned *maxsq, cudaStream_t st);
+/* blur(field) on the owned planes, in place: xy-filtered planes go through `ring`, ring_planes
+ * planes of the slab's plane size (at least 2r + 1, or every plane of [z0 - r, z1 + r) that is
+ * stored); the halo planes of field are read, not written. Same bits as blur_split3. */
+int blur_split3_ring(const ffdp_slab *s, int r, const float w[3][2 * BLUR_SPLIT_MAXR + 1], float *field, float *ring,
+                     long long ring_planes, unsigned *maxsq, cudaStream_t st);
 #endif

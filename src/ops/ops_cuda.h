@@ -89,6 +89,12 @@ int ffdp_cuda_compose_adam(const ffdp_warp *w, const ffdp_slab *fs, const float 
  * epilogue where the fused blur runs: one pass fewer over the field). */
 int ffdp_cuda_blur_maxnorm3(const ffdp_slab *s, const float *in, const double sigma[3], float *out, float *tmp,
                             float *scratch, void *stream);
+/* Isotropic blur of a 3-vector field in place on the owned planes of s (its halo planes are
+ * read, not written), xy-filtered planes staged in `ring` (ring_planes planes of the slab's
+ * plane size, as reg_blur_ring_planes gives); with scratch, the largest norm of the
+ * result as ffdp_cuda_blur_maxnorm3. The same bits as ffdp_cuda_blur. */
+int ffdp_cuda_blur_inplace3(const ffdp_slab *s, float *field, double sigma, float *ring, long long ring_planes,
+                            float *scratch, void *stream);
 int ffdp_cuda_axpby(long long n, float *y, double a, const float *x, double b, void *stream);
 int ffdp_cuda_linmap3(long long n, float *y, double a, const float *x, const double T[3][3], void *stream);
 

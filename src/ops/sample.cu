@@ -84,6 +84,9 @@ __device__ __forceinline__ void lookup_linear(const float *__restrict__ M, long 
   const Taps ax = axis_linear(q[0], mx, pad), ay = axis_linear(q[1], my, pad), az = axis_linear(q[2], mz, pad);
   const int sy = mx * NC, sz = my * sy;
   const float *p0 = M + ((long long)az.i0 - mzlo) * sz + (ay.i0 * sy + ax.i0 * NC);
+  // an opaque corner pointer: otherwise the compiler folds it back into a 64-bit index that it
+  // re-extends, shifts and adds to M for every tap (five instructions a tap instead of one; SASS)
+  asm("" : "+l"(p0));
   const int dx = (ax.i1 - ax.i0) * NC, dy = (ay.i1 - ay.i0) * sy, dz = (az.i1 - az.i0) * sz;
   const bool vx[2] = {ax.v0, ax.v1}, vy[2] = {ay.v0, ay.v1}, vz[2] = {az.v0, az.v1};
   int off[8];
@@ -99,7 +102,7 @@ __device__ __forceinline__ void lookup_linear(const float *__restrict__ M, long 
   for (int c = 0; c < NC; c++) {
     float v[8];
 #pragma unroll
-    for (int k = 0; k < 8; k++) v[k] = ok[k] ? __ldg(p0 + off[k] + c) : 0.f;
+    for (int k = 0; k < 8; k++) v[k] = ok[k] ? __ldg(p0 + (off[k] + c)) : 0.f;
     float x00 = gx * v[0] + fx * v[1], x10 = gx * v[2] + fx * v[3];
     float x01 = gx * v[4] + fx * v[5], x11 = gx * v[6] + fx * v[7];
     float y0 = gy * x00 + fy * x10, y1 = gy * x01 + fy * x11;
@@ -145,8 +148,10 @@ __global__ void sample_fwd_kernel(DevWarp w, Geo g, const float *__restrict__ u,
                                   AddLin lin, float *__restrict__ out) {
   const int x = blockIdx.x * BX + threadIdx.x, y = blockIdx.y * BY + threadIdx.y;
   if (x >= g.nx || y >= g.ny) return;
-  for (long long z = g.z0 + blockIdx.z; z < g.z1; z += gridDim.z) {
-    long long i = ((z - g.zlo) * g.ny + y) * (long long)g.nx + x;
+  // the voxel index steps by whole planes: no 64-bit index product per voxel
+  const long long istep = (long long)gridDim.z * g.ny * g.nx;
+  long long i = ((g.z0 + blockIdx.z - g.zlo) * g.ny + y) * (long long)g.nx + x;
+  for (long long z = g.z0 + blockIdx.z; z < g.z1; z += gridDim.z, i += istep) {
     float uu[3], val[3];
     double q[3];
     if (u) uu[0] = __ldg(u + 3 * i), uu[1] = __ldg(u + 3 * i + 1), uu[2] = __ldg(u + 3 * i + 2);
@@ -162,20 +167,24 @@ __global__ void sample_fwd_kernel(DevWarp w, Geo g, const float *__restrict__ u,
 
 // The deformable update's step and composition in one pass: per voxel, the Adam step of the
 // smoothed gradient (d, never stored), then out = d + U(B·p + S·d). Same arithmetic as
-// adam_dev_kernel followed by compose with T = I.
+// adam_dev_kernel followed by compose with T = I. out may be grad (the deformable step makes
+// the new warp in the gradient's memory): each voxel reads grad at itself only, before writing,
+// so neither is __restrict__ and grad is read through the coherent path.
 template <typename S>
-__global__ void compose_adam_kernel(DevWarp w, Geo g, const float *__restrict__ grad, S *__restrict__ m,
-                                    S *__restrict__ v, const float *__restrict__ inv_dev, AdamConst k,
-                                    const float *__restrict__ U, float *__restrict__ out) {
+__global__ void compose_adam_kernel(DevWarp w, Geo g, const float *grad, S *__restrict__ m, S *__restrict__ v,
+                                    const float *__restrict__ inv_dev, AdamConst k, const float *__restrict__ U,
+                                    float *out) {
   const int x = blockIdx.x * BX + threadIdx.x, y = blockIdx.y * BY + threadIdx.y;
   if (x >= g.nx || y >= g.ny) return;
   const float inv_mx = *inv_dev;
-  for (long long z = g.z0 + blockIdx.z; z < g.z1; z += gridDim.z) {
-    long long i = ((z - g.zlo) * g.ny + y) * (long long)g.nx + x;
+  // the voxel index steps by whole planes: no 64-bit index product per voxel
+  const long long istep = (long long)gridDim.z * g.ny * g.nx;
+  long long i = ((g.z0 + blockIdx.z - g.zlo) * g.ny + y) * (long long)g.nx + x;
+  for (long long z = g.z0 + blockIdx.z; z < g.z1; z += gridDim.z, i += istep) {
     float d[3], val[3];
     double q[3];
 #pragma unroll
-    for (int c = 0; c < 3; c++) d[c] = inv_mx == 0.f ? 0.f : adam_elem(__ldg(grad + 3 * i + c), inv_mx, m, v, 3 * i + c, k);
+    for (int c = 0; c < 3; c++) d[c] = inv_mx == 0.f ? 0.f : adam_elem(grad[3 * i + c], inv_mx, m, v, 3 * i + c, k);
     warp_point(w, x, y, (int)z, d, q);
     lookup<3>(U, g.mzlo, g.mx, g.my, g.mz, w, q, val);
 #pragma unroll
@@ -195,8 +204,9 @@ __global__ void sample_bwd_kernel(DevWarp w, Geo g, const float *__restrict__ u,
   for (int k = 0; k < 12; k++) acc[k] = 0.0;
   const int x = blockIdx.x * BX + threadIdx.x, y = blockIdx.y * BY + threadIdx.y;
   if (x < g.nx && y < g.ny) {
-    for (long long z = g.z0 + blockIdx.z; z < g.z1; z += gridDim.z) {
-      long long i = ((z - g.zlo) * g.ny + y) * (long long)g.nx + x;
+    const long long istep = (long long)gridDim.z * g.ny * g.nx;
+    long long i = ((g.z0 + blockIdx.z - g.zlo) * g.ny + y) * (long long)g.nx + x;
+    for (long long z = g.z0 + blockIdx.z; z < g.z1; z += gridDim.z, i += istep) {
       float uu[3], gq[3] = {0.f, 0.f, 0.f};
       double q[3];
       if (u) uu[0] = __ldg(u + 3 * i), uu[1] = __ldg(u + 3 * i + 1), uu[2] = __ldg(u + 3 * i + 2);

@@ -1,6 +1,8 @@
 /* Sizes and offsets of the CUDA stages' buffers (see dev_layout.h). */
 #include "reg/dev_layout.h"
+#include <stdlib.h>
 #include <string.h>
+#include "ops/ops.h"
 
 static void add(reg_layout *L, int id, const char *name, size_t bytes) {
   const size_t align = 256; /* every buffer starts on a 256-byte boundary, as cudaMalloc's do */
@@ -36,7 +38,8 @@ typedef struct {
   int sized, state; /* SLAB, MOVING or FIXED / stored as optimiser state */
 } buf_spec;
 
-static void build(reg_layout *L, const buf_spec *b, int nb, int64_t n, int64_t nf, int64_t nm, int bf16_state) {
+static void build(reg_layout *L, const buf_spec *b, int nb, int64_t n, int64_t nf, int64_t nm, int bf16_state,
+                  int64_t ring, int ring_id) {
   reset(L);
   const size_t st = bf16_state ? 2 : 4;
   for (int i = 0; i < nb; i++) {
@@ -45,34 +48,58 @@ static void build(reg_layout *L, const buf_spec *b, int nb, int64_t n, int64_t n
                                          : (size_t)(b[i].per_voxel * (double)n);
     add(L, b[i].id, b[i].name, count * (b[i].state ? st : sizeof(float)));
   }
+  add(L, ring_id, "smoothing ring (xy-filtered planes)", (size_t)ring * sizeof(float));
   add(L, L->n, "reduction scratch", REG_RED_FLOATS * sizeof(float));
 }
 
-void reg_layout_greedy(int64_t n, int64_t nm, int bf16_state, int masks, int64_t nmask, reg_layout *L) {
-  static const buf_spec b[] = {{GR_F, "fixed image", 1, SLAB, 0},
-                               {GR_M, "moving image", 0, MOVING, 0},
-                               {GR_U, "warp", 3, SLAB, 0},
-                               {GR_GU, "warp gradient", 3, SLAB, 0},
-                               {GR_TMP, "update / warped image + image gradient", 3, SLAB, 0},
-                               {GR_AM, "Adam first moment", 3, SLAB, 1},
-                               {GR_AV, "Adam second moment", 3, SLAB, 1}};
-  build(L, b, 7, n, n, nm, bf16_state);
+int64_t reg_blur_ring_planes(int64_t nx, int64_t ny, int64_t nstored, int r) {
+  const int64_t P3 = 3 * nx * ny;
+  if (P3 <= 0 || nstored <= 0 || r < 1) return 0;
+  if (r > REG_RING_MAXR) return nstored;
+  const char *e = getenv("FFDP_RING_MB"); /* comparisons of ring sizes; the planner reads it too */
+  const int64_t budget = e && atof(e) > 0 ? (int64_t)(atof(e) * 1048576.0) : REG_RING_BYTES;
+  int64_t q = budget / (P3 * (int64_t)sizeof(float));
+  const int64_t least = 2 * r + (2 * r > 4 ? 2 * r : 4); /* chunks of at least max(2r, 4) planes */
+  if (q < least) q = least;
+  return q < nstored ? q : nstored;
+}
+
+int64_t reg_step_ring_floats(int64_t nx, int64_t ny, int64_t nstored, double grad_sigma, double warp_sigma) {
+  const int64_t a = ffdp_blur_radius(grad_sigma), b = ffdp_blur_radius(warp_sigma);
+  const int64_t ring = 3 * nx * ny * reg_blur_ring_planes(nx, ny, nstored, (int)(a > b ? a : b));
+  return ring > nx * ny ? ring : nx * ny; /* also the last plane of a shared gradient (step_cuda.h) */
+}
+
+int reg_grad_shared(int64_t n) { return n >= REG_SHARED_GRAD_MIN; }
+
+void reg_layout_greedy(int64_t n, int64_t nm, int bf16_state, int masks, int64_t nmask, int64_t ring, reg_layout *L) {
+  const double gm = reg_grad_shared(n) ? 0 : 1; /* else in the gradient field's last third */
+  const buf_spec b[] = {{GR_F, "fixed image", 1, SLAB, 0},
+                        {GR_M, "moving image", 0, MOVING, 0},
+                        {GR_U, "warp", 3, SLAB, 0},
+                        {GR_GU, "warp gradient / warped image / next warp", 3, SLAB, 0},
+                        {GR_GM, "metric gradient", gm, SLAB, 0},
+                        {GR_AM, "Adam first moment", 3, SLAB, 1},
+                        {GR_AV, "Adam second moment", 3, SLAB, 1}};
+  build(L, b, 7, n, n, nm, bf16_state, ring, GR_RING);
   add_masks(L, masks, n, nmask);
 }
 
-void reg_layout_syn(int64_t n, int64_t nf, int64_t nm, int bf16_state, int masks, int64_t nmask, reg_layout *L) {
-  static const buf_spec b[] = {{SY_F, "fixed image", 0, FIXED, 0},
-                               {SY_M, "moving image", 0, MOVING, 0},
-                               {SY_VF, "fixed-side half warp", 3, SLAB, 0},
-                               {SY_VM, "moving-side half warp", 3, SLAB, 0},
-                               {SY_GU, "warp gradient / midpoint images", 3, SLAB, 0},
-                               {SY_TMP, "update / moving-side image gradient", 3, SLAB, 0},
-                               {SY_GF, "fixed-side image gradient", 1, SLAB, 0},
-                               {SY_AFM, "Adam first moment (fixed side)", 3, SLAB, 1},
-                               {SY_AFV, "Adam second moment (fixed side)", 3, SLAB, 1},
-                               {SY_AMM, "Adam first moment (moving side)", 3, SLAB, 1},
-                               {SY_AMV, "Adam second moment (moving side)", 3, SLAB, 1}};
-  build(L, b, 11, n, nf, nm, bf16_state);
+void reg_layout_syn(int64_t n, int64_t nf, int64_t nm, int bf16_state, int masks, int64_t nmask, int64_t ring,
+                    reg_layout *L) {
+  const double gf = reg_grad_shared(n) ? 0 : 1; /* else in the gradient field's last third */
+  const buf_spec b[] = {{SY_F, "fixed image", 0, FIXED, 0},
+                        {SY_M, "moving image", 0, MOVING, 0},
+                        {SY_VF, "fixed-side half warp", 3, SLAB, 0},
+                        {SY_VM, "moving-side half warp", 3, SLAB, 0},
+                        {SY_GU, "warp gradient / midpoint images / next warp", 3, SLAB, 0},
+                        {SY_GF, "metric gradient (fixed side)", gf, SLAB, 0},
+                        {SY_GM, "metric gradient (moving side)", 1, SLAB, 0},
+                        {SY_AFM, "Adam first moment (fixed side)", 3, SLAB, 1},
+                        {SY_AFV, "Adam second moment (fixed side)", 3, SLAB, 1},
+                        {SY_AMM, "Adam first moment (moving side)", 3, SLAB, 1},
+                        {SY_AMV, "Adam second moment (moving side)", 3, SLAB, 1}};
+  build(L, b, 11, n, nf, nm, bf16_state, ring, SY_RING);
   add_masks(L, masks, n, nmask);
 }
 

@@ -28,15 +28,16 @@ enum { REG_HAS_FIXED_MASK = 1, REG_HAS_MOVING_MASK = 2 };
  * voxels scored this iteration (1 B, moving masks only: fixed AND warped moving mask). */
 enum { REG_MASK_FIXED, REG_MASK_MOVING, REG_MASK_SCORED };
 
-/* Greedy level: fixed, moving, warp u, gradient gu, scratch field tmp (also holds the warped
- * image and the image gradient), Adam moments, reduction scratch. */
-enum { GR_F, GR_M, GR_U, GR_GU, GR_TMP, GR_AM, GR_AV, GR_RED };
+/* Greedy level: fixed, moving, warp u, gradient gu (also holds the warped image; smoothed in
+ * place, then the composed warp, which trades places with u), the metric's gradient w.r.t.
+ * the warped image, Adam moments, the smoothing ring, reduction scratch. */
+enum { GR_F, GR_M, GR_U, GR_GU, GR_GM, GR_AM, GR_AV, GR_RING, GR_RED };
 /* Sizes: n = stored voxels of the rank's slab of the level (the whole level on one rank),
  * nf / nm = voxels of the whole fixed / moving level image. */
-/* SyN level: the two half-way fields, their Adam moments, gu (also holds both midpoint
- * images), tmp (also the moving-side image gradient until the step), the fixed-side image
- * gradient. */
-enum { SY_F, SY_M, SY_VF, SY_VM, SY_GU, SY_TMP, SY_GF, SY_AFM, SY_AFV, SY_AMM, SY_AMV, SY_RED };
+/* SyN level: the two half-way fields, gu (also holds both midpoint images; trades places
+ * with a field after each side's step), the metric's gradients w.r.t. both midpoint images,
+ * their Adam moments, the smoothing ring. */
+enum { SY_F, SY_M, SY_VF, SY_VM, SY_GU, SY_GF, SY_GM, SY_AFM, SY_AFV, SY_AMM, SY_AMV, SY_RING, SY_RED };
 /* SyN at the end: both fields at full resolution, the inverse being built, its scratch, out. */
 enum { SF_VF, SF_VM, SF_W, SF_TMP, SF_OUT };
 /* Linear level: fixed, moving, warped, image gradient, 12 affine-gradient doubles per plane. */
@@ -44,8 +45,31 @@ enum { LI_F, LI_M, LI_MOVED, LI_G, LI_GB };
 
 /* masks: REG_HAS_* bits; nmask = voxels of the whole moving level image (the mask's grid),
  * which differs from nm where ranks hold windows of the moving image. */
-void reg_layout_greedy(int64_t n, int64_t nm, int bf16_state, int masks, int64_t nmask, reg_layout *L);
-void reg_layout_syn(int64_t n, int64_t nf, int64_t nm, int bf16_state, int masks, int64_t nmask, reg_layout *L);
+/* ring: floats of the smoothing ring (reg_step_ring_floats). From REG_SHARED_GRAD_MIN stored
+ * voxels on, the metric's gradient that the sampler's backward consumes (greedy: w.r.t. the
+ * warped image; SyN: w.r.t. the fixed side's midpoint image) lives in the last third of the
+ * gradient field (reg_cuda_sample_bwd_shared) and its own buffer has no bytes: 4 B per voxel
+ * less, for a few more launches per iteration, which small levels are better without. */
+#define REG_SHARED_GRAD_MIN ((int64_t)1 << 20)
+int reg_grad_shared(int64_t n);
+void reg_layout_greedy(int64_t n, int64_t nm, int bf16_state, int masks, int64_t nmask, int64_t ring, reg_layout *L);
+void reg_layout_syn(int64_t n, int64_t nf, int64_t nm, int bf16_state, int masks, int64_t nmask, int64_t ring,
+                    reg_layout *L);
+
+/* The deformable step smooths its fields in place (ffdp_cuda_blur_inplace3), staging
+ * xy-filtered planes in a ring of a few planes instead of a second field. Each chunk of planes
+ * costs two launches and a 2r-plane z prologue, so a small ring is slower: 32 MB gives the
+ * whole-field speed on the medium pair and within 7 % of it at 0.5 mm (bench/gpu/NOTES.md run
+ * 98). Planes of that ring for a blur of radius r on nstored planes of nx x ny: about
+ * REG_RING_BYTES (FFDP_RING_MB overrides, for comparisons), with chunks of at least max(2r, 4)
+ * planes beside the 2r, never more than nstored; nstored beyond REG_RING_MAXR (the axis
+ * passes, out of place); 0 for r = 0. The results do not depend on it. */
+#define REG_RING_MAXR 16
+#define REG_RING_BYTES ((int64_t)32 << 20)
+int64_t reg_blur_ring_planes(int64_t nx, int64_t ny, int64_t nstored, int r);
+/* Floats of the ring for both smoothings of a deformable step (sigmas in voxels); at least a
+ * plane, which the shared gradient's last plane is copied into (reg_cuda_sample_bwd_shared). */
+int64_t reg_step_ring_floats(int64_t nx, int64_t ny, int64_t nstored, double grad_sigma, double warp_sigma);
 void reg_layout_syn_final(int64_t n, reg_layout *L);
 void reg_layout_linear(int64_t n, int64_t nplanes, int64_t nm, int masks, reg_layout *L);
 

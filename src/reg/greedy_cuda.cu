@@ -22,21 +22,26 @@
 namespace {
 
 struct DevBufs {
-  float *F, *M, *u, *gu, *tmp, *red;
+  float *F, *M, *u, *gu, *gm, *ring, *red;
+  long long ring_planes, ring_floats;
+  bool shared; /* the metric's gradient in gu's last third (reg_cuda_sample_bwd_shared) */
   reg_cuda_adam adam;
   void *block = nullptr;
 };
 
 cudaError_t alloc_level(reg_pyramid *pyr, DevBufs &b, reg_layout &L, long long n, long long nm, int bf16, int masks, long long nmask,
-                        size_t *bytes) {
-  reg_layout_greedy(n, nm, bf16, masks, nmask, &L);
+                        const ffdp_slab &s, const ffdp_stage_spec *S, size_t *bytes) {
+  const long long ring = reg_step_ring_floats(s.nx, s.ny, s.zhi - s.zlo, S->grad_sigma, S->warp_sigma);
+  reg_layout_greedy(n, nm, bf16, masks, nmask, ring, &L);
+  b.ring_planes = ring / (3 * s.nx * s.ny), b.ring_floats = ring, b.shared = reg_grad_shared(n);
   *bytes = L.total;
   reg_cuda_pyramid_trim(pyr, (double)(L.total + REG_OP_SCRATCH_BYTES)); /* kept source planes give way */
   cudaError_t e = cudaMalloc(&b.block, L.total);
   if (e) return e;
   char *p = (char *)b.block;
   b.F = (float *)(p + L.off[GR_F]), b.M = (float *)(p + L.off[GR_M]);
-  b.u = (float *)(p + L.off[GR_U]), b.gu = (float *)(p + L.off[GR_GU]), b.tmp = (float *)(p + L.off[GR_TMP]);
+  b.u = (float *)(p + L.off[GR_U]), b.gu = (float *)(p + L.off[GR_GU]), b.gm = (float *)(p + L.off[GR_GM]);
+  b.ring = (float *)(p + L.off[GR_RING]);
   b.adam.m = p + L.off[GR_AM], b.adam.v = p + L.off[GR_AV], b.adam.bf16 = bf16;
   b.red = (float *)(p + L.off[GR_RED]);
   return cudaMemsetAsync(b.block, 0, L.total);
@@ -71,7 +76,8 @@ ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_
   ffdp_volume *spilled = nullptr; /* the kept field, moved to the host for want of room */
   if (carry && carry->dev) {
     reg_layout next;
-    reg_layout_greedy(n, nm, bf16, masks, ffdp_volume_nvox(L->M), &next);
+    reg_layout_greedy(n, nm, bf16, masks, ffdp_volume_nvox(L->M),
+                      reg_step_ring_floats(s.nx, s.ny, s.zhi - s.zlo, S->grad_sigma, S->warp_sigma), &next);
     reg_cuda_pyramid_trim(L->pyr, (double)(next.total + REG_OP_SCRATCH_BYTES));
     if (reg_dev_field_make_room(carry, next.total, &spilled, err)) {
       free(hist);
@@ -79,8 +85,7 @@ ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_
     }
     if (spilled) u_prev = spilled;
   }
-  cudaError_t ce = hist ? alloc_level(L->pyr, b, lay, n, nm, bf16, masks,
-                                      ffdp_volume_nvox(L->M), &need)
+  cudaError_t ce = hist ? alloc_level(L->pyr, b, lay, n, nm, bf16, masks, ffdp_volume_nvox(L->M), s, S, &need)
                         : cudaErrorMemoryAllocation;
   ffdp_status st = FFDP_OK;
   if (ce)
@@ -95,7 +100,7 @@ ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_
   const double t3 = reg_now();
   if (!st && !rc)
     rc = carry && carry->dev ? reg_dev_field_onto(carry, L->F, &s, b.u)
-                             : reg_cuda_field_upload(u_prev, L->F, &s, b.u, b.tmp, 3 * n); /* tmp is free until the loop */
+                             : reg_cuda_field_upload(u_prev, L->F, &s, b.u, b.gu, 3 * n); /* gu is free until the loop */
   ffdp_volume_free(spilled);
   if (!rc) rc = (int)cudaDeviceSynchronize();
   reg_trace("greedy level %d: buffers %.1f ms, images %.1f ms, kept planes released %.1f ms, field %.1f ms", lv + 1,
@@ -128,10 +133,12 @@ ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_
   for (; it < S->iters[lv] && !conv && !rc; it++) {
     if ((st = c->agree(c, reg_injected_failure(c, si, lv, it + 1, err), err))) break;
     double loss = 0;
-    float *moved = b.tmp, *gm = b.tmp + n; /* the update field is free until the step */
+    /* the gradient field is free until the backward; a shared metric gradient follows it
+     * (gu and u trade places every step) */
+    float *moved = b.gu, *gm = b.shared ? b.gu + 2 * n : b.gm;
     const uint8_t *mask = nullptr;
     int64_t scored = ntot;
-    rc = reg_cuda_mask_scored(&mk, c, &w, &s, b.u, b.tmp + 2 * n, &mask, &scored, err);
+    rc = reg_cuda_mask_scored(&mk, c, &w, &s, b.u, b.gu + n, &mask, &scored, err);
     if (!rc) rc = ffdp_cuda_sample_fwd(&w, &store, b.u, &W.ms, W.dev, 1, moved, nullptr);
     if (!rc) rc = reg_cuda_metric(c, &S->metric, &s, scored, b.F, moved, mask, gm, &loss, err);
     if (rc < 0) break;
@@ -144,11 +151,13 @@ ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_
       break;
     }
     hist[it] = loss;
-    if (!rc) rc = ffdp_cuda_sample_bwd(&w, &s, b.u, &W.ms, W.dev, 1, gm, b.gu, nullptr, nullptr);
+    if (!rc)
+      rc = b.shared ? reg_cuda_sample_bwd_shared(&w, &s, b.u, &W.ms, W.dev, b.gu, b.ring, b.ring_floats)
+                    : ffdp_cuda_sample_bwd(&w, &s, b.u, &W.ms, W.dev, 1, gm, b.gu, nullptr, nullptr);
     int moved_any = 1;
     if (!rc)
-      rc = reg_cuda_field_step(c, &s, b.u, b.gu, b.tmp, b.adam, it + 1, &cw, S->lr * h, S->grad_sigma, S->warp_sigma,
-                               b.red, mxh, &moved_any, err);
+      rc = reg_cuda_field_step(c, &s, &b.u, &b.gu, b.ring, b.ring_planes, b.adam, it + 1, &cw, S->lr * h, S->grad_sigma,
+                               S->warp_sigma, b.red, mxh, &moved_any, err);
     rc = reg_window_follow(&W, &sh, &w, &store, b.u, b.red, rc, err);
     conv = !moved_any || reg_converged(hist, it + 1, S->window, S->tol);
     if (it == 0) { /* every buffer and op temporary has been allocated once by now */

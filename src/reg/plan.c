@@ -68,8 +68,10 @@ static void add_row(ffdp_plan *p, int stage, int level, ffdp_stage_kind kind, co
   memset(r, 0, sizeof *r);
   r->stage = stage, r->level = level, r->kind = kind, r->moving_voxels = nm, r->ranks = ranks, r->planes = planes;
   memcpy(r->dim, dim, sizeof r->dim);
-  r->nbuf = L->n;
-  for (int b = 0; b < L->n; b++) r->buf_name[b] = L->name[b], r->buf_bytes[b] = (double)L->bytes[b];
+  r->nbuf = 0;
+  for (int b = 0; b < L->n; b++) /* a buffer a layout leaves empty (a shared gradient) is not listed */
+    if (L->bytes[b] > 0 || !strcmp(L->name[b], "reduction scratch"))
+      r->buf_name[r->nbuf] = L->name[b], r->buf_bytes[r->nbuf++] = (double)L->bytes[b];
   r->scratch_bytes = (double)REG_OP_SCRATCH_BYTES;
   r->bytes = (double)L->total + r->scratch_bytes;
   if (r->bytes > p->peak_bytes) p->peak_bytes = r->bytes, p->peak_row = p->nrows - 1;
@@ -125,8 +127,9 @@ ffdp_status ffdp_reg_plan_gpus(const int64_t fixed_dim[3], ffdp_mat4 fixed_vox2w
        * the reach and the fetch margin, and eight planes */
       const int64_t wm = nact > 1 ? window_estimate(nm, md[2], planes, fd[2]) : nm;
       const int64_t wf = nact > 1 ? window_estimate(nf, fd[2], planes, fd[2]) : nf;
-      if (S->kind == FFDP_STAGE_GREEDY) reg_layout_greedy(n, wm, bf16, masks, nm, &L);
-      else if (S->kind == FFDP_STAGE_SYN) reg_layout_syn(n, wf, wm, bf16, masks, nm, &L);
+      const int64_t ring = reg_step_ring_floats(fd[0], fd[1], planes, S->grad_sigma, S->warp_sigma);
+      if (S->kind == FFDP_STAGE_GREEDY) reg_layout_greedy(n, wm, bf16, masks, nm, ring, &L);
+      else if (S->kind == FFDP_STAGE_SYN) reg_layout_syn(n, wf, wm, bf16, masks, nm, ring, &L);
       else reg_layout_linear(n, owned, nm, masks, &L);
       add_row(plan, i, l, S->kind, fd, nm, nact, planes, &L);
     }

@@ -18,51 +18,56 @@ extern "C" int reg_cuda_agreed(const ffdp_comm *c, int rc, ffdp_error *err) {
   return c->agree(c, st, err) ? -1 : 0;
 }
 
-extern "C" int reg_cuda_field_step(const ffdp_comm *comm, const ffdp_slab *s, float *u, float *gu, float *tmp,
-                                   reg_cuda_adam adam, int t, const ffdp_warp *cw, double step, double grad_sigma,
-                                   double warp_sigma, float *scratch, float *mx_host, int *moved, ffdp_error *err) {
+extern "C" int reg_cuda_field_step(const ffdp_comm *comm, const ffdp_slab *s, float **u_io, float **gu_io, float *ring,
+                                   long long ring_planes, reg_cuda_adam adam, int t, const ffdp_warp *cw, double step,
+                                   double grad_sigma, double warp_sigma, float *scratch, float *mx_host, int *moved,
+                                   ffdp_error *err) {
   const ffdp_comm *c = ffdp_comm_or_single(comm);
+  float *const u = *u_io, *const gu = *gu_io;
   const long long P = s->nx * s->ny, own = (s->z0 - s->zlo) * P * 3, n = (s->z1 - s->z0) * P;
-  const double gs[3] = {grad_sigma, grad_sigma, grad_sigma}, ws[3] = {warp_sigma, warp_sigma, warp_sigma};
   const double I[3][3] = {{1, 0, 0}, {0, 1, 0}, {0, 0, 1}};
   const size_t es = adam.bf16 ? 2 : 4; /* bytes per stored moment */
   void *am = (char *)adam.m + own * es, *av = (char *)adam.v + own * es;
+  /* the new warp is made in gu's memory (each voxel's composition reads gu at itself only),
+   * and the two trade places: two fields where there were three */
+  auto trade = [&]() { *u_io = gu, *gu_io = u; };
   if (c->halo_dev(c, s, gu, 3, err)) return -1;
   const char *fuse = getenv("FFDP_FUSE_STEP"); /* 0: the separate passes (comparisons) */
   if (mx_host && c->size == 1 && !(fuse && !strcmp(fuse, "0"))) {
     /* one process: the largest norm comes out of the blur's epilogue and the Adam step runs
      * inside the composition, so the step d is never stored: three passes over the field
      * fewer than below, the same bits */
-    int rc = ffdp_cuda_blur_maxnorm3(s, gu, gs, tmp, gu, scratch, nullptr);
+    int rc = ffdp_cuda_blur_inplace3(s, gu, grad_sigma, ring, ring_planes, scratch, nullptr);
     if (!rc) rc = (int)cudaMemcpyAsync(mx_host, scratch + 1024, sizeof(float), cudaMemcpyDeviceToHost, nullptr);
     if (!rc)
-      rc = ffdp_cuda_compose_adam(cw, s, tmp, am, av, adam.bf16, scratch + 1025, t, step, u, gu, nullptr); /* d + u∘(p + S d) */
+      rc = ffdp_cuda_compose_adam(cw, s, gu, am, av, adam.bf16, scratch + 1025, t, step, u, gu, nullptr); /* d + u∘(p + S d) */
     *moved = 1;
-    if (!rc) rc = warp_sigma > 0 ? ffdp_cuda_blur(s, gu, 3, ws, u, gu, nullptr)
-                                 : (int)cudaMemcpyAsync(u + own, gu + own, 3 * n * sizeof(float), cudaMemcpyDeviceToDevice, nullptr);
+    if (!rc && warp_sigma > 0) rc = ffdp_cuda_blur_inplace3(s, gu, warp_sigma, ring, ring_planes, nullptr, nullptr);
+    trade();
     return rc;
   }
-  int rc = ffdp_cuda_blur(s, gu, 3, gs, tmp, gu, nullptr); /* gu is dead after the first pass */
+  int rc = ffdp_cuda_blur_inplace3(s, gu, grad_sigma, ring, ring_planes, nullptr, nullptr);
+  float *d = gu + own; /* the step, made in place of the smoothed gradient */
   if (mx_host && c->size == 1) {
     /* one process: the normalization stays on the device and the host learns whether the
      * gradient vanished after its next wait (the loss), instead of waiting here */
-    if (!rc) rc = ffdp_cuda_maxnorm3_dev(n, tmp + own, scratch, nullptr);
-    if (!rc) rc = ffdp_cuda_adam_step_dev(3 * n, tmp + own, am, av, adam.bf16, scratch + 1025, t, step, nullptr);
+    if (!rc) rc = ffdp_cuda_maxnorm3_dev(n, d, scratch, nullptr);
+    if (!rc) rc = ffdp_cuda_adam_step_dev(3 * n, d, am, av, adam.bf16, scratch + 1025, t, step, nullptr);
     if (!rc) rc = (int)cudaMemcpyAsync(mx_host, scratch + 1024, sizeof(float), cudaMemcpyDeviceToHost, nullptr);
     *moved = 1;
   } else {
     double mx = 0;
-    if (!rc) rc = ffdp_cuda_maxnorm3(n, tmp + own, scratch, &mx, nullptr);
+    if (!rc) rc = ffdp_cuda_maxnorm3(n, d, scratch, &mx, nullptr);
     if ((rc = reg_cuda_agreed(c, rc, err))) return rc;
     mx = c->max(c, mx);
     *moved = mx > 0;
     /* a vanished gradient: a zero update (the warp is still smoothed), then the level stops */
-    rc = *moved ? ffdp_cuda_adam_step(3 * n, tmp + own, am, av, adam.bf16, 1.0 / mx, t, step, nullptr)
-                : (int)cudaMemsetAsync(tmp + own, 0, 3 * n * sizeof(float), nullptr); /* tmp = d on the owned planes */
+    rc = *moved ? ffdp_cuda_adam_step(3 * n, d, am, av, adam.bf16, 1.0 / mx, t, step, nullptr)
+                : (int)cudaMemsetAsync(d, 0, 3 * n * sizeof(float), nullptr);
   }
   if (c->size > 1) { /* u is read at p + S d: those planes must be stored */
     double md = 0;
-    if (!rc) rc = ffdp_cuda_maxnorm3(n, tmp + own, scratch, &md, nullptr);
+    if (!rc) rc = ffdp_cuda_maxnorm3(n, d, scratch, &md, nullptr);
     if ((rc = reg_cuda_agreed(c, rc, err))) return rc;
     const double *S2 = cw->S[2];
     const double reach = c->max(c, md * sqrt(S2[0] * S2[0] + S2[1] * S2[1] + S2[2] * S2[2])) + 1;
@@ -74,16 +79,46 @@ extern "C" int reg_cuda_field_step(const ffdp_comm *comm, const ffdp_slab *s, fl
       return -1;
     }
   }
-  if (!rc) rc = ffdp_cuda_compose_fwd(cw, I, s, tmp, s, u, gu, nullptr); /* d + u∘(p + S d) */
+  if (!rc) rc = ffdp_cuda_compose_fwd(cw, I, s, gu, s, u, gu, nullptr); /* d + u∘(p + S d), in place of d */
   if ((rc = reg_cuda_agreed(c, rc, err))) return rc;
   if (warp_sigma > 0) {
     if (c->halo_dev(c, s, gu, 3, err)) return -1;
-    rc = ffdp_cuda_blur(s, gu, 3, ws, u, gu, nullptr);
-  } else {
-    rc = (int)cudaMemcpyAsync(u + own, gu + own, 3 * n * sizeof(float), cudaMemcpyDeviceToDevice, nullptr);
+    rc = ffdp_cuda_blur_inplace3(s, gu, warp_sigma, ring, ring_planes, nullptr, nullptr);
   }
+  trade();
   if ((rc = reg_cuda_agreed(c, rc, err))) return rc;
-  return c->halo_dev(c, s, u, 3, err) ? -1 : 0;
+  return c->halo_dev(c, s, *u_io, 3, err) ? -1 : 0;
+}
+
+extern "C" int reg_cuda_sample_bwd_shared(const ffdp_warp *w, const ffdp_slab *s, const float *u, const ffdp_slab *ms,
+                                          const float *M, float *gu, float *side, long long side_floats) {
+  /* Stored plane p's voxels write gu[3 P p .. 3 P (p + 1)), which holds the incoming values of
+   * planes 3p - 2ns .. 3p + 3 - 2ns: planes [pa, pb) may go together once every plane they
+   * overwrite lies below pa (read already, or a halo plane nobody reads), i.e. pb <= (pa +
+   * 2 ns) / 3. The gap to the top shrinks threefold per chunk; the last plane, which would
+   * overwrite itself, reads a copy. */
+  const long long P = s->nx * s->ny, ns = s->zhi - s->zlo, o1 = s->z1 - s->zlo;
+  const float *gout = gu + 2 * ns * P;
+  long long pa = s->z0 - s->zlo;
+  int rc = 0;
+  while (pa < o1 && !rc) {
+    long long pb = (pa + 2 * ns) / 3;
+    if (pb > o1) pb = o1;
+    ffdp_slab c = *s;
+    c.z0 = s->zlo + pa;
+    if (pb > pa) {
+      c.z1 = s->zlo + pb;
+      rc = ffdp_cuda_sample_bwd(w, &c, u, ms, M, 1, gout, gu, nullptr, nullptr);
+      pa = pb;
+      continue;
+    }
+    if ((o1 - pa) * P > side_floats) return (int)cudaErrorInvalidValue;
+    rc = (int)cudaMemcpyAsync(side, gout + pa * P, (o1 - pa) * P * sizeof(float), cudaMemcpyDeviceToDevice, nullptr);
+    c.z1 = s->z1;
+    if (!rc) rc = ffdp_cuda_sample_bwd(w, &c, u, ms, M, 1, side - pa * P, gu, nullptr, nullptr);
+    pa = o1;
+  }
+  return rc;
 }
 
 extern "C" ffdp_status reg_cuda_level_end(const ffdp_comm *comm, int rc, ffdp_status st, const ffdp_reg_options *opt,

@@ -5,6 +5,7 @@
 #include "ffdp/comm.h"
 #include "ffdp/register.h"
 #include "ops/ops.h"
+#include "reg/dev_layout.h"
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -16,15 +17,25 @@ typedef struct reg_cuda_adam {
   void *m, *v;
   int bf16;
 } reg_cuda_adam;
-/* As reg_field_step, in three fields: gu (consumed; its owned planes hold the gradient, the
- * halo is filled here), tmp (scratch) and u (updated, halo valid on return); scratch holds
- * REG_RED_FLOATS floats; *moved = 0 if the gradient vanished on every rank (the update is
- * then zero). With mx_host (pinned host memory) and one process nothing waits: *moved is 1
- * and *mx_host receives the gradient's largest norm once the stream gets there (0: vanished).
- * Returns 0, a CUDA error code, or -1 for an error agreed by every rank (err set). */
-int reg_cuda_field_step(const ffdp_comm *comm, const ffdp_slab *s, float *u, float *gu, float *tmp, reg_cuda_adam adam,
-                        int t, const ffdp_warp *cw, double step, double grad_sigma, double warp_sigma, float *scratch,
-                        float *mx_host, int *moved, ffdp_error *err);
+/* As reg_field_step, in two fields: *gu (consumed; its owned planes hold the gradient, the
+ * halo is filled here) and *u. The gradient is smoothed in place (ring: ring_planes planes of
+ * the slab's plane size, reg_step_ring_floats), the new warp is made in its memory, and the
+ * two pointers trade places: on return *u is the updated field (halo valid) and *gu scratch.
+ * scratch holds REG_RED_FLOATS floats; *moved = 0 if the gradient vanished on every rank (the
+ * update is then zero). With mx_host (pinned host memory) and one process nothing waits:
+ * *moved is 1 and *mx_host receives the gradient's largest norm once the stream gets there
+ * (0: vanished). Returns 0, a CUDA error code, or -1 for an error agreed by every rank (err
+ * set). */
+int reg_cuda_field_step(const ffdp_comm *comm, const ffdp_slab *s, float **u, float **gu, float *ring, long long ring_planes,
+                        reg_cuda_adam adam, int t, const ffdp_warp *cw, double step, double grad_sigma,
+                        double warp_sigma, float *scratch, float *mx_host, int *moved, ffdp_error *err);
+/* ffdp_cuda_sample_bwd of an image (no affine gradient) into gu, 3 floats per stored voxel of
+ * s, whose last third holds the incoming per-voxel gradient (gu + 2 * stored voxels): the
+ * deformable levels keep the metric's gradient there instead of in a buffer of its own.
+ * Planes go in chunks that overwrite only values already read; side (side_floats >= one plane)
+ * takes a copy of the last. */
+int reg_cuda_sample_bwd_shared(const ffdp_warp *w, const ffdp_slab *s, const float *u, const ffdp_slab *ms,
+                               const float *M, float *gu, float *side, long long side_floats);
 /* End of a CUDA level on comm's ranks: rc (0, a CUDA error, or -1 for an error already agreed
  * in err) and st become one status every rank agrees on; the level is reported (as
  * reg_level_done). */

@@ -23,14 +23,22 @@
 namespace {
 
 struct SynBufs {
-  float *F, *M, *vf, *vm, *gu, *tmp, *gm, *gf, *red;
+  float *F, *M, *vf, *vm, *gu, *gm, *gf, *ring, *red;
+  long long ring_planes, ring_floats;
+  bool shared; /* the fixed side's metric gradient in gu's last third (reg_cuda_sample_bwd_shared) */
   reg_cuda_adam af, am;
   void *block = nullptr;
 };
 
+long long syn_ring(const ffdp_slab &s, const ffdp_stage_spec *S) {
+  return reg_step_ring_floats(s.nx, s.ny, s.zhi - s.zlo, S->grad_sigma, S->warp_sigma);
+}
+
 cudaError_t alloc_syn(reg_pyramid *pyr, SynBufs &b, reg_layout &L, long long n, long long nf, long long nm, int bf16, int masks,
-                      long long nmask, size_t *bytes) {
-  reg_layout_syn(n, nf, nm, bf16, masks, nmask, &L);
+                      long long nmask, const ffdp_slab &s, const ffdp_stage_spec *S, size_t *bytes) {
+  const long long ring = syn_ring(s, S);
+  reg_layout_syn(n, nf, nm, bf16, masks, nmask, ring, &L);
+  b.ring_planes = ring / (3 * s.nx * s.ny), b.ring_floats = ring, b.shared = reg_grad_shared(n);
   *bytes = L.total;
   reg_cuda_pyramid_trim(pyr, (double)(L.total + REG_OP_SCRATCH_BYTES)); /* kept source planes give way */
   cudaError_t e = cudaMalloc(&b.block, L.total);
@@ -38,8 +46,8 @@ cudaError_t alloc_syn(reg_pyramid *pyr, SynBufs &b, reg_layout &L, long long n, 
   char *p = (char *)b.block;
   b.F = (float *)(p + L.off[SY_F]), b.M = (float *)(p + L.off[SY_M]);
   b.vf = (float *)(p + L.off[SY_VF]), b.vm = (float *)(p + L.off[SY_VM]);
-  b.gu = (float *)(p + L.off[SY_GU]), b.tmp = (float *)(p + L.off[SY_TMP]);
-  b.gm = b.tmp, b.gf = (float *)(p + L.off[SY_GF]); /* tmp is free until the moving side's step */
+  b.gu = (float *)(p + L.off[SY_GU]), b.gm = (float *)(p + L.off[SY_GM]), b.gf = (float *)(p + L.off[SY_GF]);
+  b.ring = (float *)(p + L.off[SY_RING]);
   b.af = {p + L.off[SY_AFM], p + L.off[SY_AFV], bf16};
   b.am = {p + L.off[SY_AMM], p + L.off[SY_AMV], bf16};
   b.red = (float *)(p + L.off[SY_RED]);
@@ -171,7 +179,7 @@ ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_opt
   ffdp_volume *spilled[2] = {nullptr, nullptr}; /* kept fields moved to the host for want of room */
   if (carry && (carry[0].dev || carry[1].dev)) {
     reg_layout next;
-    reg_layout_syn(n, nf, nm, bf16, masks, ffdp_volume_nvox(L->M), &next);
+    reg_layout_syn(n, nf, nm, bf16, masks, ffdp_volume_nvox(L->M), syn_ring(s, S), &next);
     reg_cuda_pyramid_trim(L->pyr, (double)(next.total + REG_OP_SCRATCH_BYTES));
     for (int k = 0; k < 2; k++)
       if (reg_dev_field_make_room(&carry[k], next.total, &spilled[k], err)) {
@@ -180,7 +188,7 @@ ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_opt
         return err->code;
       }
   }
-  cudaError_t ce = hist ? alloc_syn(L->pyr, b, lay, n, nf, nm, bf16, masks, ffdp_volume_nvox(L->M), &need)
+  cudaError_t ce = hist ? alloc_syn(L->pyr, b, lay, n, nf, nm, bf16, masks, ffdp_volume_nvox(L->M), s, S, &need)
                         : cudaErrorMemoryAllocation;
   ffdp_status st = FFDP_OK;
   if (ce)
@@ -190,9 +198,9 @@ ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_opt
   if (!st && !win) rc = reg_cuda_level_upload(L, 0, 0, nz, b.F); /* sampled: whole */
   if (!st && !rc && !win) rc = reg_cuda_level_upload(L, 1, 0, L->M->dim[2], b.M);
   if (L->F == L->pyr->F) reg_cuda_pyramid_trim(L->pyr, -1); /* full resolution: no more builds for now */
-  /* gu and tmp are free until the loop: scratch for the previous level's fields */
+  /* gu is free until the loop: scratch for the previous level's fields */
   const ffdp_volume *from[2] = {spilled[0] ? spilled[0] : io->vf_prev, spilled[1] ? spilled[1] : io->vm_prev};
-  float *to[2] = {b.vf, b.vm}, *scr[2] = {b.tmp, b.gu};
+  float *to[2] = {b.vf, b.vm}, *scr[2] = {b.gu, b.gu};
   for (int k = 0; k < 2 && !st && !rc; k++)
     rc = carry && carry[k].dev ? reg_dev_field_onto(&carry[k], L->F, &s, to[k])
                                : reg_cuda_field_upload(from[k], L->F, &s, to[k], scr[k], 3 * n);
@@ -227,13 +235,15 @@ ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_opt
     if ((st = c->agree(c, reg_injected_failure(c, si, lv, it + 1, err), err))) break;
     double loss = 0;
     int mv1 = 1, mv2 = 1;
-    float *fmid = b.gu, *mmid = b.gu + n; /* the gradient field is free until the backward */
+    /* the gradient field is free until the backward; a shared metric gradient follows it
+     * (gu trades places with a field every step) */
+    float *fmid = b.gu, *mmid = b.gu + n, *gf = b.shared ? b.gu + 2 * n : b.gf;
     const uint8_t *mask = nullptr;
     int64_t scored = ntot;
     rc = reg_cuda_mask_scored(&mk, c, &wmov, &s, b.vm, b.gu + 2 * n, &mask, &scored, err);
     if (!rc) rc = ffdp_cuda_sample_fwd(&wfix, &store, b.vf, &WF.ms, WF.dev, 1, fmid, nullptr);
     if (!rc) rc = ffdp_cuda_sample_fwd(&wmov, &store, b.vm, &WM.ms, WM.dev, 1, mmid, nullptr);
-    if (!rc) rc = reg_cuda_metric2(c, &S->metric, &s, scored, fmid, mmid, mask, b.gf, b.gm, &loss, err);
+    if (!rc) rc = reg_cuda_metric2(c, &S->metric, &s, scored, fmid, mmid, mask, gf, b.gm, &loss, err);
     if (rc < 0) break;
     if (!rc && mxh && it > 0 && !(rc = (int)cudaStreamSynchronize(nullptr)) && !(mxh[0] > 0) && !(mxh[1] > 0)) {
       conv = 1; /* both gradients of the previous step had vanished: that step was the last */
@@ -244,14 +254,18 @@ ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_opt
       break;
     }
     hist[it] = loss;
+    /* the fixed side first: its incoming gradient may sit in gu's last third, which the
+     * moving side's backward would overwrite (the two steps are independent) */
+    if (!rc)
+      rc = b.shared ? reg_cuda_sample_bwd_shared(&wfix, &s, b.vf, &WF.ms, WF.dev, b.gu, b.ring, b.ring_floats)
+                    : ffdp_cuda_sample_bwd(&wfix, &s, b.vf, &WF.ms, WF.dev, 1, gf, b.gu, nullptr, nullptr);
+    if (!rc)
+      rc = reg_cuda_field_step(c, &s, &b.vf, &b.gu, b.ring, b.ring_planes, b.af, it + 1, &cfix, 0.5 * S->lr * h,
+                               S->grad_sigma, S->warp_sigma, b.red, mxh ? mxh + 1 : nullptr, &mv2, err);
     if (!rc) rc = ffdp_cuda_sample_bwd(&wmov, &s, b.vm, &WM.ms, WM.dev, 1, b.gm, b.gu, nullptr, nullptr);
     if (!rc)
-      rc = reg_cuda_field_step(c, &s, b.vm, b.gu, b.tmp, b.am, it + 1, &cmov, 0.5 * S->lr * h, S->grad_sigma,
-                               S->warp_sigma, b.red, mxh, &mv1, err);
-    if (!rc) rc = ffdp_cuda_sample_bwd(&wfix, &s, b.vf, &WF.ms, WF.dev, 1, b.gf, b.gu, nullptr, nullptr);
-    if (!rc)
-      rc = reg_cuda_field_step(c, &s, b.vf, b.gu, b.tmp, b.af, it + 1, &cfix, 0.5 * S->lr * h, S->grad_sigma,
-                               S->warp_sigma, b.red, mxh ? mxh + 1 : nullptr, &mv2, err);
+      rc = reg_cuda_field_step(c, &s, &b.vm, &b.gu, b.ring, b.ring_planes, b.am, it + 1, &cmov, 0.5 * S->lr * h,
+                               S->grad_sigma, S->warp_sigma, b.red, mxh, &mv1, err);
     rc = reg_window_follow(&WM, &shm, &wmov, &store, b.vm, b.red, rc, err);
     rc = reg_window_follow(&WF, &shf, &wfix, &store, b.vf, b.red, rc, err);
     conv = !(mv1 || mv2) || reg_converged(hist, it + 1, S->window, S->tol);
@@ -284,9 +298,11 @@ ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_opt
     if (!st) st = reg_field_create_mapped(L->F, &io->vm_new, err);
     if (!st) full[0] = io->vf_new->data, full[1] = io->vm_new->data;
   }
-  if (!st && !rc && io->final_grid) { /* the level's gradient, update and Adam fields are free now */
-    st = syn_final(io->final_grid, grid_slab(io->final_grid), aff, b.vf, b.vm, b.gu, b.tmp, (float *)b.af.m, 1, &io->u, &io->ui,
-                   err);
+  if (!st && !rc && io->final_grid) {
+    /* the gradient field and the Adam moments are free now: each side's two moments span a
+     * field's bytes (fp32: the first alone; bf16: both, laid out one after the other) */
+    st = syn_final(io->final_grid, grid_slab(io->final_grid), aff, b.vf, b.vm, b.gu, (float *)b.af.m, (float *)b.am.m, 1,
+                   &io->u, &io->ui, err);
     reg_trace("SyN final inversions and compositions in the last level's memory: %.1f ms", 1e3 * (reg_now() - t_it));
   } else if (!st && !rc && !kept) {
     rc = reg_cuda_fields_down(&s, 2, dev, full, v_slab ? &keep : nullptr);
