@@ -59,7 +59,10 @@ int64_t reg_blur_ring_planes(int64_t nx, int64_t ny, int64_t nstored, int r) {
   const char *e = getenv("FFDP_RING_MB"); /* comparisons of ring sizes; the planner reads it too */
   const int64_t budget = e && atof(e) > 0 ? (int64_t)(atof(e) * 1048576.0) : REG_RING_BYTES;
   int64_t q = budget / (P3 * (int64_t)sizeof(float));
-  const int64_t least = 2 * r + (2 * r > 4 ? 2 * r : 4); /* chunks of at least max(2r, 4) planes */
+  /* chunks of at least max(8r, 8) planes: the z pass of a chunk reads its 2r neighbouring planes
+   * again, a quarter more at most (at 1376^2 planes, chunks of 10 planes cost 7 % more per
+   * iteration than chunks of 40: bench/gpu/NOTES.md run 99) */
+  const int64_t least = 2 * r + (8 * r > 8 ? 8 * r : 8);
   if (q < least) q = least;
   return q < nstored ? q : nstored;
 }

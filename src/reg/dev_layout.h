@@ -61,7 +61,7 @@ void reg_layout_syn(int64_t n, int64_t nf, int64_t nm, int bf16_state, int masks
  * costs two launches and a 2r-plane z prologue, so a small ring is slower: 32 MB gives the
  * whole-field speed on the medium pair and within 7 % of it at 0.5 mm (bench/gpu/NOTES.md run
  * 98). Planes of that ring for a blur of radius r on nstored planes of nx x ny: about
- * REG_RING_BYTES (FFDP_RING_MB overrides, for comparisons), with chunks of at least max(2r, 4)
+ * REG_RING_BYTES (FFDP_RING_MB overrides, for comparisons), with chunks of at least max(8r, 8)
  * planes beside the 2r, never more than nstored; nstored beyond REG_RING_MAXR (the axis
  * passes, out of place); 0 for r = 0. The results do not depend on it. */
 #define REG_RING_MAXR 16
