@@ -119,12 +119,12 @@ else echo "FAIL plan with masks:"; cat plan_masks.txt; fail=1; fi
 # the deformable levels' device layout (dev_layout.c): warp, one gradient field that takes the
 # metric's gradient in its last third, moments, a ring of planes (greedy 56 B/voxel fp32, 44 bf16)
 for st in fp32:57 bf16:45; do
-  bpv=$("$ffdp" plan -f 512x512x512 -m 512x512x512 --greedy --state-precision ${st%%:*} | sed -n 's/.*= \([0-9.]*\) bytes per fixed voxel.*/\1/p')
+  bpv=$("$ffdp" plan -f 1024x1024x1024 -m 1024x1024x1024 --greedy --state-precision ${st%%:*} | sed -n 's/.*= \([0-9.]*\) bytes per fixed voxel.*/\1/p')
   if [ -n "$bpv" ] && awk "BEGIN{exit !($bpv <= ${st##*:})}"; then echo "ok   greedy plan ${st%%:*}: $bpv B/voxel"
   else echo "FAIL greedy plan ${st%%:*}: '$bpv' B/voxel (more than ${st##*:})"; fail=1; fi
 done
-if "$ffdp" plan -f 512x512x512 -m 512x512x512 --greedy | grep -q "smoothing ring" &&
-   ! "$ffdp" plan -f 512x512x512 -m 512x512x512 --greedy | grep -q "metric gradient"; then
+if "$ffdp" plan -f 1024x1024x1024 -m 1024x1024x1024 --greedy | grep -q "smoothing ring" &&
+   ! "$ffdp" plan -f 1024x1024x1024 -m 1024x1024x1024 --greedy | grep -q "metric gradient"; then
   echo "ok   plan lists the ring, not the shared metric gradient"
 else echo "FAIL plan buffers of a large greedy level"; fail=1; fi
 expect_fail "unknown output format"  "--output-format must be" "$ffdp" register -f $G -m $G -o reg_out/x_ --output-format zip
