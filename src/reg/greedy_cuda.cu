@@ -30,10 +30,9 @@ struct DevBufs {
 };
 
 cudaError_t alloc_level(reg_pyramid *pyr, DevBufs &b, reg_layout &L, long long n, long long nm, int bf16, int masks, long long nmask,
-                        const ffdp_slab &s, const ffdp_stage_spec *S, size_t *bytes) {
-  const long long ring = reg_step_ring_floats(s.nx, s.ny, s.zhi - s.zlo, S->grad_sigma, S->warp_sigma);
+                        long long plane, long long ring, size_t *bytes) {
   reg_layout_greedy(n, nm, bf16, masks, nmask, ring, &L);
-  b.ring_planes = ring / (3 * s.nx * s.ny), b.ring_floats = ring, b.shared = reg_grad_shared(n);
+  b.ring_planes = ring / (3 * plane), b.ring_floats = ring, b.shared = reg_grad_shared(n);
   *bytes = L.total;
   reg_cuda_pyramid_trim(pyr, (double)(L.total + REG_OP_SCRATCH_BYTES)); /* kept source planes give way */
   cudaError_t e = cudaMalloc(&b.block, L.total);
@@ -73,11 +72,11 @@ ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_
   double *hist = (double *)malloc((size_t)(S->iters[lv] + 1) * sizeof(double));
   const int masks = (L->fmask ? REG_HAS_FIXED_MASK : 0) | (L->mmask ? REG_HAS_MOVING_MASK : 0);
   const int bf16 = opt->state_precision == FFDP_STATE_BF16;
+  const long long ring = reg_step_ring_floats(s.nx, s.ny, s.zhi - s.zlo, S->grad_sigma, S->warp_sigma);
   ffdp_volume *spilled = nullptr; /* the kept field, moved to the host for want of room */
   if (carry && carry->dev) {
     reg_layout next;
-    reg_layout_greedy(n, nm, bf16, masks, ffdp_volume_nvox(L->M),
-                      reg_step_ring_floats(s.nx, s.ny, s.zhi - s.zlo, S->grad_sigma, S->warp_sigma), &next);
+    reg_layout_greedy(n, nm, bf16, masks, ffdp_volume_nvox(L->M), ring, &next);
     reg_cuda_pyramid_trim(L->pyr, (double)(next.total + REG_OP_SCRATCH_BYTES));
     if (reg_dev_field_make_room(carry, next.total, &spilled, err)) {
       free(hist);
@@ -85,7 +84,7 @@ ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_
     }
     if (spilled) u_prev = spilled;
   }
-  cudaError_t ce = hist ? alloc_level(L->pyr, b, lay, n, nm, bf16, masks, ffdp_volume_nvox(L->M), s, S, &need)
+  cudaError_t ce = hist ? alloc_level(L->pyr, b, lay, n, nm, bf16, masks, ffdp_volume_nvox(L->M), P, ring, &need)
                         : cudaErrorMemoryAllocation;
   ffdp_status st = FFDP_OK;
   if (ce)

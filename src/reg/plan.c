@@ -70,8 +70,7 @@ static void add_row(ffdp_plan *p, int stage, int level, ffdp_stage_kind kind, co
   memcpy(r->dim, dim, sizeof r->dim);
   r->nbuf = 0;
   for (int b = 0; b < L->n; b++) /* a buffer a layout leaves empty (a shared gradient) is not listed */
-    if (L->bytes[b] > 0 || !strcmp(L->name[b], "reduction scratch"))
-      r->buf_name[r->nbuf] = L->name[b], r->buf_bytes[r->nbuf++] = (double)L->bytes[b];
+    if (L->bytes[b] > 0) r->buf_name[r->nbuf] = L->name[b], r->buf_bytes[r->nbuf++] = (double)L->bytes[b];
   r->scratch_bytes = (double)REG_OP_SCRATCH_BYTES;
   r->bytes = (double)L->total + r->scratch_bytes;
   if (r->bytes > p->peak_bytes) p->peak_bytes = r->bytes, p->peak_row = p->nrows - 1;

@@ -5,7 +5,6 @@
 #include "ffdp/comm.h"
 #include "ffdp/register.h"
 #include "ops/ops.h"
-#include "reg/dev_layout.h"
 #ifdef __cplusplus
 extern "C" {
 #endif

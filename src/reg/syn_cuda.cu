@@ -30,15 +30,10 @@ struct SynBufs {
   void *block = nullptr;
 };
 
-long long syn_ring(const ffdp_slab &s, const ffdp_stage_spec *S) {
-  return reg_step_ring_floats(s.nx, s.ny, s.zhi - s.zlo, S->grad_sigma, S->warp_sigma);
-}
-
 cudaError_t alloc_syn(reg_pyramid *pyr, SynBufs &b, reg_layout &L, long long n, long long nf, long long nm, int bf16, int masks,
-                      long long nmask, const ffdp_slab &s, const ffdp_stage_spec *S, size_t *bytes) {
-  const long long ring = syn_ring(s, S);
+                      long long nmask, long long plane, long long ring, size_t *bytes) {
   reg_layout_syn(n, nf, nm, bf16, masks, nmask, ring, &L);
-  b.ring_planes = ring / (3 * s.nx * s.ny), b.ring_floats = ring, b.shared = reg_grad_shared(n);
+  b.ring_planes = ring / (3 * plane), b.ring_floats = ring, b.shared = reg_grad_shared(n);
   *bytes = L.total;
   reg_cuda_pyramid_trim(pyr, (double)(L.total + REG_OP_SCRATCH_BYTES)); /* kept source planes give way */
   cudaError_t e = cudaMalloc(&b.block, L.total);
@@ -176,10 +171,11 @@ ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_opt
   const int masks = (L->fmask ? REG_HAS_FIXED_MASK : 0) | (L->mmask ? REG_HAS_MOVING_MASK : 0);
   const int bf16 = opt->state_precision == FFDP_STATE_BF16;
   reg_dev_field *carry = io->carry;
+  const long long ring = reg_step_ring_floats(nx, ny, s.zhi - s.zlo, S->grad_sigma, S->warp_sigma);
   ffdp_volume *spilled[2] = {nullptr, nullptr}; /* kept fields moved to the host for want of room */
   if (carry && (carry[0].dev || carry[1].dev)) {
     reg_layout next;
-    reg_layout_syn(n, nf, nm, bf16, masks, ffdp_volume_nvox(L->M), syn_ring(s, S), &next);
+    reg_layout_syn(n, nf, nm, bf16, masks, ffdp_volume_nvox(L->M), ring, &next);
     reg_cuda_pyramid_trim(L->pyr, (double)(next.total + REG_OP_SCRATCH_BYTES));
     for (int k = 0; k < 2; k++)
       if (reg_dev_field_make_room(&carry[k], next.total, &spilled[k], err)) {
@@ -188,7 +184,7 @@ ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_opt
         return err->code;
       }
   }
-  cudaError_t ce = hist ? alloc_syn(L->pyr, b, lay, n, nf, nm, bf16, masks, ffdp_volume_nvox(L->M), s, S, &need)
+  cudaError_t ce = hist ? alloc_syn(L->pyr, b, lay, n, nf, nm, bf16, masks, ffdp_volume_nvox(L->M), P, ring, &need)
                         : cudaErrorMemoryAllocation;
   ffdp_status st = FFDP_OK;
   if (ce)
