@@ -118,11 +118,15 @@ if grep -q "fixed mask" plan_masks.txt && grep -q "moving mask" plan_masks.txt &
 else echo "FAIL plan with masks:"; cat plan_masks.txt; fail=1; fi
 # the deformable levels' device layout (dev_layout.c): warp, one gradient field that takes the
 # metric's gradient in its last third, moments, a ring of planes (greedy 56 B/voxel fp32, 44 bf16)
-for st in fp32:57 bf16:45; do
-  bpv=$("$ffdp" plan -f 1024x1024x1024 -m 1024x1024x1024 --greedy --state-precision ${st%%:*} | sed -n 's/.*= \([0-9.]*\) bytes per fixed voxel.*/\1/p')
-  if [ -n "$bpv" ] && awk "BEGIN{exit !($bpv <= ${st##*:})}"; then echo "ok   greedy plan ${st%%:*}: $bpv B/voxel"
-  else echo "FAIL greedy plan ${st%%:*}: '$bpv' B/voxel (more than ${st##*:})"; fail=1; fi
+# with the moments on the coarse grid (--state-resolution half) 3 B/voxel of moments in fp32
+for st in fp32:full:57 bf16:full:45 fp32:half:36 bf16:half:34.5; do
+  p=${st%%:*} r=${st#*:}; r=${r%%:*} top=${st##*:}
+  bpv=$("$ffdp" plan -f 1024x1024x1024 -m 1024x1024x1024 --greedy --state-precision $p --state-resolution $r |
+        sed -n 's/.*= \([0-9.]*\) bytes per fixed voxel.*/\1/p')
+  if [ -n "$bpv" ] && awk "BEGIN{exit !($bpv <= $top)}"; then echo "ok   greedy plan $p $r: $bpv B/voxel"
+  else echo "FAIL greedy plan $p $r: '$bpv' B/voxel (more than $top)"; fail=1; fi
 done
+expect_fail "unknown state resolution" "full or half" "$ffdp" register -f $G -m $G -o reg_out/x_ --state-resolution quarter
 if "$ffdp" plan -f 1024x1024x1024 -m 1024x1024x1024 --greedy | grep -q "smoothing ring" &&
    ! "$ffdp" plan -f 1024x1024x1024 -m 1024x1024x1024 --greedy | grep -q "metric gradient"; then
   echo "ok   plan lists the ring, not the shared metric gradient"

@@ -269,6 +269,27 @@ int main(void) {
     CHECK(dmax > 0, "bf16 moments gave the fp32 warp bit for bit: the state was not stored reduced");
     CHECK(fabs(n16 - n32) < 0.002 && f16 < 0.0005, "bf16 moments: NCC %.5f vs %.5f, folding %.4f%%", n16, n32, 100 * f16);
     ffdp_volume_free(W32), ffdp_volume_free(W16);
+    /* the moments on the coarse grid (fp32, then bf16 there too): another warp that scores as
+     * well and does not fold */
+    for (int b = 0; b < 2; b++) {
+      ffdp_reg_options oh = o32;
+      oh.state_resolution = FFDP_STATE_HALF, oh.state_precision = b ? FFDP_STATE_BF16 : FFDP_STATE_F32;
+      ffdp_reg_result *rh;
+      CHECK(ffdp_register(F, Md, &oh, &rh, &err) == FFDP_OK, "coarse moments: %s", err.msg);
+      const ffdp_volume *uh = ffdp_reg_result_warp(rh);
+      double dh = 0;
+      for (int64_t i = 0; i < 3 * ffdp_volume_nvox(u32); i++)
+        dh = fmax(dh, fabs(ffdp_volume_cdata(u32)[i] - ffdp_volume_cdata(uh)[i]));
+      ffdp_volume *WH;
+      ffdp_warp_image(Md, d, wf, ffdp_reg_result_affine(rh), uh, 0, &WH, &err);
+      const double nh = ffdp_global_ncc(F, WH), fh = ffdp_folding_fraction(uh, ffdp_reg_result_affine(rh));
+      printf("greedy, coarse %s moments: NCC %.5f (fp32 on every voxel %.5f), largest warp difference %.4f mm, "
+             "folding %.4f%%\n", b ? "bf16" : "fp32", nh, n32, dh, 100 * fh);
+      CHECK(dh > 0, "coarse moments gave the full-grid warp bit for bit: the state was not coarse");
+      CHECK(nh > n32 - 0.002 && fh < 0.0005, "coarse moments: NCC %.5f vs %.5f, folding %.4f%%", nh, n32, 100 * fh);
+      ffdp_volume_free(WH);
+      ffdp_reg_result_free(rh);
+    }
     ffdp_reg_result_free(r32), ffdp_reg_result_free(r16);
   }
 

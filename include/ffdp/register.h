@@ -46,6 +46,10 @@ typedef struct ffdp_stage_spec {
 /* How the deformable stages store their Adam moments; arithmetic is fp32 either way. bf16
  * halves the optimiser state (the largest part of a SyN level), CUDA device only. */
 typedef enum { FFDP_STATE_F32 = 0, FFDP_STATE_BF16 = 1 } ffdp_state_precision;
+/* Where the deformable stages keep their Adam moments: on every voxel (FULL), or on every
+ * second voxel per axis (HALF: 1/8 of the state; each voxel's step is the mean direction of
+ * the coarse points around it; accuracy cost in bench/accuracy.md). */
+typedef enum { FFDP_STATE_FULL = 0, FFDP_STATE_HALF = 1 } ffdp_state_resolution;
 
 /* How ranks read the moving image (and, for SyN, the fixed image) at their sample points,
  * which can lie in other ranks' planes. Each rank holds its own planes of the level image and
@@ -76,6 +80,8 @@ typedef struct ffdp_reg_options {
                                     device 0, ranks take their host's devices in turn */
   ffdp_state_precision state_precision; /* storage of the deformable optimiser state (Adam moments;
                                     bf16: 12 B per voxel and field less, CPU and CUDA) */
+  ffdp_state_resolution state_resolution; /* HALF: the moments on a grid of half the resolution
+                                    (21 of 24 B per voxel and field less in fp32) */
   int inputs_normalized;         /* fixed and moving were scaled to [0,1] by ffdp_volume_normalize:
                                     used as they are, without the normalized copies (8 bytes per
                                     voxel of host memory less; the same registration) */

@@ -52,6 +52,10 @@ static void usage(FILE *f) {
     "  --state-precision fp32|bf16  storage of the deformable optimiser state (Adam moments; default\n"
     "                   fp32); bf16 saves 12 B per voxel and field on the GPU or the CPU ('ffdp plan'\n"
     "                   shows the effect on GPU memory)\n"
+    "  --state-resolution full|half  where the Adam moments live: on every voxel (default) or on\n"
+    "                   every second voxel per axis (1/8 of the state; each voxel steps along the\n"
+    "                   mean Adam direction of the coarse points around it): 21 B per voxel and\n"
+    "                   field less in fp32, on the GPU or the CPU (accuracy: bench/accuracy.md)\n"
     "  --image-exchange window|ring|local  ranks: how sample points reach the moving image's planes\n"
     "                   on other ranks: fetch the planes they can reach from the ranks holding them\n"
     "                   (window, default), pass every rank's planes round once per iteration (ring,\n"
@@ -339,7 +343,7 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
   char metric_fixed[CLI_PATH_MAX] = "", metric_moving[CLI_PATH_MAX] = ""; /* from ANTs-style --metric */
   cli_ants_opts ants; /* what a pasted antsRegistration command set */
   memset(&ants, 0, sizeof ants);
-  int threads = 0, verbose = 0, moments = 1, custom = 0, device = 0, bf16 = 0, gpus = 0;
+  int threads = 0, verbose = 0, moments = 1, custom = 0, device = 0, bf16 = 0, half = 0, gpus = 0;
   ffdp_image_exchange exchange = FFDP_EXCHANGE_WINDOW;
   int sharded = 1;
   ffdp_reg_options opt;
@@ -356,7 +360,8 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
   } while (0)
     if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
       if (plan_only)
-        printf("usage: ffdp plan -f FIXED -m MOVING [preset | stages] [--state-precision bf16] [--gpus N]\n"
+        printf("usage: ffdp plan -f FIXED -m MOVING [preset | stages] [--state-precision bf16]\n"
+               "                 [--state-resolution half] [--gpus N]\n"
                "                 [--json FILE]\n\n"
                "Prints the GPU memory each stage level of 'ffdp register' with the same options would\n"
                "allocate, the peak, and whether it fits the free memory of GPU 0 (when there is one).\n"
@@ -365,6 +370,7 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
                "be grid sizes NXxNYxNZ[@SPACING_MM] (no file needed), to plan before the images exist.\n\n"
                "examples:\n"
                "  ffdp plan -f ch2better.nii.gz -m T1_head_2mm.nii.gz --syn --state-precision bf16\n"
+               "  ffdp plan -f MNI152_T1_1mm_brain.nii.gz -m t1_brain.nii.gz --syn --state-resolution half\n"
                "  ffdp plan -f big_fixed.nii -m big_moving.nii --greedy --gpus 2\n"
                "  ffdp plan -f 2400x2400x2400@0.1 -m 2400x2400x2400@0.1 --greedy --gpus 8\n");
       else
@@ -428,6 +434,11 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
       if (!strcmp(v, "fp32")) bf16 = 0;
       else if (!strcmp(v, "bf16")) bf16 = 1;
       else return cli_errorf("--state-precision must be fp32 or bf16, not '%s'", v);
+    } else if (!strcmp(a, "--state-resolution")) {
+      NEED_VALUE();
+      if (!strcmp(v, "full")) half = 0;
+      else if (!strcmp(v, "half")) half = 1;
+      else return cli_errorf("--state-resolution must be full or half, not '%s'", v);
     }
     else if (!strcmp(a, "--rigid") || !strcmp(a, "--affine") || !strcmp(a, "--greedy") || !strcmp(a, "--syn")) preset = a + 2;
     else if (!strcmp(a, "--transform") || !strcmp(a, "-t")) {
@@ -528,6 +539,7 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
   if (ffdp_comm_rank(comm) != 0) verbose = -1, json = NULL;
   if (ants.notes[0] && verbose >= 0 && !plan_only) fputs(ants.notes, stderr);
   opt.state_precision = bf16 ? FFDP_STATE_BF16 : FFDP_STATE_F32;
+  opt.state_resolution = half ? FFDP_STATE_HALF : FFDP_STATE_FULL;
   opt.image_exchange = exchange;
   if (threads) omp_set_num_threads(threads);
   ffdp_plan plan;
@@ -758,7 +770,8 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
       cJSON_AddBoolToObject(j, "sharded_inputs", sharded);
     }
     if (device == 1) cJSON_AddStringToObject(j, "gpu_transport", ffdp_comm_gpu_transport(opt.comm));
-    if (device == 1) cJSON_AddStringToObject(j, "state_precision", bf16 ? "bf16" : "fp32");
+    cJSON_AddStringToObject(j, "state_precision", bf16 ? "bf16" : "fp32");
+    cJSON_AddStringToObject(j, "state_resolution", half ? "half" : "full");
     cJSON_AddNumberToObject(j, "registration_seconds", t_reg);
     cJSON_AddNumberToObject(j, "output_seconds", outs.t_fold + outs.t_warped + outs.t_transforms); /* scores + files */
     cJSON_AddNumberToObject(j, "total_seconds", t_total);

@@ -84,6 +84,14 @@ int ffdp_cuda_adam_step_dev(long long n, float *d, void *m, void *v, int bf16_st
  * The field's halo planes around fs must be stored in U (as compose_fwd with us = fs). */
 int ffdp_cuda_compose_adam(const ffdp_warp *w, const ffdp_slab *fs, const float *grad, void *m, void *v, int bf16_state,
                            const float *inv_dev, int t, double step, const float *U, float *out, void *stream);
+/* Adam with its moments on the coarse grid of slab s (points at voxels (2i, 2j, 2k): nx/2 + 1
+ * by ny/2 + 1 points per plane, planes [z0/2, z1/2 + 1); reg/coarse_moments.c is the CPU
+ * operator): the smoothed gradient d (stored planes of s, valid two planes past the owned ones
+ * within the grid) times *inv_dev restricted to the coarse points (tent weights), m and v
+ * updated there, then d's owned planes receive the step: -step · the mean Adam direction of
+ * each voxel's coarse points. inv_dev == 0: d = 0, the moments untouched. */
+int ffdp_cuda_coarse_adam(const ffdp_slab *s, float *d, void *m, void *v, int bf16_state, const float *inv_dev, int t,
+                          double step, void *stream);
 /* ffdp_cuda_blur of a 3-vector field that also leaves, like maxnorm3_dev, the largest norm of
  * the owned output in scratch[1024] and its inverse in scratch[1025] (computed in the blur's
  * epilogue where the fused blur runs: one pass fewer over the field). */

@@ -39,12 +39,13 @@ typedef struct {
 } buf_spec;
 
 static void build(reg_layout *L, const buf_spec *b, int nb, int64_t n, int64_t nf, int64_t nm, int bf16_state,
-                  int64_t ring, int ring_id) {
+                  int64_t nmom, int64_t ring, int ring_id) {
   reset(L);
   const size_t st = bf16_state ? 2 : 4;
   for (int i = 0; i < nb; i++) {
     size_t count = b[i].sized == MOVING  ? (size_t)nm
                    : b[i].sized == FIXED ? (size_t)nf
+                   : b[i].state          ? (size_t)nmom /* on the stored voxels or the coarse grid */
                                          : (size_t)(b[i].per_voxel * (double)n);
     add(L, b[i].id, b[i].name, count * (b[i].state ? st : sizeof(float)));
   }
@@ -75,7 +76,8 @@ int64_t reg_step_ring_floats(int64_t nx, int64_t ny, int64_t nstored, double gra
 
 int reg_grad_shared(int64_t n) { return n >= REG_SHARED_GRAD_MIN; }
 
-void reg_layout_greedy(int64_t n, int64_t nm, int bf16_state, int masks, int64_t nmask, int64_t ring, reg_layout *L) {
+void reg_layout_greedy(int64_t n, int64_t nm, int bf16_state, int64_t nmom, int masks, int64_t nmask, int64_t ring,
+                       reg_layout *L) {
   const double gm = reg_grad_shared(n) ? 0 : 1; /* else in the gradient field's last third */
   const buf_spec b[] = {{GR_F, "fixed image", 1, SLAB, 0},
                         {GR_M, "moving image", 0, MOVING, 0},
@@ -84,12 +86,12 @@ void reg_layout_greedy(int64_t n, int64_t nm, int bf16_state, int masks, int64_t
                         {GR_GM, "metric gradient", gm, SLAB, 0},
                         {GR_AM, "Adam first moment", 3, SLAB, 1},
                         {GR_AV, "Adam second moment", 3, SLAB, 1}};
-  build(L, b, 7, n, n, nm, bf16_state, ring, GR_RING);
+  build(L, b, 7, n, n, nm, bf16_state, nmom, ring, GR_RING);
   add_masks(L, masks, n, nmask);
 }
 
-void reg_layout_syn(int64_t n, int64_t nf, int64_t nm, int bf16_state, int masks, int64_t nmask, int64_t ring,
-                    reg_layout *L) {
+void reg_layout_syn(int64_t n, int64_t nf, int64_t nm, int bf16_state, int64_t nmom, int masks, int64_t nmask,
+                    int64_t ring, reg_layout *L) {
   const double gf = reg_grad_shared(n) ? 0 : 1; /* else in the gradient field's last third */
   const buf_spec b[] = {{SY_F, "fixed image", 0, FIXED, 0},
                         {SY_M, "moving image", 0, MOVING, 0},
@@ -102,16 +104,17 @@ void reg_layout_syn(int64_t n, int64_t nf, int64_t nm, int bf16_state, int masks
                         {SY_AFV, "Adam second moment (fixed side)", 3, SLAB, 1},
                         {SY_AMM, "Adam first moment (moving side)", 3, SLAB, 1},
                         {SY_AMV, "Adam second moment (moving side)", 3, SLAB, 1}};
-  build(L, b, 11, n, nf, nm, bf16_state, ring, SY_RING);
+  build(L, b, 11, n, nf, nm, bf16_state, nmom, ring, SY_RING);
   add_masks(L, masks, n, nmask);
 }
 
-void reg_layout_syn_final(int64_t n, reg_layout *L) {
+void reg_layout_syn_final(int64_t n, int three, reg_layout *L) {
   const size_t v = 3 * (size_t)n * sizeof(float);
   reset(L);
   add(L, SF_VF, "fixed-side half warp", v);
   add(L, SF_VM, "moving-side half warp", v);
-  add(L, SF_W, "inverse being built", v);
+  add(L, SF_W, three ? "inverse being built / composed warp" : "inverse being built", v);
+  if (three) return;
   add(L, SF_TMP, "inversion scratch", v);
   add(L, SF_OUT, "composed warp", v);
 }

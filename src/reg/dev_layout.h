@@ -52,9 +52,12 @@ enum { LI_F, LI_M, LI_MOVED, LI_G, LI_GB };
  * less, for a few more launches per iteration, which small levels are better without. */
 #define REG_SHARED_GRAD_MIN ((int64_t)1 << 20)
 int reg_grad_shared(int64_t n);
-void reg_layout_greedy(int64_t n, int64_t nm, int bf16_state, int masks, int64_t nmask, int64_t ring, reg_layout *L);
-void reg_layout_syn(int64_t n, int64_t nf, int64_t nm, int bf16_state, int masks, int64_t nmask, int64_t ring,
-                    reg_layout *L);
+/* nmom: values of each Adam moment buffer (reg_moment_values: 3 per stored voxel, or per
+ * coarse point with the moments on the coarse grid). */
+void reg_layout_greedy(int64_t n, int64_t nm, int bf16_state, int64_t nmom, int masks, int64_t nmask, int64_t ring,
+                       reg_layout *L);
+void reg_layout_syn(int64_t n, int64_t nf, int64_t nm, int bf16_state, int64_t nmom, int masks, int64_t nmask,
+                    int64_t ring, reg_layout *L);
 
 /* The deformable step smooths its fields in place (ffdp_cuda_blur_inplace3), staging
  * xy-filtered planes in a ring of a few planes instead of a second field. Each chunk of planes
@@ -70,7 +73,8 @@ int64_t reg_blur_ring_planes(int64_t nx, int64_t ny, int64_t nstored, int r);
 /* Floats of the ring for both smoothings of a deformable step (sigmas in voxels); at least a
  * plane, which the shared gradient's last plane is copied into (reg_cuda_sample_bwd_shared). */
 int64_t reg_step_ring_floats(int64_t nx, int64_t ny, int64_t nstored, double grad_sigma, double warp_sigma);
-void reg_layout_syn_final(int64_t n, reg_layout *L);
+/* three: the final in three fields (syn_cuda.cu, with the moments on the coarse grid). */
+void reg_layout_syn_final(int64_t n, int three, reg_layout *L);
 void reg_layout_linear(int64_t n, int64_t nplanes, int64_t nm, int masks, reg_layout *L);
 
 /* Device memory an operator may take for itself while it runs (block partials of the

@@ -58,13 +58,13 @@ static void field_adam(float *g, const reg_moments *mo, int64_t off, int64_t n, 
   }
 }
 
-void reg_moments_alloc(reg_moments *mo, int fields, int64_t n3, int bf16) {
+void reg_moments_alloc(reg_moments *mo, int fields, int64_t n3, int bf16, int coarse) {
   const size_t es = bf16 ? 2 : 4;
   char *p = calloc((size_t)n3 * 2 * (size_t)fields, es);
   for (int k = 0; k < fields; k++) {
     mo[k].m = p ? p + (size_t)(2 * k) * (size_t)n3 * es : NULL;
     mo[k].v = p ? p + (size_t)(2 * k + 1) * (size_t)n3 * es : NULL;
-    mo[k].bf16 = bf16;
+    mo[k].bf16 = bf16, mo[k].coarse = coarse;
   }
 }
 
@@ -88,10 +88,17 @@ int reg_field_step(const ffdp_comm *comm, const ffdp_slab *s, float *u, float *g
   float *d = tmp; /* the update; gu, once smoothed into it, takes the composition */
   ffdp_status st = c->halo(c, s, gu, 3, err);
   if ((st = c->agree(c, st, err))) return -1;
-  ffdp_blur_f32(s, gu, 3, gs, d);
+  ffdp_slab ext = *s; /* the coarse step reads the smoothed gradient two planes past the owned */
+  if (mo->coarse) reg_coarse_extend(s, &ext);
+  ffdp_blur_f32(&ext, gu, 3, gs, d);
   double mx = c->max(c, reg_max_norm3(d + own, n));
   const int moved = mx > 0;
-  if (moved) {
+  if (moved && mo->coarse) {
+    st = reg_coarse_adam(s, d, mo, t, step, (float)(1.0 / mx))
+             ? ffdp_fail(err, FFDP_ERR_NOMEM, "the coarse Adam step: out of memory")
+             : FFDP_OK;
+    if ((st = c->agree(c, st, err))) return -1;
+  } else if (moved) {
     field_adam(d + own, mo, own, 3 * n, t, step, (float)(1.0 / mx));
   } else { /* a vanished gradient: a zero update (the warp is still smoothed), then the level stops */
     memset(d + own, 0, (size_t)n * 3 * sizeof(float));
@@ -133,13 +140,14 @@ void reg_compose_warp(ffdp_mat4 fixed_vox2world, ffdp_mat4 aff, ffdp_warp *cw) {
 
 /* Planes of halo a deformable level needs: the metric's window, both smoothings, and room for
  * the composition's lookups (normalized Adam steps stay well under 3 voxels). */
-int64_t reg_deformable_halo(const ffdp_stage_spec *S) {
+int64_t reg_deformable_halo(const ffdp_stage_spec *S, int coarse_state) {
   int64_t h = 4;
   if (S->metric.kind == FFDP_METRIC_CC) {
     ffdp_lncc_params p = {S->metric.window, FFDP_WINDOW_BOX, 1e-5};
     h = ffdp_lncc_halo(&p) > h ? ffdp_lncc_halo(&p) : h;
   }
-  const int64_t g = ffdp_blur_radius(S->grad_sigma), w = ffdp_blur_radius(S->warp_sigma);
+  /* moments on the coarse grid: the gradient is smoothed two planes past the owned ones */
+  const int64_t g = ffdp_blur_radius(S->grad_sigma) + (coarse_state ? 2 : 0), w = ffdp_blur_radius(S->warp_sigma);
   h = g > h ? g : h;
   return w > h ? w : h;
 }
@@ -177,12 +185,14 @@ static ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ff
    * 24 B of moments */
   float *buf = calloc((size_t)n * 9, sizeof(float));
   reg_moments mo;
-  reg_moments_alloc(&mo, 1, 3 * n, opt->state_precision == FFDP_STATE_BF16);
+  const int coarse = opt->state_resolution == FFDP_STATE_HALF;
+  const int64_t nm = reg_moment_values(&s, coarse);
+  reg_moments_alloc(&mo, 1, nm, opt->state_precision == FFDP_STATE_BF16, coarse);
   double *hist = malloc((size_t)(S->iters[lv] + 1) * sizeof(double));
   ffdp_status st = FFDP_OK;
   if (!buf || !mo.m || !hist)
     st = ffdp_fail(err, FFDP_ERR_NOMEM, "greedy level %d: cannot allocate %.1f MB", lv + 1,
-                   n * (36.0 + (mo.bf16 ? 12 : 24)) / 1e6);
+                   (n * 36.0 + nm * (mo.bf16 ? 4 : 8)) / 1e6);
   if ((st = c->agree(c, st, err))) {
     free(buf), free(mo.m), free(hist);
     return st;
@@ -250,7 +260,7 @@ ffdp_status reg_greedy_stage(reg_pyramid *pyr, const ffdp_reg_options *opt, int 
   sum->kind = S->kind;
   sum->iterations = 0;
   ffdp_status st = FFDP_OK;
-  const int64_t halo = reg_deformable_halo(S);
+  const int64_t halo = reg_deformable_halo(S, opt->state_resolution == FFDP_STATE_HALF);
   const int to_root = reg_result_to_root(opt, si, c);
   reg_handover ho; /* each rank's planes of the last level, when the next needs no others' */
   memset(&ho, 0, sizeof ho);

@@ -29,9 +29,9 @@ struct DevBufs {
   void *block = nullptr;
 };
 
-cudaError_t alloc_level(reg_pyramid *pyr, DevBufs &b, reg_layout &L, long long n, long long nm, int bf16, int masks, long long nmask,
-                        long long plane, long long ring, size_t *bytes) {
-  reg_layout_greedy(n, nm, bf16, masks, nmask, ring, &L);
+cudaError_t alloc_level(reg_pyramid *pyr, DevBufs &b, reg_layout &L, long long n, long long nm, int bf16, long long nmom,
+                        int coarse, int masks, long long nmask, long long plane, long long ring, size_t *bytes) {
+  reg_layout_greedy(n, nm, bf16, nmom, masks, nmask, ring, &L);
   b.ring_planes = ring / (3 * plane), b.ring_floats = ring, b.shared = reg_grad_shared(n);
   *bytes = L.total;
   reg_cuda_pyramid_trim(pyr, (double)(L.total + REG_OP_SCRATCH_BYTES)); /* kept source planes give way */
@@ -41,7 +41,7 @@ cudaError_t alloc_level(reg_pyramid *pyr, DevBufs &b, reg_layout &L, long long n
   b.F = (float *)(p + L.off[GR_F]), b.M = (float *)(p + L.off[GR_M]);
   b.u = (float *)(p + L.off[GR_U]), b.gu = (float *)(p + L.off[GR_GU]), b.gm = (float *)(p + L.off[GR_GM]);
   b.ring = (float *)(p + L.off[GR_RING]);
-  b.adam.m = p + L.off[GR_AM], b.adam.v = p + L.off[GR_AV], b.adam.bf16 = bf16;
+  b.adam.m = p + L.off[GR_AM], b.adam.v = p + L.off[GR_AV], b.adam.bf16 = bf16, b.adam.coarse = coarse;
   b.red = (float *)(p + L.off[GR_RED]);
   return cudaMemsetAsync(b.block, 0, L.total);
 }
@@ -71,12 +71,13 @@ ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_
   size_t need = 0;
   double *hist = (double *)malloc((size_t)(S->iters[lv] + 1) * sizeof(double));
   const int masks = (L->fmask ? REG_HAS_FIXED_MASK : 0) | (L->mmask ? REG_HAS_MOVING_MASK : 0);
-  const int bf16 = opt->state_precision == FFDP_STATE_BF16;
+  const int bf16 = opt->state_precision == FFDP_STATE_BF16, coarse = opt->state_resolution == FFDP_STATE_HALF;
+  const long long nmom = reg_moment_values(&s, coarse); /* values of each moment */
   const long long ring = reg_step_ring_floats(s.nx, s.ny, s.zhi - s.zlo, S->grad_sigma, S->warp_sigma);
   ffdp_volume *spilled = nullptr; /* the kept field, moved to the host for want of room */
   if (carry && carry->dev) {
     reg_layout next;
-    reg_layout_greedy(n, nm, bf16, masks, ffdp_volume_nvox(L->M), ring, &next);
+    reg_layout_greedy(n, nm, bf16, nmom, masks, ffdp_volume_nvox(L->M), ring, &next);
     reg_cuda_pyramid_trim(L->pyr, (double)(next.total + REG_OP_SCRATCH_BYTES));
     if (reg_dev_field_make_room(carry, next.total, &spilled, err)) {
       free(hist);
@@ -84,7 +85,7 @@ ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_
     }
     if (spilled) u_prev = spilled;
   }
-  cudaError_t ce = hist ? alloc_level(L->pyr, b, lay, n, nm, bf16, masks, ffdp_volume_nvox(L->M), P, ring, &need)
+  cudaError_t ce = hist ? alloc_level(L->pyr, b, lay, n, nm, bf16, nmom, coarse, masks, ffdp_volume_nvox(L->M), P, ring, &need)
                         : cudaErrorMemoryAllocation;
   ffdp_status st = FFDP_OK;
   if (ce)
@@ -217,7 +218,7 @@ extern "C" ffdp_status reg_greedy_stage_cuda(reg_pyramid *pyr, const ffdp_reg_op
   sum->kind = S->kind;
   sum->iterations = 0;
   ffdp_status st = FFDP_OK;
-  const int64_t halo = reg_deformable_halo(S);
+  const int64_t halo = reg_deformable_halo(S, opt->state_resolution == FFDP_STATE_HALF);
   reg_handover ho; /* ranks: each one's planes of the last level, when not gathered */
   memset(&ho, 0, sizeof ho);
   reg_dev_field carry; /* one process: a level's field kept on the device for the next */

@@ -62,6 +62,17 @@ static int64_t busiest_planes(int64_t nz, int ranks, int64_t halo, int deformabl
   return most;
 }
 
+/* Values of each Adam moment buffer on the busiest rank (reg_moment_values). */
+static int64_t busiest_moments(const int64_t fd[3], int nact, int64_t halo, int coarse) {
+  int64_t most = 0;
+  for (int r = 0; r < nact; r++) {
+    const ffdp_slab s = nact > 1 ? ffdp_slab_split(fd[0], fd[1], fd[2], r, nact, halo) : ffdp_slab_whole(fd[0], fd[1], fd[2]);
+    const int64_t v = reg_moment_values(&s, coarse);
+    most = v > most ? v : most;
+  }
+  return most;
+}
+
 static void add_row(ffdp_plan *p, int stage, int level, ffdp_stage_kind kind, const int64_t dim[3], int64_t nm,
                     int ranks, int64_t planes, const reg_layout *L) {
   ffdp_plan_row *r = &p->rows[p->nrows++];
@@ -94,7 +105,7 @@ ffdp_status ffdp_reg_plan_gpus(const int64_t fixed_dim[3], ffdp_mat4 fixed_vox2w
     if (fixed_dim[a] < 1 || moving_dim[a] < 1) return ffdp_fail(err, FFDP_ERR_INVALID, "image dimensions must be positive");
   ffdp_reg_options o;
   resolve_for_grid(opt, fixed_vox2world, &o);
-  const int bf16 = o.state_precision == FFDP_STATE_BF16;
+  const int bf16 = o.state_precision == FFDP_STATE_BF16, coarse = o.state_resolution == FFDP_STATE_HALF;
   const int masks = (opt->fixed_mask ? REG_HAS_FIXED_MASK : 0) | (opt->moving_mask ? REG_HAS_MOVING_MASK : 0);
   for (int i = 0; i < o.nstages; i++) {
     const ffdp_stage_spec *S = &o.stages[i];
@@ -113,7 +124,7 @@ ffdp_status ffdp_reg_plan_gpus(const int64_t fixed_dim[3], ffdp_mat4 fixed_vox2w
       /* each rank stores its slab (with halos) of the level's fields; the images it samples whole */
       const int deformable = S->kind == FFDP_STAGE_GREEDY || S->kind == FFDP_STAGE_SYN;
       int64_t halo = 0;
-      if (deformable) halo = reg_deformable_halo(S);
+      if (deformable) halo = reg_deformable_halo(S, coarse);
       else if (S->metric.kind == FFDP_METRIC_CC) {
         ffdp_lncc_params p = {S->metric.window, FFDP_WINDOW_BOX, 1e-5};
         halo = ffdp_lncc_halo(&p);
@@ -127,8 +138,9 @@ ffdp_status ffdp_reg_plan_gpus(const int64_t fixed_dim[3], ffdp_mat4 fixed_vox2w
       const int64_t wm = nact > 1 ? window_estimate(nm, md[2], planes, fd[2]) : nm;
       const int64_t wf = nact > 1 ? window_estimate(nf, fd[2], planes, fd[2]) : nf;
       const int64_t ring = reg_step_ring_floats(fd[0], fd[1], planes, S->grad_sigma, S->warp_sigma);
-      if (S->kind == FFDP_STAGE_GREEDY) reg_layout_greedy(n, wm, bf16, masks, nm, ring, &L);
-      else if (S->kind == FFDP_STAGE_SYN) reg_layout_syn(n, wf, wm, bf16, masks, nm, ring, &L);
+      const int64_t nmom = deformable ? busiest_moments(fd, nact, halo, coarse) : 0;
+      if (S->kind == FFDP_STAGE_GREEDY) reg_layout_greedy(n, wm, bf16, nmom, masks, nm, ring, &L);
+      else if (S->kind == FFDP_STAGE_SYN) reg_layout_syn(n, wf, wm, bf16, nmom, masks, nm, ring, &L);
       else reg_layout_linear(n, owned, nm, masks, &L);
       add_row(plan, i, l, S->kind, fd, nm, nact, planes, &L);
     }
@@ -143,7 +155,7 @@ ffdp_status ffdp_reg_plan_gpus(const int64_t fixed_dim[3], ffdp_mat4 fixed_vox2w
         const int64_t h = fixed_dim[2] / 16 + 2, p = (fixed_dim[2] + gpus - 1) / gpus + 2 * h;
         planes = p < planes ? p : planes;
       }
-      reg_layout_syn_final(fixed_dim[0] * fixed_dim[1] * planes, &L);
+      reg_layout_syn_final(fixed_dim[0] * fixed_dim[1] * planes, coarse, &L);
       add_row(plan, i, -1, S->kind, fixed_dim, 0, gpus, planes, &L);
     }
   }
@@ -167,16 +179,19 @@ double ffdp_reg_host_floor(const int64_t fixed_dim[3], ffdp_mat4 fixed_vox2world
     if (S->kind != FFDP_STAGE_GREEDY && S->kind != FFDP_STAGE_SYN) continue;
     /* per stored voxel of a level (greedy.c, syn.c): greedy 9 floats and one field's moments,
      * SyN 13 floats and two fields' */
-    const double per = S->kind == FFDP_STAGE_GREEDY ? 36 + 6 * moments : 52 + 12 * moments;
-    const int64_t halo = reg_deformable_halo(S);
+    const int coarse = o.state_resolution == FFDP_STATE_HALF;
+    const int64_t halo = reg_deformable_halo(S, coarse);
     for (int l = 0; l < S->nlevels && l < FFDP_MAX_LEVELS; l++) {
       const int k = S->shrink[l] < 1 ? 1 : S->shrink[l], f[3] = {k, k, k};
       int64_t fd[3] = {fixed_dim[0], fixed_dim[1], fixed_dim[2]};
       ffdp_mat4 wo;
       if (k > 1) ffdp_shrink_grid(fixed_dim, fixed_vox2world, f, fd, &wo);
       const int nact = ranks > 1 ? reg_level_ranks(ranks, fd[2], halo) : 1;
-      const double owned = (double)((fd[2] + nact - 1) / nact) * (double)(fd[0] * fd[1]); /* halos not counted */
-      level = fmax(level, owned * per);
+      const int64_t own = (fd[2] + nact - 1) / nact; /* halos not counted */
+      const double owned = (double)own * (double)(fd[0] * fd[1]);
+      const ffdp_slab sl = {fd[0], fd[1], fd[2], 0, own, 0, own};
+      const double mom = (double)reg_moment_values(&sl, coarse) * 2 * moments; /* m and v of a field */
+      level = fmax(level, S->kind == FFDP_STAGE_GREEDY ? owned * 36 + mom : owned * 52 + 2 * mom);
     }
   }
   return images + level;

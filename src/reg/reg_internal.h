@@ -175,10 +175,25 @@ ffdp_status reg_invert_field_planes(const ffdp_volume *v, int iters, int64_t z0,
 typedef struct reg_moments {
   void *m, *v;
   int bf16;
+  int coarse; /* on the coarse grid of the slab (coarse_moments.c), else on its stored voxels */
 } reg_moments;
-/* Both moments of `fields` fields of 3n values in one zeroed allocation, field k at k-th place
- * (free mo[0].m); NULL m on failure. */
-void reg_moments_alloc(reg_moments *mo, int fields, int64_t n3, int bf16);
+/* Both moments of `fields` fields of n3 values each (reg_moment_values) in one zeroed
+ * allocation, field k at k-th place (free mo[0].m); NULL m on failure. */
+void reg_moments_alloc(reg_moments *mo, int fields, int64_t n3, int bf16, int coarse);
+/* Moments on a grid of half the resolution (coarse_moments.c). Coarse points lie at voxels
+ * (2i, 2j, 2k): reg_coarse_axis(n) of them along an axis of n voxels (one past the last voxel
+ * when n is even). A slab keeps coarse planes [k0, k1) = [z0/2, z1/2 + 1). */
+int64_t reg_coarse_axis(int64_t n);
+void reg_coarse_planes(const ffdp_slab *s, int64_t *k0, int64_t *k1);
+/* Values (3 per point) of one moment of a field on slab s: stored voxels, or coarse points. */
+int64_t reg_moment_values(const ffdp_slab *s, int coarse);
+/* The planes whose smoothed gradient the coarse step reads: s's owned planes and two more on
+ * each side (within the grid). */
+void reg_coarse_extend(const ffdp_slab *s, ffdp_slab *ext);
+/* The Adam step on the coarse grid: d (stored planes of s, valid on reg_coarse_extend's planes)
+ * holds the smoothed gradient, times scale its normalized form; on return its owned planes hold
+ * the step -step · mean of the coarse directions. 0, or -1 when out of memory. */
+int reg_coarse_adam(const ffdp_slab *s, float *d, const reg_moments *mo, int t, double step, float scale);
 /* One optimiser step on a displacement field u (3 comps on slab s of comm's ranks):
  *   d = -step · Adam(blur(gu, grad_sigma) / max|.|),  u <- blur(d + u∘(p + S_cw·d), warp_sigma).
  * All fields are stored over [zlo, zhi); gu's halo is filled here, u's halo is valid on return.
@@ -199,7 +214,7 @@ int reg_result_to_root(const ffdp_reg_options *opt, int si, const ffdp_comm *com
 /* Whether it hands each rank only its share of their planes instead (result_shares). */
 int reg_result_shares(const ffdp_reg_options *opt, int si, const ffdp_comm *comm);
 /* Halo planes a deformable level needs, and how many ranks can take a level of nz planes. */
-int64_t reg_deformable_halo(const ffdp_stage_spec *S);
+int64_t reg_deformable_halo(const ffdp_stage_spec *S, int coarse_state);
 int reg_level_ranks(int size, int64_t nz, int64_t halo);
 /* Compose warp for updates applied before the affine: p + Wf^-1·A^-1·d(p). */
 void reg_compose_warp(ffdp_mat4 fixed_vox2world, ffdp_mat4 aff, ffdp_warp *cw);

@@ -134,6 +134,8 @@ ffdp_status ffdp_register(const ffdp_volume *fixed, const ffdp_volume *moving, c
 #endif
   if ((unsigned)opt->state_precision > FFDP_STATE_BF16)
     return ffdp_fail(err, FFDP_ERR_INVALID, "unknown optimiser state precision %d", (int)opt->state_precision);
+  if ((unsigned)opt->state_resolution > FFDP_STATE_HALF)
+    return ffdp_fail(err, FFDP_ERR_INVALID, "unknown optimiser state resolution %d", (int)opt->state_resolution);
   if ((unsigned)opt->image_exchange > FFDP_EXCHANGE_LOCAL)
     return ffdp_fail(err, FFDP_ERR_INVALID, "unknown image exchange %d", (int)opt->image_exchange);
   if (opt->image_exchange == FFDP_EXCHANGE_RING && opt->device == 1)

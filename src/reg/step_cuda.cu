@@ -27,12 +27,27 @@ extern "C" int reg_cuda_field_step(const ffdp_comm *comm, const ffdp_slab *s, fl
   const long long P = s->nx * s->ny, own = (s->z0 - s->zlo) * P * 3, n = (s->z1 - s->z0) * P;
   const double I[3][3] = {{1, 0, 0}, {0, 1, 0}, {0, 0, 1}};
   const size_t es = adam.bf16 ? 2 : 4; /* bytes per stored moment */
-  void *am = (char *)adam.m + own * es, *av = (char *)adam.v + own * es;
+  /* coarse moments are stored from the slab's first coarse plane, full ones per stored voxel */
+  void *am = adam.coarse ? adam.m : (char *)adam.m + own * es, *av = adam.coarse ? adam.v : (char *)adam.v + own * es;
+  ffdp_slab ext = *s; /* the coarse step reads the smoothed gradient two planes past the owned */
+  if (adam.coarse) reg_coarse_extend(s, &ext);
   /* the new warp is made in gu's memory (each voxel's composition reads gu at itself only),
    * and the two trade places: two fields where there were three */
   auto trade = [&]() { *u_io = gu, *gu_io = u; };
   if (c->halo_dev(c, s, gu, 3, err)) return -1;
   const char *fuse = getenv("FFDP_FUSE_STEP"); /* 0: the separate passes (comparisons) */
+  if (mx_host && c->size == 1 && adam.coarse) {
+    /* one process, coarse moments: the largest norm from the blur's epilogue, the coarse step
+     * into the gradient's memory, then the composition in place of it */
+    int rc = ffdp_cuda_blur_inplace3(s, gu, grad_sigma, ring, ring_planes, scratch, nullptr);
+    if (!rc) rc = (int)cudaMemcpyAsync(mx_host, scratch + 1024, sizeof(float), cudaMemcpyDeviceToHost, nullptr);
+    if (!rc) rc = ffdp_cuda_coarse_adam(s, gu, am, av, adam.bf16, scratch + 1025, t, step, nullptr);
+    if (!rc) rc = ffdp_cuda_compose_fwd(cw, I, s, gu, s, u, gu, nullptr); /* d + u∘(p + S d), in place of d */
+    *moved = 1;
+    if (!rc && warp_sigma > 0) rc = ffdp_cuda_blur_inplace3(s, gu, warp_sigma, ring, ring_planes, nullptr, nullptr);
+    trade();
+    return rc;
+  }
   if (mx_host && c->size == 1 && !(fuse && !strcmp(fuse, "0"))) {
     /* one process: the largest norm comes out of the blur's epilogue and the Adam step runs
      * inside the composition, so the step d is never stored: three passes over the field
@@ -46,9 +61,20 @@ extern "C" int reg_cuda_field_step(const ffdp_comm *comm, const ffdp_slab *s, fl
     trade();
     return rc;
   }
-  int rc = ffdp_cuda_blur_inplace3(s, gu, grad_sigma, ring, ring_planes, nullptr, nullptr);
+  int rc = ffdp_cuda_blur_inplace3(&ext, gu, grad_sigma, ring, ring_planes, nullptr, nullptr);
   float *d = gu + own; /* the step, made in place of the smoothed gradient */
-  if (mx_host && c->size == 1) {
+  if (adam.coarse) {
+    /* the largest norm over the owned planes, agreed by every rank, to the device for the
+     * coarse step (which reads it as the one-process path does) */
+    double mx = 0;
+    if (!rc) rc = ffdp_cuda_maxnorm3(n, d, scratch, &mx, nullptr);
+    if ((rc = reg_cuda_agreed(c, rc, err))) return rc;
+    mx = c->max(c, mx);
+    *moved = mx > 0;
+    const float inv = *moved ? (float)(1.0 / mx) : 0.f;
+    rc = (int)cudaMemcpy(scratch + 1025, &inv, sizeof(float), cudaMemcpyHostToDevice);
+    if (!rc) rc = ffdp_cuda_coarse_adam(s, gu, am, av, adam.bf16, scratch + 1025, t, step, nullptr);
+  } else if (mx_host && c->size == 1) {
     /* one process: the normalization stays on the device and the host learns whether the
      * gradient vanished after its next wait (the loss), instead of waiting here */
     if (!rc) rc = ffdp_cuda_maxnorm3_dev(n, d, scratch, nullptr);

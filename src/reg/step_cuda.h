@@ -15,6 +15,8 @@ int reg_cuda_agreed(const ffdp_comm *c, int rc, ffdp_error *err);
 typedef struct reg_cuda_adam {
   void *m, *v;
   int bf16;
+  int coarse; /* on the slab's coarse grid (ffdp_cuda_coarse_adam): the gradient is smoothed two
+                 planes past the owned ones, which the halo must allow (reg_deformable_halo) */
 } reg_cuda_adam;
 /* As reg_field_step, in two fields: *gu (consumed; its owned planes hold the gradient, the
  * halo is filled here) and *u. The gradient is smoothed in place (ring: ring_planes planes of

@@ -33,12 +33,14 @@ static ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_
    * 52 B per stored voxel and 24 or 48 B of moments */
   float *buf = calloc((size_t)n * 13, sizeof(float));
   reg_moments mo[2]; /* moving side, fixed side */
-  reg_moments_alloc(mo, 2, 3 * n, opt->state_precision == FFDP_STATE_BF16);
+  const int coarse = opt->state_resolution == FFDP_STATE_HALF;
+  const int64_t nm = reg_moment_values(&s, coarse);
+  reg_moments_alloc(mo, 2, nm, opt->state_precision == FFDP_STATE_BF16, coarse);
   double *hist = malloc((size_t)(S->iters[lv] + 1) * sizeof(double));
   ffdp_status st = FFDP_OK;
   if (!buf || !mo[0].m || !hist)
     st = ffdp_fail(err, FFDP_ERR_NOMEM, "SyN level %d: cannot allocate %.1f MB", lv + 1,
-                   n * (52.0 + (mo[0].bf16 ? 24 : 48)) / 1e6);
+                   (n * 52.0 + nm * (mo[0].bf16 ? 8 : 16)) / 1e6);
   if ((st = c->agree(c, st, err))) {
     free(buf), free(mo[0].m), free(hist);
     return st;
@@ -131,7 +133,7 @@ ffdp_status reg_syn_stage(reg_pyramid *pyr, const ffdp_reg_options *opt, int si,
   sum->kind = S->kind;
   sum->iterations = 0;
   ffdp_status st = FFDP_OK;
-  const int64_t halo = reg_deformable_halo(S);
+  const int64_t halo = reg_deformable_halo(S, opt->state_resolution == FFDP_STATE_HALF);
   const int to_root = reg_result_to_root(opt, si, c);
   reg_handover ho; /* each rank's planes of the last level, when the next needs no others' */
   memset(&ho, 0, sizeof ho);

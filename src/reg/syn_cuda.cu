@@ -30,9 +30,10 @@ struct SynBufs {
   void *block = nullptr;
 };
 
-cudaError_t alloc_syn(reg_pyramid *pyr, SynBufs &b, reg_layout &L, long long n, long long nf, long long nm, int bf16, int masks,
-                      long long nmask, long long plane, long long ring, size_t *bytes) {
-  reg_layout_syn(n, nf, nm, bf16, masks, nmask, ring, &L);
+cudaError_t alloc_syn(reg_pyramid *pyr, SynBufs &b, reg_layout &L, long long n, long long nf, long long nm, int bf16,
+                      long long nmom, int coarse, int masks, long long nmask, long long plane, long long ring,
+                      size_t *bytes) {
+  reg_layout_syn(n, nf, nm, bf16, nmom, masks, nmask, ring, &L);
   b.ring_planes = ring / (3 * plane), b.ring_floats = ring, b.shared = reg_grad_shared(n);
   *bytes = L.total;
   reg_cuda_pyramid_trim(pyr, (double)(L.total + REG_OP_SCRATCH_BYTES)); /* kept source planes give way */
@@ -43,8 +44,8 @@ cudaError_t alloc_syn(reg_pyramid *pyr, SynBufs &b, reg_layout &L, long long n, 
   b.vf = (float *)(p + L.off[SY_VF]), b.vm = (float *)(p + L.off[SY_VM]);
   b.gu = (float *)(p + L.off[SY_GU]), b.gm = (float *)(p + L.off[SY_GM]), b.gf = (float *)(p + L.off[SY_GF]);
   b.ring = (float *)(p + L.off[SY_RING]);
-  b.af = {p + L.off[SY_AFM], p + L.off[SY_AFV], bf16};
-  b.am = {p + L.off[SY_AMM], p + L.off[SY_AMV], bf16};
+  b.af = {p + L.off[SY_AFM], p + L.off[SY_AFV], bf16, coarse};
+  b.am = {p + L.off[SY_AMM], p + L.off[SY_AMV], bf16, coarse};
   b.red = (float *)(p + L.off[SY_RED]);
   return cudaMemsetAsync(b.block, 0, L.total);
 }
@@ -55,6 +56,24 @@ cudaError_t alloc_syn(reg_pyramid *pyr, SynBufs &b, reg_layout &L, long long n, 
 // its stored planes, which must cover what the owned planes' points reach (see
 // syn_final_halo); w, tmp and out are scratch fields of the same layout. The owned planes of
 // both results come back into *u and *ui (whole-grid host fields, created here).
+// inv(v) into w as reg_cuda_invert_field, with v itself holding the iteration's constant -v/2
+// (scaled in place by a power of two, and back when restore is set: the same values for every
+// normal float) instead of a scratch field.
+int invert_in_place(const ffdp_slab &fs, const ffdp_warp *vox, float *v, int iters, float *w, int restore) {
+  const long long n = ffdp_slab_stored(&fs);
+  const double H[3][3] = {{0.5, 0, 0}, {0, 0.5, 0}, {0, 0, 0.5}};
+  int rc = (int)cudaMemsetAsync(w, 0, 3 * n * sizeof(float), nullptr);
+  if (!rc) rc = ffdp_cuda_axpby(3 * n, w, 0.0, v, -1.0, nullptr); /* w = -v */
+  if (!rc) rc = ffdp_cuda_axpby(3 * n, v, 0.0, v, -0.5, nullptr); /* v = -v/2, in place */
+  for (int it = 0; it < iters && !rc; it++) rc = reg_cuda_compose_fields(&fs, vox, v, w, H, w);
+  if (!rc && restore) rc = ffdp_cuda_axpby(3 * n, v, 0.0, v, -2.0, nullptr);
+  return rc;
+}
+
+// With tmp and out NULL (the Adam moments on the coarse grid leave no fields to borrow) the
+// same transforms in three fields: the inversions keep their constant in the inverted field
+// (invert_in_place), the compositions write in place of w (each voxel reads w at itself
+// only), and A^-1·v_m is made in place of v_m, which is not read again.
 ffdp_status syn_final(const ffdp_volume *F, const ffdp_slab &fs, ffdp_mat4 aff, float *dvf, float *dvm, float *w,
                       float *tmp, float *out, int whole, ffdp_volume **u, ffdp_volume **ui, ffdp_error *err) {
   const long long P = F->dim[0] * F->dim[1], own = (fs.z0 - fs.zlo) * P * 3, n = (fs.z1 - fs.z0) * P;
@@ -76,8 +95,22 @@ ffdp_status syn_final(const ffdp_volume *F, const ffdp_slab &fs, ffdp_mat4 aff, 
   ffdp_mat4_inverse(aff, &ainv);
   for (int a = 0; a < 3; a++)
     for (int k = 0; k < 3; k++) A[a][k] = aff.m[a][k], Ai[a][k] = ainv.m[a][k];
-  float *aux = out;
   double t0 = reg_now();
+  if (!tmp) {
+    int rc = invert_in_place(fs, &vox, dvf, SYN_INVERT_ITERS, w, 1);             /* w = inv(v_f) */
+    if (!rc) rc = reg_cuda_compose_fields(&fs, &vox, dvm, w, A, w);               /* u = A w + v_m∘(id+w) */
+    if (!rc) rc = (int)cudaMemcpy((*u)->data + fs.z0 * P * 3, w + own, 3 * n * 4, cudaMemcpyDeviceToHost);
+    if (!rc) rc = ffdp_cuda_linmap3(ns, dvm, 0.0, dvm, Ai, nullptr);             /* A^-1 v_m, in place */
+    if (!rc) rc = invert_in_place(fs, &vox, dvm, SYN_INVERT_ITERS, w, 0);         /* r */
+    if (!rc) rc = reg_cuda_compose_fields(&fs, &vox, dvf, w, I, w);               /* r + v_f∘(id+r) */
+    if (!rc) rc = (int)cudaMemcpy((*ui)->data + fs.z0 * P * 3, w + own, 3 * n * 4, cudaMemcpyDeviceToHost);
+    reg_trace("SyN final in three fields: %.1f ms", 1e3 * (reg_now() - t0));
+    if (!rc) return FFDP_OK;
+    ffdp_volume_free(*u), ffdp_volume_free(*ui);
+    *u = *ui = nullptr;
+    return ffdp_fail(err, FFDP_ERR_IO, "CUDA error composing the SyN transforms: %s", cudaGetErrorString((cudaError_t)rc));
+  }
+  float *aux = out;
   int rc = reg_cuda_invert_field(&fs, &vox, dvf, SYN_INVERT_ITERS, w, tmp);     /* w = inv(v_f) */
   if (!rc) rc = reg_cuda_compose_fields(&fs, &vox, dvm, w, A, out);             /* u = A w + v_m∘(id+w) */
   if (!rc) rc = (int)cudaDeviceSynchronize();
@@ -169,13 +202,14 @@ ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_opt
   size_t need = 0;
   double *hist = (double *)malloc((size_t)(S->iters[lv] + 1) * sizeof(double));
   const int masks = (L->fmask ? REG_HAS_FIXED_MASK : 0) | (L->mmask ? REG_HAS_MOVING_MASK : 0);
-  const int bf16 = opt->state_precision == FFDP_STATE_BF16;
+  const int bf16 = opt->state_precision == FFDP_STATE_BF16, coarse = opt->state_resolution == FFDP_STATE_HALF;
+  const long long nmom = reg_moment_values(&s, coarse); /* values of each moment */
   reg_dev_field *carry = io->carry;
   const long long ring = reg_step_ring_floats(nx, ny, s.zhi - s.zlo, S->grad_sigma, S->warp_sigma);
   ffdp_volume *spilled[2] = {nullptr, nullptr}; /* kept fields moved to the host for want of room */
   if (carry && (carry[0].dev || carry[1].dev)) {
     reg_layout next;
-    reg_layout_syn(n, nf, nm, bf16, masks, ffdp_volume_nvox(L->M), ring, &next);
+    reg_layout_syn(n, nf, nm, bf16, nmom, masks, ffdp_volume_nvox(L->M), ring, &next);
     reg_cuda_pyramid_trim(L->pyr, (double)(next.total + REG_OP_SCRATCH_BYTES));
     for (int k = 0; k < 2; k++)
       if (reg_dev_field_make_room(&carry[k], next.total, &spilled[k], err)) {
@@ -184,7 +218,7 @@ ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_opt
         return err->code;
       }
   }
-  cudaError_t ce = hist ? alloc_syn(L->pyr, b, lay, n, nf, nm, bf16, masks, ffdp_volume_nvox(L->M), P, ring, &need)
+  cudaError_t ce = hist ? alloc_syn(L->pyr, b, lay, n, nf, nm, bf16, nmom, coarse, masks, ffdp_volume_nvox(L->M), P, ring, &need)
                         : cudaErrorMemoryAllocation;
   ffdp_status st = FFDP_OK;
   if (ce)
@@ -297,8 +331,8 @@ ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_opt
   if (!st && !rc && io->final_grid) {
     /* the gradient field and the Adam moments are free now: each side's two moments span a
      * field's bytes (fp32: the first alone; bf16: both, laid out one after the other) */
-    st = syn_final(io->final_grid, grid_slab(io->final_grid), aff, b.vf, b.vm, b.gu, (float *)b.af.m, (float *)b.am.m, 1,
-                   &io->u, &io->ui, err);
+    st = syn_final(io->final_grid, grid_slab(io->final_grid), aff, b.vf, b.vm, b.gu, coarse ? nullptr : (float *)b.af.m,
+                   coarse ? nullptr : (float *)b.am.m, 1, &io->u, &io->ui, err);
     reg_trace("SyN final inversions and compositions in the last level's memory: %.1f ms", 1e3 * (reg_now() - t_it));
   } else if (!st && !rc && !kept) {
     rc = reg_cuda_fields_down(&s, 2, dev, full, v_slab ? &keep : nullptr);
@@ -332,7 +366,8 @@ extern "C" ffdp_status reg_syn_stage_cuda(reg_pyramid *pyr, const ffdp_reg_optio
   sum->device_peak_bytes = 0, sum->window_bytes = 0;
   ffdp_status st = FFDP_OK;
   int rc = 0;
-  const int64_t halo = reg_deformable_halo(S);
+  const int coarse = opt->state_resolution == FFDP_STATE_HALF;
+  const int64_t halo = reg_deformable_halo(S, coarse);
   ffdp_volume *u = NULL, *ui = NULL;
   reg_handover ho; /* ranks: each one's planes of both fields of the last level, when not gathered */
   memset(&ho, 0, sizeof ho);
@@ -388,14 +423,14 @@ extern "C" ffdp_status reg_syn_stage_cuda(reg_pyramid *pyr, const ffdp_reg_optio
     const ffdp_slab fs = st ? grid_slab(F) : syn_final_slab(c, F, aff, vf, vm);
     const long long P = F->dim[0] * F->dim[1], ns = ffdp_slab_stored(&fs);
     reg_layout FL;
-    reg_layout_syn_final(ns, &FL);
+    reg_layout_syn_final(ns, coarse, &FL);
     reg_cuda_pyramid_trim(pyr, (double)FL.total);
     char *blk = nullptr;
     if (!st && cudaMalloc((void **)&blk, FL.total) != cudaSuccess)
       st = ffdp_fail(err, FFDP_ERR_NOMEM, "CUDA SyN: cannot allocate %.1f MB for the final composition", FL.total / 1e6);
     if (!st) {
       float *dvf = (float *)(blk + FL.off[SF_VF]), *dvm = (float *)(blk + FL.off[SF_VM]), *w = (float *)(blk + FL.off[SF_W]),
-            *tmp = (float *)(blk + FL.off[SF_TMP]), *out = (float *)(blk + FL.off[SF_OUT]);
+            *tmp = coarse ? nullptr : (float *)(blk + FL.off[SF_TMP]), *out = coarse ? nullptr : (float *)(blk + FL.off[SF_OUT]);
       cudaError_t e = cudaMemcpy(dvf, vf->data + fs.zlo * P * 3, ns * 3 * sizeof(float), cudaMemcpyHostToDevice);
       if (!e) e = cudaMemcpy(dvm, vm->data + fs.zlo * P * 3, ns * 3 * sizeof(float), cudaMemcpyHostToDevice);
       if (e) st = ffdp_fail(err, FFDP_ERR_IO, "CUDA error uploading the SyN fields: %s", cudaGetErrorString(e));

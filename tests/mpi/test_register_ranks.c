@@ -1,7 +1,7 @@
 /* A registration on N ranks against the same registration in one process, compared on every
  * rank: moments + rigid (MI) + greedy (CC) on the small brain pair, each stage alone and SyN
  * too, and rigid + greedy (MSE, CC) and SyN on random odd-sized volumes whose coarse level is too thin for every
- * rank (it gathers onto fewer). Every sum (loss, MI histogram, affine gradient) is added per
+ * rank (it gathers onto fewer), also with the Adam moments on the coarse grid. Every sum (loss, MI histogram, affine gradient) is added per
  * plane in one global order, so N ranks must reproduce one process: warp relative L2 difference
  * <= 1e-5 (in practice 0), losses to 6 digits, the same iteration counts, the affine to 1e-9.
  * Run under mpirun -np 1..4 (one rank checks the MPI path itself).
@@ -305,6 +305,14 @@ int main(int argc, char **argv) {
     compare("random greedy CC", F, M, &o, comm, 1e-5, 1e-6, 0, 1, 1);
     o.stages[0].kind = FFDP_STAGE_SYN;
     compare("random SyN CC", F, M, &o, comm, 1e-5, 1e-6, 0, 1, 1);
+    if (!on_gpu) { /* moments on the coarse grid (CPU only so far): ranks share a coarse plane at
+                    * each boundary, updated by both from the same values: the same bits */
+      o.state_resolution = FFDP_STATE_HALF;
+      compare("random SyN CC, coarse moments", F, M, &o, comm, 0, 1e-6, 0, 0, 0);
+      o.stages[0].kind = FFDP_STAGE_GREEDY, o.state_precision = FFDP_STATE_BF16;
+      compare("random greedy CC, coarse bf16 moments", F, M, &o, comm, 0, 1e-6, 0, 0, 0);
+      o.stages[0].kind = FFDP_STAGE_SYN, o.state_precision = FFDP_STATE_F32, o.state_resolution = FFDP_STATE_FULL;
+    }
     /* masks: a fixed ball and a moving half-space that the warp carries across rank
      * boundaries; rigid MI, greedy CC, SyN CC, each as one rank */
     ffdp_volume *fm = half_or_ball(df, 0), *mm = half_or_ball(dm, 1);
