@@ -3,7 +3,8 @@
  * (an analytic pattern and the same pattern under a known smooth displacement), so no
  * multi-gigabyte file is needed. Prints one JSON object per run: size, planned and measured
  * peak device memory, bytes per voxel, time per full-resolution iteration, NCC before/after.
- *   usage: ffdp_capacity [margin_fraction=0.01] [fp32|bf16|both] [max_side]
+ *   usage: ffdp_capacity [margin_fraction=0.01] [fp32|bf16|both] [max_side] [full|half]
+ * (half: the Adam moments on the coarse grid, --state-resolution half)
  */
 #include "ffdp/ffdp.h"
 #include <math.h>
@@ -50,7 +51,7 @@ static void on_progress(void *ctx, const ffdp_progress *p) {
   if (p->level_done && p->level == p->nlevels - 1) t->t_last = p->level_elapsed_s, t->iters_last = p->iter;
 }
 
-static int run(int64_t N, int bf16, double plan_peak) {
+static int run(int64_t N, int bf16, int half, double plan_peak) {
   const int64_t dim[3] = {N, N, N};
   ffdp_mat4 w = ffdp_mat4_identity();
   ffdp_volume *F = NULL, *M = NULL;
@@ -79,6 +80,7 @@ static int run(int64_t N, int bf16, double plan_peak) {
   opt.stages[0].tol = 0; /* fixed iteration counts: timing, not convergence */
   opt.device = 1;
   opt.state_precision = bf16 ? FFDP_STATE_BF16 : FFDP_STATE_F32;
+  opt.state_resolution = half ? FFDP_STATE_HALF : FFDP_STATE_FULL;
   timing tm = {0};
   opt.progress = on_progress, opt.progress_ctx = &tm;
   ffdp_reg_result *res = NULL;
@@ -96,10 +98,10 @@ static int run(int64_t N, int bf16, double plan_peak) {
   if (!ffdp_warp_image(M, dim, w, ffdp_reg_result_affine(res), ffdp_reg_result_warp(res), 0, &W, &err))
     ncc1 = ffdp_global_ncc(F, W);
   const double nv = (double)N * N * N;
-  printf("{\"side\": %lld, \"voxels\": %.0f, \"state\": \"%s\", \"planned_peak_gb\": %.3f, \"measured_peak_gb\": %.3f, "
+  printf("{\"side\": %lld, \"voxels\": %.0f, \"state\": \"%s%s\", \"planned_peak_gb\": %.3f, \"measured_peak_gb\": %.3f, "
          "\"planned_bytes_per_voxel\": %.1f, \"measured_bytes_per_voxel\": %.1f, \"full_res_s_per_iter\": %.3f, "
          "\"registration_s\": %.1f, \"generate_s\": %.1f, \"ncc_before\": %.4f, \"ncc_after\": %.4f}\n",
-         (long long)N, nv, bf16 ? "bf16" : "fp32", plan_peak / 1e9, s.device_peak_bytes / 1e9, plan_peak / nv,
+         (long long)N, nv, bf16 ? "bf16" : "fp32", half ? " half" : "", plan_peak / 1e9, s.device_peak_bytes / 1e9, plan_peak / nv,
          s.device_peak_bytes / nv, tm.iters_last > 0 ? tm.t_last / tm.iters_last : NAN, t_reg, t_gen, ncc0, ncc1);
   fflush(stdout);
   ffdp_volume_free(W);
@@ -112,6 +114,7 @@ int main(int argc, char **argv) {
   const double margin = argc > 1 ? atof(argv[1]) : 0.01;
   const char *which = argc > 2 ? argv[2] : "both";
   const int64_t max_side = argc > 3 ? atoll(argv[3]) : 4096;
+  const int half = argc > 4 && !strcmp(argv[4], "half");
   ffdp_error err = {0};
   double free_b, total_b;
   if (ffdp_cuda_memory(&free_b, &total_b, &err)) {
@@ -126,6 +129,7 @@ int main(int argc, char **argv) {
     opt.nstages = 1;
     opt.stages[0] = ffdp_stage_default(FFDP_STAGE_GREEDY);
     opt.state_precision = bf16 ? FFDP_STATE_BF16 : FFDP_STATE_F32;
+    opt.state_resolution = half ? FFDP_STATE_HALF : FFDP_STATE_FULL;
     int64_t best = 0;
     double best_peak = 0;
     ffdp_cuda_memory(&free_b, &total_b, &err);
@@ -138,7 +142,7 @@ int main(int argc, char **argv) {
     }
     fprintf(stderr, "capacity: %s state: largest cube %lld^3 (plan %.2f GB of %.2f GB free)\n", bf16 ? "bf16" : "fp32",
             (long long)best, best_peak / 1e9, free_b / 1e9);
-    rc |= run(best, bf16, best_peak);
+    rc |= run(best, bf16, half, best_peak);
   }
   return rc;
 }

@@ -540,6 +540,9 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
   if (ants.notes[0] && verbose >= 0 && !plan_only) fputs(ants.notes, stderr);
   opt.state_precision = bf16 ? FFDP_STATE_BF16 : FFDP_STATE_F32;
   opt.state_resolution = half ? FFDP_STATE_HALF : FFDP_STATE_FULL;
+  if (half && device == 1 && verbose >= 0 && !plan_only) /* until a GPU run has checked it (DECISIONS) */
+    fprintf(stderr, "ffdp register: note: --state-resolution half has not been checked on a GPU yet; "
+                    "--device cpu gives its checked result\n");
   opt.image_exchange = exchange;
   if (threads) omp_set_num_threads(threads);
   ffdp_plan plan;
@@ -592,8 +595,8 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
     if (!mst && avail > 0 && need > avail)
       mst = ffdp_fail(&err, FFDP_ERR_NOMEM,
                       "the registration needs at least %.3g GB of memory on this host (%d rank%s; the images and the "
-                      "largest level's fields), but %.3g GB are available; try --state-precision bf16, ranks on more "
-                      "hosts (mpirun), or --device cuda ('ffdp plan' shows both)",
+                      "largest level's fields), but %.3g GB are available; try --state-precision bf16, --state-resolution "
+                      "half, ranks on more hosts (mpirun), or --device cuda ('ffdp plan' shows both)",
                       need / 1e9, here, here == 1 ? "" : "s", avail / 1e9);
     if (ffdp_comm_agree(comm, mst, &err)) return done(cli_error(&err), fm, mm);
   }
@@ -612,7 +615,7 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
       cli_print_plan(stderr, &plan, free_b, total_b);
       fst = ffdp_fail(&err, FFDP_ERR_NOMEM,
                       "the registration needs %.2f GB on %s GPU but %.2f GB are free (table above); try "
-                      "--state-precision bf16, a coarser finest level, more GPUs or --device cpu",
+                      "--state-precision bf16, --state-resolution half, a coarser finest level, more GPUs or --device cpu",
                       plan.peak_bytes / 1e9, plan.gpus > 1 ? "each" : "the", free_b / 1e9);
     }
     if (ffdp_comm_agree(comm, fst, &err)) return done(cli_error(&err), fm, mm); /* every rank stops, none waits */

@@ -84,20 +84,31 @@ int reg_coarse_adam(const ffdp_slab *s, float *d, const reg_moments *mo, int t, 
     for (int64_t j = 0; j < ly; j++)
       for (int64_t i = 0; i < lx; i++) {
         float acc[3] = {0, 0, 0}, wsum = 0;
-        for (int dz = -1; dz <= 1; dz++) {
-          const int64_t Z = 2 * k + dz;
-          if (Z < 0 || Z >= nz) continue;
-          for (int dy = -1; dy <= 1; dy++) {
-            const int64_t Y = 2 * j + dy;
-            if (Y < 0 || Y >= ny) continue;
-            const float wzy = (float)((dz ? 1 : 2) * (dy ? 1 : 2));
-            const float *row = d + 3 * ((Z - s->zlo) * ny + Y) * nx;
-            for (int dx = -1; dx <= 1; dx++) {
-              const int64_t X = 2 * i + dx;
-              if (X < 0 || X >= nx) continue;
-              const float w = wzy * (dx ? 1.f : 2.f);
-              acc[0] += w * row[3 * X], acc[1] += w * row[3 * X + 1], acc[2] += w * row[3 * X + 2];
-              wsum += w;
+        if (i >= 1 && 2 * i + 1 < nx && j >= 1 && 2 * j + 1 < ny && k >= 1 && 2 * k + 1 < nz) {
+          /* inside the grid: every tap, in the same order as below (the same sums) */
+          for (int dz = -1; dz <= 1; dz++)
+            for (int dy = -1; dy <= 1; dy++) {
+              const float wzy = (float)((dz ? 1 : 2) * (dy ? 1 : 2)), w2 = wzy * 2.f;
+              const float *r = d + 3 * (((2 * k + dz - s->zlo) * ny + 2 * j + dy) * nx + 2 * i - 1);
+              for (int c = 0; c < 3; c++) acc[c] += wzy * r[c], acc[c] += w2 * r[3 + c], acc[c] += wzy * r[6 + c];
+            }
+          wsum = 64;
+        } else {
+          for (int dz = -1; dz <= 1; dz++) {
+            const int64_t Z = 2 * k + dz;
+            if (Z < 0 || Z >= nz) continue;
+            for (int dy = -1; dy <= 1; dy++) {
+              const int64_t Y = 2 * j + dy;
+              if (Y < 0 || Y >= ny) continue;
+              const float wzy = (float)((dz ? 1 : 2) * (dy ? 1 : 2));
+              const float *row = d + 3 * ((Z - s->zlo) * ny + Y) * nx;
+              for (int dx = -1; dx <= 1; dx++) {
+                const int64_t X = 2 * i + dx;
+                if (X < 0 || X >= nx) continue;
+                const float w = wzy * (dx ? 1.f : 2.f);
+                acc[0] += w * row[3 * X], acc[1] += w * row[3 * X + 1], acc[2] += w * row[3 * X + 2];
+                wsum += w;
+              }
             }
           }
         }

@@ -100,14 +100,25 @@ static ffdp_status check_fits(const ffdp_volume *F, const ffdp_volume *M, const 
   if (st || (st = ffdp_cuda_memory(&free_b, &total_b, err))) return st;
   if (plan.peak_bytes <= free_b) return FFDP_OK;
   const ffdp_plan_row *r = &plan.rows[plan.peak_row];
-  char hint[160] = "";
-  if (opt->state_precision != FFDP_STATE_BF16) {
+  /* what the leaner optimiser states would need: bf16 moments, coarse moments, both */
+  char hint[320] = "";
+  static const struct {
+    ffdp_state_precision p;
+    ffdp_state_resolution r;
+    const char *flag;
+  } lean[3] = {{FFDP_STATE_BF16, FFDP_STATE_FULL, "--state-precision bf16"},
+               {FFDP_STATE_F32, FFDP_STATE_HALF, "--state-resolution half"},
+               {FFDP_STATE_BF16, FFDP_STATE_HALF, "both"}};
+  for (int k = 0; k < 3; k++) {
     ffdp_reg_options o = *opt;
     ffdp_plan p2;
-    o.state_precision = FFDP_STATE_BF16;
+    if (lean[k].p == opt->state_precision && lean[k].r == opt->state_resolution) continue;
+    if (lean[k].p < opt->state_precision || lean[k].r < opt->state_resolution) continue; /* not leaner */
+    o.state_precision = lean[k].p, o.state_resolution = lean[k].r;
     if (!ffdp_reg_plan(ffdp_volume_dim(F), ffdp_volume_vox2world(F), ffdp_volume_dim(M), ffdp_volume_vox2world(M), &o,
                        &p2, NULL))
-      snprintf(hint, sizeof hint, "--state-precision bf16 (needs %.2f GB), ", p2.peak_bytes / 1e9);
+      snprintf(hint + strlen(hint), sizeof hint - strlen(hint), "%s (needs %.2f GB), ", lean[k].flag,
+               p2.peak_bytes / 1e9);
   }
   return ffdp_fail(err, FFDP_ERR_NOMEM,
                    "this registration needs %.2f GB on the GPU (stage %d, %s %lldx%lldx%lld) but %.2f GB of %.2f GB are "
