@@ -143,7 +143,8 @@ static void check_grid(const int64_t n[3]) {
 }
 
 int main(void) {
-  const int64_t grids[][3] = {{9, 8, 11}, {12, 7, 10}, {5, 6, 16}};
-  for (int g = 0; g < 3; g++) check_grid(grids[g]);
+  /* odd and even sides, a single plane, a side of one voxel */
+  const int64_t grids[][3] = {{9, 8, 11}, {12, 7, 10}, {5, 6, 16}, {7, 5, 1}, {1, 4, 9}};
+  for (int g = 0; g < 5; g++) check_grid(grids[g]);
   return check_done("test_coarse_moments");
 }

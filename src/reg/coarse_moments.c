@@ -72,6 +72,7 @@ static inline void store_m(const reg_moments *mo, void *p, int64_t i, float f) {
 }
 
 int reg_coarse_adam(const ffdp_slab *s, float *d, const reg_moments *mo, int t, double step, float scale) {
+  if (s->z1 <= s->z0) return 0; /* no owned planes: nothing to step (and no planes to read) */
   const int64_t nx = s->nx, ny = s->ny, nz = s->nz, lx = reg_coarse_axis(nx), ly = reg_coarse_axis(ny);
   int64_t k0, k1;
   reg_coarse_planes(s, &k0, &k1);
