@@ -535,22 +535,23 @@ int main(int argc, char **argv) {
     rows.push_back({"adam step + compose, out = gradient (vs out of place: bits)", 84, t, e, 0.0});
     // Adam with the moments on the coarse grid (--state-resolution half): two steps against the
     // CPU operator, which rounds alike (error 0 expected); bytes: the gradient read, the step
-    // written, both moments read and written at 1/8 of the voxels
+    // written, both moments read and written and the transient at 1/8 of the voxels
     {
       const long long nc = reg_moment_values(&s, 1);
-      float *cm, *cv, *cd;
+      float *cm, *cv, *cd, *ct;
       CK(cudaMalloc(&cm, nc * 4));
       CK(cudaMalloc(&cv, nc * 4));
+      CK(cudaMalloc(&ct, nc * 4));
       CK(cudaMalloc(&cd, 3 * n * 4));
       CK(cudaMemset(cm, 0, nc * 4));
       CK(cudaMemset(cv, 0, nc * 4));
-      std::vector<float> hm(nc, 0.f), hv(nc, 0.f), hd(3 * n), gd(3 * n), gm(nc);
-      reg_moments mo = {hm.data(), hv.data(), 0, 1};
+      std::vector<float> hm(nc, 0.f), hv(nc, 0.f), ht(nc), hd(3 * n), gd(3 * n), gm(nc);
+      reg_moments mo = {hm.data(), hv.data(), 0, 1, ht.data()};
       float inv = 0.f;
       CK(cudaMemcpy(&inv, sc1 + 1025, 4, cudaMemcpyDeviceToHost));
       for (int step = 1; step <= 2; step++) {
         CK(cudaMemcpy(cd, dout, 3 * n * 4, cudaMemcpyDeviceToDevice));
-        CK(ffdp_cuda_coarse_adam(&s, cd, cm, cv, 0, sc1 + 1025, step, 0.25, 0));
+        CK(ffdp_cuda_coarse_adam(&s, cd, cm, cv, 0, ct, sc1 + 1025, step, 0.25, 0));
         CK(cudaMemcpy(hd.data(), dout, 3 * n * 4, cudaMemcpyDeviceToHost));
         if (reg_coarse_adam(&s, hd.data(), &mo, step, 0.25, inv)) fprintf(stderr, "coarse adam: no host memory\n"), exit(1);
       }
@@ -561,9 +562,9 @@ int main(int argc, char **argv) {
       CK(cudaMemcpy(gm.data(), cv, nc * 4, cudaMemcpyDeviceToHost));
       e = std::max(e, rel_err(gm.data(), hv.data(), nc));
       pool_high_and_reset();
-      t = median_ms([&] { ffdp_cuda_coarse_adam(&s, cd, cm, cv, 0, sc1 + 1025, 3, 0.25, 0); });
+      t = median_ms([&] { ffdp_cuda_coarse_adam(&s, cd, cm, cv, 0, ct, sc1 + 1025, 3, 0.25, 0); });
       rows.push_back({"coarse adam step (moments at half resolution; vs CPU)", 30, t, e, pool_high_and_reset() / 1e6});
-      for (float *b : {cm, cv, cd}) CK(cudaFree(b));
+      for (float *b : {cm, cv, cd, ct}) CK(cudaFree(b));
     }
     for (float *b : {sc1, sc2, m1, v1, m2, v2, d1, o2}) CK(cudaFree(b));
   }

@@ -86,12 +86,12 @@ int ffdp_cuda_compose_adam(const ffdp_warp *w, const ffdp_slab *fs, const float 
                            const float *inv_dev, int t, double step, const float *U, float *out, void *stream);
 /* Adam with its moments on the coarse grid of slab s (points at voxels (2i, 2j, 2k): nx/2 + 1
  * by ny/2 + 1 points per plane, planes [z0/2, z1/2 + 1); reg/coarse_moments.c is the CPU
- * operator): the smoothed gradient d (stored planes of s, valid two planes past the owned ones
- * within the grid) times *inv_dev restricted to the coarse points (tent weights), m and v
- * updated there, then d's owned planes receive the step: -step · the mean Adam direction of
- * each voxel's coarse points. inv_dev == 0: d = 0, the moments untouched. */
-int ffdp_cuda_coarse_adam(const ffdp_slab *s, float *d, void *m, void *v, int bf16_state, const float *inv_dev, int t,
-                          double step, void *stream);
+ * operator, the same bits): d holds the smoothed gradient on s's stored planes, valid two
+ * planes past the owned ones within the grid, normalized by *inv_dev; on return d's owned
+ * planes hold the step and m, v are updated. tb: a transient of 3 floats per coarse point.
+ * inv_dev == 0: d = 0, the moments untouched. */
+int ffdp_cuda_coarse_adam(const ffdp_slab *s, float *d, void *m, void *v, int bf16_state, float *tb,
+                          const float *inv_dev, int t, double step, void *stream);
 /* ffdp_cuda_blur of a 3-vector field that also leaves, like maxnorm3_dev, the largest norm of
  * the owned output in scratch[1024] and its inverse in scratch[1025] (computed in the blur's
  * epilogue where the fused blur runs: one pass fewer over the field). */

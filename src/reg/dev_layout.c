@@ -39,7 +39,7 @@ typedef struct {
 } buf_spec;
 
 static void build(reg_layout *L, const buf_spec *b, int nb, int64_t n, int64_t nf, int64_t nm, int bf16_state,
-                  int64_t nmom, int64_t ring, int ring_id) {
+                  int64_t nmom, int coarse, int64_t ring, int ring_id) {
   reset(L);
   const size_t st = bf16_state ? 2 : 4;
   for (int i = 0; i < nb; i++) {
@@ -49,7 +49,9 @@ static void build(reg_layout *L, const buf_spec *b, int nb, int64_t n, int64_t n
                                          : (size_t)(b[i].per_voxel * (double)n);
     add(L, b[i].id, b[i].name, count * (b[i].state ? st : sizeof(float)));
   }
-  add(L, ring_id, "smoothing ring (xy-filtered planes)", (size_t)ring * sizeof(float));
+  if (coarse && nmom > ring) ring = nmom; /* it also holds the coarse step's transient */
+  add(L, ring_id, coarse ? "smoothing ring / coarse step's transient" : "smoothing ring (xy-filtered planes)",
+      (size_t)ring * sizeof(float));
   add(L, L->n, "reduction scratch", REG_RED_FLOATS * sizeof(float));
 }
 
@@ -76,7 +78,7 @@ int64_t reg_step_ring_floats(int64_t nx, int64_t ny, int64_t nstored, double gra
 
 int reg_grad_shared(int64_t n) { return n >= REG_SHARED_GRAD_MIN; }
 
-void reg_layout_greedy(int64_t n, int64_t nm, int bf16_state, int64_t nmom, int masks, int64_t nmask, int64_t ring,
+void reg_layout_greedy(int64_t n, int64_t nm, int bf16_state, int64_t nmom, int coarse, int masks, int64_t nmask, int64_t ring,
                        reg_layout *L) {
   const double gm = reg_grad_shared(n) ? 0 : 1; /* else in the gradient field's last third */
   const buf_spec b[] = {{GR_F, "fixed image", 1, SLAB, 0},
@@ -86,11 +88,11 @@ void reg_layout_greedy(int64_t n, int64_t nm, int bf16_state, int64_t nmom, int 
                         {GR_GM, "metric gradient", gm, SLAB, 0},
                         {GR_AM, "Adam first moment", 3, SLAB, 1},
                         {GR_AV, "Adam second moment", 3, SLAB, 1}};
-  build(L, b, 7, n, n, nm, bf16_state, nmom, ring, GR_RING);
+  build(L, b, 7, n, n, nm, bf16_state, nmom, coarse, ring, GR_RING);
   add_masks(L, masks, n, nmask);
 }
 
-void reg_layout_syn(int64_t n, int64_t nf, int64_t nm, int bf16_state, int64_t nmom, int masks, int64_t nmask,
+void reg_layout_syn(int64_t n, int64_t nf, int64_t nm, int bf16_state, int64_t nmom, int coarse, int masks, int64_t nmask,
                     int64_t ring, reg_layout *L) {
   const double gf = reg_grad_shared(n) ? 0 : 1; /* else in the gradient field's last third */
   const buf_spec b[] = {{SY_F, "fixed image", 0, FIXED, 0},
@@ -104,7 +106,7 @@ void reg_layout_syn(int64_t n, int64_t nf, int64_t nm, int bf16_state, int64_t n
                         {SY_AFV, "Adam second moment (fixed side)", 3, SLAB, 1},
                         {SY_AMM, "Adam first moment (moving side)", 3, SLAB, 1},
                         {SY_AMV, "Adam second moment (moving side)", 3, SLAB, 1}};
-  build(L, b, 11, n, nf, nm, bf16_state, nmom, ring, SY_RING);
+  build(L, b, 11, n, nf, nm, bf16_state, nmom, coarse, ring, SY_RING);
   add_masks(L, masks, n, nmask);
 }
 

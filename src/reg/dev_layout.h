@@ -53,11 +53,12 @@ enum { LI_F, LI_M, LI_MOVED, LI_G, LI_GB };
 #define REG_SHARED_GRAD_MIN ((int64_t)1 << 20)
 int reg_grad_shared(int64_t n);
 /* nmom: values of each Adam moment buffer (reg_moment_values: 3 per stored voxel, or per
- * coarse point with the moments on the coarse grid). */
-void reg_layout_greedy(int64_t n, int64_t nm, int bf16_state, int64_t nmom, int masks, int64_t nmask, int64_t ring,
-                       reg_layout *L);
-void reg_layout_syn(int64_t n, int64_t nf, int64_t nm, int bf16_state, int64_t nmom, int masks, int64_t nmask,
-                    int64_t ring, reg_layout *L);
+ * coarse point with the moments on the coarse grid, coarse set: the ring then holds at least
+ * nmom floats, the coarse step's transient). */
+void reg_layout_greedy(int64_t n, int64_t nm, int bf16_state, int64_t nmom, int coarse, int masks, int64_t nmask,
+                       int64_t ring, reg_layout *L);
+void reg_layout_syn(int64_t n, int64_t nf, int64_t nm, int bf16_state, int64_t nmom, int coarse, int masks,
+                    int64_t nmask, int64_t ring, reg_layout *L);
 
 /* The deformable step smooths its fields in place (ffdp_cuda_blur_inplace3), staging
  * xy-filtered planes in a ring of a few planes instead of a second field. Each chunk of planes

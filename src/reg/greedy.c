@@ -59,12 +59,13 @@ static void field_adam(float *g, const reg_moments *mo, int64_t off, int64_t n, 
 }
 
 void reg_moments_alloc(reg_moments *mo, int fields, int64_t n3, int bf16, int coarse) {
-  const size_t es = bf16 ? 2 : 4;
-  char *p = calloc((size_t)n3 * 2 * (size_t)fields, es);
+  const size_t es = bf16 ? 2 : 4, moments = (size_t)n3 * 2 * (size_t)fields * es; /* a multiple of 4 bytes */
+  char *p = calloc(moments + (coarse ? (size_t)n3 * sizeof(float) : 0), 1);
   for (int k = 0; k < fields; k++) {
     mo[k].m = p ? p + (size_t)(2 * k) * (size_t)n3 * es : NULL;
     mo[k].v = p ? p + (size_t)(2 * k + 1) * (size_t)n3 * es : NULL;
     mo[k].bf16 = bf16, mo[k].coarse = coarse;
+    mo[k].t = p && coarse ? (float *)(p + moments) : NULL;
   }
 }
 
@@ -192,7 +193,7 @@ static ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ff
   ffdp_status st = FFDP_OK;
   if (!buf || !mo.m || !hist)
     st = ffdp_fail(err, FFDP_ERR_NOMEM, "greedy level %d: cannot allocate %.1f MB", lv + 1,
-                   (n * 36.0 + nm * (mo.bf16 ? 4 : 8)) / 1e6);
+                   (n * 36.0 + nm * (mo.bf16 ? 4 : 8) + (coarse ? nm * 4.0 : 0)) / 1e6);
   if ((st = c->agree(c, st, err))) {
     free(buf), free(mo.m), free(hist);
     return st;

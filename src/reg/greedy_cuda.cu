@@ -31,7 +31,7 @@ struct DevBufs {
 
 cudaError_t alloc_level(reg_pyramid *pyr, DevBufs &b, reg_layout &L, long long n, long long nm, int bf16, long long nmom,
                         int coarse, int masks, long long nmask, long long plane, long long ring, size_t *bytes) {
-  reg_layout_greedy(n, nm, bf16, nmom, masks, nmask, ring, &L);
+  reg_layout_greedy(n, nm, bf16, nmom, coarse, masks, nmask, ring, &L);
   b.ring_planes = ring / (3 * plane), b.ring_floats = ring, b.shared = reg_grad_shared(n);
   *bytes = L.total;
   reg_cuda_pyramid_trim(pyr, (double)(L.total + REG_OP_SCRATCH_BYTES)); /* kept source planes give way */
@@ -77,7 +77,7 @@ ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_
   ffdp_volume *spilled = nullptr; /* the kept field, moved to the host for want of room */
   if (carry && carry->dev) {
     reg_layout next;
-    reg_layout_greedy(n, nm, bf16, nmom, masks, ffdp_volume_nvox(L->M), ring, &next);
+    reg_layout_greedy(n, nm, bf16, nmom, coarse, masks, ffdp_volume_nvox(L->M), ring, &next);
     reg_cuda_pyramid_trim(L->pyr, (double)(next.total + REG_OP_SCRATCH_BYTES));
     if (reg_dev_field_make_room(carry, next.total, &spilled, err)) {
       free(hist);

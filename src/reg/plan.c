@@ -139,8 +139,8 @@ ffdp_status ffdp_reg_plan_gpus(const int64_t fixed_dim[3], ffdp_mat4 fixed_vox2w
       const int64_t wf = nact > 1 ? window_estimate(nf, fd[2], planes, fd[2]) : nf;
       const int64_t ring = reg_step_ring_floats(fd[0], fd[1], planes, S->grad_sigma, S->warp_sigma);
       const int64_t nmom = deformable ? busiest_moments(fd, nact, halo, coarse) : 0;
-      if (S->kind == FFDP_STAGE_GREEDY) reg_layout_greedy(n, wm, bf16, nmom, masks, nm, ring, &L);
-      else if (S->kind == FFDP_STAGE_SYN) reg_layout_syn(n, wf, wm, bf16, nmom, masks, nm, ring, &L);
+      if (S->kind == FFDP_STAGE_GREEDY) reg_layout_greedy(n, wm, bf16, nmom, coarse, masks, nm, ring, &L);
+      else if (S->kind == FFDP_STAGE_SYN) reg_layout_syn(n, wf, wm, bf16, nmom, coarse, masks, nm, ring, &L);
       else reg_layout_linear(n, owned, nm, masks, &L);
       add_row(plan, i, l, S->kind, fd, nm, nact, planes, &L);
     }
@@ -190,8 +190,9 @@ double ffdp_reg_host_floor(const int64_t fixed_dim[3], ffdp_mat4 fixed_vox2world
       const int64_t own = (fd[2] + nact - 1) / nact; /* halos not counted */
       const double owned = (double)own * (double)(fd[0] * fd[1]);
       const ffdp_slab sl = {fd[0], fd[1], fd[2], 0, own, 0, own};
-      const double mom = (double)reg_moment_values(&sl, coarse) * 2 * moments; /* m and v of a field */
-      level = fmax(level, S->kind == FFDP_STAGE_GREEDY ? owned * 36 + mom : owned * 52 + 2 * mom);
+      const double nv = (double)reg_moment_values(&sl, coarse), mom = nv * 2 * moments; /* m and v of a field */
+      const double transient = coarse ? nv * 4 : 0; /* the coarse step's, shared by the fields */
+      level = fmax(level, (S->kind == FFDP_STAGE_GREEDY ? owned * 36 + mom : owned * 52 + 2 * mom) + transient);
     }
   }
   return images + level;

@@ -176,9 +176,11 @@ typedef struct reg_moments {
   void *m, *v;
   int bf16;
   int coarse; /* on the coarse grid of the slab (coarse_moments.c), else on its stored voxels */
+  float *t;   /* coarse: the step's transient (n3 floats, shared by the fields of a level) */
 } reg_moments;
 /* Both moments of `fields` fields of n3 values each (reg_moment_values) in one zeroed
- * allocation, field k at k-th place (free mo[0].m); NULL m on failure. */
+ * allocation, field k at k-th place, and with coarse moments the transient after them (free
+ * mo[0].m); NULL m on failure. */
 void reg_moments_alloc(reg_moments *mo, int fields, int64_t n3, int bf16, int coarse);
 /* Moments on a grid of half the resolution (coarse_moments.c). Coarse points lie at voxels
  * (2i, 2j, 2k): reg_coarse_axis(n) of them along an axis of n voxels (one past the last voxel
@@ -192,8 +194,10 @@ int64_t reg_moment_values(const ffdp_slab *s, int coarse);
 void reg_coarse_extend(const ffdp_slab *s, ffdp_slab *ext);
 /* The Adam step on the coarse grid: d (stored planes of s, valid on reg_coarse_extend's planes)
  * holds the smoothed gradient, times scale its normalized form; on return its owned planes hold
- * the step -step · mean of the coarse directions. 0, or -1 when out of memory. */
+ * the step (coarse_moments.c). 0, or -1 when out of memory. */
 int reg_coarse_adam(const ffdp_slab *s, float *d, const reg_moments *mo, int t, double step, float scale);
+/* The coarse step's bound on a voxel's |mhat / sqrt(vhat)| per component (coarse_moments.c). */
+#define REG_COARSE_CLAMP 3.0f
 /* One optimiser step on a displacement field u (3 comps on slab s of comm's ranks):
  *   d = -step · Adam(blur(gu, grad_sigma) / max|.|),  u <- blur(d + u∘(p + S_cw·d), warp_sigma).
  * All fields are stored over [zlo, zhi); gu's halo is filled here, u's halo is valid on return.

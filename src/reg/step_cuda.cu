@@ -41,7 +41,7 @@ extern "C" int reg_cuda_field_step(const ffdp_comm *comm, const ffdp_slab *s, fl
      * into the gradient's memory, then the composition in place of it */
     int rc = ffdp_cuda_blur_inplace3(s, gu, grad_sigma, ring, ring_planes, scratch, nullptr);
     if (!rc) rc = (int)cudaMemcpyAsync(mx_host, scratch + 1024, sizeof(float), cudaMemcpyDeviceToHost, nullptr);
-    if (!rc) rc = ffdp_cuda_coarse_adam(s, gu, am, av, adam.bf16, scratch + 1025, t, step, nullptr);
+    if (!rc) rc = ffdp_cuda_coarse_adam(s, gu, am, av, adam.bf16, ring, scratch + 1025, t, step, nullptr);
     if (!rc) rc = ffdp_cuda_compose_fwd(cw, I, s, gu, s, u, gu, nullptr); /* d + u∘(p + S d), in place of d */
     *moved = 1;
     if (!rc && warp_sigma > 0) rc = ffdp_cuda_blur_inplace3(s, gu, warp_sigma, ring, ring_planes, nullptr, nullptr);
@@ -73,7 +73,7 @@ extern "C" int reg_cuda_field_step(const ffdp_comm *comm, const ffdp_slab *s, fl
     *moved = mx > 0;
     const float inv = *moved ? (float)(1.0 / mx) : 0.f;
     rc = (int)cudaMemcpy(scratch + 1025, &inv, sizeof(float), cudaMemcpyHostToDevice);
-    if (!rc) rc = ffdp_cuda_coarse_adam(s, gu, am, av, adam.bf16, scratch + 1025, t, step, nullptr);
+    if (!rc) rc = ffdp_cuda_coarse_adam(s, gu, am, av, adam.bf16, ring, scratch + 1025, t, step, nullptr);
   } else if (mx_host && c->size == 1) {
     /* one process: the normalization stays on the device and the host learns whether the
      * gradient vanished after its next wait (the loss), instead of waiting here */

@@ -16,7 +16,8 @@ typedef struct reg_cuda_adam {
   void *m, *v;
   int bf16;
   int coarse; /* on the slab's coarse grid (ffdp_cuda_coarse_adam): the gradient is smoothed two
-                 planes past the owned ones, which the halo must allow (reg_deformable_halo) */
+                 planes past the owned ones, which the halo must allow (reg_deformable_halo),
+                 and the ring holds the step's transient (reg_layout_* size it for both) */
 } reg_cuda_adam;
 /* As reg_field_step, in two fields: *gu (consumed; its owned planes hold the gradient, the
  * halo is filled here) and *u. The gradient is smoothed in place (ring: ring_planes planes of

@@ -40,7 +40,7 @@ static ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_
   ffdp_status st = FFDP_OK;
   if (!buf || !mo[0].m || !hist)
     st = ffdp_fail(err, FFDP_ERR_NOMEM, "SyN level %d: cannot allocate %.1f MB", lv + 1,
-                   (n * 52.0 + nm * (mo[0].bf16 ? 8 : 16)) / 1e6);
+                   (n * 52.0 + nm * (mo[0].bf16 ? 8 : 16) + (coarse ? nm * 4.0 : 0)) / 1e6);
   if ((st = c->agree(c, st, err))) {
     free(buf), free(mo[0].m), free(hist);
     return st;

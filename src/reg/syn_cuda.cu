@@ -33,7 +33,7 @@ struct SynBufs {
 cudaError_t alloc_syn(reg_pyramid *pyr, SynBufs &b, reg_layout &L, long long n, long long nf, long long nm, int bf16,
                       long long nmom, int coarse, int masks, long long nmask, long long plane, long long ring,
                       size_t *bytes) {
-  reg_layout_syn(n, nf, nm, bf16, nmom, masks, nmask, ring, &L);
+  reg_layout_syn(n, nf, nm, bf16, nmom, coarse, masks, nmask, ring, &L);
   b.ring_planes = ring / (3 * plane), b.ring_floats = ring, b.shared = reg_grad_shared(n);
   *bytes = L.total;
   reg_cuda_pyramid_trim(pyr, (double)(L.total + REG_OP_SCRATCH_BYTES)); /* kept source planes give way */
@@ -209,7 +209,7 @@ ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_opt
   ffdp_volume *spilled[2] = {nullptr, nullptr}; /* kept fields moved to the host for want of room */
   if (carry && (carry[0].dev || carry[1].dev)) {
     reg_layout next;
-    reg_layout_syn(n, nf, nm, bf16, nmom, masks, ffdp_volume_nvox(L->M), ring, &next);
+    reg_layout_syn(n, nf, nm, bf16, nmom, coarse, masks, ffdp_volume_nvox(L->M), ring, &next);
     reg_cuda_pyramid_trim(L->pyr, (double)(next.total + REG_OP_SCRATCH_BYTES));
     for (int k = 0; k < 2; k++)
       if (reg_dev_field_make_room(&carry[k], next.total, &spilled[k], err)) {

@@ -305,14 +305,13 @@ int main(int argc, char **argv) {
     compare("random greedy CC", F, M, &o, comm, 1e-5, 1e-6, 0, 1, 1);
     o.stages[0].kind = FFDP_STAGE_SYN;
     compare("random SyN CC", F, M, &o, comm, 1e-5, 1e-6, 0, 1, 1);
-    if (!on_gpu) { /* moments on the coarse grid (CPU only so far): ranks share a coarse plane at
-                    * each boundary, updated by both from the same values: the same bits */
-      o.state_resolution = FFDP_STATE_HALF;
-      compare("random SyN CC, coarse moments", F, M, &o, comm, 0, 1e-6, 0, 0, 0);
-      o.stages[0].kind = FFDP_STAGE_GREEDY, o.state_precision = FFDP_STATE_BF16;
-      compare("random greedy CC, coarse bf16 moments", F, M, &o, comm, 0, 1e-6, 0, 0, 0);
-      o.stages[0].kind = FFDP_STAGE_SYN, o.state_precision = FFDP_STATE_F32, o.state_resolution = FFDP_STATE_FULL;
-    }
+    /* moments on the coarse grid: ranks share a coarse plane at each boundary, updated by both
+     * from the same values: the same bits on the CPU */
+    o.state_resolution = FFDP_STATE_HALF;
+    compare("random SyN CC, coarse moments", F, M, &o, comm, 0, 1e-6, 0, 0, 0);
+    o.stages[0].kind = FFDP_STAGE_GREEDY, o.state_precision = FFDP_STATE_BF16;
+    compare("random greedy CC, coarse bf16 moments", F, M, &o, comm, 0, 1e-6, 0, 0, 0);
+    o.stages[0].kind = FFDP_STAGE_SYN, o.state_precision = FFDP_STATE_F32, o.state_resolution = FFDP_STATE_FULL;
     /* masks: a fixed ball and a moving half-space that the warp carries across rank
      * boundaries; rigid MI, greedy CC, SyN CC, each as one rank */
     ffdp_volume *fm = half_or_ball(df, 0), *mm = half_or_ball(dm, 1);
