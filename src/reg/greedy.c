@@ -183,7 +183,7 @@ static ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ff
   const int64_t n = ffdp_slab_stored(&s), ntot = nx * ny * nz;
   /* the warp, its gradient and a scratch field (which also holds the warped image and the
    * metric's gradient until the step), and the Adam moments: 36 B per stored voxel and 12 or
-   * 24 B of moments */
+   * 24 B of moments (1/8 of that on the coarse grid, with a transient) */
   float *buf = calloc((size_t)n * 9, sizeof(float));
   reg_moments mo;
   const int coarse = opt->state_resolution == FFDP_STATE_HALF;

@@ -199,7 +199,8 @@ int reg_coarse_adam(const ffdp_slab *s, float *d, const reg_moments *mo, int t, 
 /* The coarse step's bound on a voxel's |mhat / sqrt(vhat)| per component (coarse_moments.c). */
 #define REG_COARSE_CLAMP 3.0f
 /* One optimiser step on a displacement field u (3 comps on slab s of comm's ranks):
- *   d = -step · Adam(blur(gu, grad_sigma) / max|.|),  u <- blur(d + u∘(p + S_cw·d), warp_sigma).
+ *   d = -step · Adam(blur(gu, grad_sigma) / max|.|),  u <- blur(d + u∘(p + S_cw·d), warp_sigma)
+ * (Adam on the coarse grid when mo->coarse: reg_coarse_adam).
  * All fields are stored over [zlo, zhi); gu's halo is filled here, u's halo is valid on return.
  * tmp is a scratch field; gu is consumed (it holds the composition before the last blur), so
  * a level needs three fields beside the moments. Returns 1 after a step, 0 when the

@@ -30,7 +30,8 @@ static ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_
   const int64_t n = ffdp_slab_stored(&s);
   /* fields v_f, v_m, the gradient and a scratch field (which also holds F_mid, M_mid and
    * dL/dM_mid until the first step), dL/dF_mid, and the Adam moments of both fields:
-   * 52 B per stored voxel and 24 or 48 B of moments */
+   * 52 B per stored voxel and 24 or 48 B of moments (1/8 of that on the coarse grid, with a
+   * transient) */
   float *buf = calloc((size_t)n * 13, sizeof(float));
   reg_moments mo[2]; /* moving side, fixed side */
   const int coarse = opt->state_resolution == FFDP_STATE_HALF;
