@@ -46,6 +46,16 @@ if "$ffdp" register -o reg_out/a_ --no-moments --transform Affine --metric MI[$G
 else
   echo "FAIL ANTs-style --metric:"; cat ants_form.txt; fail=1
 fi
+# the moments on the coarse grid through the CLI: a SyN run writes both warps and --json says so
+rm -rf reg_out
+if "$ffdp" register -f $G -m $G -o reg_out/h_ --no-moments --transform "SyN[0.5,1.5,1.5]" --metric CC[3] \
+     --convergence [4x2,1e-6,5] --shrink-factors 2x1 --state-resolution half --state-precision bf16 \
+     --json reg_out/h.json > half.txt 2>&1 && [ -f reg_out/h_1Warp.nii.gz ] && [ -f reg_out/h_1InverseWarp.nii.gz ] &&
+   grep -q '"state_resolution":[[:space:]]*"half"' reg_out/h.json && grep -q '"state_precision":[[:space:]]*"bf16"' reg_out/h.json; then
+  echo "ok   --state-resolution half (SyN, bf16 moments)"
+else
+  echo "FAIL --state-resolution half:"; cat half.txt; fail=1
+fi
 # a pasted antsRegistration command: its switches taken (or noted), -o [prefix,warped,inverse]
 rm -rf reg_out
 if "$ffdp" register --verbose 0 --dimensionality 3 --float 1 --collapse-output-transforms 1 \
