@@ -183,9 +183,11 @@ ffdp_status reg_syn_stage(reg_pyramid *pyr, const ffdp_reg_options *opt, int si,
   const int64_t P = F->dim[0] * F->dim[1], np = (z1 - z0) * P * 3;
   if (!st) st = reg_field_to_grid(&vf, F, err);
   if (!st) st = reg_field_to_grid(&vm, F, err);
-  float *w = malloc((size_t)(np > 0 ? np : 1) * sizeof(float)), *r = malloc((size_t)(np > 0 ? np : 1) * sizeof(float));
+  /* one inverse at a time (w, then r in its memory), A^-1·v_m made in place of v_m once u no
+   * longer needs it: five fields at the peak where there were seven, the same values */
+  float *w = malloc((size_t)(np > 0 ? np : 1) * sizeof(float)), *r = w;
   ffdp_volume *ainv_vm = NULL, *u = NULL, *ui = NULL;
-  if (!st && (!w || !r)) st = ffdp_fail(err, FFDP_ERR_NOMEM, "SyN: cannot allocate the inverse fields");
+  if (!st && !w) st = ffdp_fail(err, FFDP_ERR_NOMEM, "SyN: cannot allocate the inverse field");
   if (!st) st = reg_invert_field_planes(vf, SYN_INVERT_ITERS, z0, z1, w, err);
   if (!st) st = ffdp_volume_create(F->dim, 3, F->vox2world, &u, err);
   if (!st) {
@@ -193,12 +195,12 @@ ffdp_status reg_syn_stage(reg_pyramid *pyr, const ffdp_reg_options *opt, int si,
     for (int a = 0; a < 3; a++)
       for (int b = 0; b < 3; b++) A[a][b] = aff.m[a][b];
     reg_compose_fields_planes(vm, w, A, z0, z1, u->data + z0 * P * 3); /* u = A·w + v_m∘(id + w) */
-    st = ffdp_volume_clone(vm, &ainv_vm, err);
+    ainv_vm = vm, vm = NULL;
   }
   if (!st) {
     ffdp_mat4 ainv;
     ffdp_mat4_inverse(aff, &ainv);
-    const int64_t n = ffdp_volume_nvox(vm);
+    const int64_t n = ffdp_volume_nvox(ainv_vm);
     float *p = ainv_vm->data;
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < n; i++) {
@@ -215,7 +217,7 @@ ffdp_status reg_syn_stage(reg_pyramid *pyr, const ffdp_reg_options *opt, int si,
   }
   st = c->agree(c, st, err);
   ffdp_volume_free(vf), ffdp_volume_free(vm), ffdp_volume_free(ainv_vm);
-  free(w), free(r);
+  free(w);
   if (st) {
     ffdp_volume_free(u), ffdp_volume_free(ui);
     return st;
