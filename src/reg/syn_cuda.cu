@@ -50,12 +50,6 @@ cudaError_t alloc_syn(reg_pyramid *pyr, SynBufs &b, reg_layout &L, long long n, 
   return cudaMemsetAsync(b.block, 0, L.total);
 }
 
-// The two composite transforms at full resolution from the half-way fields on the device:
-//   u = A·w + v_m∘(id + w), w = inv(v_f);   u_inv = r + v_f∘(id + r), r = inv(A^-1·v_m).
-// On the planes of slab fs of F's grid (the whole grid for one process): dvf and dvm hold
-// its stored planes, which must cover what the owned planes' points reach (see
-// syn_final_halo); w, tmp and out are scratch fields of the same layout. The owned planes of
-// both results come back into *u and *ui (whole-grid host fields, created here).
 // inv(v) into w as reg_cuda_invert_field, with v itself holding the iteration's constant -v/2
 // (scaled in place by a power of two, and back when restore is set: the same values for every
 // normal float) instead of a scratch field.
@@ -70,6 +64,12 @@ int invert_in_place(const ffdp_slab &fs, const ffdp_warp *vox, float *v, int ite
   return rc;
 }
 
+// The two composite transforms at full resolution from the half-way fields on the device:
+//   u = A·w + v_m∘(id + w), w = inv(v_f);   u_inv = r + v_f∘(id + r), r = inv(A^-1·v_m).
+// On the planes of slab fs of F's grid (the whole grid for one process): dvf and dvm hold
+// its stored planes, which must cover what the owned planes' points reach (see
+// syn_final_halo); w, tmp and out are scratch fields of the same layout. The owned planes of
+// both results come back into *u and *ui (whole-grid host fields, created here).
 // With tmp and out NULL (the Adam moments on the coarse grid leave no fields to borrow) the
 // same transforms in three fields: the inversions keep their constant in the inverted field
 // (invert_in_place), the compositions write in place of w (each voxel reads w at itself
