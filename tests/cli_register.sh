@@ -137,6 +137,11 @@ for st in fp32:full:57 bf16:full:45 fp32:half:37 bf16:half:35.5; do
   if [ -n "$bpv" ] && awk "BEGIN{exit !($bpv <= $top)}"; then echo "ok   greedy plan $p $r: $bpv B/voxel"
   else echo "FAIL greedy plan $p $r: '$bpv' B/voxel (more than $top)"; fail=1; fi
 done
+# the plan shows the peak with every optimiser state (and its JSON)
+if "$ffdp" plan -f 1024x1024x1024 -m 1024x1024x1024 --syn --json plan_states.json |
+     grep -q "^peak by optimiser state: fp32 .* coarse bf16 .* (both)" && grep -q '"coarse bf16"' plan_states.json; then
+  echo "ok   plan lists the peak by optimiser state"
+else echo "FAIL plan by optimiser state"; fail=1; fi
 expect_fail "unknown state resolution" "full or half" "$ffdp" register -f $G -m $G -o reg_out/x_ --state-resolution quarter
 if "$ffdp" plan -f 1024x1024x1024 -m 1024x1024x1024 --greedy | grep -q "smoothing ring" &&
    ! "$ffdp" plan -f 1024x1024x1024 -m 1024x1024x1024 --greedy | grep -q "metric gradient"; then

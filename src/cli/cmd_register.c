@@ -239,7 +239,27 @@ static int write_json(const char *path, cJSON *j) {
   return ok ? 0 : -1;
 }
 
-static int write_plan_json(const char *path, const ffdp_plan *p, double free_b, double total_b, double host_floor) {
+/* The GPU peak of the same registration with each optimiser state (precision x resolution), so
+ * that one plan shows the choice; 0 where a plan fails. Only when a stage is deformable. */
+static const char *const state_names[4] = {"fp32", "bf16", "coarse fp32", "coarse bf16"};
+static int plan_states(const int64_t fdim[3], ffdp_mat4 fw, const int64_t mdim[3], ffdp_mat4 mw, const ffdp_reg_options *opt,
+                       int gpus, double peak[4]) {
+  int deformable = 0;
+  for (int s = 0; s < opt->nstages; s++)
+    deformable |= opt->stages[s].kind == FFDP_STAGE_GREEDY || opt->stages[s].kind == FFDP_STAGE_SYN;
+  if (!deformable) return 0;
+  for (int k = 0; k < 4; k++) {
+    ffdp_reg_options o = *opt;
+    ffdp_plan p;
+    o.state_precision = k & 1 ? FFDP_STATE_BF16 : FFDP_STATE_F32;
+    o.state_resolution = k & 2 ? FFDP_STATE_HALF : FFDP_STATE_FULL;
+    peak[k] = ffdp_reg_plan_gpus(fdim, fw, mdim, mw, &o, gpus, &p, NULL) ? 0 : p.peak_bytes;
+  }
+  return 1;
+}
+
+static int write_plan_json(const char *path, const ffdp_plan *p, double free_b, double total_b, double host_floor,
+                           const double *states) {
   cJSON *j = cJSON_CreateObject(), *rows = cJSON_AddArrayToObject(j, "rows");
   for (int i = 0; i < p->nrows; i++) {
     const ffdp_plan_row *r = &p->rows[i];
@@ -259,6 +279,10 @@ static int write_plan_json(const char *path, const ffdp_plan *p, double free_b, 
   cJSON_AddNumberToObject(j, "peak_mb", p->peak_bytes / 1e6);
   cJSON_AddNumberToObject(j, "bytes_per_voxel", p->bytes_per_voxel);
   cJSON_AddNumberToObject(j, "cpu_host_floor_mb", host_floor / 1e6); /* --device cpu, per rank */
+  if (states) { /* the peak with each optimiser state */
+    cJSON *o = cJSON_AddObjectToObject(j, "peak_mb_by_state");
+    for (int k = 0; k < 4; k++) cJSON_AddNumberToObject(o, state_names[k], states[k] / 1e6);
+  }
   if (total_b > 0) {
     cJSON_AddNumberToObject(j, "gpu_free_mb", free_b / 1e6);
     cJSON_AddNumberToObject(j, "gpu_total_mb", total_b / 1e6);
@@ -569,7 +593,13 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
     if (verbose >= 0)
       printf("on the CPU instead (--device cpu%s): at least %.1f MB of host memory%s\n", n > 1 ? ", ranks" : "",
              host / 1e6, n > 1 ? " per rank" : "");
-    return done(json ? write_plan_json(json, &plan, free_b, total_b, host) : 0, fm, mm);
+    double states[4];
+    const int have = plan_states(fdim, fw, mdim, mw, &opt, n, states);
+    if (have && verbose >= 0)
+      printf("peak by optimiser state: fp32 %.1f MB, bf16 %.1f MB (--state-precision bf16), coarse %.1f MB "
+             "(--state-resolution half), coarse bf16 %.1f MB (both)\n",
+             states[0] / 1e6, states[1] / 1e6, states[2] / 1e6, states[3] / 1e6);
+    return done(json ? write_plan_json(json, &plan, free_b, total_b, host, have ? states : NULL) : 0, fm, mm);
   }
   if (ants.warped[0] && !ffdp_path_is_nifti(ants.warped) && !ffdp_path_is_zarr(ants.warped))
     return done(cli_errorf("-o: the warped image '%s' must end in .nii, .nii.gz or .zarr", ants.warped), fm, mm);
