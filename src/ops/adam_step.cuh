@@ -6,10 +6,10 @@
 
 namespace ffdp_cuda {
 
-__device__ __forceinline__ float load_state(const float *p, long long i) { return p[i]; }
-__device__ __forceinline__ float load_state(const __nv_bfloat16 *p, long long i) { return __bfloat162float(p[i]); }
-__device__ __forceinline__ void store_state(float *p, long long i, float v) { p[i] = v; }
-__device__ __forceinline__ void store_state(__nv_bfloat16 *p, long long i, float v) { p[i] = __float2bfloat16_rn(v); }
+__host__ __device__ __forceinline__ float load_state(const float *p, long long i) { return p[i]; }
+__host__ __device__ __forceinline__ float load_state(const __nv_bfloat16 *p, long long i) { return __bfloat162float(p[i]); }
+__host__ __device__ __forceinline__ void store_state(float *p, long long i, float v) { p[i] = v; }
+__host__ __device__ __forceinline__ void store_state(__nv_bfloat16 *p, long long i, float v) { p[i] = __float2bfloat16_rn(v); }
 
 struct AdamConst {
   float rc1, rc2, step;  // reciprocals of the bias corrections 1 - b1^t, 1 - b2^t; the step

@@ -1,0 +1,124 @@
+// The per-thread bodies of the coarse-moment kernels (coarse_adam.cu), compiled for the device
+// and for the host: tests/test_coarse_adam_host.cu runs them on the CPU, thread by thread, and
+// compares with the CPU operator (reg/coarse_moments.c) bit for bit, so the kernels' indexing
+// and rounding are checked on a machine without a GPU. Every operation is rounded once, in the
+// CPU operator's order (no fused multiply-adds: the host build takes -ffp-contract=off).
+#pragma once
+#include <cuda_bf16.h>
+#include <math.h>
+#include "ops/adam_step.cuh"
+
+namespace ffdp_cuda {
+
+struct Coarse {
+  long long nx, ny, nz, zlo, z0, z1, lx, ly, k0, k1;
+};
+
+constexpr float kCoarseClamp = 3.0f;  // REG_COARSE_CLAMP (reg/reg_internal.h): the CPU operator's bound
+
+__host__ __device__ __forceinline__ float c_add(float a, float b) {
+#ifdef __CUDA_ARCH__
+  return __fadd_rn(a, b);
+#else
+  return a + b;
+#endif
+}
+__host__ __device__ __forceinline__ float c_mul(float a, float b) {
+#ifdef __CUDA_ARCH__
+  return __fmul_rn(a, b);
+#else
+  return a * b;
+#endif
+}
+__host__ __device__ __forceinline__ float c_div(float a, float b) {
+#ifdef __CUDA_ARCH__
+  return __fdiv_rn(a, b);
+#else
+  return a / b;
+#endif
+}
+__host__ __device__ __forceinline__ float c_sqrt(float a) {
+#ifdef __CUDA_ARCH__
+  return __fsqrt_rn(a);
+#else
+  return sqrtf(a);
+#endif
+}
+
+inline Coarse coarse_of(long long nx, long long ny, long long nz, long long zlo, long long z0, long long z1) {
+  Coarse c = {nx, ny, nz, zlo, z0, z1, nx / 2 + 1, ny / 2 + 1, z0 / 2, z1 / 2 + 1};
+  return c;
+}
+
+// 1: coarse point (i, j, k): the normalized gradient restricted to it (tent weights 1-2-1 over
+// the voxels around (2i, 2j, 2k) inside the grid, renormalized) into the transient tb.
+__host__ __device__ inline void coarse_restrict_point(const Coarse &c, const float *d, float *tb, float inv, long long i,
+                                                      long long j, long long k) {
+  float acc[3] = {0.f, 0.f, 0.f}, wsum = 0.f;
+  for (int dz = -1; dz <= 1; dz++) {
+    const long long Z = 2 * k + dz;
+    if (Z < 0 || Z >= c.nz) continue;
+    for (int dy = -1; dy <= 1; dy++) {
+      const long long Y = 2 * j + dy;
+      if (Y < 0 || Y >= c.ny) continue;
+      const float wzy = (float)((dz ? 1 : 2) * (dy ? 1 : 2));
+      const float *row = d + 3 * ((Z - c.zlo) * c.ny + Y) * c.nx;
+      for (int dx = -1; dx <= 1; dx++) {
+        const long long X = 2 * i + dx;
+        if (X < 0 || X >= c.nx) continue;
+        const float w = c_mul(wzy, dx ? 1.f : 2.f);
+        for (int q = 0; q < 3; q++) acc[q] = c_add(acc[q], c_mul(w, row[3 * X + q]));
+        wsum = c_add(wsum, w);
+      }
+    }
+  }
+  const long long J = 3 * (((k - c.k0) * c.ly + j) * c.lx + i);
+  for (int q = 0; q < 3; q++) tb[J + q] = c_mul(c_div(acc[q], wsum), inv);
+}
+
+// 2: owned voxel (x, y, z): its step from the means over its 1, 2, 4 or 8 coarse points of m
+// (as it was) and of sqrt(vhat) (as the update will make it), and its own gradient, clamped,
+// in place of the gradient.
+template <typename S>
+__host__ __device__ inline void coarse_step_voxel(const Coarse &c, float *d, const S *m, const S *v, const float *tb, float inv,
+                                                  AdamConst k, long long x, long long y, long long z) {
+  float *out = d + 3 * (((z - c.zlo) * c.ny + y) * c.nx + x);
+  if (inv == 0.f) {
+    out[0] = out[1] = out[2] = 0.f;
+    return;
+  }
+  const float b1 = 0.9f, b2 = 0.999f, eps = 1e-8f;
+  const long long ix = x >> 1, jy = y >> 1, kz = z >> 1;
+  const int ni = 1 + (int)(x & 1), nj = 1 + (int)(y & 1), nk = 1 + (int)(z & 1);
+  // columns over z and y first, then x: the CPU operator's order
+  float sm[3] = {0.f, 0.f, 0.f}, sv[3] = {0.f, 0.f, 0.f};
+  for (int a = 0; a < ni; a++) {
+    float cm[3] = {0.f, 0.f, 0.f}, cv[3] = {0.f, 0.f, 0.f};
+    for (int q = 0; q < nk; q++)
+      for (int b = 0; b < nj; b++) {
+        const long long J = 3 * (((kz + q - c.k0) * c.ly + jy + b) * c.lx + ix + a);
+        for (int e = 0; e < 3; e++) {
+          const float g = tb[J + e];
+          const float vh = c_mul(c_add(c_mul(b2, load_state(v, J + e)), c_mul(c_mul(1.f - b2, g), g)), k.rc2);
+          cm[e] = c_add(cm[e], load_state(m, J + e)), cv[e] = c_add(cv[e], c_sqrt(vh));
+        }
+      }
+    for (int e = 0; e < 3; e++) sm[e] = a ? c_add(sm[e], cm[e]) : cm[e], sv[e] = a ? c_add(sv[e], cv[e]) : cv[e];
+  }
+  const float w1 = 1.f / (float)(nk * nj), w = ni == 2 ? w1 / 2 : w1;  // powers of two: exact
+  for (int e = 0; e < 3; e++) {
+    const float M = c_mul(sm[e], w), V = c_mul(sv[e], w), g = c_mul(out[e], inv);
+    const float r = c_div(c_mul(c_add(c_mul(b1, M), c_mul(1.f - b1, g)), k.rc1), c_add(V, eps));
+    out[e] = c_mul(-k.step, r > kCoarseClamp ? kCoarseClamp : r < -kCoarseClamp ? -kCoarseClamp : r);
+  }
+}
+
+// 3: coarse value J: the moments take the restricted gradient.
+template <typename S>
+__host__ __device__ inline void coarse_update_value(const float *tb, S *m, S *v, long long J) {
+  const float b1 = 0.9f, b2 = 0.999f, g = tb[J];
+  store_state(m, J, c_add(c_mul(b1, load_state(m, J)), c_mul(1.f - b1, g)));
+  store_state(v, J, c_add(c_mul(b2, load_state(v, J)), c_mul(c_mul(1.f - b2, g), g)));
+}
+
+}  // namespace ffdp_cuda

@@ -1,0 +1,83 @@
+// The coarse-moment kernels' per-thread bodies (src/ops/coarse_adam.cuh) run on the host,
+// thread by thread in the kernels' launch order, against the CPU operator
+// (reg_coarse_adam): the same bits for the step and both moments, fp32 and bf16 moments, whole
+// grids with odd and even sides and slabs with halos. What a GPU would add (scheduling) cannot
+// change a thread's arithmetic; this checks the indexing and the rounding without one.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <vector>
+#include "ops/coarse_adam.cuh"
+#include "reg/reg_internal.h"
+
+using namespace ffdp_cuda;
+
+static int checks = 0, failures = 0;
+#define CHECK(c, ...)                                       \
+  do {                                                      \
+    checks++;                                               \
+    if (!(c)) {                                             \
+      failures++;                                           \
+      printf("FAIL %s:%d: ", __FILE__, __LINE__);           \
+      printf(__VA_ARGS__);                                  \
+      printf("\n");                                         \
+    }                                                       \
+  } while (0)
+
+static unsigned rng = 2024u;
+static float frand() {
+  rng = rng * 1664525u + 1013904223u;
+  return (float)((rng >> 8) / 16777216.0 * 2 - 1);
+}
+
+// One slab: `steps` steps of the CPU operator and of the kernel bodies from the same inputs.
+template <typename S>
+static void check_slab(const ffdp_slab &s, int bf16, int steps) {
+  const long long P = s.nx * s.ny, stored = P * (s.zhi - s.zlo), nc = reg_moment_values(&s, 1);
+  reg_moments mo;
+  reg_moments_alloc(&mo, 1, nc, bf16, 1);
+  std::vector<S> m(nc), v(nc);
+  memset(m.data(), 0, nc * sizeof(S)), memset(v.data(), 0, nc * sizeof(S));
+  std::vector<float> tb(nc), d(3 * stored), dc(3 * stored), dk(3 * stored);
+  const Coarse c = coarse_of(s.nx, s.ny, s.nz, s.zlo, s.z0, s.z1);
+  int same_d = 1, same_m = 1;
+  for (int t = 1; t <= steps; t++) {
+    for (auto &x : d) x = frand();
+    dc = d, dk = d;
+    const float inv = 0.5f + 0.25f * t;
+    CHECK(reg_coarse_adam(&s, dc.data(), &mo, t, 0.3, inv) == 0, "out of memory");
+    const AdamConst k = adam_const(t, 0.3);
+    for (long long kk = c.k0; kk < c.k1; kk++)  // launch 1
+      for (long long j = 0; j < c.ly; j++)
+        for (long long i = 0; i < c.lx; i++) coarse_restrict_point(c, dk.data(), tb.data(), inv, i, j, kk);
+    for (long long z = c.z0; z < c.z1; z++)  // launch 2
+      for (long long y = 0; y < c.ny; y++)
+        for (long long x = 0; x < c.nx; x++) coarse_step_voxel(c, dk.data(), m.data(), v.data(), tb.data(), inv, k, x, y, z);
+    for (long long J = 0; J < nc; J++) coarse_update_value(tb.data(), m.data(), v.data(), J);  // launch 3
+    const long long own = 3 * (s.z0 - s.zlo) * P, n = 3 * (s.z1 - s.z0) * P;
+    same_d &= !memcmp(dc.data() + own, dk.data() + own, n * sizeof(float));
+    same_m &= !memcmp(mo.m, m.data(), nc * sizeof(S)) && !memcmp(mo.v, v.data(), nc * sizeof(S));
+  }
+  printf("%lldx%lldx%lld planes [%lld, %lld) stored [%lld, %lld), %s moments: step %s, moments %s\n", (long long)s.nx,
+         (long long)s.ny, (long long)s.nz, (long long)s.z0, (long long)s.z1, (long long)s.zlo, (long long)s.zhi,
+         bf16 ? "bf16" : "fp32", same_d ? "same bits" : "DIFFER", same_m ? "same bits" : "DIFFER");
+  CHECK(same_d && same_m, "kernel bodies vs the CPU operator");
+  free(mo.m);
+}
+
+int main() {
+  const long long grids[][3] = {{9, 8, 11}, {12, 7, 10}, {7, 5, 1}, {33, 17, 20}};
+  for (auto &g : grids) {
+    const ffdp_slab w = ffdp_slab_whole(g[0], g[1], g[2]);
+    check_slab<float>(w, 0, 3);
+    check_slab<__nv_bfloat16>(w, 1, 3);
+    if (g[2] >= 10)
+      for (int r = 0; r < 2; r++) { /* the two slabs of two ranks, halo 3 */
+        const ffdp_slab s = ffdp_slab_split(g[0], g[1], g[2], r, 2, 3);
+        check_slab<float>(s, 0, 2);
+        check_slab<__nv_bfloat16>(s, 1, 2);
+      }
+  }
+  printf("test_coarse_adam_host: %d checks, %d failures\n", checks, failures);
+  return failures != 0;
+}
