@@ -3,32 +3,16 @@
 // (reg_coarse_adam): the same bits for the step and both moments, fp32 and bf16 moments, whole
 // grids with odd and even sides and slabs with halos. What a GPU would add (scheduling) cannot
 // change a thread's arithmetic; this checks the indexing and the rounding without one.
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <vector>
 #include "ops/coarse_adam.cuh"
 #include "reg/reg_internal.h"
+#include "check.h"
 
 using namespace ffdp_cuda;
 
-static int checks = 0, failures = 0;
-#define CHECK(c, ...)                                       \
-  do {                                                      \
-    checks++;                                               \
-    if (!(c)) {                                             \
-      failures++;                                           \
-      printf("FAIL %s:%d: ", __FILE__, __LINE__);           \
-      printf(__VA_ARGS__);                                  \
-      printf("\n");                                         \
-    }                                                       \
-  } while (0)
-
-static unsigned rng = 2024u;
-static float frand() {
-  rng = rng * 1664525u + 1013904223u;
-  return (float)((rng >> 8) / 16777216.0 * 2 - 1);
-}
+static rng_t rng = {2024u};
+static float frand() { return (float)rng_range(&rng, -1, 1); }
 
 // One slab: `steps` steps of the CPU operator and of the kernel bodies from the same inputs.
 template <typename S>
@@ -78,6 +62,5 @@ int main() {
         check_slab<__nv_bfloat16>(s, 1, 2);
       }
   }
-  printf("test_coarse_adam_host: %d checks, %d failures\n", checks, failures);
-  return failures != 0;
+  return check_done("test_coarse_adam_host");
 }
