@@ -45,34 +45,12 @@ void reg_coarse_extend(const ffdp_slab *s, ffdp_slab *ext) {
   ext->z1 = s->z1 + 2 < s->nz ? s->z1 + 2 : s->nz;
 }
 
-/* bfloat16 as CUDA rounds it (round to nearest even, NaN kept quiet), and back. */
-static inline float through_bf16(float f) {
-  uint32_t u;
-  memcpy(&u, &f, 4);
-  if ((u & 0x7fffffffu) > 0x7f800000u) u |= 0x400000u;
-  else u += 0x7fffu + ((u >> 16) & 1);
-  u &= 0xffff0000u;
-  memcpy(&f, &u, 4);
-  return f;
-}
 static inline float load_m(const reg_moments *mo, const void *p, int64_t i) {
-  if (mo->bf16) {
-    const uint32_t u = (uint32_t)((const uint16_t *)p)[i] << 16;
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-  }
-  return ((const float *)p)[i];
+  return mo->bf16 ? reg_from_bf16(((const uint16_t *)p)[i]) : ((const float *)p)[i];
 }
 static inline void store_m(const reg_moments *mo, void *p, int64_t i, float f) {
-  if (mo->bf16) {
-    uint32_t u;
-    f = through_bf16(f);
-    memcpy(&u, &f, 4);
-    ((uint16_t *)p)[i] = (uint16_t)(u >> 16);
-  } else {
-    ((float *)p)[i] = f;
-  }
+  if (mo->bf16) ((uint16_t *)p)[i] = reg_to_bf16(f);
+  else ((float *)p)[i] = f;
 }
 
 int reg_coarse_adam(const ffdp_slab *s, float *d, const reg_moments *mo, int t, double step, float scale) {

@@ -14,22 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* bfloat16 <-> float as CUDA's __float2bfloat16_rn / __bfloat162float: round to nearest even,
- * NaN kept quiet. */
-static inline uint16_t to_bf16(float f) {
-  uint32_t u;
-  memcpy(&u, &f, 4);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40);
-  u += 0x7fffu + ((u >> 16) & 1);
-  return (uint16_t)(u >> 16);
-}
-static inline float from_bf16(uint16_t b) {
-  const uint32_t u = (uint32_t)b << 16;
-  float f;
-  memcpy(&f, &u, 4);
-  return f;
-}
-
 /* Adam on a field, in place: g holds the normalized gradient and receives the update d. */
 /* The gradient scaled by `scale` (1 / its largest norm) on the way in: one pass over the
  * gradient and both moments (the scaling used to be a pass of its own; same bits). With bf16
@@ -42,8 +26,8 @@ static void field_adam(float *g, const reg_moments *mo, int64_t off, int64_t n, 
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < n; i++) {
       const float gi = g[i] * scale;
-      const float mi = b1 * from_bf16(m[i]) + (1 - b1) * gi, vi = b2 * from_bf16(v[i]) + (1 - b2) * gi * gi;
-      m[i] = to_bf16(mi), v[i] = to_bf16(vi);
+      const float mi = b1 * reg_from_bf16(m[i]) + (1 - b1) * gi, vi = b2 * reg_from_bf16(v[i]) + (1 - b2) * gi * gi;
+      m[i] = reg_to_bf16(mi), v[i] = reg_to_bf16(vi);
       g[i] = -s * (mi / c1) / (sqrtf(vi / c2) + eps);
     }
     return;

@@ -2,6 +2,8 @@
 #ifndef FFDP_REG_INTERNAL_H
 #define FFDP_REG_INTERNAL_H
 #include <pthread.h>
+#include <stdint.h>
+#include <string.h>
 #include "core/volume_internal.h"
 #include "ffdp/register.h"
 #include "ffdp/comm.h"
@@ -172,6 +174,21 @@ void reg_compose_fields_planes(const ffdp_volume *U, const float *d, const doubl
 ffdp_status reg_invert_field_planes(const ffdp_volume *v, int iters, int64_t z0, int64_t z1, float *w, ffdp_error *err);
 /* Adam moments of one field (3 values per stored voxel each), stored as float or, with bf16,
  * as bfloat16 (round to nearest even; the arithmetic stays fp32, as on the GPU). */
+/* bfloat16 <-> float as CUDA's __float2bfloat16_rn / __bfloat162float: round to nearest even,
+ * NaN kept quiet (the stored Adam moments with --state-precision bf16). */
+static inline uint16_t reg_to_bf16(float f) {
+  uint32_t u;
+  memcpy(&u, &f, 4);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40);
+  u += 0x7fffu + ((u >> 16) & 1);
+  return (uint16_t)(u >> 16);
+}
+static inline float reg_from_bf16(uint16_t b) {
+  const uint32_t u = (uint32_t)b << 16;
+  float f;
+  memcpy(&f, &u, 4);
+  return f;
+}
 typedef struct reg_moments {
   void *m, *v;
   int bf16;
