@@ -56,6 +56,16 @@ if "$ffdp" register -f $G -m $G -o reg_out/h_ --no-moments --transform "SyN[0.5,
 else
   echo "FAIL --state-resolution half:"; cat half.txt; fail=1
 fi
+# the images as 16-bit codes through the CLI: a greedy run, and --json says so
+rm -rf reg_out
+if "$ffdp" register -f $G -m $G -o reg_out/c_ --no-moments --transform "Greedy[0.5,1.5,1.5]" --metric CC[3] \
+     --convergence [4x2,1e-6,5] --shrink-factors 2x1 --image-precision u16 \
+     --json reg_out/c.json > coded.txt 2>&1 && [ -f reg_out/c_1Warp.nii.gz ] &&
+   grep -q '"image_precision":[[:space:]]*"u16"' reg_out/c.json; then
+  echo "ok   --image-precision u16 (greedy)"
+else
+  echo "FAIL --image-precision u16:"; cat coded.txt; fail=1
+fi
 # a pasted antsRegistration command: its switches taken (or noted), -o [prefix,warped,inverse]
 rm -rf reg_out
 if "$ffdp" register --verbose 0 --dimensionality 3 --float 1 --collapse-output-transforms 1 \
@@ -130,13 +140,18 @@ else echo "FAIL plan with masks:"; cat plan_masks.txt; fail=1; fi
 # metric's gradient in its last third, moments, a ring of planes (greedy 56 B/voxel fp32, 44 bf16)
 # with the moments on the coarse grid (--state-resolution half): 3 B/voxel of moments in fp32 and
 # the step's transient in the ring
-for st in fp32:full:57 bf16:full:45 fp32:half:37 bf16:half:35.5; do
-  p=${st%%:*} r=${st#*:}; r=${r%%:*} top=${st##*:}
-  bpv=$("$ffdp" plan -f 1024x1024x1024 -m 1024x1024x1024 --greedy --state-precision $p --state-resolution $r |
-        sed -n 's/.*= \([0-9.]*\) bytes per fixed voxel.*/\1/p')
-  if [ -n "$bpv" ] && awk "BEGIN{exit !($bpv <= $top)}"; then echo "ok   greedy plan $p $r: $bpv B/voxel"
-  else echo "FAIL greedy plan $p $r: '$bpv' B/voxel (more than $top)"; fail=1; fi
+# and with the images as 16-bit codes (--image-precision u16) 4 B/voxel less (fixed and moving)
+for st in fp32:full:fp32:57 bf16:full:fp32:45 fp32:half:fp32:37 bf16:half:fp32:35.5 fp32:half:u16:33 bf16:half:u16:31.5; do
+  p=${st%%:*} r=${st#*:}; r=${r%%:*} i=${st#*:*:}; i=${i%%:*} top=${st##*:}
+  bpv=$("$ffdp" plan -f 1024x1024x1024 -m 1024x1024x1024 --greedy --state-precision $p --state-resolution $r \
+        --image-precision $i | sed -n 's/.*= \([0-9.]*\) bytes per fixed voxel.*/\1/p')
+  if [ -n "$bpv" ] && awk "BEGIN{exit !($bpv <= $top)}"; then echo "ok   greedy plan $p $r images $i: $bpv B/voxel"
+  else echo "FAIL greedy plan $p $r images $i: '$bpv' B/voxel (more than $top)"; fail=1; fi
 done
+if "$ffdp" plan -f 1024x1024x1024 -m 1024x1024x1024 --syn --image-precision u16 | grep -q "moving image (16-bit codes)"; then
+  echo "ok   plan lists the images as 16-bit codes"
+else echo "FAIL plan with --image-precision u16"; fail=1; fi
+expect_fail "unknown image precision" "fp32 or u16" "$ffdp" register -f $G -m $G -o reg_out/x_ --image-precision bf16
 # the plan shows the peak with every optimiser state (and its JSON)
 if "$ffdp" plan -f 1024x1024x1024 -m 1024x1024x1024 --syn --json plan_states.json |
      grep -q "^peak by optimiser state: fp32 .* coarse bf16 .* (both)" && grep -q '"coarse bf16"' plan_states.json; then

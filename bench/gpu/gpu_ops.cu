@@ -12,6 +12,7 @@
 #include <vector>
 #include "ops/ops.h"
 #include "ops/ops_cuda.h"
+#include "ops/code16.h"
 #include "reg/reg_internal.h"
 
 #define CK(x)                                                                                    \
@@ -192,6 +193,48 @@ int main(int argc, char **argv) {
     double e_pl = rel_err_d(pgot.data(), pref.data(), np * 12);
     rows.push_back({"sample bwd dA per plane, slab (check only)", 0, 0, e_pl, pool_high_and_reset() / 1e6});
     CK(cudaFree(dpl));
+  }
+
+  // --- images as 16-bit codes (--image-precision u16): the device's codes and decoded values
+  // against the host's (bits; error = values differing), and the samplers reading codes against
+  // the CPU sampler reading the decoded image (fwd 18 B per voxel: u 12, codes 2, out 4; bwd
+  // 30: u, codes, incoming gradient, du)
+  {
+    const ffdp_code16 k = ffdp_code16_for_range(0.0, 1.0);
+    std::vector<uint16_t> qh(n), qd(n);
+    std::vector<float> Md(n), gd(n);
+    ffdp_code16_encode_f32(M.data(), n, k, qh.data());
+    ffdp_code16_round_f32(M.data(), n, k, Md.data());
+    uint16_t *dq;
+    CK(cudaMalloc(&dq, n * 2));
+    CK(ffdp_cuda_encode16(n, dM, k, dq, 0));
+    CK(cudaMemcpy(qd.data(), dq, n * 2, cudaMemcpyDeviceToHost));
+    double diff = 0;
+    for (long long i = 0; i < n; i++) diff += qd[i] != qh[i];
+    float t = median_ms([&] { ffdp_cuda_encode16(n, dM, k, dq, 0); });
+    rows.push_back({"encode 16-bit codes (vs host: codes differing)", 6, t, diff, pool_high_and_reset() / 1e6});
+    poison(dout, n);
+    CK(ffdp_cuda_decode16(n, dq, k, dout, 0));
+    CK(cudaMemcpy(gd.data(), dout, n * 4, cudaMemcpyDeviceToHost));
+    diff = 0;
+    for (long long i = 0; i < n; i++) diff += memcmp(&gd[i], &Md[i], 4) != 0;
+    t = median_ms([&] { ffdp_cuda_decode16(n, dq, k, dout, 0); });
+    rows.push_back({"decode 16-bit codes (vs host: values differing)", 6, t, diff, pool_high_and_reset() / 1e6});
+    ffdp_sample_fwd_f32(&w, &s, u.data(), &s, Md.data(), 1, ref.data());
+    poison(dout, n);
+    CK(ffdp_cuda_sample_fwd_u16(&w, &s, du, &s, dq, k, dout, 0));
+    CK(cudaMemcpy(got.data(), dout, n * 4, cudaMemcpyDeviceToHost));
+    double e = rel_err(got.data(), ref.data(), n);
+    t = median_ms([&] { ffdp_cuda_sample_fwd_u16(&w, &s, du, &s, dq, k, dout, 0); });
+    rows.push_back({"sample fwd, image as 16-bit codes (vs CPU on the decoded image)", 18, t, e, pool_high_and_reset() / 1e6});
+    ffdp_sample_bwd_f32(&w, &s, u.data(), &s, Md.data(), 1, g.data(), ref.data(), NULL, NULL);
+    poison(dgu, 3 * n);
+    CK(ffdp_cuda_sample_bwd_u16(&w, &s, du, &s, dq, k, dg, dgu, 0));
+    CK(cudaMemcpy(got.data(), dgu, 3 * n * 4, cudaMemcpyDeviceToHost));
+    e = rel_err(got.data(), ref.data(), 3 * n);
+    t = median_ms([&] { ffdp_cuda_sample_bwd_u16(&w, &s, du, &s, dq, k, dg, dgu, 0); });
+    rows.push_back({"sample bwd (du only), image as 16-bit codes (vs CPU)", 30, t, e, pool_high_and_reset() / 1e6});
+    CK(cudaFree(dq));
   }
 
   // --- warp composition (fused): out = u∘(B p + S u) + T·u, border padding, u composed with itself

@@ -50,6 +50,12 @@ typedef enum { FFDP_STATE_F32 = 0, FFDP_STATE_BF16 = 1 } ffdp_state_precision;
  * second voxel per axis (HALF: 1/8 of the state; each voxel's step is the mean direction of
  * the coarse points around it; accuracy cost in bench/accuracy.md). */
 typedef enum { FFDP_STATE_FULL = 0, FFDP_STATE_HALF = 1 } ffdp_state_resolution;
+/* How the deformable stages store the level images they sample and score: fp32, or 16-bit
+ * codes over each image's intensity range (65536 levels: steps of 1.5e-5 on the pipeline's
+ * [0, 1] images), which the samplers decode as they read. On a GPU the images take 2 B per
+ * voxel instead of 4; the CPU reads a decoded copy (the same values, no memory saved). The
+ * linear stages keep fp32. Accuracy cost in bench/accuracy.md. */
+typedef enum { FFDP_IMAGE_F32 = 0, FFDP_IMAGE_U16 = 1 } ffdp_image_precision;
 
 /* How ranks read the moving image (and, for SyN, the fixed image) at their sample points,
  * which can lie in other ranks' planes. Each rank holds its own planes of the level image and
@@ -82,6 +88,7 @@ typedef struct ffdp_reg_options {
                                     bf16: 12 B per voxel and field less, CPU and CUDA) */
   ffdp_state_resolution state_resolution; /* HALF: the moments on a grid of half the resolution
                                     (21 of 24 B per voxel and field less in fp32) */
+  ffdp_image_precision image_precision; /* deformable stages' level images: fp32 or 16-bit codes */
   int inputs_normalized;         /* fixed and moving were scaled to [0,1] by ffdp_volume_normalize:
                                     used as they are, without the normalized copies (8 bytes per
                                     voxel of host memory less; the same registration) */

@@ -56,6 +56,10 @@ static void usage(FILE *f) {
     "                   every second voxel per axis (1/8 of the state; each voxel steps along the\n"
     "                   mean Adam direction of the coarse points around it): 21 B per voxel and\n"
     "                   field less in fp32, on the GPU or the CPU (accuracy: bench/accuracy.md)\n"
+    "  --image-precision fp32|u16  how the deformable stages keep the images they sample: fp32\n"
+    "                   (default) or 16-bit codes over each image's intensity range (65536 levels),\n"
+    "                   decoded as they are read: 2 B per voxel and image less on the GPU; the CPU\n"
+    "                   reads decoded copies (same result, no memory saved; accuracy: bench/accuracy.md)\n"
     "  --image-exchange window|ring|local  ranks: how sample points reach the moving image's planes\n"
     "                   on other ranks: fetch the planes they can reach from the ranks holding them\n"
     "                   (window, default), pass every rank's planes round once per iteration (ring,\n"
@@ -367,7 +371,7 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
   char metric_fixed[CLI_PATH_MAX] = "", metric_moving[CLI_PATH_MAX] = ""; /* from ANTs-style --metric */
   cli_ants_opts ants; /* what a pasted antsRegistration command set */
   memset(&ants, 0, sizeof ants);
-  int threads = 0, verbose = 0, moments = 1, custom = 0, device = 0, bf16 = 0, half = 0, gpus = 0;
+  int threads = 0, verbose = 0, moments = 1, custom = 0, device = 0, bf16 = 0, half = 0, gpus = 0, img16 = 0;
   ffdp_image_exchange exchange = FFDP_EXCHANGE_WINDOW;
   int sharded = 1;
   ffdp_reg_options opt;
@@ -385,7 +389,7 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
     if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
       if (plan_only)
         printf("usage: ffdp plan -f FIXED -m MOVING [preset | stages] [--state-precision bf16]\n"
-               "                 [--state-resolution half] [--gpus N]\n"
+               "                 [--state-resolution half] [--image-precision u16] [--gpus N]\n"
                "                 [--json FILE]\n\n"
                "Prints the GPU memory each stage level of 'ffdp register' with the same options would\n"
                "allocate, the peak, and whether it fits the free memory of GPU 0 (when there is one).\n"
@@ -463,6 +467,11 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
       if (!strcmp(v, "full")) half = 0;
       else if (!strcmp(v, "half")) half = 1;
       else return cli_errorf("--state-resolution must be full or half, not '%s'", v);
+    } else if (!strcmp(a, "--image-precision")) {
+      NEED_VALUE();
+      if (!strcmp(v, "fp32")) img16 = 0;
+      else if (!strcmp(v, "u16")) img16 = 1;
+      else return cli_errorf("--image-precision must be fp32 or u16, not '%s'", v);
     }
     else if (!strcmp(a, "--rigid") || !strcmp(a, "--affine") || !strcmp(a, "--greedy") || !strcmp(a, "--syn")) preset = a + 2;
     else if (!strcmp(a, "--transform") || !strcmp(a, "-t")) {
@@ -564,9 +573,12 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
   if (ants.notes[0] && verbose >= 0 && !plan_only) fputs(ants.notes, stderr);
   opt.state_precision = bf16 ? FFDP_STATE_BF16 : FFDP_STATE_F32;
   opt.state_resolution = half ? FFDP_STATE_HALF : FFDP_STATE_FULL;
-  if (half && device == 1 && verbose >= 0 && !plan_only) /* until a GPU run has checked it (DECISIONS) */
-    fprintf(stderr, "ffdp register: note: --state-resolution half has not been checked on a GPU yet; "
-                    "--device cpu gives its checked result\n");
+  opt.image_precision = img16 ? FFDP_IMAGE_U16 : FFDP_IMAGE_F32;
+  if ((half || img16) && device == 1 && verbose >= 0 && !plan_only) /* until a GPU run has checked it (DECISIONS) */
+    fprintf(stderr, "ffdp register: note: %s not been checked on a GPU yet; --device cpu gives the checked result\n",
+            half && img16 ? "--state-resolution half and --image-precision u16 have"
+            : half        ? "--state-resolution half has"
+                          : "--image-precision u16 has");
   opt.image_exchange = exchange;
   if (threads) omp_set_num_threads(threads);
   ffdp_plan plan;
@@ -805,6 +817,7 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
     if (device == 1) cJSON_AddStringToObject(j, "gpu_transport", ffdp_comm_gpu_transport(opt.comm));
     cJSON_AddStringToObject(j, "state_precision", bf16 ? "bf16" : "fp32");
     cJSON_AddStringToObject(j, "state_resolution", half ? "half" : "full");
+    cJSON_AddStringToObject(j, "image_precision", img16 ? "u16" : "fp32");
     cJSON_AddNumberToObject(j, "registration_seconds", t_reg);
     cJSON_AddNumberToObject(j, "output_seconds", outs.t_fold + outs.t_warped + outs.t_transforms); /* scores + files */
     cJSON_AddNumberToObject(j, "total_seconds", t_total);

@@ -3,6 +3,7 @@
 #ifndef FFDP_OPS_CUDA_H
 #define FFDP_OPS_CUDA_H
 #include "ops/ops.h"
+#include "ops/code16.h"
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -27,6 +28,16 @@ int ffdp_cuda_sample_bwd(const ffdp_warp *w, const ffdp_slab *fs, const float *u
 int ffdp_cuda_sample_bwd_planes(const ffdp_warp *w, const ffdp_slab *fs, const float *u, const ffdp_slab *ms,
                                 const float *M, int ncomp, const float *gout, float *gu, double *planes_dev,
                                 void *stream);
+
+/* The samplers reading a scalar image stored as 16-bit codes (code16.h), for the deformable
+ * stages (no affine gradient): the same results as the float samplers given the decoded image. */
+int ffdp_cuda_sample_fwd_u16(const ffdp_warp *w, const ffdp_slab *fs, const float *u, const ffdp_slab *ms,
+                             const uint16_t *M, ffdp_code16 k, float *out, void *stream);
+int ffdp_cuda_sample_bwd_u16(const ffdp_warp *w, const ffdp_slab *fs, const float *u, const ffdp_slab *ms,
+                             const uint16_t *M, ffdp_code16 k, const float *gout, float *gu, void *stream);
+/* n values into codes and codes into values on the device: the host's codes and values. */
+int ffdp_cuda_encode16(long long n, const float *src, ffdp_code16 k, uint16_t *dst, void *stream);
+int ffdp_cuda_decode16(long long n, const uint16_t *src, ffdp_code16 k, float *dst, void *stream);
 
 /* MSE: loss (times norm) to *loss (host), gradient on the device (may be NULL). */
 int ffdp_cuda_mse(const ffdp_slab *s, const float *F, const float *M, const uint8_t *mask, double norm, float *gM,

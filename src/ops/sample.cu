@@ -3,6 +3,7 @@
 // backward fuses dL/du with the block-level reduction of the affine gradient.
 #include <cuda_runtime.h>
 #include "ops/adam_step.cuh"
+#include "ops/code16.h"
 #include "ops/ops_cuda.h"
 
 using namespace ffdp_cuda;
@@ -57,10 +58,16 @@ __device__ __forceinline__ void warp_point(const DevWarp &w, int x, int y, int z
   }
 }
 
+// A tap of the image: a float as stored, or a 16-bit code decoded (code16.h: the floats a CPU
+// sampler reads from a decoded copy).
+__device__ __forceinline__ float tap(const float *p, ffdp_code16) { return __ldg(p); }
+__device__ __forceinline__ float tap(const uint16_t *p, ffdp_code16 k) { return ffdp_code16_decode(__ldg(p), k); }
+
 // Nearest neighbour: channels c0..c0+nc-1 at q (zero gradient).
-__device__ __forceinline__ void lookup_nearest(const float *__restrict__ M, long long mzlo, int mx, int my, int mz,
+template <typename T>
+__device__ __forceinline__ void lookup_nearest(const T *__restrict__ M, long long mzlo, int mx, int my, int mz,
                                                int ncomp, int c0, int nc, const DevWarp &w, const double q[3],
-                                               float *val) {
+                                               float *val, ffdp_code16 k16) {
   bool inside = q[0] > -2.0 && q[0] < mx + 2.0 && q[1] > -2.0 && q[1] < my + 2.0 && q[2] > -2.0 && q[2] < mz + 2.0;
   double qc[3] = {fmin(fmax(q[0], -4.0), mx + 4.0), fmin(fmax(q[1], -4.0), my + 4.0), fmin(fmax(q[2], -4.0), mz + 4.0)};
   int ix = (int)floor(qc[0] + 0.5), iy = (int)floor(qc[1] + 0.5), iz = (int)floor(qc[2] + 0.5);
@@ -69,8 +76,8 @@ __device__ __forceinline__ void lookup_nearest(const float *__restrict__ M, long
     ix = min(max(ix, 0), mx - 1), iy = min(max(iy, 0), my - 1), iz = min(max(iz, 0), mz - 1);
   else
     zero = !inside || ix < 0 || ix >= mx || iy < 0 || iy >= my || iz < 0 || iz >= mz;
-  const float *p = M + (((long long)iz - mzlo) * my + iy) * mx * ncomp + (long long)ix * ncomp + c0;
-  for (int c = 0; c < nc; c++) val[c] = zero ? 0.f : __ldg(p + c);
+  const T *p = M + (((long long)iz - mzlo) * my + iy) * mx * ncomp + (long long)ix * ncomp + c0;
+  for (int c = 0; c < nc; c++) val[c] = zero ? 0.f : tap(p + c, k16);
 }
 
 // Trilinear: the NC channels at q and, with GRAD, each channel's gradient w.r.t. q. The taps
@@ -78,12 +85,13 @@ __device__ __forceinline__ void lookup_nearest(const float *__restrict__ M, long
 // the other seven (the host checks that a moving plane of NC channels fits 31 bits) — the
 // 64-bit offset per tap cost more instructions than everything else in the sampler (ncu, H200,
 // run 91). A tap outside the image is never loaded, whatever its address.
-template <int NC, bool GRAD>
-__device__ __forceinline__ void lookup_linear(const float *__restrict__ M, long long mzlo, int mx, int my, int mz,
-                                              int pad, const double q[3], float *val, float (*g)[3]) {
+template <int NC, bool GRAD, typename T = float>
+__device__ __forceinline__ void lookup_linear(const T *__restrict__ M, long long mzlo, int mx, int my, int mz,
+                                              int pad, const double q[3], float *val, float (*g)[3],
+                                              ffdp_code16 k16 = ffdp_code16{0.f, 1.f}) {
   const Taps ax = axis_linear(q[0], mx, pad), ay = axis_linear(q[1], my, pad), az = axis_linear(q[2], mz, pad);
   const int sy = mx * NC, sz = my * sy;
-  const float *p0 = M + ((long long)az.i0 - mzlo) * sz + (ay.i0 * sy + ax.i0 * NC);
+  const T *p0 = M + ((long long)az.i0 - mzlo) * sz + (ay.i0 * sy + ax.i0 * NC);
   // an opaque corner pointer: otherwise the compiler folds it back into a 64-bit index that it
   // re-extends, shifts and adds to M for every tap (five instructions a tap instead of one; SASS)
   asm("" : "+l"(p0));
@@ -102,7 +110,7 @@ __device__ __forceinline__ void lookup_linear(const float *__restrict__ M, long 
   for (int c = 0; c < NC; c++) {
     float v[8];
 #pragma unroll
-    for (int k = 0; k < 8; k++) v[k] = ok[k] ? __ldg(p0 + (off[k] + c)) : 0.f;
+    for (int k = 0; k < 8; k++) v[k] = ok[k] ? tap(p0 + (off[k] + c), k16) : 0.f;
     float x00 = gx * v[0] + fx * v[1], x10 = gx * v[2] + fx * v[3];
     float x01 = gx * v[4] + fx * v[5], x11 = gx * v[6] + fx * v[7];
     float y0 = gy * x00 + fy * x10, y1 = gy * x01 + fy * x11;
@@ -115,13 +123,14 @@ __device__ __forceinline__ void lookup_linear(const float *__restrict__ M, long 
   }
 }
 
-template <int NC>
-__device__ __forceinline__ void lookup(const float *__restrict__ M, long long mzlo, int mx, int my, int mz,
-                                       const DevWarp &w, const double q[3], float *val) {
+template <int NC, typename T = float>
+__device__ __forceinline__ void lookup(const T *__restrict__ M, long long mzlo, int mx, int my, int mz,
+                                       const DevWarp &w, const double q[3], float *val,
+                                       ffdp_code16 k16 = ffdp_code16{0.f, 1.f}) {
   if (w.interp == FFDP_INTERP_NEAREST)
-    lookup_nearest(M, mzlo, mx, my, mz, NC, 0, NC, w, q, val);
+    lookup_nearest(M, mzlo, mx, my, mz, NC, 0, NC, w, q, val, k16);
   else
-    lookup_linear<NC, false>(M, mzlo, mx, my, mz, w.pad, q, val, nullptr);
+    lookup_linear<NC, false>(M, mzlo, mx, my, mz, w.pad, q, val, nullptr, k16);
 }
 
 // Optional linear term of the composition out = U(q) + T·v (T applied to the field read at p).
@@ -143,9 +152,9 @@ constexpr int BX = 32, BY = 4, MAXZB = 16;
 
 // NC <= 3 (images and displacement fields). Two planes per step with all loads issued first
 // was slower (fwd 0.207 -> 0.266 ms at 256^3, H200: more registers, fewer warps in flight).
-template <int NC>
-__global__ void sample_fwd_kernel(DevWarp w, Geo g, const float *__restrict__ u, const float *__restrict__ M,
-                                  AddLin lin, float *__restrict__ out) {
+template <int NC, typename T = float>
+__global__ void sample_fwd_kernel(DevWarp w, Geo g, const float *__restrict__ u, const T *__restrict__ M,
+                                  AddLin lin, float *__restrict__ out, ffdp_code16 k16 = ffdp_code16{0.f, 1.f}) {
   const int x = blockIdx.x * BX + threadIdx.x, y = blockIdx.y * BY + threadIdx.y;
   if (x >= g.nx || y >= g.ny) return;
   // the voxel index steps by whole planes: no 64-bit index product per voxel
@@ -156,7 +165,7 @@ __global__ void sample_fwd_kernel(DevWarp w, Geo g, const float *__restrict__ u,
     double q[3];
     if (u) uu[0] = __ldg(u + 3 * i), uu[1] = __ldg(u + 3 * i + 1), uu[2] = __ldg(u + 3 * i + 2);
     warp_point(w, x, y, (int)z, u ? uu : nullptr, q);
-    lookup<NC>(M, g.mzlo, g.mx, g.my, g.mz, w, q, val);
+    lookup<NC>(M, g.mzlo, g.mx, g.my, g.mz, w, q, val, k16);
     if (NC == 3 && lin.on)
 #pragma unroll
       for (int c = 0; c < 3; c++) val[c] += lin.t[3 * c] * uu[0] + lin.t[3 * c + 1] * uu[1] + lin.t[3 * c + 2] * uu[2];
@@ -196,9 +205,10 @@ __global__ void compose_adam_kernel(DevWarp w, Geo g, const float *grad, S *__re
 // memory) into partial[block][12], summed afterwards in block order: deterministic.
 // AFF: with the affine gradient. Without it (the deformable stages) the twelve double
 // accumulators are not compiled in: 126 -> fewer registers, more warps in flight.
-template <int NC, bool AFF>
-__global__ void sample_bwd_kernel(DevWarp w, Geo g, const float *__restrict__ u, const float *__restrict__ M,
-                                  const float *__restrict__ gout, float *__restrict__ gu, double *partial) {
+template <int NC, bool AFF, typename T = float>
+__global__ void sample_bwd_kernel(DevWarp w, Geo g, const float *__restrict__ u, const T *__restrict__ M,
+                                  const float *__restrict__ gout, float *__restrict__ gu, double *partial,
+                                  ffdp_code16 k16 = ffdp_code16{0.f, 1.f}) {
   double acc[12];
 #pragma unroll
   for (int k = 0; k < 12; k++) acc[k] = 0.0;
@@ -213,7 +223,7 @@ __global__ void sample_bwd_kernel(DevWarp w, Geo g, const float *__restrict__ u,
       warp_point(w, x, y, (int)z, u ? uu : nullptr, q);
       if (w.interp != FFDP_INTERP_NEAREST) {  // nearest neighbour has no gradient
         float d[NC][3], val[NC];
-        lookup_linear<NC, true>(M, g.mzlo, g.mx, g.my, g.mz, w.pad, q, val, d);
+        lookup_linear<NC, true>(M, g.mzlo, g.mx, g.my, g.mz, w.pad, q, val, d, k16);
 #pragma unroll
         for (int c = 0; c < NC; c++) {
           const float gc = gout[i * NC + c];
@@ -397,5 +407,24 @@ extern "C" int ffdp_cuda_sample_bwd_planes(const ffdp_warp *w, const ffdp_slab *
   launch_bwd<true>(grid, st, to_dev(w), to_geo(fs, ms), u, M, ncomp, gout, gu, part);
   reduce12_planes_kernel<<<grid.z, 12 * 32, 0, st>>>(part, nxy, planes_dev);
   cudaFreeAsync(part, st);
+  return (int)cudaGetLastError();
+}
+
+extern "C" int ffdp_cuda_sample_fwd_u16(const ffdp_warp *w, const ffdp_slab *fs, const float *u, const ffdp_slab *ms,
+                                        const uint16_t *M, ffdp_code16 k, float *out, void *stream) {
+  if (fs->z1 <= fs->z0) return 0;
+  if (!shape_ok(ms, 1)) return (int)cudaErrorInvalidValue;
+  const AddLin none = {{0}, 0};
+  sample_fwd_kernel<1, uint16_t><<<grid_for(fs), dim3(BX, BY), 0, (cudaStream_t)stream>>>(to_dev(w), to_geo(fs, ms), u, M,
+                                                                                          none, out, k);
+  return (int)cudaGetLastError();
+}
+
+extern "C" int ffdp_cuda_sample_bwd_u16(const ffdp_warp *w, const ffdp_slab *fs, const float *u, const ffdp_slab *ms,
+                                        const uint16_t *M, ffdp_code16 k, const float *gout, float *gu, void *stream) {
+  if (fs->z1 <= fs->z0) return 0;
+  if (!shape_ok(ms, 1)) return (int)cudaErrorInvalidValue;
+  sample_bwd_kernel<1, false, uint16_t><<<grid_for(fs), dim3(BX, BY), 0, (cudaStream_t)stream>>>(
+      to_dev(w), to_geo(fs, ms), u, M, gout, gu, nullptr, k);
   return (int)cudaGetLastError();
 }

@@ -35,19 +35,20 @@ typedef struct {
   int id;
   const char *name;
   double per_voxel; /* multiples of the slab's stored voxels */
-  int sized, state; /* SLAB, MOVING or FIXED / stored as optimiser state */
+  int sized, kind;  /* SLAB, MOVING or FIXED / FIELD, STATE (optimiser state) or IMAGE */
 } buf_spec;
+enum { FIELD, STATE, IMAGE };
 
 static void build(reg_layout *L, const buf_spec *b, int nb, int64_t n, int64_t nf, int64_t nm, int bf16_state,
-                  int64_t nmom, int coarse, int64_t ring, int ring_id) {
+                  int64_t nmom, int coarse, int coded, int64_t ring, int ring_id) {
   reset(L);
-  const size_t st = bf16_state ? 2 : 4;
+  const size_t es[3] = {sizeof(float), bf16_state ? 2 : 4, coded ? 2 : 4}; /* bytes per value, by kind */
   for (int i = 0; i < nb; i++) {
-    size_t count = b[i].sized == MOVING  ? (size_t)nm
-                   : b[i].sized == FIXED ? (size_t)nf
-                   : b[i].state          ? (size_t)nmom /* on the stored voxels or the coarse grid */
-                                         : (size_t)(b[i].per_voxel * (double)n);
-    add(L, b[i].id, b[i].name, count * (b[i].state ? st : sizeof(float)));
+    size_t count = b[i].sized == MOVING    ? (size_t)nm
+                   : b[i].sized == FIXED   ? (size_t)nf
+                   : b[i].kind == STATE    ? (size_t)nmom /* on the stored voxels or the coarse grid */
+                                           : (size_t)(b[i].per_voxel * (double)n);
+    add(L, b[i].id, b[i].name, count * es[b[i].kind]);
   }
   if (coarse && nmom > ring) ring = nmom; /* it also holds the coarse step's transient */
   add(L, ring_id, coarse ? "smoothing ring / coarse step's transient" : "smoothing ring (xy-filtered planes)",
@@ -81,32 +82,35 @@ int reg_grad_shared(int64_t n) { return n >= REG_SHARED_GRAD_MIN; }
 void reg_layout_greedy(int64_t n, int64_t nm, int bf16_state, int64_t nmom, int coarse, int masks, int64_t nmask, int64_t ring,
                        reg_layout *L) {
   const double gm = reg_grad_shared(n) ? 0 : 1; /* else in the gradient field's last third */
-  const buf_spec b[] = {{GR_F, "fixed image", 1, SLAB, 0},
-                        {GR_M, "moving image", 0, MOVING, 0},
-                        {GR_U, "warp", 3, SLAB, 0},
-                        {GR_GU, "warp gradient / warped image / next warp", 3, SLAB, 0},
-                        {GR_GM, "metric gradient", gm, SLAB, 0},
-                        {GR_AM, "Adam first moment", 3, SLAB, 1},
-                        {GR_AV, "Adam second moment", 3, SLAB, 1}};
-  build(L, b, 7, n, n, nm, bf16_state, nmom, coarse, ring, GR_RING);
+  const int coded = (masks & REG_CODED_IMAGES) != 0;
+  const buf_spec b[] = {{GR_F, coded ? "fixed image (16-bit codes)" : "fixed image", 1, SLAB, IMAGE},
+                        {GR_M, coded ? "moving image (16-bit codes)" : "moving image", 0, MOVING, IMAGE},
+                        {GR_U, "warp", 3, SLAB, FIELD},
+                        {GR_GU, coded ? "warp gradient / warped + fixed / next warp"
+                                      : "warp gradient / warped image / next warp", 3, SLAB, FIELD},
+                        {GR_GM, "metric gradient", gm, SLAB, FIELD},
+                        {GR_AM, "Adam first moment", 3, SLAB, STATE},
+                        {GR_AV, "Adam second moment", 3, SLAB, STATE}};
+  build(L, b, 7, n, n, nm, bf16_state, nmom, coarse, coded, ring, GR_RING);
   add_masks(L, masks, n, nmask);
 }
 
 void reg_layout_syn(int64_t n, int64_t nf, int64_t nm, int bf16_state, int64_t nmom, int coarse, int masks, int64_t nmask,
                     int64_t ring, reg_layout *L) {
   const double gf = reg_grad_shared(n) ? 0 : 1; /* else in the gradient field's last third */
-  const buf_spec b[] = {{SY_F, "fixed image", 0, FIXED, 0},
-                        {SY_M, "moving image", 0, MOVING, 0},
-                        {SY_VF, "fixed-side half warp", 3, SLAB, 0},
-                        {SY_VM, "moving-side half warp", 3, SLAB, 0},
-                        {SY_GU, "warp gradient / midpoint images / next warp", 3, SLAB, 0},
-                        {SY_GF, "metric gradient (fixed side)", gf, SLAB, 0},
-                        {SY_GM, "metric gradient (moving side)", 1, SLAB, 0},
-                        {SY_AFM, "Adam first moment (fixed side)", 3, SLAB, 1},
-                        {SY_AFV, "Adam second moment (fixed side)", 3, SLAB, 1},
-                        {SY_AMM, "Adam first moment (moving side)", 3, SLAB, 1},
-                        {SY_AMV, "Adam second moment (moving side)", 3, SLAB, 1}};
-  build(L, b, 11, n, nf, nm, bf16_state, nmom, coarse, ring, SY_RING);
+  const int coded = (masks & REG_CODED_IMAGES) != 0;
+  const buf_spec b[] = {{SY_F, coded ? "fixed image (16-bit codes)" : "fixed image", 0, FIXED, IMAGE},
+                        {SY_M, coded ? "moving image (16-bit codes)" : "moving image", 0, MOVING, IMAGE},
+                        {SY_VF, "fixed-side half warp", 3, SLAB, FIELD},
+                        {SY_VM, "moving-side half warp", 3, SLAB, FIELD},
+                        {SY_GU, "warp gradient / midpoint images / next warp", 3, SLAB, FIELD},
+                        {SY_GF, "metric gradient (fixed side)", gf, SLAB, FIELD},
+                        {SY_GM, "metric gradient (moving side)", 1, SLAB, FIELD},
+                        {SY_AFM, "Adam first moment (fixed side)", 3, SLAB, STATE},
+                        {SY_AFV, "Adam second moment (fixed side)", 3, SLAB, STATE},
+                        {SY_AMM, "Adam first moment (moving side)", 3, SLAB, STATE},
+                        {SY_AMV, "Adam second moment (moving side)", 3, SLAB, STATE}};
+  build(L, b, 11, n, nf, nm, bf16_state, nmom, coarse, coded, ring, SY_RING);
   add_masks(L, masks, n, nmask);
 }
 

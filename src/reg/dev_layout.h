@@ -21,8 +21,9 @@ typedef struct reg_layout {
   int mask[3]; /* indices of the REG_MASK_* buffers below, -1 where absent */
 } reg_layout;
 
-/* Masks given to a stage (bits): their buffers follow a level layout's own. */
-enum { REG_HAS_FIXED_MASK = 1, REG_HAS_MOVING_MASK = 2 };
+/* Masks given to a stage (bits): their buffers follow a level layout's own. REG_CODED_IMAGES
+ * (deformable layouts): the fixed and moving images as 16-bit codes (2 B per voxel). */
+enum { REG_HAS_FIXED_MASK = 1, REG_HAS_MOVING_MASK = 2, REG_CODED_IMAGES = 4 };
 /* The fixed mask on the slab's stored planes (1 B per voxel); the moving mask, whole, on the
  * moving level grid (float 0/1: the sampler carries it through the warp as an image); the
  * voxels scored this iteration (1 B, moving masks only: fixed AND warped moving mask). */
@@ -43,7 +44,7 @@ enum { SF_VF, SF_VM, SF_W, SF_TMP, SF_OUT };
 /* Linear level: fixed, moving, warped, image gradient, 12 affine-gradient doubles per plane. */
 enum { LI_F, LI_M, LI_MOVED, LI_G, LI_GB };
 
-/* masks: REG_HAS_* bits; nmask = voxels of the whole moving level image (the mask's grid),
+/* masks: REG_HAS_* bits (and REG_CODED_IMAGES); nmask = voxels of the whole moving level image (the mask's grid),
  * which differs from nm where ranks hold windows of the moving image. */
 /* ring: floats of the smoothing ring (reg_step_ring_floats). From REG_SHARED_GRAD_MIN stored
  * voxels on, the metric's gradient that the sampler's backward consumes (greedy: w.r.t. the

@@ -259,6 +259,7 @@ ffdp_status reg_greedy_stage(reg_pyramid *pyr, const ffdp_reg_options *opt, int 
     /* coarse levels whose slabs would be thinner than the halo run on fewer ranks */
     const int nact = reg_level_ranks(c->size, L.F->dim[2], halo);
     if (!st) st = reg_level_ready(&L, nact, halo, reg_share_mode(opt, c), 0, err); /* sharded inputs: the planes it reads */
+    if (!st) st = c->agree(c, reg_level_decoded(&L, err), err); /* 16-bit images: the values the codes give */
     const ffdp_volume *prev = NULL; /* own planes carried over, or the gathered field (world mm) */
     if (!st) st = reg_handover_next(&ho, c, L.F, nact, halo, 1, &u, &prev, err);
     ffdp_comm *sub = st ? NULL : nact == c->size ? (ffdp_comm *)c : c->first(c, nact);

@@ -22,7 +22,8 @@
 namespace {
 
 struct DevBufs {
-  float *F, *M, *u, *gu, *gm, *ring, *red;
+  void *F, *M; /* floats, or 16-bit codes (coded levels) */
+  float *u, *gu, *gm, *ring, *red;
   long long ring_planes, ring_floats;
   bool shared; /* the metric's gradient in gu's last third (reg_cuda_sample_bwd_shared) */
   reg_cuda_adam adam;
@@ -38,7 +39,7 @@ cudaError_t alloc_level(reg_pyramid *pyr, DevBufs &b, reg_layout &L, long long n
   cudaError_t e = cudaMalloc(&b.block, L.total);
   if (e) return e;
   char *p = (char *)b.block;
-  b.F = (float *)(p + L.off[GR_F]), b.M = (float *)(p + L.off[GR_M]);
+  b.F = p + L.off[GR_F], b.M = p + L.off[GR_M];
   b.u = (float *)(p + L.off[GR_U]), b.gu = (float *)(p + L.off[GR_GU]), b.gm = (float *)(p + L.off[GR_GM]);
   b.ring = (float *)(p + L.off[GR_RING]);
   b.adam.m = p + L.off[GR_AM], b.adam.v = p + L.off[GR_AV], b.adam.bf16 = bf16, b.adam.coarse = coarse;
@@ -70,7 +71,8 @@ ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_
   reg_layout lay;
   size_t need = 0;
   double *hist = (double *)malloc((size_t)(S->iters[lv] + 1) * sizeof(double));
-  const int masks = (L->fmask ? REG_HAS_FIXED_MASK : 0) | (L->mmask ? REG_HAS_MOVING_MASK : 0);
+  const int coded = L->pyr->coded; /* the images as 16-bit codes (--image-precision u16) */
+  const int masks = (L->fmask ? REG_HAS_FIXED_MASK : 0) | (L->mmask ? REG_HAS_MOVING_MASK : 0) | (coded ? REG_CODED_IMAGES : 0);
   const int bf16 = opt->state_precision == FFDP_STATE_BF16, coarse = opt->state_resolution == FFDP_STATE_HALF;
   const long long nmom = reg_moment_values(&s, coarse); /* values of each moment */
   const long long ring = reg_step_ring_floats(s.nx, s.ny, s.zhi - s.zlo, S->grad_sigma, S->warp_sigma);
@@ -93,8 +95,12 @@ ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_
                    cudaGetErrorString(ce));
   int rc = 0;
   double t1 = reg_now();
-  if (!st) rc = reg_cuda_level_upload(L, 0, s.zlo, s.zhi, b.F);
-  if (!st && !rc && nm) rc = reg_cuda_level_upload(L, 1, 0, L->M->dim[2], b.M);
+  /* coded: encoded on the device, the floats coming up through gu, free until the loop */
+  if (!st) rc = coded ? reg_cuda_level_upload16(L, 0, s.zlo, s.zhi, (uint16_t *)b.F, b.gu, 3 * n)
+                      : reg_cuda_level_upload(L, 0, s.zlo, s.zhi, (float *)b.F);
+  if (!st && !rc && nm)
+    rc = coded ? reg_cuda_level_upload16(L, 1, 0, L->M->dim[2], (uint16_t *)b.M, b.gu, 3 * n)
+               : reg_cuda_level_upload(L, 1, 0, L->M->dim[2], (float *)b.M);
   const double t2 = reg_now();
   if (L->F == L->pyr->F) reg_cuda_pyramid_trim(L->pyr, -1); /* full resolution: no more builds for now */
   const double t3 = reg_now();
@@ -112,7 +118,8 @@ ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_
   if (!st && !rc && !nm) rc = reg_window_bound(&store, b.u, b.red, &bound);
   reg_share sh; /* where the window's planes come from (image_share.h) */
   reg_share_open(&sh, c, L->M, reg_share_mode(opt, c));
-  rc = reg_window_open(&W, &sh, &w, &store, bound, nm ? b.M : nullptr, st ? (int)cudaErrorMemoryAllocation : rc, err);
+  rc = reg_window_open(&W, &sh, &w, &store, bound, nm ? b.M : nullptr, coded ? &L->pyr->codes[1] : nullptr,
+                       st ? (int)cudaErrorMemoryAllocation : rc, err);
   reg_cuda_mask mk;
   memset(&mk, 0, sizeof mk);
   if (!st && !rc) rc = reg_cuda_mask_open(&mk, &lay, b.block, L, &s, c, 0, err);
@@ -139,8 +146,12 @@ ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_
     const uint8_t *mask = nullptr;
     int64_t scored = ntot;
     rc = reg_cuda_mask_scored(&mk, c, &w, &s, b.u, b.gu + n, &mask, &scored, err);
-    if (!rc) rc = ffdp_cuda_sample_fwd(&w, &store, b.u, &W.ms, W.dev, 1, moved, nullptr);
-    if (!rc) rc = reg_cuda_metric(c, &S->metric, &s, scored, b.F, moved, mask, gm, &loss, err);
+    if (!rc) rc = reg_cuda_sample_image_fwd(&w, &store, b.u, &W.ms, reg_window_image(&W), moved);
+    /* coded: the fixed image's values for the metric in gu's middle third (free until the
+     * backward; the mask's scratch before), 6 B per voxel more per iteration */
+    const float *Fv = coded ? b.gu + n : (const float *)b.F;
+    if (!rc && coded) rc = ffdp_cuda_decode16(n, (const uint16_t *)b.F, L->pyr->codes[0], b.gu + n, nullptr);
+    if (!rc) rc = reg_cuda_metric(c, &S->metric, &s, scored, Fv, moved, mask, gm, &loss, err);
     if (rc < 0) break;
     if (!rc && mxh && it > 0 && !(rc = (int)cudaStreamSynchronize(nullptr)) && !(*mxh > 0)) {
       conv = 1; /* the previous step's gradient had vanished: that step was the last */
@@ -152,8 +163,8 @@ ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_
     }
     hist[it] = loss;
     if (!rc)
-      rc = b.shared ? reg_cuda_sample_bwd_shared(&w, &s, b.u, &W.ms, W.dev, b.gu, b.ring, b.ring_floats)
-                    : ffdp_cuda_sample_bwd(&w, &s, b.u, &W.ms, W.dev, 1, gm, b.gu, nullptr, nullptr);
+      rc = b.shared ? reg_cuda_sample_bwd_shared(&w, &s, b.u, &W.ms, reg_window_image(&W), b.gu, b.ring, b.ring_floats)
+                    : reg_cuda_sample_image_bwd(&w, &s, b.u, &W.ms, reg_window_image(&W), gm, b.gu);
     int moved_any = 1;
     if (!rc)
       rc = reg_cuda_field_step(c, &s, &b.u, &b.gu, b.ring, b.ring_planes, b.adam, it + 1, &cw, S->lr * h, S->grad_sigma,
@@ -173,7 +184,7 @@ ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_
   if (!W.whole)
     reg_trace("greedy level %d: moving window %lld of %lld planes, %d fetches, %.1f MB (whole image %.1f MB)", lv + 1,
               (long long)(W.ms.zhi - W.ms.zlo), (long long)L->M->dim[2], W.fetches, W.bytes / 1e6,
-              ffdp_volume_nvox(L->M) * 4e-6);
+              ffdp_volume_nvox(L->M) * (coded ? 2e-6 : 4e-6));
   sum->window_bytes += W.bytes;
   reg_window_close(&W), reg_share_close(&sh, sum);
   float *keep = nullptr, *u_full = nullptr;

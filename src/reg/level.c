@@ -365,6 +365,46 @@ void reg_level_free(reg_level *L) {
   memset(L, 0, sizeof *L);
 }
 
+ffdp_status reg_pyramid_codes(reg_pyramid *p, ffdp_error *err) {
+  const ffdp_volume *v[2] = {p->F, p->M};
+  for (int k = 0; k < 2; k++) {
+    double lo, hi;
+    ffdp_status st = ffdp_volume_intensity_range(v[k], p->sharded ? p->c : NULL, k ? "moving" : "fixed", &lo, &hi, err);
+    if (st) return st;
+    p->codes[k] = ffdp_code16_for_range(lo, hi);
+  }
+  p->coded = 1;
+  return FFDP_OK;
+}
+
+ffdp_status reg_level_decoded(reg_level *L, ffdp_error *err) {
+  if (!L->pyr || !L->pyr->coded) return FFDP_OK;
+  ffdp_volume *img[2] = {L->F, L->M}, *dec[2] = {NULL, NULL};
+  const reg_planes *pl[2] = {L->fp, L->mp};
+  ffdp_status st = FFDP_OK;
+  for (int k = 0; k < 2 && !st; k++) {
+    const int64_t P = img[k]->dim[0] * img[k]->dim[1];
+    const int64_t a = L->sharded ? pl[k]->val_lo : 0, b = L->sharded ? pl[k]->val_hi : img[k]->dim[2];
+    /* a level of the pyramid's is lent (later stages read it as it is): decode into a copy
+     * whose planes beyond [a, b) are never written, as a share's */
+    if (!L->owns_images) st = ffdp_volume_create(img[k]->dim, 1, img[k]->vox2world, &dec[k], err);
+    float *to = L->owns_images ? img[k]->data : st ? NULL : dec[k]->data;
+    if (to && b > a) ffdp_code16_round_f32(img[k]->data + a * P, (b - a) * P, L->pyr->codes[k], to + a * P);
+  }
+  if (st) {
+    ffdp_volume_free(dec[0]);
+    return st;
+  }
+  if (!L->owns_images) { /* the copies are the level's now, with planes records of their own */
+    L->own_p[0] = *L->fp, L->own_p[1] = *L->mp;
+    L->fp = &L->own_p[0], L->mp = &L->own_p[1];
+    L->F = dec[0], L->M = dec[1];
+    L->own_pinned[0] = L->own_pinned[1] = 0;
+    L->owns_images = 1;
+  }
+  return FFDP_OK;
+}
+
 ffdp_status reg_effective_mask(const reg_level *L, const ffdp_slab *s, const ffdp_warp *w, const float *u,
                                const uint8_t **mask, uint8_t **buf, float **fbuf, ffdp_error *err) {
   const int64_t P = ffdp_slab_plane(s);

@@ -106,7 +106,8 @@ ffdp_status ffdp_reg_plan_gpus(const int64_t fixed_dim[3], ffdp_mat4 fixed_vox2w
   ffdp_reg_options o;
   resolve_for_grid(opt, fixed_vox2world, &o);
   const int bf16 = o.state_precision == FFDP_STATE_BF16, coarse = o.state_resolution == FFDP_STATE_HALF;
-  const int masks = (opt->fixed_mask ? REG_HAS_FIXED_MASK : 0) | (opt->moving_mask ? REG_HAS_MOVING_MASK : 0);
+  const int masks = (opt->fixed_mask ? REG_HAS_FIXED_MASK : 0) | (opt->moving_mask ? REG_HAS_MOVING_MASK : 0) |
+                    (o.image_precision == FFDP_IMAGE_U16 ? REG_CODED_IMAGES : 0); /* deformable layouts only */
   for (int i = 0; i < o.nstages; i++) {
     const ffdp_stage_spec *S = &o.stages[i];
     if (S->nlevels < 1 || S->nlevels > FFDP_MAX_LEVELS)
@@ -171,7 +172,8 @@ double ffdp_reg_host_floor(const int64_t fixed_dim[3], ffdp_mat4 fixed_vox2world
   resolve_for_grid(opt, fixed_vox2world, &o);
   /* the images at full resolution: each rank's share of both (sharded inputs) or both whole */
   const double nf = (double)nvox(fixed_dim), nm = (double)nvox(moving_dim);
-  const double images = 4.0 * (sharded && ranks > 1 ? (nf + nm) / ranks : nf + nm);
+  double images = 4.0 * (sharded && ranks > 1 ? (nf + nm) / ranks : nf + nm);
+  if (o.image_precision == FFDP_IMAGE_U16) images *= 2; /* the CPU stages read decoded copies of a level's */
   const double moments = o.state_precision == FFDP_STATE_BF16 ? 2.0 : 4.0;
   double level = 0;
   for (int i = 0; i < o.nstages; i++) {

@@ -39,6 +39,25 @@ extern "C" int reg_cuda_level_upload(const reg_level *L, int moving, int64_t z0,
   return (int)cudaMemcpy(dst, v->data + z0 * P, bytes, cudaMemcpyHostToDevice);
 }
 
+extern "C" int reg_cuda_level_upload16(const reg_level *L, int moving, int64_t z0, int64_t z1, uint16_t *dst,
+                                       float *scratch, long long scratch_floats) {
+  const ffdp_volume *v = moving ? L->M : L->F;
+  const ffdp_code16 k = L->pyr->codes[moving];
+  const long long P = v->dim[0] * v->dim[1], n = (z1 - z0) * P;
+  const reg_pyramid *p = L->pyr;
+  const reg_dev_planes *kp = &p->dev[moving];
+  if (kp->d && v == (moving ? p->M : p->F) && kp->a <= z0 && z1 <= kp->b) /* the source itself, still here */
+    return ffdp_cuda_encode16(n, kp->d + (z0 - kp->a) * P, k, dst, nullptr);
+  if (scratch_floats < 1) return (int)cudaErrorInvalidValue;
+  int rc = 0; /* floats up through the scratch in pieces, encoded there */
+  for (long long i = 0; i < n && !rc; i += scratch_floats) {
+    const long long m = n - i < scratch_floats ? n - i : scratch_floats;
+    rc = (int)cudaMemcpy(scratch, v->data + z0 * P + i, (size_t)m * sizeof(float), cudaMemcpyHostToDevice);
+    if (!rc) rc = ffdp_cuda_encode16(m, scratch, k, dst + i, nullptr);
+  }
+  return rc;
+}
+
 extern "C" double reg_cuda_pyramid_kept(const reg_pyramid *p) {
   double b = 0;
   for (int k = 0; p && k < 2; k++)

@@ -8,6 +8,7 @@
 #include "ffdp/register.h"
 #include "ffdp/comm.h"
 #include "ops/ops.h"
+#include "ops/code16.h"
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -57,6 +58,8 @@ typedef struct reg_pyramid {
   reg_planes fp, mp;
   int pinned[2]; /* F's and M's own planes are page-locked (CUDA builds) */
   reg_dev_planes dev[2]; /* F's and M's source planes on the device (CUDA builds) */
+  int coded;             /* deformable levels keep their images as 16-bit codes (codes[0] F, [1] M) */
+  ffdp_code16 codes[2];
   int n;
   struct {
     int shrink;
@@ -70,6 +73,10 @@ typedef struct reg_pyramid {
 void reg_pyramid_init(reg_pyramid *p, const ffdp_volume *F, const ffdp_volume *M, int device, const ffdp_comm *comm,
                       int sharded);
 void reg_pyramid_free(reg_pyramid *p);
+/* The deformable stages' images as 16-bit codes (--image-precision u16): the codes span each
+ * full-resolution image's range, which bounds every level (smoothing and resampling average).
+ * Collective over the pyramid's ranks (sharded: every share counts). */
+ffdp_status reg_pyramid_codes(reg_pyramid *p, ffdp_error *err);
 /* Planes [k0, k1) of a pyramid level (shrink, sigma) of an image with this grid, from its
  * planes [a, b) in src (every plane that the resample and both Gaussians reach): Gaussian of sigma, then the
  * downsampler's Gaussian of shrink/3 and a border-clamped linear resample onto the shrunken
@@ -94,6 +101,11 @@ double reg_cuda_pyramid_kept(const struct reg_pyramid *p);
  * from the pyramid's kept source planes when L is the full-resolution level and they are still
  * there, else from the host. 0 or a CUDA error. */
 int reg_cuda_level_upload(const reg_level *L, int moving, int64_t z0, int64_t z1, float *dst);
+/* The same as 16-bit codes (the pyramid's codes[moving]), encoded on the device: from the kept
+ * source planes, or uploaded through scratch (scratch_floats floats of device memory) in pieces.
+ * 0 or a CUDA error. */
+int reg_cuda_level_upload16(const reg_level *L, int moving, int64_t z0, int64_t z1, uint16_t *dst, float *scratch,
+                            long long scratch_floats);
 /* The ten intensity moments of planes [z0, z1) of an image on the device (planes: plane z0,
  * nx x ny each), one row of `part` (host) per plane, as moments.c sums them. 0 or a CUDA error. */
 int reg_cuda_plane_moments(const float *planes, int64_t nx, int64_t ny, int64_t z0, int64_t z1, double *part);
@@ -122,6 +134,10 @@ ffdp_status reg_level_ready(reg_level *L, int nact, int64_t halo, ffdp_image_exc
 ffdp_status reg_level_build(reg_pyramid *pyr, const ffdp_volume *fmask, const ffdp_volume *mmask, int shrink,
                             double sigma, reg_level *L, ffdp_error *err);
 void reg_level_free(reg_level *L);
+/* The CPU stages' form of coded images: the level's images (every plane held) replaced by
+ * decoded copies, the values the GPU's samplers decode from the codes. Nothing to do unless
+ * the pyramid is coded. */
+ffdp_status reg_level_decoded(reg_level *L, ffdp_error *err);
 
 /* Loss and gradient w.r.t. the moved image (g may be NULL). Images are normalized to [0,1]. */
 double reg_metric(const ffdp_metric_spec *m, const reg_level *L, const float *moved, const uint8_t *mask, float *g);

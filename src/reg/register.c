@@ -147,6 +147,8 @@ ffdp_status ffdp_register(const ffdp_volume *fixed, const ffdp_volume *moving, c
     return ffdp_fail(err, FFDP_ERR_INVALID, "unknown optimiser state precision %d", (int)opt->state_precision);
   if ((unsigned)opt->state_resolution > FFDP_STATE_HALF)
     return ffdp_fail(err, FFDP_ERR_INVALID, "unknown optimiser state resolution %d", (int)opt->state_resolution);
+  if ((unsigned)opt->image_precision > FFDP_IMAGE_U16)
+    return ffdp_fail(err, FFDP_ERR_INVALID, "unknown image precision %d", (int)opt->image_precision);
   if ((unsigned)opt->image_exchange > FFDP_EXCHANGE_LOCAL)
     return ffdp_fail(err, FFDP_ERR_INVALID, "unknown image exchange %d", (int)opt->image_exchange);
   if (opt->image_exchange == FFDP_EXCHANGE_RING && opt->device == 1)
@@ -201,6 +203,12 @@ ffdp_status ffdp_register(const ffdp_volume *fixed, const ffdp_volume *moving, c
   ffdp_volume_spacing(fixed, sp);
   reg_resolve_levels(opt, sp, &o);
   opt = &o;
+  if (opt->image_precision == FFDP_IMAGE_U16) { /* the codes span each image's range */
+    int deformable = 0;
+    for (int i = 0; i < opt->nstages; i++)
+      deformable |= opt->stages[i].kind == FFDP_STAGE_GREEDY || opt->stages[i].kind == FFDP_STAGE_SYN;
+    if (deformable && (st = ffdp_comm_agree(opt->comm, reg_pyramid_codes(&pyr, err), err))) goto fail;
+  }
   for (int i = 0; i < opt->nstages; i++) {
     const ffdp_stage_spec *s = &opt->stages[i];
     if (s->kind == FFDP_STAGE_SYN && r->warp)

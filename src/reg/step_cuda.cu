@@ -116,8 +116,20 @@ extern "C" int reg_cuda_field_step(const ffdp_comm *comm, const ffdp_slab *s, fl
   return c->halo_dev(c, s, *u_io, 3, err) ? -1 : 0;
 }
 
+extern "C" int reg_cuda_sample_image_fwd(const ffdp_warp *w, const ffdp_slab *fs, const float *u, const ffdp_slab *ms,
+                                         reg_dev_image im, float *out) {
+  return im.coded ? ffdp_cuda_sample_fwd_u16(w, fs, u, ms, (const uint16_t *)im.d, im.k, out, nullptr)
+                  : ffdp_cuda_sample_fwd(w, fs, u, ms, (const float *)im.d, 1, out, nullptr);
+}
+
+extern "C" int reg_cuda_sample_image_bwd(const ffdp_warp *w, const ffdp_slab *fs, const float *u, const ffdp_slab *ms,
+                                         reg_dev_image im, const float *gout, float *gu) {
+  return im.coded ? ffdp_cuda_sample_bwd_u16(w, fs, u, ms, (const uint16_t *)im.d, im.k, gout, gu, nullptr)
+                  : ffdp_cuda_sample_bwd(w, fs, u, ms, (const float *)im.d, 1, gout, gu, nullptr, nullptr);
+}
+
 extern "C" int reg_cuda_sample_bwd_shared(const ffdp_warp *w, const ffdp_slab *s, const float *u, const ffdp_slab *ms,
-                                          const float *M, float *gu, float *side, long long side_floats) {
+                                          reg_dev_image im, float *gu, float *side, long long side_floats) {
   /* Stored plane p's voxels write gu[3 P p .. 3 P (p + 1)), which holds the incoming values of
    * planes 3p - 2ns .. 3p + 3 - 2ns: planes [pa, pb) may go together once every plane they
    * overwrite lies below pa (read already, or a halo plane nobody reads), i.e. pb <= (pa +
@@ -134,14 +146,14 @@ extern "C" int reg_cuda_sample_bwd_shared(const ffdp_warp *w, const ffdp_slab *s
     c.z0 = s->zlo + pa;
     if (pb > pa) {
       c.z1 = s->zlo + pb;
-      rc = ffdp_cuda_sample_bwd(w, &c, u, ms, M, 1, gout, gu, nullptr, nullptr);
+      rc = reg_cuda_sample_image_bwd(w, &c, u, ms, im, gout, gu);
       pa = pb;
       continue;
     }
     if ((o1 - pa) * P > side_floats) return (int)cudaErrorInvalidValue;
     rc = (int)cudaMemcpyAsync(side, gout + pa * P, (o1 - pa) * P * sizeof(float), cudaMemcpyDeviceToDevice, nullptr);
     c.z1 = s->z1;
-    if (!rc) rc = ffdp_cuda_sample_bwd(w, &c, u, ms, M, 1, side - pa * P, gu, nullptr, nullptr);
+    if (!rc) rc = reg_cuda_sample_image_bwd(w, &c, u, ms, im, side - pa * P, gu);
     pa = o1;
   }
   return rc;

@@ -5,6 +5,7 @@
 #include "ffdp/comm.h"
 #include "ffdp/register.h"
 #include "ops/ops.h"
+#include "ops/code16.h"
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -31,13 +32,27 @@ typedef struct reg_cuda_adam {
 int reg_cuda_field_step(const ffdp_comm *comm, const ffdp_slab *s, float **u, float **gu, float *ring, long long ring_planes,
                         reg_cuda_adam adam, int t, const ffdp_warp *cw, double step, double grad_sigma,
                         double warp_sigma, float *scratch, float *mx_host, int *moved, ffdp_error *err);
-/* ffdp_cuda_sample_bwd of an image (no affine gradient) into gu, 3 floats per stored voxel of
- * s, whose last third holds the incoming per-voxel gradient (gu + 2 * stored voxels): the
- * deformable levels keep the metric's gradient there instead of in a buffer of its own.
- * Planes go in chunks that overwrite only values already read; side (side_floats >= one plane)
- * takes a copy of the last. */
+/* A scalar level image the deformable stages sample, on the device: floats, or 16-bit codes
+ * (--image-precision u16, code16.h) that the samplers decode as they read. */
+typedef struct reg_dev_image {
+  const void *d;
+  int coded;
+  ffdp_code16 k;
+} reg_dev_image;
+/* Bytes per voxel of a level image on the device. */
+static inline int reg_image_bytes(int coded) { return coded ? 2 : 4; }
+/* ffdp_cuda_sample_fwd / _bwd (no affine gradient) of a level image, whichever its storage. */
+int reg_cuda_sample_image_fwd(const ffdp_warp *w, const ffdp_slab *fs, const float *u, const ffdp_slab *ms,
+                              reg_dev_image im, float *out);
+int reg_cuda_sample_image_bwd(const ffdp_warp *w, const ffdp_slab *fs, const float *u, const ffdp_slab *ms,
+                              reg_dev_image im, const float *gout, float *gu);
+/* The backward of an image into gu, 3 floats per stored voxel of s, whose last third holds the
+ * incoming per-voxel gradient (gu + 2 * stored voxels): the deformable levels keep the
+ * metric's gradient there instead of in a buffer of its own. Planes go in chunks that
+ * overwrite only values already read; side (side_floats >= one plane) takes a copy of the
+ * last. */
 int reg_cuda_sample_bwd_shared(const ffdp_warp *w, const ffdp_slab *s, const float *u, const ffdp_slab *ms,
-                               const float *M, float *gu, float *side, long long side_floats);
+                               reg_dev_image im, float *gu, float *side, long long side_floats);
 /* End of a CUDA level on comm's ranks: rc (0, a CUDA error, or -1 for an error already agreed
  * in err) and st become one status every rank agrees on; the level is reported (as
  * reg_level_done). */

@@ -148,6 +148,7 @@ ffdp_status reg_syn_stage(reg_pyramid *pyr, const ffdp_reg_options *opt, int si,
     }
     const int nact = reg_level_ranks(c->size, L.F->dim[2], halo); /* thin levels: fewer ranks */
     if (!st) st = reg_level_ready(&L, nact, halo, reg_share_mode(opt, c), 1, err); /* sharded inputs: the planes it reads */
+    if (!st) st = c->agree(c, reg_level_decoded(&L, err), err); /* 16-bit images: the values the codes give */
     const ffdp_volume *prev[2] = {NULL, NULL}; /* own planes carried over, or the gathered fields */
     if (!st) st = reg_handover_next(&ho, c, L.F, nact, halo, 2, full, prev, err);
     ffdp_comm *sub = st ? NULL : nact == c->size ? (ffdp_comm *)c : c->first(c, nact);

@@ -23,7 +23,8 @@
 namespace {
 
 struct SynBufs {
-  float *F, *M, *vf, *vm, *gu, *gm, *gf, *ring, *red;
+  void *F, *M; /* floats, or 16-bit codes (coded levels) */
+  float *vf, *vm, *gu, *gm, *gf, *ring, *red;
   long long ring_planes, ring_floats;
   bool shared; /* the fixed side's metric gradient in gu's last third (reg_cuda_sample_bwd_shared) */
   reg_cuda_adam af, am;
@@ -40,7 +41,7 @@ cudaError_t alloc_syn(reg_pyramid *pyr, SynBufs &b, reg_layout &L, long long n, 
   cudaError_t e = cudaMalloc(&b.block, L.total);
   if (e) return e;
   char *p = (char *)b.block;
-  b.F = (float *)(p + L.off[SY_F]), b.M = (float *)(p + L.off[SY_M]);
+  b.F = p + L.off[SY_F], b.M = p + L.off[SY_M];
   b.vf = (float *)(p + L.off[SY_VF]), b.vm = (float *)(p + L.off[SY_VM]);
   b.gu = (float *)(p + L.off[SY_GU]), b.gm = (float *)(p + L.off[SY_GM]), b.gf = (float *)(p + L.off[SY_GF]);
   b.ring = (float *)(p + L.off[SY_RING]);
@@ -201,7 +202,8 @@ ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_opt
   memset(&WF, 0, sizeof WF), memset(&WM, 0, sizeof WM);
   size_t need = 0;
   double *hist = (double *)malloc((size_t)(S->iters[lv] + 1) * sizeof(double));
-  const int masks = (L->fmask ? REG_HAS_FIXED_MASK : 0) | (L->mmask ? REG_HAS_MOVING_MASK : 0);
+  const int coded = L->pyr->coded; /* the images as 16-bit codes (--image-precision u16) */
+  const int masks = (L->fmask ? REG_HAS_FIXED_MASK : 0) | (L->mmask ? REG_HAS_MOVING_MASK : 0) | (coded ? REG_CODED_IMAGES : 0);
   const int bf16 = opt->state_precision == FFDP_STATE_BF16, coarse = opt->state_resolution == FFDP_STATE_HALF;
   const long long nmom = reg_moment_values(&s, coarse); /* values of each moment */
   reg_dev_field *carry = io->carry;
@@ -225,8 +227,14 @@ ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_opt
     st = ffdp_fail(err, FFDP_ERR_NOMEM, "CUDA SyN level %d: cannot allocate %.1f MB on the device (%s)", lv + 1,
                    need / 1e6, cudaGetErrorString(ce));
   int rc = 0;
-  if (!st && !win) rc = reg_cuda_level_upload(L, 0, 0, nz, b.F); /* sampled: whole */
-  if (!st && !rc && !win) rc = reg_cuda_level_upload(L, 1, 0, L->M->dim[2], b.M);
+  /* sampled: whole; coded: encoded on the device, the floats coming up through gu (free
+   * until the loop) */
+  if (!st && !win)
+    rc = coded ? reg_cuda_level_upload16(L, 0, 0, nz, (uint16_t *)b.F, b.gu, 3 * n)
+               : reg_cuda_level_upload(L, 0, 0, nz, (float *)b.F);
+  if (!st && !rc && !win)
+    rc = coded ? reg_cuda_level_upload16(L, 1, 0, L->M->dim[2], (uint16_t *)b.M, b.gu, 3 * n)
+               : reg_cuda_level_upload(L, 1, 0, L->M->dim[2], (float *)b.M);
   if (L->F == L->pyr->F) reg_cuda_pyramid_trim(L->pyr, -1); /* full resolution: no more builds for now */
   /* gu is free until the loop: scratch for the previous level's fields */
   const ffdp_volume *from[2] = {spilled[0] ? spilled[0] : io->vf_prev, spilled[1] ? spilled[1] : io->vm_prev};
@@ -242,8 +250,9 @@ ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_opt
   if (!st && !rc && win) rc = reg_window_bound(&store, b.vm, b.red, &bm);
   reg_share shf, shm; /* where the windows' planes come from (image_share.h) */
   reg_share_open(&shf, c, L->F, reg_share_mode(opt, c)), reg_share_open(&shm, c, L->M, reg_share_mode(opt, c));
-  rc = reg_window_open(&WF, &shf, &wfix, &store, bf, win ? nullptr : b.F, st ? (int)cudaErrorMemoryAllocation : rc, err);
-  rc = reg_window_open(&WM, &shm, &wmov, &store, bm, win ? nullptr : b.M, st ? (int)cudaErrorMemoryAllocation : rc, err);
+  const ffdp_code16 *kf = coded ? &L->pyr->codes[0] : nullptr, *km = coded ? &L->pyr->codes[1] : nullptr;
+  rc = reg_window_open(&WF, &shf, &wfix, &store, bf, win ? nullptr : b.F, kf, st ? (int)cudaErrorMemoryAllocation : rc, err);
+  rc = reg_window_open(&WM, &shm, &wmov, &store, bm, win ? nullptr : b.M, km, st ? (int)cudaErrorMemoryAllocation : rc, err);
   reg_cuda_mask mk;
   memset(&mk, 0, sizeof mk);
   if (!st && !rc) rc = reg_cuda_mask_open(&mk, &lay, b.block, L, &s, c, 0, err);
@@ -271,8 +280,8 @@ ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_opt
     const uint8_t *mask = nullptr;
     int64_t scored = ntot;
     rc = reg_cuda_mask_scored(&mk, c, &wmov, &s, b.vm, b.gu + 2 * n, &mask, &scored, err);
-    if (!rc) rc = ffdp_cuda_sample_fwd(&wfix, &store, b.vf, &WF.ms, WF.dev, 1, fmid, nullptr);
-    if (!rc) rc = ffdp_cuda_sample_fwd(&wmov, &store, b.vm, &WM.ms, WM.dev, 1, mmid, nullptr);
+    if (!rc) rc = reg_cuda_sample_image_fwd(&wfix, &store, b.vf, &WF.ms, reg_window_image(&WF), fmid);
+    if (!rc) rc = reg_cuda_sample_image_fwd(&wmov, &store, b.vm, &WM.ms, reg_window_image(&WM), mmid);
     if (!rc) rc = reg_cuda_metric2(c, &S->metric, &s, scored, fmid, mmid, mask, gf, b.gm, &loss, err);
     if (rc < 0) break;
     if (!rc && mxh && it > 0 && !(rc = (int)cudaStreamSynchronize(nullptr)) && !(mxh[0] > 0) && !(mxh[1] > 0)) {
@@ -287,12 +296,12 @@ ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_opt
     /* the fixed side first: its incoming gradient may sit in gu's last third, which the
      * moving side's backward would overwrite (the two steps are independent) */
     if (!rc)
-      rc = b.shared ? reg_cuda_sample_bwd_shared(&wfix, &s, b.vf, &WF.ms, WF.dev, b.gu, b.ring, b.ring_floats)
-                    : ffdp_cuda_sample_bwd(&wfix, &s, b.vf, &WF.ms, WF.dev, 1, gf, b.gu, nullptr, nullptr);
+      rc = b.shared ? reg_cuda_sample_bwd_shared(&wfix, &s, b.vf, &WF.ms, reg_window_image(&WF), b.gu, b.ring, b.ring_floats)
+                    : reg_cuda_sample_image_bwd(&wfix, &s, b.vf, &WF.ms, reg_window_image(&WF), gf, b.gu);
     if (!rc)
       rc = reg_cuda_field_step(c, &s, &b.vf, &b.gu, b.ring, b.ring_planes, b.af, it + 1, &cfix, 0.5 * S->lr * h,
                                S->grad_sigma, S->warp_sigma, b.red, mxh ? mxh + 1 : nullptr, &mv2, err);
-    if (!rc) rc = ffdp_cuda_sample_bwd(&wmov, &s, b.vm, &WM.ms, WM.dev, 1, b.gm, b.gu, nullptr, nullptr);
+    if (!rc) rc = reg_cuda_sample_image_bwd(&wmov, &s, b.vm, &WM.ms, reg_window_image(&WM), b.gm, b.gu);
     if (!rc)
       rc = reg_cuda_field_step(c, &s, &b.vm, &b.gu, b.ring, b.ring_planes, b.am, it + 1, &cmov, 0.5 * S->lr * h,
                                S->grad_sigma, S->warp_sigma, b.red, mxh, &mv1, err);
@@ -313,7 +322,7 @@ ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_opt
     reg_trace("SyN level %d: windows of %lld fixed / %lld moving planes (of %lld / %lld), %d + %d fetches, %.1f MB "
               "(whole images %.1f MB)", lv + 1, (long long)(WF.ms.zhi - WF.ms.zlo), (long long)(WM.ms.zhi - WM.ms.zlo),
               (long long)nz, (long long)L->M->dim[2], WF.fetches, WM.fetches, (WF.bytes + WM.bytes) / 1e6,
-              (ntot + ffdp_volume_nvox(L->M)) * 4e-6);
+              (ntot + ffdp_volume_nvox(L->M)) * (coded ? 2e-6 : 4e-6));
   sum->window_bytes += WF.bytes + WM.bytes;
   reg_window_close(&WF), reg_window_close(&WM), reg_share_close(&shf, sum), reg_share_close(&shm, sum);
   float *keep = nullptr, *dev[2] = {b.vf, b.vm}, *full[2] = {nullptr, nullptr};

@@ -19,22 +19,29 @@ int fetch(reg_window *W, reg_share *sh, int shared, int need, int64_t a, int64_t
   const ffdp_volume *img = sh->img;
   const int64_t *d = ffdp_volume_dim(img);
   if (need) reg_window_margin(d[2], &a, &b);
-  const size_t P = (size_t)d[0] * d[1], bytes = need ? (size_t)(b - a) * P * sizeof(float) : 0;
+  const size_t P = (size_t)d[0] * d[1], es = W->coded ? 2 : 4, bytes = need ? (size_t)(b - a) * P * es : 0;
   /* on ranks only the planes other ranks hold travel (through host memory); the rank's own
    * planes go to the device straight from where they are */
   float *below = nullptr, *above = nullptr;
   int64_t nb = 0, na = 0;
   if (shared && reg_share_fetch_remote(sh, need, a, b, &below, &nb, &above, &na, err)) return -1;
   if (!need) return 0;
-  float *dev = nullptr;
+  char *dev = nullptr;
   int rc = (int)cudaMalloc((void **)&dev, bytes);
   const int64_t o0 = shared ? (a > sh->own.zlo ? a : sh->own.zlo) : a, o1 = shared ? (b < sh->own.zhi ? b : sh->own.zhi) : b;
-  if (!rc && nb) rc = (int)cudaMemcpy(dev, below, nb * P * sizeof(float), cudaMemcpyHostToDevice);
-  if (!rc && o1 > o0)
-    rc = (int)cudaMemcpy(dev + (o0 - a) * P, ffdp_volume_cdata(img) + (size_t)o0 * P, (o1 - o0) * P * sizeof(float),
-                         cudaMemcpyHostToDevice);
-  if (!rc && na) rc = (int)cudaMemcpy(dev + (b - na - a) * P, above, na * P * sizeof(float), cudaMemcpyHostToDevice);
-  free(below), free(above);
+  /* the three runs of planes: from the rank below, this rank's own, from the rank above */
+  const float *src[3] = {below, ffdp_volume_cdata(img) + (size_t)o0 * P, above};
+  const int64_t at[3] = {a, o0, b - na}, cnt[3] = {nb, o1 > o0 ? o1 - o0 : 0, na};
+  uint16_t *codes = nullptr; /* coded: the planes encoded on the host, then one copy */
+  if (!rc && W->coded && !(codes = (uint16_t *)malloc(bytes))) rc = (int)cudaErrorMemoryAllocation;
+  for (int r = 0; r < 3 && !rc; r++) {
+    if (!cnt[r]) continue;
+    const size_t off = (size_t)(at[r] - a) * P, m = (size_t)cnt[r] * P;
+    if (codes) ffdp_code16_encode_f32(src[r], (int64_t)m, W->k, codes + off);
+    else rc = (int)cudaMemcpy(dev + off * es, src[r], m * es, cudaMemcpyHostToDevice);
+  }
+  if (!rc && codes) rc = (int)cudaMemcpy(dev, codes, bytes, cudaMemcpyHostToDevice);
+  free(codes), free(below), free(above);
   if (rc) {
     if (dev) cudaFree(dev);
     return rc;
@@ -44,8 +51,8 @@ int fetch(reg_window *W, reg_share *sh, int shared, int need, int64_t a, int64_t
   W->ms = ffdp_slab_whole(d[0], d[1], d[2]);
   W->ms.z0 = W->ms.zlo = a, W->ms.z1 = W->ms.zhi = b;
   W->bytes += (double)bytes, W->fetches++;
-  reg_trace("window: planes [%lld, %lld) of %lld on the device, %lld of them from other ranks (%.1f MB)", (long long)a,
-            (long long)b, (long long)d[2], (long long)(nb + na), (nb + na) * P * 4e-6);
+  reg_trace("window: planes [%lld, %lld) of %lld on the device%s, %lld of them from other ranks (%.1f MB)", (long long)a,
+            (long long)b, (long long)d[2], W->coded ? " (16-bit codes)" : "", (long long)(nb + na), (nb + na) * P * 4e-6);
   return 0;
 }
 
@@ -67,12 +74,13 @@ extern "C" int reg_window_bound(const ffdp_slab *store, const float *u, float *s
 }
 
 extern "C" int reg_window_open(reg_window *W, reg_share *sh, const ffdp_warp *w, const ffdp_slab *store, double bound,
-                               const float *whole_dev, int rc, ffdp_error *err) {
+                               const void *whole_dev, const ffdp_code16 *k, int rc, ffdp_error *err) {
   memset(W, 0, sizeof *W);
+  if (k) W->coded = 1, W->k = *k;
   const int64_t *d = ffdp_volume_dim(sh->img);
   const int shared = sh->mode == FFDP_EXCHANGE_WINDOW && sh->c->size > 1;
   if (whole_dev && !rc) {
-    W->dev = (float *)whole_dev, W->whole = 1;
+    W->dev = (void *)whole_dev, W->whole = 1;
     W->ms = ffdp_slab_whole(d[0], d[1], d[2]);
     return 0;
   }

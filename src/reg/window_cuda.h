@@ -14,12 +14,15 @@
 #include "ffdp/volume.h"
 #include "ops/ops.h"
 #include "reg/image_share.h"
+#include "reg/step_cuda.h"
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 typedef struct reg_window {
-  float *dev;          /* planes [ms.zlo, ms.zhi) of the image, on the device */
+  void *dev;           /* planes [ms.zlo, ms.zhi) of the image, on the device: floats, or codes */
+  int coded;           /* 16-bit codes (code16.h) with k */
+  ffdp_code16 k;
   ffdp_slab ms;        /* the image's descriptor for the samplers */
   double bytes;        /* host-to-device bytes fetched so far */
   int fetches;
@@ -28,11 +31,19 @@ typedef struct reg_window {
 
 /* Window of the share's image for points whose |u| <= bound: fetched with a margin, from the
  * ranks holding the planes (window exchange on ranks: collective) or from the rank's copy of the
- * level image. whole_dev (device copy of the whole image, or NULL) is lent instead when given.
+ * level image, and kept as 16-bit codes when k is not NULL (encoded on the host: half the
+ * bytes cross to the device). whole_dev (device copy of the whole image in the same storage,
+ * or NULL) is lent instead when given.
  * rc: a CUDA error this rank already has (every rank still takes part, then all fail). Returns
  * 0, a CUDA error code, or -1 with err set on every rank. */
 int reg_window_open(reg_window *W, reg_share *sh, const ffdp_warp *w, const ffdp_slab *store, double bound,
-                    const float *whole_dev, int rc, ffdp_error *err);
+                    const void *whole_dev, const ffdp_code16 *k, int rc, ffdp_error *err);
+/* The window's image for the samplers. */
+static inline reg_dev_image reg_window_image(const reg_window *W) {
+  reg_dev_image im;
+  im.d = W->dev, im.coded = W->coded, im.k = W->k;
+  return im;
+}
 /* After a step: u (stored planes of store, 3 components) is measured (scratch: REG_RED_FLOATS
  * floats on the device) and the window widened if its reach outgrew it; collective like open. */
 int reg_window_follow(reg_window *W, reg_share *sh, const ffdp_warp *w, const ffdp_slab *store, const float *u,

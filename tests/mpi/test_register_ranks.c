@@ -311,7 +311,13 @@ int main(int argc, char **argv) {
     compare("random SyN CC, coarse moments", F, M, &o, comm, 0, 1e-6, 0, 0, 0);
     o.stages[0].kind = FFDP_STAGE_GREEDY, o.state_precision = FFDP_STATE_BF16;
     compare("random greedy CC, coarse bf16 moments", F, M, &o, comm, 0, 1e-6, 0, 0, 0);
+    /* the images as 16-bit codes: the codes span every rank's share (sharded inputs: a
+     * collective range) and each rank decodes what it holds: the same bits */
+    o.image_precision = FFDP_IMAGE_U16;
+    compare("random greedy CC, 16-bit images, coarse bf16 moments", F, M, &o, comm, 0, 1e-6, 0, 0, 1);
     o.stages[0].kind = FFDP_STAGE_SYN, o.state_precision = FFDP_STATE_F32, o.state_resolution = FFDP_STATE_FULL;
+    compare("random SyN CC, 16-bit images", F, M, &o, comm, 0, 1e-6, 0, 0, 1);
+    o.image_precision = FFDP_IMAGE_F32;
     /* masks: a fixed ball and a moving half-space that the warp carries across rank
      * boundaries; rigid MI, greedy CC, SyN CC, each as one rank */
     ffdp_volume *fm = half_or_ball(df, 0), *mm = half_or_ball(dm, 1);
