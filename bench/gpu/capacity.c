@@ -3,8 +3,9 @@
  * (an analytic pattern and the same pattern under a known smooth displacement), so no
  * multi-gigabyte file is needed. Prints one JSON object per run: size, planned and measured
  * peak device memory, bytes per voxel, time per full-resolution iteration, NCC before/after.
- *   usage: ffdp_capacity [margin_fraction=0.01] [fp32|bf16|both] [max_side] [full|half]
- * (half: the Adam moments on the coarse grid, --state-resolution half)
+ *   usage: ffdp_capacity [margin_fraction=0.01] [fp32|bf16|both] [max_side] [full|half] [fp32|u16]
+ * (half: the Adam moments on the coarse grid, --state-resolution half; u16: the images as 16-bit
+ * codes, --image-precision u16)
  */
 #include "ffdp/ffdp.h"
 #include <math.h>
@@ -51,7 +52,7 @@ static void on_progress(void *ctx, const ffdp_progress *p) {
   if (p->level_done && p->level == p->nlevels - 1) t->t_last = p->level_elapsed_s, t->iters_last = p->iter;
 }
 
-static int run(int64_t N, int bf16, int half, double plan_peak) {
+static int run(int64_t N, int bf16, int half, int u16, double plan_peak) {
   const int64_t dim[3] = {N, N, N};
   ffdp_mat4 w = ffdp_mat4_identity();
   ffdp_volume *F = NULL, *M = NULL;
@@ -81,6 +82,7 @@ static int run(int64_t N, int bf16, int half, double plan_peak) {
   opt.device = 1;
   opt.state_precision = bf16 ? FFDP_STATE_BF16 : FFDP_STATE_F32;
   opt.state_resolution = half ? FFDP_STATE_HALF : FFDP_STATE_FULL;
+  opt.image_precision = u16 ? FFDP_IMAGE_U16 : FFDP_IMAGE_F32;
   timing tm = {0};
   opt.progress = on_progress, opt.progress_ctx = &tm;
   ffdp_reg_result *res = NULL;
@@ -101,7 +103,7 @@ static int run(int64_t N, int bf16, int half, double plan_peak) {
   printf("{\"side\": %lld, \"voxels\": %.0f, \"state\": \"%s%s\", \"planned_peak_gb\": %.3f, \"measured_peak_gb\": %.3f, "
          "\"planned_bytes_per_voxel\": %.1f, \"measured_bytes_per_voxel\": %.1f, \"full_res_s_per_iter\": %.3f, "
          "\"registration_s\": %.1f, \"generate_s\": %.1f, \"ncc_before\": %.4f, \"ncc_after\": %.4f}\n",
-         (long long)N, nv, bf16 ? "bf16" : "fp32", half ? " half" : "", plan_peak / 1e9, s.device_peak_bytes / 1e9, plan_peak / nv,
+         (long long)N, nv, bf16 ? "bf16" : "fp32", half ? (u16 ? " half u16" : " half") : u16 ? " u16" : "", plan_peak / 1e9, s.device_peak_bytes / 1e9, plan_peak / nv,
          s.device_peak_bytes / nv, tm.iters_last > 0 ? tm.t_last / tm.iters_last : NAN, t_reg, t_gen, ncc0, ncc1);
   fflush(stdout);
   ffdp_volume_free(W);
@@ -114,7 +116,7 @@ int main(int argc, char **argv) {
   const double margin = argc > 1 ? atof(argv[1]) : 0.01;
   const char *which = argc > 2 ? argv[2] : "both";
   const int64_t max_side = argc > 3 ? atoll(argv[3]) : 4096;
-  const int half = argc > 4 && !strcmp(argv[4], "half");
+  const int half = argc > 4 && !strcmp(argv[4], "half"), u16 = argc > 5 && !strcmp(argv[5], "u16");
   ffdp_error err = {0};
   double free_b, total_b;
   if (ffdp_cuda_memory(&free_b, &total_b, &err)) {
@@ -130,6 +132,7 @@ int main(int argc, char **argv) {
     opt.stages[0] = ffdp_stage_default(FFDP_STAGE_GREEDY);
     opt.state_precision = bf16 ? FFDP_STATE_BF16 : FFDP_STATE_F32;
     opt.state_resolution = half ? FFDP_STATE_HALF : FFDP_STATE_FULL;
+    opt.image_precision = u16 ? FFDP_IMAGE_U16 : FFDP_IMAGE_F32;
     int64_t best = 0;
     double best_peak = 0;
     ffdp_cuda_memory(&free_b, &total_b, &err);
@@ -142,7 +145,7 @@ int main(int argc, char **argv) {
     }
     fprintf(stderr, "capacity: %s state: largest cube %lld^3 (plan %.2f GB of %.2f GB free)\n", bf16 ? "bf16" : "fp32",
             (long long)best, best_peak / 1e9, free_b / 1e9);
-    rc |= run(best, bf16, half, best_peak);
+    rc |= run(best, bf16, half, u16, best_peak);
   }
   return rc;
 }

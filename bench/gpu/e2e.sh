@@ -2,8 +2,9 @@
 # On the GPU machine: build ffdp with CUDA against carried Debian packages (.device/deps), or
 # use binaries built elsewhere for sm_90 (BIN=dir holding ffdp, ffdp_capacity, gpu_ops), run the
 # kernel check/bench, end-to-end registrations with --device cuda on the shared brains
-# (.device/data), with COARSE=1 the same with the moments on the coarse grid, and with
-# CAPACITY=1 the capacity benchmark (CAPACITY_RESOLUTION=half: coarse moments). Results land in $OUT (or
+# (.device/data), with COARSE=1 the same with the moments on the coarse grid, with IMG16=1 with
+# the images as 16-bit codes, and with CAPACITY=1 the capacity benchmark (CAPACITY_RESOLUTION=half:
+# coarse moments; CAPACITY_IMAGES=u16: coded images). Results land in $OUT (or
 # ./e2e_out): device.txt, gpu_ops.txt, e2e.tar (one JSON per run), capacity.jsonl.
 #   carry: .device/deps .device/data [.device/bin]
 set -u
@@ -61,8 +62,23 @@ if [ -n "${COARSE:-}" ]; then  # the Adam moments on the coarse grid (--state-re
   run cuda half_mm_syn_half -f $data/ch2better.nii.gz -m $data/T1_head_2mm.nii.gz --syn $half
   tar -C /tmp/e2e_json -cf "$OUT/e2e_coarse.tar" .
 fi
+if [ -n "${IMG16:-}" ]; then  # the images as 16-bit codes (--image-precision u16), with coarse fp32 / bf16 moments
+  c16="--image-precision u16"
+  run cuda small_syn_u16 $small --syn $c16
+  run cuda medium_greedy_u16 $medium --transform Rigid $cc --transform Affine $cc --transform "Greedy[0.5,1.5,1.5]" $cc \
+    --shrink-factors 4x2x1 $c16
+  run cuda medium_syn_u16 $medium --transform Rigid $cc --transform Affine $cc --transform "SyN[0.5,1.5,1.5]" $cc \
+    --shrink-factors 4x2x1 $c16
+  run cuda medium_syn_half_u16 $medium --transform Rigid $cc --transform Affine $cc --transform "SyN[0.5,1.5,1.5]" $cc \
+    --shrink-factors 4x2x1 $c16 --state-resolution half
+  run cuda medium_syn_half_bf16_u16 $medium --transform Rigid $cc --transform Affine $cc --transform "SyN[0.5,1.5,1.5]" \
+    $cc --shrink-factors 4x2x1 $c16 --state-resolution half --state-precision bf16
+  run cuda half_mm_syn_u16 -f $data/ch2better.nii.gz -m $data/T1_head_2mm.nii.gz --syn $c16
+  tar -C /tmp/e2e_json -cf "$OUT/e2e_u16.tar" .
+fi
 if [ -n "${CAPACITY:-}" ]; then
   timeout "${CAPACITY_TIMEOUT:-300}" $capacity 0.01 "${CAPACITY_STATE:-both}" 4096 "${CAPACITY_RESOLUTION:-full}" \
+    "${CAPACITY_IMAGES:-fp32}" \
     > "$OUT/capacity.jsonl" 2> /tmp/capacity.log
   echo "capacity rc $?"; cat /tmp/capacity.log "$OUT/capacity.jsonl"
 fi

@@ -2,8 +2,9 @@
 # Accuracy on the shared brain pairs through the CLI, thresholds asserted (bench/accuracy.md).
 #   small:  T1_head_2mm -> MNI152_T1_2mm, --syn preset (MI rigid/affine, CC SyN)
 #   small_half: the same with the Adam moments on the coarse grid (--state-resolution half)
+#   small_lean: the same with coarse bf16 moments and the images as 16-bit codes
 #   medium: t1_brain -> MNI152_T1_1mm_brain, CC throughout, SyN 200x100x50 at 4x2x1
-# usage: pairs.sh FFDP small|small_half|medium
+# usage: pairs.sh FFDP small|small_half|small_lean|medium
 ffdp=$1 which=$2
 data=$(dirname "$0")/../../../shared/data/brain
 [ -f "$data/MNI152_T1_2mm.nii.gz" ] || { echo "shared brains not found at $data; skipping"; exit 77; }
@@ -14,6 +15,10 @@ if [ "$which" = small ]; then
 elif [ "$which" = small_half ]; then  # the Adam moments on the coarse grid (--state-resolution half)
   set -- -f "$data/MNI152_T1_2mm.nii.gz" -m "$data/T1_head_2mm.nii.gz" --syn --state-resolution half
   ncc_min=0.970 secs_max=120   # measured 0.9738 (bench/accuracy.md); full state 0.9736
+elif [ "$which" = small_lean ]; then  # the leanest state: coarse bf16 moments, images as 16-bit codes
+  set -- -f "$data/MNI152_T1_2mm.nii.gz" -m "$data/T1_head_2mm.nii.gz" --syn --state-resolution half \
+    --state-precision bf16 --image-precision u16
+  ncc_min=0.970 secs_max=120   # bench/accuracy.md
 else
   set -- -f "$data/MNI152_T1_1mm_brain.nii.gz" -m "$data/t1_brain.nii.gz" \
     --transform Rigid $cc --transform Affine $cc --transform "SyN[0.5,1.5,1.5]" $cc --shrink-factors 4x2x1
