@@ -50,30 +50,26 @@ if [ -z "${SKIP_E2E:-}" ]; then
   run cpu small_syn_cpu16 $small --syn
   tar -C /tmp/e2e_json -cf "$OUT/e2e.tar" .
 fi
+# the small SyN, the medium greedy and SyN (fp32 and bf16 state) and the 0.5 mm SyN with extra
+# options, named NAME_TAG
+variants() { # tag, options...
+  t=$1; shift
+  run cuda small_syn_$t $small --syn "$@"
+  run cuda medium_greedy_$t $medium --transform Rigid $cc --transform Affine $cc --transform "Greedy[0.5,1.5,1.5]" $cc \
+    --shrink-factors 4x2x1 "$@"
+  run cuda medium_syn_$t $medium --transform Rigid $cc --transform Affine $cc --transform "SyN[0.5,1.5,1.5]" $cc \
+    --shrink-factors 4x2x1 "$@"
+  run cuda medium_syn_${t}_bf16 $medium --transform Rigid $cc --transform Affine $cc --transform "SyN[0.5,1.5,1.5]" $cc \
+    --shrink-factors 4x2x1 "$@" --state-precision bf16
+  run cuda half_mm_syn_$t -f $data/ch2better.nii.gz -m $data/T1_head_2mm.nii.gz --syn "$@"
+}
 if [ -n "${COARSE:-}" ]; then  # the Adam moments on the coarse grid (--state-resolution half)
-  half="--state-resolution half"
-  run cuda small_syn_half $small --syn $half
-  run cuda medium_greedy_half $medium --transform Rigid $cc --transform Affine $cc --transform "Greedy[0.5,1.5,1.5]" $cc \
-    --shrink-factors 4x2x1 $half
-  run cuda medium_syn_half $medium --transform Rigid $cc --transform Affine $cc --transform "SyN[0.5,1.5,1.5]" $cc \
-    --shrink-factors 4x2x1 $half
-  run cuda medium_syn_half_bf16 $medium --transform Rigid $cc --transform Affine $cc --transform "SyN[0.5,1.5,1.5]" $cc \
-    --shrink-factors 4x2x1 $half --state-precision bf16
-  run cuda half_mm_syn_half -f $data/ch2better.nii.gz -m $data/T1_head_2mm.nii.gz --syn $half
+  variants half --state-resolution half
   tar -C /tmp/e2e_json -cf "$OUT/e2e_coarse.tar" .
 fi
-if [ -n "${IMG16:-}" ]; then  # the images as 16-bit codes (--image-precision u16), with coarse fp32 / bf16 moments
-  c16="--image-precision u16"
-  run cuda small_syn_u16 $small --syn $c16
-  run cuda medium_greedy_u16 $medium --transform Rigid $cc --transform Affine $cc --transform "Greedy[0.5,1.5,1.5]" $cc \
-    --shrink-factors 4x2x1 $c16
-  run cuda medium_syn_u16 $medium --transform Rigid $cc --transform Affine $cc --transform "SyN[0.5,1.5,1.5]" $cc \
-    --shrink-factors 4x2x1 $c16
-  run cuda medium_syn_half_u16 $medium --transform Rigid $cc --transform Affine $cc --transform "SyN[0.5,1.5,1.5]" $cc \
-    --shrink-factors 4x2x1 $c16 --state-resolution half
-  run cuda medium_syn_half_bf16_u16 $medium --transform Rigid $cc --transform Affine $cc --transform "SyN[0.5,1.5,1.5]" \
-    $cc --shrink-factors 4x2x1 $c16 --state-resolution half --state-precision bf16
-  run cuda half_mm_syn_u16 -f $data/ch2better.nii.gz -m $data/T1_head_2mm.nii.gz --syn $c16
+if [ -n "${IMG16:-}" ]; then  # the images as 16-bit codes (--image-precision u16), also with coarse moments
+  variants u16 --image-precision u16
+  variants half_u16 --image-precision u16 --state-resolution half
   tar -C /tmp/e2e_json -cf "$OUT/e2e_u16.tar" .
 fi
 if [ -n "${CAPACITY:-}" ]; then
