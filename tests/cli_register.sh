@@ -154,7 +154,8 @@ else echo "FAIL plan with --image-precision u16"; fail=1; fi
 expect_fail "unknown image precision" "fp32 or u16" "$ffdp" register -f $G -m $G -o reg_out/x_ --image-precision bf16
 # the plan shows the peak with every optimiser state (and its JSON)
 if "$ffdp" plan -f 1024x1024x1024 -m 1024x1024x1024 --syn --json plan_states.json |
-     grep -q "^peak by optimiser state: fp32 .* coarse bf16 .* (both)" && grep -q '"coarse bf16"' plan_states.json; then
+     grep -q "^peak by optimiser state: fp32 .* coarse bf16 .* (both)" && grep -q '"coarse bf16"' plan_states.json &&
+   grep -q '"peak_mb_by_state_u16_images"' plan_states.json; then
   echo "ok   plan lists the peak by optimiser state"
 else echo "FAIL plan by optimiser state"; fail=1; fi
 expect_fail "unknown state resolution" "full or half" "$ffdp" register -f $G -m $G -o reg_out/x_ --state-resolution quarter

@@ -243,20 +243,22 @@ static int write_json(const char *path, cJSON *j) {
   return ok ? 0 : -1;
 }
 
-/* The GPU peak of the same registration with each optimiser state (precision x resolution), so
- * that one plan shows the choice; 0 where a plan fails. Only when a stage is deformable. */
+/* The GPU peak of the same registration with each optimiser state (precision x resolution),
+ * with fp32 images (peak[0..3]) and 16-bit images (peak[4..7]), so that one plan shows the
+ * choice; 0 where a plan fails. Only when a stage is deformable. */
 static const char *const state_names[4] = {"fp32", "bf16", "coarse fp32", "coarse bf16"};
 static int plan_states(const int64_t fdim[3], ffdp_mat4 fw, const int64_t mdim[3], ffdp_mat4 mw, const ffdp_reg_options *opt,
-                       int gpus, double peak[4]) {
+                       int gpus, double peak[8]) {
   int deformable = 0;
   for (int s = 0; s < opt->nstages; s++)
     deformable |= opt->stages[s].kind == FFDP_STAGE_GREEDY || opt->stages[s].kind == FFDP_STAGE_SYN;
   if (!deformable) return 0;
-  for (int k = 0; k < 4; k++) {
+  for (int k = 0; k < 8; k++) {
     ffdp_reg_options o = *opt;
     ffdp_plan p;
     o.state_precision = k & 1 ? FFDP_STATE_BF16 : FFDP_STATE_F32;
     o.state_resolution = k & 2 ? FFDP_STATE_HALF : FFDP_STATE_FULL;
+    o.image_precision = k & 4 ? FFDP_IMAGE_U16 : FFDP_IMAGE_F32;
     peak[k] = ffdp_reg_plan_gpus(fdim, fw, mdim, mw, &o, gpus, &p, NULL) ? 0 : p.peak_bytes;
   }
   return 1;
@@ -283,9 +285,10 @@ static int write_plan_json(const char *path, const ffdp_plan *p, double free_b, 
   cJSON_AddNumberToObject(j, "peak_mb", p->peak_bytes / 1e6);
   cJSON_AddNumberToObject(j, "bytes_per_voxel", p->bytes_per_voxel);
   cJSON_AddNumberToObject(j, "cpu_host_floor_mb", host_floor / 1e6); /* --device cpu, per rank */
-  if (states) { /* the peak with each optimiser state */
-    cJSON *o = cJSON_AddObjectToObject(j, "peak_mb_by_state");
+  if (states) { /* the peak with each optimiser state, with fp32 and with 16-bit images */
+    cJSON *o = cJSON_AddObjectToObject(j, "peak_mb_by_state"), *c = cJSON_AddObjectToObject(j, "peak_mb_by_state_u16_images");
     for (int k = 0; k < 4; k++) cJSON_AddNumberToObject(o, state_names[k], states[k] / 1e6);
+    for (int k = 0; k < 4; k++) cJSON_AddNumberToObject(c, state_names[k], states[4 + k] / 1e6);
   }
   if (total_b > 0) {
     cJSON_AddNumberToObject(j, "gpu_free_mb", free_b / 1e6);
@@ -605,12 +608,15 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
     if (verbose >= 0)
       printf("on the CPU instead (--device cpu%s): at least %.1f MB of host memory%s\n", n > 1 ? ", ranks" : "",
              host / 1e6, n > 1 ? " per rank" : "");
-    double states[4];
+    double states[8];
     const int have = plan_states(fdim, fw, mdim, mw, &opt, n, states);
     if (have && verbose >= 0)
       printf("peak by optimiser state: fp32 %.1f MB, bf16 %.1f MB (--state-precision bf16), coarse %.1f MB "
              "(--state-resolution half), coarse bf16 %.1f MB (both)\n",
              states[0] / 1e6, states[1] / 1e6, states[2] / 1e6, states[3] / 1e6);
+    if (have && verbose >= 0)
+      printf("  the same with 16-bit images (--image-precision u16): %.1f, %.1f, %.1f, %.1f MB\n", states[4] / 1e6,
+             states[5] / 1e6, states[6] / 1e6, states[7] / 1e6);
     return done(json ? write_plan_json(json, &plan, free_b, total_b, host, have ? states : NULL) : 0, fm, mm);
   }
   if (ants.warped[0] && !ffdp_path_is_nifti(ants.warped) && !ffdp_path_is_zarr(ants.warped))
@@ -657,7 +663,8 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
       cli_print_plan(stderr, &plan, free_b, total_b);
       fst = ffdp_fail(&err, FFDP_ERR_NOMEM,
                       "the registration needs %.2f GB on %s GPU but %.2f GB are free (table above); try "
-                      "--state-precision bf16, --state-resolution half, a coarser finest level, more GPUs or --device cpu",
+                      "--state-precision bf16, --state-resolution half, --image-precision u16, a coarser finest level, more GPUs "
+                      "or --device cpu",
                       plan.peak_bytes / 1e9, plan.gpus > 1 ? "each" : "the", free_b / 1e9);
     }
     if (ffdp_comm_agree(comm, fst, &err)) return done(cli_error(&err), fm, mm); /* every rank stops, none waits */

@@ -100,21 +100,24 @@ static ffdp_status check_fits(const ffdp_volume *F, const ffdp_volume *M, const 
   if (st || (st = ffdp_cuda_memory(&free_b, &total_b, err))) return st;
   if (plan.peak_bytes <= free_b) return FFDP_OK;
   const ffdp_plan_row *r = &plan.rows[plan.peak_row];
-  /* what the leaner optimiser states would need: bf16 moments, coarse moments, both */
-  char hint[320] = "";
+  /* what the leaner choices would need: bf16 moments, coarse moments, 16-bit images, all three */
+  char hint[400] = "";
   static const struct {
     ffdp_state_precision p;
     ffdp_state_resolution r;
+    ffdp_image_precision i;
     const char *flag;
-  } lean[3] = {{FFDP_STATE_BF16, FFDP_STATE_FULL, "--state-precision bf16"},
-               {FFDP_STATE_F32, FFDP_STATE_HALF, "--state-resolution half"},
-               {FFDP_STATE_BF16, FFDP_STATE_HALF, "both"}};
-  for (int k = 0; k < 3; k++) {
+  } lean[4] = {{FFDP_STATE_BF16, FFDP_STATE_FULL, FFDP_IMAGE_F32, "--state-precision bf16"},
+               {FFDP_STATE_F32, FFDP_STATE_HALF, FFDP_IMAGE_F32, "--state-resolution half"},
+               {FFDP_STATE_F32, FFDP_STATE_HALF, FFDP_IMAGE_U16, "that and --image-precision u16"},
+               {FFDP_STATE_BF16, FFDP_STATE_HALF, FFDP_IMAGE_U16, "all three"}};
+  for (int k = 0; k < 4; k++) {
     ffdp_reg_options o = *opt;
     ffdp_plan p2;
-    if (lean[k].p == opt->state_precision && lean[k].r == opt->state_resolution) continue;
-    if (lean[k].p < opt->state_precision || lean[k].r < opt->state_resolution) continue; /* not leaner */
-    o.state_precision = lean[k].p, o.state_resolution = lean[k].r;
+    if (lean[k].p == opt->state_precision && lean[k].r == opt->state_resolution && lean[k].i == opt->image_precision) continue;
+    if (lean[k].p < opt->state_precision || lean[k].r < opt->state_resolution || lean[k].i < opt->image_precision)
+      continue; /* not leaner */
+    o.state_precision = lean[k].p, o.state_resolution = lean[k].r, o.image_precision = lean[k].i;
     if (!ffdp_reg_plan(ffdp_volume_dim(F), ffdp_volume_vox2world(F), ffdp_volume_dim(M), ffdp_volume_vox2world(M), &o,
                        &p2, NULL))
       snprintf(hint + strlen(hint), sizeof hint - strlen(hint), "%s (needs %.2f GB), ", lean[k].flag,
