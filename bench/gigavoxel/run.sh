@@ -42,7 +42,7 @@ if [ "${SCHEDULE:-}" = deep ]; then
   stages="--transform Rigid[0.01] $mi --transform Affine[0.005] $mi --transform Greedy[0.5,1.5,1.5] --metric CC[5]
     --convergence [200x200x100x50x20,1e-6,10] --shrink-factors 16x8x4x2x1"
 fi
-step plan "$BIN/ffdp" plan -f "$WORK/pair/fixed.nii" -m "$WORK/pair/moving.nii" $stages --gpus "$NP" \
+step plan "$BIN/ffdp" plan -f "$WORK/pair/fixed.nii" -m "$WORK/pair/moving.nii" $stages --gpus "$NP" ${EXTRA:-} \
   --json "$OUT/plan.json"
 step before "$BIN/ffdp_dice" "$WORK/pair/fixed_labels.nii" "$WORK/pair/moving_labels.nii" --json "$OUT/dice_before.json"
 step register $launch "$BIN/ffdp" register -f "$WORK/pair/fixed.nii" -m "$WORK/pair/moving.nii" $stages --device cuda \

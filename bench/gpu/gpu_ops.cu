@@ -607,6 +607,44 @@ int main(int argc, char **argv) {
       pool_high_and_reset();
       t = median_ms([&] { ffdp_cuda_coarse_adam(&s, cd, cm, cv, 0, ct, sc1 + 1025, 3, 0.25, 0); });
       rows.push_back({"coarse adam step (moments at half resolution; vs CPU)", 30, t, e, pool_high_and_reset() / 1e6});
+      // the coarse step inside the composition (one process's path) against the step, then the
+      // composition: output and moments the same bits; bytes: the gradient read, the warp
+      // gathered, the result written (the moments at 1/8 of the voxels and the restriction's
+      // reads ride along)
+      {
+        float *cm2, *cv2, *o1, *o2c;
+        CK(cudaMalloc(&cm2, nc * 4));
+        CK(cudaMalloc(&cv2, nc * 4));
+        CK(cudaMalloc(&o1, 3 * n * 4));
+        CK(cudaMalloc(&o2c, 3 * n * 4));
+        CK(cudaMemcpy(cm2, cm, nc * 4, cudaMemcpyDeviceToDevice));
+        CK(cudaMemcpy(cv2, cv, nc * 4, cudaMemcpyDeviceToDevice));
+        CK(cudaMemcpy(cd, dout, 3 * n * 4, cudaMemcpyDeviceToDevice));
+        CK(ffdp_cuda_coarse_adam(&s, cd, cm, cv, 0, ct, sc1 + 1025, 4, 0.25, 0));
+        CK(ffdp_cuda_compose_fwd(&cw, T, &s, cd, &s, du, o1, 0));
+        poison(o2c, 3 * n);
+        CK(ffdp_cuda_compose_coarse_adam(&cw, &s, dout, cm2, cv2, 0, ct, sc1 + 1025, 4, 0.25, du, o2c, 0));
+        CK(cudaDeviceSynchronize());
+        double same = 1;
+        const float *pairs[3][2] = {{o1, o2c}, {cm, cm2}, {cv, cv2}};
+        const long long cnt[3] = {3 * n, nc, nc};
+        for (int q = 0; q < 3; q++) {
+          std::vector<float> x(cnt[q]), y(cnt[q]);
+          CK(cudaMemcpy(x.data(), pairs[q][0], cnt[q] * 4, cudaMemcpyDeviceToHost));
+          CK(cudaMemcpy(y.data(), pairs[q][1], cnt[q] * 4, cudaMemcpyDeviceToHost));
+          if (memcmp(x.data(), y.data(), cnt[q] * 4)) same = 0;
+        }
+        pool_high_and_reset();
+        t = median_ms([&] { ffdp_cuda_compose_coarse_adam(&cw, &s, dout, cm2, cv2, 0, ct, sc1 + 1025, 5, 0.25, du, o2c, 0); });
+        rows.push_back({"coarse adam step + compose (fused; vs the two passes: bits)", 40, t, same ? 0.0 : 1.0,
+                        pool_high_and_reset() / 1e6});
+        t = median_ms([&] {
+          ffdp_cuda_coarse_adam(&s, cd, cm, cv, 0, ct, sc1 + 1025, 5, 0.25, 0);
+          ffdp_cuda_compose_fwd(&cw, T, &s, cd, &s, du, o1, 0);
+        });
+        rows.push_back({"coarse adam step, then compose (the two passes)", 64, t, 0.0, 0.0});
+        for (float *b : {cm2, cv2, o1, o2c}) CK(cudaFree(b));
+      }
       for (float *b : {cm, cv, cd, ct}) CK(cudaFree(b));
     }
     for (float *b : {sc1, sc2, m1, v1, m2, v2, d1, o2}) CK(cudaFree(b));

@@ -44,27 +44,53 @@ __global__ void coarse_update_kernel(long long n, const float *__restrict__ tb, 
     coarse_update_value(tb, m, v, J);
 }
 
+const dim3 kBlock(32, 8);
+
 template <typename S>
-int launch(const ffdp_slab *s, float *d, void *m, void *v, float *tb, const float *inv_dev, int t, double step,
-           cudaStream_t st) {
-  const Coarse c = coarse_of(s->nx, s->ny, s->nz, s->zlo, s->z0, s->z1);
-  const dim3 block(32, 8);
-  const dim3 gc((unsigned)((c.lx + 31) / 32), (unsigned)((c.ly + 7) / 8), (unsigned)(c.k1 - c.k0));
-  coarse_restrict_kernel<<<gc, block, 0, st>>>(c, d, tb, inv_dev);
-  const dim3 gs((unsigned)((c.nx + 31) / 32), (unsigned)((c.ny + 7) / 8), (unsigned)(c.z1 - c.z0));
-  coarse_step_kernel<S><<<gs, block, 0, st>>>(c, d, (const S *)m, (const S *)v, tb, inv_dev, adam_const(t, step));
+void launch_update(const Coarse &c, float *tb, void *m, void *v, const float *inv_dev, cudaStream_t st) {
   const long long n = 3 * c.lx * c.ly * (c.k1 - c.k0);
   const long long nb = (n + 255) / 256 < 8192 ? (n + 255) / 256 : 8192;
   coarse_update_kernel<S><<<(unsigned)nb, 256, 0, st>>>(n, tb, (S *)m, (S *)v, inv_dev);
-  return (int)cudaGetLastError();
+}
+
+bool shape_ok(const ffdp_slab *s) {
+  return !(s->ny > 8 * 65535LL || s->z1 - s->z0 > 65535 || s->nx > (1LL << 31) - 64);
 }
 
 }  // namespace
 
+extern "C" int ffdp_cuda_coarse_restrict(const ffdp_slab *s, const float *d, float *tb, const float *inv_dev, void *stream) {
+  if (s->z1 <= s->z0) return 0;
+  if (!shape_ok(s)) return (int)cudaErrorInvalidValue;
+  const Coarse c = coarse_of(s->nx, s->ny, s->nz, s->zlo, s->z0, s->z1);
+  const dim3 gc((unsigned)((c.lx + 31) / 32), (unsigned)((c.ly + 7) / 8), (unsigned)(c.k1 - c.k0));
+  coarse_restrict_kernel<<<gc, kBlock, 0, (cudaStream_t)stream>>>(c, d, tb, inv_dev);
+  return (int)cudaGetLastError();
+}
+
+extern "C" int ffdp_cuda_coarse_update(const ffdp_slab *s, void *m, void *v, int bf16_state, float *tb, const float *inv_dev,
+                                       void *stream) {
+  if (s->z1 <= s->z0) return 0;
+  const Coarse c = coarse_of(s->nx, s->ny, s->nz, s->zlo, s->z0, s->z1);
+  if (bf16_state) launch_update<__nv_bfloat16>(c, tb, m, v, inv_dev, (cudaStream_t)stream);
+  else launch_update<float>(c, tb, m, v, inv_dev, (cudaStream_t)stream);
+  return (int)cudaGetLastError();
+}
+
 extern "C" int ffdp_cuda_coarse_adam(const ffdp_slab *s, float *d, void *m, void *v, int bf16_state, float *tb,
                                      const float *inv_dev, int t, double step, void *stream) {
   if (s->z1 <= s->z0) return 0;
-  if (s->ny > 8 * 65535LL || s->z1 - s->z0 > 65535 || s->nx > (1LL << 31) - 64) return (int)cudaErrorInvalidValue;
-  return bf16_state ? launch<__nv_bfloat16>(s, d, m, v, tb, inv_dev, t, step, (cudaStream_t)stream)
-                    : launch<float>(s, d, m, v, tb, inv_dev, t, step, (cudaStream_t)stream);
+  if (!shape_ok(s)) return (int)cudaErrorInvalidValue;
+  cudaStream_t st = (cudaStream_t)stream;
+  int rc = ffdp_cuda_coarse_restrict(s, d, tb, inv_dev, stream);
+  if (rc) return rc;
+  const Coarse c = coarse_of(s->nx, s->ny, s->nz, s->zlo, s->z0, s->z1);
+  const dim3 gs((unsigned)((c.nx + 31) / 32), (unsigned)((c.ny + 7) / 8), (unsigned)(c.z1 - c.z0));
+  if (bf16_state)
+    coarse_step_kernel<__nv_bfloat16><<<gs, kBlock, 0, st>>>(c, d, (const __nv_bfloat16 *)m, (const __nv_bfloat16 *)v, tb,
+                                                              inv_dev, adam_const(t, step));
+  else
+    coarse_step_kernel<float><<<gs, kBlock, 0, st>>>(c, d, (const float *)m, (const float *)v, tb, inv_dev, adam_const(t, step));
+  if ((rc = (int)cudaGetLastError())) return rc;
+  return ffdp_cuda_coarse_update(s, m, v, bf16_state, tb, inv_dev, stream);
 }

@@ -77,12 +77,12 @@ __host__ __device__ inline void coarse_restrict_point(const Coarse &c, const flo
 }
 
 // 2: owned voxel (x, y, z): its step from the means over its 1, 2, 4 or 8 coarse points of m
-// (as it was) and of sqrt(vhat) (as the update will make it), and its own gradient, clamped,
-// in place of the gradient.
+// (as it was) and of sqrt(vhat) (as the update will make it), and its own gradient g, clamped,
+// into out (which may be g).
 template <typename S>
-__host__ __device__ inline void coarse_step_voxel(const Coarse &c, float *d, const S *m, const S *v, const float *tb, float inv,
-                                                  AdamConst k, long long x, long long y, long long z) {
-  float *out = d + 3 * (((z - c.zlo) * c.ny + y) * c.nx + x);
+__host__ __device__ inline void coarse_step_values(const Coarse &c, const float *g, const S *m, const S *v, const float *tb,
+                                                   float inv, AdamConst k, long long x, long long y, long long z,
+                                                   float *out) {
   if (inv == 0.f) {
     out[0] = out[1] = out[2] = 0.f;
     return;
@@ -98,19 +98,29 @@ __host__ __device__ inline void coarse_step_voxel(const Coarse &c, float *d, con
       for (int b = 0; b < nj; b++) {
         const long long J = 3 * (((kz + q - c.k0) * c.ly + jy + b) * c.lx + ix + a);
         for (int e = 0; e < 3; e++) {
-          const float g = tb[J + e];
-          const float vh = c_mul(c_add(c_mul(b2, load_state(v, J + e)), c_mul(c_mul(1.f - b2, g), g)), k.rc2);
+          const float gt = tb[J + e];
+          const float vh = c_mul(c_add(c_mul(b2, load_state(v, J + e)), c_mul(c_mul(1.f - b2, gt), gt)), k.rc2);
           cm[e] = c_add(cm[e], load_state(m, J + e)), cv[e] = c_add(cv[e], c_sqrt(vh));
         }
       }
     for (int e = 0; e < 3; e++) sm[e] = a ? c_add(sm[e], cm[e]) : cm[e], sv[e] = a ? c_add(sv[e], cv[e]) : cv[e];
   }
   const float w1 = 1.f / (float)(nk * nj), w = ni == 2 ? w1 / 2 : w1;  // powers of two: exact
+  float r[3];
   for (int e = 0; e < 3; e++) {
-    const float M = c_mul(sm[e], w), V = c_mul(sv[e], w), g = c_mul(out[e], inv);
-    const float r = c_div(c_mul(c_add(c_mul(b1, M), c_mul(1.f - b1, g)), k.rc1), c_add(V, eps));
-    out[e] = c_mul(-k.step, r > kCoarseClamp ? kCoarseClamp : r < -kCoarseClamp ? -kCoarseClamp : r);
+    const float M = c_mul(sm[e], w), V = c_mul(sv[e], w), ge = c_mul(g[e], inv);
+    r[e] = c_div(c_mul(c_add(c_mul(b1, M), c_mul(1.f - b1, ge)), k.rc1), c_add(V, eps));
   }
+  for (int e = 0; e < 3; e++)
+    out[e] = c_mul(-k.step, r[e] > kCoarseClamp ? kCoarseClamp : r[e] < -kCoarseClamp ? -kCoarseClamp : r[e]);
+}
+
+// The same in place of the gradient d (stored planes of the slab).
+template <typename S>
+__host__ __device__ inline void coarse_step_voxel(const Coarse &c, float *d, const S *m, const S *v, const float *tb, float inv,
+                                                  AdamConst k, long long x, long long y, long long z) {
+  float *at = d + 3 * (((z - c.zlo) * c.ny + y) * c.nx + x);
+  coarse_step_values(c, at, m, v, tb, inv, k, x, y, z, at);
 }
 
 // 3: coarse value J: the moments take the restricted gradient.

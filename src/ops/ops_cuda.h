@@ -103,6 +103,19 @@ int ffdp_cuda_compose_adam(const ffdp_warp *w, const ffdp_slab *fs, const float 
  * inv_dev == 0: d = 0, the moments untouched. */
 int ffdp_cuda_coarse_adam(const ffdp_slab *s, float *d, void *m, void *v, int bf16_state, float *tb,
                           const float *inv_dev, int t, double step, void *stream);
+/* Its first and last launches on their own (the restriction into tb; the moments' update from
+ * tb), for ffdp_cuda_compose_coarse_adam, which takes the step in between. */
+int ffdp_cuda_coarse_restrict(const ffdp_slab *s, const float *d, float *tb, const float *inv_dev, void *stream);
+int ffdp_cuda_coarse_update(const ffdp_slab *s, void *m, void *v, int bf16_state, float *tb, const float *inv_dev,
+                            void *stream);
+/* The coarse step and the composition of one deformable update in one pass, as
+ * ffdp_cuda_compose_adam does for moments on every voxel: restriction, then per voxel the step
+ * of the smoothed gradient `grad` from the coarse moments (never stored) and out = d + U(q(p)),
+ * then the moments' update. The same bits as ffdp_cuda_coarse_adam followed by compose_fwd
+ * (T = I); out may be grad. */
+int ffdp_cuda_compose_coarse_adam(const ffdp_warp *w, const ffdp_slab *fs, const float *grad, void *m, void *v,
+                                  int bf16_state, float *tb, const float *inv_dev, int t, double step, const float *U,
+                                  float *out, void *stream);
 /* ffdp_cuda_blur of a 3-vector field that also leaves, like maxnorm3_dev, the largest norm of
  * the owned output in scratch[1024] and its inverse in scratch[1025] (computed in the blur's
  * epilogue where the fused blur runs: one pass fewer over the field). */

@@ -3,6 +3,7 @@
 // backward fuses dL/du with the block-level reduction of the affine gradient.
 #include <cuda_runtime.h>
 #include "ops/adam_step.cuh"
+#include "ops/coarse_adam.cuh"
 #include "ops/code16.h"
 #include "ops/ops_cuda.h"
 
@@ -174,26 +175,49 @@ __global__ void sample_fwd_kernel(DevWarp w, Geo g, const float *__restrict__ u,
   }
 }
 
-// The deformable update's step and composition in one pass: per voxel, the Adam step of the
-// smoothed gradient (d, never stored), then out = d + U(B·p + S·d). Same arithmetic as
-// adam_dev_kernel followed by compose with T = I. out may be grad (the deformable step makes
-// the new warp in the gradient's memory): each voxel reads grad at itself only, before writing,
-// so neither is __restrict__ and grad is read through the coherent path.
-template <typename S>
-__global__ void compose_adam_kernel(DevWarp w, Geo g, const float *grad, S *__restrict__ m, S *__restrict__ v,
-                                    const float *__restrict__ inv_dev, AdamConst k, const float *__restrict__ U,
-                                    float *out) {
+// The deformable update's step and composition in one pass: per voxel, the optimiser's step d
+// of the smoothed gradient (never stored), then out = d + U(B·p + S·d): the same arithmetic as
+// the step's own kernel followed by compose with T = I. out may be grad (the deformable step
+// makes the new warp in the gradient's memory): each voxel reads grad at itself only, before
+// writing, so neither is __restrict__ and grad is read through the coherent path. Step: the
+// Adam step on every voxel (AdamFull) or from the moments on the coarse grid (AdamCoarse); the
+// moments m, v come as the kernel's own __restrict__ parameters.
+struct AdamFull {  // moments per voxel (adam_step.cuh)
+  AdamConst k;
+  template <typename S>
+  __device__ __forceinline__ void operator()(const float *grad, S *m, S *v, float inv, long long i, int, int, long long,
+                                             float *d) const {
+#pragma unroll
+    for (int c = 0; c < 3; c++) d[c] = inv == 0.f ? 0.f : adam_elem(grad[3 * i + c], inv, m, v, 3 * i + c, k);
+  }
+};
+struct AdamCoarse {  // moments on the coarse grid (coarse_adam.cuh): restricted before, updated after
+  Coarse c;
+  const float *tb;
+  AdamConst k;
+  template <typename S>
+  __device__ __forceinline__ void operator()(const float *grad, const S *m, const S *v, float inv, long long i, int x, int y,
+                                             long long z, float *d) const {
+    float g[3];
+#pragma unroll
+    for (int e = 0; e < 3; e++) g[e] = grad[3 * i + e];
+    coarse_step_values(c, g, m, v, tb, inv, k, x, y, z, d);
+  }
+};
+
+template <typename Step, typename S>
+__global__ void compose_step_kernel(DevWarp w, Geo g, const float *grad, Step step, S *__restrict__ m, S *__restrict__ v,
+                                    const float *__restrict__ inv_dev, const float *__restrict__ U, float *out) {
   const int x = blockIdx.x * BX + threadIdx.x, y = blockIdx.y * BY + threadIdx.y;
   if (x >= g.nx || y >= g.ny) return;
-  const float inv_mx = *inv_dev;
+  const float inv = *inv_dev;
   // the voxel index steps by whole planes: no 64-bit index product per voxel
   const long long istep = (long long)gridDim.z * g.ny * g.nx;
   long long i = ((g.z0 + blockIdx.z - g.zlo) * g.ny + y) * (long long)g.nx + x;
   for (long long z = g.z0 + blockIdx.z; z < g.z1; z += gridDim.z, i += istep) {
     float d[3], val[3];
     double q[3];
-#pragma unroll
-    for (int c = 0; c < 3; c++) d[c] = inv_mx == 0.f ? 0.f : adam_elem(grad[3 * i + c], inv_mx, m, v, 3 * i + c, k);
+    step(grad, m, v, inv, i, x, y, z, d);
     warp_point(w, x, y, (int)z, d, q);
     lookup<3>(U, g.mzlo, g.mx, g.my, g.mz, w, q, val);
 #pragma unroll
@@ -360,10 +384,34 @@ extern "C" int ffdp_cuda_compose_adam(const ffdp_warp *w, const ffdp_slab *fs, c
   const Geo g = to_geo(fs, fs);
   const dim3 grid = grid_for(fs), block(BX, BY);
   if (bf16_state)
-    compose_adam_kernel<<<grid, block, 0, st>>>(d, g, grad, (__nv_bfloat16 *)m, (__nv_bfloat16 *)v, inv_dev, k, U, out);
+    compose_step_kernel<<<grid, block, 0, st>>>(d, g, grad, AdamFull{k}, (__nv_bfloat16 *)m, (__nv_bfloat16 *)v, inv_dev, U,
+                                                out);
   else
-    compose_adam_kernel<<<grid, block, 0, st>>>(d, g, grad, (float *)m, (float *)v, inv_dev, k, U, out);
+    compose_step_kernel<<<grid, block, 0, st>>>(d, g, grad, AdamFull{k}, (float *)m, (float *)v, inv_dev, U, out);
   return (int)cudaGetLastError();
+}
+
+extern "C" int ffdp_cuda_compose_coarse_adam(const ffdp_warp *w, const ffdp_slab *fs, const float *grad, void *m, void *v,
+                                             int bf16_state, float *tb, const float *inv_dev, int t, double step,
+                                             const float *U, float *out, void *stream) {
+  if (fs->z1 <= fs->z0) return 0;
+  if (!shape_ok(fs, 3)) return (int)cudaErrorInvalidValue;
+  int rc = ffdp_cuda_coarse_restrict(fs, grad, tb, inv_dev, stream);
+  if (rc) return rc;
+  cudaStream_t st = (cudaStream_t)stream;
+  const AdamConst k = adam_const(t, step);
+  const DevWarp d = to_dev(w);
+  const Geo g = to_geo(fs, fs);
+  const Coarse c = coarse_of(fs->nx, fs->ny, fs->nz, fs->zlo, fs->z0, fs->z1);
+  const dim3 grid = grid_for(fs), block(BX, BY);
+  if (bf16_state)
+    compose_step_kernel<<<grid, block, 0, st>>>(d, g, grad, AdamCoarse{c, tb, k}, (const __nv_bfloat16 *)m,
+                                                (const __nv_bfloat16 *)v, inv_dev, U, out);
+  else
+    compose_step_kernel<<<grid, block, 0, st>>>(d, g, grad, AdamCoarse{c, tb, k}, (const float *)m, (const float *)v,
+                                                inv_dev, U, out);
+  if ((rc = (int)cudaGetLastError())) return rc;
+  return ffdp_cuda_coarse_update(fs, m, v, bf16_state, tb, inv_dev, stream);
 }
 
 extern "C" int ffdp_cuda_sample_bwd(const ffdp_warp *w, const ffdp_slab *fs, const float *u, const ffdp_slab *ms,

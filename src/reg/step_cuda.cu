@@ -37,12 +37,17 @@ extern "C" int reg_cuda_field_step(const ffdp_comm *comm, const ffdp_slab *s, fl
   if (c->halo_dev(c, s, gu, 3, err)) return -1;
   const char *fuse = getenv("FFDP_FUSE_STEP"); /* 0: the separate passes (comparisons) */
   if (mx_host && c->size == 1 && adam.coarse) {
-    /* one process, coarse moments: the largest norm from the blur's epilogue, the coarse step
-     * into the gradient's memory, then the composition in place of it */
+    /* one process, coarse moments: the largest norm from the blur's epilogue, then the coarse
+     * step inside the composition (d never stored; FFDP_FUSE_STEP=0: the step into the
+     * gradient's memory, then the composition in place of it; the same bits) */
     int rc = ffdp_cuda_blur_inplace3(s, gu, grad_sigma, ring, ring_planes, scratch, nullptr);
     if (!rc) rc = (int)cudaMemcpyAsync(mx_host, scratch + 1024, sizeof(float), cudaMemcpyDeviceToHost, nullptr);
-    if (!rc) rc = ffdp_cuda_coarse_adam(s, gu, am, av, adam.bf16, ring, scratch + 1025, t, step, nullptr);
-    if (!rc) rc = ffdp_cuda_compose_fwd(cw, I, s, gu, s, u, gu, nullptr); /* d + u∘(p + S d), in place of d */
+    if (!rc && !(fuse && !strcmp(fuse, "0")))
+      rc = ffdp_cuda_compose_coarse_adam(cw, s, gu, am, av, adam.bf16, ring, scratch + 1025, t, step, u, gu, nullptr);
+    else if (!rc) {
+      rc = ffdp_cuda_coarse_adam(s, gu, am, av, adam.bf16, ring, scratch + 1025, t, step, nullptr);
+      if (!rc) rc = ffdp_cuda_compose_fwd(cw, I, s, gu, s, u, gu, nullptr); /* d + u∘(p + S d), in place of d */
+    }
     *moved = 1;
     if (!rc && warp_sigma > 0) rc = ffdp_cuda_blur_inplace3(s, gu, warp_sigma, ring, ring_planes, nullptr, nullptr);
     trade();
