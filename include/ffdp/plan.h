@@ -46,8 +46,8 @@ ffdp_status ffdp_reg_plan_gpus(const int64_t fixed_dim[3], ffdp_mat4 fixed_vox2w
 /* Host memory a CPU registration (--device cpu) needs at least on its busiest rank, in bytes:
  * the fixed and moving images (each rank's share when sharded, else whole) and the largest
  * deformable level's buffers on the rank's own planes (greedy 36 B per voxel and 12 or 24 B of
- * Adam moments, SyN 52 B and 24 or 48 B) or SyN's final composition if larger (five fields of
- * the fixed grid, 60 B per voxel; ranks: both whole half warps and their shares of three), with
+ * Adam moments, SyN 52 B and 24 or 48 B) or SyN's final composition if larger (four fields of
+ * the fixed grid, 48 B per voxel; ranks: two whole fields and their shares of two), with
  * --image-precision u16 the decoded copies of the images; halos, pyramid images, results and I/O
  * buffers not counted: a floor, for refusing runs that cannot fit before anything is loaded. */
 double ffdp_reg_host_floor(const int64_t fixed_dim[3], ffdp_mat4 fixed_vox2world, const int64_t moving_dim[3],

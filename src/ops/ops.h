@@ -118,6 +118,11 @@ static inline void ffdp_chunk(int64_t a, int64_t b, int t, int T, int64_t *lo, i
    * grid ms, v on fs. Backward gives gv (S^T ∇U^T g + T^T g) and optionally gU (scatter, +=). */        \
   void ffdp_compose_fwd_##SFX(const ffdp_warp *w, const double T[3][3], const ffdp_slab *fs,            \
                               const REAL *v, const ffdp_slab *us, const REAL *U, REAL *out);             \
+  /* d(p) <- d(p) - (d(p) + U(q(p))) / 2 in place, q(p) = B·[p;1] + S·d(p): one damped           \
+   * fixed-point step of inverting x -> x + U(x) (reg_invert_field), the values compose_fwd (T = 0) \
+   * and that update give in two passes, without the composed field. */                             \
+  void ffdp_compose_damped_##SFX(const ffdp_warp *w, const ffdp_slab *fs, REAL *d, const ffdp_slab *us,  \
+                                 const REAL *U);                                                         \
   void ffdp_compose_bwd_##SFX(const ffdp_warp *w, const double T[3][3], const ffdp_slab *fs,            \
                               const REAL *v, const ffdp_slab *us, const REAL *U, const REAL *gout,       \
                               REAL *gv, REAL *gU);                                                       \

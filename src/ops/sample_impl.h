@@ -72,6 +72,89 @@ static inline void FN(sample_voxel_generic)(const ffdp_warp *w, const ffdp_slab 
   }
 }
 
+/* A sampled 3-vector val at voxel i: stored in out, or (damp), for the inversion of a field, the
+ * damped fixed-point step in place of the displacement u itself (u = out): u <- u - (u + c)/2
+ * with c = val + 0·u, the composition with a zero linear term (reg_invert_field), rounded as
+ * that composition and the update were in two passes: 0·u0 + 0·u1 + 0·u2 is a zero, negative
+ * only when all three products are. */
+static inline void FN(emit3)(int damp, REAL *u_i, const REAL val[3], REAL *out_i) {
+  if (!damp) {
+    out_i[0] = val[0], out_i[1] = val[1], out_i[2] = val[2];
+    return;
+  }
+  const REAL zero = signbit(u_i[0]) && signbit(u_i[1]) && signbit(u_i[2]) ? (REAL)-0.0 : (REAL)0.0;
+  for (int a = 0; a < 3; a++) u_i[a] -= (REAL)0.5 * (u_i[a] + (val[a] + zero));
+}
+
+#if FFDP_SAMPLE_SIMD3 && defined(__SSE2__)
+/* Vector fields (the warp composition, the inversion's step): a loop of their own. Each voxel
+ * reads u at itself only and the four-voxel blocks take their taps before any store, so the
+ * in-place step (damp, out = u) is race-free and reads what a separate pass would. */
+static void FN(sample3_rows)(const ffdp_warp *w, const ffdp_slab *fs, const REAL *u, const ffdp_slab *ms, const REAL *M,
+                             REAL *out, int damp) {
+  const int64_t nx = fs->nx, ny = fs->ny, sx = 3, sy = ms->nx * 3, sz = ms->nx * ms->ny * 3;
+  const int64_t last3 = ffdp_slab_index(ms, ms->nx - 2, ms->ny - 2, ms->zhi - 2); /* far corner = M's last voxel */
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int64_t z = fs->z0; z < fs->z1; z++)
+    for (int64_t y = 0; y < ny; y++)
+      for (int64_t x = 0, x4 = 0; x < nx; x++) {
+#if FFDP_SAMPLE4
+        if (x == x4) { /* the points and weights of four voxels at a time (their taps inside) */
+          for (; x + 4 <= nx; x += 4) {
+            const int64_t i = ffdp_slab_index(fs, x, y, z);
+            taps4_f32 t;
+            if (!taps4(w, ms, x, y, z, u ? u + 3 * i : NULL, &t) || _mm_movemask_ps(t.outside) || t.b[0] == last3 ||
+                t.b[1] == last3 || t.b[2] == last3 || t.b[3] == last3)
+              break; /* (fields are border-padded: no lane is ever outside) */
+            float fx[4], fy[4], fz[4];
+            _mm_storeu_ps(fx, t.fx), _mm_storeu_ps(fy, t.fy), _mm_storeu_ps(fz, t.fz);
+            for (int l = 0; l < 4; l++) {
+              const float f[3] = {fx[l], fy[l], fz[l]};
+              float val[3];
+              sample3_f32(M + t.b[l] * 3, sx, sy, sz, f, damp ? val : out + (i + l) * 3);
+              if (damp) FN(emit3)(1, out + (i + l) * 3, val, out + (i + l) * 3);
+            }
+          }
+          x4 = x + 4;
+          if (x >= nx) break;
+        }
+#else
+        (void)x4;
+#endif
+        const int64_t i = ffdp_slab_index(fs, x, y, z);
+        double q[3];
+        FN(warp_point)(w, x, y, z, u ? u + 3 * i : NULL, q);
+        int64_t b;
+        REAL f[3], val[3];
+        if (FN(all_inside)(ms, w->pad, q, &b, f) && b != last3) sample3_f32(M + b * 3, sx, sy, sz, f, val);
+        else FN(sample_voxel_generic)(w, ms, M, 3, q, val);
+        FN(emit3)(damp, out + i * 3, val, out + i * 3);
+      }
+}
+#endif
+
+/* The inversion's damped step in place (see ops.h), on every voxel of fs. */
+void FN(ffdp_compose_damped)(const ffdp_warp *w, const ffdp_slab *fs, REAL *d, const ffdp_slab *us, const REAL *U) {
+#if FFDP_SAMPLE_SIMD3 && defined(__SSE2__)
+  if (w->interp == FFDP_INTERP_LINEAR) {
+    FN(sample3_rows)(w, fs, d, us, U, d, 1);
+    return;
+  }
+#endif
+  const int64_t nx = fs->nx, ny = fs->ny;
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int64_t z = fs->z0; z < fs->z1; z++)
+    for (int64_t y = 0; y < ny; y++)
+      for (int64_t x = 0; x < nx; x++) {
+        const int64_t i = ffdp_slab_index(fs, x, y, z);
+        double q[3];
+        REAL val[3];
+        FN(warp_point)(w, x, y, z, d + 3 * i, q);
+        FN(sample_voxel_generic)(w, us, U, 3, q, val);
+        FN(emit3)(1, d + 3 * i, val, d + 3 * i);
+      }
+}
+
 void FN(ffdp_sample_fwd)(const ffdp_warp *w, const ffdp_slab *fs, const REAL *u, const ffdp_slab *ms,
                          const REAL *M, int ncomp, REAL *out) {
   const int64_t nx = fs->nx, ny = fs->ny;
@@ -79,40 +162,7 @@ void FN(ffdp_sample_fwd)(const ffdp_warp *w, const ffdp_slab *fs, const REAL *u,
   const int64_t sx = ncomp, sy = ms->nx * ncomp, sz = ms->nx * ms->ny * ncomp;
 #if FFDP_SAMPLE_SIMD3 && defined(__SSE2__)
   if (fast && ncomp == 3) { /* vector fields (the warp composition): a loop of their own */
-    const int64_t last3 = ffdp_slab_index(ms, ms->nx - 2, ms->ny - 2, ms->zhi - 2); /* far corner = M's last voxel */
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int64_t z = fs->z0; z < fs->z1; z++)
-      for (int64_t y = 0; y < ny; y++)
-        for (int64_t x = 0, x4 = 0; x < nx; x++) {
-#if FFDP_SAMPLE4
-          if (x == x4) { /* the points and weights of four voxels at a time (their taps inside) */
-            for (; x + 4 <= nx; x += 4) {
-              const int64_t i = ffdp_slab_index(fs, x, y, z);
-              taps4_f32 t;
-              if (!taps4(w, ms, x, y, z, u ? u + 3 * i : NULL, &t) || _mm_movemask_ps(t.outside) || t.b[0] == last3 ||
-                  t.b[1] == last3 || t.b[2] == last3 || t.b[3] == last3)
-                break; /* (fields are border-padded: no lane is ever outside) */
-              float fx[4], fy[4], fz[4];
-              _mm_storeu_ps(fx, t.fx), _mm_storeu_ps(fy, t.fy), _mm_storeu_ps(fz, t.fz);
-              for (int l = 0; l < 4; l++) {
-                const float f[3] = {fx[l], fy[l], fz[l]};
-                sample3_f32(M + t.b[l] * 3, sx, sy, sz, f, out + (i + l) * 3);
-              }
-            }
-            x4 = x + 4;
-            if (x >= nx) break;
-          }
-#else
-          (void)x4;
-#endif
-          const int64_t i = ffdp_slab_index(fs, x, y, z);
-          double q[3];
-          FN(warp_point)(w, x, y, z, u ? u + 3 * i : NULL, q);
-          int64_t b;
-          REAL f[3];
-          if (FN(all_inside)(ms, w->pad, q, &b, f) && b != last3) sample3_f32(M + b * 3, sx, sy, sz, f, out + i * 3);
-          else FN(sample_voxel_generic)(w, ms, M, 3, q, out + i * 3);
-        }
+    FN(sample3_rows)(w, fs, u, ms, M, out, 0);
     return;
   }
 #endif

@@ -6,22 +6,29 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The voxel-space warp of a displacement field U (world mm, border-padded): x + d(x) read in U's
+ * voxels, and the slab of planes [z0, z1) of U's grid (stored alone) and U's whole grid. */
+static void field_warp(const ffdp_volume *U, int64_t z0, int64_t z1, ffdp_warp *w, ffdp_slab *s, ffdp_slab *us) {
+  *s = ffdp_slab_whole(U->dim[0], U->dim[1], U->dim[2]), *us = *s;
+  s->z0 = s->zlo = z0, s->z1 = s->zhi = z1;
+  ffdp_mat4 winv;
+  ffdp_mat4_inverse(U->vox2world, &winv);
+  memset(w, 0, sizeof *w);
+  for (int a = 0; a < 3; a++) {
+    w->B[a][a] = 1;
+    for (int b = 0; b < 3; b++) w->S[a][b] = winv.m[a][b];
+  }
+  w->interp = FFDP_INTERP_LINEAR, w->pad = FFDP_PAD_BORDER;
+}
+
 /* out(x) = T·d(x) + U(x + d(x)) for x on planes [z0, z1) of U's grid; d and out hold just those
  * planes (d, U in world mm; displacement border). Each voxel's value depends only on its own d
  * and on U, so planes computed apart are the planes computed together. */
 void reg_compose_fields_planes(const ffdp_volume *U, const float *d, const double T[3][3], int64_t z0, int64_t z1,
                                float *out) {
-  ffdp_slab s = ffdp_slab_whole(U->dim[0], U->dim[1], U->dim[2]), us = s;
-  s.z0 = s.zlo = z0, s.z1 = s.zhi = z1;
-  ffdp_mat4 winv;
-  ffdp_mat4_inverse(U->vox2world, &winv);
   ffdp_warp w;
-  memset(&w, 0, sizeof w);
-  for (int a = 0; a < 3; a++) {
-    w.B[a][a] = 1;
-    for (int b = 0; b < 3; b++) w.S[a][b] = winv.m[a][b];
-  }
-  w.interp = FFDP_INTERP_LINEAR, w.pad = FFDP_PAD_BORDER;
+  ffdp_slab s, us;
+  field_warp(U, z0, z1, &w, &s, &us);
   ffdp_compose_fwd_f32(&w, T, &s, d, &us, U->data, out);
 }
 
@@ -35,18 +42,16 @@ ffdp_status reg_invert_field_planes(const ffdp_volume *v, int iters, int64_t z0,
    * update is damped: w <- w - (w + v∘(id + w)) / 2, which converges whenever id + v is
    * orientation preserving with moderate distortion. Pointwise in w: a rank iterates on its
    * own planes with v whole. */
+  /* each step in place, in one pass (ffdp_compose_damped: the composition's values, then the
+   * update, without a composed field) */
+  (void)err;
   const int64_t n = (z1 - z0) * v->dim[0] * v->dim[1] * 3;
-  float *tmp = malloc((size_t)(n > 0 ? n : 1) * sizeof(float));
-  if (!tmp) return ffdp_fail(err, FFDP_ERR_NOMEM, "cannot allocate a field to invert");
-  const double Z[3][3] = {{0}};
   const float *vd = v->data + z0 * v->dim[0] * v->dim[1] * 3;
   for (int64_t i = 0; i < n; i++) w[i] = -vd[i];
-  for (int it = 0; it < iters; it++) {
-    reg_compose_fields_planes(v, w, Z, z0, z1, tmp);
-#pragma omp parallel for
-    for (int64_t i = 0; i < n; i++) w[i] -= 0.5f * (w[i] + tmp[i]);
-  }
-  free(tmp);
+  ffdp_warp wp;
+  ffdp_slab s, us;
+  field_warp(v, z0, z1, &wp, &s, &us);
+  for (int it = 0; it < iters; it++) ffdp_compose_damped_f32(&wp, &s, w, &us, v->data);
   return FFDP_OK;
 }
 

@@ -196,10 +196,10 @@ double ffdp_reg_host_floor(const int64_t fixed_dim[3], ffdp_mat4 fixed_vox2world
       const double transient = coarse ? nv * 4 : 0; /* the coarse step's, shared by the fields */
       level = fmax(level, (S->kind == FFDP_STAGE_GREEDY ? owned * 36 + mom : owned * 52 + 2 * mom) + transient);
     }
-    /* SyN's final composition (syn.c): v_f and v_m whole on the fixed grid, the inverse being
-     * built, u and u_inv (their shares on ranks); with moments on the coarse grid it can pass
-     * the largest level */
-    if (S->kind == FFDP_STAGE_SYN) level = fmax(level, ranks > 1 ? nf * 24 + nf * 36 / ranks : nf * 60);
+    /* SyN's final composition (syn.c): v_f and v_m (then A^-1·v_m) whole on the fixed grid, the
+     * inverse being built and u (their shares on ranks); with moments on the coarse grid it can
+     * pass the largest level */
+    if (S->kind == FFDP_STAGE_SYN) level = fmax(level, nf * 24 + nf * 24 / ranks);
   }
   return images + level;
 }

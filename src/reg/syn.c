@@ -184,8 +184,11 @@ ffdp_status reg_syn_stage(reg_pyramid *pyr, const ffdp_reg_options *opt, int si,
   const int64_t P = F->dim[0] * F->dim[1], np = (z1 - z0) * P * 3;
   if (!st) st = reg_field_to_grid(&vf, F, err);
   if (!st) st = reg_field_to_grid(&vm, F, err);
-  /* one inverse at a time (w, then r in its memory), A^-1·v_m made in place of v_m once u no
-   * longer needs it: five fields at the peak where there were seven, the same values */
+  /* one inverse at a time (w, then r in its memory), each inversion step in place (no composed
+   * field), A^-1·v_m made in place of v_m once u no longer needs it and freed once r is made:
+   * four fields at the peak (v_f, v_m or A^-1·v_m or u_inv, w or r, u) where there were seven,
+   * the same values */
+  const double tf = reg_now();
   float *w = malloc((size_t)(np > 0 ? np : 1) * sizeof(float)), *r = w;
   ffdp_volume *ainv_vm = NULL, *u = NULL, *ui = NULL;
   if (!st && !w) st = ffdp_fail(err, FFDP_ERR_NOMEM, "SyN: cannot allocate the inverse field");
@@ -211,11 +214,14 @@ ffdp_status reg_syn_stage(reg_pyramid *pyr, const ffdp_reg_options *opt, int si,
     }
     st = reg_invert_field_planes(ainv_vm, SYN_INVERT_ITERS, z0, z1, r, err);
   }
+  ffdp_volume_free(ainv_vm); /* r is made: A^-1·v_m is not read again, and u_inv takes its place */
+  ainv_vm = NULL;
   if (!st) st = ffdp_volume_create(F->dim, 3, F->vox2world, &ui, err);
   if (!st) {
     const double I[3][3] = {{1, 0, 0}, {0, 1, 0}, {0, 0, 1}};
     reg_compose_fields_planes(vf, r, I, z0, z1, ui->data + z0 * P * 3); /* r + v_f∘(id + r) */
   }
+  reg_trace("SyN final composition (two inversions of %d iterations): %.1f ms", SYN_INVERT_ITERS, 1e3 * (reg_now() - tf));
   st = c->agree(c, st, err);
   ffdp_volume_free(vf), ffdp_volume_free(vm), ffdp_volume_free(ainv_vm);
   free(w);
