@@ -61,7 +61,7 @@ rm -rf reg_out
 if "$ffdp" register -f $G -m $G -o reg_out/c_ --no-moments --transform "Greedy[0.5,1.5,1.5]" --metric CC[3] \
      --convergence [4x2,1e-6,5] --shrink-factors 2x1 --image-precision u16 \
      --json reg_out/c.json > coded.txt 2>&1 && [ -f reg_out/c_1Warp.nii.gz ] &&
-   grep -q '"image_precision":[[:space:]]*"u16"' reg_out/c.json; then
+   grep -q '"image_precision":[[:space:]]*"u16"' reg_out/c.json && grep -q "no memory saved" coded.txt; then
   echo "ok   --image-precision u16 (greedy)"
 else
   echo "FAIL --image-precision u16:"; cat coded.txt; fail=1
