@@ -38,19 +38,21 @@ static double naive_loss(const ffdp_warp *w, const double T[3][3], const double 
   return L;
 }
 
-/* The inversion's damped step in place (ffdp_compose_damped) against the composition followed by
- * the update, bit for bit: float on a grid wide enough for the four-voxel path, displacements up
- * to several voxels (taps at the border, the last voxel), a slab of planes, T zero (what
- * reg_invert_field uses: the composition with T = 0); and float64. */
-static void check_damped(void) {
+/* The float composition (out = U(q) + T·v) and the inversion's damped step in place, in one
+ * pass (ffdp_compose_damped), against the 3-channel sampler followed by those sums in a
+ * separate pass, bit for bit: a grid wide enough for the four-voxel path, displacements up to
+ * several voxels (taps at the border, the last voxel), signed zeros, a slab of planes stored
+ * alone; the damped step also in float64. */
+static void check_one_pass(void) {
   const int64_t d[3] = {37, 23, 19}, n = d[0] * d[1] * d[2];
   rng_t r = {777};
   float *U = malloc(3 * n * sizeof(float)), *w = malloc(3 * n * sizeof(float)), *c = malloc(3 * n * sizeof(float));
-  float *ref = malloc(3 * n * sizeof(float));
+  float *ref = malloc(3 * n * sizeof(float)), *smp = malloc(3 * n * sizeof(float));
   double *U64 = malloc(3 * n * sizeof(double)), *w64 = malloc(3 * n * sizeof(double)), *c64 = malloc(3 * n * sizeof(double));
   double *ref64 = malloc(3 * n * sizeof(double));
   for (int64_t i = 0; i < 3 * n; i++) U[i] = (float)rng_range(&r, -3, 3), w[i] = (float)rng_range(&r, -4, 4);
   for (int64_t i = 0; i < 3 * n; i += 17) w[i] = -0.f; /* signed zeros go through as in two passes */
+  for (int64_t i = 0; i < 3 * n; i += 3 * 29) w[i] = w[i + 1] = w[i + 2] = -0.f;
   for (int64_t i = 0; i < 3 * n; i++) U64[i] = U[i], w64[i] = w[i];
   const double sp[3] = {1.1, 0.9, 1.3}, org[3] = {2, -1, 0.5};
   const ffdp_mat4 W = test_oblique(0.1, -0.05, 0.2, sp, org);
@@ -63,26 +65,34 @@ static void check_damped(void) {
     for (int b = 0; b < 3; b++) wp.S[a][b] = winv.m[a][b];
   }
   wp.interp = FFDP_INTERP_LINEAR, wp.pad = FFDP_PAD_BORDER;
-  const double T[3][3] = {{0}};
+  const double Z[3][3] = {{0}}, T[3][3] = {{0.9, 0.1, -0.05}, {0.02, 1.1, 0.1}, {-0.1, 0.03, 0.95}};
   const ffdp_slab us = ffdp_slab_whole(d[0], d[1], d[2]);
   ffdp_slab fs[2] = {us, us};
   fs[1].z0 = fs[1].zlo = 5, fs[1].z1 = fs[1].zhi = 12; /* a slab of planes, stored alone */
   for (int k = 0; k < 2; k++) {
     const int64_t off = 3 * fs[k].zlo * d[0] * d[1], m = 3 * (fs[k].zhi - fs[k].zlo) * d[0] * d[1];
-    memcpy(ref, w + off, m * sizeof(float));
-    ffdp_compose_fwd_f32(&wp, T, &fs[k], ref, &us, U, c);
-    for (int64_t i = 0; i < m; i++) ref[i] -= 0.5f * (ref[i] + c[i]);
-    memcpy(c, w + off, m * sizeof(float));
+    const float *v = w + off;
+    ffdp_sample_fwd_f32(&wp, &fs[k], v, &us, U, 3, smp);
+    for (int64_t i = 0; i < m; i += 3) /* compose_fwd's second pass */
+      for (int a = 0; a < 3; a++) ref[i + a] = smp[i + a] + (float)(T[a][0] * v[i] + T[a][1] * v[i + 1] + T[a][2] * v[i + 2]);
+    ffdp_compose_fwd_f32(&wp, T, &fs[k], v, &us, U, c);
+    CHECK(!memcmp(c, ref, m * sizeof(float)), "composition (slab %d) differs from the sampler + linear term", k);
+    for (int64_t i = 0; i < m; i += 3) /* T = 0, then the inversion's update */
+      for (int a = 0; a < 3; a++) {
+        const float ca = smp[i + a] + (float)(Z[a][0] * v[i] + Z[a][1] * v[i + 1] + Z[a][2] * v[i + 2]);
+        ref[i + a] = v[i + a] - 0.5f * (v[i + a] + ca);
+      }
+    memcpy(c, v, m * sizeof(float));
     ffdp_compose_damped_f32(&wp, &fs[k], c, &us, U);
     CHECK(!memcmp(c, ref, m * sizeof(float)), "damped step (float, slab %d) differs from the two passes", k);
     memcpy(ref64, w64 + off, m * sizeof(double));
-    ffdp_compose_fwd_f64(&wp, T, &fs[k], ref64, &us, U64, c64);
+    ffdp_compose_fwd_f64(&wp, Z, &fs[k], ref64, &us, U64, c64);
     for (int64_t i = 0; i < m; i++) ref64[i] -= 0.5 * (ref64[i] + c64[i]);
     memcpy(c64, w64 + off, m * sizeof(double));
     ffdp_compose_damped_f64(&wp, &fs[k], c64, &us, U64);
     CHECK(!memcmp(c64, ref64, m * sizeof(double)), "damped step (double, slab %d) differs from the two passes", k);
   }
-  free(U), free(w), free(c), free(ref), free(U64), free(w64), free(c64), free(ref64);
+  free(U), free(w), free(c), free(ref), free(smp), free(U64), free(w64), free(c64), free(ref64);
 }
 
 int main(void) {
@@ -126,6 +136,6 @@ int main(void) {
     CHECK(check_close(gU[k], fd, 1e-4, 1e-7), "dU[%lld] %.9g vs fd %.9g", (long long)k, gU[k], fd);
   }
   free(v), free(U), free(g), free(out), free(gv), free(gU);
-  check_damped();
+  check_one_pass();
   return check_done("test_compose");
 }

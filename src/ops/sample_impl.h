@@ -72,26 +72,36 @@ static inline void FN(sample_voxel_generic)(const ffdp_warp *w, const ffdp_slab 
   }
 }
 
-/* A sampled 3-vector val at voxel i: stored in out, or (damp), for the inversion of a field, the
- * damped fixed-point step in place of the displacement u itself (u = out): u <- u - (u + c)/2
- * with c = val + 0·u, the composition with a zero linear term (reg_invert_field), rounded as
- * that composition and the update were in two passes: 0·u0 + 0·u1 + 0·u2 is a zero, negative
- * only when all three products are. */
-static inline void FN(emit3)(int damp, REAL *u_i, const REAL val[3], REAL *out_i) {
-  if (!damp) {
+/* What the 3-channel loop does with the sampled vector val of voxel i (u_i: the displacement it
+ * was sampled at, out_i: where it goes):
+ *   EMIT_STORE    out = val (the sampler);
+ *   EMIT_DAMPED   u <- u - (u + c)/2 in place (out = u) with c = val + 0·u: one step of the
+ *                 inversion (reg_invert_field), as the composition with T = 0 and the update
+ *                 rounded it in two passes (0·u0 + 0·u1 + 0·u2 is a zero, negative only when
+ *                 all three products are).
+ * Each reads u_i before writing, so out may be u. (The composition's + T·u in the same loop
+ * measured 3 % slower than compose_fwd's second, vectorized pass on 2 cores: not done.) */
+#ifndef FFDP_EMIT3_MODES /* the file is included once per REAL */
+#define FFDP_EMIT3_MODES
+enum { EMIT_STORE, EMIT_DAMPED };
+#endif
+static inline void FN(emit3)(int mode, REAL *u_i, const REAL val[3], REAL *out_i) {
+  if (mode == EMIT_STORE) {
     out_i[0] = val[0], out_i[1] = val[1], out_i[2] = val[2];
-    return;
+  } else {
+    const REAL zero = signbit(u_i[0]) && signbit(u_i[1]) && signbit(u_i[2]) ? (REAL)-0.0 : (REAL)0.0;
+    for (int a = 0; a < 3; a++) u_i[a] -= (REAL)0.5 * (u_i[a] + (val[a] + zero));
   }
-  const REAL zero = signbit(u_i[0]) && signbit(u_i[1]) && signbit(u_i[2]) ? (REAL)-0.0 : (REAL)0.0;
-  for (int a = 0; a < 3; a++) u_i[a] -= (REAL)0.5 * (u_i[a] + (val[a] + zero));
 }
 
 #if FFDP_SAMPLE_SIMD3 && defined(__SSE2__)
 /* Vector fields (the warp composition, the inversion's step): a loop of their own. Each voxel
  * reads u at itself only and the four-voxel blocks take their taps before any store, so the
- * in-place step (damp, out = u) is race-free and reads what a separate pass would. */
-static void FN(sample3_rows)(const ffdp_warp *w, const ffdp_slab *fs, const REAL *u, const ffdp_slab *ms, const REAL *M,
-                             REAL *out, int damp) {
+ * in-place forms (out = u) are race-free and read what a separate pass would. */
+static inline __attribute__((always_inline)) void FN(sample3_rows)(const ffdp_warp *w, const ffdp_slab *fs, const REAL *u,
+                                                                const ffdp_slab *ms, const REAL *M,
+                             REAL *out, int mode) {
+  REAL *const uo = (REAL *)u; /* EMIT_DAMPED writes it (out = u) */
   const int64_t nx = fs->nx, ny = fs->ny, sx = 3, sy = ms->nx * 3, sz = ms->nx * ms->ny * 3;
   const int64_t last3 = ffdp_slab_index(ms, ms->nx - 2, ms->ny - 2, ms->zhi - 2); /* far corner = M's last voxel */
 #pragma omp parallel for collapse(2) schedule(static)
@@ -111,8 +121,8 @@ static void FN(sample3_rows)(const ffdp_warp *w, const ffdp_slab *fs, const REAL
             for (int l = 0; l < 4; l++) {
               const float f[3] = {fx[l], fy[l], fz[l]};
               float val[3];
-              sample3_f32(M + t.b[l] * 3, sx, sy, sz, f, damp ? val : out + (i + l) * 3);
-              if (damp) FN(emit3)(1, out + (i + l) * 3, val, out + (i + l) * 3);
+              sample3_f32(M + t.b[l] * 3, sx, sy, sz, f, mode ? val : out + (i + l) * 3);
+              if (mode) FN(emit3)(mode, uo + (i + l) * 3, val, out + (i + l) * 3);
             }
           }
           x4 = x + 4;
@@ -128,7 +138,8 @@ static void FN(sample3_rows)(const ffdp_warp *w, const ffdp_slab *fs, const REAL
         REAL f[3], val[3];
         if (FN(all_inside)(ms, w->pad, q, &b, f) && b != last3) sample3_f32(M + b * 3, sx, sy, sz, f, val);
         else FN(sample_voxel_generic)(w, ms, M, 3, q, val);
-        FN(emit3)(damp, out + i * 3, val, out + i * 3);
+        if (mode == EMIT_STORE) out[i * 3] = val[0], out[i * 3 + 1] = val[1], out[i * 3 + 2] = val[2];
+        else FN(emit3)(mode, uo + i * 3, val, out + i * 3);
       }
 }
 #endif
@@ -137,7 +148,7 @@ static void FN(sample3_rows)(const ffdp_warp *w, const ffdp_slab *fs, const REAL
 void FN(ffdp_compose_damped)(const ffdp_warp *w, const ffdp_slab *fs, REAL *d, const ffdp_slab *us, const REAL *U) {
 #if FFDP_SAMPLE_SIMD3 && defined(__SSE2__)
   if (w->interp == FFDP_INTERP_LINEAR) {
-    FN(sample3_rows)(w, fs, d, us, U, d, 1);
+    FN(sample3_rows)(w, fs, d, us, U, d, EMIT_DAMPED);
     return;
   }
 #endif
@@ -151,7 +162,7 @@ void FN(ffdp_compose_damped)(const ffdp_warp *w, const ffdp_slab *fs, REAL *d, c
         REAL val[3];
         FN(warp_point)(w, x, y, z, d + 3 * i, q);
         FN(sample_voxel_generic)(w, us, U, 3, q, val);
-        FN(emit3)(1, d + 3 * i, val, d + 3 * i);
+        FN(emit3)(EMIT_DAMPED, d + 3 * i, val, d + 3 * i);
       }
 }
 
@@ -162,7 +173,7 @@ void FN(ffdp_sample_fwd)(const ffdp_warp *w, const ffdp_slab *fs, const REAL *u,
   const int64_t sx = ncomp, sy = ms->nx * ncomp, sz = ms->nx * ms->ny * ncomp;
 #if FFDP_SAMPLE_SIMD3 && defined(__SSE2__)
   if (fast && ncomp == 3) { /* vector fields (the warp composition): a loop of their own */
-    FN(sample3_rows)(w, fs, u, ms, M, out, 0);
+    FN(sample3_rows)(w, fs, u, ms, M, out, EMIT_STORE);
     return;
   }
 #endif
