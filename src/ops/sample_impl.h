@@ -138,8 +138,7 @@ static inline __attribute__((always_inline)) void FN(sample3_rows)(const ffdp_wa
         REAL f[3], val[3];
         if (FN(all_inside)(ms, w->pad, q, &b, f) && b != last3) sample3_f32(M + b * 3, sx, sy, sz, f, val);
         else FN(sample_voxel_generic)(w, ms, M, 3, q, val);
-        if (mode == EMIT_STORE) out[i * 3] = val[0], out[i * 3 + 1] = val[1], out[i * 3 + 2] = val[2];
-        else FN(emit3)(mode, uo + i * 3, val, out + i * 3);
+        FN(emit3)(mode, uo + i * 3, val, out + i * 3);
       }
 }
 #endif
