@@ -227,15 +227,18 @@ __global__ void compose_step_kernel(DevWarp w, Geo g, const float *grad, Step st
 
 // dL/du per voxel; the affine gradient is reduced per block (warp shuffles, then shared
 // memory) into partial[block][12], summed afterwards in block order: deterministic.
-// AFF: with the affine gradient. Without it (the deformable stages) the twelve double
-// accumulators are not compiled in: 126 -> fewer registers, more warps in flight.
+// AFF: with the affine gradient. Without it (the deformable stages) the double accumulators
+// are not compiled in. With it, the six accumulators fit 64 registers for images (eight
+// blocks of 128 threads per SM, the gather's latency hidden as in the du-only kernel); the
+// du-only bounds keep the registers it took unbounded (56 and 48: 9 and 10 blocks per SM).
 template <int NC, bool AFF, typename T = float>
-__global__ void sample_bwd_kernel(DevWarp w, Geo g, const float *__restrict__ u, const T *__restrict__ M,
-                                  const float *__restrict__ gout, float *__restrict__ gu, double *partial,
-                                  ffdp_code16 k16 = ffdp_code16{0.f, 1.f}) {
-  double acc[12];
-#pragma unroll
-  for (int k = 0; k < 12; k++) acc[k] = 0.0;
+__global__ void __launch_bounds__(BX *BY, AFF ? (NC > 1 ? 6 : 8) : (NC > 1 ? 9 : 10))
+    sample_bwd_kernel(DevWarp w, Geo g, const float *__restrict__ u, const T *__restrict__ M,
+                      const float *__restrict__ gout, float *__restrict__ gu, double *partial,
+                      ffdp_code16 k16 = ffdp_code16{0.f, 1.f}) {
+  // A thread's x and y are fixed, so sum_z gq p^T needs only sum gq and sum gq z per thread:
+  // six accumulators instead of twelve (the x and y columns are x·s0 and y·s0 at the end)
+  double s0[3] = {0.0, 0.0, 0.0}, sz[3] = {0.0, 0.0, 0.0};
   const int x = blockIdx.x * BX + threadIdx.x, y = blockIdx.y * BY + threadIdx.y;
   if (x < g.nx && y < g.ny) {
     const long long istep = (long long)gridDim.z * g.ny * g.nx;
@@ -258,30 +261,31 @@ __global__ void sample_bwd_kernel(DevWarp w, Geo g, const float *__restrict__ u,
 #pragma unroll
         for (int a = 0; a < 3; a++)
           gu[3 * i + a] = (float)(w.S[0][a] * gq[0] + w.S[1][a] * gq[1] + w.S[2][a] * gq[2]);
-      if (AFF) {
-        const double p[4] = {(double)x, (double)y, (double)z, 1.0};
+      if constexpr (AFF)
 #pragma unroll
-        for (int a = 0; a < 3; a++)
-#pragma unroll
-          for (int b = 0; b < 4; b++) acc[a * 4 + b] += (double)gq[a] * p[b];
-      }
+        for (int a = 0; a < 3; a++) s0[a] += (double)gq[a], sz[a] += (double)gq[a] * (double)z;
     }
   }
-  if (!AFF) return;
-  __shared__ double sh[BX * BY / 32][12];
-  const int t = threadIdx.y * BX + threadIdx.x, lane = t & 31, wid = t >> 5;
+  if constexpr (AFF) {  // the block's partial affine gradient
+    double acc[12];
 #pragma unroll
-  for (int k = 0; k < 12; k++) {
-    double v = acc[k];
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
-    if (lane == 0) sh[wid][k] = v;
-  }
-  __syncthreads();
-  if (t < 12) {
-    double s = 0.0;
-    for (int k = 0; k < BX * BY / 32; k++) s += sh[k][t];
-    const long long b = ((long long)blockIdx.z * gridDim.y + blockIdx.y) * gridDim.x + blockIdx.x;
-    partial[b * 12 + t] = s;
+    for (int a = 0; a < 3; a++)
+      acc[4 * a] = (double)x * s0[a], acc[4 * a + 1] = (double)y * s0[a], acc[4 * a + 2] = sz[a], acc[4 * a + 3] = s0[a];
+    __shared__ double sh[BX * BY / 32][12];
+    const int t = threadIdx.y * BX + threadIdx.x, lane = t & 31, wid = t >> 5;
+#pragma unroll
+    for (int k = 0; k < 12; k++) {
+      double v = acc[k];
+      for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
+      if (lane == 0) sh[wid][k] = v;
+    }
+    __syncthreads();
+    if (t < 12) {
+      double s = 0.0;
+      for (int k = 0; k < BX * BY / 32; k++) s += sh[k][t];
+      const long long b = ((long long)blockIdx.z * gridDim.y + blockIdx.y) * gridDim.x + blockIdx.x;
+      partial[b * 12 + t] = s;
+    }
   }
 }
 
