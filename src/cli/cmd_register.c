@@ -582,11 +582,6 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
   if (img16 && device == 0 && verbose >= 0 && !plan_only) /* what it is for: GPU memory */
     fprintf(stderr, "ffdp register: note: on the CPU --image-precision u16 reads decoded copies of the images (the values "
                     "a GPU reads): the same result as on a GPU, no memory saved\n");
-  if ((half || img16) && device == 1 && verbose >= 0 && !plan_only) /* until a GPU run has checked it (DECISIONS) */
-    fprintf(stderr, "ffdp register: note: %s not been checked on a GPU yet; --device cpu gives the checked result\n",
-            half && img16 ? "--state-resolution half and --image-precision u16 have"
-            : half        ? "--state-resolution half has"
-                          : "--image-precision u16 has");
   opt.image_exchange = exchange;
   if (threads) omp_set_num_threads(threads);
   ffdp_plan plan;
