@@ -152,6 +152,16 @@ if "$ffdp" plan -f 1024x1024x1024 -m 1024x1024x1024 --syn --image-precision u16 
   echo "ok   plan lists the images as 16-bit codes"
 else echo "FAIL plan with --image-precision u16"; fail=1; fi
 expect_fail "unknown image precision" "fp32 or u16" "$ffdp" register -f $G -m $G -o reg_out/x_ --image-precision bf16
+# --gpu-memory caps the plan; without a saver named the plan says which savers register would add
+# (1200^3 greedy: 97.6 GB fp32, 63.1 with half, 56.2 with half + u16), with one named it says nothing
+gm() { "$ffdp" plan -f 1200x1200x1200@0.2 -m 1200x1200x1200@0.2 --greedy --gpu-memory "$@"; }
+if gm 80 | grep -q "^ffdp register would add --state-resolution half: peak 63" &&
+   gm 60 | grep -q "would add --state-resolution half --image-precision u16: peak 56" &&
+   gm 80 | grep -q "allows 80.0 GB: DOES NOT FIT" && gm 100 | grep -q "allows 100.0 GB: fits" &&
+   ! gm 80 --state-precision bf16 | grep -q "would add" && gm 40 | grep -q "^even with every memory saver"; then
+  echo "ok   plan under --gpu-memory names the savers register would add"
+else echo "FAIL plan under --gpu-memory:"; gm 60 | tail -4; fail=1; fi
+expect_fail "negative --gpu-memory" "positive number" "$ffdp" plan -f $G -m $G --gpu-memory -2
 # the plan shows the peak with every optimiser state (and its JSON)
 if "$ffdp" plan -f 1024x1024x1024 -m 1024x1024x1024 --syn --json plan_states.json |
      grep -q "^peak by optimiser state: fp32 .* coarse bf16 .* (both)" && grep -q '"coarse bf16"' plan_states.json &&

@@ -78,6 +78,44 @@ static void preset_levels(void) {
   CHECK(rows == 3, "explicit levels changed to %d", rows);
 }
 
+/* The automatic fit: a 1024^3 greedy registration against free memory just under each plan in
+ * turn gets the savers one at a time (half, + u16, + bf16), each plan being the one
+ * ffdp_reg_plan gives for those options; with room for the plan as given nothing is added, with
+ * none for even the leanest step -1 and the leanest options. */
+static void plan_fit_case(void) {
+  ffdp_reg_options o, base;
+  ffdp_error err = {0};
+  const int64_t d[3] = {1024, 1024, 1024};
+  ffdp_mat4 w = ffdp_mat4_identity();
+  for (int a = 0; a < 3; a++) w.m[a][a] = 0.2;
+  ffdp_reg_options_preset(&base, "greedy", &err);
+  double peak[4];
+  for (int k = 0; k < 4; k++) { /* the plans of each step, from ffdp_reg_plan itself */
+    o = base;
+    if (k >= 1) o.state_resolution = FFDP_STATE_HALF;
+    if (k >= 2) o.image_precision = FFDP_IMAGE_U16;
+    if (k >= 3) o.state_precision = FFDP_STATE_BF16;
+    ffdp_plan p;
+    CHECK(!ffdp_reg_plan_gpus(d, w, d, w, &o, 1, &p, &err), "plan: %s", err.msg);
+    peak[k] = p.peak_bytes;
+  }
+  CHECK(peak[0] > peak[1] && peak[1] > peak[2] && peak[2] > peak[3], "savers do not save: %g %g %g %g", peak[0], peak[1],
+        peak[2], peak[3]);
+  for (int k = -1; k <= 3; k++) {
+    const double free_b = k < 0 ? peak[3] - 1 : peak[k] + 1; /* room for step k, not for k - 1 */
+    ffdp_plan p;
+    int step = 99;
+    o = base;
+    CHECK(!ffdp_reg_plan_fit(d, w, d, w, &o, 1, free_b, &p, &step, &err), "fit: %s", err.msg);
+    CHECK(step == k, "free %.3f GB: step %d, want %d", free_b / 1e9, step, k);
+    const int last = k < 0 ? 3 : k;
+    CHECK(p.peak_bytes == peak[last], "step %d: peak %g, want %g", k, p.peak_bytes, peak[last]);
+    CHECK((o.state_resolution == FFDP_STATE_HALF) == (last >= 1) && (o.image_precision == FFDP_IMAGE_U16) == (last >= 2) &&
+              (o.state_precision == FFDP_STATE_BF16) == (last >= 3),
+          "step %d: options not those of the plan", k);
+  }
+}
+
 /* Winsorizing: intensities 0..9999 (each once, shuffled) plus bright outliers. Quantiles
  * 0.01 / 0.99 land within a histogram bin of 100 and 9900 (the outliers stretch the bins to
  * 1e6 / 4096 = 244 wide), values beyond are clipped to 0 and 1, values between scale
@@ -149,6 +187,7 @@ int main(void) {
   winsorize_case();
   histogram_match_case();
   preset_levels();
+  plan_fit_case();
   ffdp_error err;
   const int64_t d[3] = {40, 44, 36};
   ffdp_mat4 wf = test_oblique(0, 0, 0, (double[3]){2, 2, 2}, (double[3]){-40, -44, -36});

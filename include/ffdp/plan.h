@@ -43,6 +43,17 @@ ffdp_status ffdp_reg_plan_gpus(const int64_t fixed_dim[3], ffdp_mat4 fixed_vox2w
                                ffdp_mat4 moving_vox2world, const ffdp_reg_options *opt, int gpus, ffdp_plan *plan,
                                ffdp_error *err);
 
+/* A plan that fits free_bytes per GPU: opt as given, or else opt with the memory savers added
+ * one at a time in the order of what they save on a deformable level — the Adam moments at half
+ * resolution (--state-resolution half), then the images as 16-bit codes (--image-precision u16),
+ * then the moments in bf16 (--state-precision bf16) — until the plan fits. *step says which:
+ * 0 as given, 1..3 that many savers added (opt and plan are the fitting ones), -1 none fits
+ * (opt and plan are the leanest). Each saver measured within ±0.0003 NCC of the full state on
+ * the shared pairs (bench/accuracy.md). */
+ffdp_status ffdp_reg_plan_fit(const int64_t fixed_dim[3], ffdp_mat4 fixed_vox2world, const int64_t moving_dim[3],
+                              ffdp_mat4 moving_vox2world, ffdp_reg_options *opt, int gpus, double free_bytes,
+                              ffdp_plan *plan, int *step, ffdp_error *err);
+
 /* Host memory a CPU registration (--device cpu) needs at least on its busiest rank, in bytes:
  * the fixed and moving images (each rank's share when sharded, else whole) and the largest
  * deformable level's buffers on the rank's own planes (greedy 36 B per voxel and 12 or 24 B of

@@ -70,5 +70,7 @@ int64_t cli_piece_planes(int64_t plane_voxels, int64_t planes, int cheap);
  * -1 when unknown. FFDP_TEST_MEM_AVAILABLE_MB stands in for it in tests. */
 double cli_mem_available(void);
 /* The GPU memory plan as a table (free/total 0 when no device is known). */
-void cli_print_plan(FILE *f, const ffdp_plan *p, double free_bytes, double total_bytes);
+/* free_bytes: what the run may use (free memory, or --gpu-memory's cap limit_bytes when that is
+ * less; total_bytes 0 without a GPU) */
+void cli_print_plan(FILE *f, const ffdp_plan *p, double free_bytes, double total_bytes, double limit_bytes);
 #endif

@@ -1,6 +1,7 @@
 /* ffdp register: ANTs-familiar options, presets, live progress, summary and --json. */
 #include "cli/cli.h"
 #include "cli/register_outputs.h"
+#include "core/comm_internal.h"
 #include "core/err.h"
 #include "io/nifti_common.h"
 #ifdef FFDP_HAVE_MPI
@@ -60,6 +61,10 @@ static void usage(FILE *f) {
     "                   (default) or 16-bit codes over each image's intensity range (65536 levels),\n"
     "                   decoded as they are read: 2 B per voxel and image less on the GPU; the CPU\n"
     "                   reads decoded copies (same result, no memory saved; accuracy: bench/accuracy.md)\n"
+    "                   When none of these three is given and a GPU run does not fit, they are added\n"
+    "                   in this order (half, u16, bf16) until it does, with a note\n"
+    "  --gpu-memory GB  plan for at most this much memory per GPU (default: what is free), e.g. on\n"
+    "                   a GPU others share; the run is refused, or savers added, as above\n"
     "  --image-exchange window|ring|local  ranks: how sample points reach the moving image's planes\n"
     "                   on other ranks: fetch the planes they can reach from the ranks holding them\n"
     "                   (window, default), pass every rank's planes round once per iteration (ring,\n"
@@ -247,6 +252,9 @@ static int write_json(const char *path, cJSON *j) {
  * with fp32 images (peak[0..3]) and 16-bit images (peak[4..7]), so that one plan shows the
  * choice; 0 where a plan fails. Only when a stage is deformable. */
 static const char *const state_names[4] = {"fp32", "bf16", "coarse fp32", "coarse bf16"};
+/* The least of v over the ranks of c (collective; v itself for one process). */
+static double min_over_ranks(const ffdp_comm *c, double v) { return c && c->size > 1 && c->max ? -c->max(c, -v) : v; }
+
 static int plan_states(const int64_t fdim[3], ffdp_mat4 fw, const int64_t mdim[3], ffdp_mat4 mw, const ffdp_reg_options *opt,
                        int gpus, double peak[8]) {
   int deformable = 0;
@@ -375,6 +383,8 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
   cli_ants_opts ants; /* what a pasted antsRegistration command set */
   memset(&ants, 0, sizeof ants);
   int threads = 0, verbose = 0, moments = 1, custom = 0, device = 0, bf16 = 0, half = 0, gpus = 0, img16 = 0;
+  double gpu_mem = 0; /* --gpu-memory: bytes per GPU this run may plan for (0: what is free) */
+  int lean_set = 0; /* any of --state-precision, --state-resolution, --image-precision given: no automatic fit */
   ffdp_image_exchange exchange = FFDP_EXCHANGE_WINDOW;
   int sharded = 1;
   ffdp_reg_options opt;
@@ -393,9 +403,11 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
       if (plan_only)
         printf("usage: ffdp plan -f FIXED -m MOVING [preset | stages] [--state-precision bf16]\n"
                "                 [--state-resolution half] [--image-precision u16] [--gpus N]\n"
-               "                 [--json FILE]\n\n"
+               "                 [--gpu-memory GB] [--json FILE]\n\n"
                "Prints the GPU memory each stage level of 'ffdp register' with the same options would\n"
-               "allocate, the peak, and whether it fits the free memory of GPU 0 (when there is one).\n"
+               "allocate, the peak, and whether it fits the free memory of GPU 0 (when there is one)\n"
+               "or --gpu-memory GB; when it does not and no memory saver was named, which savers\n"
+               "'ffdp register' would add to make it fit.\n"
                "With --gpus N: per GPU for 'mpirun -np N ffdp register ... --device cuda' (one rank\n"
                "per GPU; the busiest rank's slab). Reads the image headers only; -f and -m may also\n"
                "be grid sizes NXxNYxNZ[@SPACING_MM] (no file needed), to plan before the images exist.\n\n"
@@ -404,6 +416,7 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
                "  ffdp plan -f MNI152_T1_1mm_brain.nii.gz -m t1_brain.nii.gz --syn --state-resolution half\n"
                "  ffdp plan -f big_fixed.nii -m big_moving.nii --greedy --gpus 2\n"
                "  ffdp plan -f 2400x2400x2400@0.1 -m 2400x2400x2400@0.1 --greedy --gpus 8\n"
+               "  ffdp plan -f 1200x1200x1200@0.2 -m 1200x1200x1200@0.2 --greedy --gpu-memory 80\n"
                "  ffdp plan -f 1536x1536x1536@0.1 -m 1536x1536x1536@0.1 --greedy --state-resolution half \\\n"
                "            --image-precision u16          # the leanest fp32 state: 3.6 Gvox in 118 GB\n");
       else
@@ -435,6 +448,13 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
       if (*end || g < 1 || g > 4096) return cli_errorf("--gpus must be a whole number from 1 to 4096, not '%s'", v);
       gpus = (int)g;
     }
+    else if (!strcmp(a, "--gpu-memory")) {
+      NEED_VALUE();
+      char *end;
+      const double g = strtod(v, &end);
+      if (*end || !(g > 0 && g < 1e6)) return cli_errorf("--gpu-memory takes GB per GPU (a positive number), not '%s'", v);
+      gpu_mem = g * 1e9;
+    }
     else if (!strcmp(a, "--threads")) {
       NEED_VALUE();
       threads = atoi(v);
@@ -464,16 +484,19 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
       else return cli_errorf("--sharded-inputs must be 1 or 0, not '%s'", v);
     } else if (!strcmp(a, "--state-precision")) {
       NEED_VALUE();
+      lean_set = 1;
       if (!strcmp(v, "fp32")) bf16 = 0;
       else if (!strcmp(v, "bf16")) bf16 = 1;
       else return cli_errorf("--state-precision must be fp32 or bf16, not '%s'", v);
     } else if (!strcmp(a, "--state-resolution")) {
       NEED_VALUE();
+      lean_set = 1;
       if (!strcmp(v, "full")) half = 0;
       else if (!strcmp(v, "half")) half = 1;
       else return cli_errorf("--state-resolution must be full or half, not '%s'", v);
     } else if (!strcmp(a, "--image-precision")) {
       NEED_VALUE();
+      lean_set = 1;
       if (!strcmp(v, "fp32")) img16 = 0;
       else if (!strcmp(v, "u16")) img16 = 1;
       else return cli_errorf("--image-precision must be fp32 or u16, not '%s'", v);
@@ -602,8 +625,24 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
   if (plan_only) {
     double free_b = 0, total_b = 0;
     if (ffdp_cuda_device_count() > 0 && ffdp_cuda_memory(&free_b, &total_b, &err)) return done(cli_error(&err), fm, mm);
-    if (verbose >= 0) cli_print_plan(stdout, &plan, free_b, total_b);
+    if (gpu_mem > 0) free_b = free_b > 0 && free_b < gpu_mem ? free_b : gpu_mem;
+    if (verbose >= 0) cli_print_plan(stdout, &plan, free_b, total_b, gpu_mem);
     const int n = gpus ? gpus : ffdp_comm_size(comm);
+    if (free_b > 0 && plan.peak_bytes > free_b && !lean_set && verbose >= 0) { /* what register would do */
+      ffdp_reg_options o = opt;
+      ffdp_plan p;
+      int step = -1;
+      if (!ffdp_reg_plan_fit(fdim, fw, mdim, mw, &o, n, free_b, &p, &step, NULL)) {
+        if (step > 0)
+          printf("ffdp register would add --state-resolution half%s%s: peak %.1f MB, fits\n",
+                 step >= 2 ? " --image-precision u16" : "", step >= 3 ? " --state-precision bf16" : "", p.peak_bytes / 1e6);
+        else if (p.peak_bytes > plan.peak_bytes - 1)
+          printf("no memory saver makes it fit: more GPUs (--gpus), a coarser finest level or --device cpu\n");
+        else
+          printf("even with every memory saver the peak is %.1f MB: more GPUs (--gpus), a coarser finest level or "
+                 "--device cpu\n", p.peak_bytes / 1e6);
+      }
+    }
     const double host = ffdp_reg_host_floor(fdim, fw, mdim, mw, &opt, n, sharded);
     if (verbose >= 0)
       printf("on the CPU instead (--device cpu%s): at least %.1f MB of host memory%s\n", n > 1 ? ", ranks" : "",
@@ -653,19 +692,42 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
   warmup_job wj = {device, comm, 0, {0}, FFDP_OK};
   pthread_t wt;
   int warming = device == 1 && pthread_create(&wt, NULL, warmup_main, &wj) == 0;
-  if (warming && plan.peak_bytes > 2e9) { /* large: check the fit before a long load */
+  if (warming && (plan.peak_bytes > 2e9 || gpu_mem > 0)) { /* large or capped: check the fit before a long load */
     pthread_join(wt, NULL);
     warming = 0;
     if (wj.st) return done(cli_error(&wj.err), fm, mm);
     double free_b = 0, total_b = 0;
     ffdp_status fst = ffdp_cuda_memory(&free_b, &total_b, &err);
+    if (!fst && gpu_mem > 0 && gpu_mem < free_b) free_b = gpu_mem;
+    /* too large as asked, and no saver chosen by hand: add savers until it fits (every rank the
+     * same: by the least free memory of any rank's GPU) */
+    const double free_min = min_over_ranks(comm, fst ? 0 : free_b);
+    if (!fst && plan.peak_bytes > free_min && !lean_set) {
+      ffdp_reg_options o = opt;
+      ffdp_plan p;
+      int step = -1;
+      const double need = plan.peak_bytes;
+      if (!ffdp_reg_plan_fit(fdim, fw, mdim, mw, &o, gpus ? gpus : ffdp_comm_size(comm), free_min, &p, &step, NULL) &&
+          step > 0) {
+        opt = o, plan = p;
+        half = 1, img16 = step >= 2, bf16 = step >= 3;
+        if (verbose >= 0)
+          fprintf(stderr,
+                  "ffdp register: note: as asked the registration needs %.2f GB per GPU but %.2f GB are free: running "
+                  "with --state-resolution half%s%s (%.2f GB; accuracy: bench/accuracy.md); give any of these options "
+                  "to choose yourself\n",
+                  need / 1e9, free_min / 1e9, img16 ? " --image-precision u16" : "", bf16 ? " --state-precision bf16" : "",
+                  plan.peak_bytes / 1e9);
+      }
+    }
     if (!fst && plan.peak_bytes > free_b) {
-      cli_print_plan(stderr, &plan, free_b, total_b);
+      cli_print_plan(stderr, &plan, free_b, total_b, gpu_mem);
       fst = ffdp_fail(&err, FFDP_ERR_NOMEM,
-                      "the registration needs %.2f GB on %s GPU but %.2f GB are free (table above); try "
+                      "the registration needs %.2f GB on %s GPU but %.2f GB are free%s (table above); try "
                       "--state-precision bf16, --state-resolution half, --image-precision u16, a coarser finest level, more GPUs "
                       "or --device cpu",
-                      plan.peak_bytes / 1e9, plan.gpus > 1 ? "each" : "the", free_b / 1e9);
+                      plan.peak_bytes / 1e9, plan.gpus > 1 ? "each" : "the", free_b / 1e9,
+                      gpu_mem > 0 && free_b == gpu_mem ? " under --gpu-memory" : "");
     }
     if (ffdp_comm_agree(comm, fst, &err)) return done(cli_error(&err), fm, mm); /* every rank stops, none waits */
   }

@@ -7,7 +7,7 @@ const char *cli_stage_name(ffdp_stage_kind k) {
   return k == FFDP_STAGE_RIGID ? "rigid" : k == FFDP_STAGE_AFFINE ? "affine" : k == FFDP_STAGE_SYN ? "syn" : "greedy";
 }
 
-void cli_print_plan(FILE *f, const ffdp_plan *p, double free_bytes, double total_bytes) {
+void cli_print_plan(FILE *f, const ffdp_plan *p, double free_bytes, double total_bytes, double limit_bytes) {
   fprintf(f, "GPU memory plan (per stage level; buffers are allocated per level and freed after it)");
   if (p->gpus > 1) fprintf(f, ",\nper GPU for %d ranks, one GPU each (the busiest rank: its slab of the fields with halos,\nthe images it samples whole)", p->gpus);
   fprintf(f, ":\n  stage  kind    level  fixed grid           voxels     device MB%s\n", p->gpus > 1 ? "  ranks  planes" : "");
@@ -29,7 +29,9 @@ void cli_print_plan(FILE *f, const ffdp_plan *p, double free_bytes, double total
   fprintf(f, "    %-42s %10.1f MB (a bound)\n", "operators' own scratch", r->scratch_bytes / 1e6);
   fprintf(f, "  peak %.1f MB%s = %.1f bytes per fixed voxel", p->peak_bytes / 1e6, p->gpus > 1 ? " per GPU" : "",
           p->bytes_per_voxel);
-  if (total_bytes > 0)
+  if (limit_bytes > 0 && (total_bytes <= 0 || free_bytes == limit_bytes))
+    fprintf(f, "; --gpu-memory allows %.1f GB: %s\n", limit_bytes / 1e9, p->peak_bytes <= limit_bytes ? "fits" : "DOES NOT FIT");
+  else if (total_bytes > 0)
     fprintf(f, "; GPU 0 has %.1f of %.1f GB free: %s\n", free_bytes / 1e9, total_bytes / 1e9,
             p->peak_bytes <= free_bytes ? "fits" : "DOES NOT FIT");
   else

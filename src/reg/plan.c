@@ -204,3 +204,22 @@ double ffdp_reg_host_floor(const int64_t fixed_dim[3], ffdp_mat4 fixed_vox2world
   return images + level;
 }
 
+ffdp_status ffdp_reg_plan_fit(const int64_t fixed_dim[3], ffdp_mat4 fixed_vox2world, const int64_t moving_dim[3],
+                              ffdp_mat4 moving_vox2world, ffdp_reg_options *opt, int gpus, double free_bytes,
+                              ffdp_plan *plan, int *step, ffdp_error *err) {
+  *step = -1;
+  ffdp_reg_options o = *opt;
+  for (int k = 0; k <= 3; k++) {
+    if (k >= 1) o.state_resolution = FFDP_STATE_HALF;
+    if (k >= 2) o.image_precision = FFDP_IMAGE_U16;
+    if (k >= 3) o.state_precision = FFDP_STATE_BF16;
+    ffdp_status st = ffdp_reg_plan_gpus(fixed_dim, fixed_vox2world, moving_dim, moving_vox2world, &o, gpus, plan, err);
+    if (st) return st;
+    *opt = o;
+    if (plan->peak_bytes <= free_bytes) {
+      *step = k;
+      return FFDP_OK;
+    }
+  }
+  return FFDP_OK;
+}
