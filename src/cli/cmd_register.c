@@ -61,8 +61,9 @@ static void usage(FILE *f) {
     "                   (default) or 16-bit codes over each image's intensity range (65536 levels),\n"
     "                   decoded as they are read: 2 B per voxel and image less on the GPU; the CPU\n"
     "                   reads decoded copies (same result, no memory saved; accuracy: bench/accuracy.md)\n"
-    "                   When none of these three is given and a GPU run does not fit, they are added\n"
-    "                   in this order (half, u16, bf16) until it does, with a note\n"
+    "                   When none of these three is given and a run does not fit, they are added in\n"
+    "                   this order until it does, with a note: on a GPU half, u16, bf16; on the CPU\n"
+    "                   half, bf16 (u16 saves no host memory)\n"
     "  --gpu-memory GB  plan for at most this much memory per GPU (default: what is free), e.g. on\n"
     "                   a GPU others share; the run is refused, or savers added, as above\n"
     "  --image-exchange window|ring|local  ranks: how sample points reach the moving image's planes\n"
@@ -677,14 +678,45 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
     ffdp_status mst = ffdp_volume_probe(fixed, fdim, &fw, &err);
     if (!mst) mst = ffdp_volume_probe(moving, mdim, &mw, &err);
     const int share = sharded && ffdp_comm_size(comm) > 1, here = ffdp_comm_local_size(comm);
-    const double need = mst ? 0 : ffdp_reg_host_floor(fdim, fw, mdim, mw, &opt, ffdp_comm_size(comm), share) * here;
+    double need = mst ? 0 : ffdp_reg_host_floor(fdim, fw, mdim, mw, &opt, ffdp_comm_size(comm), share) * here;
     const double avail = cli_mem_available();
+    double leanest = 0; /* the floor with both savers, when even that does not fit */
+    if (!lean_set) { /* too large as asked, no saver named: the moments at half resolution, then in bf16 (16-bit
+                      * images save nothing here); every rank takes the most any rank needs (collective) */
+      int step = 0;
+      double lean = need;
+      ffdp_reg_options o = opt;
+      while (!mst && avail > 0 && lean > avail && step < 3) {
+        if (++step == 3) { /* none fits: stay as asked, refused below */
+          leanest = lean;
+          break;
+        }
+        o.state_resolution = FFDP_STATE_HALF;
+        if (step == 2) o.state_precision = FFDP_STATE_BF16;
+        lean = ffdp_reg_host_floor(fdim, fw, mdim, mw, &o, ffdp_comm_size(comm), share) * here;
+      }
+      const int all = (int)(ffdp_comm_size(comm) > 1 && comm->max ? comm->max(comm, step) : step);
+      if (all == 1 || all == 2) {
+        opt.state_resolution = FFDP_STATE_HALF, half = 1;
+        if (all == 2) opt.state_precision = FFDP_STATE_BF16, bf16 = 1;
+        const double was = need;
+        need = ffdp_reg_host_floor(fdim, fw, mdim, mw, &opt, ffdp_comm_size(comm), share) * here;
+        if (verbose >= 0)
+          fprintf(stderr,
+                  "ffdp register: note: as asked the registration needs at least %.3g GB of memory on this host but "
+                  "%.3g GB are available: running with --state-resolution half%s (%.3g GB; accuracy: "
+                  "bench/accuracy.md); give --state-resolution or --state-precision to choose yourself\n",
+                  was / 1e9, avail / 1e9, all == 2 ? " --state-precision bf16" : "", need / 1e9);
+      }
+    }
     if (!mst && avail > 0 && need > avail)
       mst = ffdp_fail(&err, FFDP_ERR_NOMEM,
                       "the registration needs at least %.3g GB of memory on this host (%d rank%s; the images and the "
-                      "largest level's fields), but %.3g GB are available; try --state-precision bf16, --state-resolution "
-                      "half, ranks on more hosts (mpirun), or --device cuda ('ffdp plan' shows both)",
-                      need / 1e9, here, here == 1 ? "" : "s", avail / 1e9);
+                      "largest level's fields), but %.3g GB are available; %s ranks on more hosts (mpirun), or --device "
+                      "cuda ('ffdp plan' shows both)",
+                      need / 1e9, here, here == 1 ? "" : "s", avail / 1e9,
+                      leanest > 0 ? "--state-resolution half --state-precision bf16 would still need more; try"
+                                  : "try --state-precision bf16, --state-resolution half,");
     if (ffdp_comm_agree(comm, mst, &err)) return done(cli_error(&err), fm, mm);
   }
 
