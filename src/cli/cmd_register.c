@@ -603,6 +603,8 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
   opt.state_precision = bf16 ? FFDP_STATE_BF16 : FFDP_STATE_F32;
   opt.state_resolution = half ? FFDP_STATE_HALF : FFDP_STATE_FULL;
   opt.image_precision = img16 ? FFDP_IMAGE_U16 : FFDP_IMAGE_F32;
+  if (gpu_mem > 0 && device == 0 && verbose >= 0 && !plan_only)
+    fprintf(stderr, "ffdp register: note: --gpu-memory has no effect on the CPU (host memory is checked as it is)\n");
   if (img16 && device == 0 && verbose >= 0 && !plan_only) /* what it is for: GPU memory */
     fprintf(stderr, "ffdp register: note: on the CPU --image-precision u16 reads decoded copies of the images (the values "
                     "a GPU reads): the same result as on a GPU, no memory saved\n");
