@@ -20,6 +20,68 @@ static double FN(lncc_window_weights)(const ffdp_lncc_params *p, double *w) {
   return r;
 }
 
+#ifndef FFDP_LNCC_BK
+#define FFDP_LNCC_BK 64 /* voxels of a plane per moment block */
+#endif
+
+/* out[j] = Σd wz[d]·planes[d][k0 + j] for nk <= FFDP_LNCC_BK voxels, summed from d = 0 up as the
+ * one-voxel loops did; out is local, so the j loop vectorizes. */
+static inline void FN(lncc_zsum_block)(REAL *restrict out, const REAL *const *planes, const REAL *wz, int K, int64_t k0,
+                                       int nk) {
+  for (int j = 0; j < nk; j++) out[j] = 0;
+  for (int d = 0; d < K; d++) {
+    const REAL wd = wz[d], *a = planes[d] + k0;
+    for (int j = 0; j < nk; j++) out[j] += wd * a[j];
+  }
+}
+
+/* The per-voxel part of lncc_cc_block (want_m, want_f: constants at each call). */
+static inline __attribute__((always_inline)) void FN(lncc_cc_rows)(const REAL m[5][FFDP_LNCC_BK], const REAL *wk, int nk,
+                                                                  REAL eps, REAL nrm, int want_m, int want_f,
+                                                                  REAL *restrict ccw, REAL g[6][FFDP_LNCC_BK]) {
+  for (int j = 0; j < nk; j++) {
+    const REAL m1 = m[0][j], m2 = m[1][j], m3 = m[2][j], m4 = m[3][j], m5 = m[4][j];
+    const REAL cov = m5 - m1 * m2, vF0 = m3 - m1 * m1, vM0 = m4 - m2 * m2;
+    const int vMpos = vM0 > 0, vFpos = vF0 > 0;
+    const REAL vF = vF0 < 0 ? (REAL)0 : vF0, vM = vMpos ? vM0 : (REAL)0;
+    const REAL den = vF * vM + eps, cc = cov * cov / den;
+    ccw[j] = wk[j] * cc;
+    /* d(-cc)/dcov and d(-cc)/dvM (dvF), scaled by norm and the mask */
+    const REAL s_ = nrm * wk[j], dcov = -s_ * 2 * cov / den;
+    if (want_m) {
+      const REAL tM = s_ * cov * cov * vF / (den * den), dvM = vMpos ? tM : (REAL)0; /* den > 0: no branch needed */
+      g[0][j] = dcov * (-m1) + dvM * (-2 * m2), g[1][j] = dvM, g[2][j] = dcov;
+    }
+    if (want_f) {
+      const REAL tF = s_ * cov * cov * vM / (den * den), dvF = vFpos ? tF : (REAL)0;
+      g[3][j] = dcov * (-m2) + dvF * (-2 * m1), g[4][j] = dvF, g[5][j] = dcov;
+    }
+  }
+}
+
+/* cc and the G's of nk <= FFDP_LNCC_BK voxels of moment plane p: the z filter of the five
+ * xy-filtered products (A: their 2r+1 planes around p), then per voxel cov, the variances, cc and
+ * the derivatives. Through local arrays, which no ring pointer can alias, so the compiler
+ * vectorizes both loops (the divisions were a scalar vdivss each); every voxel's operations are
+ * the one-voxel loop's, in its order: the same bits. ccw: the mask times cc (the loss's terms);
+ * g[0..2]: ∂/∂m2, ∂/∂m4, ∂/∂m5 for gM; g[3..5]: ∂/∂m1, ∂/∂m3, ∂/∂m5 for gF. */
+static inline void FN(lncc_cc_block)(const REAL *const A[5][2 * FFDP_MAX_RADIUS + 1], const REAL *wz, int K, int64_t k0,
+                                     int nk, const uint8_t *mk, REAL eps, REAL nrm, int want_m, int want_f,
+                                     REAL *restrict ccw, REAL g[6][FFDP_LNCC_BK]) {
+  REAL m[5][FFDP_LNCC_BK];
+  for (int q = 0; q < 5; q++) FN(lncc_zsum_block)(m[q], A[q], wz, K, k0, nk);
+  REAL wk[FFDP_LNCC_BK];
+  if (mk)
+    for (int j = 0; j < nk; j++) wk[j] = (REAL)(mk[j] != 0);
+  else
+    for (int j = 0; j < nk; j++) wk[j] = 1;
+  /* the gradients asked for as constants, so that each case is a loop without branches */
+  if (want_m && want_f) FN(lncc_cc_rows)(m, wk, nk, eps, nrm, 1, 1, ccw, g);
+  else if (want_m) FN(lncc_cc_rows)(m, wk, nk, eps, nrm, 1, 0, ccw, g);
+  else if (want_f) FN(lncc_cc_rows)(m, wk, nk, eps, nrm, 0, 1, ccw, g);
+  else FN(lncc_cc_rows)(m, wk, nk, eps, nrm, 0, 0, ccw, g);
+}
+
 void FN(ffdp_lncc_planes2)(const ffdp_lncc_params *prm, const ffdp_slab *s, const REAL *F, const REAL *M,
                            const uint8_t *mask, double norm, REAL *gF, REAL *gM, double *part) {
   double w[2 * FFDP_MAX_RADIUS + 1];
@@ -64,44 +126,19 @@ void FN(ffdp_lncc_planes2)(const ffdp_lncc_params *prm, const ffdp_slab *s, cons
           wz[d + r] = (REAL)w[d + r];
           for (int q = 0; q < 5; q++) A[q][d + r] = SLOT(ringA, q, p + d);
         }
-        for (int64_t k = 0; k < P; k++) {
+        const uint8_t *mrow = mask && in_img ? mask + (p - s->zlo) * P : NULL;
+        for (int64_t k0 = 0; k0 < P; k0 += FFDP_LNCC_BK) {
+          const int nk = P - k0 < FFDP_LNCC_BK ? (int)(P - k0) : FFDP_LNCC_BK;
           if (!in_img) {
-            for (int q = 0; q < ng; q++) G[q][k] = 0;
+            for (int q = 0; q < ng; q++) memset(G[q] + k0, 0, (size_t)nk * sizeof(REAL));
             continue;
           }
-          REAL m1 = 0, m2 = 0, m3 = 0, m4 = 0, m5 = 0;
-          for (int d = 0; d <= 2 * r; d++) {
-            const REAL wd = wz[d];
-            m1 += wd * A[0][d][k];
-            m2 += wd * A[1][d][k];
-            m3 += wd * A[2][d][k];
-            m4 += wd * A[3][d][k];
-            m5 += wd * A[4][d][k];
-          }
-          REAL cov = m5 - m1 * m2, vF = m3 - m1 * m1, vM = m4 - m2 * m2;
-          const int vMpos = vM > 0, vFpos = vF > 0;
-          if (vF < 0) vF = 0;
-          if (!vMpos) vM = 0;
-          REAL den = vF * vM + eps, cc = cov * cov / den;
-          REAL wk = mask ? (REAL)(mask[(p - s->zlo) * P + k] != 0) : (REAL)1;
-          if (p >= za && p < zb) acc -= (double)(wk * cc);
-          if (ng) {
-            /* d(-cc)/dcov and d(-cc)/dvM (dvF), scaled by norm and the mask. */
-            REAL s_ = (REAL)norm * wk;
-            REAL dcov = -s_ * 2 * cov / den;
-            if (gM) {
-              REAL dvM = vMpos ? s_ * cov * cov * vF / (den * den) : 0;
-              G[gm0][k] = dcov * (-m1) + dvM * (-2 * m2); /* ∂/∂m2 */
-              G[gm0 + 1][k] = dvM;                        /* ∂/∂m4 */
-              G[gm0 + 2][k] = dcov;                       /* ∂/∂m5 */
-            }
-            if (gF) {
-              REAL dvF = vFpos ? s_ * cov * cov * vM / (den * den) : 0;
-              G[gf0][k] = dcov * (-m2) + dvF * (-2 * m1); /* ∂/∂m1 */
-              G[gf0 + 1][k] = dvF;                        /* ∂/∂m3 */
-              G[gf0 + 2][k] = dcov;                       /* ∂/∂m5 */
-            }
-          }
+          REAL ccw[FFDP_LNCC_BK], g[6][FFDP_LNCC_BK];
+          FN(lncc_cc_block)(A, wz, K, k0, nk, mrow ? mrow + k0 : NULL, eps, (REAL)norm, gM != NULL, gF != NULL, ccw, g);
+          if (p >= za && p < zb)
+            for (int j = 0; j < nk; j++) acc -= (double)ccw[j];
+          for (int q = 0; q < 3 && gM; q++) memcpy(G[gm0 + q] + k0, g[q], (size_t)nk * sizeof(REAL));
+          for (int q = 0; q < 3 && gF; q++) memcpy(G[gf0 + q] + k0, g[3 + q], (size_t)nk * sizeof(REAL));
         }
         if (p >= za && p < zb) part[p - s->z0] = acc * norm;
         for (int q = 0; in_img && q < ng; q++) {
@@ -123,15 +160,11 @@ void FN(ffdp_lncc_planes2)(const ffdp_lncc_params *prm, const ffdp_slab *s, cons
           wz[d + r] = (REAL)w[d + r];
           for (int q = 0; q < 3; q++) B[q][d + r] = SLOT(ringB, q0 + q, o + d);
         }
-        for (int64_t k = 0; k < P; k++) {
-          REAL a = 0, b = 0, c = 0;
-          for (int d = 0; d <= 2 * r; d++) {
-            const REAL wd = wz[d];
-            a += wd * B[0][d][k];
-            b += wd * B[1][d][k];
-            c += wd * B[2][d][k];
-          }
-          g[k] = a + 2 * m[k] * b + f[k] * c;
+        for (int64_t k0 = 0; k0 < P; k0 += FFDP_LNCC_BK) { /* in blocks, as the moments above */
+          const int nk = P - k0 < FFDP_LNCC_BK ? (int)(P - k0) : FFDP_LNCC_BK;
+          REAL zs[3][FFDP_LNCC_BK];
+          for (int q = 0; q < 3; q++) FN(lncc_zsum_block)(zs[q], B[q], wz, K, k0, nk);
+          for (int j = 0; j < nk; j++) g[k0 + j] = zs[0][j] + 2 * m[k0 + j] * zs[1][j] + f[k0 + j] * zs[2][j];
         }
       }
     }
