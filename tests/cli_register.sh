@@ -178,6 +178,23 @@ expect_fail "outputs over the free disk space" "free; free space" env FFDP_TEST_
   -o reg_out/x_ --affine --output-format nii
 expect_fail "host memory too small" "of memory on this host" env FFDP_TEST_MEM_AVAILABLE_MB=0.0005 "$ffdp" register -f $G \
   -m $G -o reg_out/x_ --syn
+# CPU memory short and no saver named: the moments at half resolution, then in bf16, until the
+# floor fits (floors from the plan's JSON: as asked f0, half f1, half + bf16 f2)
+floor_of() { "$ffdp" plan -f $G -m $G --syn "$@" --json floor.json > /dev/null && sed -n 's/.*"cpu_host_floor_mb":[[:space:]]*\([0-9.e-]*\).*/\1/p' floor.json; }
+f0=$(floor_of) f1=$(floor_of --state-resolution half) f2=$(floor_of --state-resolution half --state-precision bf16)
+for c in 1:fp32 2:bf16; do
+  k=${c%%:*} want=${c#*:}
+  mb=$(awk -v a="$f0" -v b="$f1" -v c="$f2" -v k=$k 'BEGIN { printf "%.7f", k == 1 ? (a + b) / 2 : (b + c) / 2 }')
+  rm -rf reg_out
+  if env FFDP_TEST_MEM_AVAILABLE_MB=$mb "$ffdp" register -f $G -m $G -o reg_out/lean_ --syn --json lean.json 2> lean_err.txt > /dev/null &&
+     grep -q "note: as asked .* running with --state-resolution half" lean_err.txt &&
+     grep -q '"state_resolution":[[:space:]]*"half"' lean.json && grep -q "\"state_precision\":[[:space:]]*\"$want\"" lean.json; then
+    echo "ok   CPU memory short ($mb MB of $f0): savers added, moments $want"
+  else echo "FAIL CPU savers ($mb MB; floors $f0 $f1 $f2):"; cat lean_err.txt; fail=1; fi
+done
+mb=$(awk -v c="$f2" 'BEGIN { printf "%.7f", c * 0.9 }')
+expect_fail "CPU memory short even with savers" "would still need more" env FFDP_TEST_MEM_AVAILABLE_MB=$mb "$ffdp" register \
+  -f $G -m $G -o reg_out/x_ --syn
 if "$ffdp" plan -f $G -m $G --syn --json plan_cpu.json | grep -q "^on the CPU instead (--device cpu): at least" &&
    grep -q '"cpu_host_floor_mb"' plan_cpu.json; then echo "ok   plan states the CPU's host memory floor"
 else echo "FAIL plan without the CPU line"; fail=1; fi

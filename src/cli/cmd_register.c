@@ -61,8 +61,9 @@ static void usage(FILE *f) {
     "                   (default) or 16-bit codes over each image's intensity range (65536 levels),\n"
     "                   decoded as they are read: 2 B per voxel and image less on the GPU; the CPU\n"
     "                   reads decoded copies (same result, no memory saved; accuracy: bench/accuracy.md)\n"
-    "                   When none of these three is given and a GPU run does not fit, they are added\n"
-    "                   in this order (half, u16, bf16) until it does, with a note\n"
+    "                   When none of these three is given and a run does not fit, they are added in\n"
+    "                   this order until it does, with a note: on a GPU half, u16, bf16; on the CPU\n"
+    "                   half, bf16 (u16 saves no host memory)\n"
     "  --gpu-memory GB  plan for at most this much memory per GPU (default: what is free), e.g. on\n"
     "                   a GPU others share; the run is refused, or savers added, as above\n"
     "  --image-exchange window|ring|local  ranks: how sample points reach the moving image's planes\n"
@@ -252,8 +253,15 @@ static int write_json(const char *path, cJSON *j) {
  * with fp32 images (peak[0..3]) and 16-bit images (peak[4..7]), so that one plan shows the
  * choice; 0 where a plan fails. Only when a stage is deformable. */
 static const char *const state_names[4] = {"fp32", "bf16", "coarse fp32", "coarse bf16"};
-/* The least of v over the ranks of c (collective; v itself for one process). */
-static double min_over_ranks(const ffdp_comm *c, double v) { return c && c->size > 1 && c->max ? -c->max(c, -v) : v; }
+/* The largest of v over the ranks of c (collective; v itself for one process). */
+static double max_over_ranks(const ffdp_comm *c, double v) { return c && c->size > 1 && c->max ? c->max(c, v) : v; }
+
+/* The memory savers a run was given, as the options that name them (for the notes). */
+static const char *saver_options(char *buf, size_t n, int half, int img16, int bf16) {
+  snprintf(buf, n, "%s%s%s", half ? "--state-resolution half" : "", img16 ? " --image-precision u16" : "",
+           bf16 ? " --state-precision bf16" : "");
+  return buf;
+}
 
 static int plan_states(const int64_t fdim[3], ffdp_mat4 fw, const int64_t mdim[3], ffdp_mat4 mw, const ffdp_reg_options *opt,
                        int gpus, double peak[8]) {
@@ -602,6 +610,8 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
   opt.state_precision = bf16 ? FFDP_STATE_BF16 : FFDP_STATE_F32;
   opt.state_resolution = half ? FFDP_STATE_HALF : FFDP_STATE_FULL;
   opt.image_precision = img16 ? FFDP_IMAGE_U16 : FFDP_IMAGE_F32;
+  if (gpu_mem > 0 && device == 0 && verbose >= 0 && !plan_only)
+    fprintf(stderr, "ffdp register: note: --gpu-memory has no effect on the CPU (host memory is checked as it is)\n");
   if (img16 && device == 0 && verbose >= 0 && !plan_only) /* what it is for: GPU memory */
     fprintf(stderr, "ffdp register: note: on the CPU --image-precision u16 reads decoded copies of the images (the values "
                     "a GPU reads): the same result as on a GPU, no memory saved\n");
@@ -632,10 +642,11 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
       ffdp_reg_options o = opt;
       ffdp_plan p;
       int step = -1;
+      char sv[96];
       if (!ffdp_reg_plan_fit(fdim, fw, mdim, mw, &o, n, free_b, &p, &step, NULL)) {
         if (step > 0)
-          printf("ffdp register would add --state-resolution half%s%s: peak %.1f MB, fits\n",
-                 step >= 2 ? " --image-precision u16" : "", step >= 3 ? " --state-precision bf16" : "", p.peak_bytes / 1e6);
+          printf("ffdp register would add %s: peak %.1f MB, fits\n", saver_options(sv, sizeof sv, 1, step >= 2, step >= 3),
+                 p.peak_bytes / 1e6);
         else if (p.peak_bytes > plan.peak_bytes - 1)
           printf("no memory saver makes it fit: more GPUs (--gpus), a coarser finest level or --device cpu\n");
         else
@@ -677,14 +688,44 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
     ffdp_status mst = ffdp_volume_probe(fixed, fdim, &fw, &err);
     if (!mst) mst = ffdp_volume_probe(moving, mdim, &mw, &err);
     const int share = sharded && ffdp_comm_size(comm) > 1, here = ffdp_comm_local_size(comm);
-    const double need = mst ? 0 : ffdp_reg_host_floor(fdim, fw, mdim, mw, &opt, ffdp_comm_size(comm), share) * here;
+    double need = mst ? 0 : ffdp_reg_host_floor(fdim, fw, mdim, mw, &opt, ffdp_comm_size(comm), share) * here;
     const double avail = cli_mem_available();
+    int leanest_short = 0; /* even both savers leave it over the available memory */
+    if (!lean_set) { /* too large as asked, no saver named: the moments at half resolution, then also in bf16
+                      * (16-bit images save no host memory); every rank takes the most any rank needs */
+      int step = 0; /* 0 as asked, 1 half, 2 half + bf16, 3 none fits */
+      if (!mst && avail > 0 && need > avail) {
+        ffdp_reg_options o = opt;
+        for (step = 1; step <= 2; step++) {
+          o.state_resolution = FFDP_STATE_HALF;
+          if (step == 2) o.state_precision = FFDP_STATE_BF16;
+          if (ffdp_reg_host_floor(fdim, fw, mdim, mw, &o, ffdp_comm_size(comm), share) * here <= avail) break;
+        }
+      }
+      leanest_short = step == 3;
+      const int all = (int)max_over_ranks(comm, step);
+      if (all == 1 || all == 2) { /* none fits on some rank (3): as asked, refused below */
+        opt.state_resolution = FFDP_STATE_HALF, half = 1;
+        if (all == 2) opt.state_precision = FFDP_STATE_BF16, bf16 = 1;
+        const double was = need;
+        need = ffdp_reg_host_floor(fdim, fw, mdim, mw, &opt, ffdp_comm_size(comm), share) * here;
+        char sv[96];
+        if (verbose >= 0)
+          fprintf(stderr,
+                  "ffdp register: note: as asked the registration needs at least %.3g GB of memory on this host but "
+                  "%.3g GB are available: running with %s (%.3g GB; accuracy: bench/accuracy.md); give "
+                  "--state-resolution or --state-precision to choose yourself\n",
+                  was / 1e9, avail / 1e9, saver_options(sv, sizeof sv, half, 0, bf16), need / 1e9);
+      }
+    }
     if (!mst && avail > 0 && need > avail)
       mst = ffdp_fail(&err, FFDP_ERR_NOMEM,
                       "the registration needs at least %.3g GB of memory on this host (%d rank%s; the images and the "
-                      "largest level's fields), but %.3g GB are available; try --state-precision bf16, --state-resolution "
-                      "half, ranks on more hosts (mpirun), or --device cuda ('ffdp plan' shows both)",
-                      need / 1e9, here, here == 1 ? "" : "s", avail / 1e9);
+                      "largest level's fields), but %.3g GB are available; %s ranks on more hosts (mpirun), or --device "
+                      "cuda ('ffdp plan' shows both)",
+                      need / 1e9, here, here == 1 ? "" : "s", avail / 1e9,
+                      leanest_short ? "--state-resolution half --state-precision bf16 would still need more; try"
+                                  : "try --state-precision bf16, --state-resolution half,");
     if (ffdp_comm_agree(comm, mst, &err)) return done(cli_error(&err), fm, mm);
   }
 
@@ -701,7 +742,7 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
     if (!fst && gpu_mem > 0 && gpu_mem < free_b) free_b = gpu_mem;
     /* too large as asked, and no saver chosen by hand: add savers until it fits (every rank the
      * same: by the least free memory of any rank's GPU) */
-    const double free_min = min_over_ranks(comm, fst ? 0 : free_b);
+    const double free_min = -max_over_ranks(comm, -(fst ? 0 : free_b));
     if (!fst && plan.peak_bytes > free_min && !lean_set) {
       ffdp_reg_options o = opt;
       ffdp_plan p;
@@ -711,13 +752,12 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
           step > 0) {
         opt = o, plan = p;
         half = 1, img16 = step >= 2, bf16 = step >= 3;
+        char sv[96];
         if (verbose >= 0)
           fprintf(stderr,
                   "ffdp register: note: as asked the registration needs %.2f GB per GPU but %.2f GB are free: running "
-                  "with --state-resolution half%s%s (%.2f GB; accuracy: bench/accuracy.md); give any of these options "
-                  "to choose yourself\n",
-                  need / 1e9, free_min / 1e9, img16 ? " --image-precision u16" : "", bf16 ? " --state-precision bf16" : "",
-                  plan.peak_bytes / 1e9);
+                  "with %s (%.2f GB; accuracy: bench/accuracy.md); give any of these options to choose yourself\n",
+                  need / 1e9, free_min / 1e9, saver_options(sv, sizeof sv, half, img16, bf16), plan.peak_bytes / 1e9);
       }
     }
     if (!fst && plan.peak_bytes > free_b) {

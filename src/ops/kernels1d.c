@@ -25,37 +25,14 @@ int64_t ffdp_lncc_halo(const ffdp_lncc_params *p) { return p->window - 1; }
 int ffdp_parzen_taps(ffdp_parzen_kind kind) { return kind == FFDP_PARZEN_BSPLINE ? 4 : 6; }
 int ffdp_parzen_pad(ffdp_parzen_kind kind) { return kind == FFDP_PARZEN_BSPLINE ? 2 : 3; }
 
-/* Cubic B-spline and its derivative. */
-static double bspline3(double d, double *dd) {
-  double a = fabs(d), sg = d < 0 ? -1 : 1;
-  if (a < 1) {
-    *dd = sg * (-2 * a + 1.5 * a * a);
-    return 2.0 / 3.0 - a * a + 0.5 * a * a * a;
-  }
-  if (a < 2) {
-    double t = 2 - a;
-    *dd = -sg * 0.5 * t * t;
-    return t * t * t / 6.0;
-  }
-  *dd = 0;
-  return 0;
-}
-
 #define FFDP_PARZEN_SIGMA 1.0 /* Gaussian window width in bins */
 #define FFDP_PARZEN_RADIUS 3.0
 
 int ffdp_parzen(ffdp_parzen_kind kind, int bins, double eta, double *w, double *dw) {
   (void)bins;
-  const int j0 = (int)floor(eta) - (kind == FFDP_PARZEN_BSPLINE ? 1 : 2);
+  if (kind == FFDP_PARZEN_BSPLINE) return ffdp_parzen_bspline4(eta, w, dw);
+  const int j0 = (int)floor(eta) - 2;
   const int n = ffdp_parzen_taps(kind);
-  if (kind == FFDP_PARZEN_BSPLINE) {
-    for (int a = 0; a < n; a++) {
-      double dd;
-      w[a] = bspline3((double)(j0 + a) - eta, &dd);
-      dw[a] = -dd; /* d/d(eta) of beta(j - eta) */
-    }
-    return j0;
-  }
   /* Gaussian shifted down by its value at the truncation radius so it reaches 0 there
    * continuously, then normalized per voxel. */
   const double s2 = FFDP_PARZEN_SIGMA * FFDP_PARZEN_SIGMA;

@@ -38,8 +38,8 @@ __device__ inline double mi_eta(const MiArgs &a, float v, float vmin, double sca
 }
 
 // Cubic B-spline window (4 taps from floor(eta) - 1) as polynomials in the fraction t of eta:
-// no per-tap distance, sign or branch. dw = d(w)/d(eta). Same values as kernels1d.c's
-// per-tap form up to float rounding.
+// no per-tap distance, sign or branch. dw = d(w)/d(eta). The CPU's ffdp_parzen_bspline4
+// (kernels1d.h) in float.
 __device__ __forceinline__ int bspline4(double eta, float *w, float *dw) {
   const double fl = floor(eta);
   const float t = (float)(eta - fl), s = 1.f - t, t2 = t * t, t3 = t2 * t;

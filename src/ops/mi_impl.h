@@ -6,15 +6,31 @@
  * Included with REAL and SUFFIX set. */
 
 /* Intensity -> continuous bin coordinate, clamped to the bins whose kernels stay inside
- * [0, bins); *deta is d(eta)/d(value) (0 when clamped). */
-static inline double FN(mi_eta)(ffdp_parzen_kind kind, double v, double vmin, double vmax, int bins, double *deta) {
-  const double pad = (double)ffdp_parzen_pad(kind), span = bins - 1 - 2 * pad;
-  double scale = vmax > vmin ? span / (vmax - vmin) : 0;
-  double eta = pad + (v - vmin) * scale;
-  *deta = scale;
-  if (!(eta >= pad)) eta = pad, *deta = 0; /* also NaN */
-  if (eta > pad + span) eta = pad + span, *deta = 0;
+ * [0, bins); *deta is d(eta)/d(value) (0 when clamped). The per-image constants are made once
+ * per call (FN(mi_axis)): inside the loops the histogram's stores could alias the parameters,
+ * so the compiler would divide again for every voxel. */
+typedef struct {
+  double pad, span, vmin, scale;
+} FN(mi_axis_t);
+
+static inline FN(mi_axis_t) FN(mi_axis)(ffdp_parzen_kind kind, double vmin, double vmax, int bins) {
+  FN(mi_axis_t) a;
+  a.pad = (double)ffdp_parzen_pad(kind), a.span = bins - 1 - 2 * a.pad, a.vmin = vmin;
+  a.scale = vmax > vmin ? a.span / (vmax - vmin) : 0;
+  return a;
+}
+
+static inline double FN(mi_eta)(const FN(mi_axis_t) *a, double v, double *deta) {
+  double eta = a->pad + (v - a->vmin) * a->scale;
+  *deta = a->scale;
+  if (!(eta >= a->pad)) eta = a->pad, *deta = 0; /* also NaN */
+  if (eta > a->pad + a->span) eta = a->pad + a->span, *deta = 0;
   return eta;
+}
+
+/* The window's taps from j0 (returned): the B-spline inline, the Gaussian through ffdp_parzen. */
+static inline int FN(mi_window)(ffdp_parzen_kind kind, int B, double eta, double *w, double *dw) {
+  return kind == FFDP_PARZEN_BSPLINE ? ffdp_parzen_bspline4(eta, w, dw) : ffdp_parzen(kind, B, eta, w, dw);
 }
 
 void FN(ffdp_mi_hist_planes)(const ffdp_mi_params *p, const ffdp_slab *s, const REAL *F, const REAL *M,
@@ -22,6 +38,8 @@ void FN(ffdp_mi_hist_planes)(const ffdp_mi_params *p, const ffdp_slab *s, const 
   const int B = p->bins;
   const int64_t P = ffdp_slab_plane(s), nzo = s->z1 - s->z0;
   memset(part, 0, (size_t)(nzo > 0 ? nzo : 0) * B * B * sizeof(double));
+  const FN(mi_axis_t) af = FN(mi_axis)(p->kind, p->fmin, p->fmax, B), am = FN(mi_axis)(p->kind, p->mmin, p->mmax, B);
+  const ffdp_parzen_kind kind = p->kind;
 #pragma omp parallel for schedule(static)
   for (int64_t z = s->z0; z < s->z1; z++) {
     double *h = part + (z - s->z0) * B * B;
@@ -29,9 +47,9 @@ void FN(ffdp_mi_hist_planes)(const ffdp_mi_params *p, const ffdp_slab *s, const 
     for (int64_t k = base; k < base + P; k++) {
       if (mask && !mask[k]) continue;
       double de, wf[FFDP_PARZEN_MAX], wm[FFDP_PARZEN_MAX], dw[FFDP_PARZEN_MAX];
-      int jf = ffdp_parzen(p->kind, B, FN(mi_eta)(p->kind, F[k], p->fmin, p->fmax, B, &de), wf, dw);
-      int jm = ffdp_parzen(p->kind, B, FN(mi_eta)(p->kind, M[k], p->mmin, p->mmax, B, &de), wm, dw);
-      int nf = ffdp_parzen_taps(p->kind), nm = nf;
+      int jf = FN(mi_window)(kind, B, FN(mi_eta)(&af, F[k], &de), wf, dw);
+      int jm = FN(mi_window)(kind, B, FN(mi_eta)(&am, M[k], &de), wm, dw);
+      int nf = ffdp_parzen_taps(kind), nm = nf;
       for (int a = 0; a < nf; a++) {
         if (wf[a] == 0) continue;
         double *row = h + (int64_t)(jf + a) * B + jm;
@@ -80,6 +98,8 @@ void FN(ffdp_mi_grad)(const ffdp_mi_params *p, const ffdp_slab *s, const REAL *F
                       const uint8_t *mask, const double *table, double norm, REAL *gM) {
   const int B = p->bins;
   const int64_t P = ffdp_slab_plane(s);
+  const FN(mi_axis_t) af = FN(mi_axis)(p->kind, p->fmin, p->fmax, B), am = FN(mi_axis)(p->kind, p->mmin, p->mmax, B);
+  const ffdp_parzen_kind kind = p->kind;
 #pragma omp parallel for schedule(static)
   for (int64_t z = s->z0; z < s->z1; z++) {
     const int64_t base = (z - s->zlo) * P;
@@ -89,9 +109,9 @@ void FN(ffdp_mi_grad)(const ffdp_mi_params *p, const ffdp_slab *s, const REAL *F
         continue;
       }
       double def, dem, wf[FFDP_PARZEN_MAX], dwf[FFDP_PARZEN_MAX], wm[FFDP_PARZEN_MAX], dwm[FFDP_PARZEN_MAX];
-      int jf = ffdp_parzen(p->kind, B, FN(mi_eta)(p->kind, F[k], p->fmin, p->fmax, B, &def), wf, dwf);
-      int jm = ffdp_parzen(p->kind, B, FN(mi_eta)(p->kind, M[k], p->mmin, p->mmax, B, &dem), wm, dwm);
-      int nt = ffdp_parzen_taps(p->kind);
+      int jf = FN(mi_window)(kind, B, FN(mi_eta)(&af, F[k], &def), wf, dwf);
+      int jm = FN(mi_window)(kind, B, FN(mi_eta)(&am, M[k], &dem), wm, dwm);
+      int nt = ffdp_parzen_taps(kind);
       double g = 0;
       if (dem != 0)
         for (int a = 0; a < nt; a++) {

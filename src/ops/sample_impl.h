@@ -258,7 +258,7 @@ void FN(ffdp_sample_bwd_planes)(const ffdp_warp *w, const ffdp_slab *fs, const R
   const int64_t sx = ncomp, sy = ms->nx * ncomp, sz = ms->nx * ms->ny * ncomp;
   /* The scatter into gM is a race between threads; it is an optional, rarely used output,
    * so it runs serially (deterministic) rather than with atomics. */
-  const int four = FFDP_SAMPLE4 && fast && ncomp == 1 && gu && !part; /* part sums in x order */
+  const int four = FFDP_SAMPLE4 && fast && ncomp == 1 && (gu || part); /* part: lanes summed in x order below */
 #pragma omp parallel for schedule(static) if (!gM)
   for (int64_t z = fs->z0; z < fs->z1; z++) {
     double acc[12] = {0};
@@ -279,7 +279,16 @@ void FN(ffdp_sample_bwd_planes)(const ffdp_warp *w, const ffdp_slab *fs, const R
               for (int a = 0; a < 3; a++) /* 0 + g·d, as below */
                 gq[a] = _mm_andnot_ps(t.outside, _mm_add_ps(_mm_setzero_ps(), _mm_mul_ps(g, d[a])));
             }
-            store_gu4(w, gq, gu + 3 * i);
+            if (gu) store_gu4(w, gq, gu + 3 * i);
+            if (part) { /* the affine gradient's terms voxel by voxel, in the one-voxel path's order */
+              float l[3][4];
+              for (int a = 0; a < 3; a++) _mm_storeu_ps(l[a], gq[a]);
+              for (int j = 0; j < 4; j++) {
+                const double p[4] = {(double)(x + j), (double)y, (double)z, 1.0};
+                for (int a = 0; a < 3; a++)
+                  for (int b = 0; b < 4; b++) acc[a * 4 + b] += (double)l[a][j] * p[b];
+              }
+            }
           }
           x4 = x + 4;
           if (x >= nx) break;

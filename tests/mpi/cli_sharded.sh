@@ -63,8 +63,14 @@ floor=$(sed -n 's/.*"cpu_host_floor_mb":[[:space:]]*\([0-9.eE+-]*\).*/\1/p' "$ou
 [ -n "$floor" ] || { cat "$out/plan2.json"; echo "FAIL: no cpu_host_floor_mb in the plan"; exit 1; }
 avail=$(awk -v f="$floor" 'BEGIN { printf "%.6f", 1.5 * f }')
 timeout 60 "$mpiexec" --allow-run-as-root --oversubscribe -np 2 -x OMP_NUM_THREADS=1 -x FFDP_TEST_MEM_AVAILABLE_MB="$avail" \
-  "$ffdp" register -f "$fixed" -m "$moving" -o "$out/mem_" --syn > "$out/mem.log" 2>&1 &&
+  "$ffdp" register -f "$fixed" -m "$moving" -o "$out/mem_" --syn --state-resolution full > "$out/mem.log" 2>&1 &&
   { cat "$out/mem.log"; echo "FAIL: 2 ranks over the host's memory were not refused"; exit 1; }
 grep -q "of memory on this host (2 ranks" "$out/mem.log" || { cat "$out/mem.log"; echo "FAIL: no message naming the ranks"; exit 1; }
 [ -e "$out/mem_Warped.nii.gz" ] && { echo "FAIL: a refused run wrote an output"; exit 1; }
+# with no memory saver named the ranks agree on savers that fit instead, and say so once
+timeout 60 "$mpiexec" --allow-run-as-root --oversubscribe -np 2 -x OMP_NUM_THREADS=1 -x FFDP_TEST_MEM_AVAILABLE_MB="$avail" \
+  "$ffdp" register -f "$fixed" -m "$moving" -o "$out/lean_" --syn --json "$out/lean.json" > "$out/lean.log" 2>&1 ||
+  { cat "$out/lean.log"; echo "FAIL: 2 ranks with memory savers"; exit 1; }
+[ "$(grep -c 'note: as asked .* running with --state-resolution half' "$out/lean.log")" = 1 ] &&
+  grep -q '"state_resolution":[[:space:]]*"half"' "$out/lean.json" || { cat "$out/lean.log"; echo "FAIL: savers not noted once"; exit 1; }
 echo "ok: sharded and whole inputs on 3 ranks and one process wrote identical files; SyN on 4 ranks as one process; host memory checked for the host's ranks"
