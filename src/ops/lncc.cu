@@ -338,6 +338,14 @@ int launch_ng(Geo g, long long nzo, const float *F, const float *M, const uint8_
     per_sm = 1;
   const unsigned gx = (unsigned)((g.nx + TX - 1) / TX), gy = (unsigned)((g.ny + TY - 1) / TY);
   g.zchunk = lncc_zchunk(nzo, (long long)gx * gy, sms * per_sm, R);
+  if (const char *ze = getenv("FFDP_LNCC_ZCHUNK")) {  // lab A/B: "old" = four blocks per SM, or a length
+    if (!strcmp(ze, "old")) {
+      g.zchunk = (int)(nzo < 64 ? nzo : 64);
+      while (g.zchunk > 16 && (long long)gx * gy * ((nzo + g.zchunk - 1) / g.zchunk) < 4 * 132) g.zchunk /= 2;
+    } else if (atoi(ze) > 0) {
+      g.zchunk = atoi(ze) < nzo ? atoi(ze) : (int)nzo;
+    }
+  }
   const dim3 grid(gx, gy, (unsigned)((nzo + g.zchunk - 1) / g.zchunk));
   const int nb = (int)(grid.x * grid.y * grid.z);
   double *part;

@@ -7,6 +7,7 @@
 // The B x B log-ratio table is made from the integer histogram on the device (one block, the
 // CPU path's formula; no host round trip between the passes). Gradient: one pass, the table
 // in shared memory as float4 rows.
+#include <stdlib.h>
 #include "ops/cuda_common.cuh"
 #include "ops/ops_cuda.h"
 
@@ -22,7 +23,7 @@ constexpr double kFixed = 1048576.0;  // 2^20
 constexpr int kChunk = 4096;          // voxels per block between flushes
 
 struct MiArgs {
-  int bins;
+  int bins, groups;  // groups: most distinct base pairs a warp sums across lanes first
   float fmin, mmin;
   double pad, span, fscale, mscale;  // scale = span / (max - min), divided once on the host
 };
@@ -94,7 +95,7 @@ __device__ __forceinline__ unsigned fixed_of(float a, float b2) {
 // voxels fall into at most kGroups distinct base-bin pairs, each group's products are summed
 // across lanes first (redux.sync) and one lane adds them. Integer sums, so the histogram is
 // the same bits either way.
-constexpr int kGroups = 4;
+constexpr int kGroups = 4;  // FFDP_MI_GROUPS overrides (lab A/B)
 
 template <int NT>
 __global__ void __launch_bounds__(512, NT == 4 ? 4 : 3) mi_hist_kernel(MiArgs a, long long n, const float *__restrict__ F,
@@ -125,7 +126,7 @@ __global__ void __launch_bounds__(512, NT == 4 ? 4 : 3) mi_hist_kernel(MiArgs a,
       const unsigned peers = __match_any_sync(0xffffffffu, key);
       const bool leads = on && (__ffs(peers) - 1) == lane;
       unsigned todo = __ballot_sync(0xffffffffu, leads);
-      if (__popc(todo) <= kGroups) {
+      if (__popc(todo) <= a.groups) {
         while (todo) {
           const int l = __ffs(todo) - 1;
           todo &= todo - 1;
@@ -256,6 +257,8 @@ __global__ void mi_grad_kernel(MiArgs a, long long n, const float *__restrict__ 
 MiArgs args_of(const ffdp_mi_params *p) {
   MiArgs a;
   a.bins = p->bins;
+  const char *ge = getenv("FFDP_MI_GROUPS");
+  a.groups = ge ? atoi(ge) : kGroups;
   a.fmin = (float)p->fmin, a.mmin = (float)p->mmin;
   a.pad = p->kind == FFDP_PARZEN_BSPLINE ? 2.0 : 3.0, a.span = p->bins - 1 - 2 * a.pad;
   const float fmax = (float)p->fmax, mmax = (float)p->mmax;
