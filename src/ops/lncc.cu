@@ -311,6 +311,9 @@ __global__ void __launch_bounds__(TX *TY, MINB)
 // waves * (zchunk + 4R + 2) plane steps. Chunks are split evenly and the count that minimizes
 // that product is taken (at 256^3 and r = 2 on 132 SMs: one chunk of 256 planes, one wave,
 // 266 steps, where halving to 32-plane chunks for four blocks per SM took 8 waves of 42).
+// Measured on the H100 at 256^3 (bench/gpu/NOTES.md run 106): k = 5 box 0.612 -> 0.520 ms,
+// both gradients 0.674 -> 0.582, k = 9 running sums 1.403 -> 1.066; the same gradient bits
+// (a plane's sums do not depend on where its chunk starts).
 static int lncc_zchunk(long long nzo, long long tiles, int slots, int r) {
   long long best_cost = -1;
   int best = (int)nzo;
@@ -338,7 +341,7 @@ int launch_ng(Geo g, long long nzo, const float *F, const float *M, const uint8_
     per_sm = 1;
   const unsigned gx = (unsigned)((g.nx + TX - 1) / TX), gy = (unsigned)((g.ny + TY - 1) / TY);
   g.zchunk = lncc_zchunk(nzo, (long long)gx * gy, sms * per_sm, R);
-  if (const char *ze = getenv("FFDP_LNCC_ZCHUNK")) {  // lab A/B: "old" = four blocks per SM, or a length
+  if (const char *ze = getenv("FFDP_LNCC_ZCHUNK")) {  // the bench's A/B: "old" (four blocks per SM) or a length
     if (!strcmp(ze, "old")) {
       g.zchunk = (int)(nzo < 64 ? nzo : 64);
       while (g.zchunk > 16 && (long long)gx * gy * ((nzo + g.zchunk - 1) / g.zchunk) < 4 * 132) g.zchunk /= 2;
