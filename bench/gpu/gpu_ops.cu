@@ -281,6 +281,26 @@ int main(int argc, char **argv) {
     rows.push_back({lnames[v], 12, t, e, pool_high_and_reset() / 1e6});
     unsetenv("FFDP_LNCC_RS");
   }
+  // z-chunks: 4b14786's rule (four blocks per SM, FFDP_LNCC_ZCHUNK=old) against the waves
+  // rule; a plane's sums do not depend on where its chunk starts, so the same gradient bits
+  for (int v : {0, 4}) {
+    ffdp_lncc_params lp = {wins[v], kinds[v], 1e-5};
+    std::vector<float> a(n);
+    CK(ffdp_cuda_lncc(&lp, &s, dF, dM, NULL, 1.0 / n, dout, &lg, 0));
+    CK(cudaMemcpy(a.data(), dout, n * 4, cudaMemcpyDeviceToHost));
+    setenv("FFDP_LNCC_ZCHUNK", "old", 1);
+    poison(dout, n);
+    CK(ffdp_cuda_lncc(&lp, &s, dF, dM, NULL, 1.0 / n, dout, &lg, 0));
+    CK(cudaMemcpy(got.data(), dout, n * 4, cudaMemcpyDeviceToHost));
+    double diff = 0;
+    for (long long i = 0; i < n; i++) diff += memcmp(&a[i], &got[i], 4) != 0;
+    pool_high_and_reset();
+    float t = median_ms([&] { ffdp_cuda_lncc(&lp, &s, dF, dM, NULL, 1.0 / n, dout, &lg, 0); });
+    unsetenv("FFDP_LNCC_ZCHUNK");
+    rows.push_back({v ? "lncc k=9 box, z running sums, old z-chunks (FFDP_LNCC_ZCHUNK=old; vs waves: values differing)"
+                      : "lncc k=5 box, old z-chunks (FFDP_LNCC_ZCHUNK=old; vs waves: values differing)",
+                    12, t, diff, pool_high_and_reset() / 1e6});
+  }
 
   {  // both gradients in one pass (SyN): against the CPU operator called twice, F and M swapped
     ffdp_lncc_params lp = {5, FFDP_WINDOW_BOX, 1e-5};
@@ -388,6 +408,31 @@ int main(int argc, char **argv) {
     CK(cudaMemcpy(dFb, Fb.data(), n * 4, cudaMemcpyHostToDevice));
     CK(cudaMemcpy(dMb, Mb.data(), n * 4, cudaMemcpyHostToDevice));
     mi_row("mi 32 bspline, 50 % background", FFDP_PARZEN_BSPLINE, Fb.data(), Mb.data(), dFb, dMb);
+    // the lane-private histogram (default up to 40 bins) against the shared bins with warp
+    // groups (FFDP_MI_HIST=groups): the same integers, so the same histogram, loss and gradient
+    auto mi_ab = [&](const char *name, ffdp_parzen_kind kind, const float *gF, const float *gM) {
+      ffdp_mi_params mp = {32, kind, 0.0, 1.0, 0.0, 1.0};
+      std::vector<float> a(n);
+      double la, lb, ha[32 * 32], hb[32 * 32];
+      CK(ffdp_cuda_mi(&mp, &s, gF, gM, NULL, dout, &la, 0));
+      CK(ffdp_cuda_mi_hist(&mp, &s, gF, gM, NULL, ha, 0));
+      CK(cudaMemcpy(a.data(), dout, n * 4, cudaMemcpyDeviceToHost));
+      setenv("FFDP_MI_HIST", "groups", 1);
+      poison(dout, n);
+      CK(ffdp_cuda_mi(&mp, &s, gF, gM, NULL, dout, &lb, 0));
+      CK(ffdp_cuda_mi_hist(&mp, &s, gF, gM, NULL, hb, 0));
+      CK(cudaMemcpy(got.data(), dout, n * 4, cudaMemcpyDeviceToHost));
+      double diff = la != lb;
+      for (int k = 0; k < 32 * 32; k++) diff += ha[k] != hb[k];
+      for (long long i = 0; i < n; i++) diff += memcmp(&a[i], &got[i], 4) != 0;
+      pool_high_and_reset();
+      float t = median_ms([&] { ffdp_cuda_mi(&mp, &s, gF, gM, NULL, dout, &lb, 0); });
+      unsetenv("FFDP_MI_HIST");
+      rows.push_back({name, 20, t, diff, pool_high_and_reset() / 1e6});
+    };
+    mi_ab("mi 32 bspline, warp-group histogram (FFDP_MI_HIST=groups; vs lanes: values differing)", FFDP_PARZEN_BSPLINE, dF, dM);
+    mi_ab("mi 32 bspline, 50 % background, warp-group histogram (vs lanes: values differing)", FFDP_PARZEN_BSPLINE, dFb, dMb);
+    mi_ab("mi 32 gauss, warp-group histogram (vs lanes: values differing)", FFDP_PARZEN_GAUSS, dF, dM);
     CK(cudaFree(dFb));
     CK(cudaFree(dMb));
   }

@@ -306,22 +306,74 @@ __global__ void __launch_bounds__(TX *TY, MINB)
   if (threadIdx.x == 0) partial[((long long)blockIdx.z * gridDim.y + blockIdx.y) * gridDim.x + blockIdx.x] = s * g.norm;
 }
 
+// z-chunk length: a block marches zchunk + 4R + 2 planes (ring fill and drain included) and
+// the blocks run in waves of (SMs x resident blocks), so the kernel takes about
+// waves * (zchunk + 4R + 2) plane steps. Chunks are split evenly and the count that minimizes
+// that product is taken (at 256^3 and r = 2 on 132 SMs: one chunk of 256 planes, one wave,
+// 266 steps, where halving to 32-plane chunks for four blocks per SM took 8 waves of 42).
+// Measured on the H100 at 256^3 (bench/gpu/NOTES.md run 106): k = 5 box 0.612 -> 0.520 ms,
+// both gradients 0.674 -> 0.582, k = 9 running sums 1.403 -> 1.066; the same gradient bits
+// (a plane's sums do not depend on where its chunk starts).
+static int lncc_zchunk(long long nzo, long long tiles, int slots, int r) {
+  long long best_cost = -1;
+  int best = (int)nzo;
+  for (long long nch = 1; nch <= nzo && nch <= 256; nch++) {
+    const long long zc = (nzo + nch - 1) / nch, chunks = (nzo + zc - 1) / zc;
+    if (chunks != nch) continue;  // the same chunks as a smaller count
+    const long long waves = (tiles * chunks + slots - 1) / slots, cost = waves * (zc + 4 * r + 2);
+    if (best_cost < 0 || cost < best_cost) best_cost = cost, best = (int)zc;
+  }
+  return best;
+}
+
+// One call: the chunking for this kernel's occupancy, the launch, the loss partials summed on
+// the host in block order (deterministic for a given chunking).
 template <int R, int TY, int NG, int BY, int MINB, bool RS>
-int launch_ng(const Geo &g, const float *F, const float *M, const uint8_t *mask, float *gM, float *gF, double *part,
-              dim3 grid, cudaStream_t st) {
+int launch_ng(Geo g, long long nzo, const float *F, const float *M, const uint8_t *mask, float *gM, float *gF,
+              double *loss, cudaStream_t st) {
   using L = Lay<R, TY, NG, BY>;
-  cudaError_t e = cudaFuncSetAttribute(lncc_kernel<R, TY, NG, BY, MINB, RS>,
-                                       cudaFuncAttributeMaxDynamicSharedMemorySize, (int)L::SMEM);
+  auto kern = lncc_kernel<R, TY, NG, BY, MINB, RS>;
+  cudaError_t e = cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)L::SMEM);
   if (e) return (int)e;
-  lncc_kernel<R, TY, NG, BY, MINB, RS><<<grid, L::NT, L::SMEM, st>>>(g, F, M, mask, gM, gF, part);
-  return (int)cudaGetLastError();
+  int dev = 0, sms = 132, per_sm = 1;
+  if (cudaGetDevice(&dev) == cudaSuccess) cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kern, L::NT, L::SMEM) != cudaSuccess || per_sm < 1)
+    per_sm = 1;
+  const unsigned gx = (unsigned)((g.nx + TX - 1) / TX), gy = (unsigned)((g.ny + TY - 1) / TY);
+  g.zchunk = lncc_zchunk(nzo, (long long)gx * gy, sms * per_sm, R);
+  if (const char *ze = getenv("FFDP_LNCC_ZCHUNK")) {  // the bench's A/B: "old" (four blocks per SM) or a length
+    if (!strcmp(ze, "old")) {
+      g.zchunk = (int)(nzo < 64 ? nzo : 64);
+      while (g.zchunk > 16 && (long long)gx * gy * ((nzo + g.zchunk - 1) / g.zchunk) < 4 * 132) g.zchunk /= 2;
+    } else if (atoi(ze) > 0) {
+      g.zchunk = atoi(ze) < nzo ? atoi(ze) : (int)nzo;
+    }
+  }
+  const dim3 grid(gx, gy, (unsigned)((nzo + g.zchunk - 1) / g.zchunk));
+  const int nb = (int)(grid.x * grid.y * grid.z);
+  double *part;
+  if ((e = cudaMallocAsync((void **)&part, nb * sizeof(double), st))) return (int)e;
+  kern<<<grid, L::NT, L::SMEM, st>>>(g, F, M, mask, gM, gF, part);
+  int rc = (int)cudaGetLastError();
+  double *host = (double *)malloc(nb * sizeof(double));
+  if (!host) rc = rc ? rc : (int)cudaErrorMemoryAllocation;
+  if (host) cudaMemcpyAsync(host, part, nb * sizeof(double), cudaMemcpyDeviceToHost, st);
+  cudaFreeAsync(part, st);
+  const int sync = (int)cudaStreamSynchronize(st);
+  if (!rc) rc = sync;
+  double sum = 0;
+  if (!rc)
+    for (int b = 0; b < nb; b++) sum += host[b];
+  free(host);
+  *loss = sum;
+  return rc;
 }
 
 template <int R, int TY, int BY, int MINB, bool RS = false>
-int launch(const Geo &g, const float *F, const float *M, const uint8_t *mask, float *gM, float *gF, double *part,
-           dim3 grid, cudaStream_t st) {
-  return gF ? launch_ng<R, TY, 5, BY, MINB, RS>(g, F, M, mask, gM, gF, part, grid, st)
-            : launch_ng<R, TY, 3, BY, MINB, RS>(g, F, M, mask, gM, nullptr, part, grid, st);
+int launch(const Geo &g, long long nzo, const float *F, const float *M, const uint8_t *mask, float *gM, float *gF,
+           double *loss, cudaStream_t st) {
+  return gF ? launch_ng<R, TY, 5, BY, MINB, RS>(g, nzo, F, M, mask, gM, gF, loss, st)
+            : launch_ng<R, TY, 3, BY, MINB, RS>(g, nzo, F, M, mask, gM, nullptr, loss, st);
 }
 
 }  // namespace
@@ -351,41 +403,21 @@ extern "C" int ffdp_cuda_lncc2(const ffdp_lncc_params *p, const ffdp_slab *s, co
    * (0.80 vs 0.61 ms at 256^3, run 92). */
   const char *rse = getenv("FFDP_LNCC_RS");
   const bool rs = p->kind == FFDP_WINDOW_BOX && r >= 3 && !(rse && !strcmp(rse, "0"));
-  const int ty = rs ? 16 : r == 1 ? 14 : r == 2 ? 16 : r == 3 ? 14 : 8;
   const long long nzo = s->z1 - s->z0;
   if (nzo <= 0) {
     *loss = 0;
     return 0;
   }
-  const int tiles = (int)(((s->nx + TX - 1) / TX) * ((s->ny + ty - 1) / ty));
-  /* long chunks amortize the 4r planes of ring fill; keep at least ~4 blocks per SM */
-  int zchunk = (int)(nzo < 64 ? nzo : 64);
-  while (zchunk > 16 && (long long)tiles * ((nzo + zchunk - 1) / zchunk) < 4 * 132) zchunk /= 2;
-  dim3 grid((unsigned)((s->nx + TX - 1) / TX), (unsigned)((s->ny + ty - 1) / ty), (unsigned)((nzo + zchunk - 1) / zchunk));
-  Geo g = {(int)s->nx, (int)s->ny, (int)s->nz, s->zlo, s->z0, s->z1, zchunk, (float)p->eps, (float)norm, {0}};
+  Geo g = {(int)s->nx, (int)s->ny, (int)s->nz, s->zlo, s->z0, s->z1, 0, (float)p->eps, (float)norm, {0}};
   for (int d = 0; d < p->window; d++) g.w[d] = w[d];
-  const int nb = (int)(grid.x * grid.y * grid.z);
-  double *part;
-  cudaError_t e = cudaMallocAsync((void **)&part, nb * sizeof(double), st);
-  if (e) return (int)e;
-  int rc;
   switch (r) {
-  case 1: rc = launch<1, 14, 2, 1>(g, F, M, mask, gM, gF, part, grid, st); break;
-  case 2: rc = launch<2, 16, 2, 1>(g, F, M, mask, gM, gF, part, grid, st); break;
-  case 3: rc = rs ? launch<3, 16, 2, 1, true>(g, F, M, mask, gM, gF, part, grid, st)
-                  : launch<3, 14, 2, 1>(g, F, M, mask, gM, gF, part, grid, st); break;
-  default: rc = rs ? launch<4, 16, 2, 1, true>(g, F, M, mask, gM, gF, part, grid, st)
-                   : launch<4, 8, 4, 1>(g, F, M, mask, gM, gF, part, grid, st); break;
+  case 1: return launch<1, 14, 2, 1>(g, nzo, F, M, mask, gM, gF, loss, st);
+  case 2: return launch<2, 16, 2, 1>(g, nzo, F, M, mask, gM, gF, loss, st);
+  case 3: return rs ? launch<3, 16, 2, 1, true>(g, nzo, F, M, mask, gM, gF, loss, st)
+                    : launch<3, 14, 2, 1>(g, nzo, F, M, mask, gM, gF, loss, st);
+  default: return rs ? launch<4, 16, 2, 1, true>(g, nzo, F, M, mask, gM, gF, loss, st)
+                     : launch<4, 8, 4, 1>(g, nzo, F, M, mask, gM, gF, loss, st);
   }
-  double *host = (double *)malloc(nb * sizeof(double));
-  cudaMemcpyAsync(host, part, nb * sizeof(double), cudaMemcpyDeviceToHost, st);
-  cudaFreeAsync(part, st);
-  if (!rc) rc = (int)cudaStreamSynchronize(st);
-  double sum = 0;
-  for (int b = 0; b < nb; b++) sum += host[b];
-  free(host);
-  *loss = sum;
-  return rc;
 }
 
 extern "C" int ffdp_cuda_lncc(const ffdp_lncc_params *p, const ffdp_slab *s, const float *F, const float *M,
