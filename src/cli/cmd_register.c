@@ -743,13 +743,15 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
     /* too large as asked, and no saver chosen by hand: add savers until it fits (every rank the
      * same: by the least free memory of any rank's GPU) */
     const double free_min = -max_over_ranks(comm, -(fst ? 0 : free_b));
+    double leanest = 0; /* > 0: even every saver leaves this peak (the refusal says so) */
     if (!fst && plan.peak_bytes > free_min && !lean_set) {
       ffdp_reg_options o = opt;
       ffdp_plan p;
       int step = -1;
       const double need = plan.peak_bytes;
-      if (!ffdp_reg_plan_fit(fdim, fw, mdim, mw, &o, gpus ? gpus : ffdp_comm_size(comm), free_min, &p, &step, NULL) &&
-          step > 0) {
+      const ffdp_status fit = ffdp_reg_plan_fit(fdim, fw, mdim, mw, &o, gpus ? gpus : ffdp_comm_size(comm), free_min, &p,
+                                                &step, NULL);
+      if (!fit && step > 0) {
         opt = o, plan = p;
         half = 1, img16 = step >= 2, bf16 = step >= 3;
         char sv[96];
@@ -758,16 +760,22 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
                   "ffdp register: note: as asked the registration needs %.2f GB per GPU but %.2f GB are free: running "
                   "with %s (%.2f GB; accuracy: bench/accuracy.md); give any of these options to choose yourself\n",
                   need / 1e9, free_min / 1e9, saver_options(sv, sizeof sv, half, img16, bf16), plan.peak_bytes / 1e9);
+      } else if (!fit && step < 0) {
+        leanest = p.peak_bytes;
       }
     }
     if (!fst && plan.peak_bytes > free_b) {
       cli_print_plan(stderr, &plan, free_b, total_b, gpu_mem);
+      char lean[160] = "try --state-precision bf16, --state-resolution half, --image-precision u16,";
+      if (leanest > 0)
+        snprintf(lean, sizeof lean,
+                 "even with --state-resolution half --image-precision u16 --state-precision bf16 it needs %.2f GB; try",
+                 leanest / 1e9);
       fst = ffdp_fail(&err, FFDP_ERR_NOMEM,
-                      "the registration needs %.2f GB on %s GPU but %.2f GB are free%s (table above); try "
-                      "--state-precision bf16, --state-resolution half, --image-precision u16, a coarser finest level, more GPUs "
-                      "or --device cpu",
+                      "the registration needs %.2f GB on %s GPU but %.2f GB are free%s (table above); %s a coarser "
+                      "finest level, more GPUs or --device cpu",
                       plan.peak_bytes / 1e9, plan.gpus > 1 ? "each" : "the", free_b / 1e9,
-                      gpu_mem > 0 && free_b == gpu_mem ? " under --gpu-memory" : "");
+                      gpu_mem > 0 && free_b == gpu_mem ? " under --gpu-memory" : "", lean);
     }
     if (ffdp_comm_agree(comm, fst, &err)) return done(cli_error(&err), fm, mm); /* every rank stops, none waits */
   }
