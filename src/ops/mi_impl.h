@@ -33,6 +33,25 @@ static inline int FN(mi_window)(ffdp_parzen_kind kind, int B, double eta, double
   return kind == FFDP_PARZEN_BSPLINE ? ffdp_parzen_bspline4(eta, w, dw) : ffdp_parzen(kind, B, eta, w, dw);
 }
 
+/* One plane's voxels into its histogram h; nt: the window's taps, a constant at each call of the
+ * B-spline (4: the loops unroll). A zero weight adds +0, which leaves a bin unchanged (bins are
+ * sums of non-negative products from +0, never -0), so no test on it is needed: the same bits. */
+static inline __attribute__((always_inline)) void FN(mi_hist_row)(ffdp_parzen_kind kind, int B, int nt,
+                                                                 const FN(mi_axis_t) *af, const FN(mi_axis_t) *am,
+                                                                 const REAL *F, const REAL *M, const uint8_t *mask,
+                                                                 int64_t k0, int64_t k1, double *h) {
+  for (int64_t k = k0; k < k1; k++) {
+    if (mask && !mask[k]) continue;
+    double de, wf[FFDP_PARZEN_MAX], wm[FFDP_PARZEN_MAX], dw[FFDP_PARZEN_MAX];
+    const int jf = FN(mi_window)(kind, B, FN(mi_eta)(af, F[k], &de), wf, dw);
+    const int jm = FN(mi_window)(kind, B, FN(mi_eta)(am, M[k], &de), wm, dw);
+    for (int a = 0; a < nt; a++) {
+      double *row = h + (int64_t)(jf + a) * B + jm;
+      for (int b = 0; b < nt; b++) row[b] += wf[a] * wm[b];
+    }
+  }
+}
+
 void FN(ffdp_mi_hist_planes)(const ffdp_mi_params *p, const ffdp_slab *s, const REAL *F, const REAL *M,
                              const uint8_t *mask, double *part) {
   const int B = p->bins;
@@ -44,18 +63,8 @@ void FN(ffdp_mi_hist_planes)(const ffdp_mi_params *p, const ffdp_slab *s, const 
   for (int64_t z = s->z0; z < s->z1; z++) {
     double *h = part + (z - s->z0) * B * B;
     const int64_t base = (z - s->zlo) * P;
-    for (int64_t k = base; k < base + P; k++) {
-      if (mask && !mask[k]) continue;
-      double de, wf[FFDP_PARZEN_MAX], wm[FFDP_PARZEN_MAX], dw[FFDP_PARZEN_MAX];
-      int jf = FN(mi_window)(kind, B, FN(mi_eta)(&af, F[k], &de), wf, dw);
-      int jm = FN(mi_window)(kind, B, FN(mi_eta)(&am, M[k], &de), wm, dw);
-      int nf = ffdp_parzen_taps(kind), nm = nf;
-      for (int a = 0; a < nf; a++) {
-        if (wf[a] == 0) continue;
-        double *row = h + (int64_t)(jf + a) * B + jm;
-        for (int b = 0; b < nm; b++) row[b] += wf[a] * wm[b];
-      }
-    }
+    if (kind == FFDP_PARZEN_BSPLINE) FN(mi_hist_row)(FFDP_PARZEN_BSPLINE, B, 4, &af, &am, F, M, mask, base, base + P, h);
+    else FN(mi_hist_row)(kind, B, ffdp_parzen_taps(kind), &af, &am, F, M, mask, base, base + P, h);
   }
 }
 
@@ -94,6 +103,33 @@ double FN(ffdp_mi_table)(const ffdp_mi_params *p, const double *hist, double *ta
   return mi;
 }
 
+/* One plane's gradient (nt as in mi_hist_row). The weighted sum starts at +0 and a zero weight
+ * adds a zero, which leaves a sum that is never -0 unchanged: no test on it, the same bits. */
+static inline __attribute__((always_inline)) void FN(mi_grad_row)(ffdp_parzen_kind kind, int B, int nt,
+                                                                 const FN(mi_axis_t) *af, const FN(mi_axis_t) *am,
+                                                                 const REAL *F, const REAL *M, const uint8_t *mask,
+                                                                 const double *table, double norm, int64_t k0,
+                                                                 int64_t k1, REAL *gM) {
+  for (int64_t k = k0; k < k1; k++) {
+    if (mask && !mask[k]) {
+      gM[k] = 0;
+      continue;
+    }
+    double def, dem, wf[FFDP_PARZEN_MAX], dwf[FFDP_PARZEN_MAX], wm[FFDP_PARZEN_MAX], dwm[FFDP_PARZEN_MAX];
+    const int jf = FN(mi_window)(kind, B, FN(mi_eta)(af, F[k], &def), wf, dwf);
+    const int jm = FN(mi_window)(kind, B, FN(mi_eta)(am, M[k], &dem), wm, dwm);
+    double g = 0;
+    if (dem != 0)
+      for (int a = 0; a < nt; a++) {
+        const double *row = table + (int64_t)(jf + a) * B + jm;
+        double sa = 0;
+        for (int b = 0; b < nt; b++) sa += row[b] * dwm[b];
+        g += wf[a] * sa;
+      }
+    gM[k] = (REAL)(-norm * g * dem);
+  }
+}
+
 void FN(ffdp_mi_grad)(const ffdp_mi_params *p, const ffdp_slab *s, const REAL *F, const REAL *M,
                       const uint8_t *mask, const double *table, double norm, REAL *gM) {
   const int B = p->bins;
@@ -103,25 +139,9 @@ void FN(ffdp_mi_grad)(const ffdp_mi_params *p, const ffdp_slab *s, const REAL *F
 #pragma omp parallel for schedule(static)
   for (int64_t z = s->z0; z < s->z1; z++) {
     const int64_t base = (z - s->zlo) * P;
-    for (int64_t k = base; k < base + P; k++) {
-      if (mask && !mask[k]) {
-        gM[k] = 0;
-        continue;
-      }
-      double def, dem, wf[FFDP_PARZEN_MAX], dwf[FFDP_PARZEN_MAX], wm[FFDP_PARZEN_MAX], dwm[FFDP_PARZEN_MAX];
-      int jf = FN(mi_window)(kind, B, FN(mi_eta)(&af, F[k], &def), wf, dwf);
-      int jm = FN(mi_window)(kind, B, FN(mi_eta)(&am, M[k], &dem), wm, dwm);
-      int nt = ffdp_parzen_taps(kind);
-      double g = 0;
-      if (dem != 0)
-        for (int a = 0; a < nt; a++) {
-          if (wf[a] == 0) continue;
-          const double *row = table + (int64_t)(jf + a) * B + jm;
-          double sa = 0;
-          for (int b = 0; b < nt; b++) sa += row[b] * dwm[b];
-          g += wf[a] * sa;
-        }
-      gM[k] = (REAL)(-norm * g * dem);
-    }
+    if (kind == FFDP_PARZEN_BSPLINE)
+      FN(mi_grad_row)(FFDP_PARZEN_BSPLINE, B, 4, &af, &am, F, M, mask, table, norm, base, base + P, gM);
+    else
+      FN(mi_grad_row)(kind, B, ffdp_parzen_taps(kind), &af, &am, F, M, mask, table, norm, base, base + P, gM);
   }
 }
