@@ -343,11 +343,16 @@ static void launch_hist(const ffdp_mi_params *p, const ffdp_slab *s, const float
   if (n <= 0) return;
   const MiArgs a = args_of(p);
   const char *he = getenv("FFDP_MI_HIST");  // "groups": one copy per block at any bin count (the bench's A/B)
-  if (p->bins <= kLaneBins && !(he && !strcmp(he, "groups"))) {
-    /* one 1024-thread block per SM (the 32 copies take up to 200 KB); chunks of at most
-     * kLaneV voxels per thread between flushes, spread over every block */
-    int dev = 0, sms = 132;
-    if (cudaGetDevice(&dev) == cudaSuccess) cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+  /* the 32 copies need up to 205 KB of shared memory per block: GPUs that offer less (sm_86/89:
+   * 99 KB) keep the one-copy kernel */
+  int dev = 0, sms = 132, smem_max = 0;
+  if (cudaGetDevice(&dev) == cudaSuccess) {
+    cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+    cudaDeviceGetAttribute(&smem_max, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
+  }
+  if (p->bins <= kLaneBins && BB * 8 + 32 * BB * 4 <= smem_max && !(he && !strcmp(he, "groups"))) {
+    /* one 1024-thread block per SM; chunks of at most kLaneV voxels per thread between
+     * flushes, spread over every block */
     long long chunk = (n + sms - 1) / sms;
     chunk = (chunk + kLaneThreads - 1) / kLaneThreads * kLaneThreads;
     if (chunk > (long long)kLaneThreads * kLaneV) chunk = (long long)kLaneThreads * kLaneV;
