@@ -350,21 +350,21 @@ static void launch_hist(const ffdp_mi_params *p, const ffdp_slab *s, const float
     cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
     cudaDeviceGetAttribute(&smem_max, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
   }
-  if (p->bins <= kLaneBins && BB * 8 + 32 * BB * 4 <= smem_max && !(he && !strcmp(he, "groups"))) {
+  const int lane_smem = BB * 8 + 32 * BB * 4;  // the 64-bit bins, then the 32 copies
+  if (p->bins <= kLaneBins && lane_smem <= smem_max && !(he && !strcmp(he, "groups"))) {
     /* one 1024-thread block per SM; chunks of at most kLaneV voxels per thread between
      * flushes, spread over every block */
     long long chunk = (n + sms - 1) / sms;
     chunk = (chunk + kLaneThreads - 1) / kLaneThreads * kLaneThreads;
     if (chunk > (long long)kLaneThreads * kLaneV) chunk = (long long)kLaneThreads * kLaneV;
     const int blocks = (int)((n + chunk - 1) / chunk < sms ? (n + chunk - 1) / chunk : sms);
-    const int smem = BB * 8 + 32 * BB * 4;
     if (p->kind == FFDP_PARZEN_BSPLINE) {
-      cudaFuncSetAttribute(mi_hist_lanes_kernel<4>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
-      mi_hist_lanes_kernel<4><<<blocks, kLaneThreads, smem, st>>>(a, n, chunk, F + off, M + off,
+      cudaFuncSetAttribute(mi_hist_lanes_kernel<4>, cudaFuncAttributeMaxDynamicSharedMemorySize, lane_smem);
+      mi_hist_lanes_kernel<4><<<blocks, kLaneThreads, lane_smem, st>>>(a, n, chunk, F + off, M + off,
                                                                    mask ? mask + off : nullptr, hist);
     } else {
-      cudaFuncSetAttribute(mi_hist_lanes_kernel<6>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
-      mi_hist_lanes_kernel<6><<<blocks, kLaneThreads, smem, st>>>(a, n, chunk, F + off, M + off,
+      cudaFuncSetAttribute(mi_hist_lanes_kernel<6>, cudaFuncAttributeMaxDynamicSharedMemorySize, lane_smem);
+      mi_hist_lanes_kernel<6><<<blocks, kLaneThreads, lane_smem, st>>>(a, n, chunk, F + off, M + off,
                                                                    mask ? mask + off : nullptr, hist);
     }
     return;
