@@ -408,16 +408,19 @@ int main(int argc, char **argv) {
     CK(cudaMemcpy(dFb, Fb.data(), n * 4, cudaMemcpyHostToDevice));
     CK(cudaMemcpy(dMb, Mb.data(), n * 4, cudaMemcpyHostToDevice));
     mi_row("mi 32 bspline, 50 % background", FFDP_PARZEN_BSPLINE, Fb.data(), Mb.data(), dFb, dMb);
-    // the lane-private histogram (default up to 40 bins) against the shared bins with warp
-    // groups (FFDP_MI_HIST=groups): the same integers, so the same histogram, loss and gradient
-    auto mi_ab = [&](const char *name, ffdp_parzen_kind kind, const float *gF, const float *gM) {
+    // the default against an alternative chosen by an environment variable: the lane-private
+    // histogram (default up to 40 bins) against the shared bins with warp groups
+    // (FFDP_MI_HIST=groups), four voxels per thread and step against one (FFDP_MI_UNROLL=1).
+    // The same integers, so the same histogram, loss and gradient
+    auto mi_ab = [&](const char *name, const char *var, const char *val, ffdp_parzen_kind kind, const float *gF,
+                     const float *gM) {
       ffdp_mi_params mp = {32, kind, 0.0, 1.0, 0.0, 1.0};
       std::vector<float> a(n);
       double la, lb, ha[32 * 32], hb[32 * 32];
       CK(ffdp_cuda_mi(&mp, &s, gF, gM, NULL, dout, &la, 0));
       CK(ffdp_cuda_mi_hist(&mp, &s, gF, gM, NULL, ha, 0));
       CK(cudaMemcpy(a.data(), dout, n * 4, cudaMemcpyDeviceToHost));
-      setenv("FFDP_MI_HIST", "groups", 1);
+      setenv(var, val, 1);
       poison(dout, n);
       CK(ffdp_cuda_mi(&mp, &s, gF, gM, NULL, dout, &lb, 0));
       CK(ffdp_cuda_mi_hist(&mp, &s, gF, gM, NULL, hb, 0));
@@ -427,12 +430,20 @@ int main(int argc, char **argv) {
       for (long long i = 0; i < n; i++) diff += memcmp(&a[i], &got[i], 4) != 0;
       pool_high_and_reset();
       float t = median_ms([&] { ffdp_cuda_mi(&mp, &s, gF, gM, NULL, dout, &lb, 0); });
-      unsetenv("FFDP_MI_HIST");
+      unsetenv(var);
       rows.push_back({name, 20, t, diff, pool_high_and_reset() / 1e6});
     };
-    mi_ab("mi 32 bspline, warp-group histogram (FFDP_MI_HIST=groups; vs lanes: values differing)", FFDP_PARZEN_BSPLINE, dF, dM);
-    mi_ab("mi 32 bspline, 50 % background, warp-group histogram (vs lanes: values differing)", FFDP_PARZEN_BSPLINE, dFb, dMb);
-    mi_ab("mi 32 gauss, warp-group histogram (vs lanes: values differing)", FFDP_PARZEN_GAUSS, dF, dM);
+    const char *H = "FFDP_MI_HIST", *U = "FFDP_MI_UNROLL";
+    mi_ab("mi 32 bspline, warp-group histogram (FFDP_MI_HIST=groups; vs lanes: values differing)", H, "groups",
+          FFDP_PARZEN_BSPLINE, dF, dM);
+    mi_ab("mi 32 bspline, 50 % background, warp-group histogram (vs lanes: values differing)", H, "groups",
+          FFDP_PARZEN_BSPLINE, dFb, dMb);
+    mi_ab("mi 32 gauss, warp-group histogram (vs lanes: values differing)", H, "groups", FFDP_PARZEN_GAUSS, dF, dM);
+    mi_ab("mi 32 bspline, one voxel per thread (FFDP_MI_UNROLL=1; values differing)", U, "1", FFDP_PARZEN_BSPLINE, dF,
+          dM);
+    mi_ab("mi 32 bspline, 50 % background, one voxel per thread (values differing)", U, "1", FFDP_PARZEN_BSPLINE, dFb,
+          dMb);
+    mi_ab("mi 32 gauss, one voxel per thread (values differing)", U, "1", FFDP_PARZEN_GAUSS, dF, dM);
     CK(cudaFree(dFb));
     CK(cudaFree(dMb));
   }

@@ -168,9 +168,12 @@ __global__ void __launch_bounds__(512, NT == 4 ? 4 : 3) mi_hist_kernel(MiArgs a,
 // The same integer products as mi_hist_kernel, summed in another order: the same histogram.
 // A copy's bin gains at most (32 warps x kLaneV voxels) x 2^20 (a weight product is at most 1)
 // < 2^32 per flush.
+// U voxels per thread and step, their loads issued before any is used: one block of 1024
+// threads per SM keeps only 8 KB of loads in flight with U = 1, a third of what the memory
+// needs to run at full rate (bandwidth x latency / SMs).
 constexpr int kLaneBins = 40, kLaneThreads = 1024, kLaneV = 128;
 
-template <int NT>
+template <int NT, int U>
 __global__ void __launch_bounds__(kLaneThreads, 1)
     mi_hist_lanes_kernel(MiArgs a, long long n, long long chunk, const float *__restrict__ F,
                          const float *__restrict__ M, const uint8_t *__restrict__ mask, unsigned long long *hist) {
@@ -182,16 +185,27 @@ __global__ void __launch_bounds__(kLaneThreads, 1)
   __syncthreads();
   for (long long c0 = (long long)blockIdx.x * chunk; c0 < n; c0 += (long long)gridDim.x * chunk) {
     const long long c1 = c0 + chunk < n ? c0 + chunk : n;
-    for (long long i = c0 + threadIdx.x; i < c1; i += blockDim.x) {
-      if (mask && !mask[i]) continue;
-      float de, wf[NT], wm[NT], dw[NT];
-      const int jf = parzen<NT>(mi_eta(a, F[i], a.fmin, a.fscale, &de), wf, dw);
-      const int jm = parzen<NT>(mi_eta(a, M[i], a.mmin, a.mscale, &de), wm, dw);
-      unsigned *hb = h32 + 32 * (jf * a.bins + jm) + lane;
+    for (long long b = c0 + threadIdx.x; b < c1; b += U * kLaneThreads) {
+      float fv[U], mv[U];
+      bool on[U];
 #pragma unroll
-      for (int p = 0; p < NT; p++)
+      for (int u = 0; u < U; u++) {
+        const long long i = b + u * kLaneThreads;
+        const bool in = i < c1;
+        fv[u] = in ? F[i] : 0.f, mv[u] = in ? M[i] : 0.f, on[u] = in && (!mask || mask[i]);
+      }
 #pragma unroll
-        for (int q = 0; q < NT; q++) atomicAdd(hb + 32 * (p * a.bins + q), fixed_of(wf[p], wm[q] * 1048576.f));
+      for (int u = 0; u < U; u++) {
+        if (!on[u]) continue;
+        float de, wf[NT], wm[NT], dw[NT];
+        const int jf = parzen<NT>(mi_eta(a, fv[u], a.fmin, a.fscale, &de), wf, dw);
+        const int jm = parzen<NT>(mi_eta(a, mv[u], a.mmin, a.mscale, &de), wm, dw);
+        unsigned *hb = h32 + 32 * (jf * a.bins + jm) + lane;
+#pragma unroll
+        for (int p = 0; p < NT; p++)
+#pragma unroll
+          for (int q = 0; q < NT; q++) atomicAdd(hb + 32 * (p * a.bins + q), fixed_of(wf[p], wm[q] * 1048576.f));
+      }
     }
     __syncthreads();
     // a warp per bin: lane l reads copy l (one bank each), the 32 copies summed in 64 bits
@@ -266,10 +280,36 @@ __global__ void __launch_bounds__(1024) mi_table_kernel(int B, const unsigned lo
   if (tid == 0) stats[0] = acc, stats[1] = n;
 }
 
-// Gradient pass. The B-spline's sixteen table entries per voxel come as four float4 rows:
-// entry (i, j) of the table holds T[i][j .. j+3], so each row is one 16-byte shared load
-// (random lookups from the 4-byte form cost ~3.5 bank wavefronts each, 14 per voxel).
+// Gradient pass, one voxel: the Parzen weights of both values and the table rows they select.
+// The B-spline's sixteen table entries per voxel come as four float4 rows: entry (i, j) of
+// the table holds T[i][j .. j+3], so each row is one 16-byte shared load (random lookups from
+// the 4-byte form cost ~3.5 bank wavefronts each, 14 per voxel).
 template <int NT>
+__device__ __forceinline__ float mi_grad_one(const MiArgs &a, float f, float m, const float4 *t4, float norm) {
+  float def, dem, wf[NT], dwf[NT], wm[NT], dwm[NT];
+  const int jf = parzen<NT>(mi_eta(a, f, a.fmin, a.fscale, &def), wf, dwf);
+  const int jm = parzen<NT>(mi_eta(a, m, a.mmin, a.mscale, &dem), wm, dwm);
+  float acc = 0.f;
+  if (dem != 0.f) {
+#pragma unroll
+    for (int p = 0; p < NT; p++) {
+      float sa;
+      if (NT == 4) {
+        const float4 r = t4[(jf + p) * a.bins + jm];
+        sa = r.x * dwm[0] + r.y * dwm[1] + r.z * dwm[2] + r.w * dwm[3];
+      } else {  // six taps: the first four from the row's float4, two from the next
+        const float4 r = t4[(jf + p) * a.bins + jm], r2 = t4[(jf + p) * a.bins + jm + 4];
+        sa = r.x * dwm[0] + r.y * dwm[1] + r.z * dwm[2] + r.w * dwm[3] + r2.x * dwm[4] + r2.y * dwm[5];
+      }
+      acc += wf[p] * sa;
+    }
+  }
+  return -norm * acc * dem;
+}
+
+// U voxels per thread and step, loaded before any is used (as the histogram); a block per
+// resident slot, so the table is copied to shared memory once per slot rather than per 256 voxels
+template <int NT, int U>
 __global__ void mi_grad_kernel(MiArgs a, long long n, const float *__restrict__ F, const float *__restrict__ M,
                                const uint8_t *__restrict__ mask, const float4 *__restrict__ table,
                                const double *__restrict__ stats, float *__restrict__ g) {
@@ -278,31 +318,30 @@ __global__ void mi_grad_kernel(MiArgs a, long long n, const float *__restrict__ 
   for (int k = threadIdx.x; k < BB; k += blockDim.x) t4[k] = table[k];
   const float norm = stats[1] > 0.0 ? (float)(1.0 / stats[1]) : 0.f;
   __syncthreads();
-  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
-    if (mask && !mask[i]) {
-      g[i] = 0.f;
-      continue;
-    }
-    float def, dem, wf[NT], dwf[NT], wm[NT], dwm[NT];
-    int jf = parzen<NT>(mi_eta(a, F[i], a.fmin, a.fscale, &def), wf, dwf);
-    int jm = parzen<NT>(mi_eta(a, M[i], a.mmin, a.mscale, &dem), wm, dwm);
-    float acc = 0.f;
-    if (dem != 0.f) {
+  const long long step = (long long)gridDim.x * blockDim.x * U;
+  for (long long b = blockIdx.x * (long long)blockDim.x * U + threadIdx.x; b < n; b += step) {
+    float fv[U], mv[U];
+    bool on[U];
 #pragma unroll
-      for (int p = 0; p < NT; p++) {
-        float sa;
-        if (NT == 4) {
-          const float4 r = t4[(jf + p) * a.bins + jm];
-          sa = r.x * dwm[0] + r.y * dwm[1] + r.z * dwm[2] + r.w * dwm[3];
-        } else {  // six taps: the first four from the row's float4, two from the next
-          const float4 r = t4[(jf + p) * a.bins + jm], r2 = t4[(jf + p) * a.bins + jm + 4];
-          sa = r.x * dwm[0] + r.y * dwm[1] + r.z * dwm[2] + r.w * dwm[3] + r2.x * dwm[4] + r2.y * dwm[5];
-        }
-        acc += wf[p] * sa;
-      }
+    for (int u = 0; u < U; u++) {
+      const long long i = b + u * (long long)blockDim.x;
+      const bool in = i < n;
+      fv[u] = in ? F[i] : 0.f, mv[u] = in ? M[i] : 0.f, on[u] = in && (!mask || mask[i]);
     }
-    g[i] = -norm * acc * dem;
+#pragma unroll
+    for (int u = 0; u < U; u++) {
+      const long long i = b + u * (long long)blockDim.x;
+      if (i < n) g[i] = on[u] ? mi_grad_one<NT>(a, fv[u], mv[u], t4, norm) : 0.f;
+    }
   }
+}
+
+
+// FFDP_MI_UNROLL=1: one voxel per thread and step, the former grids (the bench's A/B)
+constexpr int kUnroll = 4;
+bool mi_unroll1() {
+  const char *e = getenv("FFDP_MI_UNROLL");
+  return e && !strcmp(e, "1");
 }
 
 MiArgs args_of(const ffdp_mi_params *p) {
@@ -358,15 +397,11 @@ static void launch_hist(const ffdp_mi_params *p, const ffdp_slab *s, const float
     chunk = (chunk + kLaneThreads - 1) / kLaneThreads * kLaneThreads;
     if (chunk > (long long)kLaneThreads * kLaneV) chunk = (long long)kLaneThreads * kLaneV;
     const int blocks = (int)((n + chunk - 1) / chunk < sms ? (n + chunk - 1) / chunk : sms);
-    if (p->kind == FFDP_PARZEN_BSPLINE) {
-      cudaFuncSetAttribute(mi_hist_lanes_kernel<4>, cudaFuncAttributeMaxDynamicSharedMemorySize, lane_smem);
-      mi_hist_lanes_kernel<4><<<blocks, kLaneThreads, lane_smem, st>>>(a, n, chunk, F + off, M + off,
-                                                                   mask ? mask + off : nullptr, hist);
-    } else {
-      cudaFuncSetAttribute(mi_hist_lanes_kernel<6>, cudaFuncAttributeMaxDynamicSharedMemorySize, lane_smem);
-      mi_hist_lanes_kernel<6><<<blocks, kLaneThreads, lane_smem, st>>>(a, n, chunk, F + off, M + off,
-                                                                   mask ? mask + off : nullptr, hist);
-    }
+    const bool u1 = mi_unroll1();
+    auto kern = p->kind == FFDP_PARZEN_BSPLINE ? (u1 ? mi_hist_lanes_kernel<4, 1> : mi_hist_lanes_kernel<4, kUnroll>)
+                                               : (u1 ? mi_hist_lanes_kernel<6, 1> : mi_hist_lanes_kernel<6, kUnroll>);
+    cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, lane_smem);
+    kern<<<blocks, kLaneThreads, lane_smem, st>>>(a, n, chunk, F + off, M + off, mask ? mask + off : nullptr, hist);
     return;
   }
   const int blocks = blocks_for(n, kChunk, 132 * (p->kind == FFDP_PARZEN_BSPLINE ? 4 : 3));
@@ -385,17 +420,19 @@ static int table_grad_loss(const ffdp_mi_params *p, const ffdp_slab *s, const fl
   mi_table_kernel<<<1, 1024, 0, st>>>(p->bins, m.hist, m.table, m.stats);
   if (gM && n > 0) {
     const MiArgs a = args_of(p);
-    const int blocks = blocks_for(n, 256, 132 * 16);
     const int smem = BB * (int)sizeof(float4);  // 64 KB at 64 bins
-    if (p->kind == FFDP_PARZEN_BSPLINE) {
-      cudaFuncSetAttribute(mi_grad_kernel<4>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
-      mi_grad_kernel<4><<<blocks, 256, smem, st>>>(a, n, F + off, M + off, mask ? mask + off : nullptr, m.table, m.stats,
-                                                   gM + off);
-    } else {
-      cudaFuncSetAttribute(mi_grad_kernel<6>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
-      mi_grad_kernel<6><<<blocks, 256, smem, st>>>(a, n, F + off, M + off, mask ? mask + off : nullptr, m.table, m.stats,
-                                                   gM + off);
+    const bool u1 = mi_unroll1();
+    auto kern = p->kind == FFDP_PARZEN_BSPLINE ? (u1 ? mi_grad_kernel<4, 1> : mi_grad_kernel<4, kUnroll>)
+                                               : (u1 ? mi_grad_kernel<6, 1> : mi_grad_kernel<6, kUnroll>);
+    cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+    int blocks = blocks_for(n, 256, 132 * 16);  // U = 1: the former grid
+    if (!u1) {  // one block per resident slot (each copies the table once)
+      int dev = 0, sms = 132, per_sm = 0;
+      if (cudaGetDevice(&dev) == cudaSuccess) cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+      if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kern, 256, smem) != cudaSuccess || per_sm < 1) per_sm = 1;
+      blocks = blocks_for(n, 256 * kUnroll, sms * per_sm);
     }
+    kern<<<blocks, 256, smem, st>>>(a, n, F + off, M + off, mask ? mask + off : nullptr, m.table, m.stats, gM + off);
   }
   double mi = 0.0;
   cudaMemcpyAsync(&mi, m.stats, sizeof(double), cudaMemcpyDeviceToHost, st);
