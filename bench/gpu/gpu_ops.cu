@@ -158,6 +158,18 @@ int main(int argc, char **argv) {
   pool_high_and_reset();
   float t_fwd = median_ms([&] { ffdp_cuda_sample_fwd(&w, &s, du, &s, dM, 1, dout, 0); });
   rows.push_back({"sample fwd (affine+u)", 20, t_fwd, e_fwd, pool_high_and_reset() / 1e6});
+  {  // the displacement of the next step loaded ahead (FFDP_SAMPLE_PF=1): the same values
+    std::vector<float> a(got);
+    setenv("FFDP_SAMPLE_PF", "1", 1);
+    poison(dout, n);
+    CK(ffdp_cuda_sample_fwd(&w, &s, du, &s, dM, 1, dout, 0));
+    CK(cudaMemcpy(got.data(), dout, n * 4, cudaMemcpyDeviceToHost));
+    double diff = 0;
+    for (long long i = 0; i < n; i++) diff += memcmp(&a[i], &got[i], 4) != 0;
+    float t = median_ms([&] { ffdp_cuda_sample_fwd(&w, &s, du, &s, dM, 1, dout, 0); });
+    unsetenv("FFDP_SAMPLE_PF");
+    rows.push_back({"sample fwd, u loaded a step ahead (FFDP_SAMPLE_PF=1; vs default: values differing)", 20, t, diff, 0.0});
+  }
   double gB[3][4], *dgB;
   CK(cudaMalloc(&dgB, 12 * sizeof(double)));
   ffdp_sample_bwd_f32(&w, &s, u.data(), &s, M.data(), 1, g.data(), ref.data(), gB, NULL);
@@ -443,7 +455,12 @@ int main(int argc, char **argv) {
           dM);
     mi_ab("mi 32 bspline, 50 % background, one voxel per thread (values differing)", U, "1", FFDP_PARZEN_BSPLINE, dFb,
           dMb);
-    mi_ab("mi 32 gauss, one voxel per thread (values differing)", U, "1", FFDP_PARZEN_GAUSS, dF, dM);
+    mi_ab("mi 32 bspline, two voxels per thread (FFDP_MI_UNROLL=2; values differing)", U, "2", FFDP_PARZEN_BSPLINE, dF,
+          dM);
+    mi_ab("mi 32 bspline, eight voxels per thread (FFDP_MI_UNROLL=8; values differing)", U, "8", FFDP_PARZEN_BSPLINE, dF,
+          dM);
+    mi_ab("mi 32 gauss, four voxels per thread (FFDP_MI_UNROLL=4; values differing)", U, "4", FFDP_PARZEN_GAUSS, dF, dM);
+    mi_ab("mi 32 gauss, two voxels per thread (FFDP_MI_UNROLL=2; values differing)", U, "2", FFDP_PARZEN_GAUSS, dF, dM);
     CK(cudaFree(dFb));
     CK(cudaFree(dMb));
   }

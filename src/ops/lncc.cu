@@ -26,13 +26,10 @@ namespace {
 
 constexpr int TX = 32;
 
-// Plane indices are 32-bit (the host refuses grids of 2^30 planes or more): the per-step plane
-// tests are a third of the kernel's issue (ncu, bench/gpu/NOTES.md run 107), and 64-bit
-// compares and adds cost two instructions each. Only the element offsets are 64-bit.
 struct Geo {
   int nx, ny, nz;
-  int zlo;
-  int z0, z1;  // owned
+  long long zlo;
+  long long z0, z1;  // owned
   int zchunk;
   float eps, norm;
   float w[2 * 4 + 1];  // window taps: a kernel parameter, no copy before each call
@@ -54,9 +51,6 @@ struct Lay {
   static_assert(MW * (MH / BY) <= NT, "one y-filter task per thread at most");
   static_assert(IWP >= IW && MWP - 4 + SPAN <= IWP && TX - 4 + SPAN <= MWP, "row padding");
 };
-
-// i in [lo, hi) for lo < hi, one unsigned compare
-__device__ __forceinline__ bool in(int i, int lo, int hi) { return (unsigned)(i - lo) < (unsigned)(hi - lo); }
 
 // Four outputs of a K-tap filter from SPAN consecutive floats at a 16-byte aligned address.
 template <int R, int SPAN>
@@ -95,8 +89,8 @@ __global__ void __launch_bounds__(TX *TY, MINB)
                *const gx = gp + L::GP;
   const int tid = threadIdx.x;
   const int x0 = blockIdx.x * TX, y0 = blockIdx.y * TY;
-  const int za = g.z0 + (int)blockIdx.z * g.zchunk;
-  const int zb = za + g.zchunk < g.z1 ? za + g.zchunk : g.z1;
+  const long long za = g.z0 + (long long)blockIdx.z * g.zchunk;
+  const long long zb = za + g.zchunk < g.z1 ? za + g.zchunk : g.z1;
   const long long P = (long long)g.nx * g.ny;
   const bool grad = gM != nullptr;
   const float *w = g.w;  // constant-bank operands: no registers
@@ -125,9 +119,9 @@ __global__ void __launch_bounds__(TX *TY, MINB)
   for (int q = 0; q < NG; q++)
 #pragma unroll
     for (int d = 0; d < K; d++) rb[q][d] = 0.f;
-  auto fetch = [&](int t) {
-    const bool tin = in(t, 0, g.nz);
-    const long long b = tin ? (long long)(t - g.zlo) * P : 0;
+  auto fetch = [&](long long t) {
+    const bool tin = t >= 0 && t < g.nz;
+    const long long b = tin ? (t - g.zlo) * P : 0;
 #pragma unroll
     for (int c = 0; c < C; c++) {
       const bool ok = tin && off[c] >= 0;
@@ -135,12 +129,12 @@ __global__ void __launch_bounds__(TX *TY, MINB)
     }
   };
   // RS: plane t - K, which the running sums drop at step t (zero before the first plane added)
-  const int lo_old = za - 2 * R > 0 ? za - 2 * R : 0;
-  auto fetch_old = [&](int t) {
+  const long long sbeg0 = za - 2 * R;
+  auto fetch_old = [&](long long t) {
     if constexpr (RS) {
-      const int u = t - K;
-      const bool tin = in(u, lo_old, g.nz);
-      const long long b = tin ? (long long)(u - g.zlo) * P : 0;
+      const long long u = t - K;
+      const bool tin = u >= sbeg0 && u >= 0 && u < g.nz;
+      const long long b = tin ? (u - g.zlo) * P : 0;
 #pragma unroll
       for (int c = 0; c < C; c++) {
         const bool ok = tin && off[c] >= 0;
@@ -155,22 +149,21 @@ __global__ void __launch_bounds__(TX *TY, MINB)
   const int mx3 = x0 - R + i3;
   const int oi = tid % TX, oj = tid / TX, ox = x0 + oi, oy = y0 + oj;
   const bool ocol = ox < g.nx && oy < g.ny;
-  const int ooff = oy * g.nx + ox;
-  const int s_raw_end = zb + 2 * R, sbeg = za - 2 * R, send = zb + 2 * R + (grad ? 2 : 1);
+  const long long s_raw_end = zb + 2 * R, sbeg = za - 2 * R, send = zb + 2 * R + (grad ? 2 : 1);
   double acc = 0.0;
   fetch(sbeg);
   fetch_old(sbeg);
 
-  for (int s0 = sbeg; s0 < send; s0 += K) {
+  for (long long s0 = sbeg; s0 < send; s0 += K) {
 #pragma unroll
     for (int ph = 0; ph < K; ph++) {
-      const int s = s0 + ph;
+      const long long s = s0 + ph;
       if (s >= send) break;  // uniform over the block
       // ---------------- phase X
       // S5 loads first (their latency hides behind S1 and S3): output plane o = s - 2 - 2R
-      const int q5 = s - 2 - R, o = q5 - R;
-      const bool s5 = grad && in(q5, za - R, zb + R), out = s5 && ocol && in(o, za, zb);
-      const long long ko = out ? (long long)(o - g.zlo) * P + ooff : 0;
+      const long long q5 = s - 2 - R, o = q5 - R;
+      const bool s5 = grad && q5 >= za - R && q5 < zb + R, out = s5 && ocol && o >= za && o < zb;
+      const long long ko = out ? (o - g.zlo) * P + (long long)oy * g.nx + ox : 0;
       const float fo = out ? __ldg(F + ko) : 0.f, mo = out ? __ldg(M + ko) : 0.f;
       // S1: raw plane s into the ring, z-filtered products of plane s - R into zp
       if (s < s_raw_end && RS) {
@@ -212,8 +205,8 @@ __global__ void __launch_bounds__(TX *TY, MINB)
         }
       }
       // S3: y-filter xf into the moments of plane p = s - 1 - R, then cc and the G's
-      const int p = s - 1 - R;
-      const bool s3 = in(p, za - R, zb + R);
+      const long long p = s - 1 - R;
+      const bool s3 = p >= za - R && p < zb + R;
       if (s3 && has3) {
         float m[5][BY];
 #pragma unroll
@@ -229,18 +222,18 @@ __global__ void __launch_bounds__(TX *TY, MINB)
             m[q][r] = sum;
           }
         }
-        const bool pin = in(p, 0, g.nz) && in(mx3, 0, g.nx), own = in(p, za, zb);
+        const bool pin = p >= 0 && p < g.nz && mx3 >= 0 && mx3 < g.nx, own = p >= za && p < zb;
 #pragma unroll
         for (int r = 0; r < BY; r++) {
           const int jr = BY * jq3 + r, my = y0 - R + jr;
           float G2 = 0.f, G4 = 0.f, G5 = 0.f, H2 = 0.f, H4 = 0.f;
-          if (pin && in(my, 0, g.ny)) {
+          if (pin && my >= 0 && my < g.ny) {
             float cov = m[4][r] - m[0][r] * m[1][r], vF = m[2][r] - m[0][r] * m[0][r], vM = m[3][r] - m[1][r] * m[1][r];
             const bool vMpos = vM > 0.f, vFpos = vF > 0.f;
             vF = vFpos ? vF : 0.f;
             vM = vMpos ? vM : 0.f;
             const float inv = 1.f / (vF * vM + g.eps), cc = cov * cov * inv;
-            const float wk = mask ? (float)(mask[(long long)(p - g.zlo) * P + (my * g.nx + mx3)] != 0) : 1.f;
+            const float wk = mask ? (float)(mask[(p - g.zlo) * P + (long long)my * g.nx + mx3] != 0) : 1.f;
             if (own && i3 >= R && i3 < R + TX && jr >= R && jr < R + TY) acc -= (double)(wk * cc);
             const float s_ = g.norm * wk, dcov = -s_ * 2.f * cov * inv, c2 = s_ * cc * inv;  // s cov²/den²
             const float dvM = vMpos ? c2 * vF : 0.f;
@@ -285,7 +278,7 @@ __global__ void __launch_bounds__(TX *TY, MINB)
       __syncthreads();
       // ---------------- phase Y
       // S2: x-filter the z-filtered products of plane s - R (rows of the input apron)
-      if (in(s, za, s_raw_end)) {
+      if (s >= za && s < s_raw_end) {
         constexpr int Q = L::MWP / 4;
         for (int task = tid; task < L::IH * Q; task += NT) {
           const int j = task / Q, k = 4 * (task % Q);
@@ -415,8 +408,7 @@ extern "C" int ffdp_cuda_lncc2(const ffdp_lncc_params *p, const ffdp_slab *s, co
     *loss = 0;
     return 0;
   }
-  if (s->nz >= (1 << 30) || s->nx * s->ny >= (1LL << 31)) return (int)cudaErrorInvalidValue;  // 32-bit plane indices
-  Geo g = {(int)s->nx, (int)s->ny, (int)s->nz, (int)s->zlo, (int)s->z0, (int)s->z1, 0, (float)p->eps, (float)norm, {0}};
+  Geo g = {(int)s->nx, (int)s->ny, (int)s->nz, s->zlo, s->z0, s->z1, 0, (float)p->eps, (float)norm, {0}};
   for (int d = 0; d < p->window; d++) g.w[d] = w[d];
   switch (r) {
   case 1: return launch<1, 14, 2, 1>(g, nzo, F, M, mask, gM, gF, loss, st);

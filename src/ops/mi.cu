@@ -337,11 +337,29 @@ __global__ void mi_grad_kernel(MiArgs a, long long n, const float *__restrict__ 
 }
 
 
-// FFDP_MI_UNROLL=1: one voxel per thread and step, the former grids (the bench's A/B)
-constexpr int kUnroll = 4;
-bool mi_unroll1() {
+// Voxels per thread and step: 4 for the B-spline (H100 256^3: 0.256 -> 0.225 ms), 1 for the
+// Gaussian, whose six exponentials per value already keep the issue slots busy (0.835 ms with 1,
+// 0.906 with 4). FFDP_MI_UNROLL=1|2|4|8 overrides (the bench's A/B); 1 also restores the
+// former grid of the gradient pass.
+int mi_unroll(int taps) {
   const char *e = getenv("FFDP_MI_UNROLL");
-  return e && !strcmp(e, "1");
+  const int u = e ? atoi(e) : 0;
+  return u == 1 || u == 2 || u == 4 || u == 8 ? u : taps == 4 ? 4 : 1;
+}
+
+template <int NT>
+void (*hist_lanes_for(int u))(MiArgs, long long, long long, const float *, const float *, const uint8_t *,
+                              unsigned long long *) {
+  return u == 8 ? mi_hist_lanes_kernel<NT, 8>
+       : u == 4 ? mi_hist_lanes_kernel<NT, 4>
+       : u == 2 ? mi_hist_lanes_kernel<NT, 2>
+                : mi_hist_lanes_kernel<NT, 1>;
+}
+
+template <int NT>
+void (*grad_for(int u))(MiArgs, long long, const float *, const float *, const uint8_t *, const float4 *,
+                        const double *, float *) {
+  return u == 8 ? mi_grad_kernel<NT, 8> : u == 4 ? mi_grad_kernel<NT, 4> : u == 2 ? mi_grad_kernel<NT, 2> : mi_grad_kernel<NT, 1>;
 }
 
 MiArgs args_of(const ffdp_mi_params *p) {
@@ -397,9 +415,8 @@ static void launch_hist(const ffdp_mi_params *p, const ffdp_slab *s, const float
     chunk = (chunk + kLaneThreads - 1) / kLaneThreads * kLaneThreads;
     if (chunk > (long long)kLaneThreads * kLaneV) chunk = (long long)kLaneThreads * kLaneV;
     const int blocks = (int)((n + chunk - 1) / chunk < sms ? (n + chunk - 1) / chunk : sms);
-    const bool u1 = mi_unroll1();
-    auto kern = p->kind == FFDP_PARZEN_BSPLINE ? (u1 ? mi_hist_lanes_kernel<4, 1> : mi_hist_lanes_kernel<4, kUnroll>)
-                                               : (u1 ? mi_hist_lanes_kernel<6, 1> : mi_hist_lanes_kernel<6, kUnroll>);
+    const bool bs = p->kind == FFDP_PARZEN_BSPLINE;
+    auto kern = bs ? hist_lanes_for<4>(mi_unroll(4)) : hist_lanes_for<6>(mi_unroll(6));
     cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, lane_smem);
     kern<<<blocks, kLaneThreads, lane_smem, st>>>(a, n, chunk, F + off, M + off, mask ? mask + off : nullptr, hist);
     return;
@@ -421,16 +438,16 @@ static int table_grad_loss(const ffdp_mi_params *p, const ffdp_slab *s, const fl
   if (gM && n > 0) {
     const MiArgs a = args_of(p);
     const int smem = BB * (int)sizeof(float4);  // 64 KB at 64 bins
-    const bool u1 = mi_unroll1();
-    auto kern = p->kind == FFDP_PARZEN_BSPLINE ? (u1 ? mi_grad_kernel<4, 1> : mi_grad_kernel<4, kUnroll>)
-                                               : (u1 ? mi_grad_kernel<6, 1> : mi_grad_kernel<6, kUnroll>);
+    const bool bs = p->kind == FFDP_PARZEN_BSPLINE;
+    const int u = mi_unroll(bs ? 4 : 6);
+    auto kern = bs ? grad_for<4>(u) : grad_for<6>(u);
     cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
     int blocks = blocks_for(n, 256, 132 * 16);  // U = 1: the former grid
-    if (!u1) {  // one block per resident slot (each copies the table once)
+    if (u > 1) {  // one block per resident slot (each copies the table once)
       int dev = 0, sms = 132, per_sm = 0;
       if (cudaGetDevice(&dev) == cudaSuccess) cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
       if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kern, 256, smem) != cudaSuccess || per_sm < 1) per_sm = 1;
-      blocks = blocks_for(n, 256 * kUnroll, sms * per_sm);
+      blocks = blocks_for(n, 256 * u, sms * per_sm);
     }
     kern<<<blocks, 256, smem, st>>>(a, n, F + off, M + off, mask ? mask + off : nullptr, m.table, m.stats, gM + off);
   }

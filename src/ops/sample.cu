@@ -2,6 +2,8 @@
 // thread index; each thread reads u once and the 8 moving taps, writes one output. The
 // backward fuses dL/du with the block-level reduction of the affine gradient.
 #include <cuda_runtime.h>
+#include <stdlib.h>
+#include <string.h>
 #include "ops/adam_step.cuh"
 #include "ops/coarse_adam.cuh"
 #include "ops/code16.h"
@@ -153,7 +155,9 @@ constexpr int BX = 32, BY = 4, MAXZB = 16;
 
 // NC <= 3 (images and displacement fields). Two planes per step with all loads issued first
 // was slower (fwd 0.207 -> 0.266 ms at 256^3, H200: more registers, fewer warps in flight).
-template <int NC, typename T = float>
+// PF: the next step's displacement is loaded before this step's taps, so its latency hides
+// behind theirs instead of starting each step (FFDP_SAMPLE_PF=1, the bench's A/B).
+template <int NC, typename T = float, bool PF = false>
 __global__ void sample_fwd_kernel(DevWarp w, Geo g, const float *__restrict__ u, const T *__restrict__ M,
                                   AddLin lin, float *__restrict__ out, ffdp_code16 k16 = ffdp_code16{0.f, 1.f}) {
   const int x = blockIdx.x * BX + threadIdx.x, y = blockIdx.y * BY + threadIdx.y;
@@ -161,10 +165,18 @@ __global__ void sample_fwd_kernel(DevWarp w, Geo g, const float *__restrict__ u,
   // the voxel index steps by whole planes: no 64-bit index product per voxel
   const long long istep = (long long)gridDim.z * g.ny * g.nx;
   long long i = ((g.z0 + blockIdx.z - g.zlo) * g.ny + y) * (long long)g.nx + x;
+  float un[3] = {0.f, 0.f, 0.f};
+  if (PF && u && g.z0 + blockIdx.z < g.z1) un[0] = __ldg(u + 3 * i), un[1] = __ldg(u + 3 * i + 1), un[2] = __ldg(u + 3 * i + 2);
   for (long long z = g.z0 + blockIdx.z; z < g.z1; z += gridDim.z, i += istep) {
     float uu[3], val[3];
     double q[3];
-    if (u) uu[0] = __ldg(u + 3 * i), uu[1] = __ldg(u + 3 * i + 1), uu[2] = __ldg(u + 3 * i + 2);
+    if (PF) {
+      uu[0] = un[0], uu[1] = un[1], uu[2] = un[2];
+      if (u && z + gridDim.z < g.z1)
+        un[0] = __ldg(u + 3 * (i + istep)), un[1] = __ldg(u + 3 * (i + istep) + 1), un[2] = __ldg(u + 3 * (i + istep) + 2);
+    } else if (u) {
+      uu[0] = __ldg(u + 3 * i), uu[1] = __ldg(u + 3 * i + 1), uu[2] = __ldg(u + 3 * i + 2);
+    }
     warp_point(w, x, y, (int)z, u ? uu : nullptr, q);
     lookup<NC>(M, g.mzlo, g.mx, g.my, g.mz, w, q, val, k16);
     if (NC == 3 && lin.on)
@@ -345,6 +357,13 @@ int launch_fwd(const ffdp_warp *w, const ffdp_slab *fs, const float *u, const ff
   const DevWarp d = to_dev(w);
   const Geo g = to_geo(fs, ms);
   const dim3 grid = grid_for(fs), block(BX, BY);
+  const char *pf = getenv("FFDP_SAMPLE_PF");
+  if (pf && !strcmp(pf, "1")) {
+    if (ncomp == 1) sample_fwd_kernel<1, float, true><<<grid, block, 0, st>>>(d, g, u, M, lin, out);
+    if (ncomp == 2) sample_fwd_kernel<2, float, true><<<grid, block, 0, st>>>(d, g, u, M, lin, out);
+    if (ncomp == 3) sample_fwd_kernel<3, float, true><<<grid, block, 0, st>>>(d, g, u, M, lin, out);
+    return (int)cudaGetLastError();
+  }
   if (ncomp == 1) sample_fwd_kernel<1><<<grid, block, 0, st>>>(d, g, u, M, lin, out);
   if (ncomp == 2) sample_fwd_kernel<2><<<grid, block, 0, st>>>(d, g, u, M, lin, out);
   if (ncomp == 3) sample_fwd_kernel<3><<<grid, block, 0, st>>>(d, g, u, M, lin, out);
