@@ -461,6 +461,10 @@ int main(int argc, char **argv) {
           dM);
     mi_ab("mi 32 gauss, four voxels per thread (FFDP_MI_UNROLL=4; values differing)", U, "4", FFDP_PARZEN_GAUSS, dF, dM);
     mi_ab("mi 32 gauss, two voxels per thread (FFDP_MI_UNROLL=2; values differing)", U, "2", FFDP_PARZEN_GAUSS, dF, dM);
+    mi_ab("mi 32 bspline, floor by the conversion unit (FFDP_MI_FLOOR=conv; values differing)", "FFDP_MI_FLOOR", "conv",
+          FFDP_PARZEN_BSPLINE, dF, dM);
+    mi_ab("mi 32 gauss, floor and tap distances by the conversion unit (FFDP_MI_FLOOR=conv; values differing)",
+          "FFDP_MI_FLOOR", "conv", FFDP_PARZEN_GAUSS, dF, dM);
     CK(cudaFree(dFb));
     CK(cudaFree(dMb));
   }

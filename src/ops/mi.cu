@@ -28,6 +28,7 @@ constexpr int kChunk = 4096;          // voxels per block between flushes
 
 struct MiArgs {
   int bins;
+  int conv;  // FFDP_MI_FLOOR=conv: floor and int through the conversion unit (the bench's A/B)
   float fmin, mmin;
   double pad, span, fscale, mscale;  // scale = span / (max - min), divided once on the host
 };
@@ -42,11 +43,27 @@ __device__ inline double mi_eta(const MiArgs &a, float v, float vmin, double sca
   return eta;
 }
 
+// floor(eta) as a double and as an int, for 2 <= eta < 2^31 (eta >= pad >= 2), without the
+// conversion unit, which runs 64-bit conversions at a quarter of the FP64 rate: adding 2^52
+// leaves eta rounded to an integer, which is the low word of the sum, and one compare turns
+// rounding into floor. Exact, so the same values as floor() and (int).
+__device__ __forceinline__ int floor_eta(double eta, bool conv, double *fl) {
+  if (conv) {
+    *fl = floor(eta);
+    return (int)*fl;
+  }
+  const double big = eta + 4503599627370496.0, r = big - 4503599627370496.0;  // 2^52
+  const bool up = r > eta;
+  *fl = up ? r - 1.0 : r;
+  return __double2loint(big) - (int)up;
+}
+
 // Cubic B-spline window (4 taps from floor(eta) - 1) as polynomials in the fraction t of eta:
 // no per-tap distance, sign or branch. dw = d(w)/d(eta). The CPU's ffdp_parzen_bspline4
 // (kernels1d.h) in float.
-__device__ __forceinline__ int bspline4(double eta, float *w, float *dw) {
-  const double fl = floor(eta);
+__device__ __forceinline__ int bspline4(double eta, bool conv, float *w, float *dw) {
+  double fl;
+  const int il = floor_eta(eta, conv, &fl);
   const float t = (float)(eta - fl), s = 1.f - t, t2 = t * t, t3 = t2 * t;
   w[0] = s * s * s * (1.f / 6.f);
   w[1] = fmaf(0.5f, t3, 2.f / 3.f - t2);
@@ -56,17 +73,21 @@ __device__ __forceinline__ int bspline4(double eta, float *w, float *dw) {
   dw[1] = fmaf(1.5f, t2, -2.f * t);
   dw[2] = fmaf(-1.5f, t2, t + 0.5f);
   dw[3] = 0.5f * t2;
-  return (int)fl - 1;
+  return il - 1;
 }
 
-// Normalized truncated Gaussian (6 taps), as kernels1d.c.
-__device__ inline int gauss6(double eta, float *w, float *dw) {
-  const int j0 = (int)floor(eta) - 2;
+// Normalized truncated Gaussian (6 taps), as kernels1d.c. The tap distance (j0 + a) - eta is
+// formed as (fl - eta) + (a - 2): fl - eta is exact (fl <= eta < 2 fl), so the one rounding
+// gives the same double as before without an int-to-double conversion per tap.
+__device__ inline int gauss6(double eta, bool conv, float *w, float *dw) {
+  double fl;
+  const int j0 = floor_eta(eta, conv, &fl) - 2;
+  const double base = fl - eta;
   const float floor_v = expf(-4.5f);
   float sg = 0.f, sdg = 0.f, g[6], dg[6];
 #pragma unroll
   for (int a = 0; a < 6; a++) {
-    float d = (float)((double)(j0 + a) - eta);
+    float d = conv ? (float)((double)(j0 + a) - eta) : (float)(base + (double)(a - 2));
     if (fabsf(d) < 3.f) {
       float e = expf(-0.5f * d * d);
       g[a] = e - floor_v, dg[a] = d * e;
@@ -82,9 +103,9 @@ __device__ inline int gauss6(double eta, float *w, float *dw) {
 
 // NT taps: 4 is the B-spline, 6 the Gaussian (the kind is a template argument through NT).
 template <int NT>
-__device__ __forceinline__ int parzen(double eta, float *w, float *dw) {
-  if (NT == 4) return bspline4(eta, w, dw);
-  return gauss6(eta, w, dw);
+__device__ __forceinline__ int parzen(double eta, bool conv, float *w, float *dw) {
+  if (NT == 4) return bspline4(eta, conv, w, dw);
+  return gauss6(eta, conv, w, dw);
 }
 
 // Fixed point of a weight product a * b, given b2 = b * 2^20 (exact): adding 2^23 in the
@@ -121,8 +142,8 @@ __global__ void __launch_bounds__(512, NT == 4 ? 4 : 3) mi_hist_kernel(MiArgs a,
       float de, wf[NT], wm[NT], dw[NT];
       int jf = 0, jm = 0;
       if (on) {
-        jf = parzen<NT>(mi_eta(a, F[i], a.fmin, a.fscale, &de), wf, dw);
-        jm = parzen<NT>(mi_eta(a, M[i], a.mmin, a.mscale, &de), wm, dw);
+        jf = parzen<NT>(mi_eta(a, F[i], a.fmin, a.fscale, &de), a.conv, wf, dw);
+        jm = parzen<NT>(mi_eta(a, M[i], a.mmin, a.mscale, &de), a.conv, wm, dw);
 #pragma unroll
         for (int q = 0; q < NT; q++) wm[q] *= 1048576.f;  // 2^20: the fixed point's scale
       }
@@ -198,8 +219,8 @@ __global__ void __launch_bounds__(kLaneThreads, 1)
       for (int u = 0; u < U; u++) {
         if (!on[u]) continue;
         float de, wf[NT], wm[NT], dw[NT];
-        const int jf = parzen<NT>(mi_eta(a, fv[u], a.fmin, a.fscale, &de), wf, dw);
-        const int jm = parzen<NT>(mi_eta(a, mv[u], a.mmin, a.mscale, &de), wm, dw);
+        const int jf = parzen<NT>(mi_eta(a, fv[u], a.fmin, a.fscale, &de), a.conv, wf, dw);
+        const int jm = parzen<NT>(mi_eta(a, mv[u], a.mmin, a.mscale, &de), a.conv, wm, dw);
         unsigned *hb = h32 + 32 * (jf * a.bins + jm) + lane;
 #pragma unroll
         for (int p = 0; p < NT; p++)
@@ -287,8 +308,8 @@ __global__ void __launch_bounds__(1024) mi_table_kernel(int B, const unsigned lo
 template <int NT>
 __device__ __forceinline__ float mi_grad_one(const MiArgs &a, float f, float m, const float4 *t4, float norm) {
   float def, dem, wf[NT], dwf[NT], wm[NT], dwm[NT];
-  const int jf = parzen<NT>(mi_eta(a, f, a.fmin, a.fscale, &def), wf, dwf);
-  const int jm = parzen<NT>(mi_eta(a, m, a.mmin, a.mscale, &dem), wm, dwm);
+  const int jf = parzen<NT>(mi_eta(a, f, a.fmin, a.fscale, &def), a.conv, wf, dwf);
+  const int jm = parzen<NT>(mi_eta(a, m, a.mmin, a.mscale, &dem), a.conv, wm, dwm);
   float acc = 0.f;
   if (dem != 0.f) {
 #pragma unroll
@@ -365,6 +386,8 @@ void (*grad_for(int u))(MiArgs, long long, const float *, const float *, const u
 MiArgs args_of(const ffdp_mi_params *p) {
   MiArgs a;
   a.bins = p->bins;
+  const char *fe = getenv("FFDP_MI_FLOOR");
+  a.conv = fe && !strcmp(fe, "conv");
   a.fmin = (float)p->fmin, a.mmin = (float)p->mmin;
   a.pad = p->kind == FFDP_PARZEN_BSPLINE ? 2.0 : 3.0, a.span = p->bins - 1 - 2 * a.pad;
   const float fmax = (float)p->fmax, mmax = (float)p->mmax;
