@@ -158,18 +158,24 @@ int main(int argc, char **argv) {
   pool_high_and_reset();
   float t_fwd = median_ms([&] { ffdp_cuda_sample_fwd(&w, &s, du, &s, dM, 1, dout, 0); });
   rows.push_back({"sample fwd (affine+u)", 20, t_fwd, e_fwd, pool_high_and_reset() / 1e6});
-  {  // the displacement of the next step loaded ahead (FFDP_SAMPLE_PF=1): the same values
-    std::vector<float> a(got);
-    setenv("FFDP_SAMPLE_PF", "1", 1);
-    poison(dout, n);
-    CK(ffdp_cuda_sample_fwd(&w, &s, du, &s, dM, 1, dout, 0));
-    CK(cudaMemcpy(got.data(), dout, n * 4, cudaMemcpyDeviceToHost));
+  // the samplers without the displacement loaded a step ahead (FFDP_SAMPLE_PF=0) against the
+  // default: values differing in `cnt` floats at `dst`, and the time without
+  auto no_pf = [&](const char *name, double bytes, float *dst, long long cnt, auto fn) {
+    std::vector<float> a(cnt), b(cnt);
+    CK(fn());
+    CK(cudaMemcpy(a.data(), dst, cnt * 4, cudaMemcpyDeviceToHost));
+    setenv("FFDP_SAMPLE_PF", "0", 1);
+    poison(dst, cnt);
+    CK(fn());
+    CK(cudaMemcpy(b.data(), dst, cnt * 4, cudaMemcpyDeviceToHost));
     double diff = 0;
-    for (long long i = 0; i < n; i++) diff += memcmp(&a[i], &got[i], 4) != 0;
-    float t = median_ms([&] { ffdp_cuda_sample_fwd(&w, &s, du, &s, dM, 1, dout, 0); });
+    for (long long i = 0; i < cnt; i++) diff += memcmp(&a[i], &b[i], 4) != 0;
+    float t = median_ms([&] { fn(); });
     unsetenv("FFDP_SAMPLE_PF");
-    rows.push_back({"sample fwd, u loaded a step ahead (FFDP_SAMPLE_PF=1; vs default: values differing)", 20, t, diff, 0.0});
-  }
+    rows.push_back({name, bytes, t, diff, 0.0});
+  };
+  no_pf("sample fwd, u not loaded ahead (FFDP_SAMPLE_PF=0; vs default: values differing)", 20, dout, n,
+        [&] { return ffdp_cuda_sample_fwd(&w, &s, du, &s, dM, 1, dout, 0); });
   double gB[3][4], *dgB;
   CK(cudaMalloc(&dgB, 12 * sizeof(double)));
   ffdp_sample_bwd_f32(&w, &s, u.data(), &s, M.data(), 1, g.data(), ref.data(), gB, NULL);
@@ -191,6 +197,10 @@ int main(int argc, char **argv) {
     float t = median_ms([&] { ffdp_cuda_sample_bwd(&w, &s, du, &s, dM, 1, dg, dgu, NULL, 0); });
     rows.push_back({"sample bwd (du only)", 32, t, e, pool_high_and_reset() / 1e6});
   }
+  no_pf("sample bwd (du, dA), u not loaded ahead (values differing)", 32, dgu, 3 * n,
+        [&] { return ffdp_cuda_sample_bwd(&w, &s, du, &s, dM, 1, dg, dgu, dgB, 0); });
+  no_pf("sample bwd (du only), u not loaded ahead (values differing)", 32, dgu, 3 * n,
+        [&] { return ffdp_cuda_sample_bwd(&w, &s, du, &s, dM, 1, dg, dgu, NULL, 0); });
   {  // affine gradient per plane (what ranks fold in plane order), on a slab with halos
     ffdp_slab sl = s;
     sl.z0 = N / 3, sl.z1 = 2 * N / 3, sl.zlo = sl.z0 - 4, sl.zhi = sl.z1 + 4;
@@ -246,6 +256,10 @@ int main(int argc, char **argv) {
     e = rel_err(got.data(), ref.data(), 3 * n);
     t = median_ms([&] { ffdp_cuda_sample_bwd_u16(&w, &s, du, &s, dq, k, dg, dgu, 0); });
     rows.push_back({"sample bwd (du only), image as 16-bit codes (vs CPU)", 30, t, e, pool_high_and_reset() / 1e6});
+    no_pf("sample fwd, 16-bit codes, u not loaded ahead (values differing)", 18, dout, n,
+          [&] { return ffdp_cuda_sample_fwd_u16(&w, &s, du, &s, dq, k, dout, 0); });
+    no_pf("sample bwd (du only), 16-bit codes, u not loaded ahead (values differing)", 30, dgu, 3 * n,
+          [&] { return ffdp_cuda_sample_bwd_u16(&w, &s, du, &s, dq, k, dg, dgu, 0); });
     CK(cudaFree(dq));
   }
 
@@ -262,6 +276,8 @@ int main(int argc, char **argv) {
     pool_high_and_reset();
     float t_cmp = median_ms([&] { ffdp_cuda_compose_fwd(&cw, T, &s, du, &s, du, dgu, 0); });
     rows.push_back({"compose fwd (u∘φ + u)", 36, t_cmp, e_cmp, pool_high_and_reset() / 1e6});
+    no_pf("compose fwd, u not loaded ahead (values differing)", 36, dgu, 3 * n,
+          [&] { return ffdp_cuda_compose_fwd(&cw, T, &s, du, &s, du, dgu, 0); });
   }
 
   // --- MSE
@@ -451,20 +467,16 @@ int main(int argc, char **argv) {
     mi_ab("mi 32 bspline, 50 % background, warp-group histogram (vs lanes: values differing)", H, "groups",
           FFDP_PARZEN_BSPLINE, dFb, dMb);
     mi_ab("mi 32 gauss, warp-group histogram (vs lanes: values differing)", H, "groups", FFDP_PARZEN_GAUSS, dF, dM);
+    const char *T = "FFDP_MI_TABLE";
+    mi_ab("mi 32 bspline, one table in the gradient pass (FFDP_MI_TABLE=one; values differing)", T, "one",
+          FFDP_PARZEN_BSPLINE, dF, dM);
+    mi_ab("mi 32 bspline, 50 % background, one table (values differing)", T, "one", FFDP_PARZEN_BSPLINE, dFb, dMb);
+    mi_ab("mi 32 gauss, one table (values differing)", T, "one", FFDP_PARZEN_GAUSS, dF, dM);
     mi_ab("mi 32 bspline, one voxel per thread (FFDP_MI_UNROLL=1; values differing)", U, "1", FFDP_PARZEN_BSPLINE, dF,
           dM);
-    mi_ab("mi 32 bspline, 50 % background, one voxel per thread (values differing)", U, "1", FFDP_PARZEN_BSPLINE, dFb,
-          dMb);
-    mi_ab("mi 32 bspline, two voxels per thread (FFDP_MI_UNROLL=2; values differing)", U, "2", FFDP_PARZEN_BSPLINE, dF,
-          dM);
-    mi_ab("mi 32 bspline, eight voxels per thread (FFDP_MI_UNROLL=8; values differing)", U, "8", FFDP_PARZEN_BSPLINE, dF,
-          dM);
     mi_ab("mi 32 gauss, four voxels per thread (FFDP_MI_UNROLL=4; values differing)", U, "4", FFDP_PARZEN_GAUSS, dF, dM);
-    mi_ab("mi 32 gauss, two voxels per thread (FFDP_MI_UNROLL=2; values differing)", U, "2", FFDP_PARZEN_GAUSS, dF, dM);
-    mi_ab("mi 32 bspline, floor by the conversion unit (FFDP_MI_FLOOR=conv; values differing)", "FFDP_MI_FLOOR", "conv",
-          FFDP_PARZEN_BSPLINE, dF, dM);
-    mi_ab("mi 32 gauss, floor and tap distances by the conversion unit (FFDP_MI_FLOOR=conv; values differing)",
-          "FFDP_MI_FLOOR", "conv", FFDP_PARZEN_GAUSS, dF, dM);
+    mi_ab("mi 32 gauss, tap distances from int conversions (FFDP_MI_TAPDIST=conv; values differing)", "FFDP_MI_TAPDIST",
+          "conv", FFDP_PARZEN_GAUSS, dF, dM);
     CK(cudaFree(dFb));
     CK(cudaFree(dMb));
   }
