@@ -158,13 +158,13 @@ int main(int argc, char **argv) {
   pool_high_and_reset();
   float t_fwd = median_ms([&] { ffdp_cuda_sample_fwd(&w, &s, du, &s, dM, 1, dout, 0); });
   rows.push_back({"sample fwd (affine+u)", 20, t_fwd, e_fwd, pool_high_and_reset() / 1e6});
-  // the samplers without the displacement loaded a step ahead (FFDP_SAMPLE_PF=0) against the
-  // default: values differing in `cnt` floats at `dst`, and the time without
-  auto no_pf = [&](const char *name, double bytes, float *dst, long long cnt, auto fn) {
+  // the samplers with FFDP_SAMPLE_PF=val (0: no kernel loads the displacement a step ahead, 1:
+  // every kernel does) against the default: values differing in `cnt` floats at `dst`, and the time
+  auto no_pf = [&](const char *name, const char *val, double bytes, float *dst, long long cnt, auto fn) {
     std::vector<float> a(cnt), b(cnt);
     CK(fn());
     CK(cudaMemcpy(a.data(), dst, cnt * 4, cudaMemcpyDeviceToHost));
-    setenv("FFDP_SAMPLE_PF", "0", 1);
+    setenv("FFDP_SAMPLE_PF", val, 1);
     poison(dst, cnt);
     CK(fn());
     CK(cudaMemcpy(b.data(), dst, cnt * 4, cudaMemcpyDeviceToHost));
@@ -174,7 +174,7 @@ int main(int argc, char **argv) {
     unsetenv("FFDP_SAMPLE_PF");
     rows.push_back({name, bytes, t, diff, 0.0});
   };
-  no_pf("sample fwd, u not loaded ahead (FFDP_SAMPLE_PF=0; vs default: values differing)", 20, dout, n,
+  no_pf("sample fwd, u not loaded ahead (FFDP_SAMPLE_PF=0; vs default: values differing)", "0", 20, dout, n,
         [&] { return ffdp_cuda_sample_fwd(&w, &s, du, &s, dM, 1, dout, 0); });
   double gB[3][4], *dgB;
   CK(cudaMalloc(&dgB, 12 * sizeof(double)));
@@ -197,9 +197,9 @@ int main(int argc, char **argv) {
     float t = median_ms([&] { ffdp_cuda_sample_bwd(&w, &s, du, &s, dM, 1, dg, dgu, NULL, 0); });
     rows.push_back({"sample bwd (du only)", 32, t, e, pool_high_and_reset() / 1e6});
   }
-  no_pf("sample bwd (du, dA), u not loaded ahead (values differing)", 32, dgu, 3 * n,
+  no_pf("sample bwd (du, dA), u loaded ahead (FFDP_SAMPLE_PF=1; values differing)", "1", 32, dgu, 3 * n,
         [&] { return ffdp_cuda_sample_bwd(&w, &s, du, &s, dM, 1, dg, dgu, dgB, 0); });
-  no_pf("sample bwd (du only), u not loaded ahead (values differing)", 32, dgu, 3 * n,
+  no_pf("sample bwd (du only), u loaded ahead (FFDP_SAMPLE_PF=1; values differing)", "1", 32, dgu, 3 * n,
         [&] { return ffdp_cuda_sample_bwd(&w, &s, du, &s, dM, 1, dg, dgu, NULL, 0); });
   {  // affine gradient per plane (what ranks fold in plane order), on a slab with halos
     ffdp_slab sl = s;
@@ -256,9 +256,10 @@ int main(int argc, char **argv) {
     e = rel_err(got.data(), ref.data(), 3 * n);
     t = median_ms([&] { ffdp_cuda_sample_bwd_u16(&w, &s, du, &s, dq, k, dg, dgu, 0); });
     rows.push_back({"sample bwd (du only), image as 16-bit codes (vs CPU)", 30, t, e, pool_high_and_reset() / 1e6});
-    no_pf("sample fwd, 16-bit codes, u not loaded ahead (values differing)", 18, dout, n,
+    no_pf("sample fwd, 16-bit codes, u not loaded ahead (values differing)", "0", 18, dout, n,
           [&] { return ffdp_cuda_sample_fwd_u16(&w, &s, du, &s, dq, k, dout, 0); });
-    no_pf("sample bwd (du only), 16-bit codes, u not loaded ahead (values differing)", 30, dgu, 3 * n,
+    no_pf("sample bwd (du only), 16-bit codes, u loaded ahead (FFDP_SAMPLE_PF=1; values differing)", "1", 30, dgu,
+          3 * n,
           [&] { return ffdp_cuda_sample_bwd_u16(&w, &s, du, &s, dq, k, dg, dgu, 0); });
     CK(cudaFree(dq));
   }
@@ -276,7 +277,7 @@ int main(int argc, char **argv) {
     pool_high_and_reset();
     float t_cmp = median_ms([&] { ffdp_cuda_compose_fwd(&cw, T, &s, du, &s, du, dgu, 0); });
     rows.push_back({"compose fwd (u∘φ + u)", 36, t_cmp, e_cmp, pool_high_and_reset() / 1e6});
-    no_pf("compose fwd, u not loaded ahead (values differing)", 36, dgu, 3 * n,
+    no_pf("compose fwd, u not loaded ahead (values differing)", "0", 36, dgu, 3 * n,
           [&] { return ffdp_cuda_compose_fwd(&cw, T, &s, du, &s, du, dgu, 0); });
   }
 
@@ -468,10 +469,11 @@ int main(int argc, char **argv) {
           FFDP_PARZEN_BSPLINE, dFb, dMb);
     mi_ab("mi 32 gauss, warp-group histogram (vs lanes: values differing)", H, "groups", FFDP_PARZEN_GAUSS, dF, dM);
     const char *T = "FFDP_MI_TABLE";
-    mi_ab("mi 32 bspline, one table in the gradient pass (FFDP_MI_TABLE=one; values differing)", T, "one",
+    mi_ab("mi 32 bspline, gradient table in 8 lane copies (FFDP_MI_TABLE=copies; values differing)", T, "copies",
           FFDP_PARZEN_BSPLINE, dF, dM);
-    mi_ab("mi 32 bspline, 50 % background, one table (values differing)", T, "one", FFDP_PARZEN_BSPLINE, dFb, dMb);
-    mi_ab("mi 32 gauss, one table (values differing)", T, "one", FFDP_PARZEN_GAUSS, dF, dM);
+    mi_ab("mi 32 bspline, 50 % background, 8 table copies (values differing)", T, "copies", FFDP_PARZEN_BSPLINE, dFb,
+          dMb);
+    mi_ab("mi 32 gauss, 8 table copies (values differing)", T, "copies", FFDP_PARZEN_GAUSS, dF, dM);
     mi_ab("mi 32 bspline, one voxel per thread (FFDP_MI_UNROLL=1; values differing)", U, "1", FFDP_PARZEN_BSPLINE, dF,
           dM);
     mi_ab("mi 32 gauss, four voxels per thread (FFDP_MI_UNROLL=4; values differing)", U, "4", FFDP_PARZEN_GAUSS, dF, dM);

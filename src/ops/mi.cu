@@ -473,9 +473,9 @@ static int table_grad_loss(const ffdp_mi_params *p, const ffdp_slab *s, const fl
       cudaDeviceGetAttribute(&smem_max, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
     }
     /* the eight lane copies up to 40 bins where the GPU offers the shared memory (128 KB at 32
-     * bins); FFDP_MI_TABLE=one keeps one (the bench's A/B) */
+     * bins), asked for with FFDP_MI_TABLE=copies until they are measured on a GPU */
     const char *te = getenv("FFDP_MI_TABLE");
-    const bool copies = p->bins <= kLaneBins && BB * 16 * 8 <= smem_max && !(te && !strcmp(te, "one"));
+    const bool copies = p->bins <= kLaneBins && BB * 16 * 8 <= smem_max && te && !strcmp(te, "copies");
     const int smem = BB * (int)sizeof(float4) * (copies ? 8 : 1);  // one copy: 64 KB at 64 bins
     const GradKernel kern = bs ? grad_for<4>(u, copies) : grad_for<6>(u, copies);
     cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);

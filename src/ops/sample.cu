@@ -244,7 +244,8 @@ __global__ void compose_step_kernel(DevWarp w, Geo g, const float *grad, Step st
 // are not compiled in. With it, the six accumulators fit 64 registers for images (eight
 // blocks of 128 threads per SM, the gather's latency hidden as in the du-only kernel); the
 // du-only bounds keep the registers it took unbounded (56 and 48: 9 and 10 blocks per SM).
-// PF: the next step's displacement loaded ahead, as in the forward kernel.
+// PF: the next step's displacement loaded ahead, as in the forward kernel (off by default
+// until measured on a GPU: FFDP_SAMPLE_PF=1).
 template <int NC, bool AFF, typename T = float, bool PF = true>
 __global__ void __launch_bounds__(BX *BY, AFF ? (NC > 1 ? 6 : 8) : (NC > 1 ? 9 : 10))
     sample_bwd_kernel(DevWarp w, Geo g, const float *__restrict__ u, const T *__restrict__ M,
@@ -356,9 +357,15 @@ __global__ void reduce12_planes_kernel(const double *partial, long long nxy, dou
 // Channels the kernels are compiled for (1-3), and lookup_linear's 32-bit in-plane offsets: a
 // corner may sit a row and a voxel past the plane (the zero-padding sentinel is n + 1), and its
 // steps add another plane, row and voxel.
+// FFDP_SAMPLE_PF: unset, the forward kernels load ahead and the backward ones do not (not yet
+// checked on a GPU); 0: none does; 1: all do (the bench's A/B rows)
 bool no_prefetch() {
   const char *e = getenv("FFDP_SAMPLE_PF");
   return e && !strcmp(e, "0");
+}
+bool bwd_prefetch() {
+  const char *e = getenv("FFDP_SAMPLE_PF");
+  return e && !strcmp(e, "1");
 }
 
 bool shape_ok(const ffdp_slab *ms, int ncomp) {
@@ -388,7 +395,7 @@ template <bool AFF>
 void launch_bwd(dim3 grid, cudaStream_t st, const DevWarp &d, const Geo &g, const float *u, const float *M, int ncomp,
                 const float *gout, float *gu, double *part) {
   const dim3 block(BX, BY);
-  if (no_prefetch()) {
+  if (!bwd_prefetch()) {
     if (ncomp == 1) sample_bwd_kernel<1, AFF, float, false><<<grid, block, 0, st>>>(d, g, u, M, gout, gu, part);
     if (ncomp == 2) sample_bwd_kernel<2, AFF, float, false><<<grid, block, 0, st>>>(d, g, u, M, gout, gu, part);
     if (ncomp == 3) sample_bwd_kernel<3, AFF, float, false><<<grid, block, 0, st>>>(d, g, u, M, gout, gu, part);
@@ -519,7 +526,7 @@ extern "C" int ffdp_cuda_sample_bwd_u16(const ffdp_warp *w, const ffdp_slab *fs,
                                         const uint16_t *M, ffdp_code16 k, const float *gout, float *gu, void *stream) {
   if (fs->z1 <= fs->z0) return 0;
   if (!shape_ok(ms, 1)) return (int)cudaErrorInvalidValue;
-  if (no_prefetch())
+  if (!bwd_prefetch())
     sample_bwd_kernel<1, false, uint16_t, false><<<grid_for(fs), dim3(BX, BY), 0, (cudaStream_t)stream>>>(
         to_dev(w), to_geo(fs, ms), u, M, gout, gu, nullptr, k);
   else
