@@ -158,6 +158,24 @@ int main(int argc, char **argv) {
   pool_high_and_reset();
   float t_fwd = median_ms([&] { ffdp_cuda_sample_fwd(&w, &s, du, &s, dM, 1, dout, 0); });
   rows.push_back({"sample fwd (affine+u)", 20, t_fwd, e_fwd, pool_high_and_reset() / 1e6});
+  // the samplers with FFDP_SAMPLE_PF=val (0: no kernel loads the displacement a step ahead, 1:
+  // every kernel does) against the default: values differing in `cnt` floats at `dst`, and the time
+  auto no_pf = [&](const char *name, const char *val, double bytes, float *dst, long long cnt, auto fn) {
+    std::vector<float> a(cnt), b(cnt);
+    CK(fn());
+    CK(cudaMemcpy(a.data(), dst, cnt * 4, cudaMemcpyDeviceToHost));
+    setenv("FFDP_SAMPLE_PF", val, 1);
+    poison(dst, cnt);
+    CK(fn());
+    CK(cudaMemcpy(b.data(), dst, cnt * 4, cudaMemcpyDeviceToHost));
+    double diff = 0;
+    for (long long i = 0; i < cnt; i++) diff += memcmp(&a[i], &b[i], 4) != 0;
+    float t = median_ms([&] { fn(); });
+    unsetenv("FFDP_SAMPLE_PF");
+    rows.push_back({name, bytes, t, diff, 0.0});
+  };
+  no_pf("sample fwd, u not loaded ahead (FFDP_SAMPLE_PF=0; vs default: values differing)", "0", 20, dout, n,
+        [&] { return ffdp_cuda_sample_fwd(&w, &s, du, &s, dM, 1, dout, 0); });
   double gB[3][4], *dgB;
   CK(cudaMalloc(&dgB, 12 * sizeof(double)));
   ffdp_sample_bwd_f32(&w, &s, u.data(), &s, M.data(), 1, g.data(), ref.data(), gB, NULL);
@@ -179,6 +197,10 @@ int main(int argc, char **argv) {
     float t = median_ms([&] { ffdp_cuda_sample_bwd(&w, &s, du, &s, dM, 1, dg, dgu, NULL, 0); });
     rows.push_back({"sample bwd (du only)", 32, t, e, pool_high_and_reset() / 1e6});
   }
+  no_pf("sample bwd (du, dA), u loaded ahead (FFDP_SAMPLE_PF=1; values differing)", "1", 32, dgu, 3 * n,
+        [&] { return ffdp_cuda_sample_bwd(&w, &s, du, &s, dM, 1, dg, dgu, dgB, 0); });
+  no_pf("sample bwd (du only), u loaded ahead (FFDP_SAMPLE_PF=1; values differing)", "1", 32, dgu, 3 * n,
+        [&] { return ffdp_cuda_sample_bwd(&w, &s, du, &s, dM, 1, dg, dgu, NULL, 0); });
   {  // affine gradient per plane (what ranks fold in plane order), on a slab with halos
     ffdp_slab sl = s;
     sl.z0 = N / 3, sl.z1 = 2 * N / 3, sl.zlo = sl.z0 - 4, sl.zhi = sl.z1 + 4;
@@ -234,6 +256,11 @@ int main(int argc, char **argv) {
     e = rel_err(got.data(), ref.data(), 3 * n);
     t = median_ms([&] { ffdp_cuda_sample_bwd_u16(&w, &s, du, &s, dq, k, dg, dgu, 0); });
     rows.push_back({"sample bwd (du only), image as 16-bit codes (vs CPU)", 30, t, e, pool_high_and_reset() / 1e6});
+    no_pf("sample fwd, 16-bit codes, u not loaded ahead (values differing)", "0", 18, dout, n,
+          [&] { return ffdp_cuda_sample_fwd_u16(&w, &s, du, &s, dq, k, dout, 0); });
+    no_pf("sample bwd (du only), 16-bit codes, u loaded ahead (FFDP_SAMPLE_PF=1; values differing)", "1", 30, dgu,
+          3 * n,
+          [&] { return ffdp_cuda_sample_bwd_u16(&w, &s, du, &s, dq, k, dg, dgu, 0); });
     CK(cudaFree(dq));
   }
 
@@ -250,6 +277,8 @@ int main(int argc, char **argv) {
     pool_high_and_reset();
     float t_cmp = median_ms([&] { ffdp_cuda_compose_fwd(&cw, T, &s, du, &s, du, dgu, 0); });
     rows.push_back({"compose fwd (u∘φ + u)", 36, t_cmp, e_cmp, pool_high_and_reset() / 1e6});
+    no_pf("compose fwd, u not loaded ahead (values differing)", "0", 36, dgu, 3 * n,
+          [&] { return ffdp_cuda_compose_fwd(&cw, T, &s, du, &s, du, dgu, 0); });
   }
 
   // --- MSE
@@ -408,16 +437,19 @@ int main(int argc, char **argv) {
     CK(cudaMemcpy(dFb, Fb.data(), n * 4, cudaMemcpyHostToDevice));
     CK(cudaMemcpy(dMb, Mb.data(), n * 4, cudaMemcpyHostToDevice));
     mi_row("mi 32 bspline, 50 % background", FFDP_PARZEN_BSPLINE, Fb.data(), Mb.data(), dFb, dMb);
-    // the lane-private histogram (default up to 40 bins) against the shared bins with warp
-    // groups (FFDP_MI_HIST=groups): the same integers, so the same histogram, loss and gradient
-    auto mi_ab = [&](const char *name, ffdp_parzen_kind kind, const float *gF, const float *gM) {
+    // the default against an alternative chosen by an environment variable: the lane-private
+    // histogram (default up to 40 bins) against the shared bins with warp groups
+    // (FFDP_MI_HIST=groups), four voxels per thread and step against one (FFDP_MI_UNROLL=1).
+    // The same integers, so the same histogram, loss and gradient
+    auto mi_ab = [&](const char *name, const char *var, const char *val, ffdp_parzen_kind kind, const float *gF,
+                     const float *gM) {
       ffdp_mi_params mp = {32, kind, 0.0, 1.0, 0.0, 1.0};
       std::vector<float> a(n);
       double la, lb, ha[32 * 32], hb[32 * 32];
       CK(ffdp_cuda_mi(&mp, &s, gF, gM, NULL, dout, &la, 0));
       CK(ffdp_cuda_mi_hist(&mp, &s, gF, gM, NULL, ha, 0));
       CK(cudaMemcpy(a.data(), dout, n * 4, cudaMemcpyDeviceToHost));
-      setenv("FFDP_MI_HIST", "groups", 1);
+      setenv(var, val, 1);
       poison(dout, n);
       CK(ffdp_cuda_mi(&mp, &s, gF, gM, NULL, dout, &lb, 0));
       CK(ffdp_cuda_mi_hist(&mp, &s, gF, gM, NULL, hb, 0));
@@ -427,12 +459,26 @@ int main(int argc, char **argv) {
       for (long long i = 0; i < n; i++) diff += memcmp(&a[i], &got[i], 4) != 0;
       pool_high_and_reset();
       float t = median_ms([&] { ffdp_cuda_mi(&mp, &s, gF, gM, NULL, dout, &lb, 0); });
-      unsetenv("FFDP_MI_HIST");
+      unsetenv(var);
       rows.push_back({name, 20, t, diff, pool_high_and_reset() / 1e6});
     };
-    mi_ab("mi 32 bspline, warp-group histogram (FFDP_MI_HIST=groups; vs lanes: values differing)", FFDP_PARZEN_BSPLINE, dF, dM);
-    mi_ab("mi 32 bspline, 50 % background, warp-group histogram (vs lanes: values differing)", FFDP_PARZEN_BSPLINE, dFb, dMb);
-    mi_ab("mi 32 gauss, warp-group histogram (vs lanes: values differing)", FFDP_PARZEN_GAUSS, dF, dM);
+    const char *H = "FFDP_MI_HIST", *U = "FFDP_MI_UNROLL";
+    mi_ab("mi 32 bspline, warp-group histogram (FFDP_MI_HIST=groups; vs lanes: values differing)", H, "groups",
+          FFDP_PARZEN_BSPLINE, dF, dM);
+    mi_ab("mi 32 bspline, 50 % background, warp-group histogram (vs lanes: values differing)", H, "groups",
+          FFDP_PARZEN_BSPLINE, dFb, dMb);
+    mi_ab("mi 32 gauss, warp-group histogram (vs lanes: values differing)", H, "groups", FFDP_PARZEN_GAUSS, dF, dM);
+    const char *T = "FFDP_MI_TABLE";
+    mi_ab("mi 32 bspline, gradient table in 8 lane copies (FFDP_MI_TABLE=copies; values differing)", T, "copies",
+          FFDP_PARZEN_BSPLINE, dF, dM);
+    mi_ab("mi 32 bspline, 50 % background, 8 table copies (values differing)", T, "copies", FFDP_PARZEN_BSPLINE, dFb,
+          dMb);
+    mi_ab("mi 32 gauss, 8 table copies (values differing)", T, "copies", FFDP_PARZEN_GAUSS, dF, dM);
+    mi_ab("mi 32 bspline, one voxel per thread (FFDP_MI_UNROLL=1; values differing)", U, "1", FFDP_PARZEN_BSPLINE, dF,
+          dM);
+    mi_ab("mi 32 gauss, four voxels per thread (FFDP_MI_UNROLL=4; values differing)", U, "4", FFDP_PARZEN_GAUSS, dF, dM);
+    mi_ab("mi 32 gauss, tap distances from int conversions (FFDP_MI_TAPDIST=conv; values differing)", "FFDP_MI_TAPDIST",
+          "conv", FFDP_PARZEN_GAUSS, dF, dM);
     CK(cudaFree(dFb));
     CK(cudaFree(dMb));
   }

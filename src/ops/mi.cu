@@ -28,6 +28,7 @@ constexpr int kChunk = 4096;          // voxels per block between flushes
 
 struct MiArgs {
   int bins;
+  int tapconv;  // FFDP_MI_TAPDIST=conv: the Gaussian's tap distances from int-to-double conversions (the bench's A/B)
   float fmin, mmin;
   double pad, span, fscale, mscale;  // scale = span / (max - min), divided once on the host
 };
@@ -59,14 +60,18 @@ __device__ __forceinline__ int bspline4(double eta, float *w, float *dw) {
   return (int)fl - 1;
 }
 
-// Normalized truncated Gaussian (6 taps), as kernels1d.c.
-__device__ inline int gauss6(double eta, float *w, float *dw) {
-  const int j0 = (int)floor(eta) - 2;
+// Normalized truncated Gaussian (6 taps), as kernels1d.c. The tap distance (j0 + a) - eta is
+// formed as (fl - eta) + (a - 2): fl - eta is exact (fl <= eta < 2 fl, eta >= pad = 3), so the
+// one rounding gives the same double as (double)(j0 + a) - eta without an int-to-double
+// conversion per tap (64-bit conversions run at a quarter of the FP64 rate).
+__device__ inline int gauss6(double eta, bool conv, float *w, float *dw) {
+  const double fl = floor(eta), base = fl - eta;
+  const int j0 = (int)fl - 2;
   const float floor_v = expf(-4.5f);
   float sg = 0.f, sdg = 0.f, g[6], dg[6];
 #pragma unroll
   for (int a = 0; a < 6; a++) {
-    float d = (float)((double)(j0 + a) - eta);
+    float d = conv ? (float)((double)(j0 + a) - eta) : (float)(base + (double)(a - 2));
     if (fabsf(d) < 3.f) {
       float e = expf(-0.5f * d * d);
       g[a] = e - floor_v, dg[a] = d * e;
@@ -82,9 +87,9 @@ __device__ inline int gauss6(double eta, float *w, float *dw) {
 
 // NT taps: 4 is the B-spline, 6 the Gaussian (the kind is a template argument through NT).
 template <int NT>
-__device__ __forceinline__ int parzen(double eta, float *w, float *dw) {
+__device__ __forceinline__ int parzen(double eta, bool conv, float *w, float *dw) {
   if (NT == 4) return bspline4(eta, w, dw);
-  return gauss6(eta, w, dw);
+  return gauss6(eta, conv, w, dw);
 }
 
 // Fixed point of a weight product a * b, given b2 = b * 2^20 (exact): adding 2^23 in the
@@ -121,8 +126,8 @@ __global__ void __launch_bounds__(512, NT == 4 ? 4 : 3) mi_hist_kernel(MiArgs a,
       float de, wf[NT], wm[NT], dw[NT];
       int jf = 0, jm = 0;
       if (on) {
-        jf = parzen<NT>(mi_eta(a, F[i], a.fmin, a.fscale, &de), wf, dw);
-        jm = parzen<NT>(mi_eta(a, M[i], a.mmin, a.mscale, &de), wm, dw);
+        jf = parzen<NT>(mi_eta(a, F[i], a.fmin, a.fscale, &de), a.tapconv, wf, dw);
+        jm = parzen<NT>(mi_eta(a, M[i], a.mmin, a.mscale, &de), a.tapconv, wm, dw);
 #pragma unroll
         for (int q = 0; q < NT; q++) wm[q] *= 1048576.f;  // 2^20: the fixed point's scale
       }
@@ -168,9 +173,12 @@ __global__ void __launch_bounds__(512, NT == 4 ? 4 : 3) mi_hist_kernel(MiArgs a,
 // The same integer products as mi_hist_kernel, summed in another order: the same histogram.
 // A copy's bin gains at most (32 warps x kLaneV voxels) x 2^20 (a weight product is at most 1)
 // < 2^32 per flush.
-constexpr int kLaneBins = 40, kLaneThreads = 1024, kLaneV = 128;
+// U voxels per thread and step, their loads issued before any is used: one block of 1024
+// threads per SM keeps only 8 KB of loads in flight with U = 1, a third of what the memory
+// needs to run at full rate (bandwidth x latency / SMs).
+constexpr int kLaneBins = 40, kLaneThreads = 1024, kLaneV = 128, kGradCopyThreads = 1024;
 
-template <int NT>
+template <int NT, int U>
 __global__ void __launch_bounds__(kLaneThreads, 1)
     mi_hist_lanes_kernel(MiArgs a, long long n, long long chunk, const float *__restrict__ F,
                          const float *__restrict__ M, const uint8_t *__restrict__ mask, unsigned long long *hist) {
@@ -182,16 +190,27 @@ __global__ void __launch_bounds__(kLaneThreads, 1)
   __syncthreads();
   for (long long c0 = (long long)blockIdx.x * chunk; c0 < n; c0 += (long long)gridDim.x * chunk) {
     const long long c1 = c0 + chunk < n ? c0 + chunk : n;
-    for (long long i = c0 + threadIdx.x; i < c1; i += blockDim.x) {
-      if (mask && !mask[i]) continue;
-      float de, wf[NT], wm[NT], dw[NT];
-      const int jf = parzen<NT>(mi_eta(a, F[i], a.fmin, a.fscale, &de), wf, dw);
-      const int jm = parzen<NT>(mi_eta(a, M[i], a.mmin, a.mscale, &de), wm, dw);
-      unsigned *hb = h32 + 32 * (jf * a.bins + jm) + lane;
+    for (long long b = c0 + threadIdx.x; b < c1; b += U * kLaneThreads) {
+      float fv[U], mv[U];
+      bool on[U];
 #pragma unroll
-      for (int p = 0; p < NT; p++)
+      for (int u = 0; u < U; u++) {
+        const long long i = b + u * kLaneThreads;
+        const bool in = i < c1;
+        fv[u] = in ? F[i] : 0.f, mv[u] = in ? M[i] : 0.f, on[u] = in && (!mask || mask[i]);
+      }
 #pragma unroll
-        for (int q = 0; q < NT; q++) atomicAdd(hb + 32 * (p * a.bins + q), fixed_of(wf[p], wm[q] * 1048576.f));
+      for (int u = 0; u < U; u++) {
+        if (!on[u]) continue;
+        float de, wf[NT], wm[NT], dw[NT];
+        const int jf = parzen<NT>(mi_eta(a, fv[u], a.fmin, a.fscale, &de), a.tapconv, wf, dw);
+        const int jm = parzen<NT>(mi_eta(a, mv[u], a.mmin, a.mscale, &de), a.tapconv, wm, dw);
+        unsigned *hb = h32 + 32 * (jf * a.bins + jm) + lane;
+#pragma unroll
+        for (int p = 0; p < NT; p++)
+#pragma unroll
+          for (int q = 0; q < NT; q++) atomicAdd(hb + 32 * (p * a.bins + q), fixed_of(wf[p], wm[q] * 1048576.f));
+      }
     }
     __syncthreads();
     // a warp per bin: lane l reads copy l (one bank each), the 32 copies summed in 64 bits
@@ -266,48 +285,114 @@ __global__ void __launch_bounds__(1024) mi_table_kernel(int B, const unsigned lo
   if (tid == 0) stats[0] = acc, stats[1] = n;
 }
 
-// Gradient pass. The B-spline's sixteen table entries per voxel come as four float4 rows:
-// entry (i, j) of the table holds T[i][j .. j+3], so each row is one 16-byte shared load
-// (random lookups from the 4-byte form cost ~3.5 bank wavefronts each, 14 per voxel).
-template <int NT>
+// Gradient pass, one voxel: the Parzen weights of both values and the table rows they select.
+// The B-spline's sixteen table entries per voxel come as four float4 rows: entry (i, j) of
+// the table holds T[i][j .. j+3], so each row is one 16-byte shared load (random lookups from
+// the 4-byte form cost ~3.5 bank wavefronts each, 14 per voxel). CP copies of the table, entry
+// e of copy c at float4 8e + c: a 16-byte load is served eight lanes at a time, and lane l
+// reads copy l mod 8, which lies in banks 4c .. 4c + 3 only, so the eight never conflict
+// (with one copy, random rows cost 10.2 wavefronts per warp-wide load instead of 4: ncu, H100).
+template <int NT, int CP>
+__device__ __forceinline__ float mi_grad_one(const MiArgs &a, float f, float m, const float4 *t4, float norm) {
+  float def, dem, wf[NT], dwf[NT], wm[NT], dwm[NT];
+  const int jf = parzen<NT>(mi_eta(a, f, a.fmin, a.fscale, &def), a.tapconv, wf, dwf);
+  const int jm = parzen<NT>(mi_eta(a, m, a.mmin, a.mscale, &dem), a.tapconv, wm, dwm);
+  float acc = 0.f;
+  if (dem != 0.f) {
+#pragma unroll
+    for (int p = 0; p < NT; p++) {
+      float sa;
+      if (NT == 4) {
+        const float4 r = t4[((jf + p) * a.bins + jm) * CP];
+        sa = r.x * dwm[0] + r.y * dwm[1] + r.z * dwm[2] + r.w * dwm[3];
+      } else {  // six taps: the first four from the row's float4, two from the next
+        const float4 r = t4[((jf + p) * a.bins + jm) * CP], r2 = t4[((jf + p) * a.bins + jm + 4) * CP];
+        sa = r.x * dwm[0] + r.y * dwm[1] + r.z * dwm[2] + r.w * dwm[3] + r2.x * dwm[4] + r2.y * dwm[5];
+      }
+      acc += wf[p] * sa;
+    }
+  }
+  return -norm * acc * dem;
+}
+
+// U voxels per thread and step, loaded before any is used (as the histogram); a block per
+// resident slot, so the table is copied to shared memory once per slot rather than per 256
+// voxels. CP = 8: the lane copies (one 1024-thread block per SM, 128 KB at 32 bins).
+template <int NT, int U, int CP>
+__device__ __forceinline__ void mi_grad_body(const MiArgs &a, long long n, const float *__restrict__ F,
+                                             const float *__restrict__ M, const uint8_t *__restrict__ mask,
+                                             const float4 *__restrict__ table, const double *__restrict__ stats,
+                                             float *__restrict__ g, float4 *t4s) {
+  const int BB = a.bins * a.bins;
+  for (int k = threadIdx.x; k < BB * CP; k += blockDim.x) t4s[k] = table[k / CP];
+  const float4 *t4 = t4s + (CP > 1 ? (threadIdx.x & 7) : 0);
+  const float norm = stats[1] > 0.0 ? (float)(1.0 / stats[1]) : 0.f;
+  __syncthreads();
+  const long long step = (long long)gridDim.x * blockDim.x * U;
+  for (long long b = blockIdx.x * (long long)blockDim.x * U + threadIdx.x; b < n; b += step) {
+    float fv[U], mv[U];
+    bool on[U];
+#pragma unroll
+    for (int u = 0; u < U; u++) {
+      const long long i = b + u * (long long)blockDim.x;
+      const bool in = i < n;
+      fv[u] = in ? F[i] : 0.f, mv[u] = in ? M[i] : 0.f, on[u] = in && (!mask || mask[i]);
+    }
+#pragma unroll
+    for (int u = 0; u < U; u++) {
+      const long long i = b + u * (long long)blockDim.x;
+      if (i < n) g[i] = on[u] ? mi_grad_one<NT, CP>(a, fv[u], mv[u], t4, norm) : 0.f;
+    }
+  }
+}
+
+template <int NT, int U>
 __global__ void mi_grad_kernel(MiArgs a, long long n, const float *__restrict__ F, const float *__restrict__ M,
                                const uint8_t *__restrict__ mask, const float4 *__restrict__ table,
                                const double *__restrict__ stats, float *__restrict__ g) {
-  extern __shared__ float4 t4[];
-  const int BB = a.bins * a.bins;
-  for (int k = threadIdx.x; k < BB; k += blockDim.x) t4[k] = table[k];
-  const float norm = stats[1] > 0.0 ? (float)(1.0 / stats[1]) : 0.f;
-  __syncthreads();
-  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
-    if (mask && !mask[i]) {
-      g[i] = 0.f;
-      continue;
-    }
-    float def, dem, wf[NT], dwf[NT], wm[NT], dwm[NT];
-    int jf = parzen<NT>(mi_eta(a, F[i], a.fmin, a.fscale, &def), wf, dwf);
-    int jm = parzen<NT>(mi_eta(a, M[i], a.mmin, a.mscale, &dem), wm, dwm);
-    float acc = 0.f;
-    if (dem != 0.f) {
-#pragma unroll
-      for (int p = 0; p < NT; p++) {
-        float sa;
-        if (NT == 4) {
-          const float4 r = t4[(jf + p) * a.bins + jm];
-          sa = r.x * dwm[0] + r.y * dwm[1] + r.z * dwm[2] + r.w * dwm[3];
-        } else {  // six taps: the first four from the row's float4, two from the next
-          const float4 r = t4[(jf + p) * a.bins + jm], r2 = t4[(jf + p) * a.bins + jm + 4];
-          sa = r.x * dwm[0] + r.y * dwm[1] + r.z * dwm[2] + r.w * dwm[3] + r2.x * dwm[4] + r2.y * dwm[5];
-        }
-        acc += wf[p] * sa;
-      }
-    }
-    g[i] = -norm * acc * dem;
-  }
+  extern __shared__ float4 t4s[];
+  mi_grad_body<NT, U, 1>(a, n, F, M, mask, table, stats, g, t4s);
+}
+
+template <int NT, int U>
+__global__ void __launch_bounds__(kGradCopyThreads, 1)
+    mi_grad_copies_kernel(MiArgs a, long long n, const float *__restrict__ F, const float *__restrict__ M,
+                          const uint8_t *__restrict__ mask, const float4 *__restrict__ table,
+                          const double *__restrict__ stats, float *__restrict__ g) {
+  extern __shared__ float4 t4s[];
+  mi_grad_body<NT, U, 8>(a, n, F, M, mask, table, stats, g, t4s);
+}
+
+
+// Voxels per thread and step: 4 for the B-spline (H100 256^3: 0.256 -> 0.225 ms; 2: the same,
+// 8: 0.33 ms), 1 for the Gaussian, whose six exponentials per value already keep the issue
+// slots busy (0.835 ms with 1, 0.906 with 4, bench/gpu/NOTES.md runs 108-109).
+// FFDP_MI_UNROLL=1|4 overrides (the bench's A/B).
+int mi_unroll(int taps) {
+  const char *e = getenv("FFDP_MI_UNROLL");
+  const int u = e ? atoi(e) : 0;
+  return u == 1 || u == 4 ? u : taps == 4 ? 4 : 1;
+}
+
+template <int NT>
+void (*hist_lanes_for(int u))(MiArgs, long long, long long, const float *, const float *, const uint8_t *,
+                              unsigned long long *) {
+  return u == 4 ? mi_hist_lanes_kernel<NT, 4> : mi_hist_lanes_kernel<NT, 1>;
+}
+
+using GradKernel = void (*)(MiArgs, long long, const float *, const float *, const uint8_t *, const float4 *,
+                            const double *, float *);
+template <int NT>
+GradKernel grad_for(int u, bool copies) {
+  if (copies) return u == 4 ? mi_grad_copies_kernel<NT, 4> : mi_grad_copies_kernel<NT, 1>;
+  return u == 4 ? mi_grad_kernel<NT, 4> : mi_grad_kernel<NT, 1>;
 }
 
 MiArgs args_of(const ffdp_mi_params *p) {
   MiArgs a;
   a.bins = p->bins;
+  const char *te = getenv("FFDP_MI_TAPDIST");
+  a.tapconv = te && !strcmp(te, "conv");
   a.fmin = (float)p->fmin, a.mmin = (float)p->mmin;
   a.pad = p->kind == FFDP_PARZEN_BSPLINE ? 2.0 : 3.0, a.span = p->bins - 1 - 2 * a.pad;
   const float fmax = (float)p->fmax, mmax = (float)p->mmax;
@@ -358,15 +443,10 @@ static void launch_hist(const ffdp_mi_params *p, const ffdp_slab *s, const float
     chunk = (chunk + kLaneThreads - 1) / kLaneThreads * kLaneThreads;
     if (chunk > (long long)kLaneThreads * kLaneV) chunk = (long long)kLaneThreads * kLaneV;
     const int blocks = (int)((n + chunk - 1) / chunk < sms ? (n + chunk - 1) / chunk : sms);
-    if (p->kind == FFDP_PARZEN_BSPLINE) {
-      cudaFuncSetAttribute(mi_hist_lanes_kernel<4>, cudaFuncAttributeMaxDynamicSharedMemorySize, lane_smem);
-      mi_hist_lanes_kernel<4><<<blocks, kLaneThreads, lane_smem, st>>>(a, n, chunk, F + off, M + off,
-                                                                   mask ? mask + off : nullptr, hist);
-    } else {
-      cudaFuncSetAttribute(mi_hist_lanes_kernel<6>, cudaFuncAttributeMaxDynamicSharedMemorySize, lane_smem);
-      mi_hist_lanes_kernel<6><<<blocks, kLaneThreads, lane_smem, st>>>(a, n, chunk, F + off, M + off,
-                                                                   mask ? mask + off : nullptr, hist);
-    }
+    const bool bs = p->kind == FFDP_PARZEN_BSPLINE;
+    auto kern = bs ? hist_lanes_for<4>(mi_unroll(4)) : hist_lanes_for<6>(mi_unroll(6));
+    cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, lane_smem);
+    kern<<<blocks, kLaneThreads, lane_smem, st>>>(a, n, chunk, F + off, M + off, mask ? mask + off : nullptr, hist);
     return;
   }
   const int blocks = blocks_for(n, kChunk, 132 * (p->kind == FFDP_PARZEN_BSPLINE ? 4 : 3));
@@ -385,17 +465,30 @@ static int table_grad_loss(const ffdp_mi_params *p, const ffdp_slab *s, const fl
   mi_table_kernel<<<1, 1024, 0, st>>>(p->bins, m.hist, m.table, m.stats);
   if (gM && n > 0) {
     const MiArgs a = args_of(p);
-    const int blocks = blocks_for(n, 256, 132 * 16);
-    const int smem = BB * (int)sizeof(float4);  // 64 KB at 64 bins
-    if (p->kind == FFDP_PARZEN_BSPLINE) {
-      cudaFuncSetAttribute(mi_grad_kernel<4>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
-      mi_grad_kernel<4><<<blocks, 256, smem, st>>>(a, n, F + off, M + off, mask ? mask + off : nullptr, m.table, m.stats,
-                                                   gM + off);
-    } else {
-      cudaFuncSetAttribute(mi_grad_kernel<6>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
-      mi_grad_kernel<6><<<blocks, 256, smem, st>>>(a, n, F + off, M + off, mask ? mask + off : nullptr, m.table, m.stats,
-                                                   gM + off);
+    const bool bs = p->kind == FFDP_PARZEN_BSPLINE;
+    const int u = mi_unroll(bs ? 4 : 6);
+    int dev = 0, sms = 132, smem_max = 0;
+    if (cudaGetDevice(&dev) == cudaSuccess) {
+      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+      cudaDeviceGetAttribute(&smem_max, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
     }
+    /* the eight lane copies up to 40 bins where the GPU offers the shared memory (128 KB at 32
+     * bins), asked for with FFDP_MI_TABLE=copies until they are measured on a GPU */
+    const char *te = getenv("FFDP_MI_TABLE");
+    const bool copies = p->bins <= kLaneBins && BB * 16 * 8 <= smem_max && te && !strcmp(te, "copies");
+    const int smem = BB * (int)sizeof(float4) * (copies ? 8 : 1);  // one copy: 64 KB at 64 bins
+    const GradKernel kern = bs ? grad_for<4>(u, copies) : grad_for<6>(u, copies);
+    cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+    const int threads = copies ? kGradCopyThreads : 256;
+    int blocks = blocks_for(n, 256, 132 * 16);  // one table, U = 1: the former grid
+    if (u > 1 || copies) {  // one block per resident slot (each copies the table once)
+      int per_sm = 0;
+      if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kern, threads, smem) != cudaSuccess || per_sm < 1)
+        per_sm = 1;
+      blocks = blocks_for(n, threads * u, sms * per_sm);
+    }
+    kern<<<blocks, threads, smem, st>>>(a, n, F + off, M + off, mask ? mask + off : nullptr, m.table, m.stats,
+                                        gM + off);
   }
   double mi = 0.0;
   cudaMemcpyAsync(&mi, m.stats, sizeof(double), cudaMemcpyDeviceToHost, st);

@@ -2,6 +2,8 @@
 // thread index; each thread reads u once and the 8 moving taps, writes one output. The
 // backward fuses dL/du with the block-level reduction of the affine gradient.
 #include <cuda_runtime.h>
+#include <stdlib.h>
+#include <string.h>
 #include "ops/adam_step.cuh"
 #include "ops/coarse_adam.cuh"
 #include "ops/code16.h"
@@ -153,7 +155,10 @@ constexpr int BX = 32, BY = 4, MAXZB = 16;
 
 // NC <= 3 (images and displacement fields). Two planes per step with all loads issued first
 // was slower (fwd 0.207 -> 0.266 ms at 256^3, H200: more registers, fewer warps in flight).
-template <int NC, typename T = float>
+// PF: the next step's displacement is loaded before this step's taps, so its latency hides
+// behind theirs instead of starting each step: H100 256^3 0.192 -> 0.168 ms (58 -> 67 % of
+// copy), the same values (bench/gpu/NOTES.md run 109). FFDP_SAMPLE_PF=0: without (the bench's A/B).
+template <int NC, typename T = float, bool PF = true>
 __global__ void sample_fwd_kernel(DevWarp w, Geo g, const float *__restrict__ u, const T *__restrict__ M,
                                   AddLin lin, float *__restrict__ out, ffdp_code16 k16 = ffdp_code16{0.f, 1.f}) {
   const int x = blockIdx.x * BX + threadIdx.x, y = blockIdx.y * BY + threadIdx.y;
@@ -161,10 +166,18 @@ __global__ void sample_fwd_kernel(DevWarp w, Geo g, const float *__restrict__ u,
   // the voxel index steps by whole planes: no 64-bit index product per voxel
   const long long istep = (long long)gridDim.z * g.ny * g.nx;
   long long i = ((g.z0 + blockIdx.z - g.zlo) * g.ny + y) * (long long)g.nx + x;
+  float un[3] = {0.f, 0.f, 0.f};
+  if (PF && u && g.z0 + blockIdx.z < g.z1) un[0] = __ldg(u + 3 * i), un[1] = __ldg(u + 3 * i + 1), un[2] = __ldg(u + 3 * i + 2);
   for (long long z = g.z0 + blockIdx.z; z < g.z1; z += gridDim.z, i += istep) {
     float uu[3], val[3];
     double q[3];
-    if (u) uu[0] = __ldg(u + 3 * i), uu[1] = __ldg(u + 3 * i + 1), uu[2] = __ldg(u + 3 * i + 2);
+    if (PF) {
+      uu[0] = un[0], uu[1] = un[1], uu[2] = un[2];
+      if (u && z + gridDim.z < g.z1)
+        un[0] = __ldg(u + 3 * (i + istep)), un[1] = __ldg(u + 3 * (i + istep) + 1), un[2] = __ldg(u + 3 * (i + istep) + 2);
+    } else if (u) {
+      uu[0] = __ldg(u + 3 * i), uu[1] = __ldg(u + 3 * i + 1), uu[2] = __ldg(u + 3 * i + 2);
+    }
     warp_point(w, x, y, (int)z, u ? uu : nullptr, q);
     lookup<NC>(M, g.mzlo, g.mx, g.my, g.mz, w, q, val, k16);
     if (NC == 3 && lin.on)
@@ -231,7 +244,9 @@ __global__ void compose_step_kernel(DevWarp w, Geo g, const float *grad, Step st
 // are not compiled in. With it, the six accumulators fit 64 registers for images (eight
 // blocks of 128 threads per SM, the gather's latency hidden as in the du-only kernel); the
 // du-only bounds keep the registers it took unbounded (56 and 48: 9 and 10 blocks per SM).
-template <int NC, bool AFF, typename T = float>
+// PF: the next step's displacement loaded ahead, as in the forward kernel (off by default
+// until measured on a GPU: FFDP_SAMPLE_PF=1).
+template <int NC, bool AFF, typename T = float, bool PF = true>
 __global__ void __launch_bounds__(BX *BY, AFF ? (NC > 1 ? 6 : 8) : (NC > 1 ? 9 : 10))
     sample_bwd_kernel(DevWarp w, Geo g, const float *__restrict__ u, const T *__restrict__ M,
                       const float *__restrict__ gout, float *__restrict__ gu, double *partial,
@@ -243,10 +258,18 @@ __global__ void __launch_bounds__(BX *BY, AFF ? (NC > 1 ? 6 : 8) : (NC > 1 ? 9 :
   if (x < g.nx && y < g.ny) {
     const long long istep = (long long)gridDim.z * g.ny * g.nx;
     long long i = ((g.z0 + blockIdx.z - g.zlo) * g.ny + y) * (long long)g.nx + x;
+    float un[3] = {0.f, 0.f, 0.f};
+    if (PF && u && g.z0 + blockIdx.z < g.z1) un[0] = __ldg(u + 3 * i), un[1] = __ldg(u + 3 * i + 1), un[2] = __ldg(u + 3 * i + 2);
     for (long long z = g.z0 + blockIdx.z; z < g.z1; z += gridDim.z, i += istep) {
       float uu[3], gq[3] = {0.f, 0.f, 0.f};
       double q[3];
-      if (u) uu[0] = __ldg(u + 3 * i), uu[1] = __ldg(u + 3 * i + 1), uu[2] = __ldg(u + 3 * i + 2);
+      if (PF) {
+        uu[0] = un[0], uu[1] = un[1], uu[2] = un[2];
+        if (u && z + gridDim.z < g.z1)
+          un[0] = __ldg(u + 3 * (i + istep)), un[1] = __ldg(u + 3 * (i + istep) + 1), un[2] = __ldg(u + 3 * (i + istep) + 2);
+      } else if (u) {
+        uu[0] = __ldg(u + 3 * i), uu[1] = __ldg(u + 3 * i + 1), uu[2] = __ldg(u + 3 * i + 2);
+      }
       warp_point(w, x, y, (int)z, u ? uu : nullptr, q);
       if (w.interp != FFDP_INTERP_NEAREST) {  // nearest neighbour has no gradient
         float d[NC][3], val[NC];
@@ -334,6 +357,17 @@ __global__ void reduce12_planes_kernel(const double *partial, long long nxy, dou
 // Channels the kernels are compiled for (1-3), and lookup_linear's 32-bit in-plane offsets: a
 // corner may sit a row and a voxel past the plane (the zero-padding sentinel is n + 1), and its
 // steps add another plane, row and voxel.
+// FFDP_SAMPLE_PF: unset, the forward kernels load ahead and the backward ones do not (not yet
+// checked on a GPU); 0: none does; 1: all do (the bench's A/B rows)
+bool no_prefetch() {
+  const char *e = getenv("FFDP_SAMPLE_PF");
+  return e && !strcmp(e, "0");
+}
+bool bwd_prefetch() {
+  const char *e = getenv("FFDP_SAMPLE_PF");
+  return e && !strcmp(e, "1");
+}
+
 bool shape_ok(const ffdp_slab *ms, int ncomp) {
   return ncomp >= 1 && ncomp <= 3 && ((long long)ms->nx * ms->ny + 2 * ms->nx + 2) * ncomp < (1LL << 31);
 }
@@ -345,6 +379,12 @@ int launch_fwd(const ffdp_warp *w, const ffdp_slab *fs, const float *u, const ff
   const DevWarp d = to_dev(w);
   const Geo g = to_geo(fs, ms);
   const dim3 grid = grid_for(fs), block(BX, BY);
+  if (no_prefetch()) {
+    if (ncomp == 1) sample_fwd_kernel<1, float, false><<<grid, block, 0, st>>>(d, g, u, M, lin, out);
+    if (ncomp == 2) sample_fwd_kernel<2, float, false><<<grid, block, 0, st>>>(d, g, u, M, lin, out);
+    if (ncomp == 3) sample_fwd_kernel<3, float, false><<<grid, block, 0, st>>>(d, g, u, M, lin, out);
+    return (int)cudaGetLastError();
+  }
   if (ncomp == 1) sample_fwd_kernel<1><<<grid, block, 0, st>>>(d, g, u, M, lin, out);
   if (ncomp == 2) sample_fwd_kernel<2><<<grid, block, 0, st>>>(d, g, u, M, lin, out);
   if (ncomp == 3) sample_fwd_kernel<3><<<grid, block, 0, st>>>(d, g, u, M, lin, out);
@@ -355,6 +395,12 @@ template <bool AFF>
 void launch_bwd(dim3 grid, cudaStream_t st, const DevWarp &d, const Geo &g, const float *u, const float *M, int ncomp,
                 const float *gout, float *gu, double *part) {
   const dim3 block(BX, BY);
+  if (!bwd_prefetch()) {
+    if (ncomp == 1) sample_bwd_kernel<1, AFF, float, false><<<grid, block, 0, st>>>(d, g, u, M, gout, gu, part);
+    if (ncomp == 2) sample_bwd_kernel<2, AFF, float, false><<<grid, block, 0, st>>>(d, g, u, M, gout, gu, part);
+    if (ncomp == 3) sample_bwd_kernel<3, AFF, float, false><<<grid, block, 0, st>>>(d, g, u, M, gout, gu, part);
+    return;
+  }
   if (ncomp == 1) sample_bwd_kernel<1, AFF><<<grid, block, 0, st>>>(d, g, u, M, gout, gu, part);
   if (ncomp == 2) sample_bwd_kernel<2, AFF><<<grid, block, 0, st>>>(d, g, u, M, gout, gu, part);
   if (ncomp == 3) sample_bwd_kernel<3, AFF><<<grid, block, 0, st>>>(d, g, u, M, gout, gu, part);
@@ -467,8 +513,12 @@ extern "C" int ffdp_cuda_sample_fwd_u16(const ffdp_warp *w, const ffdp_slab *fs,
   if (fs->z1 <= fs->z0) return 0;
   if (!shape_ok(ms, 1)) return (int)cudaErrorInvalidValue;
   const AddLin none = {{0}, 0};
-  sample_fwd_kernel<1, uint16_t><<<grid_for(fs), dim3(BX, BY), 0, (cudaStream_t)stream>>>(to_dev(w), to_geo(fs, ms), u, M,
-                                                                                          none, out, k);
+  if (no_prefetch())
+    sample_fwd_kernel<1, uint16_t, false><<<grid_for(fs), dim3(BX, BY), 0, (cudaStream_t)stream>>>(
+        to_dev(w), to_geo(fs, ms), u, M, none, out, k);
+  else
+    sample_fwd_kernel<1, uint16_t><<<grid_for(fs), dim3(BX, BY), 0, (cudaStream_t)stream>>>(to_dev(w), to_geo(fs, ms),
+                                                                                            u, M, none, out, k);
   return (int)cudaGetLastError();
 }
 
@@ -476,7 +526,11 @@ extern "C" int ffdp_cuda_sample_bwd_u16(const ffdp_warp *w, const ffdp_slab *fs,
                                         const uint16_t *M, ffdp_code16 k, const float *gout, float *gu, void *stream) {
   if (fs->z1 <= fs->z0) return 0;
   if (!shape_ok(ms, 1)) return (int)cudaErrorInvalidValue;
-  sample_bwd_kernel<1, false, uint16_t><<<grid_for(fs), dim3(BX, BY), 0, (cudaStream_t)stream>>>(
-      to_dev(w), to_geo(fs, ms), u, M, gout, gu, nullptr, k);
+  if (!bwd_prefetch())
+    sample_bwd_kernel<1, false, uint16_t, false><<<grid_for(fs), dim3(BX, BY), 0, (cudaStream_t)stream>>>(
+        to_dev(w), to_geo(fs, ms), u, M, gout, gu, nullptr, k);
+  else
+    sample_bwd_kernel<1, false, uint16_t><<<grid_for(fs), dim3(BX, BY), 0, (cudaStream_t)stream>>>(
+        to_dev(w), to_geo(fs, ms), u, M, gout, gu, nullptr, k);
   return (int)cudaGetLastError();
 }
