@@ -160,7 +160,7 @@ int main(int argc, char **argv) {
   rows.push_back({"sample fwd (affine+u)", 20, t_fwd, e_fwd, pool_high_and_reset() / 1e6});
   // the samplers with FFDP_SAMPLE_PF=val (0: no kernel loads the displacement a step ahead, 1:
   // every kernel does) against the default: values differing in `cnt` floats at `dst`, and the time
-  auto no_pf = [&](const char *name, const char *val, double bytes, float *dst, long long cnt, auto fn) {
+  auto pf_ab = [&](const char *name, const char *val, double bytes, float *dst, long long cnt, auto fn) {
     std::vector<float> a(cnt), b(cnt);
     CK(fn());
     CK(cudaMemcpy(a.data(), dst, cnt * 4, cudaMemcpyDeviceToHost));
@@ -174,7 +174,7 @@ int main(int argc, char **argv) {
     unsetenv("FFDP_SAMPLE_PF");
     rows.push_back({name, bytes, t, diff, 0.0});
   };
-  no_pf("sample fwd, u not loaded ahead (FFDP_SAMPLE_PF=0; vs default: values differing)", "0", 20, dout, n,
+  pf_ab("sample fwd, u not loaded ahead (FFDP_SAMPLE_PF=0; vs default: values differing)", "0", 20, dout, n,
         [&] { return ffdp_cuda_sample_fwd(&w, &s, du, &s, dM, 1, dout, 0); });
   double gB[3][4], *dgB;
   CK(cudaMalloc(&dgB, 12 * sizeof(double)));
@@ -197,9 +197,9 @@ int main(int argc, char **argv) {
     float t = median_ms([&] { ffdp_cuda_sample_bwd(&w, &s, du, &s, dM, 1, dg, dgu, NULL, 0); });
     rows.push_back({"sample bwd (du only)", 32, t, e, pool_high_and_reset() / 1e6});
   }
-  no_pf("sample bwd (du, dA), u loaded ahead (FFDP_SAMPLE_PF=1; values differing)", "1", 32, dgu, 3 * n,
+  pf_ab("sample bwd (du, dA), u loaded ahead (FFDP_SAMPLE_PF=1; values differing)", "1", 32, dgu, 3 * n,
         [&] { return ffdp_cuda_sample_bwd(&w, &s, du, &s, dM, 1, dg, dgu, dgB, 0); });
-  no_pf("sample bwd (du only), u loaded ahead (FFDP_SAMPLE_PF=1; values differing)", "1", 32, dgu, 3 * n,
+  pf_ab("sample bwd (du only), u loaded ahead (FFDP_SAMPLE_PF=1; values differing)", "1", 32, dgu, 3 * n,
         [&] { return ffdp_cuda_sample_bwd(&w, &s, du, &s, dM, 1, dg, dgu, NULL, 0); });
   {  // affine gradient per plane (what ranks fold in plane order), on a slab with halos
     ffdp_slab sl = s;
@@ -256,9 +256,9 @@ int main(int argc, char **argv) {
     e = rel_err(got.data(), ref.data(), 3 * n);
     t = median_ms([&] { ffdp_cuda_sample_bwd_u16(&w, &s, du, &s, dq, k, dg, dgu, 0); });
     rows.push_back({"sample bwd (du only), image as 16-bit codes (vs CPU)", 30, t, e, pool_high_and_reset() / 1e6});
-    no_pf("sample fwd, 16-bit codes, u not loaded ahead (values differing)", "0", 18, dout, n,
+    pf_ab("sample fwd, 16-bit codes, u not loaded ahead (values differing)", "0", 18, dout, n,
           [&] { return ffdp_cuda_sample_fwd_u16(&w, &s, du, &s, dq, k, dout, 0); });
-    no_pf("sample bwd (du only), 16-bit codes, u loaded ahead (FFDP_SAMPLE_PF=1; values differing)", "1", 30, dgu,
+    pf_ab("sample bwd (du only), 16-bit codes, u loaded ahead (FFDP_SAMPLE_PF=1; values differing)", "1", 30, dgu,
           3 * n,
           [&] { return ffdp_cuda_sample_bwd_u16(&w, &s, du, &s, dq, k, dg, dgu, 0); });
     CK(cudaFree(dq));
@@ -277,7 +277,7 @@ int main(int argc, char **argv) {
     pool_high_and_reset();
     float t_cmp = median_ms([&] { ffdp_cuda_compose_fwd(&cw, T, &s, du, &s, du, dgu, 0); });
     rows.push_back({"compose fwd (u∘φ + u)", 36, t_cmp, e_cmp, pool_high_and_reset() / 1e6});
-    no_pf("compose fwd, u not loaded ahead (values differing)", "0", 36, dgu, 3 * n,
+    pf_ab("compose fwd, u not loaded ahead (values differing)", "0", 36, dgu, 3 * n,
           [&] { return ffdp_cuda_compose_fwd(&cw, T, &s, du, &s, du, dgu, 0); });
   }
 

@@ -363,7 +363,6 @@ __global__ void __launch_bounds__(kGradCopyThreads, 1)
   mi_grad_body<NT, U, 8>(a, n, F, M, mask, table, stats, g, t4s);
 }
 
-
 // Voxels per thread and step: 4 for the B-spline (H100 256^3: 0.256 -> 0.225 ms; 2: the same,
 // 8: 0.33 ms), 1 for the Gaussian, whose six exponentials per value already keep the issue
 // slots busy (0.835 ms with 1, 0.906 with 4, bench/gpu/NOTES.md runs 108-109).
@@ -374,9 +373,10 @@ int mi_unroll(int taps) {
   return u == 1 || u == 4 ? u : taps == 4 ? 4 : 1;
 }
 
+using HistKernel = void (*)(MiArgs, long long, long long, const float *, const float *, const uint8_t *,
+                            unsigned long long *);
 template <int NT>
-void (*hist_lanes_for(int u))(MiArgs, long long, long long, const float *, const float *, const uint8_t *,
-                              unsigned long long *) {
+HistKernel hist_lanes_for(int u) {
   return u == 4 ? mi_hist_lanes_kernel<NT, 4> : mi_hist_lanes_kernel<NT, 1>;
 }
 

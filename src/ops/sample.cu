@@ -153,11 +153,33 @@ struct Geo {
 // block's partial affine gradient covers many voxels.
 constexpr int BX = 32, BY = 4, MAXZB = 16;
 
+// The displacement along a thread's z-march. PF: the next step's u is loaded while this step's
+// is used, so its latency hides behind this step's taps instead of starting each step.
+template <bool PF>
+struct UMarch {
+  float next[3] = {0.f, 0.f, 0.f};
+  __device__ __forceinline__ static void load(const float *u, long long i, float *v) {
+    v[0] = __ldg(u + 3 * i), v[1] = __ldg(u + 3 * i + 1), v[2] = __ldg(u + 3 * i + 2);
+  }
+  // i: the first voxel; any: whether the march has a step at all
+  __device__ __forceinline__ UMarch(const float *u, long long i, bool any) {
+    if (PF && u && any) load(u, i, next);
+  }
+  // uu = u at voxel i; more: whether a step at i + istep follows
+  __device__ __forceinline__ void step(const float *u, long long i, long long istep, bool more, float *uu) {
+    if (PF) {
+      uu[0] = next[0], uu[1] = next[1], uu[2] = next[2];
+      if (u && more) load(u, i + istep, next);
+    } else if (u) {
+      load(u, i, uu);
+    }
+  }
+};
+
 // NC <= 3 (images and displacement fields). Two planes per step with all loads issued first
 // was slower (fwd 0.207 -> 0.266 ms at 256^3, H200: more registers, fewer warps in flight).
-// PF: the next step's displacement is loaded before this step's taps, so its latency hides
-// behind theirs instead of starting each step: H100 256^3 0.192 -> 0.168 ms (58 -> 67 % of
-// copy), the same values (bench/gpu/NOTES.md run 109). FFDP_SAMPLE_PF=0: without (the bench's A/B).
+// PF (UMarch): H100 256^3 0.192 -> 0.168 ms (58 -> 67 % of copy), the same values
+// (bench/gpu/NOTES.md run 109). FFDP_SAMPLE_PF=0: without (the bench's A/B).
 template <int NC, typename T = float, bool PF = true>
 __global__ void sample_fwd_kernel(DevWarp w, Geo g, const float *__restrict__ u, const T *__restrict__ M,
                                   AddLin lin, float *__restrict__ out, ffdp_code16 k16 = ffdp_code16{0.f, 1.f}) {
@@ -166,18 +188,11 @@ __global__ void sample_fwd_kernel(DevWarp w, Geo g, const float *__restrict__ u,
   // the voxel index steps by whole planes: no 64-bit index product per voxel
   const long long istep = (long long)gridDim.z * g.ny * g.nx;
   long long i = ((g.z0 + blockIdx.z - g.zlo) * g.ny + y) * (long long)g.nx + x;
-  float un[3] = {0.f, 0.f, 0.f};
-  if (PF && u && g.z0 + blockIdx.z < g.z1) un[0] = __ldg(u + 3 * i), un[1] = __ldg(u + 3 * i + 1), un[2] = __ldg(u + 3 * i + 2);
+  UMarch<PF> um(u, i, g.z0 + blockIdx.z < g.z1);
   for (long long z = g.z0 + blockIdx.z; z < g.z1; z += gridDim.z, i += istep) {
     float uu[3], val[3];
     double q[3];
-    if (PF) {
-      uu[0] = un[0], uu[1] = un[1], uu[2] = un[2];
-      if (u && z + gridDim.z < g.z1)
-        un[0] = __ldg(u + 3 * (i + istep)), un[1] = __ldg(u + 3 * (i + istep) + 1), un[2] = __ldg(u + 3 * (i + istep) + 2);
-    } else if (u) {
-      uu[0] = __ldg(u + 3 * i), uu[1] = __ldg(u + 3 * i + 1), uu[2] = __ldg(u + 3 * i + 2);
-    }
+    um.step(u, i, istep, z + gridDim.z < g.z1, uu);
     warp_point(w, x, y, (int)z, u ? uu : nullptr, q);
     lookup<NC>(M, g.mzlo, g.mx, g.my, g.mz, w, q, val, k16);
     if (NC == 3 && lin.on)
@@ -244,8 +259,8 @@ __global__ void compose_step_kernel(DevWarp w, Geo g, const float *grad, Step st
 // are not compiled in. With it, the six accumulators fit 64 registers for images (eight
 // blocks of 128 threads per SM, the gather's latency hidden as in the du-only kernel); the
 // du-only bounds keep the registers it took unbounded (56 and 48: 9 and 10 blocks per SM).
-// PF: the next step's displacement loaded ahead, as in the forward kernel (off by default
-// until measured on a GPU: FFDP_SAMPLE_PF=1).
+// PF (UMarch) as in the forward kernel, but not yet measured on a GPU: the launches pass
+// false unless FFDP_SAMPLE_PF=1.
 template <int NC, bool AFF, typename T = float, bool PF = true>
 __global__ void __launch_bounds__(BX *BY, AFF ? (NC > 1 ? 6 : 8) : (NC > 1 ? 9 : 10))
     sample_bwd_kernel(DevWarp w, Geo g, const float *__restrict__ u, const T *__restrict__ M,
@@ -258,18 +273,11 @@ __global__ void __launch_bounds__(BX *BY, AFF ? (NC > 1 ? 6 : 8) : (NC > 1 ? 9 :
   if (x < g.nx && y < g.ny) {
     const long long istep = (long long)gridDim.z * g.ny * g.nx;
     long long i = ((g.z0 + blockIdx.z - g.zlo) * g.ny + y) * (long long)g.nx + x;
-    float un[3] = {0.f, 0.f, 0.f};
-    if (PF && u && g.z0 + blockIdx.z < g.z1) un[0] = __ldg(u + 3 * i), un[1] = __ldg(u + 3 * i + 1), un[2] = __ldg(u + 3 * i + 2);
+    UMarch<PF> um(u, i, g.z0 + blockIdx.z < g.z1);
     for (long long z = g.z0 + blockIdx.z; z < g.z1; z += gridDim.z, i += istep) {
       float uu[3], gq[3] = {0.f, 0.f, 0.f};
       double q[3];
-      if (PF) {
-        uu[0] = un[0], uu[1] = un[1], uu[2] = un[2];
-        if (u && z + gridDim.z < g.z1)
-          un[0] = __ldg(u + 3 * (i + istep)), un[1] = __ldg(u + 3 * (i + istep) + 1), un[2] = __ldg(u + 3 * (i + istep) + 2);
-      } else if (u) {
-        uu[0] = __ldg(u + 3 * i), uu[1] = __ldg(u + 3 * i + 1), uu[2] = __ldg(u + 3 * i + 2);
-      }
+      um.step(u, i, istep, z + gridDim.z < g.z1, uu);
       warp_point(w, x, y, (int)z, u ? uu : nullptr, q);
       if (w.interp != FFDP_INTERP_NEAREST) {  // nearest neighbour has no gradient
         float d[NC][3], val[NC];
@@ -372,38 +380,45 @@ bool shape_ok(const ffdp_slab *ms, int ncomp) {
   return ncomp >= 1 && ncomp <= 3 && ((long long)ms->nx * ms->ny + 2 * ms->nx + 2) * ncomp < (1LL << 31);
 }
 
+template <bool PF>
+void fwd_kernels(dim3 grid, cudaStream_t st, const DevWarp &d, const Geo &g, const float *u, const float *M, int ncomp,
+                 const AddLin &lin, float *out) {
+  const dim3 block(BX, BY);
+  if (ncomp == 1) sample_fwd_kernel<1, float, PF><<<grid, block, 0, st>>>(d, g, u, M, lin, out);
+  if (ncomp == 2) sample_fwd_kernel<2, float, PF><<<grid, block, 0, st>>>(d, g, u, M, lin, out);
+  if (ncomp == 3) sample_fwd_kernel<3, float, PF><<<grid, block, 0, st>>>(d, g, u, M, lin, out);
+}
+
 int launch_fwd(const ffdp_warp *w, const ffdp_slab *fs, const float *u, const ffdp_slab *ms, const float *M, int ncomp,
                const AddLin &lin, float *out, cudaStream_t st) {
   if (fs->z1 <= fs->z0) return 0;
   if (!shape_ok(ms, ncomp)) return (int)cudaErrorInvalidValue;
   const DevWarp d = to_dev(w);
   const Geo g = to_geo(fs, ms);
-  const dim3 grid = grid_for(fs), block(BX, BY);
-  if (no_prefetch()) {
-    if (ncomp == 1) sample_fwd_kernel<1, float, false><<<grid, block, 0, st>>>(d, g, u, M, lin, out);
-    if (ncomp == 2) sample_fwd_kernel<2, float, false><<<grid, block, 0, st>>>(d, g, u, M, lin, out);
-    if (ncomp == 3) sample_fwd_kernel<3, float, false><<<grid, block, 0, st>>>(d, g, u, M, lin, out);
-    return (int)cudaGetLastError();
-  }
-  if (ncomp == 1) sample_fwd_kernel<1><<<grid, block, 0, st>>>(d, g, u, M, lin, out);
-  if (ncomp == 2) sample_fwd_kernel<2><<<grid, block, 0, st>>>(d, g, u, M, lin, out);
-  if (ncomp == 3) sample_fwd_kernel<3><<<grid, block, 0, st>>>(d, g, u, M, lin, out);
+  const dim3 grid = grid_for(fs);
+  if (no_prefetch())
+    fwd_kernels<false>(grid, st, d, g, u, M, ncomp, lin, out);
+  else
+    fwd_kernels<true>(grid, st, d, g, u, M, ncomp, lin, out);
   return (int)cudaGetLastError();
+}
+
+template <bool AFF, bool PF>
+void bwd_kernels(dim3 grid, cudaStream_t st, const DevWarp &d, const Geo &g, const float *u, const float *M, int ncomp,
+                 const float *gout, float *gu, double *part) {
+  const dim3 block(BX, BY);
+  if (ncomp == 1) sample_bwd_kernel<1, AFF, float, PF><<<grid, block, 0, st>>>(d, g, u, M, gout, gu, part);
+  if (ncomp == 2) sample_bwd_kernel<2, AFF, float, PF><<<grid, block, 0, st>>>(d, g, u, M, gout, gu, part);
+  if (ncomp == 3) sample_bwd_kernel<3, AFF, float, PF><<<grid, block, 0, st>>>(d, g, u, M, gout, gu, part);
 }
 
 template <bool AFF>
 void launch_bwd(dim3 grid, cudaStream_t st, const DevWarp &d, const Geo &g, const float *u, const float *M, int ncomp,
                 const float *gout, float *gu, double *part) {
-  const dim3 block(BX, BY);
-  if (!bwd_prefetch()) {
-    if (ncomp == 1) sample_bwd_kernel<1, AFF, float, false><<<grid, block, 0, st>>>(d, g, u, M, gout, gu, part);
-    if (ncomp == 2) sample_bwd_kernel<2, AFF, float, false><<<grid, block, 0, st>>>(d, g, u, M, gout, gu, part);
-    if (ncomp == 3) sample_bwd_kernel<3, AFF, float, false><<<grid, block, 0, st>>>(d, g, u, M, gout, gu, part);
-    return;
-  }
-  if (ncomp == 1) sample_bwd_kernel<1, AFF><<<grid, block, 0, st>>>(d, g, u, M, gout, gu, part);
-  if (ncomp == 2) sample_bwd_kernel<2, AFF><<<grid, block, 0, st>>>(d, g, u, M, gout, gu, part);
-  if (ncomp == 3) sample_bwd_kernel<3, AFF><<<grid, block, 0, st>>>(d, g, u, M, gout, gu, part);
+  if (bwd_prefetch())
+    bwd_kernels<AFF, true>(grid, st, d, g, u, M, ncomp, gout, gu, part);
+  else
+    bwd_kernels<AFF, false>(grid, st, d, g, u, M, ncomp, gout, gu, part);
 }
 
 }  // namespace
