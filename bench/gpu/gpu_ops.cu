@@ -160,19 +160,24 @@ int main(int argc, char **argv) {
   rows.push_back({"sample fwd (affine+u)", 20, t_fwd, e_fwd, pool_high_and_reset() / 1e6});
   // the samplers with FFDP_SAMPLE_PF=val (0: no kernel loads the displacement a step ahead, 1:
   // every kernel does) against the default: values differing in `cnt` floats at `dst`, and the time
-  auto pf_ab = [&](const char *name, const char *val, double bytes, float *dst, long long cnt, auto fn) {
+  // (env_ab: the same for any variable, e.g. FFDP_SAMPLE_ZB, the z-blocks of the launch grid)
+  auto env_ab = [&](const char *var, const char *name, const char *val, double bytes, float *dst, long long cnt,
+                    auto fn) {
     std::vector<float> a(cnt), b(cnt);
     CK(fn());
     CK(cudaMemcpy(a.data(), dst, cnt * 4, cudaMemcpyDeviceToHost));
-    setenv("FFDP_SAMPLE_PF", val, 1);
+    setenv(var, val, 1);
     poison(dst, cnt);
     CK(fn());
     CK(cudaMemcpy(b.data(), dst, cnt * 4, cudaMemcpyDeviceToHost));
     double diff = 0;
     for (long long i = 0; i < cnt; i++) diff += memcmp(&a[i], &b[i], 4) != 0;
     float t = median_ms([&] { fn(); });
-    unsetenv("FFDP_SAMPLE_PF");
+    unsetenv(var);
     rows.push_back({name, bytes, t, diff, 0.0});
+  };
+  auto pf_ab = [&](const char *name, const char *val, double bytes, float *dst, long long cnt, auto fn) {
+    env_ab("FFDP_SAMPLE_PF", name, val, bytes, dst, cnt, fn);
   };
   pf_ab("sample fwd, u not loaded ahead (FFDP_SAMPLE_PF=0; vs default: values differing)", "0", 20, dout, n,
         [&] { return ffdp_cuda_sample_fwd(&w, &s, du, &s, dM, 1, dout, 0); });
@@ -201,6 +206,19 @@ int main(int argc, char **argv) {
         [&] { return ffdp_cuda_sample_bwd(&w, &s, du, &s, dM, 1, dg, dgu, dgB, 0); });
   pf_ab("sample bwd (du only), u loaded ahead (FFDP_SAMPLE_PF=1; values differing)", "1", 32, dgu, 3 * n,
         [&] { return ffdp_cuda_sample_bwd(&w, &s, du, &s, dM, 1, dg, dgu, NULL, 0); });
+  for (const char *zb : {"4", "8", "32"}) {  // z-blocks of the grid (default 16): march length vs threads
+    char nm[3][96];
+    snprintf(nm[0], sizeof nm[0], "sample fwd, %s z-blocks (FFDP_SAMPLE_ZB; values differing)", zb);
+    snprintf(nm[1], sizeof nm[1], "sample bwd (du only), %s z-blocks (values differing)", zb);
+    snprintf(nm[2], sizeof nm[2], "sample bwd (du only), u ahead, %s z-blocks (vs u ahead, 16; values differing)", zb);
+    env_ab("FFDP_SAMPLE_ZB", nm[0], zb, 20, dout, n, [&] { return ffdp_cuda_sample_fwd(&w, &s, du, &s, dM, 1, dout, 0); });
+    env_ab("FFDP_SAMPLE_ZB", nm[1], zb, 32, dgu, 3 * n,
+           [&] { return ffdp_cuda_sample_bwd(&w, &s, du, &s, dM, 1, dg, dgu, NULL, 0); });
+    setenv("FFDP_SAMPLE_PF", "1", 1);
+    env_ab("FFDP_SAMPLE_ZB", nm[2], zb, 32, dgu, 3 * n,
+           [&] { return ffdp_cuda_sample_bwd(&w, &s, du, &s, dM, 1, dg, dgu, NULL, 0); });
+    unsetenv("FFDP_SAMPLE_PF");
+  }
   {  // affine gradient per plane (what ranks fold in plane order), on a slab with halos
     ffdp_slab sl = s;
     sl.z0 = N / 3, sl.z1 = 2 * N / 3, sl.zlo = sl.z0 - 4, sl.zhi = sl.z1 + 4;
@@ -279,6 +297,11 @@ int main(int argc, char **argv) {
     rows.push_back({"compose fwd (u∘φ + u)", 36, t_cmp, e_cmp, pool_high_and_reset() / 1e6});
     pf_ab("compose fwd, u not loaded ahead (values differing)", "0", 36, dgu, 3 * n,
           [&] { return ffdp_cuda_compose_fwd(&cw, T, &s, du, &s, du, dgu, 0); });
+    for (const char *zb : {"8", "32"}) {
+      char nm[96];
+      snprintf(nm, sizeof nm, "compose fwd, %s z-blocks (FFDP_SAMPLE_ZB; values differing)", zb);
+      env_ab("FFDP_SAMPLE_ZB", nm, zb, 36, dgu, 3 * n, [&] { return ffdp_cuda_compose_fwd(&cw, T, &s, du, &s, du, dgu, 0); });
+    }
   }
 
   // --- MSE
@@ -531,9 +554,20 @@ int main(int argc, char **argv) {
     CK(cudaMemcpy(b.data(), dgu, 3 * n * 4, cudaMemcpyDeviceToHost));
     same = same && !memcmp(a.data(), b.data(), 3 * n * 4);
     float t2 = median_ms([&] { ffdp_cuda_blur(&s, du, 3, sig, dout, dtmp, 0); });
+    // the one-pass kernel with z-chunks by waves (FFDP_BLUR_ZCHUNK=waves): bits against the above
+    setenv("FFDP_BLUR_SPLIT", "0", 1);
+    setenv("FFDP_BLUR_ZCHUNK", "waves", 1);
+    poison(dout, 3 * n);
+    CK(ffdp_cuda_blur(&s, du, 3, sig, dout, dtmp, 0));
+    CK(cudaMemcpy(b.data(), dout, 3 * n * 4, cudaMemcpyDeviceToHost));
+    double dw = 0;
+    for (long long i = 0; i < 3 * n; i++) dw += memcmp(&a[i], &b[i], 4) != 0;
+    float t3 = median_ms([&] { ffdp_cuda_blur(&s, du, 3, sig, dout, dtmp, 0); });
+    unsetenv("FFDP_BLUR_ZCHUNK");
     unsetenv("FFDP_BLUR_SPLIT");
     rows.push_back({"blur vec3 one-pass kernel (vs two-pass: bits)", 24, t1, same ? 0.0 : 1.0, 0.0});
     rows.push_back({"blur vec3 two-pass kernels (xy; z in place)", 24, t2, same ? 0.0 : 1.0, 0.0});
+    rows.push_back({"blur vec3 one-pass, z-chunks by waves (FFDP_BLUR_ZCHUNK=waves; values differing)", 24, t3, dw, 0.0});
     CK(cudaFree(sc1));
     CK(cudaFree(sc2));
     CK(cudaFree(tmp2));

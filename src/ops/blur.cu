@@ -248,40 +248,70 @@ __global__ void maxnorm_from_bits(float *scratch) {
   scratch[1025] = mx > 0 ? (float)(1.0 / mx) : 0.f;
 }
 
+// z-chunk length by waves (as LNCC's): blocks run in waves of SMs x resident blocks and each
+// marches zchunk + 2 rz planes, so about waves * (zchunk + 2 rz) plane steps; the chunk count
+// that minimizes it. FFDP_BLUR_ZCHUNK=waves takes it (the bench's A/B); the default keeps 64
+// planes halved while there are fewer than ~4 blocks per SM.
+static int zchunk_by_waves(long long nzo, long long tiles, int slots, int rz) {
+  long long best_cost = -1;
+  int best = (int)nzo;
+  for (long long nch = 1; nch <= nzo && nch <= 256; nch++) {
+    const long long zc = (nzo + nch - 1) / nch, chunks = (nzo + zc - 1) / zc;
+    if (chunks != nch) continue;  // the same chunks as a smaller count
+    const long long waves = (tiles * chunks + slots - 1) / slots, cost = waves * (zc + 2 * rz);
+    if (best_cost < 0 || cost < best_cost) best_cost = cost, best = (int)zc;
+  }
+  return best;
+}
+
+typedef void (*FusedKernel)(FGeo, const float *, float *, unsigned *);
+
+template <int NC>
+FusedKernel fused_kernel(bool iso, int r, int kmax) {
+  if (iso) {
+    switch (r) {
+    case 1: return blur_fused<NC, 3, 1>;
+    case 2: return blur_fused<NC, 5, 2>;
+    case 3: return blur_fused<NC, 7, 3>;
+    case 4: return blur_fused<NC, 9, 4>;
+    case 5: return blur_fused<NC, 11, 5>;
+    case 6: return blur_fused<NC, 13, 6>;
+    case 7: return blur_fused<NC, 15, 7>;
+    default: return blur_fused<NC, 17, 8>;
+    }
+  }
+  return kmax == 5 ? blur_fused<NC, 5, 0> : kmax == 9 ? blur_fused<NC, 9, 0> : kmax == 11 ? blur_fused<NC, 11, 0>
+                                                                                          : blur_fused<NC, 17, 0>;
+}
+
 template <int NC>
 int run_fused(const ffdp_slab *s, const int r[3], const float w[3][2 * FFDP_MAX_RADIUS + 1], const float *in, float *out,
               unsigned *maxsq, cudaStream_t st) {
   const bool iso = r[0] == r[1] && r[1] == r[2] && r[0] >= 1;
   /* ring length: exactly 2r+1 for the isotropic kernels, else a bucket; z taps right-aligned */
   const int kmax = iso ? 2 * r[2] + 1 : r[2] <= 2 ? 5 : r[2] <= 4 ? 9 : r[2] <= 5 ? 11 : 17;
+  const FusedKernel kern = fused_kernel<NC>(iso, r[0], kmax);
   const long long nzo = s->z1 - s->z0;
   const int tiles = (int)(((s->nx + FTX - 1) / FTX) * ((s->ny + FTY - 1) / FTY));
+  const size_t smem = (size_t)((FTX + 2 * r[0]) * NC * (FTY + 2 * r[1]) + FTX * NC * (FTY + 2 * r[1])) * sizeof(float);
   /* long chunks amortize the 2r planes of ring fill; keep at least ~4 blocks per SM */
   int zchunk = (int)(nzo < 64 ? nzo : 64);
   while (zchunk > 16 && (long long)tiles * ((nzo + zchunk - 1) / zchunk) < 4 * 132) zchunk /= 2;
+  const char *ze = getenv("FFDP_BLUR_ZCHUNK");
+  if (ze && !strcmp(ze, "waves")) {
+    int dev = 0, sms = 132, per_sm = 1;
+    if (cudaGetDevice(&dev) == cudaSuccess) cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kern, FTX * FTY, smem) != cudaSuccess || per_sm < 1)
+      per_sm = 1;
+    zchunk = zchunk_by_waves(nzo, tiles, sms * per_sm, r[2]);
+  }
   FGeo g = {(int)s->nx, (int)s->ny, (int)s->nz, r[0], r[1], r[2], s->zlo,
             s->zlo > 0 ? s->zlo : 0, s->zhi < s->nz ? s->zhi : s->nz, s->z0, s->z1, zchunk, {{0}}};
   for (int d = 0; d <= 2 * r[0]; d++) g.w[0][d] = w[0][d];
   for (int d = 0; d <= 2 * r[1]; d++) g.w[1][d] = w[1][d];
   for (int d = 0; d <= 2 * r[2]; d++) g.w[2][kmax - 1 - 2 * r[2] + d] = w[2][d];
   dim3 grid((unsigned)((s->nx + FTX - 1) / FTX), (unsigned)((s->ny + FTY - 1) / FTY), (unsigned)((nzo + zchunk - 1) / zchunk));
-  const size_t smem = (size_t)((FTX + 2 * r[0]) * NC * (FTY + 2 * r[1]) + FTX * NC * (FTY + 2 * r[1])) * sizeof(float);
-  const dim3 b(FTX * FTY);
-  if (iso) {
-    switch (r[0]) {
-    case 1: blur_fused<NC, 3, 1><<<grid, b, smem, st>>>(g, in, out, maxsq); break;
-    case 2: blur_fused<NC, 5, 2><<<grid, b, smem, st>>>(g, in, out, maxsq); break;
-    case 3: blur_fused<NC, 7, 3><<<grid, b, smem, st>>>(g, in, out, maxsq); break;
-    case 4: blur_fused<NC, 9, 4><<<grid, b, smem, st>>>(g, in, out, maxsq); break;
-    case 5: blur_fused<NC, 11, 5><<<grid, b, smem, st>>>(g, in, out, maxsq); break;
-    case 6: blur_fused<NC, 13, 6><<<grid, b, smem, st>>>(g, in, out, maxsq); break;
-    case 7: blur_fused<NC, 15, 7><<<grid, b, smem, st>>>(g, in, out, maxsq); break;
-    default: blur_fused<NC, 17, 8><<<grid, b, smem, st>>>(g, in, out, maxsq); break;
-    }
-  } else if (kmax == 5) blur_fused<NC, 5, 0><<<grid, b, smem, st>>>(g, in, out, maxsq);
-  else if (kmax == 9) blur_fused<NC, 9, 0><<<grid, b, smem, st>>>(g, in, out, maxsq);
-  else if (kmax == 11) blur_fused<NC, 11, 0><<<grid, b, smem, st>>>(g, in, out, maxsq);
-  else blur_fused<NC, 17, 0><<<grid, b, smem, st>>>(g, in, out, maxsq);
+  kern<<<grid, FTX * FTY, smem, st>>>(g, in, out, maxsq);
   return (int)cudaGetLastError();
 }
 

@@ -345,8 +345,12 @@ Geo to_geo(const ffdp_slab *fs, const ffdp_slab *ms) {
   return g;
 }
 
+// FFDP_SAMPLE_ZB: another z-block count (the bench's A/B of march length against threads)
 dim3 grid_for(const ffdp_slab *fs, int one_plane_per_block = 0) {
-  long long nzo = fs->z1 - fs->z0, zb = one_plane_per_block ? nzo : nzo < MAXZB ? nzo : MAXZB;
+  long long most = MAXZB;
+  if (const char *e = getenv("FFDP_SAMPLE_ZB"))
+    if (atoi(e) > 0) most = atoi(e);
+  long long nzo = fs->z1 - fs->z0, zb = one_plane_per_block ? nzo : nzo < most ? nzo : most;
   return dim3((unsigned)((fs->nx + BX - 1) / BX), (unsigned)((fs->ny + BY - 1) / BY), (unsigned)(zb > 0 ? zb : 1));
 }
 
