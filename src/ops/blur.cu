@@ -248,22 +248,6 @@ __global__ void maxnorm_from_bits(float *scratch) {
   scratch[1025] = mx > 0 ? (float)(1.0 / mx) : 0.f;
 }
 
-// z-chunk length by waves (as LNCC's): blocks run in waves of SMs x resident blocks and each
-// marches zchunk + 2 rz planes, so about waves * (zchunk + 2 rz) plane steps; the chunk count
-// that minimizes it. FFDP_BLUR_ZCHUNK=waves takes it (the bench's A/B); the default keeps 64
-// planes halved while there are fewer than ~4 blocks per SM.
-static int zchunk_by_waves(long long nzo, long long tiles, int slots, int rz) {
-  long long best_cost = -1;
-  int best = (int)nzo;
-  for (long long nch = 1; nch <= nzo && nch <= 256; nch++) {
-    const long long zc = (nzo + nch - 1) / nch, chunks = (nzo + zc - 1) / zc;
-    if (chunks != nch) continue;  // the same chunks as a smaller count
-    const long long waves = (tiles * chunks + slots - 1) / slots, cost = waves * (zc + 2 * rz);
-    if (best_cost < 0 || cost < best_cost) best_cost = cost, best = (int)zc;
-  }
-  return best;
-}
-
 typedef void (*FusedKernel)(FGeo, const float *, float *, unsigned *);
 
 template <int NC>
@@ -294,7 +278,8 @@ int run_fused(const ffdp_slab *s, const int r[3], const float w[3][2 * FFDP_MAX_
   const long long nzo = s->z1 - s->z0;
   const int tiles = (int)(((s->nx + FTX - 1) / FTX) * ((s->ny + FTY - 1) / FTY));
   const size_t smem = (size_t)((FTX + 2 * r[0]) * NC * (FTY + 2 * r[1]) + FTX * NC * (FTY + 2 * r[1])) * sizeof(float);
-  /* long chunks amortize the 2r planes of ring fill; keep at least ~4 blocks per SM */
+  /* long chunks amortize the 2r planes of ring fill; keep at least ~4 blocks per SM.
+   * FFDP_BLUR_ZCHUNK=waves: chunks by waves as LNCC's (each block marches chunk + 2 rz planes) */
   int zchunk = (int)(nzo < 64 ? nzo : 64);
   while (zchunk > 16 && (long long)tiles * ((nzo + zchunk - 1) / zchunk) < 4 * 132) zchunk /= 2;
   const char *ze = getenv("FFDP_BLUR_ZCHUNK");

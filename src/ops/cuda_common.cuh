@@ -10,6 +10,22 @@ inline int blocks_for(long long n, int block, int cap = 65535 * 8) {
   return (int)(b < 1 ? 1 : b > cap ? cap : b);
 }
 
+// Length of the z-chunks of a kernel whose blocks march along z: blocks run in waves of
+// `slots` (SMs x resident blocks) and each marches its chunk plus `apron` planes (ring fill and
+// drain), so the kernel takes about waves * (chunk + apron) plane steps; the chunk count that
+// minimizes it (an even split; counts that give the same chunks as a smaller one are skipped).
+inline int zchunk_by_waves(long long nzo, long long tiles, int slots, int apron) {
+  long long best_cost = -1;
+  int best = (int)nzo;
+  for (long long nch = 1; nch <= nzo && nch <= 256; nch++) {
+    const long long zc = (nzo + nch - 1) / nch, chunks = (nzo + zc - 1) / zc;
+    if (chunks != nch) continue;
+    const long long waves = (tiles * chunks + slots - 1) / slots, cost = waves * (zc + apron);
+    if (best_cost < 0 || cost < best_cost) best_cost = cost, best = (int)zc;
+  }
+  return best;
+}
+
 // Block-wide sum of a double (blockDim.x a multiple of 32, at most 1024); result in thread 0.
 __device__ inline double block_sum(double v) {
   __shared__ double sh[32];

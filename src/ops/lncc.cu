@@ -315,15 +315,7 @@ __global__ void __launch_bounds__(TX *TY, MINB)
 // both gradients 0.674 -> 0.582, k = 9 running sums 1.403 -> 1.066; the same gradient bits
 // (a plane's sums do not depend on where its chunk starts).
 static int lncc_zchunk(long long nzo, long long tiles, int slots, int r) {
-  long long best_cost = -1;
-  int best = (int)nzo;
-  for (long long nch = 1; nch <= nzo && nch <= 256; nch++) {
-    const long long zc = (nzo + nch - 1) / nch, chunks = (nzo + zc - 1) / zc;
-    if (chunks != nch) continue;  // the same chunks as a smaller count
-    const long long waves = (tiles * chunks + slots - 1) / slots, cost = waves * (zc + 4 * r + 2);
-    if (best_cost < 0 || cost < best_cost) best_cost = cost, best = (int)zc;
-  }
-  return best;
+  return zchunk_by_waves(nzo, tiles, slots, 4 * r + 2);
 }
 
 // One call: the chunking for this kernel's occupancy, the launch, the loss partials summed on
