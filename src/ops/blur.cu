@@ -122,7 +122,10 @@ struct FGeo {
 // RI > 0: isotropic radius RI known at compile time (the stages' case: one sigma in voxels),
 // so every tap loop unrolls with constant shared-memory offsets (the runtime-radius loops
 // cost about 3x the instructions, which bound the kernel). RI = 0: radii from g.
-template <int NC, int KMAX, int RI>
+// UR (isotropic only): the march unrolled by the ring length, so each plane's ring slot is a
+// compile-time register and the ring is not shifted (2r·NC register moves per plane);
+// FFDP_BLUR_RING=unrolled (the bench's A/B). The z taps are summed in the same order: same bits.
+template <int NC, int KMAX, int RI, bool UR = false>
 // Two blocks per SM where the rings fit in 64 registers without spilling (ptxas -v): the
 // default sigma 1.5 (radius 5) ran at one block and 90 registers.
 __global__ void __launch_bounds__(FTX *FTY, (NC == 3 && (RI >= 6 || (RI == 0 && KMAX >= 11))) ? 1 : 2)
@@ -142,9 +145,18 @@ __global__ void __launch_bounds__(FTX *FTY, (NC == 3 && (RI >= 6 || (RI == 0 && 
   // plane's filtering, so their latency hides behind it (a load consumed right away stalled
   // every plane step for a full memory round trip: 4-7 us).
   constexpr int LMAX = (FTX + 2 * FMAXR) * NC * (FTY + 2 * FMAXR) / (FTX * FTY);
-  int off[LMAX];  // in-plane offset; -1: outside the image (zero); -2: no element
+  // UR stages as the two-pass xy kernel does: a thread owns one column of the apron and every
+  // NRG-th row of it, so its loads differ by whole rows (two offsets in registers, not LMAX)
+  constexpr int AWC = (FTX + 2 * (RI ? RI : 1)) * NC, AHC = FTY + 2 * (RI ? RI : 1);
+  constexpr int SC = (AWC + 31) / 32 * 32, NRG = FTX * FTY / SC, LR = (AHC + NRG - 1) / NRG;
+  constexpr int NOFF = UR ? 1 : LMAX, NV = UR ? LR : LMAX;
+  static_assert(!UR || (RI > 0 && NRG >= 1), "the unrolled ring is for compile-time radii");
+  const int sk = tid % SC, sr = tid / SC, ys = y0 - ry + sr;
+  const bool scol = UR && sk < AWC && sr < NRG, sread = scol && kx0 + sk >= 0 && kx0 + sk < row;
+  const int off0 = (int)(ys * row + kx0 + sk), rstep = (int)(NRG * row);
+  int off[NOFF];  // in-plane offset; -1: outside the image (zero); -2: no element
 #pragma unroll
-  for (int l = 0; l < LMAX; l++) {
+  for (int l = 0; l < NOFF; l++) {
     const int e = tid + l * FTX * FTY;
     off[l] = -2;
     if (e < AW * AH) {
@@ -153,12 +165,20 @@ __global__ void __launch_bounds__(FTX *FTY, (NC == 3 && (RI >= 6 || (RI == 0 && 
       off[l] = y >= 0 && y < g.ny && gk >= 0 && gk < row ? (int)(y * row + gk) : -1;
     }
   }
-  float v[LMAX];
+  float v[NV];
   auto fetch = [&](long long t) {
     const bool tin = t >= g.zs0 && t < g.zs1;
     const float *base = in + (tin ? (t - g.zlo) * plane : 0);
+    if (UR) {
 #pragma unroll
-    for (int l = 0; l < LMAX; l++) v[l] = tin && off[l] >= 0 ? __ldg(base + off[l]) : 0.f;
+      for (int l = 0; l < NV; l++) {
+        const int y = ys + l * NRG;
+        v[l] = tin && sread && y >= 0 && y < g.ny ? __ldg(base + (off0 + l * rstep)) : 0.f;
+      }
+    } else {
+#pragma unroll
+      for (int l = 0; l < NV; l++) v[l] = tin && off[l] >= 0 ? __ldg(base + off[l]) : 0.f;
+    }
   };
   float ring[NC][KMAX], most = 0.f;
 #pragma unroll
@@ -166,12 +186,20 @@ __global__ void __launch_bounds__(FTX *FTY, (NC == 3 && (RI >= 6 || (RI == 0 && 
 #pragma unroll
     for (int d = 0; d < KMAX; d++) ring[c][d] = 0.f;
   fetch(za - rz);
-  for (long long t = za - rz; t < zb + rz; t++) {
+  const long long tend = zb + rz;
+  // one plane step; ph >= 0: the unrolled march's ring slot of plane t (compile-time)
+  auto plane_step = [&](long long t, int ph) {
+    if (UR) {
 #pragma unroll
-    for (int l = 0; l < LMAX; l++)
-      if (off[l] != -2) s_in[tid + l * FTX * FTY] = v[l];
+      for (int l = 0; l < NV; l++)
+        if (scol && sr + l * NRG < AHC) s_in[(sr + l * NRG) * AWC + sk] = v[l];
+    } else {
+#pragma unroll
+      for (int l = 0; l < NV; l++)
+        if (off[l] != -2) s_in[tid + l * FTX * FTY] = v[l];
+    }
     __syncthreads();
-    if (t + 1 < zb + rz) fetch(t + 1);
+    if (t + 1 < tend) fetch(t + 1);
     if (RI > 0) {
       // XG neighbouring outputs of one component per item, from XG + 2r values held in
       // registers: 1 + 2r/XG shared loads per output instead of 2r + 1 (ncu: half the stalls
@@ -213,20 +241,35 @@ __global__ void __launch_bounds__(FTX *FTY, (NC == 3 && (RI >= 6 || (RI == 0 && 
 #pragma unroll
       for (int d = 0; d <= 2 * (RI ? RI : FMAXR); d++)
         if (RI || d <= 2 * ry) s += g.w[1][d] * s_x[(ty + d) * XW + tx * NC + c];
+      if (UR) {
+        ring[c][ph] = s;
+      } else {
 #pragma unroll
-      for (int d = 0; d < KMAX - 1; d++) ring[c][d] = ring[c][d + 1];
-      ring[c][KMAX - 1] = s;
+        for (int d = 0; d < KMAX - 1; d++) ring[c][d] = ring[c][d + 1];
+        ring[c][KMAX - 1] = s;
+      }
       zc[c] = 0.f;
       if (emit) {
         float z = 0.f;
 #pragma unroll
-        for (int d = 0; d < KMAX; d++) z += g.w[2][d] * ring[c][d];
+        for (int d = 0; d < KMAX; d++) z += g.w[2][d] * ring[c][UR ? (ph + 1 + d) % KMAX : d];
         out[(o - g.zlo) * plane + oy * row + (long long)ox * NC + c] = zc[c] = z;
       }
     }
     if (NC == 3 && maxsq && emit) most = fmaxf(most, norm2(zc[0], zc[1], zc[NC - 1]));
     // the next plane writes s_in (read before the second barrier) and s_x (read above, before
     // the next plane's first barrier)
+  };
+  if constexpr (UR) {
+    for (long long t0 = za - rz; t0 < tend; t0 += KMAX) {
+#pragma unroll
+      for (int ph = 0; ph < KMAX; ph++) {
+        if (t0 + ph >= tend) break;  // uniform over the block
+        plane_step(t0 + ph, ph);
+      }
+    }
+  } else {
+    for (long long t = za - rz; t < tend; t++) plane_step(t, 0);
   }
   if (maxsq) {  // squares are non-negative: their float order is their bits' order
     __shared__ float wmax[FTX * FTY / 32];
@@ -252,6 +295,19 @@ typedef void (*FusedKernel)(FGeo, const float *, float *, unsigned *);
 
 template <int NC>
 FusedKernel fused_kernel(bool iso, int r, int kmax) {
+  const char *ue = getenv("FFDP_BLUR_RING");
+  if (iso && ue && !strcmp(ue, "unrolled")) {
+    switch (r) {
+    case 1: return blur_fused<NC, 3, 1, true>;
+    case 2: return blur_fused<NC, 5, 2, true>;
+    case 3: return blur_fused<NC, 7, 3, true>;
+    case 4: return blur_fused<NC, 9, 4, true>;
+    case 5: return blur_fused<NC, 11, 5, true>;
+    case 6: return blur_fused<NC, 13, 6, true>;
+    case 7: return blur_fused<NC, 15, 7, true>;
+    default: return blur_fused<NC, 17, 8, true>;
+    }
+  }
   if (iso) {
     switch (r) {
     case 1: return blur_fused<NC, 3, 1>;
