@@ -83,8 +83,9 @@ extern "C" int ffdp_cuda_maxnorm3(long long n, const float *g, float *scratch, d
   const int blocks = 1024;
   maxnorm_kernel<<<blocks, 256, 0, st>>>(n, g, scratch);
   float host[1024];
-  cudaMemcpyAsync(host, scratch, sizeof host, cudaMemcpyDeviceToHost, st);
-  cudaError_t e = cudaStreamSynchronize(st);
+  cudaError_t e = cudaGetLastError();  // the launch, then the copy back
+  if (!e) e = cudaMemcpyAsync(host, scratch, sizeof host, cudaMemcpyDeviceToHost, st);
+  if (!e) e = cudaStreamSynchronize(st);
   if (e) return (int)e;
   float m = 0.f;
   for (int b = 0; b < blocks; b++) m = host[b] > m ? host[b] : m;

@@ -349,10 +349,9 @@ int launch_ng(Geo g, long long nzo, const float *F, const float *M, const uint8_
   int rc = (int)cudaGetLastError();
   double *host = (double *)malloc(nb * sizeof(double));
   if (!host) rc = rc ? rc : (int)cudaErrorMemoryAllocation;
-  if (host) cudaMemcpyAsync(host, part, nb * sizeof(double), cudaMemcpyDeviceToHost, st);
-  cudaFreeAsync(part, st);
-  const int sync = (int)cudaStreamSynchronize(st);
-  if (!rc) rc = sync;
+  if (host && !rc) rc = (int)cudaMemcpyAsync(host, part, nb * sizeof(double), cudaMemcpyDeviceToHost, st);
+  const int freed = (int)cudaFreeAsync(part, st), sync = (int)cudaStreamSynchronize(st);
+  if (!rc) rc = sync ? sync : freed;
   double sum = 0;
   if (!rc)
     for (int b = 0; b < nb; b++) sum += host[b];
