@@ -234,6 +234,20 @@ int main(int argc, char **argv) {
     rows.push_back({"sample bwd dA per plane, slab (check only)", 0, 0, e_pl, pool_high_and_reset() / 1e6});
     CK(cudaFree(dpl));
   }
+  {  // what the linear stages run: no displacement, no du, the affine gradient per plane (8 B per
+     // voxel: the incoming gradient and the image, read once each)
+    std::vector<double> pref(N * 12), pgot(N * 12);
+    ffdp_sample_bwd_planes_f32(&w, &s, NULL, &s, M.data(), 1, g.data(), NULL, pref.data(), NULL);
+    double *dpl;
+    CK(cudaMalloc(&dpl, N * 12 * sizeof(double)));
+    CK(ffdp_cuda_sample_bwd_planes(&w, &s, NULL, &s, dM, 1, dg, NULL, dpl, 0));
+    CK(cudaMemcpy(pgot.data(), dpl, N * 12 * sizeof(double), cudaMemcpyDeviceToHost));
+    const double e = rel_err_d(pgot.data(), pref.data(), N * 12);
+    pool_high_and_reset();
+    const float t = median_ms([&] { ffdp_cuda_sample_bwd_planes(&w, &s, NULL, &s, dM, 1, dg, NULL, dpl, 0); });
+    rows.push_back({"sample bwd, linear stage (dA per plane; no u, no du)", 8, t, e, pool_high_and_reset() / 1e6});
+    CK(cudaFree(dpl));
+  }
 
   // --- images as 16-bit codes (--image-precision u16): the device's codes and decoded values
   // against the host's (bits; error = values differing), and the samplers reading codes against
