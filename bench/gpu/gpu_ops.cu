@@ -568,36 +568,21 @@ int main(int argc, char **argv) {
     CK(cudaMemcpy(b.data(), dgu, 3 * n * 4, cudaMemcpyDeviceToHost));
     same = same && !memcmp(a.data(), b.data(), 3 * n * 4);
     float t2 = median_ms([&] { ffdp_cuda_blur(&s, du, 3, sig, dout, dtmp, 0); });
-    // the one-pass kernel with z-chunks by waves (FFDP_BLUR_ZCHUNK=waves): bits against the above
-    setenv("FFDP_BLUR_SPLIT", "0", 1);
-    setenv("FFDP_BLUR_ZCHUNK", "waves", 1);
-    poison(dout, 3 * n);
-    CK(ffdp_cuda_blur(&s, du, 3, sig, dout, dtmp, 0));
-    CK(cudaMemcpy(b.data(), dout, 3 * n * 4, cudaMemcpyDeviceToHost));
-    double dw = 0;
-    for (long long i = 0; i < 3 * n; i++) dw += memcmp(&a[i], &b[i], 4) != 0;
-    float t3 = median_ms([&] { ffdp_cuda_blur(&s, du, 3, sig, dout, dtmp, 0); });
-    // and with the march unrolled by the ring (FFDP_BLUR_RING=unrolled), with and without waves
-    float t4[2];
-    double du4[2];
-    for (int k = 0; k < 2; k++) {
-      if (k) unsetenv("FFDP_BLUR_ZCHUNK");
-      setenv("FFDP_BLUR_RING", "unrolled", 1);
-      poison(dout, 3 * n);
-      CK(ffdp_cuda_blur(&s, du, 3, sig, dout, dtmp, 0));
-      CK(cudaMemcpy(b.data(), dout, 3 * n * 4, cudaMemcpyDeviceToHost));
-      du4[k] = 0;
-      for (long long i = 0; i < 3 * n; i++) du4[k] += memcmp(&a[i], &b[i], 4) != 0;
-      t4[k] = median_ms([&] { ffdp_cuda_blur(&s, du, 3, sig, dout, dtmp, 0); });
-      unsetenv("FFDP_BLUR_RING");
-    }
-    unsetenv("FFDP_BLUR_ZCHUNK");
     unsetenv("FFDP_BLUR_SPLIT");
     rows.push_back({"blur vec3 one-pass kernel (vs two-pass: bits)", 24, t1, same ? 0.0 : 1.0, 0.0});
     rows.push_back({"blur vec3 two-pass kernels (xy; z in place)", 24, t2, same ? 0.0 : 1.0, 0.0});
-    rows.push_back({"blur vec3 one-pass, z-chunks by waves (FFDP_BLUR_ZCHUNK=waves; values differing)", 24, t3, dw, 0.0});
-    rows.push_back({"blur vec3 one-pass, waves + ring unrolled (FFDP_BLUR_RING=unrolled; values differing)", 24, t4[0], du4[0], 0.0});
-    rows.push_back({"blur vec3 one-pass, ring unrolled (values differing)", 24, t4[1], du4[1], 0.0});
+    // the one-pass kernel's switches against the one-pass kernel (values differing)
+    auto one_pass = [&] { return ffdp_cuda_blur(&s, du, 3, sig, dout, dtmp, 0); };
+    setenv("FFDP_BLUR_SPLIT", "0", 1);
+    env_ab("FFDP_BLUR_ZCHUNK", "blur vec3 one-pass, z-chunks by waves (FFDP_BLUR_ZCHUNK=waves; values differing)", "waves",
+           24, dout, 3 * n, one_pass);
+    env_ab("FFDP_BLUR_RING", "blur vec3 one-pass, ring unrolled (FFDP_BLUR_RING=unrolled; values differing)", "unrolled",
+           24, dout, 3 * n, one_pass);
+    setenv("FFDP_BLUR_ZCHUNK", "waves", 1);
+    env_ab("FFDP_BLUR_RING", "blur vec3 one-pass, waves + ring unrolled (vs waves; values differing)", "unrolled", 24,
+           dout, 3 * n, one_pass);
+    unsetenv("FFDP_BLUR_ZCHUNK");
+    unsetenv("FFDP_BLUR_SPLIT");
     CK(cudaFree(sc1));
     CK(cudaFree(sc2));
     CK(cudaFree(tmp2));

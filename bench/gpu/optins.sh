@@ -23,7 +23,7 @@ half="-f $data/ch2better.nii.gz -m $data/T1_head_2mm.nii.gz --syn"
 small="-f $data/MNI152_T1_2mm.nii.gz -m $data/T1_head_2mm.nii.gz --syn"
 echo "switches: $OPTINS"
 for side in off on; do
-  mkdir -p /tmp/optins_$side
+  rm -rf /tmp/optins_$side && mkdir -p /tmp/optins_$side  # no files of an earlier run to compare
   for c in $CASES; do
     eval args=\$$c
     if [ $side = on ]; then

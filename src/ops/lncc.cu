@@ -306,18 +306,14 @@ __global__ void __launch_bounds__(TX *TY, MINB)
   if (threadIdx.x == 0) partial[((long long)blockIdx.z * gridDim.y + blockIdx.y) * gridDim.x + blockIdx.x] = s * g.norm;
 }
 
-// z-chunk length: a block marches zchunk + 4R + 2 planes (ring fill and drain included) and
-// the blocks run in waves of (SMs x resident blocks), so the kernel takes about
+// z-chunk length (zchunk_by_waves): a block marches zchunk + 4R + 2 planes (ring fill and
+// drain included) and the blocks run in waves of (SMs x resident blocks), so the kernel takes about
 // waves * (zchunk + 4R + 2) plane steps. Chunks are split evenly and the count that minimizes
 // that product is taken (at 256^3 and r = 2 on 132 SMs: one chunk of 256 planes, one wave,
 // 266 steps, where halving to 32-plane chunks for four blocks per SM took 8 waves of 42).
 // Measured on the H100 at 256^3 (bench/gpu/NOTES.md run 106): k = 5 box 0.612 -> 0.520 ms,
 // both gradients 0.674 -> 0.582, k = 9 running sums 1.403 -> 1.066; the same gradient bits
 // (a plane's sums do not depend on where its chunk starts).
-static int lncc_zchunk(long long nzo, long long tiles, int slots, int r) {
-  return zchunk_by_waves(nzo, tiles, slots, 4 * r + 2);
-}
-
 // One call: the chunking for this kernel's occupancy, the launch, the loss partials summed on
 // the host in block order (deterministic for a given chunking).
 template <int R, int TY, int NG, int BY, int MINB, bool RS>
@@ -332,7 +328,7 @@ int launch_ng(Geo g, long long nzo, const float *F, const float *M, const uint8_
   if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kern, L::NT, L::SMEM) != cudaSuccess || per_sm < 1)
     per_sm = 1;
   const unsigned gx = (unsigned)((g.nx + TX - 1) / TX), gy = (unsigned)((g.ny + TY - 1) / TY);
-  g.zchunk = lncc_zchunk(nzo, (long long)gx * gy, sms * per_sm, R);
+  g.zchunk = zchunk_by_waves(nzo, (long long)gx * gy, sms * per_sm, 4 * R + 2);
   if (const char *ze = getenv("FFDP_LNCC_ZCHUNK")) {  // the bench's A/B: "old" (four blocks per SM) or a length
     if (!strcmp(ze, "old")) {
       g.zchunk = (int)(nzo < 64 ? nzo : 64);
