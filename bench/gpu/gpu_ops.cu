@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <algorithm>
+#include <string>
 #include <vector>
 #include "ops/ops.h"
 #include "ops/ops_cuda.h"
@@ -83,7 +84,7 @@ static size_t pool_high_and_reset() {
 }
 
 struct Row {
-  const char *name;
+  std::string name;  // owned: labels are often built in a loop's local buffer
   double bpv, ms, err, extra_mb;
 };
 static std::vector<Row> rows;
@@ -158,8 +159,8 @@ int main(int argc, char **argv) {
   pool_high_and_reset();
   float t_fwd = median_ms([&] { ffdp_cuda_sample_fwd(&w, &s, du, &s, dM, 1, dout, 0); });
   rows.push_back({"sample fwd (affine+u)", 20, t_fwd, e_fwd, pool_high_and_reset() / 1e6});
-  // the samplers with FFDP_SAMPLE_PF=val (0: no kernel loads the displacement a step ahead, 1:
-  // every kernel does) against the default: values differing in `cnt` floats at `dst`, and the time
+  // the samplers with FFDP_SAMPLE_PF=0 (no kernel loads the displacement a step ahead) against
+  // the default: values differing in `cnt` floats at `dst`, and the time
   // (env_ab: the same for any variable, e.g. FFDP_SAMPLE_ZB, the z-blocks of the launch grid)
   auto env_ab = [&](const char *var, const char *name, const char *val, double bytes, float *dst, long long cnt,
                     auto fn) {
@@ -202,22 +203,17 @@ int main(int argc, char **argv) {
     float t = median_ms([&] { ffdp_cuda_sample_bwd(&w, &s, du, &s, dM, 1, dg, dgu, NULL, 0); });
     rows.push_back({"sample bwd (du only)", 32, t, e, pool_high_and_reset() / 1e6});
   }
-  pf_ab("sample bwd (du, dA), u loaded ahead (FFDP_SAMPLE_PF=1; values differing)", "1", 32, dgu, 3 * n,
+  pf_ab("sample bwd (du, dA), u not loaded ahead (FFDP_SAMPLE_PF=0; values differing)", "0", 32, dgu, 3 * n,
         [&] { return ffdp_cuda_sample_bwd(&w, &s, du, &s, dM, 1, dg, dgu, dgB, 0); });
-  pf_ab("sample bwd (du only), u loaded ahead (FFDP_SAMPLE_PF=1; values differing)", "1", 32, dgu, 3 * n,
+  pf_ab("sample bwd (du only), u not loaded ahead (FFDP_SAMPLE_PF=0; values differing)", "0", 32, dgu, 3 * n,
         [&] { return ffdp_cuda_sample_bwd(&w, &s, du, &s, dM, 1, dg, dgu, NULL, 0); });
-  for (const char *zb : {"4", "8", "32"}) {  // z-blocks of the grid (default 16): march length vs threads
-    char nm[3][96];
+  for (const char *zb : {"16", "64"}) {  // z-blocks of the grid (default 32): march length vs threads
+    char nm[2][96];
     snprintf(nm[0], sizeof nm[0], "sample fwd, %s z-blocks (FFDP_SAMPLE_ZB; values differing)", zb);
     snprintf(nm[1], sizeof nm[1], "sample bwd (du only), %s z-blocks (values differing)", zb);
-    snprintf(nm[2], sizeof nm[2], "sample bwd (du only), u ahead, %s z-blocks (vs u ahead, 16; values differing)", zb);
     env_ab("FFDP_SAMPLE_ZB", nm[0], zb, 20, dout, n, [&] { return ffdp_cuda_sample_fwd(&w, &s, du, &s, dM, 1, dout, 0); });
     env_ab("FFDP_SAMPLE_ZB", nm[1], zb, 32, dgu, 3 * n,
            [&] { return ffdp_cuda_sample_bwd(&w, &s, du, &s, dM, 1, dg, dgu, NULL, 0); });
-    setenv("FFDP_SAMPLE_PF", "1", 1);
-    env_ab("FFDP_SAMPLE_ZB", nm[2], zb, 32, dgu, 3 * n,
-           [&] { return ffdp_cuda_sample_bwd(&w, &s, du, &s, dM, 1, dg, dgu, NULL, 0); });
-    unsetenv("FFDP_SAMPLE_PF");
   }
   {  // affine gradient per plane (what ranks fold in plane order), on a slab with halos
     ffdp_slab sl = s;
@@ -290,7 +286,7 @@ int main(int argc, char **argv) {
     rows.push_back({"sample bwd (du only), image as 16-bit codes (vs CPU)", 30, t, e, pool_high_and_reset() / 1e6});
     pf_ab("sample fwd, 16-bit codes, u not loaded ahead (values differing)", "0", 18, dout, n,
           [&] { return ffdp_cuda_sample_fwd_u16(&w, &s, du, &s, dq, k, dout, 0); });
-    pf_ab("sample bwd (du only), 16-bit codes, u loaded ahead (FFDP_SAMPLE_PF=1; values differing)", "1", 30, dgu,
+    pf_ab("sample bwd (du only), 16-bit codes, u not loaded ahead (FFDP_SAMPLE_PF=0; values differing)", "0", 30, dgu,
           3 * n,
           [&] { return ffdp_cuda_sample_bwd_u16(&w, &s, du, &s, dq, k, dg, dgu, 0); });
     CK(cudaFree(dq));
@@ -311,7 +307,7 @@ int main(int argc, char **argv) {
     rows.push_back({"compose fwd (u∘φ + u)", 36, t_cmp, e_cmp, pool_high_and_reset() / 1e6});
     pf_ab("compose fwd, u not loaded ahead (values differing)", "0", 36, dgu, 3 * n,
           [&] { return ffdp_cuda_compose_fwd(&cw, T, &s, du, &s, du, dgu, 0); });
-    for (const char *zb : {"8", "32"}) {
+    for (const char *zb : {"16", "64"}) {
       char nm[96];
       snprintf(nm, sizeof nm, "compose fwd, %s z-blocks (FFDP_SAMPLE_ZB; values differing)", zb);
       env_ab("FFDP_SAMPLE_ZB", nm, zb, 36, dgu, 3 * n, [&] { return ffdp_cuda_compose_fwd(&cw, T, &s, du, &s, du, dgu, 0); });
@@ -539,7 +535,7 @@ int main(int argc, char **argv) {
   CK(cudaMemcpy(got.data(), dout, 3 * n * 4, cudaMemcpyDeviceToHost));
   rows.push_back({"blur vec3, input as scratch", 24, t_blur, rel_err(got.data(), ref.data(), 3 * n), 0.0});
   // the one-pass kernel and the two-pass kernels (blur_split.cu; the default for planes of
-  // 256^2 and more) must give the same bits, with and without the largest norm; both timed.
+  // 192^2 and more) must give the same bits, with and without the largest norm; both timed.
   // Two passes move 48 bytes per voxel, the table counts the 24 the operator needs.
   {
     std::vector<float> a(3 * n), b(3 * n);
@@ -574,14 +570,22 @@ int main(int argc, char **argv) {
     // the one-pass kernel's switches against the one-pass kernel (values differing)
     auto one_pass = [&] { return ffdp_cuda_blur(&s, du, 3, sig, dout, dtmp, 0); };
     setenv("FFDP_BLUR_SPLIT", "0", 1);
-    env_ab("FFDP_BLUR_ZCHUNK", "blur vec3 one-pass, z-chunks by waves (FFDP_BLUR_ZCHUNK=waves; values differing)", "waves",
+    env_ab("FFDP_BLUR_ZCHUNK", "blur vec3 one-pass, z-chunks of 64 (FFDP_BLUR_ZCHUNK=fixed; values differing)", "fixed",
            24, dout, 3 * n, one_pass);
-    env_ab("FFDP_BLUR_RING", "blur vec3 one-pass, ring unrolled (FFDP_BLUR_RING=unrolled; values differing)", "unrolled",
-           24, dout, 3 * n, one_pass);
-    setenv("FFDP_BLUR_ZCHUNK", "waves", 1);
-    env_ab("FFDP_BLUR_RING", "blur vec3 one-pass, waves + ring unrolled (vs waves; values differing)", "unrolled", 24,
+    env_ab("FFDP_BLUR_RING", "blur vec3 one-pass, ring shifted (FFDP_BLUR_RING=shift; values differing)", "shift", 24,
            dout, 3 * n, one_pass);
-    unsetenv("FFDP_BLUR_ZCHUNK");
+    // scalar images (the pyramid's smoothing): always the one-pass kernel
+    ffdp_blur_f32(&s, F.data(), 1, sig, ref.data());
+    poison(dout, n);
+    CK(ffdp_cuda_blur(&s, dF, 1, sig, dout, dtmp, 0));
+    CK(cudaMemcpy(got.data(), dout, n * 4, cudaMemcpyDeviceToHost));
+    const double e1 = rel_err(got.data(), ref.data(), n);
+    auto scalar = [&] { return ffdp_cuda_blur(&s, dF, 1, sig, dout, dtmp, 0); };
+    rows.push_back({"blur scalar sigma=1.5", 8, median_ms([&] { scalar(); }), e1, 0.0});
+    env_ab("FFDP_BLUR_RING", "blur scalar, ring shifted (FFDP_BLUR_RING=shift; values differing)", "shift", 8, dout, n,
+           scalar);
+    env_ab("FFDP_BLUR_ZCHUNK", "blur scalar, z-chunks of 64 (FFDP_BLUR_ZCHUNK=fixed; values differing)", "fixed", 8,
+           dout, n, scalar);
     unsetenv("FFDP_BLUR_SPLIT");
     CK(cudaFree(sc1));
     CK(cudaFree(sc2));
@@ -896,7 +900,7 @@ int main(int argc, char **argv) {
   int bad = 0;
   for (auto &r : rows) {
     double gbs = r.ms > 0 ? r.bpv * n / (r.ms * 1e6) : 0;  // ms = 0: a check-only row
-    printf("| %s | %.0f | %.3f | %.0f | %.1f %% | %.2e | %.1f |\n", r.name, r.bpv, r.ms, gbs, 100 * gbs / copy_gbs, r.err,
+    printf("| %s | %.0f | %.3f | %.0f | %.1f %% | %.2e | %.1f |\n", r.name.c_str(), r.bpv, r.ms, gbs, 100 * gbs / copy_gbs, r.err,
            r.extra_mb);
     bad += !(r.err < 1e-4);
   }

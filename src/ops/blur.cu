@@ -123,8 +123,9 @@ struct FGeo {
 // so every tap loop unrolls with constant shared-memory offsets (the runtime-radius loops
 // cost about 3x the instructions, which bound the kernel). RI = 0: radii from g.
 // UR (isotropic only): the march unrolled by the ring length, so each plane's ring slot is a
-// compile-time register and the ring is not shifted (2r·NC register moves per plane);
-// FFDP_BLUR_RING=unrolled (the bench's A/B). The z taps are summed in the same order: same bits.
+// compile-time register and the ring is not shifted (2r·NC register moves per plane). The z
+// taps are summed in the same order: same bits. H100, vec3 sigma 1.5, with waves: 256^3 0.401
+// -> 0.363 ms, 192^3 0.220 -> 0.197 (NOTES run 110); FFDP_BLUR_RING=shift: without (A/B).
 template <int NC, int KMAX, int RI, bool UR = false>
 // Two blocks per SM where the rings fit in 64 registers without spilling (ptxas -v): the
 // default sigma 1.5 (radius 5) ran at one block and 90 registers.
@@ -296,7 +297,7 @@ typedef void (*FusedKernel)(FGeo, const float *, float *, unsigned *);
 template <int NC>
 FusedKernel fused_kernel(bool iso, int r, int kmax) {
   const char *ue = getenv("FFDP_BLUR_RING");
-  if (iso && ue && !strcmp(ue, "unrolled")) {
+  if (iso && !(ue && !strcmp(ue, "shift"))) {
     switch (r) {
     case 1: return blur_fused<NC, 3, 1, true>;
     case 2: return blur_fused<NC, 5, 2, true>;
@@ -334,12 +335,15 @@ int run_fused(const ffdp_slab *s, const int r[3], const float w[3][2 * FFDP_MAX_
   const long long nzo = s->z1 - s->z0;
   const int tiles = (int)(((s->nx + FTX - 1) / FTX) * ((s->ny + FTY - 1) / FTY));
   const size_t smem = (size_t)((FTX + 2 * r[0]) * NC * (FTY + 2 * r[1]) + FTX * NC * (FTY + 2 * r[1])) * sizeof(float);
-  /* long chunks amortize the 2r planes of ring fill; keep at least ~4 blocks per SM.
-   * FFDP_BLUR_ZCHUNK=waves: chunks by waves as LNCC's (each block marches chunk + 2 rz planes) */
-  int zchunk = (int)(nzo < 64 ? nzo : 64);
-  while (zchunk > 16 && (long long)tiles * ((nzo + zchunk - 1) / zchunk) < 4 * 132) zchunk /= 2;
+  /* z-chunks by waves as LNCC's (each block marches chunk + 2 rz planes): H100 vec3 sigma 1.5,
+   * 256^3 0.470 -> 0.401 ms, 192^3 0.255 -> 0.220 (NOTES run 110). FFDP_BLUR_ZCHUNK=fixed: the
+   * former chunks of up to 64 planes, halved while fewer than ~4 blocks per SM (the A/B). */
+  int zchunk;
   const char *ze = getenv("FFDP_BLUR_ZCHUNK");
-  if (ze && !strcmp(ze, "waves")) {
+  if (ze && !strcmp(ze, "fixed")) {
+    zchunk = (int)(nzo < 64 ? nzo : 64);
+    while (zchunk > 16 && (long long)tiles * ((nzo + zchunk - 1) / zchunk) < 4 * 132) zchunk /= 2;
+  } else {
     int dev = 0, sms = 132, per_sm = 1;
     if (cudaGetDevice(&dev) == cudaSuccess) cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
     if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kern, FTX * FTY, smem) != cudaSuccess || per_sm < 1)

@@ -150,8 +150,10 @@ struct Geo {
 };
 
 // Launch shape: x across a warp-wide row, y over 4 rows per block, z grid-strided so that a
-// block's partial affine gradient covers many voxels.
-constexpr int BX = 32, BY = 4, MAXZB = 16;
+// block's partial affine gradient covers many voxels. 32 z-blocks rather than 16: H100 256^3
+// fwd 0.167 -> 0.163 ms, bwd 0.226 -> 0.219, compose 0.300 -> 0.285; 4 and 8 were slower; at
+// 192^3 all within the spread (NOTES run 110).
+constexpr int BX = 32, BY = 4, MAXZB = 32;
 
 // The displacement along a thread's z-march. PF: the next step's u is loaded while this step's
 // is used, so its latency hides behind this step's taps instead of starting each step.
@@ -259,8 +261,58 @@ __global__ void compose_step_kernel(DevWarp w, Geo g, const float *grad, Step st
 // are not compiled in. With it, the six accumulators fit 64 registers for images (eight
 // blocks of 128 threads per SM, the gather's latency hidden as in the du-only kernel); the
 // du-only bounds keep the registers it took unbounded (56 and 48: 9 and 10 blocks per SM).
-// PF (UMarch) as in the forward kernel, but not yet measured on a GPU: the launches pass
-// false unless FFDP_SAMPLE_PF=1.
+// PF (UMarch) as in the forward kernel: H100 256^3 du only 0.256 -> 0.226 ms (70 -> 79 % of
+// copy), (du, dA) 0.313 -> 0.280, the same values (bench/gpu/NOTES.md run 110).
+// One voxel of the backward pass: gq = sum_c gout_c dM_c/dq at the warped point (zero for
+// nearest neighbour) and, when gu is given, dL/du = S^T gq at voxel i.
+template <int NC, typename T>
+__device__ __forceinline__ void bwd_voxel(const DevWarp &w, const Geo &g, int x, int y, int z, const float *uu,
+                                          const T *__restrict__ M, const float *__restrict__ gout,
+                                          float *__restrict__ gu, long long i, const ffdp_code16 &k16, float gq[3]) {
+  double q[3];
+  gq[0] = gq[1] = gq[2] = 0.f;
+  warp_point(w, x, y, z, uu, q);
+  if (w.interp != FFDP_INTERP_NEAREST) {
+    float d[NC][3], val[NC];
+    lookup_linear<NC, true>(M, g.mzlo, g.mx, g.my, g.mz, w.pad, q, val, d, k16);
+#pragma unroll
+    for (int c = 0; c < NC; c++) {
+      const float gc = gout[i * NC + c];
+      gq[0] += gc * d[c][0], gq[1] += gc * d[c][1], gq[2] += gc * d[c][2];
+    }
+  }
+  if (gu)
+#pragma unroll
+    for (int a = 0; a < 3; a++) gu[3 * i + a] = (float)(w.S[0][a] * gq[0] + w.S[1][a] * gq[1] + w.S[2][a] * gq[2]);
+}
+
+// The block's sums of acc[12] into partial[b * 12 + k], in a fixed order (warp shuffles, then
+// the warps in order): deterministic. Every thread of the block must call it.
+__device__ __forceinline__ void block_partial12(const double acc[12], double *partial, long long b) {
+  __shared__ double sh[BX * BY / 32][12];
+  const int t = threadIdx.y * BX + threadIdx.x, lane = t & 31, wid = t >> 5;
+#pragma unroll
+  for (int k = 0; k < 12; k++) {
+    double v = acc[k];
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
+    if (lane == 0) sh[wid][k] = v;
+  }
+  __syncthreads();
+  if (t < 12) {
+    double s = 0.0;
+    for (int k = 0; k < BX * BY / 32; k++) s += sh[k][t];
+    partial[b * 12 + t] = s;
+  }
+}
+
+// dL/du per voxel; the affine gradient is reduced per block (block_partial12) into
+// partial[block][12], summed afterwards in block order: deterministic.
+// AFF: with the affine gradient. Without it (the deformable stages) the double accumulators
+// are not compiled in. With it, the six accumulators fit 64 registers for images (eight
+// blocks of 128 threads per SM, the gather's latency hidden as in the du-only kernel); the
+// du-only bounds keep the registers it took unbounded (56 and 48: 9 and 10 blocks per SM).
+// PF (UMarch) as in the forward kernel: H100 256^3 du only 0.256 -> 0.226 ms (70 -> 79 % of
+// copy), (du, dA) 0.313 -> 0.280, the same values (bench/gpu/NOTES.md run 110).
 template <int NC, bool AFF, typename T = float, bool PF = true>
 __global__ void __launch_bounds__(BX *BY, AFF ? (NC > 1 ? 6 : 8) : (NC > 1 ? 9 : 10))
     sample_bwd_kernel(DevWarp w, Geo g, const float *__restrict__ u, const T *__restrict__ M,
@@ -275,23 +327,9 @@ __global__ void __launch_bounds__(BX *BY, AFF ? (NC > 1 ? 6 : 8) : (NC > 1 ? 9 :
     long long i = ((g.z0 + blockIdx.z - g.zlo) * g.ny + y) * (long long)g.nx + x;
     UMarch<PF> um(u, i, g.z0 + blockIdx.z < g.z1);
     for (long long z = g.z0 + blockIdx.z; z < g.z1; z += gridDim.z, i += istep) {
-      float uu[3], gq[3] = {0.f, 0.f, 0.f};
-      double q[3];
+      float uu[3], gq[3];
       um.step(u, i, istep, z + gridDim.z < g.z1, uu);
-      warp_point(w, x, y, (int)z, u ? uu : nullptr, q);
-      if (w.interp != FFDP_INTERP_NEAREST) {  // nearest neighbour has no gradient
-        float d[NC][3], val[NC];
-        lookup_linear<NC, true>(M, g.mzlo, g.mx, g.my, g.mz, w.pad, q, val, d, k16);
-#pragma unroll
-        for (int c = 0; c < NC; c++) {
-          const float gc = gout[i * NC + c];
-          gq[0] += gc * d[c][0], gq[1] += gc * d[c][1], gq[2] += gc * d[c][2];
-        }
-      }
-      if (gu)
-#pragma unroll
-        for (int a = 0; a < 3; a++)
-          gu[3 * i + a] = (float)(w.S[0][a] * gq[0] + w.S[1][a] * gq[1] + w.S[2][a] * gq[2]);
+      bwd_voxel<NC>(w, g, x, y, (int)z, u ? uu : nullptr, M, gout, gu, i, k16, gq);
       if constexpr (AFF)
 #pragma unroll
         for (int a = 0; a < 3; a++) s0[a] += (double)gq[a], sz[a] += (double)gq[a] * (double)z;
@@ -302,22 +340,38 @@ __global__ void __launch_bounds__(BX *BY, AFF ? (NC > 1 ? 6 : 8) : (NC > 1 ? 9 :
 #pragma unroll
     for (int a = 0; a < 3; a++)
       acc[4 * a] = (double)x * s0[a], acc[4 * a + 1] = (double)y * s0[a], acc[4 * a + 2] = sz[a], acc[4 * a + 3] = s0[a];
-    __shared__ double sh[BX * BY / 32][12];
-    const int t = threadIdx.y * BX + threadIdx.x, lane = t & 31, wid = t >> 5;
-#pragma unroll
-    for (int k = 0; k < 12; k++) {
-      double v = acc[k];
-      for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
-      if (lane == 0) sh[wid][k] = v;
-    }
-    __syncthreads();
-    if (t < 12) {
-      double s = 0.0;
-      for (int k = 0; k < BX * BY / 32; k++) s += sh[k][t];
-      const long long b = ((long long)blockIdx.z * gridDim.y + blockIdx.y) * gridDim.x + blockIdx.x;
-      partial[b * 12 + t] = s;
-    }
+    block_partial12(acc, partial, ((long long)blockIdx.z * gridDim.y + blockIdx.y) * gridDim.x + blockIdx.x);
   }
+}
+
+// The affine gradient per plane (the linear stages, and what ranks fold in plane order): one
+// block row per plane (blockIdx.z), its threads marching y, so that a plane's sum depends on
+// the plane alone, whatever slab it sits in. With x and z fixed per thread, sum_y gq p^T needs
+// sum gq and sum gq y (the x and z columns are x·s0 and z·s0). The former launch — the z-march
+// kernel with one plane per block row, one voxel per thread — ran at 11 % of copy on an H100
+// (256^3, 8 B/voxel: 0.391 ms; NOTES run 110): a block reduction per 128 voxels.
+template <int NC, typename T = float>
+__global__ void __launch_bounds__(BX *BY, NC > 1 ? 6 : 8)
+    sample_bwd_planes_kernel(DevWarp w, Geo g, const float *__restrict__ u, const T *__restrict__ M,
+                             const float *__restrict__ gout, float *__restrict__ gu, double *partial,
+                             ffdp_code16 k16 = ffdp_code16{0.f, 1.f}) {
+  double s0[3] = {0.0, 0.0, 0.0}, sy[3] = {0.0, 0.0, 0.0};
+  const int x = blockIdx.x * BX + threadIdx.x;
+  const long long z = g.z0 + blockIdx.z;
+  if (x < g.nx)
+    for (int y = blockIdx.y * BY + threadIdx.y; y < g.ny; y += gridDim.y * BY) {
+      const long long i = ((z - g.zlo) * g.ny + y) * (long long)g.nx + x;
+      float uu[3], gq[3];
+      if (u) UMarch<false>::load(u, i, uu);
+      bwd_voxel<NC>(w, g, x, y, (int)z, u ? uu : nullptr, M, gout, gu, i, k16, gq);
+#pragma unroll
+      for (int a = 0; a < 3; a++) s0[a] += (double)gq[a], sy[a] += (double)gq[a] * (double)y;
+    }
+  double acc[12];
+#pragma unroll
+  for (int a = 0; a < 3; a++)
+    acc[4 * a] = (double)x * s0[a], acc[4 * a + 1] = sy[a], acc[4 * a + 2] = (double)z * s0[a], acc[4 * a + 3] = s0[a];
+  block_partial12(acc, partial, ((long long)blockIdx.z * gridDim.y + blockIdx.y) * gridDim.x + blockIdx.x);
 }
 
 // One warp per entry, lanes stride over blocks in a fixed pattern: deterministic.
@@ -346,17 +400,24 @@ Geo to_geo(const ffdp_slab *fs, const ffdp_slab *ms) {
 }
 
 // FFDP_SAMPLE_ZB: another z-block count (the bench's A/B of march length against threads)
-dim3 grid_for(const ffdp_slab *fs, int one_plane_per_block = 0) {
+dim3 grid_for(const ffdp_slab *fs) {
   long long most = MAXZB;
   if (const char *e = getenv("FFDP_SAMPLE_ZB"))
     if (atoi(e) > 0) most = atoi(e);
-  long long nzo = fs->z1 - fs->z0, zb = one_plane_per_block ? nzo : nzo < most ? nzo : most;
+  long long nzo = fs->z1 - fs->z0, zb = nzo < most ? nzo : most;
   return dim3((unsigned)((fs->nx + BX - 1) / BX), (unsigned)((fs->ny + BY - 1) / BY), (unsigned)(zb > 0 ? zb : 1));
+}
+
+// sample_bwd_planes_kernel's grid: a block row per owned plane, about eight rows per thread.
+// From the plane's size alone, so that every slab sums a plane the same way.
+dim3 planes_grid_for(const ffdp_slab *fs) {
+  const long long yb = (fs->ny + 8 * BY - 1) / (8 * BY);
+  return dim3((unsigned)((fs->nx + BX - 1) / BX), (unsigned)yb, (unsigned)(fs->z1 - fs->z0));
 }
 
 // Per-plane affine gradient: with one plane per block row (grid.z = planes), plane z's sum
 // is its blocks' partials added in block order, one warp per entry: the same bits for that
-// plane whatever slab it sits in.
+// plane whatever slab it sits in (planes_grid_for).
 __global__ void reduce12_planes_kernel(const double *partial, long long nxy, double *out) {
   const int k = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const long long z = blockIdx.x;
@@ -369,16 +430,12 @@ __global__ void reduce12_planes_kernel(const double *partial, long long nxy, dou
 // Channels the kernels are compiled for (1-3), and lookup_linear's 32-bit in-plane offsets: a
 // corner may sit a row and a voxel past the plane (the zero-padding sentinel is n + 1), and its
 // steps add another plane, row and voxel.
-// FFDP_SAMPLE_PF: unset, the forward kernels load ahead and the backward ones do not (not yet
-// checked on a GPU); 0: none does; 1: all do (the bench's A/B rows)
+// FFDP_SAMPLE_PF=0: no kernel loads the displacement ahead (the bench's A/B rows; unset, all do)
 bool no_prefetch() {
   const char *e = getenv("FFDP_SAMPLE_PF");
   return e && !strcmp(e, "0");
 }
-bool bwd_prefetch() {
-  const char *e = getenv("FFDP_SAMPLE_PF");
-  return e && !strcmp(e, "1");
-}
+bool bwd_prefetch() { return !no_prefetch(); }
 
 bool shape_ok(const ffdp_slab *ms, int ncomp) {
   return ncomp >= 1 && ncomp <= 3 && ((long long)ms->nx * ms->ny + 2 * ms->nx + 2) * ncomp < (1LL << 31);
@@ -516,12 +573,16 @@ extern "C" int ffdp_cuda_sample_bwd_planes(const ffdp_warp *w, const ffdp_slab *
   cudaStream_t st = (cudaStream_t)stream;
   if (fs->z1 <= fs->z0) return 0;
   if (!shape_ok(ms, ncomp)) return (int)cudaErrorInvalidValue;
-  dim3 grid = grid_for(fs, 1);
+  const dim3 grid = planes_grid_for(fs), block(BX, BY);
   const long long nxy = (long long)grid.x * grid.y;
   double *part = nullptr;
   cudaError_t e = cudaMallocAsync((void **)&part, nxy * grid.z * 12 * sizeof(double), st);
   if (e) return (int)e;
-  launch_bwd<true>(grid, st, to_dev(w), to_geo(fs, ms), u, M, ncomp, gout, gu, part);
+  const DevWarp d = to_dev(w);
+  const Geo g = to_geo(fs, ms);
+  if (ncomp == 1) sample_bwd_planes_kernel<1><<<grid, block, 0, st>>>(d, g, u, M, gout, gu, part);
+  if (ncomp == 2) sample_bwd_planes_kernel<2><<<grid, block, 0, st>>>(d, g, u, M, gout, gu, part);
+  if (ncomp == 3) sample_bwd_planes_kernel<3><<<grid, block, 0, st>>>(d, g, u, M, gout, gu, part);
   reduce12_planes_kernel<<<grid.z, 12 * 32, 0, st>>>(part, nxy, planes_dev);
   cudaFreeAsync(part, st);
   return (int)cudaGetLastError();
