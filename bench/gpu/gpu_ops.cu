@@ -535,7 +535,7 @@ int main(int argc, char **argv) {
   CK(cudaMemcpy(got.data(), dout, 3 * n * 4, cudaMemcpyDeviceToHost));
   rows.push_back({"blur vec3, input as scratch", 24, t_blur, rel_err(got.data(), ref.data(), 3 * n), 0.0});
   // the one-pass kernel and the two-pass kernels (blur_split.cu; the default for planes of
-  // 192^2 and more) must give the same bits, with and without the largest norm; both timed.
+  // 128^2 and more) must give the same bits, with and without the largest norm; both timed.
   // Two passes move 48 bytes per voxel, the table counts the 24 the operator needs.
   {
     std::vector<float> a(3 * n), b(3 * n);

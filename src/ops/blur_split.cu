@@ -267,11 +267,11 @@ int run_ring(const ffdp_slab *s, const float wgt[3][2 * BLUR_SPLIT_MAXR + 1], fl
 
 int blur_split_wanted(const ffdp_slab *s, const int r[3], int ncomp) {
   /* one thread per column in the z pass, so the planes must be wide enough to fill the GPU with
-   * a few chunks. H100 vec3 sigma 1.5 (NOTES run 110): at 192^2 two passes 0.184 ms against the
-   * one-pass kernel's 0.197 at its best (0.255 before its z-chunks by waves and unrolled ring);
-   * at 256^2 0.379 against 0.363, within 5 %: one path for wide planes, the one the in-place
-   * ring (the deformable steps' smoothing) takes anyway. */
-  return ncomp == 3 && r[0] == r[1] && r[1] == r[2] && r[0] >= 1 && r[0] <= BLUR_SPLIT_MAXR && s->nx * s->ny >= 192 * 192;
+   * a few chunks. Vec3 sigma 1.5, two passes against the one-pass kernel at its best (z-chunks
+   * by waves, unrolled ring): H100 192^3 0.184 vs 0.197 ms, 256^3 0.379 vs 0.363 (NOTES run
+   * 110); H200 128^3 0.067 vs 0.073, 192^3 0.172 vs 0.193, 256^3 0.360 vs 0.358 (run 111).
+   * Smaller planes (the coarse levels) keep the one-pass kernel. */
+  return ncomp == 3 && r[0] == r[1] && r[1] == r[2] && r[0] >= 1 && r[0] <= BLUR_SPLIT_MAXR && s->nx * s->ny >= 128 * 128;
 }
 
 int blur_split3(const ffdp_slab *s, int r, const float w[3][2 * BLUR_SPLIT_MAXR + 1], const float *in, float *out,
