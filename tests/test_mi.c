@@ -1,4 +1,5 @@
-/* Mattes MI: value vs a naive dense-histogram reference (kernels evaluated over every bin),
+/* Mattes MI (B-spline, Gaussian and box-for-fixed windows): value vs a naive dense-histogram
+ * reference (kernels evaluated over every bin),
  * gradient vs central finite differences, histogram reductions split across slabs. */
 #include "check.h"
 #include "ops/ops.h"
@@ -8,15 +9,17 @@ static double bspl(double d) {
   return d < 1 ? 2.0 / 3 - d * d + d * d * d / 2 : d < 2 ? (2 - d) * (2 - d) * (2 - d) / 6 : 0;
 }
 
-/* Dense weights over all bins: the obvious (and slow) definition. */
-static void dense_weights(ffdp_parzen_kind kind, int B, double v, double lo, double hi, double *w) {
-  int pad = kind == FFDP_PARZEN_BSPLINE ? 2 : 3;
+/* Dense weights over all bins: the obvious (and slow) definition. fixed: the fixed image's
+ * window (MATTES: 1 in the bin nearest eta, 0 elsewhere). */
+static void dense_weights(ffdp_parzen_kind kind, int fixed, int B, double v, double lo, double hi, double *w) {
+  int pad = kind == FFDP_PARZEN_GAUSS ? 3 : 2;
   double eta = pad + (v - lo) / (hi - lo) * (B - 1 - 2 * pad);
   eta = fmin(fmax(eta, pad), B - 1 - pad);
   double s = 0;
   for (int j = 0; j < B; j++) {
     double d = j - eta;
-    w[j] = kind == FFDP_PARZEN_BSPLINE ? bspl(d) : (fabs(d) < 3 ? exp(-0.5 * d * d) - exp(-4.5) : 0);
+    if (kind == FFDP_PARZEN_MATTES && fixed) w[j] = fabs(d) < 0.5 || d == 0.5;  /* round half up */
+    else w[j] = kind != FFDP_PARZEN_GAUSS ? bspl(d) : (fabs(d) < 3 ? exp(-0.5 * d * d) - exp(-4.5) : 0);
     s += w[j];
   }
   for (int j = 0; j < B; j++) w[j] /= s;
@@ -27,8 +30,8 @@ static double naive_mi(const ffdp_mi_params *p, const double *F, const double *M
   double *h = calloc(B * B, sizeof(double)), wf[256], wm[256], cnt = 0;
   for (int64_t i = 0; i < n; i++) {
     if (mask && !mask[i]) continue;
-    dense_weights(p->kind, B, F[i], p->fmin, p->fmax, wf);
-    dense_weights(p->kind, B, M[i], p->mmin, p->mmax, wm);
+    dense_weights(p->kind, 1, B, F[i], p->fmin, p->fmax, wf);
+    dense_weights(p->kind, 0, B, M[i], p->mmin, p->mmax, wm);
     for (int a = 0; a < B; a++)
       for (int b = 0; b < B; b++) h[a * B + b] += wf[a] * wm[b];
     cnt++;
@@ -96,5 +99,7 @@ int main(void) {
   run(FFDP_PARZEN_BSPLINE, 16, 1, &r);
   run(FFDP_PARZEN_GAUSS, 32, 0, &r);
   run(FFDP_PARZEN_GAUSS, 24, 1, &r);
+  run(FFDP_PARZEN_MATTES, 32, 0, &r);
+  run(FFDP_PARZEN_MATTES, 20, 1, &r);
   return check_done("test_mi");
 }

@@ -417,7 +417,7 @@ int main(int argc, char **argv) {
     CK(cudaFree(dgF));
   }
 
-  // --- MI (B-spline 32 bins, Gaussian 32 bins): checked against the CPU, then timed
+  // --- MI (B-spline, Gaussian, box for the fixed image; 32 bins): checked against the CPU, then timed
   auto mi_row = [&](const char *name, ffdp_parzen_kind kind, const float *hF, const float *hM, const float *gF,
                     const float *gM) {
     ffdp_mi_params mp = {32, kind, 0.0, 1.0, 0.0, 1.0};
@@ -432,6 +432,7 @@ int main(int argc, char **argv) {
   };
   mi_row("mi 32 bspline fwd+bwd", FFDP_PARZEN_BSPLINE, F.data(), M.data(), dF, dM);
   mi_row("mi 32 gauss fwd+bwd", FFDP_PARZEN_GAUSS, F.data(), M.data(), dF, dM);
+  mi_row("mi 32 mattes (box for the fixed image) fwd+bwd", FFDP_PARZEN_MATTES, F.data(), M.data(), dF, dM);
   {  // MSE and MI under a random mask (check only): what the stages run with -x
     std::vector<uint8_t> mk(n);
     for (long long i = 0; i < n; i++) mk[i] = urand(0.f, 1.f) < 0.7f;
@@ -451,6 +452,12 @@ int main(int argc, char **argv) {
     CK(ffdp_cuda_mi(&mp, &s, dF, dM, dmk, dout, &lg, 0));
     CK(cudaMemcpy(got.data(), dout, n * 4, cudaMemcpyDeviceToHost));
     rows.push_back({"mi 32 bspline, mask (check only)", 20, 0.0, fmax(rel_err(got.data(), ref.data(), n), fabs(lg - lc) / fabs(lc)), 0.0});
+    mp.kind = FFDP_PARZEN_MATTES;
+    lc = ffdp_mi_f32(&mp, &s, F.data(), M.data(), mk.data(), ref.data());
+    poison(dout, n);
+    CK(ffdp_cuda_mi(&mp, &s, dF, dM, dmk, dout, &lg, 0));
+    CK(cudaMemcpy(got.data(), dout, n * 4, cudaMemcpyDeviceToHost));
+    rows.push_back({"mi 32 mattes, mask (check only)", 20, 0.0, fmax(rel_err(got.data(), ref.data(), n), fabs(lg - lc) / fabs(lc)), 0.0});
     CK(cudaFree(dmk));
   }
   // --- MI on a head-like volume: zero background outside a centred ellipsoid (about half the
@@ -470,6 +477,7 @@ int main(int argc, char **argv) {
     CK(cudaMemcpy(dFb, Fb.data(), n * 4, cudaMemcpyHostToDevice));
     CK(cudaMemcpy(dMb, Mb.data(), n * 4, cudaMemcpyHostToDevice));
     mi_row("mi 32 bspline, 50 % background", FFDP_PARZEN_BSPLINE, Fb.data(), Mb.data(), dFb, dMb);
+    mi_row("mi 32 mattes, 50 % background", FFDP_PARZEN_MATTES, Fb.data(), Mb.data(), dFb, dMb);
     // the default against an alternative chosen by an environment variable: the lane-private
     // histogram (default up to 40 bins) against the shared bins with warp groups
     // (FFDP_MI_HIST=groups), four voxels per thread and step against one (FFDP_MI_UNROLL=1).
@@ -501,6 +509,8 @@ int main(int argc, char **argv) {
     mi_ab("mi 32 bspline, 50 % background, warp-group histogram (vs lanes: values differing)", H, "groups",
           FFDP_PARZEN_BSPLINE, dFb, dMb);
     mi_ab("mi 32 gauss, warp-group histogram (vs lanes: values differing)", H, "groups", FFDP_PARZEN_GAUSS, dF, dM);
+    mi_ab("mi 32 mattes, 50 % background, warp-group histogram (vs lanes: values differing)", H, "groups",
+          FFDP_PARZEN_MATTES, dFb, dMb);
     const char *T = "FFDP_MI_TABLE";
     mi_ab("mi 32 bspline, gradient table in 8 lane copies (FFDP_MI_TABLE=copies; values differing)", T, "copies",
           FFDP_PARZEN_BSPLINE, dF, dM);

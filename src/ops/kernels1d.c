@@ -22,15 +22,15 @@ int64_t ffdp_blur_radius(double sigma) {
 
 int64_t ffdp_lncc_halo(const ffdp_lncc_params *p) { return p->window - 1; }
 
-int ffdp_parzen_taps(ffdp_parzen_kind kind) { return kind == FFDP_PARZEN_BSPLINE ? 4 : 6; }
-int ffdp_parzen_pad(ffdp_parzen_kind kind) { return kind == FFDP_PARZEN_BSPLINE ? 2 : 3; }
+int ffdp_parzen_taps(ffdp_parzen_kind kind) { return kind == FFDP_PARZEN_GAUSS ? 6 : 4; }
+int ffdp_parzen_pad(ffdp_parzen_kind kind) { return kind == FFDP_PARZEN_GAUSS ? 3 : 2; }
 
 #define FFDP_PARZEN_SIGMA 1.0 /* Gaussian window width in bins */
 #define FFDP_PARZEN_RADIUS 3.0
 
 int ffdp_parzen(ffdp_parzen_kind kind, int bins, double eta, double *w, double *dw) {
   (void)bins;
-  if (kind == FFDP_PARZEN_BSPLINE) return ffdp_parzen_bspline4(eta, w, dw);
+  if (kind != FFDP_PARZEN_GAUSS) return ffdp_parzen_bspline4(eta, w, dw);
   const int j0 = (int)floor(eta) - 2;
   const int n = ffdp_parzen_taps(kind);
   /* Gaussian shifted down by its value at the truncation radius so it reaches 0 there

@@ -13,7 +13,8 @@ int ffdp_gauss_weights(double sigma, double *w);
 
 #define FFDP_PARZEN_MAX 8
 #define FFDP_MI_MAX_BINS 256
-/* Parzen window at continuous bin coordinate eta: fills ffdp_parzen_taps(kind) weights for
+/* Parzen window at continuous bin coordinate eta (MATTES: the moving image's, the cubic
+ * B-spline): fills ffdp_parzen_taps(kind) weights for
  * bins j0.. and their derivatives w.r.t. eta; returns j0. Weights sum to 1 (B-spline by
  * partition of unity, Gaussian by explicit normalization). eta must lie in
  * [pad, bins-1-pad] with pad = ffdp_parzen_pad(kind). */
@@ -34,6 +35,10 @@ static inline int ffdp_parzen_bspline4(double eta, double *w, double *dw) {
   dw[3] = 0.5 * t2;
   return (int)fl - 1;
 }
+/* The box window of FFDP_PARZEN_MATTES's fixed image: the bin nearest eta, weight 1 (the
+ * zero-order B-spline centred on the bins, as the cubic one is). */
+static inline int ffdp_parzen_box(double eta) { return (int)floor(eta + 0.5); }
+/* Taps and padding of the moving image's window (MATTES: the cubic B-spline's) */
 int ffdp_parzen_taps(ffdp_parzen_kind kind);
 int ffdp_parzen_pad(ffdp_parzen_kind kind);
 #ifdef __cplusplus

@@ -1,6 +1,6 @@
 // CUDA Mattes mutual information with implicit Parzen windows.
 // Histogram: each block accumulates its voxels' outer products of (at most 6) fixed and
-// moving weights in shared memory as integer fixed point (weights * 2^20; 32-bit atomics,
+// moving weights (FFDP_PARZEN_MATTES: one fixed weight, the box's 1) in shared memory as integer fixed point (weights * 2^20; 32-bit atomics,
 // flushed to 64-bit bins, which each block finally adds to the global 64-bit histogram).
 // Integer sums are exact and order-free, so the histogram is bit-identical for any grid,
 // block order or rank split; no float atomics storm, no N x bins block, no partials. Up to 40
@@ -21,8 +21,9 @@ namespace {
 
 // Per voxel, weights are added as 32-bit fixed point (x 2^20), the fast native shared-memory
 // atomic; every kChunk voxels of a block the 32-bit bins are flushed into 64-bit ones. A bin
-// gains at most kChunk * (4/9) * 2^20 < 2^31 per chunk (a weight product is at most 4/9),
-// so nothing overflows; sums stay exact and order-free, hence deterministic.
+// gains at most kChunk * (2/3) * 2^20 < 2^32 per chunk (a weight product is at most 2/3, the
+// B-spline's largest weight times the box's 1), so nothing overflows; sums stay exact and
+// order-free, hence deterministic.
 constexpr double kFixed = 1048576.0;  // 2^20
 constexpr int kChunk = 4096;          // voxels per block between flushes
 
@@ -92,6 +93,19 @@ __device__ __forceinline__ int parzen(double eta, bool conv, float *w, float *dw
   return gauss6(eta, conv, w, dw);
 }
 
+// The fixed image's window: BOX (FFDP_PARZEN_MATTES) the bin nearest eta with weight 1 (one
+// tap: NTF), else the moving image's window.
+template <bool BOX, int NT>
+constexpr int NTF = BOX ? 1 : NT;
+template <int NT, bool BOX>
+__device__ __forceinline__ int parzen_fixed(double eta, bool conv, float *w, float *dw) {
+  if (BOX) {
+    w[0] = 1.f, dw[0] = 0.f;
+    return (int)floor(eta + 0.5);
+  }
+  return parzen<NT>(eta, conv, w, dw);
+}
+
 // Fixed point of a weight product a * b, given b2 = b * 2^20 (exact): adding 2^23 in the
 // same fused multiply-add leaves round(a * b * 2^20) in the mantissa bits (products are
 // below 2^23), one instruction instead of a multiply and a float-to-integer conversion.
@@ -106,7 +120,7 @@ __device__ __forceinline__ unsigned fixed_of(float a, float b2) {
 // the same bits either way.
 constexpr int kGroups = 4;
 
-template <int NT>
+template <int NT, bool BOX>
 __global__ void __launch_bounds__(512, NT == 4 ? 4 : 3) mi_hist_kernel(MiArgs a, long long n, const float *__restrict__ F,
                                                          const float *__restrict__ M, const uint8_t *__restrict__ mask,
                                                          unsigned long long *hist) {
@@ -126,7 +140,7 @@ __global__ void __launch_bounds__(512, NT == 4 ? 4 : 3) mi_hist_kernel(MiArgs a,
       float de, wf[NT], wm[NT], dw[NT];
       int jf = 0, jm = 0;
       if (on) {
-        jf = parzen<NT>(mi_eta(a, F[i], a.fmin, a.fscale, &de), a.tapconv, wf, dw);
+        jf = parzen_fixed<NT, BOX>(mi_eta(a, F[i], a.fmin, a.fscale, &de), a.tapconv, wf, dw);
         jm = parzen<NT>(mi_eta(a, M[i], a.mmin, a.mscale, &de), a.tapconv, wm, dw);
 #pragma unroll
         for (int q = 0; q < NT; q++) wm[q] *= 1048576.f;  // 2^20: the fixed point's scale
@@ -142,7 +156,7 @@ __global__ void __launch_bounds__(512, NT == 4 ? 4 : 3) mi_hist_kernel(MiArgs a,
           const unsigned k = __shfl_sync(0xffffffffu, key, l);
           const bool in = key == k;
 #pragma unroll
-          for (int p = 0; p < NT; p++)
+          for (int p = 0; p < NTF<BOX, NT>; p++)
 #pragma unroll
             for (int q = 0; q < NT; q++) {
               const unsigned s = __reduce_add_sync(0xffffffffu, in ? fixed_of(wf[p], wm[q]) : 0u);
@@ -152,7 +166,7 @@ __global__ void __launch_bounds__(512, NT == 4 ? 4 : 3) mi_hist_kernel(MiArgs a,
       } else if (on) {
         unsigned *hb = h32 + key;  // a zero product adds nothing
 #pragma unroll
-        for (int p = 0; p < NT; p++)
+        for (int p = 0; p < NTF<BOX, NT>; p++)
 #pragma unroll
           for (int q = 0; q < NT; q++) atomicAdd(hb + p * a.bins + q, fixed_of(wf[p], wm[q]));
       }
@@ -178,7 +192,7 @@ __global__ void __launch_bounds__(512, NT == 4 ? 4 : 3) mi_hist_kernel(MiArgs a,
 // needs to run at full rate (bandwidth x latency / SMs).
 constexpr int kLaneBins = 40, kLaneThreads = 1024, kLaneV = 128, kGradCopyThreads = 1024;
 
-template <int NT, int U>
+template <int NT, int U, bool BOX>
 __global__ void __launch_bounds__(kLaneThreads, 1)
     mi_hist_lanes_kernel(MiArgs a, long long n, long long chunk, const float *__restrict__ F,
                          const float *__restrict__ M, const uint8_t *__restrict__ mask, unsigned long long *hist) {
@@ -203,11 +217,11 @@ __global__ void __launch_bounds__(kLaneThreads, 1)
       for (int u = 0; u < U; u++) {
         if (!on[u]) continue;
         float de, wf[NT], wm[NT], dw[NT];
-        const int jf = parzen<NT>(mi_eta(a, fv[u], a.fmin, a.fscale, &de), a.tapconv, wf, dw);
+        const int jf = parzen_fixed<NT, BOX>(mi_eta(a, fv[u], a.fmin, a.fscale, &de), a.tapconv, wf, dw);
         const int jm = parzen<NT>(mi_eta(a, mv[u], a.mmin, a.mscale, &de), a.tapconv, wm, dw);
         unsigned *hb = h32 + 32 * (jf * a.bins + jm) + lane;
 #pragma unroll
-        for (int p = 0; p < NT; p++)
+        for (int p = 0; p < NTF<BOX, NT>; p++)
 #pragma unroll
           for (int q = 0; q < NT; q++) atomicAdd(hb + 32 * (p * a.bins + q), fixed_of(wf[p], wm[q] * 1048576.f));
       }
@@ -292,15 +306,15 @@ __global__ void __launch_bounds__(1024) mi_table_kernel(int B, const unsigned lo
 // e of copy c at float4 8e + c: a 16-byte load is served eight lanes at a time, and lane l
 // reads copy l mod 8, which lies in banks 4c .. 4c + 3 only, so the eight never conflict
 // (with one copy, random rows cost 10.2 wavefronts per warp-wide load instead of 4: ncu, H100).
-template <int NT, int CP>
+template <int NT, int CP, bool BOX>
 __device__ __forceinline__ float mi_grad_one(const MiArgs &a, float f, float m, const float4 *t4, float norm) {
   float def, dem, wf[NT], dwf[NT], wm[NT], dwm[NT];
-  const int jf = parzen<NT>(mi_eta(a, f, a.fmin, a.fscale, &def), a.tapconv, wf, dwf);
+  const int jf = parzen_fixed<NT, BOX>(mi_eta(a, f, a.fmin, a.fscale, &def), a.tapconv, wf, dwf);
   const int jm = parzen<NT>(mi_eta(a, m, a.mmin, a.mscale, &dem), a.tapconv, wm, dwm);
   float acc = 0.f;
   if (dem != 0.f) {
 #pragma unroll
-    for (int p = 0; p < NT; p++) {
+    for (int p = 0; p < NTF<BOX, NT>; p++) {
       float sa;
       if (NT == 4) {
         const float4 r = t4[((jf + p) * a.bins + jm) * CP];
@@ -318,7 +332,7 @@ __device__ __forceinline__ float mi_grad_one(const MiArgs &a, float f, float m, 
 // U voxels per thread and step, loaded before any is used (as the histogram); a block per
 // resident slot, so the table is copied to shared memory once per slot rather than per 256
 // voxels. CP = 8: the lane copies (one 1024-thread block per SM, 128 KB at 32 bins).
-template <int NT, int U, int CP>
+template <int NT, int U, int CP, bool BOX>
 __device__ __forceinline__ void mi_grad_body(const MiArgs &a, long long n, const float *__restrict__ F,
                                              const float *__restrict__ M, const uint8_t *__restrict__ mask,
                                              const float4 *__restrict__ table, const double *__restrict__ stats,
@@ -341,26 +355,26 @@ __device__ __forceinline__ void mi_grad_body(const MiArgs &a, long long n, const
 #pragma unroll
     for (int u = 0; u < U; u++) {
       const long long i = b + u * (long long)blockDim.x;
-      if (i < n) g[i] = on[u] ? mi_grad_one<NT, CP>(a, fv[u], mv[u], t4, norm) : 0.f;
+      if (i < n) g[i] = on[u] ? mi_grad_one<NT, CP, BOX>(a, fv[u], mv[u], t4, norm) : 0.f;
     }
   }
 }
 
-template <int NT, int U>
+template <int NT, int U, bool BOX>
 __global__ void mi_grad_kernel(MiArgs a, long long n, const float *__restrict__ F, const float *__restrict__ M,
                                const uint8_t *__restrict__ mask, const float4 *__restrict__ table,
                                const double *__restrict__ stats, float *__restrict__ g) {
   extern __shared__ float4 t4s[];
-  mi_grad_body<NT, U, 1>(a, n, F, M, mask, table, stats, g, t4s);
+  mi_grad_body<NT, U, 1, BOX>(a, n, F, M, mask, table, stats, g, t4s);
 }
 
-template <int NT, int U>
+template <int NT, int U, bool BOX>
 __global__ void __launch_bounds__(kGradCopyThreads, 1)
     mi_grad_copies_kernel(MiArgs a, long long n, const float *__restrict__ F, const float *__restrict__ M,
                           const uint8_t *__restrict__ mask, const float4 *__restrict__ table,
                           const double *__restrict__ stats, float *__restrict__ g) {
   extern __shared__ float4 t4s[];
-  mi_grad_body<NT, U, 8>(a, n, F, M, mask, table, stats, g, t4s);
+  mi_grad_body<NT, U, 8, BOX>(a, n, F, M, mask, table, stats, g, t4s);
 }
 
 // Voxels per thread and step: 4 for the B-spline (H100 256^3: 0.256 -> 0.225 ms; 2: the same,
@@ -375,17 +389,17 @@ int mi_unroll(int taps) {
 
 using HistKernel = void (*)(MiArgs, long long, long long, const float *, const float *, const uint8_t *,
                             unsigned long long *);
-template <int NT>
+template <int NT, bool BOX>
 HistKernel hist_lanes_for(int u) {
-  return u == 4 ? mi_hist_lanes_kernel<NT, 4> : mi_hist_lanes_kernel<NT, 1>;
+  return u == 4 ? mi_hist_lanes_kernel<NT, 4, BOX> : mi_hist_lanes_kernel<NT, 1, BOX>;
 }
 
 using GradKernel = void (*)(MiArgs, long long, const float *, const float *, const uint8_t *, const float4 *,
                             const double *, float *);
-template <int NT>
+template <int NT, bool BOX>
 GradKernel grad_for(int u, bool copies) {
-  if (copies) return u == 4 ? mi_grad_copies_kernel<NT, 4> : mi_grad_copies_kernel<NT, 1>;
-  return u == 4 ? mi_grad_kernel<NT, 4> : mi_grad_kernel<NT, 1>;
+  if (copies) return u == 4 ? mi_grad_copies_kernel<NT, 4, BOX> : mi_grad_copies_kernel<NT, 1, BOX>;
+  return u == 4 ? mi_grad_kernel<NT, 4, BOX> : mi_grad_kernel<NT, 1, BOX>;
 }
 
 MiArgs args_of(const ffdp_mi_params *p) {
@@ -394,7 +408,7 @@ MiArgs args_of(const ffdp_mi_params *p) {
   const char *te = getenv("FFDP_MI_TAPDIST");
   a.tapconv = te && !strcmp(te, "conv");
   a.fmin = (float)p->fmin, a.mmin = (float)p->mmin;
-  a.pad = p->kind == FFDP_PARZEN_BSPLINE ? 2.0 : 3.0, a.span = p->bins - 1 - 2 * a.pad;
+  a.pad = p->kind == FFDP_PARZEN_GAUSS ? 3.0 : 2.0, a.span = p->bins - 1 - 2 * a.pad;
   const float fmax = (float)p->fmax, mmax = (float)p->mmax;
   a.fscale = fmax > a.fmin ? a.span / ((double)fmax - (double)a.fmin) : 0.0;
   a.mscale = mmax > a.mmin ? a.span / ((double)mmax - (double)a.mmin) : 0.0;
@@ -443,18 +457,23 @@ static void launch_hist(const ffdp_mi_params *p, const ffdp_slab *s, const float
     chunk = (chunk + kLaneThreads - 1) / kLaneThreads * kLaneThreads;
     if (chunk > (long long)kLaneThreads * kLaneV) chunk = (long long)kLaneThreads * kLaneV;
     const int blocks = (int)((n + chunk - 1) / chunk < sms ? (n + chunk - 1) / chunk : sms);
-    const bool bs = p->kind == FFDP_PARZEN_BSPLINE;
-    auto kern = bs ? hist_lanes_for<4>(mi_unroll(4)) : hist_lanes_for<6>(mi_unroll(6));
+    const int u = mi_unroll(p->kind == FFDP_PARZEN_GAUSS ? 6 : 4);
+    auto kern = p->kind == FFDP_PARZEN_BSPLINE ? hist_lanes_for<4, false>(u)
+                : p->kind == FFDP_PARZEN_MATTES ? hist_lanes_for<4, true>(u)
+                                                : hist_lanes_for<6, false>(u);
     cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, lane_smem);
     kern<<<blocks, kLaneThreads, lane_smem, st>>>(a, n, chunk, F + off, M + off, mask ? mask + off : nullptr, hist);
     return;
   }
-  const int blocks = blocks_for(n, kChunk, 132 * (p->kind == FFDP_PARZEN_BSPLINE ? 4 : 3));
+  const int blocks = blocks_for(n, kChunk, 132 * (p->kind != FFDP_PARZEN_GAUSS ? 4 : 3));
   const size_t smem = (size_t)BB * 12;
+  const uint8_t *mk = mask ? mask + off : nullptr;
   if (p->kind == FFDP_PARZEN_BSPLINE)
-    mi_hist_kernel<4><<<blocks, 512, smem, st>>>(a, n, F + off, M + off, mask ? mask + off : nullptr, hist);
+    mi_hist_kernel<4, false><<<blocks, 512, smem, st>>>(a, n, F + off, M + off, mk, hist);
+  else if (p->kind == FFDP_PARZEN_MATTES)
+    mi_hist_kernel<4, true><<<blocks, 512, smem, st>>>(a, n, F + off, M + off, mk, hist);
   else
-    mi_hist_kernel<6><<<blocks, 512, smem, st>>>(a, n, F + off, M + off, mask ? mask + off : nullptr, hist);
+    mi_hist_kernel<6, false><<<blocks, 512, smem, st>>>(a, n, F + off, M + off, mk, hist);
 }
 
 // Table from m->hist, then the gradient (if gM), then loss = -MI back to the host: one sync.
@@ -465,7 +484,7 @@ static int table_grad_loss(const ffdp_mi_params *p, const ffdp_slab *s, const fl
   mi_table_kernel<<<1, 1024, 0, st>>>(p->bins, m.hist, m.table, m.stats);
   if (gM && n > 0) {
     const MiArgs a = args_of(p);
-    const bool bs = p->kind == FFDP_PARZEN_BSPLINE;
+    const bool bs = p->kind != FFDP_PARZEN_GAUSS;
     const int u = mi_unroll(bs ? 4 : 6);
     int dev = 0, sms = 132, smem_max = 0;
     if (cudaGetDevice(&dev) == cudaSuccess) {
@@ -479,7 +498,9 @@ static int table_grad_loss(const ffdp_mi_params *p, const ffdp_slab *s, const fl
     const char *te = getenv("FFDP_MI_TABLE");
     const bool copies = p->bins <= kLaneBins && BB * 16 * 8 <= smem_max && te && !strcmp(te, "copies");
     const int smem = BB * (int)sizeof(float4) * (copies ? 8 : 1);  // one copy: 64 KB at 64 bins
-    const GradKernel kern = bs ? grad_for<4>(u, copies) : grad_for<6>(u, copies);
+    const GradKernel kern = p->kind == FFDP_PARZEN_BSPLINE  ? grad_for<4, false>(u, copies)
+                            : p->kind == FFDP_PARZEN_MATTES ? grad_for<4, true>(u, copies)
+                                                            : grad_for<6, false>(u, copies);
     cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
     const int threads = copies ? kGradCopyThreads : 256;
     int blocks = blocks_for(n, 256, 132 * 16);  // one table, U = 1: the former grid

@@ -58,7 +58,11 @@ typedef struct ffdp_warp {
 } ffdp_warp;
 
 typedef enum { FFDP_WINDOW_BOX = 0, FFDP_WINDOW_GAUSS = 1 } ffdp_window_kind;
-typedef enum { FFDP_PARZEN_BSPLINE = 0, FFDP_PARZEN_GAUSS = 1 } ffdp_parzen_kind;
+/* MI's Parzen windows. BSPLINE: the cubic B-spline for both images; GAUSS: a truncated Gaussian
+ * for both; MATTES: the fixed image binned by a box (its value's nearest bin, weight 1) and the
+ * moving image by the cubic B-spline, as ITK's Mattes metric (ANTs' MI): the fixed image never
+ * moves, so its window need not be smooth, and each voxel adds 4 products instead of 16. */
+typedef enum { FFDP_PARZEN_BSPLINE = 0, FFDP_PARZEN_GAUSS = 1, FFDP_PARZEN_MATTES = 2 } ffdp_parzen_kind;
 
 typedef struct ffdp_lncc_params {
   int window;            /* odd window size k */

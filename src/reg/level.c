@@ -23,6 +23,11 @@ void reg_trace(const char *fmt, ...) {
   va_end(ap);
 }
 
+ffdp_parzen_kind reg_mi_parzen(void) {
+  const char *e = getenv("FFDP_MI_PARZEN");
+  return e && !strcmp(e, "mattes") ? FFDP_PARZEN_MATTES : FFDP_PARZEN_BSPLINE;
+}
+
 double reg_now(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
@@ -468,7 +473,7 @@ double reg_metric_ranks2(const ffdp_comm *comm, const ffdp_metric_spec *m, const
     break;
   }
   case FFDP_METRIC_MI: { /* images are normalized to [0,1]: one range for both */
-    ffdp_mi_params p = {m->bins, FFDP_PARZEN_BSPLINE, 0.0, 1.0, 0.0, 1.0};
+    ffdp_mi_params p = {m->bins, reg_mi_parzen(), 0.0, 1.0, 0.0, 1.0};
     ffdp_mi_hist_planes_f32(&p, s, A, B, mask, part);
     if (!c->fold(c, s, part, bb, tot, NULL)) { /* the joint histogram of the whole grid */
       loss = -ffdp_mi_table_f32(&p, tot, tot + bb);

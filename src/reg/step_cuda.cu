@@ -330,7 +330,7 @@ extern "C" int reg_cuda_metric(const ffdp_comm *comm, const ffdp_metric_spec *m,
   if (m->kind == FFDP_METRIC_MSE) {
     rc = ffdp_cuda_mse(s, A, B, mask, norm, g, loss, nullptr);
   } else { /* the joint histogram of the whole grid: exact fixed point, the same on any split */
-    ffdp_mi_params p = {m->bins, FFDP_PARZEN_BSPLINE, 0.0, 1.0, 0.0, 1.0};
+    ffdp_mi_params p = {m->bins, reg_mi_parzen(), 0.0, 1.0, 0.0, 1.0};
     if (c->size == 1) return reg_cuda_agreed(c, ffdp_cuda_mi(&p, s, A, B, mask, g, loss, nullptr), err);
     const int BB = p.bins * p.bins;
     double *hist = (double *)calloc((size_t)BB, sizeof(double));
