@@ -584,6 +584,9 @@ int main(int argc, char **argv) {
            24, dout, 3 * n, one_pass);
     env_ab("FFDP_BLUR_RING", "blur vec3 one-pass, ring shifted (FFDP_BLUR_RING=shift; values differing)", "shift", 24,
            dout, 3 * n, one_pass);
+    setenv("FFDP_BLUR_SPLIT", "1", 1);
+    env_ab("FFDP_BLUR_BANKS", "blur vec3 two-pass, shared rows padded (FFDP_BLUR_BANKS=padded; values differing)",
+           "padded", 24, dout, 3 * n, one_pass);
     // scalar images (the pyramid's smoothing): always the one-pass kernel
     ffdp_blur_f32(&s, F.data(), 1, sig, ref.data());
     poison(dout, n);
@@ -635,7 +638,21 @@ int main(int argc, char **argv) {
       char name[96];
       snprintf(name, sizeof name, "blur vec3 in place, ring %lld planes (%.0f MB)%s (vs out of place: bits)", q,
                q * 12.0 * P / 1048576.0, norm ? " + largest norm" : "");
-      rows.push_back({strdup(name), 24, t, same ? 0.0 : 1.0, 0.0});
+      rows.push_back({name, 24, t, same ? 0.0 : 1.0, 0.0});
+    }
+    {  // the ring path with the xy kernel's shared rows padded (blur_split.cu, XyShape)
+      const long long q = N;
+      setenv("FFDP_BLUR_BANKS", "padded", 1);
+      CK(cudaMemcpy(work, du, 3 * n * 4, cudaMemcpyDeviceToDevice));
+      CK(ffdp_cuda_blur_inplace3(&s, work, 1.5, ring, q, nullptr, 0));
+      CK(cudaDeviceSynchronize());
+      CK(cudaMemcpy(b.data(), work, 3 * n * 4, cudaMemcpyDeviceToHost));
+      const bool same = !memcmp(a.data(), b.data(), 3 * n * 4);
+      float t = median_ms([&] { ffdp_cuda_blur_inplace3(&s, work, 1.5, ring, q, nullptr, 0); });
+      unsetenv("FFDP_BLUR_BANKS");
+      char name[128];
+      snprintf(name, sizeof name, "blur vec3 in place, ring %lld planes, shared rows padded (FFDP_BLUR_BANKS=padded; bits)", q);
+      rows.push_back({name, 24, t, same ? 0.0 : 1.0, 0.0});
     }
     // sigma 4 (radius 12) in place against the CPU operator
     const double big[3] = {4.0, 4.0, 4.0};

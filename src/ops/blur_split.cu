@@ -53,18 +53,32 @@ struct ZGeo {
   float wz[2 * BLUR_SPLIT_MAXR + 1];
 };
 
+// The xy kernel's shared rows: the staged apron (AW values a row) and the x-filtered rows (XW),
+// stored with row strides AS and XS. PB: strides padded to 3 mod 4. The x filter's items run
+// eight lanes per (row, component) over every 12th value, i.e. all eight banks of one residue
+// mod 4; with strides of 3 mod 4 the four (row, component) pairs of a warp fall in four
+// different residues, where AW = 126 (R = 5) and XW = 96 put two of them in the same banks (a
+// 2-way conflict on the filter's loads and stores). FFDP_BLUR_BANKS=padded (the bench's A/B).
+template <int R, bool PB>
+struct XyShape {
+  static constexpr int AW = (XTX + 2 * R) * 3, AH = XTY + 2 * R, XW = XTX * 3;
+  static constexpr int AS = PB ? AW + (7 - AW % 4) % 4 : AW, XS = PB ? XW + (7 - XW % 4) % 4 : XW;
+  static constexpr int bytes = (AS + XS) * AH * (int)sizeof(float);
+};
+
 // One block: a 32 x 32 voxel tile of XPB consecutive planes. The tile and its apron are staged
 // in shared memory, filtered along x (four outputs per item) and then along y (eight rows per
 // thread from 8 + 2R loads). The next plane's apron is loaded into registers while this one is
 // filtered. Staging: each thread owns one column of the apron and every NRG-th row of it, so
 // its loads differ only by whole rows and need no per-value offsets kept in registers.
-template <int R>
+template <int R, bool PB = false>
 __global__ void __launch_bounds__(XNT, R <= 5 ? 3 : R <= 8 ? 2 : 1)
     blur_xy3(XYGeo g, const float *__restrict__ in, float *__restrict__ out) {
-  constexpr int AW = (XTX + 2 * R) * 3, AH = XTY + 2 * R, XW = XTX * 3;
+  using S = XyShape<R, PB>;
+  constexpr int AW = S::AW, AH = S::AH, XW = S::XW, AS = S::AS, XS = S::XS;
   constexpr int SC = (AW + 31) / 32 * 32, NRG = XNT / SC, LR = (AH + NRG - 1) / NRG;
   extern __shared__ float xy_smem[];  // more than the 48 KB of static shared memory for R > 8
-  float *s_in = xy_smem, *s_x = xy_smem + AW * AH;
+  float *s_in = xy_smem, *s_x = xy_smem + AS * AH;
   const int tid = threadIdx.x;
   const int x0 = blockIdx.x * XTX, y0 = blockIdx.y * XTY;
   const long long row = (long long)g.nx * 3, plane = row * g.ny;
@@ -90,17 +104,17 @@ __global__ void __launch_bounds__(XNT, R <= 5 ? 3 : R <= 8 ? 2 : 1)
   for (long long t = zb0; t < zb1; t++) {
 #pragma unroll
     for (int l = 0; l < LR; l++)
-      if (scol && sr + l * NRG < AH) s_in[(sr + l * NRG) * AW + sk] = v[l];
+      if (scol && sr + l * NRG < AH) s_in[(sr + l * NRG) * AS + sk] = v[l];
     __syncthreads();
     if (t + 1 < zb1) fetch(t + 1);
     constexpr int NG = XTX / XG;
     for (int e = tid; e < AH * 3 * NG; e += XNT) {
       const int j = e / (3 * NG), rem = e - j * (3 * NG), c = rem / NG, q0 = (rem - c * NG) * XG;
-      const float *a = s_in + j * AW + q0 * 3 + c;
+      const float *a = s_in + j * AS + q0 * 3 + c;
       float w[XG + 2 * R];
 #pragma unroll
       for (int d = 0; d < XG + 2 * R; d++) w[d] = a[d * 3];
-      float *o = s_x + j * XW + q0 * 3 + c;
+      float *o = s_x + j * XS + q0 * 3 + c;
 #pragma unroll
       for (int q = 0; q < XG; q++) {
         float sum = 0.f;
@@ -112,7 +126,7 @@ __global__ void __launch_bounds__(XNT, R <= 5 ? 3 : R <= 8 ? 2 : 1)
     __syncthreads();
     float c[XBY + 2 * R];
 #pragma unroll
-    for (int d = 0; d < XBY + 2 * R; d++) c[d] = s_x[(jq * XBY + d) * XW + k];
+    for (int d = 0; d < XBY + 2 * R; d++) c[d] = s_x[(jq * XBY + d) * XS + k];
     float *dst = out + (g.oq ? (t - g.zlo) % g.oq : t - g.zlo) * plane + (long long)x0 * 3 + k;
 #pragma unroll
     for (int q = 0; q < XBY; q++) {
@@ -197,6 +211,20 @@ __global__ void copy_zones(long long P3, long long zlo, long long z0, long long 
     side[i] = out[i];
 }
 
+template <int R, bool PB>
+void launch_xy_as(dim3 grid, const XYGeo &g, const float *in, float *out, cudaStream_t st) {
+  constexpr int smem = XyShape<R, PB>::bytes;
+  if (smem > 48 * 1024) cudaFuncSetAttribute(blur_xy3<R, PB>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+  blur_xy3<R, PB><<<grid, XNT, smem, st>>>(g, in, out);
+}
+
+template <int R>
+void launch_xy(dim3 grid, const XYGeo &g, const float *in, float *out, cudaStream_t st) {
+  const char *e = getenv("FFDP_BLUR_BANKS");
+  if (e && !strcmp(e, "padded")) launch_xy_as<R, true>(grid, g, in, out, st);
+  else launch_xy_as<R, false>(grid, g, in, out, st);
+}
+
 template <int R>
 int run(const ffdp_slab *s, const float wgt[3][2 * BLUR_SPLIT_MAXR + 1], const float *in, float *out, float *side,
         unsigned *maxsq, int sms, cudaStream_t st) {
@@ -207,9 +235,7 @@ int run(const ffdp_slab *s, const float wgt[3][2 * BLUR_SPLIT_MAXR + 1], const f
   for (int d = 0; d <= 2 * R; d++) xg.wx[d] = wgt[0][d], xg.wy[d] = wgt[1][d], zg.wz[d] = wgt[2][d];
   const dim3 gxy((unsigned)((s->nx + XTX - 1) / XTX), (unsigned)((s->ny + XTY - 1) / XTY),
                  (unsigned)((zb - za + XPB - 1) / XPB));
-  const int smem = (int)(((XTX + 2 * R) * 3 + XTX * 3) * (XTY + 2 * R) * sizeof(float));
-  if (smem > 48 * 1024) cudaFuncSetAttribute(blur_xy3<R>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
-  blur_xy3<R><<<gxy, XNT, smem, st>>>(xg, in, out);
+  launch_xy<R>(gxy, xg, in, out, st);
   // enough columns for about two threads per core slot of every SM; chunks at least 4R long
   const long long nzo = s->z1 - s->z0, want = 2LL * sms * 1024, P3 = 3 * zg.P;
   long long nch = side ? (want + P3 - 1) / P3 : 1;
@@ -236,8 +262,6 @@ int run_ring(const ffdp_slab *s, const float wgt[3][2 * BLUR_SPLIT_MAXR + 1], fl
   XYGeo xg = {(int)s->nx, (int)s->ny, s->zlo, 0, 0, q, XPB, {0}, {0}};
   ZGeo zg = {s->nx * s->ny, s->zlo, zs0, zs1, 0, 0, 0, q, {0}};
   for (int d = 0; d <= 2 * R; d++) xg.wx[d] = wgt[0][d], xg.wy[d] = wgt[1][d], zg.wz[d] = wgt[2][d];
-  const int smem = (int)(((XTX + 2 * R) * 3 + XTX * 3) * (XTY + 2 * R) * sizeof(float));
-  if (smem > 48 * 1024) cudaFuncSetAttribute(blur_xy3<R>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
   const long long P3 = 3 * zg.P, want = 2LL * sms * 1024;
   long long made = za;  // xy planes [za, made) are in the ring
   for (long long a = s->z0; a < s->z1; a += chunk) {
@@ -249,7 +273,7 @@ int run_ring(const ffdp_slab *s, const float wgt[3][2 * BLUR_SPLIT_MAXR + 1], fl
       xg.xpb = tiles * ((need - made + XPB - 1) / XPB) >= 3LL * sms ? XPB : tiles * ((need - made + 1) / 2) >= 3LL * sms ? 2 : 1;
       const dim3 gxy((unsigned)((s->nx + XTX - 1) / XTX), (unsigned)((s->ny + XTY - 1) / XTY),
                      (unsigned)((need - made + xg.xpb - 1) / xg.xpb));
-      blur_xy3<R><<<gxy, XNT, smem, st>>>(xg, field, ring);
+      launch_xy<R>(gxy, xg, field, ring, st);
       made = need;
     }
     // z sub-chunks read the ring only, so any split is safe: enough threads, each at least 2R long
