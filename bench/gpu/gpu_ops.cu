@@ -363,6 +363,15 @@ int main(int argc, char **argv) {
                       : "lncc k=5 box, old z-chunks (FFDP_LNCC_ZCHUNK=old; vs waves: values differing)",
                     12, t, diff, pool_high_and_reset() / 1e6});
   }
+  // S2's x-filter tasks by whole groups of eight per row (lncc.cu: bank groups of the float4
+  // loads); only which thread runs a task changes, so the same bits
+  for (int v : {0, 2, 3, 4}) {
+    ffdp_lncc_params lp = {wins[v], kinds[v], 1e-5};
+    char nm[128];
+    snprintf(nm, sizeof nm, "%s, S2 tasks by rows (FFDP_LNCC_S2=rows; values differing)", lnames[v]);
+    env_ab("FFDP_LNCC_S2", nm, "rows", 12, dout, n,
+           [&] { return ffdp_cuda_lncc(&lp, &s, dF, dM, NULL, 1.0 / n, dout, &lg, 0); });
+  }
 
   {  // both gradients in one pass (SyN): against the CPU operator called twice, F and M swapped
     ffdp_lncc_params lp = {5, FFDP_WINDOW_BOX, 1e-5};

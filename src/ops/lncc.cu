@@ -33,6 +33,7 @@ struct Geo {
   int zchunk;
   float eps, norm;
   float w[2 * 4 + 1];  // window taps: a kernel parameter, no copy before each call
+  int s2rows;          // FFDP_LNCC_S2=rows: S2's tasks by whole groups of eight per row (see S2)
 };
 
 template <int R, int TY, int NG, int BY>
@@ -278,10 +279,20 @@ __global__ void __launch_bounds__(TX *TY, MINB)
       __syncthreads();
       // ---------------- phase Y
       // S2: x-filter the z-filtered products of plane s - R (rows of the input apron)
+      // A float4 load is served eight lanes at a time; a task's two loads start at row j, float k,
+      // i.e. 16-byte bank group (j·IWP/4 + k/4) mod 8. Rows of Q = 9 or 10 tasks put most eight-lane
+      // phases across two rows, where IWP/4 = 10 makes two lanes meet in a group: 1.6-1.8
+      // wavefronts per phase (simulated). With s2rows the first eight tasks of each row run in one
+      // phase (distinct groups whatever IWP) and the rest of the rows' tasks after: 1.1-1.2.
+      // Which thread runs a task changes, not its arithmetic: the same bits.
       if (s >= za && s < s_raw_end) {
-        constexpr int Q = L::MWP / 4;
+        constexpr int Q = L::MWP / 4, Q8 = Q / 8 * 8, QR = Q - Q8 > 0 ? Q - Q8 : 1;
         for (int task = tid; task < L::IH * Q; task += NT) {
-          const int j = task / Q, k = 4 * (task % Q);
+          int j = task / Q, k = 4 * (task % Q);
+          if (g.s2rows && Q8 > 0) {
+            if (task < L::IH * Q8) j = task / Q8, k = 4 * (task % Q8);
+            else j = (task - L::IH * Q8) / QR, k = 4 * (Q8 + (task - L::IH * Q8) % QR);
+          }
 #pragma unroll
           for (int q = 0; q < 5; q++)
             *reinterpret_cast<float4 *>(xf + q * L::IH * L::MWP + j * L::MWP + k) =
@@ -337,6 +348,8 @@ int launch_ng(Geo g, long long nzo, const float *F, const float *M, const uint8_
       g.zchunk = atoi(ze) < nzo ? atoi(ze) : (int)nzo;
     }
   }
+  const char *s2 = getenv("FFDP_LNCC_S2");  // the bench's A/B
+  g.s2rows = s2 && !strcmp(s2, "rows");
   const dim3 grid(gx, gy, (unsigned)((nzo + g.zchunk - 1) / g.zchunk));
   const int nb = (int)(grid.x * grid.y * grid.z);
   double *part;
