@@ -363,13 +363,20 @@ int main(int argc, char **argv) {
                       : "lncc k=5 box, old z-chunks (FFDP_LNCC_ZCHUNK=old; vs waves: values differing)",
                     12, t, diff, pool_high_and_reset() / 1e6});
   }
-  // S2's x-filter tasks by whole groups of eight per row (lncc.cu: bank groups of the float4
-  // loads); only which thread runs a task changes, so the same bits
-  for (int v : {0, 2, 3, 4}) {
+  // S2's x-filter tasks by whole groups of eight per row, S3's by warps of one row group
+  // (lncc.cu: shared-memory bank groups); only which thread runs a task changes, so the same
+  // gradient bits (S3's also regroups the loss's per-thread sums: its last bits)
+  const struct {
+    int v;
+    const char *val;
+  } remaps[] = {{0, "s2"}, {0, "s3"}, {0, "both"}, {2, "both"}, {3, "both"}, {4, "both"}};
+  for (const auto &rm : remaps) {
+    const int v = rm.v;
+    const char *val = rm.val;
     ffdp_lncc_params lp = {wins[v], kinds[v], 1e-5};
-    char nm[128];
-    snprintf(nm, sizeof nm, "%s, S2 tasks by rows (FFDP_LNCC_S2=rows; values differing)", lnames[v]);
-    env_ab("FFDP_LNCC_S2", nm, "rows", 12, dout, n,
+    char nm[160];
+    snprintf(nm, sizeof nm, "%s, tasks remapped (FFDP_LNCC_TASKS=%s; values differing)", lnames[v], val);
+    env_ab("FFDP_LNCC_TASKS", nm, val, 12, dout, n,
            [&] { return ffdp_cuda_lncc(&lp, &s, dF, dM, NULL, 1.0 / n, dout, &lg, 0); });
   }
 
