@@ -1,7 +1,8 @@
 // CUDA Mattes mutual information with implicit Parzen windows.
 // Histogram: each block accumulates its voxels' outer products of (at most 6) fixed and
-// moving weights (FFDP_PARZEN_MATTES: one fixed weight, the box's 1) in shared memory as integer fixed point (weights * 2^20; 32-bit atomics,
-// flushed to 64-bit bins, which each block finally adds to the global 64-bit histogram).
+// moving weights (FFDP_PARZEN_MATTES: one fixed weight, the box's 1) in shared memory as
+// integer fixed point (weights * 2^20; 32-bit atomics, flushed to 64-bit bins, which each
+// block finally adds to the global 64-bit histogram).
 // Integer sums are exact and order-free, so the histogram is bit-identical for any grid,
 // block order or rank split; no float atomics storm, no N x bins block, no partials. Up to 40
 // bins every lane has its own copy of the 32-bit bins in its own bank (mi_hist_lanes_kernel:
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "ops/cuda_common.cuh"
+#include "ops/kernels1d.h"
 #include "ops/ops_cuda.h"
 
 using namespace ffdp_cuda;
@@ -94,7 +96,7 @@ __device__ __forceinline__ int parzen(double eta, bool conv, float *w, float *dw
 }
 
 // The fixed image's window: BOX (FFDP_PARZEN_MATTES) the bin nearest eta with weight 1 (one
-// tap: NTF), else the moving image's window.
+// tap: NTF; the CPU's ffdp_parzen_box), else the moving image's window.
 template <bool BOX, int NT>
 constexpr int NTF = BOX ? 1 : NT;
 template <int NT, bool BOX>
@@ -408,7 +410,7 @@ MiArgs args_of(const ffdp_mi_params *p) {
   const char *te = getenv("FFDP_MI_TAPDIST");
   a.tapconv = te && !strcmp(te, "conv");
   a.fmin = (float)p->fmin, a.mmin = (float)p->mmin;
-  a.pad = p->kind == FFDP_PARZEN_GAUSS ? 3.0 : 2.0, a.span = p->bins - 1 - 2 * a.pad;
+  a.pad = ffdp_parzen_pad(p->kind), a.span = p->bins - 1 - 2 * a.pad;
   const float fmax = (float)p->fmax, mmax = (float)p->mmax;
   a.fscale = fmax > a.fmin ? a.span / ((double)fmax - (double)a.fmin) : 0.0;
   a.mscale = mmax > a.mmin ? a.span / ((double)mmax - (double)a.mmin) : 0.0;
@@ -457,7 +459,7 @@ static void launch_hist(const ffdp_mi_params *p, const ffdp_slab *s, const float
     chunk = (chunk + kLaneThreads - 1) / kLaneThreads * kLaneThreads;
     if (chunk > (long long)kLaneThreads * kLaneV) chunk = (long long)kLaneThreads * kLaneV;
     const int blocks = (int)((n + chunk - 1) / chunk < sms ? (n + chunk - 1) / chunk : sms);
-    const int u = mi_unroll(p->kind == FFDP_PARZEN_GAUSS ? 6 : 4);
+    const int u = mi_unroll(ffdp_parzen_taps(p->kind));
     auto kern = p->kind == FFDP_PARZEN_BSPLINE ? hist_lanes_for<4, false>(u)
                 : p->kind == FFDP_PARZEN_MATTES ? hist_lanes_for<4, true>(u)
                                                 : hist_lanes_for<6, false>(u);
@@ -484,8 +486,7 @@ static int table_grad_loss(const ffdp_mi_params *p, const ffdp_slab *s, const fl
   mi_table_kernel<<<1, 1024, 0, st>>>(p->bins, m.hist, m.table, m.stats);
   if (gM && n > 0) {
     const MiArgs a = args_of(p);
-    const bool bs = p->kind != FFDP_PARZEN_GAUSS;
-    const int u = mi_unroll(bs ? 4 : 6);
+    const int u = mi_unroll(ffdp_parzen_taps(p->kind));
     int dev = 0, sms = 132, smem_max = 0;
     if (cudaGetDevice(&dev) == cudaSuccess) {
       cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
