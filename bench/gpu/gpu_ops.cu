@@ -323,6 +323,8 @@ int main(int argc, char **argv) {
   pool_high_and_reset();
   float t_mse = median_ms([&] { ffdp_cuda_mse(&s, dF, dM, NULL, 1.0 / n, dout, &lg, 0); });
   rows.push_back({"mse fwd+bwd", 12, t_mse, e_mse, pool_high_and_reset() / 1e6});
+  env_ab("FFDP_MSE_PARTIALS", "mse fwd+bwd, 2048 blocks, partials summed on the device (FFDP_MSE_PARTIALS=device; values differing)",
+         "device", 12, dout, n, [&] { return ffdp_cuda_mse(&s, dF, dM, NULL, 1.0 / n, dout, &lg, 0); });
 
   // --- LNCC box/gauss
   // (box k = 7 and 9 take the z running sums by default; row 2 keeps the rings, FFDP_LNCC_RS=0)
@@ -363,23 +365,6 @@ int main(int argc, char **argv) {
                       : "lncc k=5 box, old z-chunks (FFDP_LNCC_ZCHUNK=old; vs waves: values differing)",
                     12, t, diff, pool_high_and_reset() / 1e6});
   }
-  // S2's x-filter tasks by whole groups of eight per row, S3's by warps of one row group
-  // (lncc.cu: shared-memory bank groups); only which thread runs a task changes, so the same
-  // gradient bits (S3's also regroups the loss's per-thread sums: its last bits)
-  const struct {
-    int v;
-    const char *val;
-  } remaps[] = {{0, "s2"}, {0, "s3"}, {0, "both"}, {2, "both"}, {3, "both"}, {4, "both"}};
-  for (const auto &rm : remaps) {
-    const int v = rm.v;
-    const char *val = rm.val;
-    ffdp_lncc_params lp = {wins[v], kinds[v], 1e-5};
-    char nm[160];
-    snprintf(nm, sizeof nm, "%s, tasks remapped (FFDP_LNCC_TASKS=%s; values differing)", lnames[v], val);
-    env_ab("FFDP_LNCC_TASKS", nm, val, 12, dout, n,
-           [&] { return ffdp_cuda_lncc(&lp, &s, dF, dM, NULL, 1.0 / n, dout, &lg, 0); });
-  }
-
   {  // both gradients in one pass (SyN): against the CPU operator called twice, F and M swapped
     ffdp_lncc_params lp = {5, FFDP_WINDOW_BOX, 1e-5};
     std::vector<float> refF(n), gotF(n);
@@ -601,8 +586,6 @@ int main(int argc, char **argv) {
     env_ab("FFDP_BLUR_RING", "blur vec3 one-pass, ring shifted (FFDP_BLUR_RING=shift; values differing)", "shift", 24,
            dout, 3 * n, one_pass);
     setenv("FFDP_BLUR_SPLIT", "1", 1);
-    env_ab("FFDP_BLUR_BANKS", "blur vec3 two-pass, shared rows padded (FFDP_BLUR_BANKS=padded; values differing)",
-           "padded", 24, dout, 3 * n, one_pass);
     // scalar images (the pyramid's smoothing): always the one-pass kernel
     ffdp_blur_f32(&s, F.data(), 1, sig, ref.data());
     poison(dout, n);
@@ -654,20 +637,6 @@ int main(int argc, char **argv) {
       char name[96];
       snprintf(name, sizeof name, "blur vec3 in place, ring %lld planes (%.0f MB)%s (vs out of place: bits)", q,
                q * 12.0 * P / 1048576.0, norm ? " + largest norm" : "");
-      rows.push_back({name, 24, t, same ? 0.0 : 1.0, 0.0});
-    }
-    {  // the ring path with the xy kernel's shared rows padded (blur_split.cu, XyShape)
-      const long long q = N;
-      setenv("FFDP_BLUR_BANKS", "padded", 1);
-      CK(cudaMemcpy(work, du, 3 * n * 4, cudaMemcpyDeviceToDevice));
-      CK(ffdp_cuda_blur_inplace3(&s, work, 1.5, ring, q, nullptr, 0));
-      CK(cudaDeviceSynchronize());
-      CK(cudaMemcpy(b.data(), work, 3 * n * 4, cudaMemcpyDeviceToHost));
-      const bool same = !memcmp(a.data(), b.data(), 3 * n * 4);
-      float t = median_ms([&] { ffdp_cuda_blur_inplace3(&s, work, 1.5, ring, q, nullptr, 0); });
-      unsetenv("FFDP_BLUR_BANKS");
-      char name[128];
-      snprintf(name, sizeof name, "blur vec3 in place, ring %lld planes, shared rows padded (FFDP_BLUR_BANKS=padded; bits)", q);
       rows.push_back({name, 24, t, same ? 0.0 : 1.0, 0.0});
     }
     // sigma 4 (radius 12) in place against the CPU operator

@@ -4,6 +4,7 @@
 #include "core/comm_internal.h"
 #include "core/err.h"
 #include "io/nifti_common.h"
+#include "reg/reg_internal.h"
 #ifdef FFDP_HAVE_MPI
 #include "ffdp/comm_mpi.h"
 #endif
@@ -908,7 +909,10 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
         const ffdp_metric_spec *ms = &opt.stages[s].metric;
         cJSON_AddStringToObject(o, "metric", ms->kind == FFDP_METRIC_CC ? "CC" : ms->kind == FFDP_METRIC_MI ? "MI" : "MSE");
         if (ms->kind == FFDP_METRIC_CC) cJSON_AddNumberToObject(o, "cc_window", ms->window);
-        if (ms->kind == FFDP_METRIC_MI) cJSON_AddNumberToObject(o, "mi_bins", ms->bins);
+        if (ms->kind == FFDP_METRIC_MI) {
+          cJSON_AddNumberToObject(o, "mi_bins", ms->bins);
+          cJSON_AddStringToObject(o, "mi_window", reg_mi_parzen() == FFDP_PARZEN_MATTES ? "mattes" : "bspline");
+        }
       }
       if (device == 1) cJSON_AddNumberToObject(o, "gpu_peak_memory_mb", ss.device_peak_bytes / 1e6);
       if (device == 1 && ffdp_comm_size(opt.comm) > 1) /* rank 0's sampled-image windows */

@@ -54,15 +54,15 @@ struct ZGeo {
 };
 
 // The xy kernel's shared rows: the staged apron (AW values a row) and the x-filtered rows (XW),
-// stored with row strides AS and XS. PB: strides padded to 3 mod 4. The x filter's items run
-// eight lanes per (row, component) over every 12th value, i.e. all eight banks of one residue
-// mod 4; with strides of 3 mod 4 the four (row, component) pairs of a warp fall in four
-// different residues, where AW = 126 (R = 5) and XW = 96 put two of them in the same banks (a
-// 2-way conflict on the filter's loads and stores). FFDP_BLUR_BANKS=padded (the bench's A/B).
-template <int R, bool PB>
+// stored with row strides AS and XS padded to 3 mod 4. The x filter's items run eight lanes per
+// (row, component) over every 12th value, i.e. all eight banks of one residue mod 4; with strides
+// of 3 mod 4 the four (row, component) pairs of a warp fall in four different residues, where
+// unpadded AW = 126 (R = 5) and XW = 96 put two of them in the same banks (2 wavefronts per
+// load and store; H100 256³ two-pass 0.380 → 0.371 ms, ring 0.361 → 0.355, run 112).
+template <int R>
 struct XyShape {
   static constexpr int AW = (XTX + 2 * R) * 3, AH = XTY + 2 * R, XW = XTX * 3;
-  static constexpr int AS = PB ? AW + (7 - AW % 4) % 4 : AW, XS = PB ? XW + (7 - XW % 4) % 4 : XW;
+  static constexpr int AS = AW + (7 - AW % 4) % 4, XS = XW + (7 - XW % 4) % 4;
   static constexpr int bytes = (AS + XS) * AH * (int)sizeof(float);
 };
 
@@ -71,10 +71,10 @@ struct XyShape {
 // thread from 8 + 2R loads). The next plane's apron is loaded into registers while this one is
 // filtered. Staging: each thread owns one column of the apron and every NRG-th row of it, so
 // its loads differ only by whole rows and need no per-value offsets kept in registers.
-template <int R, bool PB = false>
+template <int R>
 __global__ void __launch_bounds__(XNT, R <= 5 ? 3 : R <= 8 ? 2 : 1)
     blur_xy3(XYGeo g, const float *__restrict__ in, float *__restrict__ out) {
-  using S = XyShape<R, PB>;
+  using S = XyShape<R>;
   constexpr int AW = S::AW, AH = S::AH, XW = S::XW, AS = S::AS, XS = S::XS;
   constexpr int SC = (AW + 31) / 32 * 32, NRG = XNT / SC, LR = (AH + NRG - 1) / NRG;
   extern __shared__ float xy_smem[];  // more than the 48 KB of static shared memory for R > 8
@@ -211,18 +211,11 @@ __global__ void copy_zones(long long P3, long long zlo, long long z0, long long 
     side[i] = out[i];
 }
 
-template <int R, bool PB>
-void launch_xy_as(dim3 grid, const XYGeo &g, const float *in, float *out, cudaStream_t st) {
-  constexpr int smem = XyShape<R, PB>::bytes;
-  if (smem > 48 * 1024) cudaFuncSetAttribute(blur_xy3<R, PB>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
-  blur_xy3<R, PB><<<grid, XNT, smem, st>>>(g, in, out);
-}
-
 template <int R>
 void launch_xy(dim3 grid, const XYGeo &g, const float *in, float *out, cudaStream_t st) {
-  const char *e = getenv("FFDP_BLUR_BANKS");
-  if (e && !strcmp(e, "padded")) launch_xy_as<R, true>(grid, g, in, out, st);
-  else launch_xy_as<R, false>(grid, g, in, out, st);
+  constexpr int smem = XyShape<R>::bytes;
+  if (smem > 48 * 1024) cudaFuncSetAttribute(blur_xy3<R>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+  blur_xy3<R><<<grid, XNT, smem, st>>>(g, in, out);
 }
 
 template <int R>

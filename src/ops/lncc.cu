@@ -33,7 +33,6 @@ struct Geo {
   int zchunk;
   float eps, norm;
   float w[2 * 4 + 1];  // window taps: a kernel parameter, no copy before each call
-  int tasks;           // FFDP_LNCC_TASKS: 1 = S2's tasks by rows, 2 = S3's by warps (bank groups; A/B)
 };
 
 template <int R, int TY, int NG, int BY>
@@ -145,14 +144,13 @@ __global__ void __launch_bounds__(TX *TY, MINB)
   };
   // S3 task: column i of the moment region, rows BY jq .. BY jq + BY - 1 (tasks on the last
   // threads, which hold fewer input columns); S5: output column (oi, oj)
-  // (tasks & 2: the first 32 columns of each row group to one warp, the other MW - 32 columns
-  // of every group after them. Consecutive columns of two groups, BY·MWP apart, share banks:
-  // 1.6-1.8 wavefronts per load and store of a warp, 1.1-1.3 this way (simulated). Which thread
-  // holds a task changes, so the loss's per-thread partial sums group differently: its last
-  // bits, never the gradient's.)
+  // The first 32 columns of each row group go to one warp, the other MW - 32 columns of every
+  // group after them: consecutive columns of two groups, BY·MWP apart, share banks (1.6-1.8
+  // wavefronts per load and store of a warp by plain order, 1.1-1.3 this way, simulated; H100
+  // 256³ k = 5: 0.537 → 0.502 ms with S2's map below, run 112).
   const int t3 = NT - 1 - tid, G3 = L::MH / BY, MR = L::MW - 32 > 0 ? L::MW - 32 : 1;
   int i3 = t3 % L::MW, jq3 = t3 / L::MW;
-  if ((g.tasks & 2) && L::MW > 32) {
+  if (L::MW > 32) {
     if (t3 < 32 * G3) i3 = t3 % 32, jq3 = t3 / 32;
     else i3 = 32 + (t3 - 32 * G3) % MR, jq3 = (t3 - 32 * G3) / MR;
   }
@@ -292,14 +290,13 @@ __global__ void __launch_bounds__(TX *TY, MINB)
       // A float4 load is served eight lanes at a time; a task's two loads start at row j, float k,
       // i.e. 16-byte bank group (j·IWP/4 + k/4) mod 8. Rows of Q = 9 or 10 tasks put most eight-lane
       // phases across two rows, where IWP/4 = 10 makes two lanes meet in a group: 1.6-1.8
-      // wavefronts per phase (simulated). With tasks & 1 the first eight tasks of each row run in one
-      // phase (distinct groups whatever IWP) and the rest of the rows' tasks after: 1.1-1.2.
-      // Which thread runs a task changes, not its arithmetic: the same bits.
+      // wavefronts per phase (simulated). So the first eight tasks of each row run in one phase
+      // (distinct groups whatever IWP) and the rest of the rows' tasks after: 1.1-1.2.
       if (s >= za && s < s_raw_end) {
         constexpr int Q = L::MWP / 4, Q8 = Q / 8 * 8, QR = Q - Q8 > 0 ? Q - Q8 : 1;
         for (int task = tid; task < L::IH * Q; task += NT) {
           int j = task / Q, k = 4 * (task % Q);
-          if ((g.tasks & 1) && Q8 > 0) {
+          if (Q8 > 0) {
             if (task < L::IH * Q8) j = task / Q8, k = 4 * (task % Q8);
             else j = (task - L::IH * Q8) / QR, k = 4 * (Q8 + (task - L::IH * Q8) % QR);
           }
@@ -358,8 +355,6 @@ int launch_ng(Geo g, long long nzo, const float *F, const float *M, const uint8_
       g.zchunk = atoi(ze) < nzo ? atoi(ze) : (int)nzo;
     }
   }
-  if (const char *te = getenv("FFDP_LNCC_TASKS"))  // the bench's A/B: s2, s3 or both
-    g.tasks = !strcmp(te, "s2") ? 1 : !strcmp(te, "s3") ? 2 : !strcmp(te, "both") ? 3 : 0;
   const dim3 grid(gx, gy, (unsigned)((nzo + g.zchunk - 1) / g.zchunk));
   const int nb = (int)(grid.x * grid.y * grid.z);
   double *part;

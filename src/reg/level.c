@@ -25,7 +25,7 @@ void reg_trace(const char *fmt, ...) {
 
 ffdp_parzen_kind reg_mi_parzen(void) {
   const char *e = getenv("FFDP_MI_PARZEN");
-  return e && !strcmp(e, "mattes") ? FFDP_PARZEN_MATTES : FFDP_PARZEN_BSPLINE;
+  return e && !strcmp(e, "bspline") ? FFDP_PARZEN_BSPLINE : FFDP_PARZEN_MATTES;
 }
 
 double reg_now(void) {

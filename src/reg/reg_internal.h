@@ -336,8 +336,9 @@ void reg_syn_warps(const reg_level *L, ffdp_mat4 aff, ffdp_warp *wfix, ffdp_warp
 double reg_now(void);
 /* With FFDP_TRACE set: one line of timing to stderr (where the host time of a run goes). */
 void reg_trace(const char *fmt, ...);
-/* MI's Parzen windows in the pipeline (CPU and GPU alike): the cubic B-spline for both images,
- * or FFDP_MI_PARZEN=mattes, a box for the fixed image (ops.h, FFDP_PARZEN_MATTES). */
+/* MI's Parzen windows in the pipeline (CPU and GPU alike): a box for the fixed image and the
+ * cubic B-spline for the moving one (ITK's and ANTs' Mattes estimate, ops.h FFDP_PARZEN_MATTES),
+ * or with FFDP_MI_PARZEN=bspline the cubic B-spline for both (the default before session 25). */
 ffdp_parzen_kind reg_mi_parzen(void);
 /* Fraction of fixed-grid voxels that the affine maps inside the moving image. */
 double reg_overlap(const ffdp_volume *F, const ffdp_volume *M, ffdp_mat4 aff);
