@@ -323,8 +323,6 @@ int main(int argc, char **argv) {
   pool_high_and_reset();
   float t_mse = median_ms([&] { ffdp_cuda_mse(&s, dF, dM, NULL, 1.0 / n, dout, &lg, 0); });
   rows.push_back({"mse fwd+bwd", 12, t_mse, e_mse, pool_high_and_reset() / 1e6});
-  env_ab("FFDP_MSE_PARTIALS", "mse fwd+bwd, 2048 blocks, partials summed on the device (FFDP_MSE_PARTIALS=device; values differing)",
-         "device", 12, dout, n, [&] { return ffdp_cuda_mse(&s, dF, dM, NULL, 1.0 / n, dout, &lg, 0); });
 
   // --- LNCC box/gauss
   // (box k = 7 and 9 take the z running sums by default; row 2 keeps the rings, FFDP_LNCC_RS=0)

@@ -1,11 +1,7 @@
 // CUDA MSE, forward and backward in one pass: reads F and M once, writes the gradient.
-// One wave of blocks (as many as the SMs hold at once), each thread issuing two 16-byte loads of
-// each image before using either; per-block double partials, copied to the host and summed
-// there in block order: deterministic, and no second kernel between the pass and the loss
-// (FFDP_MSE_PARTIALS=device keeps the earlier 2048 blocks and device-side sum, the bench's A/B).
+// Per-block double partials, summed on the device in a fixed order: deterministic, and only
+// the loss crosses to the host.
 #include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
 #include "ops/cuda_common.cuh"
 #include "ops/ops_cuda.h"
 
@@ -32,19 +28,12 @@ __global__ void __launch_bounds__(kThreads) mse_kernel(long long n, const float 
   long long tail = 0;
   if (V) {
     const long long n4 = n / 4;
-    const float4 *F4 = reinterpret_cast<const float4 *>(F), *M4 = reinterpret_cast<const float4 *>(M);
-    auto one = [&](long long q, float4 f, float4 m) {
+    for (long long q = t0; q < n4; q += stride) {
+      const float4 f = reinterpret_cast<const float4 *>(F)[q], m = reinterpret_cast<const float4 *>(M)[q];
       const float d0 = m.x - f.x, d1 = m.y - f.y, d2 = m.z - f.z, d3 = m.w - f.w;
       if (g) reinterpret_cast<float4 *>(g)[q] = make_float4(norm2 * d0, norm2 * d1, norm2 * d2, norm2 * d3);
       acc += (double)(d0 * d0), acc += (double)(d1 * d1), acc += (double)(d2 * d2), acc += (double)(d3 * d3);
-    };
-    long long q = t0;
-    for (; q + stride < n4; q += 2 * stride) {  // both pairs of loads in flight before either is used
-      const float4 f0 = F4[q], m0 = M4[q], f1 = F4[q + stride], m1 = M4[q + stride];
-      one(q, f0, m0);
-      one(q + stride, f1, m1);
     }
-    if (q < n4) one(q, F4[q], M4[q]);
     tail = 4 * n4;
   }
   for (long long i = tail + t0; i < n; i += stride)
@@ -67,40 +56,21 @@ extern "C" int ffdp_cuda_mse(const ffdp_slab *s, const float *F, const float *M,
                              float *gM, double *loss, void *stream) {
   cudaStream_t st = (cudaStream_t)stream;
   const long long P = s->nx * s->ny, off = (s->z0 - s->zlo) * P, n = (s->z1 - s->z0) * P;
-  const char *pe = getenv("FFDP_MSE_PARTIALS");
-  const bool on_device = pe && !strcmp(pe, "device");
-  const float *f = F + off, *m = M + off;
-  float *g = gM ? gM + off : nullptr;
-  const bool vec = !mask && (((uintptr_t)f | (uintptr_t)m | (uintptr_t)g) & 15) == 0;
-  auto kern = vec ? mse_kernel<true> : mse_kernel<false>;
-  int blocks = blocks_for(n, kThreads, kBlocks);
-  if (!on_device) {  // one wave: every block resident at once, each thread through ~n / (threads of the GPU)
-    int dev = 0, sms = 132, per_sm = 1;
-    if (cudaGetDevice(&dev) == cudaSuccess) cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
-    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kern, kThreads, 0) != cudaSuccess || per_sm < 1)
-      per_sm = 1;
-    blocks = blocks_for(vec ? (n + 3) / 4 : n, kThreads, sms * per_sm);
-  }
+  const int blocks = blocks_for(n, kThreads, kBlocks);
   double *part, sum = 0.0;
   cudaError_t e = cudaMallocAsync((void **)&part, (blocks + 1) * sizeof(double), st);
   if (e) return (int)e;
-  kern<<<blocks, kThreads, 0, st>>>(n, f, m, vec ? nullptr : mask ? mask + off : nullptr, (float)(2 * norm), g, part);
-  int rc = (int)cudaGetLastError();
-  double *host = nullptr;
-  if (on_device) {
-    sum_partials<<<1, 1024, 0, st>>>(blocks, part, part + blocks);
-    if (!rc) rc = (int)cudaMemcpyAsync(&sum, part + blocks, sizeof(double), cudaMemcpyDeviceToHost, st);
-  } else {
-    host = (double *)malloc(blocks * sizeof(double));
-    if (!host && !rc) rc = (int)cudaErrorMemoryAllocation;
-    if (!rc) rc = (int)cudaMemcpyAsync(host, part, blocks * sizeof(double), cudaMemcpyDeviceToHost, st);
-  }
-  const int freed = (int)cudaFreeAsync(part, st), sync = (int)cudaStreamSynchronize(st);
-  if (!rc) rc = sync ? sync : freed;
-  if (host && !rc)
-    for (int b = 0; b < blocks; b++) sum += host[b];
-  free(host);
-  if (rc) return rc;
+  const float *f = F + off, *m = M + off;
+  float *g = gM ? gM + off : nullptr;
+  const bool vec = !mask && (((uintptr_t)f | (uintptr_t)m | (uintptr_t)g) & 15) == 0;
+  if (vec)
+    mse_kernel<true><<<blocks, kThreads, 0, st>>>(n, f, m, nullptr, (float)(2 * norm), g, part);
+  else
+    mse_kernel<false><<<blocks, kThreads, 0, st>>>(n, f, m, mask ? mask + off : nullptr, (float)(2 * norm), g, part);
+  sum_partials<<<1, 1024, 0, st>>>(blocks, part, part + blocks);
+  cudaMemcpyAsync(&sum, part + blocks, sizeof(double), cudaMemcpyDeviceToHost, st);
+  cudaFreeAsync(part, st);
+  if ((e = cudaStreamSynchronize(st))) return (int)e;
   *loss = sum * norm;
-  return 0;
+  return (int)cudaGetLastError();
 }
