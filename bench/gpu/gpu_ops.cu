@@ -378,19 +378,7 @@ int main(int argc, char **argv) {
     pool_high_and_reset();
     float t = median_ms([&] { ffdp_cuda_lncc2(&lp, &s, dF, dM, NULL, 1.0 / n, dgF, dout, &lg, 0); });
     rows.push_back({"lncc k=5 box fwd + both grads", 16, t, e, pool_high_and_reset() / 1e6});
-    // S2 and S4 as one balanced list of units (lncc.cu, FFDP_LNCC_BAL=1): the same arithmetic,
-    // so 0 values differing in either gradient
-    env_ab("FFDP_LNCC_BAL", "lncc k=5 box fwd + both grads, x-filter units balanced (FFDP_LNCC_BAL=1; values differing)",
-           "1", 16, dgF, n, [&] { return ffdp_cuda_lncc2(&lp, &s, dF, dM, NULL, 1.0 / n, dgF, dout, &lg, 0); });
-    env_ab("FFDP_LNCC_BAL", "lncc k=5 box fwd + both grads, balanced (gM; values differing)", "1", 16, dout, n,
-           [&] { return ffdp_cuda_lncc2(&lp, &s, dF, dM, NULL, 1.0 / n, dgF, dout, &lg, 0); });
     CK(cudaFree(dgF));
-  }
-  for (int v : {0, 2}) {  // one gradient: k = 5 box and Gaussian
-    ffdp_lncc_params lp = {wins[v], kinds[v], 1e-5};
-    char nm[128];
-    snprintf(nm, sizeof nm, "%s, x-filter units balanced (FFDP_LNCC_BAL=1; values differing)", lnames[v]);
-    env_ab("FFDP_LNCC_BAL", nm, "1", 12, dout, n, [&] { return ffdp_cuda_lncc(&lp, &s, dF, dM, NULL, 1.0 / n, dout, &lg, 0); });
   }
 
   {  // every compiled radius, both gradient variants and a mask (check only): k = 3 box and

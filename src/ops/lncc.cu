@@ -25,10 +25,6 @@ using namespace ffdp_cuda;
 namespace {
 
 constexpr int TX = 32;
-template <bool B>
-struct Steady {
-  static constexpr bool value = B;
-};
 
 struct Geo {
   int nx, ny, nz;
@@ -82,7 +78,7 @@ __device__ __forceinline__ float4 filter4(const float *src, const float *w) {
 // a window's sum is the same wherever its z-chunk or its rank's slab starts — N ranks keep
 // giving one process's bits. Magnitudes up to about 900 fit in 64 bits (the pipeline's images
 // are scaled to [0, 1]).
-template <int R, int TY, int NG, int BY, int MINB, bool RS, bool BAL = false>
+template <int R, int TY, int NG, int BY, int MINB, bool RS>
 __global__ void __launch_bounds__(TX *TY, MINB)
     lncc_kernel(Geo g, const float *__restrict__ F, const float *__restrict__ M, const uint8_t *__restrict__ mask,
                 float *__restrict__ gM, float *__restrict__ gF, double *partial) {
@@ -167,22 +163,19 @@ __global__ void __launch_bounds__(TX *TY, MINB)
   fetch(sbeg);
   fetch_old(sbeg);
 
-  // One step of the march (plane s; ph = its ring slot, a constant once the march is unrolled).
-  // STEADY: every stage is active and every stage's plane is inside the chunk and the volume,
-  // which holds for s in [za + 2R + 2, zb + min(R + 1, 2R - 1)): the per-stage range checks (64-bit
-  // compares and the branches around them) drop out of the steps that make up nearly all of a
-  // long chunk. The arithmetic is the same either way. Radii 3 and 4 keep the generic steps
-  // only: their kernels are at the register limit, and a second copy of the step spills.
-  auto step = [&](const long long s, const int ph, auto steady) {
-    constexpr bool ST = decltype(steady)::value;
+  for (long long s0 = sbeg; s0 < send; s0 += K) {
+#pragma unroll
+    for (int ph = 0; ph < K; ph++) {
+      const long long s = s0 + ph;
+      if (s >= send) break;  // uniform over the block
       // ---------------- phase X
       // S5 loads first (their latency hides behind S1 and S3): output plane o = s - 2 - 2R
       const long long q5 = s - 2 - R, o = q5 - R;
-      const bool s5 = grad && (ST || (q5 >= za - R && q5 < zb + R)), out = s5 && ocol && (ST || (o >= za && o < zb));
+      const bool s5 = grad && q5 >= za - R && q5 < zb + R, out = s5 && ocol && o >= za && o < zb;
       const long long ko = out ? (o - g.zlo) * P + (long long)oy * g.nx + ox : 0;
       const float fo = out ? __ldg(F + ko) : 0.f, mo = out ? __ldg(M + ko) : 0.f;
       // S1: raw plane s into the ring, z-filtered products of plane s - R into zp
-      if ((ST || s < s_raw_end) && RS) {
+      if (s < s_raw_end && RS) {
         constexpr double QS = 1099511627776.0;  // 2^40
         const double wb = 1.0 / (K * QS);       // box taps, back from fixed point
         auto q = [](double x) { return __double2ll_rn(x * QS); };
@@ -192,7 +185,7 @@ __global__ void __launch_bounds__(TX *TY, MINB)
           rs[c][0] += q(f) - q(fo), rs[c][1] += q(m) - q(mo), rs[c][2] += q(f * f) - q(fo * fo),
               rs[c][3] += q(m * m) - q(mo * mo), rs[c][4] += q(f * m) - q(fo * mo);
         }
-        if (ST || s + 1 < s_raw_end) fetch(s + 1), fetch_old(s + 1);
+        if (s + 1 < s_raw_end) fetch(s + 1), fetch_old(s + 1);
 #pragma unroll
         for (int c = 0; c < C; c++) {
           if (off[c] == -2) continue;
@@ -201,10 +194,10 @@ __global__ void __launch_bounds__(TX *TY, MINB)
           z[2 * L::IH * L::IWP] = (float)((double)rs[c][2] * wb), z[3 * L::IH * L::IWP] = (float)((double)rs[c][3] * wb),
           z[4 * L::IH * L::IWP] = (float)((double)rs[c][4] * wb);
         }
-      } else if (ST || s < s_raw_end) {
+      } else if (s < s_raw_end) {
 #pragma unroll
         for (int c = 0; c < CR; c++) rf[c][ph % KR] = vf[c], rm[c][ph % KR] = vm[c];
-        if (ST || s + 1 < s_raw_end) fetch(s + 1);
+        if (s + 1 < s_raw_end) fetch(s + 1);
 #pragma unroll
         for (int c = 0; c < CR; c++) {
           if (off[c] == -2) continue;
@@ -222,7 +215,7 @@ __global__ void __launch_bounds__(TX *TY, MINB)
       }
       // S3: y-filter xf into the moments of plane p = s - 1 - R, then cc and the G's
       const long long p = s - 1 - R;
-      const bool s3 = ST || (p >= za - R && p < zb + R);
+      const bool s3 = p >= za - R && p < zb + R;
       if (s3 && has3) {
         float m[5][BY];
 #pragma unroll
@@ -238,7 +231,7 @@ __global__ void __launch_bounds__(TX *TY, MINB)
             m[q][r] = sum;
           }
         }
-        const bool pin = (ST || (p >= 0 && p < g.nz)) && mx3 >= 0 && mx3 < g.nx, own = ST || (p >= za && p < zb);
+        const bool pin = p >= 0 && p < g.nz && mx3 >= 0 && mx3 < g.nx, own = p >= za && p < zb;
 #pragma unroll
         for (int r = 0; r < BY; r++) {
           const int jr = BY * jq3 + r, my = y0 - R + jr;
@@ -299,69 +292,32 @@ __global__ void __launch_bounds__(TX *TY, MINB)
       // phases across two rows, where IWP/4 = 10 makes two lanes meet in a group: 1.6-1.8
       // wavefronts per phase (simulated). So the first eight tasks of each row run in one phase
       // (distinct groups whatever IWP) and the rest of the rows' tasks after: 1.1-1.2.
-      const bool a2 = ST || (s >= za && s < s_raw_end), a4 = grad && s3;
-      constexpr int Q = L::MWP / 4, Q8 = Q / 8 * 8, QR = Q - Q8 > 0 ? Q - Q8 : 1;
-      auto s2_task = [&](const int task, int &j, int &k) {
-        j = task / Q, k = 4 * (task % Q);
-        if (Q8 > 0) {
-          if (task < L::IH * Q8) j = task / Q8, k = 4 * (task % Q8);
-          else j = (task - L::IH * Q8) / QR, k = 4 * (Q8 + (task - L::IH * Q8) % QR);
-        }
-      };
-      if (BAL && a2 && a4) {
-        // S2 and S4 as one list of single-channel units (S2's five products, then S4's G's), so
-        // that every thread gets three or four of them where S2's threads had five and a
-        // quarter of the block none (FFDP_LNCC_BAL=1, k = 5 only: the bench's A/B)
-        constexpr int T2 = L::IH * Q, U2 = 5 * T2, Q4 = TX / 4, T4 = L::MH * Q4, U = U2 + NG * T4;
-        for (int u = tid; u < U; u += NT) {
-          if (u < U2) {
-            const int q = u / T2;
-            int j, k;
-            s2_task(u - q * T2, j, k);
+      if (s >= za && s < s_raw_end) {
+        constexpr int Q = L::MWP / 4, Q8 = Q / 8 * 8, QR = Q - Q8 > 0 ? Q - Q8 : 1;
+        for (int task = tid; task < L::IH * Q; task += NT) {
+          int j = task / Q, k = 4 * (task % Q);
+          if (Q8 > 0) {
+            if (task < L::IH * Q8) j = task / Q8, k = 4 * (task % Q8);
+            else j = (task - L::IH * Q8) / QR, k = 4 * (Q8 + (task - L::IH * Q8) % QR);
+          }
+#pragma unroll
+          for (int q = 0; q < 5; q++)
             *reinterpret_cast<float4 *>(xf + q * L::IH * L::MWP + j * L::MWP + k) =
                 filter4<R, L::SPAN>(zp + q * L::IH * L::IWP + j * L::IWP + k, w);
-          } else {
-            const int v = u - U2, q = v / T4, task = v - q * T4, j = task / Q4, k = 4 * (task % Q4);
+        }
+      }
+      // S4: x-filter the G's of plane p (tasks from the last thread down: S2 has the first)
+      if (grad && s3) {
+        constexpr int Q = TX / 4;
+        for (int task = NT - 1 - tid; task < L::MH * Q; task += NT) {
+          const int j = task / Q, k = 4 * (task % Q);
+#pragma unroll
+          for (int q = 0; q < NG; q++)
             *reinterpret_cast<float4 *>(gx + q * L::MH * TX + j * TX + k) =
                 filter4<R, L::SPAN>(gp + q * L::MH * L::MWP + j * L::MWP + k, w);
-          }
-        }
-      } else {
-        if (a2) {
-          for (int task = tid; task < L::IH * Q; task += NT) {
-            int j, k;
-            s2_task(task, j, k);
-#pragma unroll
-            for (int q = 0; q < 5; q++)
-              *reinterpret_cast<float4 *>(xf + q * L::IH * L::MWP + j * L::MWP + k) =
-                  filter4<R, L::SPAN>(zp + q * L::IH * L::IWP + j * L::IWP + k, w);
-          }
-        }
-        // S4: x-filter the G's of plane p (tasks from the last thread down: S2 has the first)
-        if (a4) {
-          constexpr int Q4 = TX / 4;
-          for (int task = NT - 1 - tid; task < L::MH * Q4; task += NT) {
-            const int j = task / Q4, k = 4 * (task % Q4);
-#pragma unroll
-            for (int q = 0; q < NG; q++)
-              *reinterpret_cast<float4 *>(gx + q * L::MH * TX + j * TX + k) =
-                  filter4<R, L::SPAN>(gp + q * L::MH * L::MWP + j * L::MWP + k, w);
-          }
         }
       }
       __syncthreads();
-  };
-  const long long st_lo = za + 2 * R + 2, st_hi = zb + (R + 1 < 2 * R - 1 ? R + 1 : 2 * R - 1);
-  for (long long s0 = sbeg; s0 < send; s0 += K) {
-    if (!RS && R <= 2 && s0 >= st_lo && s0 + K <= st_hi) {  // uniform over the block
-#pragma unroll
-      for (int ph = 0; ph < K; ph++) step(s0 + ph, ph, Steady<true>{});
-    } else {
-#pragma unroll
-      for (int ph = 0; ph < K; ph++) {
-        if (s0 + ph >= send) break;  // uniform over the block
-        step(s0 + ph, ph, Steady<false>{});
-      }
     }
   }
   double s = block_sum(acc);
@@ -383,10 +339,6 @@ int launch_ng(Geo g, long long nzo, const float *F, const float *M, const uint8_
               double *loss, cudaStream_t st) {
   using L = Lay<R, TY, NG, BY>;
   auto kern = lncc_kernel<R, TY, NG, BY, MINB, RS>;
-  if constexpr (R == 2) {
-    const char *be = getenv("FFDP_LNCC_BAL");
-    if (be && !strcmp(be, "1")) kern = lncc_kernel<R, TY, NG, BY, MINB, RS, true>;
-  }
   cudaError_t e = cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)L::SMEM);
   if (e) return (int)e;
   int dev = 0, sms = 132, per_sm = 1;
