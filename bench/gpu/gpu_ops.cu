@@ -378,25 +378,7 @@ int main(int argc, char **argv) {
     pool_high_and_reset();
     float t = median_ms([&] { ffdp_cuda_lncc2(&lp, &s, dF, dM, NULL, 1.0 / n, dgF, dout, &lg, 0); });
     rows.push_back({"lncc k=5 box fwd + both grads", 16, t, e, pool_high_and_reset() / 1e6});
-    // the rings shifted a slot a step, the march not unrolled (lncc.cu SHIFT, FFDP_LNCC_RING=shift):
-    // the same arithmetic, so 0 values differing in either gradient
-    env_ab("FFDP_LNCC_RING", "lncc k=5 box fwd + both grads, rings shifted (FFDP_LNCC_RING=shift; gF values differing)",
-           "shift", 16, dgF, n, [&] { return ffdp_cuda_lncc2(&lp, &s, dF, dM, NULL, 1.0 / n, dgF, dout, &lg, 0); });
-    env_ab("FFDP_LNCC_RING", "lncc k=5 box fwd + both grads, rings shifted (gM values differing)", "shift", 16, dout, n,
-           [&] { return ffdp_cuda_lncc2(&lp, &s, dF, dM, NULL, 1.0 / n, dgF, dout, &lg, 0); });
     CK(cudaFree(dgF));
-  }
-  for (int v : {0, 2}) {  // one gradient, k = 5 box and Gaussian, rings shifted
-    ffdp_lncc_params lp = {wins[v], kinds[v], 1e-5};
-    char nm[128];
-    snprintf(nm, sizeof nm, "%s, rings shifted (FFDP_LNCC_RING=shift; values differing)", lnames[v]);
-    env_ab("FFDP_LNCC_RING", nm, "shift", 12, dout, n,
-           [&] { return ffdp_cuda_lncc(&lp, &s, dF, dM, NULL, 1.0 / n, dout, &lg, 0); });
-  }
-  {  // k = 3 (radius 1) rings shifted: the same bits as unrolled
-    ffdp_lncc_params lp = {3, FFDP_WINDOW_BOX, 1e-5};
-    env_ab("FFDP_LNCC_RING", "lncc k=3 box fwd+bwd, rings shifted (FFDP_LNCC_RING=shift; values differing)", "shift", 12,
-           dout, n, [&] { return ffdp_cuda_lncc(&lp, &s, dF, dM, NULL, 1.0 / n, dout, &lg, 0); });
   }
 
   {  // every compiled radius, both gradient variants and a mask (check only): k = 3 box and

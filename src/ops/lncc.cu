@@ -78,10 +78,7 @@ __device__ __forceinline__ float4 filter4(const float *src, const float *w) {
 // a window's sum is the same wherever its z-chunk or its rank's slab starts — N ranks keep
 // giving one process's bits. Magnitudes up to about 900 fit in 64 bits (the pipeline's images
 // are scaled to [0, 1]).
-// SHIFT: the register rings move down one slot a step instead of being indexed by the step's
-// place in a march unrolled by K, so the march is not unrolled and the kernel's code is about K
-// times smaller (FFDP_LNCC_RING=shift, radii 1-2: the bench's A/B). Same arithmetic, same bits.
-template <int R, int TY, int NG, int BY, int MINB, bool RS, bool SHIFT = false>
+template <int R, int TY, int NG, int BY, int MINB, bool RS>
 __global__ void __launch_bounds__(TX *TY, MINB)
     lncc_kernel(Geo g, const float *__restrict__ F, const float *__restrict__ M, const uint8_t *__restrict__ mask,
                 float *__restrict__ gM, float *__restrict__ gF, double *partial) {
@@ -166,10 +163,9 @@ __global__ void __launch_bounds__(TX *TY, MINB)
   fetch(sbeg);
   fetch_old(sbeg);
 
-  constexpr int U = SHIFT ? 1 : K;  // steps per round of the march
-  for (long long s0 = sbeg; s0 < send; s0 += U) {
+  for (long long s0 = sbeg; s0 < send; s0 += K) {
 #pragma unroll
-    for (int ph = 0; ph < U; ph++) {
+    for (int ph = 0; ph < K; ph++) {
       const long long s = s0 + ph;
       if (s >= send) break;  // uniform over the block
       // ---------------- phase X
@@ -200,15 +196,7 @@ __global__ void __launch_bounds__(TX *TY, MINB)
         }
       } else if (s < s_raw_end) {
 #pragma unroll
-        for (int c = 0; c < CR; c++) {
-          if constexpr (SHIFT) {
-#pragma unroll
-            for (int d = 0; d + 1 < KR; d++) rf[c][d] = rf[c][d + 1], rm[c][d] = rm[c][d + 1];
-            rf[c][KR - 1] = vf[c], rm[c][KR - 1] = vm[c];
-          } else {
-            rf[c][ph % KR] = vf[c], rm[c][ph % KR] = vm[c];
-          }
-        }
+        for (int c = 0; c < CR; c++) rf[c][ph % KR] = vf[c], rm[c][ph % KR] = vm[c];
         if (s + 1 < s_raw_end) fetch(s + 1);
 #pragma unroll
         for (int c = 0; c < CR; c++) {
@@ -216,8 +204,7 @@ __global__ void __launch_bounds__(TX *TY, MINB)
           float a0 = 0.f, a1 = 0.f, a2 = 0.f, a3 = 0.f, a4 = 0.f;
 #pragma unroll
           for (int a = 0; a < KR; a++) {  // plane s - a sits in slot (ph - a) mod K, tap K-1-a
-            const int sl = SHIFT ? KR - 1 - a : (ph - a + K) % K % KR;
-            const float f = rf[c][sl], m = rm[c][sl], wf = w[K - 1 - a] * f,
+            const float f = rf[c][(ph - a + K) % K % KR], m = rm[c][(ph - a + K) % K % KR], wf = w[K - 1 - a] * f,
                         wm = w[K - 1 - a] * m;
             a0 += wf, a1 += wm, a2 += wf * f, a3 += wm * m, a4 += wf * m;
           }
@@ -282,13 +269,7 @@ __global__ void __launch_bounds__(TX *TY, MINB)
           float sum = 0.f;
 #pragma unroll
           for (int d = 0; d < K; d++) sum += w[d] * gx[q * L::MH * TX + (oj + d) * TX + oi];
-          if constexpr (SHIFT) {
-#pragma unroll
-            for (int d = 0; d + 1 < K; d++) rb[q][d] = rb[q][d + 1];
-            rb[q][K - 1] = sum;
-          } else {
-            rb[q][ph] = sum;
-          }
+          rb[q][ph] = sum;
         }
         if (out) {
           float zs[NG];
@@ -296,7 +277,7 @@ __global__ void __launch_bounds__(TX *TY, MINB)
           for (int q = 0; q < NG; q++) {
             float sum = 0.f;
 #pragma unroll
-            for (int a = 0; a < K; a++) sum += w[K - 1 - a] * rb[q][SHIFT ? K - 1 - a : (ph - a + K) % K];
+            for (int a = 0; a < K; a++) sum += w[K - 1 - a] * rb[q][(ph - a + K) % K];
             zs[q] = sum;
           }
           gM[ko] = zs[0] + 2.f * mo * zs[1] + fo * zs[2];  // gM = w*G2 + 2 M (w*G4) + F (w*G5)
@@ -358,10 +339,6 @@ int launch_ng(Geo g, long long nzo, const float *F, const float *M, const uint8_
               double *loss, cudaStream_t st) {
   using L = Lay<R, TY, NG, BY>;
   auto kern = lncc_kernel<R, TY, NG, BY, MINB, RS>;
-  if constexpr (R <= 2 && !RS) {
-    const char *re = getenv("FFDP_LNCC_RING");
-    if (re && !strcmp(re, "shift")) kern = lncc_kernel<R, TY, NG, BY, MINB, RS, true>;
-  }
   cudaError_t e = cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)L::SMEM);
   if (e) return (int)e;
   int dev = 0, sms = 132, per_sm = 1;
