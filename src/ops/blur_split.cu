@@ -27,6 +27,8 @@
 // its smoothing, only Q planes; a chunk's ring, made just before it is read, can stay in L2.
 #include "ops/blur_split.h"
 #include "ops/cuda_common.cuh"
+#include <stdlib.h>
+#include <string.h>
 
 using namespace ffdp_cuda;
 
@@ -201,6 +203,135 @@ __global__ void __launch_bounds__(ZNT) blur_z3(ZGeo g, float *out, const float *
   }
 }
 
+// One pass with rows blocked in y (FFDP_BLUR_FUSED=rows4|rows2, out of place; the bench's A/B):
+// the xy kernel's staging and x filter on a 32 x FYT tile, then each thread y-filters FYB rows of one
+// (x, component) column from FYB + 2R loads and keeps them in a register ring of K planes per
+// row for the z taps, marching a z-chunk. One read and one write of the field, and 3.5 shared
+// loads per y output instead of the one-pass kernel's 11 (blur.cu). Every sum in the order of
+// the two-pass kernels, so the same bits.
+
+struct FusedGeo {
+  int nx, ny;
+  long long zlo, zs0, zs1, z0, z1;  // readable [zs0, zs1), owned [z0, z1)
+  int zchunk;
+  float wx[2 * BLUR_SPLIT_MAXR + 1], wy[2 * BLUR_SPLIT_MAXR + 1], wz[2 * BLUR_SPLIT_MAXR + 1];
+};
+
+template <int R, int FYT>
+struct FusedShape {
+  static constexpr int AW = (XTX + 2 * R) * 3, AH = FYT + 2 * R, XW = XTX * 3;
+  static constexpr int AS = AW + (7 - AW % 4) % 4, XS = XW + (7 - XW % 4) % 4;
+  static constexpr int bytes = (AS + XS) * AH * (int)sizeof(float);
+};
+
+// FYT rows a tile, FYB rows a thread (FYT / FYB row groups of 96 columns: XNT threads); MINB
+// blocks per SM. FFDP_BLUR_FUSED=rows4: 16 / 4 / 1 (128 registers), rows2: 8 / 2 / 2 (80).
+template <int R, int FYT, int FYB, int MINB>
+__global__ void __launch_bounds__(XNT, MINB) blur_xyz3(FusedGeo g, const float *__restrict__ in, float *__restrict__ out) {
+  static_assert(XTX * 3 * (FYT / FYB) == XNT && FYT % FYB == 0, "one y task per thread");
+  using S = FusedShape<R, FYT>;
+  constexpr int AW = S::AW, AH = S::AH, XW = S::XW, AS = S::AS, XS = S::XS, K = 2 * R + 1;
+  constexpr int SC = (AW + 31) / 32 * 32, NRG = XNT / SC, LR = (AH + NRG - 1) / NRG;
+  extern __shared__ float xy_smem[];
+  float *s_in = xy_smem, *s_x = xy_smem + AS * AH;
+  const int tid = threadIdx.x;
+  const int x0 = blockIdx.x * XTX, y0 = blockIdx.y * FYT;
+  const long long row = (long long)g.nx * 3, plane = row * g.ny;
+  const int sk = tid % SC, sr = tid / SC;
+  const long long gk = (long long)(x0 - R) * 3 + sk;
+  const bool scol = sk < AW && sr < NRG, sread = scol && gk >= 0 && gk < row;
+  const int ys = y0 - R + sr, off0 = (int)(ys * row + gk), step = (int)(NRG * row);
+  const long long za = g.z0 + (long long)blockIdx.z * g.zchunk;
+  const long long zb = za + g.zchunk < g.z1 ? za + g.zchunk : g.z1, tend = zb + R;
+  float v[LR];
+  auto fetch = [&](long long t) {
+    const bool tin = t >= g.zs0 && t < g.zs1;
+    const float *base = in + (tin ? (t - g.zlo) * plane : 0);
+#pragma unroll
+    for (int l = 0; l < LR; l++) {
+      const int y = ys + l * NRG;
+      v[l] = tin && sread && y >= 0 && y < g.ny ? __ldg(base + (off0 + l * step)) : 0.f;
+    }
+  };
+  const int k = tid % XW, jq = tid / XW;
+  const bool kin = (long long)x0 * 3 + k < row;
+  float ring[FYB][K];
+#pragma unroll
+  for (int q = 0; q < FYB; q++)
+#pragma unroll
+    for (int d = 0; d < K; d++) ring[q][d] = 0.f;
+  auto plane_step = [&](long long t, int ph) {
+#pragma unroll
+    for (int l = 0; l < LR; l++)
+      if (scol && sr + l * NRG < AH) s_in[(sr + l * NRG) * AS + sk] = v[l];
+    __syncthreads();
+    if (t + 1 < tend) fetch(t + 1);
+    constexpr int NG = XTX / XG;
+    for (int e = tid; e < AH * 3 * NG; e += XNT) {
+      const int j = e / (3 * NG), rem = e - j * (3 * NG), c = rem / NG, q0 = (rem - c * NG) * XG;
+      const float *a = s_in + j * AS + q0 * 3 + c;
+      float w[XG + 2 * R];
+#pragma unroll
+      for (int d = 0; d < XG + 2 * R; d++) w[d] = a[d * 3];
+      float *o = s_x + j * XS + q0 * 3 + c;
+#pragma unroll
+      for (int q = 0; q < XG; q++) {
+        float sum = 0.f;
+#pragma unroll
+        for (int d = 0; d <= 2 * R; d++) sum += g.wx[d] * w[q + d];
+        o[q * 3] = sum;
+      }
+    }
+    __syncthreads();
+    float c[FYB + 2 * R];
+#pragma unroll
+    for (int d = 0; d < FYB + 2 * R; d++) c[d] = s_x[(jq * FYB + d) * XS + k];
+    const long long o = t - R;
+    float *dst = out + (o - g.zlo) * plane + (long long)x0 * 3 + k;
+#pragma unroll
+    for (int q = 0; q < FYB; q++) {
+      float sum = 0.f;
+#pragma unroll
+      for (int d = 0; d <= 2 * R; d++) sum += g.wy[d] * c[q + d];
+      ring[q][ph] = sum;  // plane t in slot ph; the ring holds planes t - 2R .. t
+      if (o >= za) {
+        float z = 0.f;
+#pragma unroll
+        for (int d = 0; d < K; d++) z += g.wz[d] * ring[q][(ph + 1 + d) % K];
+        const int y = y0 + jq * FYB + q;
+        if (kin && y < g.ny) dst[(long long)y * row] = z;
+      }
+    }
+  };
+  fetch(za - R);
+  for (long long t0 = za - R; t0 < tend; t0 += K) {
+#pragma unroll
+    for (int ph = 0; ph < K; ph++) {
+      if (t0 + ph >= tend) break;  // uniform over the block
+      plane_step(t0 + ph, ph);
+    }
+  }
+}
+
+template <int R, int FYT, int FYB, int MINB>
+int run_fused(const ffdp_slab *s, const float wgt[3][2 * BLUR_SPLIT_MAXR + 1], const float *in, float *out, int sms,
+              cudaStream_t st) {
+  FusedGeo fg = {(int)s->nx, (int)s->ny, s->zlo, s->zlo > 0 ? s->zlo : 0, s->zhi < s->nz ? s->zhi : s->nz, s->z0, s->z1, 0,
+                 {0}, {0}, {0}};
+  for (int d = 0; d <= 2 * R; d++) fg.wx[d] = wgt[0][d], fg.wy[d] = wgt[1][d], fg.wz[d] = wgt[2][d];
+  auto kern = blur_xyz3<R, FYT, FYB, MINB>;
+  constexpr int smem = FusedShape<R, FYT>::bytes;
+  if (smem > 48 * 1024) cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+  int per_sm = 1;
+  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kern, XNT, smem) != cudaSuccess || per_sm < 1) per_sm = 1;
+  const long long tiles = (long long)((s->nx + XTX - 1) / XTX) * ((s->ny + FYT - 1) / FYT), nzo = s->z1 - s->z0;
+  fg.zchunk = zchunk_by_waves(nzo, tiles, sms * per_sm, 2 * R);
+  const dim3 grid((unsigned)((s->nx + XTX - 1) / XTX), (unsigned)((s->ny + FYT - 1) / FYT),
+                  (unsigned)((nzo + fg.zchunk - 1) / fg.zchunk));
+  kern<<<grid, XNT, smem, st>>>(fg, in, out);
+  return (int)cudaGetLastError();
+}
+
 // Boundary zones: planes [b - R, b + R) of every inner chunk boundary b, out -> side.
 __global__ void copy_zones(long long P3, long long zlo, long long z0, long long z1, int zchunk, int R, const float *out,
                            float *side) {
@@ -295,6 +426,11 @@ int blur_split3(const ffdp_slab *s, int r, const float w[3][2 * BLUR_SPLIT_MAXR 
                 float *side, unsigned *maxsq, cudaStream_t st) {
   int dev = 0, sms = 132;
   if (cudaGetDevice(&dev) == cudaSuccess) cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+  const char *fe = getenv("FFDP_BLUR_FUSED");  // the bench's A/B, radius 5 (sigma 1.5) only
+  if (fe && r == 5 && !maxsq && s->z1 > s->z0) {
+    if (!strcmp(fe, "rows4")) return run_fused<5, 16, 4, 1>(s, w, in, out, sms, st);
+    if (!strcmp(fe, "rows2")) return run_fused<5, 8, 2, 2>(s, w, in, out, sms, st);
+  }
   switch (r) {
   case 1: return run<1>(s, w, in, out, side, maxsq, sms, st);
   case 2: return run<2>(s, w, in, out, side, maxsq, sms, st);
