@@ -560,6 +560,7 @@ int main(int argc, char **argv) {
     CK(cudaMemcpy(a.data(), dout, 3 * n * 4, cudaMemcpyDeviceToHost));
     float t1 = median_ms([&] { ffdp_cuda_blur(&s, du, 3, sig, dout, dtmp, 0); });
     setenv("FFDP_BLUR_SPLIT", "1", 1);
+    setenv("FFDP_BLUR_FUSED", "off", 1);  // the two passes, not the y-blocked one pass
     poison(dout, 3 * n);
     CK(ffdp_cuda_blur(&s, du, 3, sig, dout, dtmp, 0));
     CK(cudaMemcpy(tmp2, du, 3 * n * 4, cudaMemcpyDeviceToDevice));  // the input as the scratch
@@ -574,19 +575,18 @@ int main(int argc, char **argv) {
     same = same && !memcmp(a.data(), b.data(), 3 * n * 4);
     float t2 = median_ms([&] { ffdp_cuda_blur(&s, du, 3, sig, dout, dtmp, 0); });
     unsetenv("FFDP_BLUR_SPLIT");
-    rows.push_back({"blur vec3 one-pass kernel (vs two-pass: bits)", 24, t1, same ? 0.0 : 1.0, 0.0});
-    rows.push_back({"blur vec3 two-pass kernels (xy; z in place)", 24, t2, same ? 0.0 : 1.0, 0.0});
-    // one pass with y-blocked rows and z rings (blur_split.cu blur_xyz3; out of place), against
-    // the two-pass kernels: the same sums in the same order, so 0 values differing
-    {
-      auto two_pass = [&] { return ffdp_cuda_blur(&s, du, 3, sig, dout, dtmp, 0); };
-      setenv("FFDP_BLUR_SPLIT", "1", 1);
-      env_ab("FFDP_BLUR_FUSED", "blur vec3 one pass, 16-row tiles, 4 y rows a thread (FFDP_BLUR_FUSED=rows4; vs two-pass: values differing)",
-             "rows4", 24, dout, 3 * n, two_pass);
-      env_ab("FFDP_BLUR_FUSED", "blur vec3 one pass, 8-row tiles, 2 y rows a thread (FFDP_BLUR_FUSED=rows2; vs two-pass: values differing)",
-             "rows2", 24, dout, 3 * n, two_pass);
-      unsetenv("FFDP_BLUR_SPLIT");
-    }
+    unsetenv("FFDP_BLUR_FUSED");
+    rows.push_back({"blur vec3 one-pass kernel (blur.cu; vs two-pass: bits)", 24, t1, same ? 0.0 : 1.0, 0.0});
+    rows.push_back({"blur vec3 two-pass kernels (xy; z in place; FFDP_BLUR_FUSED=off)", 24, t2, same ? 0.0 : 1.0, 0.0});
+    // the default for wide planes: one pass with y-blocked rows and z rings (blur_split.cu
+    // blur_xyz3), against the two passes: the same sums in the same order
+    poison(dout, 3 * n);
+    CK(ffdp_cuda_blur(&s, du, 3, sig, dout, dtmp, 0));
+    CK(cudaMemcpy(b.data(), dout, 3 * n * 4, cudaMemcpyDeviceToHost));
+    double ndiff = 0;
+    for (long long i = 0; i < 3 * n; i++) ndiff += memcmp(&a[i], &b[i], 4) != 0;
+    rows.push_back({"blur vec3 one pass, y-blocked rows (default; vs two-pass: values differing)", 24,
+                    median_ms([&] { ffdp_cuda_blur(&s, du, 3, sig, dout, dtmp, 0); }), ndiff, 0.0});
     // the one-pass kernel's switches against the one-pass kernel (values differing)
     auto one_pass = [&] { return ffdp_cuda_blur(&s, du, 3, sig, dout, dtmp, 0); };
     setenv("FFDP_BLUR_SPLIT", "0", 1);
@@ -853,26 +853,25 @@ int main(int argc, char **argv) {
     CK(cudaMemcpy(got.data(), dout, 3 * n * 4, cudaMemcpyDeviceToHost));
     rows.push_back({"blur vec3, slab with halo", 24, 0.0, rel_err(got.data() + 3 * off, ref.data() + 3 * off, 3 * own), 0.0});
     setenv("FFDP_BLUR_SPLIT", "1", 1);  // isotropic: the two-pass kernels, z-chunks and all
+    setenv("FFDP_BLUR_FUSED", "off", 1);
     ffdp_blur_f32(&ss, u.data() + 3 * ss.zlo * P, 3, sig, ref.data());
     poison(dout, 3 * n);
     CK(ffdp_cuda_blur(&ss, du + 3 * ss.zlo * P, 3, sig, dout, dtmp, 0));
     CK(cudaDeviceSynchronize());
+    unsetenv("FFDP_BLUR_FUSED");
     unsetenv("FFDP_BLUR_SPLIT");
     CK(cudaMemcpy(got.data(), dout, 3 * n * 4, cudaMemcpyDeviceToHost));
     rows.push_back({"blur vec3 two-pass, slab with halo", 24, 0.0,
                     rel_err(got.data() + 3 * off, ref.data() + 3 * off, 3 * own), 0.0});
-    for (const char *fv : {"rows4", "rows2"}) {  // the one-pass y-blocked kernels on the slab (blur_split.cu)
+    {  // the y-blocked one pass (the default for wide planes) on the slab
       setenv("FFDP_BLUR_SPLIT", "1", 1);
-      setenv("FFDP_BLUR_FUSED", fv, 1);
       poison(dout, 3 * n);
       CK(ffdp_cuda_blur(&ss, du + 3 * ss.zlo * P, 3, sig, dout, dtmp, 0));
       CK(cudaDeviceSynchronize());
-      unsetenv("FFDP_BLUR_FUSED");
       unsetenv("FFDP_BLUR_SPLIT");
       CK(cudaMemcpy(got.data(), dout, 3 * n * 4, cudaMemcpyDeviceToHost));
-      char nm[96];
-      snprintf(nm, sizeof nm, "blur vec3 one pass, y-blocked %s, slab with halo", fv);
-      rows.push_back({nm, 24, 0.0, rel_err(got.data() + 3 * off, ref.data() + 3 * off, 3 * own), 0.0});
+      rows.push_back({"blur vec3 one pass, y-blocked rows, slab with halo", 24, 0.0,
+                      rel_err(got.data() + 3 * off, ref.data() + 3 * off, 3 * own), 0.0});
     }
     // in place on the slab (halo planes read, not written), a ring of 20 planes: several chunks
     {

@@ -1,6 +1,8 @@
-// CUDA Gaussian blur of a 3-vector field in two passes, for planes wide enough to fill the GPU
-// with one thread per value of a plane: an xy pass (in -> out, every plane the z taps read) and
-// a z pass that marches each value's column along z in place on out.
+// CUDA Gaussian blur of a 3-vector field for planes wide enough to fill the GPU: out of place,
+// one pass with y-blocked rows and z register rings (blur_xyz3, radii 1-5, below); otherwise
+// (in place through a ring, the largest norm, radii 6-16) two passes with one thread per value
+// of a plane: an xy pass (in -> out, every plane the z taps read) and a z pass that marches each
+// value's column along z in place on out.
 //
 // Why two passes beat the one-pass kernel of blur.cu although they move 48 instead of 24 bytes
 // per voxel: the one-pass kernel keeps a z ring per column in registers, so it runs one or two
@@ -203,13 +205,17 @@ __global__ void __launch_bounds__(ZNT) blur_z3(ZGeo g, float *out, const float *
   }
 }
 
-// One pass with rows blocked in y (FFDP_BLUR_FUSED=rows4|rows2, out of place; the bench's A/B):
-// the xy kernel's staging and x filter on a 32 x FYT tile, then each thread y-filters FYB rows of one
-// (x, component) column from FYB + 2R loads and keeps them in a register ring of K planes per
-// row for the z taps, marching a z-chunk. One read and one write of the field, and 3.5 shared
-// loads per y output instead of the one-pass kernel's 11 (blur.cu). Every sum in the order of
-// the two-pass kernels, so the same bits.
-
+// One pass with rows blocked in y, out of place (blur_split3's default for radii 1-5 without the
+// largest norm; FFDP_BLUR_FUSED=off takes the two passes): the xy kernel's staging and x filter on
+// a 32 x FYT tile, then each thread y-filters FYB rows of one (x, component) column from FYB + 2R
+// loads and keeps them in a register ring of K planes per row for the z taps, marching a
+// z-chunk. One read and one write of the field, and (FYB + 2R) / FYB shared loads per y output
+// where the one-pass kernel of blur.cu takes 2R + 1. Every sum in the two-pass kernels' order:
+// the same bits. H100, vec3 sigma 1.5: 256^3 0.368 -> 0.297 ms (36 -> 45 % of copy), 192^3 0.180
+// -> 0.161; 8-row tiles with two rows a thread (80 registers, two blocks per SM) 0.340 / 0.180
+// (NOTES run 116). Not for the in-place smoothing: a block's z-chunk would overwrite planes whose
+// xy aprons neighbouring tiles have yet to read.
+constexpr int FYT = 16, FYB = 4;
 struct FusedGeo {
   int nx, ny;
   long long zlo, zs0, zs1, z0, z1;  // readable [zs0, zs1), owned [z0, z1)
@@ -217,19 +223,18 @@ struct FusedGeo {
   float wx[2 * BLUR_SPLIT_MAXR + 1], wy[2 * BLUR_SPLIT_MAXR + 1], wz[2 * BLUR_SPLIT_MAXR + 1];
 };
 
-template <int R, int FYT>
+template <int R>
 struct FusedShape {
   static constexpr int AW = (XTX + 2 * R) * 3, AH = FYT + 2 * R, XW = XTX * 3;
   static constexpr int AS = AW + (7 - AW % 4) % 4, XS = XW + (7 - XW % 4) % 4;
   static constexpr int bytes = (AS + XS) * AH * (int)sizeof(float);
 };
 
-// FYT rows a tile, FYB rows a thread (FYT / FYB row groups of 96 columns: XNT threads); MINB
-// blocks per SM. FFDP_BLUR_FUSED=rows4: 16 / 4 / 1 (128 registers), rows2: 8 / 2 / 2 (80).
-template <int R, int FYT, int FYB, int MINB>
-__global__ void __launch_bounds__(XNT, MINB) blur_xyz3(FusedGeo g, const float *__restrict__ in, float *__restrict__ out) {
+// FYT / FYB row groups of 96 columns: XNT threads, one block per SM (128 registers at R = 5).
+template <int R>
+__global__ void __launch_bounds__(XNT, 1) blur_xyz3(FusedGeo g, const float *__restrict__ in, float *__restrict__ out) {
   static_assert(XTX * 3 * (FYT / FYB) == XNT && FYT % FYB == 0, "one y task per thread");
-  using S = FusedShape<R, FYT>;
+  using S = FusedShape<R>;
   constexpr int AW = S::AW, AH = S::AH, XW = S::XW, AS = S::AS, XS = S::XS, K = 2 * R + 1;
   constexpr int SC = (AW + 31) / 32 * 32, NRG = XNT / SC, LR = (AH + NRG - 1) / NRG;
   extern __shared__ float xy_smem[];
@@ -313,14 +318,14 @@ __global__ void __launch_bounds__(XNT, MINB) blur_xyz3(FusedGeo g, const float *
   }
 }
 
-template <int R, int FYT, int FYB, int MINB>
+template <int R>
 int run_fused(const ffdp_slab *s, const float wgt[3][2 * BLUR_SPLIT_MAXR + 1], const float *in, float *out, int sms,
               cudaStream_t st) {
   FusedGeo fg = {(int)s->nx, (int)s->ny, s->zlo, s->zlo > 0 ? s->zlo : 0, s->zhi < s->nz ? s->zhi : s->nz, s->z0, s->z1, 0,
                  {0}, {0}, {0}};
   for (int d = 0; d <= 2 * R; d++) fg.wx[d] = wgt[0][d], fg.wy[d] = wgt[1][d], fg.wz[d] = wgt[2][d];
-  auto kern = blur_xyz3<R, FYT, FYB, MINB>;
-  constexpr int smem = FusedShape<R, FYT>::bytes;
+  auto kern = blur_xyz3<R>;
+  constexpr int smem = FusedShape<R>::bytes;
   if (smem > 48 * 1024) cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
   int per_sm = 1;
   if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kern, XNT, smem) != cudaSuccess || per_sm < 1) per_sm = 1;
@@ -426,11 +431,14 @@ int blur_split3(const ffdp_slab *s, int r, const float w[3][2 * BLUR_SPLIT_MAXR 
                 float *side, unsigned *maxsq, cudaStream_t st) {
   int dev = 0, sms = 132;
   if (cudaGetDevice(&dev) == cudaSuccess) cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
-  const char *fe = getenv("FFDP_BLUR_FUSED");  // the bench's A/B, radius 5 (sigma 1.5) only
-  if (fe && r == 5 && !maxsq && s->z1 > s->z0) {
-    if (!strcmp(fe, "rows4")) return run_fused<5, 16, 4, 1>(s, w, in, out, sms, st);
-    if (!strcmp(fe, "rows2")) return run_fused<5, 8, 2, 2>(s, w, in, out, sms, st);
-  }
+  const char *fe = getenv("FFDP_BLUR_FUSED");
+  if (!(fe && !strcmp(fe, "off")) && !maxsq && s->z1 > s->z0) switch (r) {  // measured at radius 5; 6-8 keep two passes
+#define FUSED_CASE(k) \
+  case k: return run_fused<k>(s, w, in, out, sms, st);
+      FUSED_CASE(1) FUSED_CASE(2) FUSED_CASE(3) FUSED_CASE(4) FUSED_CASE(5)
+#undef FUSED_CASE
+      default: break;
+    }
   switch (r) {
   case 1: return run<1>(s, w, in, out, side, maxsq, sms, st);
   case 2: return run<2>(s, w, in, out, side, maxsq, sms, st);
