@@ -63,12 +63,35 @@ struct ZGeo {
 // of 3 mod 4 the four (row, component) pairs of a warp fall in four different residues, where
 // unpadded AW = 126 (R = 5) and XW = 96 put two of them in the same banks (2 wavefronts per
 // load and store; H100 256³ two-pass 0.380 → 0.371 ms, ring 0.361 → 0.355, run 112).
-template <int R>
+// TY: the tile's rows (the one-pass kernel below takes 16).
+template <int R, int TY = XTY>
 struct XyShape {
-  static constexpr int AW = (XTX + 2 * R) * 3, AH = XTY + 2 * R, XW = XTX * 3;
+  static constexpr int AW = (XTX + 2 * R) * 3, AH = TY + 2 * R, XW = XTX * 3;
   static constexpr int AS = AW + (7 - AW % 4) % 4, XS = XW + (7 - XW % 4) % 4;
   static constexpr int bytes = (AS + XS) * AH * (int)sizeof(float);
 };
+
+// The x filter of a staged apron (S::AH rows of S::AW values) into the x-filtered rows: items of
+// XG outputs of one (row, component), from XG + 2R values held in registers.
+template <int R, typename S>
+__device__ __forceinline__ void x_filter_rows(const float *s_in, float *s_x, const float *wx, int tid) {
+  constexpr int NG = XTX / XG;
+  for (int e = tid; e < S::AH * 3 * NG; e += XNT) {
+    const int j = e / (3 * NG), rem = e - j * (3 * NG), c = rem / NG, q0 = (rem - c * NG) * XG;
+    const float *a = s_in + j * S::AS + q0 * 3 + c;
+    float w[XG + 2 * R];
+#pragma unroll
+    for (int d = 0; d < XG + 2 * R; d++) w[d] = a[d * 3];
+    float *o = s_x + j * S::XS + q0 * 3 + c;
+#pragma unroll
+    for (int q = 0; q < XG; q++) {
+      float sum = 0.f;
+#pragma unroll
+      for (int d = 0; d <= 2 * R; d++) sum += wx[d] * w[q + d];
+      o[q * 3] = sum;
+    }
+  }
+}
 
 // One block: a 32 x 32 voxel tile of XPB consecutive planes. The tile and its apron are staged
 // in shared memory, filtered along x (four outputs per item) and then along y (eight rows per
@@ -111,22 +134,7 @@ __global__ void __launch_bounds__(XNT, R <= 5 ? 3 : R <= 8 ? 2 : 1)
       if (scol && sr + l * NRG < AH) s_in[(sr + l * NRG) * AS + sk] = v[l];
     __syncthreads();
     if (t + 1 < zb1) fetch(t + 1);
-    constexpr int NG = XTX / XG;
-    for (int e = tid; e < AH * 3 * NG; e += XNT) {
-      const int j = e / (3 * NG), rem = e - j * (3 * NG), c = rem / NG, q0 = (rem - c * NG) * XG;
-      const float *a = s_in + j * AS + q0 * 3 + c;
-      float w[XG + 2 * R];
-#pragma unroll
-      for (int d = 0; d < XG + 2 * R; d++) w[d] = a[d * 3];
-      float *o = s_x + j * XS + q0 * 3 + c;
-#pragma unroll
-      for (int q = 0; q < XG; q++) {
-        float sum = 0.f;
-#pragma unroll
-        for (int d = 0; d <= 2 * R; d++) sum += g.wx[d] * w[q + d];
-        o[q * 3] = sum;
-      }
-    }
+    x_filter_rows<R, S>(s_in, s_x, g.wx, tid);
     __syncthreads();
     float c[XBY + 2 * R];
 #pragma unroll
@@ -223,18 +231,11 @@ struct FusedGeo {
   float wx[2 * BLUR_SPLIT_MAXR + 1], wy[2 * BLUR_SPLIT_MAXR + 1], wz[2 * BLUR_SPLIT_MAXR + 1];
 };
 
-template <int R>
-struct FusedShape {
-  static constexpr int AW = (XTX + 2 * R) * 3, AH = FYT + 2 * R, XW = XTX * 3;
-  static constexpr int AS = AW + (7 - AW % 4) % 4, XS = XW + (7 - XW % 4) % 4;
-  static constexpr int bytes = (AS + XS) * AH * (int)sizeof(float);
-};
-
 // FYT / FYB row groups of 96 columns: XNT threads, one block per SM (128 registers at R = 5).
 template <int R>
 __global__ void __launch_bounds__(XNT, 1) blur_xyz3(FusedGeo g, const float *__restrict__ in, float *__restrict__ out) {
   static_assert(XTX * 3 * (FYT / FYB) == XNT && FYT % FYB == 0, "one y task per thread");
-  using S = FusedShape<R>;
+  using S = XyShape<R, FYT>;
   constexpr int AW = S::AW, AH = S::AH, XW = S::XW, AS = S::AS, XS = S::XS, K = 2 * R + 1;
   constexpr int SC = (AW + 31) / 32 * 32, NRG = XNT / SC, LR = (AH + NRG - 1) / NRG;
   extern __shared__ float xy_smem[];
@@ -271,22 +272,7 @@ __global__ void __launch_bounds__(XNT, 1) blur_xyz3(FusedGeo g, const float *__r
       if (scol && sr + l * NRG < AH) s_in[(sr + l * NRG) * AS + sk] = v[l];
     __syncthreads();
     if (t + 1 < tend) fetch(t + 1);
-    constexpr int NG = XTX / XG;
-    for (int e = tid; e < AH * 3 * NG; e += XNT) {
-      const int j = e / (3 * NG), rem = e - j * (3 * NG), c = rem / NG, q0 = (rem - c * NG) * XG;
-      const float *a = s_in + j * AS + q0 * 3 + c;
-      float w[XG + 2 * R];
-#pragma unroll
-      for (int d = 0; d < XG + 2 * R; d++) w[d] = a[d * 3];
-      float *o = s_x + j * XS + q0 * 3 + c;
-#pragma unroll
-      for (int q = 0; q < XG; q++) {
-        float sum = 0.f;
-#pragma unroll
-        for (int d = 0; d <= 2 * R; d++) sum += g.wx[d] * w[q + d];
-        o[q * 3] = sum;
-      }
-    }
+    x_filter_rows<R, S>(s_in, s_x, g.wx, tid);
     __syncthreads();
     float c[FYB + 2 * R];
 #pragma unroll
@@ -325,7 +311,7 @@ int run_fused(const ffdp_slab *s, const float wgt[3][2 * BLUR_SPLIT_MAXR + 1], c
                  {0}, {0}, {0}};
   for (int d = 0; d <= 2 * R; d++) fg.wx[d] = wgt[0][d], fg.wy[d] = wgt[1][d], fg.wz[d] = wgt[2][d];
   auto kern = blur_xyz3<R>;
-  constexpr int smem = FusedShape<R>::bytes;
+  constexpr int smem = XyShape<R, FYT>::bytes;
   if (smem > 48 * 1024) cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
   int per_sm = 1;
   if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kern, XNT, smem) != cudaSuccess || per_sm < 1) per_sm = 1;
