@@ -697,6 +697,32 @@ int main(int argc, char **argv) {
     rows.push_back({"blur vec3 + largest norm (fused; vs blur, maxnorm)", 24, t, e, pool_high_and_reset() / 1e6});
     t = median_ms([&] { ffdp_cuda_maxnorm3_dev(n, dout, sc1, 0); });
     rows.push_back({"largest norm alone (the pass saved)", 12, t, 0.0, 0.0});
+    if (n >= 203 * 117 * 37) {  // the one-pass kernel's largest-norm epilogue on tiles cut by the grid's edges (203 x 117
+       // planes: the wide-plane path; 19 x 23: blur.cu's), radii 5 and 2, against the CPU
+      double worst = 0;
+      for (int g = 0; g < 4; g++) {
+        const long long gx = g < 2 ? 203 : 19, gy = g < 2 ? 117 : 23, gz = 37, gn = gx * gy * gz;
+        const double gs = g % 2 ? 0.6 : 1.5, gsig[3] = {gs, gs, gs};
+        const ffdp_slab gsl = ffdp_slab_whole(gx, gy, gz);
+        std::vector<float> gin(3 * gn), gref(3 * gn), ggot(3 * gn);
+        for (auto &x : gin) x = urand(-1.f, 1.f);
+        ffdp_blur_f32(&gsl, gin.data(), 3, gsig, gref.data());
+        double most = 0;
+        for (long long i = 0; i < gn; i++)
+          most = fmax(most, sqrt((double)gref[3 * i] * gref[3 * i] + (double)gref[3 * i + 1] * gref[3 * i + 1] +
+                                 (double)gref[3 * i + 2] * gref[3 * i + 2]));
+        CK(cudaMemcpy(m1, gin.data(), 3 * gn * 4, cudaMemcpyHostToDevice));
+        poison(o2, 3 * gn);
+        CK(ffdp_cuda_blur_maxnorm3(&gsl, m1, gsig, o2, nullptr, sc2, 0));
+        CK(cudaDeviceSynchronize());
+        CK(cudaMemcpy(ggot.data(), o2, 3 * gn * 4, cudaMemcpyDeviceToHost));
+        CK(cudaMemcpy(s2, sc2 + 1024, 8, cudaMemcpyDeviceToHost));
+        worst = fmax(worst, fmax(rel_err(ggot.data(), gref.data(), 3 * gn), fabs(s2[0] - most) / most));
+        worst = fmax(worst, fabs(s2[1] * most - 1.0));
+      }
+      rows.push_back({"blur vec3 + largest norm, grids 203x117x37 and 19x23x37, radii 5 and 2 (check only)", 24, 0.0,
+                      worst, 0.0});
+    }
     // Adam (fp32 moments, step 3) then compose with T = I, against the fused pass
     for (long long i = 0; i < 3 * n; i++) a[i] = urand(-0.1f, 0.1f), b[i] = urand(0.f, 0.01f);
     CK(cudaMemcpy(m1, a.data(), 3 * n * 4, cudaMemcpyHostToDevice));

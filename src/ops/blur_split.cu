@@ -1,6 +1,6 @@
 // CUDA Gaussian blur of a 3-vector field for planes wide enough to fill the GPU: out of place,
 // one pass with y-blocked rows and z register rings (blur_xyz3, radii 1-5, below); otherwise
-// (in place through a ring, the largest norm, radii 6-16) two passes with one thread per value
+// (in place through a ring, radii 6-16) two passes with one thread per value
 // of a plane: an xy pass (in -> out, every plane the z taps read) and a z pass that marches each
 // value's column along z in place on out.
 //
@@ -213,8 +213,8 @@ __global__ void __launch_bounds__(ZNT) blur_z3(ZGeo g, float *out, const float *
   }
 }
 
-// One pass with rows blocked in y, out of place (blur_split3's default for radii 1-5 without the
-// largest norm; FFDP_BLUR_FUSED=off takes the two passes): the xy kernel's staging and x filter on
+// One pass with rows blocked in y, out of place (blur_split3's default for radii 1-5, with or
+// without the largest norm; FFDP_BLUR_FUSED=off takes the two passes): the xy kernel's staging and x filter on
 // a 32 x FYT tile, then each thread y-filters FYB rows of one (x, component) column from FYB + 2R
 // loads and keeps them in a register ring of K planes per row for the z taps, marching a
 // z-chunk. One read and one write of the field, and (FYB + 2R) / FYB shared loads per y output
@@ -232,8 +232,12 @@ struct FusedGeo {
 };
 
 // FYT / FYB row groups of 96 columns: XNT threads, one block per SM (128 registers at R = 5).
-template <int R>
-__global__ void __launch_bounds__(XNT, 1) blur_xyz3(FusedGeo g, const float *__restrict__ in, float *__restrict__ out) {
+// MX: also the largest squared norm of the output (maxsq, as blur_z3): a plane's outputs go to
+// shared memory (double-buffered by plane parity) and whole voxels are read back after the next
+// plane's first barrier, since a voxel's three components belong to threads of different warps.
+template <int R, bool MX>
+__global__ void __launch_bounds__(XNT, 1)
+    blur_xyz3(FusedGeo g, const float *__restrict__ in, float *__restrict__ out, unsigned *maxsq) {
   static_assert(XTX * 3 * (FYT / FYB) == XNT && FYT % FYB == 0, "one y task per thread");
   using S = XyShape<R, FYT>;
   constexpr int AW = S::AW, AH = S::AH, XW = S::XW, AS = S::AS, XS = S::XS, K = 2 * R + 1;
@@ -266,11 +270,22 @@ __global__ void __launch_bounds__(XNT, 1) blur_xyz3(FusedGeo g, const float *__r
   for (int q = 0; q < FYB; q++)
 #pragma unroll
     for (int d = 0; d < K; d++) ring[q][d] = 0.f;
+  // MX: the outputs of plane parity b, FYB rows of XNT values; `most` is this thread's largest
+  __shared__ float mz[MX ? 2 : 1][MX ? FYB * XNT : 1];
+  float most = 0.f;
+  auto norms_of = [&](int b) {  // the FYT x XTX voxels of a plane, from the values its threads wrote
+    for (int e = tid; e < FYT * XTX; e += XNT) {
+      const int yy = e / XTX, x = e - yy * XTX, q = yy % FYB, base = q * XNT + (yy / FYB) * XW + 3 * x;
+      most = fmaxf(most, norm2(mz[b][base], mz[b][base + 1], mz[b][base + 2]));
+    }
+  };
+  const long long tfirst = za - R;
   auto plane_step = [&](long long t, int ph) {
 #pragma unroll
     for (int l = 0; l < LR; l++)
       if (scol && sr + l * NRG < AH) s_in[(sr + l * NRG) * AS + sk] = v[l];
     __syncthreads();
+    if (MX && t > tfirst) norms_of((int)((t - 1) & 1));  // the previous plane's outputs
     if (t + 1 < tend) fetch(t + 1);
     x_filter_rows<R, S>(s_in, s_x, g.wx, tid);
     __syncthreads();
@@ -285,32 +300,45 @@ __global__ void __launch_bounds__(XNT, 1) blur_xyz3(FusedGeo g, const float *__r
 #pragma unroll
       for (int d = 0; d <= 2 * R; d++) sum += g.wy[d] * c[q + d];
       ring[q][ph] = sum;  // plane t in slot ph; the ring holds planes t - 2R .. t
+      float z = 0.f;
+      const int y = y0 + jq * FYB + q;
       if (o >= za) {
-        float z = 0.f;
 #pragma unroll
         for (int d = 0; d < K; d++) z += g.wz[d] * ring[q][(ph + 1 + d) % K];
-        const int y = y0 + jq * FYB + q;
         if (kin && y < g.ny) dst[(long long)y * row] = z;
       }
+      if (MX) mz[t & 1][q * XNT + tid] = o >= za && kin && y < g.ny ? z : 0.f;
     }
   };
-  fetch(za - R);
-  for (long long t0 = za - R; t0 < tend; t0 += K) {
+  fetch(tfirst);
+  for (long long t0 = tfirst; t0 < tend; t0 += K) {
 #pragma unroll
     for (int ph = 0; ph < K; ph++) {
       if (t0 + ph >= tend) break;  // uniform over the block
       plane_step(t0 + ph, ph);
     }
   }
+  if (MX) {  // the last plane's norms, then the block's largest (squares: float order is bit order)
+    __syncthreads();
+    norms_of((int)((tend - 1) & 1));
+    __shared__ float wmax[XNT / 32];
+    for (int o = 16; o > 0; o >>= 1) most = fmaxf(most, __shfl_down_sync(0xffffffffu, most, o));
+    if ((tid & 31) == 0) wmax[tid >> 5] = most;
+    __syncthreads();
+    if (tid == 0) {
+      for (int k = 1; k < XNT / 32; k++) most = fmaxf(most, wmax[k]);
+      atomicMax(maxsq, __float_as_uint(most));
+    }
+  }
 }
 
 template <int R>
-int run_fused(const ffdp_slab *s, const float wgt[3][2 * BLUR_SPLIT_MAXR + 1], const float *in, float *out, int sms,
-              cudaStream_t st) {
+int run_fused(const ffdp_slab *s, const float wgt[3][2 * BLUR_SPLIT_MAXR + 1], const float *in, float *out,
+              unsigned *maxsq, int sms, cudaStream_t st) {
   FusedGeo fg = {(int)s->nx, (int)s->ny, s->zlo, s->zlo > 0 ? s->zlo : 0, s->zhi < s->nz ? s->zhi : s->nz, s->z0, s->z1, 0,
                  {0}, {0}, {0}};
   for (int d = 0; d <= 2 * R; d++) fg.wx[d] = wgt[0][d], fg.wy[d] = wgt[1][d], fg.wz[d] = wgt[2][d];
-  auto kern = blur_xyz3<R>;
+  auto kern = maxsq ? blur_xyz3<R, true> : blur_xyz3<R, false>;
   constexpr int smem = XyShape<R, FYT>::bytes;
   if (smem > 48 * 1024) cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
   int per_sm = 1;
@@ -319,7 +347,7 @@ int run_fused(const ffdp_slab *s, const float wgt[3][2 * BLUR_SPLIT_MAXR + 1], c
   fg.zchunk = zchunk_by_waves(nzo, tiles, sms * per_sm, 2 * R);
   const dim3 grid((unsigned)((s->nx + XTX - 1) / XTX), (unsigned)((s->ny + FYT - 1) / FYT),
                   (unsigned)((nzo + fg.zchunk - 1) / fg.zchunk));
-  kern<<<grid, XNT, smem, st>>>(fg, in, out);
+  kern<<<grid, XNT, smem, st>>>(fg, in, out, maxsq);
   return (int)cudaGetLastError();
 }
 
@@ -418,9 +446,9 @@ int blur_split3(const ffdp_slab *s, int r, const float w[3][2 * BLUR_SPLIT_MAXR 
   int dev = 0, sms = 132;
   if (cudaGetDevice(&dev) == cudaSuccess) cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
   const char *fe = getenv("FFDP_BLUR_FUSED");
-  if (!(fe && !strcmp(fe, "off")) && !maxsq && s->z1 > s->z0) switch (r) {  // measured at radius 5; 6-8 keep two passes
+  if (!(fe && !strcmp(fe, "off")) && s->z1 > s->z0) switch (r) {  // measured at radius 5; 6-8 keep two passes
 #define FUSED_CASE(k) \
-  case k: return run_fused<k>(s, w, in, out, sms, st);
+  case k: return run_fused<k>(s, w, in, out, maxsq, sms, st);
       FUSED_CASE(1) FUSED_CASE(2) FUSED_CASE(3) FUSED_CASE(4) FUSED_CASE(5)
 #undef FUSED_CASE
       default: break;
