@@ -51,10 +51,7 @@ static void build(reg_layout *L, const buf_spec *b, int nb, int64_t n, int64_t n
     add(L, b[i].id, b[i].name, count * es[b[i].kind]);
   }
   if (coarse && nmom > ring) ring = nmom; /* it also holds the coarse step's transient */
-  add(L, ring_id,
-      coarse           ? "smoothing ring / coarse step's transient"
-      : ring >= 3 * n  ? "smoothing field (the step's blurs out of place)"
-                       : "smoothing ring (xy-filtered planes)",
+  add(L, ring_id, coarse ? "smoothing ring / coarse step's transient" : "smoothing ring (xy-filtered planes)",
       (size_t)ring * sizeof(float));
   add(L, L->n, "reduction scratch", REG_RED_FLOATS * sizeof(float));
 }
@@ -74,18 +71,8 @@ int64_t reg_blur_ring_planes(int64_t nx, int64_t ny, int64_t nstored, int r) {
   return q < nstored ? q : nstored;
 }
 
-int reg_step_out_of_place(double grad_sigma, double warp_sigma) {
-  const int a = ffdp_blur_radius(grad_sigma), b = ffdp_blur_radius(warp_sigma);
-  const char *e = getenv("FFDP_STEP_BLUR"); /* inplace: the ring's path (comparisons) */
-  return a >= 1 && a <= REG_STEP_FIELD_MAXR && b <= REG_STEP_FIELD_MAXR && !(e && !strcmp(e, "inplace"));
-}
-
-int64_t reg_step_ring_floats(int64_t nx, int64_t ny, int64_t nstored, double grad_sigma, double warp_sigma, int field_ok) {
+int64_t reg_step_ring_floats(int64_t nx, int64_t ny, int64_t nstored, double grad_sigma, double warp_sigma) {
   const int64_t a = ffdp_blur_radius(grad_sigma), b = ffdp_blur_radius(warp_sigma);
-  const int64_t field = 3 * nx * ny * nstored;
-  if (field_ok && field * (int64_t)sizeof(float) <= REG_STEP_FIELD_BYTES && !getenv("FFDP_RING_MB") &&
-      reg_step_out_of_place(grad_sigma, warp_sigma))
-    return field; /* a whole field: the step smooths out of place */
   const int64_t ring = 3 * nx * ny * reg_blur_ring_planes(nx, ny, nstored, (int)(a > b ? a : b));
   return ring > nx * ny ? ring : nx * ny; /* also the last plane of a shared gradient (step_cuda.h) */
 }

@@ -73,17 +73,8 @@ void reg_layout_syn(int64_t n, int64_t nf, int64_t nm, int bf16_state, int64_t n
 #define REG_RING_BYTES ((int64_t)32 << 20)
 int64_t reg_blur_ring_planes(int64_t nx, int64_t ny, int64_t nstored, int r);
 /* Floats of the ring for both smoothings of a deformable step (sigmas in voxels); at least a
- * plane, which the shared gradient's last plane is copied into (reg_cuda_sample_bwd_shared).
- * field_ok (one process, moments on every voxel) and a field of at most REG_STEP_FIELD_BYTES:
- * a whole field instead, and the step smooths out of place through it (reg_step_out_of_place:
- * both radii at most REG_STEP_FIELD_MAXR, the gradient's at least 1; FFDP_STEP_BLUR=inplace
- * and FFDP_RING_MB keep the ring), with the one-pass blur kernels: H100 256^3 vec3 sigma 1.5
- * 0.300 ms against the in-place ring's 0.354 at best, 12 B per voxel more. Above the bound
- * (~180 M voxels a rank) the state's bytes per voxel stay as they were: capacity first. */
-#define REG_STEP_FIELD_BYTES ((int64_t)2 << 30)
-#define REG_STEP_FIELD_MAXR 5
-int reg_step_out_of_place(double grad_sigma, double warp_sigma);
-int64_t reg_step_ring_floats(int64_t nx, int64_t ny, int64_t nstored, double grad_sigma, double warp_sigma, int field_ok);
+ * plane, which the shared gradient's last plane is copied into (reg_cuda_sample_bwd_shared). */
+int64_t reg_step_ring_floats(int64_t nx, int64_t ny, int64_t nstored, double grad_sigma, double warp_sigma);
 /* three: the final in three fields (syn_cuda.cu, with the moments on the coarse grid). */
 void reg_layout_syn_final(int64_t n, int three, reg_layout *L);
 void reg_layout_linear(int64_t n, int64_t nplanes, int64_t nm, int masks, reg_layout *L);

@@ -75,7 +75,7 @@ ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_
   const int masks = (L->fmask ? REG_HAS_FIXED_MASK : 0) | (L->mmask ? REG_HAS_MOVING_MASK : 0) | (coded ? REG_CODED_IMAGES : 0);
   const int bf16 = opt->state_precision == FFDP_STATE_BF16, coarse = opt->state_resolution == FFDP_STATE_HALF;
   const long long nmom = reg_moment_values(&s, coarse); /* values of each moment */
-  const long long ring = reg_step_ring_floats(s.nx, s.ny, s.zhi - s.zlo, S->grad_sigma, S->warp_sigma, !coarse && c->size == 1);
+  const long long ring = reg_step_ring_floats(s.nx, s.ny, s.zhi - s.zlo, S->grad_sigma, S->warp_sigma);
   ffdp_volume *spilled = nullptr; /* the kept field, moved to the host for want of room */
   if (carry && carry->dev) {
     reg_layout next;
@@ -167,7 +167,7 @@ ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_
                     : reg_cuda_sample_image_bwd(&w, &s, b.u, &W.ms, reg_window_image(&W), gm, b.gu);
     int moved_any = 1;
     if (!rc)
-      rc = reg_cuda_field_step(c, &s, &b.u, &b.gu, &b.ring, b.ring_planes, b.adam, it + 1, &cw, S->lr * h, S->grad_sigma,
+      rc = reg_cuda_field_step(c, &s, &b.u, &b.gu, b.ring, b.ring_planes, b.adam, it + 1, &cw, S->lr * h, S->grad_sigma,
                                S->warp_sigma, b.red, mxh, &moved_any, err);
     rc = reg_window_follow(&W, &sh, &w, &store, b.u, b.red, rc, err);
     conv = !moved_any || reg_converged(hist, it + 1, S->window, S->tol);

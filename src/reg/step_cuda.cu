@@ -18,12 +18,12 @@ extern "C" int reg_cuda_agreed(const ffdp_comm *c, int rc, ffdp_error *err) {
   return c->agree(c, st, err) ? -1 : 0;
 }
 
-extern "C" int reg_cuda_field_step(const ffdp_comm *comm, const ffdp_slab *s, float **u_io, float **gu_io, float **ring_io,
+extern "C" int reg_cuda_field_step(const ffdp_comm *comm, const ffdp_slab *s, float **u_io, float **gu_io, float *ring,
                                    long long ring_planes, reg_cuda_adam adam, int t, const ffdp_warp *cw, double step,
                                    double grad_sigma, double warp_sigma, float *scratch, float *mx_host, int *moved,
                                    ffdp_error *err) {
   const ffdp_comm *c = ffdp_comm_or_single(comm);
-  float *const u = *u_io, *const gu = *gu_io, *const ring = *ring_io;
+  float *const u = *u_io, *const gu = *gu_io;
   const long long P = s->nx * s->ny, own = (s->z0 - s->zlo) * P * 3, n = (s->z1 - s->z0) * P;
   const double I[3][3] = {{1, 0, 0}, {0, 1, 0}, {0, 0, 1}};
   const size_t es = adam.bf16 ? 2 : 4; /* bytes per stored moment */
@@ -36,26 +36,6 @@ extern "C" int reg_cuda_field_step(const ffdp_comm *comm, const ffdp_slab *s, fl
   auto trade = [&]() { *u_io = gu, *gu_io = u; };
   if (c->halo_dev(c, s, gu, 3, err)) return -1;
   const char *fuse = getenv("FFDP_FUSE_STEP"); /* 0: the separate passes (comparisons) */
-  const bool fused = !(fuse && !strcmp(fuse, "0"));
-  if (mx_host && c->size == 1 && !adam.coarse && fused && ring_planes >= s->zhi - s->zlo &&
-      reg_step_out_of_place(grad_sigma, warp_sigma)) {
-    /* one process, the ring a whole field: both blurs out of place through the one-pass
-     * kernels (the largest norm from the first one's epilogue), the Adam step inside the
-     * composition as below, and the three fields rotate: the smoothed gradient in the ring,
-     * the new warp made in gu, smoothed into the ring, which becomes the warp */
-    const double gs[3] = {grad_sigma, grad_sigma, grad_sigma}, ws[3] = {warp_sigma, warp_sigma, warp_sigma};
-    int rc = ffdp_cuda_blur_maxnorm3(s, gu, gs, ring, nullptr, scratch, nullptr);
-    if (!rc) rc = (int)cudaMemcpyAsync(mx_host, scratch + 1024, sizeof(float), cudaMemcpyDeviceToHost, nullptr);
-    if (!rc) rc = ffdp_cuda_compose_adam(cw, s, ring, am, av, adam.bf16, scratch + 1025, t, step, u, gu, nullptr);
-    *moved = 1;
-    if (ffdp_blur_radius(warp_sigma) >= 1) {
-      if (!rc) rc = ffdp_cuda_blur(s, gu, 3, ws, ring, nullptr, nullptr);
-      *u_io = ring, *ring_io = u; /* gu stays the scratch */
-    } else {
-      trade(); /* no smoothing of the warp (radius 0: the identity, as the in-place blur) */
-    }
-    return rc;
-  }
   if (mx_host && c->size == 1 && adam.coarse) {
     /* one process, coarse moments: the largest norm from the blur's epilogue, then the coarse
      * step inside the composition (d never stored; FFDP_FUSE_STEP=0: the step into the
@@ -73,7 +53,7 @@ extern "C" int reg_cuda_field_step(const ffdp_comm *comm, const ffdp_slab *s, fl
     trade();
     return rc;
   }
-  if (mx_host && c->size == 1 && fused) {
+  if (mx_host && c->size == 1 && !(fuse && !strcmp(fuse, "0"))) {
     /* one process: the largest norm comes out of the blur's epilogue and the Adam step runs
      * inside the composition, so the step d is never stored: three passes over the field
      * fewer than below, the same bits */

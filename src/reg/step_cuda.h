@@ -24,15 +24,12 @@ typedef struct reg_cuda_adam {
  * halo is filled here) and *u. The gradient is smoothed in place (ring: ring_planes planes of
  * the slab's plane size, reg_step_ring_floats), the new warp is made in its memory, and the
  * two pointers trade places: on return *u is the updated field (halo valid) and *gu scratch.
- * Where the ring holds the whole field (one process, moments on every voxel,
- * reg_step_out_of_place) the smoothing goes out of place instead, gu -> ring and the new warp
- * gu -> ring, and *u, *gu and *ring rotate among the three fields; the same bits.
  * scratch holds REG_RED_FLOATS floats; *moved = 0 if the gradient vanished on every rank (the
  * update is then zero). With mx_host (pinned host memory) and one process nothing waits:
  * *moved is 1 and *mx_host receives the gradient's largest norm once the stream gets there
  * (0: vanished). Returns 0, a CUDA error code, or -1 for an error agreed by every rank (err
  * set). */
-int reg_cuda_field_step(const ffdp_comm *comm, const ffdp_slab *s, float **u, float **gu, float **ring, long long ring_planes,
+int reg_cuda_field_step(const ffdp_comm *comm, const ffdp_slab *s, float **u, float **gu, float *ring, long long ring_planes,
                         reg_cuda_adam adam, int t, const ffdp_warp *cw, double step, double grad_sigma,
                         double warp_sigma, float *scratch, float *mx_host, int *moved, ffdp_error *err);
 /* A scalar level image the deformable stages sample, on the device: floats, or 16-bit codes

@@ -207,7 +207,7 @@ ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_opt
   const int bf16 = opt->state_precision == FFDP_STATE_BF16, coarse = opt->state_resolution == FFDP_STATE_HALF;
   const long long nmom = reg_moment_values(&s, coarse); /* values of each moment */
   reg_dev_field *carry = io->carry;
-  const long long ring = reg_step_ring_floats(nx, ny, s.zhi - s.zlo, S->grad_sigma, S->warp_sigma, !coarse && c->size == 1);
+  const long long ring = reg_step_ring_floats(nx, ny, s.zhi - s.zlo, S->grad_sigma, S->warp_sigma);
   ffdp_volume *spilled[2] = {nullptr, nullptr}; /* kept fields moved to the host for want of room */
   if (carry && (carry[0].dev || carry[1].dev)) {
     reg_layout next;
@@ -299,11 +299,11 @@ ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_opt
       rc = b.shared ? reg_cuda_sample_bwd_shared(&wfix, &s, b.vf, &WF.ms, reg_window_image(&WF), b.gu, b.ring, b.ring_floats)
                     : reg_cuda_sample_image_bwd(&wfix, &s, b.vf, &WF.ms, reg_window_image(&WF), gf, b.gu);
     if (!rc)
-      rc = reg_cuda_field_step(c, &s, &b.vf, &b.gu, &b.ring, b.ring_planes, b.af, it + 1, &cfix, 0.5 * S->lr * h,
+      rc = reg_cuda_field_step(c, &s, &b.vf, &b.gu, b.ring, b.ring_planes, b.af, it + 1, &cfix, 0.5 * S->lr * h,
                                S->grad_sigma, S->warp_sigma, b.red, mxh ? mxh + 1 : nullptr, &mv2, err);
     if (!rc) rc = reg_cuda_sample_image_bwd(&wmov, &s, b.vm, &WM.ms, reg_window_image(&WM), b.gm, b.gu);
     if (!rc)
-      rc = reg_cuda_field_step(c, &s, &b.vm, &b.gu, &b.ring, b.ring_planes, b.am, it + 1, &cmov, 0.5 * S->lr * h,
+      rc = reg_cuda_field_step(c, &s, &b.vm, &b.gu, b.ring, b.ring_planes, b.am, it + 1, &cmov, 0.5 * S->lr * h,
                                S->grad_sigma, S->warp_sigma, b.red, mxh, &mv1, err);
     rc = reg_window_follow(&WM, &shm, &wmov, &store, b.vm, b.red, rc, err);
     rc = reg_window_follow(&WF, &shf, &wfix, &store, b.vf, b.red, rc, err);
