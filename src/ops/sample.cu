@@ -286,9 +286,10 @@ __device__ __forceinline__ void bwd_voxel(const DevWarp &w, const Geo &g, int x,
     for (int a = 0; a < 3; a++) gu[3 * i + a] = (float)(w.S[0][a] * gq[0] + w.S[1][a] * gq[1] + w.S[2][a] * gq[2]);
 }
 
-// The block's sums of acc[12] into partial[b * 12 + k], in a fixed order (warp shuffles, then
-// the warps in order): deterministic. Every thread of the block must call it.
-__device__ __forceinline__ void block_partial12(const double acc[12], double *partial, long long b) {
+// The block's sums of acc[12] into partial[b * bs + k * ks], in a fixed order (warp shuffles,
+// then the warps in order): deterministic. Every thread of the block must call it.
+__device__ __forceinline__ void block_partial12(const double acc[12], double *partial, long long b, long long bs,
+                                                long long ks) {
   __shared__ double sh[BX * BY / 32][12];
   const int t = threadIdx.y * BX + threadIdx.x, lane = t & 31, wid = t >> 5;
 #pragma unroll
@@ -301,7 +302,7 @@ __device__ __forceinline__ void block_partial12(const double acc[12], double *pa
   if (t < 12) {
     double s = 0.0;
     for (int k = 0; k < BX * BY / 32; k++) s += sh[k][t];
-    partial[b * 12 + t] = s;
+    partial[b * bs + t * ks] = s;
   }
 }
 
@@ -340,7 +341,9 @@ __global__ void __launch_bounds__(BX *BY, AFF ? (NC > 1 ? 6 : 8) : (NC > 1 ? 9 :
 #pragma unroll
     for (int a = 0; a < 3; a++)
       acc[4 * a] = (double)x * s0[a], acc[4 * a + 1] = (double)y * s0[a], acc[4 * a + 2] = sz[a], acc[4 * a + 3] = s0[a];
-    block_partial12(acc, partial, ((long long)blockIdx.z * gridDim.y + blockIdx.y) * gridDim.x + blockIdx.x);
+    // entry-major (partial[k][block]): reduce12_kernel reads each entry's partials coalesced
+    const long long nb = (long long)gridDim.x * gridDim.y * gridDim.z;
+    block_partial12(acc, partial, ((long long)blockIdx.z * gridDim.y + blockIdx.y) * gridDim.x + blockIdx.x, 1, nb);
   }
 }
 
@@ -350,37 +353,63 @@ __global__ void __launch_bounds__(BX *BY, AFF ? (NC > 1 ? 6 : 8) : (NC > 1 ? 9 :
 // sum gq and sum gq y (the x and z columns are x·s0 and z·s0). The former launch — the z-march
 // kernel with one plane per block row, one voxel per thread — ran at 11 % of copy on an H100
 // (256^3, 8 B/voxel: 0.391 ms; NOTES run 110): a block reduction per 128 voxels.
-template <int NC, typename T = float>
-__global__ void __launch_bounds__(BX *BY, NC > 1 ? 6 : 8)
+// ILP 2: two rows of the march at a time, both voxels' taps in flight together, the sums still
+// taken row by row in order (the same bits).
+template <int NC, typename T = float, int ILP = 1>
+__global__ void __launch_bounds__(BX *BY, ILP > 1 ? (NC > 1 ? 4 : 6) : (NC > 1 ? 6 : 8))
     sample_bwd_planes_kernel(DevWarp w, Geo g, const float *__restrict__ u, const T *__restrict__ M,
                              const float *__restrict__ gout, float *__restrict__ gu, double *partial,
                              ffdp_code16 k16 = ffdp_code16{0.f, 1.f}) {
   double s0[3] = {0.0, 0.0, 0.0}, sy[3] = {0.0, 0.0, 0.0};
   const int x = blockIdx.x * BX + threadIdx.x;
   const long long z = g.z0 + blockIdx.z;
+  const int ys = gridDim.y * BY;
   if (x < g.nx)
-    for (int y = blockIdx.y * BY + threadIdx.y; y < g.ny; y += gridDim.y * BY) {
-      const long long i = ((z - g.zlo) * g.ny + y) * (long long)g.nx + x;
-      float uu[3], gq[3];
-      if (u) UMarch<false>::load(u, i, uu);
-      bwd_voxel<NC>(w, g, x, y, (int)z, u ? uu : nullptr, M, gout, gu, i, k16, gq);
+    for (int y0 = blockIdx.y * BY + threadIdx.y; y0 < g.ny; y0 += ILP * ys) {
+      float gq[ILP][3];
 #pragma unroll
-      for (int a = 0; a < 3; a++) s0[a] += (double)gq[a], sy[a] += (double)gq[a] * (double)y;
+      for (int r = 0; r < ILP; r++) {
+        const int y = y0 + r * ys;
+        gq[r][0] = gq[r][1] = gq[r][2] = 0.f;
+        if (r > 0 && y >= g.ny) break;
+        const long long i = ((z - g.zlo) * g.ny + y) * (long long)g.nx + x;
+        float uu[3];
+        if (u) UMarch<false>::load(u, i, uu);
+        bwd_voxel<NC>(w, g, x, y, (int)z, u ? uu : nullptr, M, gout, gu, i, k16, gq[r]);
+      }
+#pragma unroll
+      for (int r = 0; r < ILP; r++) {
+        const int y = y0 + r * ys;
+        if (r > 0 && y >= g.ny) break;
+#pragma unroll
+        for (int a = 0; a < 3; a++) s0[a] += (double)gq[r][a], sy[a] += (double)gq[r][a] * (double)y;
+      }
     }
   double acc[12];
 #pragma unroll
   for (int a = 0; a < 3; a++)
     acc[4 * a] = (double)x * s0[a], acc[4 * a + 1] = sy[a], acc[4 * a + 2] = (double)z * s0[a], acc[4 * a + 3] = s0[a];
-  block_partial12(acc, partial, ((long long)blockIdx.z * gridDim.y + blockIdx.y) * gridDim.x + blockIdx.x);
+  block_partial12(acc, partial, ((long long)blockIdx.z * gridDim.y + blockIdx.y) * gridDim.x + blockIdx.x, 12, 1);
 }
 
-// One warp per entry, lanes stride over blocks in a fixed pattern: deterministic.
-__global__ void reduce12_kernel(const double *partial, long long nblocks, double *out) {
-  const int k = threadIdx.x >> 5, lane = threadIdx.x & 31;
+// One block per entry (partials entry-major), threads striding over the blocks' partials, then
+// the warps' sums in order: a fixed pattern, deterministic. The former single block with a warp
+// per entry looped 512 times a lane over 256^3's 16384 partials.
+constexpr int R12 = 1024;
+__global__ void __launch_bounds__(R12) reduce12_kernel(const double *partial, long long nblocks, double *out) {
+  __shared__ double ws[R12 / 32];
+  const int t = threadIdx.x, lane = t & 31;
+  const double *p = partial + blockIdx.x * nblocks;
   double s = 0.0;
-  for (long long b = lane; b < nblocks; b += 32) s += partial[b * 12 + k];
+  for (long long b = t; b < nblocks; b += R12) s += p[b];
   for (int o = 16; o > 0; o >>= 1) s += __shfl_down_sync(0xffffffffu, s, o);
-  if (lane == 0) out[k] = s;
+  if (lane == 0) ws[t >> 5] = s;
+  __syncthreads();
+  if (t < 32) {
+    s = ws[t];
+    for (int o = 16; o > 0; o >>= 1) s += __shfl_down_sync(0xffffffffu, s, o);
+    if (t == 0) out[blockIdx.x] = s;
+  }
 }
 
 DevWarp to_dev(const ffdp_warp *w) {
@@ -561,7 +590,7 @@ extern "C" int ffdp_cuda_sample_bwd(const ffdp_warp *w, const ffdp_slab *fs, con
   else
     launch_bwd<false>(grid, st, to_dev(w), to_geo(fs, ms), u, M, ncomp, gout, gu, nullptr);
   if (gB_dev) {
-    reduce12_kernel<<<1, 12 * 32, 0, st>>>(part, nb, gB_dev);
+    reduce12_kernel<<<12, R12, 0, st>>>(part, nb, gB_dev);
     cudaFreeAsync(part, st);
   }
   return (int)cudaGetLastError();
@@ -580,9 +609,16 @@ extern "C" int ffdp_cuda_sample_bwd_planes(const ffdp_warp *w, const ffdp_slab *
   if (e) return (int)e;
   const DevWarp d = to_dev(w);
   const Geo g = to_geo(fs, ms);
-  if (ncomp == 1) sample_bwd_planes_kernel<1><<<grid, block, 0, st>>>(d, g, u, M, gout, gu, part);
-  if (ncomp == 2) sample_bwd_planes_kernel<2><<<grid, block, 0, st>>>(d, g, u, M, gout, gu, part);
-  if (ncomp == 3) sample_bwd_planes_kernel<3><<<grid, block, 0, st>>>(d, g, u, M, gout, gu, part);
+  const char *ie = getenv("FFDP_PLANES_ILP"); /* 2: two rows at a time (the bench's A/B) */
+  if (ie && !strcmp(ie, "2")) {
+    if (ncomp == 1) sample_bwd_planes_kernel<1, float, 2><<<grid, block, 0, st>>>(d, g, u, M, gout, gu, part);
+    if (ncomp == 2) sample_bwd_planes_kernel<2, float, 2><<<grid, block, 0, st>>>(d, g, u, M, gout, gu, part);
+    if (ncomp == 3) sample_bwd_planes_kernel<3, float, 2><<<grid, block, 0, st>>>(d, g, u, M, gout, gu, part);
+  } else {
+    if (ncomp == 1) sample_bwd_planes_kernel<1><<<grid, block, 0, st>>>(d, g, u, M, gout, gu, part);
+    if (ncomp == 2) sample_bwd_planes_kernel<2><<<grid, block, 0, st>>>(d, g, u, M, gout, gu, part);
+    if (ncomp == 3) sample_bwd_planes_kernel<3><<<grid, block, 0, st>>>(d, g, u, M, gout, gu, part);
+  }
   reduce12_planes_kernel<<<grid.z, 12 * 32, 0, st>>>(part, nxy, planes_dev);
   cudaFreeAsync(part, st);
   return (int)cudaGetLastError();
