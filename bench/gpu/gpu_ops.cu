@@ -244,14 +244,6 @@ int main(int argc, char **argv) {
     pool_high_and_reset();
     const float t = median_ms([&] { ffdp_cuda_sample_bwd_planes(&w, &s, NULL, &s, dM, 1, dg, NULL, dpl, 0); });
     rows.push_back({"sample bwd, linear stage (dA per plane; no u, no du)", 8, t, e, pool_high_and_reset() / 1e6});
-    setenv("FFDP_PLANES_ILP", "2", 1);  // two rows at a time: the same bits required
-    CK(ffdp_cuda_sample_bwd_planes(&w, &s, NULL, &s, dM, 1, dg, NULL, dpl, 0));
-    std::vector<double> p2(N * 12);
-    CK(cudaMemcpy(p2.data(), dpl, N * 12 * sizeof(double), cudaMemcpyDeviceToHost));
-    const float t2 = median_ms([&] { ffdp_cuda_sample_bwd_planes(&w, &s, NULL, &s, dM, 1, dg, NULL, dpl, 0); });
-    unsetenv("FFDP_PLANES_ILP");
-    rows.push_back({"sample bwd, linear stage, two rows at a time (FFDP_PLANES_ILP=2; vs default: bits)", 8, t2,
-                    memcmp(p2.data(), pgot.data(), N * 12 * sizeof(double)) ? 1.0 : 0.0, 0.0});
     CK(cudaFree(dpl));
   }
 

@@ -353,37 +353,22 @@ __global__ void __launch_bounds__(BX *BY, AFF ? (NC > 1 ? 6 : 8) : (NC > 1 ? 9 :
 // sum gq and sum gq y (the x and z columns are x·s0 and z·s0). The former launch — the z-march
 // kernel with one plane per block row, one voxel per thread — ran at 11 % of copy on an H100
 // (256^3, 8 B/voxel: 0.391 ms; NOTES run 110): a block reduction per 128 voxels.
-// ILP 2: two rows of the march at a time, both voxels' taps in flight together, the sums still
-// taken row by row in order (the same bits).
-template <int NC, typename T = float, int ILP = 1>
-__global__ void __launch_bounds__(BX *BY, ILP > 1 ? (NC > 1 ? 4 : 6) : (NC > 1 ? 6 : 8))
+template <int NC, typename T = float>
+__global__ void __launch_bounds__(BX *BY, NC > 1 ? 6 : 8)
     sample_bwd_planes_kernel(DevWarp w, Geo g, const float *__restrict__ u, const T *__restrict__ M,
                              const float *__restrict__ gout, float *__restrict__ gu, double *partial,
                              ffdp_code16 k16 = ffdp_code16{0.f, 1.f}) {
   double s0[3] = {0.0, 0.0, 0.0}, sy[3] = {0.0, 0.0, 0.0};
   const int x = blockIdx.x * BX + threadIdx.x;
   const long long z = g.z0 + blockIdx.z;
-  const int ys = gridDim.y * BY;
   if (x < g.nx)
-    for (int y0 = blockIdx.y * BY + threadIdx.y; y0 < g.ny; y0 += ILP * ys) {
-      float gq[ILP][3];
+    for (int y = blockIdx.y * BY + threadIdx.y; y < g.ny; y += gridDim.y * BY) {
+      const long long i = ((z - g.zlo) * g.ny + y) * (long long)g.nx + x;
+      float uu[3], gq[3];
+      if (u) UMarch<false>::load(u, i, uu);
+      bwd_voxel<NC>(w, g, x, y, (int)z, u ? uu : nullptr, M, gout, gu, i, k16, gq);
 #pragma unroll
-      for (int r = 0; r < ILP; r++) {
-        const int y = y0 + r * ys;
-        gq[r][0] = gq[r][1] = gq[r][2] = 0.f;
-        if (r > 0 && y >= g.ny) break;
-        const long long i = ((z - g.zlo) * g.ny + y) * (long long)g.nx + x;
-        float uu[3];
-        if (u) UMarch<false>::load(u, i, uu);
-        bwd_voxel<NC>(w, g, x, y, (int)z, u ? uu : nullptr, M, gout, gu, i, k16, gq[r]);
-      }
-#pragma unroll
-      for (int r = 0; r < ILP; r++) {
-        const int y = y0 + r * ys;
-        if (r > 0 && y >= g.ny) break;
-#pragma unroll
-        for (int a = 0; a < 3; a++) s0[a] += (double)gq[r][a], sy[a] += (double)gq[r][a] * (double)y;
-      }
+      for (int a = 0; a < 3; a++) s0[a] += (double)gq[a], sy[a] += (double)gq[a] * (double)y;
     }
   double acc[12];
 #pragma unroll
@@ -394,7 +379,8 @@ __global__ void __launch_bounds__(BX *BY, ILP > 1 ? (NC > 1 ? 4 : 6) : (NC > 1 ?
 
 // One block per entry (partials entry-major), threads striding over the blocks' partials, then
 // the warps' sums in order: a fixed pattern, deterministic. The former single block with a warp
-// per entry looped 512 times a lane over 256^3's 16384 partials.
+// per entry looped 512 times a lane over 256^3's 16384 partials: H100 256^3 (du, dA) 0.307 ->
+// 0.263 ms (58 -> 68 % of copy), the reduction itself 4.8 us (NOTES run 119).
 constexpr int R12 = 1024;
 __global__ void __launch_bounds__(R12) reduce12_kernel(const double *partial, long long nblocks, double *out) {
   __shared__ double ws[R12 / 32];
@@ -609,16 +595,9 @@ extern "C" int ffdp_cuda_sample_bwd_planes(const ffdp_warp *w, const ffdp_slab *
   if (e) return (int)e;
   const DevWarp d = to_dev(w);
   const Geo g = to_geo(fs, ms);
-  const char *ie = getenv("FFDP_PLANES_ILP"); /* 2: two rows at a time (the bench's A/B) */
-  if (ie && !strcmp(ie, "2")) {
-    if (ncomp == 1) sample_bwd_planes_kernel<1, float, 2><<<grid, block, 0, st>>>(d, g, u, M, gout, gu, part);
-    if (ncomp == 2) sample_bwd_planes_kernel<2, float, 2><<<grid, block, 0, st>>>(d, g, u, M, gout, gu, part);
-    if (ncomp == 3) sample_bwd_planes_kernel<3, float, 2><<<grid, block, 0, st>>>(d, g, u, M, gout, gu, part);
-  } else {
-    if (ncomp == 1) sample_bwd_planes_kernel<1><<<grid, block, 0, st>>>(d, g, u, M, gout, gu, part);
-    if (ncomp == 2) sample_bwd_planes_kernel<2><<<grid, block, 0, st>>>(d, g, u, M, gout, gu, part);
-    if (ncomp == 3) sample_bwd_planes_kernel<3><<<grid, block, 0, st>>>(d, g, u, M, gout, gu, part);
-  }
+  if (ncomp == 1) sample_bwd_planes_kernel<1><<<grid, block, 0, st>>>(d, g, u, M, gout, gu, part);
+  if (ncomp == 2) sample_bwd_planes_kernel<2><<<grid, block, 0, st>>>(d, g, u, M, gout, gu, part);
+  if (ncomp == 3) sample_bwd_planes_kernel<3><<<grid, block, 0, st>>>(d, g, u, M, gout, gu, part);
   reduce12_planes_kernel<<<grid.z, 12 * 32, 0, st>>>(part, nxy, planes_dev);
   cudaFreeAsync(part, st);
   return (int)cudaGetLastError();
