@@ -272,6 +272,25 @@ int main(int argc, char **argv) {
     for (long long i = 0; i < n; i++) diff += memcmp(&gd[i], &Md[i], 4) != 0;
     t = median_ms([&] { ffdp_cuda_decode16(n, dq, k, dout, 0); });
     rows.push_back({"decode 16-bit codes (vs host: values differing)", 6, t, diff, pool_high_and_reset() / 1e6});
+    {  // unaligned starts (1, 3) and aligned ones (4, 8) with a tail of three: both kernels' shares
+      const long long m = n - 9;
+      const long long at[2][2] = {{1, 3}, {4, 8}};  // image offset, code offset
+      std::vector<uint16_t> q2(m);
+      std::vector<float> f2(m);
+      diff = 0;
+      for (auto &o : at) {
+        CK(ffdp_cuda_encode16(m, dM + o[0], k, dq + o[1], 0));
+        CK(cudaMemcpy(q2.data(), dq + o[1], m * 2, cudaMemcpyDeviceToHost));
+        for (long long i = 0; i < m; i++) diff += q2[i] != qh[i + o[0]];
+        poison(dout, n);
+        CK(ffdp_cuda_decode16(m, dq + o[1], k, dout + o[0], 0));
+        CK(cudaMemcpy(f2.data(), dout + o[0], m * 4, cudaMemcpyDeviceToHost));
+        for (long long i = 0; i < m; i++) diff += memcmp(&f2[i], &Md[i + o[0]], 4) != 0;
+      }
+      CK(ffdp_cuda_encode16(n, dM, k, dq, 0));  // the whole image's codes again, for the rows below
+      rows.push_back({"encode/decode 16-bit codes, unaligned and with tails (check only: values differing)", 6, 0.0, diff,
+                      0.0});
+    }
     ffdp_sample_fwd_f32(&w, &s, u.data(), &s, Md.data(), 1, ref.data());
     poison(dout, n);
     CK(ffdp_cuda_sample_fwd_u16(&w, &s, du, &s, dq, k, dout, 0));
