@@ -198,8 +198,9 @@ struct UMarch {
 // PF (UMarch): H100 256^3 0.192 -> 0.168 ms (58 -> 67 % of copy), the same values
 // (bench/gpu/NOTES.md run 109). FFDP_SAMPLE_PF=0: without (the bench's A/B).
 template <int NC, typename T = float, bool PF = true>
-__global__ void sample_fwd_kernel(DevWarp w, Geo g, const float *__restrict__ u, const T *__restrict__ M,
-                                  AddLin lin, float *__restrict__ out, ffdp_code16 k16 = ffdp_code16{0.f, 1.f}) {
+__device__ __forceinline__ void sample_fwd_body(const DevWarp &w, const Geo &g, const float *__restrict__ u,
+                                                const T *__restrict__ M, const AddLin &lin, float *__restrict__ out,
+                                                ffdp_code16 k16) {
   const int x = blockIdx.x * BX + threadIdx.x, y = blockIdx.y * BY + threadIdx.y;
   if (x >= g.nx || y >= g.ny) return;
   // the voxel index steps by whole planes: no 64-bit index product per voxel
@@ -218,6 +219,23 @@ __global__ void sample_fwd_kernel(DevWarp w, Geo g, const float *__restrict__ u,
 #pragma unroll
     for (int c = 0; c < NC; c++) out[i * NC + c] = val[c];
   }
+}
+
+template <int NC, typename T = float, bool PF = true>
+__global__ void sample_fwd_kernel(DevWarp w, Geo g, const float *__restrict__ u, const T *__restrict__ M,
+                                  AddLin lin, float *__restrict__ out, ffdp_code16 k16 = ffdp_code16{0.f, 1.f}) {
+  sample_fwd_body<NC, T, PF>(w, g, u, M, lin, out, k16);
+}
+
+// Fields (the composition): bounded to 64 registers, 8 blocks of 128 threads per SM, where
+// unbounded it takes 72 (7 blocks): H100 256^3 compose 0.285 -> 0.275 ms (NOTES run 120). Its own
+// entry point, since the bound given to the scalar kernel changes that one's code (0.161 ->
+// 0.175 ms in the same run).
+template <bool PF = true>
+__global__ void __launch_bounds__(BX *BY, 8) sample_fwd3_kernel(DevWarp w, Geo g, const float *__restrict__ u,
+                                                                const float *__restrict__ M, AddLin lin,
+                                                                float *__restrict__ out) {
+  sample_fwd_body<3, float, PF>(w, g, u, M, lin, out, ffdp_code16{0.f, 1.f});
 }
 
 // The deformable update's step and composition in one pass: per voxel, the optimiser's step d
@@ -477,7 +495,7 @@ void fwd_kernels(dim3 grid, cudaStream_t st, const DevWarp &d, const Geo &g, con
   const dim3 block(BX, BY);
   if (ncomp == 1) sample_fwd_kernel<1, float, PF><<<grid, block, 0, st>>>(d, g, u, M, lin, out);
   if (ncomp == 2) sample_fwd_kernel<2, float, PF><<<grid, block, 0, st>>>(d, g, u, M, lin, out);
-  if (ncomp == 3) sample_fwd_kernel<3, float, PF><<<grid, block, 0, st>>>(d, g, u, M, lin, out);
+  if (ncomp == 3) sample_fwd3_kernel<PF><<<grid, block, 0, st>>>(d, g, u, M, lin, out);
 }
 
 int launch_fwd(const ffdp_warp *w, const ffdp_slab *fs, const float *u, const ffdp_slab *ms, const float *M, int ncomp,
