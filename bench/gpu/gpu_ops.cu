@@ -328,7 +328,7 @@ int main(int argc, char **argv) {
     rows.push_back({"compose fwd (u∘φ + u)", 36, t_cmp, e_cmp, pool_high_and_reset() / 1e6});
     pf_ab("compose fwd, u not loaded ahead (values differing)", "0", 36, dgu, 3 * n,
           [&] { return ffdp_cuda_compose_fwd(&cw, T, &s, du, &s, du, dgu, 0); });
-    for (const char *zb : {"16", "64"}) {
+    for (const char *zb : {"16", "32"}) {
       char nm[96];
       snprintf(nm, sizeof nm, "compose fwd, %s z-blocks (FFDP_SAMPLE_ZB; values differing)", zb);
       env_ab("FFDP_SAMPLE_ZB", nm, zb, 36, dgu, 3 * n, [&] { return ffdp_cuda_compose_fwd(&cw, T, &s, du, &s, du, dgu, 0); });

@@ -228,7 +228,7 @@ __global__ void sample_fwd_kernel(DevWarp w, Geo g, const float *__restrict__ u,
 }
 
 // Fields (the composition): bounded to 64 registers, 8 blocks of 128 threads per SM, where
-// unbounded it takes 72 (7 blocks): H100 256^3 compose 0.285 -> 0.275 ms (NOTES run 120). Its own
+// unbounded it takes 72 (7 blocks): H100 256^3 compose 0.286 -> 0.274 ms (NOTES runs 120, 122). Its own
 // entry point, since the bound given to the scalar kernel changes that one's code (0.161 ->
 // 0.175 ms in the same run).
 template <bool PF = true>
@@ -447,9 +447,11 @@ Geo to_geo(const ffdp_slab *fs, const ffdp_slab *ms) {
   return g;
 }
 
-// FFDP_SAMPLE_ZB: another z-block count (the bench's A/B of march length against threads)
-dim3 grid_for(const ffdp_slab *fs) {
-  long long most = MAXZB;
+// FFDP_SAMPLE_ZB: another z-block count (the bench's A/B of march length against threads).
+// The composition takes 64: H100 256^3 0.274 -> 0.263 ms in run 122, 5 % in runs 112 and 117;
+// H200 within +-2 % (run 111). The other kernels keep 32 (64 measured slower or equal).
+constexpr int MAXZB3 = 64;
+dim3 grid_for(const ffdp_slab *fs, long long most = MAXZB) {
   if (const char *e = getenv("FFDP_SAMPLE_ZB"))
     if (atoi(e) > 0) most = atoi(e);
   long long nzo = fs->z1 - fs->z0, zb = nzo < most ? nzo : most;
@@ -504,7 +506,7 @@ int launch_fwd(const ffdp_warp *w, const ffdp_slab *fs, const float *u, const ff
   if (!shape_ok(ms, ncomp)) return (int)cudaErrorInvalidValue;
   const DevWarp d = to_dev(w);
   const Geo g = to_geo(fs, ms);
-  const dim3 grid = grid_for(fs);
+  const dim3 grid = grid_for(fs, ncomp == 3 ? MAXZB3 : MAXZB);
   if (no_prefetch())
     fwd_kernels<false>(grid, st, d, g, u, M, ncomp, lin, out);
   else
