@@ -288,14 +288,6 @@ __global__ void compose_step_kernel(DevWarp w, Geo g, const float *grad, Step st
   }
 }
 
-// dL/du per voxel; the affine gradient is reduced per block (warp shuffles, then shared
-// memory) into partial[block][12], summed afterwards in block order: deterministic.
-// AFF: with the affine gradient. Without it (the deformable stages) the double accumulators
-// are not compiled in. With it, the six accumulators fit 64 registers for images (eight
-// blocks of 128 threads per SM, the gather's latency hidden as in the du-only kernel); the
-// du-only bounds keep the registers it took unbounded (56 and 48: 9 and 10 blocks per SM).
-// PF (UMarch) as in the forward kernel: H100 256^3 du only 0.256 -> 0.226 ms (70 -> 79 % of
-// copy), (du, dA) 0.313 -> 0.280, the same values (bench/gpu/NOTES.md run 110).
 // One voxel of the backward pass: gq = sum_c gout_c dM_c/dq at the warped point (zero for
 // nearest neighbour) and, when gu is given, dL/du = S^T gq at voxel i.
 template <int NC, typename T>
@@ -340,21 +332,25 @@ __device__ __forceinline__ void block_partial12(const double acc[12], double *pa
 }
 
 // dL/du per voxel; the affine gradient is reduced per block (block_partial12) into
-// partial[block][12], summed afterwards in block order: deterministic.
-// AFF: with the affine gradient. Without it (the deformable stages) the double accumulators
-// are not compiled in. With it, the six accumulators fit 64 registers for images (eight
-// blocks of 128 threads per SM, the gather's latency hidden as in the du-only kernel); the
-// du-only bounds keep the registers it took unbounded (56 and 48: 9 and 10 blocks per SM).
+// partial[12][block], summed afterwards in a fixed order (reduce12_kernel): deterministic.
+// AFF: with the affine gradient. Without it (the deformable stages) the accumulators are not
+// compiled in. With it, the six accumulators fit 56 registers for images (nine blocks of 128
+// threads per SM, the gather's latency hidden as in the du-only kernel); the du-only bounds
+// keep the registers it took unbounded (56 and 48: 9 and 10 blocks per SM).
 // PF (UMarch) as in the forward kernel: H100 256^3 du only 0.256 -> 0.226 ms (70 -> 79 % of
 // copy), (du, dA) 0.313 -> 0.280, the same values (bench/gpu/NOTES.md run 110).
 template <int NC, bool AFF, typename T = float, bool PF = true>
-__global__ void __launch_bounds__(BX *BY, AFF ? (NC > 1 ? 6 : 8) : (NC > 1 ? 9 : 10))
+__global__ void __launch_bounds__(BX *BY, AFF ? (NC > 1 ? 6 : 9) : (NC > 1 ? 9 : 10))
     sample_bwd_kernel(DevWarp w, Geo g, const float *__restrict__ u, const T *__restrict__ M,
                       const float *__restrict__ gout, float *__restrict__ gu, double *partial,
                       ffdp_code16 k16 = ffdp_code16{0.f, 1.f}) {
   // A thread's x and y are fixed, so sum_z gq p^T needs only sum gq and sum gq z per thread:
   // six accumulators instead of twelve (the x and y columns are x·s0 and y·s0 at the end)
-  double s0[3] = {0.0, 0.0, 0.0}, sz[3] = {0.0, 0.0, 0.0};
+  // a thread's own sums in float (its march is nz / gridDim.z voxels: 8 at 256^3), the block's
+  // and the grid's in double: 12 registers fewer, so 9 blocks per SM fit without spills. H100
+  // 256^3 (du, dA) 0.258 -> 0.250 ms (69 -> 71 % of copy; 0.258 with float sums at 8 blocks),
+  // error against the CPU 1.4e-7 -> 1.7e-7 (NOTES run 128)
+  float s0[3] = {0.f, 0.f, 0.f}, sz[3] = {0.f, 0.f, 0.f};
   const int x = blockIdx.x * BX + threadIdx.x, y = blockIdx.y * BY + threadIdx.y;
   if (x < g.nx && y < g.ny) {
     const long long istep = (long long)gridDim.z * g.ny * g.nx;
@@ -366,7 +362,7 @@ __global__ void __launch_bounds__(BX *BY, AFF ? (NC > 1 ? 6 : 8) : (NC > 1 ? 9 :
       bwd_voxel<NC>(w, g, x, y, (int)z, u ? uu : nullptr, M, gout, gu, i, k16, gq);
       if constexpr (AFF)
 #pragma unroll
-        for (int a = 0; a < 3; a++) s0[a] += (double)gq[a], sz[a] += (double)gq[a] * (double)z;
+        for (int a = 0; a < 3; a++) s0[a] += gq[a], sz[a] += gq[a] * (float)z;
     }
   }
   if constexpr (AFF) {  // the block's partial affine gradient
