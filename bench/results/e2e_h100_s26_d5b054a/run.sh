@@ -3,7 +3,7 @@
 # the SyN presets twice (and the lean medium), 2 GPU ranks.
 # carry: .device/deps .device/data .device/pack
 set -u
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../../.."  # archived here from .device/pack/, where it ran two levels below the root
 P=$PWD/.device/pack D=$PWD/.device/data
 OUT=${OUT:-/tmp/s26d}; W=/tmp/s26d_w; rm -rf $W; mkdir -p $OUT $W
 save() { tar -C $W -cf $OUT/s26d.tar . ; }

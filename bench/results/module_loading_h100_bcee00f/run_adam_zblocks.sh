@@ -2,7 +2,7 @@
 # Session 26, call 9: z-blocks of the fused Adam + composition (FFDP_SAMPLE_ZB over the whole
 # bench: 16, 32 = default, 64), bcee00f binaries (s26f). carry: .device/deps .device/data .device/pack
 set -u
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../../.."  # archived here from .device/pack/, where it ran two levels below the root
 P=$PWD/.device/pack
 OUT=${OUT:-/tmp/s26i}; W=/tmp/s26i_w; rm -rf $W; mkdir -p $OUT $W
 save() { tar -C $W -cf $OUT/s26i.tar . ; }

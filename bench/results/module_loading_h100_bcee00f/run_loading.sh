@@ -3,7 +3,7 @@
 # small presets, bcee00f binaries (s26f): registration, device start and total seconds.
 # carry: .device/deps .device/data .device/pack
 set -u
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../../.."  # archived here from .device/pack/, where it ran two levels below the root
 P=$PWD/.device/pack D=$PWD/.device/data
 OUT=${OUT:-/tmp/s26h}; W=/tmp/s26h_w; rm -rf $W; mkdir -p $OUT $W
 save() { tar -C $W -cf $OUT/s26h.tar . ; }

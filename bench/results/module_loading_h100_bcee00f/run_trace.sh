@@ -3,7 +3,7 @@
 # trace (FFDP_TRACE=1) and, where nsys exists, its CUDA API and kernel summaries.
 # carry: .device/deps .device/data .device/pack
 set -u
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../../.."  # archived here from .device/pack/, where it ran two levels below the root
 P=$PWD/.device/pack D=$PWD/.device/data
 OUT=${OUT:-/tmp/s26g}; W=/tmp/s26g_w; rm -rf $W; mkdir -p $OUT $W
 save() { tar -C $W -cf $OUT/s26g.tar . ; }

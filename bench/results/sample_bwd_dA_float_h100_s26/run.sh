@@ -3,7 +3,7 @@
 # (v1: 8 blocks of 128 per SM as before; v2: 9 blocks) against bcee00f (base), alternating.
 # carry: .device/deps .device/data .device/pack
 set -u
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../../.."  # archived here from .device/pack/, where it ran two levels below the root
 P=$PWD/.device/pack
 OUT=${OUT:-/tmp/s26j}; W=/tmp/s26j_w; rm -rf $W; mkdir -p $OUT $W
 save() { tar -C $W -cf $OUT/s26j.tar . ; }

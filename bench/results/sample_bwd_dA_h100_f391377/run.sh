@@ -4,7 +4,7 @@
 # against the kernels of 16098b8 (gpu_ops_base); ncu of the three kernels at 256^3.
 # carry: .device/deps .device/data .device/pack
 set -u
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../../.."  # archived here from .device/pack/, where it ran two levels below the root
 P=$PWD/.device/pack
 OUT=${OUT:-/tmp/s26b}; W=/tmp/s26b_w; rm -rf $W; mkdir -p $OUT $W
 save() { tar -C $W -cf $OUT/s26b.tar . ; }

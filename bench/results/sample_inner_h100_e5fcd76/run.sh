@@ -5,7 +5,7 @@
 # with base and new ffdp (files must be identical); 2 GPU ranks.
 # carry: .device/deps .device/data .device/pack
 set -u
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../../.."  # archived here from .device/pack/, where it ran two levels below the root
 P=$PWD/.device/pack D=$PWD/.device/data
 OUT=${OUT:-/tmp/s26c}; W=/tmp/s26c_w; rm -rf $W; mkdir -p $OUT $W
 save() { tar -C $W -cf $OUT/s26c.tar . ; }

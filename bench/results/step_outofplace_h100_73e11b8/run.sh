@@ -4,7 +4,7 @@
 # three SyN presets new vs old path (FFDP_STEP_BLUR=inplace FFDP_RING_MB=32: files must be
 # identical), plans vs measured peaks, 2 GPU ranks. carry: .device/deps .device/data .device/pack
 set -u
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../../.."  # archived here from .device/pack/, where it ran two levels below the root
 P=$PWD/.device/pack D=$PWD/.device/data
 OUT=${OUT:-/tmp/s26a}; W=/tmp/s26a_w; rm -rf $W; mkdir -p $OUT $W
 save() { tar -C $W -cf $OUT/s26a.tar . ; }
