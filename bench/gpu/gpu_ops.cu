@@ -401,6 +401,37 @@ int main(int argc, char **argv) {
     rows.push_back({"lncc k=5 box fwd + both grads", 16, t, e, pool_high_and_reset() / 1e6});
     CK(cudaFree(dgF));
   }
+  {  // box windows: the lean kernel (lncc_box.cu, default) and lncc.cu's march kernel
+     // (FFDP_LNCC_KERNEL=march), each against the CPU, k = 3 and 5, gM alone and both gradients
+    std::vector<float> refF(n), gotF(n);
+    float *dgF;
+    CK(cudaMalloc(&dgF, n * 4));
+    for (int k : {5, 3}) {
+      ffdp_lncc_params lp = {k, FFDP_WINDOW_BOX, 1e-5};
+      lc = ffdp_lncc_f32(&lp, &s, F.data(), M.data(), NULL, 1.0 / n, ref.data());
+      ffdp_lncc_f32(&lp, &s, M.data(), F.data(), NULL, 1.0 / n, refF.data());
+      for (const char *kern : {"lean", "march"}) {
+        if (!strcmp(kern, "march")) setenv("FFDP_LNCC_KERNEL", "march", 1);
+        for (int both = 0; both < 2; both++) {
+          poison(dout, n), poison(dgF, n);
+          CK(ffdp_cuda_lncc2(&lp, &s, dF, dM, NULL, 1.0 / n, both ? dgF : NULL, dout, &lg, 0));
+          CK(cudaMemcpy(got.data(), dout, n * 4, cudaMemcpyDeviceToHost));
+          double e = fmax(rel_err(got.data(), ref.data(), n), fabs(lg - lc) / fabs(lc));
+          if (both) {
+            CK(cudaMemcpy(gotF.data(), dgF, n * 4, cudaMemcpyDeviceToHost));
+            e = fmax(e, rel_err(gotF.data(), refF.data(), n));
+          }
+          float t = median_ms([&] { ffdp_cuda_lncc2(&lp, &s, dF, dM, NULL, 1.0 / n, both ? dgF : NULL, dout, &lg, 0); });
+          char nm[128];
+          snprintf(nm, sizeof nm, "lncc k=%d box %s, %s kernel%s", k, both ? "fwd + both grads" : "fwd+bwd", kern,
+                   strcmp(kern, "march") ? "" : " (FFDP_LNCC_KERNEL=march)");
+          rows.push_back({nm, both ? 16.0 : 12.0, t, e, 0.0});
+        }
+        unsetenv("FFDP_LNCC_KERNEL");
+      }
+    }
+    CK(cudaFree(dgF));
+  }
 
   {  // every compiled radius, both gradient variants and a mask (check only): k = 3 box and
      // k = 7 Gaussian with both gradients, k = 9 with gM only, all under a random mask

@@ -2,6 +2,7 @@
 #pragma once
 #include <cuda_runtime.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 namespace ffdp_cuda {
 
@@ -24,6 +25,30 @@ inline int zchunk_by_waves(long long nzo, long long tiles, int slots, int apron)
     if (best_cost < 0 || cost < best_cost) best_cost = cost, best = (int)zc;
   }
   return best;
+}
+
+// Runs launch(part) with a device array of nb per-block partials, then sums them on the host
+// in block order (deterministic for a given grid) into *sum; returns 0 or the first CUDA error
+// (a launch error before any copy). Synchronizes st.
+template <class Launch>
+int sum_block_partials(int nb, cudaStream_t st, double *sum, Launch launch) {
+  double *part;
+  *sum = 0;
+  cudaError_t e = cudaMallocAsync((void **)&part, nb * sizeof(double), st);
+  if (e) return (int)e;
+  launch(part);
+  int rc = (int)cudaGetLastError();
+  double *host = (double *)malloc(nb * sizeof(double));
+  if (!host) rc = rc ? rc : (int)cudaErrorMemoryAllocation;
+  if (host && !rc) rc = (int)cudaMemcpyAsync(host, part, nb * sizeof(double), cudaMemcpyDeviceToHost, st);
+  const int freed = (int)cudaFreeAsync(part, st), sync = (int)cudaStreamSynchronize(st);
+  if (!rc) rc = sync ? sync : freed;
+  double acc = 0;
+  if (!rc)
+    for (int b = 0; b < nb; b++) acc += host[b];
+  free(host);
+  *sum = acc;
+  return rc;
 }
 
 // Block-wide sum of a double (blockDim.x a multiple of 32, at most 1024); result in thread 0.
