@@ -346,13 +346,17 @@ int main(int argc, char **argv) {
   rows.push_back({"mse fwd+bwd", 12, t_mse, e_mse, pool_high_and_reset() / 1e6});
 
   // --- LNCC box/gauss
-  // (box k = 7 and 9 take the z running sums by default; row 2 keeps the rings, FFDP_LNCC_RS=0)
+  // Box windows take lncc_box.cu's kernel; rows 2, 4 and 5 measure lncc.cu's march kernel on
+  // box windows (FFDP_LNCC_KERNEL=march): k = 7 and 9 with its z running sums, and row 2 with
+  // its rings (FFDP_LNCC_RS=0). Gaussian windows always take the march kernel.
   const int wins[5] = {5, 9, 5, 7, 9};
   const ffdp_window_kind kinds[5] = {FFDP_WINDOW_BOX, FFDP_WINDOW_BOX, FFDP_WINDOW_GAUSS, FFDP_WINDOW_BOX, FFDP_WINDOW_BOX};
-  const char *lnames[5] = {"lncc k=5 box fwd+bwd", "lncc k=9 box fwd+bwd, rings (FFDP_LNCC_RS=0)", "lncc k=5 gauss fwd+bwd",
-                           "lncc k=7 box fwd+bwd, z running sums", "lncc k=9 box fwd+bwd, z running sums"};
+  const char *lnames[5] = {"lncc k=5 box fwd+bwd", "lncc k=9 box fwd+bwd, march kernel, rings (FFDP_LNCC_RS=0)",
+                           "lncc k=5 gauss fwd+bwd", "lncc k=7 box fwd+bwd, march kernel, z running sums",
+                           "lncc k=9 box fwd+bwd, march kernel, z running sums"};
   for (int v = 0; v < 5; v++) {
     if (v == 1) setenv("FFDP_LNCC_RS", "0", 1);
+    if (v == 1 || v >= 3) setenv("FFDP_LNCC_KERNEL", "march", 1);
     ffdp_lncc_params lp = {wins[v], kinds[v], 1e-5};
     lc = ffdp_lncc_f32(&lp, &s, F.data(), M.data(), NULL, 1.0 / n, ref.data());
     poison(dout, n);
@@ -363,9 +367,12 @@ int main(int argc, char **argv) {
     float t = median_ms([&] { ffdp_cuda_lncc(&lp, &s, dF, dM, NULL, 1.0 / n, dout, &lg, 0); });
     rows.push_back({lnames[v], 12, t, e, pool_high_and_reset() / 1e6});
     unsetenv("FFDP_LNCC_RS");
+    unsetenv("FFDP_LNCC_KERNEL");
   }
-  // z-chunks: 4b14786's rule (four blocks per SM, FFDP_LNCC_ZCHUNK=old) against the waves
-  // rule; a plane's sums do not depend on where its chunk starts, so the same gradient bits
+  // the march kernel's z-chunks: 4b14786's rule (four blocks per SM, FFDP_LNCC_ZCHUNK=old)
+  // against the waves rule; a plane's sums do not depend on where its chunk starts, so the
+  // same gradient bits
+  setenv("FFDP_LNCC_KERNEL", "march", 1);
   for (int v : {0, 4}) {
     ffdp_lncc_params lp = {wins[v], kinds[v], 1e-5};
     std::vector<float> a(n);
@@ -380,10 +387,11 @@ int main(int argc, char **argv) {
     pool_high_and_reset();
     float t = median_ms([&] { ffdp_cuda_lncc(&lp, &s, dF, dM, NULL, 1.0 / n, dout, &lg, 0); });
     unsetenv("FFDP_LNCC_ZCHUNK");
-    rows.push_back({v ? "lncc k=9 box, z running sums, old z-chunks (FFDP_LNCC_ZCHUNK=old; vs waves: values differing)"
-                      : "lncc k=5 box, old z-chunks (FFDP_LNCC_ZCHUNK=old; vs waves: values differing)",
+    rows.push_back({v ? "lncc k=9 box, march kernel, z running sums, old z-chunks (FFDP_LNCC_ZCHUNK=old; vs waves: values differing)"
+                      : "lncc k=5 box, march kernel, old z-chunks (FFDP_LNCC_ZCHUNK=old; vs waves: values differing)",
                     12, t, diff, pool_high_and_reset() / 1e6});
   }
+  unsetenv("FFDP_LNCC_KERNEL");
   {  // both gradients in one pass (SyN): against the CPU operator called twice, F and M swapped
     ffdp_lncc_params lp = {5, FFDP_WINDOW_BOX, 1e-5};
     std::vector<float> refF(n), gotF(n);
@@ -402,11 +410,11 @@ int main(int argc, char **argv) {
     CK(cudaFree(dgF));
   }
   {  // box windows: the lean kernel (lncc_box.cu, default) and lncc.cu's march kernel
-     // (FFDP_LNCC_KERNEL=march), each against the CPU, k = 3 and 5, gM alone and both gradients
+     // (FFDP_LNCC_KERNEL=march), each against the CPU, k = 3, 5, 7, 9, gM alone and both gradients
     std::vector<float> refF(n), gotF(n);
     float *dgF;
     CK(cudaMalloc(&dgF, n * 4));
-    for (int k : {5, 3}) {
+    for (int k : {5, 3, 7, 9}) {
       ffdp_lncc_params lp = {k, FFDP_WINDOW_BOX, 1e-5};
       lc = ffdp_lncc_f32(&lp, &s, F.data(), M.data(), NULL, 1.0 / n, ref.data());
       ffdp_lncc_f32(&lp, &s, M.data(), F.data(), NULL, 1.0 / n, refF.data());
@@ -445,12 +453,13 @@ int main(int argc, char **argv) {
     const int kw[4] = {3, 7, 9, 9};
     const ffdp_window_kind kk[4] = {FFDP_WINDOW_BOX, FFDP_WINDOW_GAUSS, FFDP_WINDOW_BOX, FFDP_WINDOW_BOX};
     const char *kn[4] = {"lncc k=3 box, mask, both grads (check only)", "lncc k=7 gauss, mask, both grads (check only)",
-                         "lncc k=9 box, rings, mask (check only)", "lncc k=9 box, running sums, mask, both grads (check only)"};
+                         "lncc k=9 box, mask (check only)",
+                         "lncc k=9 box, march kernel, running sums, mask, both grads (check only)"};
     std::vector<float> refF(n), gotF(n);
     for (int v = 0; v < 4; v++) {
       ffdp_lncc_params lp = {kw[v], kk[v], 1e-5};
       const bool both = v != 2;
-      if (v == 2) setenv("FFDP_LNCC_RS", "0", 1);  // the rings under a mask; v = 3 the default sums
+      if (v == 3) setenv("FFDP_LNCC_KERNEL", "march", 1);  // the march kernel's running sums under a mask
       lc = ffdp_lncc_f32(&lp, &s, F.data(), M.data(), mk.data(), 1.0 / n, ref.data());
       if (both) ffdp_lncc_f32(&lp, &s, M.data(), F.data(), mk.data(), 1.0 / n, refF.data());
       poison(dout, n), poison(dgF, n);
@@ -462,7 +471,7 @@ int main(int argc, char **argv) {
         e = fmax(e, rel_err(gotF.data(), refF.data(), n));
       }
       rows.push_back({kn[v], 12, 0.0, e, 0.0});
-      unsetenv("FFDP_LNCC_RS");
+      unsetenv("FFDP_LNCC_KERNEL");
     }
     CK(cudaFree(dmk));
     CK(cudaFree(dgF));
@@ -909,7 +918,8 @@ int main(int argc, char **argv) {
     const long long off = (z0 - ss.zlo) * P;
     double e = fmax(rel_err(got.data() + off, gref.data() + off, own), fabs(lgs - lcs) / fabs(lcs));
     rows.push_back({"lncc k=5 box, slab with halo", 12, 0.0, e, 0.0});
-    {  // k = 9 with the running sums on a shard whose halo is exactly the 2r = 8 planes it needs
+    for (const char *kern : {"lean", "march"}) {  // k = 9 on a shard whose halo is exactly the 2r = 8 planes it needs
+      if (!strcmp(kern, "march")) setenv("FFDP_LNCC_KERNEL", "march", 1);
       const long long h9 = 8;
       ffdp_slab s9 = {N, N, N, z0, z1, z0 - h9, z1 + h9};
       ffdp_lncc_params l9 = {9, FFDP_WINDOW_BOX, 1e-5};
@@ -920,8 +930,35 @@ int main(int argc, char **argv) {
       CK(ffdp_cuda_lncc(&l9, &s9, dF + s9.zlo * P, dM + s9.zlo * P, NULL, 1.0 / n, dout, &lg9, 0));
       CK(cudaMemcpy(got.data(), dout, n * 4, cudaMemcpyDeviceToHost));
       const long long o9 = (z0 - s9.zlo) * P;
-      rows.push_back({"lncc k=9 box running sums, slab with halo", 12, 0.0,
-                      fmax(rel_err(got.data() + o9, g9.data() + o9, own), fabs(lg9 - lc9) / fabs(lc9)), 0.0});
+      rows.push_back({strcmp(kern, "march") ? "lncc k=9 box, slab with halo" : "lncc k=9 box, march kernel running sums, slab with halo",
+                      12, 0.0, fmax(rel_err(got.data() + o9, g9.data() + o9, own), fabs(lg9 - lc9) / fabs(lc9)), 0.0});
+      // what ranks rely on: the slab's owned planes bit for bit the whole volume's (both
+      // gradients, k = 5 and 9; the loss is a sum over blocks and may differ in its last bits)
+      for (int k : {5, 9}) {
+        const long long hk = k - 1;
+        ffdp_slab sk = {N, N, N, z0, z1, z0 - hk, z1 + hk};
+        ffdp_lncc_params lk = {k, FFDP_WINDOW_BOX, 1e-5};
+        std::vector<float> whole(2 * n), part(2 * n);
+        float *dgF;
+        CK(cudaMalloc(&dgF, n * 4));
+        double l;
+        CK(ffdp_cuda_lncc2(&lk, &s, dF, dM, NULL, 1.0 / n, dgF, dout, &l, 0));
+        CK(cudaMemcpy(whole.data(), dout, n * 4, cudaMemcpyDeviceToHost));
+        CK(cudaMemcpy(whole.data() + n, dgF, n * 4, cudaMemcpyDeviceToHost));
+        poison(dout, n), poison(dgF, n);
+        CK(ffdp_cuda_lncc2(&lk, &sk, dF + sk.zlo * P, dM + sk.zlo * P, NULL, 1.0 / n, dgF + sk.zlo * P, dout + sk.zlo * P, &l, 0));
+        CK(cudaMemcpy(part.data(), dout, n * 4, cudaMemcpyDeviceToHost));
+        CK(cudaMemcpy(part.data() + n, dgF, n * 4, cudaMemcpyDeviceToHost));
+        CK(cudaFree(dgF));
+        double diff = 0;
+        for (long long i = z0 * P; i < z1 * P; i++)
+          diff += (memcmp(&whole[i], &part[i], 4) != 0) + (memcmp(&whole[n + i], &part[n + i], 4) != 0);
+        char nm[128];
+        snprintf(nm, sizeof nm, "lncc k=%d box, both grads, %sslab vs whole volume (values differing)", k,
+                 strcmp(kern, "march") ? "" : "march kernel, ");
+        rows.push_back({nm, 16, 0.0, diff, 0.0});
+      }
+      unsetenv("FFDP_LNCC_KERNEL");
     }
     const double sg[3] = {1.2, 1.5, 2.0};
     ffdp_blur_f32(&ss, u.data() + 3 * ss.zlo * P, 3, sg, ref.data());

@@ -401,8 +401,9 @@ extern "C" int ffdp_cuda_lncc2(const ffdp_lncc_params *p, const ffdp_slab *s, co
     *loss = 0;
     return 0;
   }
-  // box windows of 3 and 5 take lncc_box.cu's leaner kernel (H100 256^3, k = 5: 0.479 -> 0.380
-  // ms); "march" keeps this file's kernel for them (the bench's A/B)
+  // box windows (k = 3 .. 9) take lncc_box.cu's leaner kernel (H100 256^3, k = 5: 0.479 -> 0.380
+  // ms); "march" keeps this file's kernel for them (the bench's A/B), and with it the tiles
+  // and running sums below
   const char *ke = getenv("FFDP_LNCC_KERNEL");
   if (p->kind == FFDP_WINDOW_BOX && !(ke && !strcmp(ke, "march"))) {
     const LnccBoxGeo bg = {(int)s->nx, (int)s->ny, (int)s->nz, s->zlo, s->z0, s->z1, (float)p->eps, (float)norm};

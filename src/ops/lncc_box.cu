@@ -1,5 +1,5 @@
-// Box-window LNCC, forward and backward in one pass (lncc_impl.h's math), for the windows the
-// pipeline uses most (k = 3, 5). Same march as lncc.cu's kernel (a block owns a 32 x TY column
+// Box-window LNCC, forward and backward in one pass (lncc_impl.h's math): the pipeline's
+// windows (k = 3 .. 9; 9 is ANTs' radius 4). Same march as lncc.cu's kernel (a block owns a 32 x TY column
 // tile and a z-range; raw F and M ring in registers for the z sums, x and y sums through shared
 // memory, the G's summed back in x, y and a register ring in z; two barriers a plane), written
 // for fewer instructions a voxel, which is what bounds that kernel (ncu: ~600 warp instructions
@@ -12,8 +12,9 @@
 //  - every global address is a 32-bit offset from the block's first plane (the launch keeps a
 //    chunk and its apron under 2^31 values) and loads go straight into the ring slot;
 //  - the reciprocal is one MUFU instruction; per-row image tests zero a scale, not a branch.
-// H100, 256^3, k = 5 (bench/gpu/NOTES.md runs 129-131): 406 -> 358 warp instructions a
-// voxel-warp; 0.479 -> 0.380 ms with gM, 0.530 -> 0.424 with both gradients.
+// H100, 256^3 (bench/gpu/NOTES.md runs 129-132), against lncc.cu's kernel: k = 5 0.479 -> 0.380
+// ms with gM (406 -> 358 warp instructions a voxel-warp), 0.530 -> 0.424 with both gradients;
+// k = 9 (its raw ring in shared memory, SR) 1.073 -> 0.705 and 1.231 -> 0.805.
 // Every sum has a fixed order given the tile layout (x, y) and the window (z), so a plane's
 // values do not depend on where its z-chunk or its rank's slab starts: N ranks still give one
 // process's bits.
@@ -39,7 +40,12 @@ struct BoxTile {
   static constexpr int Q4 = BX / 4, U4 = NG * MH * Q4, N4 = (U4 + NT - 1) / NT;  // and of the G's
   static constexpr int G3 = MH / BY, T3 = MW * G3;                               // y-sum tasks
   static constexpr int ZP = 5 * IH * IWP, XF = 5 * IH * MWP, GP = NG * MH * MWP, GX = NG * MH * BX;
-  static constexpr size_t SMEM = (size_t)(ZP + XF + GP + GX) * sizeof(float);
+  // SR: the raw F, M ring of the input columns in shared memory (K slots of IW x IH float2),
+  // for radii whose register rings would spill (C x 2K floats: 54 at r = 4); each thread
+  // touches only its own columns, so the ring needs no barrier
+  static constexpr bool SR = R >= 3;
+  static constexpr int NCOL = IW * IH, RR = SR ? 2 * K * NCOL : 0;
+  static constexpr size_t SMEM = (size_t)(ZP + XF + GP + GX + RR) * sizeof(float);
   static_assert(MH % BY == 0 && T3 <= NT && IWP >= IW && BY % 2 == 0, "tile shape");
 };
 
@@ -132,11 +138,27 @@ __global__ void __launch_bounds__(BX *TY, 1)
     s4s[it] = u < L::U4 ? q * L::MH * L::MWP + j * L::MWP + k : -1;
     s4d[it] = q * L::MH * BX + j * BX + k;
   }
-  float rf[C][K], rm[C][K], rb[NG][K];
+  constexpr bool SR = L::SR;
+  constexpr int CR = SR ? 1 : C, KR = SR ? 1 : K;
+  float rf[CR][KR], rm[CR][KR], nf[C], nm[C], rb[NG][K];
+  float2 *const rr = reinterpret_cast<float2 *>(gx + L::GX) + tid;  // SR: slot k, column c at rr[k NCOL + c NT]
 #pragma unroll
-  for (int c = 0; c < C; c++)
+  for (int c = 0; c < C; c++) {
+    nf[c] = nm[c] = 0.f;
 #pragma unroll
-    for (int d = 0; d < K; d++) rf[c][d] = rm[c][d] = 0.f;
+    for (int d = 0; d < K; d++) {
+      if constexpr (SR) {
+        if (tid + c * NT < L::NCOL) rr[d * L::NCOL + c * NT] = make_float2(0.f, 0.f);
+      } else {
+        rf[c][d] = rm[c][d] = 0.f;
+      }
+    }
+  }
+  // plane s - a of column c: ring slot (ph - a) mod K (compile-time after unrolling)
+  auto ring = [&](int c, int k) -> float2 {
+    if constexpr (SR) return rr[k * L::NCOL + c * NT];
+    else return make_float2(rf[c % CR][k % KR], rm[c % CR][k % KR]);
+  };
 #pragma unroll
   for (int q = 0; q < NG; q++)
 #pragma unroll
@@ -156,10 +178,14 @@ __global__ void __launch_bounds__(BX *TY, 1)
   const bool ocol = ox < g.nx && oy < g.ny;
   const int s_raw_end = zb + 2 * R, sbeg = za - 2 * R, send = zb + 2 * R + (grad ? 2 : 1);
   double acc = 0.0;
-  if (sbeg >= tlo && sbeg < thi)  // plane sbeg into ring slot 0 (offsets from bz = sbeg)
+  if (sbeg >= tlo && sbeg < thi)  // plane sbeg into ring slot 0 (SR: into nf, nm; offsets from bz = sbeg)
 #pragma unroll
     for (int c = 0; c < C; c++)
-      if (off[c] >= 0) rf[c][0] = __ldg(Fb + off[c]), rm[c][0] = __ldg(Mb + off[c]);
+      if (off[c] >= 0) {
+        const float f = __ldg(Fb + off[c]), m = __ldg(Mb + off[c]);
+        if constexpr (SR) nf[c] = f, nm[c] = m;
+        else rf[c % CR][0] = f, rm[c % CR][0] = m;
+      }
 
   for (int s0 = sbeg; s0 < send; s0 += K) {
 #pragma unroll
@@ -172,17 +198,21 @@ __global__ void __launch_bounds__(BX *TY, 1)
       const bool s5 = grad && q5 >= za - R && q5 < zb + R, out = s5 && ocol && o >= za && o < zb;
       const int ko = (o - bz) * P + (oy * g.nx + ox);
       const float fo = out ? __ldg(Fb + ko) : 0.f, mo = out ? __ldg(Mb + ko) : 0.f;
-      // S1: z sums of the products of plane s - R into zp (ring slot ph holds plane s), then
-      // plane s + 1 into slot ph + 1, whose plane s + 1 - K has just been used for the last time
+      // S1: z sums of the products of plane s - R into zp (ring slot ph holds plane s; SR: it
+      // goes there from nf, nm now), then plane s + 1 into slot ph + 1 (SR: into nf, nm), whose
+      // plane s + 1 - K has just been used for the last time
       if (s < s_raw_end) {
 #pragma unroll
         for (int c = 0; c < C; c++) {
           if (c == C - 1 && off[c] == -2) continue;  // only the last column can be missing
-          const float f0 = rf[c][ph], m0 = rm[c][ph];  // plane s - a sits in slot (ph - a) mod K
+          float f0, m0;
+          if constexpr (SR) f0 = nf[c], m0 = nm[c], rr[ph * L::NCOL + c * NT] = make_float2(f0, m0);
+          else f0 = rf[c % CR][ph % KR], m0 = rm[c % CR][ph % KR];
           float a0 = f0, a1 = m0, a2 = f0 * f0, a3 = m0 * m0, a4 = f0 * m0;
 #pragma unroll
           for (int a = 1; a < K; a++) {
-            const float f = rf[c][(ph - a + K) % K], m = rm[c][(ph - a + K) % K];
+            const float2 v = ring(c, (ph - a + K) % K);
+            const float f = v.x, m = v.y;
             a0 += f, a1 += m, a2 = fmaf(f, f, a2), a3 = fmaf(m, m, a3), a4 = fmaf(f, m, a4);
           }
           float *z = zp + zo[c];
@@ -195,8 +225,9 @@ __global__ void __launch_bounds__(BX *TY, 1)
 #pragma unroll
           for (int c = 0; c < C; c++) {
             const bool ok = tin && off[c] >= 0;
-            rf[c][(ph + 1) % K] = ok ? __ldg(Fb + (tb + off[c])) : 0.f;
-            rm[c][(ph + 1) % K] = ok ? __ldg(Mb + (tb + off[c])) : 0.f;
+            const float f = ok ? __ldg(Fb + (tb + off[c])) : 0.f, m = ok ? __ldg(Mb + (tb + off[c])) : 0.f;
+            if constexpr (SR) nf[c] = f, nm[c] = m;
+            else rf[c % CR][(ph + 1) % KR] = f, rm[c % CR][(ph + 1) % KR] = m;
           }
         }
       }
@@ -332,6 +363,8 @@ int lncc_box_launch(int window, const LnccBoxGeo &g, const float *F, const float
   switch (window) {
   case 3: return launch_ng<1, 16, 2>(g, F, M, mask, gM, gF, loss, st);
   case 5: return launch_ng<2, 16, 2>(g, F, M, mask, gM, gF, loss, st);
+  case 7: return launch_ng<3, 16, 2>(g, F, M, mask, gM, gF, loss, st);
+  case 9: return launch_ng<4, 16, 2>(g, F, M, mask, gM, gF, loss, st);
   default: return -1;
   }
 }

@@ -53,11 +53,14 @@ __device__ __forceinline__ Taps axis_linear(double q, int n, int pad) {
   return a;
 }
 
-__device__ __forceinline__ void warp_point(const DevWarp &w, int x, int y, int z, const float *u, double q[3]) {
+// z last, so that B·[x y 0 1] is invariant along a thread's z-march (the compiler hoists it),
+// and S·u as multiply-adds onto it; the marches keep z as a double (no conversion a voxel).
+// H100 256^3 (NOTES run 132): two double operations an axis fewer than B·[x y z 1] + S·u.
+__device__ __forceinline__ void warp_point(const DevWarp &w, int x, int y, double z, const float *u, double q[3]) {
 #pragma unroll
   for (int i = 0; i < 3; i++) {
-    double s = w.B[i][0] * x + w.B[i][1] * y + w.B[i][2] * z + w.B[i][3];
-    if (u) s += w.S[i][0] * (double)u[0] + w.S[i][1] * (double)u[1] + w.S[i][2] * (double)u[2];
+    double s = fma(w.B[i][2], z, w.B[i][0] * x + w.B[i][1] * y + w.B[i][3]);
+    if (u) s = fma(w.S[i][2], (double)u[2], fma(w.S[i][1], (double)u[1], fma(w.S[i][0], (double)u[0], s)));
     q[i] = s;
   }
 }
@@ -207,11 +210,13 @@ __device__ __forceinline__ void sample_fwd_body(const DevWarp &w, const Geo &g, 
   const long long istep = (long long)gridDim.z * g.ny * g.nx;
   long long i = ((g.z0 + blockIdx.z - g.zlo) * g.ny + y) * (long long)g.nx + x;
   UMarch<PF> um(u, i, g.z0 + blockIdx.z < g.z1);
-  for (long long z = g.z0 + blockIdx.z; z < g.z1; z += gridDim.z, i += istep) {
+  const double zstep = gridDim.z;
+  double zd = (double)(g.z0 + blockIdx.z);
+  for (long long z = g.z0 + blockIdx.z; z < g.z1; z += gridDim.z, i += istep, zd += zstep) {
     float uu[3], val[3];
     double q[3];
     um.step(u, i, istep, z + gridDim.z < g.z1, uu);
-    warp_point(w, x, y, (int)z, u ? uu : nullptr, q);
+    warp_point(w, x, y, zd, u ? uu : nullptr, q);
     lookup<NC>(M, g.mzlo, g.mx, g.my, g.mz, w, q, val, k16);
     if (NC == 3 && lin.on)
 #pragma unroll
@@ -277,11 +282,13 @@ __global__ void compose_step_kernel(DevWarp w, Geo g, const float *grad, Step st
   // the voxel index steps by whole planes: no 64-bit index product per voxel
   const long long istep = (long long)gridDim.z * g.ny * g.nx;
   long long i = ((g.z0 + blockIdx.z - g.zlo) * g.ny + y) * (long long)g.nx + x;
-  for (long long z = g.z0 + blockIdx.z; z < g.z1; z += gridDim.z, i += istep) {
+  const double zstep = gridDim.z;
+  double zd = (double)(g.z0 + blockIdx.z);
+  for (long long z = g.z0 + blockIdx.z; z < g.z1; z += gridDim.z, i += istep, zd += zstep) {
     float d[3], val[3];
     double q[3];
     step(grad, m, v, inv, i, x, y, z, d);
-    warp_point(w, x, y, (int)z, d, q);
+    warp_point(w, x, y, zd, d, q);
     lookup<3>(U, g.mzlo, g.mx, g.my, g.mz, w, q, val);
 #pragma unroll
     for (int c = 0; c < 3; c++) out[i * 3 + c] = val[c] + d[c];
@@ -291,7 +298,7 @@ __global__ void compose_step_kernel(DevWarp w, Geo g, const float *grad, Step st
 // One voxel of the backward pass: gq = sum_c gout_c dM_c/dq at the warped point (zero for
 // nearest neighbour) and, when gu is given, dL/du = S^T gq at voxel i.
 template <int NC, typename T>
-__device__ __forceinline__ void bwd_voxel(const DevWarp &w, const Geo &g, int x, int y, int z, const float *uu,
+__device__ __forceinline__ void bwd_voxel(const DevWarp &w, const Geo &g, int x, int y, double z, const float *uu,
                                           const T *__restrict__ M, const float *__restrict__ gout,
                                           float *__restrict__ gu, long long i, const ffdp_code16 &k16, float gq[3]) {
   double q[3];
@@ -359,7 +366,8 @@ __global__ void __launch_bounds__(BX *BY, AFF ? (NC > 1 ? 6 : 9) : (NC > 1 ? 9 :
     for (long long z = g.z0 + blockIdx.z; z < g.z1; z += gridDim.z, i += istep) {
       float uu[3], gq[3];
       um.step(u, i, istep, z + gridDim.z < g.z1, uu);
-      bwd_voxel<NC>(w, g, x, y, (int)z, u ? uu : nullptr, M, gout, gu, i, k16, gq);
+      // z converted here (a double march counter would spill at the bound of 56 registers)
+      bwd_voxel<NC>(w, g, x, y, (double)(int)z, u ? uu : nullptr, M, gout, gu, i, k16, gq);
       if constexpr (AFF)
 #pragma unroll
         for (int a = 0; a < 3; a++) s0[a] += gq[a], sz[a] += gq[a] * (float)z;
@@ -395,7 +403,7 @@ __global__ void __launch_bounds__(BX *BY, NC > 1 ? 6 : 8)
       const long long i = ((z - g.zlo) * g.ny + y) * (long long)g.nx + x;
       float uu[3], gq[3];
       if (u) UMarch<false>::load(u, i, uu);
-      bwd_voxel<NC>(w, g, x, y, (int)z, u ? uu : nullptr, M, gout, gu, i, k16, gq);
+      bwd_voxel<NC>(w, g, x, y, (double)z, u ? uu : nullptr, M, gout, gu, i, k16, gq);
 #pragma unroll
       for (int a = 0; a < 3; a++) s0[a] += (double)gq[a], sy[a] += (double)gq[a] * (double)y;
     }
