@@ -112,8 +112,14 @@ __global__ void __launch_bounds__(BX *TY, 1)
   // 64-bit index arithmetic
   const int bz = za - 2 * R;
   const long long bzP = (long long)bz * P;
-  const float *const Fb = F + bzP, *const Mb = M + bzP;
-  float *const gMb = grad ? gM + bzP : nullptr, *const gFb = gF ? gF + bzP : nullptr;
+  const float *Fb = F + bzP, *Mb = M + bzP;
+  // opaque image bases: otherwise the compiler folds F + bzP back into a 64-bit index that it
+  // re-extends, shifts and adds to F for every load (six instructions a load instead of one)
+  asm("" : "+l"(Fb));
+  asm("" : "+l"(Mb));
+  float *gMb = grad ? gM + bzP : nullptr, *gFb = gF ? gF + bzP : nullptr;
+  asm("" : "+l"(gMb));
+  asm("" : "+l"(gFb));
   const uint8_t *const mb = mask ? mask + bzP : nullptr;
   // S1: this thread's input columns; off = in-plane offset, -1 outside the image, -2 none
   int off[C], zo[C];
