@@ -441,6 +441,41 @@ int main(int argc, char **argv) {
     CK(cudaFree(dgF));
   }
 
+  {  // the lean box kernel on grids its tiles do not divide, thinner than its z-window, with a
+     // mask: 203x117x37, 19x23x5 (one partial tile, 5 planes for a 9-plane window) and 33x17x12,
+     // k = 3 .. 9, both gradients, against the CPU
+    double worst = 0;
+    for (int g = 0; g < 3; g++) {
+      const long long gx = g == 0 ? 203 : g == 1 ? 19 : 33, gy = g == 0 ? 117 : g == 1 ? 23 : 17,
+                      gz = g == 0 ? 37 : g == 1 ? 5 : 12, gn = gx * gy * gz;
+      const ffdp_slab gsl = ffdp_slab_whole(gx, gy, gz);
+      std::vector<float> gf(gn), gm(gn), rM(gn), rF(gn), oM(gn), oF(gn);
+      std::vector<uint8_t> gk(gn);
+      for (long long i = 0; i < gn; i++) gf[i] = urand(0.f, 1.f), gm[i] = urand(0.f, 1.f), gk[i] = urand(0.f, 1.f) < 0.9f;
+      float *d[4];
+      uint8_t *dk;
+      for (auto &p : d) CK(cudaMalloc(&p, gn * 4));
+      CK(cudaMalloc(&dk, gn));
+      CK(cudaMemcpy(d[0], gf.data(), gn * 4, cudaMemcpyHostToDevice));
+      CK(cudaMemcpy(d[1], gm.data(), gn * 4, cudaMemcpyHostToDevice));
+      CK(cudaMemcpy(dk, gk.data(), gn, cudaMemcpyHostToDevice));
+      for (int k : {3, 5, 7, 9}) {
+        ffdp_lncc_params lp = {k, FFDP_WINDOW_BOX, 1e-5};
+        const double lr = ffdp_lncc_f32(&lp, &gsl, gf.data(), gm.data(), gk.data(), 1.0 / gn, rM.data());
+        ffdp_lncc_f32(&lp, &gsl, gm.data(), gf.data(), gk.data(), 1.0 / gn, rF.data());
+        poison(d[2], gn), poison(d[3], gn);
+        double lgot;
+        CK(ffdp_cuda_lncc2(&lp, &gsl, d[0], d[1], dk, 1.0 / gn, d[3], d[2], &lgot, 0));
+        CK(cudaMemcpy(oM.data(), d[2], gn * 4, cudaMemcpyDeviceToHost));
+        CK(cudaMemcpy(oF.data(), d[3], gn * 4, cudaMemcpyDeviceToHost));
+        worst = fmax(worst, fmax(fmax(rel_err(oM.data(), rM.data(), gn), rel_err(oF.data(), rF.data(), gn)),
+                                 fabs(lgot - lr) / fabs(lr)));
+      }
+      for (auto p : d) CK(cudaFree(p));
+      CK(cudaFree(dk));
+    }
+    rows.push_back({"lncc box k=3..9, mask, both grads, grids 203x117x37, 19x23x5, 33x17x12 (check only)", 16, 0.0, worst, 0.0});
+  }
   {  // every compiled radius, both gradient variants and a mask (check only): k = 3 box and
      // k = 7 Gaussian with both gradients, k = 9 with gM only, all under a random mask
     std::vector<uint8_t> mk(n);

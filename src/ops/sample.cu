@@ -53,14 +53,16 @@ __device__ __forceinline__ Taps axis_linear(double q, int n, int pad) {
   return a;
 }
 
-// z last, so that B·[x y 0 1] is invariant along a thread's z-march (the compiler hoists it),
-// and S·u as multiply-adds onto it; the marches keep z as a double (no conversion a voxel).
-// H100 256^3 (NOTES run 132): two double operations an axis fewer than B·[x y z 1] + S·u.
+// Coordinates in double, summed in the CPU's order (interp_impl.h): the B·[x y z 1] term and the
+// S·u term as there, so that both put a point on the same side of a knot (the trilinear
+// gradient jumps there; summing B's terms in another order failed the linear stage's check at
+// 100^3 and 200^3, NOTES run 137). z comes as a double: the marches keep a double counter
+// instead of converting a 64-bit index every voxel.
 __device__ __forceinline__ void warp_point(const DevWarp &w, int x, int y, double z, const float *u, double q[3]) {
 #pragma unroll
   for (int i = 0; i < 3; i++) {
-    double s = fma(w.B[i][2], z, w.B[i][0] * x + w.B[i][1] * y + w.B[i][3]);
-    if (u) s = fma(w.S[i][2], (double)u[2], fma(w.S[i][1], (double)u[1], fma(w.S[i][0], (double)u[0], s)));
+    double s = w.B[i][0] * x + w.B[i][1] * y + w.B[i][2] * z + w.B[i][3];
+    if (u) s += w.S[i][0] * (double)u[0] + w.S[i][1] * (double)u[1] + w.S[i][2] * (double)u[2];
     q[i] = s;
   }
 }
