@@ -27,6 +27,16 @@ inline int zchunk_by_waves(long long nzo, long long tiles, int slots, int apron)
   return best;
 }
 
+// Blocks of nt threads and smem bytes of shared memory that kern runs at once on the current
+// device (SMs x resident blocks, at least one block an SM): the `slots` of zchunk_by_waves.
+template <class Kern>
+int resident_blocks(Kern kern, int nt, size_t smem) {
+  int dev = 0, sms = 132, per_sm = 1;
+  if (cudaGetDevice(&dev) == cudaSuccess) cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kern, nt, smem) != cudaSuccess || per_sm < 1) per_sm = 1;
+  return sms * per_sm;
+}
+
 // Runs launch(part) with a device array of nb per-block partials, then sums them on the host
 // in block order (deterministic for a given grid) into *sum; returns 0 or the first CUDA error
 // (a launch error before any copy). Synchronizes st.

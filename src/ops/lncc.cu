@@ -16,6 +16,7 @@
 // symmetric loss of SyN needs the gradient w.r.t. both images) two more G channels ride along.
 #include "ops/cuda_common.cuh"
 #include "ops/lncc_box.cuh"
+#include "ops/lncc_tiles.cuh"
 #include "ops/ops_cuda.h"
 #include <math.h>
 #include <stdlib.h>
@@ -144,17 +145,11 @@ __global__ void __launch_bounds__(TX *TY, MINB)
     }
   };
   // S3 task: column i of the moment region, rows BY jq .. BY jq + BY - 1 (tasks on the last
-  // threads, which hold fewer input columns); S5: output column (oi, oj)
-  // The first 32 columns of each row group go to one warp, the other MW - 32 columns of every
-  // group after them: consecutive columns of two groups, BY·MWP apart, share banks (1.6-1.8
-  // wavefronts per load and store of a warp by plain order, 1.1-1.3 this way, simulated; H100
-  // 256³ k = 5: 0.537 → 0.502 ms with S2's map below, run 112).
-  const int t3 = NT - 1 - tid, G3 = L::MH / BY, MR = L::MW - 32 > 0 ? L::MW - 32 : 1;
-  int i3 = t3 % L::MW, jq3 = t3 / L::MW;
-  if (L::MW > 32) {
-    if (t3 < 32 * G3) i3 = t3 % 32, jq3 = t3 / 32;
-    else i3 = 32 + (t3 - 32 * G3) % MR, jq3 = (t3 - 32 * G3) / MR;
-  }
+  // threads, which hold fewer input columns; column_task's bank-aware order); S5: output
+  // column (oi, oj)
+  const int t3 = NT - 1 - tid, G3 = L::MH / BY;
+  int i3, jq3;
+  column_task<L::MW, L::MH / BY>(t3, i3, jq3);
   const bool has3 = t3 < L::MW * G3;
   const int mx3 = x0 - R + i3;
   const int oi = tid % TX, oj = tid / TX, ox = x0 + oi, oy = y0 + oj;
@@ -287,20 +282,13 @@ __global__ void __launch_bounds__(TX *TY, MINB)
       }
       __syncthreads();
       // ---------------- phase Y
-      // S2: x-filter the z-filtered products of plane s - R (rows of the input apron)
-      // A float4 load is served eight lanes at a time; a task's two loads start at row j, float k,
-      // i.e. 16-byte bank group (j·IWP/4 + k/4) mod 8. Rows of Q = 9 or 10 tasks put most eight-lane
-      // phases across two rows, where IWP/4 = 10 makes two lanes meet in a group: 1.6-1.8
-      // wavefronts per phase (simulated). So the first eight tasks of each row run in one phase
-      // (distinct groups whatever IWP) and the rest of the rows' tasks after: 1.1-1.2.
+      // S2: x-filter the z-filtered products of plane s - R (rows of the input apron), tasks in
+      // quad_task's bank-aware order
       if (s >= za && s < s_raw_end) {
-        constexpr int Q = L::MWP / 4, Q8 = Q / 8 * 8, QR = Q - Q8 > 0 ? Q - Q8 : 1;
+        constexpr int Q = L::MWP / 4;
         for (int task = tid; task < L::IH * Q; task += NT) {
-          int j = task / Q, k = 4 * (task % Q);
-          if (Q8 > 0) {
-            if (task < L::IH * Q8) j = task / Q8, k = 4 * (task % Q8);
-            else j = (task - L::IH * Q8) / QR, k = 4 * (Q8 + (task - L::IH * Q8) % QR);
-          }
+          int j, k;
+          quad_task<L::IH, Q>(task, j, k);
 #pragma unroll
           for (int q = 0; q < 5; q++)
             *reinterpret_cast<float4 *>(xf + q * L::IH * L::MWP + j * L::MWP + k) =
@@ -342,12 +330,8 @@ int launch_ng(Geo g, long long nzo, const float *F, const float *M, const uint8_
   auto kern = lncc_kernel<R, TY, NG, BY, MINB, RS>;
   cudaError_t e = cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)L::SMEM);
   if (e) return (int)e;
-  int dev = 0, sms = 132, per_sm = 1;
-  if (cudaGetDevice(&dev) == cudaSuccess) cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
-  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kern, L::NT, L::SMEM) != cudaSuccess || per_sm < 1)
-    per_sm = 1;
   const unsigned gx = (unsigned)((g.nx + TX - 1) / TX), gy = (unsigned)((g.ny + TY - 1) / TY);
-  g.zchunk = zchunk_by_waves(nzo, (long long)gx * gy, sms * per_sm, 4 * R + 2);
+  g.zchunk = zchunk_by_waves(nzo, (long long)gx * gy, resident_blocks(kern, L::NT, L::SMEM), 4 * R + 2);
   if (const char *ze = getenv("FFDP_LNCC_ZCHUNK")) {  // the bench's A/B: "old" (four blocks per SM) or a length
     if (!strcmp(ze, "old")) {
       g.zchunk = (int)(nzo < 64 ? nzo : 64);

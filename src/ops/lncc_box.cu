@@ -20,6 +20,7 @@
 // process's bits.
 #include "ops/cuda_common.cuh"
 #include "ops/lncc_box.cuh"
+#include "ops/lncc_tiles.cuh"
 #include <stdlib.h>
 
 namespace ffdp_cuda {
@@ -66,18 +67,13 @@ __device__ __forceinline__ float4 box4(const float *src) {
   return make_float4(v[0] + a, a + v[K], v[2] + b, b + v[K + 2]);
 }
 
-// Unit u of the products' x sums: channel-major, and within a channel the first eight quads of
-// every row before the rest, so a float4 phase of eight lanes reads eight bank groups
-// (lncc.cu's S2 map, bench/gpu/banks.py).
+// Unit u of the products' x sums: channel-major, each channel's tasks in quad_task's order.
 template <class L>
 __device__ __forceinline__ void unit2(int u, int &src, int &dst) {
-  constexpr int Q = L::Q2, Q8 = Q / 8 * 8, QR = Q - Q8 > 0 ? Q - Q8 : 1, PQ = L::IH * Q;
-  const int q = u / PQ, t = u - q * PQ;
-  int j = t / Q, k = 4 * (t % Q);
-  if (Q8 > 0) {
-    if (t < L::IH * Q8) j = t / Q8, k = 4 * (t % Q8);
-    else j = (t - L::IH * Q8) / QR, k = 4 * (Q8 + (t - L::IH * Q8) % QR);
-  }
+  constexpr int PQ = L::IH * L::Q2;
+  const int q = u / PQ;
+  int j, k;
+  quad_task<L::IH, L::Q2>(u - q * PQ, j, k);
   src = q * L::IH * L::IWP + j * L::IWP + k;
   dst = q * L::IH * L::MWP + j * L::MWP + k;
 }
@@ -117,9 +113,7 @@ __global__ void __launch_bounds__(BX *TY, 1)
   // re-extends, shifts and adds to F for every load (six instructions a load instead of one)
   asm("" : "+l"(Fb));
   asm("" : "+l"(Mb));
-  float *gMb = grad ? gM + bzP : nullptr, *gFb = gF ? gF + bzP : nullptr;
-  asm("" : "+l"(gMb));
-  asm("" : "+l"(gFb));
+  float *const gMb = grad ? gM + bzP : nullptr, *const gFb = gF ? gF + bzP : nullptr;
   const uint8_t *const mb = mask ? mask + bzP : nullptr;
   // S1: this thread's input columns; off = in-plane offset, -1 outside the image, -2 none
   int off[C], zo[C];
@@ -170,13 +164,10 @@ __global__ void __launch_bounds__(BX *TY, 1)
 #pragma unroll
     for (int d = 0; d < K; d++) rb[q][d] = 0.f;
   // S3 task: moment column i3, rows BY jq3 .. BY jq3 + BY - 1, on the last threads (they hold
-  // fewer input columns); the first 32 columns of each row group to one warp, as in lncc.cu
-  const int t3 = NT - 1 - tid, MR = L::MW - 32 > 0 ? L::MW - 32 : 1;
-  int i3 = t3 % L::MW, jq3 = t3 / L::MW;
-  if (L::MW > 32) {
-    if (t3 < 32 * L::G3) i3 = t3 % 32, jq3 = t3 / 32;
-    else i3 = 32 + (t3 - 32 * L::G3) % MR, jq3 = (t3 - 32 * L::G3) / MR;
-  }
+  // fewer input columns)
+  const int t3 = NT - 1 - tid;
+  int i3, jq3;
+  column_task<L::MW, L::G3>(t3, i3, jq3);
   const bool has3 = t3 < L::T3;
   const int mx3 = x0 - R + i3, xo3 = BY * jq3 * L::MWP + i3;
   const bool cin3 = mx3 >= 0 && mx3 < g.nx, ccol3 = i3 >= R && i3 < R + BX;
@@ -336,13 +327,9 @@ int launch_box(const LnccBoxGeo &g, const float *F, const float *M, const uint8_
   auto kern = lncc_box_kernel<R, TY, NG, BY>;
   cudaError_t e = cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)L::SMEM);
   if (e) return (int)e;
-  int dev = 0, sms = 132, per_sm = 1;
-  if (cudaGetDevice(&dev) == cudaSuccess) cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
-  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kern, L::NT, L::SMEM) != cudaSuccess || per_sm < 1)
-    per_sm = 1;
   const long long nzo = g.z1 - g.z0;
   const unsigned gxn = (unsigned)((g.nx + BX - 1) / BX), gyn = (unsigned)((g.ny + TY - 1) / TY);
-  int zchunk = zchunk_by_waves(nzo, (long long)gxn * gyn, sms * per_sm, 4 * R + 2);
+  int zchunk = zchunk_by_waves(nzo, (long long)gxn * gyn, resident_blocks(kern, L::NT, L::SMEM), 4 * R + 2);
   if (const char *ze = getenv("FFDP_LNCC_ZCHUNK"))  // the bench's A/B of the chunking
     if (atoi(ze) > 0) zchunk = atoi(ze) < nzo ? atoi(ze) : (int)nzo;
   // the kernel's 32-bit offsets span a chunk and its apron

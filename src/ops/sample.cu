@@ -53,12 +53,10 @@ __device__ __forceinline__ Taps axis_linear(double q, int n, int pad) {
   return a;
 }
 
-// Coordinates in double, summed in the CPU's order (interp_impl.h): the B·[x y z 1] term and the
-// S·u term as there, so that both put a point on the same side of a knot (the trilinear
-// gradient jumps there; summing B's terms in another order failed the linear stage's check at
-// 100^3 and 200^3, NOTES run 137). z comes as a double: the marches keep a double counter
-// instead of converting a 64-bit index every voxel.
-__device__ __forceinline__ void warp_point(const DevWarp &w, int x, int y, double z, const float *u, double q[3]) {
+// Summed in the CPU's order (interp_impl.h), so that both put a point on the same side of a
+// knot, where the trilinear gradient jumps: adding B's translation before its z term failed the
+// linear stage's check at 100^3 and 200^3 (bench/gpu/NOTES.md runs 136-137).
+__device__ __forceinline__ void warp_point(const DevWarp &w, int x, int y, int z, const float *u, double q[3]) {
 #pragma unroll
   for (int i = 0; i < 3; i++) {
     double s = w.B[i][0] * x + w.B[i][1] * y + w.B[i][2] * z + w.B[i][3];
@@ -212,13 +210,11 @@ __device__ __forceinline__ void sample_fwd_body(const DevWarp &w, const Geo &g, 
   const long long istep = (long long)gridDim.z * g.ny * g.nx;
   long long i = ((g.z0 + blockIdx.z - g.zlo) * g.ny + y) * (long long)g.nx + x;
   UMarch<PF> um(u, i, g.z0 + blockIdx.z < g.z1);
-  const double zstep = gridDim.z;
-  double zd = (double)(g.z0 + blockIdx.z);
-  for (long long z = g.z0 + blockIdx.z; z < g.z1; z += gridDim.z, i += istep, zd += zstep) {
+  for (long long z = g.z0 + blockIdx.z; z < g.z1; z += gridDim.z, i += istep) {
     float uu[3], val[3];
     double q[3];
     um.step(u, i, istep, z + gridDim.z < g.z1, uu);
-    warp_point(w, x, y, zd, u ? uu : nullptr, q);
+    warp_point(w, x, y, (int)z, u ? uu : nullptr, q);
     lookup<NC>(M, g.mzlo, g.mx, g.my, g.mz, w, q, val, k16);
     if (NC == 3 && lin.on)
 #pragma unroll
@@ -284,13 +280,11 @@ __global__ void compose_step_kernel(DevWarp w, Geo g, const float *grad, Step st
   // the voxel index steps by whole planes: no 64-bit index product per voxel
   const long long istep = (long long)gridDim.z * g.ny * g.nx;
   long long i = ((g.z0 + blockIdx.z - g.zlo) * g.ny + y) * (long long)g.nx + x;
-  const double zstep = gridDim.z;
-  double zd = (double)(g.z0 + blockIdx.z);
-  for (long long z = g.z0 + blockIdx.z; z < g.z1; z += gridDim.z, i += istep, zd += zstep) {
+  for (long long z = g.z0 + blockIdx.z; z < g.z1; z += gridDim.z, i += istep) {
     float d[3], val[3];
     double q[3];
     step(grad, m, v, inv, i, x, y, z, d);
-    warp_point(w, x, y, zd, d, q);
+    warp_point(w, x, y, (int)z, d, q);
     lookup<3>(U, g.mzlo, g.mx, g.my, g.mz, w, q, val);
 #pragma unroll
     for (int c = 0; c < 3; c++) out[i * 3 + c] = val[c] + d[c];
@@ -300,7 +294,7 @@ __global__ void compose_step_kernel(DevWarp w, Geo g, const float *grad, Step st
 // One voxel of the backward pass: gq = sum_c gout_c dM_c/dq at the warped point (zero for
 // nearest neighbour) and, when gu is given, dL/du = S^T gq at voxel i.
 template <int NC, typename T>
-__device__ __forceinline__ void bwd_voxel(const DevWarp &w, const Geo &g, int x, int y, double z, const float *uu,
+__device__ __forceinline__ void bwd_voxel(const DevWarp &w, const Geo &g, int x, int y, int z, const float *uu,
                                           const T *__restrict__ M, const float *__restrict__ gout,
                                           float *__restrict__ gu, long long i, const ffdp_code16 &k16, float gq[3]) {
   double q[3];
@@ -368,8 +362,7 @@ __global__ void __launch_bounds__(BX *BY, AFF ? (NC > 1 ? 6 : 9) : (NC > 1 ? 9 :
     for (long long z = g.z0 + blockIdx.z; z < g.z1; z += gridDim.z, i += istep) {
       float uu[3], gq[3];
       um.step(u, i, istep, z + gridDim.z < g.z1, uu);
-      // z converted here (a double march counter would spill at the bound of 56 registers)
-      bwd_voxel<NC>(w, g, x, y, (double)(int)z, u ? uu : nullptr, M, gout, gu, i, k16, gq);
+      bwd_voxel<NC>(w, g, x, y, (int)z, u ? uu : nullptr, M, gout, gu, i, k16, gq);
       if constexpr (AFF)
 #pragma unroll
         for (int a = 0; a < 3; a++) s0[a] += gq[a], sz[a] += gq[a] * (float)z;
@@ -405,7 +398,7 @@ __global__ void __launch_bounds__(BX *BY, NC > 1 ? 6 : 8)
       const long long i = ((z - g.zlo) * g.ny + y) * (long long)g.nx + x;
       float uu[3], gq[3];
       if (u) UMarch<false>::load(u, i, uu);
-      bwd_voxel<NC>(w, g, x, y, (double)z, u ? uu : nullptr, M, gout, gu, i, k16, gq);
+      bwd_voxel<NC>(w, g, x, y, (int)z, u ? uu : nullptr, M, gout, gu, i, k16, gq);
 #pragma unroll
       for (int a = 0; a < 3; a++) s0[a] += (double)gq[a], sy[a] += (double)gq[a] * (double)y;
     }
