@@ -113,7 +113,9 @@ __global__ void __launch_bounds__(BX *TY, 1)
   // re-extends, shifts and adds to F for every load (six instructions a load instead of one)
   asm("" : "+l"(Fb));
   asm("" : "+l"(Mb));
-  float *const gMb = grad ? gM + bzP : nullptr, *const gFb = gF ? gF + bzP : nullptr;
+  float *gMb = grad ? gM + bzP : nullptr, *gFb = gF ? gF + bzP : nullptr;
+  asm("" : "+l"(gMb));  // likewise (one store a step; measured only as part of run 135's kernel)
+  asm("" : "+l"(gFb));
   const uint8_t *const mb = mask ? mask + bzP : nullptr;
   // S1: this thread's input columns; off = in-plane offset, -1 outside the image, -2 none
   int off[C], zo[C];
