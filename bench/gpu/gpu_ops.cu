@@ -683,6 +683,26 @@ int main(int argc, char **argv) {
     for (long long i = 0; i < 3 * n; i++) ndiff += memcmp(&a[i], &b[i], 4) != 0;
     rows.push_back({"blur vec3 one pass, y-blocked rows (default; vs two-pass: values differing)", 24,
                     median_ms([&] { ffdp_cuda_blur(&s, du, 3, sig, dout, dtmp, 0); }), ndiff, 0.0});
+    // the y-blocked kernel's variants against its default, plain and with the largest norm
+    {
+      auto yb = [&] { return ffdp_cuda_blur(&s, du, 3, sig, dout, dtmp, 0); };
+      auto ybn = [&] { return ffdp_cuda_blur_maxnorm3(&s, du, sig, dout, dtmp, sc2, 0); };
+      env_ab("FFDP_BLUR_XYZ", "blur vec3 y-blocked, one block an SM (FFDP_BLUR_XYZ=one; values differing)", "one", 24, dout,
+             3 * n, yb);
+      env_ab("FFDP_BLUR_XYZ", "blur vec3 + largest norm, 16-row tiles, one block an SM (FFDP_BLUR_XYZ=one; values differing)",
+             "one", 24, dout, 3 * n, ybn);
+      // radius 4 (sigma 1.2) against the CPU, and its one-block A/B
+      const double s12[3] = {1.2, 1.2, 1.2};
+      ffdp_blur_f32(&s, u.data(), 3, s12, ref.data());
+      poison(dout, 3 * n);
+      CK(ffdp_cuda_blur(&s, du, 3, s12, dout, dtmp, 0));
+      CK(cudaMemcpy(got.data(), dout, 3 * n * 4, cudaMemcpyDeviceToHost));
+      auto yb4 = [&] { return ffdp_cuda_blur(&s, du, 3, s12, dout, dtmp, 0); };
+      rows.push_back({"blur vec3 sigma=1.2 (radius 4)", 24, median_ms([&] { yb4(); }), rel_err(got.data(), ref.data(), 3 * n),
+                      0.0});
+      env_ab("FFDP_BLUR_XYZ", "blur vec3 sigma=1.2, one block an SM (FFDP_BLUR_XYZ=one; values differing)", "one", 24, dout,
+             3 * n, yb4);
+    }
     // the one-pass kernel's switches against the one-pass kernel (values differing)
     auto one_pass = [&] { return ffdp_cuda_blur(&s, du, 3, sig, dout, dtmp, 0); };
     setenv("FFDP_BLUR_SPLIT", "0", 1);
@@ -743,6 +763,23 @@ int main(int argc, char **argv) {
       snprintf(name, sizeof name, "blur vec3 in place, ring %lld planes (%.0f MB)%s (vs out of place: bits)", q,
                q * 12.0 * P / 1048576.0, norm ? " + largest norm" : "");
       rows.push_back({name, 24, t, same ? 0.0 : 1.0, 0.0});
+      if (q0 == 32 || q0 == N) {  // the A/B of the kernels' hoisted index work (same bits)
+        setenv("FFDP_BLUR_XY", "indexed", 1);
+        CK(cudaMemcpy(work, du, 3 * n * 4, cudaMemcpyDeviceToDevice));
+        CK(ffdp_cuda_blur_inplace3(&s, work, 1.5, ring, q, norm ? sc2 : nullptr, 0));
+        CK(cudaDeviceSynchronize());
+        CK(cudaMemcpy(b.data(), work, 3 * n * 4, cudaMemcpyDeviceToHost));
+        same = !memcmp(a.data(), b.data(), 3 * n * 4);
+        if (norm) {
+          CK(cudaMemcpy(s2, sc2 + 1024, 8, cudaMemcpyDeviceToHost));
+          same = same && !memcmp(s1, s2, 8);
+        }
+        t = median_ms([&] { ffdp_cuda_blur_inplace3(&s, work, 1.5, ring, q, norm ? sc2 : nullptr, 0); });
+        unsetenv("FFDP_BLUR_XY");
+        snprintf(name, sizeof name, "blur vec3 in place, ring %lld planes%s, indices per plane (FFDP_BLUR_XY=indexed; bits)",
+                 q, norm ? " + largest norm" : "");
+        rows.push_back({name, 24, t, same ? 0.0 : 1.0, 0.0});
+      }
     }
     // sigma 4 (radius 12) in place against the CPU operator
     const double big[3] = {4.0, 4.0, 4.0};

@@ -71,25 +71,39 @@ struct XyShape {
   static constexpr int bytes = (AS + XS) * AH * (int)sizeof(float);
 };
 
-// The x filter of a staged apron (S::AH rows of S::AW values) into the x-filtered rows: items of
-// XG outputs of one (row, component), from XG + 2R values held in registers.
+// The x filter of one item: XG outputs of one (row, component) at a (staged values) -> o, from
+// XG + 2R values held in registers.
+template <int R>
+__device__ __forceinline__ void x_filter_item(const float *a, float *o, const float *wx) {
+  float w[XG + 2 * R];
+#pragma unroll
+  for (int d = 0; d < XG + 2 * R; d++) w[d] = a[d * 3];
+#pragma unroll
+  for (int q = 0; q < XG; q++) {
+    float sum = 0.f;
+#pragma unroll
+    for (int d = 0; d <= 2 * R; d++) sum += wx[d] * w[q + d];
+    o[q * 3] = sum;
+  }
+}
+
+// Item e of the x filter of a staged apron (S::AH rows of S::AW values): its offsets in the
+// staged rows and in the x-filtered rows.
+template <typename S>
+__device__ __forceinline__ void x_item_offsets(int e, int *a, int *o) {
+  constexpr int NG = XTX / XG;
+  const int j = e / (3 * NG), rem = e - j * (3 * NG), c = rem / NG, q0 = (rem - c * NG) * XG;
+  *a = j * S::AS + q0 * 3 + c;
+  *o = j * S::XS + q0 * 3 + c;
+}
+
+// The x filter of a staged apron into the x-filtered rows, items spread over the block.
 template <int R, typename S>
 __device__ __forceinline__ void x_filter_rows(const float *s_in, float *s_x, const float *wx, int tid) {
-  constexpr int NG = XTX / XG;
-  for (int e = tid; e < S::AH * 3 * NG; e += XNT) {
-    const int j = e / (3 * NG), rem = e - j * (3 * NG), c = rem / NG, q0 = (rem - c * NG) * XG;
-    const float *a = s_in + j * S::AS + q0 * 3 + c;
-    float w[XG + 2 * R];
-#pragma unroll
-    for (int d = 0; d < XG + 2 * R; d++) w[d] = a[d * 3];
-    float *o = s_x + j * S::XS + q0 * 3 + c;
-#pragma unroll
-    for (int q = 0; q < XG; q++) {
-      float sum = 0.f;
-#pragma unroll
-      for (int d = 0; d <= 2 * R; d++) sum += wx[d] * w[q + d];
-      o[q * 3] = sum;
-    }
+  for (int e = tid; e < S::AH * 3 * (XTX / XG); e += XNT) {
+    int a, o;
+    x_item_offsets<S>(e, &a, &o);
+    x_filter_item<R>(s_in + a, s_x + o, wx);
   }
 }
 
@@ -98,7 +112,9 @@ __device__ __forceinline__ void x_filter_rows(const float *s_in, float *s_x, con
 // thread from 8 + 2R loads). The next plane's apron is loaded into registers while this one is
 // filtered. Staging: each thread owns one column of the apron and every NRG-th row of it, so
 // its loads differ only by whole rows and need no per-value offsets kept in registers.
-template <int R>
+// LEAN: the index work hoisted out of the plane loop as in blur_xyz3 (masks, x items, a ring slot
+// counter instead of a 64-bit modulo a plane); FFDP_BLUR_XY=indexed: without, the A/B.
+template <int R, bool LEAN>
 __global__ void __launch_bounds__(XNT, R <= 5 ? 3 : R <= 8 ? 2 : 1)
     blur_xy3(XYGeo g, const float *__restrict__ in, float *__restrict__ out) {
   using S = XyShape<R>;
@@ -116,17 +132,44 @@ __global__ void __launch_bounds__(XNT, R <= 5 ? 3 : R <= 8 ? 2 : 1)
   const long long zb0 = g.zfirst + (long long)blockIdx.z * g.xpb;
   const long long zb1 = zb0 + g.xpb < g.zend ? zb0 + g.xpb : g.zend;
   float v[LR];
+  unsigned lmask = 0;  // bit l: staged value l of this thread lies in the image
+#pragma unroll
+  for (int l = 0; l < LR; l++) {
+    const int y = ys + l * NRG;
+    if (sread && y >= 0 && y < g.ny) lmask |= 1u << l;
+  }
   auto fetch = [&](long long t) {
     const float *base = in + (t - g.zlo) * plane;
+    if (LEAN) {
+      const float *q = base + off0;
 #pragma unroll
-    for (int l = 0; l < LR; l++) {
-      const int y = ys + l * NRG;
-      v[l] = sread && y >= 0 && y < g.ny ? __ldg(base + (off0 + l * step)) : 0.f;
+      for (int l = 0; l < LR; l++, q += step) v[l] = (lmask >> l) & 1u ? __ldg(q) : 0.f;
+    } else {
+#pragma unroll
+      for (int l = 0; l < LR; l++) {
+        const int y = ys + l * NRG;
+        v[l] = sread && y >= 0 && y < g.ny ? __ldg(base + (off0 + l * step)) : 0.f;
+      }
     }
   };
   // y filter: column k of the tile row (x, c), rows jq*XBY ...
   const int k = tid % XW, jq = tid / XW;
   const bool kin = (long long)x0 * 3 + k < row;
+  // this thread's x items and output rows in the image
+  constexpr int NXI = AH * 3 * (XTX / XG), NI = (NXI + XNT - 1) / XNT;
+  int xa[NI], xo[NI];
+#pragma unroll
+  for (int i = 0; i < NI; i++) {
+    xa[i] = xo[i] = 0;
+    if (tid + i * XNT < NXI) x_item_offsets<S>(tid + i * XNT, &xa[i], &xo[i]);
+  }
+  unsigned smask = 0;
+#pragma unroll
+  for (int q = 0; q < XBY; q++)
+    if (kin && y0 + jq * XBY + q < g.ny) smask |= 1u << q;
+  const long long dofs = (long long)x0 * 3 + k + (long long)(y0 + jq * XBY) * row;
+  const int row32 = (int)row;
+  long long slot = g.oq ? (zb0 - g.zlo) % g.oq : zb0 - g.zlo;  // of plane t in out
   fetch(zb0);
   for (long long t = zb0; t < zb1; t++) {
 #pragma unroll
@@ -134,11 +177,29 @@ __global__ void __launch_bounds__(XNT, R <= 5 ? 3 : R <= 8 ? 2 : 1)
       if (scol && sr + l * NRG < AH) s_in[(sr + l * NRG) * AS + sk] = v[l];
     __syncthreads();
     if (t + 1 < zb1) fetch(t + 1);
-    x_filter_rows<R, S>(s_in, s_x, g.wx, tid);
+    if (LEAN) {
+#pragma unroll
+      for (int i = 0; i < NI; i++)
+        if (i + 1 < NI || tid + i * XNT < NXI) x_filter_item<R>(s_in + xa[i], s_x + xo[i], g.wx);
+    } else {
+      x_filter_rows<R, S>(s_in, s_x, g.wx, tid);
+    }
     __syncthreads();
     float c[XBY + 2 * R];
 #pragma unroll
     for (int d = 0; d < XBY + 2 * R; d++) c[d] = s_x[(jq * XBY + d) * XS + k];
+    if (LEAN) {
+      float *dq = out + slot * plane + dofs;
+#pragma unroll
+      for (int q = 0; q < XBY; q++, dq += row32) {
+        float sum = 0.f;
+#pragma unroll
+        for (int d = 0; d <= 2 * R; d++) sum += g.wy[d] * c[q + d];
+        if ((smask >> q) & 1u) *dq = sum;
+      }
+      slot = slot + 1 == g.oq ? 0 : slot + 1;
+      continue;
+    }
     float *dst = out + (g.oq ? (t - g.zlo) % g.oq : t - g.zlo) * plane + (long long)x0 * 3 + k;
 #pragma unroll
     for (int q = 0; q < XBY; q++) {
@@ -157,8 +218,10 @@ __global__ void __launch_bounds__(XNT, R <= 5 ? 3 : R <= 8 ? 2 : 1)
 // slots fixed at compile time by unrolling the march by the ring length. A block's ZNT values are
 // whole voxels (ZNT is a multiple of 3), so the largest norm is formed from the three components
 // through shared memory, with the same norm2 as everywhere else.
-template <int R>
-__global__ void __launch_bounds__(ZNT) blur_z3(ZGeo g, float *out, const float *side, unsigned *maxsq) {
+// LEAN: the ring's planes and the outputs by stepped pointers instead of a 64-bit index a value
+// and plane (FFDP_BLUR_XY=indexed: without, the A/B).
+template <int R, bool LEAN>
+__global__ void __launch_bounds__(ZNT, LEAN && R <= 8 ? 3 : 1) blur_z3(ZGeo g, float *out, const float *side, unsigned *maxsq) {
   constexpr int K = 2 * R + 1, KR = K + ZD;
   const long long P3 = 3 * g.P, v = (long long)blockIdx.x * ZNT + threadIdx.x;
   const bool act = v < P3;
@@ -168,8 +231,15 @@ __global__ void __launch_bounds__(ZNT) blur_z3(ZGeo g, float *out, const float *
   __shared__ float zs[2][ZNT];
   // ring of xy planes (oq > 0): the slot of the next plane loaded, planes coming in order
   long long rq = g.oq ? ((c0 - R - g.zlo) % g.oq + g.oq) % g.oq : 0;
+  const float *rp = side + rq * P3 + v;  // LEAN: plane rq of the ring, this thread's value
   auto load = [&](long long t, int slot) {
     const bool rd = act && t >= g.zs0 && t < g.zs1;
+    if (LEAN && g.oq) {
+      ring[slot] = rd ? *rp : 0.f;
+      if (++rq == g.oq) rq = 0, rp = side + v;
+      else rp += P3;
+      return;
+    }
     if (g.oq) {
       ring[slot] = rd ? side[rq * P3 + v] : 0.f;
       rq = rq + 1 == g.oq ? 0 : rq + 1;
@@ -183,6 +253,7 @@ __global__ void __launch_bounds__(ZNT) blur_z3(ZGeo g, float *out, const float *
 #pragma unroll
   for (int s = 0; s < KR - 1; s++) load(c0 - R + s, s);
   const long long n = c1 - c0;
+  float *op = out + (c0 - g.zlo) * P3 + v;  // LEAN: the output plane o
   for (long long jb = 0; jb < n; jb += KR) {
 #pragma unroll
     for (int ph = 0; ph < KR; ph++) {
@@ -192,7 +263,12 @@ __global__ void __launch_bounds__(ZNT) blur_z3(ZGeo g, float *out, const float *
       float sum = 0.f;
 #pragma unroll
       for (int d = 0; d < K; d++) sum += g.wz[d] * ring[(ph + d) % KR];
-      if (act) out[(o - g.zlo) * P3 + v] = sum;
+      if (LEAN) {
+        if (act) *op = sum;
+        op += P3;
+      } else if (act) {
+        out[(o - g.zlo) * P3 + v] = sum;
+      }
       if (maxsq) {  // double-buffered: a plane's values are read before the next plane's barrier
         float *b = zs[j & 1];
         b[threadIdx.x] = act ? sum : 0.f;
@@ -223,7 +299,6 @@ __global__ void __launch_bounds__(ZNT) blur_z3(ZGeo g, float *out, const float *
 // -> 0.161; 8-row tiles with two rows a thread (80 registers, two blocks per SM) 0.340 / 0.180
 // (NOTES run 116). Not for the in-place smoothing: a block's z-chunk would overwrite planes whose
 // xy aprons neighbouring tiles have yet to read.
-constexpr int FYT = 16, FYB = 4;
 struct FusedGeo {
   int nx, ny;
   long long zlo, zs0, zs1, z0, z1;  // readable [zs0, zs1), owned [z0, z1)
@@ -231,12 +306,20 @@ struct FusedGeo {
   float wx[2 * BLUR_SPLIT_MAXR + 1], wy[2 * BLUR_SPLIT_MAXR + 1], wz[2 * BLUR_SPLIT_MAXR + 1];
 };
 
-// FYT / FYB row groups of 96 columns: XNT threads, one block per SM (128 registers at R = 5).
+// FYT / FYB row groups of 96 columns: XNT threads, OCC blocks an SM.
 // MX: also the largest squared norm of the output (maxsq, as blur_z3): a plane's outputs go to
 // shared memory (double-buffered by plane parity) and whole voxels are read back after the next
 // plane's first barrier, since a voxel's three components belong to threads of different warps.
-template <int R, bool MX>
-__global__ void __launch_bounds__(XNT, 1)
+// What does not change from plane to plane is worked out once — which staged values and outputs
+// lie in the image (bit masks), each thread's x-filter items, the outputs' offsets — and the
+// staged loads step a pointer by rows (the per-plane index work had been a quarter of the
+// instructions: 178 -> 130 M at 256^3, NOTES run 141).
+// Two blocks an SM (80 registers, a few spilled) where one had run at 104-128: 12 warps could
+// not hide the filters' dependent multiply-adds (H100 256^3: 0.294 -> 0.247 ms, run 142); with
+// the largest norm, 12-row tiles of three rows a thread (ring 33 values instead of 44) spill
+// less (0.320 -> 0.296).
+template <int R, bool MX, int OCC, int FYT, int FYB>
+__global__ void __launch_bounds__(XNT, OCC)
     blur_xyz3(FusedGeo g, const float *__restrict__ in, float *__restrict__ out, unsigned *maxsq) {
   static_assert(XTX * 3 * (FYT / FYB) == XNT && FYT % FYB == 0, "one y task per thread");
   using S = XyShape<R, FYT>;
@@ -254,17 +337,34 @@ __global__ void __launch_bounds__(XNT, 1)
   const long long za = g.z0 + (long long)blockIdx.z * g.zchunk;
   const long long zb = za + g.zchunk < g.z1 ? za + g.zchunk : g.z1, tend = zb + R;
   float v[LR];
+  unsigned lmask = 0;  // bit l: staged value l of this thread lies in the image
+#pragma unroll
+  for (int l = 0; l < LR; l++) {
+    const int y = ys + l * NRG;
+    if (sread && y >= 0 && y < g.ny) lmask |= 1u << l;
+  }
   auto fetch = [&](long long t) {
     const bool tin = t >= g.zs0 && t < g.zs1;
-    const float *base = in + (tin ? (t - g.zlo) * plane : 0);
+    const unsigned m = tin ? lmask : 0u;
+    const float *q = in + (tin ? (t - g.zlo) * plane : 0) + off0;
 #pragma unroll
-    for (int l = 0; l < LR; l++) {
-      const int y = ys + l * NRG;
-      v[l] = tin && sread && y >= 0 && y < g.ny ? __ldg(base + (off0 + l * step)) : 0.f;
-    }
+    for (int l = 0; l < LR; l++, q += step) v[l] = (m >> l) & 1u ? __ldg(q) : 0.f;
   };
   const int k = tid % XW, jq = tid / XW;
   const bool kin = (long long)x0 * 3 + k < row;
+  // the x filter's items of this thread (one or two) and the outputs' rows in the image
+  constexpr int NXI = AH * 3 * (XTX / XG);
+  static_assert(NXI >= XNT && NXI <= 2 * XNT, "one or two x items a thread");
+  int xa0, xo0, xa1 = 0, xo1 = 0;
+  x_item_offsets<S>(tid, &xa0, &xo0);
+  const bool x2 = tid + XNT < NXI;
+  if (x2) x_item_offsets<S>(tid + XNT, &xa1, &xo1);
+  unsigned smask = 0;
+#pragma unroll
+  for (int q = 0; q < FYB; q++)
+    if (kin && y0 + jq * FYB + q < g.ny) smask |= 1u << q;
+  const long long dofs = (long long)x0 * 3 + k + (long long)(y0 + jq * FYB) * row;
+  const int row32 = (int)row;
   float ring[FYB][K];
 #pragma unroll
   for (int q = 0; q < FYB; q++)
@@ -287,27 +387,27 @@ __global__ void __launch_bounds__(XNT, 1)
     __syncthreads();
     if (MX && t > tfirst) norms_of((int)((t - 1) & 1));  // the previous plane's outputs
     if (t + 1 < tend) fetch(t + 1);
-    x_filter_rows<R, S>(s_in, s_x, g.wx, tid);
+    x_filter_item<R>(s_in + xa0, s_x + xo0, g.wx);
+    if (x2) x_filter_item<R>(s_in + xa1, s_x + xo1, g.wx);
     __syncthreads();
     float c[FYB + 2 * R];
 #pragma unroll
     for (int d = 0; d < FYB + 2 * R; d++) c[d] = s_x[(jq * FYB + d) * XS + k];
     const long long o = t - R;
-    float *dst = out + (o - g.zlo) * plane + (long long)x0 * 3 + k;
+    float *dq = out + (o - g.zlo) * plane + dofs;
 #pragma unroll
-    for (int q = 0; q < FYB; q++) {
+    for (int q = 0; q < FYB; q++, dq += row32) {
       float sum = 0.f;
 #pragma unroll
       for (int d = 0; d <= 2 * R; d++) sum += g.wy[d] * c[q + d];
       ring[q][ph] = sum;  // plane t in slot ph; the ring holds planes t - 2R .. t
       float z = 0.f;
-      const int y = y0 + jq * FYB + q;
       if (o >= za) {
 #pragma unroll
         for (int d = 0; d < K; d++) z += g.wz[d] * ring[q][(ph + 1 + d) % K];
-        if (kin && y < g.ny) dst[(long long)y * row] = z;
+        if ((smask >> q) & 1u) *dq = z;
       }
-      if (MX) mz[t & 1][q * XNT + tid] = o >= za && kin && y < g.ny ? z : 0.f;
+      if (MX) mz[t & 1][q * XNT + tid] = o >= za && (smask >> q) & 1u ? z : 0.f;
     }
   };
   fetch(tfirst);
@@ -332,13 +432,11 @@ __global__ void __launch_bounds__(XNT, 1)
   }
 }
 
-template <int R>
-int run_fused(const ffdp_slab *s, const float wgt[3][2 * BLUR_SPLIT_MAXR + 1], const float *in, float *out,
-              unsigned *maxsq, int sms, cudaStream_t st) {
-  FusedGeo fg = {(int)s->nx, (int)s->ny, s->zlo, s->zlo > 0 ? s->zlo : 0, s->zhi < s->nz ? s->zhi : s->nz, s->z0, s->z1, 0,
-                 {0}, {0}, {0}};
-  for (int d = 0; d <= 2 * R; d++) fg.wx[d] = wgt[0][d], fg.wy[d] = wgt[1][d], fg.wz[d] = wgt[2][d];
-  auto kern = maxsq ? blur_xyz3<R, true> : blur_xyz3<R, false>;
+template <int R, bool MX, int OCC, int FYT, int FYB>
+int run_fused_as(const ffdp_slab *s, const FusedGeo &g0, unsigned *maxsq, int sms, const float *in, float *out,
+                 cudaStream_t st) {
+  FusedGeo fg = g0;
+  auto kern = blur_xyz3<R, MX, OCC, FYT, FYB>;
   constexpr int smem = XyShape<R, FYT>::bytes;
   if (smem > 48 * 1024) cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
   int per_sm = 1;
@@ -349,6 +447,23 @@ int run_fused(const ffdp_slab *s, const float wgt[3][2 * BLUR_SPLIT_MAXR + 1], c
                   (unsigned)((nzo + fg.zchunk - 1) / fg.zchunk));
   kern<<<grid, XNT, smem, st>>>(fg, in, out, maxsq);
   return (int)cudaGetLastError();
+}
+
+template <int R>
+int run_fused(const ffdp_slab *s, const float wgt[3][2 * BLUR_SPLIT_MAXR + 1], const float *in, float *out,
+              unsigned *maxsq, int sms, cudaStream_t st) {
+  FusedGeo fg = {(int)s->nx, (int)s->ny, s->zlo, s->zlo > 0 ? s->zlo : 0, s->zhi < s->nz ? s->zhi : s->nz, s->z0, s->z1, 0,
+                 {0}, {0}, {0}};
+  for (int d = 0; d <= 2 * R; d++) fg.wx[d] = wgt[0][d], fg.wy[d] = wgt[1][d], fg.wz[d] = wgt[2][d];
+  /* FFDP_BLUR_XYZ=one: 16-row tiles at one block an SM (the A/B of the occupancy) */
+  const char *e = getenv("FFDP_BLUR_XYZ");
+  if (e && !strcmp(e, "one"))
+    return maxsq ? run_fused_as<R, true, 1, 16, 4>(s, fg, maxsq, sms, in, out, st)
+                 : run_fused_as<R, false, 1, 16, 4>(s, fg, maxsq, sms, in, out, st);
+  if (!maxsq) return run_fused_as<R, false, 2, 16, 4>(s, fg, maxsq, sms, in, out, st);
+  /* 12-row tiles need R >= 3 for two x items a thread at most */
+  if constexpr (R >= 3) return run_fused_as<R, true, 2, 12, 3>(s, fg, maxsq, sms, in, out, st);
+  else return run_fused_as<R, true, 2, 16, 4>(s, fg, maxsq, sms, in, out, st);
 }
 
 // Boundary zones: planes [b - R, b + R) of every inner chunk boundary b, out -> side.
@@ -362,10 +477,11 @@ __global__ void copy_zones(long long P3, long long zlo, long long z0, long long 
 }
 
 template <int R>
-void launch_xy(dim3 grid, const XYGeo &g, const float *in, float *out, cudaStream_t st) {
+void launch_xy(dim3 grid, const XYGeo &g, const float *in, float *out, cudaStream_t st, bool lean = true) {
   constexpr int smem = XyShape<R>::bytes;
-  if (smem > 48 * 1024) cudaFuncSetAttribute(blur_xy3<R>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
-  blur_xy3<R><<<grid, XNT, smem, st>>>(g, in, out);
+  auto kern = lean ? blur_xy3<R, true> : blur_xy3<R, false>;
+  if (smem > 48 * 1024) cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+  kern<<<grid, XNT, smem, st>>>(g, in, out);
 }
 
 template <int R>
@@ -389,7 +505,7 @@ int run(const ffdp_slab *s, const float wgt[3][2 * BLUR_SPLIT_MAXR + 1], const f
   if (nch > 1)
     copy_zones<<<dim3((unsigned)blocks_for(2 * R * 3 * zg.P, 256, 4 * sms), (unsigned)(nch - 1)), 256, 0, st>>>(
         3 * zg.P, s->zlo, s->z0, s->z1, zg.zchunk, R, out, side);
-  blur_z3<R><<<dim3((unsigned)((P3 + ZNT - 1) / ZNT), (unsigned)nch), ZNT, 0, st>>>(zg, out, side, maxsq);
+  blur_z3<R, true><<<dim3((unsigned)((P3 + ZNT - 1) / ZNT), (unsigned)nch), ZNT, 0, st>>>(zg, out, side, maxsq);
   return (int)cudaGetLastError();
 }
 
@@ -406,6 +522,8 @@ int run_ring(const ffdp_slab *s, const float wgt[3][2 * BLUR_SPLIT_MAXR + 1], fl
   ZGeo zg = {s->nx * s->ny, s->zlo, zs0, zs1, 0, 0, 0, q, {0}};
   for (int d = 0; d <= 2 * R; d++) xg.wx[d] = wgt[0][d], xg.wy[d] = wgt[1][d], zg.wz[d] = wgt[2][d];
   const long long P3 = 3 * zg.P, want = 2LL * sms * 1024;
+  const char *ie = getenv("FFDP_BLUR_XY");
+  const bool lean = !(ie && !strcmp(ie, "indexed"));
   long long made = za;  // xy planes [za, made) are in the ring
   for (long long a = s->z0; a < s->z1; a += chunk) {
     const long long b = a + chunk < s->z1 ? a + chunk : s->z1, need = b + R < zb ? b + R : zb;
@@ -416,7 +534,7 @@ int run_ring(const ffdp_slab *s, const float wgt[3][2 * BLUR_SPLIT_MAXR + 1], fl
       xg.xpb = tiles * ((need - made + XPB - 1) / XPB) >= 3LL * sms ? XPB : tiles * ((need - made + 1) / 2) >= 3LL * sms ? 2 : 1;
       const dim3 gxy((unsigned)((s->nx + XTX - 1) / XTX), (unsigned)((s->ny + XTY - 1) / XTY),
                      (unsigned)((need - made + xg.xpb - 1) / xg.xpb));
-      launch_xy<R>(gxy, xg, field, ring, st);
+      launch_xy<R>(gxy, xg, field, ring, st, lean);
       made = need;
     }
     // z sub-chunks read the ring only, so any split is safe: enough threads, each at least 2R long
@@ -425,7 +543,8 @@ int run_ring(const ffdp_slab *s, const float wgt[3][2 * BLUR_SPLIT_MAXR + 1], fl
     if (nch < 1) nch = 1;
     zg.z0 = a, zg.z1 = b, zg.zchunk = (int)((b - a + nch - 1) / nch);
     nch = (b - a + zg.zchunk - 1) / zg.zchunk;
-    blur_z3<R><<<dim3((unsigned)((P3 + ZNT - 1) / ZNT), (unsigned)nch), ZNT, 0, st>>>(zg, field, ring, maxsq);
+    if (lean) blur_z3<R, true><<<dim3((unsigned)((P3 + ZNT - 1) / ZNT), (unsigned)nch), ZNT, 0, st>>>(zg, field, ring, maxsq);
+    else blur_z3<R, false><<<dim3((unsigned)((P3 + ZNT - 1) / ZNT), (unsigned)nch), ZNT, 0, st>>>(zg, field, ring, maxsq);
   }
   return (int)cudaGetLastError();
 }
