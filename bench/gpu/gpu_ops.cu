@@ -763,23 +763,6 @@ int main(int argc, char **argv) {
       snprintf(name, sizeof name, "blur vec3 in place, ring %lld planes (%.0f MB)%s (vs out of place: bits)", q,
                q * 12.0 * P / 1048576.0, norm ? " + largest norm" : "");
       rows.push_back({name, 24, t, same ? 0.0 : 1.0, 0.0});
-      if (q0 == 32 || q0 == N) {  // the A/B of the kernels' hoisted index work (same bits)
-        setenv("FFDP_BLUR_XY", "indexed", 1);
-        CK(cudaMemcpy(work, du, 3 * n * 4, cudaMemcpyDeviceToDevice));
-        CK(ffdp_cuda_blur_inplace3(&s, work, 1.5, ring, q, norm ? sc2 : nullptr, 0));
-        CK(cudaDeviceSynchronize());
-        CK(cudaMemcpy(b.data(), work, 3 * n * 4, cudaMemcpyDeviceToHost));
-        same = !memcmp(a.data(), b.data(), 3 * n * 4);
-        if (norm) {
-          CK(cudaMemcpy(s2, sc2 + 1024, 8, cudaMemcpyDeviceToHost));
-          same = same && !memcmp(s1, s2, 8);
-        }
-        t = median_ms([&] { ffdp_cuda_blur_inplace3(&s, work, 1.5, ring, q, norm ? sc2 : nullptr, 0); });
-        unsetenv("FFDP_BLUR_XY");
-        snprintf(name, sizeof name, "blur vec3 in place, ring %lld planes%s, indices per plane (FFDP_BLUR_XY=indexed; bits)",
-                 q, norm ? " + largest norm" : "");
-        rows.push_back({name, 24, t, same ? 0.0 : 1.0, 0.0});
-      }
     }
     // sigma 4 (radius 12) in place against the CPU operator
     const double big[3] = {4.0, 4.0, 4.0};

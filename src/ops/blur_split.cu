@@ -97,14 +97,27 @@ __device__ __forceinline__ void x_item_offsets(int e, int *a, int *o) {
   *o = j * S::XS + q0 * 3 + c;
 }
 
-// The x filter of a staged apron into the x-filtered rows, items spread over the block.
-template <int R, typename S>
-__device__ __forceinline__ void x_filter_rows(const float *s_in, float *s_x, const float *wx, int tid) {
-  for (int e = tid; e < S::AH * 3 * (XTX / XG); e += XNT) {
-    int a, o;
-    x_item_offsets<S>(e, &a, &o);
-    x_filter_item<R>(s_in + a, s_x + o, wx);
+// Bit l: staged value l of a thread (every NRG-th row of an apron column from row ys; sread: the
+// column lies in the image) lies in the image.
+template <int LR, int NRG>
+__device__ __forceinline__ unsigned staged_rows_mask(bool sread, int ys, int ny) {
+  unsigned m = 0;
+#pragma unroll
+  for (int l = 0; l < LR; l++) {
+    const int y = ys + l * NRG;
+    if (sread && y >= 0 && y < ny) m |= 1u << l;
   }
+  return m;
+}
+
+// Bit q: output row y + q of a thread's column (kin: the column lies in the image) lies in the image.
+template <int NQ>
+__device__ __forceinline__ unsigned out_rows_mask(bool kin, int y, int ny) {
+  unsigned m = 0;
+#pragma unroll
+  for (int q = 0; q < NQ; q++)
+    if (kin && y + q < ny) m |= 1u << q;
+  return m;
 }
 
 // One block: a 32 x 32 voxel tile of XPB consecutive planes. The tile and its apron are staged
@@ -112,9 +125,10 @@ __device__ __forceinline__ void x_filter_rows(const float *s_in, float *s_x, con
 // thread from 8 + 2R loads). The next plane's apron is loaded into registers while this one is
 // filtered. Staging: each thread owns one column of the apron and every NRG-th row of it, so
 // its loads differ only by whole rows and need no per-value offsets kept in registers.
-// LEAN: the index work hoisted out of the plane loop as in blur_xyz3 (masks, x items, a ring slot
-// counter instead of a 64-bit modulo a plane); FFDP_BLUR_XY=indexed: without, the A/B.
-template <int R, bool LEAN>
+// The index work is done once, not every plane, as in blur_xyz3 (masks, x items, a ring slot
+// counter instead of a 64-bit modulo; H100 256^3 in place, ring 32 planes + largest norm: 0.537
+// -> 0.484 ms, NOTES run 144).
+template <int R>
 __global__ void __launch_bounds__(XNT, R <= 5 ? 3 : R <= 8 ? 2 : 1)
     blur_xy3(XYGeo g, const float *__restrict__ in, float *__restrict__ out) {
   using S = XyShape<R>;
@@ -132,25 +146,11 @@ __global__ void __launch_bounds__(XNT, R <= 5 ? 3 : R <= 8 ? 2 : 1)
   const long long zb0 = g.zfirst + (long long)blockIdx.z * g.xpb;
   const long long zb1 = zb0 + g.xpb < g.zend ? zb0 + g.xpb : g.zend;
   float v[LR];
-  unsigned lmask = 0;  // bit l: staged value l of this thread lies in the image
-#pragma unroll
-  for (int l = 0; l < LR; l++) {
-    const int y = ys + l * NRG;
-    if (sread && y >= 0 && y < g.ny) lmask |= 1u << l;
-  }
+  const unsigned lmask = staged_rows_mask<LR, NRG>(sread, ys, g.ny);
   auto fetch = [&](long long t) {
-    const float *base = in + (t - g.zlo) * plane;
-    if (LEAN) {
-      const float *q = base + off0;
+    const float *q = in + (t - g.zlo) * plane + off0;
 #pragma unroll
-      for (int l = 0; l < LR; l++, q += step) v[l] = (lmask >> l) & 1u ? __ldg(q) : 0.f;
-    } else {
-#pragma unroll
-      for (int l = 0; l < LR; l++) {
-        const int y = ys + l * NRG;
-        v[l] = sread && y >= 0 && y < g.ny ? __ldg(base + (off0 + l * step)) : 0.f;
-      }
-    }
+    for (int l = 0; l < LR; l++, q += step) v[l] = (lmask >> l) & 1u ? __ldg(q) : 0.f;
   };
   // y filter: column k of the tile row (x, c), rows jq*XBY ...
   const int k = tid % XW, jq = tid / XW;
@@ -163,10 +163,7 @@ __global__ void __launch_bounds__(XNT, R <= 5 ? 3 : R <= 8 ? 2 : 1)
     xa[i] = xo[i] = 0;
     if (tid + i * XNT < NXI) x_item_offsets<S>(tid + i * XNT, &xa[i], &xo[i]);
   }
-  unsigned smask = 0;
-#pragma unroll
-  for (int q = 0; q < XBY; q++)
-    if (kin && y0 + jq * XBY + q < g.ny) smask |= 1u << q;
+  const unsigned smask = out_rows_mask<XBY>(kin, y0 + jq * XBY, g.ny);
   const long long dofs = (long long)x0 * 3 + k + (long long)(y0 + jq * XBY) * row;
   const int row32 = (int)row;
   long long slot = g.oq ? (zb0 - g.zlo) % g.oq : zb0 - g.zlo;  // of plane t in out
@@ -177,38 +174,22 @@ __global__ void __launch_bounds__(XNT, R <= 5 ? 3 : R <= 8 ? 2 : 1)
       if (scol && sr + l * NRG < AH) s_in[(sr + l * NRG) * AS + sk] = v[l];
     __syncthreads();
     if (t + 1 < zb1) fetch(t + 1);
-    if (LEAN) {
 #pragma unroll
-      for (int i = 0; i < NI; i++)
-        if (i + 1 < NI || tid + i * XNT < NXI) x_filter_item<R>(s_in + xa[i], s_x + xo[i], g.wx);
-    } else {
-      x_filter_rows<R, S>(s_in, s_x, g.wx, tid);
-    }
+    for (int i = 0; i < NI; i++)
+      if (i + 1 < NI || tid + i * XNT < NXI) x_filter_item<R>(s_in + xa[i], s_x + xo[i], g.wx);
     __syncthreads();
     float c[XBY + 2 * R];
 #pragma unroll
     for (int d = 0; d < XBY + 2 * R; d++) c[d] = s_x[(jq * XBY + d) * XS + k];
-    if (LEAN) {
-      float *dq = out + slot * plane + dofs;
+    float *dq = out + slot * plane + dofs;
 #pragma unroll
-      for (int q = 0; q < XBY; q++, dq += row32) {
-        float sum = 0.f;
-#pragma unroll
-        for (int d = 0; d <= 2 * R; d++) sum += g.wy[d] * c[q + d];
-        if ((smask >> q) & 1u) *dq = sum;
-      }
-      slot = slot + 1 == g.oq ? 0 : slot + 1;
-      continue;
-    }
-    float *dst = out + (g.oq ? (t - g.zlo) % g.oq : t - g.zlo) * plane + (long long)x0 * 3 + k;
-#pragma unroll
-    for (int q = 0; q < XBY; q++) {
+    for (int q = 0; q < XBY; q++, dq += row32) {
       float sum = 0.f;
 #pragma unroll
       for (int d = 0; d <= 2 * R; d++) sum += g.wy[d] * c[q + d];
-      const int y = y0 + jq * XBY + q;
-      if (kin && y < g.ny) dst[(long long)y * row] = sum;
+      if ((smask >> q) & 1u) *dq = sum;
     }
+    slot = slot + 1 == g.oq ? 0 : slot + 1;
     // the next plane's staging writes s_in (last read before the second barrier) and s_x (read
     // just above, before that plane's first barrier)
   }
@@ -218,10 +199,10 @@ __global__ void __launch_bounds__(XNT, R <= 5 ? 3 : R <= 8 ? 2 : 1)
 // slots fixed at compile time by unrolling the march by the ring length. A block's ZNT values are
 // whole voxels (ZNT is a multiple of 3), so the largest norm is formed from the three components
 // through shared memory, with the same norm2 as everywhere else.
-// LEAN: the ring's planes and the outputs by stepped pointers instead of a 64-bit index a value
-// and plane (FFDP_BLUR_XY=indexed: without, the A/B).
-template <int R, bool LEAN>
-__global__ void __launch_bounds__(ZNT, LEAN && R <= 8 ? 3 : 1) blur_z3(ZGeo g, float *out, const float *side, unsigned *maxsq) {
+// The ring's planes and the outputs by stepped pointers, not a 64-bit index a value and plane;
+// three blocks an SM where the ring fits (56 registers).
+template <int R>
+__global__ void __launch_bounds__(ZNT, R <= 8 ? 3 : 1) blur_z3(ZGeo g, float *out, const float *side, unsigned *maxsq) {
   constexpr int K = 2 * R + 1, KR = K + ZD;
   const long long P3 = 3 * g.P, v = (long long)blockIdx.x * ZNT + threadIdx.x;
   const bool act = v < P3;
@@ -231,18 +212,13 @@ __global__ void __launch_bounds__(ZNT, LEAN && R <= 8 ? 3 : 1) blur_z3(ZGeo g, f
   __shared__ float zs[2][ZNT];
   // ring of xy planes (oq > 0): the slot of the next plane loaded, planes coming in order
   long long rq = g.oq ? ((c0 - R - g.zlo) % g.oq + g.oq) % g.oq : 0;
-  const float *rp = side + rq * P3 + v;  // LEAN: plane rq of the ring, this thread's value
+  const float *rp = side + rq * P3 + v;  // plane rq of the ring, this thread's value
   auto load = [&](long long t, int slot) {
     const bool rd = act && t >= g.zs0 && t < g.zs1;
-    if (LEAN && g.oq) {
+    if (g.oq) {
       ring[slot] = rd ? *rp : 0.f;
       if (++rq == g.oq) rq = 0, rp = side + v;
       else rp += P3;
-      return;
-    }
-    if (g.oq) {
-      ring[slot] = rd ? side[rq * P3 + v] : 0.f;
-      rq = rq + 1 == g.oq ? 0 : rq + 1;
       return;
     }
     // planes another chunk overwrites come from their copies in side
@@ -253,7 +229,7 @@ __global__ void __launch_bounds__(ZNT, LEAN && R <= 8 ? 3 : 1) blur_z3(ZGeo g, f
 #pragma unroll
   for (int s = 0; s < KR - 1; s++) load(c0 - R + s, s);
   const long long n = c1 - c0;
-  float *op = out + (c0 - g.zlo) * P3 + v;  // LEAN: the output plane o
+  float *op = out + (c0 - g.zlo) * P3 + v;  // the output plane o
   for (long long jb = 0; jb < n; jb += KR) {
 #pragma unroll
     for (int ph = 0; ph < KR; ph++) {
@@ -263,12 +239,8 @@ __global__ void __launch_bounds__(ZNT, LEAN && R <= 8 ? 3 : 1) blur_z3(ZGeo g, f
       float sum = 0.f;
 #pragma unroll
       for (int d = 0; d < K; d++) sum += g.wz[d] * ring[(ph + d) % KR];
-      if (LEAN) {
-        if (act) *op = sum;
-        op += P3;
-      } else if (act) {
-        out[(o - g.zlo) * P3 + v] = sum;
-      }
+      if (act) *op = sum;
+      op += P3;
       if (maxsq) {  // double-buffered: a plane's values are read before the next plane's barrier
         float *b = zs[j & 1];
         b[threadIdx.x] = act ? sum : 0.f;
@@ -337,12 +309,7 @@ __global__ void __launch_bounds__(XNT, OCC)
   const long long za = g.z0 + (long long)blockIdx.z * g.zchunk;
   const long long zb = za + g.zchunk < g.z1 ? za + g.zchunk : g.z1, tend = zb + R;
   float v[LR];
-  unsigned lmask = 0;  // bit l: staged value l of this thread lies in the image
-#pragma unroll
-  for (int l = 0; l < LR; l++) {
-    const int y = ys + l * NRG;
-    if (sread && y >= 0 && y < g.ny) lmask |= 1u << l;
-  }
+  const unsigned lmask = staged_rows_mask<LR, NRG>(sread, ys, g.ny);
   auto fetch = [&](long long t) {
     const bool tin = t >= g.zs0 && t < g.zs1;
     const unsigned m = tin ? lmask : 0u;
@@ -359,10 +326,7 @@ __global__ void __launch_bounds__(XNT, OCC)
   x_item_offsets<S>(tid, &xa0, &xo0);
   const bool x2 = tid + XNT < NXI;
   if (x2) x_item_offsets<S>(tid + XNT, &xa1, &xo1);
-  unsigned smask = 0;
-#pragma unroll
-  for (int q = 0; q < FYB; q++)
-    if (kin && y0 + jq * FYB + q < g.ny) smask |= 1u << q;
+  const unsigned smask = out_rows_mask<FYB>(kin, y0 + jq * FYB, g.ny);
   const long long dofs = (long long)x0 * 3 + k + (long long)(y0 + jq * FYB) * row;
   const int row32 = (int)row;
   float ring[FYB][K];
@@ -477,11 +441,10 @@ __global__ void copy_zones(long long P3, long long zlo, long long z0, long long 
 }
 
 template <int R>
-void launch_xy(dim3 grid, const XYGeo &g, const float *in, float *out, cudaStream_t st, bool lean = true) {
+void launch_xy(dim3 grid, const XYGeo &g, const float *in, float *out, cudaStream_t st) {
   constexpr int smem = XyShape<R>::bytes;
-  auto kern = lean ? blur_xy3<R, true> : blur_xy3<R, false>;
-  if (smem > 48 * 1024) cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
-  kern<<<grid, XNT, smem, st>>>(g, in, out);
+  if (smem > 48 * 1024) cudaFuncSetAttribute(blur_xy3<R>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+  blur_xy3<R><<<grid, XNT, smem, st>>>(g, in, out);
 }
 
 template <int R>
@@ -505,7 +468,7 @@ int run(const ffdp_slab *s, const float wgt[3][2 * BLUR_SPLIT_MAXR + 1], const f
   if (nch > 1)
     copy_zones<<<dim3((unsigned)blocks_for(2 * R * 3 * zg.P, 256, 4 * sms), (unsigned)(nch - 1)), 256, 0, st>>>(
         3 * zg.P, s->zlo, s->z0, s->z1, zg.zchunk, R, out, side);
-  blur_z3<R, true><<<dim3((unsigned)((P3 + ZNT - 1) / ZNT), (unsigned)nch), ZNT, 0, st>>>(zg, out, side, maxsq);
+  blur_z3<R><<<dim3((unsigned)((P3 + ZNT - 1) / ZNT), (unsigned)nch), ZNT, 0, st>>>(zg, out, side, maxsq);
   return (int)cudaGetLastError();
 }
 
@@ -522,8 +485,6 @@ int run_ring(const ffdp_slab *s, const float wgt[3][2 * BLUR_SPLIT_MAXR + 1], fl
   ZGeo zg = {s->nx * s->ny, s->zlo, zs0, zs1, 0, 0, 0, q, {0}};
   for (int d = 0; d <= 2 * R; d++) xg.wx[d] = wgt[0][d], xg.wy[d] = wgt[1][d], zg.wz[d] = wgt[2][d];
   const long long P3 = 3 * zg.P, want = 2LL * sms * 1024;
-  const char *ie = getenv("FFDP_BLUR_XY");
-  const bool lean = !(ie && !strcmp(ie, "indexed"));
   long long made = za;  // xy planes [za, made) are in the ring
   for (long long a = s->z0; a < s->z1; a += chunk) {
     const long long b = a + chunk < s->z1 ? a + chunk : s->z1, need = b + R < zb ? b + R : zb;
@@ -534,7 +495,7 @@ int run_ring(const ffdp_slab *s, const float wgt[3][2 * BLUR_SPLIT_MAXR + 1], fl
       xg.xpb = tiles * ((need - made + XPB - 1) / XPB) >= 3LL * sms ? XPB : tiles * ((need - made + 1) / 2) >= 3LL * sms ? 2 : 1;
       const dim3 gxy((unsigned)((s->nx + XTX - 1) / XTX), (unsigned)((s->ny + XTY - 1) / XTY),
                      (unsigned)((need - made + xg.xpb - 1) / xg.xpb));
-      launch_xy<R>(gxy, xg, field, ring, st, lean);
+      launch_xy<R>(gxy, xg, field, ring, st);
       made = need;
     }
     // z sub-chunks read the ring only, so any split is safe: enough threads, each at least 2R long
@@ -543,8 +504,7 @@ int run_ring(const ffdp_slab *s, const float wgt[3][2 * BLUR_SPLIT_MAXR + 1], fl
     if (nch < 1) nch = 1;
     zg.z0 = a, zg.z1 = b, zg.zchunk = (int)((b - a + nch - 1) / nch);
     nch = (b - a + zg.zchunk - 1) / zg.zchunk;
-    if (lean) blur_z3<R, true><<<dim3((unsigned)((P3 + ZNT - 1) / ZNT), (unsigned)nch), ZNT, 0, st>>>(zg, field, ring, maxsq);
-    else blur_z3<R, false><<<dim3((unsigned)((P3 + ZNT - 1) / ZNT), (unsigned)nch), ZNT, 0, st>>>(zg, field, ring, maxsq);
+    blur_z3<R><<<dim3((unsigned)((P3 + ZNT - 1) / ZNT), (unsigned)nch), ZNT, 0, st>>>(zg, field, ring, maxsq);
   }
   return (int)cudaGetLastError();
 }
