@@ -286,10 +286,11 @@ struct FusedGeo {
 // lie in the image (bit masks), each thread's x-filter items, the outputs' offsets — and the
 // staged loads step a pointer by rows (the per-plane index work had been a quarter of the
 // instructions: 178 -> 130 M at 256^3, NOTES run 141).
-// Two blocks an SM (80 registers, a few spilled) where one had run at 104-128: 12 warps could
-// not hide the filters' dependent multiply-adds (H100 256^3: 0.294 -> 0.247 ms, run 142); with
-// the largest norm, 12-row tiles of three rows a thread (ring 33 values instead of 44) spill
-// less (0.320 -> 0.296).
+// Two blocks an SM (80 registers) where one had run at 104-128: 12 warps could not hide the
+// filters' dependent multiply-adds (H100 256^3: 0.294 -> 0.247 ms, run 142); with the largest
+// norm, 12-row tiles of three rows a thread (ring 33 values instead of 44: 0.320 -> 0.296).
+// Plane counters and pointers in 32 bits relative to the block's first plane, so that the bound
+// spills less (radius 5: 64 -> 12 bytes; with the norm 12 -> 0): 0.249 -> 0.222 ms, run 146.
 template <int R, bool MX, int OCC, int FYT, int FYB>
 __global__ void __launch_bounds__(XNT, OCC)
     blur_xyz3(FusedGeo g, const float *__restrict__ in, float *__restrict__ out, unsigned *maxsq) {
@@ -307,7 +308,7 @@ __global__ void __launch_bounds__(XNT, OCC)
   const bool scol = sk < AW && sr < NRG, sread = scol && gk >= 0 && gk < row;
   const int ys = y0 - R + sr, off0 = (int)(ys * row + gk), step = (int)(NRG * row);
   const long long za = g.z0 + (long long)blockIdx.z * g.zchunk;
-  const long long zb = za + g.zchunk < g.z1 ? za + g.zchunk : g.z1, tend = zb + R;
+  const long long zb = za + g.zchunk < g.z1 ? za + g.zchunk : g.z1;
   float v[LR];
   // the masks written out here, not through staged_rows_mask / out_rows_mask: through them the
   // compiler emits other code for this kernel than the one measured (run 143; run 144 with the
@@ -318,10 +319,15 @@ __global__ void __launch_bounds__(XNT, OCC)
     const int y = ys + l * NRG;
     if (sread && y >= 0 && y < g.ny) lmask |= 1u << l;
   }
-  auto fetch = [&](long long t) {
-    const bool tin = t >= g.zs0 && t < g.zs1;
-    const unsigned m = tin ? lmask : 0u;
-    const float *q = in + (tin ? (t - g.zlo) * plane : 0) + off0;
+  // planes counted from the block's first, tr = t - (za - R): 32-bit counters and pointers stepped
+  // by planes (the 64-bit plane arithmetic held registers the two-block bound spilled)
+  const long long tfirst = za - R;
+  const int nt = (int)(zb + R - tfirst), plane32 = (int)plane;
+  const int rin0 = (int)(max(g.zs0, tfirst) - tfirst), rin1 = (int)(min(g.zs1, zb + R) - tfirst);
+  const float *inp = in + (tfirst - g.zlo) * plane + off0;  // plane tr's staging column, stepped
+  auto fetch = [&](int tr) {  // plane tr into v; inp at plane tr
+    const unsigned m = tr >= rin0 && tr < rin1 ? lmask : 0u;
+    const float *q = inp;
 #pragma unroll
     for (int l = 0; l < LR; l++, q += step) v[l] = (m >> l) & 1u ? __ldg(q) : 0.f;
   };
@@ -330,10 +336,12 @@ __global__ void __launch_bounds__(XNT, OCC)
   // the x filter's items of this thread (one or two) and the outputs' rows in the image
   constexpr int NXI = AH * 3 * (XTX / XG);
   static_assert(NXI >= XNT && NXI <= 2 * XNT, "one or two x items a thread");
-  int xa0, xo0, xa1 = 0, xo1 = 0;
+  // item tid + XNT is item tid's XJ rows further down: its offsets need no registers of their own
+  constexpr int XJ = XNT / (3 * (XTX / XG));
+  static_assert(XNT % (3 * (XTX / XG)) == 0, "the second x item a whole number of rows below the first");
+  int xa0, xo0;
   x_item_offsets<S>(tid, &xa0, &xo0);
   const bool x2 = tid + XNT < NXI;
-  if (x2) x_item_offsets<S>(tid + XNT, &xa1, &xo1);
   unsigned smask = 0;
 #pragma unroll
   for (int q = 0; q < FYB; q++)
@@ -354,22 +362,24 @@ __global__ void __launch_bounds__(XNT, OCC)
       most = fmaxf(most, norm2(mz[b][base], mz[b][base + 1], mz[b][base + 2]));
     }
   };
-  const long long tfirst = za - R;
-  auto plane_step = [&](long long t, int ph) {
+  float *outp = out + (tfirst - R - g.zlo) * plane + dofs;  // output plane tr - R, stepped
+  auto plane_step = [&](int tr, int ph) {
 #pragma unroll
     for (int l = 0; l < LR; l++)
       if (scol && sr + l * NRG < AH) s_in[(sr + l * NRG) * AS + sk] = v[l];
     __syncthreads();
-    if (MX && t > tfirst) norms_of((int)((t - 1) & 1));  // the previous plane's outputs
-    if (t + 1 < tend) fetch(t + 1);
+    if (MX && tr > 0) norms_of((tr - 1) & 1);  // the previous plane's outputs
+    inp += plane32;
+    if (tr + 1 < nt) fetch(tr + 1);
     x_filter_item<R>(s_in + xa0, s_x + xo0, g.wx);
-    if (x2) x_filter_item<R>(s_in + xa1, s_x + xo1, g.wx);
+    if (x2) x_filter_item<R>(s_in + xa0 + XJ * AS, s_x + xo0 + XJ * XS, g.wx);
     __syncthreads();
     float c[FYB + 2 * R];
 #pragma unroll
     for (int d = 0; d < FYB + 2 * R; d++) c[d] = s_x[(jq * FYB + d) * XS + k];
-    const long long o = t - R;
-    float *dq = out + (o - g.zlo) * plane + dofs;
+    const bool emit = tr >= 2 * R;  // output plane tr - R is owned
+    float *dq = outp;
+    outp += plane32;
 #pragma unroll
     for (int q = 0; q < FYB; q++, dq += row32) {
       float sum = 0.f;
@@ -377,25 +387,25 @@ __global__ void __launch_bounds__(XNT, OCC)
       for (int d = 0; d <= 2 * R; d++) sum += g.wy[d] * c[q + d];
       ring[q][ph] = sum;  // plane t in slot ph; the ring holds planes t - 2R .. t
       float z = 0.f;
-      if (o >= za) {
+      if (emit) {
 #pragma unroll
         for (int d = 0; d < K; d++) z += g.wz[d] * ring[q][(ph + 1 + d) % K];
         if ((smask >> q) & 1u) *dq = z;
       }
-      if (MX) mz[t & 1][q * XNT + tid] = o >= za && (smask >> q) & 1u ? z : 0.f;
+      if (MX) mz[tr & 1][q * XNT + tid] = emit && (smask >> q) & 1u ? z : 0.f;
     }
   };
-  fetch(tfirst);
-  for (long long t0 = tfirst; t0 < tend; t0 += K) {
+  fetch(0);
+  for (int t0 = 0; t0 < nt; t0 += K) {
 #pragma unroll
     for (int ph = 0; ph < K; ph++) {
-      if (t0 + ph >= tend) break;  // uniform over the block
+      if (t0 + ph >= nt) break;  // uniform over the block
       plane_step(t0 + ph, ph);
     }
   }
   if (MX) {  // the last plane's norms, then the block's largest (squares: float order is bit order)
     __syncthreads();
-    norms_of((int)((tend - 1) & 1));
+    norms_of((nt - 1) & 1);
     __shared__ float wmax[XNT / 32];
     for (int o = 16; o > 0; o >>= 1) most = fmaxf(most, __shfl_down_sync(0xffffffffu, most, o));
     if ((tid & 31) == 0) wmax[tid >> 5] = most;
