@@ -194,15 +194,6 @@ struct UMarch {
       load(u, i, uu);
     }
   }
-  // the same from a pointer: p at this step's voxel (null: no field), p + pstep at the next's
-  __device__ __forceinline__ void step_at(const float *p, long long pstep, bool more, float *uu) {
-    if (PF) {
-      uu[0] = next[0], uu[1] = next[1], uu[2] = next[2];
-      if (p && more) load(p + pstep, 0, next);
-    } else if (p) {
-      load(p, 0, uu);
-    }
-  }
 };
 
 // NC <= 3 (images and displacement fields). Two planes per step with all loads issued first
@@ -215,27 +206,21 @@ __device__ __forceinline__ void sample_fwd_body(const DevWarp &w, const Geo &g, 
                                                 ffdp_code16 k16) {
   const int x = blockIdx.x * BX + threadIdx.x, y = blockIdx.y * BY + threadIdx.y;
   if (x >= g.nx || y >= g.ny) return;
-  // the march in 32-bit steps, u and out reached by pointers stepped by whole planes: no 64-bit
-  // index arithmetic per voxel
-  const long long istep = (long long)gridDim.z * g.ny * g.nx, zfirst = g.z0 + blockIdx.z;
-  const long long i = ((zfirst - g.zlo) * g.ny + y) * (long long)g.nx + x;
-  const int nsteps = zfirst < g.z1 ? ((int)(g.z1 - zfirst) + (int)gridDim.z - 1) / (int)gridDim.z : 0;
-  UMarch<PF> um(u, i, nsteps > 0);
-  const float *up = u ? u + 3 * i : nullptr;
-  float *op = out + i * NC;
-  int z = (int)zfirst;
-  for (int s = 0; s < nsteps; s++, z += gridDim.z, op += NC * istep) {
+  // the voxel index steps by whole planes: no 64-bit index product per voxel
+  const long long istep = (long long)gridDim.z * g.ny * g.nx;
+  long long i = ((g.z0 + blockIdx.z - g.zlo) * g.ny + y) * (long long)g.nx + x;
+  UMarch<PF> um(u, i, g.z0 + blockIdx.z < g.z1);
+  for (long long z = g.z0 + blockIdx.z; z < g.z1; z += gridDim.z, i += istep) {
     float uu[3], val[3];
     double q[3];
-    um.step_at(up, 3 * istep, s + 1 < nsteps, uu);
-    if (up) up += 3 * istep;
-    warp_point(w, x, y, z, u ? uu : nullptr, q);
+    um.step(u, i, istep, z + gridDim.z < g.z1, uu);
+    warp_point(w, x, y, (int)z, u ? uu : nullptr, q);
     lookup<NC>(M, g.mzlo, g.mx, g.my, g.mz, w, q, val, k16);
     if (NC == 3 && lin.on)
 #pragma unroll
       for (int c = 0; c < 3; c++) val[c] += lin.t[3 * c] * uu[0] + lin.t[3 * c + 1] * uu[1] + lin.t[3 * c + 2] * uu[2];
 #pragma unroll
-    for (int c = 0; c < NC; c++) op[c] = val[c];
+    for (int c = 0; c < NC; c++) out[i * NC + c] = val[c];
   }
 }
 
