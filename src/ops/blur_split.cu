@@ -311,8 +311,8 @@ __global__ void __launch_bounds__(XNT, OCC)
   const long long zb = za + g.zchunk < g.z1 ? za + g.zchunk : g.z1;
   float v[LR];
   // the masks written out here, not through staged_rows_mask / out_rows_mask: through them the
-  // compiler emits other code for this kernel than the one measured (run 143; run 144 with the
-  // helpers: 0.261 against 0.248-0.251 ms, another host)
+  // compiler emits other mask tests for this kernel (run 144; the same speed within the spread in
+  // run 145's A/B), and this is the code runs 143-147 measured
   unsigned lmask = 0;  // bit l: staged value l of this thread lies in the image
 #pragma unroll
   for (int l = 0; l < LR; l++) {
