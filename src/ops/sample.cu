@@ -237,8 +237,8 @@ __global__ void __launch_bounds__(BX *BY, 12)
 
 // Fields (the composition): bounded to 64 registers, 8 blocks of 128 threads per SM, where
 // unbounded it takes 72 (7 blocks): H100 256^3 compose 0.286 -> 0.274 ms (NOTES runs 120, 122). Its own
-// entry point, since the bound given to the scalar kernel changes that one's code (0.161 ->
-// 0.175 ms in the same run).
+// entry point, since this bound of 8 given to the scalar kernel slowed that one (0.161 -> 0.175
+// ms in the same run); the scalar kernel has its own bound (above).
 template <bool PF = true>
 __global__ void __launch_bounds__(BX *BY, 8) sample_fwd3_kernel(DevWarp w, Geo g, const float *__restrict__ u,
                                                                 const float *__restrict__ M, AddLin lin,
