@@ -87,6 +87,26 @@ __device__ __forceinline__ void x_filter_item(const float *a, float *o, const fl
   }
 }
 
+// x_filter_item with each staged value loaded once and added at once into the XG sums it
+// belongs to (each sum still runs from tap 0 up: the same bits), so that XG sums and one value
+// are live instead of XG + 2R values: what the one-pass kernel's two-block bound has to hold
+// besides its ring.
+template <int R>
+__device__ __forceinline__ void x_filter_item_stream(const float *a, float *o, const float *wx) {
+  float sum[XG];
+#pragma unroll
+  for (int q = 0; q < XG; q++) sum[q] = 0.f;
+#pragma unroll
+  for (int d = 0; d < XG + 2 * R; d++) {
+    const float w = a[d * 3];
+#pragma unroll
+    for (int q = 0; q < XG; q++)
+      if (d - q >= 0 && d - q <= 2 * R) sum[q] += wx[d - q] * w;
+  }
+#pragma unroll
+  for (int q = 0; q < XG; q++) o[q * 3] = sum[q];
+}
+
 // Item e of the x filter of a staged apron (S::AH rows of S::AW values): its offsets in the
 // staged rows and in the x-filtered rows.
 template <typename S>
@@ -291,6 +311,10 @@ struct FusedGeo {
 // norm, 12-row tiles of three rows a thread (ring 33 values instead of 44: 0.320 -> 0.296).
 // Plane counters and pointers in 32 bits relative to the block's first plane, so that the bound
 // spills less (radius 5: 64 -> 12 bytes; with the norm 12 -> 0): 0.249 -> 0.222 ms, run 146.
+// The x and y sums streamed (x_filter_item_stream; y straight into the ring): 5 live values in
+// the filters instead of 14, no spill at radius 5: 0.209 -> 0.200 ms (64 -> 67 % of copy), with
+// the norm 0.278 -> 0.268, the same bits (run 151). Items of eight x outputs (strides padded to
+// 3 mod 8, 28 % fewer shared wavefronts) measured the same, 0.195 both (run 152): not kept.
 template <int R, bool MX, int OCC, int FYT, int FYB>
 __global__ void __launch_bounds__(XNT, OCC)
     blur_xyz3(FusedGeo g, const float *__restrict__ in, float *__restrict__ out, unsigned *maxsq) {
@@ -371,21 +395,25 @@ __global__ void __launch_bounds__(XNT, OCC)
     if (MX && tr > 0) norms_of((tr - 1) & 1);  // the previous plane's outputs
     inp += plane32;
     if (tr + 1 < nt) fetch(tr + 1);
-    x_filter_item<R>(s_in + xa0, s_x + xo0, g.wx);
-    if (x2) x_filter_item<R>(s_in + xa0 + XJ * AS, s_x + xo0 + XJ * XS, g.wx);
+    x_filter_item_stream<R>(s_in + xa0, s_x + xo0, g.wx);
+    if (x2) x_filter_item_stream<R>(s_in + xa0 + XJ * AS, s_x + xo0 + XJ * XS, g.wx);
     __syncthreads();
-    float c[FYB + 2 * R];
+    // the y sums straight into the ring (plane t in slot ph; the ring holds planes t - 2R .. t),
+    // each x-filtered row loaded once and added into the FYB sums it belongs to, tap 0 first
 #pragma unroll
-    for (int d = 0; d < FYB + 2 * R; d++) c[d] = s_x[(jq * FYB + d) * XS + k];
+    for (int q = 0; q < FYB; q++) ring[q][ph] = 0.f;
+#pragma unroll
+    for (int d = 0; d < FYB + 2 * R; d++) {
+      const float c = s_x[(jq * FYB + d) * XS + k];
+#pragma unroll
+      for (int q = 0; q < FYB; q++)
+        if (d - q >= 0 && d - q <= 2 * R) ring[q][ph] += g.wy[d - q] * c;
+    }
     const bool emit = tr >= 2 * R;  // output plane tr - R is owned
     float *dq = outp;
     outp += plane32;
 #pragma unroll
     for (int q = 0; q < FYB; q++, dq += row32) {
-      float sum = 0.f;
-#pragma unroll
-      for (int d = 0; d <= 2 * R; d++) sum += g.wy[d] * c[q + d];
-      ring[q][ph] = sum;  // plane t in slot ph; the ring holds planes t - 2R .. t
       float z = 0.f;
       if (emit) {
 #pragma unroll

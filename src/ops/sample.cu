@@ -235,12 +235,13 @@ __global__ void __launch_bounds__(BX *BY, 12)
   sample_fwd_body<NC, T, PF>(w, g, u, M, lin, out, k16);
 }
 
-// Fields (the composition): bounded to 64 registers, 8 blocks of 128 threads per SM, where
-// unbounded it takes 72 (7 blocks): H100 256^3 compose 0.286 -> 0.274 ms (NOTES runs 120, 122). Its own
-// entry point, since this bound of 8 given to the scalar kernel slowed that one (0.161 -> 0.175
-// ms in the same run); the scalar kernel has its own bound (above).
+// Fields (the composition): bounded to 10 blocks of 128 threads per SM (48 registers, 8 bytes
+// spilled), where unbounded it takes 72 (7 blocks): H100 256^3 compose 0.286 -> 0.274 ms at 8
+// blocks (64 registers; NOTES runs 120, 122), 0.261 -> 0.247 at 10 (run 150). Its own entry
+// point, since the bound of 8 given to the scalar kernel slowed that one (0.161 -> 0.175 ms in
+// the same run); the scalar kernel has its own bound (above).
 template <bool PF = true>
-__global__ void __launch_bounds__(BX *BY, 8) sample_fwd3_kernel(DevWarp w, Geo g, const float *__restrict__ u,
+__global__ void __launch_bounds__(BX *BY, 10) sample_fwd3_kernel(DevWarp w, Geo g, const float *__restrict__ u,
                                                                 const float *__restrict__ M, AddLin lin,
                                                                 float *__restrict__ out) {
   sample_fwd_body<3, float, PF>(w, g, u, M, lin, out, ffdp_code16{0.f, 1.f});
@@ -277,8 +278,9 @@ struct AdamCoarse {  // moments on the coarse grid (coarse_adam.cuh): restricted
 };
 
 template <typename Step, typename S>
-__global__ void compose_step_kernel(DevWarp w, Geo g, const float *grad, Step step, S *__restrict__ m, S *__restrict__ v,
-                                    const float *__restrict__ inv_dev, const float *__restrict__ U, float *out) {
+__device__ __forceinline__ void compose_step_body(const DevWarp &w, const Geo &g, const float *grad, const Step &step,
+                                                  S *__restrict__ m, S *__restrict__ v, const float *__restrict__ inv_dev,
+                                                  const float *__restrict__ U, float *out) {
   const int x = blockIdx.x * BX + threadIdx.x, y = blockIdx.y * BY + threadIdx.y;
   if (x >= g.nx || y >= g.ny) return;
   const float inv = *inv_dev;
@@ -294,6 +296,23 @@ __global__ void compose_step_kernel(DevWarp w, Geo g, const float *grad, Step st
 #pragma unroll
     for (int c = 0; c < 3; c++) out[i * 3 + c] = val[c] + d[c];
   }
+}
+
+// The two steps' entry points: moments on the coarse grid unbounded (72 registers, 7 blocks of
+// 128 an SM); moments on every voxel bounded to 10 blocks (48 registers, no spill): H100 256^3
+// Adam + composition 0.628 -> 0.623 ms (75.4 % of copy; 0.627 at 8 blocks, NOTES run 151).
+template <typename S>
+__global__ void compose_coarse_kernel(DevWarp w, Geo g, const float *grad, AdamCoarse step, const S *__restrict__ m,
+                                      const S *__restrict__ v, const float *__restrict__ inv_dev,
+                                      const float *__restrict__ U, float *out) {
+  compose_step_body(w, g, grad, step, m, v, inv_dev, U, out);
+}
+
+template <typename S>
+__global__ void __launch_bounds__(BX *BY, 10)
+    compose_adam_kernel(DevWarp w, Geo g, const float *grad, AdamFull step, S *__restrict__ m, S *__restrict__ v,
+                        const float *__restrict__ inv_dev, const float *__restrict__ U, float *out) {
+  compose_step_body(w, g, grad, step, m, v, inv_dev, U, out);
 }
 
 // One voxel of the backward pass: gq = sum_c gout_c dM_c/dq at the warped point (zero for
@@ -390,12 +409,18 @@ __global__ void __launch_bounds__(BX *BY, AFF ? (NC > 1 ? 6 : 9) : (NC > 1 ? 9 :
 // sum gq and sum gq y (the x and z columns are x·s0 and z·s0). The former launch — the z-march
 // kernel with one plane per block row, one voxel per thread — ran at 11 % of copy on an H100
 // (256^3, 8 B/voxel: 0.391 ms; NOTES run 110): a block reduction per 128 voxels.
-template <int NC, typename T = float>
+// A thread's own sums (16 rows) in float, the block's in double; WITHU false: the linear stages'
+// instance (no displacement read, no dL/du written), its branches and local copy of u compiled
+// out. H100 256^3: 0.188 -> 0.183 ms (float sums, 8 rows), 0.184 -> 0.174 (no u), -> 0.164 ms
+// (16 rows a thread: half the block reductions); error against the CPU 1.4e-7 -> 1.6e-7
+// (NOTES runs 151-152).
+template <int NC, bool WITHU, typename T = float>
 __global__ void __launch_bounds__(BX *BY, NC > 1 ? 6 : 8)
     sample_bwd_planes_kernel(DevWarp w, Geo g, const float *__restrict__ u, const T *__restrict__ M,
                              const float *__restrict__ gout, float *__restrict__ gu, double *partial,
                              ffdp_code16 k16 = ffdp_code16{0.f, 1.f}) {
-  double s0[3] = {0.0, 0.0, 0.0}, sy[3] = {0.0, 0.0, 0.0};
+  if (!WITHU) u = nullptr, gu = nullptr;
+  float s0[3] = {0.f, 0.f, 0.f}, sy[3] = {0.f, 0.f, 0.f};
   const int x = blockIdx.x * BX + threadIdx.x;
   const long long z = g.z0 + blockIdx.z;
   if (x < g.nx)
@@ -405,7 +430,7 @@ __global__ void __launch_bounds__(BX *BY, NC > 1 ? 6 : 8)
       if (u) UMarch<false>::load(u, i, uu);
       bwd_voxel<NC>(w, g, x, y, (int)z, u ? uu : nullptr, M, gout, gu, i, k16, gq);
 #pragma unroll
-      for (int a = 0; a < 3; a++) s0[a] += (double)gq[a], sy[a] += (double)gq[a] * (double)y;
+      for (int a = 0; a < 3; a++) s0[a] += gq[a], sy[a] += gq[a] * (float)y;
     }
   double acc[12];
 #pragma unroll
@@ -462,10 +487,10 @@ dim3 grid_for(const ffdp_slab *fs, long long most = MAXZB) {
   return dim3((unsigned)((fs->nx + BX - 1) / BX), (unsigned)((fs->ny + BY - 1) / BY), (unsigned)(zb > 0 ? zb : 1));
 }
 
-// sample_bwd_planes_kernel's grid: a block row per owned plane, about eight rows per thread.
+// sample_bwd_planes_kernel's grid: a block row per owned plane, about 16 rows per thread.
 // From the plane's size alone, so that every slab sums a plane the same way.
 dim3 planes_grid_for(const ffdp_slab *fs) {
-  const long long yb = (fs->ny + 8 * BY - 1) / (8 * BY);
+  const long long yb = (fs->ny + 16 * BY - 1) / (16 * BY);
   return dim3((unsigned)((fs->nx + BX - 1) / BX), (unsigned)yb, (unsigned)(fs->z1 - fs->z0));
 }
 
@@ -564,10 +589,10 @@ extern "C" int ffdp_cuda_compose_adam(const ffdp_warp *w, const ffdp_slab *fs, c
   const Geo g = to_geo(fs, fs);
   const dim3 grid = grid_for(fs), block(BX, BY);
   if (bf16_state)
-    compose_step_kernel<<<grid, block, 0, st>>>(d, g, grad, AdamFull{k}, (__nv_bfloat16 *)m, (__nv_bfloat16 *)v, inv_dev, U,
+    compose_adam_kernel<<<grid, block, 0, st>>>(d, g, grad, AdamFull{k}, (__nv_bfloat16 *)m, (__nv_bfloat16 *)v, inv_dev, U,
                                                 out);
   else
-    compose_step_kernel<<<grid, block, 0, st>>>(d, g, grad, AdamFull{k}, (float *)m, (float *)v, inv_dev, U, out);
+    compose_adam_kernel<<<grid, block, 0, st>>>(d, g, grad, AdamFull{k}, (float *)m, (float *)v, inv_dev, U, out);
   return (int)cudaGetLastError();
 }
 
@@ -585,10 +610,10 @@ extern "C" int ffdp_cuda_compose_coarse_adam(const ffdp_warp *w, const ffdp_slab
   const Coarse c = coarse_of(fs->nx, fs->ny, fs->nz, fs->zlo, fs->z0, fs->z1);
   const dim3 grid = grid_for(fs), block(BX, BY);
   if (bf16_state)
-    compose_step_kernel<<<grid, block, 0, st>>>(d, g, grad, AdamCoarse{c, tb, k}, (const __nv_bfloat16 *)m,
+    compose_coarse_kernel<<<grid, block, 0, st>>>(d, g, grad, AdamCoarse{c, tb, k}, (const __nv_bfloat16 *)m,
                                                 (const __nv_bfloat16 *)v, inv_dev, U, out);
   else
-    compose_step_kernel<<<grid, block, 0, st>>>(d, g, grad, AdamCoarse{c, tb, k}, (const float *)m, (const float *)v,
+    compose_coarse_kernel<<<grid, block, 0, st>>>(d, g, grad, AdamCoarse{c, tb, k}, (const float *)m, (const float *)v,
                                                 inv_dev, U, out);
   if ((rc = (int)cudaGetLastError())) return rc;
   return ffdp_cuda_coarse_update(fs, m, v, bf16_state, tb, inv_dev, stream);
@@ -634,9 +659,12 @@ extern "C" int ffdp_cuda_sample_bwd_planes(const ffdp_warp *w, const ffdp_slab *
   if (e) return (int)e;
   const DevWarp d = to_dev(w);
   const Geo g = to_geo(fs, ms);
-  if (ncomp == 1) sample_bwd_planes_kernel<1><<<grid, block, 0, st>>>(d, g, u, M, gout, gu, part);
-  if (ncomp == 2) sample_bwd_planes_kernel<2><<<grid, block, 0, st>>>(d, g, u, M, gout, gu, part);
-  if (ncomp == 3) sample_bwd_planes_kernel<3><<<grid, block, 0, st>>>(d, g, u, M, gout, gu, part);
+  if (!u && !gu && ncomp == 1)
+    sample_bwd_planes_kernel<1, false><<<grid, block, 0, st>>>(d, g, u, M, gout, gu, part);
+  else if (ncomp == 1)
+    sample_bwd_planes_kernel<1, true><<<grid, block, 0, st>>>(d, g, u, M, gout, gu, part);
+  if (ncomp == 2) sample_bwd_planes_kernel<2, true><<<grid, block, 0, st>>>(d, g, u, M, gout, gu, part);
+  if (ncomp == 3) sample_bwd_planes_kernel<3, true><<<grid, block, 0, st>>>(d, g, u, M, gout, gu, part);
   reduce12_planes_kernel<<<grid.z, 12 * 32, 0, st>>>(part, nxy, planes_dev);
   cudaFreeAsync(part, st);
   return (int)cudaGetLastError();
