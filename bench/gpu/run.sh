@@ -1,6 +1,7 @@
 #!/bin/sh
 # Build the CUDA operators and the check/bench program with nvcc + gcc only (no NIfTI needed),
 # then run it. Used on the GPU machine:  sh bench/gpu/run.sh [N]
+# NVCCFLAGS: more nvcc flags (an A/B build's -D switches); NORUN=1: build only.
 set -eu
 cd "$(dirname "$0")/../.."
 B=${BUILD:-/tmp/ffdp-gpu}
