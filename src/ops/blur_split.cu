@@ -560,17 +560,22 @@ int run_ring(const ffdp_slab *s, const float wgt[3][2 * BLUR_SPLIT_MAXR + 1], fl
 
 }  // namespace
 
+// The kernels address a plane of the field with 32-bit offsets (rows, planes and in-plane
+// positions as int): a plane of 3 nx ny values must stay under 2^31.
+static bool plane_fits(const ffdp_slab *s) { return 3 * s->nx * s->ny < (1LL << 31); }
+
 int blur_split_wanted(const ffdp_slab *s, const int r[3], int ncomp) {
   /* one thread per column in the z pass, so the planes must be wide enough to fill the GPU with
    * a few chunks. Vec3 sigma 1.5, two passes against the one-pass kernel at its best (z-chunks
    * by waves, unrolled ring): H100 192^3 0.184 vs 0.197 ms, 256^3 0.379 vs 0.363 (NOTES run
    * 110); H200 128^3 0.067 vs 0.073, 192^3 0.172 vs 0.193, 256^3 0.360 vs 0.358 (run 111).
    * Smaller planes (the coarse levels) keep the one-pass kernel. */
-  return ncomp == 3 && r[0] == r[1] && r[1] == r[2] && r[0] >= 1 && r[0] <= BLUR_SPLIT_MAXR && s->nx * s->ny >= 128 * 128;
+  return ncomp == 3 && r[0] == r[1] && r[1] == r[2] && r[0] >= 1 && r[0] <= BLUR_SPLIT_MAXR && s->nx * s->ny >= 128 * 128 && plane_fits(s);
 }
 
 int blur_split3(const ffdp_slab *s, int r, const float w[3][2 * BLUR_SPLIT_MAXR + 1], const float *in, float *out,
                 float *side, unsigned *maxsq, cudaStream_t st) {
+  if (!plane_fits(s)) return (int)cudaErrorInvalidValue;
   int dev = 0, sms = 132;
   if (cudaGetDevice(&dev) == cudaSuccess) cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
   const char *fe = getenv("FFDP_BLUR_FUSED");
@@ -604,6 +609,7 @@ int blur_split3(const ffdp_slab *s, int r, const float w[3][2 * BLUR_SPLIT_MAXR 
 
 int blur_split3_ring(const ffdp_slab *s, int r, const float w[3][2 * BLUR_SPLIT_MAXR + 1], float *field, float *ring,
                      long long ring_planes, unsigned *maxsq, cudaStream_t st) {
+  if (!plane_fits(s)) return (int)cudaErrorInvalidValue;
   int dev = 0, sms = 132;
   if (cudaGetDevice(&dev) == cudaSuccess) cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
   switch (r) {
