@@ -380,9 +380,9 @@ static bool split_path(const ffdp_slab *s, const int r[3], int ncomp) {
   const char *e = getenv("FFDP_BLUR_SPLIT");
   if (e && !strcmp(e, "0")) return false;
   if (e && !strcmp(e, "1")) {
-    ffdp_slab big = *s;
-    big.nx = big.ny = 1 << 16;
-    return blur_split_wanted(&big, r, ncomp);
+    ffdp_slab wide = *s; /* narrow planes widened to the rule's least; others as they are */
+    if (wide.nx * wide.ny < 128 * 128) wide.nx = wide.ny = 128;
+    return blur_split_wanted(&wide, r, ncomp);
   }
   return blur_split_wanted(s, r, ncomp);
 }
