@@ -21,7 +21,11 @@
 // chunk also reads R planes on either side that neighbouring chunks overwrite, so those
 // boundary zones are copied into `side` (the caller's scratch) before the z pass.
 //
-// In place through a ring (blur_split3_ring): the xy pass writes its planes into a ring of Q
+// In place (blur_split3_ring), radii 1-5 on volumes that fill the GPU: the one-pass kernel
+// itself, writing the field it reads, its blocks kept in step by counters (InPlaceGeo below;
+// H100 256^3 0.445 -> 0.26 ms through the default ring, NOTES runs 153-156). Otherwise, and where
+// its grid would not be resident:
+// in place through a ring: the xy pass writes its planes into a ring of Q
 // planes instead of a second field, and the z pass reads the ring and writes the field. The
 // owned planes go in chunks of Q - 2R: the xy planes of a chunk (and the R after it) are made
 // before its z pass overwrites the field there, and a plane of the field is read by the xy
@@ -298,6 +302,52 @@ struct FusedGeo {
   float wx[2 * BLUR_SPLIT_MAXR + 1], wy[2 * BLUR_SPLIT_MAXR + 1], wz[2 * BLUR_SPLIT_MAXR + 1];
 };
 
+// The one-pass kernel in place (IP; blur_split3_ring's path where its grid is co-resident): the
+// field is read and written through `field` (plain loads, no restrict: other blocks write it
+// during the kernel). A block writes output plane p only after its eight xy neighbours have
+// staged plane p (each publishes the planes it has read in `done`, one counter a block, with a
+// release store every third plane; the writer polls with acquire loads, every third or fourth
+// plane when nobody lags). Its register ring holds the xy-filtered planes its z taps need, so
+// nothing it reads later is written. Planes of the neighbouring z-chunks come from `side`, copied before the
+// kernel (2R planes an inner chunk boundary). The launch is cooperative, so every block is
+// resident and a poll always ends.
+struct InPlaceGeo {
+  float *field;
+  const float *side;  // boundary b (1 .. nch - 1): planes [b - R, b + R) at side + (b - 1) * 2R planes
+  unsigned *done;     // planes staged, per block (blockIdx order), zeroed before the launch
+};
+
+// A/B switches of the bench builds (NVCCFLAGS): the most planes between two counter stores, and
+// the pause of a poll that found a neighbour behind
+#ifndef FFDP_AB_PUB
+#define FFDP_AB_PUB 3
+#endif
+#ifndef FFDP_AB_SLEEP
+#define FFDP_AB_SLEEP 64
+#endif
+__device__ __forceinline__ void store_release(unsigned *p, unsigned v) {
+  asm volatile("st.release.gpu.global.u32 [%0], %1;" ::"l"(p), "r"(v) : "memory");
+}
+__device__ __forceinline__ unsigned load_acquire(const unsigned *p) {
+  unsigned v;
+  asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(p) : "memory");
+  return v;
+}
+
+// Lanes 0-8 of the first warp: until each of the block's (up to) eight xy neighbours has staged
+// `need` planes; *allowed = the fewest any has staged (at most nt).
+__device__ __forceinline__ void wait_neighbours(const unsigned *done, int lane, unsigned need, unsigned nt, int *allowed) {
+  const int nbx = (int)blockIdx.x + lane % 3 - 1, nby = (int)blockIdx.y + lane / 3 - 1;
+  unsigned got = 0xffffffffu;
+  if (lane < 9 && lane != 4 && nbx >= 0 && nbx < (int)gridDim.x && nby >= 0 && nby < (int)gridDim.y) {
+    const unsigned *c = done + (blockIdx.z * gridDim.y + nby) * gridDim.x + nbx;
+    while ((got = load_acquire(c)) < need)
+      if (FFDP_AB_SLEEP) __nanosleep(FFDP_AB_SLEEP);  // spinning loads would take L2 bandwidth from the field's
+  }
+  for (int o = 16; o > 0; o >>= 1) got = min(got, __shfl_down_sync(0xffffffffu, got, o));
+  if (lane == 0) *allowed = (int)min(got, nt);
+}
+
 // FYT / FYB row groups of 96 columns: XNT threads, OCC blocks an SM.
 // MX: also the largest squared norm of the output (maxsq, as blur_z3): a plane's outputs go to
 // shared memory (double-buffered by plane parity) and whole voxels are read back after the next
@@ -315,9 +365,9 @@ struct FusedGeo {
 // the filters instead of 14, no spill at radius 5: 0.209 -> 0.200 ms (64 -> 67 % of copy), with
 // the norm 0.278 -> 0.268, the same bits (run 151). Items of eight x outputs (strides padded to
 // 3 mod 8, 28 % fewer shared wavefronts) measured the same, 0.195 both (run 152): not kept.
-template <int R, bool MX, int OCC, int FYT, int FYB>
+template <int R, bool MX, int OCC, int FYT, int FYB, bool IP>
 __global__ void __launch_bounds__(XNT, OCC)
-    blur_xyz3(FusedGeo g, const float *__restrict__ in, float *__restrict__ out, unsigned *maxsq) {
+    blur_xyz3(FusedGeo g, const float *__restrict__ in, float *__restrict__ out, unsigned *maxsq, InPlaceGeo ip) {
   static_assert(XTX * 3 * (FYT / FYB) == XNT && FYT % FYB == 0, "one y task per thread");
   using S = XyShape<R, FYT>;
   constexpr int AW = S::AW, AH = S::AH, XW = S::XW, AS = S::AS, XS = S::XS, K = 2 * R + 1;
@@ -348,12 +398,32 @@ __global__ void __launch_bounds__(XNT, OCC)
   const long long tfirst = za - R;
   const int nt = (int)(zb + R - tfirst), plane32 = (int)plane;
   const int rin0 = (int)(max(g.zs0, tfirst) - tfirst), rin1 = (int)(min(g.zs1, zb + R) - tfirst);
-  const float *inp = in + (tfirst - g.zlo) * plane + off0;  // plane tr's staging column, stepped
+  // IP: the R planes before and after the chunk, owned by its neighbours in z, come from their
+  // copies in ip.side: inp starts there (not the first chunk) and is reset at planes R and
+  // nt - R (pointers reset, not kept: registers are what the two-block bound lacks)
+  const float *inp = !IP ? in + (tfirst - g.zlo) * plane + off0
+                         : blockIdx.z > 0 ? ip.side + (long long)(blockIdx.z - 1) * 2 * R * plane + off0
+                                          : ip.field + (tfirst - g.zlo) * plane + off0;  // plane tr's staging column, stepped
+  // the block's plane bases the resets take, in shared memory (held in registers, they spill)
+  __shared__ const float *s_reset[IP ? 2 : 1];
+  if (IP && tid == 0) {
+    s_reset[0] = ip.field + (za - g.zlo) * plane;
+    s_reset[1] = ip.side + ((long long)blockIdx.z * 2 * R + R) * plane;
+  }
   auto fetch = [&](int tr) {  // plane tr into v; inp at plane tr
     const unsigned m = tr >= rin0 && tr < rin1 ? lmask : 0u;
+    if (IP) {
+      if (tr == R && blockIdx.z > 0) inp = s_reset[0] + off0;
+      if (tr == nt - R && blockIdx.z + 1 < gridDim.z) inp = s_reset[1] + off0;
+    }
     const float *q = inp;
+    if (IP) {
 #pragma unroll
-    for (int l = 0; l < LR; l++, q += step) v[l] = (m >> l) & 1u ? __ldg(q) : 0.f;
+      for (int l = 0; l < LR; l++, q += step) v[l] = (m >> l) & 1u ? *q : 0.f;
+    } else {
+#pragma unroll
+      for (int l = 0; l < LR; l++, q += step) v[l] = (m >> l) & 1u ? __ldg(q) : 0.f;
+    }
   };
   const int k = tid % XW, jq = tid / XW;
   const bool kin = (long long)x0 * 3 + k < row;
@@ -386,12 +456,22 @@ __global__ void __launch_bounds__(XNT, OCC)
       most = fmaxf(most, norm2(mz[b][base], mz[b][base + 1], mz[b][base + 2]));
     }
   };
-  float *outp = out + (tfirst - R - g.zlo) * plane + dofs;  // output plane tr - R, stepped
+  float *outp = (IP ? ip.field : out) + (tfirst - R - g.zlo) * plane + dofs;  // output plane tr - R, stepped
+  // IP: planes [0, s_allowed) are staged by every neighbour (in shared memory, not a register)
+  __shared__ int s_allowed;
+  constexpr int PUB = FFDP_AB_PUB < R + 1 ? FFDP_AB_PUB : R + 1;
+  if (IP && tid == 0) s_allowed = 0;
   auto plane_step = [&](int tr, int ph) {
 #pragma unroll
     for (int l = 0; l < LR; l++)
       if (scol && sr + l * NRG < AH) s_in[(sr + l * NRG) * AS + sk] = v[l];
     __syncthreads();
+    // plane tr is read: published every PUB planes (and the last), since a release store waits for
+    // the warp's stores and loads in flight (one a plane: 0.30 ms at 256^3; every third: 0.27;
+    // none, racy: 0.22; NOTES run 155); a neighbour then sees at most PUB - 1 planes too few,
+    // which the R planes between staging and writing absorb while PUB <= R + 1
+    if (IP && tid == 0 && ((tr + 1) % PUB == 0 || tr + 1 == nt))
+      store_release(ip.done + (blockIdx.z * gridDim.y + blockIdx.y) * gridDim.x + blockIdx.x, (unsigned)tr + 1);
     if (MX && tr > 0) norms_of((tr - 1) & 1);  // the previous plane's outputs
     inp += plane32;
     if (tr + 1 < nt) fetch(tr + 1);
@@ -410,6 +490,10 @@ __global__ void __launch_bounds__(XNT, OCC)
         if (d - q >= 0 && d - q <= 2 * R) ring[q][ph] += g.wy[d - q] * c;
     }
     const bool emit = tr >= 2 * R;  // output plane tr - R is owned
+    if (IP && emit && tr - R >= s_allowed) {  // uniform: wait until the neighbours have read plane tr - R
+      if (tid < 32) wait_neighbours(ip.done, tid, (unsigned)(tr - R + 1), (unsigned)nt, &s_allowed);
+      __syncthreads();
+    }
     float *dq = outp;
     outp += plane32;
 #pragma unroll
@@ -449,7 +533,7 @@ template <int R, bool MX, int OCC, int FYT, int FYB>
 int run_fused_as(const ffdp_slab *s, const FusedGeo &g0, unsigned *maxsq, int sms, const float *in, float *out,
                  cudaStream_t st) {
   FusedGeo fg = g0;
-  auto kern = blur_xyz3<R, MX, OCC, FYT, FYB>;
+  auto kern = blur_xyz3<R, MX, OCC, FYT, FYB, false>;
   constexpr int smem = XyShape<R, FYT>::bytes;
   if (smem > 48 * 1024) cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
   int per_sm = 1;
@@ -458,8 +542,99 @@ int run_fused_as(const ffdp_slab *s, const FusedGeo &g0, unsigned *maxsq, int sm
   fg.zchunk = zchunk_by_waves(nzo, tiles, sms * per_sm, 2 * R);
   const dim3 grid((unsigned)((s->nx + XTX - 1) / XTX), (unsigned)((s->ny + FYT - 1) / FYT),
                   (unsigned)((nzo + fg.zchunk - 1) / fg.zchunk));
-  kern<<<grid, XNT, smem, st>>>(fg, in, out, maxsq);
+  kern<<<grid, XNT, smem, st>>>(fg, in, out, maxsq, InPlaceGeo{nullptr, nullptr, nullptr});
   return (int)cudaGetLastError();
+}
+
+// Boundary zones of the in-place kernel: for inner chunk boundary b = z0 + (j + 1) zchunk
+// (blockIdx.y = j), the readable planes of [b - R, b + R) -> side + 2R j planes.
+__global__ void copy_zones_packed(long long P3, long long zlo, long long zs0, long long zs1, long long z0, int zchunk, int R,
+                                  const float *field, float *side) {
+  const long long b = z0 + (long long)(blockIdx.y + 1) * zchunk;
+  const long long t0 = b - R > zs0 ? b - R : zs0, t1 = b + R < zs1 ? b + R : zs1;
+  const float *src = field + (t0 - zlo) * P3;
+  float *dst = side + ((long long)blockIdx.y * 2 * R + (t0 - (b - R))) * P3;
+  const long long e = (t1 - t0) * P3;
+  for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < e; i += (long long)gridDim.x * blockDim.x)
+    dst[i] = src[i];
+}
+
+// atomicMax of the bits of the largest squared norm of n 3-vectors (norm2 as the kernels' epilogue:
+// the same bits whichever pass finds it)
+__global__ void max_norm_bits(const float *__restrict__ v, long long n, unsigned *maxsq) {
+  float most = 0.f;
+  for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
+    most = fmaxf(most, norm2(v[3 * i], v[3 * i + 1], v[3 * i + 2]));
+  for (int o = 16; o > 0; o >>= 1) most = fmaxf(most, __shfl_down_sync(0xffffffffu, most, o));
+  if ((threadIdx.x & 31) == 0) atomicMax(maxsq, __float_as_uint(most));
+}
+
+// The one-pass kernel in place (see InPlaceGeo), its z-chunks taking as many of the resident
+// block slots as they can: returns 1 (and launches nothing) where it does not apply — more tiles
+// than slots, a ring too small for the boundary zones and counters, or no cooperative launch.
+// The largest norm, when asked, is a pass of its own over the owned planes (12 bytes a voxel):
+// in the kernel's epilogue it costs registers the two-block bound does not have (16-row tiles
+// spill 48 bytes, and 12-row tiles leave too few blocks to split z: NOTES run 153).
+template <int R, int FYT, int FYB>
+int run_inplace_as(const ffdp_slab *s, const FusedGeo &g0, float *field, float *ring, long long q, unsigned *maxsq,
+                   int sms, cudaStream_t st) {
+  FusedGeo fg = g0;
+  auto kern = blur_xyz3<R, false, 2, FYT, FYB, true>;
+  constexpr int smem = XyShape<R, FYT>::bytes;
+  int dev = 0, coop = 0, per_sm = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&coop, cudaDevAttrCooperativeLaunch, dev) != cudaSuccess ||
+      !coop)
+    return 1;
+  if (smem > 48 * 1024 && cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, smem) != cudaSuccess)
+    return 1;
+  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kern, XNT, smem) != cudaSuccess || per_sm < 1) return 1;
+  const long long tx = (s->nx + XTX - 1) / XTX, ty = (s->ny + FYT - 1) / FYT, tiles = tx * ty, slots = (long long)sms * per_sm;
+  const long long nzo = s->z1 - s->z0, P3 = 3 * s->nx * s->ny;
+  if (tiles > slots || nzo < 1) return 1;
+  // the most chunks that stay resident, each at least 4R planes long (else a third of a block's
+  // planes would be the 2R before its first output), whose zones and a plane of counters fit the
+  // ring: one wave, each block marching zchunk + 2R planes
+  long long best = 0;
+  for (long long nch = 1; nch <= nzo && tiles * nch <= slots; nch++) {
+    const long long zc = (nzo + nch - 1) / nch;
+    if ((nzo + zc - 1) / zc != nch || (nch > 1 && zc < 4 * R) || (nch - 1) * 2 * R + 1 > q || tiles * nch > P3) continue;
+    if (!best || zc < best) best = zc;
+  }
+  if (!best) return 1;
+  const long long nch = (nzo + best - 1) / best;
+  if (tiles * nch < sms) return 1;  // small volumes (the coarse levels): SMs would idle; the two passes
+  fg.zchunk = (int)best;
+  const long long zs0 = s->zlo > 0 ? s->zlo : 0, zs1 = s->zhi < s->nz ? s->zhi : s->nz;
+  if (nch > 1)
+    copy_zones_packed<<<dim3((unsigned)blocks_for(2 * R * P3, 256, 4 * sms), (unsigned)(nch - 1)), 256, 0, st>>>(
+        P3, s->zlo, zs0, zs1, s->z0, fg.zchunk, R, field, ring);
+  InPlaceGeo ip = {field, ring, reinterpret_cast<unsigned *>(ring + (nch - 1) * 2 * R * P3)};
+  const dim3 grid((unsigned)tx, (unsigned)ty, (unsigned)nch);
+  cudaMemsetAsync(ip.done, 0, (size_t)tiles * nch * sizeof(unsigned), st);
+  const float *in = nullptr;
+  float *out = nullptr;
+  unsigned *none = nullptr;
+  void *args[] = {&fg, &in, &out, &none, &ip};
+  int rc = (int)cudaLaunchCooperativeKernel((const void *)kern, grid, dim3(XNT), args, (size_t)smem, st);
+  if (rc == (int)cudaErrorCooperativeLaunchTooLarge) {  // fewer slots than the occupancy query said
+    cudaGetLastError();
+    return 1;
+  }
+  if (!rc && maxsq) {
+    const long long n = nzo * s->nx * s->ny;
+    max_norm_bits<<<blocks_for(n, 256, 8 * sms), 256, 0, st>>>(field + (s->z0 - s->zlo) * P3, n, maxsq);
+    rc = (int)cudaGetLastError();
+  }
+  return rc;
+}
+
+template <int R>
+int run_inplace(const ffdp_slab *s, const float wgt[3][2 * BLUR_SPLIT_MAXR + 1], float *field, float *ring, long long q,
+                unsigned *maxsq, int sms, cudaStream_t st) {
+  FusedGeo fg = {(int)s->nx, (int)s->ny, s->zlo, s->zlo > 0 ? s->zlo : 0, s->zhi < s->nz ? s->zhi : s->nz, s->z0, s->z1, 0,
+                 {0}, {0}, {0}};
+  for (int d = 0; d <= 2 * R; d++) fg.wx[d] = wgt[0][d], fg.wy[d] = wgt[1][d], fg.wz[d] = wgt[2][d];
+  return run_inplace_as<R, 16, 4>(s, fg, field, ring, q, maxsq, sms, st);
 }
 
 template <int R>
@@ -612,6 +787,19 @@ int blur_split3_ring(const ffdp_slab *s, int r, const float w[3][2 * BLUR_SPLIT_
   if (!plane_fits(s)) return (int)cudaErrorInvalidValue;
   int dev = 0, sms = 132;
   if (cudaGetDevice(&dev) == cudaSuccess) cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+  /* the one-pass kernel in place where its grid is resident (FFDP_BLUR_INPLACE=ring: the two
+   * passes through the ring, the A/B); the same bits either way */
+  const char *e = getenv("FFDP_BLUR_INPLACE");
+  if (!(e && !strcmp(e, "ring")) && s->z1 > s->z0 && r >= 1 && r <= 5) {
+    int rc = 1;
+    switch (r) {
+#define INPLACE_CASE(k) \
+  case k: rc = run_inplace<k>(s, w, field, ring, ring_planes, maxsq, sms, st); break;
+      INPLACE_CASE(1) INPLACE_CASE(2) INPLACE_CASE(3) INPLACE_CASE(4) INPLACE_CASE(5)
+#undef INPLACE_CASE
+    }
+    if (rc != 1) return rc;
+  }
   switch (r) {
 #define RING_CASE(k) \
   case k: return run_ring<k>(s, w, field, ring, ring_planes, maxsq, sms, st);

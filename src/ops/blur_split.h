@@ -17,9 +17,12 @@ int blur_split_wanted(const ffdp_slab *s, const int r[3], int ncomp);
  * of the largest squared norm of the owned output. Same bits as the one-pass kernel. */
 int blur_split3(const ffdp_slab *s, int r, const float w[3][2 * BLUR_SPLIT_MAXR + 1], const float *in, float *out,
                 float *side, unsigned *maxsq, cudaStream_t st);
-/* blur(field) on the owned planes, in place: xy-filtered planes go through `ring`, ring_planes
- * planes of the slab's plane size (at least 2r + 1, or every plane of [z0 - r, z1 + r) that is
- * stored); the halo planes of field are read, not written. Same bits as blur_split3. */
+/* blur(field) on the owned planes, in place: radii 1-5 on volumes that fill the GPU by the
+ * one-pass kernel (ring holds its z-chunk boundary planes and block counters; a cooperative
+ * launch), otherwise xy-filtered planes go through `ring`; ring_planes planes of the slab's plane
+ * size (at least 2r + 1, or every plane of [z0 - r, z1 + r) that is stored); the halo planes of
+ * field are read, not written. Same bits as blur_split3 either way (FFDP_BLUR_INPLACE=ring forces
+ * the ring). */
 int blur_split3_ring(const ffdp_slab *s, int r, const float w[3][2 * BLUR_SPLIT_MAXR + 1], float *field, float *ring,
                      long long ring_planes, unsigned *maxsq, cudaStream_t st);
 #endif
