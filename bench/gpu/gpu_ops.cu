@@ -810,6 +810,60 @@ int main(int argc, char **argv) {
     for (float *p : {ring, work, sc1, sc2}) CK(cudaFree(p));
   }
 
+  // --- in place on planes of more tiles than the resident slots (bands of tile rows, each band's
+  // rows above it saved first): the same bits as out of place and as the ring, on a whole volume
+  // and on a slab with halo planes, with the largest norm; then the time on a larger one (its
+  // bytes scaled to this table's voxel count)
+  {
+    struct Wide { long long nx, ny, nz, z0, z1, zlo, zhi; bool timed; };
+    const Wide cases[] = {{640, 520, 24, 0, 24, 0, 24, false}, {600, 560, 30, 8, 22, 2, 28, false},
+                          {768, 768, 64, 0, 64, 0, 64, true}};
+    for (const Wide &c : cases) {
+      ffdp_slab ws = {c.nx, c.ny, c.nz, c.z0, c.z1, c.zlo, c.zhi};
+      const long long P3 = 3 * c.nx * c.ny, ns = c.zhi - c.zlo, nv = ns * P3, q = 20;
+      std::vector<float> hv(nv), ref(nv), got(nv);
+      for (long long i = 0; i < nv; i++) hv[i] = urand(-1.f, 1.f);
+      float *src, *dst, *tmp, *work, *ring, *sc1, *sc2;
+      for (float **b : {&src, &dst, &tmp, &work}) CK(cudaMalloc(b, nv * 4));
+      CK(cudaMalloc(&ring, q * P3 * 4));
+      CK(cudaMalloc(&sc1, 1026 * 4));
+      CK(cudaMalloc(&sc2, 1026 * 4));
+      CK(cudaMemcpy(src, hv.data(), nv * 4, cudaMemcpyHostToDevice));
+      CK(ffdp_cuda_blur_maxnorm3(&ws, src, sig, dst, tmp, sc1, 0));  // out of place: the reference bits
+      CK(cudaDeviceSynchronize());
+      CK(cudaMemcpy(ref.data(), dst, nv * 4, cudaMemcpyDeviceToHost));
+      float m1[2];
+      CK(cudaMemcpy(m1, sc1 + 1024, 8, cudaMemcpyDeviceToHost));
+      const long long own0 = (c.z0 - c.zlo) * P3, own = (c.z1 - c.z0) * P3;
+      for (const char *path : {"bands", "ring"}) {
+        setenv("FFDP_BLUR_INPLACE", strcmp(path, "ring") ? "one" : "ring", 1);  // "one": the bands or an error
+        CK(cudaMemcpy(work, src, nv * 4, cudaMemcpyDeviceToDevice));
+        CK(ffdp_cuda_blur_inplace3(&ws, work, 1.5, ring, q, sc2, 0));
+        CK(cudaDeviceSynchronize());
+        CK(cudaMemcpy(got.data(), work, nv * 4, cudaMemcpyDeviceToHost));
+        float m2[2];
+        CK(cudaMemcpy(m2, sc2 + 1024, 8, cudaMemcpyDeviceToHost));
+        // owned planes: the out-of-place bits; halo planes: the input's still
+        bool same = !memcmp(got.data() + own0, ref.data() + own0, own * 4) && !memcmp(m1, m2, 8) && m1[0] > 0.f &&
+                    !memcmp(got.data(), hv.data(), own0 * 4) &&
+                    !memcmp(got.data() + own0 + own, hv.data() + own0 + own, (nv - own0 - own) * 4);
+        float t = c.timed ? median_ms([&] { ffdp_cuda_blur_inplace3(&ws, work, 1.5, ring, q, nullptr, 0); }) : 0.f;
+        unsetenv("FFDP_BLUR_INPLACE");
+        char nm[160];
+        snprintf(nm, sizeof nm, "blur vec3 in place, %lldx%lldx%lld%s, %s (vs out of place, with the largest norm: bits)", c.nx, c.ny,
+                 c.nz, c.zlo < c.z0 ? " slab with halo" : "", strcmp(path, "ring") ? "bands of tile rows" : "ring 20 planes");
+        rows.push_back({nm, 24.0 * (double)(c.z1 - c.z0) * c.nx * c.ny / (double)n, t, same ? 0.0 : 1.0, 0.0});
+      }
+      if (c.timed) {
+        float t = median_ms([&] { ffdp_cuda_blur(&ws, src, 3, sig, dst, tmp, 0); });
+        char nm[128];
+        snprintf(nm, sizeof nm, "blur vec3 out of place, %lldx%lldx%lld (timing only)", c.nx, c.ny, c.nz);
+        rows.push_back({nm, 24.0 * (double)(c.z1 - c.z0) * c.nx * c.ny / (double)n, t, 0.0, 0.0});
+      }
+      for (float *b : {src, dst, tmp, work, ring, sc1, sc2}) CK(cudaFree(b));
+    }
+  }
+
   // --- the deformable update's fused passes against the separate ones (GPU vs GPU: the same
   // bits are required, so the error column is 0 or 1): blur + largest norm, Adam + composition
   {

@@ -311,10 +311,16 @@ struct FusedGeo {
 // nothing it reads later is written. Planes of the neighbouring z-chunks come from `side`, copied before the
 // kernel (2R planes an inner chunk boundary). The launch is cooperative, so every block is
 // resident and a poll always ends.
+// Planes of more tiles than the resident slots go in bands of tile rows, one launch each (z in one
+// chunk): a band's first tile row reads the R rows above it from `above`, the original values of
+// the previous band's last R rows saved before that band ran (R rows a stored plane, plane t at
+// above + (t - zlo) R rows); the rows below are still the original field's.
 struct InPlaceGeo {
   float *field;
   const float *side;  // boundary b (1 .. nch - 1): planes [b - R, b + R) at side + (b - 1) * 2R planes
   unsigned *done;     // planes staged, per block (blockIdx order), zeroed before the launch
+  const float *above; // bands after the first: the saved rows above the band, else null
+  int ty0;            // the band's first tile row
 };
 
 // A/B switches of the bench builds (NVCCFLAGS): the most planes between two counter stores, and
@@ -365,7 +371,13 @@ __device__ __forceinline__ void wait_neighbours(const unsigned *done, int lane, 
 // the filters instead of 14, no spill at radius 5: 0.209 -> 0.200 ms (64 -> 67 % of copy), with
 // the norm 0.278 -> 0.268, the same bits (run 151). Items of eight x outputs (strides padded to
 // 3 mod 8, 28 % fewer shared wavefronts) measured the same, 0.195 both (run 152): not kept.
-template <int R, bool MX, int OCC, int FYT, int FYB, bool IP>
+// The first plane a z-chunk's block reads (its owned planes' first less R).
+template <int R>
+__device__ __forceinline__ long long tfirst_of(const FusedGeo &g, unsigned cz) {
+  return g.z0 + (long long)cz * g.zchunk - R;
+}
+
+template <int R, bool MX, int OCC, int FYT, int FYB, int IP>
 __global__ void __launch_bounds__(XNT, OCC)
     blur_xyz3(FusedGeo g, const float *__restrict__ in, float *__restrict__ out, unsigned *maxsq, InPlaceGeo ip) {
   static_assert(XTX * 3 * (FYT / FYB) == XNT && FYT % FYB == 0, "one y task per thread");
@@ -375,7 +387,7 @@ __global__ void __launch_bounds__(XNT, OCC)
   extern __shared__ float xy_smem[];
   float *s_in = xy_smem, *s_x = xy_smem + AS * AH;
   const int tid = threadIdx.x;
-  const int x0 = blockIdx.x * XTX, y0 = blockIdx.y * FYT;
+  const int x0 = blockIdx.x * XTX, y0 = (IP == 2 ? blockIdx.y + ip.ty0 : blockIdx.y) * FYT;
   const long long row = (long long)g.nx * 3, plane = row * g.ny;
   const int sk = tid % SC, sr = tid / SC;
   const long long gk = (long long)(x0 - R) * 3 + sk;
@@ -393,6 +405,11 @@ __global__ void __launch_bounds__(XNT, OCC)
     const int y = ys + l * NRG;
     if (sread && y >= 0 && y < g.ny) lmask |= 1u << l;
   }
+  // IP, a band's first tile row: staged values l < LA with sr + l NRG < R come from the saved rows
+  // above the band (s_above: their plane tfirst; worked out per fetch, not kept in registers)
+  constexpr int LA = (R + NRG - 1) / NRG < LR ? (R + NRG - 1) / NRG : LR;
+  __shared__ const float *s_above;
+  if (IP == 2 && tid == 0) s_above = ip.above ? ip.above + (tfirst_of<R>(g, blockIdx.z) - g.zlo) * R * row : nullptr;
   // planes counted from the block's first, tr = t - (za - R): 32-bit counters and pointers stepped
   // by planes (the 64-bit plane arithmetic held registers the two-block bound spilled)
   const long long tfirst = za - R;
@@ -420,6 +437,14 @@ __global__ void __launch_bounds__(XNT, OCC)
     if (IP) {
 #pragma unroll
       for (int l = 0; l < LR; l++, q += step) v[l] = (m >> l) & 1u ? *q : 0.f;
+      if (IP == 2 && blockIdx.y == 0 && s_above) {  // uniform over the block
+        // staged row sr + l NRG of the rows above: off0 less the offset of the band's row R above
+        const int srr = tid / SC, r32 = g.nx * 3;
+        const float *a = s_above + (long long)tr * (R * r32) + (off0 - (ip.ty0 * FYT - R) * r32);
+#pragma unroll
+        for (int l = 0; l < LA; l++)
+          if (srr + l * NRG < R && (m >> l) & 1u) v[l] = a[l * NRG * r32];
+      }
     } else {
 #pragma unroll
       for (int l = 0; l < LR; l++, q += step) v[l] = (m >> l) & 1u ? __ldg(q) : 0.f;
@@ -533,7 +558,7 @@ template <int R, bool MX, int OCC, int FYT, int FYB>
 int run_fused_as(const ffdp_slab *s, const FusedGeo &g0, unsigned *maxsq, int sms, const float *in, float *out,
                  cudaStream_t st) {
   FusedGeo fg = g0;
-  auto kern = blur_xyz3<R, MX, OCC, FYT, FYB, false>;
+  auto kern = blur_xyz3<R, MX, OCC, FYT, FYB, 0>;
   constexpr int smem = XyShape<R, FYT>::bytes;
   if (smem > 48 * 1024) cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
   int per_sm = 1;
@@ -542,7 +567,7 @@ int run_fused_as(const ffdp_slab *s, const FusedGeo &g0, unsigned *maxsq, int sm
   fg.zchunk = zchunk_by_waves(nzo, tiles, sms * per_sm, 2 * R);
   const dim3 grid((unsigned)((s->nx + XTX - 1) / XTX), (unsigned)((s->ny + FYT - 1) / FYT),
                   (unsigned)((nzo + fg.zchunk - 1) / fg.zchunk));
-  kern<<<grid, XNT, smem, st>>>(fg, in, out, maxsq, InPlaceGeo{nullptr, nullptr, nullptr});
+  kern<<<grid, XNT, smem, st>>>(fg, in, out, maxsq, InPlaceGeo{nullptr, nullptr, nullptr, nullptr, 0});
   return (int)cudaGetLastError();
 }
 
@@ -569,9 +594,59 @@ __global__ void max_norm_bits(const float *__restrict__ v, long long n, unsigned
   if ((threadIdx.x & 31) == 0) atomicMax(maxsq, __float_as_uint(most));
 }
 
+// The one-pass kernel in place on planes of more tiles than the resident slots: bands of as many
+// whole tile rows as the slots hold, one cooperative launch each with z in one chunk. Before band
+// k runs, the original values of its last R rows (every stored plane) are saved for band k + 1,
+// in the half of the ring that band k - 1's rows no longer need. Returns 1 where it does not
+// apply (then nothing was written), an error if a launch fails after the first band.
+template <int R, int FYT, int FYB>
+int run_inplace_bands(const ffdp_slab *s, const FusedGeo &g0, float *field, float *ring, long long q, unsigned *maxsq,
+                      int sms, cudaStream_t st) {
+  FusedGeo fg = g0;
+  auto kern = blur_xyz3<R, false, 2, FYT, FYB, 2>;
+  constexpr int smem = XyShape<R, FYT>::bytes;
+  int per_sm = 0;
+  if (smem > 48 * 1024 && cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, smem) != cudaSuccess)
+    return 1;
+  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kern, XNT, smem) != cudaSuccess || per_sm < 1) return 1;
+  const long long tx = (s->nx + XTX - 1) / XTX, ty = (s->ny + FYT - 1) / FYT, slots = (long long)sms * per_sm;
+  const long long rpb = slots / tx, row = 3 * s->nx, P3 = row * s->ny, ns = s->zhi - s->zlo, nzo = s->z1 - s->z0;
+  const long long saved = R * row * ns;  // floats of one band's saved rows
+  if (rpb < 1 || rpb * tx < sms || 2 * saved + rpb * tx > q * P3 || (long long)FYT * rpb < R) return 1;
+  fg.zchunk = (int)nzo;
+  unsigned *done = reinterpret_cast<unsigned *>(ring + 2 * saved);
+  const float *in = nullptr;
+  float *out = nullptr;
+  unsigned *none = nullptr;
+  for (long long k = 0, ty0 = 0; ty0 < ty; k++, ty0 += rpb) {
+    const long long rows = ty0 + rpb < ty ? rpb : ty - ty0, yend = (ty0 + rows) * FYT;
+    if (ty0 + rows < ty)  // the next band's rows above it, before this band overwrites them
+      cudaMemcpy2DAsync(ring + (k % 2) * saved, R * row * sizeof(float), field + (yend - R) * row, P3 * sizeof(float),
+                        R * row * sizeof(float), ns, cudaMemcpyDeviceToDevice, st);
+    InPlaceGeo ip = {field, nullptr, done, k > 0 ? ring + ((k - 1) % 2) * saved : nullptr, (int)ty0};
+    cudaMemsetAsync(done, 0, (size_t)(rows * tx) * sizeof(unsigned), st);
+    void *args[] = {&fg, &in, &out, &none, &ip};
+    const int rc = (int)cudaLaunchCooperativeKernel((const void *)kern, dim3((unsigned)tx, (unsigned)rows, 1), dim3(XNT), args,
+                                                    (size_t)smem, st);
+    if (rc) {
+      if (k == 0 && rc == (int)cudaErrorCooperativeLaunchTooLarge) {  // nothing written yet: the two passes
+        cudaGetLastError();
+        return 1;
+      }
+      return rc;
+    }
+  }
+  if (maxsq) {
+    const long long n = nzo * s->nx * s->ny;
+    max_norm_bits<<<blocks_for(n, 256, 8 * sms), 256, 0, st>>>(field + (s->z0 - s->zlo) * P3, n, maxsq);
+  }
+  return (int)cudaGetLastError();
+}
+
 // The one-pass kernel in place (see InPlaceGeo), its z-chunks taking as many of the resident
-// block slots as they can: returns 1 (and launches nothing) where it does not apply — more tiles
-// than slots, a ring too small for the boundary zones and counters, or no cooperative launch.
+// block slots as they can (bands, above, where the tiles alone are more than the slots): returns
+// 1 (and launches nothing) where it does not apply — a ring too small for the boundary zones and
+// counters, a grid under one block an SM, or no cooperative launch.
 // The largest norm, when asked, is a pass of its own over the owned planes (12 bytes a voxel):
 // in the kernel's epilogue it costs registers the two-block bound does not have (16-row tiles
 // spill 48 bytes, and 12-row tiles leave too few blocks to split z: NOTES run 153).
@@ -579,7 +654,7 @@ template <int R, int FYT, int FYB>
 int run_inplace_as(const ffdp_slab *s, const FusedGeo &g0, float *field, float *ring, long long q, unsigned *maxsq,
                    int sms, cudaStream_t st) {
   FusedGeo fg = g0;
-  auto kern = blur_xyz3<R, false, 2, FYT, FYB, true>;
+  auto kern = blur_xyz3<R, false, 2, FYT, FYB, 1>;
   constexpr int smem = XyShape<R, FYT>::bytes;
   int dev = 0, coop = 0, per_sm = 0;
   if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&coop, cudaDevAttrCooperativeLaunch, dev) != cudaSuccess ||
@@ -590,7 +665,8 @@ int run_inplace_as(const ffdp_slab *s, const FusedGeo &g0, float *field, float *
   if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kern, XNT, smem) != cudaSuccess || per_sm < 1) return 1;
   const long long tx = (s->nx + XTX - 1) / XTX, ty = (s->ny + FYT - 1) / FYT, tiles = tx * ty, slots = (long long)sms * per_sm;
   const long long nzo = s->z1 - s->z0, P3 = 3 * s->nx * s->ny;
-  if (tiles > slots || nzo < 1) return 1;
+  if (nzo < 1) return 1;
+  if (tiles > slots) return run_inplace_bands<R, FYT, FYB>(s, g0, field, ring, q, maxsq, sms, st);
   // the most chunks that stay resident, each at least 4R planes long (else a third of a block's
   // planes would be the 2R before its first output), whose zones and a plane of counters fit the
   // ring: one wave, each block marching zchunk + 2R planes
@@ -608,7 +684,7 @@ int run_inplace_as(const ffdp_slab *s, const FusedGeo &g0, float *field, float *
   if (nch > 1)
     copy_zones_packed<<<dim3((unsigned)blocks_for(2 * R * P3, 256, 4 * sms), (unsigned)(nch - 1)), 256, 0, st>>>(
         P3, s->zlo, zs0, zs1, s->z0, fg.zchunk, R, field, ring);
-  InPlaceGeo ip = {field, ring, reinterpret_cast<unsigned *>(ring + (nch - 1) * 2 * R * P3)};
+  InPlaceGeo ip = {field, ring, reinterpret_cast<unsigned *>(ring + (nch - 1) * 2 * R * P3), nullptr, 0};
   const dim3 grid((unsigned)tx, (unsigned)ty, (unsigned)nch);
   cudaMemsetAsync(ip.done, 0, (size_t)tiles * nch * sizeof(unsigned), st);
   const float *in = nullptr;
@@ -788,7 +864,8 @@ int blur_split3_ring(const ffdp_slab *s, int r, const float w[3][2 * BLUR_SPLIT_
   int dev = 0, sms = 132;
   if (cudaGetDevice(&dev) == cudaSuccess) cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
   /* the one-pass kernel in place where its grid is resident (FFDP_BLUR_INPLACE=ring: the two
-   * passes through the ring, the A/B); the same bits either way */
+   * passes through the ring, the A/B; =one: that kernel or an error, the checks); the same bits
+   * either way */
   const char *e = getenv("FFDP_BLUR_INPLACE");
   if (!(e && !strcmp(e, "ring")) && s->z1 > s->z0 && r >= 1 && r <= 5) {
     int rc = 1;
@@ -799,6 +876,7 @@ int blur_split3_ring(const ffdp_slab *s, int r, const float w[3][2 * BLUR_SPLIT_
 #undef INPLACE_CASE
     }
     if (rc != 1) return rc;
+    if (e && !strcmp(e, "one")) return (int)cudaErrorNotSupported;
   }
   switch (r) {
 #define RING_CASE(k) \
