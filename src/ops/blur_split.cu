@@ -594,6 +594,13 @@ __global__ void max_norm_bits(const float *__restrict__ v, long long n, unsigned
   if ((threadIdx.x & 31) == 0) atomicMax(maxsq, __float_as_uint(most));
 }
 
+// The largest norm of the owned planes of a blurred field, as max_norm_bits.
+inline int norm_pass(const ffdp_slab *s, const float *field, unsigned *maxsq, int sms, cudaStream_t st) {
+  const long long n = (s->z1 - s->z0) * s->nx * s->ny;
+  max_norm_bits<<<blocks_for(n, 256, 8 * sms), 256, 0, st>>>(field + (s->z0 - s->zlo) * 3 * s->nx * s->ny, n, maxsq);
+  return (int)cudaGetLastError();
+}
+
 // The one-pass kernel in place on planes of more tiles than the resident slots: bands of as many
 // whole tile rows as the slots hold, one cooperative launch each with z in one chunk. Before band
 // k runs, the original values of its last R rows (every stored plane) are saved for band k + 1,
@@ -636,11 +643,7 @@ int run_inplace_bands(const ffdp_slab *s, const FusedGeo &g0, float *field, floa
       return rc;
     }
   }
-  if (maxsq) {
-    const long long n = nzo * s->nx * s->ny;
-    max_norm_bits<<<blocks_for(n, 256, 8 * sms), 256, 0, st>>>(field + (s->z0 - s->zlo) * P3, n, maxsq);
-  }
-  return (int)cudaGetLastError();
+  return maxsq ? norm_pass(s, field, maxsq, sms, st) : (int)cudaGetLastError();
 }
 
 // The one-pass kernel in place (see InPlaceGeo), its z-chunks taking as many of the resident
@@ -696,12 +699,7 @@ int run_inplace_as(const ffdp_slab *s, const FusedGeo &g0, float *field, float *
     cudaGetLastError();
     return 1;
   }
-  if (!rc && maxsq) {
-    const long long n = nzo * s->nx * s->ny;
-    max_norm_bits<<<blocks_for(n, 256, 8 * sms), 256, 0, st>>>(field + (s->z0 - s->zlo) * P3, n, maxsq);
-    rc = (int)cudaGetLastError();
-  }
-  return rc;
+  return !rc && maxsq ? norm_pass(s, field, maxsq, sms, st) : rc;
 }
 
 template <int R>
