@@ -627,14 +627,16 @@ int run_inplace_bands(const ffdp_slab *s, const FusedGeo &g0, float *field, floa
   unsigned *none = nullptr;
   for (long long k = 0, ty0 = 0; ty0 < ty; k++, ty0 += rpb) {
     const long long rows = ty0 + rpb < ty ? rpb : ty - ty0, yend = (ty0 + rows) * FYT;
+    int rc = 0;
     if (ty0 + rows < ty)  // the next band's rows above it, before this band overwrites them
-      cudaMemcpy2DAsync(ring + (k % 2) * saved, R * row * sizeof(float), field + (yend - R) * row, P3 * sizeof(float),
-                        R * row * sizeof(float), ns, cudaMemcpyDeviceToDevice, st);
+      rc = (int)cudaMemcpy2DAsync(ring + (k % 2) * saved, R * row * sizeof(float), field + (yend - R) * row,
+                                  P3 * sizeof(float), R * row * sizeof(float), ns, cudaMemcpyDeviceToDevice, st);
     InPlaceGeo ip = {field, nullptr, done, k > 0 ? ring + ((k - 1) % 2) * saved : nullptr, (int)ty0};
-    cudaMemsetAsync(done, 0, (size_t)(rows * tx) * sizeof(unsigned), st);
+    if (!rc) rc = (int)cudaMemsetAsync(done, 0, (size_t)(rows * tx) * sizeof(unsigned), st);
+    if (rc) return rc;
     void *args[] = {&fg, &in, &out, &none, &ip};
-    const int rc = (int)cudaLaunchCooperativeKernel((const void *)kern, dim3((unsigned)tx, (unsigned)rows, 1), dim3(XNT), args,
-                                                    (size_t)smem, st);
+    rc = (int)cudaLaunchCooperativeKernel((const void *)kern, dim3((unsigned)tx, (unsigned)rows, 1), dim3(XNT), args,
+                                          (size_t)smem, st);
     if (rc) {
       if (k == 0 && rc == (int)cudaErrorCooperativeLaunchTooLarge) {  // nothing written yet: the two passes
         cudaGetLastError();
@@ -689,12 +691,14 @@ int run_inplace_as(const ffdp_slab *s, const FusedGeo &g0, float *field, float *
         P3, s->zlo, zs0, zs1, s->z0, fg.zchunk, R, field, ring);
   InPlaceGeo ip = {field, ring, reinterpret_cast<unsigned *>(ring + (nch - 1) * 2 * R * P3), nullptr, 0};
   const dim3 grid((unsigned)tx, (unsigned)ty, (unsigned)nch);
-  cudaMemsetAsync(ip.done, 0, (size_t)tiles * nch * sizeof(unsigned), st);
+  int rc = (int)cudaGetLastError();
+  if (!rc) rc = (int)cudaMemsetAsync(ip.done, 0, (size_t)tiles * nch * sizeof(unsigned), st);
+  if (rc) return rc;
   const float *in = nullptr;
   float *out = nullptr;
   unsigned *none = nullptr;
   void *args[] = {&fg, &in, &out, &none, &ip};
-  int rc = (int)cudaLaunchCooperativeKernel((const void *)kern, grid, dim3(XNT), args, (size_t)smem, st);
+  rc = (int)cudaLaunchCooperativeKernel((const void *)kern, grid, dim3(XNT), args, (size_t)smem, st);
   if (rc == (int)cudaErrorCooperativeLaunchTooLarge) {  // fewer slots than the occupancy query said
     cudaGetLastError();
     return 1;
