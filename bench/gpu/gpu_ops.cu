@@ -1122,7 +1122,7 @@ int main(int argc, char **argv) {
       const long long ns = ss.zhi - ss.zlo;
       float *ring;
       CK(cudaMalloc(&ring, 3 * 20 * P * 4));
-      for (const char *path : {"one pass", "ring"}) {  // FFDP_BLUR_INPLACE=ring: the two passes
+      for (const char *path : {"default path", "ring"}) {  // FFDP_BLUR_INPLACE=ring: the two passes
         if (!strcmp(path, "ring")) setenv("FFDP_BLUR_INPLACE", "ring", 1);
         CK(cudaMemcpy(dout, du + 3 * ss.zlo * P, 3 * ns * P * 4, cudaMemcpyDeviceToDevice));
         CK(ffdp_cuda_blur_inplace3(&ss, dout, 1.5, ring, 20 < ns ? 20 : ns, nullptr, 0));
