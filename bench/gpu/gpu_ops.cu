@@ -821,7 +821,7 @@ int main(int argc, char **argv) {
     for (const Wide &c : cases) {
       ffdp_slab ws = {c.nx, c.ny, c.nz, c.z0, c.z1, c.zlo, c.zhi};
       const long long P3 = 3 * c.nx * c.ny, ns = c.zhi - c.zlo, nv = ns * P3, q = 20;
-      std::vector<float> hv(nv), ref(nv), got(nv);
+      std::vector<float> hv(nv), wref(nv), wgot(nv);  // not the table's ref/got: other sizes
       for (long long i = 0; i < nv; i++) hv[i] = urand(-1.f, 1.f);
       float *src, *dst, *tmp, *work, *ring, *sc1, *sc2;
       for (float **b : {&src, &dst, &tmp, &work}) CK(cudaMalloc(b, nv * 4));
@@ -831,7 +831,7 @@ int main(int argc, char **argv) {
       CK(cudaMemcpy(src, hv.data(), nv * 4, cudaMemcpyHostToDevice));
       CK(ffdp_cuda_blur_maxnorm3(&ws, src, sig, dst, tmp, sc1, 0));  // out of place: the reference bits
       CK(cudaDeviceSynchronize());
-      CK(cudaMemcpy(ref.data(), dst, nv * 4, cudaMemcpyDeviceToHost));
+      CK(cudaMemcpy(wref.data(), dst, nv * 4, cudaMemcpyDeviceToHost));
       float m1[2];
       CK(cudaMemcpy(m1, sc1 + 1024, 8, cudaMemcpyDeviceToHost));
       const long long own0 = (c.z0 - c.zlo) * P3, own = (c.z1 - c.z0) * P3;
@@ -840,13 +840,13 @@ int main(int argc, char **argv) {
         CK(cudaMemcpy(work, src, nv * 4, cudaMemcpyDeviceToDevice));
         CK(ffdp_cuda_blur_inplace3(&ws, work, 1.5, ring, q, sc2, 0));
         CK(cudaDeviceSynchronize());
-        CK(cudaMemcpy(got.data(), work, nv * 4, cudaMemcpyDeviceToHost));
+        CK(cudaMemcpy(wgot.data(), work, nv * 4, cudaMemcpyDeviceToHost));
         float m2[2];
         CK(cudaMemcpy(m2, sc2 + 1024, 8, cudaMemcpyDeviceToHost));
         // owned planes: the out-of-place bits; halo planes: the input's still
-        bool same = !memcmp(got.data() + own0, ref.data() + own0, own * 4) && !memcmp(m1, m2, 8) && m1[0] > 0.f &&
-                    !memcmp(got.data(), hv.data(), own0 * 4) &&
-                    !memcmp(got.data() + own0 + own, hv.data() + own0 + own, (nv - own0 - own) * 4);
+        bool same = !memcmp(wgot.data() + own0, wref.data() + own0, own * 4) && !memcmp(m1, m2, 8) && m1[0] > 0.f &&
+                    !memcmp(wgot.data(), hv.data(), own0 * 4) &&
+                    !memcmp(wgot.data() + own0 + own, hv.data() + own0 + own, (nv - own0 - own) * 4);
         float t = c.timed ? median_ms([&] { ffdp_cuda_blur_inplace3(&ws, work, 1.5, ring, q, nullptr, 0); }) : 0.f;
         unsetenv("FFDP_BLUR_INPLACE");
         char nm[160];
