@@ -1,7 +1,8 @@
 // Box-window LNCC, forward and backward in one pass (lncc_impl.h's math): the pipeline's
 // windows (k = 3 .. 9; 9 is ANTs' radius 4). Same march as lncc.cu's kernel (a block owns a 32 x TY column
-// tile and a z-range; raw F and M ring in registers for the z sums, x and y sums through shared
-// memory, the G's summed back in x, y and a register ring in z; two barriers a plane), written
+// tile and a z-range; a raw F and M ring of K planes for the z sums — in shared memory, each
+// thread its own columns —, x and y sums through shared memory, the G's summed back in x, y and
+// a register ring in z; two barriers a plane), written
 // for fewer instructions a voxel, which is what bounds that kernel (ncu: ~600 warp instructions
 // a voxel-warp, 40 % of them address and control work; half the issue slots empty):
 //  - box sums need no weights: every pass adds, 1/K^3 is applied once to the moments and
@@ -10,11 +11,12 @@
 //  - the x sums are (row, quad, channel) units spread over all threads, their shared-memory
 //    offsets computed once before the march; only a last partial round has a branch;
 //  - every global address is a 32-bit offset from the block's first plane (the launch keeps a
-//    chunk and its apron under 2^31 values) and loads go straight into the ring slot;
+//    chunk and its apron under 2^31 values);
 //  - the reciprocal is one MUFU instruction; per-row image tests zero a scale, not a branch.
 // H100, 256^3 (bench/gpu/NOTES.md runs 129-132), against lncc.cu's kernel: k = 5 0.479 -> 0.380
 // ms with gM (406 -> 358 warp instructions a voxel-warp), 0.530 -> 0.424 with both gradients;
-// k = 9 (its raw ring in shared memory, SR) 1.073 -> 0.705 and 1.231 -> 0.805.
+// k = 9 1.073 -> 0.705 and 1.231 -> 0.805 (its raw ring in shared memory; k = 3 and 5 kept theirs
+// in registers until taller tiles at 80 registers made the shared ring pay: see the tile shapes).
 // Every sum has a fixed order given the tile layout (x, y) and the window (z), so a plane's
 // values do not depend on where its z-chunk or its rank's slab starts: N ranks still give one
 // process's bits.
@@ -22,6 +24,37 @@
 #include "ops/lncc_box.cuh"
 #include "ops/lncc_tiles.cuh"
 #include <stdlib.h>
+
+// Tile rows by window (block threads 32 x TY; G: with both gradients) and the blocks an SM the
+// register bound is set for; -D switches for the bench's A/B builds. The kernel is latency-bound
+// (run 131: half the issue slots empty at 4 warps a scheduler), so with the raw ring in shared
+// memory the taller tiles' 80 registers buy 24 warps an SM and a smaller apron share. H100 256^3
+// (bench/gpu/NOTES.md runs 158-159), ms, gM / both gradients, against 32 x 16 with register
+// rings: k = 5 32 x 24 0.363 -> 0.331-0.337 / 0.409 -> 0.396-0.403 (32 x 32 at 64 registers
+// 0.330 / 0.434, 32 x 20 0.417 / 0.472, two blocks of 32 x 12 0.391 / 0.481); k = 3, two
+// blocks an SM, 0.341-0.348 -> 32 x 16 0.271 / 32 x 12 0.310-0.314; k = 7 and 9 keep 32 x 16
+// (32 x 20 at 96 registers was slower: k = 9 both 0.771 -> 0.973).
+#ifndef FFDP_LNCC_TY3
+#define FFDP_LNCC_TY3 16
+#endif
+#ifndef FFDP_LNCC_TY3G
+#define FFDP_LNCC_TY3G 12
+#endif
+#ifndef FFDP_LNCC_MINB3
+#define FFDP_LNCC_MINB3 2
+#endif
+#ifndef FFDP_LNCC_TY5
+#define FFDP_LNCC_TY5 24
+#endif
+#ifndef FFDP_LNCC_TY5G
+#define FFDP_LNCC_TY5G FFDP_LNCC_TY5
+#endif
+#ifndef FFDP_LNCC_MINB5
+#define FFDP_LNCC_MINB5 1
+#endif
+#ifndef FFDP_LNCC_TY79
+#define FFDP_LNCC_TY79 16
+#endif
 
 namespace ffdp_cuda {
 namespace {
@@ -41,11 +74,9 @@ struct BoxTile {
   static constexpr int Q4 = BX / 4, U4 = NG * MH * Q4, N4 = (U4 + NT - 1) / NT;  // and of the G's
   static constexpr int G3 = MH / BY, T3 = MW * G3;                               // y-sum tasks
   static constexpr int ZP = 5 * IH * IWP, XF = 5 * IH * MWP, GP = NG * MH * MWP, GX = NG * MH * BX;
-  // SR: the raw F, M ring of the input columns in shared memory (K slots of IW x IH float2),
-  // for radii whose register rings would spill (C x 2K floats: 54 at r = 4); each thread
-  // touches only its own columns, so the ring needs no barrier
-  static constexpr bool SR = R >= 3;
-  static constexpr int NCOL = IW * IH, RR = SR ? 2 * K * NCOL : 0;
+  // the raw F, M ring of the input columns in shared memory (K slots of IW x IH float2); each
+  // thread touches only its own columns, so the ring needs no barrier
+  static constexpr int NCOL = IW * IH, RR = 2 * K * NCOL;
   static constexpr size_t SMEM = (size_t)(ZP + XF + GP + GX + RR) * sizeof(float);
   static_assert(MH % BY == 0 && T3 <= NT && IWP >= IW && BY % 2 == 0, "tile shape");
 };
@@ -86,7 +117,7 @@ __device__ __forceinline__ float rcp_approx(float x) {
 }
 
 template <int R, int TY, int NG, int BY>
-__global__ void __launch_bounds__(BX *TY, 1)
+__global__ void __launch_bounds__(BX *TY, R == 1 ? FFDP_LNCC_MINB3 : R == 2 ? FFDP_LNCC_MINB5 : 1)
     lncc_box_kernel(LnccBoxGeo g, int zchunk, const float *__restrict__ F, const float *__restrict__ M,
                     const uint8_t *__restrict__ mask, float *__restrict__ gM, float *__restrict__ gF, double *partial) {
   using L = BoxTile<R, TY, NG, BY>;
@@ -140,27 +171,18 @@ __global__ void __launch_bounds__(BX *TY, 1)
     s4s[it] = u < L::U4 ? q * L::MH * L::MWP + j * L::MWP + k : -1;
     s4d[it] = q * L::MH * BX + j * BX + k;
   }
-  constexpr bool SR = L::SR;
-  constexpr int CR = SR ? 1 : C, KR = SR ? 1 : K;
-  float rf[CR][KR], rm[CR][KR], nf[C], nm[C], rb[NG][K];
-  float2 *const rr = reinterpret_cast<float2 *>(gx + L::GX) + tid;  // SR: slot k, column c at rr[k NCOL + c NT]
+  // nf, nm: the next plane's F and M of each column, loaded a step before they enter the ring
+  float nf[C], nm[C], rb[NG][K];
+  float2 *const rr = reinterpret_cast<float2 *>(gx + L::GX) + tid;  // slot k, column c at rr[k NCOL + c NT]
 #pragma unroll
   for (int c = 0; c < C; c++) {
     nf[c] = nm[c] = 0.f;
 #pragma unroll
-    for (int d = 0; d < K; d++) {
-      if constexpr (SR) {
-        if (tid + c * NT < L::NCOL) rr[d * L::NCOL + c * NT] = make_float2(0.f, 0.f);
-      } else {
-        rf[c][d] = rm[c][d] = 0.f;
-      }
-    }
+    for (int d = 0; d < K; d++)
+      if (tid + c * NT < L::NCOL) rr[d * L::NCOL + c * NT] = make_float2(0.f, 0.f);
   }
   // plane s - a of column c: ring slot (ph - a) mod K (compile-time after unrolling)
-  auto ring = [&](int c, int k) -> float2 {
-    if constexpr (SR) return rr[k * L::NCOL + c * NT];
-    else return make_float2(rf[c % CR][k % KR], rm[c % CR][k % KR]);
-  };
+  auto ring = [&](int c, int k) -> float2 { return rr[k * L::NCOL + c * NT]; };
 #pragma unroll
   for (int q = 0; q < NG; q++)
 #pragma unroll
@@ -177,14 +199,10 @@ __global__ void __launch_bounds__(BX *TY, 1)
   const bool ocol = ox < g.nx && oy < g.ny;
   const int s_raw_end = zb + 2 * R, sbeg = za - 2 * R, send = zb + 2 * R + (grad ? 2 : 1);
   double acc = 0.0;
-  if (sbeg >= tlo && sbeg < thi)  // plane sbeg into ring slot 0 (SR: into nf, nm; offsets from bz = sbeg)
+  if (sbeg >= tlo && sbeg < thi)  // plane sbeg into nf, nm (offsets from bz = sbeg)
 #pragma unroll
     for (int c = 0; c < C; c++)
-      if (off[c] >= 0) {
-        const float f = __ldg(Fb + off[c]), m = __ldg(Mb + off[c]);
-        if constexpr (SR) nf[c] = f, nm[c] = m;
-        else rf[c % CR][0] = f, rm[c % CR][0] = m;
-      }
+      if (off[c] >= 0) nf[c] = __ldg(Fb + off[c]), nm[c] = __ldg(Mb + off[c]);
 
   for (int s0 = sbeg; s0 < send; s0 += K) {
 #pragma unroll
@@ -197,16 +215,15 @@ __global__ void __launch_bounds__(BX *TY, 1)
       const bool s5 = grad && q5 >= za - R && q5 < zb + R, out = s5 && ocol && o >= za && o < zb;
       const int ko = (o - bz) * P + (oy * g.nx + ox);
       const float fo = out ? __ldg(Fb + ko) : 0.f, mo = out ? __ldg(Mb + ko) : 0.f;
-      // S1: z sums of the products of plane s - R into zp (ring slot ph holds plane s; SR: it
-      // goes there from nf, nm now), then plane s + 1 into slot ph + 1 (SR: into nf, nm), whose
-      // plane s + 1 - K has just been used for the last time
+      // S1: z sums of the products of plane s - R into zp (plane s goes from nf, nm into ring
+      // slot ph now), then plane s + 1 into nf, nm (its slot ph + 1 holds plane s + 1 - K, which
+      // has just been used for the last time)
       if (s < s_raw_end) {
 #pragma unroll
         for (int c = 0; c < C; c++) {
           if (c == C - 1 && off[c] == -2) continue;  // only the last column can be missing
-          float f0, m0;
-          if constexpr (SR) f0 = nf[c], m0 = nm[c], rr[ph * L::NCOL + c * NT] = make_float2(f0, m0);
-          else f0 = rf[c % CR][ph % KR], m0 = rm[c % CR][ph % KR];
+          const float f0 = nf[c], m0 = nm[c];
+          rr[ph * L::NCOL + c * NT] = make_float2(f0, m0);
           float a0 = f0, a1 = m0, a2 = f0 * f0, a3 = m0 * m0, a4 = f0 * m0;
 #pragma unroll
           for (int a = 1; a < K; a++) {
@@ -224,9 +241,7 @@ __global__ void __launch_bounds__(BX *TY, 1)
 #pragma unroll
           for (int c = 0; c < C; c++) {
             const bool ok = tin && off[c] >= 0;
-            const float f = ok ? __ldg(Fb + (tb + off[c])) : 0.f, m = ok ? __ldg(Mb + (tb + off[c])) : 0.f;
-            if constexpr (SR) nf[c] = f, nm[c] = m;
-            else rf[c % CR][(ph + 1) % KR] = f, rm[c % CR][(ph + 1) % KR] = m;
+            nf[c] = ok ? __ldg(Fb + (tb + off[c])) : 0.f, nm[c] = ok ? __ldg(Mb + (tb + off[c])) : 0.f;
           }
         }
       }
@@ -344,10 +359,10 @@ int launch_box(const LnccBoxGeo &g, const float *F, const float *M, const uint8_
                             [&](double *part) { kern<<<grid, L::NT, L::SMEM, st>>>(g, zchunk, F, M, mask, gM, gF, part); });
 }
 
-template <int R, int TY, int BY>
+template <int R, int TY, int TYG, int BY>
 int launch_ng(const LnccBoxGeo &g, const float *F, const float *M, const uint8_t *mask, float *gM, float *gF,
               double *loss, cudaStream_t st) {
-  return gF ? launch_box<R, TY, 5, BY>(g, F, M, mask, gM, gF, loss, st)
+  return gF ? launch_box<R, TYG, 5, BY>(g, F, M, mask, gM, gF, loss, st)
             : launch_box<R, TY, 3, BY>(g, F, M, mask, gM, nullptr, loss, st);
 }
 
@@ -356,10 +371,10 @@ int launch_ng(const LnccBoxGeo &g, const float *F, const float *M, const uint8_t
 int lncc_box_launch(int window, const LnccBoxGeo &g, const float *F, const float *M, const uint8_t *mask, float *gM,
                     float *gF, double *loss, cudaStream_t st) {
   switch (window) {
-  case 3: return launch_ng<1, 16, 2>(g, F, M, mask, gM, gF, loss, st);
-  case 5: return launch_ng<2, 16, 2>(g, F, M, mask, gM, gF, loss, st);
-  case 7: return launch_ng<3, 16, 2>(g, F, M, mask, gM, gF, loss, st);
-  case 9: return launch_ng<4, 16, 2>(g, F, M, mask, gM, gF, loss, st);
+  case 3: return launch_ng<1, FFDP_LNCC_TY3, FFDP_LNCC_TY3G, 2>(g, F, M, mask, gM, gF, loss, st);
+  case 5: return launch_ng<2, FFDP_LNCC_TY5, FFDP_LNCC_TY5G, 2>(g, F, M, mask, gM, gF, loss, st);
+  case 7: return launch_ng<3, FFDP_LNCC_TY79, FFDP_LNCC_TY79, 2>(g, F, M, mask, gM, gF, loss, st);
+  case 9: return launch_ng<4, FFDP_LNCC_TY79, FFDP_LNCC_TY79, 2>(g, F, M, mask, gM, gF, loss, st);
   default: return -1;
   }
 }

@@ -1,0 +1,51 @@
+#!/bin/sh
+# Session 31, call 2: LNCC tile shapes round 2. h0 = k3 32x12 SR x2 blocks, k5 32x24 SR (both
+# NG), k7/9 32x16; h20 = k5 and k7/9 at 32x20; h28 = k5 32x28, k3 32x16 x2; h32 = k5 32x32, k3
+# 32x10 x3; g0 = committed. Checks at 100^3 (h*), 256^3 alternating, then presets ffdp (h0's
+# source) vs ffdp_old (committed), 2 GPU ranks.
+set -u
+cd "$(dirname "$0")/../.."
+P=$PWD/.device/pack D=$PWD/.device/data
+OUT=${OUT:-/tmp/s31b}; W=/tmp/s31b_w; rm -rf $W; mkdir -p $OUT $W
+save() { tar -C $W -cf $OUT/s31b.tar . ; }
+trap save EXIT
+nccl=$(find /usr /opt -name 'libnccl.so.2' 2>/dev/null | head -1)
+export LD_LIBRARY_PATH=$PWD/.device/deps/usr/lib/x86_64-linux-gnu:$(dirname "${nccl:-/x/x}"):${LD_LIBRARY_PATH:-}
+export OMP_NUM_THREADS=16
+B=/tmp/b31b; rm -rf $B; mkdir -p $B && tar -C $B -xJf $P/s31b.tar.xz || exit 1
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee $W/device.txt
+for r in h0 h20 h28 h32; do
+  GPU_OPS_REPS=1 timeout 100 $B/$r 100 > $W/check_100_$r.txt 2>&1; echo "== 100 $r rc $?"
+  awk -F'|' 'NF>6 && ($7+0 >= 1e-4)' $W/check_100_$r.txt | cut -c1-140; grep -E "FAIL" $W/check_100_$r.txt | cut -c1-120
+  grep -E "lncc" $W/check_100_$r.txt | cut -d'|' -f7 | sort -g | tail -1
+done
+save
+n=0
+for r in g0 h0 h20 h28 h32 h0; do
+  n=$((n+1))
+  timeout 150 $B/$r 256 > $W/256_${n}_$r.txt 2>&1; echo "== 256 $r rc $?"
+  grep -E 'copy:|^\| lncc k=[3579] box (fwd\+bwd|fwd \+ both grads), lean' $W/256_${n}_$r.txt | cut -d'|' -f2,4,6,7 | sed 's/lean kernel//' | cut -c1-100
+  save
+done
+cc="--metric CC[5] --convergence [200x100x50,1e-6,10]"
+med="-f $D/MNI152_T1_1mm_brain.nii.gz -m $D/t1_brain.nii.gz --transform Rigid[0.1] $cc --transform Affine[0.1] $cc --transform SyN[0.5,1.5,1.5] $cc --shrink-factors 4x2x1"
+half="-f $D/ch2better.nii.gz -m $D/T1_head_2mm.nii.gz --syn"
+small="-f $D/MNI152_T1_2mm.nii.gz -m $D/T1_head_2mm.nii.gz --syn"
+export OMP_NUM_THREADS=8
+mkdir -p /tmp/o
+for c in med half small; do
+  eval args=\$$c
+  for v in ffdp_old ffdp ffdp_old ffdp; do
+    rm -f /tmp/o/${c}_*
+    $B/$v register $args -o /tmp/o/${c}_ --device cuda --json $W/${c}_$v.json > $W/${c}_$v.log 2>&1
+    echo "$c $v rc $?: $(tr '\r' '\n' < $W/${c}_$v.log | grep -oE 'registration [0-9.]+ s|NCC fixed vs warped [0-9.]+|peak GPU memory [0-9]+ MB' | tr '\n' ' ') $(cat /tmp/o/${c}_* 2>/dev/null | md5sum | cut -c1-12) syn $(tr -d '\n\t ' < $W/${c}_$v.json | grep -oE '"kind":"syn","iterations":[0-9]+,"seconds":[0-9.]+' | grep -oE '[0-9.]+$')"
+  done
+  save
+done
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+timeout 90 mpirun --allow-run-as-root --oversubscribe -np 2 -x LD_LIBRARY_PATH -x OMP_NUM_THREADS=4 -x FFDP_TEST_DEVICE=cuda \
+  -x FFDP_TEST_BRAINS=$D $B/test_register_ranks > $W/ranks_np2.txt 2>&1
+echo "ranks np2 rc $?"; grep -E "checks" $W/ranks_np2.txt | tail -2
+save
+# then session 30's unrun kit: bands spread evenly, a 1024x1024x128 case
+OUT=$OUT sh .device/pack/s30g.sh
