@@ -11,8 +11,9 @@ struct LnccBoxGeo {
   float eps, norm;
 };
 
-// Returns 0 or a CUDA error; -1 when the window has no compiled tile or a plane is too large
-// for the kernel's 32-bit offsets (the caller falls back to lncc.cu's kernel).
+// Returns 0 or a CUDA error; -1 when the window has no compiled tile, a plane is too large for
+// the kernel's 32-bit offsets or the GPU's shared memory a block is too small for the tile (the
+// caller falls back to lncc.cu's kernel).
 int lncc_box_launch(int window, const LnccBoxGeo &g, const float *F, const float *M, const uint8_t *mask, float *gM,
                     float *gF, double *loss, cudaStream_t st);
 
