@@ -17,9 +17,9 @@
 // ms with gM (406 -> 358 warp instructions a voxel-warp), 0.530 -> 0.424 with both gradients;
 // k = 9 1.073 -> 0.705 and 1.231 -> 0.805 (its raw ring in shared memory; k = 3 and 5 kept theirs
 // in registers until taller tiles at 80 registers made the shared ring pay: see the tile shapes).
-// Every sum has a fixed order given the tile layout (x, y) and the window (z), so a plane's
-// values do not depend on where its z-chunk or its rank's slab starts: N ranks still give one
-// process's bits.
+// Every sum has a fixed order given the tile layout (x, y) and the window and the parity of its
+// plane (z), so a plane's values do not depend on where its z-chunk or its rank's slab starts:
+// N ranks still give one process's bits.
 #include "ops/cuda_common.cuh"
 #include "ops/lncc_box.cuh"
 #include "ops/lncc_tiles.cuh"
@@ -51,6 +51,16 @@
 #endif
 #ifndef FFDP_LNCC_MINB5
 #define FFDP_LNCC_MINB5 1
+#endif
+// z sums in pairs (an even plane's window and the next odd plane's from their K - 1 common
+// planes: half the shared loads and ~40 % of the adds of the z sums, 10 registers a thread more)
+// where that does not spill: k = 7 and 9, and k = 5 without the second gradient. H100 256^3
+// (run 161), ms: k = 5 gM 0.333-0.335 -> 0.323, k = 7 0.549 -> 0.518 / 0.615-0.619 -> 0.606-0.608,
+// k = 9 0.675-0.678 -> 0.646 / 0.772 -> 0.715-0.716; where it spills it cost (k = 5 both
+// 0.396-0.398 -> 0.429, 44 bytes; k = 3 0.276 -> 0.288-0.291, 20 bytes). -1: by window, 0: none,
+// 1: every instance (the bench's A/B).
+#ifndef FFDP_LNCC_ZPAIR
+#define FFDP_LNCC_ZPAIR -1
 #endif
 #ifndef FFDP_LNCC_TY79
 #define FFDP_LNCC_TY79 16
@@ -173,6 +183,11 @@ __global__ void __launch_bounds__(BX *TY, R == 1 ? FFDP_LNCC_MINB3 : R == 2 ? FF
   }
   // nf, nm: the next plane's F and M of each column, loaded a step before they enter the ring
   float nf[C], nm[C], rb[NG][K];
+  // pairs of z windows: an even plane's window sum and the next odd plane's share their K - 1
+  // planes (pc), paired by the absolute plane parity so that no chunk or slab start moves a sum
+  constexpr bool PAIRS = FFDP_LNCC_ZPAIR >= 0 ? FFDP_LNCC_ZPAIR == 1 : R >= 3 || (R == 2 && NG == 3);
+  float pc[C][5] = {};
+  const int zpar = (int)(g.zlo & 1);
   float2 *const rr = reinterpret_cast<float2 *>(gx + L::GX) + tid;  // slot k, column c at rr[k NCOL + c NT]
 #pragma unroll
   for (int c = 0; c < C; c++) {
@@ -224,12 +239,27 @@ __global__ void __launch_bounds__(BX *TY, R == 1 ? FFDP_LNCC_MINB3 : R == 2 ? FF
           if (c == C - 1 && off[c] == -2) continue;  // only the last column can be missing
           const float f0 = nf[c], m0 = nm[c];
           rr[ph * L::NCOL + c * NT] = make_float2(f0, m0);
-          float a0 = f0, a1 = m0, a2 = f0 * f0, a3 = m0 * m0, a4 = f0 * m0;
+          float a0, a1, a2, a3, a4;
+          if (PAIRS && ((s + zpar) & 1) == 0) {  // even plane: its K - 1 newest planes, kept for the next
+            float p0 = f0, p1 = m0, p2 = f0 * f0, p3 = m0 * m0, p4 = f0 * m0;
 #pragma unroll
-          for (int a = 1; a < K; a++) {
-            const float2 v = ring(c, (ph - a + K) % K);
-            const float f = v.x, m = v.y;
-            a0 += f, a1 += m, a2 = fmaf(f, f, a2), a3 = fmaf(m, m, a3), a4 = fmaf(f, m, a4);
+            for (int a = 1; a < K - 1; a++) {
+              const float2 v = ring(c, (ph - a + K) % K);
+              p0 += v.x, p1 += v.y, p2 = fmaf(v.x, v.x, p2), p3 = fmaf(v.y, v.y, p3), p4 = fmaf(v.x, v.y, p4);
+            }
+            pc[c][0] = p0, pc[c][1] = p1, pc[c][2] = p2, pc[c][3] = p3, pc[c][4] = p4;
+            const float2 v = ring(c, (ph + 1) % K);  // plane s - K + 1
+            a0 = p0 + v.x, a1 = p1 + v.y, a2 = fmaf(v.x, v.x, p2), a3 = fmaf(v.y, v.y, p3), a4 = fmaf(v.x, v.y, p4);
+          } else if (PAIRS) {  // odd plane: the previous plane's K - 1 newest and this one
+            a0 = pc[c][0] + f0, a1 = pc[c][1] + m0, a2 = fmaf(f0, f0, pc[c][2]), a3 = fmaf(m0, m0, pc[c][3]),
+            a4 = fmaf(f0, m0, pc[c][4]);
+          } else {
+            a0 = f0, a1 = m0, a2 = f0 * f0, a3 = m0 * m0, a4 = f0 * m0;
+#pragma unroll
+            for (int a = 1; a < K; a++) {
+              const float2 v = ring(c, (ph - a + K) % K);
+              a0 += v.x, a1 += v.y, a2 = fmaf(v.x, v.x, a2), a3 = fmaf(v.y, v.y, a3), a4 = fmaf(v.x, v.y, a4);
+            }
           }
           float *z = zp + zo[c];
           z[0] = a0, z[L::IH * L::IWP] = a1, z[2 * L::IH * L::IWP] = a2, z[3 * L::IH * L::IWP] = a3,
