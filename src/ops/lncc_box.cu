@@ -373,14 +373,11 @@ int launch_box(const LnccBoxGeo &g, const float *F, const float *M, const uint8_
   using L = BoxTile<R, TY, NG, BY>;
   auto kern = lncc_box_kernel<R, TY, NG, BY>;
   // the tiles are sized for Hopper's 227 KB a block (k = 5 with both gradients: 138 KB); a GPU
-  // that offers less takes lncc.cu's kernel (-1) instead of failing the launch
-  int dev = 0, most = 0;
-  if (cudaGetDevice(&dev) == cudaSuccess &&
-      cudaDeviceGetAttribute(&most, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) == cudaSuccess &&
-      (size_t)most < L::SMEM)
+  // that refuses the tile's shared memory takes lncc.cu's kernel (-1) instead of failing
+  if (cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)L::SMEM) != cudaSuccess) {
+    cudaGetLastError();
     return -1;
-  cudaError_t e = cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)L::SMEM);
-  if (e) return (int)e;
+  }
   const long long nzo = g.z1 - g.z0;
   const unsigned gxn = (unsigned)((g.nx + BX - 1) / BX), gyn = (unsigned)((g.ny + TY - 1) / TY);
   int zchunk = zchunk_by_waves(nzo, (long long)gxn * gyn, resident_blocks(kern, L::NT, L::SMEM), 4 * R + 2);
