@@ -2,7 +2,7 @@
 // thread by thread in the kernels' launch order, against the CPU operator
 // (reg_coarse_adam): the same bits for the step and both moments, fp32 and bf16 moments, whole
 // grids with odd and even sides and slabs with halos; the step also in the fused composition's
-// form (gradient in, step out elsewhere). What a GPU would add (scheduling) cannot
+// form (gradient in, step out elsewhere) and in the kernels' block-tiled forms (CoarseTile). What a GPU would add (scheduling) cannot
 // change a thread's arithmetic; this checks the indexing and the rounding without one.
 #include <string.h>
 #include <vector>
@@ -14,6 +14,27 @@ using namespace ffdp_cuda;
 
 static rng_t rng = {2024u};
 static float frand() { return (float)rng_range(&rng, -1, 1); }
+
+// The block-tiled step (CoarseTile) as the kernels run it: each TX x TY block of a plane fills
+// its tile (points never filled stay NaN, so a read of one shows), then steps its voxels.
+template <int TX, int TY, typename S>
+static void tile_steps(const ffdp_slab &s, const Coarse &c, const float *gin, float *gout, const S *m, const S *v,
+                       const float *tb, float inv, AdamConst k) {
+  for (long long z = c.z0; z < c.z1; z++)
+    for (long long by = 0; by < c.ny; by += TY)
+      for (long long bx = 0; bx < c.nx; bx += TX) {
+        CoarseTile<TX, TY> t;
+        for (int e = 0; e < 3; e++)
+          for (int p = 0; p < CoarseTile<TX, TY>::NP; p++) t.m[e][p] = t.s[e][p] = NAN;
+        if (inv != 0.f)
+          for (int p = 0; p < TX * TY; p++) coarse_tile_point(c, m, v, tb, k, bx >> 1, by >> 1, z, p, t);
+        for (long long y = by; y < by + TY && y < c.ny; y++)
+          for (long long x = bx; x < bx + TX && x < c.nx; x++) {
+            const long long o = 3 * (((z - s.zlo) * s.ny + y) * s.nx + x);
+            coarse_step_tile(t, gin + o, inv, k, bx >> 1, by >> 1, x, y, z, gout + o);
+          }
+      }
+}
 
 // One slab: `steps` steps of the CPU operator and of the kernel bodies from the same inputs.
 template <typename S>
@@ -43,13 +64,19 @@ static void check_slab(const ffdp_slab &s, int bf16, int steps) {
           const long long o = 3 * (((z - s.zlo) * s.ny + y) * s.nx + x);
           coarse_step_values(c, dk.data() + o, m.data(), v.data(), tb.data(), inv, k, x, y, z, dv.data() + o);
         }
+    // the kernels' tiled forms: the step's own launch (32 x 8 blocks) and the composition's (32 x 4)
+    std::vector<float> d8(3 * stored, 0.f), d4(3 * stored, 0.f);
+    tile_steps<32, 8>(s, c, dk.data(), d8.data(), m.data(), v.data(), tb.data(), inv, k);
+    tile_steps<32, 4>(s, c, dk.data(), d4.data(), m.data(), v.data(), tb.data(), inv, k);
     for (long long z = c.z0; z < c.z1; z++)  // launch 2
       for (long long y = 0; y < c.ny; y++)
         for (long long x = 0; x < c.nx; x++) coarse_step_voxel(c, dk.data(), m.data(), v.data(), tb.data(), inv, k, x, y, z);
     for (long long J = 0; J < nc; J++) coarse_update_value(tb.data(), m.data(), v.data(), J);  // launch 3
     const long long own = 3 * (s.z0 - s.zlo) * P, n = 3 * (s.z1 - s.z0) * P;
     same_d &= !memcmp(dc.data() + own, dk.data() + own, n * sizeof(float)) &&
-              !memcmp(dv.data() + own, dk.data() + own, n * sizeof(float));
+              !memcmp(dv.data() + own, dk.data() + own, n * sizeof(float)) &&
+              !memcmp(d8.data() + own, dk.data() + own, n * sizeof(float)) &&
+              !memcmp(d4.data() + own, dk.data() + own, n * sizeof(float));
     same_m &= !memcmp(mo.m, m.data(), nc * sizeof(S)) && !memcmp(mo.v, v.data(), nc * sizeof(S));
   }
   printf("%lldx%lldx%lld planes [%lld, %lld) stored [%lld, %lld), %s moments: step %s, moments %s\n", (long long)s.nx,
@@ -60,7 +87,7 @@ static void check_slab(const ffdp_slab &s, int bf16, int steps) {
 }
 
 int main() {
-  const long long grids[][3] = {{9, 8, 11}, {12, 7, 10}, {7, 5, 1}, {33, 17, 20}};
+  const long long grids[][3] = {{9, 8, 11}, {12, 7, 10}, {7, 5, 1}, {33, 17, 20}, {70, 13, 12}};
   for (auto &g : grids) {
     const ffdp_slab w = ffdp_slab_whole(g[0], g[1], g[2]);
     check_slab<float>(w, 0, 3);

@@ -711,18 +711,37 @@ int main(int argc, char **argv) {
     env_ab("FFDP_BLUR_RING", "blur vec3 one-pass, ring shifted (FFDP_BLUR_RING=shift; values differing)", "shift", 24,
            dout, 3 * n, one_pass);
     setenv("FFDP_BLUR_SPLIT", "1", 1);
-    // scalar images (the pyramid's smoothing): always the one-pass kernel
+    // scalar images (the pyramid's smoothing): the y-blocked one pass on 96-voxel rows (planes
+    // widened to the rule's least under FFDP_BLUR_SPLIT=1), against blur.cu's one-pass kernel
     ffdp_blur_f32(&s, F.data(), 1, sig, ref.data());
     poison(dout, n);
     CK(ffdp_cuda_blur(&s, dF, 1, sig, dout, dtmp, 0));
     CK(cudaMemcpy(got.data(), dout, n * 4, cudaMemcpyDeviceToHost));
     const double e1 = rel_err(got.data(), ref.data(), n);
     auto scalar = [&] { return ffdp_cuda_blur(&s, dF, 1, sig, dout, dtmp, 0); };
-    rows.push_back({"blur scalar sigma=1.5", 8, median_ms([&] { scalar(); }), e1, 0.0});
-    env_ab("FFDP_BLUR_RING", "blur scalar, ring shifted (FFDP_BLUR_RING=shift; values differing)", "shift", 8, dout, n,
-           scalar);
-    env_ab("FFDP_BLUR_ZCHUNK", "blur scalar, z-chunks of 64 (FFDP_BLUR_ZCHUNK=fixed; values differing)", "fixed", 8,
-           dout, n, scalar);
+    rows.push_back({"blur scalar sigma=1.5 (y-blocked one pass)", 8, median_ms([&] { scalar(); }), e1, 0.0});
+    env_ab("FFDP_BLUR_SPLIT", "blur scalar, blur.cu's one-pass kernel (FFDP_BLUR_SPLIT=0; vs default: values differing)", "0",
+           8, dout, n, scalar);
+    {  // radii 1-4 of the new path against the CPU (sigma 0.4 .. 1.2)
+      double worst = 0;
+      for (double sgm : {0.4, 0.7, 1.0, 1.2}) {
+        const double sg3[3] = {sgm, sgm, sgm};
+        setenv("FFDP_BLUR_SPLIT", "1", 1);
+        ffdp_blur_f32(&s, F.data(), 1, sg3, ref.data());
+        poison(dout, n);
+        CK(ffdp_cuda_blur(&s, dF, 1, sg3, dout, dtmp, 0));
+        CK(cudaMemcpy(got.data(), dout, n * 4, cudaMemcpyDeviceToHost));
+        const double e = rel_err(got.data(), ref.data(), n);
+        worst = e > worst ? e : worst;
+      }
+      rows.push_back({"blur scalar sigma 0.4, 0.7, 1.0, 1.2 (radii 1-4; check only)", 8, 0.0, worst, 0.0});
+    }
+    setenv("FFDP_BLUR_SPLIT", "0", 1);  // the switches of blur.cu's kernel
+    env_ab("FFDP_BLUR_RING", "blur scalar, blur.cu's kernel, ring shifted (FFDP_BLUR_RING=shift; values differing)", "shift",
+           8, dout, n, scalar);
+    setenv("FFDP_BLUR_SPLIT", "0", 1);
+    env_ab("FFDP_BLUR_ZCHUNK", "blur scalar, blur.cu's kernel, z-chunks of 64 (FFDP_BLUR_ZCHUNK=fixed; values differing)",
+           "fixed", 8, dout, n, scalar);
     unsetenv("FFDP_BLUR_SPLIT");
     CK(cudaFree(sc1));
     CK(cudaFree(sc2));
@@ -1096,6 +1115,16 @@ int main(int argc, char **argv) {
     CK(cudaDeviceSynchronize());
     CK(cudaMemcpy(got.data(), dout, 3 * n * 4, cudaMemcpyDeviceToHost));
     rows.push_back({"blur vec3, slab with halo", 24, 0.0, rel_err(got.data() + 3 * off, ref.data() + 3 * off, 3 * own), 0.0});
+    {  // scalar on the slab (isotropic: the y-blocked one pass, forced where planes are narrow)
+      setenv("FFDP_BLUR_SPLIT", "1", 1);
+      ffdp_blur_f32(&ss, F.data() + ss.zlo * P, 1, sig, ref.data());
+      poison(dout, n);
+      CK(ffdp_cuda_blur(&ss, dF + ss.zlo * P, 1, sig, dout, dtmp, 0));
+      CK(cudaDeviceSynchronize());
+      unsetenv("FFDP_BLUR_SPLIT");
+      CK(cudaMemcpy(got.data(), dout, n * 4, cudaMemcpyDeviceToHost));
+      rows.push_back({"blur scalar (y-blocked one pass), slab with halo", 8, 0.0, rel_err(got.data() + off, ref.data() + off, own), 0.0});
+    }
     setenv("FFDP_BLUR_SPLIT", "1", 1);  // isotropic: the two-pass kernels, z-chunks and all
     setenv("FFDP_BLUR_FUSED", "off", 1);
     ffdp_blur_f32(&ss, u.data() + 3 * ss.zlo * P, 3, sig, ref.data());

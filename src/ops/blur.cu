@@ -4,6 +4,8 @@
 // plane it reads the tile plus an x/y apron once into shared memory, filters x then y, and
 // each thread keeps the last 2r+1 xy-filtered values of its column in registers for the z
 // taps: one read and one write of the field, nothing else in device memory.
+// Planes of at least 128^2 (vectors, and scalars up to radius 5) go to blur_split.cu's kernels
+// instead (split_path): the same bits, faster where the planes fill the GPU.
 // Larger radii: one pass per axis (x and y over the planes the z pass needs, then z over the
 // owned planes), three reads and writes of the field.
 #include "ops/blur_split.h"
@@ -387,12 +389,12 @@ static bool split_path(const ffdp_slab *s, const int r[3], int ncomp) {
   return blur_split_wanted(s, r, ncomp);
 }
 
-static int run_split(const ffdp_slab *s, const int r[3], const float w[3][2 * FFDP_MAX_RADIUS + 1], const float *in,
-                     float *out, float *tmp, unsigned *maxsq, cudaStream_t st) {
+static int run_split(const ffdp_slab *s, const int r[3], int ncomp, const float w[3][2 * FFDP_MAX_RADIUS + 1],
+                     const float *in, float *out, float *tmp, unsigned *maxsq, cudaStream_t st) {
   float t[3][2 * BLUR_SPLIT_MAXR + 1];
   for (int a = 0; a < 3; a++)
     for (int d = 0; d <= 2 * r[a]; d++) t[a][d] = w[a][d];
-  return blur_split3(s, r[0], t, in, out, tmp, maxsq, st);
+  return ncomp == 1 ? blur_split1(s, r[0], t, in, out, st) : blur_split3(s, r[0], t, in, out, tmp, maxsq, st);
 }
 
 extern "C" int ffdp_cuda_blur(const ffdp_slab *s, const float *in, int ncomp, const double sigma[3], float *out,
@@ -404,7 +406,7 @@ extern "C" int ffdp_cuda_blur(const ffdp_slab *s, const float *in, int ncomp, co
   // planes the z pass reads: the owned ones plus r[2] on each side, within what is stored
   long long za = s->z0 - r[2] > s->zlo ? s->z0 - r[2] : s->zlo, zb = s->z1 + r[2] < s->zhi ? s->z1 + r[2] : s->zhi;
   if (s->z1 <= s->z0) return 0;
-  if (split_path(s, r, ncomp)) return run_split(s, r, w, in, out, tmp, nullptr, st);
+  if (split_path(s, r, ncomp)) return run_split(s, r, ncomp, w, in, out, tmp, nullptr, st);
   if (fused_fits(r, ncomp)) {
     /* the fused kernel reads `in` and writes `out` only: tmp is not touched */
     return ncomp == 3 ? run_fused<3>(s, r, w, in, out, nullptr, st) : run_fused<1>(s, r, w, in, out, nullptr, st);
@@ -429,7 +431,7 @@ extern "C" int ffdp_cuda_blur_maxnorm3(const ffdp_slab *s, const float *in, cons
   }
   cudaMemsetAsync(scratch, 0, sizeof(unsigned), st);
   unsigned *bits = reinterpret_cast<unsigned *>(scratch);
-  int rc = split_path(s, r, 3) ? run_split(s, r, w, in, out, tmp, bits, st) : run_fused<3>(s, r, w, in, out, bits, st);
+  int rc = split_path(s, r, 3) ? run_split(s, r, 3, w, in, out, tmp, bits, st) : run_fused<3>(s, r, w, in, out, bits, st);
   if (rc) return rc;
   maxnorm_from_bits<<<1, 1, 0, st>>>(scratch);
   return (int)cudaGetLastError();

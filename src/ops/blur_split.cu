@@ -1,4 +1,5 @@
-// CUDA Gaussian blur of a 3-vector field for planes wide enough to fill the GPU: out of place,
+// CUDA Gaussian blur of a 3-vector field for planes wide enough to fill the GPU (and of scalar
+// images, radii 1-5, by the same one pass: blur_split1): out of place,
 // one pass with y-blocked rows and z register rings (blur_xyz3, radii 1-5, below); otherwise
 // (in place through a ring, radii 6-16) two passes with one thread per value
 // of a plane: an xy pass (in -> out, every plane the z taps read) and a z pass that marches each
@@ -67,12 +68,17 @@ struct ZGeo {
 // of 3 mod 4 the four (row, component) pairs of a warp fall in four different residues, where
 // unpadded AW = 126 (R = 5) and XW = 96 put two of them in the same banks (2 wavefronts per
 // load and store; H100 256³ two-pass 0.380 → 0.371 ms, ring 0.361 → 0.355, run 112).
-// TY: the tile's rows (the one-pass kernel below takes 16).
-template <int R, int TY = XTY>
+// TY: the tile's rows (the one-pass kernel below takes 16). NC = 1: scalar images, 96 voxels a
+// tile row (the same 96 floats as 32 vectors), whose x items are four consecutive outputs read
+// with float4 loads (x_filter_item4): strides a multiple of 4, eight lanes reading 128
+// consecutive bytes, so no bank is shared.
+template <int R, int TY = XTY, int NC = 3>
 struct XyShape {
-  static constexpr int AW = (XTX + 2 * R) * 3, AH = TY + 2 * R, XW = XTX * 3;
-  static constexpr int AS = AW + (7 - AW % 4) % 4, XS = XW + (7 - XW % 4) % 4;
+  static constexpr int TXV = XTX * 3 / NC;  // voxels a tile row
+  static constexpr int AW = (TXV + 2 * R) * NC, AH = TY + 2 * R, XW = XTX * 3;
+  static constexpr int AS = NC == 3 ? AW + (7 - AW % 4) % 4 : (AW + 3) / 4 * 4, XS = NC == 3 ? XW + (7 - XW % 4) % 4 : XW;
   static constexpr int bytes = (AS + XS) * AH * (int)sizeof(float);
+  static_assert(NC == 3 || (NC == 1 && XW - XG + (XG + 2 * R + 3) / 4 * 4 <= AS), "a scalar item's last float4 in the row");
 };
 
 // The x filter of one item: XG outputs of one (row, component) at a (staged values) -> o, from
@@ -111,11 +117,39 @@ __device__ __forceinline__ void x_filter_item_stream(const float *a, float *o, c
   for (int q = 0; q < XG; q++) o[q * 3] = sum[q];
 }
 
+// x_filter_item_stream for scalar images (XyShape's NC = 1): XG consecutive outputs from
+// float4 loads of the staged row (a and o 16-byte aligned), each sum from tap 0 up as there.
+template <int R>
+__device__ __forceinline__ void x_filter_item4(const float *a, float *o, const float *wx) {
+  constexpr int NV = (XG + 2 * R + 3) / 4 * 4;
+  float sum[XG];
+#pragma unroll
+  for (int q = 0; q < XG; q++) sum[q] = 0.f;
+#pragma unroll
+  for (int b = 0; b < NV; b += 4) {
+    const float4 t = *reinterpret_cast<const float4 *>(a + b);
+    const float w4[4] = {t.x, t.y, t.z, t.w};
+#pragma unroll
+    for (int e = 0; e < 4; e++)
+#pragma unroll
+      for (int q = 0; q < XG; q++)
+        if (b + e - q >= 0 && b + e - q <= 2 * R) sum[q] += wx[b + e - q] * w4[e];
+  }
+  *reinterpret_cast<float4 *>(o) = make_float4(sum[0], sum[1], sum[2], sum[3]);
+}
+
 // Item e of the x filter of a staged apron (S::AH rows of S::AW values): its offsets in the
-// staged rows and in the x-filtered rows.
-template <typename S>
+// staged rows and in the x-filtered rows. Vectors: a (row, component, four outputs); scalars:
+// a (row, four outputs).
+template <typename S, int NC = 3>
 __device__ __forceinline__ void x_item_offsets(int e, int *a, int *o) {
   constexpr int NG = XTX / XG;
+  if (NC == 1) {
+    const int j = e / (3 * NG), q0 = (e - j * (3 * NG)) * XG;
+    *a = j * S::AS + q0;
+    *o = j * S::XS + q0;
+    return;
+  }
   const int j = e / (3 * NG), rem = e - j * (3 * NG), c = rem / NG, q0 = (rem - c * NG) * XG;
   *a = j * S::AS + q0 * 3 + c;
   *o = j * S::XS + q0 * 3 + c;
@@ -377,20 +411,21 @@ __device__ __forceinline__ long long tfirst_of(const FusedGeo &g, unsigned cz) {
   return g.z0 + (long long)cz * g.zchunk - R;
 }
 
-template <int R, bool MX, int OCC, int FYT, int FYB, int IP>
+template <int R, bool MX, int OCC, int FYT, int FYB, int IP, int NC = 3>
 __global__ void __launch_bounds__(XNT, OCC)
     blur_xyz3(FusedGeo g, const float *__restrict__ in, float *__restrict__ out, unsigned *maxsq, InPlaceGeo ip) {
   static_assert(XTX * 3 * (FYT / FYB) == XNT && FYT % FYB == 0, "one y task per thread");
-  using S = XyShape<R, FYT>;
+  static_assert(NC == 3 || (NC == 1 && !MX && !IP), "scalar images: out of place, no norm");
+  using S = XyShape<R, FYT, NC>;
   constexpr int AW = S::AW, AH = S::AH, XW = S::XW, AS = S::AS, XS = S::XS, K = 2 * R + 1;
   constexpr int SC = (AW + 31) / 32 * 32, NRG = XNT / SC, LR = (AH + NRG - 1) / NRG;
   extern __shared__ float xy_smem[];
   float *s_in = xy_smem, *s_x = xy_smem + AS * AH;
   const int tid = threadIdx.x;
-  const int x0 = blockIdx.x * XTX, y0 = (IP == 2 ? blockIdx.y + ip.ty0 : blockIdx.y) * FYT;
-  const long long row = (long long)g.nx * 3, plane = row * g.ny;
+  const int x0 = blockIdx.x * S::TXV, y0 = (IP == 2 ? blockIdx.y + ip.ty0 : blockIdx.y) * FYT;
+  const long long row = (long long)g.nx * NC, plane = row * g.ny;
   const int sk = tid % SC, sr = tid / SC;
-  const long long gk = (long long)(x0 - R) * 3 + sk;
+  const long long gk = (long long)(x0 - R) * NC + sk;
   const bool scol = sk < AW && sr < NRG, sread = scol && gk >= 0 && gk < row;
   const int ys = y0 - R + sr, off0 = (int)(ys * row + gk), step = (int)(NRG * row);
   const long long za = g.z0 + (long long)blockIdx.z * g.zchunk;
@@ -451,7 +486,7 @@ __global__ void __launch_bounds__(XNT, OCC)
     }
   };
   const int k = tid % XW, jq = tid / XW;
-  const bool kin = (long long)x0 * 3 + k < row;
+  const bool kin = (long long)x0 * NC + k < row;
   // the x filter's items of this thread (one or two) and the outputs' rows in the image
   constexpr int NXI = AH * 3 * (XTX / XG);
   static_assert(NXI >= XNT && NXI <= 2 * XNT, "one or two x items a thread");
@@ -459,13 +494,13 @@ __global__ void __launch_bounds__(XNT, OCC)
   constexpr int XJ = XNT / (3 * (XTX / XG));
   static_assert(XNT % (3 * (XTX / XG)) == 0, "the second x item a whole number of rows below the first");
   int xa0, xo0;
-  x_item_offsets<S>(tid, &xa0, &xo0);
+  x_item_offsets<S, NC>(tid, &xa0, &xo0);
   const bool x2 = tid + XNT < NXI;
   unsigned smask = 0;
 #pragma unroll
   for (int q = 0; q < FYB; q++)
     if (kin && y0 + jq * FYB + q < g.ny) smask |= 1u << q;
-  const long long dofs = (long long)x0 * 3 + k + (long long)(y0 + jq * FYB) * row;
+  const long long dofs = (long long)x0 * NC + k + (long long)(y0 + jq * FYB) * row;
   const int row32 = (int)row;
   float ring[FYB][K];
 #pragma unroll
@@ -500,8 +535,13 @@ __global__ void __launch_bounds__(XNT, OCC)
     if (MX && tr > 0) norms_of((tr - 1) & 1);  // the previous plane's outputs
     inp += plane32;
     if (tr + 1 < nt) fetch(tr + 1);
-    x_filter_item_stream<R>(s_in + xa0, s_x + xo0, g.wx);
-    if (x2) x_filter_item_stream<R>(s_in + xa0 + XJ * AS, s_x + xo0 + XJ * XS, g.wx);
+    if constexpr (NC == 1) {
+      x_filter_item4<R>(s_in + xa0, s_x + xo0, g.wx);
+      if (x2) x_filter_item4<R>(s_in + xa0 + XJ * AS, s_x + xo0 + XJ * XS, g.wx);
+    } else {
+      x_filter_item_stream<R>(s_in + xa0, s_x + xo0, g.wx);
+      if (x2) x_filter_item_stream<R>(s_in + xa0 + XJ * AS, s_x + xo0 + XJ * XS, g.wx);
+    }
     __syncthreads();
     // the y sums straight into the ring (plane t in slot ph; the ring holds planes t - 2R .. t),
     // each x-filtered row loaded once and added into the FYB sums it belongs to, tap 0 first
@@ -554,18 +594,19 @@ __global__ void __launch_bounds__(XNT, OCC)
   }
 }
 
-template <int R, bool MX, int OCC, int FYT, int FYB>
+template <int R, bool MX, int OCC, int FYT, int FYB, int NC = 3>
 int run_fused_as(const ffdp_slab *s, const FusedGeo &g0, unsigned *maxsq, int sms, const float *in, float *out,
                  cudaStream_t st) {
   FusedGeo fg = g0;
-  auto kern = blur_xyz3<R, MX, OCC, FYT, FYB, 0>;
-  constexpr int smem = XyShape<R, FYT>::bytes;
+  auto kern = blur_xyz3<R, MX, OCC, FYT, FYB, 0, NC>;
+  using S = XyShape<R, FYT, NC>;
+  constexpr int smem = S::bytes;
   if (smem > 48 * 1024) cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
   int per_sm = 1;
   if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kern, XNT, smem) != cudaSuccess || per_sm < 1) per_sm = 1;
-  const long long tiles = (long long)((s->nx + XTX - 1) / XTX) * ((s->ny + FYT - 1) / FYT), nzo = s->z1 - s->z0;
+  const long long tiles = (long long)((s->nx + S::TXV - 1) / S::TXV) * ((s->ny + FYT - 1) / FYT), nzo = s->z1 - s->z0;
   fg.zchunk = zchunk_by_waves(nzo, tiles, sms * per_sm, 2 * R);
-  const dim3 grid((unsigned)((s->nx + XTX - 1) / XTX), (unsigned)((s->ny + FYT - 1) / FYT),
+  const dim3 grid((unsigned)((s->nx + S::TXV - 1) / S::TXV), (unsigned)((s->ny + FYT - 1) / FYT),
                   (unsigned)((nzo + fg.zchunk - 1) / fg.zchunk));
   kern<<<grid, XNT, smem, st>>>(fg, in, out, maxsq, InPlaceGeo{nullptr, nullptr, nullptr, nullptr, 0});
   return (int)cudaGetLastError();
@@ -732,6 +773,22 @@ int run_fused(const ffdp_slab *s, const float wgt[3][2 * BLUR_SPLIT_MAXR + 1], c
   else return run_fused_as<R, true, 2, 16, 4>(s, fg, maxsq, sms, in, out, st);
 }
 
+#ifndef FFDP_BLUR1_FYT
+#define FFDP_BLUR1_FYT 16
+#endif
+// Scalar images (the pyramid's smoothing; blur.cu's one-pass kernel before): the vectors' one
+// pass on 96 x 16 voxel tiles, two blocks an SM, the same sums in the same order.
+template <int R>
+int run_fused1(const ffdp_slab *s, const float wgt[3][2 * BLUR_SPLIT_MAXR + 1], const float *in, float *out, int sms,
+               cudaStream_t st) {
+  FusedGeo fg = {(int)s->nx, (int)s->ny, s->zlo, s->zlo > 0 ? s->zlo : 0, s->zhi < s->nz ? s->zhi : s->nz, s->z0, s->z1, 0,
+                 {0}, {0}, {0}};
+  for (int d = 0; d <= 2 * R; d++) fg.wx[d] = wgt[0][d], fg.wy[d] = wgt[1][d], fg.wz[d] = wgt[2][d];
+  // FFDP_BLUR1_FYT (the bench's A/B): other tile rows where each thread still has one or two x items
+  constexpr int FYT = (FFDP_BLUR1_FYT + 2 * R) * 3 * (XTX / XG) >= XNT ? FFDP_BLUR1_FYT : 16;
+  return run_fused_as<R, false, 2, FYT, FYT / 4, 1>(s, fg, nullptr, sms, in, out, st);
+}
+
 // Boundary zones: planes [b - R, b + R) of every inner chunk boundary b, out -> side.
 __global__ void copy_zones(long long P3, long long zlo, long long z0, long long z1, int zchunk, int R, const float *out,
                            float *side) {
@@ -823,7 +880,29 @@ int blur_split_wanted(const ffdp_slab *s, const int r[3], int ncomp) {
    * by waves, unrolled ring): H100 192^3 0.184 vs 0.197 ms, 256^3 0.379 vs 0.363 (NOTES run
    * 110); H200 128^3 0.067 vs 0.073, 192^3 0.172 vs 0.193, 256^3 0.360 vs 0.358 (run 111).
    * Smaller planes (the coarse levels) keep the one-pass kernel. */
-  return ncomp == 3 && r[0] == r[1] && r[1] == r[2] && r[0] >= 1 && r[0] <= BLUR_SPLIT_MAXR && s->nx * s->ny >= 128 * 128 && plane_fits(s);
+  /* scalars: the one pass only (radii 1-5; FFDP_BLUR_FUSED=off keeps blur.cu's kernel for them) */
+  if (ncomp == 1) {
+    const char *fe = getenv("FFDP_BLUR_FUSED");
+    if (r[0] > 5 || (fe && !strcmp(fe, "off"))) return 0;
+  } else if (ncomp != 3)
+    return 0;
+  return r[0] == r[1] && r[1] == r[2] && r[0] >= 1 && r[0] <= BLUR_SPLIT_MAXR && s->nx * s->ny >= 128 * 128 && plane_fits(s);
+}
+
+int blur_split1(const ffdp_slab *s, int r, const float w[3][2 * BLUR_SPLIT_MAXR + 1], const float *in, float *out,
+                cudaStream_t st) {
+  if (!plane_fits(s)) return (int)cudaErrorInvalidValue;
+  if (s->z1 <= s->z0) return 0;
+  int dev = 0, sms = 132;
+  if (cudaGetDevice(&dev) == cudaSuccess) cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+  switch (r) {
+  case 1: return run_fused1<1>(s, w, in, out, sms, st);
+  case 2: return run_fused1<2>(s, w, in, out, sms, st);
+  case 3: return run_fused1<3>(s, w, in, out, sms, st);
+  case 4: return run_fused1<4>(s, w, in, out, sms, st);
+  case 5: return run_fused1<5>(s, w, in, out, sms, st);
+  default: return (int)cudaErrorInvalidValue;
+  }
 }
 
 int blur_split3(const ffdp_slab *s, int r, const float w[3][2 * BLUR_SPLIT_MAXR + 1], const float *in, float *out,

@@ -1,7 +1,8 @@
 // Adam with its moments on the coarse grid (points at voxels 2i, 2j, 2k; the CPU operator and
 // its reasons: src/reg/coarse_moments.c). Three launches: the smoothed gradient restricted to
 // the coarse points of the slab's coarse planes (into a transient), every owned voxel's step
-// from the means of the coarse moments and its own gradient, the coarse moments' update. The
+// from the means of the coarse moments and its own gradient (a block's coarse points worked
+// out once into shared memory: CoarseTile), the coarse moments' update. The
 // per-thread bodies live in coarse_adam.cuh, which a host test runs against the CPU operator.
 #include <cuda_bf16.h>
 #include "ops/coarse_adam.cuh"
@@ -24,15 +25,23 @@ __global__ void coarse_restrict_kernel(Coarse c, const float *__restrict__ d, fl
   coarse_restrict_point(c, d, tb, inv, i, j, k);
 }
 
-// One thread per owned voxel (x, y) of plane z0 + blockIdx.z; zero steps when the gradient
-// vanished.
+// One thread per owned voxel (x, y) of plane z0 + blockIdx.z, the block's coarse points worked
+// out first into its tile (CoarseTile); zero steps when the gradient vanished.
+constexpr int SX = 32, SY = 8;
 template <typename S>
-__global__ void coarse_step_kernel(Coarse c, float *__restrict__ d, const S *__restrict__ m, const S *__restrict__ v,
-                                   const float *__restrict__ tb, const float *__restrict__ inv_dev, AdamConst k) {
-  const long long x = blockIdx.x * (long long)blockDim.x + threadIdx.x, y = blockIdx.y * (long long)blockDim.y + threadIdx.y;
-  const long long z = c.z0 + blockIdx.z;
+__global__ void __launch_bounds__(SX *SY)
+    coarse_step_kernel(Coarse c, float *__restrict__ d, const S *__restrict__ m, const S *__restrict__ v,
+                       const float *__restrict__ tb, const float *__restrict__ inv_dev, AdamConst k) {
+  __shared__ CoarseTile<SX, SY> tile;
+  static_assert(CoarseTile<SX, SY>::NP <= SX * SY, "one tile point a thread");
+  const long long bx = (long long)blockIdx.x * SX, by = (long long)blockIdx.y * SY;
+  const long long x = bx + threadIdx.x, y = by + threadIdx.y, z = c.z0 + blockIdx.z;
+  const float inv = *inv_dev;
+  if (inv != 0.f) coarse_tile_point(c, m, v, tb, k, bx >> 1, by >> 1, z, threadIdx.y * SX + threadIdx.x, tile);
+  __syncthreads();
   if (x >= c.nx || y >= c.ny || z >= c.z1) return;
-  coarse_step_voxel(c, d, m, v, tb, *inv_dev, k, x, y, z);
+  float *at = d + 3 * (((z - c.zlo) * c.ny + y) * c.nx + x);
+  coarse_step_tile(tile, at, inv, k, bx >> 1, by >> 1, x, y, z, at);
 }
 
 // The coarse moments' update, grid-stride; left alone when the gradient vanished.
@@ -85,12 +94,12 @@ extern "C" int ffdp_cuda_coarse_adam(const ffdp_slab *s, float *d, void *m, void
   int rc = ffdp_cuda_coarse_restrict(s, d, tb, inv_dev, stream);
   if (rc) return rc;
   const Coarse c = coarse_of(s->nx, s->ny, s->nz, s->zlo, s->z0, s->z1);
-  const dim3 gs((unsigned)((c.nx + 31) / 32), (unsigned)((c.ny + 7) / 8), (unsigned)(c.z1 - c.z0));
+  const dim3 gs((unsigned)((c.nx + SX - 1) / SX), (unsigned)((c.ny + SY - 1) / SY), (unsigned)(c.z1 - c.z0));
   if (bf16_state)
-    coarse_step_kernel<__nv_bfloat16><<<gs, kBlock, 0, st>>>(c, d, (const __nv_bfloat16 *)m, (const __nv_bfloat16 *)v, tb,
+    coarse_step_kernel<__nv_bfloat16><<<gs, dim3(SX, SY), 0, st>>>(c, d, (const __nv_bfloat16 *)m, (const __nv_bfloat16 *)v, tb,
                                                               inv_dev, adam_const(t, step));
   else
-    coarse_step_kernel<float><<<gs, kBlock, 0, st>>>(c, d, (const float *)m, (const float *)v, tb, inv_dev, adam_const(t, step));
+    coarse_step_kernel<float><<<gs, dim3(SX, SY), 0, st>>>(c, d, (const float *)m, (const float *)v, tb, inv_dev, adam_const(t, step));
   if ((rc = (int)cudaGetLastError())) return rc;
   return ffdp_cuda_coarse_update(s, m, v, bf16_state, tb, inv_dev, stream);
 }

@@ -123,6 +123,68 @@ __host__ __device__ inline void coarse_step_voxel(const Coarse &c, float *d, con
   coarse_step_values(c, at, m, v, tb, inv, k, x, y, z, at);
 }
 
+// Step 2 a block at a time: a block of TX x TY fine voxels (first column and row even) reads,
+// at fine plane z, the coarse points i0 .. i0 + TX/2, j0 .. j0 + TY/2 of planes z/2 and (z odd)
+// z/2 + 1. Each point's m and sqrt(vhat) are worked out once into the block's tile (one thread a
+// point) instead of by each of the up to 27 voxels that read it (a square root and nine loads
+// each: what bound the per-voxel step). The same expressions, so the same bits.
+template <int TX, int TY>
+struct CoarseTile {
+  static constexpr int CX = TX / 2 + 1, CY = TY / 2 + 1, NP = 2 * CX * CY;
+  float m[3][NP], s[3][NP];  // component-major: a thread's point, consecutive words
+};
+
+// Phase 1: point p of the tile (thread p of the block; no work for p past the plane's points or
+// outside the coarse grid).
+template <typename S, int TX, int TY>
+__host__ __device__ inline void coarse_tile_point(const Coarse &c, const S *m, const S *v, const float *tb, AdamConst k,
+                                                  long long i0, long long j0, long long z, int p, CoarseTile<TX, TY> &t) {
+  using T = CoarseTile<TX, TY>;
+  const float b2 = 0.999f;
+  const int a = p % T::CX, b = (p / T::CX) % T::CY, q = p / (T::CX * T::CY);
+  const long long i = i0 + a, j = j0 + b, kk = (z >> 1) + q;
+  if (q > (int)(z & 1) || i >= c.lx || j >= c.ly || kk < c.k0 || kk >= c.k1) return;
+  const long long J = 3 * (((kk - c.k0) * c.ly + j) * c.lx + i);
+  for (int e = 0; e < 3; e++) {
+    const float gt = tb[J + e];
+    const float vh = c_mul(c_add(c_mul(b2, load_state(v, J + e)), c_mul(c_mul(1.f - b2, gt), gt)), k.rc2);
+    t.m[e][p] = load_state(m, J + e), t.s[e][p] = c_sqrt(vh);
+  }
+}
+
+// Phase 2: coarse_step_values of voxel (x, y, z) of the block whose tile starts at (i0, j0).
+template <int TX, int TY>
+__host__ __device__ inline void coarse_step_tile(const CoarseTile<TX, TY> &t, const float *g, float inv, AdamConst k,
+                                                 long long i0, long long j0, long long x, long long y, long long z,
+                                                 float *out) {
+  using T = CoarseTile<TX, TY>;
+  if (inv == 0.f) {
+    out[0] = out[1] = out[2] = 0.f;
+    return;
+  }
+  const float b1 = 0.9f, eps = 1e-8f;
+  const int ix = (int)((x >> 1) - i0), jy = (int)((y >> 1) - j0);
+  const int ni = 1 + (int)(x & 1), nj = 1 + (int)(y & 1), nk = 1 + (int)(z & 1);
+  float sm[3] = {0.f, 0.f, 0.f}, sv[3] = {0.f, 0.f, 0.f};
+  for (int a = 0; a < ni; a++) {
+    float cm[3] = {0.f, 0.f, 0.f}, cv[3] = {0.f, 0.f, 0.f};
+    for (int q = 0; q < nk; q++)
+      for (int b = 0; b < nj; b++) {
+        const int P = (q * T::CY + jy + b) * T::CX + ix + a;
+        for (int e = 0; e < 3; e++) cm[e] = c_add(cm[e], t.m[e][P]), cv[e] = c_add(cv[e], t.s[e][P]);
+      }
+    for (int e = 0; e < 3; e++) sm[e] = a ? c_add(sm[e], cm[e]) : cm[e], sv[e] = a ? c_add(sv[e], cv[e]) : cv[e];
+  }
+  const float w1 = 1.f / (float)(nk * nj), w = ni == 2 ? w1 / 2 : w1;  // powers of two: exact
+  float r[3];
+  for (int e = 0; e < 3; e++) {
+    const float M = c_mul(sm[e], w), V = c_mul(sv[e], w), ge = c_mul(g[e], inv);
+    r[e] = c_div(c_mul(c_add(c_mul(b1, M), c_mul(1.f - b1, ge)), k.rc1), c_add(V, eps));
+  }
+  for (int e = 0; e < 3; e++)
+    out[e] = c_mul(-k.step, r[e] > kCoarseClamp ? kCoarseClamp : r[e] < -kCoarseClamp ? -kCoarseClamp : r[e]);
+}
+
 // 3: coarse value J: the moments take the restricted gradient.
 template <typename S>
 __host__ __device__ inline void coarse_update_value(const float *tb, S *m, S *v, long long J) {

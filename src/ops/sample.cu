@@ -252,8 +252,9 @@ __global__ void __launch_bounds__(BX *BY, 10) sample_fwd3_kernel(DevWarp w, Geo 
 // the step's own kernel followed by compose with T = I. out may be grad (the deformable step
 // makes the new warp in the gradient's memory): each voxel reads grad at itself only, before
 // writing, so neither is __restrict__ and grad is read through the coherent path. Step: the
-// Adam step on every voxel (AdamFull) or from the moments on the coarse grid (AdamCoarse); the
-// moments m, v come as the kernel's own __restrict__ parameters.
+// Adam step on every voxel (AdamFull; compose_step_body) or from the moments on the coarse grid
+// (AdamCoarse; compose_coarse_kernel); the moments m, v come as the kernel's own __restrict__
+// parameters.
 struct AdamFull {  // moments per voxel (adam_step.cuh)
   AdamConst k;
   template <typename S>
@@ -267,14 +268,6 @@ struct AdamCoarse {  // moments on the coarse grid (coarse_adam.cuh): restricted
   Coarse c;
   const float *tb;
   AdamConst k;
-  template <typename S>
-  __device__ __forceinline__ void operator()(const float *grad, const S *m, const S *v, float inv, long long i, int x, int y,
-                                             long long z, float *d) const {
-    float g[3];
-#pragma unroll
-    for (int e = 0; e < 3; e++) g[e] = grad[3 * i + e];
-    coarse_step_values(c, g, m, v, tb, inv, k, x, y, z, d);
-  }
 };
 
 template <typename Step, typename S>
@@ -301,11 +294,36 @@ __device__ __forceinline__ void compose_step_body(const DevWarp &w, const Geo &g
 // The two steps' entry points: moments on the coarse grid unbounded (72 registers, 7 blocks of
 // 128 an SM); moments on every voxel bounded to 10 blocks (48 registers, no spill): H100 256^3
 // Adam + composition 0.628 -> 0.623 ms (75.4 % of copy; 0.627 at 8 blocks, NOTES run 151).
+// The coarse step's points come from the block's tile (CoarseTile: each point's square root
+// once a block and plane, not once a voxel), so the block marches its planes in step.
 template <typename S>
 __global__ void compose_coarse_kernel(DevWarp w, Geo g, const float *grad, AdamCoarse step, const S *__restrict__ m,
                                       const S *__restrict__ v, const float *__restrict__ inv_dev,
                                       const float *__restrict__ U, float *out) {
-  compose_step_body(w, g, grad, step, m, v, inv_dev, U, out);
+  __shared__ CoarseTile<BX, BY> tile;
+  static_assert(CoarseTile<BX, BY>::NP <= BX * BY, "one tile point a thread");
+  const int bx = blockIdx.x * BX, by = blockIdx.y * BY, x = bx + threadIdx.x, y = by + threadIdx.y;
+  const bool in = x < g.nx && y < g.ny;
+  const int p = threadIdx.y * BX + threadIdx.x;
+  const float inv = *inv_dev;
+  const long long istep = (long long)gridDim.z * g.ny * g.nx;
+  long long i = ((g.z0 + blockIdx.z - g.zlo) * g.ny + y) * (long long)g.nx + x;
+  for (long long z = g.z0 + blockIdx.z; z < g.z1; z += gridDim.z, i += istep) {
+    if (inv != 0.f) coarse_tile_point(step.c, m, v, step.tb, step.k, bx >> 1, by >> 1, z, p, tile);
+    __syncthreads();
+    if (in) {
+      float gv[3], d[3], val[3];
+      double q[3];
+#pragma unroll
+      for (int e = 0; e < 3; e++) gv[e] = grad[3 * i + e];
+      coarse_step_tile(tile, gv, inv, step.k, bx >> 1, by >> 1, x, y, z, d);
+      warp_point(w, x, y, (int)z, d, q);
+      lookup<3>(U, g.mzlo, g.mx, g.my, g.mz, w, q, val);
+#pragma unroll
+      for (int c = 0; c < 3; c++) out[i * 3 + c] = val[c] + d[c];
+    }
+    __syncthreads();  // the tile is rewritten for the next plane
+  }
 }
 
 template <typename S>
