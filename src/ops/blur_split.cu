@@ -773,20 +773,17 @@ int run_fused(const ffdp_slab *s, const float wgt[3][2 * BLUR_SPLIT_MAXR + 1], c
   else return run_fused_as<R, true, 2, 16, 4>(s, fg, maxsq, sms, in, out, st);
 }
 
-#ifndef FFDP_BLUR1_FYT
-#define FFDP_BLUR1_FYT 16
-#endif
 // Scalar images (the pyramid's smoothing; blur.cu's one-pass kernel before): the vectors' one
-// pass on 96 x 16 voxel tiles, two blocks an SM, the same sums in the same order.
+// pass on 96 x 16 voxel tiles, two blocks an SM, the same sums in the same order. 96 x 8 tiles
+// (more tiles, fewer z-chunks re-reading 2R planes) were slower: H100 256^3 sigma 1.5 0.084 ->
+// 0.118 ms (NOTES run 163).
 template <int R>
 int run_fused1(const ffdp_slab *s, const float wgt[3][2 * BLUR_SPLIT_MAXR + 1], const float *in, float *out, int sms,
                cudaStream_t st) {
   FusedGeo fg = {(int)s->nx, (int)s->ny, s->zlo, s->zlo > 0 ? s->zlo : 0, s->zhi < s->nz ? s->zhi : s->nz, s->z0, s->z1, 0,
                  {0}, {0}, {0}};
   for (int d = 0; d <= 2 * R; d++) fg.wx[d] = wgt[0][d], fg.wy[d] = wgt[1][d], fg.wz[d] = wgt[2][d];
-  // FFDP_BLUR1_FYT (the bench's A/B): other tile rows where each thread still has one or two x items
-  constexpr int FYT = (FFDP_BLUR1_FYT + 2 * R) * 3 * (XTX / XG) >= XNT ? FFDP_BLUR1_FYT : 16;
-  return run_fused_as<R, false, 2, FYT, FYT / 4, 1>(s, fg, nullptr, sms, in, out, st);
+  return run_fused_as<R, false, 2, 16, 4, 1>(s, fg, nullptr, sms, in, out, st);
 }
 
 // Boundary zones: planes [b - R, b + R) of every inner chunk boundary b, out -> side.
