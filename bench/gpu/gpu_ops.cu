@@ -724,9 +724,9 @@ int main(int argc, char **argv) {
            8, dout, n, scalar);
     {  // radii 1-4 of the new path against the CPU (sigma 0.4 .. 1.2)
       double worst = 0;
+      setenv("FFDP_BLUR_SPLIT", "1", 1);  // env_ab above unset it
       for (double sgm : {0.4, 0.7, 1.0, 1.2}) {
         const double sg3[3] = {sgm, sgm, sgm};
-        setenv("FFDP_BLUR_SPLIT", "1", 1);
         ffdp_blur_f32(&s, F.data(), 1, sg3, ref.data());
         poison(dout, n);
         CK(ffdp_cuda_blur(&s, dF, 1, sg3, dout, dtmp, 0));
@@ -739,7 +739,6 @@ int main(int argc, char **argv) {
     setenv("FFDP_BLUR_SPLIT", "0", 1);  // the switches of blur.cu's kernel
     env_ab("FFDP_BLUR_RING", "blur scalar, blur.cu's kernel, ring shifted (FFDP_BLUR_RING=shift; values differing)", "shift",
            8, dout, n, scalar);
-    setenv("FFDP_BLUR_SPLIT", "0", 1);
     env_ab("FFDP_BLUR_ZCHUNK", "blur scalar, blur.cu's kernel, z-chunks of 64 (FFDP_BLUR_ZCHUNK=fixed; values differing)",
            "fixed", 8, dout, n, scalar);
     unsetenv("FFDP_BLUR_SPLIT");

@@ -77,53 +77,8 @@ __host__ __device__ inline void coarse_restrict_point(const Coarse &c, const flo
 }
 
 // 2: owned voxel (x, y, z): its step from the means over its 1, 2, 4 or 8 coarse points of m
-// (as it was) and of sqrt(vhat) (as the update will make it), and its own gradient g, clamped,
-// into out (which may be g).
-template <typename S>
-__host__ __device__ inline void coarse_step_values(const Coarse &c, const float *g, const S *m, const S *v, const float *tb,
-                                                   float inv, AdamConst k, long long x, long long y, long long z,
-                                                   float *out) {
-  if (inv == 0.f) {
-    out[0] = out[1] = out[2] = 0.f;
-    return;
-  }
-  const float b1 = 0.9f, b2 = 0.999f, eps = 1e-8f;
-  const long long ix = x >> 1, jy = y >> 1, kz = z >> 1;
-  const int ni = 1 + (int)(x & 1), nj = 1 + (int)(y & 1), nk = 1 + (int)(z & 1);
-  // columns over z and y first, then x: the CPU operator's order
-  float sm[3] = {0.f, 0.f, 0.f}, sv[3] = {0.f, 0.f, 0.f};
-  for (int a = 0; a < ni; a++) {
-    float cm[3] = {0.f, 0.f, 0.f}, cv[3] = {0.f, 0.f, 0.f};
-    for (int q = 0; q < nk; q++)
-      for (int b = 0; b < nj; b++) {
-        const long long J = 3 * (((kz + q - c.k0) * c.ly + jy + b) * c.lx + ix + a);
-        for (int e = 0; e < 3; e++) {
-          const float gt = tb[J + e];
-          const float vh = c_mul(c_add(c_mul(b2, load_state(v, J + e)), c_mul(c_mul(1.f - b2, gt), gt)), k.rc2);
-          cm[e] = c_add(cm[e], load_state(m, J + e)), cv[e] = c_add(cv[e], c_sqrt(vh));
-        }
-      }
-    for (int e = 0; e < 3; e++) sm[e] = a ? c_add(sm[e], cm[e]) : cm[e], sv[e] = a ? c_add(sv[e], cv[e]) : cv[e];
-  }
-  const float w1 = 1.f / (float)(nk * nj), w = ni == 2 ? w1 / 2 : w1;  // powers of two: exact
-  float r[3];
-  for (int e = 0; e < 3; e++) {
-    const float M = c_mul(sm[e], w), V = c_mul(sv[e], w), ge = c_mul(g[e], inv);
-    r[e] = c_div(c_mul(c_add(c_mul(b1, M), c_mul(1.f - b1, ge)), k.rc1), c_add(V, eps));
-  }
-  for (int e = 0; e < 3; e++)
-    out[e] = c_mul(-k.step, r[e] > kCoarseClamp ? kCoarseClamp : r[e] < -kCoarseClamp ? -kCoarseClamp : r[e]);
-}
-
-// The same in place of the gradient d (stored planes of the slab).
-template <typename S>
-__host__ __device__ inline void coarse_step_voxel(const Coarse &c, float *d, const S *m, const S *v, const float *tb, float inv,
-                                                  AdamConst k, long long x, long long y, long long z) {
-  float *at = d + 3 * (((z - c.zlo) * c.ny + y) * c.nx + x);
-  coarse_step_values(c, at, m, v, tb, inv, k, x, y, z, at);
-}
-
-// Step 2 a block at a time: a block of TX x TY fine voxels (first column and row even) reads,
+// (as it was) and of sqrt(vhat) (as the update will make it), and its own gradient, clamped.
+// A block at a time: a block of TX x TY fine voxels (first column and row even) reads,
 // at fine plane z, the coarse points i0 .. i0 + TX/2, j0 .. j0 + TY/2 of planes z/2 and (z odd)
 // z/2 + 1. Each point's m and sqrt(vhat) are worked out once into the block's tile (one thread a
 // point) instead of by each of the up to 27 voxels that read it (a square root and nine loads
@@ -152,7 +107,8 @@ __host__ __device__ inline void coarse_tile_point(const Coarse &c, const S *m, c
   }
 }
 
-// Phase 2: coarse_step_values of voxel (x, y, z) of the block whose tile starts at (i0, j0).
+// Phase 2: the step of voxel (x, y, z) of the block whose tile starts at (i0, j0), from its
+// gradient g into out (which may be g).
 template <int TX, int TY>
 __host__ __device__ inline void coarse_step_tile(const CoarseTile<TX, TY> &t, const float *g, float inv, AdamConst k,
                                                  long long i0, long long j0, long long x, long long y, long long z,
@@ -165,6 +121,7 @@ __host__ __device__ inline void coarse_step_tile(const CoarseTile<TX, TY> &t, co
   const float b1 = 0.9f, eps = 1e-8f;
   const int ix = (int)((x >> 1) - i0), jy = (int)((y >> 1) - j0);
   const int ni = 1 + (int)(x & 1), nj = 1 + (int)(y & 1), nk = 1 + (int)(z & 1);
+  // columns over z and y first, then x: the CPU operator's order
   float sm[3] = {0.f, 0.f, 0.f}, sv[3] = {0.f, 0.f, 0.f};
   for (int a = 0; a < ni; a++) {
     float cm[3] = {0.f, 0.f, 0.f}, cv[3] = {0.f, 0.f, 0.f};
