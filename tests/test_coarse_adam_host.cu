@@ -2,8 +2,8 @@
 // thread by thread in the kernels' launch order, against the CPU operator
 // (reg_coarse_adam): the same bits for the step and both moments, fp32 and bf16 moments, whole
 // grids with odd and even sides and slabs with halos; the step in the kernels' block-tiled forms
-// (CoarseTile: the step's own 32 x 8 blocks and the composition's 32 x 4), gradient in and step
-// out elsewhere. What a GPU would add (scheduling) cannot
+// (CoarseTile: the step's own 32 x 8 blocks and the composition's 32 x 4, a block a plane and
+// blocks marching chunks of planes), gradient in and step out elsewhere. What a GPU would add (scheduling) cannot
 // change a thread's arithmetic; this checks the indexing and the rounding without one.
 #include <string.h>
 #include <vector>
@@ -16,6 +16,13 @@ using namespace ffdp_cuda;
 static rng_t rng = {2024u};
 static float frand() { return (float)rng_range(&rng, -1, 1); }
 
+// A tile as a block starts it: NaN, so that a read of a point never filled shows.
+template <int TX, int TY>
+static void nan_tile(CoarseTile<TX, TY> &t) {
+  for (int e = 0; e < 3; e++)
+    for (int p = 0; p < CoarseTile<TX, TY>::NP; p++) t.m[e][p] = t.s[e][p] = NAN;
+}
+
 // The block-tiled step (CoarseTile) as the kernels run it: each TX x TY block of a plane fills
 // its tile (points never filled stay NaN, so a read of one shows), then steps its voxels.
 template <int TX, int TY, typename S>
@@ -25,8 +32,7 @@ static void tile_steps(const ffdp_slab &s, const Coarse &c, const float *gin, fl
     for (long long by = 0; by < c.ny; by += TY)
       for (long long bx = 0; bx < c.nx; bx += TX) {
         CoarseTile<TX, TY> t;
-        for (int e = 0; e < 3; e++)
-          for (int p = 0; p < CoarseTile<TX, TY>::NP; p++) t.m[e][p] = t.s[e][p] = NAN;
+        nan_tile(t);
         if (inv != 0.f)
           for (int p = 0; p < TX * TY; p++) coarse_tile_point(c, m, v, tb, k, bx >> 1, by >> 1, z, p, t);
         for (long long y = by; y < by + TY && y < c.ny; y++)
@@ -35,6 +41,34 @@ static void tile_steps(const ffdp_slab &s, const Coarse &c, const float *gin, fl
             coarse_step_tile(t, gin + o, inv, k, bx >> 1, by >> 1, x, y, z, gout + o);
           }
       }
+}
+
+// The marching kernels' form: each TX x TY block of a chunk of `per` planes starts its tile with
+// the chunk's first plane, then per plane reads the next coarse plane ahead and steps. The read
+// ahead runs first here, so that a slot it wrongly shared with the plane's step would show as
+// other bits; the tile is NaN when a block starts.
+template <int TX, int TY, typename S>
+static void march_steps(const ffdp_slab &s, const Coarse &c, const float *gin, float *gout, const S *m, const S *v,
+                        const float *tb, float inv, AdamConst k, long long per) {
+  for (long long ch = 0; c.z0 + ch * per < c.z1; ch++) {
+    const ChunkPlanes cp = chunk_planes(c.z0, c.z1, per, ch);
+    for (long long by = 0; by < c.ny; by += TY)
+      for (long long bx = 0; bx < c.nx; bx += TX) {
+        CoarseTile<TX, TY> t;
+        nan_tile(t);
+        if (inv != 0.f)
+          for (int p = 0; p < TX * TY; p++) coarse_tile_point(c, m, v, tb, k, bx >> 1, by >> 1, cp.za, p, t);
+        for (long long z = cp.za; z < cp.zb; z++) {
+          if (inv != 0.f)
+            for (int p = 0; p < TX * TY; p++) coarse_tile_ahead(c, m, v, tb, k, bx >> 1, by >> 1, z, cp.zb, p, t);
+          for (long long y = by; y < by + TY && y < c.ny; y++)
+            for (long long x = bx; x < bx + TX && x < c.nx; x++) {
+              const long long o = 3 * (((z - s.zlo) * s.ny + y) * s.nx + x);
+              coarse_step_tile(t, gin + o, inv, k, bx >> 1, by >> 1, x, y, z, gout + o);
+            }
+        }
+      }
+  }
 }
 
 // One slab: `steps` steps of the CPU operator and of the kernel bodies from the same inputs.
@@ -62,6 +96,16 @@ static void check_slab(const ffdp_slab &s, int bf16, int steps) {
     std::vector<float> d8(3 * stored, 0.f), d4(3 * stored, 0.f);
     tile_steps<32, 8>(s, c, dk.data(), d8.data(), m.data(), v.data(), tb.data(), inv, k);
     tile_steps<32, 4>(s, c, dk.data(), d4.data(), m.data(), v.data(), tb.data(), inv, k);
+    // and marching chunks of planes, both block shapes (the launches take 32 chunks; here chunks
+    // of 1, 2, 3 and 8 planes, so that chunks start on odd planes as well as even ones)
+    for (long long per : {1, 2, 3, 8}) {
+      std::vector<float> e8(3 * stored, 0.f), e4(3 * stored, 0.f);
+      march_steps<32, 8>(s, c, dk.data(), e8.data(), m.data(), v.data(), tb.data(), inv, k, per);
+      march_steps<32, 4>(s, c, dk.data(), e4.data(), m.data(), v.data(), tb.data(), inv, k, per);
+      const long long own = 3 * (s.z0 - s.zlo) * P, n = 3 * (s.z1 - s.z0) * P;
+      same_d &= !memcmp(e8.data() + own, dc.data() + own, n * sizeof(float)) &&
+                !memcmp(e4.data() + own, dc.data() + own, n * sizeof(float));
+    }
     for (long long J = 0; J < nc; J++) coarse_update_value(tb.data(), m.data(), v.data(), J);  // launch 3
     const long long own = 3 * (s.z0 - s.zlo) * P, n = 3 * (s.z1 - s.z0) * P;
     same_d &= !memcmp(d8.data() + own, dc.data() + own, n * sizeof(float)) &&

@@ -42,6 +42,12 @@ static double rel_err(const float *a, const float *b, long long n) {  // ||a-b||
   return den > 0 ? sqrt(num / den) : sqrt(num);
 }
 
+static long long count_differing(const float *a, const float *b, long long n) {  // bit patterns
+  long long d = 0;
+  for (long long i = 0; i < n; i++) d += memcmp(a + i, b + i, 4) != 0;
+  return d;
+}
+
 static double rel_err_d(const double *a, const double *b, long long n) {
   double num = 0, den = 0;
   for (long long i = 0; i < n; i++) {
@@ -1006,6 +1012,17 @@ int main(int argc, char **argv) {
       pool_high_and_reset();
       t = median_ms([&] { ffdp_cuda_coarse_adam(&s, cd, cm, cv, 0, ct, sc1 + 1025, 3, 0.25, 0); });
       rows.push_back({"coarse adam step (moments at half resolution; vs CPU)", 30, t, e, pool_high_and_reset() / 1e6});
+      // its three launches apart: the restriction (the gradient read, the transient written at
+      // 1/8 of the voxels) and the moments' update (transient, m, v read, m, v written: 20 B a
+      // coarse value); the step is the rest
+      {
+        auto restrict_fn = [&] { return ffdp_cuda_coarse_restrict(&s, dout, ct, sc1 + 1025, 0); };
+        CK(restrict_fn());
+        t = median_ms([&] { restrict_fn(); });
+        rows.push_back({"coarse restriction alone", 12 + 1.5, t, 0.0, 0.0});
+        t = median_ms([&] { ffdp_cuda_coarse_update(&s, cm, cv, 0, ct, sc1 + 1025, 0); });
+        rows.push_back({"coarse moments' update alone", 20.0 * nc / n, t, 0.0, 0.0});
+      }
       // the coarse step inside the composition (one process's path) against the step, then the
       // composition: output and moments the same bits; bytes: the gradient read, the warp
       // gathered, the result written (the moments at 1/8 of the voxels and the restriction's
@@ -1042,6 +1059,47 @@ int main(int argc, char **argv) {
           ffdp_cuda_compose_fwd(&cw, T, &s, cd, &s, du, o1, 0);
         });
         rows.push_back({"coarse adam step, then compose (the two passes)", 64, t, 0.0, 0.0});
+        // the launch's A/B switch (FFDP_COARSE_TILE=plane: a block a plane, not a march) on both
+        // paths, from the same moments: step (or composition) and moments against the default's
+        // (error: values differing), then the time
+        auto coarse_ab = [&](const char *name, const char *var, const char *val, bool fused, double bytes) {
+          float *bm, *bv;
+          CK(cudaMalloc(&bm, nc * 4));
+          CK(cudaMalloc(&bv, nc * 4));
+          CK(cudaMemcpy(bm, cm2, nc * 4, cudaMemcpyDeviceToDevice));
+          CK(cudaMemcpy(bv, cv2, nc * 4, cudaMemcpyDeviceToDevice));
+          float *res = fused ? o2c : cd;
+          auto once = [&](int step) {
+            if (fused) return ffdp_cuda_compose_coarse_adam(&cw, &s, dout, cm2, cv2, 0, ct, sc1 + 1025, step, 0.25, du, o2c, 0);
+            CK(cudaMemcpy(cd, dout, 3 * n * 4, cudaMemcpyDeviceToDevice));
+            return ffdp_cuda_coarse_adam(&s, cd, cm2, cv2, 0, ct, sc1 + 1025, step, 0.25, 0);
+          };
+          std::vector<float> a[3], b[3];
+          const float *bufs[3] = {res, cm2, cv2};
+          const long long cnt[3] = {3 * n, nc, nc};
+          for (int pass = 0; pass < 2; pass++) {
+            CK(cudaMemcpy(cm2, bm, nc * 4, cudaMemcpyDeviceToDevice));
+            CK(cudaMemcpy(cv2, bv, nc * 4, cudaMemcpyDeviceToDevice));
+            if (pass) setenv(var, val, 1);
+            poison(res, 3 * n);
+            CK(once(6));
+            for (int q = 0; q < 3; q++) {
+              (pass ? b : a)[q].resize(cnt[q]);
+              CK(cudaMemcpy((pass ? b : a)[q].data(), bufs[q], cnt[q] * 4, cudaMemcpyDeviceToHost));
+            }
+          }
+          double diff = 0;
+          for (int q = 0; q < 3; q++) diff += (double)count_differing(a[q].data(), b[q].data(), cnt[q]);
+          const float tt = fused ? median_ms([&] { once(7); }) : median_ms([&] { ffdp_cuda_coarse_adam(&s, cd, cm2, cv2, 0, ct, sc1 + 1025, 7, 0.25, 0); });
+          unsetenv(var);
+          rows.push_back({name, bytes, tt, diff, 0.0});
+          CK(cudaFree(bm));
+          CK(cudaFree(bv));
+        };
+        coarse_ab("coarse adam step, a block a plane (FFDP_COARSE_TILE=plane; vs march: values differing)",
+                  "FFDP_COARSE_TILE", "plane", false, 30);
+        coarse_ab("coarse adam step + compose, a block a plane (FFDP_COARSE_TILE=plane; values differing)",
+                  "FFDP_COARSE_TILE", "plane", true, 40);
         for (float *b : {cm2, cv2, o1, o2c}) CK(cudaFree(b));
       }
       for (float *b : {cm, cv, cd, ct}) CK(cudaFree(b));

@@ -2,8 +2,12 @@
 // its reasons: src/reg/coarse_moments.c). Three launches: the smoothed gradient restricted to
 // the coarse points of the slab's coarse planes (into a transient), every owned voxel's step
 // from the means of the coarse moments and its own gradient (a block's coarse points worked
-// out once into shared memory: CoarseTile), the coarse moments' update. The
-// per-thread bodies live in coarse_adam.cuh, which a host test runs against the CPU operator.
+// out once into shared memory: CoarseTile, the block marching a chunk of planes), the coarse
+// moments' update. The per-thread bodies live in coarse_adam.cuh, which a host test runs
+// against the CPU operator.
+// The restriction stays one thread a point: its 27 gathers at a 24-byte stride come from L1
+// (H100 256^3 0.095 ms, 80 % of copy), where staging a block's fine voxels in shared memory
+// first took 0.312 ms (index work per staged value; NOTES run 164).
 #include <cuda_bf16.h>
 #include "ops/coarse_adam.cuh"
 #include "ops/cuda_common.cuh"
@@ -26,7 +30,8 @@ __global__ void coarse_restrict_kernel(Coarse c, const float *__restrict__ d, fl
 }
 
 // One thread per owned voxel (x, y) of plane z0 + blockIdx.z, the block's coarse points worked
-// out first into its tile (CoarseTile); zero steps when the gradient vanished.
+// out first into its tile (CoarseTile); zero steps when the gradient vanished. The march's
+// predecessor, kept as the bench's A/B (FFDP_COARSE_TILE=plane).
 constexpr int SX = 32, SY = 8;
 template <typename S>
 __global__ void __launch_bounds__(SX *SY)
@@ -42,6 +47,32 @@ __global__ void __launch_bounds__(SX *SY)
   if (x >= c.nx || y >= c.ny || z >= c.z1) return;
   float *at = d + 3 * (((z - c.zlo) * c.ny + y) * c.nx + x);
   coarse_step_tile(tile, at, inv, k, bx >> 1, by >> 1, x, y, z, at);
+}
+
+// The same, each block marching a chunk of `per` planes: each coarse plane worked out once a
+// block (not once for each of the up to three fine planes that read it), while the plane
+// before it steps (coarse_tile_ahead), and one barrier a plane instead of two.
+template <typename S>
+__global__ void __launch_bounds__(SX *SY)
+    coarse_step_march_kernel(Coarse c, float *__restrict__ d, const S *__restrict__ m, const S *__restrict__ v,
+                             const float *__restrict__ tb, const float *__restrict__ inv_dev, AdamConst k, long long per) {
+  __shared__ CoarseTile<SX, SY> tile;
+  static_assert(CoarseTile<SX, SY>::NP <= SX * SY, "one tile point a thread");
+  const long long bx = (long long)blockIdx.x * SX, by = (long long)blockIdx.y * SY;
+  const long long x = bx + threadIdx.x, y = by + threadIdx.y;
+  const int p = threadIdx.y * SX + threadIdx.x;
+  const bool in = x < c.nx && y < c.ny;
+  const ChunkPlanes ch = chunk_planes(c.z0, c.z1, per, blockIdx.z);
+  const float inv = *inv_dev;
+  if (ch.za >= ch.zb) return;  // uniform over the block
+  if (inv != 0.f) coarse_tile_point(c, m, v, tb, k, bx >> 1, by >> 1, ch.za, p, tile);
+  __syncthreads();
+  float *at = d + 3 * (((ch.za - c.zlo) * c.ny + y) * c.nx + x);
+  for (long long z = ch.za; z < ch.zb; z++, at += 3 * c.ny * c.nx) {
+    if (inv != 0.f) coarse_tile_ahead(c, m, v, tb, k, bx >> 1, by >> 1, z, ch.zb, p, tile);
+    if (in) coarse_step_tile(tile, at, inv, k, bx >> 1, by >> 1, x, y, z, at);
+    __syncthreads();  // the plane read ahead is in; the slot just read may be refilled
+  }
 }
 
 // The coarse moments' update, grid-stride; left alone when the gradient vanished.
@@ -94,12 +125,25 @@ extern "C" int ffdp_cuda_coarse_adam(const ffdp_slab *s, float *d, void *m, void
   int rc = ffdp_cuda_coarse_restrict(s, d, tb, inv_dev, stream);
   if (rc) return rc;
   const Coarse c = coarse_of(s->nx, s->ny, s->nz, s->zlo, s->z0, s->z1);
-  const dim3 gs((unsigned)((c.nx + SX - 1) / SX), (unsigned)((c.ny + SY - 1) / SY), (unsigned)(c.z1 - c.z0));
-  if (bf16_state)
-    coarse_step_kernel<__nv_bfloat16><<<gs, dim3(SX, SY), 0, st>>>(c, d, (const __nv_bfloat16 *)m, (const __nv_bfloat16 *)v, tb,
-                                                              inv_dev, adam_const(t, step));
-  else
-    coarse_step_kernel<float><<<gs, dim3(SX, SY), 0, st>>>(c, d, (const float *)m, (const float *)v, tb, inv_dev, adam_const(t, step));
+  const AdamConst k = adam_const(t, step);
+  const long long nzo = c.z1 - c.z0;
+  if (coarse_tile_by_plane()) {
+    const dim3 gs((unsigned)((c.nx + SX - 1) / SX), (unsigned)((c.ny + SY - 1) / SY), (unsigned)nzo);
+    if (bf16_state)
+      coarse_step_kernel<__nv_bfloat16><<<gs, dim3(SX, SY), 0, st>>>(c, d, (const __nv_bfloat16 *)m,
+                                                                    (const __nv_bfloat16 *)v, tb, inv_dev, k);
+    else
+      coarse_step_kernel<float><<<gs, dim3(SX, SY), 0, st>>>(c, d, (const float *)m, (const float *)v, tb, inv_dev, k);
+  } else {
+    const long long chunks = coarse_march_chunks(nzo), per = (nzo + chunks - 1) / chunks;
+    const dim3 gs((unsigned)((c.nx + SX - 1) / SX), (unsigned)((c.ny + SY - 1) / SY), (unsigned)((nzo + per - 1) / per));
+    if (bf16_state)
+      coarse_step_march_kernel<__nv_bfloat16><<<gs, dim3(SX, SY), 0, st>>>(c, d, (const __nv_bfloat16 *)m,
+                                                                          (const __nv_bfloat16 *)v, tb, inv_dev, k, per);
+    else
+      coarse_step_march_kernel<float><<<gs, dim3(SX, SY), 0, st>>>(c, d, (const float *)m, (const float *)v, tb, inv_dev,
+                                                                  k, per);
+  }
   if ((rc = (int)cudaGetLastError())) return rc;
   return ffdp_cuda_coarse_update(s, m, v, bf16_state, tb, inv_dev, stream);
 }

@@ -6,6 +6,8 @@
 #pragma once
 #include <cuda_bf16.h>
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 #include "ops/adam_step.cuh"
 
 namespace ffdp_cuda {
@@ -83,28 +85,52 @@ __host__ __device__ inline void coarse_restrict_point(const Coarse &c, const flo
 // z/2 + 1. Each point's m and sqrt(vhat) are worked out once into the block's tile (one thread a
 // point) instead of by each of the up to 27 voxels that read it (a square root and nine loads
 // each: what bound the per-voxel step). The same expressions, so the same bits.
+// The tile holds two coarse planes, plane K in slot K & 1: a block marching its fine planes in
+// order works out each coarse plane once (for an even plane z, plane z/2 + 1 goes into the slot
+// that z's step does not read, ready for z + 1), instead of once for each of the up to three
+// fine planes that read it.
 template <int TX, int TY>
 struct CoarseTile {
-  static constexpr int CX = TX / 2 + 1, CY = TY / 2 + 1, NP = 2 * CX * CY;
+  static constexpr int CX = TX / 2 + 1, CY = TY / 2 + 1, PP = CX * CY, NP = 2 * PP;
   float m[3][NP], s[3][NP];  // component-major: a thread's point, consecutive words
 };
 
-// Phase 1: point p of the tile (thread p of the block; no work for p past the plane's points or
+// Point p (< PP) of coarse plane K into its slot (nothing for p past the plane's points or
 // outside the coarse grid).
+template <typename S, int TX, int TY>
+__host__ __device__ inline void coarse_tile_fill(const Coarse &c, const S *m, const S *v, const float *tb, AdamConst k,
+                                                 long long i0, long long j0, long long K, int p, CoarseTile<TX, TY> &t) {
+  using T = CoarseTile<TX, TY>;
+  const float b2 = 0.999f;
+  const int a = p % T::CX, b = p / T::CX;
+  const long long i = i0 + a, j = j0 + b;
+  if (p >= T::PP || i >= c.lx || j >= c.ly || K < c.k0 || K >= c.k1) return;
+  const long long J = 3 * (((K - c.k0) * c.ly + j) * c.lx + i);
+  const int P = (int)(K & 1) * T::PP + p;
+  for (int e = 0; e < 3; e++) {
+    const float gt = tb[J + e];
+    const float vh = c_mul(c_add(c_mul(b2, load_state(v, J + e)), c_mul(c_mul(1.f - b2, gt), gt)), k.rc2);
+    t.m[e][P] = load_state(m, J + e), t.s[e][P] = c_sqrt(vh);
+  }
+}
+
+// Every point fine plane z reads, one per thread p (< NP): plane z/2, and z/2 + 1 for odd z.
 template <typename S, int TX, int TY>
 __host__ __device__ inline void coarse_tile_point(const Coarse &c, const S *m, const S *v, const float *tb, AdamConst k,
                                                   long long i0, long long j0, long long z, int p, CoarseTile<TX, TY> &t) {
   using T = CoarseTile<TX, TY>;
-  const float b2 = 0.999f;
-  const int a = p % T::CX, b = (p / T::CX) % T::CY, q = p / (T::CX * T::CY);
-  const long long i = i0 + a, j = j0 + b, kk = (z >> 1) + q;
-  if (q > (int)(z & 1) || i >= c.lx || j >= c.ly || kk < c.k0 || kk >= c.k1) return;
-  const long long J = 3 * (((kk - c.k0) * c.ly + j) * c.lx + i);
-  for (int e = 0; e < 3; e++) {
-    const float gt = tb[J + e];
-    const float vh = c_mul(c_add(c_mul(b2, load_state(v, J + e)), c_mul(c_mul(1.f - b2, gt), gt)), k.rc2);
-    t.m[e][p] = load_state(m, J + e), t.s[e][p] = c_sqrt(vh);
-  }
+  const int q = p / T::PP;
+  if (q > (int)(z & 1)) return;
+  coarse_tile_fill(c, m, v, tb, k, i0, j0, (z >> 1) + q, p - q * T::PP, t);
+}
+
+// A march from fine plane za starts with coarse_tile_point(za). During fine plane z of a march
+// ending before zb: the coarse plane z + 1 adds (thread p < PP), into the slot z does not read.
+template <typename S, int TX, int TY>
+__host__ __device__ inline void coarse_tile_ahead(const Coarse &c, const S *m, const S *v, const float *tb, AdamConst k,
+                                                  long long i0, long long j0, long long z, long long zb, int p,
+                                                  CoarseTile<TX, TY> &t) {
+  if (!(z & 1) && z + 1 < zb) coarse_tile_fill(c, m, v, tb, k, i0, j0, (z >> 1) + 1, p, t);
 }
 
 // Phase 2: the step of voxel (x, y, z) of the block whose tile starts at (i0, j0), from its
@@ -127,7 +153,7 @@ __host__ __device__ inline void coarse_step_tile(const CoarseTile<TX, TY> &t, co
     float cm[3] = {0.f, 0.f, 0.f}, cv[3] = {0.f, 0.f, 0.f};
     for (int q = 0; q < nk; q++)
       for (int b = 0; b < nj; b++) {
-        const int P = (q * T::CY + jy + b) * T::CX + ix + a;
+        const int P = ((int)(((z >> 1) + q) & 1) * T::CY + jy + b) * T::CX + ix + a;
         for (int e = 0; e < 3; e++) cm[e] = c_add(cm[e], t.m[e][P]), cv[e] = c_add(cv[e], t.s[e][P]);
       }
     for (int e = 0; e < 3; e++) sm[e] = a ? c_add(sm[e], cm[e]) : cm[e], sv[e] = a ? c_add(sv[e], cv[e]) : cv[e];
@@ -140,6 +166,25 @@ __host__ __device__ inline void coarse_step_tile(const CoarseTile<TX, TY> &t, co
   }
   for (int e = 0; e < 3; e++)
     out[e] = c_mul(-k.step, r[e] > kCoarseClamp ? kCoarseClamp : r[e] < -kCoarseClamp ? -kCoarseClamp : r[e]);
+}
+
+// The host's launch choices for the marching kernels: the chunks a slab's planes go in (32, as
+// the sampler's z-blocks; 16 and 64 ran the same, H100 256^3, NOTES run 164), and the bench's
+// A/B switch FFDP_COARSE_TILE=plane: a block a plane (coarse_tile_point for each), the march's
+// predecessor.
+inline bool coarse_tile_by_plane() {
+  const char *e = getenv("FFDP_COARSE_TILE");
+  return e && !strcmp(e, "plane");
+}
+inline long long coarse_march_chunks(long long nzo) { return nzo < 32 ? (nzo > 0 ? nzo : 1) : 32; }
+
+// A block's march: fine planes [za, zb) of a chunk of `per` planes (chunk blockIdx.z).
+struct ChunkPlanes {
+  long long za, zb;
+};
+__host__ __device__ inline ChunkPlanes chunk_planes(long long z0, long long z1, long long per, long long chunk) {
+  const long long a = z0 + chunk * per, b = a + per < z1 ? a + per : z1;
+  return ChunkPlanes{a, b};
 }
 
 // 3: coarse value J: the moments take the restricted gradient.

@@ -295,7 +295,26 @@ __device__ __forceinline__ void compose_step_body(const DevWarp &w, const Geo &g
 // 128 an SM); moments on every voxel bounded to 10 blocks (48 registers, no spill): H100 256^3
 // Adam + composition 0.628 -> 0.623 ms (75.4 % of copy; 0.627 at 8 blocks, NOTES run 151).
 // The coarse step's points come from the block's tile (CoarseTile: each point's square root
-// once a block and plane, not once a voxel), so the block marches its planes in step.
+// once a block and plane, not once a voxel), so the block marches its planes in step. This
+// kernel works out every point a plane reads for that plane (two barriers a plane): the march
+// below replaced it, and it stays as the bench's A/B (FFDP_COARSE_TILE=plane).
+// One voxel of the coarse step inside the composition: its step from the block's tile, then
+// out = d + U(q(p)) with q(p) = B p + S d.
+__device__ __forceinline__ void coarse_compose_voxel(const DevWarp &w, const Geo &g, const float *grad, AdamConst k,
+                                                     const CoarseTile<BX, BY> &tile, float inv, int bx, int by, int x,
+                                                     int y, long long z, long long i, const float *__restrict__ U,
+                                                     float *out) {
+  float gv[3], d[3], val[3];
+  double q[3];
+#pragma unroll
+  for (int e = 0; e < 3; e++) gv[e] = grad[3 * i + e];
+  coarse_step_tile(tile, gv, inv, k, bx >> 1, by >> 1, x, y, z, d);
+  warp_point(w, x, y, (int)z, d, q);
+  lookup<3>(U, g.mzlo, g.mx, g.my, g.mz, w, q, val);
+#pragma unroll
+  for (int c = 0; c < 3; c++) out[i * 3 + c] = val[c] + d[c];
+}
+
 template <typename S>
 __global__ void compose_coarse_kernel(DevWarp w, Geo g, const float *grad, AdamCoarse step, const S *__restrict__ m,
                                       const S *__restrict__ v, const float *__restrict__ inv_dev,
@@ -311,18 +330,38 @@ __global__ void compose_coarse_kernel(DevWarp w, Geo g, const float *grad, AdamC
   for (long long z = g.z0 + blockIdx.z; z < g.z1; z += gridDim.z, i += istep) {
     if (inv != 0.f) coarse_tile_point(step.c, m, v, step.tb, step.k, bx >> 1, by >> 1, z, p, tile);
     __syncthreads();
-    if (in) {
-      float gv[3], d[3], val[3];
-      double q[3];
-#pragma unroll
-      for (int e = 0; e < 3; e++) gv[e] = grad[3 * i + e];
-      coarse_step_tile(tile, gv, inv, step.k, bx >> 1, by >> 1, x, y, z, d);
-      warp_point(w, x, y, (int)z, d, q);
-      lookup<3>(U, g.mzlo, g.mx, g.my, g.mz, w, q, val);
-#pragma unroll
-      for (int c = 0; c < 3; c++) out[i * 3 + c] = val[c] + d[c];
-    }
+    if (in) coarse_compose_voxel(w, g, grad, step.k, tile, inv, bx, by, x, y, z, i, U, out);
     __syncthreads();  // the tile is rewritten for the next plane
+  }
+}
+
+// The same, each block marching a chunk of `per` consecutive planes: each coarse plane worked
+// out once a block (not once for each of the up to three fine planes that read it), while the
+// plane before it steps (coarse_tile_ahead), one barrier a plane instead of two. Bounded to 10
+// blocks an SM (48 registers, no spill; unbounded it takes 72: 7 blocks). H100 256^3, with the
+// restriction and the update (NOTES runs 164-165): 0.667-0.669 ms a block a plane -> march
+// 0.594-0.595 -> bounded 0.555-0.557 (33.6 -> 40.5 % of copy; 8 blocks, 64 registers: 0.577).
+template <typename S>
+__global__ void __launch_bounds__(BX *BY, 10)
+    compose_coarse_march_kernel(DevWarp w, Geo g, const float *grad, AdamCoarse step, const S *__restrict__ m,
+                                const S *__restrict__ v, const float *__restrict__ inv_dev, const float *__restrict__ U,
+                                float *out, long long per) {
+  __shared__ CoarseTile<BX, BY> tile;
+  static_assert(CoarseTile<BX, BY>::NP <= BX * BY, "one tile point a thread");
+  const int bx = blockIdx.x * BX, by = blockIdx.y * BY, x = bx + threadIdx.x, y = by + threadIdx.y;
+  const bool in = x < g.nx && y < g.ny;
+  const int p = threadIdx.y * BX + threadIdx.x;
+  const float inv = *inv_dev;
+  const ChunkPlanes ch = chunk_planes(g.z0, g.z1, per, blockIdx.z);
+  if (ch.za >= ch.zb) return;  // uniform over the block
+  if (inv != 0.f) coarse_tile_point(step.c, m, v, step.tb, step.k, bx >> 1, by >> 1, ch.za, p, tile);
+  __syncthreads();
+  const long long istep = (long long)g.ny * g.nx;
+  long long i = ((ch.za - g.zlo) * g.ny + y) * (long long)g.nx + x;
+  for (long long z = ch.za; z < ch.zb; z++, i += istep) {
+    if (inv != 0.f) coarse_tile_ahead(step.c, m, v, step.tb, step.k, bx >> 1, by >> 1, z, ch.zb, p, tile);
+    if (in) coarse_compose_voxel(w, g, grad, step.k, tile, inv, bx, by, x, y, z, i, U, out);
+    __syncthreads();  // the plane read ahead is in; the slot just read may be refilled
   }
 }
 
@@ -626,13 +665,26 @@ extern "C" int ffdp_cuda_compose_coarse_adam(const ffdp_warp *w, const ffdp_slab
   const DevWarp d = to_dev(w);
   const Geo g = to_geo(fs, fs);
   const Coarse c = coarse_of(fs->nx, fs->ny, fs->nz, fs->zlo, fs->z0, fs->z1);
-  const dim3 grid = grid_for(fs), block(BX, BY);
-  if (bf16_state)
-    compose_coarse_kernel<<<grid, block, 0, st>>>(d, g, grad, AdamCoarse{c, tb, k}, (const __nv_bfloat16 *)m,
-                                                (const __nv_bfloat16 *)v, inv_dev, U, out);
-  else
-    compose_coarse_kernel<<<grid, block, 0, st>>>(d, g, grad, AdamCoarse{c, tb, k}, (const float *)m, (const float *)v,
-                                                inv_dev, U, out);
+  const dim3 block(BX, BY);
+  const AdamCoarse ac{c, tb, k};
+  if (coarse_tile_by_plane()) {
+    const dim3 grid = grid_for(fs);
+    if (bf16_state)
+      compose_coarse_kernel<<<grid, block, 0, st>>>(d, g, grad, ac, (const __nv_bfloat16 *)m, (const __nv_bfloat16 *)v,
+                                                  inv_dev, U, out);
+    else
+      compose_coarse_kernel<<<grid, block, 0, st>>>(d, g, grad, ac, (const float *)m, (const float *)v, inv_dev, U, out);
+  } else {
+    const long long nzo = fs->z1 - fs->z0, chunks = coarse_march_chunks(nzo), per = (nzo + chunks - 1) / chunks;
+    dim3 grid = grid_for(fs);
+    grid.z = (unsigned)((nzo + per - 1) / per);
+    if (bf16_state)
+      compose_coarse_march_kernel<<<grid, block, 0, st>>>(d, g, grad, ac, (const __nv_bfloat16 *)m,
+                                                        (const __nv_bfloat16 *)v, inv_dev, U, out, per);
+    else
+      compose_coarse_march_kernel<<<grid, block, 0, st>>>(d, g, grad, ac, (const float *)m, (const float *)v, inv_dev, U,
+                                                        out, per);
+  }
   if ((rc = (int)cudaGetLastError())) return rc;
   return ffdp_cuda_coarse_update(fs, m, v, bf16_state, tb, inv_dev, stream);
 }
