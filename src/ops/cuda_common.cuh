@@ -4,6 +4,14 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+// A loss whose per-block partials are on their way to the host (ops_cuda.h): device and pinned
+// buffers reused call after call (grown to the largest grid), and the event after the copy.
+struct ffdp_cuda_pending {
+  double *dev, *host;
+  int cap, nb;
+  cudaEvent_t copied;
+};
+
 namespace ffdp_cuda {
 
 inline int blocks_for(long long n, int block, int cap = 65535 * 8) {
@@ -37,13 +45,45 @@ int resident_blocks(Kern kern, int nt, size_t smem) {
   return sms * per_sm;
 }
 
+// Where a kernel's partial losses go: summed now into *sum, or left in flight in *pend.
+struct LossSink {
+  double *sum;
+  ffdp_cuda_pending *pend;
+};
+
+// The sum of the partials in block order: the bits are those of a given grid, whichever way
+// they came.
+inline double sum_in_block_order(const double *host, int nb) {
+  double acc = 0;
+  for (int b = 0; b < nb; b++) acc += host[b];
+  return acc;
+}
+
 // Runs launch(part) with a device array of nb per-block partials, then sums them on the host
-// in block order (deterministic for a given grid) into *sum; returns 0 or the first CUDA error
-// (a launch error before any copy). Synchronizes st.
+// in block order (deterministic for a given grid); returns 0 or the first CUDA error (a launch
+// error before any copy). Into sink.sum: synchronizes st. Into sink.pend: the copy to pinned
+// memory and an event are queued and nothing waits (ffdp_cuda_pending_finish sums).
 template <class Launch>
-int sum_block_partials(int nb, cudaStream_t st, double *sum, Launch launch) {
+int sum_block_partials(int nb, cudaStream_t st, LossSink sink, Launch launch) {
+  if (ffdp_cuda_pending *p = sink.pend) {
+    p->nb = 0;
+    if (nb > p->cap) {  // grown once per level or so: synchronous allocations are fine here
+      cudaFree(p->dev), cudaFreeHost(p->host);
+      p->dev = p->host = nullptr, p->cap = 0;
+      cudaError_t e = cudaMalloc((void **)&p->dev, nb * sizeof(double));
+      if (!e) e = cudaMallocHost((void **)&p->host, nb * sizeof(double));
+      if (e) return (int)e;
+      p->cap = nb;
+    }
+    launch(p->dev);
+    int rc = (int)cudaGetLastError();
+    if (!rc) rc = (int)cudaMemcpyAsync(p->host, p->dev, nb * sizeof(double), cudaMemcpyDeviceToHost, st);
+    if (!rc) rc = (int)cudaEventRecord(p->copied, st);
+    if (!rc) p->nb = nb;
+    return rc;
+  }
   double *part;
-  *sum = 0;
+  *sink.sum = 0;
   cudaError_t e = cudaMallocAsync((void **)&part, nb * sizeof(double), st);
   if (e) return (int)e;
   launch(part);
@@ -53,11 +93,8 @@ int sum_block_partials(int nb, cudaStream_t st, double *sum, Launch launch) {
   if (host && !rc) rc = (int)cudaMemcpyAsync(host, part, nb * sizeof(double), cudaMemcpyDeviceToHost, st);
   const int freed = (int)cudaFreeAsync(part, st), sync = (int)cudaStreamSynchronize(st);
   if (!rc) rc = sync ? sync : freed;
-  double acc = 0;
-  if (!rc)
-    for (int b = 0; b < nb; b++) acc += host[b];
+  if (!rc) *sink.sum = sum_in_block_order(host, nb);
   free(host);
-  *sum = acc;
   return rc;
 }
 

@@ -325,7 +325,7 @@ __global__ void __launch_bounds__(TX *TY, MINB)
 // the host in block order (deterministic for a given chunking).
 template <int R, int TY, int NG, int BY, int MINB, bool RS>
 int launch_ng(Geo g, long long nzo, const float *F, const float *M, const uint8_t *mask, float *gM, float *gF,
-              double *loss, cudaStream_t st) {
+              LossSink loss, cudaStream_t st) {
   using L = Lay<R, TY, NG, BY>;
   auto kern = lncc_kernel<R, TY, NG, BY, MINB, RS>;
   cudaError_t e = cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)L::SMEM);
@@ -348,15 +348,17 @@ int launch_ng(Geo g, long long nzo, const float *F, const float *M, const uint8_
 
 template <int R, int TY, int BY, int MINB, bool RS = false>
 int launch(const Geo &g, long long nzo, const float *F, const float *M, const uint8_t *mask, float *gM, float *gF,
-           double *loss, cudaStream_t st) {
+           LossSink loss, cudaStream_t st) {
   return gF ? launch_ng<R, TY, 5, BY, MINB, RS>(g, nzo, F, M, mask, gM, gF, loss, st)
             : launch_ng<R, TY, 3, BY, MINB, RS>(g, nzo, F, M, mask, gM, nullptr, loss, st);
 }
 
 }  // namespace
 
-extern "C" int ffdp_cuda_lncc2(const ffdp_lncc_params *p, const ffdp_slab *s, const float *F, const float *M,
-                               const uint8_t *mask, double norm, float *gF, float *gM, double *loss, void *stream) {
+namespace {
+
+int lncc2(const ffdp_lncc_params *p, const ffdp_slab *s, const float *F, const float *M, const uint8_t *mask, double norm,
+          float *gF, float *gM, LossSink loss, void *stream) {
   const int r = (p->window - 1) / 2;
   if (p->window % 2 == 0 || r < 1 || r > 4 || (gF && !gM)) return (int)cudaErrorInvalidValue;
   cudaStream_t st = (cudaStream_t)stream;
@@ -381,8 +383,9 @@ extern "C" int ffdp_cuda_lncc2(const ffdp_lncc_params *p, const ffdp_slab *s, co
   const char *rse = getenv("FFDP_LNCC_RS");
   const bool rs = p->kind == FFDP_WINDOW_BOX && r >= 3 && !(rse && !strcmp(rse, "0"));
   const long long nzo = s->z1 - s->z0;
-  if (nzo <= 0) {
-    *loss = 0;
+  if (nzo <= 0) {  // no owned planes: a zero loss, nothing in flight
+    if (loss.sum) *loss.sum = 0;
+    if (loss.pend) loss.pend->nb = 0;
     return 0;
   }
   // box windows (k = 3 .. 9) take lncc_box.cu's leaner kernel (H100 256^3, k = 5: 0.479 -> 0.380
@@ -406,7 +409,44 @@ extern "C" int ffdp_cuda_lncc2(const ffdp_lncc_params *p, const ffdp_slab *s, co
   }
 }
 
+}  // namespace
+
+extern "C" int ffdp_cuda_lncc2(const ffdp_lncc_params *p, const ffdp_slab *s, const float *F, const float *M,
+                               const uint8_t *mask, double norm, float *gF, float *gM, double *loss, void *stream) {
+  return lncc2(p, s, F, M, mask, norm, gF, gM, LossSink{loss, nullptr}, stream);
+}
+
+extern "C" int ffdp_cuda_lncc2_async(const ffdp_lncc_params *p, const ffdp_slab *s, const float *F, const float *M,
+                                     const uint8_t *mask, double norm, float *gF, float *gM, ffdp_cuda_pending *pend,
+                                     void *stream) {
+  return lncc2(p, s, F, M, mask, norm, gF, gM, LossSink{nullptr, pend}, stream);
+}
+
 extern "C" int ffdp_cuda_lncc(const ffdp_lncc_params *p, const ffdp_slab *s, const float *F, const float *M,
                               const uint8_t *mask, double norm, float *gM, double *loss, void *stream) {
   return ffdp_cuda_lncc2(p, s, F, M, mask, norm, nullptr, gM, loss, stream);
+}
+
+extern "C" int ffdp_cuda_pending_create(ffdp_cuda_pending **p) {
+  *p = (ffdp_cuda_pending *)calloc(1, sizeof(ffdp_cuda_pending));
+  if (!*p) return (int)cudaErrorMemoryAllocation;
+  const cudaError_t e = cudaEventCreateWithFlags(&(*p)->copied, cudaEventDisableTiming);
+  if (e) free(*p), *p = nullptr;
+  return (int)e;
+}
+
+extern "C" int ffdp_cuda_pending_finish(ffdp_cuda_pending *p, double *sum) {
+  *sum = 0;
+  if (!p->nb) return 0;
+  const int rc = (int)cudaEventSynchronize(p->copied);
+  if (!rc) *sum = sum_in_block_order(p->host, p->nb);
+  p->nb = 0;
+  return rc;
+}
+
+extern "C" void ffdp_cuda_pending_destroy(ffdp_cuda_pending *p) {
+  if (!p) return;
+  cudaEventDestroy(p->copied);
+  cudaFree(p->dev), cudaFreeHost(p->host);
+  free(p);
 }

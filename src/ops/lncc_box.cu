@@ -369,7 +369,7 @@ __global__ void __launch_bounds__(BX *TY, R == 1 ? FFDP_LNCC_MINB3 : R == 2 ? FF
 
 template <int R, int TY, int NG, int BY>
 int launch_box(const LnccBoxGeo &g, const float *F, const float *M, const uint8_t *mask, float *gM, float *gF,
-               double *loss, cudaStream_t st) {
+               LossSink loss, cudaStream_t st) {
   using L = BoxTile<R, TY, NG, BY>;
   auto kern = lncc_box_kernel<R, TY, NG, BY>;
   // the tiles are sized for Hopper's 227 KB a block (k = 5 with both gradients: 138 KB); a GPU
@@ -395,7 +395,7 @@ int launch_box(const LnccBoxGeo &g, const float *F, const float *M, const uint8_
 
 template <int R, int TY, int TYG, int BY>
 int launch_ng(const LnccBoxGeo &g, const float *F, const float *M, const uint8_t *mask, float *gM, float *gF,
-              double *loss, cudaStream_t st) {
+              LossSink loss, cudaStream_t st) {
   return gF ? launch_box<R, TYG, 5, BY>(g, F, M, mask, gM, gF, loss, st)
             : launch_box<R, TY, 3, BY>(g, F, M, mask, gM, nullptr, loss, st);
 }
@@ -403,7 +403,7 @@ int launch_ng(const LnccBoxGeo &g, const float *F, const float *M, const uint8_t
 }  // namespace
 
 int lncc_box_launch(int window, const LnccBoxGeo &g, const float *F, const float *M, const uint8_t *mask, float *gM,
-                    float *gF, double *loss, cudaStream_t st) {
+                    float *gF, LossSink loss, cudaStream_t st) {
   switch (window) {
   case 3: return launch_ng<1, FFDP_LNCC_TY3, FFDP_LNCC_TY3G, 2>(g, F, M, mask, gM, gF, loss, st);
   case 5: return launch_ng<2, FFDP_LNCC_TY5, FFDP_LNCC_TY5G, 2>(g, F, M, mask, gM, gF, loss, st);

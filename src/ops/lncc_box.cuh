@@ -2,6 +2,7 @@
 #pragma once
 #include <cuda_runtime.h>
 #include <stdint.h>
+#include "ops/cuda_common.cuh"
 
 namespace ffdp_cuda {
 
@@ -15,6 +16,6 @@ struct LnccBoxGeo {
 // the kernel's 32-bit offsets or the GPU's shared memory a block is too small for the tile (the
 // caller falls back to lncc.cu's kernel).
 int lncc_box_launch(int window, const LnccBoxGeo &g, const float *F, const float *M, const uint8_t *mask, float *gM,
-                    float *gF, double *loss, cudaStream_t st);
+                    float *gF, LossSink loss, cudaStream_t st);
 
 }  // namespace ffdp_cuda

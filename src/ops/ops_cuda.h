@@ -70,6 +70,20 @@ int ffdp_cuda_lncc(const ffdp_lncc_params *p, const ffdp_slab *s, const float *F
 int ffdp_cuda_lncc2(const ffdp_lncc_params *p, const ffdp_slab *s, const float *F, const float *M, const uint8_t *mask,
                     double norm, float *gF, float *gM, double *loss, void *stream);
 
+/* The same with the loss left on its way to the host: the kernels and the copy of the loss's
+ * per-block partials are queued on the stream behind an event and nothing waits, so the
+ * caller can queue more work before it needs the loss. ffdp_cuda_pending_finish waits for that
+ * copy and sums the partials in block order: the bits of ffdp_cuda_lncc2's loss. A pending
+ * sum is made once for a loop of calls (its buffers grow to the largest grid) and serves one
+ * call at a time. */
+typedef struct ffdp_cuda_pending ffdp_cuda_pending;
+int ffdp_cuda_pending_create(ffdp_cuda_pending **p);
+int ffdp_cuda_pending_finish(ffdp_cuda_pending *p, double *sum);
+void ffdp_cuda_pending_destroy(ffdp_cuda_pending *p);
+int ffdp_cuda_lncc2_async(const ffdp_lncc_params *p, const ffdp_slab *s, const float *F, const float *M,
+                          const uint8_t *mask, double norm, float *gF, float *gM, ffdp_cuda_pending *pend,
+                          void *stream);
+
 /* out = U(q(p)) + T·v(p), as ffdp_compose_fwd_f32, in one pass (v read once). out may be v
  * itself: each voxel reads v only at itself, before writing. */
 int ffdp_cuda_compose_fwd(const ffdp_warp *w, const double T[3][3], const ffdp_slab *fs, const float *v,

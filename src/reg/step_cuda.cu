@@ -320,6 +320,12 @@ extern "C" int reg_cuda_metric2(const ffdp_comm *comm, const ffdp_metric_spec *m
   return rc;
 }
 
+extern "C" int reg_cuda_cc2_begin(const ffdp_metric_spec *m, const ffdp_slab *s, int64_t ntot, const float *A,
+                                  const float *B, const uint8_t *mask, float *gA, float *gB, ffdp_cuda_pending *pend) {
+  const ffdp_lncc_params p = {m->window, FFDP_WINDOW_BOX, 1e-5};
+  return ffdp_cuda_lncc2_async(&p, s, A, B, mask, ntot > 0 ? 1.0 / (double)ntot : 0.0, gA, gB, pend, nullptr);
+}
+
 extern "C" int reg_cuda_metric(const ffdp_comm *comm, const ffdp_metric_spec *m, const ffdp_slab *s, int64_t ntot,
                                const float *A, const float *B, const uint8_t *mask, float *g, double *loss,
                                ffdp_error *err) {

@@ -108,6 +108,10 @@ int reg_cuda_metric(const ffdp_comm *comm, const ffdp_metric_spec *m, const ffdp
  * for CC, two calls otherwise (every metric is symmetric). */
 int reg_cuda_metric2(const ffdp_comm *comm, const ffdp_metric_spec *m, const ffdp_slab *s, int64_t ntot, const float *A,
                      const float *B, const uint8_t *mask, float *gA, float *gB, double *loss, ffdp_error *err);
+/* One process, CC: reg_cuda_metric2's kernels queued with the loss left in flight in pend
+ * (ops_cuda.h: ffdp_cuda_pending_finish gives the same loss). Returns 0 or a CUDA error. */
+int reg_cuda_cc2_begin(const ffdp_metric_spec *m, const ffdp_slab *s, int64_t ntot, const float *A, const float *B,
+                       const uint8_t *mask, float *gA, float *gB, struct ffdp_cuda_pending *pend);
 #ifdef __cplusplus
 }
 #endif
