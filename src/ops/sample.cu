@@ -291,13 +291,6 @@ __device__ __forceinline__ void compose_step_body(const DevWarp &w, const Geo &g
   }
 }
 
-// The two steps' entry points: moments on the coarse grid unbounded (72 registers, 7 blocks of
-// 128 an SM); moments on every voxel bounded to 10 blocks (48 registers, no spill): H100 256^3
-// Adam + composition 0.628 -> 0.623 ms (75.4 % of copy; 0.627 at 8 blocks, NOTES run 151).
-// The coarse step's points come from the block's tile (CoarseTile: each point's square root
-// once a block and plane, not once a voxel), so the block marches its planes in step. This
-// kernel works out every point a plane reads for that plane (two barriers a plane): the march
-// below replaced it, and it stays as the bench's A/B (FFDP_COARSE_TILE=plane).
 // One voxel of the coarse step inside the composition: its step from the block's tile, then
 // out = d + U(q(p)) with q(p) = B p + S d.
 __device__ __forceinline__ void coarse_compose_voxel(const DevWarp &w, const Geo &g, const float *grad, AdamConst k,
@@ -315,6 +308,14 @@ __device__ __forceinline__ void coarse_compose_voxel(const DevWarp &w, const Geo
   for (int c = 0; c < 3; c++) out[i * 3 + c] = val[c] + d[c];
 }
 
+// The two steps' entry points: moments on the coarse grid unbounded (72 registers, 7 blocks of
+// 128 an SM; the march below bounded to 10); moments on every voxel bounded to 10 blocks (48
+// registers, no spill): H100 256^3 Adam + composition 0.628 -> 0.623 ms (75.4 % of copy; 0.627
+// at 8 blocks, NOTES run 151).
+// The coarse step's points come from the block's tile (CoarseTile: each point's square root
+// once a block and plane, not once a voxel), so the block marches its planes in step. This
+// kernel works out every point a plane reads for that plane (two barriers a plane): the march
+// below replaced it, and it stays as the bench's A/B (FFDP_COARSE_TILE=plane).
 template <typename S>
 __global__ void compose_coarse_kernel(DevWarp w, Geo g, const float *grad, AdamCoarse step, const S *__restrict__ m,
                                       const S *__restrict__ v, const float *__restrict__ inv_dev,
