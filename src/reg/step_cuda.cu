@@ -302,14 +302,17 @@ extern "C" int reg_cuda_invert_field(const ffdp_slab *s, const ffdp_warp *vox, c
   return rc;
 }
 
+/* CC's operator parameters and the loss's normalization (a mask may keep nothing) */
+static ffdp_lncc_params cc_params(const ffdp_metric_spec *m) { return ffdp_lncc_params{m->window, FFDP_WINDOW_BOX, 1e-5}; }
+static double per_scored(int64_t ntot) { return ntot > 0 ? 1.0 / (double)ntot : 0.0; }
+
 extern "C" int reg_cuda_metric2(const ffdp_comm *comm, const ffdp_metric_spec *m, const ffdp_slab *s, int64_t ntot,
                                 const float *A, const float *B, const uint8_t *mask, float *gA, float *gB, double *loss,
                                 ffdp_error *err) {
   if (m->kind == FFDP_METRIC_CC) { /* one pass gives both */
     const ffdp_comm *c = ffdp_comm_or_single(comm);
-    ffdp_lncc_params p = {m->window, FFDP_WINDOW_BOX, 1e-5};
-    const double norm = ntot > 0 ? 1.0 / (double)ntot : 0.0; /* a mask may keep nothing */
-    int rc = ffdp_cuda_lncc2(&p, s, A, B, mask, norm, gA, gB, loss, nullptr);
+    const ffdp_lncc_params p = cc_params(m);
+    int rc = ffdp_cuda_lncc2(&p, s, A, B, mask, per_scored(ntot), gA, gB, loss, nullptr);
     if ((rc = reg_cuda_agreed(c, rc, err))) return rc;
     c->sum(c, loss, 1);
     return 0;
@@ -322,8 +325,8 @@ extern "C" int reg_cuda_metric2(const ffdp_comm *comm, const ffdp_metric_spec *m
 
 extern "C" int reg_cuda_cc2_begin(const ffdp_metric_spec *m, const ffdp_slab *s, int64_t ntot, const float *A,
                                   const float *B, const uint8_t *mask, float *gA, float *gB, ffdp_cuda_pending *pend) {
-  const ffdp_lncc_params p = {m->window, FFDP_WINDOW_BOX, 1e-5};
-  return ffdp_cuda_lncc2_async(&p, s, A, B, mask, ntot > 0 ? 1.0 / (double)ntot : 0.0, gA, gB, pend, nullptr);
+  const ffdp_lncc_params p = cc_params(m);
+  return ffdp_cuda_lncc2_async(&p, s, A, B, mask, per_scored(ntot), gA, gB, pend, nullptr);
 }
 
 extern "C" int reg_cuda_metric(const ffdp_comm *comm, const ffdp_metric_spec *m, const ffdp_slab *s, int64_t ntot,
@@ -331,7 +334,7 @@ extern "C" int reg_cuda_metric(const ffdp_comm *comm, const ffdp_metric_spec *m,
                                ffdp_error *err) {
   if (m->kind == FFDP_METRIC_CC) return reg_cuda_metric2(comm, m, s, ntot, A, B, mask, nullptr, g, loss, err);
   const ffdp_comm *c = ffdp_comm_or_single(comm);
-  const double norm = ntot > 0 ? 1.0 / (double)ntot : 0.0;
+  const double norm = per_scored(ntot);
   int rc;
   if (m->kind == FFDP_METRIC_MSE) {
     rc = ffdp_cuda_mse(s, A, B, mask, norm, g, loss, nullptr);
