@@ -135,6 +135,15 @@ ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_
   const double h = reg_level_step_mm(L);
   float *mxh = nullptr; /* the last step's gradient norm, learned without waiting (one process) */
   if (c->size == 1 && cudaMallocHost((void **)&mxh, sizeof(float))) mxh = nullptr, cudaGetLastError();
+  /* one process, CC: the loss read back while the step runs, as the SyN loop (syn_cuda.cu) */
+  const char *ale = getenv("FFDP_ASYNC_LOSS");
+  ffdp_cuda_pending *pend = nullptr;
+  cudaEvent_t stepped = nullptr;
+  if (mxh && S->metric.kind == FFDP_METRIC_CC && !(ale && !strcmp(ale, "0")) && !st && !rc &&
+      (ffdp_cuda_pending_create(&pend) || cudaEventCreateWithFlags(&stepped, cudaEventDisableTiming))) {
+    ffdp_cuda_pending_destroy(pend), pend = nullptr, stepped = nullptr; /* the waits as before */
+    cudaGetLastError();
+  }
   double lt0 = reg_now();
   int it = 0, conv = 0;
   for (; it < S->iters[lv] && !conv && !rc; it++) {
@@ -151,17 +160,20 @@ ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_
      * backward; the mask's scratch before), 6 B per voxel more per iteration */
     const float *Fv = coded ? b.gu + n : (const float *)b.F;
     if (!rc && coded) rc = ffdp_cuda_decode16(n, (const uint16_t *)b.F, L->pyr->codes[0], b.gu + n, nullptr);
-    if (!rc) rc = reg_cuda_metric(c, &S->metric, &s, scored, Fv, moved, mask, gm, &loss, err);
+    if (!rc)
+      rc = pend ? reg_cuda_cc2_begin(&S->metric, &s, scored, Fv, moved, mask, nullptr, gm, pend)
+                : reg_cuda_metric(c, &S->metric, &s, scored, Fv, moved, mask, gm, &loss, err);
     if (rc < 0) break;
-    if (!rc && mxh && it > 0 && !(rc = (int)cudaStreamSynchronize(nullptr)) && !(*mxh > 0)) {
+    if (!rc && mxh && it > 0 &&
+        !(rc = (int)(pend ? cudaEventSynchronize(stepped) : cudaStreamSynchronize(nullptr))) && !(*mxh > 0)) {
       conv = 1; /* the previous step's gradient had vanished: that step was the last */
       break;
     }
-    if (!rc && !isfinite(loss)) {
+    if (!rc && !pend && !isfinite(loss)) {
       st = ffdp_fail(err, FFDP_ERR_NUMERIC, "stage %d level %d: the loss became %g", si + 1, lv + 1, loss);
       break;
     }
-    hist[it] = loss;
+    if (!pend) hist[it] = loss;
     if (!rc)
       rc = b.shared ? reg_cuda_sample_bwd_shared(&w, &s, b.u, &W.ms, reg_window_image(&W), b.gu, b.ring, b.ring_floats)
                     : reg_cuda_sample_image_bwd(&w, &s, b.u, &W.ms, reg_window_image(&W), gm, b.gu);
@@ -170,12 +182,28 @@ ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_
       rc = reg_cuda_field_step(c, &s, &b.u, &b.gu, b.ring, b.ring_planes, b.adam, it + 1, &cw, S->lr * h, S->grad_sigma,
                                S->warp_sigma, b.red, mxh, &moved_any, err);
     rc = reg_window_follow(&W, &sh, &w, &store, b.u, b.red, rc, err);
+    if (pend) { /* the step is queued: now the loss it started from */
+      if (!rc) rc = (int)cudaEventRecord(stepped, nullptr);
+      const int lrc = ffdp_cuda_pending_finish(pend, &loss);
+      if (!rc) rc = lrc;
+      if (!rc && !isfinite(loss)) {
+        st = ffdp_fail(err, FFDP_ERR_NUMERIC, "stage %d level %d: the loss became %g", si + 1, lv + 1, loss);
+        break;
+      }
+      hist[it] = loss;
+    }
     conv = !moved_any || reg_converged(hist, it + 1, S->window, S->tol);
     if (it == 0) { /* every buffer and op temporary has been allocated once by now */
       double used = reg_cuda_used_bytes() - base;
       sum->device_peak_bytes = used > sum->device_peak_bytes ? used : sum->device_peak_bytes;
     }
     reg_report(opt, si, lv, it + 1, loss, t_start, lt0, ntot, 0, conv);
+  }
+  if (pend) { /* a loss still in flight (an early exit) is waited for before its buffers go */
+    double unused;
+    const int lrc = ffdp_cuda_pending_finish(pend, &unused);
+    if (!rc) rc = lrc;
+    ffdp_cuda_pending_destroy(pend), cudaEventDestroy(stepped);
   }
   if (mxh) cudaFreeHost(mxh);
   const double t_it = reg_now();

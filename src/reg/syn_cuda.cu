@@ -71,12 +71,15 @@ int invert_in_place(const ffdp_slab &fs, const ffdp_warp *vox, float *v, int ite
 // its stored planes, which must cover what the owned planes' points reach (see
 // syn_final_halo); w, tmp and out are scratch fields of the same layout. The owned planes of
 // both results come back into *u and *ui (whole-grid host fields, created here).
+// With spare (a fifth field: fp32 moments on every voxel leave two more) the second transform
+// is made while the first comes down to the host.
 // With tmp and out NULL (the Adam moments on the coarse grid leave no fields to borrow) the
 // same transforms in three fields: the inversions keep their constant in the inverted field
 // (invert_in_place), the compositions write in place of w (each voxel reads w at itself
 // only), and A^-1·v_m is made in place of v_m, which is not read again.
 ffdp_status syn_final(const ffdp_volume *F, const ffdp_slab &fs, ffdp_mat4 aff, float *dvf, float *dvm, float *w,
-                      float *tmp, float *out, int whole, ffdp_volume **u, ffdp_volume **ui, ffdp_error *err) {
+                      float *tmp, float *out, float *spare, int whole, ffdp_volume **u, ffdp_volume **ui,
+                      ffdp_error *err) {
   const long long P = F->dim[0] * F->dim[1], own = (fs.z0 - fs.zlo) * P * 3, n = (fs.z1 - fs.z0) * P;
   const long long ns = ffdp_slab_stored(&fs);
   // whole: every plane will arrive (mapped now, off the critical path of the gather); else
@@ -111,9 +114,33 @@ ffdp_status syn_final(const ffdp_volume *F, const ffdp_slab &fs, ffdp_mat4 aff, 
     *u = *ui = nullptr;
     return ffdp_fail(err, FFDP_ERR_IO, "CUDA error composing the SyN transforms: %s", cudaGetErrorString((cudaError_t)rc));
   }
-  float *aux = out;
+  float *aux = spare ? spare : out;
   int rc = reg_cuda_invert_field(&fs, &vox, dvf, SYN_INVERT_ITERS, w, tmp);     /* w = inv(v_f) */
   if (!rc) rc = reg_cuda_compose_fields(&fs, &vox, dvm, w, A, out);             /* u = A w + v_m∘(id+w) */
+  if (spare && !rc) {
+    /* a fifth field: the second transform is queued first and made while u comes down (a
+     * pageable copy on a stream of its own, which holds this thread), into aux, not out */
+    cudaStream_t cs = nullptr;
+    cudaEvent_t made = nullptr;
+    rc = (int)cudaStreamCreateWithFlags(&cs, cudaStreamNonBlocking);
+    if (!rc) rc = (int)cudaEventCreateWithFlags(&made, cudaEventDisableTiming);
+    if (!rc) rc = (int)cudaEventRecord(made, nullptr);
+    if (!rc) rc = (int)cudaMemsetAsync(aux, 0, 3 * ns * 4, nullptr);
+    if (!rc) rc = ffdp_cuda_linmap3(ns, aux, 0.0, dvm, Ai, nullptr);             /* A^-1 v_m */
+    if (!rc) rc = reg_cuda_invert_field(&fs, &vox, aux, SYN_INVERT_ITERS, w, tmp); /* r; aux is read once */
+    if (!rc) rc = reg_cuda_compose_fields(&fs, &vox, dvf, w, I, aux);            /* r + v_f∘(id+r) */
+    if (!rc) rc = (int)cudaStreamWaitEvent(cs, made, 0);
+    if (!rc) rc = (int)cudaMemcpyAsync((*u)->data + fs.z0 * P * 3, out + own, 3 * n * 4, cudaMemcpyDeviceToHost, cs);
+    if (!rc) rc = (int)cudaStreamSynchronize(cs);
+    reg_trace("SyN final: u down while u_inv is made %.1f ms", 1e3 * (reg_now() - t0));
+    if (!rc) rc = (int)cudaMemcpy((*ui)->data + fs.z0 * P * 3, aux + own, 3 * n * 4, cudaMemcpyDeviceToHost);
+    if (made) cudaEventDestroy(made);
+    if (cs) cudaStreamDestroy(cs);
+    if (!rc) return FFDP_OK;
+    ffdp_volume_free(*u), ffdp_volume_free(*ui);
+    *u = *ui = nullptr;
+    return ffdp_fail(err, FFDP_ERR_IO, "CUDA error composing the SyN transforms: %s", cudaGetErrorString((cudaError_t)rc));
+  }
   if (!rc) rc = (int)cudaDeviceSynchronize();
   reg_trace("SyN final: first inversion + composition %.1f ms", 1e3 * (reg_now() - t0));
   t0 = reg_now();
@@ -372,9 +399,11 @@ ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_opt
   }
   if (!st && !rc && io->final_grid) {
     /* the gradient field and the Adam moments are free now: each side's two moments span a
-     * field's bytes (fp32: the first alone; bf16: both, laid out one after the other) */
+     * field's bytes (fp32: the first alone, so the fixed side's second is a spare field; bf16:
+     * both, laid out one after the other) */
     st = syn_final(io->final_grid, grid_slab(io->final_grid), aff, b.vf, b.vm, b.gu, coarse ? nullptr : (float *)b.af.m,
-                   coarse ? nullptr : (float *)b.am.m, 1, &io->u, &io->ui, err);
+                   coarse ? nullptr : (float *)b.am.m, coarse || bf16 ? nullptr : (float *)b.af.v, 1, &io->u, &io->ui,
+                   err);
     reg_trace("SyN final inversions and compositions in the last level's memory: %.1f ms", 1e3 * (reg_now() - t_it));
   } else if (!st && !rc && !kept) {
     rc = reg_cuda_fields_down(&s, 2, dev, full, v_slab ? &keep : nullptr);
@@ -476,7 +505,7 @@ extern "C" ffdp_status reg_syn_stage_cuda(reg_pyramid *pyr, const ffdp_reg_optio
       cudaError_t e = cudaMemcpy(dvf, vf->data + fs.zlo * P * 3, ns * 3 * sizeof(float), cudaMemcpyHostToDevice);
       if (!e) e = cudaMemcpy(dvm, vm->data + fs.zlo * P * 3, ns * 3 * sizeof(float), cudaMemcpyHostToDevice);
       if (e) st = ffdp_fail(err, FFDP_ERR_IO, "CUDA error uploading the SyN fields: %s", cudaGetErrorString(e));
-      if (!st) st = syn_final(F, fs, aff, dvf, dvm, w, tmp, out, !reg_result_shares(opt, si, c), &u, &ui, err);
+      if (!st) st = syn_final(F, fs, aff, dvf, dvm, w, tmp, out, nullptr, !reg_result_shares(opt, si, c), &u, &ui, err);
       reg_trace("SyN final on planes [%lld, %lld) stored [%lld, %lld): %.1f ms", (long long)fs.z0, (long long)fs.z1,
                 (long long)fs.zlo, (long long)fs.zhi, 1e3 * (reg_now() - t_fin));
     }
