@@ -260,6 +260,31 @@ static int gzip_file(const char *path, const unsigned char *d, size_t n, size_t 
   return f && fclose(f) == 0 && ok;
 }
 
+/* As gzip_file, the bytes made by ffdp_gzip_write_fn's callback in parts of the stream: a few
+ * bytes handed over first (as a header), then made, handed over and made again, so that made
+ * ranges start inside a batch, cross batches and end in a short last block. */
+typedef struct {
+  const unsigned char *d;
+  size_t base;
+} fill_src;
+
+static void fill_from(void *ctx, size_t off, size_t len, unsigned char *dst) {
+  const fill_src *s = ctx;
+  memcpy(dst, s->d + s->base + off, len);
+}
+
+static int gzip_file_fn(const char *path, const unsigned char *d, size_t n, int threads) {
+  omp_set_num_threads(threads);
+  FILE *f = fopen(path, "wb");
+  ffdp_gzip_writer *g = f ? ffdp_gzip_open(f, 1) : NULL;
+  const size_t cut[4] = {5, 5 + 3 * (1 << 20) + 7, 5 + 3 * (1 << 20) + 7 + 777777, n};
+  fill_src a = {d, cut[0]}, b = {d, cut[2]};
+  int ok = g && ffdp_gzip_write(g, d, cut[0]) && ffdp_gzip_write_fn(g, cut[1] - cut[0], fill_from, &a) &&
+           ffdp_gzip_write(g, d + cut[1], cut[2] - cut[1]) && ffdp_gzip_write_fn(g, cut[3] - cut[2], fill_from, &b);
+  ok = ffdp_gzip_close(g) && ok;
+  return f && fclose(f) == 0 && ok;
+}
+
 /* Streams across several batches (block edges, history carried over, a short last block) read
  * back by zlib exactly; the bytes do not depend on the thread count or the write pattern; an
  * empty stream is a valid gzip file; a full disk is reported. */
@@ -281,12 +306,19 @@ static void gzip_parallel_case(rng_t *r) {
   size_t na, nb;
   unsigned char *a = read_file("gz_a.gz", &na), *b = read_file("gz_b.gz", &nb);
   CHECK(a && b && na == nb && memcmp(a, b, na) == 0, "gzip bytes depend on the thread count or on how the data was handed over");
+  for (int t = 1; t <= 4; t += 3) {
+    size_t nc;
+    CHECK(gzip_file_fn("gz_c.gz", d, n, t), "gzip writer with made bytes failed (%d threads)", t);
+    unsigned char *c = read_file("gz_c.gz", &nc);
+    CHECK(a && c && na == nc && memcmp(a, c, na) == 0, "bytes made by the writer's threads (%d) give another file", t);
+    free(c);
+  }
   CHECK(gzip_file("gz_e.gz", d, 0, 1, 2), "empty gzip stream failed");
   z = gzopen("gz_e.gz", "rb");
   CHECK(z && gzread(z, back, 16) == 0 && gzclose(z) == Z_OK, "an empty parallel gzip stream does not read as empty");
   if (access("/dev/full", W_OK) == 0) CHECK(!gzip_file("/dev/full", d, n, n, 2), "a full disk was not reported");
   omp_set_num_threads(max_threads);
-  unlink("gz_a.gz"), unlink("gz_b.gz"), unlink("gz_e.gz");
+  unlink("gz_a.gz"), unlink("gz_b.gz"), unlink("gz_c.gz"), unlink("gz_e.gz");
   free(d), free(back), free(a), free(b);
 }
 

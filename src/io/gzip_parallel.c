@@ -23,7 +23,6 @@ struct ffdp_gzip_writer {
   size_t cap;                 /* capacity of each output buffer (member header and trailer included) */
   unsigned char **out;
   size_t *olen;
-  int *bad;
 #ifdef FFDP_HAVE_LIBDEFLATE
   struct libdeflate_compressor **comp; /* one per thread, made when first needed */
   int ncomp;
@@ -92,15 +91,17 @@ static size_t member(ffdp_gzip_writer *g, const unsigned char *src, size_t len, 
 static int flush_blocks(ffdp_gzip_writer *g) {
   const int k = (int)((g->fill + BLOCK - 1) / BLOCK);
   if (!g->ok || k == 0) return g->ok;
-#pragma omp parallel for schedule(dynamic, 1)
+  /* each member is appended as soon as those before it are, while the other threads go on
+   * deflating: the file is written during the compression instead of after it */
+#pragma omp parallel for ordered schedule(dynamic, 1)
   for (int i = 0; i < k; i++) {
     const size_t off = (size_t)i * BLOCK, len = g->fill - off < BLOCK ? g->fill - off : BLOCK;
     g->olen[i] = member(g, g->in + off, len, g->out[i]);
-    g->bad[i] = g->olen[i] == 0;
-  }
-  for (int i = 0; i < k && g->ok; i++) {
-    if (g->bad[i]) g->ok = 0;
-    put_bytes(g, g->out[i], g->olen[i]);
+#pragma omp ordered
+    {
+      if (!g->olen[i]) g->ok = 0;
+      put_bytes(g, g->out[i], g->olen[i]);
+    }
   }
   g->members += k;
   g->fill = 0;
@@ -128,8 +129,7 @@ ffdp_gzip_writer *ffdp_gzip_open(FILE *f, int level) {
   g->in = malloc((size_t)g->nb * BLOCK);
   g->out = calloc((size_t)g->nb, sizeof *g->out);
   g->olen = calloc((size_t)g->nb, sizeof *g->olen);
-  g->bad = calloc((size_t)g->nb, sizeof *g->bad);
-  int have = g->in && g->out && g->olen && g->bad;
+  int have = g->in && g->out && g->olen;
   for (int i = 0; have && i < g->nb; i++) have = (g->out[i] = malloc(g->cap)) != NULL;
   if (!have) {
     g->ok = 0;
@@ -151,6 +151,33 @@ int ffdp_gzip_write(ffdp_gzip_writer *g, const void *buf, size_t n) {
   return g->ok;
 }
 
+int ffdp_gzip_write_fn(ffdp_gzip_writer *g, size_t n, ffdp_gzip_fill_fn fill, void *ctx) {
+  const size_t room = (size_t)g->nb * BLOCK;
+  size_t done = 0; /* bytes of the n made so far */
+  while (n > done && g->ok) {
+    const size_t f0 = g->fill, m = room - f0 < n - done ? room - f0 : n - done, f1 = f0 + m;
+    const int k = (int)((f1 + BLOCK - 1) / BLOCK), full = f1 == room;
+    /* block i's share of the new bytes is made by the thread that then deflates the block;
+     * a batch that does not fill every block is only made, and deflated with the next */
+#pragma omp parallel for ordered schedule(dynamic, 1)
+    for (int i = 0; i < k; i++) {
+      const size_t lo = (size_t)i * BLOCK > f0 ? (size_t)i * BLOCK : f0, hi = (size_t)(i + 1) * BLOCK < f1 ? (size_t)(i + 1) * BLOCK : f1;
+      if (lo < hi) fill(ctx, done + (lo - f0), hi - lo, g->in + lo);
+      const size_t len = f1 - (size_t)i * BLOCK < BLOCK ? f1 - (size_t)i * BLOCK : BLOCK;
+      if (full) g->olen[i] = member(g, g->in + (size_t)i * BLOCK, len, g->out[i]);
+#pragma omp ordered
+      if (full) {
+        if (!g->olen[i]) g->ok = 0;
+        put_bytes(g, g->out[i], g->olen[i]);
+      }
+    }
+    if (full) g->members += k, g->fill = 0;
+    else g->fill = f1;
+    done += m;
+  }
+  return g->ok;
+}
+
 int ffdp_gzip_close(ffdp_gzip_writer *g) {
   if (!g) return 0;
   if (g->ok) flush_blocks(g);
@@ -165,6 +192,6 @@ int ffdp_gzip_close(ffdp_gzip_writer *g) {
   for (int i = 0; i < g->ncomp; i++) libdeflate_free_compressor(g->comp[i]);
   free(g->comp);
 #endif
-  free(g->out), free(g->olen), free(g->bad), free(g->in), free(g);
+  free(g->out), free(g->olen), free(g->in), free(g);
   return ok;
 }

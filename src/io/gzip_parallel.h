@@ -22,6 +22,14 @@ typedef struct ffdp_gzip_writer ffdp_gzip_writer;
 ffdp_gzip_writer *ffdp_gzip_open(FILE *f, int level);
 /* 1 on success, 0 on a write or deflate failure (errno tells which for the former). */
 int ffdp_gzip_write(ffdp_gzip_writer *g, const void *buf, size_t n);
+/* Appends n bytes made by fill: fill(ctx, off, len, dst) writes bytes [off, off + len) of the
+ * n into dst. Each block's bytes are made on the thread that then deflates them, so a
+ * conversion into the file's format runs on every thread with the compression and is never
+ * copied; the file's bytes are those of ffdp_gzip_write with the same bytes. fill is called
+ * concurrently on disjoint ranges; a range starts at a multiple of FFDP_GZ_BLOCK in the file's
+ * uncompressed bytes (or where the bytes begin) and may split a value of the caller's. */
+typedef void (*ffdp_gzip_fill_fn)(void *ctx, size_t off, size_t len, unsigned char *dst);
+int ffdp_gzip_write_fn(ffdp_gzip_writer *g, size_t n, ffdp_gzip_fill_fn fill, void *ctx);
 /* Compresses what is left and frees g (also after a failure); returns 1 when everything reached
  * f. No data at all still makes one (empty) member. */
 int ffdp_gzip_close(ffdp_gzip_writer *g);

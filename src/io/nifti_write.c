@@ -143,8 +143,36 @@ static inline double field_component(const float *p, const double T[3][3], int c
   return T ? T[c][0] * p[0] + T[c][1] * p[1] + T[c][2] * p[2] : p[c];
 }
 
-/* Header + data of v; values are converted in chunks so no second full-size copy exists.
- * Fields: each vector is mapped by T (NULL: identity) before the LPS signs. */
+/* The data of a written volume as ffdp_gzip_write_fn makes it: v's values in file order
+ * (fields planar: component slowest), each vector of a field mapped by T (NULL: identity) and
+ * given the LPS signs. The data start at a multiple of the value size (hdr_size), and blocks
+ * are whole multiples of it, so every range holds whole values. */
+typedef struct {
+  const ffdp_volume *v;
+  const double (*T)[3];
+  int dtype, nbyper, as_field, lps;
+} file_values;
+
+static void fill_values(void *ctx, size_t off, size_t len, unsigned char *dst) {
+  const file_values *fv = ctx;
+  const int64_t e0 = (int64_t)(off / (size_t)fv->nbyper), e1 = (int64_t)((off + len) / (size_t)fv->nbyper);
+  if (!fv->as_field) {
+    for (int64_t e = e0; e < e1; e++) ffdp_store_value(fv->v->data[e], fv->dtype, dst, e - e0);
+    return;
+  }
+  const int64_t n = ffdp_volume_nvox(fv->v);
+  for (int64_t e = e0; e < e1;) { /* component by component */
+    const int64_t c = e / n, stop = (c + 1) * n < e1 ? (c + 1) * n : e1;
+    const double sgn = fv->lps && c < 2 ? -1.0 : 1.0;
+    const float *p = fv->v->data + 3 * (e - c * n);
+    for (int64_t j = e; j < stop; j++, p += 3) ffdp_store_value(sgn * field_component(p, fv->T, (int)c), fv->dtype, dst, j - e0);
+    e = stop;
+  }
+}
+
+/* Header + data of v; values are converted in chunks so no second full-size copy exists (into
+ * .nii.gz: by the threads that deflate them, ffdp_gzip_write_fn). Fields: each vector is
+ * mapped by T (NULL: identity) before the LPS signs. */
 static ffdp_status write_nifti(const ffdp_volume *v, const char *path, int dtype, ffdp_nifti_version ver,
                                int as_field, int lps, const double T[3][3], ffdp_error *err) {
   unsigned char hdr[544];
@@ -155,6 +183,11 @@ static ffdp_status write_nifti(const ffdp_volume *v, const char *path, int dtype
   char *tmp = NULL;
   if (st || (st = open_temp(path, &o, &tmp, err))) return st;
   const int64_t n = ffdp_volume_nvox(v), total = n * v->ncomp, chunk = 1 << 22;
+  if (o.g && hdr_size % (size_t)nbyper == 0 && FFDP_GZ_BLOCK % nbyper == 0) {
+    const file_values fv = {v, T, dtype, nbyper, as_field, lps};
+    int ok = stream_write(&o, hdr, hdr_size) && ffdp_gzip_write_fn(o.g, (size_t)total * nbyper, fill_values, (void *)&fv);
+    return finish(&o, tmp, path, ok, err);
+  }
   void *buf = malloc((size_t)chunk * nbyper);
   int ok = buf && stream_write(&o, hdr, hdr_size);
   /* Vector fields go out planar (component slowest) as ITK expects; scalars in order. */
