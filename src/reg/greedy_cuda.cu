@@ -18,6 +18,7 @@
 #include "reg/image_share.h"
 #include "reg/mask_cuda.h"
 #include "reg/window_cuda.h"
+#include "reg/phase_clock.cuh"
 
 namespace {
 
@@ -144,11 +145,14 @@ ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_
     ffdp_cuda_pending_destroy(pend), pend = nullptr, stepped = nullptr; /* the waits as before */
     cudaGetLastError();
   }
+  reg_phase_clock pc;
+  reg_phase_clock_open(&pc, 4, S->iters[lv]);
   double lt0 = reg_now();
   int it = 0, conv = 0;
   for (; it < S->iters[lv] && !conv && !rc; it++) {
     if ((st = c->agree(c, reg_injected_failure(c, si, lv, it + 1, err), err))) break;
     double loss = 0;
+    reg_phase_clock_mark(&pc, it, 0);
     /* the gradient field is free until the backward; a shared metric gradient follows it
      * (gu and u trade places every step) */
     float *moved = b.gu, *gm = b.shared ? b.gu + 2 * n : b.gm;
@@ -156,6 +160,7 @@ ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_
     int64_t scored = ntot;
     rc = reg_cuda_mask_scored(&mk, c, &w, &s, b.u, b.gu + n, &mask, &scored, err);
     if (!rc) rc = reg_cuda_sample_image_fwd(&w, &store, b.u, &W.ms, reg_window_image(&W), moved);
+    reg_phase_clock_mark(&pc, it, 1);
     /* coded: the fixed image's values for the metric in gu's middle third (free until the
      * backward; the mask's scratch before), 6 B per voxel more per iteration */
     const float *Fv = coded ? b.gu + n : (const float *)b.F;
@@ -174,14 +179,17 @@ ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_
       break;
     }
     if (!pend) hist[it] = loss;
+    reg_phase_clock_mark(&pc, it, 2);
     if (!rc)
       rc = b.shared ? reg_cuda_sample_bwd_shared(&w, &s, b.u, &W.ms, reg_window_image(&W), b.gu, b.ring, b.ring_floats)
                     : reg_cuda_sample_image_bwd(&w, &s, b.u, &W.ms, reg_window_image(&W), gm, b.gu);
     int moved_any = 1;
+    reg_phase_clock_mark(&pc, it, 3);
     if (!rc)
       rc = reg_cuda_field_step(c, &s, &b.u, &b.gu, b.ring, b.ring_planes, b.adam, it + 1, &cw, S->lr * h, S->grad_sigma,
                                S->warp_sigma, b.red, mxh, &moved_any, err);
     rc = reg_window_follow(&W, &sh, &w, &store, b.u, b.red, rc, err);
+    reg_phase_clock_mark(&pc, it, 4);
     if (pend) { /* the step is queued: now the loss it started from */
       if (!rc) rc = (int)cudaEventRecord(stepped, nullptr);
       const int lrc = ffdp_cuda_pending_finish(pend, &loss);
@@ -207,6 +215,12 @@ ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_
   }
   if (mxh) cudaFreeHost(mxh);
   const double t_it = reg_now();
+  {
+    static const char *const phase_names[4] = {"mask + sampler", "metric", "backward", "step"};
+    char what[32];
+    snprintf(what, sizeof what, "greedy level %d", lv + 1);
+    reg_phase_clock_close(&pc, what, phase_names);
+  }
   reg_trace("greedy level %d: %d iterations %.1f ms (%.3f ms each)", lv + 1, it, 1e3 * (t_it - lt0),
             it ? 1e3 * (t_it - lt0) / it : 0.0);
   if (!W.whole)

@@ -16,6 +16,7 @@
 #include "reg/step_cuda.h"
 #include "reg/image_share.h"
 #include "reg/mask_cuda.h"
+#include "reg/phase_clock.cuh"
 #include "reg/window_cuda.h"
 
 #define SYN_INVERT_ITERS 50
@@ -307,12 +308,15 @@ ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_opt
     ffdp_cuda_pending_destroy(pend), pend = nullptr, stepped = nullptr; /* the waits as before */
     cudaGetLastError();
   }
+  reg_phase_clock pc;
+  reg_phase_clock_open(&pc, 6, S->iters[lv]);
   double lt0 = reg_now();
   int it = 0, conv = 0;
   for (; it < S->iters[lv] && !conv && !rc; it++) {
     if ((st = c->agree(c, reg_injected_failure(c, si, lv, it + 1, err), err))) break;
     double loss = 0;
     int mv1 = 1, mv2 = 1;
+    reg_phase_clock_mark(&pc, it, 0);
     /* the gradient field is free until the backward; a shared metric gradient follows it
      * (gu trades places with a field every step) */
     float *fmid = b.gu, *mmid = b.gu + n, *gf = b.shared ? b.gu + 2 * n : b.gf;
@@ -321,6 +325,7 @@ ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_opt
     rc = reg_cuda_mask_scored(&mk, c, &wmov, &s, b.vm, b.gu + 2 * n, &mask, &scored, err);
     if (!rc) rc = reg_cuda_sample_image_fwd(&wfix, &store, b.vf, &WF.ms, reg_window_image(&WF), fmid);
     if (!rc) rc = reg_cuda_sample_image_fwd(&wmov, &store, b.vm, &WM.ms, reg_window_image(&WM), mmid);
+    reg_phase_clock_mark(&pc, it, 1);
     if (!rc)
       rc = pend ? reg_cuda_cc2_begin(&S->metric, &s, scored, fmid, mmid, mask, gf, b.gm, pend)
                 : reg_cuda_metric2(c, &S->metric, &s, scored, fmid, mmid, mask, gf, b.gm, &loss, err);
@@ -336,20 +341,25 @@ ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_opt
       break;
     }
     if (!pend) hist[it] = loss;
+    reg_phase_clock_mark(&pc, it, 2);
     /* the fixed side first: its incoming gradient may sit in gu's last third, which the
      * moving side's backward would overwrite (the two steps are independent) */
     if (!rc)
       rc = b.shared ? reg_cuda_sample_bwd_shared(&wfix, &s, b.vf, &WF.ms, reg_window_image(&WF), b.gu, b.ring, b.ring_floats)
                     : reg_cuda_sample_image_bwd(&wfix, &s, b.vf, &WF.ms, reg_window_image(&WF), gf, b.gu);
+    reg_phase_clock_mark(&pc, it, 3);
     if (!rc)
       rc = reg_cuda_field_step(c, &s, &b.vf, &b.gu, b.ring, b.ring_planes, b.af, it + 1, &cfix, 0.5 * S->lr * h,
                                S->grad_sigma, S->warp_sigma, b.red, mxh ? mxh + 1 : nullptr, &mv2, err);
+    reg_phase_clock_mark(&pc, it, 4);
     if (!rc) rc = reg_cuda_sample_image_bwd(&wmov, &s, b.vm, &WM.ms, reg_window_image(&WM), b.gm, b.gu);
+    reg_phase_clock_mark(&pc, it, 5);
     if (!rc)
       rc = reg_cuda_field_step(c, &s, &b.vm, &b.gu, b.ring, b.ring_planes, b.am, it + 1, &cmov, 0.5 * S->lr * h,
                                S->grad_sigma, S->warp_sigma, b.red, mxh, &mv1, err);
     rc = reg_window_follow(&WM, &shm, &wmov, &store, b.vm, b.red, rc, err);
     rc = reg_window_follow(&WF, &shf, &wfix, &store, b.vf, b.red, rc, err);
+    reg_phase_clock_mark(&pc, it, 6);
     if (pend) { /* the step is queued: now the loss it started from (an error stops the level
                  * as before; the step then taken is not kept) */
       if (!rc) rc = (int)cudaEventRecord(stepped, nullptr);
@@ -376,6 +386,13 @@ ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_opt
   }
   if (mxh) cudaFreeHost(mxh);
   const double t_it = reg_now();
+  {
+    static const char *const phase_names[6] = {"mask + samplers", "metric", "fixed backward", "fixed step",
+                                               "moving backward", "moving step"};
+    char what[32];
+    snprintf(what, sizeof what, "SyN level %d", lv + 1);
+    reg_phase_clock_close(&pc, what, phase_names);
+  }
   reg_trace("SyN level %d: %d iterations %.1f ms (%.3f ms each)", lv + 1, it, 1e3 * (t_it - lt0),
             it ? 1e3 * (t_it - lt0) / it : 0.0);
   if (win)
