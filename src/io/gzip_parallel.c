@@ -87,24 +87,32 @@ static size_t member(ffdp_gzip_writer *g, const unsigned char *src, size_t len, 
   return total;
 }
 
-/* Deflate the filled blocks on all threads, each a member of its own, and append them in order. */
-static int flush_blocks(ffdp_gzip_writer *g) {
-  const int k = (int)((g->fill + BLOCK - 1) / BLOCK);
-  if (!g->ok || k == 0) return g->ok;
-  /* each member is appended as soon as those before it are, while the other threads go on
-   * deflating: the file is written during the compression instead of after it */
+/* The batch's blocks up to byte f1 on all threads: the new bytes [f0, f1) (bytes [done, ...) of
+ * a ffdp_gzip_write_fn call; none without fill) made by the thread of their block, then, when
+ * deflate, each block a member of its own, appended as soon as those before it are while the
+ * other threads go on deflating (the file is written during the compression, not after it).
+ * Without deflate the bytes are only made, and stay pending. */
+static void run_batch(ffdp_gzip_writer *g, size_t f0, size_t f1, ffdp_gzip_fill_fn fill, void *ctx, size_t done,
+                      int deflate) {
+  const int k = (int)((f1 + BLOCK - 1) / BLOCK);
 #pragma omp parallel for ordered schedule(dynamic, 1)
   for (int i = 0; i < k; i++) {
-    const size_t off = (size_t)i * BLOCK, len = g->fill - off < BLOCK ? g->fill - off : BLOCK;
-    g->olen[i] = member(g, g->in + off, len, g->out[i]);
+    const size_t off = (size_t)i * BLOCK, end = f1 - off < BLOCK ? f1 : off + BLOCK, lo = off > f0 ? off : f0;
+    if (fill && lo < end) fill(ctx, done + (lo - f0), end - lo, g->in + lo);
+    if (deflate) g->olen[i] = member(g, g->in + off, end - off, g->out[i]);
 #pragma omp ordered
-    {
+    if (deflate) {
       if (!g->olen[i]) g->ok = 0;
       put_bytes(g, g->out[i], g->olen[i]);
     }
   }
-  g->members += k;
-  g->fill = 0;
+  if (deflate) g->members += k, g->fill = 0;
+  else g->fill = f1;
+}
+
+/* Deflate the filled blocks and append them in order. */
+static int flush_blocks(ffdp_gzip_writer *g) {
+  if (g->ok && g->fill) run_batch(g, g->fill, g->fill, NULL, NULL, 0, 1);
   return g->ok;
 }
 
@@ -153,26 +161,9 @@ int ffdp_gzip_write(ffdp_gzip_writer *g, const void *buf, size_t n) {
 
 int ffdp_gzip_write_fn(ffdp_gzip_writer *g, size_t n, ffdp_gzip_fill_fn fill, void *ctx) {
   const size_t room = (size_t)g->nb * BLOCK;
-  size_t done = 0; /* bytes of the n made so far */
-  while (n > done && g->ok) {
-    const size_t f0 = g->fill, m = room - f0 < n - done ? room - f0 : n - done, f1 = f0 + m;
-    const int k = (int)((f1 + BLOCK - 1) / BLOCK), full = f1 == room;
-    /* block i's share of the new bytes is made by the thread that then deflates the block;
-     * a batch that does not fill every block is only made, and deflated with the next */
-#pragma omp parallel for ordered schedule(dynamic, 1)
-    for (int i = 0; i < k; i++) {
-      const size_t lo = (size_t)i * BLOCK > f0 ? (size_t)i * BLOCK : f0, hi = (size_t)(i + 1) * BLOCK < f1 ? (size_t)(i + 1) * BLOCK : f1;
-      if (lo < hi) fill(ctx, done + (lo - f0), hi - lo, g->in + lo);
-      const size_t len = f1 - (size_t)i * BLOCK < BLOCK ? f1 - (size_t)i * BLOCK : BLOCK;
-      if (full) g->olen[i] = member(g, g->in + (size_t)i * BLOCK, len, g->out[i]);
-#pragma omp ordered
-      if (full) {
-        if (!g->olen[i]) g->ok = 0;
-        put_bytes(g, g->out[i], g->olen[i]);
-      }
-    }
-    if (full) g->members += k, g->fill = 0;
-    else g->fill = f1;
+  for (size_t done = 0; n > done && g->ok;) { /* a batch that does not fill every block is deflated with the next */
+    const size_t f0 = g->fill, m = room - f0 < n - done ? room - f0 : n - done;
+    run_batch(g, f0, f0 + m, fill, ctx, done, f0 + m == room);
     done += m;
   }
   return g->ok;

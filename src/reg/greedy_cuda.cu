@@ -136,15 +136,10 @@ ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_
   const double h = reg_level_step_mm(L);
   float *mxh = nullptr; /* the last step's gradient norm, learned without waiting (one process) */
   if (c->size == 1 && cudaMallocHost((void **)&mxh, sizeof(float))) mxh = nullptr, cudaGetLastError();
-  /* one process, CC: the loss read back while the step runs, as the SyN loop (syn_cuda.cu) */
-  const char *ale = getenv("FFDP_ASYNC_LOSS");
-  ffdp_cuda_pending *pend = nullptr;
-  cudaEvent_t stepped = nullptr;
-  if (mxh && S->metric.kind == FFDP_METRIC_CC && !(ale && !strcmp(ale, "0")) && !st && !rc &&
-      (ffdp_cuda_pending_create(&pend) || cudaEventCreateWithFlags(&stepped, cudaEventDisableTiming))) {
-    ffdp_cuda_pending_destroy(pend), pend = nullptr, stepped = nullptr; /* the waits as before */
-    cudaGetLastError();
-  }
+  /* one process, CC: the loss read back while the step runs, so the GPU always has the next
+   * kernels queued instead of idling through a round trip to the host (step_cuda.h) */
+  reg_cuda_deferred_loss dl;
+  reg_cuda_deferred_open(&dl, mxh && S->metric.kind == FFDP_METRIC_CC && !st && !rc);
   reg_phase_clock pc;
   reg_phase_clock_open(&pc, 4, S->iters[lv]);
   double lt0 = reg_now();
@@ -166,19 +161,19 @@ ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_
     const float *Fv = coded ? b.gu + n : (const float *)b.F;
     if (!rc && coded) rc = ffdp_cuda_decode16(n, (const uint16_t *)b.F, L->pyr->codes[0], b.gu + n, nullptr);
     if (!rc)
-      rc = pend ? reg_cuda_cc2_begin(&S->metric, &s, scored, Fv, moved, mask, nullptr, gm, pend)
+      rc = dl.pend ? reg_cuda_cc2_begin(&S->metric, &s, scored, Fv, moved, mask, nullptr, gm, dl.pend)
                 : reg_cuda_metric(c, &S->metric, &s, scored, Fv, moved, mask, gm, &loss, err);
     if (rc < 0) break;
     if (!rc && mxh && it > 0 &&
-        !(rc = (int)(pend ? cudaEventSynchronize(stepped) : cudaStreamSynchronize(nullptr))) && !(*mxh > 0)) {
+        !(rc = reg_cuda_deferred_wait_step(&dl)) && !(*mxh > 0)) {
       conv = 1; /* the previous step's gradient had vanished: that step was the last */
       break;
     }
-    if (!rc && !pend && !isfinite(loss)) {
+    if (!rc && !dl.pend && !isfinite(loss)) {
       st = ffdp_fail(err, FFDP_ERR_NUMERIC, "stage %d level %d: the loss became %g", si + 1, lv + 1, loss);
       break;
     }
-    if (!pend) hist[it] = loss;
+    if (!dl.pend) hist[it] = loss;
     reg_phase_clock_mark(&pc, it, 2);
     if (!rc)
       rc = b.shared ? reg_cuda_sample_bwd_shared(&w, &s, b.u, &W.ms, reg_window_image(&W), b.gu, b.ring, b.ring_floats)
@@ -190,10 +185,8 @@ ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_
                                S->warp_sigma, b.red, mxh, &moved_any, err);
     rc = reg_window_follow(&W, &sh, &w, &store, b.u, b.red, rc, err);
     reg_phase_clock_mark(&pc, it, 4);
-    if (pend) { /* the step is queued: now the loss it started from */
-      if (!rc) rc = (int)cudaEventRecord(stepped, nullptr);
-      const int lrc = ffdp_cuda_pending_finish(pend, &loss);
-      if (!rc) rc = lrc;
+    if (dl.pend) { /* the step is queued: now the loss it started from */
+      rc = reg_cuda_deferred_after_step(&dl, rc, &loss);
       if (!rc && !isfinite(loss)) {
         st = ffdp_fail(err, FFDP_ERR_NUMERIC, "stage %d level %d: the loss became %g", si + 1, lv + 1, loss);
         break;
@@ -207,12 +200,7 @@ ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_
     }
     reg_report(opt, si, lv, it + 1, loss, t_start, lt0, ntot, 0, conv);
   }
-  if (pend) { /* a loss still in flight (an early exit) is waited for before its buffers go */
-    double unused;
-    const int lrc = ffdp_cuda_pending_finish(pend, &unused);
-    if (!rc) rc = lrc;
-    ffdp_cuda_pending_destroy(pend), cudaEventDestroy(stepped);
-  }
+  rc = reg_cuda_deferred_close(&dl, rc); /* a loss still in flight is waited for first */
   if (mxh) cudaFreeHost(mxh);
   const double t_it = reg_now();
   {

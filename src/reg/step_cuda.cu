@@ -357,3 +357,35 @@ extern "C" int reg_cuda_metric(const ffdp_comm *comm, const ffdp_metric_spec *m,
   c->sum(c, loss, 1);
   return 0;
 }
+
+extern "C" void reg_cuda_deferred_open(reg_cuda_deferred_loss *d, int eligible) {
+  d->pend = nullptr, d->stepped = nullptr;
+  const char *e = getenv("FFDP_ASYNC_LOSS");
+  if (!eligible || (e && !strcmp(e, "0"))) return;
+  cudaEvent_t ev = nullptr;
+  if (ffdp_cuda_pending_create(&d->pend) || cudaEventCreateWithFlags(&ev, cudaEventDisableTiming)) {
+    ffdp_cuda_pending_destroy(d->pend), d->pend = nullptr; /* the waits as before */
+    cudaGetLastError();
+    return;
+  }
+  d->stepped = ev;
+}
+
+extern "C" int reg_cuda_deferred_wait_step(const reg_cuda_deferred_loss *d) {
+  return (int)(d->pend ? cudaEventSynchronize((cudaEvent_t)d->stepped) : cudaStreamSynchronize(nullptr));
+}
+
+extern "C" int reg_cuda_deferred_after_step(reg_cuda_deferred_loss *d, int rc, double *loss) {
+  if (!rc) rc = (int)cudaEventRecord((cudaEvent_t)d->stepped, nullptr);
+  const int lrc = ffdp_cuda_pending_finish(d->pend, loss);
+  return rc ? rc : lrc;
+}
+
+extern "C" int reg_cuda_deferred_close(reg_cuda_deferred_loss *d, int rc) {
+  if (!d->pend) return rc;
+  double unused;
+  const int lrc = ffdp_cuda_pending_finish(d->pend, &unused);
+  ffdp_cuda_pending_destroy(d->pend), cudaEventDestroy((cudaEvent_t)d->stepped);
+  d->pend = nullptr, d->stepped = nullptr;
+  return rc ? rc : lrc;
+}

@@ -112,6 +112,25 @@ int reg_cuda_metric2(const ffdp_comm *comm, const ffdp_metric_spec *m, const ffd
  * (ops_cuda.h: ffdp_cuda_pending_finish gives the same loss). Returns 0 or a CUDA error. */
 int reg_cuda_cc2_begin(const ffdp_metric_spec *m, const ffdp_slab *s, int64_t ntot, const float *A, const float *B,
                        const uint8_t *mask, float *gA, float *gB, struct ffdp_cuda_pending *pend);
+/* A CUDA level's loss read back while its step runs (one process, CC): the metric's kernels
+ * are queued with the loss in flight (pend, for reg_cuda_cc2_begin), the step is queued, and
+ * only then does the host wait for the loss; the previous step is waited for through an event
+ * recorded after it instead of the whole stream. The same kernels in the same order: the same
+ * bits. pend stays NULL (the waits as before) unless eligible and FFDP_ASYNC_LOSS is not "0",
+ * or when its buffers cannot be made. */
+typedef struct reg_cuda_deferred_loss {
+  struct ffdp_cuda_pending *pend;
+  void *stepped; /* cudaEvent_t */
+} reg_cuda_deferred_loss;
+void reg_cuda_deferred_open(reg_cuda_deferred_loss *d, int eligible);
+/* The previous step done: its event (deferred) or the whole stream. 0 or a CUDA error. */
+int reg_cuda_deferred_wait_step(const reg_cuda_deferred_loss *d);
+/* After the iteration's step is queued: the event recorded and the loss the step started from
+ * into *loss. rc: the iteration's status so far; returns it, or the first error of these. */
+int reg_cuda_deferred_after_step(reg_cuda_deferred_loss *d, int rc, double *loss);
+/* A loss still in flight (an early exit) waited for before its buffers go, then all freed;
+ * returns rc or the first error. */
+int reg_cuda_deferred_close(reg_cuda_deferred_loss *d, int rc);
 #ifdef __cplusplus
 }
 #endif

@@ -296,18 +296,10 @@ ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_opt
   const double h = reg_level_step_mm(L);
   float *mxh = nullptr; /* the last steps' gradient norms, learned without waiting (one process) */
   if (c->size == 1 && cudaMallocHost((void **)&mxh, 2 * sizeof(float))) mxh = nullptr, cudaGetLastError();
-  /* one process, CC: the loss comes back while the step's kernels run (ffdp_cuda_pending), and
-   * the previous step's norms are waited for through an event, so the GPU always has the next
-   * kernels queued where it used to idle through each iteration's round trip to the host; the
-   * same kernels in the same order: the same bits. FFDP_ASYNC_LOSS=0: the waits as before. */
-  const char *ale = getenv("FFDP_ASYNC_LOSS");
-  ffdp_cuda_pending *pend = nullptr;
-  cudaEvent_t stepped = nullptr;
-  if (mxh && S->metric.kind == FFDP_METRIC_CC && !(ale && !strcmp(ale, "0")) && !st && !rc &&
-      (ffdp_cuda_pending_create(&pend) || cudaEventCreateWithFlags(&stepped, cudaEventDisableTiming))) {
-    ffdp_cuda_pending_destroy(pend), pend = nullptr, stepped = nullptr; /* the waits as before */
-    cudaGetLastError();
-  }
+  /* one process, CC: the loss read back while the step runs, so the GPU always has the next
+   * kernels queued instead of idling through a round trip to the host (step_cuda.h) */
+  reg_cuda_deferred_loss dl;
+  reg_cuda_deferred_open(&dl, mxh && S->metric.kind == FFDP_METRIC_CC && !st && !rc);
   reg_phase_clock pc;
   reg_phase_clock_open(&pc, 6, S->iters[lv]);
   double lt0 = reg_now();
@@ -327,20 +319,20 @@ ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_opt
     if (!rc) rc = reg_cuda_sample_image_fwd(&wmov, &store, b.vm, &WM.ms, reg_window_image(&WM), mmid);
     reg_phase_clock_mark(&pc, it, 1);
     if (!rc)
-      rc = pend ? reg_cuda_cc2_begin(&S->metric, &s, scored, fmid, mmid, mask, gf, b.gm, pend)
+      rc = dl.pend ? reg_cuda_cc2_begin(&S->metric, &s, scored, fmid, mmid, mask, gf, b.gm, dl.pend)
                 : reg_cuda_metric2(c, &S->metric, &s, scored, fmid, mmid, mask, gf, b.gm, &loss, err);
     if (rc < 0) break;
     if (!rc && mxh && it > 0 &&
-        !(rc = (int)(pend ? cudaEventSynchronize(stepped) : cudaStreamSynchronize(nullptr))) && !(mxh[0] > 0) &&
+        !(rc = reg_cuda_deferred_wait_step(&dl)) && !(mxh[0] > 0) &&
         !(mxh[1] > 0)) {
       conv = 1; /* both gradients of the previous step had vanished: that step was the last */
       break;
     }
-    if (!rc && !pend && !isfinite(loss)) {
+    if (!rc && !dl.pend && !isfinite(loss)) {
       st = ffdp_fail(err, FFDP_ERR_NUMERIC, "stage %d level %d: the loss became %g", si + 1, lv + 1, loss);
       break;
     }
-    if (!pend) hist[it] = loss;
+    if (!dl.pend) hist[it] = loss;
     reg_phase_clock_mark(&pc, it, 2);
     /* the fixed side first: its incoming gradient may sit in gu's last third, which the
      * moving side's backward would overwrite (the two steps are independent) */
@@ -360,11 +352,9 @@ ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_opt
     rc = reg_window_follow(&WM, &shm, &wmov, &store, b.vm, b.red, rc, err);
     rc = reg_window_follow(&WF, &shf, &wfix, &store, b.vf, b.red, rc, err);
     reg_phase_clock_mark(&pc, it, 6);
-    if (pend) { /* the step is queued: now the loss it started from (an error stops the level
+    if (dl.pend) { /* the step is queued: now the loss it started from (an error stops the level
                  * as before; the step then taken is not kept) */
-      if (!rc) rc = (int)cudaEventRecord(stepped, nullptr);
-      const int lrc = ffdp_cuda_pending_finish(pend, &loss);
-      if (!rc) rc = lrc;
+      rc = reg_cuda_deferred_after_step(&dl, rc, &loss);
       if (!rc && !isfinite(loss)) {
         st = ffdp_fail(err, FFDP_ERR_NUMERIC, "stage %d level %d: the loss became %g", si + 1, lv + 1, loss);
         break;
@@ -378,12 +368,7 @@ ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_opt
     }
     reg_report(opt, si, lv, it + 1, loss, t_start, lt0, ntot, 0, conv);
   }
-  if (pend) { /* a loss still in flight (an early exit) is waited for before its buffers go */
-    double unused;
-    const int lrc = ffdp_cuda_pending_finish(pend, &unused);
-    if (!rc) rc = lrc;
-    ffdp_cuda_pending_destroy(pend), cudaEventDestroy(stepped);
-  }
+  rc = reg_cuda_deferred_close(&dl, rc); /* a loss still in flight is waited for first */
   if (mxh) cudaFreeHost(mxh);
   const double t_it = reg_now();
   {
