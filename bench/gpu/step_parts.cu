@@ -93,6 +93,21 @@ int main(int argc, char **argv) {
   row("Adam step + composition (into the gradient, as the step)", 84, median_ms([&] {
         CK(ffdp_cuda_compose_adam(&cw, &s, gu, am, av, 0, scr + 1025, 5, 0.1, u, gu, nullptr));
       }));
+  // the SyN loop's samplers: an image at the warp, its du-only backward; the composition in place
+  float *img, *gimg;
+  CK(cudaMalloc(&img, n * 4));
+  CK(cudaMalloc(&gimg, n * 4));
+  for (long long i = 0; i < n; i++) h[i] = (float)((i * 40503ull % 977) * 1e-3);
+  CK(cudaMemcpy(img, h.data(), n * 4, cudaMemcpyHostToDevice));
+  CK(cudaMemcpy(gimg, h.data(), n * 4, cudaMemcpyHostToDevice));
+  ffdp_warp sw = cw;
+  sw.interp = FFDP_INTERP_LINEAR;
+  row("sample an image at the warp (fwd)", 20, median_ms([&] { CK(ffdp_cuda_sample_fwd(&sw, &s, u, &s, img, 1, out, nullptr)); }));
+  row("its backward, du only", 32, median_ms([&] {
+        CK(ffdp_cuda_sample_bwd(&sw, &s, u, &s, img, 1, gimg, out, nullptr, nullptr));
+      }));
+  const double T[3][3] = {{1, 0, 0}, {0, 1, 0}, {0, 0, 1}};
+  row("composition (compose_fwd)", 36, median_ms([&] { CK(ffdp_cuda_compose_fwd(&cw, T, &s, gu, &s, u, out, nullptr)); }));
   float *fu = u, *fg = gu;
   ffdp_error err;
   reg_cuda_adam ad = {am, av, 0, 0};

@@ -373,6 +373,69 @@ __global__ void __launch_bounds__(BX *BY, 10)
   compose_step_body(w, g, grad, step, m, v, inv_dev, U, out);
 }
 
+// The fused Adam + composition with threads mapped to runs of 32 voxels of the stored index
+// instead of 32-voxel pieces of rows, for rows that are not a multiple of 32 voxels: a warp's
+// 3-vector accesses then start on a 128-byte line and no lanes idle past a row's end. H100 run 170
+// (step_parts): 0.349 -> 0.277 ms at 182x218x182, 0.378 -> 0.310 at 200-voxel rows, 0.326 ->
+// 0.269 at 176; but 0.279 -> 0.295 at 192 and 0.372 -> 0.392 at 256 (whole rows: the index
+// arithmetic is then pure cost). The samplers and compose_fwd took 7-40 % longer on it at every
+// row length (their z-march keeps the image gathers local), so only this kernel uses it, and
+// only for such rows with fp32 moments (FFDP_COMPOSE_MAP=rows|linear forces either; the same
+// bits). Each thread strides by the grid's threads (a multiple of 32 voxels); (x, y, z) come
+// from the index by a double-precision quotient, corrected.
+struct LinIdx {
+  long long P, i0, i1, zlo;
+  double invP, invX;
+  int nx;
+  __device__ __forceinline__ explicit LinIdx(const Geo &g)
+      : P((long long)g.nx * g.ny), i0((g.z0 - g.zlo) * P), i1((g.z1 - g.zlo) * P), zlo(g.zlo),
+        invP(1.0 / (double)P), invX(1.0 / (double)g.nx), nx(g.nx) {}
+  // the thread's first index: the warp's run starts on a multiple of 32 (lanes below i0 skip)
+  __device__ __forceinline__ long long first() const {
+    return (i0 & ~31LL) + (long long)blockIdx.x * blockDim.x + threadIdx.x;
+  }
+  __device__ __forceinline__ void at(long long i, int &x, int &y, int &z) const {
+    long long zz = (long long)((double)i * invP);
+    if (zz * P > i) zz--;
+    else if ((zz + 1) * P <= i) zz++;
+    const long long rem = i - zz * P;
+    int yy = (int)((double)rem * invX);
+    if ((long long)yy * nx > rem) yy--;
+    else if ((long long)(yy + 1) * nx <= rem) yy++;
+    x = (int)(rem - (long long)yy * nx), y = yy, z = (int)(zlo + zz);
+  }
+};
+
+// Linear launches: 128 threads a block, at most `waves` rounds of the resident blocks (each
+// thread then takes a few voxels, so the per-thread setup is amortized).
+dim3 lin_grid(long long n, int minb) {
+  int dev = 0, sms = 132;
+  if (cudaGetDevice(&dev) == cudaSuccess) cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+  const long long want = (n + 32 + 127) / 128, most = 4LL * minb * sms;
+  return dim3((unsigned)(want < most ? want : most));
+}
+
+template <typename S>
+__global__ void __launch_bounds__(128, 10)
+    compose_adam_lin_kernel(DevWarp w, Geo g, const float *grad, AdamFull step, S *__restrict__ m, S *__restrict__ v,
+                            const float *__restrict__ inv_dev, const float *__restrict__ U, float *out) {
+  const LinIdx L(g);
+  const long long stride = (long long)gridDim.x * blockDim.x;
+  const float inv = *inv_dev;
+  for (long long i = L.first(); i < L.i1; i += stride) {
+    if (i < L.i0) continue;
+    int x, y, z;
+    L.at(i, x, y, z);
+    float d[3], val[3];
+    double q[3];
+    step(grad, m, v, inv, i, x, y, z, d);
+    warp_point(w, x, y, z, d, q);
+    lookup<3>(U, g.mzlo, g.mx, g.my, g.mz, w, q, val);
+#pragma unroll
+    for (int c = 0; c < 3; c++) out[i * 3 + c] = val[c] + d[c];
+  }
+}
+
 // One voxel of the backward pass: gq = sum_c gout_c dM_c/dq at the warped point (zero for
 // nearest neighbour) and, when gu is given, dL/du = S^T gq at voxel i.
 template <int NC, typename T>
@@ -573,6 +636,16 @@ bool no_prefetch() {
   return e && !strcmp(e, "0");
 }
 bool bwd_prefetch() { return !no_prefetch(); }
+// The fused Adam + composition on the index map where rows are not whole multiples of 32 voxels
+// and the moments are fp32 (compose_adam_lin_kernel; with bf16 moments the index map lost: the
+// medium SyN's finest iteration 1.85 ms against 1.79-1.80 on rows, H100 run 172);
+// FFDP_COMPOSE_MAP=rows|linear forces either way
+bool compose_on_index(long long nx, bool bf16_state) {
+  const char *e = getenv("FFDP_COMPOSE_MAP");
+  if (e && !strcmp(e, "rows")) return false;
+  if (e && !strcmp(e, "linear")) return true;
+  return !bf16_state && nx % 32 != 0;
+}
 
 bool shape_ok(const ffdp_slab *ms, int ncomp) {
   return ncomp >= 1 && ncomp <= 3 && ((long long)ms->nx * ms->ny + 2 * ms->nx + 2) * ncomp < (1LL << 31);
@@ -645,6 +718,15 @@ extern "C" int ffdp_cuda_compose_adam(const ffdp_warp *w, const ffdp_slab *fs, c
   cudaStream_t st = (cudaStream_t)stream;
   const DevWarp d = to_dev(w);
   const Geo g = to_geo(fs, fs);
+  if (compose_on_index(fs->nx, bf16_state != 0)) {
+    const dim3 lg = lin_grid((long long)(fs->z1 - fs->z0) * fs->nx * fs->ny, 10);
+    if (bf16_state)
+      compose_adam_lin_kernel<<<lg, 128, 0, st>>>(d, g, grad, AdamFull{k}, (__nv_bfloat16 *)m, (__nv_bfloat16 *)v, inv_dev,
+                                                  U, out);
+    else
+      compose_adam_lin_kernel<<<lg, 128, 0, st>>>(d, g, grad, AdamFull{k}, (float *)m, (float *)v, inv_dev, U, out);
+    return (int)cudaGetLastError();
+  }
   const dim3 grid = grid_for(fs), block(BX, BY);
   if (bf16_state)
     compose_adam_kernel<<<grid, block, 0, st>>>(d, g, grad, AdamFull{k}, (__nv_bfloat16 *)m, (__nv_bfloat16 *)v, inv_dev, U,
