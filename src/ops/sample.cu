@@ -406,8 +406,9 @@ struct LinIdx {
   }
 };
 
-// Linear launches: 128 threads a block, at most `waves` rounds of the resident blocks (each
-// thread then takes a few voxels, so the per-thread setup is amortized).
+// Index-map launches: 128 threads a block, at most four rounds of minb blocks on every SM (each
+// thread then takes a few voxels, so the per-thread setup is amortized); n owned voxels, plus
+// the run before the first that the 32-voxel alignment adds.
 dim3 lin_grid(long long n, int minb) {
   int dev = 0, sms = 132;
   if (cudaGetDevice(&dev) == cudaSuccess) cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
