@@ -346,11 +346,7 @@ int run_fused(const ffdp_slab *s, const int r[3], const float w[3][2 * FFDP_MAX_
     zchunk = (int)(nzo < 64 ? nzo : 64);
     while (zchunk > 16 && (long long)tiles * ((nzo + zchunk - 1) / zchunk) < 4 * 132) zchunk /= 2;
   } else {
-    int dev = 0, sms = 132, per_sm = 1;
-    if (cudaGetDevice(&dev) == cudaSuccess) cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
-    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kern, FTX * FTY, smem) != cudaSuccess || per_sm < 1)
-      per_sm = 1;
-    zchunk = zchunk_by_waves(nzo, tiles, sms * per_sm, r[2]);
+    zchunk = zchunk_by_waves(nzo, tiles, resident_blocks(kern, FTX * FTY, smem), r[2]);
   }
   FGeo g = {(int)s->nx, (int)s->ny, (int)s->nz, r[0], r[1], r[2], s->zlo,
             s->zlo > 0 ? s->zlo : 0, s->zhi < s->nz ? s->zhi : s->nz, s->z0, s->z1, zchunk, {{0}}};

@@ -890,8 +890,7 @@ int blur_split1(const ffdp_slab *s, int r, const float w[3][2 * BLUR_SPLIT_MAXR 
                 cudaStream_t st) {
   if (!plane_fits(s)) return (int)cudaErrorInvalidValue;
   if (s->z1 <= s->z0) return 0;
-  int dev = 0, sms = 132;
-  if (cudaGetDevice(&dev) == cudaSuccess) cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+  const int sms = device_sms();
   switch (r) {
   case 1: return run_fused1<1>(s, w, in, out, sms, st);
   case 2: return run_fused1<2>(s, w, in, out, sms, st);
@@ -905,8 +904,7 @@ int blur_split1(const ffdp_slab *s, int r, const float w[3][2 * BLUR_SPLIT_MAXR 
 int blur_split3(const ffdp_slab *s, int r, const float w[3][2 * BLUR_SPLIT_MAXR + 1], const float *in, float *out,
                 float *side, unsigned *maxsq, cudaStream_t st) {
   if (!plane_fits(s)) return (int)cudaErrorInvalidValue;
-  int dev = 0, sms = 132;
-  if (cudaGetDevice(&dev) == cudaSuccess) cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+  const int sms = device_sms();
   const char *fe = getenv("FFDP_BLUR_FUSED");
   if (!(fe && !strcmp(fe, "off")) && s->z1 > s->z0) switch (r) {  // measured at radius 5; 6-8 keep two passes
 #define FUSED_CASE(k) \
@@ -939,8 +937,7 @@ int blur_split3(const ffdp_slab *s, int r, const float w[3][2 * BLUR_SPLIT_MAXR 
 int blur_split3_ring(const ffdp_slab *s, int r, const float w[3][2 * BLUR_SPLIT_MAXR + 1], float *field, float *ring,
                      long long ring_planes, unsigned *maxsq, cudaStream_t st) {
   if (!plane_fits(s)) return (int)cudaErrorInvalidValue;
-  int dev = 0, sms = 132;
-  if (cudaGetDevice(&dev) == cudaSuccess) cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+  const int sms = device_sms();
   /* the one-pass kernel in place where its grid is resident (FFDP_BLUR_INPLACE=ring: the two
    * passes through the ring, the A/B; =one: that kernel or an error, the checks); the same bits
    * either way */

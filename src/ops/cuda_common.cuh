@@ -35,14 +35,22 @@ inline int zchunk_by_waves(long long nzo, long long tiles, int slots, int apron)
   return best;
 }
 
+// An attribute of the current device, or fallback if the runtime cannot say; its SMs (132, an
+// H100's, as the fallback) for the launch rules that size grids by waves of resident blocks.
+inline int device_attr(cudaDeviceAttr a, int fallback) {
+  int dev = 0, v = fallback;
+  if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&v, a, dev) != cudaSuccess) v = fallback;
+  return v;
+}
+inline int device_sms() { return device_attr(cudaDevAttrMultiProcessorCount, 132); }
+
 // Blocks of nt threads and smem bytes of shared memory that kern runs at once on the current
 // device (SMs x resident blocks, at least one block an SM): the `slots` of zchunk_by_waves.
 template <class Kern>
 int resident_blocks(Kern kern, int nt, size_t smem) {
-  int dev = 0, sms = 132, per_sm = 1;
-  if (cudaGetDevice(&dev) == cudaSuccess) cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+  int per_sm = 1;
   if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kern, nt, smem) != cudaSuccess || per_sm < 1) per_sm = 1;
-  return sms * per_sm;
+  return device_sms() * per_sm;
 }
 
 // Where a kernel's partial losses go: summed now into *sum, or left in flight in *pend.

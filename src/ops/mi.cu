@@ -446,11 +446,7 @@ static void launch_hist(const ffdp_mi_params *p, const ffdp_slab *s, const float
   const char *he = getenv("FFDP_MI_HIST");  // "groups": one copy per block at any bin count (the bench's A/B)
   /* the 32 copies need up to 205 KB of shared memory per block: GPUs that offer less (sm_86/89:
    * 99 KB) keep the one-copy kernel */
-  int dev = 0, sms = 132, smem_max = 0;
-  if (cudaGetDevice(&dev) == cudaSuccess) {
-    cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
-    cudaDeviceGetAttribute(&smem_max, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
-  }
+  const int sms = device_sms(), smem_max = device_attr(cudaDevAttrMaxSharedMemoryPerBlockOptin, 0);
   const int lane_smem = BB * 8 + 32 * BB * 4;  // the 64-bit bins, then the 32 copies
   if (p->bins <= kLaneBins && lane_smem <= smem_max && !(he && !strcmp(he, "groups"))) {
     /* one 1024-thread block per SM; chunks of at most kLaneV voxels per thread between
@@ -487,11 +483,7 @@ static int table_grad_loss(const ffdp_mi_params *p, const ffdp_slab *s, const fl
   if (gM && n > 0) {
     const MiArgs a = args_of(p);
     const int u = mi_unroll(ffdp_parzen_taps(p->kind));
-    int dev = 0, sms = 132, smem_max = 0;
-    if (cudaGetDevice(&dev) == cudaSuccess) {
-      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
-      cudaDeviceGetAttribute(&smem_max, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
-    }
+    const int sms = device_sms(), smem_max = device_attr(cudaDevAttrMaxSharedMemoryPerBlockOptin, 0);
     /* the eight lane copies up to 40 bins where the GPU offers the shared memory (128 KB at 32
      * bins), only with FFDP_MI_TABLE=copies: measured on an H100 at 256^3 (NOTES run 110), same
      * bits, B-spline 0.234 -> 0.233 ms (the bank conflicts are not what it waits on), Gaussian

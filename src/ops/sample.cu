@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "ops/adam_step.cuh"
+#include "ops/cuda_common.cuh"
 #include "ops/coarse_adam.cuh"
 #include "ops/code16.h"
 #include "ops/ops_cuda.h"
@@ -410,9 +411,7 @@ struct LinIdx {
 // thread then takes a few voxels, so the per-thread setup is amortized); n owned voxels, plus
 // the run before the first that the 32-voxel alignment adds.
 dim3 lin_grid(long long n, int minb) {
-  int dev = 0, sms = 132;
-  if (cudaGetDevice(&dev) == cudaSuccess) cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
-  const long long want = (n + 32 + 127) / 128, most = 4LL * minb * sms;
+  const long long want = (n + 32 + 127) / 128, most = 4LL * minb * device_sms();
   return dim3((unsigned)(want < most ? want : most));
 }
 
