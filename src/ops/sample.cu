@@ -197,16 +197,32 @@ struct UMarch {
   }
 };
 
+// A thread's (x, y): 32-wide pieces of rows in 32x4 blocks, or with PM a block's 128 threads on
+// 128 consecutive voxels of the plane index y nx + x (plane_map): no idle lanes at a row's end
+// and a warp's accesses one contiguous run across rows, while each thread still marches z,
+// keeping its image gathers near each other (which the index map of run 170 lost).
+template <bool PM>
+__device__ __forceinline__ bool thread_xy(const Geo &g, int &x, int &y) {
+  if (PM) {  // planes under 2^31 voxels (plane_grid): 32-bit division, once a thread
+    const unsigned p = blockIdx.x * blockDim.x + threadIdx.x, n = (unsigned)g.nx;
+    if (p >= n * (unsigned)g.ny) return false;
+    y = (int)(p / n), x = (int)(p - (unsigned)y * n);
+    return true;
+  }
+  x = blockIdx.x * BX + threadIdx.x, y = blockIdx.y * BY + threadIdx.y;
+  return x < g.nx && y < g.ny;
+}
+
 // NC <= 3 (images and displacement fields). Two planes per step with all loads issued first
 // was slower (fwd 0.207 -> 0.266 ms at 256^3, H200: more registers, fewer warps in flight).
 // PF (UMarch): H100 256^3 0.192 -> 0.168 ms (58 -> 67 % of copy), the same values
 // (bench/gpu/NOTES.md run 109). FFDP_SAMPLE_PF=0: without (the bench's A/B).
-template <int NC, typename T = float, bool PF = true>
+template <int NC, typename T = float, bool PF = true, bool PM = false>
 __device__ __forceinline__ void sample_fwd_body(const DevWarp &w, const Geo &g, const float *__restrict__ u,
                                                 const T *__restrict__ M, const AddLin &lin, float *__restrict__ out,
                                                 ffdp_code16 k16) {
-  const int x = blockIdx.x * BX + threadIdx.x, y = blockIdx.y * BY + threadIdx.y;
-  if (x >= g.nx || y >= g.ny) return;
+  int x, y;
+  if (!thread_xy<PM>(g, x, y)) return;
   // the voxel index steps by whole planes: no 64-bit index product per voxel
   const long long istep = (long long)gridDim.z * g.ny * g.nx;
   long long i = ((g.z0 + blockIdx.z - g.zlo) * g.ny + y) * (long long)g.nx + x;
@@ -229,11 +245,11 @@ __device__ __forceinline__ void sample_fwd_body(const DevWarp &w, const Geo &g, 
 // codes) where unbounded it took 56 and ran 9: H100 256^3 0.160 -> 0.153 ms (69.5 -> 73.1 % of
 // copy), codes 0.170 -> 0.167; 10 blocks (45 registers) 0.157 (NOTES run 149). A bound of 8 had
 // let it take 64 registers (8 blocks) and was slower (runs 120, 122).
-template <int NC, typename T = float, bool PF = true>
+template <int NC, typename T = float, bool PF = true, bool PM = false>
 __global__ void __launch_bounds__(BX *BY, 12)
     sample_fwd_kernel(DevWarp w, Geo g, const float *__restrict__ u, const T *__restrict__ M, AddLin lin,
                       float *__restrict__ out, ffdp_code16 k16 = ffdp_code16{0.f, 1.f}) {
-  sample_fwd_body<NC, T, PF>(w, g, u, M, lin, out, k16);
+  sample_fwd_body<NC, T, PF, PM>(w, g, u, M, lin, out, k16);
 }
 
 // Fields (the composition): bounded to 10 blocks of 128 threads per SM (48 registers, 8 bytes
@@ -241,11 +257,11 @@ __global__ void __launch_bounds__(BX *BY, 12)
 // blocks (64 registers; NOTES runs 120, 122), 0.261 -> 0.247 at 10 (run 150). Its own entry
 // point, since the bound of 8 given to the scalar kernel slowed that one (0.161 -> 0.175 ms in
 // the same run); the scalar kernel has its own bound (above).
-template <bool PF = true>
+template <bool PF = true, bool PM = false>
 __global__ void __launch_bounds__(BX *BY, 10) sample_fwd3_kernel(DevWarp w, Geo g, const float *__restrict__ u,
                                                                 const float *__restrict__ M, AddLin lin,
                                                                 float *__restrict__ out) {
-  sample_fwd_body<3, float, PF>(w, g, u, M, lin, out, ffdp_code16{0.f, 1.f});
+  sample_fwd_body<3, float, PF, PM>(w, g, u, M, lin, out, ffdp_code16{0.f, 1.f});
 }
 
 // The deformable update's step and composition in one pass: per voxel, the optimiser's step d
@@ -487,7 +503,7 @@ __device__ __forceinline__ void block_partial12(const double acc[12], double *pa
 // keep the registers it took unbounded (56 and 48: 9 and 10 blocks per SM).
 // PF (UMarch) as in the forward kernel: H100 256^3 du only 0.256 -> 0.226 ms (70 -> 79 % of
 // copy), (du, dA) 0.313 -> 0.280, the same values (bench/gpu/NOTES.md run 110).
-template <int NC, bool AFF, typename T = float, bool PF = true>
+template <int NC, bool AFF, typename T = float, bool PF = true, bool PM = false>
 __global__ void __launch_bounds__(BX *BY, AFF ? (NC > 1 ? 6 : 9) : (NC > 1 ? 9 : 10))
     sample_bwd_kernel(DevWarp w, Geo g, const float *__restrict__ u, const T *__restrict__ M,
                       const float *__restrict__ gout, float *__restrict__ gu, double *partial,
@@ -499,8 +515,8 @@ __global__ void __launch_bounds__(BX *BY, AFF ? (NC > 1 ? 6 : 9) : (NC > 1 ? 9 :
   // 256^3 (du, dA) 0.258 -> 0.250 ms (69 -> 71 % of copy; 0.258 with float sums at 8 blocks),
   // error against the CPU 1.4e-7 -> 1.7e-7 (NOTES run 128)
   float s0[3] = {0.f, 0.f, 0.f}, sz[3] = {0.f, 0.f, 0.f};
-  const int x = blockIdx.x * BX + threadIdx.x, y = blockIdx.y * BY + threadIdx.y;
-  if (x < g.nx && y < g.ny) {
+  int x = 0, y = 0;
+  if (thread_xy<PM>(g, x, y)) {
     const long long istep = (long long)gridDim.z * g.ny * g.nx;
     long long i = ((g.z0 + blockIdx.z - g.zlo) * g.ny + y) * (long long)g.nx + x;
     UMarch<PF> um(u, i, g.z0 + blockIdx.z < g.z1);
@@ -660,6 +676,25 @@ void fwd_kernels(dim3 grid, cudaStream_t st, const DevWarp &d, const Geo &g, con
   if (ncomp == 3) sample_fwd3_kernel<PF><<<grid, block, 0, st>>>(d, g, u, M, lin, out);
 }
 
+// The samplers' forward (compose_fwd too) and du-only backward on the plane map (thread_xy: the
+// same z-blocks, 128 consecutive plane voxels a block) where rows are not whole 128-byte lines
+// of floats, as the fused step's index map (compose_on_index). H100 (bench/gpu/NOTES.md run
+// 173), plane against rows, the same values: 200^3 sample fwd 0.087 -> 0.079 ms (62 -> 68 % of
+// copy), du 0.116 -> 0.111, compose_fwd 0.134 -> 0.126; 182x218x182 0.0705 -> 0.0690, 0.1013 ->
+// 0.0978, 0.1181 -> 0.1151. At 256^3 rows stay ahead (plane: 71.6 / 80.9 / 78.6 % against rows'
+// 73.7 / 81.9 / 81.8 % in run 171). FFDP_SAMPLE_MAP=rows|plane forces either (planes of 2^31
+// voxels or more always take rows: the map's 32-bit plane index).
+bool plane_map(const ffdp_slab *fs) {
+  if ((long long)fs->nx * fs->ny >= (1LL << 31)) return false;
+  const char *e = getenv("FFDP_SAMPLE_MAP");
+  if (e && !strcmp(e, "rows")) return false;
+  if (e && !strcmp(e, "plane")) return true;
+  return fs->nx % 32 != 0;
+}
+dim3 plane_grid(const ffdp_slab *fs, dim3 rows) {
+  return dim3((unsigned)(((long long)fs->nx * fs->ny + BX * BY - 1) / (BX * BY)), 1, rows.z);
+}
+
 int launch_fwd(const ffdp_warp *w, const ffdp_slab *fs, const float *u, const ffdp_slab *ms, const float *M, int ncomp,
                const AddLin &lin, float *out, cudaStream_t st) {
   if (fs->z1 <= fs->z0) return 0;
@@ -667,6 +702,13 @@ int launch_fwd(const ffdp_warp *w, const ffdp_slab *fs, const float *u, const ff
   const DevWarp d = to_dev(w);
   const Geo g = to_geo(fs, ms);
   const dim3 grid = grid_for(fs, ncomp == 3 ? MAXZB3 : MAXZB);
+  if (plane_map(fs) && !no_prefetch()) {
+    const dim3 pg = plane_grid(fs, grid);
+    if (ncomp == 1) sample_fwd_kernel<1, float, true, true><<<pg, BX * BY, 0, st>>>(d, g, u, M, lin, out);
+    if (ncomp == 2) sample_fwd_kernel<2, float, true, true><<<pg, BX * BY, 0, st>>>(d, g, u, M, lin, out);
+    if (ncomp == 3) sample_fwd3_kernel<true, true><<<pg, BX * BY, 0, st>>>(d, g, u, M, lin, out);
+    return (int)cudaGetLastError();
+  }
   if (no_prefetch())
     fwd_kernels<false>(grid, st, d, g, u, M, ncomp, lin, out);
   else
@@ -787,6 +829,15 @@ extern "C" int ffdp_cuda_sample_bwd(const ffdp_warp *w, const ffdp_slab *fs, con
   if (gB_dev) {
     cudaError_t e = cudaMallocAsync((void **)&part, nb * 12 * sizeof(double), st);
     if (e) return (int)e;
+  }
+  if (!part && plane_map(fs) && bwd_prefetch()) {
+    const dim3 pg = plane_grid(fs, grid);
+    const DevWarp d = to_dev(w);
+    const Geo g = to_geo(fs, ms);
+    if (ncomp == 1) sample_bwd_kernel<1, false, float, true, true><<<pg, BX * BY, 0, st>>>(d, g, u, M, gout, gu, nullptr);
+    if (ncomp == 2) sample_bwd_kernel<2, false, float, true, true><<<pg, BX * BY, 0, st>>>(d, g, u, M, gout, gu, nullptr);
+    if (ncomp == 3) sample_bwd_kernel<3, false, float, true, true><<<pg, BX * BY, 0, st>>>(d, g, u, M, gout, gu, nullptr);
+    return (int)cudaGetLastError();
   }
   if (part)
     launch_bwd<true>(grid, st, to_dev(w), to_geo(fs, ms), u, M, ncomp, gout, gu, part);
