@@ -599,7 +599,7 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
   /* Every kernel loaded when the warm-up thread creates the context, while the images load,
    * instead of at each kernel's first launch inside the stages (CUDA's lazy default). H100,
    * bench/gpu/NOTES.md run 173: small SyN preset 0.08-0.09 -> 0.07-0.08 s (its SyN level 1 11.1
-   * -> 7.2 ms, the moments 5.3-6.4 -> 3.4-3.9), medium moments 10-11 -> 7 ms, loading no longer.
+   * -> 7.2 ms, the moments 5.3-6.4 -> 3.4-3.9), medium moments 10-11 -> 7 ms; loading took as long.
    * Set before the first CUDA call (the driver reads it once); a user's own setting wins. */
   if (device != 0 && !plan_only) setenv("CUDA_MODULE_LOADING", "EAGER", 0);
   if (device == -1) {
