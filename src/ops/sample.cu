@@ -652,15 +652,24 @@ bool no_prefetch() {
   return e && !strcmp(e, "0");
 }
 bool bwd_prefetch() { return !no_prefetch(); }
-// The fused Adam + composition on the index map where rows are not whole multiples of 32 voxels
-// and the moments are fp32 (compose_adam_lin_kernel; with bf16 moments the index map lost: the
-// medium SyN's finest iteration 1.85 ms against 1.79-1.80 on rows, H100 run 172);
-// FFDP_COMPOSE_MAP=rows|linear forces either way
+// Rows of nx values that are not multiples of 32 (not whole 128-byte lines of floats): where
+// the fused step's index map and the samplers' plane map beat 32-wide pieces of rows (H100 runs
+// 170-173); at whole-line rows the rows stay ahead.
+bool rows_split_lines(long long nx) { return nx % 32 != 0; }
+
+// A map forced by environment variable var: 0 for "rows", 1 for alt, -1 when not forced.
+int forced_map(const char *var, const char *alt) {
+  const char *e = getenv(var);
+  return !e ? -1 : !strcmp(e, "rows") ? 0 : !strcmp(e, alt) ? 1 : -1;
+}
+
+// The fused Adam + composition on the index map where rows split lines and the moments are fp32
+// (compose_adam_lin_kernel; with bf16 moments the index map lost: the medium SyN's finest
+// iteration 1.85 ms against 1.79-1.80 on rows, H100 run 172); FFDP_COMPOSE_MAP=rows|linear
+// forces either way
 bool compose_on_index(long long nx, bool bf16_state) {
-  const char *e = getenv("FFDP_COMPOSE_MAP");
-  if (e && !strcmp(e, "rows")) return false;
-  if (e && !strcmp(e, "linear")) return true;
-  return !bf16_state && nx % 32 != 0;
+  const int f = forced_map("FFDP_COMPOSE_MAP", "linear");
+  return f >= 0 ? f == 1 : !bf16_state && rows_split_lines(nx);
 }
 
 bool shape_ok(const ffdp_slab *ms, int ncomp) {
@@ -677,8 +686,8 @@ void fwd_kernels(dim3 grid, cudaStream_t st, const DevWarp &d, const Geo &g, con
 }
 
 // The samplers' forward (compose_fwd too) and du-only backward on the plane map (thread_xy: the
-// same z-blocks, 128 consecutive plane voxels a block) where rows are not whole 128-byte lines
-// of floats, as the fused step's index map (compose_on_index). H100 (bench/gpu/NOTES.md run
+// same z-blocks, 128 consecutive plane voxels a block) where rows split lines, as the fused
+// step's index map (compose_on_index). H100 (bench/gpu/NOTES.md run
 // 173), plane against rows, the same values: 200^3 sample fwd 0.087 -> 0.079 ms (62 -> 68 % of
 // copy), du 0.116 -> 0.111, compose_fwd 0.134 -> 0.126; 182x218x182 0.0705 -> 0.0690, 0.1013 ->
 // 0.0978, 0.1181 -> 0.1151. At 256^3 rows stay ahead (plane: 71.6 / 80.9 / 78.6 % against rows'
@@ -686,10 +695,8 @@ void fwd_kernels(dim3 grid, cudaStream_t st, const DevWarp &d, const Geo &g, con
 // voxels or more always take rows: the map's 32-bit plane index).
 bool plane_map(const ffdp_slab *fs) {
   if ((long long)fs->nx * fs->ny >= (1LL << 31)) return false;
-  const char *e = getenv("FFDP_SAMPLE_MAP");
-  if (e && !strcmp(e, "rows")) return false;
-  if (e && !strcmp(e, "plane")) return true;
-  return fs->nx % 32 != 0;
+  const int f = forced_map("FFDP_SAMPLE_MAP", "plane");
+  return f >= 0 ? f == 1 : rows_split_lines(fs->nx);
 }
 dim3 plane_grid(const ffdp_slab *fs, dim3 rows) {
   return dim3((unsigned)(((long long)fs->nx * fs->ny + BX * BY - 1) / (BX * BY)), 1, rows.z);
