@@ -25,6 +25,14 @@ else
   echo "ok   five_d.nii.gz as a fixed image: $(cat err_info.txt)"
 fi
 rm -rf reg_5d
+# a gzip level that does not exist: one line naming the option, before any image is read
+"$ffdp" register -f "$dir/good.nii.gz" -m "$dir/good.nii.gz" -o reg_lv/x_ --field-compression 12 > /dev/null 2> err_info.txt
+if [ $? -eq 0 ] || [ "$(wc -l < err_info.txt)" -ne 1 ] || ! grep -q "^ffdp: error: --field-compression" err_info.txt; then
+  echo "FAIL --field-compression 12:"; cat err_info.txt; fail=1
+else
+  echo "ok   --field-compression 12: $(cat err_info.txt)"
+fi
+rm -rf reg_lv
 "$ffdp" frobnicate > /dev/null 2>&1 && { echo "FAIL unknown command accepted"; fail=1; }
 # ffdp convert: NIfTI -> OME-Zarr -> NIfTI keeps values and geometry (ffdp info prints both);
 # a store with a missing chunk is one clear error; bad options are refused.

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <zlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static ffdp_volume *make_volume(rng_t *r, int dtype) {
@@ -96,6 +97,49 @@ static void xform_cases(void) {
   ffdp_volume_free(v);
   nifti_image_free(n);
   unlink("xf_qform.nii"), unlink("xf_both.nii.gz"), unlink("xf_none.nii");
+}
+
+static long file_size(const char *path) {
+  struct stat sb;
+  return stat(path, &sb) == 0 ? (long)sb.st_size : -1;
+}
+
+/* The fields' gzip level: stored blocks by default (no smaller than the raw values), deflated at
+ * the level FFDP_FIELD_GZ_LEVEL names (what --field-compression sets); every level reads back the
+ * same values, through ffdp's reader and the NIfTI library's (zlib). */
+static void field_levels_case(void) {
+  const int64_t dim[3] = {24, 20, 16};
+  ffdp_volume *u;
+  ffdp_volume_create(dim, 3, ffdp_mat4_identity(), &u, NULL);
+  float *d = ffdp_volume_data(u);
+  const int64_t nv = ffdp_volume_nvox(u);
+  for (int64_t i = 0; i < 3 * nv; i++) d[i] = (float)((i / 3) % 7) * 0.25f; /* compressible */
+  const char *levels[3] = {NULL, "1", "9"};
+  long size[3] = {0, 0, 0};
+  ffdp_error err;
+  for (int k = 0; k < 3; k++) {
+    if (levels[k]) setenv("FFDP_FIELD_GZ_LEVEL", levels[k], 1);
+    else unsetenv("FFDP_FIELD_GZ_LEVEL");
+    CHECK(ffdp_field_save(u, "field_lv.nii.gz", 1, &err) == FFDP_OK, "field save at level %s: %s", levels[k] ? levels[k] : "default", err.msg);
+    size[k] = file_size("field_lv.nii.gz");
+    ffdp_volume *w = NULL;
+    CHECK(ffdp_field_load("field_lv.nii.gz", 1, &w, &err) == FFDP_OK, "field load: %s", err.msg);
+    CHECK(w && memcmp(ffdp_volume_cdata(w), d, 3 * nv * sizeof(float)) == 0, "level %s: the field read back differs",
+          levels[k] ? levels[k] : "default");
+    ffdp_volume_free(w);
+    nifti_image *n = nifti_image_read("field_lv.nii.gz", 1);
+    int64_t bad = n ? 0 : 1;
+    for (int64_t i = 0; n && i < nv; i++) bad += ((const float *)n->data)[2 * nv + i] != d[3 * i + 2];
+    CHECK(bad == 0, "level %s: the NIfTI library reads other values", levels[k] ? levels[k] : "default");
+    if (n) nifti_image_free(n);
+  }
+  unsetenv("FFDP_FIELD_GZ_LEVEL");
+  CHECK(size[0] >= (long)(3 * nv * sizeof(float)), "default: %ld bytes, not stored (values alone take %lld)", size[0],
+        (long long)(3 * nv * sizeof(float)));
+  CHECK(size[1] > 0 && size[1] < size[0] / 4, "level 1: %ld bytes against %ld stored", size[1], size[0]);
+  CHECK(size[2] > 0 && size[2] <= size[1], "level 9: %ld bytes against %ld at level 1", size[2], size[1]);
+  ffdp_volume_free(u);
+  unlink("field_lv.nii.gz");
 }
 
 /* Fields: ITK layout (X Y Z 1 3, planar), LPS signs on disk, RAS interleaved in memory. */
@@ -416,6 +460,7 @@ int main(void) {
       for (int ver = 1; ver <= 2; ver++) round_trip(&r, types[t], gz ? ".nii.gz" : ".nii", (ffdp_nifti_version)ver);
   xform_cases();
   field_case(&r);
+  field_levels_case();
   gzip_parallel_case(&r);
   multi_member_case(&r);
   indexed_gzip_case(&r);

@@ -116,10 +116,15 @@ static int flush_blocks(ffdp_gzip_writer *g) {
   return g->ok;
 }
 
+int ffdp_gz_field_level(void) {
+  const char *e = getenv("FFDP_FIELD_GZ_LEVEL");
+  return e && e[0] >= '0' && e[0] <= '9' && !e[1] ? e[0] - '0' : FFDP_GZ_FIELD_LEVEL;
+}
+
 ffdp_gzip_writer *ffdp_gzip_open(FILE *f, int level) {
   ffdp_gzip_writer *g = calloc(1, sizeof *g);
   if (!g) return NULL;
-  g->f = f, g->level = level < 1 ? 1 : level > 9 ? 9 : level, g->ok = 1;
+  g->f = f, g->level = level < 0 ? 0 : level > 9 ? 9 : level, g->ok = 1;
   int nb = 2 * omp_get_max_threads();
   g->nb = nb < 2 ? 2 : nb > 64 ? 64 : nb;
   g->cap = compressBound(BLOCK) + FFDP_GZ_HEADER + 64;

@@ -18,8 +18,18 @@
 
 typedef struct ffdp_gzip_writer ffdp_gzip_writer;
 
-/* Writes into f (which stays the caller's); level 1..9. NULL when out of memory. */
+/* Writes into f (which stays the caller's); level 0..9 (0: stored blocks, no compression). NULL
+ * when out of memory. */
 ffdp_gzip_writer *ffdp_gzip_open(FILE *f, int level);
+/* The levels ffdp writes with: images at level 1 (several times faster than 6, files a little
+ * larger); displacement fields at ffdp_gz_field_level(): FFDP_FIELD_GZ_LEVEL (0..9; `ffdp
+ * register --field-compression` sets it) or 0, stored blocks. Float warps shrink only ~9 % at
+ * level 1 (DECISIONS "Fields stored, not deflated"): on the H100 machine's 16 cores a 0.5 mm
+ * SyN's two 423 MB fields took 1.19 s at level 1 and 0.52 s stored (bench/gpu/NOTES.md, session
+ * 38), longer than the registration itself at level 1. */
+#define FFDP_GZ_IMAGE_LEVEL 1
+#define FFDP_GZ_FIELD_LEVEL 0
+int ffdp_gz_field_level(void);
 /* 1 on success, 0 on a write or deflate failure (errno tells which for the former). */
 int ffdp_gzip_write(ffdp_gzip_writer *g, const void *buf, size_t n);
 /* Appends n bytes made by fill: fill(ctx, off, len, dst) writes bytes [off, off + len) of the

@@ -101,8 +101,8 @@ void ffdp_shared_nifti_begin(ffdp_shared_nifti *s, int comp) {
   s->cursor = (off_t)s->hdr_size + (off_t)((comp * s->nz + s->z0) * s->P) * s->nbyper;
   if (!s->gz || !s->ok || s->z1 <= s->z0) return; /* no planes: no member */
   s->seg_start = ftell(s->pf);
-  /* level 1, as the single writer: several times faster than 6 on fields, files a little larger */
-  if (!(s->g = ffdp_gzip_open(s->pf, 1))) errno = ENOMEM, fail_io(s);
+  /* the single writer's levels */
+  if (!(s->g = ffdp_gzip_open(s->pf, s->nseg == 3 ? ffdp_gz_field_level() : FFDP_GZ_IMAGE_LEVEL))) errno = ENOMEM, fail_io(s);
 }
 
 int ffdp_shared_nifti_put(ffdp_shared_nifti *s, const float *vals, int64_t n) {
@@ -168,7 +168,7 @@ static ffdp_status assemble(ffdp_shared_nifti *s, ffdp_error *err) {
   }
   if (c->rank == 0) {
     FILE *f = fopen(s->tmp, "wb");
-    ffdp_gzip_writer *g = f ? ffdp_gzip_open(f, 1) : NULL;
+    ffdp_gzip_writer *g = f ? ffdp_gzip_open(f, s->nseg == 3 ? ffdp_gz_field_level() : FFDP_GZ_IMAGE_LEVEL) : NULL;
     int ok = g && ffdp_gzip_write(g, s->hdr, s->hdr_size);
     ok = (g && ffdp_gzip_close(g)) && ok;
     len[0] = f ? (double)ftell(f) : 0;

@@ -25,6 +25,7 @@ struct CudaEval {
   double *part; /* the same on the host */
   reg_cuda_mask mask;
   void *block;
+  int split; /* FFDP_TRACE: the next call's steps each waited for and timed (first calls) */
 };
 
 double cuda_run(reg_linear_eval *self, const ffdp_metric_spec *m, const ffdp_warp *w, double gB[3][4], int *rc) {
@@ -37,12 +38,32 @@ double cuda_run(reg_linear_eval *self, const ffdp_metric_spec *m, const ffdp_war
   ffdp_error &err = self->err;
   const uint8_t *mask = nullptr;
   int64_t scored = ffdp_volume_nvox(L->F);
+  /* a level's first calls, traced: where a first use costs (each step waited for, so the
+   * trace's times are the steps' own; the values are the same) */
+  double tt[6];
+  int nt = 0;
+  const int split = e->split > 0;
+  auto mark = [&] {
+    if (split) cudaDeviceSynchronize(), tt[nt++] = reg_now();
+  };
+  mark();
   int r = reg_cuda_mask_scored(&e->mask, c, w, &e->s, nullptr, e->g, &mask, &scored, &err); /* g: free until the metric */
+  mark();
   if (!r) r = ffdp_cuda_sample_fwd(w, &store, nullptr, &L->ms, e->M, 1, e->moved, nullptr);
+  mark();
   if (!r) r = reg_cuda_metric(c, m, &e->s, scored, e->F, e->moved, mask, e->g, &loss, &err);
+  mark();
   const long long nzo = e->s.z1 - e->s.z0;
   if (!r) r = ffdp_cuda_sample_bwd_planes(w, &e->s, nullptr, &L->ms, e->M, 1, e->g, nullptr, e->gB, nullptr);
+  mark();
   if (!r) r = (int)cudaMemcpy(e->part, e->gB, nzo * 12 * sizeof(double), cudaMemcpyDeviceToHost);
+  mark();
+  if (split) {
+    e->split--;
+    reg_trace("linear evaluation: mask %.3f, sampler %.3f, metric %.3f, backward %.3f, gradient copy %.3f ms",
+              1e3 * (tt[1] - tt[0]), 1e3 * (tt[2] - tt[1]), 1e3 * (tt[3] - tt[2]), 1e3 * (tt[4] - tt[3]),
+              1e3 * (tt[5] - tt[4]));
+  }
   if (c->size > 1 && r >= 0) { /* every rank learns of a failure before the fold */
     ffdp_status st = r ? ffdp_fail(&err, FFDP_ERR_IO, "CUDA error: %s", cudaGetErrorString((cudaError_t)r)) : FFDP_OK;
     r = c->agree(c, st, &err) ? -1 : 0;
@@ -103,6 +124,7 @@ extern "C" reg_linear_eval *reg_linear_eval_cuda(const reg_level *L, const ffdp_
     return nullptr;
   }
   e->mask = mk;
+  e->split = getenv("FFDP_TRACE") ? 1 : 0;
   e->base.run = cuda_run;
   e->base.release = cuda_release;
   e->L = L, e->comm = comm, e->s = s;
