@@ -46,6 +46,19 @@ if "$ffdp" register -o reg_out/a_ --no-moments --transform Affine --metric MI[$G
 else
   echo "FAIL ANTs-style --metric:"; cat ants_form.txt; fail=1
 fi
+# the field's gzip level: stored blocks by default, deflated with --field-compression; the same
+# values either way, and --json says which
+if "$ffdp" register -o reg_out/z_ --no-moments --transform Affine --metric MI[$G,$G,1,16] --convergence [3,1e-6,5] \
+     --shrink-factors 1 --transform Greedy --metric CC[$G,$G,1,1] --convergence [2,1e-6,5] --shrink-factors 1 \
+     --field-compression 6 --json reg_out/z.json > level.txt 2>&1 &&
+   grep -q '"field_gzip_level":[[:space:]]*0' reg_out/a.json && grep -q '"field_gzip_level":[[:space:]]*6' reg_out/z.json &&
+   [ "$(wc -c < reg_out/z_1Warp.nii.gz)" -lt "$(wc -c < reg_out/a_1Warp.nii.gz)" ] &&
+   gzip -dc reg_out/a_1Warp.nii.gz > a_warp.raw && gzip -dc reg_out/z_1Warp.nii.gz > z_warp.raw && cmp -s a_warp.raw z_warp.raw; then
+  echo "ok   --field-compression 6 (smaller, the same values)"
+else
+  echo "FAIL --field-compression:"; cat level.txt; fail=1
+fi
+rm -f a_warp.raw z_warp.raw
 # the moments on the coarse grid through the CLI: a SyN run writes both warps and --json says so
 rm -rf reg_out
 if "$ffdp" register -f $G -m $G -o reg_out/h_ --no-moments --transform "SyN[0.5,1.5,1.5]" --metric CC[3] \

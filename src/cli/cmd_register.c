@@ -3,6 +3,7 @@
 #include "cli/register_outputs.h"
 #include "core/comm_internal.h"
 #include "core/err.h"
+#include "io/gzip_parallel.h"
 #include "io/nifti_common.h"
 #include "reg/reg_internal.h"
 #ifdef FFDP_HAVE_MPI
@@ -853,12 +854,12 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
   snprintf(warp_path, sizeof warp_path, "%s1Warp%s", prefix, ext);
   snprintf(inv_path, sizeof inv_path, "%s1InverseWarp%s", prefix, ext);
   reg_outputs outs = {opt.comm, fixed, moving, sharded, remapped, flo, fhi, mlo, mhi, res, A,
-                      {fdim3[0], fdim3[1], fdim3[2]}, fw_reg, path, aff_path, warp_path, inv_path, 0, 0, 0, 0, 0};
+                      {fdim3[0], fdim3[1], fdim3[2]}, fw_reg, path, aff_path, warp_path, inv_path, 0, 0, 0, 0, 0, 0};
   if (reg_write_outputs(&outs, &F, &M, &err)) goto fail_res; /* agreed: every rank stops */
   const double ncc = outs.ncc, fold = outs.fold;
   if (getenv("FFDP_TRACE") && ffdp_comm_rank(opt.comm) == 0) /* where the time after the registration goes */
-    fprintf(stderr, "[trace] outputs: folding %.1f ms, Warped (warp + NCC + write) %.1f ms, transforms %.1f ms\n",
-            1e3 * outs.t_fold, 1e3 * outs.t_warped, 1e3 * outs.t_transforms);
+    fprintf(stderr, "[trace] outputs: folding %.1f ms, Warped (warp + NCC + write) %.1f ms, transforms %.1f ms more (%.1f ms in all)\n",
+            1e3 * outs.t_fold, 1e3 * outs.t_warped, 1e3 * outs.t_transforms, 1e3 * outs.t_transforms_all);
   double rss_others = 0; /* the other ranks' largest peak */
 #ifdef FFDP_HAVE_MPI
   if (ffdp_comm_size(opt.comm) > 1) {
@@ -967,6 +968,7 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
     if (device == 1) cJSON_AddNumberToObject(j, "gpu_peak_memory_mb", gpu_peak / 1e6);
     cJSON_AddNumberToObject(j, "global_ncc", ncc);
     if (u) cJSON_AddNumberToObject(j, "folding_fraction", fold);
+    if (u && ffdp_path_is_gz(warp_path)) cJSON_AddNumberToObject(j, "field_gzip_level", ffdp_gz_field_level()); /* 0: stored */
     if (write_json(json, j)) {
       ffdp_fail(&err, FFDP_ERR_IO, "cannot write '%s': %s", json, strerror(errno));
       goto fail_res;

@@ -15,7 +15,9 @@ typedef struct reg_outputs {
   ffdp_mat4 fw;
   const char *warped, *affine_txt, *warp, *inverse; /* output paths */
   double ncc, fold;                                 /* out: global NCC fixed vs Warped, folding fraction */
-  double t_fold, t_warped, t_transforms;            /* out: seconds */
+  double t_fold, t_warped, t_transforms;            /* out: seconds, in turn (they add up to the outputs' wall time) */
+  double t_transforms_all;                          /* out: the transforms' own time (one process: made while
+                                                       folding and Warped are, t_transforms being what is left) */
 } reg_outputs;
 
 /* Collective: every output written, each rank its planes; F and M are this rank's normalized

@@ -1,0 +1,31 @@
+#!/bin/sh
+# Session 38, run 8: the transforms thread with 4, 8 and 16 OpenMP threads (FFDP_OUTPUTS_THREADS)
+# its own while folding and Warped are computed (ffdp_n), against one after the other
+# (FFDP_OUTPUTS_OVERLAP=0, as b0f4f77 and as ranks do), alternating, on the small, medium and
+# 0.5 mm SyN presets; the 0.5 mm also with --field-compression 1. Outputs' time, totals, the
+# same file bytes.
+set -u
+cd "$(dirname "$0")/../.."
+P=$PWD/.device/pack D=$PWD/.device/data
+OUT=${OUT:-/tmp/s38h}; W=/tmp/s38h_w; rm -rf $W; mkdir -p $OUT $W
+save() { tar -C $W -cf $OUT/s38h.tar . ; }
+trap save EXIT
+export LD_LIBRARY_PATH=$PWD/.device/deps/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
+export OMP_NUM_THREADS=16
+B=/tmp/b38g; rm -rf $B; mkdir -p $B && tar -C $B -xJf $P/s38h.tar.xz || exit 1
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee $W/device.txt
+small="-f $D/MNI152_T1_2mm.nii.gz -m $D/T1_head_2mm.nii.gz --syn"
+cc="--metric CC[5] --convergence [200x100x50,1e-6,10]"
+med="-f $D/MNI152_T1_1mm_brain.nii.gz -m $D/t1_brain.nii.gz --transform Rigid[0.1] $cc --transform Affine[0.1] $cc --transform SyN[0.5,1.5,1.5] $cc --shrink-factors 4x2x1"
+half="-f $D/ch2better.nii.gz -m $D/T1_head_2mm.nii.gz --syn"
+export FFDP_TRACE=1
+mkdir -p /tmp/o
+i=0
+for run in "half 4" "half 8" "half 16" "half seq" "half 8" "half 4" "half seq" "half 16" "med 4" "med 8" "med 16" "med seq" "med 16" "med 8" "med 4" "med seq"; do
+  i=$((i+1)); set -- $run; c=$1; e=; t=$2
+  [ $2 = seq ] && e=0 t=
+  eval args=\$$c
+  rm -f /tmp/o/${c}_*
+  FFDP_OUTPUTS_OVERLAP=$e FFDP_OUTPUTS_THREADS=$t $B/ffdp_n register $args -o /tmp/o/${c}_ --device cuda > $W/${i}_${c}_$2.log 2>&1
+  echo "$c $2 rc $?: $(tr '\r' '\n' < $W/${i}_${c}_$2.log | grep -oE 'outputs [0-9.]+ s, total [0-9.]+ s' | tr '\n' ' ') | $(grep -E 'outputs: folding' $W/${i}_${c}_$2.log | sed 's/\[trace\] outputs: //') | files $(cat /tmp/o/${c}_* | md5sum | cut -c1-12)" | tee -a $W/summary.txt
+done
