@@ -103,10 +103,10 @@ static ffdp_status write_transforms(const reg_outputs *o, const ffdp_volume *u, 
   return FFDP_OK;
 }
 
-/* One process: the transforms written by a thread of their own (and its own OpenMP team) while
- * folding and Warped are computed. H100 machine, 16 cores (bench/gpu/NOTES.md runs 180-181): the
- * outputs of the 0.5 mm SyN preset 0.84-0.96 -> 0.71-0.85 s, medium 0.19-0.22 -> 0.15-0.18 s; the
- * transforms' team of 4, 8 or 16 threads measured alike. */
+/* One process: the transforms written by a thread of their own (and its own OpenMP team, as
+ * large as the main one) while folding and Warped are computed. H100 machine, 16 cores
+ * (bench/gpu/NOTES.md runs 180-181): the outputs of the 0.5 mm SyN preset 0.84-0.96 -> 0.81-0.82 s
+ * (teams of 4 and 8 threads: 0.71-0.96), medium 0.19-0.22 -> 0.15-0.18 s. */
 typedef struct {
   const reg_outputs *o;
   const ffdp_volume *u, *ui;
