@@ -25,7 +25,7 @@ struct CudaEval {
   double *part; /* the same on the host */
   reg_cuda_mask mask;
   void *block;
-  int split; /* FFDP_TRACE: the next call's steps each waited for and timed (first calls) */
+  int split; /* FFDP_TRACE: the next call's steps each waited for and timed (the first call) */
 };
 
 double cuda_run(reg_linear_eval *self, const ffdp_metric_spec *m, const ffdp_warp *w, double gB[3][4], int *rc) {
@@ -38,7 +38,7 @@ double cuda_run(reg_linear_eval *self, const ffdp_metric_spec *m, const ffdp_war
   ffdp_error &err = self->err;
   const uint8_t *mask = nullptr;
   int64_t scored = ffdp_volume_nvox(L->F);
-  /* a level's first calls, traced: where a first use costs (each step waited for, so the
+  /* a level's first call, traced: where a first use costs (each step waited for, so the
    * trace's times are the steps' own; the values are the same) */
   double tt[6];
   int nt = 0;
