@@ -30,6 +30,9 @@ expect_fail "two image pairs"        "one image pair"  "$ffdp" register -o reg_o
 expect_fail "NaN in moving"          "NaN"             "$ffdp" register -f $G -m $d/nan_values.nii.gz -o reg_out/x_ --affine
 expect_fail "constant fixed"         "constant"        "$ffdp" register -f $d/constant.nii.gz -m $G -o reg_out/x_ --affine
 expect_fail "empty mask"             "mask is empty"   "$ffdp" register -f $G -m $G -o reg_out/x_ --affine -x $d/constant.nii.gz
+: > reg_file.txt
+expect_fail "output dir is a file"   "output directory.*Not a directory" "$ffdp" register -f $G -m $G -o reg_file.txt/x_ --affine
+rm -f reg_file.txt
 expect_fail "no overlap"             "do not overlap"  "$ffdp" register -f $G -m $d/far_away.nii.gz -o reg_out/x_ --affine --no-moments
 expect_fail "corrupt moving"         "truncated"       "$ffdp" register -f $G -m $d/truncated.nii.gz -o reg_out/x_
 expect_fail "apply: bad transform"   "not a 3D ITK"    "$ffdp" apply -i $G -r $G -t $d/text.nii.gz.txt -o reg_out/y.nii.gz

@@ -209,6 +209,12 @@ static int mkdirs_for(const char *prefix) {
       *p = '/';
     }
   if (mkdir(d, 0755) && errno != EEXIST) return -1;
+  struct stat sb; /* EEXIST also when a file holds the name: found here, not after the registration */
+  if (stat(d, &sb) != 0) return -1;
+  if (!S_ISDIR(sb.st_mode)) {
+    errno = ENOTDIR;
+    return -1;
+  }
   return access(d, W_OK);
 }
 
