@@ -4,6 +4,7 @@
 #include "check.h"
 #include "ffdp/ffdp.h"
 #include "io/gzip_parallel.h"
+#include "io/file_sync.h"
 #include "test_geometry.h"
 #include <nifti2_io.h>
 #include <math.h>
@@ -140,6 +141,48 @@ static void field_levels_case(void) {
   CHECK(size[2] > 0 && size[2] <= size[1], "level 9: %ld bytes against %ld at level 1", size[2], size[1]);
   ffdp_volume_free(u);
   unlink("field_lv.nii.gz");
+}
+
+/* Files past FFDP_WRITEBACK_BYTES start their write-out while being written (file_sync.h): the
+ * bytes must be those written without it (and without the fsync), in .nii.gz and .nii. */
+static int same_file(const char *a, const char *b) {
+  FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+  int same = fa && fb;
+  while (same) {
+    unsigned char x[65536], y[65536];
+    const size_t na = fread(x, 1, sizeof x, fa), nb = fread(y, 1, sizeof y, fb);
+    same = na == nb && memcmp(x, y, na) == 0;
+    if (na == 0) break;
+  }
+  if (fa) fclose(fa);
+  if (fb) fclose(fb);
+  return same;
+}
+
+static void writeback_case(void) {
+  const int64_t dim[3] = {160, 160, 128}; /* 39 MB of values: past one write-out start */
+  ffdp_volume *u;
+  ffdp_volume_create(dim, 3, ffdp_mat4_identity(), &u, NULL);
+  float *d = ffdp_volume_data(u);
+  const int64_t nv = ffdp_volume_nvox(u);
+  CHECK(3 * nv * (int64_t)sizeof(float) > (int64_t)FFDP_WRITEBACK_BYTES, "the field is too small for the case");
+  for (int64_t i = 0; i < 3 * nv; i++) d[i] = (float)(i % 1013) * 0.01f - 5.f;
+  const char *names[2][2] = {{"wb_on.nii.gz", "wb_off.nii.gz"}, {"wb_on.nii", "wb_off.nii"}};
+  ffdp_error err;
+  for (int k = 0; k < 2; k++) {
+    for (int off = 0; off < 2; off++) {
+      if (off) setenv("FFDP_WRITEBACK", "0", 1), setenv("FFDP_FSYNC", "0", 1);
+      CHECK(ffdp_field_save(u, names[k][off], 1, &err) == FFDP_OK, "field save %s: %s", names[k][off], err.msg);
+      unsetenv("FFDP_WRITEBACK"), unsetenv("FFDP_FSYNC");
+    }
+    CHECK(same_file(names[k][0], names[k][1]), "%s and %s differ: the write-out changed the bytes", names[k][0], names[k][1]);
+    ffdp_volume *w = NULL;
+    CHECK(ffdp_field_load(names[k][0], 1, &w, &err) == FFDP_OK, "field load %s: %s", names[k][0], err.msg);
+    CHECK(w && memcmp(ffdp_volume_cdata(w), d, 3 * nv * sizeof(float)) == 0, "%s read back differs", names[k][0]);
+    ffdp_volume_free(w);
+    unlink(names[k][0]), unlink(names[k][1]);
+  }
+  ffdp_volume_free(u);
 }
 
 /* Fields: ITK layout (X Y Z 1 3, planar), LPS signs on disk, RAS interleaved in memory. */
@@ -461,6 +504,7 @@ int main(void) {
   xform_cases();
   field_case(&r);
   field_levels_case();
+  writeback_case();
   gzip_parallel_case(&r);
   multi_member_case(&r);
   indexed_gzip_case(&r);

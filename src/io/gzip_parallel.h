@@ -30,6 +30,9 @@ ffdp_gzip_writer *ffdp_gzip_open(FILE *f, int level);
 #define FFDP_GZ_IMAGE_LEVEL 1
 #define FFDP_GZ_FIELD_LEVEL 0
 int ffdp_gz_field_level(void);
+/* The file is an output that will be made durable (file_sync.h): its write-out is started as
+ * the members are appended. Not for scratch files that are copied and removed. */
+void ffdp_gzip_writeback(ffdp_gzip_writer *g);
 /* 1 on success, 0 on a write or deflate failure (errno tells which for the former). */
 int ffdp_gzip_write(ffdp_gzip_writer *g, const void *buf, size_t n);
 /* Appends n bytes made by fill: fill(ctx, off, len, dst) writes bytes [off, off + len) of the

@@ -6,6 +6,7 @@
 #include "io/nifti_common.h"
 #include "io/convert.h"
 #include "io/gzip_parallel.h"
+#include "io/file_sync.h"
 #include "core/comm_internal.h"
 #include "core/err.h"
 #include <errno.h>
@@ -191,7 +192,7 @@ static ffdp_status assemble(ffdp_shared_nifti *s, ffdp_error *err) {
     }
     at += len[i];
   }
-  if (ok && fsync(fd) != 0) ok = 0;
+  if (ok && ffdp_file_sync(fd) != 0) ok = 0;
   if (!ok) st = ffdp_fail(err, FFDP_ERR_IO, "failed writing '%s': %s", s->path, strerror(errno ? errno : EIO));
   if (fd >= 0) close(fd);
   if (src >= 0) close(src);
@@ -204,7 +205,7 @@ ffdp_status ffdp_shared_nifti_close(ffdp_shared_nifti *s, int ok, ffdp_error *er
   if (s->g) ffdp_shared_nifti_end(s);
   if (!ok && s->ok) s->ok = 0, s->err_no = ECANCELED;
   if (s->fd >= 0) {
-    if (s->ok && fsync(s->fd) != 0) fail_io(s);
+    if (s->ok && ffdp_file_sync(s->fd) != 0) fail_io(s);
     if (close(s->fd) != 0) fail_io(s);
   }
   if (s->pf && fclose(s->pf) != 0) fail_io(s);

@@ -4,6 +4,7 @@
 #include "io/nifti_common.h"
 #include "io/convert.h"
 #include "io/gzip_parallel.h"
+#include "io/file_sync.h"
 #include "io/zarr.h"
 #include "io/nifti_shared.h"
 #include "core/err.h"
@@ -21,15 +22,19 @@ typedef struct {
   FILE *f;
   ffdp_gzip_writer *g; /* .nii.gz: compresses into f */
   const char *path;    /* final path, for messages */
+  size_t wb_pending;   /* uncompressed files: bytes since the last write-out start (file_sync.h) */
 } out_stream;
 
 static int stream_write(out_stream *o, const void *buf, size_t n) {
-  return o->g ? ffdp_gzip_write(o->g, buf, n) : fwrite(buf, 1, n, o->f) == n;
+  if (o->g) return ffdp_gzip_write(o->g, buf, n);
+  if (fwrite(buf, 1, n, o->f) != n) return 0;
+  ffdp_file_writeback(fileno(o->f), n, &o->wb_pending);
+  return 1;
 }
 
 static int stream_close(out_stream *o) {
   int ok = o->g ? ffdp_gzip_close(o->g) : 1;
-  ok = ok && fflush(o->f) == 0 && fsync(fileno(o->f)) == 0;
+  ok = ok && fflush(o->f) == 0 && ffdp_file_sync(fileno(o->f)) == 0;
   return (fclose(o->f) == 0) && ok;
 }
 
@@ -113,6 +118,7 @@ static ffdp_status open_temp(const char *path, int level, out_stream *o, char **
   o->path = path;
   o->f = fdopen(fd, "wb");
   if (o->f && ffdp_path_is_gz(path) && !(o->g = ffdp_gzip_open(o->f, level))) errno = ENOMEM;
+  if (o->g) ffdp_gzip_writeback(o->g);
   if (o->f && (o->g || !ffdp_path_is_gz(path))) return FFDP_OK;
   if (o->f) fclose(o->f);
   else close(fd);

@@ -34,6 +34,7 @@
 // its smoothing, only Q planes; a chunk's ring, made just before it is read, can stay in L2.
 #include "ops/blur_split.h"
 #include "ops/cuda_common.cuh"
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -357,11 +358,46 @@ struct InPlaceGeo {
   int ty0;            // the band's first tile row
 };
 
-// A/B switches of the bench builds (NVCCFLAGS): the most planes between two counter stores, and
-// the pause of a poll that found a neighbour behind
-#ifndef FFDP_AB_PUB
-#define FFDP_AB_PUB 3
+// A/B switches of the bench builds (NVCCFLAGS): how the counters are stored and read, the most
+// planes between two counter stores, and the pause of a poll that found a neighbour behind.
+// FFDP_AB_SYNC 1 (default): the one-wave launch (IP 1) stores its counters relaxed every plane
+// and polls them relaxed; bands of tile rows (IP 2) and FFDP_AB_SYNC 0 keep release stores every
+// third plane and acquire polls (sessions 30-38). Relaxed accesses suffice because the only
+// hazard is write-after-read: nobody reads a location of the field after it is written in the
+// kernel, and a block overwrites plane p only once its neighbours have staged it. A block stores
+// its counter after the barrier that follows its staged values landing in shared memory (its
+// loads of those planes have returned their data), and a writer issues its stores after the
+// barrier that follows seeing the counter. Release/acquire order the same pair at a price: each
+// release waits for the block's output stores in flight. H100 (bench/gpu/NOTES.md runs 186-189),
+// in place, ms: 182x218x182 0.134-0.138 -> 0.128-0.130, 256^3 0.247-0.249 -> 0.234-0.237, the
+// same bits; but the bands (768x768x64, 1024x1024x48) 0.844-0.857 / 1.114-1.125 -> 0.874-0.881 /
+// 1.162-1.176 with relaxed stores every plane or every third, so they keep the old scheme.
+// Reading the neighbours' counters a plane ahead (cp.async into shared memory, looked at after
+// the x filter) was slower (0.153-0.155 / 0.286-0.298): the extra code spilled at the two-block
+// bound.
+#ifndef FFDP_AB_SYNC
+#define FFDP_AB_SYNC 1
 #endif
+// the most planes between two counter stores: relaxed / release
+#ifndef FFDP_AB_PUB
+#define FFDP_AB_PUB 1
+#endif
+#ifndef FFDP_AB_PUB_RELEASE
+#define FFDP_AB_PUB_RELEASE 3
+#endif
+// Each block's counter on a memory line of its own (CSTRIDE unsigneds apart, from a 128-byte
+// boundary): with relaxed stores every plane, neighbouring counters in one 32-byte sector made
+// the in-place blur two to three times slower (run 187: 182x218x182 0.133 -> 0.217-0.229 ms),
+// while 16 bytes apart it ran 0.127-0.128 (run 186).
+#ifndef FFDP_AB_CSTRIDE
+#define FFDP_AB_CSTRIDE 32
+#endif
+constexpr int CSTRIDE = FFDP_AB_CSTRIDE;
+constexpr long long CSLACK = 32;  // floats the 128-byte alignment of the counters may skip
+// The counters in the ring's floats from f on, at the first 128-byte boundary.
+inline unsigned *counters_at(float *f) {
+  return reinterpret_cast<unsigned *>(((uintptr_t)f + 127) & ~(uintptr_t)127);
+}
 #ifndef FFDP_AB_SLEEP
 #define FFDP_AB_SLEEP 64
 #endif
@@ -373,15 +409,24 @@ __device__ __forceinline__ unsigned load_acquire(const unsigned *p) {
   asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(p) : "memory");
   return v;
 }
+__device__ __forceinline__ void store_relaxed(unsigned *p, unsigned v) {
+  asm volatile("st.relaxed.gpu.global.u32 [%0], %1;" ::"l"(p), "r"(v) : "memory");
+}
+__device__ __forceinline__ unsigned load_relaxed(const unsigned *p) {
+  unsigned v;
+  asm volatile("ld.relaxed.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(p) : "memory");
+  return v;
+}
 
 // Lanes 0-8 of the first warp: until each of the block's (up to) eight xy neighbours has staged
-// `need` planes; *allowed = the fewest any has staged (at most nt).
+// `need` planes; *allowed = the fewest any has staged (at most nt). RELAXED: see FFDP_AB_SYNC.
+template <bool RELAXED>
 __device__ __forceinline__ void wait_neighbours(const unsigned *done, int lane, unsigned need, unsigned nt, int *allowed) {
   const int nbx = (int)blockIdx.x + lane % 3 - 1, nby = (int)blockIdx.y + lane / 3 - 1;
   unsigned got = 0xffffffffu;
   if (lane < 9 && lane != 4 && nbx >= 0 && nbx < (int)gridDim.x && nby >= 0 && nby < (int)gridDim.y) {
-    const unsigned *c = done + (blockIdx.z * gridDim.y + nby) * gridDim.x + nbx;
-    while ((got = load_acquire(c)) < need)
+    const unsigned *c = done + ((blockIdx.z * gridDim.y + nby) * gridDim.x + nbx) * CSTRIDE;
+    while ((got = RELAXED ? load_relaxed(c) : load_acquire(c)) < need)
       if (FFDP_AB_SLEEP) __nanosleep(FFDP_AB_SLEEP);  // spinning loads would take L2 bandwidth from the field's
   }
   for (int o = 16; o > 0; o >>= 1) got = min(got, __shfl_down_sync(0xffffffffu, got, o));
@@ -519,19 +564,24 @@ __global__ void __launch_bounds__(XNT, OCC)
   float *outp = (IP ? ip.field : out) + (tfirst - R - g.zlo) * plane + dofs;  // output plane tr - R, stepped
   // IP: planes [0, s_allowed) are staged by every neighbour (in shared memory, not a register)
   __shared__ int s_allowed;
-  constexpr int PUB = FFDP_AB_PUB < R + 1 ? FFDP_AB_PUB : R + 1;
+  constexpr bool RELAXED = FFDP_AB_SYNC && IP == 1;
+  constexpr int PUB0 = RELAXED ? FFDP_AB_PUB : FFDP_AB_PUB_RELEASE, PUB = PUB0 < R + 1 ? PUB0 : R + 1;
   if (IP && tid == 0) s_allowed = 0;
   auto plane_step = [&](int tr, int ph) {
 #pragma unroll
     for (int l = 0; l < LR; l++)
       if (scol && sr + l * NRG < AH) s_in[(sr + l * NRG) * AS + sk] = v[l];
     __syncthreads();
-    // plane tr is read: published every PUB planes (and the last), since a release store waits for
-    // the warp's stores and loads in flight (one a plane: 0.30 ms at 256^3; every third: 0.27;
-    // none, racy: 0.22; NOTES run 155); a neighbour then sees at most PUB - 1 planes too few,
-    // which the R planes between staging and writing absorb while PUB <= R + 1
-    if (IP && tid == 0 && ((tr + 1) % PUB == 0 || tr + 1 == nt))
-      store_release(ip.done + (blockIdx.z * gridDim.y + blockIdx.y) * gridDim.x + blockIdx.x, (unsigned)tr + 1);
+    // plane tr is read: published every PUB planes (and the last). Release stores every third
+    // plane, since one waits for the warp's stores and loads in flight (one a plane: 0.30 ms at
+    // 256^3; every third: 0.27; none, racy: 0.22; NOTES run 155); relaxed ones every plane. A
+    // neighbour sees at most PUB - 1 planes too few, which the R planes between staging and
+    // writing absorb while PUB <= R + 1
+    if (IP && tid == 0 && ((tr + 1) % PUB == 0 || tr + 1 == nt)) {
+      unsigned *c = ip.done + ((blockIdx.z * gridDim.y + blockIdx.y) * gridDim.x + blockIdx.x) * CSTRIDE;
+      if (RELAXED) store_relaxed(c, (unsigned)tr + 1);
+      else store_release(c, (unsigned)tr + 1);
+    }
     if (MX && tr > 0) norms_of((tr - 1) & 1);  // the previous plane's outputs
     inp += plane32;
     if (tr + 1 < nt) fetch(tr + 1);
@@ -556,7 +606,7 @@ __global__ void __launch_bounds__(XNT, OCC)
     }
     const bool emit = tr >= 2 * R;  // output plane tr - R is owned
     if (IP && emit && tr - R >= s_allowed) {  // uniform: wait until the neighbours have read plane tr - R
-      if (tid < 32) wait_neighbours(ip.done, tid, (unsigned)(tr - R + 1), (unsigned)nt, &s_allowed);
+      if (tid < 32) wait_neighbours<RELAXED>(ip.done, tid, (unsigned)(tr - R + 1), (unsigned)nt, &s_allowed);
       __syncthreads();
     }
     float *dq = outp;
@@ -660,9 +710,9 @@ int run_inplace_bands(const ffdp_slab *s, const FusedGeo &g0, float *field, floa
   const long long tx = (s->nx + XTX - 1) / XTX, ty = (s->ny + FYT - 1) / FYT, slots = (long long)sms * per_sm;
   const long long rpb = slots / tx, row = 3 * s->nx, P3 = row * s->ny, ns = s->zhi - s->zlo, nzo = s->z1 - s->z0;
   const long long saved = R * row * ns;  // floats of one band's saved rows
-  if (rpb < 1 || rpb * tx < sms || 2 * saved + rpb * tx > q * P3 || (long long)FYT * rpb < R) return 1;
+  if (rpb < 1 || rpb * tx < sms || 2 * saved + CSLACK + rpb * tx * CSTRIDE > q * P3 || (long long)FYT * rpb < R) return 1;
   fg.zchunk = (int)nzo;
-  unsigned *done = reinterpret_cast<unsigned *>(ring + 2 * saved);
+  unsigned *done = counters_at(ring + 2 * saved);
   const float *in = nullptr;
   float *out = nullptr;
   unsigned *none = nullptr;
@@ -673,7 +723,7 @@ int run_inplace_bands(const ffdp_slab *s, const FusedGeo &g0, float *field, floa
       rc = (int)cudaMemcpy2DAsync(ring + (k % 2) * saved, R * row * sizeof(float), field + (yend - R) * row,
                                   P3 * sizeof(float), R * row * sizeof(float), ns, cudaMemcpyDeviceToDevice, st);
     InPlaceGeo ip = {field, nullptr, done, k > 0 ? ring + ((k - 1) % 2) * saved : nullptr, (int)ty0};
-    if (!rc) rc = (int)cudaMemsetAsync(done, 0, (size_t)(rows * tx) * sizeof(unsigned), st);
+    if (!rc) rc = (int)cudaMemsetAsync(done, 0, (size_t)(rows * tx) * CSTRIDE * sizeof(unsigned), st);
     if (rc) return rc;
     void *args[] = {&fg, &in, &out, &none, &ip};
     rc = (int)cudaLaunchCooperativeKernel((const void *)kern, dim3((unsigned)tx, (unsigned)rows, 1), dim3(XNT), args,
@@ -719,7 +769,7 @@ int run_inplace_as(const ffdp_slab *s, const FusedGeo &g0, float *field, float *
   long long best = 0;
   for (long long nch = 1; nch <= nzo && tiles * nch <= slots; nch++) {
     const long long zc = (nzo + nch - 1) / nch;
-    if ((nzo + zc - 1) / zc != nch || (nch > 1 && zc < 4 * R) || (nch - 1) * 2 * R + 1 > q || tiles * nch > P3) continue;
+    if ((nzo + zc - 1) / zc != nch || (nch > 1 && zc < 4 * R) || (nch - 1) * 2 * R + 1 > q || tiles * nch * CSTRIDE + CSLACK > P3) continue;
     if (!best || zc < best) best = zc;
   }
   if (!best) return 1;
@@ -730,10 +780,10 @@ int run_inplace_as(const ffdp_slab *s, const FusedGeo &g0, float *field, float *
   if (nch > 1)
     copy_zones_packed<<<dim3((unsigned)blocks_for(2 * R * P3, 256, 4 * sms), (unsigned)(nch - 1)), 256, 0, st>>>(
         P3, s->zlo, zs0, zs1, s->z0, fg.zchunk, R, field, ring);
-  InPlaceGeo ip = {field, ring, reinterpret_cast<unsigned *>(ring + (nch - 1) * 2 * R * P3), nullptr, 0};
+  InPlaceGeo ip = {field, ring, counters_at(ring + (nch - 1) * 2 * R * P3), nullptr, 0};
   const dim3 grid((unsigned)tx, (unsigned)ty, (unsigned)nch);
   int rc = (int)cudaGetLastError();
-  if (!rc) rc = (int)cudaMemsetAsync(ip.done, 0, (size_t)tiles * nch * sizeof(unsigned), st);
+  if (!rc) rc = (int)cudaMemsetAsync(ip.done, 0, (size_t)tiles * nch * CSTRIDE * sizeof(unsigned), st);
   if (rc) return rc;
   const float *in = nullptr;
   float *out = nullptr;
