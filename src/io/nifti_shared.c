@@ -32,6 +32,7 @@ struct ffdp_shared_nifti {
   double seg_len[3];     /* bytes of each of this rank's members */
   unsigned char *buf;    /* converted values */
   size_t cap;
+  size_t wb_pending;     /* .nii: bytes since the last write-out start (file_sync.h) */
 };
 
 static void fail_io(ffdp_shared_nifti *s) {
@@ -123,6 +124,7 @@ int ffdp_shared_nifti_put(ffdp_shared_nifti *s, const float *vals, int64_t n) {
 #pragma omp parallel for schedule(static) if (m >= 65536)
     for (int64_t i = 0; i < m; i++) ffdp_store_value(vals[i0 + i], s->dtype, s->buf, i);
     if (s->gz ? !ffdp_gzip_write(s->g, s->buf, bytes) : !pwrite_all(s->fd, s->buf, bytes, s->cursor)) fail_io(s);
+    else if (!s->gz) ffdp_file_writeback(s->fd, bytes, &s->wb_pending);
     s->cursor += (off_t)bytes;
   }
   return s->ok;
@@ -185,9 +187,11 @@ static ffdp_status assemble(ffdp_shared_nifti *s, ffdp_error *err) {
   }
   int fd = open(s->tmp, O_WRONLY), src = open(s->part, O_RDONLY), ok = fd >= 0 && src >= 0;
   double at = 0, from = 0;
+  size_t pending = 0;
   for (int i = 0; i < n; i++) { /* entry 1 + k * size + r: rank r's member of segment k */
     if (ok && i > 0 && (i - 1) % c->size == c->rank && len[i] > 0) {
       ok = copy_range(src, (off_t)from, fd, (off_t)at, (size_t)len[i]);
+      if (ok) ffdp_file_writeback(fd, (size_t)len[i], &pending);
       from += len[i];
     }
     at += len[i];
