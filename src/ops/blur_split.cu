@@ -386,9 +386,9 @@ struct InPlaceGeo {
 #define FFDP_AB_PUB_RELEASE 3
 #endif
 // Each block's counter on a memory line of its own (CSTRIDE unsigneds apart, from a 128-byte
-// boundary): with relaxed stores every plane, neighbouring counters in one 32-byte sector made
-// the in-place blur two to three times slower (run 187: 182x218x182 0.133 -> 0.217-0.229 ms),
-// while 16 bytes apart it ran 0.127-0.128 (run 186).
+// boundary): with relaxed stores every plane, counters 4 bytes apart made the in-place blur two
+// to three times slower (run 187: 182x218x182 0.133 -> 0.217-0.229 ms); 16, 32 and 128 bytes
+// apart ran 0.131, 0.129-0.130 and 0.1285 ms (run 188).
 #ifndef FFDP_AB_CSTRIDE
 #define FFDP_AB_CSTRIDE 32
 #endif
