@@ -9,7 +9,81 @@
 #include <string.h>
 #include <unistd.h>
 
+/* Folding by the definition, voxel by voxel: J = A + du/dp · Wf^-1 from central differences
+ * (one-sided at edges, none on an axis of one voxel); counts det J <= 0 on planes [z0, z1). */
+static int64_t naive_folding(const ffdp_volume *u, ffdp_mat4 A, int64_t z0, int64_t z1) {
+  const int64_t *d = ffdp_volume_dim(u);
+  const float *v = ffdp_volume_cdata(u);
+  ffdp_mat4 wi;
+  ffdp_mat4_inverse(ffdp_volume_vox2world(u), &wi);
+  int64_t bad = 0;
+  for (int64_t z = z0; z < z1; z++)
+    for (int64_t y = 0; y < d[1]; y++)
+      for (int64_t x = 0; x < d[0]; x++) {
+        const int64_t c[3] = {x, y, z};
+        double du[3][3];
+        for (int k = 0; k < 3; k++) {
+          int64_t lo[3] = {x, y, z}, hi[3] = {x, y, z};
+          if (c[k] > 0) lo[k]--;
+          if (c[k] < d[k] - 1) hi[k]++;
+          const double h = (double)(hi[k] - lo[k]);
+          const int64_t il = (lo[2] * d[1] + lo[1]) * d[0] + lo[0], ih = (hi[2] * d[1] + hi[1]) * d[0] + hi[0];
+          for (int a = 0; a < 3; a++) du[a][k] = h > 0 ? (double)(v[3 * ih + a] - v[3 * il + a]) * (1.0 / h) : 0.0;
+        }
+        double J[3][3];
+        for (int a = 0; a < 3; a++)
+          for (int b = 0; b < 3; b++) {
+            double s = A.m[a][b];
+            for (int k = 0; k < 3; k++) s += du[a][k] * wi.m[k][b];
+            J[a][b] = s;
+          }
+        const double det = J[0][0] * (J[1][1] * J[2][2] - J[1][2] * J[2][1]) - J[0][1] * (J[1][0] * J[2][2] - J[1][2] * J[2][0]) +
+                           J[0][2] * (J[1][0] * J[2][1] - J[1][1] * J[2][0]);
+        bad += !(det > 0);
+      }
+  return bad;
+}
+
+/* The folding count against the definition on grids with edges everywhere (axes of one and two
+ * voxels among them), an oblique grid and affine, and fields that fold in places. */
+static void check_folding(void) {
+  const int64_t dims[][3] = {{9, 7, 6}, {40, 31, 17}, {1, 5, 4}, {2, 1, 3}, {5, 6, 1}, {3, 2, 2}, {17, 4, 3}};
+  ffdp_mat4 w = test_oblique(0.1, -0.2, 0.05, (double[3]){0.9, 1.1, 1.3}, (double[3]){-4, 2, 1});
+  ffdp_mat4 A = test_oblique(-0.05, 0.1, 0.02, (double[3]){1.05, 0.97, 1.01}, (double[3]){0.5, 0.2, -0.3});
+  rng_t r = {0x5eed1234abcdULL};
+  ffdp_error err;
+  for (size_t t = 0; t < sizeof dims / sizeof dims[0]; t++) {
+    ffdp_volume *u = NULL;
+    CHECK(ffdp_volume_create(dims[t], 3, w, &u, &err) == FFDP_OK, "%s", err.msg);
+    if (!u) continue;
+    float *v = ffdp_volume_data(u);
+    for (int64_t i = 0; i < 3 * ffdp_volume_nvox(u); i++) v[i] = (float)rng_range(&r, -0.9, 0.9);
+    const int64_t nz = dims[t][2], want = naive_folding(u, A, 0, nz), got = ffdp_folding_count(u, A, 0, nz);
+    CHECK(got == want, "grid %lldx%lldx%lld: %lld folded voxels, the definition says %lld", (long long)dims[t][0],
+          (long long)dims[t][1], (long long)nz, (long long)got, (long long)want);
+    CHECK(t != 0 || (want > 0 && want < ffdp_volume_nvox(u)), "the first field should fold in places (%lld)", (long long)want);
+    if (nz > 2) /* planes of a share: their own voxels, differences across the share's ends */
+      CHECK(ffdp_folding_count(u, A, 1, nz - 1) == naive_folding(u, A, 1, nz - 1), "planes [1, %lld)", (long long)nz - 1);
+    ffdp_volume_free(u);
+  }
+  /* exact cases on an identity grid and affine: u_x = -s x gives J_xx = 1 - s at every voxel
+   * (central and one-sided differences alike), so s = 1 folds all (det = 0) and s = 0.5 none */
+  const int64_t d[3] = {12, 5, 4};
+  ffdp_volume *u = NULL;
+  CHECK(ffdp_volume_create(d, 3, ffdp_mat4_identity(), &u, &err) == FFDP_OK, "%s", err.msg);
+  for (int k = 0; u && k < 2; k++) {
+    const double s = k ? 0.5 : 1.0;
+    float *v = ffdp_volume_data(u);
+    for (int64_t i = 0; i < ffdp_volume_nvox(u); i++) v[3 * i] = (float)(-s * (double)(i % d[0])), v[3 * i + 1] = v[3 * i + 2] = 0;
+    const int64_t got = ffdp_folding_count(u, ffdp_mat4_identity(), 0, d[2]);
+    CHECK(got == (k ? 0 : ffdp_volume_nvox(u)), "u_x = -%g x: %lld folded voxels of %lld", s, (long long)got,
+          (long long)ffdp_volume_nvox(u));
+  }
+  ffdp_volume_free(u);
+}
+
 int main(void) {
+  check_folding();
   ffdp_error err;
   ffdp_mat4 A = test_oblique(0.1, -0.05, 0.2, (double[3]){1.1, 0.95, 1.02}, (double[3]){3.5, -2.25, 7});
   A.m[1][0] += 0.04;
