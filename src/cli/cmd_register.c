@@ -397,6 +397,59 @@ static int done(int rc, ffdp_volume *fm, ffdp_volume *mm) {
   return rc;
 }
 
+/* inputs of more voxels than this (both images; ~1 GB as float) have the GPU fit checked before
+ * they load */
+enum { FIT_BEFORE_LOAD_VOXELS = 1 << 28 };
+
+/* Whether the registration fits every rank's GPU (the least free memory of any, or --gpu-memory):
+ * as asked, or with savers added in turn (half, u16, bf16) when none was named, with a note;
+ * otherwise the plan table and an error that says what to try. Needs the device started. */
+static ffdp_status check_gpu_fit(const ffdp_comm *comm, ffdp_reg_options *opt, ffdp_plan *plan, const int64_t fdim[3],
+                                 ffdp_mat4 fw, const int64_t mdim[3], ffdp_mat4 mw, int gpus, double gpu_mem, int lean_set,
+                                 int verbose, int *half, int *img16, int *bf16, ffdp_error *err) {
+  double free_b = 0, total_b = 0;
+  ffdp_status fst = ffdp_cuda_memory(&free_b, &total_b, err);
+  if (!fst && gpu_mem > 0 && gpu_mem < free_b) free_b = gpu_mem;
+  /* too large as asked, and no saver chosen by hand: add savers until it fits (every rank the
+   * same: by the least free memory of any rank's GPU) */
+  const double free_min = -max_over_ranks(comm, -(fst ? 0 : free_b));
+  double leanest = 0; /* > 0: even every saver leaves this peak (the refusal says so) */
+  if (!fst && plan->peak_bytes > free_min && !lean_set) {
+    ffdp_reg_options o = *opt;
+    ffdp_plan p;
+    int step = -1;
+    const double need = plan->peak_bytes;
+    const ffdp_status fit = ffdp_reg_plan_fit(fdim, fw, mdim, mw, &o, gpus ? gpus : ffdp_comm_size(comm), free_min, &p,
+                                              &step, NULL);
+    if (!fit && step > 0) {
+      *opt = o, *plan = p;
+      *half = 1, *img16 = step >= 2, *bf16 = step >= 3;
+      char sv[96];
+      if (verbose >= 0)
+        fprintf(stderr,
+                "ffdp register: note: as asked the registration needs %.2f GB per GPU but %.2f GB are free: running "
+                "with %s (%.2f GB; accuracy: bench/accuracy.md); give any of these options to choose yourself\n",
+                need / 1e9, free_min / 1e9, saver_options(sv, sizeof sv, *half, *img16, *bf16), plan->peak_bytes / 1e9);
+    } else if (!fit && step < 0) {
+      leanest = p.peak_bytes;
+    }
+  }
+  if (!fst && plan->peak_bytes > free_b) {
+    cli_print_plan(stderr, plan, free_b, total_b, gpu_mem);
+    char lean[160] = "try --state-precision bf16, --state-resolution half, --image-precision u16,";
+    if (leanest > 0)
+      snprintf(lean, sizeof lean,
+               "even with --state-resolution half --image-precision u16 --state-precision bf16 it needs %.2f GB; try",
+               leanest / 1e9);
+    fst = ffdp_fail(err, FFDP_ERR_NOMEM,
+                    "the registration needs %.2f GB on %s GPU but %.2f GB are free%s (table above); %s a coarser "
+                    "finest level, more GPUs or --device cpu",
+                    plan->peak_bytes / 1e9, plan->gpus > 1 ? "each" : "the", free_b / 1e9,
+                    gpu_mem > 0 && free_b == gpu_mem ? " under --gpu-memory" : "", lean);
+  }
+  return fst;
+}
+
 static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *comm) {
   const char *fixed = NULL, *moving = NULL, *prefix = NULL, *json = NULL, *masks = NULL, *preset = "greedy",
              *ext = ".nii.gz", *img_ext = ".nii.gz", /* fields, Warped */
@@ -761,50 +814,17 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
   warmup_job wj = {device, comm, 0, {0}, FFDP_OK};
   pthread_t wt;
   int warming = device == 1 && pthread_create(&wt, NULL, warmup_main, &wj) == 0;
-  if (warming && (plan.peak_bytes > 2e9 || gpu_mem > 0)) { /* large or capped: check the fit before a long load */
+  /* the fit is checked before loading where the inputs are large (a refusal should not wait for
+   * a long load), otherwise after it, so that the device starts while the images load (0.5 mm
+   * SyN preset on an H100: loading 0.38-0.47 s with the check first, the warm-up's 0.22 s and
+   * the load's ~0.15 s one after the other; NOTES session 40) */
+  const int check_fit = plan.peak_bytes > 2e9 || gpu_mem > 0;
+  const int fit_first = check_fit && (double)fdim[0] * fdim[1] * fdim[2] + (double)mdim[0] * mdim[1] * mdim[2] > FIT_BEFORE_LOAD_VOXELS;
+  if (warming && fit_first) {
     pthread_join(wt, NULL);
     warming = 0;
     if (wj.st) return done(cli_error(&wj.err), fm, mm);
-    double free_b = 0, total_b = 0;
-    ffdp_status fst = ffdp_cuda_memory(&free_b, &total_b, &err);
-    if (!fst && gpu_mem > 0 && gpu_mem < free_b) free_b = gpu_mem;
-    /* too large as asked, and no saver chosen by hand: add savers until it fits (every rank the
-     * same: by the least free memory of any rank's GPU) */
-    const double free_min = -max_over_ranks(comm, -(fst ? 0 : free_b));
-    double leanest = 0; /* > 0: even every saver leaves this peak (the refusal says so) */
-    if (!fst && plan.peak_bytes > free_min && !lean_set) {
-      ffdp_reg_options o = opt;
-      ffdp_plan p;
-      int step = -1;
-      const double need = plan.peak_bytes;
-      const ffdp_status fit = ffdp_reg_plan_fit(fdim, fw, mdim, mw, &o, gpus ? gpus : ffdp_comm_size(comm), free_min, &p,
-                                                &step, NULL);
-      if (!fit && step > 0) {
-        opt = o, plan = p;
-        half = 1, img16 = step >= 2, bf16 = step >= 3;
-        char sv[96];
-        if (verbose >= 0)
-          fprintf(stderr,
-                  "ffdp register: note: as asked the registration needs %.2f GB per GPU but %.2f GB are free: running "
-                  "with %s (%.2f GB; accuracy: bench/accuracy.md); give any of these options to choose yourself\n",
-                  need / 1e9, free_min / 1e9, saver_options(sv, sizeof sv, half, img16, bf16), plan.peak_bytes / 1e9);
-      } else if (!fit && step < 0) {
-        leanest = p.peak_bytes;
-      }
-    }
-    if (!fst && plan.peak_bytes > free_b) {
-      cli_print_plan(stderr, &plan, free_b, total_b, gpu_mem);
-      char lean[160] = "try --state-precision bf16, --state-resolution half, --image-precision u16,";
-      if (leanest > 0)
-        snprintf(lean, sizeof lean,
-                 "even with --state-resolution half --image-precision u16 --state-precision bf16 it needs %.2f GB; try",
-                 leanest / 1e9);
-      fst = ffdp_fail(&err, FFDP_ERR_NOMEM,
-                      "the registration needs %.2f GB on %s GPU but %.2f GB are free%s (table above); %s a coarser "
-                      "finest level, more GPUs or --device cpu",
-                      plan.peak_bytes / 1e9, plan.gpus > 1 ? "each" : "the", free_b / 1e9,
-                      gpu_mem > 0 && free_b == gpu_mem ? " under --gpu-memory" : "", lean);
-    }
+    ffdp_status fst = check_gpu_fit(comm, &opt, &plan, fdim, fw, mdim, mw, gpus, gpu_mem, lean_set, verbose, &half, &img16, &bf16, &err);
     if (ffdp_comm_agree(comm, fst, &err)) return done(cli_error(&err), fm, mm); /* every rank stops, none waits */
   }
   ffdp_volume *F = NULL, *M = NULL;
@@ -816,6 +836,10 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
   if (warming) pthread_join(wt, NULL);
   if (!lst && wj.st) lst = wj.st, err = wj.err;
   if (ffdp_comm_agree(opt.comm, lst, &err)) goto fail; /* a rank that cannot load stops them all */
+  if (warming && check_fit) { /* collective: every rank has loaded */
+    lst = check_gpu_fit(comm, &opt, &plan, fdim, fw, mdim, mw, gpus, gpu_mem, lean_set, verbose, &half, &img16, &bf16, &err);
+    if (ffdp_comm_agree(opt.comm, lst, &err)) goto fail;
+  }
   double t_load = cli_now() - t0;
   progress_state ps = {verbose, isatty(STDOUT_FILENO), 0, 0};
   opt.progress = on_progress;
