@@ -816,8 +816,8 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
   int warming = device == 1 && pthread_create(&wt, NULL, warmup_main, &wj) == 0;
   /* the fit is checked before loading where the inputs are large (a refusal should not wait for
    * a long load), otherwise after it, so that the device starts while the images load (0.5 mm
-   * SyN preset on an H100: loading 0.38-0.47 s with the check first, the warm-up's 0.22 s and
-   * the load's ~0.15 s one after the other; NOTES session 40) */
+   * SyN preset on an H100: the load's 0.07-0.11 s had come after the device's start, 0.27-0.36 s;
+   * now it is hidden under it; bench/gpu/NOTES.md run 190) */
   const int check_fit = plan.peak_bytes > 2e9 || gpu_mem > 0;
   const int fit_first = check_fit && (double)fdim[0] * fdim[1] * fdim[2] + (double)mdim[0] * mdim[1] * mdim[2] > FIT_BEFORE_LOAD_VOXELS;
   if (warming && fit_first) {
