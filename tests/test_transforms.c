@@ -5,6 +5,7 @@
 #include "ffdp/ffdp.h"
 #include "reg/chain.h"
 #include "test_geometry.h"
+#include <omp.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -82,8 +83,40 @@ static void check_folding(void) {
   ffdp_volume_free(u);
 }
 
+/* The global NCC's sums: the same bits on 1, 2 and 3 threads, and the value of plain sums. */
+static void check_ncc_threads(void) {
+  const int64_t n = 100003; /* several chunks and a partial one */
+  float *a = malloc((size_t)n * sizeof(float)), *b = malloc((size_t)n * sizeof(float));
+  if (!a || !b) {
+    CHECK(0, "out of memory");
+    free(a), free(b);
+    return;
+  }
+  rng_t r = {0x1234567ULL};
+  for (int64_t i = 0; i < n; i++) a[i] = (float)rng_range(&r, 0, 1), b[i] = (float)(0.7 * a[i] + 0.3 * rng_range(&r, 0, 1));
+  ffdp_ncc_sums s[3];
+  memset(s, 0, sizeof s);
+  const int keep = omp_get_max_threads();
+  for (int t = 0; t < 3; t++) {
+    omp_set_num_threads(t + 1);
+    ffdp_ncc_add(&s[t], a, b, n);
+    ffdp_ncc_add(&s[t], a, b, 5); /* a second call adds on */
+  }
+  omp_set_num_threads(keep);
+  double sa = 0, sab = 0;
+  for (int64_t i = 0; i < n; i++) sa += a[i], sab += (double)a[i] * b[i];
+  for (int64_t i = 0; i < 5; i++) sa += a[i], sab += (double)a[i] * b[i];
+  CHECK(!memcmp(&s[0], &s[1], sizeof s[0]) && !memcmp(&s[0], &s[2], sizeof s[0]), "NCC sums differ between thread counts");
+  CHECK(s[0].n == (double)(n + 5) && check_close(s[0].sa, sa, 1e-12, 0) && check_close(s[0].sab, sab, 1e-12, 0),
+        "NCC sums %g %g, plain sums %g %g", s[0].sa, s[0].sab, sa, sab);
+  const double v = ffdp_ncc_value(&s[0]);
+  CHECK(v > 0.9 && v < 1, "NCC of correlated values %g", v);
+  free(a), free(b);
+}
+
 int main(void) {
   check_folding();
+  check_ncc_threads();
   ffdp_error err;
   ffdp_mat4 A = test_oblique(0.1, -0.05, 0.2, (double[3]){1.1, 0.95, 1.02}, (double[3]){3.5, -2.25, 7});
   A.m[1][0] += 0.04;
