@@ -66,28 +66,25 @@ static void ncc_chunk(const float *a, const float *b, int64_t n, double o[5]) {
 void ffdp_ncc_add(ffdp_ncc_sums *s, const float *a, const float *b, int64_t n) {
   if (n <= 0) return;
   const int64_t nc = (n + NCC_CHUNK - 1) / NCC_CHUNK;
-  double one[5], *part = nc > 1 ? malloc((size_t)nc * 5 * sizeof(double)) : one;
-  if (!part) { /* no room for the parts: chunk by chunk on this thread (the same sums, slower) */
-    part = one;
-    for (int64_t c = 0; c < nc; c++) {
-      const int64_t i0 = c * NCC_CHUNK, m = n - i0 < NCC_CHUNK ? n - i0 : NCC_CHUNK;
-      ncc_chunk(a + i0, b + i0, m, one);
-      s->sa += one[0], s->sb += one[1], s->saa += one[2], s->sbb += one[3], s->sab += one[4];
-    }
-    s->n += (double)n;
-    return;
-  }
+  /* the chunks' sums, made in parallel where there is room for them, else one at a time
+   * below: the same sums added in the same order either way */
+  double *part = nc > 1 ? malloc((size_t)nc * 5 * sizeof(double)) : NULL;
+  if (part) {
 #pragma omp parallel for schedule(static)
-  for (int64_t c = 0; c < nc; c++) {
-    const int64_t i0 = c * NCC_CHUNK, m = n - i0 < NCC_CHUNK ? n - i0 : NCC_CHUNK;
-    ncc_chunk(a + i0, b + i0, m, part + 5 * c);
+    for (int64_t c = 0; c < nc; c++) {
+      const int64_t i0 = c * NCC_CHUNK;
+      ncc_chunk(a + i0, b + i0, n - i0 < NCC_CHUNK ? n - i0 : NCC_CHUNK, part + 5 * c);
+    }
   }
   for (int64_t c = 0; c < nc; c++) {
-    const double *p = part + 5 * c;
+    double one[5];
+    const int64_t i0 = c * NCC_CHUNK;
+    const double *p = part ? part + 5 * c : one;
+    if (!part) ncc_chunk(a + i0, b + i0, n - i0 < NCC_CHUNK ? n - i0 : NCC_CHUNK, one);
     s->sa += p[0], s->sb += p[1], s->saa += p[2], s->sbb += p[3], s->sab += p[4];
   }
   s->n += (double)n;
-  if (part != one) free(part);
+  free(part);
 }
 
 double ffdp_ncc_value(const ffdp_ncc_sums *s) {
