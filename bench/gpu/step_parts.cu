@@ -85,6 +85,8 @@ int main(int argc, char **argv) {
   };
   row("device copy of a field", 24, copy);
   const double sg[3] = {sigma, sigma, sigma};
+  row("blur out of place", 24, median_ms([&] { CK(ffdp_cuda_blur(&s, gu, 3, sg, out, tmp, nullptr)); }));
+  row("scalar blur out of place", 8, median_ms([&] { CK(ffdp_cuda_blur(&s, gu, 1, sg, out, tmp, nullptr)); }));
   row("blur out of place + largest norm", 24,
       median_ms([&] { CK(ffdp_cuda_blur_maxnorm3(&s, gu, sg, out, tmp, scr, nullptr)); }));
   row("blur in place + largest norm", 24,

@@ -63,6 +63,16 @@ struct ZGeo {
   float wz[2 * BLUR_SPLIT_MAXR + 1];
 };
 
+// One barrier a plane in the one-pass kernel out of place (blur_xyz3, IP = 0) instead of two: the
+// staged rows and the x-filtered rows double-buffered by plane parity, so that a plane's x filter
+// needs no barrier before it. The same arithmetic: the same bits. H100 (bench/gpu/NOTES.md run
+// 191), ms: 256^3 0.198 -> 0.187 (70 -> 74 % of copy), with the largest norm 0.269 -> 0.244,
+// 182x218x182 0.101 -> 0.095. In place keeps two barriers (there the buffers spill). 0: two
+// barriers everywhere (the bench's A/B).
+#ifndef FFDP_BLUR_1BAR
+#define FFDP_BLUR_1BAR 1
+#endif
+
 // The xy kernel's shared rows: the staged apron (AW values a row) and the x-filtered rows (XW),
 // stored with row strides AS and XS padded to 3 mod 4. The x filter's items run eight lanes per
 // (row, component) over every 12th value, i.e. all eight banks of one residue mod 4; with strides
@@ -81,6 +91,13 @@ struct XyShape {
   static constexpr int bytes = (AS + XS) * AH * (int)sizeof(float);
   static_assert(NC == 3 || (NC == 1 && XW - XG + (XG + 2 * R + 3) / 4 * 4 <= AS), "a scalar item's last float4 in the row");
 };
+
+// Shared memory of the one-pass kernel (blur_xyz3) on shape S: out of place (IP = 0) its staged
+// and x-filtered rows double-buffered by plane parity (FFDP_BLUR_1BAR).
+template <class S, int IP>
+constexpr int fused_smem() {
+  return S::bytes * (FFDP_BLUR_1BAR && IP == 0 ? 2 : 1);
+}
 
 // The x filter of one item: XG outputs of one (row, component) at a (staged values) -> o, from
 // XG + 2R values held in registers.
@@ -465,7 +482,9 @@ __global__ void __launch_bounds__(XNT, OCC)
   constexpr int AW = S::AW, AH = S::AH, XW = S::XW, AS = S::AS, XS = S::XS, K = 2 * R + 1;
   constexpr int SC = (AW + 31) / 32 * 32, NRG = XNT / SC, LR = (AH + NRG - 1) / NRG;
   extern __shared__ float xy_smem[];
-  float *s_in = xy_smem, *s_x = xy_smem + AS * AH;
+  // ONE (out of place): s_in and s_x each two buffers, plane tr's at parity tr & 1
+  constexpr bool ONE = FFDP_BLUR_1BAR && IP == 0;
+  float *s_in = xy_smem, *s_x = xy_smem + (ONE ? 2 : 1) * AS * AH;
   const int tid = threadIdx.x;
   const int x0 = blockIdx.x * S::TXV, y0 = (IP == 2 ? blockIdx.y + ip.ty0 : blockIdx.y) * FYT;
   const long long row = (long long)g.nx * NC, plane = row * g.ny;
@@ -567,6 +586,35 @@ __global__ void __launch_bounds__(XNT, OCC)
   constexpr bool RELAXED = FFDP_AB_SYNC && IP == 1;
   constexpr int PUB0 = RELAXED ? FFDP_AB_PUB : FFDP_AB_PUB_RELEASE, PUB = PUB0 < R + 1 ? PUB0 : R + 1;
   if (IP && tid == 0) s_allowed = 0;
+  // the y sums of plane tr straight into the ring (slot ph; the ring holds planes tr - 2R .. tr),
+  // each x-filtered row of sx loaded once and added into the FYB sums it belongs to, tap 0 first
+  auto y_sums = [&](const float *sx, int ph) {
+#pragma unroll
+    for (int q = 0; q < FYB; q++) ring[q][ph] = 0.f;
+#pragma unroll
+    for (int d = 0; d < FYB + 2 * R; d++) {
+      const float c = sx[(jq * FYB + d) * XS + k];
+#pragma unroll
+      for (int q = 0; q < FYB; q++)
+        if (d - q >= 0 && d - q <= 2 * R) ring[q][ph] += g.wy[d - q] * c;
+    }
+  };
+  // the z sums of output plane tr - R (owned from tr = 2R on), stored; MX: kept for the norms
+  auto z_out = [&](int tr, int ph) {
+    const bool emit = tr >= 2 * R;
+    float *dq = outp;
+    outp += plane32;
+#pragma unroll
+    for (int q = 0; q < FYB; q++, dq += row32) {
+      float z = 0.f;
+      if (emit) {
+#pragma unroll
+        for (int d = 0; d < K; d++) z += g.wz[d] * ring[q][(ph + 1 + d) % K];
+        if ((smask >> q) & 1u) *dq = z;
+      }
+      if (MX) mz[tr & 1][q * XNT + tid] = emit && (smask >> q) & 1u ? z : 0.f;
+    }
+  };
   auto plane_step = [&](int tr, int ph) {
 #pragma unroll
     for (int l = 0; l < LR; l++)
@@ -592,42 +640,74 @@ __global__ void __launch_bounds__(XNT, OCC)
       x_filter_item_stream<R>(s_in + xa0, s_x + xo0, g.wx);
       if (x2) x_filter_item_stream<R>(s_in + xa0 + XJ * AS, s_x + xo0 + XJ * XS, g.wx);
     }
+    // IP: whether to wait before writing, decided before the barrier: thread 0 rewrites s_allowed
+    // after it (a thread reading it later could skip a barrier the others wait at)
+    const bool wait = IP && tr >= 2 * R && tr - R >= s_allowed;
     __syncthreads();
-    // the y sums straight into the ring (plane t in slot ph; the ring holds planes t - 2R .. t),
-    // each x-filtered row loaded once and added into the FYB sums it belongs to, tap 0 first
-#pragma unroll
-    for (int q = 0; q < FYB; q++) ring[q][ph] = 0.f;
-#pragma unroll
-    for (int d = 0; d < FYB + 2 * R; d++) {
-      const float c = s_x[(jq * FYB + d) * XS + k];
-#pragma unroll
-      for (int q = 0; q < FYB; q++)
-        if (d - q >= 0 && d - q <= 2 * R) ring[q][ph] += g.wy[d - q] * c;
-    }
-    const bool emit = tr >= 2 * R;  // output plane tr - R is owned
-    if (IP && emit && tr - R >= s_allowed) {  // uniform: wait until the neighbours have read plane tr - R
+    y_sums(s_x, ph);
+    if (wait) {  // uniform: wait until the neighbours have read plane tr - R
       if (tid < 32) wait_neighbours<RELAXED>(ip.done, tid, (unsigned)(tr - R + 1), (unsigned)nt, &s_allowed);
       __syncthreads();
     }
-    float *dq = outp;
-    outp += plane32;
-#pragma unroll
-    for (int q = 0; q < FYB; q++, dq += row32) {
-      float z = 0.f;
-      if (emit) {
-#pragma unroll
-        for (int d = 0; d < K; d++) z += g.wz[d] * ring[q][(ph + 1 + d) % K];
-        if ((smask >> q) & 1u) *dq = z;
-      }
-      if (MX) mz[tr & 1][q * XNT + tid] = emit && (smask >> q) & 1u ? z : 0.f;
-    }
+    z_out(tr, ph);
   };
-  fetch(0);
-  for (int t0 = 0; t0 < nt; t0 += K) {
+  // Out of place (ONE): one barrier a plane. On entry plane tr is in s_in[tr & 1] (staged
+  // before the previous barrier) and v holds plane tr + 1's loads, which go to s_in[(tr + 1) & 1]
+  // (last read by plane tr - 1's x filter, before that barrier); then plane tr + 2 is loaded, as
+  // the two-barrier step loads its next plane before its x filter. The x filter writes
+  // s_x[tr & 1], last read before the previous barrier too; after this plane's barrier s_x[tr & 1]
+  // is complete and plane tr + 1 staged. In place the two barriers stay: there the double buffers'
+  // code spilled at the two-block bound (radius 5: 36 bytes, 93 reloads; 0.23 -> 0.43 ms at 256^3,
+  // NOTES run 191).
+  auto stage = [&](float *dst) {  // v (a plane's staged values) into a buffer of s_in
 #pragma unroll
-    for (int ph = 0; ph < K; ph++) {
-      if (t0 + ph >= nt) break;  // uniform over the block
-      plane_step(t0 + ph, ph);
+    for (int l = 0; l < LR; l++)
+      if (scol && sr + l * NRG < AH) dst[(sr + l * NRG) * AS + sk] = v[l];
+  };
+  auto plane_step1 = [&](int tr, int ph, int cur) {  // cur = tr & 1, known at compile time
+    if (tr + 1 < nt) {
+      stage(s_in + (cur ^ 1) * (AS * AH));
+      inp += plane32;
+      if (tr + 2 < nt) fetch(tr + 2);
+    }
+    const float *si = s_in + cur * (AS * AH);
+    float *sx = s_x + cur * (XS * AH);
+    if constexpr (NC == 1) {
+      x_filter_item4<R>(si + xa0, sx + xo0, g.wx);
+      if (x2) x_filter_item4<R>(si + xa0 + XJ * AS, sx + xo0 + XJ * XS, g.wx);
+    } else {
+      x_filter_item_stream<R>(si + xa0, sx + xo0, g.wx);
+      if (x2) x_filter_item_stream<R>(si + xa0 + XJ * AS, sx + xo0 + XJ * XS, g.wx);
+    }
+    __syncthreads();
+    if (MX && tr > 0) norms_of((tr - 1) & 1);  // the previous plane's outputs
+    y_sums(sx, ph);
+    z_out(tr, ph);
+  };
+  if constexpr (ONE) {
+    fetch(0);
+    stage(s_in);
+    if (nt > 1) {
+      inp += plane32;
+      fetch(1);
+    }
+    __syncthreads();
+    // 2K planes a round: the ring slot and the buffers' parity both known at compile time
+    for (int t0 = 0; t0 < nt; t0 += 2 * K) {
+#pragma unroll
+      for (int ph = 0; ph < 2 * K; ph++) {
+        if (t0 + ph >= nt) break;  // uniform over the block
+        plane_step1(t0 + ph, ph % K, ph & 1);
+      }
+    }
+  } else {
+    fetch(0);
+    for (int t0 = 0; t0 < nt; t0 += K) {
+#pragma unroll
+      for (int ph = 0; ph < K; ph++) {
+        if (t0 + ph >= nt) break;  // uniform over the block
+        plane_step(t0 + ph, ph);
+      }
     }
   }
   if (MX) {  // the last plane's norms, then the block's largest (squares: float order is bit order)
@@ -650,8 +730,11 @@ int run_fused_as(const ffdp_slab *s, const FusedGeo &g0, unsigned *maxsq, int sm
   FusedGeo fg = g0;
   auto kern = blur_xyz3<R, MX, OCC, FYT, FYB, 0, NC>;
   using S = XyShape<R, FYT, NC>;
-  constexpr int smem = S::bytes;
-  if (smem > 48 * 1024) cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+  constexpr int smem = fused_smem<S, 0>();
+  // past 48 KB with the static arrays (MX: the outputs of two planes) the launch needs the opt-in
+  // (one block an SM with the norm: 47 KB dynamic + 12 KB static)
+  constexpr int stat = (MX ? 2 * FYB * XNT : 0) * (int)sizeof(float) + 256;
+  if (smem + stat > 48 * 1024) cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
   int per_sm = 1;
   if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kern, XNT, smem) != cudaSuccess || per_sm < 1) per_sm = 1;
   const long long tiles = (long long)((s->nx + S::TXV - 1) / S::TXV) * ((s->ny + FYT - 1) / FYT), nzo = s->z1 - s->z0;
@@ -702,7 +785,7 @@ int run_inplace_bands(const ffdp_slab *s, const FusedGeo &g0, float *field, floa
                       int sms, cudaStream_t st) {
   FusedGeo fg = g0;
   auto kern = blur_xyz3<R, false, 2, FYT, FYB, 2>;
-  constexpr int smem = XyShape<R, FYT>::bytes;
+  constexpr int smem = fused_smem<XyShape<R, FYT>, 2>();
   int per_sm = 0;
   if (smem > 48 * 1024 && cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, smem) != cudaSuccess)
     return 1;
@@ -751,7 +834,7 @@ int run_inplace_as(const ffdp_slab *s, const FusedGeo &g0, float *field, float *
                    int sms, cudaStream_t st) {
   FusedGeo fg = g0;
   auto kern = blur_xyz3<R, false, 2, FYT, FYB, 1>;
-  constexpr int smem = XyShape<R, FYT>::bytes;
+  constexpr int smem = fused_smem<XyShape<R, FYT>, 1>();
   int dev = 0, coop = 0, per_sm = 0;
   if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&coop, cudaDevAttrCooperativeLaunch, dev) != cudaSuccess ||
       !coop)
