@@ -672,6 +672,8 @@ __global__ void __launch_bounds__(XNT, OCC)
     }
     const float *si = s_in + cur * (AS * AH);
     float *sx = s_x + cur * (XS * AH);
+    // (the two-barrier step's x filter, written out again: through a shared lambda taking the
+    // buffers as arguments the compiler emitted other code for these instances)
     if constexpr (NC == 1) {
       x_filter_item4<R>(si + xa0, sx + xo0, g.wx);
       if (x2) x_filter_item4<R>(si + xa0 + XJ * AS, sx + xo0 + XJ * XS, g.wx);
