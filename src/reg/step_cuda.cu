@@ -7,6 +7,7 @@
 #include <string.h>
 #include "core/comm_internal.h"
 #include "core/err.h"
+#include "ops/kernels1d.h"
 #include "ops/ops_cuda.h"
 #include "reg/dev_layout.h"
 #include "reg/reg_internal.h"
@@ -34,6 +35,19 @@ extern "C" int reg_cuda_field_step(const ffdp_comm *comm, const ffdp_slab *s, fl
   /* the new warp is made in gu's memory (each voxel's composition reads gu at itself only),
    * and the two trade places: two fields where there were three */
   auto trade = [&]() { *u_io = gu, *gu_io = u; };
+  /* Its smoothing then goes out of place into u's memory, which the composition has finished
+   * reading, so nothing trades: the one-pass blur out of place takes one barrier a plane and no
+   * neighbours' counters where in place it takes two and polls them (H100, bench/gpu/NOTES.md run
+   * 192). gu, dead by then, is the two-pass paths' scratch. The same bits as in place. */
+  auto smooth_warp = [&]() -> int {
+    double w[2 * FFDP_MAX_RADIUS + 1];
+    if (warp_sigma <= 0 || ffdp_gauss_weights(warp_sigma, w) == 0) { /* the identity */
+      trade();
+      return 0;
+    }
+    const double ws[3] = {warp_sigma, warp_sigma, warp_sigma};
+    return ffdp_cuda_blur(s, gu, 3, ws, u, gu, nullptr);
+  };
   if (c->halo_dev(c, s, gu, 3, err)) return -1;
   const char *fuse = getenv("FFDP_FUSE_STEP"); /* 0: the separate passes (comparisons) */
   if (mx_host && c->size == 1 && adam.coarse) {
@@ -49,9 +63,7 @@ extern "C" int reg_cuda_field_step(const ffdp_comm *comm, const ffdp_slab *s, fl
       if (!rc) rc = ffdp_cuda_compose_fwd(cw, I, s, gu, s, u, gu, nullptr); /* d + u∘(p + S d), in place of d */
     }
     *moved = 1;
-    if (!rc && warp_sigma > 0) rc = ffdp_cuda_blur_inplace3(s, gu, warp_sigma, ring, ring_planes, nullptr, nullptr);
-    trade();
-    return rc;
+    return rc ? rc : smooth_warp();
   }
   if (mx_host && c->size == 1 && !(fuse && !strcmp(fuse, "0"))) {
     /* one process: the largest norm comes out of the blur's epilogue and the Adam step runs
@@ -62,9 +74,7 @@ extern "C" int reg_cuda_field_step(const ffdp_comm *comm, const ffdp_slab *s, fl
     if (!rc)
       rc = ffdp_cuda_compose_adam(cw, s, gu, am, av, adam.bf16, scratch + 1025, t, step, u, gu, nullptr); /* d + u∘(p + S d) */
     *moved = 1;
-    if (!rc && warp_sigma > 0) rc = ffdp_cuda_blur_inplace3(s, gu, warp_sigma, ring, ring_planes, nullptr, nullptr);
-    trade();
-    return rc;
+    return rc ? rc : smooth_warp();
   }
   int rc = ffdp_cuda_blur_inplace3(&ext, gu, grad_sigma, ring, ring_planes, nullptr, nullptr);
   float *d = gu + own; /* the step, made in place of the smoothed gradient */
@@ -112,11 +122,8 @@ extern "C" int reg_cuda_field_step(const ffdp_comm *comm, const ffdp_slab *s, fl
   }
   if (!rc) rc = ffdp_cuda_compose_fwd(cw, I, s, gu, s, u, gu, nullptr); /* d + u∘(p + S d), in place of d */
   if ((rc = reg_cuda_agreed(c, rc, err))) return rc;
-  if (warp_sigma > 0) {
-    if (c->halo_dev(c, s, gu, 3, err)) return -1;
-    rc = ffdp_cuda_blur_inplace3(s, gu, warp_sigma, ring, ring_planes, nullptr, nullptr);
-  }
-  trade();
+  if (warp_sigma > 0 && c->halo_dev(c, s, gu, 3, err)) return -1;
+  rc = smooth_warp();
   if ((rc = reg_cuda_agreed(c, rc, err))) return rc;
   return c->halo_dev(c, s, *u_io, 3, err) ? -1 : 0;
 }
