@@ -94,9 +94,20 @@ struct XyShape {
 
 // Shared memory of the one-pass kernel (blur_xyz3) on shape S: out of place (IP = 0) its staged
 // and x-filtered rows double-buffered by plane parity (FFDP_BLUR_1BAR).
+// A/B switches, not measured (session 41's device time ran out: bench/gpu/NOTES.md, s41e): one
+// barrier in place too (FFDP_BLUR_1BAR_IP=1) on 12-row tiles of three rows a thread for radii
+// >= 3 (FFDP_BLUR_IP_FYT=12), whose 33-value ring leaves ptxas less to spill than the 16-row
+// tiles' 44 (radius 5: 8 bytes stored / 96 loaded against 36 / 368). Off, the PTX is the same
+// as without them.
+#ifndef FFDP_BLUR_1BAR_IP
+#define FFDP_BLUR_1BAR_IP 0
+#endif
+#ifndef FFDP_BLUR_IP_FYT
+#define FFDP_BLUR_IP_FYT 16
+#endif
 template <class S, int IP>
 constexpr int fused_smem() {
-  return S::bytes * (FFDP_BLUR_1BAR && IP == 0 ? 2 : 1);
+  return S::bytes * (FFDP_BLUR_1BAR && (IP == 0 || (IP == 1 && FFDP_BLUR_1BAR_IP)) ? 2 : 1);
 }
 
 // The x filter of one item: XG outputs of one (row, component) at a (staged values) -> o, from
@@ -483,7 +494,7 @@ __global__ void __launch_bounds__(XNT, OCC)
   constexpr int SC = (AW + 31) / 32 * 32, NRG = XNT / SC, LR = (AH + NRG - 1) / NRG;
   extern __shared__ float xy_smem[];
   // ONE (out of place): s_in and s_x each two buffers, plane tr's at parity tr & 1
-  constexpr bool ONE = FFDP_BLUR_1BAR && IP == 0;
+  constexpr bool ONE = FFDP_BLUR_1BAR && (IP == 0 || (IP == 1 && FFDP_BLUR_1BAR_IP));
   float *s_in = xy_smem, *s_x = xy_smem + (ONE ? 2 : 1) * AS * AH;
   const int tid = threadIdx.x;
   const int x0 = blockIdx.x * S::TXV, y0 = (IP == 2 ? blockIdx.y + ip.ty0 : blockIdx.y) * FYT;
@@ -681,9 +692,22 @@ __global__ void __launch_bounds__(XNT, OCC)
       x_filter_item_stream<R>(si + xa0, sx + xo0, g.wx);
       if (x2) x_filter_item_stream<R>(si + xa0 + XJ * AS, sx + xo0 + XJ * XS, g.wx);
     }
+    const bool wait = IP && tr >= 2 * R && tr - R >= s_allowed;
     __syncthreads();
+    {  // planes [0, tr + 2) staged
+      const int np = min(tr + 2, nt);
+      if (IP && tid == 0 && (np % PUB == 0 || np == nt)) {
+        unsigned *c = ip.done + ((blockIdx.z * gridDim.y + blockIdx.y) * gridDim.x + blockIdx.x) * CSTRIDE;
+        if (RELAXED) store_relaxed(c, (unsigned)np);
+        else store_release(c, (unsigned)np);
+      }
+    }
     if (MX && tr > 0) norms_of((tr - 1) & 1);  // the previous plane's outputs
     y_sums(sx, ph);
+    if (wait) {
+      if (tid < 32) wait_neighbours<RELAXED>(ip.done, tid, (unsigned)(tr - R + 1), (unsigned)nt, &s_allowed);
+      __syncthreads();
+    }
     z_out(tr, ph);
   };
   if constexpr (ONE) {
@@ -694,6 +718,11 @@ __global__ void __launch_bounds__(XNT, OCC)
       fetch(1);
     }
     __syncthreads();
+    if (IP && tid == 0 && (1 % PUB == 0 || nt == 1)) {
+      unsigned *c = ip.done + ((blockIdx.z * gridDim.y + blockIdx.y) * gridDim.x + blockIdx.x) * CSTRIDE;
+      if (RELAXED) store_relaxed(c, 1u);
+      else store_release(c, 1u);
+    }
     // 2K planes a round: the ring slot and the buffers' parity both known at compile time
     for (int t0 = 0; t0 < nt; t0 += 2 * K) {
 #pragma unroll
@@ -888,7 +917,8 @@ int run_inplace(const ffdp_slab *s, const float wgt[3][2 * BLUR_SPLIT_MAXR + 1],
   FusedGeo fg = {(int)s->nx, (int)s->ny, s->zlo, s->zlo > 0 ? s->zlo : 0, s->zhi < s->nz ? s->zhi : s->nz, s->z0, s->z1, 0,
                  {0}, {0}, {0}};
   for (int d = 0; d <= 2 * R; d++) fg.wx[d] = wgt[0][d], fg.wy[d] = wgt[1][d], fg.wz[d] = wgt[2][d];
-  return run_inplace_as<R, 16, 4>(s, fg, field, ring, q, maxsq, sms, st);
+  constexpr int FT = R >= 3 ? FFDP_BLUR_IP_FYT : 16;  // 12-row tiles: two x items a thread need R >= 3
+  return run_inplace_as<R, FT, FT / 4>(s, fg, field, ring, q, maxsq, sms, st);
 }
 
 template <int R>
