@@ -92,8 +92,6 @@ struct XyShape {
   static_assert(NC == 3 || (NC == 1 && XW - XG + (XG + 2 * R + 3) / 4 * 4 <= AS), "a scalar item's last float4 in the row");
 };
 
-// Shared memory of the one-pass kernel (blur_xyz3) on shape S: out of place (IP = 0) its staged
-// and x-filtered rows double-buffered by plane parity (FFDP_BLUR_1BAR).
 // A/B switches, not measured (session 41's device time ran out: bench/gpu/NOTES.md, s41e): one
 // barrier in place too (FFDP_BLUR_1BAR_IP=1) on 12-row tiles of three rows a thread for radii
 // >= 3 (FFDP_BLUR_IP_FYT=12), whose 33-value ring leaves ptxas less to spill than the 16-row
@@ -105,6 +103,10 @@ struct XyShape {
 #ifndef FFDP_BLUR_IP_FYT
 #define FFDP_BLUR_IP_FYT 16
 #endif
+
+// Shared memory of the one-pass kernel (blur_xyz3) on shape S: out of place (IP = 0) its staged
+// and x-filtered rows double-buffered by plane parity (FFDP_BLUR_1BAR; in place with the switch
+// above).
 template <class S, int IP>
 constexpr int fused_smem() {
   return S::bytes * (FFDP_BLUR_1BAR && (IP == 0 || (IP == 1 && FFDP_BLUR_1BAR_IP)) ? 2 : 1);
@@ -669,7 +671,8 @@ __global__ void __launch_bounds__(XNT, OCC)
   // s_x[tr & 1], last read before the previous barrier too; after this plane's barrier s_x[tr & 1]
   // is complete and plane tr + 1 staged. In place the two barriers stay: there the double buffers'
   // code spilled at the two-block bound (radius 5: 36 bytes, 93 reloads; 0.23 -> 0.43 ms at 256^3,
-  // NOTES run 191).
+  // NOTES run 191); FFDP_BLUR_1BAR_IP builds it in place too (the counters published after the
+  // barrier, planes [0, tr + 2) staged), for the A/B only.
   auto stage = [&](float *dst) {  // v (a plane's staged values) into a buffer of s_in
 #pragma unroll
     for (int l = 0; l < LR; l++)
