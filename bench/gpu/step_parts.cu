@@ -54,7 +54,7 @@ int main(int argc, char **argv) {
   CK(cudaSetDevice(0));
   CK(ffdp_cuda_ops_setup(0));
   const ffdp_slab s = ffdp_slab_whole(nx, ny, nz);
-  const long long ring = reg_step_ring_floats(nx, ny, nz, sigma, sigma), ring_planes = ring / (3 * nx * ny);
+  const long long ring = reg_step_ring_floats(nx, ny, nz, sigma), ring_planes = ring / (3 * nx * ny);
   float *u, *gu, *rg, *scr, *tmp, *out, *mxh;
   void *am, *av;
   CK(cudaMalloc(&u, 3 * n * 4));

@@ -71,9 +71,8 @@ int64_t reg_blur_ring_planes(int64_t nx, int64_t ny, int64_t nstored, int r) {
   return q < nstored ? q : nstored;
 }
 
-int64_t reg_step_ring_floats(int64_t nx, int64_t ny, int64_t nstored, double grad_sigma, double warp_sigma) {
-  const int64_t a = ffdp_blur_radius(grad_sigma), b = ffdp_blur_radius(warp_sigma);
-  const int64_t ring = 3 * nx * ny * reg_blur_ring_planes(nx, ny, nstored, (int)(a > b ? a : b));
+int64_t reg_step_ring_floats(int64_t nx, int64_t ny, int64_t nstored, double grad_sigma) {
+  const int64_t ring = 3 * nx * ny * reg_blur_ring_planes(nx, ny, nstored, (int)ffdp_blur_radius(grad_sigma));
   return ring > nx * ny ? ring : nx * ny; /* also the last plane of a shared gradient (step_cuda.h) */
 }
 

@@ -72,9 +72,10 @@ void reg_layout_syn(int64_t n, int64_t nf, int64_t nm, int bf16_state, int64_t n
 #define REG_RING_MAXR 16
 #define REG_RING_BYTES ((int64_t)32 << 20)
 int64_t reg_blur_ring_planes(int64_t nx, int64_t ny, int64_t nstored, int r);
-/* Floats of the ring for both smoothings of a deformable step (sigmas in voxels); at least a
- * plane, which the shared gradient's last plane is copied into (reg_cuda_sample_bwd_shared). */
-int64_t reg_step_ring_floats(int64_t nx, int64_t ny, int64_t nstored, double grad_sigma, double warp_sigma);
+/* Floats of the ring for a deformable step's smoothing in place, the gradient's (sigma in voxels;
+ * the new warp is smoothed out of place: step_cuda.h); at least a plane, which the shared
+ * gradient's last plane is copied into (reg_cuda_sample_bwd_shared). */
+int64_t reg_step_ring_floats(int64_t nx, int64_t ny, int64_t nstored, double grad_sigma);
 /* three: the final in three fields (syn_cuda.cu, with the moments on the coarse grid). */
 void reg_layout_syn_final(int64_t n, int three, reg_layout *L);
 void reg_layout_linear(int64_t n, int64_t nplanes, int64_t nm, int masks, reg_layout *L);

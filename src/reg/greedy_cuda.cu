@@ -76,7 +76,7 @@ ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_
   const int masks = (L->fmask ? REG_HAS_FIXED_MASK : 0) | (L->mmask ? REG_HAS_MOVING_MASK : 0) | (coded ? REG_CODED_IMAGES : 0);
   const int bf16 = opt->state_precision == FFDP_STATE_BF16, coarse = opt->state_resolution == FFDP_STATE_HALF;
   const long long nmom = reg_moment_values(&s, coarse); /* values of each moment */
-  const long long ring = reg_step_ring_floats(s.nx, s.ny, s.zhi - s.zlo, S->grad_sigma, S->warp_sigma);
+  const long long ring = reg_step_ring_floats(s.nx, s.ny, s.zhi - s.zlo, S->grad_sigma);
   ffdp_volume *spilled = nullptr; /* the kept field, moved to the host for want of room */
   if (carry && carry->dev) {
     reg_layout next;

@@ -138,7 +138,7 @@ ffdp_status ffdp_reg_plan_gpus(const int64_t fixed_dim[3], ffdp_mat4 fixed_vox2w
        * the reach and the fetch margin, and eight planes */
       const int64_t wm = nact > 1 ? window_estimate(nm, md[2], planes, fd[2]) : nm;
       const int64_t wf = nact > 1 ? window_estimate(nf, fd[2], planes, fd[2]) : nf;
-      const int64_t ring = reg_step_ring_floats(fd[0], fd[1], planes, S->grad_sigma, S->warp_sigma);
+      const int64_t ring = reg_step_ring_floats(fd[0], fd[1], planes, S->grad_sigma);
       const int64_t nmom = deformable ? busiest_moments(fd, nact, halo, coarse) : 0;
       if (S->kind == FFDP_STAGE_GREEDY) reg_layout_greedy(n, wm, bf16, nmom, coarse, masks, nm, ring, &L);
       else if (S->kind == FFDP_STAGE_SYN) reg_layout_syn(n, wf, wm, bf16, nmom, coarse, masks, nm, ring, &L);

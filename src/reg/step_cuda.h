@@ -22,8 +22,9 @@ typedef struct reg_cuda_adam {
 } reg_cuda_adam;
 /* As reg_field_step, in two fields: *gu (consumed; its owned planes hold the gradient, the
  * halo is filled here) and *u. The gradient is smoothed in place (ring: ring_planes planes of
- * the slab's plane size, reg_step_ring_floats), the new warp is made in its memory, and the
- * two pointers trade places: on return *u is the updated field (halo valid) and *gu scratch.
+ * the slab's plane size, reg_step_ring_floats), the new warp is made in its memory and smoothed
+ * out of place into *u's (the two pointers trade places only where the warp is not smoothed):
+ * on return *u is the updated field (halo valid) and *gu scratch.
  * scratch holds REG_RED_FLOATS floats; *moved = 0 if the gradient vanished on every rank (the
  * update is then zero). With mx_host (pinned host memory) and one process nothing waits:
  * *moved is 1 and *mx_host receives the gradient's largest norm once the stream gets there

@@ -235,7 +235,7 @@ ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_opt
   const int bf16 = opt->state_precision == FFDP_STATE_BF16, coarse = opt->state_resolution == FFDP_STATE_HALF;
   const long long nmom = reg_moment_values(&s, coarse); /* values of each moment */
   reg_dev_field *carry = io->carry;
-  const long long ring = reg_step_ring_floats(nx, ny, s.zhi - s.zlo, S->grad_sigma, S->warp_sigma);
+  const long long ring = reg_step_ring_floats(nx, ny, s.zhi - s.zlo, S->grad_sigma);
   ffdp_volume *spilled[2] = {nullptr, nullptr}; /* kept fields moved to the host for want of room */
   if (carry && (carry[0].dev || carry[1].dev)) {
     reg_layout next;
