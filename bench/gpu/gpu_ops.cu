@@ -753,6 +753,63 @@ int main(int argc, char **argv) {
     CK(cudaFree(tmp2));
   }
 
+  // --- the pyramid's smoothing at the points its resample reads (blur_at.cu): the points of a
+  // shrink-f resample (indices f i + f/2 - 1 and f i + f/2 of every axis) on the planes past
+  // the first few (a slab whose stored planes start inside the image), against ffdp_cuda_blur
+  // at every point, bit for bit, for the radii of each of its paths (shrink 4: radius 4, the
+  // one pass; 8: radius 8, blur.cu's kernel; 16, 32: one pass an axis); timed at shrink 32
+  {
+    const long long P = N * N, zlo = 3;
+    ffdp_slab sl = ffdp_slab_whole(N, N, N);
+    sl.zlo = zlo, sl.z0 = zlo + 2;  // planes [3, N) stored, [5, N) owned
+    std::vector<float> whole(n), part(n);
+    long long worst = 0;
+    float t_at = 0, t_whole = 0;
+    for (int f : {4, 8, 16, 32}) {
+      const double sg3[3] = {f / 3.0, f / 3.0, f / 3.0};
+      std::vector<int> xs;
+      std::vector<long long> zs;
+      for (long long i = 0; f * i + f / 2 < N; i++) xs.push_back((int)(f * i + f / 2 - 1)), xs.push_back((int)(f * i + f / 2));
+      for (int x : xs)
+        if (x >= sl.z0) zs.push_back(x);
+      int *dxs;
+      long long *dzs;
+      float *scr;
+      const long long ns = ffdp_cuda_blur1_at_scratch(&sl, sg3, (int)xs.size(), (int)xs.size(), zs.front(), zs.back());
+      CK(cudaMalloc(&dxs, xs.size() * sizeof(int)));
+      CK(cudaMalloc(&dzs, zs.size() * sizeof(long long)));
+      CK(cudaMalloc(&scr, ns * sizeof(float)));
+      CK(cudaMemcpy(dxs, xs.data(), xs.size() * sizeof(int), cudaMemcpyHostToDevice));
+      CK(cudaMemcpy(dzs, zs.data(), zs.size() * sizeof(long long), cudaMemcpyHostToDevice));
+      const float *in = dF + zlo * P;  // the stored planes of the slab
+      auto full = [&] { return ffdp_cuda_blur(&sl, in, 1, sg3, dout, dtmp, 0); };
+      auto at = [&] {
+        return ffdp_cuda_blur1_at(&sl, in, sg3, dxs, (int)xs.size(), dxs, (int)xs.size(), dzs, (int)zs.size(), zs.front(),
+                                  zs.back(), dgu, scr, 0);
+      };
+      poison(dout, n), poison(dgu, n);
+      CK(full());
+      CK(at());
+      CK(cudaMemcpy(whole.data(), dout, n * 4, cudaMemcpyDeviceToHost));
+      CK(cudaMemcpy(part.data(), dgu, n * 4, cudaMemcpyDeviceToHost));
+      long long nd = 0;
+      for (long long z : zs)
+        for (int y : xs)
+          for (int x : xs) {
+            const long long i = (z - zlo) * P + (long long)y * N + x;
+            nd += memcmp(&whole[i], &part[i], 4) != 0;
+          }
+      worst = nd > worst ? nd : worst;
+      if (f == 32) t_at = median_ms([&] { at(); }), t_whole = median_ms([&] { full(); });
+      CK(cudaFree(dxs));
+      CK(cudaFree(dzs));
+      CK(cudaFree(scr));
+    }
+    rows.push_back({"blur scalar at a shrink-32 resample's points (blur_at.cu; vs whole, shrinks 4-32: values differing)",
+                    8, t_at, (double)worst, 0.0});
+    rows.push_back({"blur scalar sigma 10.7 whole (radius 32; what the shrink-32 level smoothed)", 8, t_whole, 0.0, 0.0});
+  }
+
   // --- in place through a ring of xy planes (the deformable step's smoothing: no scratch
   // field): the same bits as the out-of-place blur, for several ring sizes; with the largest
   // norm, the same bits as the fused blur + norm

@@ -12,7 +12,7 @@ for f in src/ops/sample_cpu.c src/ops/lncc_cpu.c src/ops/mi_cpu.c src/ops/mse_cp
 done
 wait
 nvcc -O3 -std=c++17 -arch=sm_90 -lineinfo -Iinclude -Isrc -Xcompiler -fopenmp ${NVCCFLAGS:-} \
-  bench/gpu/gpu_ops.cu src/ops/sample.cu src/ops/mse.cu src/ops/mi.cu src/ops/blur.cu src/ops/blur_split.cu src/ops/lncc.cu src/ops/lncc_box.cu src/ops/field_step.cu src/ops/coarse_adam.cu src/ops/code16.cu src/ops/ops_setup.cu \
+  bench/gpu/gpu_ops.cu src/ops/sample.cu src/ops/mse.cu src/ops/mi.cu src/ops/blur.cu src/ops/blur_split.cu src/ops/blur_at.cu src/ops/lncc.cu src/ops/lncc_box.cu src/ops/field_step.cu src/ops/coarse_adam.cu src/ops/code16.cu src/ops/ops_setup.cu \
   $B/*.o -o $B/gpu_ops -lgomp
 [ -n "${NORUN:-}" ] && exit 0
 # sizes the tiles do not divide first (checks only, one timing call each): 256^3 and 192^3

@@ -92,11 +92,11 @@ struct XyShape {
   static_assert(NC == 3 || (NC == 1 && XW - XG + (XG + 2 * R + 3) / 4 * 4 <= AS), "a scalar item's last float4 in the row");
 };
 
-// A/B switches, not measured (session 41's device time ran out: bench/gpu/NOTES.md, s41e): one
-// barrier in place too (FFDP_BLUR_1BAR_IP=1) on 12-row tiles of three rows a thread for radii
-// >= 3 (FFDP_BLUR_IP_FYT=12), whose 33-value ring leaves ptxas less to spill than the 16-row
-// tiles' 44 (radius 5: 8 bytes stored / 96 loaded against 36 / 368). Off, the PTX is the same
-// as without them.
+// A/B switches, off: one barrier in place too (FFDP_BLUR_1BAR_IP=1) on 12-row tiles of three
+// rows a thread for radii >= 3 (FFDP_BLUR_IP_FYT=12), whose 33-value ring leaves ptxas less to
+// spill than the 16-row tiles' 44 (radius 5: 8 bytes stored / 96 loaded against 36 / 368). Still
+// slower than the two barriers (H100, bench/gpu/NOTES.md run 194: in place 256^3 0.234 -> 0.382
+// ms, 182x218x182 0.129 -> 0.159). Off, the PTX is the same as without them.
 #ifndef FFDP_BLUR_1BAR_IP
 #define FFDP_BLUR_1BAR_IP 0
 #endif

@@ -84,6 +84,14 @@ typedef struct ffdp_mi_params {
 int64_t ffdp_lncc_halo(const ffdp_lncc_params *p); /* forward + backward: 2r */
 int64_t ffdp_blur_radius(double sigma);             /* ceil(3 sigma) */
 
+/* ffdp_blur_f32 of a scalar image evaluated only at the points of a grid: columns xs[0..nxs) x
+ * rows ys[0..nys) x planes zs[0..nzs) (ascending, within s's owned planes), the same bits there;
+ * only those points of out (ffdp_blur_f32's layout) are written. For resampling onto a coarser
+ * grid, which reads a few points per coarse voxel (blur_at.cu is the CUDA operator). Returns 0,
+ * or -1 when its scratch cannot be allocated. */
+int ffdp_blur1_at_f32(const ffdp_slab *s, const float *in, const double sigma[3], const int *xs, int nxs, const int *ys,
+                      int nys, const int64_t *zs, int nzs, float *out);
+
 /* Partitions [a,b) into per-thread chunks: thread t of T gets [*lo, *hi). */
 static inline void ffdp_chunk(int64_t a, int64_t b, int t, int T, int64_t *lo, int64_t *hi) {
   int64_t n = b - a;

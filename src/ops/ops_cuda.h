@@ -62,6 +62,17 @@ int ffdp_cuda_mi(const ffdp_mi_params *p, const ffdp_slab *s, const float *F, co
 int ffdp_cuda_blur(const ffdp_slab *s, const float *in, int ncomp, const double sigma[3], float *out, float *tmp,
                    void *stream);
 
+/* ffdp_cuda_blur of a scalar image (ncomp 1) evaluated only at the points of a grid: columns
+ * xs[0..nxs) x rows ys[0..nys) x planes zs[0..nzs) (device arrays; zs ascending from zfirst to
+ * zlast, within s's owned planes), with ffdp_cuda_blur's bits there; only those points of out
+ * (ffdp_cuda_blur's layout) are written. scratch: ffdp_cuda_blur1_at_scratch floats. For
+ * resampling onto a coarser grid, which reads a few points per coarse voxel. */
+long long ffdp_cuda_blur1_at_scratch(const ffdp_slab *s, const double sigma[3], int nxs, int nys, long long zfirst,
+                                     long long zlast);
+int ffdp_cuda_blur1_at(const ffdp_slab *s, const float *in, const double sigma[3], const int *xs, int nxs, const int *ys,
+                       int nys, const long long *zs, int nzs, long long zfirst, long long zlast, float *out,
+                       float *scratch, void *stream);
+
 /* Fused LNCC forward + backward (as ffdp_lncc_f32). loss to *loss (host). */
 int ffdp_cuda_lncc(const ffdp_lncc_params *p, const ffdp_slab *s, const float *F, const float *M, const uint8_t *mask,
                    double norm, float *gM, double *loss, void *stream);

@@ -3,8 +3,11 @@
 // clamped resample onto the shrunken grid), on the device, which takes milliseconds where
 // the host takes tens to hundreds. The level comes back to the host, where the stages expect it.
 // The source planes stay on the device between builds (reg_dev_planes) when there is room:
-// uploading them was most of every build of a large image.
+// uploading them was most of every build of a large image. From shrink 8 on, the downsampler's
+// Gaussian is evaluated only at the points the resample reads (reg_resample_points, blur_at.cu):
+// the same values, a fraction of the work (1008^3, shrink 32: 72 -> 8 ms an image).
 #include <cuda_runtime.h>
+#include <stdlib.h>
 #include "core/err.h"
 #include "core/volume_internal.h"
 #include "ops/ops_cuda.h"
@@ -109,13 +112,42 @@ extern "C" ffdp_status reg_cuda_shrink_smooth_planes(const int64_t dim[3], ffdp_
   const int64_t r2 = shrink > 1 ? ffdp_blur_radius(shrink / 3.0) : 0;
   const int64_t m0 = za - r2 > a ? za - r2 : a, m1 = zb + r2 < b ? zb + r2 : b;
   int rc = 0;
+  /* FFDP_TRACE: the build's parts, each waited for (the waits only when tracing) */
+  static const bool tracing = getenv("FFDP_TRACE") != nullptr;
+  double tk[8] = {0};
+  int nk = 0;
+  auto mark = [&]() {
+    if (!tracing) return;
+    cudaDeviceSynchronize();
+    tk[nk++] = reg_now();
+  };
+  mark();
   const float *kept = kept_source(keep, src, a, b, P, &rc);
+  mark();
+  /* the downsampler's Gaussian only where the resample reads it (blur_at.cu): its points, the
+   * passes' scratch and the point lists after the level's buffers */
+  const double sd[3] = {shrink / 3.0, shrink / 3.0, shrink / 3.0}; /* as ffdp_volume_downsample */
+  const ffdp_slab ssd = reg_planes_slab(dim, m0, m1, za, zb);
+  reg_points pts;
+  const bool at = reg_resample_points(dim, vox2world, ldim, lvox2world, shrink, k0, k1, za, zb, &pts);
+  const long long at_scr = at ? ffdp_cuda_blur1_at_scratch(&ssd, sd, pts.nx, pts.ny, pts.zs[0], pts.zs[pts.nz - 1]) : 0;
+  const long long at_list = at ? 2 * (long long)pts.nz + pts.nx + pts.ny : 0; /* in floats */
+  const long long base = (2 * n + no + 1) / 2 * 2;                                                   /* 8-byte aligned */
   float *w[2] = {nullptr, nullptr}, *o = nullptr;
-  if (!rc) rc = (int)cudaMalloc((void **)&w[0], 2 * n * sizeof(float) + no * sizeof(float));
+  if (!rc) rc = (int)cudaMalloc((void **)&w[0], (size_t)(base + at_list + at_scr) * sizeof(float));
+  long long *dzs = nullptr;
+  int *dxs = nullptr, *dys = nullptr;
   if (!rc) {
     w[1] = w[0] + n, o = w[1] + n;
     if (!kept) rc = (int)cudaMemcpy(w[0], src, n * sizeof(float), cudaMemcpyHostToDevice);
   }
+  if (!rc && at) {
+    dzs = (long long *)(w[0] + base), dxs = (int *)(dzs + pts.nz), dys = dxs + pts.nx;
+    rc = (int)cudaMemcpy(dzs, pts.zs, pts.nz * sizeof(long long), cudaMemcpyHostToDevice);
+    if (!rc) rc = (int)cudaMemcpy(dxs, pts.xs, pts.nx * sizeof(int), cudaMemcpyHostToDevice);
+    if (!rc) rc = (int)cudaMemcpy(dys, pts.ys, pts.ny * sizeof(int), cudaMemcpyHostToDevice);
+  }
+  mark();
   /* cur: the smoothed planes so far (from clo on). A pass writes the working buffer cur is not
    * in and may scratch cur itself (dead after its first pass), never the kept source. */
   const float *cur = kept ? kept : w[0];
@@ -131,19 +163,37 @@ extern "C" ffdp_status reg_cuda_shrink_smooth_planes(const int64_t dim[3], ffdp_
     const double sg[3] = {sigma, sigma, sigma};
     pass(reg_planes_slab(dim, a, b, shrink > 1 ? m0 : k0, shrink > 1 ? m1 : k1), sg, a);
   }
+  mark();
   if (!rc && shrink > 1) {
-    const double sd[3] = {shrink / 3.0, shrink / 3.0, shrink / 3.0}; /* as ffdp_volume_downsample */
-    pass(reg_planes_slab(dim, m0, m1, za, zb), sd, m0);
+    if (at) { /* into the working buffer cur is not in, read by the resample at the points only */
+      const int dst = in_w == 0 ? 1 : 0;
+      rc = ffdp_cuda_blur1_at(&ssd, cur + (m0 - clo) * P, sd, dxs, pts.nx, dys, pts.ny, dzs, pts.nz, pts.zs[0],
+                              pts.zs[pts.nz - 1], w[dst], (float *)(dys + pts.ny), nullptr);
+      cur = w[dst], in_w = dst, clo = m0;
+    } else
+      pass(ssd, sd, m0);
     ffdp_warp wp;
     ffdp_warp_fold(ffdp_mat4_identity(), lvox2world, vox2world, FFDP_INTERP_LINEAR, FFDP_PAD_BORDER, &wp);
     ffdp_slab fs = ffdp_slab_whole(ldim[0], ldim[1], ldim[2]);
     const ffdp_slab ms = reg_planes_slab(dim, za, zb, za, zb);
     fs.zlo = fs.z0 = k0, fs.zhi = fs.z1 = k1;
+    mark();
     if (!rc) rc = ffdp_cuda_sample_fwd(&wp, &fs, nullptr, &ms, cur + (za - clo) * P, 1, o, nullptr);
     cur = o, clo = k0;
-  }
+  } else
+    mark();
+  mark();
   if (!rc) rc = (int)cudaMemcpy(out, cur + (k0 - clo) * P, no * sizeof(float), cudaMemcpyDeviceToHost);
+  mark();
   cudaFree(w[0]);
+  free(pts.zs);
+  mark();
+  if (tracing && nk == 8)
+    reg_trace("level image (shrink %d, sigma %g, %lld source planes): source %s %.1f ms, buffers %.1f, "
+              "smoothing %.1f + %.1f%s, resampling %.1f, download %.1f, freeing %.1f",
+              shrink, sigma, (long long)(b - a), kept ? "kept on the device (uploaded when new)" : "uploaded",
+              1e3 * (tk[1] - tk[0]), 1e3 * (tk[2] - tk[1]), 1e3 * (tk[3] - tk[2]), 1e3 * (tk[4] - tk[3]),
+              at ? " (at the resampled points)" : "", 1e3 * (tk[5] - tk[4]), 1e3 * (tk[6] - tk[5]), 1e3 * (tk[7] - tk[6]));
   if (rc)
     return ffdp_fail(err, FFDP_ERR_IO, "CUDA error building a pyramid level: %s", cudaGetErrorString((cudaError_t)rc));
   return FFDP_OK;

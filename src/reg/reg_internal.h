@@ -85,6 +85,19 @@ ffdp_status reg_pyramid_codes(reg_pyramid *p, ffdp_error *err);
 ffdp_status reg_shrink_smooth_planes(const int64_t dim[3], ffdp_mat4 vox2world, const float *src, int64_t a, int64_t b,
                                      int shrink, double sigma, const int64_t ldim[3], ffdp_mat4 lvox2world, int64_t k0,
                                      int64_t k1, float *out, ffdp_error *err);
+/* The points of the smoothed source that the resample onto level planes [k0, k1) (from source
+ * planes [za, zb)) reads, as a grid of columns x rows x planes (ascending), where the level's
+ * grid is the source's shrunk along its own axes and those are a tenth of the plane's columns
+ * and rows or fewer (shrink 8 and more): then both paths smooth only there (ffdp_blur1_at_f32, blur_at.cu), which
+ * gives the same values at those points. 0: smooth everywhere (and FFDP_PYRAMID_AT=0, the
+ * A/B). The lists are one allocation: free(pts->zs). */
+typedef struct reg_points {
+  int64_t *zs;
+  int *xs, *ys;
+  int nx, ny, nz;
+} reg_points;
+int reg_resample_points(const int64_t dim[3], ffdp_mat4 vox2world, const int64_t ldim[3], ffdp_mat4 lvox2world,
+                        int shrink, int64_t k0, int64_t k1, int64_t za, int64_t zb, reg_points *pts);
 /* The CUDA version; keep (or NULL) holds the source planes on the device across calls: used
  * when it covers [a, b), else replaced by an upload of [a, b) (when they fit, see
  * reg_cuda_pyramid_fits). */
