@@ -117,7 +117,7 @@ ffdp_status ffdp_chain_apply_planes(const ffdp_chain_item *items, int n, const f
     if (items[k].field) ffdp_mat4_inverse(items[k].field->vox2world, &winv[k]);
   chain_disp(items, n, winv, dim, vox2world, z0, z1, disp);
   /* the block as a grid of its own (shifted by z0 planes), its displacement lent, not copied */
-  ffdp_volume blk = {{dim[0], dim[1], z1 - z0}, 3, disp, vox2world, FFDP_DT_FLOAT32};
+  ffdp_volume blk = {{dim[0], dim[1], z1 - z0}, 3, disp, vox2world, FFDP_DT_FLOAT32, 0};
   for (int i = 0; i < 3; i++) blk.vox2world.m[i][3] += vox2world.m[i][2] * (double)z0;
   return ffdp_warp_image_planes(input, blk.dim, blk.vox2world, ffdp_mat4_identity(), &blk, interp, 0, z1 - z0, out, err);
 }
