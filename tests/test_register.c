@@ -116,6 +116,62 @@ static void plan_fit_case(void) {
   }
 }
 
+/* The spare field (dev_layout.h: reg_layout_spare): with a device budget, one-process deformable
+ * levels on planes of at least 2^17 voxels get a field of 12 B per voxel for the smoothed
+ * gradient where it fits the budget with the margins; never without a budget, on smaller
+ * planes, over two GPUs, or with FFDP_SPARE_FIELD=0. */
+static int spare_rows(const ffdp_plan *p, double *field_bytes, int64_t *widest) {
+  int k = 0;
+  for (int r = 0; r < p->nrows; r++)
+    for (int b = 0; b < p->rows[r].nbuf; b++)
+      if (strstr(p->rows[r].buf_name[b], "spare")) {
+        k++;
+        if (field_bytes) *field_bytes = p->rows[r].buf_bytes[b];
+        if (widest && p->rows[r].dim[0] > *widest) *widest = p->rows[r].dim[0];
+      }
+  return k;
+}
+
+static void plan_spare_case(void) {
+  ffdp_reg_options o;
+  ffdp_error err = {0};
+  const int64_t d[3] = {1024, 1024, 512};
+  ffdp_mat4 w = ffdp_mat4_identity();
+  for (int a = 0; a < 3; a++) w.m[a][a] = 0.2;
+  ffdp_reg_options_preset(&o, "greedy", &err);
+  ffdp_plan p0, p1, p2;
+  CHECK(!ffdp_reg_plan_gpus(d, w, d, w, &o, 1, &p0, &err), "plan: %s", err.msg);
+  CHECK(spare_rows(&p0, NULL, NULL) == 0, "a spare field without a budget");
+  o.device_budget = 1e12; /* room for everything */
+  CHECK(!ffdp_reg_plan_gpus(d, w, d, w, &o, 1, &p1, &err), "plan: %s", err.msg);
+  double fb = 0;
+  int64_t widest = 0;
+  const int n1 = spare_rows(&p1, &fb, &widest);
+  int big = 0; /* deformable levels on planes of 2^17 voxels or more */
+  for (int r = 0; r < p1.nrows; r++)
+    big += p1.rows[r].level >= 0 && p1.rows[r].kind == FFDP_STAGE_GREEDY && p1.rows[r].dim[0] * p1.rows[r].dim[1] >= 1 << 17;
+  CHECK(big >= 2 && n1 == big, "%d spare fields for %d large-plane levels", n1, big);
+  CHECK(widest == 1024 && fb == 12.0 * 1024 * 1024 * 512, "widest spare %lld, its field %.0f bytes", (long long)widest, fb);
+  const double extra = p1.peak_bytes - p0.peak_bytes;
+  CHECK(extra >= fb && extra < fb + 4096, "the peak grew by %.0f bytes with a field of %.0f", extra, fb);
+  /* a budget just short of the finest level with its field and margins: none there */
+  o.device_budget = p1.peak_bytes + 512.0 * 1048576 - 1;
+  CHECK(!ffdp_reg_plan_gpus(d, w, d, w, &o, 1, &p2, &err), "plan: %s", err.msg);
+  widest = 0;
+  CHECK(spare_rows(&p2, NULL, &widest) == n1 - 1 && widest < 1024 && p2.peak_bytes == p0.peak_bytes,
+        "tight budget: %d spare fields (widest %lld), peak %.0f vs %.0f", spare_rows(&p2, NULL, NULL), (long long)widest,
+        p2.peak_bytes, p0.peak_bytes);
+  o.device_budget = 1e12;
+  CHECK(!ffdp_reg_plan_gpus(d, w, d, w, &o, 2, &p2, &err), "plan: %s", err.msg);
+  widest = 0;
+  spare_rows(&p2, NULL, &widest);
+  CHECK(widest < 1024, "a spare field on the finest level over two GPUs");
+  setenv("FFDP_SPARE_FIELD", "0", 1);
+  CHECK(!ffdp_reg_plan_gpus(d, w, d, w, &o, 1, &p2, &err), "plan: %s", err.msg);
+  unsetenv("FFDP_SPARE_FIELD");
+  CHECK(spare_rows(&p2, NULL, NULL) == 0 && p2.peak_bytes == p0.peak_bytes, "FFDP_SPARE_FIELD=0 left a spare field");
+}
+
 /* Winsorizing: intensities 0..9999 (each once, shuffled) plus bright outliers. Quantiles
  * 0.01 / 0.99 land within a histogram bin of 100 and 9900 (the outliers stretch the bins to
  * 1e6 / 4096 = 244 wide), values beyond are clipped to 0 and 1, values between scale
@@ -188,6 +244,7 @@ int main(void) {
   histogram_match_case();
   preset_levels();
   plan_fit_case();
+  plan_spare_case();
   ffdp_error err;
   const int64_t d[3] = {40, 44, 36};
   ffdp_mat4 wf = test_oblique(0, 0, 0, (double[3]){2, 2, 2}, (double[3]){-40, -44, -36});

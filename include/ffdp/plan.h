@@ -8,7 +8,7 @@
 extern "C" {
 #endif
 
-#define FFDP_PLAN_MAX_BUFS 16
+#define FFDP_PLAN_MAX_BUFS 20
 #define FFDP_PLAN_MAX_ROWS (FFDP_MAX_STAGES * (FFDP_MAX_LEVELS + 1))
 
 typedef struct ffdp_plan_row {
@@ -24,6 +24,9 @@ typedef struct ffdp_plan_row {
   double buf_bytes[FFDP_PLAN_MAX_BUFS];
   double scratch_bytes;   /* bound on what operators allocate for themselves (reductions) */
   double bytes;           /* all buffers (aligned) plus scratch_bytes */
+  double spare_bytes;     /* of those, a field taken only because opt->device_budget leaves room
+                             (the gradient smoothed out of place: a faster step, the same
+                             result); 0 without a budget or where it does not fit */
 } ffdp_plan_row;
 
 typedef struct ffdp_plan {

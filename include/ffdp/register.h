@@ -117,6 +117,12 @@ typedef struct ffdp_reg_options {
   int histogram_match;           /* match the moving image's histogram to the fixed one's after
                                     scaling (antsRegistration's --use-histogram-matching 1; with
                                     inputs_normalized the caller does it: ffdp_volume_match_histogram) */
+  double device_budget;          /* CUDA: device bytes this registration may use (what the caller
+                                    found free, or allows); 0: only what its plan needs. With a
+                                    budget, one-process deformable levels on large planes (from
+                                    2^17 voxels a plane) keep the smoothed gradient in a field of
+                                    their own where it fits (12 B per voxel more; the same result,
+                                    a faster step). ffdp_reg_plan counts it the same way. */
   const ffdp_comm *comm;         /* ranks sharing this registration (NULL: this process alone);
                                     every rank passes the same images and options */
   void (*progress)(void *ctx, const ffdp_progress *p);

@@ -285,6 +285,7 @@ static int plan_states(const int64_t fdim[3], ffdp_mat4 fw, const int64_t mdim[3
   for (int k = 0; k < 8; k++) {
     ffdp_reg_options o = *opt;
     ffdp_plan p;
+    o.device_budget = 0; /* what each state needs: no spare fields */
     o.state_precision = k & 1 ? FFDP_STATE_BF16 : FFDP_STATE_F32;
     o.state_resolution = k & 2 ? FFDP_STATE_HALF : FFDP_STATE_FULL;
     o.image_precision = k & 4 ? FFDP_IMAGE_U16 : FFDP_IMAGE_F32;
@@ -306,6 +307,7 @@ static int write_plan_json(const char *path, const ffdp_plan *p, double free_b, 
     cJSON_AddItemToObject(o, "grid", cJSON_CreateDoubleArray(d, 3));
     for (int k = 0; k < r->nbuf; k++) cJSON_AddNumberToObject(b, r->buf_name[k], r->buf_bytes[k] / 1e6);
     cJSON_AddNumberToObject(o, "device_mb", r->bytes / 1e6);
+    if (r->spare_bytes > 0) cJSON_AddNumberToObject(o, "spare_field_mb", r->spare_bytes / 1e6); /* in device_mb */
     cJSON_AddNumberToObject(o, "ranks", r->ranks);
     cJSON_AddNumberToObject(o, "planes_stored", (double)r->planes);
     cJSON_AddItemToArray(rows, o);
@@ -413,6 +415,11 @@ static ffdp_status check_gpu_fit(const ffdp_comm *comm, ffdp_reg_options *opt, f
   /* too large as asked, and no saver chosen by hand: add savers until it fits (every rank the
    * same: by the least free memory of any rank's GPU) */
   const double free_min = -max_over_ranks(comm, -(fst ? 0 : free_b));
+  if (!fst && free_min > 0) { /* what may be used: large planes then smooth out of place where it leaves room */
+    ffdp_plan p;
+    opt->device_budget = free_min;
+    if (!ffdp_reg_plan_gpus(fdim, fw, mdim, mw, opt, gpus ? gpus : ffdp_comm_size(comm), &p, NULL)) *plan = p;
+  }
   double leanest = 0; /* > 0: even every saver leaves this peak (the refusal says so) */
   if (!fst && plan->peak_bytes > free_min && !lean_set) {
     ffdp_reg_options o = *opt;
@@ -717,6 +724,11 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
     double free_b = 0, total_b = 0;
     if (ffdp_cuda_device_count() > 0 && ffdp_cuda_memory(&free_b, &total_b, &err)) return done(cli_error(&err), fm, mm);
     if (gpu_mem > 0) free_b = free_b > 0 && free_b < gpu_mem ? free_b : gpu_mem;
+    if (free_b > 0) { /* the plan register would make: what is free is its budget (check_gpu_fit) */
+      opt.device_budget = free_b;
+      if (ffdp_reg_plan_gpus(fdim, fw, mdim, mw, &opt, gpus ? gpus : ffdp_comm_size(comm), &plan, &err))
+        return done(cli_error(&err), fm, mm);
+    }
     if (verbose >= 0) cli_print_plan(stdout, &plan, free_b, total_b, gpu_mem);
     const int n = gpus ? gpus : ffdp_comm_size(comm);
     if (free_b > 0 && plan.peak_bytes > free_b && !lean_set && verbose >= 0) { /* what register would do */

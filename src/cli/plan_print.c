@@ -27,6 +27,9 @@ void cli_print_plan(FILE *f, const ffdp_plan *p, double free_bytes, double total
   fprintf(f, "  buffers at the peak:\n");
   for (int b = 0; b < r->nbuf; b++) fprintf(f, "    %-42s %10.1f MB\n", r->buf_name[b], r->buf_bytes[b] / 1e6);
   fprintf(f, "    %-42s %10.1f MB (a bound)\n", "operators' own scratch", r->scratch_bytes / 1e6);
+  if (r->spare_bytes > 0) /* taken because the memory allows (ffdp_plan_row.spare_bytes) */
+    fprintf(f, "  the spare field: the gradient smoothed out of place, faster on planes this large, taken because\n"
+               "  the memory allows; the level needs %.1f MB without it\n", (r->bytes - r->spare_bytes) / 1e6);
   fprintf(f, "  peak %.1f MB%s = %.1f bytes per fixed voxel", p->peak_bytes / 1e6, p->gpus > 1 ? " per GPU" : "",
           p->bytes_per_voxel);
   if (limit_bytes > 0 && (total_bytes <= 0 || free_bytes == limit_bytes))

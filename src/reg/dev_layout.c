@@ -16,6 +16,7 @@ static void add(reg_layout *L, int id, const char *name, size_t bytes) {
 static void reset(reg_layout *L) {
   memset(L, 0, sizeof *L);
   L->mask[0] = L->mask[1] = L->mask[2] = -1;
+  L->spare = -1;
 }
 
 static void add_masks(reg_layout *L, int masks, int64_t n, int64_t nmask) {
@@ -111,6 +112,17 @@ void reg_layout_syn(int64_t n, int64_t nf, int64_t nm, int bf16_state, int64_t n
                         {SY_AMV, "Adam second moment (moving side)", 3, SLAB, STATE}};
   build(L, b, 11, n, nf, nm, bf16_state, nmom, coarse, coded, ring, SY_RING);
   add_masks(L, masks, n, nmask);
+}
+
+void reg_layout_spare(reg_layout *L, int64_t nx, int64_t ny, int ranks, int64_t n, double grad_sigma, double budget) {
+  const char *e = getenv("FFDP_SPARE_FIELD");
+  if ((e && !strcmp(e, "0")) || ranks != 1 || !(budget > 0) || nx * ny < REG_SPARE_PLANE || L->n >= REG_LAYOUT_MAX ||
+      ffdp_blur_radius(grad_sigma) < 1) /* an unsmoothed gradient stays where it is */
+    return;
+  const size_t bytes = 3 * (size_t)n * sizeof(float);
+  if ((double)L->total + (double)bytes + (double)REG_OP_SCRATCH_BYTES + REG_SPARE_MARGIN > budget) return;
+  L->spare = L->n;
+  add(L, L->n, "smoothed gradient (spare memory)", bytes);
 }
 
 void reg_layout_syn_final(int64_t n, int three, reg_layout *L) {

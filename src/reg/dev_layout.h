@@ -9,7 +9,7 @@
 extern "C" {
 #endif
 
-#define REG_LAYOUT_MAX 16
+#define REG_LAYOUT_MAX 20
 /* Floats of a stage's reduction scratch: 1024 block partials and two results. */
 #define REG_RED_FLOATS 1056
 
@@ -19,6 +19,7 @@ typedef struct reg_layout {
   size_t off[REG_LAYOUT_MAX], bytes[REG_LAYOUT_MAX];
   size_t total;
   int mask[3]; /* indices of the REG_MASK_* buffers below, -1 where absent */
+  int spare;   /* index of the spare field (reg_layout_spare), -1 where absent */
 } reg_layout;
 
 /* Masks given to a stage (bits): their buffers follow a level layout's own. REG_CODED_IMAGES
@@ -76,6 +77,18 @@ int64_t reg_blur_ring_planes(int64_t nx, int64_t ny, int64_t nstored, int r);
  * the new warp is smoothed out of place: step_cuda.h); at least a plane, which the shared
  * gradient's last plane is copied into (reg_cuda_sample_bwd_shared). */
 int64_t reg_step_ring_floats(int64_t nx, int64_t ny, int64_t nstored, double grad_sigma);
+/* The spare field: a one-process deformable level whose planes hold at least REG_SPARE_PLANE
+ * voxels smooths the gradient out of place into a field of its own, where its layout (L->total)
+ * plus that field (3n floats), REG_OP_SCRATCH_BYTES and REG_SPARE_MARGIN fit `budget` (the
+ * device bytes the run may use: ffdp_reg_options.device_budget; 0: never). On such planes the
+ * in-place blur runs in bands of tile rows at a third of copy bandwidth, the out-of-place one at
+ * two thirds (H100, 1008x1008x128: 3.17 against 1.75 ms with the largest norm, bench/gpu/NOTES.md
+ * run 194), with the same bits; smaller planes gain too little to pay 12 B per voxel. Adds the
+ * buffer to L (L->spare its index) where it applies; FFDP_SPARE_FIELD=0 turns it off (the
+ * planner reads it too). The planner and the stages both decide here, so they cannot differ. */
+#define REG_SPARE_PLANE ((int64_t)1 << 17)
+#define REG_SPARE_MARGIN ((double)(512 << 20))
+void reg_layout_spare(reg_layout *L, int64_t nx, int64_t ny, int ranks, int64_t n, double grad_sigma, double budget);
 /* three: the final in three fields (syn_cuda.cu, with the moments on the coarse grid). */
 void reg_layout_syn_final(int64_t n, int three, reg_layout *L);
 void reg_layout_linear(int64_t n, int64_t nplanes, int64_t nm, int masks, reg_layout *L);

@@ -25,15 +25,24 @@ namespace {
 struct DevBufs {
   void *F, *M; /* floats, or 16-bit codes (coded levels) */
   float *u, *gu, *gm, *ring, *red;
+  float *spare; /* the smoothed gradient's own field (reg_layout_spare), or null: smoothed in place */
   long long ring_planes, ring_floats;
   bool shared; /* the metric's gradient in gu's last third (reg_cuda_sample_bwd_shared) */
   reg_cuda_adam adam;
   void *block = nullptr;
 };
 
-cudaError_t alloc_level(reg_pyramid *pyr, DevBufs &b, reg_layout &L, long long n, long long nm, int bf16, long long nmom,
-                        int coarse, int masks, long long nmask, long long plane, long long ring, size_t *bytes) {
-  reg_layout_greedy(n, nm, bf16, nmom, coarse, masks, nmask, ring, &L);
+// The level's layout, the spare field decided as the planner does (dev_layout.h).
+void level_layout(const ffdp_slab &s, int ranks, double grad_sigma, double budget, long long n, long long nm, int bf16,
+                  long long nmom, int coarse, int masks, long long nmask, long long ring, reg_layout *L) {
+  reg_layout_greedy(n, nm, bf16, nmom, coarse, masks, nmask, ring, L);
+  reg_layout_spare(L, s.nx, s.ny, ranks, n, grad_sigma, budget);
+}
+
+cudaError_t alloc_level(reg_pyramid *pyr, DevBufs &b, reg_layout &L, const ffdp_slab &s, int ranks, double grad_sigma,
+                        double budget, long long n, long long nm, int bf16, long long nmom, int coarse, int masks,
+                        long long nmask, long long plane, long long ring, size_t *bytes) {
+  level_layout(s, ranks, grad_sigma, budget, n, nm, bf16, nmom, coarse, masks, nmask, ring, &L);
   b.ring_planes = ring / (3 * plane), b.ring_floats = ring, b.shared = reg_grad_shared(n);
   *bytes = L.total;
   reg_cuda_pyramid_trim(pyr, (double)(L.total + REG_OP_SCRATCH_BYTES)); /* kept source planes give way */
@@ -45,6 +54,7 @@ cudaError_t alloc_level(reg_pyramid *pyr, DevBufs &b, reg_layout &L, long long n
   b.ring = (float *)(p + L.off[GR_RING]);
   b.adam.m = p + L.off[GR_AM], b.adam.v = p + L.off[GR_AV], b.adam.bf16 = bf16, b.adam.coarse = coarse;
   b.red = (float *)(p + L.off[GR_RED]);
+  b.spare = L.spare >= 0 ? (float *)(p + L.off[L.spare]) : nullptr;
   return cudaMemsetAsync(b.block, 0, L.total);
 }
 
@@ -80,7 +90,8 @@ ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_
   ffdp_volume *spilled = nullptr; /* the kept field, moved to the host for want of room */
   if (carry && carry->dev) {
     reg_layout next;
-    reg_layout_greedy(n, nm, bf16, nmom, coarse, masks, ffdp_volume_nvox(L->M), ring, &next);
+    level_layout(s, c->size, S->grad_sigma, opt->device_budget, n, nm, bf16, nmom, coarse, masks, ffdp_volume_nvox(L->M),
+                 ring, &next);
     reg_cuda_pyramid_trim(L->pyr, (double)(next.total + REG_OP_SCRATCH_BYTES));
     if (reg_dev_field_make_room(carry, next.total, &spilled, err)) {
       free(hist);
@@ -88,7 +99,8 @@ ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_
     }
     if (spilled) u_prev = spilled;
   }
-  cudaError_t ce = hist ? alloc_level(L->pyr, b, lay, n, nm, bf16, nmom, coarse, masks, ffdp_volume_nvox(L->M), P, ring, &need)
+  cudaError_t ce = hist ? alloc_level(L->pyr, b, lay, s, c->size, S->grad_sigma, opt->device_budget, n, nm, bf16, nmom,
+                                    coarse, masks, ffdp_volume_nvox(L->M), P, ring, &need)
                         : cudaErrorMemoryAllocation;
   ffdp_status st = FFDP_OK;
   if (ce)
@@ -181,8 +193,8 @@ ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_
     int moved_any = 1;
     reg_phase_clock_mark(&pc, it, 3);
     if (!rc)
-      rc = reg_cuda_field_step(c, &s, &b.u, &b.gu, b.ring, b.ring_planes, b.adam, it + 1, &cw, S->lr * h, S->grad_sigma,
-                               S->warp_sigma, b.red, mxh, &moved_any, err);
+      rc = reg_cuda_field_step(c, &s, &b.u, &b.gu, b.ring, b.ring_planes, b.spare, b.adam, it + 1, &cw, S->lr * h,
+                               S->grad_sigma, S->warp_sigma, b.red, mxh, &moved_any, err);
     rc = reg_window_follow(&W, &sh, &w, &store, b.u, b.red, rc, err);
     reg_phase_clock_mark(&pc, it, 4);
     if (dl.pend) { /* the step is queued: now the loss it started from */

@@ -83,6 +83,7 @@ static void add_row(ffdp_plan *p, int stage, int level, ffdp_stage_kind kind, co
   for (int b = 0; b < L->n; b++) /* a buffer a layout leaves empty (a shared gradient) is not listed */
     if (L->bytes[b] > 0) r->buf_name[r->nbuf] = L->name[b], r->buf_bytes[r->nbuf++] = (double)L->bytes[b];
   r->scratch_bytes = (double)REG_OP_SCRATCH_BYTES;
+  r->spare_bytes = L->spare >= 0 ? (double)L->bytes[L->spare] : 0;
   r->bytes = (double)L->total + r->scratch_bytes;
   if (r->bytes > p->peak_bytes) p->peak_bytes = r->bytes, p->peak_row = p->nrows - 1;
 }
@@ -143,6 +144,7 @@ ffdp_status ffdp_reg_plan_gpus(const int64_t fixed_dim[3], ffdp_mat4 fixed_vox2w
       if (S->kind == FFDP_STAGE_GREEDY) reg_layout_greedy(n, wm, bf16, nmom, coarse, masks, nm, ring, &L);
       else if (S->kind == FFDP_STAGE_SYN) reg_layout_syn(n, wf, wm, bf16, nmom, coarse, masks, nm, ring, &L);
       else reg_layout_linear(n, owned, nm, masks, &L);
+      if (deformable) reg_layout_spare(&L, fd[0], fd[1], nact, n, S->grad_sigma, o.device_budget);
       add_row(plan, i, l, S->kind, fd, nm, nact, planes, &L);
     }
     /* one GPU composes SyN's transforms in the last level's memory when that level is the full

@@ -20,9 +20,9 @@ extern "C" int reg_cuda_agreed(const ffdp_comm *c, int rc, ffdp_error *err) {
 }
 
 extern "C" int reg_cuda_field_step(const ffdp_comm *comm, const ffdp_slab *s, float **u_io, float **gu_io, float *ring,
-                                   long long ring_planes, reg_cuda_adam adam, int t, const ffdp_warp *cw, double step,
-                                   double grad_sigma, double warp_sigma, float *scratch, float *mx_host, int *moved,
-                                   ffdp_error *err) {
+                                   long long ring_planes, float *spare, reg_cuda_adam adam, int t, const ffdp_warp *cw,
+                                   double step, double grad_sigma, double warp_sigma, float *scratch, float *mx_host,
+                                   int *moved, ffdp_error *err) {
   const ffdp_comm *c = ffdp_comm_or_single(comm);
   float *const u = *u_io, *const gu = *gu_io;
   const long long P = s->nx * s->ny, own = (s->z0 - s->zlo) * P * 3, n = (s->z1 - s->z0) * P;
@@ -50,17 +50,30 @@ extern "C" int reg_cuda_field_step(const ffdp_comm *comm, const ffdp_slab *s, fl
   };
   if (c->halo_dev(c, s, gu, 3, err)) return -1;
   const char *fuse = getenv("FFDP_FUSE_STEP"); /* 0: the separate passes (comparisons) */
+  /* one process: the gradient smoothed with its largest norm, in place, or out of place into
+   * the spare field where the level has one (the same bits, the faster kernel on large planes);
+   * returns where the smoothed gradient is */
+  auto smooth_grad = [&](int *rc) -> float * {
+    if (spare) {
+      const double gs[3] = {grad_sigma, grad_sigma, grad_sigma};
+      *rc = ffdp_cuda_blur_maxnorm3(s, gu, gs, spare, gu, scratch, nullptr);
+      return spare;
+    }
+    *rc = ffdp_cuda_blur_inplace3(s, gu, grad_sigma, ring, ring_planes, scratch, nullptr);
+    return gu;
+  };
   if (mx_host && c->size == 1 && adam.coarse) {
     /* one process, coarse moments: the largest norm from the blur's epilogue, then the coarse
      * step inside the composition (d never stored; FFDP_FUSE_STEP=0: the step into the
      * gradient's memory, then the composition in place of it; the same bits) */
-    int rc = ffdp_cuda_blur_inplace3(s, gu, grad_sigma, ring, ring_planes, scratch, nullptr);
+    int rc = 0;
+    float *sg = smooth_grad(&rc);
     if (!rc) rc = (int)cudaMemcpyAsync(mx_host, scratch + 1024, sizeof(float), cudaMemcpyDeviceToHost, nullptr);
     if (!rc && !(fuse && !strcmp(fuse, "0")))
-      rc = ffdp_cuda_compose_coarse_adam(cw, s, gu, am, av, adam.bf16, ring, scratch + 1025, t, step, u, gu, nullptr);
+      rc = ffdp_cuda_compose_coarse_adam(cw, s, sg, am, av, adam.bf16, ring, scratch + 1025, t, step, u, gu, nullptr);
     else if (!rc) {
-      rc = ffdp_cuda_coarse_adam(s, gu, am, av, adam.bf16, ring, scratch + 1025, t, step, nullptr);
-      if (!rc) rc = ffdp_cuda_compose_fwd(cw, I, s, gu, s, u, gu, nullptr); /* d + u∘(p + S d), in place of d */
+      rc = ffdp_cuda_coarse_adam(s, sg, am, av, adam.bf16, ring, scratch + 1025, t, step, nullptr);
+      if (!rc) rc = ffdp_cuda_compose_fwd(cw, I, s, sg, s, u, gu, nullptr); /* d + u∘(p + S d), into gu */
     }
     *moved = 1;
     return rc ? rc : smooth_warp();
@@ -69,10 +82,11 @@ extern "C" int reg_cuda_field_step(const ffdp_comm *comm, const ffdp_slab *s, fl
     /* one process: the largest norm comes out of the blur's epilogue and the Adam step runs
      * inside the composition, so the step d is never stored: three passes over the field
      * fewer than below, the same bits */
-    int rc = ffdp_cuda_blur_inplace3(s, gu, grad_sigma, ring, ring_planes, scratch, nullptr);
+    int rc = 0;
+    const float *sg = smooth_grad(&rc);
     if (!rc) rc = (int)cudaMemcpyAsync(mx_host, scratch + 1024, sizeof(float), cudaMemcpyDeviceToHost, nullptr);
     if (!rc)
-      rc = ffdp_cuda_compose_adam(cw, s, gu, am, av, adam.bf16, scratch + 1025, t, step, u, gu, nullptr); /* d + u∘(p + S d) */
+      rc = ffdp_cuda_compose_adam(cw, s, sg, am, av, adam.bf16, scratch + 1025, t, step, u, gu, nullptr); /* d + u∘(p+Sd) */
     *moved = 1;
     return rc ? rc : smooth_warp();
   }

@@ -28,10 +28,11 @@ typedef struct reg_cuda_adam {
  * scratch holds REG_RED_FLOATS floats; *moved = 0 if the gradient vanished on every rank (the
  * update is then zero). With mx_host (pinned host memory) and one process nothing waits:
  * *moved is 1 and *mx_host receives the gradient's largest norm once the stream gets there
- * (0: vanished). Returns 0, a CUDA error code, or -1 for an error agreed by every rank (err
- * set). */
+ * (0: vanished). spare (one process; null: none): a field of gu's size that the gradient is
+ * smoothed into out of place instead (reg_layout_spare), the same bits. Returns 0, a CUDA
+ * error code, or -1 for an error agreed by every rank (err set). */
 int reg_cuda_field_step(const ffdp_comm *comm, const ffdp_slab *s, float **u, float **gu, float *ring, long long ring_planes,
-                        reg_cuda_adam adam, int t, const ffdp_warp *cw, double step, double grad_sigma,
+                        float *spare, reg_cuda_adam adam, int t, const ffdp_warp *cw, double step, double grad_sigma,
                         double warp_sigma, float *scratch, float *mx_host, int *moved, ffdp_error *err);
 /* A scalar level image the deformable stages sample, on the device: floats, or 16-bit codes
  * (--image-precision u16, code16.h) that the samplers decode as they read. */

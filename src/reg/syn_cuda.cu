@@ -26,16 +26,24 @@ namespace {
 struct SynBufs {
   void *F, *M; /* floats, or 16-bit codes (coded levels) */
   float *vf, *vm, *gu, *gm, *gf, *ring, *red;
+  float *spare; /* the smoothed gradient's own field (reg_layout_spare), or null: smoothed in place */
   long long ring_planes, ring_floats;
   bool shared; /* the fixed side's metric gradient in gu's last third (reg_cuda_sample_bwd_shared) */
   reg_cuda_adam af, am;
   void *block = nullptr;
 };
 
-cudaError_t alloc_syn(reg_pyramid *pyr, SynBufs &b, reg_layout &L, long long n, long long nf, long long nm, int bf16,
-                      long long nmom, int coarse, int masks, long long nmask, long long plane, long long ring,
-                      size_t *bytes) {
-  reg_layout_syn(n, nf, nm, bf16, nmom, coarse, masks, nmask, ring, &L);
+// The level's layout, the spare field decided as the planner does (dev_layout.h).
+void syn_layout(const ffdp_slab &s, int ranks, double grad_sigma, double budget, long long n, long long nf, long long nm,
+                int bf16, long long nmom, int coarse, int masks, long long nmask, long long ring, reg_layout *L) {
+  reg_layout_syn(n, nf, nm, bf16, nmom, coarse, masks, nmask, ring, L);
+  reg_layout_spare(L, s.nx, s.ny, ranks, n, grad_sigma, budget);
+}
+
+cudaError_t alloc_syn(reg_pyramid *pyr, SynBufs &b, reg_layout &L, const ffdp_slab &s, int ranks, double grad_sigma,
+                      double budget, long long n, long long nf, long long nm, int bf16, long long nmom, int coarse,
+                      int masks, long long nmask, long long plane, long long ring, size_t *bytes) {
+  syn_layout(s, ranks, grad_sigma, budget, n, nf, nm, bf16, nmom, coarse, masks, nmask, ring, &L);
   b.ring_planes = ring / (3 * plane), b.ring_floats = ring, b.shared = reg_grad_shared(n);
   *bytes = L.total;
   reg_cuda_pyramid_trim(pyr, (double)(L.total + REG_OP_SCRATCH_BYTES)); /* kept source planes give way */
@@ -49,6 +57,7 @@ cudaError_t alloc_syn(reg_pyramid *pyr, SynBufs &b, reg_layout &L, long long n, 
   b.af = {p + L.off[SY_AFM], p + L.off[SY_AFV], bf16, coarse};
   b.am = {p + L.off[SY_AMM], p + L.off[SY_AMV], bf16, coarse};
   b.red = (float *)(p + L.off[SY_RED]);
+  b.spare = L.spare >= 0 ? (float *)(p + L.off[L.spare]) : nullptr;
   return cudaMemsetAsync(b.block, 0, L.total);
 }
 
@@ -239,7 +248,8 @@ ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_opt
   ffdp_volume *spilled[2] = {nullptr, nullptr}; /* kept fields moved to the host for want of room */
   if (carry && (carry[0].dev || carry[1].dev)) {
     reg_layout next;
-    reg_layout_syn(n, nf, nm, bf16, nmom, coarse, masks, ffdp_volume_nvox(L->M), ring, &next);
+    syn_layout(s, c->size, S->grad_sigma, opt->device_budget, n, nf, nm, bf16, nmom, coarse, masks,
+               ffdp_volume_nvox(L->M), ring, &next);
     reg_cuda_pyramid_trim(L->pyr, (double)(next.total + REG_OP_SCRATCH_BYTES));
     for (int k = 0; k < 2; k++)
       if (reg_dev_field_make_room(&carry[k], next.total, &spilled[k], err)) {
@@ -248,7 +258,8 @@ ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_opt
         return err->code;
       }
   }
-  cudaError_t ce = hist ? alloc_syn(L->pyr, b, lay, n, nf, nm, bf16, nmom, coarse, masks, ffdp_volume_nvox(L->M), P, ring, &need)
+  cudaError_t ce = hist ? alloc_syn(L->pyr, b, lay, s, c->size, S->grad_sigma, opt->device_budget, n, nf, nm, bf16,
+                                  nmom, coarse, masks, ffdp_volume_nvox(L->M), P, ring, &need)
                         : cudaErrorMemoryAllocation;
   ffdp_status st = FFDP_OK;
   if (ce)
@@ -341,13 +352,13 @@ ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_opt
                     : reg_cuda_sample_image_bwd(&wfix, &s, b.vf, &WF.ms, reg_window_image(&WF), gf, b.gu);
     reg_phase_clock_mark(&pc, it, 3);
     if (!rc)
-      rc = reg_cuda_field_step(c, &s, &b.vf, &b.gu, b.ring, b.ring_planes, b.af, it + 1, &cfix, 0.5 * S->lr * h,
+      rc = reg_cuda_field_step(c, &s, &b.vf, &b.gu, b.ring, b.ring_planes, b.spare, b.af, it + 1, &cfix, 0.5 * S->lr * h,
                                S->grad_sigma, S->warp_sigma, b.red, mxh ? mxh + 1 : nullptr, &mv2, err);
     reg_phase_clock_mark(&pc, it, 4);
     if (!rc) rc = reg_cuda_sample_image_bwd(&wmov, &s, b.vm, &WM.ms, reg_window_image(&WM), b.gm, b.gu);
     reg_phase_clock_mark(&pc, it, 5);
     if (!rc)
-      rc = reg_cuda_field_step(c, &s, &b.vm, &b.gu, b.ring, b.ring_planes, b.am, it + 1, &cmov, 0.5 * S->lr * h,
+      rc = reg_cuda_field_step(c, &s, &b.vm, &b.gu, b.ring, b.ring_planes, b.spare, b.am, it + 1, &cmov, 0.5 * S->lr * h,
                                S->grad_sigma, S->warp_sigma, b.red, mxh, &mv1, err);
     rc = reg_window_follow(&WM, &shm, &wmov, &store, b.vm, b.red, rc, err);
     rc = reg_window_follow(&WF, &shf, &wfix, &store, b.vf, b.red, rc, err);
