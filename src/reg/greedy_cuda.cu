@@ -236,9 +236,16 @@ ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_
   } else if (!st && rc == 0 && uj) { /* the host field the download goes into */
     ffdp_volume *un = nullptr;
     if (!(st = reg_field_job_finish(uj, &un, err))) u_full = un->data;
-    reg_trace("greedy level %d: host field ready after %.1f ms more", lv + 1, 1e3 * (reg_now() - t_it));
+    reg_trace("greedy level %d: host field ready after %.1f ms more (%s)", lv + 1, 1e3 * (reg_now() - t_it),
+              uj->pinned ? "page-locked" : "pageable");
+    if (uj->pinned) reg_trace("greedy level %d: host field page-locked in %.1f ms by the job's thread", lv + 1,
+                              1e3 * uj->pin_seconds);
   }
+  const double t_dn = reg_now();
   if (!st && rc == 0 && !(carry && carry->dev)) rc = reg_cuda_fields_down(&s, 1, &b.u, &u_full, u_slab ? &keep : nullptr);
+  if (uj && uj->pinned)
+    reg_trace("greedy level %d: download %.1f ms, then pageable again in %.1f ms", lv + 1, 1e3 * (reg_now() - t_dn),
+              1e3 * reg_field_job_unpin(uj));
   reg_trace("greedy level %d: download %.1f ms", lv + 1, 1e3 * (reg_now() - t_it));
   st = reg_cuda_level_end(c, rc, st, opt, si, lv, hist, it, t_start, lt0, ntot, conv, sum, err);
   free(hist);
@@ -291,7 +298,7 @@ extern "C" ffdp_status reg_greedy_stage_cuda(reg_pyramid *pyr, const ffdp_reg_op
     const int last = lv == S->nlevels - 1;
     /* the last level's host field is mapped meanwhile; earlier ones go to the next level on
      * the device, and get a host field (made when asked for) only if that finds no room */
-    if (c->size == 1 && (last || !keep_fields)) reg_field_job_start(&uj, L.F);
+    if (c->size == 1 && (last || !keep_fields)) reg_field_job_start(&uj, L.F, pyr);
     else if (c->size == 1) uj.grid = L.F;
     /* coarse levels whose slabs would be thinner than the halo run on fewer ranks */
     const int nact = reg_level_ranks(c->size, L.F->dim[2], halo);

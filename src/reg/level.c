@@ -668,13 +668,38 @@ ffdp_status reg_field_create_mapped(const ffdp_volume *grid, ffdp_volume **v, ff
 static void *field_job_main(void *arg) {
   reg_field_job *j = arg;
   j->st = reg_field_create_mapped(j->grid, &j->v, &j->err);
+#ifdef FFDP_HAVE_CUDA
+  /* the whole allocation (volumes this large are mapped on their own: volume.c), so that every
+   * copy into it starts and ends in the registered range */
+  const size_t bytes = (size_t)ffdp_volume_nvox(j->grid) * 3 * sizeof(float);
+  if (!j->st && j->pin && bytes >= ((size_t)64 << 20)) {
+    const double t0 = reg_now();
+    j->pinned = reg_cuda_pin(j->v->data, bytes);
+    j->pin_seconds = reg_now() - t0;
+  }
+#endif
   return NULL;
 }
 
-void reg_field_job_start(reg_field_job *j, const ffdp_volume *grid) {
+void reg_field_job_start(reg_field_job *j, const ffdp_volume *grid, const reg_pyramid *pyr) {
   memset(j, 0, sizeof *j);
   j->grid = grid;
+#ifdef FFDP_HAVE_CUDA
+  const char *e = getenv("FFDP_PIN_FIELD"); /* 0: the field stays pageable (comparisons) */
+  j->pin = pyr && may_pin(pyr) && !(e && e[0] == '0');
+#else
+  (void)pyr;
+#endif
   if (pthread_create(&j->thread, NULL, field_job_main, j) == 0) j->state = 1;
+}
+
+double reg_field_job_unpin(reg_field_job *j) {
+  const double t0 = reg_now();
+#ifdef FFDP_HAVE_CUDA
+  if (j->pinned && j->v) reg_cuda_unpin(j->v->data);
+#endif
+  j->pinned = 0;
+  return reg_now() - t0;
 }
 
 ffdp_status reg_field_job_finish(reg_field_job *j, ffdp_volume **v, ffdp_error *err) {
@@ -689,6 +714,7 @@ ffdp_status reg_field_job_finish(reg_field_job *j, ffdp_volume **v, ffdp_error *
 void reg_field_job_discard(reg_field_job *j) {
   ffdp_volume *v = NULL;
   if (j->grid && j->state != 0) reg_field_job_finish(j, &v, NULL); /* idle: nothing made yet */
+  reg_field_job_unpin(j);
   ffdp_volume_free(v);
   memset(j, 0, sizeof *j);
 }

@@ -320,16 +320,25 @@ ffdp_status reg_field_create_mapped(const ffdp_volume *grid, ffdp_volume **v, ff
 /* The same prepared by another thread while the device iterates: mapping a gigavoxel field's
  * pages (12 GB) took over a second of the host's time between levels. start never fails (it
  * falls back to doing the work in finish); finish waits and hands over the field (or the
- * error) once, later calls return the same; discard frees a field nobody took. */
+ * error) once, later calls return the same; discard frees a field nobody took (page-locked:
+ * unlocked first). With pyr (may it page-lock: one process on the GPU, FFDP_PIN not 0) a field
+ * of 64 MB or more is also page-locked by that thread, so that the download into it runs at the
+ * link's rate instead of through the driver's staging buffers (1008^3: 12 GB in 0.87 s, 14
+ * GB/s); reg_field_job_unpin makes it pageable again once the download is done. FFDP_PIN_FIELD=0:
+ * not page-locked (comparisons). */
 typedef struct reg_field_job {
   const ffdp_volume *grid;
   ffdp_volume *v;
   ffdp_status st;
   ffdp_error err;
   int state; /* 0: idle, 1: thread running, 2: done */
+  int pin, pinned;
+  double pin_seconds; /* what page-locking took the thread */
   pthread_t thread;
 } reg_field_job;
-void reg_field_job_start(reg_field_job *j, const ffdp_volume *grid);
+void reg_field_job_start(reg_field_job *j, const ffdp_volume *grid, const struct reg_pyramid *pyr);
+/* The field pageable again (nothing when it was not page-locked); seconds it took. */
+double reg_field_job_unpin(reg_field_job *j);
 ffdp_status reg_field_job_finish(reg_field_job *j, ffdp_volume **v, ffdp_error *err);
 void reg_field_job_discard(reg_field_job *j);
 /* A rank's stored planes of a field (slab s of grid) as a volume of their own: its geometry
