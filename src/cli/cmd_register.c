@@ -989,6 +989,10 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
     cJSON_AddNumberToObject(j, "load_seconds", t_load);
     if (device == 1) cJSON_AddNumberToObject(j, "device_init_seconds", wj.seconds); /* overlapped with loading */
     cJSON_AddStringToObject(j, "device", device == 1 ? "cuda" : "cpu");
+    if (device == 1 && plan.nrows > 0) { /* the plan the run was checked against (per GPU), its budget */
+      cJSON_AddNumberToObject(j, "gpu_plan_peak_mb", plan.peak_bytes / 1e6);
+      if (opt.device_budget > 0) cJSON_AddNumberToObject(j, "gpu_budget_mb", opt.device_budget / 1e6);
+    }
     cJSON_AddNumberToObject(j, "ranks", ffdp_comm_size(opt.comm));
     if (ffdp_comm_size(opt.comm) > 1) {
       double tb, ts;
