@@ -154,13 +154,17 @@ static void plan_spare_case(void) {
   CHECK(widest == 1024 && fb == 12.0 * 1024 * 1024 * 512, "widest spare %lld, its field %.0f bytes", (long long)widest, fb);
   const double extra = p1.peak_bytes - p0.peak_bytes;
   CHECK(extra >= fb && extra < fb + 4096, "the peak grew by %.0f bytes with a field of %.0f", extra, fb);
-  /* a budget just short of the finest level with its field and margins: none there */
-  o.device_budget = p1.peak_bytes + 512.0 * 1048576 - 1;
-  CHECK(!ffdp_reg_plan_gpus(d, w, d, w, &o, 1, &p2, &err), "plan: %s", err.msg);
-  widest = 0;
-  CHECK(spare_rows(&p2, NULL, &widest) == n1 - 1 && widest < 1024 && p2.peak_bytes == p0.peak_bytes,
-        "tight budget: %d spare fields (widest %lld), peak %.0f vs %.0f", spare_rows(&p2, NULL, NULL), (long long)widest,
-        p2.peak_bytes, p0.peak_bytes);
+  /* a budget of exactly the finest level with its field, an eighth more (the previous level's
+   * field) and the margin: the field there; a byte less: none there */
+  for (int k = 0; k < 2; k++) {
+    o.device_budget = p1.peak_bytes + fb / 8 + 512.0 * 1048576 - k;
+    CHECK(!ffdp_reg_plan_gpus(d, w, d, w, &o, 1, &p2, &err), "plan: %s", err.msg);
+    widest = 0;
+    const int n2 = spare_rows(&p2, NULL, &widest);
+    CHECK(k ? n2 == n1 - 1 && widest < 1024 && p2.peak_bytes == p0.peak_bytes : n2 == n1 && widest == 1024,
+          "budget %s: %d spare fields (widest %lld), peak %.0f vs %.0f", k ? "a byte short" : "exact", n2,
+          (long long)widest, p2.peak_bytes, p0.peak_bytes);
+  }
   o.device_budget = 1e12;
   CHECK(!ffdp_reg_plan_gpus(d, w, d, w, &o, 2, &p2, &err), "plan: %s", err.msg);
   widest = 0;

@@ -120,7 +120,10 @@ void reg_layout_spare(reg_layout *L, int64_t nx, int64_t ny, int ranks, int64_t 
       ffdp_blur_radius(grad_sigma) < 1) /* an unsmoothed gradient stays where it is */
     return;
   const size_t bytes = 3 * (size_t)n * sizeof(float);
-  if ((double)L->total + (double)bytes + (double)REG_OP_SCRATCH_BYTES + REG_SPARE_MARGIN > budget) return;
+  /* an eighth more: the previous level's field, which the stage keeps on the device into this
+   * level's start where it finds room (else it goes through the host) */
+  const double need = (double)L->total + (double)REG_OP_SCRATCH_BYTES + (double)bytes * 1.125 + REG_SPARE_MARGIN;
+  if (need > budget) return;
   L->spare = L->n;
   add(L, L->n, "smoothed gradient (spare memory)", bytes);
 }

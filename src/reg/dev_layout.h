@@ -79,7 +79,8 @@ int64_t reg_blur_ring_planes(int64_t nx, int64_t ny, int64_t nstored, int r);
 int64_t reg_step_ring_floats(int64_t nx, int64_t ny, int64_t nstored, double grad_sigma);
 /* The spare field: a one-process deformable level whose planes hold at least REG_SPARE_PLANE
  * voxels smooths the gradient out of place into a field of its own, where its layout (L->total)
- * plus that field (3n floats), REG_OP_SCRATCH_BYTES and REG_SPARE_MARGIN fit `budget` (the
+ * plus that field (3n floats) and an eighth of it (the previous level's field, kept on the
+ * device into this level's start), REG_OP_SCRATCH_BYTES and REG_SPARE_MARGIN fit `budget` (the
  * device bytes the run may use: ffdp_reg_options.device_budget; 0: never). On such planes the
  * in-place blur runs in bands of tile rows at a third of copy bandwidth, the out-of-place one at
  * two thirds (H100, 1008x1008x128: 3.17 against 1.75 ms with the largest norm, bench/gpu/NOTES.md
