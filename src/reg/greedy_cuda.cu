@@ -243,9 +243,11 @@ ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_
   }
   const double t_dn = reg_now();
   if (!st && rc == 0 && !(carry && carry->dev)) rc = reg_cuda_fields_down(&s, 1, &b.u, &u_full, u_slab ? &keep : nullptr);
-  if (uj && uj->pinned)
-    reg_trace("greedy level %d: download %.1f ms, then pageable again in %.1f ms", lv + 1, 1e3 * (reg_now() - t_dn),
-              1e3 * reg_field_job_unpin(uj));
+  if (uj && uj->pinned) { /* pageable again once the download is done */
+    const double t_up = reg_now(), unlock = reg_field_job_unpin(uj);
+    reg_trace("greedy level %d: download %.1f ms, then pageable again in %.1f ms", lv + 1, 1e3 * (t_up - t_dn),
+              1e3 * unlock);
+  }
   reg_trace("greedy level %d: download %.1f ms", lv + 1, 1e3 * (reg_now() - t_it));
   st = reg_cuda_level_end(c, rc, st, opt, si, lv, hist, it, t_start, lt0, ntot, conv, sum, err);
   free(hist);
