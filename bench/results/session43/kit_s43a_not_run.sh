@@ -1,5 +1,5 @@
 #!/bin/sh
-# (Archived copy: it runs as .device/pack/s43a.sh beside s43a.tar.xz, the binaries of 196afb3
+# (Archived copy: it runs as .device/pack/s43a.sh beside s43a.tar.xz, the binaries of 160ff14
 # (ffdp, ffdp_make_pair, ffdp_step_parts from a Release build, sm_90), with .device/deps and .device/data
 # as bench/gpu/NOTES.md describes; OUT=$OUT sh .device/pack/s43a.sh, carry .device. Not run:
 # no device was lent in session 43.)
