@@ -213,12 +213,14 @@ void reg_pyramid_init(reg_pyramid *p, const ffdp_volume *F, const ffdp_volume *M
    * only large ones, whose pages (mmap'd by the C library) hold nothing else: a small buffer
    * can share its first or last page with another, and a later copy from that neighbour would
    * be refused. Ranks keep pageable images (their shares and fetched planes mix in one
-   * buffer). FFDP_PIN=0 leaves them pageable (for comparison). */
+   * buffer). FFDP_PIN=0 leaves them pageable (for comparison). Images of REG_STAGED_COPY_MIN
+   * or more stay pageable too: their copies go through the staged ring (staged_copy_cuda.cu),
+   * and locking a gigavoxel pair and unlocking it after cost more than that. */
   if (may_pin(p)) {
     const double t0 = reg_now();
     for (int k = 0; k < 2; k++) {
       const size_t bytes = (size_t)ffdp_volume_nvox(v[k]) * (size_t)v[k]->ncomp * sizeof(float);
-      if (bytes >= ((size_t)64 << 20) && !(k == 1 && v[1]->data == v[0]->data))
+      if (reg_pin_worth(bytes) && !(k == 1 && v[1]->data == v[0]->data))
         p->pinned[k] = reg_cuda_pin(v[k]->data, bytes);
     }
     reg_trace("inputs page-locked (%d, %d): %.1f ms", p->pinned[0], p->pinned[1], 1e3 * (reg_now() - t0));
@@ -302,7 +304,7 @@ static ffdp_status level_image(reg_pyramid *pyr, ffdp_volume *src, reg_planes *s
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < no; i += 1024) o[i] = 0.f;
     const size_t bytes = (size_t)ffdp_volume_nvox(*out) * sizeof(float);
-    if (may_pin(pyr) && bytes >= ((size_t)64 << 20)) *pinned = reg_cuda_pin((*out)->data, bytes);
+    if (may_pin(pyr) && reg_pin_worth(bytes)) *pinned = reg_cuda_pin((*out)->data, bytes);
   }
 #endif
   if (!st && k1 > k0) {
@@ -694,8 +696,8 @@ void reg_field_job_start(reg_field_job *j, const ffdp_volume *grid, const reg_py
   memset(j, 0, sizeof *j);
   j->grid = grid;
 #ifdef FFDP_HAVE_CUDA
-  const char *e = getenv("FFDP_PIN_FIELD"); /* 0: the field stays pageable (comparisons) */
-  j->pin = pyr && may_pin(pyr) && !(e && e[0] == '0');
+  const char *e = getenv("FFDP_PIN_FIELD"); /* 1: page-locked (comparisons; see reg_internal.h) */
+  j->pin = pyr && may_pin(pyr) && e && e[0] == '1';
 #else
   (void)pyr;
 #endif

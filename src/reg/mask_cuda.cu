@@ -52,15 +52,14 @@ extern "C" int reg_cuda_mask_open(reg_cuda_mask *m, const reg_layout *lay, void 
   const long long P = s->nx * s->ny, n = ffdp_slab_stored(s);
   if (!rc && L->fmask && lay->mask[REG_MASK_FIXED] >= 0) {
     m->fixed = (uint8_t *)(p + lay->off[lay->mask[REG_MASK_FIXED]]);
-    rc = (int)cudaMemcpy(m->fixed, L->fmask + s->zlo * P, (size_t)n, cudaMemcpyHostToDevice);
+    rc = reg_cuda_copy_up(m->fixed, L->fmask + s->zlo * P, (size_t)n);
     if (!rc) rc = combine(s, nullptr, m->fixed, nullptr, &m->fixed_count);
   }
   if (!rc && L->mmask && lay->mask[REG_MASK_MOVING] >= 0) {
     m->moving = (float *)(p + lay->off[lay->mask[REG_MASK_MOVING]]);
     m->scored = (uint8_t *)(p + lay->off[lay->mask[REG_MASK_SCORED]]);
     m->ms = L->ms;
-    rc = (int)cudaMemcpy(m->moving, L->mmask->data, (size_t)ffdp_volume_nvox(L->mmask) * sizeof(float),
-                         cudaMemcpyHostToDevice);
+    rc = reg_cuda_copy_up(m->moving, L->mmask->data, (size_t)ffdp_volume_nvox(L->mmask) * sizeof(float));
   }
   if ((rc = reg_cuda_agreed(c, rc, err))) return rc;
   if (m->fixed) c->sum(c, &m->fixed_count, 1);

@@ -39,7 +39,7 @@ extern "C" int reg_cuda_level_upload(const reg_level *L, int moving, int64_t z0,
   const reg_dev_planes *k = p ? &p->dev[moving] : nullptr;
   if (k && k->d && v == (moving ? p->M : p->F) && k->a <= z0 && z1 <= k->b) /* the source itself, still here */
     return (int)cudaMemcpy(dst, k->d + (z0 - k->a) * P, bytes, cudaMemcpyDeviceToDevice);
-  return (int)cudaMemcpy(dst, v->data + z0 * P, bytes, cudaMemcpyHostToDevice);
+  return reg_cuda_copy_up(dst, v->data + z0 * P, bytes);
 }
 
 extern "C" int reg_cuda_level_upload16(const reg_level *L, int moving, int64_t z0, int64_t z1, uint16_t *dst,
@@ -90,7 +90,7 @@ float *kept_source(reg_dev_planes *keep, const float *src, int64_t a, int64_t b,
     cudaGetLastError(); /* not kept: the build uploads into its working memory */
     return nullptr;
   }
-  *rc = (int)cudaMemcpy(d, src, (size_t)bytes, cudaMemcpyHostToDevice);
+  *rc = reg_cuda_copy_up(d, src, (size_t)bytes);
   if (*rc) {
     cudaFree(d);
     return nullptr;
@@ -139,7 +139,7 @@ extern "C" ffdp_status reg_cuda_shrink_smooth_planes(const int64_t dim[3], ffdp_
   int *dxs = nullptr, *dys = nullptr;
   if (!rc) {
     w[1] = w[0] + n, o = w[1] + n;
-    if (!kept) rc = (int)cudaMemcpy(w[0], src, n * sizeof(float), cudaMemcpyHostToDevice);
+    if (!kept) rc = reg_cuda_copy_up(w[0], src, n * sizeof(float));
   }
   if (!rc && at) {
     dzs = (long long *)(w[0] + base), dxs = (int *)(dzs + pts.nz), dys = dxs + pts.nx;
@@ -183,7 +183,7 @@ extern "C" ffdp_status reg_cuda_shrink_smooth_planes(const int64_t dim[3], ffdp_
   } else
     mark();
   mark();
-  if (!rc) rc = (int)cudaMemcpy(out, cur + (k0 - clo) * P, no * sizeof(float), cudaMemcpyDeviceToHost);
+  if (!rc) rc = reg_cuda_copy_down(out, cur + (k0 - clo) * P, no * sizeof(float));
   mark();
   cudaFree(w[0]);
   free(pts.zs);

@@ -294,6 +294,20 @@ double reg_cuda_used_bytes(void);
  * pageable copies run at a fraction of the host link's rate. A refusal is not an error. */
 int reg_cuda_pin(const void *p, size_t bytes);
 void reg_cuda_unpin(const void *p);
+/* Copies between the device and host memory (0 or a cudaError_t). Of REG_STAGED_COPY_MIN bytes
+ * or more, with the host side pageable, they pass through a small ring of page-locked buffers
+ * whose host side all threads copy (staged_copy_cuda.cu); FFDP_STAGED_COPY=0: the driver's
+ * pageable copy. Both wait for the device's queued work first and return when done. */
+#define REG_STAGED_COPY_MIN ((size_t)256 << 20)
+int reg_cuda_copy_down(void *host, const void *dev, size_t bytes);
+int reg_cuda_copy_up(void *dev, const void *host, size_t bytes);
+/* memcpy split over the OpenMP team (host_copy.c). */
+void reg_host_copy(void *dst, const void *src, size_t bytes);
+/* Whether the staged copies are on (FFDP_STAGED_COPY not 0), and whether a host buffer of this
+ * size is worth page-locking for its copies: from 64 MB (below, a buffer may share a page with
+ * another) up to where the staged copies take over, when they are on. */
+int reg_staged_copy_on(void);
+int reg_pin_worth(size_t bytes);
 /* The greedy stage on a CUDA device (greedy_cuda.cu); same contract as reg_greedy_stage. */
 ffdp_status reg_greedy_stage_cuda(reg_pyramid *pyr, const ffdp_reg_options *opt, int si,
                                   ffdp_mat4 aff, ffdp_volume **u, ffdp_stage_summary *sum, double t_start, ffdp_error *err);
@@ -321,11 +335,11 @@ ffdp_status reg_field_create_mapped(const ffdp_volume *grid, ffdp_volume **v, ff
  * pages (12 GB) took over a second of the host's time between levels. start never fails (it
  * falls back to doing the work in finish); finish waits and hands over the field (or the
  * error) once, later calls return the same; discard frees a field nobody took (page-locked:
- * unlocked first). With pyr (may it page-lock: one process on the GPU, FFDP_PIN not 0) a field
- * of 64 MB or more is also page-locked by that thread, so that the download into it runs at the
- * link's rate instead of through the driver's staging buffers (1008^3: 12 GB in 0.87 s, 14
- * GB/s); reg_field_job_unpin makes it pageable again once the download is done. FFDP_PIN_FIELD=0:
- * not page-locked (comparisons). */
+ * unlocked first). With FFDP_PIN_FIELD=1 and pyr (may it page-lock: one process on the GPU,
+ * FFDP_PIN not 0) a field of 64 MB or more is also page-locked by that thread, and
+ * reg_field_job_unpin makes it pageable again once the download is done. Off by default: at
+ * 1008^3 the locking (0.4-0.7 s) stalled the device's queue about as long and the unlocking
+ * took 0.2 s, more than the 0.63 s it saved the download (bench/gpu/NOTES.md run 199). */
 typedef struct reg_field_job {
   const ffdp_volume *grid;
   ffdp_volume *v;

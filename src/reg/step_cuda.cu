@@ -202,12 +202,12 @@ extern "C" int reg_cuda_fields_down(const ffdp_slab *s, int nf, float *const dev
   int rc = 0;
   if (!keep) {
     for (int k = 0; k < nf && !rc; k++)
-      rc = (int)cudaMemcpy(full[k] + s->z0 * P * 3, dev[k] + own, 3 * nown * 4, cudaMemcpyDeviceToHost);
+      rc = reg_cuda_copy_down(full[k] + s->z0 * P * 3, dev[k] + own, (size_t)(3 * nown * 4));
     return rc;
   }
   *keep = (float *)malloc((size_t)n * 3 * nf * sizeof(float));
   if (!*keep) return (int)cudaErrorMemoryAllocation;
-  for (int k = 0; k < nf && !rc; k++) rc = (int)cudaMemcpy(*keep + 3 * n * k, dev[k], 3 * n * 4, cudaMemcpyDeviceToHost);
+  for (int k = 0; k < nf && !rc; k++) rc = reg_cuda_copy_down(*keep + 3 * n * k, dev[k], (size_t)(3 * n * 4));
   return rc;
 }
 
@@ -236,10 +236,10 @@ extern "C" int reg_cuda_field_onto(const ffdp_volume *v, const ffdp_volume *grid
   const int64_t *vd = ffdp_volume_dim(v);
   const ffdp_mat4 va = ffdp_volume_vox2world(v);
   if (same_grid(vd, va, grid)) /* as they are */
-    return (int)cudaMemcpy(dev, ffdp_volume_cdata(v) + s->zlo * P * 3, 3 * n * sizeof(float), cudaMemcpyHostToDevice);
+    return reg_cuda_copy_up(dev, ffdp_volume_cdata(v) + s->zlo * P * 3, 3 * n * sizeof(float));
   const long long nv = ffdp_volume_nvox(v);
   if (3 * nv > scratch_floats) return -1;
-  int rc = (int)cudaMemcpy(scratch, ffdp_volume_cdata(v), 3 * nv * sizeof(float), cudaMemcpyHostToDevice);
+  int rc = reg_cuda_copy_up(scratch, ffdp_volume_cdata(v), 3 * nv * sizeof(float));
   return rc ? rc : resample_onto(scratch, vd, va, grid, s, dev);
 }
 
@@ -281,8 +281,7 @@ extern "C" ffdp_status reg_dev_field_make_room(reg_dev_field *f, size_t need, ff
   size_t fr = 0, tot = 0;
   if (!cudaMemGetInfo(&fr, &tot) && fr >= need + REG_OP_SCRATCH_BYTES + ((size_t)64 << 20)) return FFDP_OK;
   ffdp_status st = ffdp_volume_create(f->dim, 3, f->vox2world, host, err);
-  if (!st && cudaMemcpy((*host)->data, f->dev, (size_t)(f->dim[0] * f->dim[1] * f->dim[2]) * 3 * sizeof(float),
-                        cudaMemcpyDeviceToHost))
+  if (!st && reg_cuda_copy_down((*host)->data, f->dev, (size_t)(f->dim[0] * f->dim[1] * f->dim[2]) * 3 * sizeof(float)))
     st = ffdp_fail(err, FFDP_ERR_IO, "CUDA error moving a field to the host: %s", cudaGetErrorString(cudaGetLastError()));
   if (st) ffdp_volume_free(*host), *host = nullptr;
   reg_dev_field_free(f);

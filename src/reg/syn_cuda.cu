@@ -113,11 +113,11 @@ ffdp_status syn_final(const ffdp_volume *F, const ffdp_slab &fs, ffdp_mat4 aff, 
   if (!tmp) {
     int rc = invert_in_place(fs, &vox, dvf, SYN_INVERT_ITERS, w, 1);             /* w = inv(v_f) */
     if (!rc) rc = reg_cuda_compose_fields(&fs, &vox, dvm, w, A, w);               /* u = A w + v_m∘(id+w) */
-    if (!rc) rc = (int)cudaMemcpy((*u)->data + fs.z0 * P * 3, w + own, 3 * n * 4, cudaMemcpyDeviceToHost);
+    if (!rc) rc = reg_cuda_copy_down((*u)->data + fs.z0 * P * 3, w + own, (size_t)(3 * n * 4));
     if (!rc) rc = ffdp_cuda_linmap3(ns, dvm, 0.0, dvm, Ai, nullptr);             /* A^-1 v_m, in place */
     if (!rc) rc = invert_in_place(fs, &vox, dvm, SYN_INVERT_ITERS, w, 0);         /* r */
     if (!rc) rc = reg_cuda_compose_fields(&fs, &vox, dvf, w, I, w);               /* r + v_f∘(id+r) */
-    if (!rc) rc = (int)cudaMemcpy((*ui)->data + fs.z0 * P * 3, w + own, 3 * n * 4, cudaMemcpyDeviceToHost);
+    if (!rc) rc = reg_cuda_copy_down((*ui)->data + fs.z0 * P * 3, w + own, (size_t)(3 * n * 4));
     reg_trace("SyN final in three fields: %.1f ms", 1e3 * (reg_now() - t0));
     if (!rc) return FFDP_OK;
     ffdp_volume_free(*u), ffdp_volume_free(*ui);
@@ -143,7 +143,7 @@ ffdp_status syn_final(const ffdp_volume *F, const ffdp_slab &fs, ffdp_mat4 aff, 
     if (!rc) rc = (int)cudaMemcpyAsync((*u)->data + fs.z0 * P * 3, out + own, 3 * n * 4, cudaMemcpyDeviceToHost, cs);
     if (!rc) rc = (int)cudaStreamSynchronize(cs);
     reg_trace("SyN final: u down while u_inv is made %.1f ms", 1e3 * (reg_now() - t0));
-    if (!rc) rc = (int)cudaMemcpy((*ui)->data + fs.z0 * P * 3, aux + own, 3 * n * 4, cudaMemcpyDeviceToHost);
+    if (!rc) rc = reg_cuda_copy_down((*ui)->data + fs.z0 * P * 3, aux + own, (size_t)(3 * n * 4));
     if (made) cudaEventDestroy(made);
     if (cs) cudaStreamDestroy(cs);
     if (!rc) return FFDP_OK;
@@ -154,13 +154,13 @@ ffdp_status syn_final(const ffdp_volume *F, const ffdp_slab &fs, ffdp_mat4 aff, 
   if (!rc) rc = (int)cudaDeviceSynchronize();
   reg_trace("SyN final: first inversion + composition %.1f ms", 1e3 * (reg_now() - t0));
   t0 = reg_now();
-  if (!rc) rc = (int)cudaMemcpy((*u)->data + fs.z0 * P * 3, out + own, 3 * n * 4, cudaMemcpyDeviceToHost);
+  if (!rc) rc = reg_cuda_copy_down((*u)->data + fs.z0 * P * 3, out + own, (size_t)(3 * n * 4));
   reg_trace("SyN final: download %.1f ms", 1e3 * (reg_now() - t0));
   if (!rc) rc = (int)cudaMemset(aux, 0, 3 * ns * 4);
   if (!rc) rc = ffdp_cuda_linmap3(ns, aux, 0.0, dvm, Ai, nullptr);             /* A^-1 v_m */
   if (!rc) rc = reg_cuda_invert_field(&fs, &vox, aux, SYN_INVERT_ITERS, w, tmp); /* r */
   if (!rc) rc = reg_cuda_compose_fields(&fs, &vox, dvf, w, I, out);            /* r + v_f∘(id+r); aux is dead */
-  if (!rc) rc = (int)cudaMemcpy((*ui)->data + fs.z0 * P * 3, out + own, 3 * n * 4, cudaMemcpyDeviceToHost);
+  if (!rc) rc = reg_cuda_copy_down((*ui)->data + fs.z0 * P * 3, out + own, (size_t)(3 * n * 4));
   if (!rc) return FFDP_OK;
   ffdp_volume_free(*u), ffdp_volume_free(*ui);
   *u = *ui = nullptr;
@@ -515,8 +515,8 @@ extern "C" ffdp_status reg_syn_stage_cuda(reg_pyramid *pyr, const ffdp_reg_optio
     if (!st) {
       float *dvf = (float *)(blk + FL.off[SF_VF]), *dvm = (float *)(blk + FL.off[SF_VM]), *w = (float *)(blk + FL.off[SF_W]),
             *tmp = coarse ? nullptr : (float *)(blk + FL.off[SF_TMP]), *out = coarse ? nullptr : (float *)(blk + FL.off[SF_OUT]);
-      cudaError_t e = cudaMemcpy(dvf, vf->data + fs.zlo * P * 3, ns * 3 * sizeof(float), cudaMemcpyHostToDevice);
-      if (!e) e = cudaMemcpy(dvm, vm->data + fs.zlo * P * 3, ns * 3 * sizeof(float), cudaMemcpyHostToDevice);
+      cudaError_t e = (cudaError_t)reg_cuda_copy_up(dvf, vf->data + fs.zlo * P * 3, ns * 3 * sizeof(float));
+      if (!e) e = (cudaError_t)reg_cuda_copy_up(dvm, vm->data + fs.zlo * P * 3, ns * 3 * sizeof(float));
       if (e) st = ffdp_fail(err, FFDP_ERR_IO, "CUDA error uploading the SyN fields: %s", cudaGetErrorString(e));
       if (!st) st = syn_final(F, fs, aff, dvf, dvm, w, tmp, out, nullptr, !reg_result_shares(opt, si, c), &u, &ui, err);
       reg_trace("SyN final on planes [%lld, %lld) stored [%lld, %lld): %.1f ms", (long long)fs.z0, (long long)fs.z1,

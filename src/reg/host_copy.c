@@ -1,0 +1,27 @@
+/* A large host-to-host copy split over the OpenMP team: one thread copies ~10 GB/s, short of
+ * what the host link and memory move, so the staged device copies (staged_copy_cuda.cu) would
+ * otherwise wait on it. */
+#include "reg/reg_internal.h"
+#include <stdlib.h>
+#include <string.h>
+
+void reg_host_copy(void *dst, const void *src, size_t bytes) {
+  const size_t piece = (size_t)1 << 20;
+  const int64_t n = (int64_t)((bytes + piece - 1) / piece);
+  char *d = dst;
+  const char *s = src;
+#pragma omp parallel for schedule(static) if (n > 1)
+  for (int64_t i = 0; i < n; i++) {
+    const size_t off = (size_t)i * piece, len = bytes - off < piece ? bytes - off : piece;
+    memcpy(d + off, s + off, len);
+  }
+}
+
+int reg_staged_copy_on(void) {
+  const char *e = getenv("FFDP_STAGED_COPY"); /* "0": the driver's pageable copies (comparisons) */
+  return !(e && e[0] == '0');
+}
+
+int reg_pin_worth(size_t bytes) {
+  return bytes >= ((size_t)64 << 20) && (bytes < REG_STAGED_COPY_MIN || !reg_staged_copy_on());
+}

@@ -1,0 +1,107 @@
+// Copies between the device and large pageable host memory through a small ring of page-locked
+// staging buffers, the host side of each piece copied by all OpenMP threads while the link
+// moves the next pieces.
+//
+// Why not the driver's own pageable path: it stages through its buffers on one thread, 14 GB/s
+// for the gigavoxel field's 12 GB (0.85 s, bench/gpu/NOTES.md run 199, H100). Why not
+// page-lock the destination: locking 12 GB took 0.4-0.7 s on the thread that maps it, and
+// while it ran the device's queue stalled by about as long (the launches wait on the driver),
+// then unlocking took 0.2 s more: a net loss against the 0.63 s it saved the copy (run 199).
+#include <cuda_runtime.h>
+#include <stdlib.h>
+#include <string.h>
+#include "reg/reg_internal.h"
+
+namespace {
+
+constexpr size_t kPiece = (size_t)32 << 20; /* per DMA; 0.6 ms at the link's ~55 GB/s */
+constexpr int kRing = 4;                    /* pieces in flight or being copied: 128 MB locked */
+
+// Whether this host range is already page-locked (then the plain copy runs at the link's rate).
+bool host_locked(const void *p) {
+  cudaPointerAttributes a;
+  if (cudaPointerGetAttributes(&a, p) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return false;
+  }
+  return a.type == cudaMemoryTypeHost;
+}
+
+bool staged_wanted(size_t bytes, const void *host) {
+  return bytes >= REG_STAGED_COPY_MIN && reg_staged_copy_on() && !host_locked(host);
+}
+
+struct ring {
+  char *buf = nullptr;
+  cudaEvent_t ev[kRing] = {};
+  int nev = 0;
+  bool open() {
+    if (cudaMallocHost((void **)&buf, kPiece * kRing) != cudaSuccess) {
+      (void)cudaGetLastError();
+      buf = nullptr;
+      return false;
+    }
+    for (; nev < kRing; nev++)
+      if (cudaEventCreateWithFlags(&ev[nev], cudaEventDisableTiming) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return false;
+      }
+    return true;
+  }
+  ~ring() {
+    for (int k = 0; k < nev; k++) cudaEventDestroy(ev[k]);
+    if (buf) cudaFreeHost(buf);
+  }
+  char *slot(size_t i) { return buf + (i % kRing) * kPiece; }
+};
+
+size_t piece_len(size_t bytes, size_t i) { return bytes - i * kPiece < kPiece ? bytes - i * kPiece : kPiece; }
+
+// Device -> host: pieces i+1 .. i+kRing-1 cross the link while the threads copy piece i out.
+int down(char *host, const char *dev, size_t bytes, ring &r) {
+  const size_t np = (bytes + kPiece - 1) / kPiece;
+  int rc = 0;
+  auto issue = [&](size_t i) {
+    rc = (int)cudaMemcpyAsync(r.slot(i), dev + i * kPiece, piece_len(bytes, i), cudaMemcpyDeviceToHost, nullptr);
+    if (!rc) rc = (int)cudaEventRecord(r.ev[i % kRing], nullptr);
+  };
+  for (size_t i = 0; i < np && i < (size_t)kRing && !rc; i++) issue(i);
+  for (size_t i = 0; i < np && !rc; i++) {
+    if ((rc = (int)cudaEventSynchronize(r.ev[i % kRing]))) break;
+    reg_host_copy(host + i * kPiece, r.slot(i), piece_len(bytes, i));
+    if (i + kRing < np) issue(i + kRing);
+  }
+  return rc;
+}
+
+// Host -> device: the threads fill a slot once its last piece has crossed, then queue it.
+int up(char *dev, const char *host, size_t bytes, ring &r) {
+  const size_t np = (bytes + kPiece - 1) / kPiece;
+  int rc = 0;
+  for (size_t i = 0; i < np && !rc; i++) {
+    if (i >= (size_t)kRing && (rc = (int)cudaEventSynchronize(r.ev[i % kRing]))) break;
+    reg_host_copy(r.slot(i), host + i * kPiece, piece_len(bytes, i));
+    rc = (int)cudaMemcpyAsync(dev + i * kPiece, r.slot(i), piece_len(bytes, i), cudaMemcpyHostToDevice, nullptr);
+    if (!rc) rc = (int)cudaEventRecord(r.ev[i % kRing], nullptr);
+  }
+  if (!rc) rc = (int)cudaStreamSynchronize(nullptr); /* the ring goes with this call */
+  return rc;
+}
+
+}  // namespace
+
+extern "C" int reg_cuda_copy_down(void *host, const void *dev, size_t bytes) {
+  if (staged_wanted(bytes, host)) {
+    ring r;
+    if (r.open()) return down((char *)host, (const char *)dev, bytes, r);
+  }
+  return (int)cudaMemcpy(host, dev, bytes, cudaMemcpyDeviceToHost);
+}
+
+extern "C" int reg_cuda_copy_up(void *dev, const void *host, size_t bytes) {
+  if (staged_wanted(bytes, host)) {
+    ring r;
+    if (r.open()) return up((char *)dev, (const char *)host, bytes, r);
+  }
+  return (int)cudaMemcpy(dev, host, bytes, cudaMemcpyHostToDevice);
+}
