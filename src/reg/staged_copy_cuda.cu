@@ -14,8 +14,15 @@
 
 namespace {
 
-constexpr size_t kPiece = (size_t)32 << 20; /* per DMA; 0.6 ms at the link's ~55 GB/s */
-constexpr int kRing = 4;                    /* pieces in flight or being copied: 128 MB locked */
+constexpr int kRing = 4; /* pieces in flight or being copied */
+
+// Bytes per piece: 32 MB (0.6 ms at the link's ~55 GB/s; 128 MB locked in all), or
+// FFDP_STAGED_PIECE_MB (1-256) for comparisons.
+size_t piece_bytes() {
+  const char *e = getenv("FFDP_STAGED_PIECE_MB");
+  const long mb = e ? strtol(e, nullptr, 10) : 32;
+  return (size_t)(mb >= 1 && mb <= 256 ? mb : 32) << 20;
+}
 
 // Whether this host range is already page-locked (then the plain copy runs at the link's rate).
 bool host_locked(const void *p) {
@@ -32,11 +39,12 @@ bool staged_wanted(size_t bytes, const void *host) {
 }
 
 struct ring {
+  const size_t piece = piece_bytes();
   char *buf = nullptr;
   cudaEvent_t ev[kRing] = {};
   int nev = 0;
   bool open() {
-    if (cudaMallocHost((void **)&buf, kPiece * kRing) != cudaSuccess) {
+    if (cudaMallocHost((void **)&buf, piece * kRing) != cudaSuccess) {
       (void)cudaGetLastError();
       buf = nullptr;
       return false;
@@ -52,23 +60,22 @@ struct ring {
     for (int k = 0; k < nev; k++) cudaEventDestroy(ev[k]);
     if (buf) cudaFreeHost(buf);
   }
-  char *slot(size_t i) { return buf + (i % kRing) * kPiece; }
+  char *slot(size_t i) { return buf + (i % kRing) * piece; }
+  size_t len(size_t bytes, size_t i) const { return bytes - i * piece < piece ? bytes - i * piece : piece; }
 };
-
-size_t piece_len(size_t bytes, size_t i) { return bytes - i * kPiece < kPiece ? bytes - i * kPiece : kPiece; }
 
 // Device -> host: pieces i+1 .. i+kRing-1 cross the link while the threads copy piece i out.
 int down(char *host, const char *dev, size_t bytes, ring &r) {
-  const size_t np = (bytes + kPiece - 1) / kPiece;
+  const size_t np = (bytes + r.piece - 1) / r.piece;
   int rc = 0;
   auto issue = [&](size_t i) {
-    rc = (int)cudaMemcpyAsync(r.slot(i), dev + i * kPiece, piece_len(bytes, i), cudaMemcpyDeviceToHost, nullptr);
+    rc = (int)cudaMemcpyAsync(r.slot(i), dev + i * r.piece, r.len(bytes, i), cudaMemcpyDeviceToHost, nullptr);
     if (!rc) rc = (int)cudaEventRecord(r.ev[i % kRing], nullptr);
   };
   for (size_t i = 0; i < np && i < (size_t)kRing && !rc; i++) issue(i);
   for (size_t i = 0; i < np && !rc; i++) {
     if ((rc = (int)cudaEventSynchronize(r.ev[i % kRing]))) break;
-    reg_host_copy(host + i * kPiece, r.slot(i), piece_len(bytes, i));
+    reg_host_copy(host + i * r.piece, r.slot(i), r.len(bytes, i));
     if (i + kRing < np) issue(i + kRing);
   }
   return rc;
@@ -76,12 +83,12 @@ int down(char *host, const char *dev, size_t bytes, ring &r) {
 
 // Host -> device: the threads fill a slot once its last piece has crossed, then queue it.
 int up(char *dev, const char *host, size_t bytes, ring &r) {
-  const size_t np = (bytes + kPiece - 1) / kPiece;
+  const size_t np = (bytes + r.piece - 1) / r.piece;
   int rc = 0;
   for (size_t i = 0; i < np && !rc; i++) {
     if (i >= (size_t)kRing && (rc = (int)cudaEventSynchronize(r.ev[i % kRing]))) break;
-    reg_host_copy(r.slot(i), host + i * kPiece, piece_len(bytes, i));
-    rc = (int)cudaMemcpyAsync(dev + i * kPiece, r.slot(i), piece_len(bytes, i), cudaMemcpyHostToDevice, nullptr);
+    reg_host_copy(r.slot(i), host + i * r.piece, r.len(bytes, i));
+    rc = (int)cudaMemcpyAsync(dev + i * r.piece, r.slot(i), r.len(bytes, i), cudaMemcpyHostToDevice, nullptr);
     if (!rc) rc = (int)cudaEventRecord(r.ev[i % kRing], nullptr);
   }
   if (!rc) rc = (int)cudaStreamSynchronize(nullptr); /* the ring goes with this call */
