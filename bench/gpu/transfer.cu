@@ -76,7 +76,7 @@ int main(int argc, char **argv) {
   CK(cudaGetDeviceProperties(&pr, 0));
   const char *pm = getenv("FFDP_STAGED_PIECE_MB");
   printf("device: %s; staged copies %s, pieces of %s MB\n", pr.name, reg_staged_copy_on() ? "on" : "off (FFDP_STAGED_COPY=0)",
-         pm ? pm : "32");
+         pm ? pm : "16");
   int bad = 0;
   for (int k = 0; k < ns; k++) {
     const size_t bytes = (size_t)(sizes[k] * (1 << 20));
