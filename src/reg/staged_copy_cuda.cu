@@ -39,8 +39,16 @@ bool staged_wanted(size_t bytes, const void *host) {
   return bytes >= REG_STAGED_COPY_MIN && reg_staged_copy_on() && !host_locked(host);
 }
 
+// Whether downloads copy out of the ring with streaming stores (host_copy.c);
+// FFDP_STAGED_STREAM=0: memcpy (comparisons).
+bool streaming_out() {
+  const char *e = getenv("FFDP_STAGED_STREAM");
+  return !(e && e[0] == '0');
+}
+
 struct ring {
   const size_t piece = piece_bytes();
+  const int streaming = streaming_out();
   char *buf = nullptr;
   cudaEvent_t ev[kRing] = {};
   int nev = 0;
@@ -83,7 +91,7 @@ int down(char *host, const char *dev, size_t bytes, ring &r) {
   for (size_t i = 0; i < np && i < (size_t)kRing && !rc; i++) issue(i);
   for (size_t i = 0; i < np && !rc; i++) {
     if ((rc = (int)cudaEventSynchronize(r.ev[i % kRing]))) break;
-    reg_host_copy(host + i * r.piece, r.slot(i), r.len(bytes, i));
+    reg_host_copy(host + i * r.piece, r.slot(i), r.len(bytes, i), r.streaming);
     if (i + kRing < np) issue(i + kRing);
   }
   return rc;
@@ -95,7 +103,7 @@ int up(char *dev, const char *host, size_t bytes, ring &r) {
   int rc = 0;
   for (size_t i = 0; i < np && !rc; i++) {
     if (i >= (size_t)kRing && (rc = (int)cudaEventSynchronize(r.ev[i % kRing]))) break;
-    reg_host_copy(r.slot(i), host + i * r.piece, r.len(bytes, i));
+    reg_host_copy(r.slot(i), host + i * r.piece, r.len(bytes, i), 0); /* the slot is read again at once */
     rc = (int)cudaMemcpyAsync(dev + i * r.piece, r.slot(i), r.len(bytes, i), cudaMemcpyHostToDevice, nullptr);
     if (!rc) rc = (int)cudaEventRecord(r.ev[i % kRing], nullptr);
   }
