@@ -1,38 +1,13 @@
-/* A large host-to-host copy split over the OpenMP team: one thread copies ~10 GB/s, short of
- * what the host link and memory move, so the staged device copies (staged_copy_cuda.cu) would
- * otherwise wait on it. */
+/* A large host-to-host copy split over the OpenMP team, for the staged device copies
+ * (staged_copy_cuda.cu): the driver's own staging, one thread's copies, moved 9-14 GB/s (run 200);
+ * with every thread copying, the ring keeps pace with the link (52 GB/s, run 201). Copying out
+ * of the ring with cache-bypassing stores changed nothing there (12 GB down 245 against 248 ms),
+ * so plain memcpy. */
 #include "reg/reg_internal.h"
 #include <stdlib.h>
 #include <string.h>
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 
-/* memcpy with stores that bypass the caches (x86-64; elsewhere memcpy): the destination of a
- * download is not read again soon, and ordinary stores first read each line they write (a
- * third of the memory traffic). memcpy itself streams only pieces larger than the C library's
- * threshold (a share of the last-level cache), far more than a thread's megabyte here. */
-static void copy_streaming(char *d, const char *s, size_t len) {
-#if defined(__SSE2__)
-  size_t head = (size_t)(-(uintptr_t)d & 15);
-  head = head < len ? head : len;
-  memcpy(d, s, head);
-  d += head, s += head, len -= head;
-  const size_t nv = len / 64;
-  for (size_t i = 0; i < nv; i++, d += 64, s += 64) {
-    const __m128i a = _mm_loadu_si128((const __m128i *)s), b = _mm_loadu_si128((const __m128i *)(s + 16)),
-                  c = _mm_loadu_si128((const __m128i *)(s + 32)), e = _mm_loadu_si128((const __m128i *)(s + 48));
-    _mm_stream_si128((__m128i *)d, a), _mm_stream_si128((__m128i *)(d + 16), b);
-    _mm_stream_si128((__m128i *)(d + 32), c), _mm_stream_si128((__m128i *)(d + 48), e);
-  }
-  _mm_sfence(); /* the streamed stores are visible before the thread leaves the team */
-  memcpy(d, s, len - nv * 64);
-#else
-  memcpy(d, s, len);
-#endif
-}
-
-void reg_host_copy(void *dst, const void *src, size_t bytes, int streaming) {
+void reg_host_copy(void *dst, const void *src, size_t bytes) {
   const size_t piece = (size_t)1 << 20;
   const int64_t n = (int64_t)((bytes + piece - 1) / piece);
   char *d = dst;
@@ -40,8 +15,7 @@ void reg_host_copy(void *dst, const void *src, size_t bytes, int streaming) {
 #pragma omp parallel for schedule(static) if (n > 1)
   for (int64_t i = 0; i < n; i++) {
     const size_t off = (size_t)i * piece, len = bytes - off < piece ? bytes - off : piece;
-    if (streaming) copy_streaming(d + off, s + off, len);
-    else memcpy(d + off, s + off, len);
+    memcpy(d + off, s + off, len);
   }
 }
 

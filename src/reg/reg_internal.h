@@ -301,9 +301,8 @@ void reg_cuda_unpin(const void *p);
 #define REG_STAGED_COPY_MIN ((size_t)256 << 20)
 int reg_cuda_copy_down(void *host, const void *dev, size_t bytes);
 int reg_cuda_copy_up(void *dev, const void *host, size_t bytes);
-/* memcpy split over the OpenMP team (host_copy.c); streaming: with stores that bypass the
- * caches (for a destination not read again soon). */
-void reg_host_copy(void *dst, const void *src, size_t bytes, int streaming);
+/* memcpy split over the OpenMP team (host_copy.c). */
+void reg_host_copy(void *dst, const void *src, size_t bytes);
 /* Whether the staged copies are on (FFDP_STAGED_COPY not 0), and whether a host buffer of this
  * size is worth page-locking for its copies: from 64 MB (below, a buffer may share a page with
  * another) up to where the staged copies take over, when they are on. */

@@ -2,11 +2,11 @@
 // staging buffers, the host side of each piece copied by all OpenMP threads while the link
 // moves the next pieces.
 //
-// Why not the driver's own pageable path: it stages through its buffers on one thread, 14 GB/s
-// for the gigavoxel field's 12 GB (0.85 s, bench/gpu/NOTES.md run 199, H100). Why not
-// page-lock the destination: locking 12 GB took 0.4-0.7 s on the thread that maps it, and
-// while it ran the device's queue stalled by about as long (the launches wait on the driver),
-// then unlocking took 0.2 s more: a net loss against the 0.63 s it saved the copy (run 199).
+// Why not the driver's own pageable path: it stages through its buffers on one thread, 9-15 GB/s
+// (12 GB up 1.40 s, down 0.88 s; bench/gpu/NOTES.md run 201, H100). Why not page-lock the host
+// side: locking and unlocking 12 GB took 0.29 + 0.22 s around a 0.23 s copy, and locking on a
+// second thread stalled the device's queue about as long (run 199). Staged: 12 GB up 0.247 s,
+// down 0.245 s (52 GB/s, against 55 GB/s into locked memory; run 201).
 #include <cuda_runtime.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,16 +39,8 @@ bool staged_wanted(size_t bytes, const void *host) {
   return bytes >= REG_STAGED_COPY_MIN && reg_staged_copy_on() && !host_locked(host);
 }
 
-// Whether downloads copy out of the ring with streaming stores (host_copy.c);
-// FFDP_STAGED_STREAM=0: memcpy (comparisons).
-bool streaming_out() {
-  const char *e = getenv("FFDP_STAGED_STREAM");
-  return !(e && e[0] == '0');
-}
-
 struct ring {
   const size_t piece = piece_bytes();
-  const int streaming = streaming_out();
   char *buf = nullptr;
   cudaEvent_t ev[kRing] = {};
   int nev = 0;
@@ -91,7 +83,7 @@ int down(char *host, const char *dev, size_t bytes, ring &r) {
   for (size_t i = 0; i < np && i < (size_t)kRing && !rc; i++) issue(i);
   for (size_t i = 0; i < np && !rc; i++) {
     if ((rc = (int)cudaEventSynchronize(r.ev[i % kRing]))) break;
-    reg_host_copy(host + i * r.piece, r.slot(i), r.len(bytes, i), r.streaming);
+    reg_host_copy(host + i * r.piece, r.slot(i), r.len(bytes, i));
     if (i + kRing < np) issue(i + kRing);
   }
   return rc;
@@ -103,7 +95,7 @@ int up(char *dev, const char *host, size_t bytes, ring &r) {
   int rc = 0;
   for (size_t i = 0; i < np && !rc; i++) {
     if (i >= (size_t)kRing && (rc = (int)cudaEventSynchronize(r.ev[i % kRing]))) break;
-    reg_host_copy(r.slot(i), host + i * r.piece, r.len(bytes, i), 0); /* the slot is read again at once */
+    reg_host_copy(r.slot(i), host + i * r.piece, r.len(bytes, i));
     rc = (int)cudaMemcpyAsync(dev + i * r.piece, r.slot(i), r.len(bytes, i), cudaMemcpyHostToDevice, nullptr);
     if (!rc) rc = (int)cudaEventRecord(r.ev[i % kRing], nullptr);
   }
