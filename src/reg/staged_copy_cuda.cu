@@ -65,6 +65,7 @@ struct ring {
     return true;
   }
   ~ring() {
+    if (buf) cudaStreamSynchronize(nullptr); /* after an error, pieces may still be crossing */
     for (int k = 0; k < nev; k++) cudaEventDestroy(ev[k]);
     if (buf) cudaHostUnregister(buf), munmap(buf, piece * kRing);
   }
