@@ -1,6 +1,7 @@
 #define _DEFAULT_SOURCE /* MAP_ANONYMOUS, madvise */
 #include "core/volume_internal.h"
 #include "core/err.h"
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -102,18 +103,20 @@ void ffdp_volume_spacing(const ffdp_volume *v, double sp[3]) {
   }
 }
 
+/* Written without a branch so that it vectorizes: a gigavoxel image's range is a pass over 4 GB
+ * before every registration, and the branchy loop ran at ~0.8 GB/s a thread (1.6 against 3.5-4
+ * GB/s on the 2-core development machine, where a read-only pass makes ~5). */
 int64_t ffdp_floats_range(const float *d, int64_t n, double *vmin, double *vmax) {
   int64_t bad = 0;
-  double lo = INFINITY, hi = -INFINITY;
-#pragma omp parallel for reduction(min : lo) reduction(max : hi) reduction(+ : bad)
+  float lo = INFINITY, hi = -INFINITY;
+#pragma omp parallel for simd reduction(min : lo) reduction(max : hi) reduction(+ : bad)
   for (int64_t i = 0; i < n; i++) {
-    float x = d[i];
-    if (!isfinite(x)) {
-      bad++;
-      continue;
-    }
-    lo = x < lo ? x : lo;
-    hi = x > hi ? x : hi;
+    const float x = d[i];
+    const int ok = fabsf(x) <= FLT_MAX; /* false for NaN and both infinities */
+    const float a = ok ? x : INFINITY, b = ok ? x : -INFINITY;
+    bad += !ok;
+    lo = a < lo ? a : lo;
+    hi = b > hi ? b : hi;
   }
   *vmin = lo;
   *vmax = hi;
