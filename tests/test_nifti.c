@@ -493,8 +493,62 @@ static void indexed_gzip_case(rng_t *r) {
       ffdp_volume_free(sh);
 }
 
+/* Uncompressed data larger than the readers' chunk (1 Mi voxels: several chunks and a tail, read
+ * by all threads): int16 in the other byte order with a slope and intercept, as .nii and as a
+ * .hdr/.img pair, and whole or by planes, against the reference library's own reading. */
+static void plain_parallel_case(void) {
+  const char *names[2] = {"pp_swapped.nii", "pp_pair.hdr"};
+  for (int k = 0; k < 2; k++) {
+    int64_t dims[8] = {3, 131, 97, 90, 1, 1, 1, 1};
+    nifti_image *n = nifti_make_new_nim(dims, DT_INT16, 1);
+    int16_t *d = n->data;
+    for (int64_t i = 0; i < (int64_t)n->nvox; i++) d[i] = (int16_t)((i * 7919) % 60001 - 30000);
+    n->scl_slope = 0.5, n->scl_inter = -3;
+    if (k == 0) nifti_swap_Nbytes((size_t)n->nvox, 2, n->data); /* the data in the other byte order */
+    nifti_set_filenames(n, names[k], 0, 1);
+    nifti_image_write(n);
+    nifti_image_free(n);
+    if (k == 0) { /* and the header too (the library writes it in this machine's order) */
+      FILE *f = fopen(names[k], "r+b");
+      nifti_1_header h;
+      int ok = f && fread(&h, sizeof h, 1, f) == 1;
+      if (ok) swap_nifti_header(&h, 1);
+      ok = ok && fseek(f, 0, SEEK_SET) == 0 && fwrite(&h, sizeof h, 1, f) == 1;
+      if (f) fclose(f);
+      CHECK(ok, "cannot rewrite the header of %s", names[k]);
+    }
+    nifti_image *ref = nifti_image_read(names[k], 1);
+    CHECK(ref != NULL, "reference library cannot read %s", names[k]);
+    if (!ref) continue;
+    CHECK(ref->byteorder == (k == 0 ? 3 - nifti_short_order() : nifti_short_order()), "%s: byte order %d", names[k],
+          ref->byteorder);
+    const int64_t P = 131 * 97;
+    for (int whole = 1; whole >= 0; whole--) {
+      ffdp_volume *v = NULL;
+      ffdp_error err;
+      const int64_t z0 = whole ? 0 : 17, z1 = whole ? 90 : 88;
+      ffdp_status st = whole ? ffdp_volume_load(names[k], &v, &err) : ffdp_volume_load_planes(names[k], z0, z1, &v, &err);
+      CHECK(st == FFDP_OK, "%s: %s", names[k], err.msg);
+      if (st) continue;
+      const float *f = ffdp_volume_cdata(v);
+      const int16_t *rd = ref->data;
+      int64_t bad = 0;
+      for (int64_t i = 0; i < (z1 - z0) * P; i++) {
+        const int64_t j = z0 * P + i;
+        bad += f[i] != (float)(rd[j] * 0.5 - 3) || rd[j] != (int16_t)((j * 7919) % 60001 - 30000);
+      }
+      CHECK(bad == 0, "%s (%s): %lld values differ from the reference library's or the written ones", names[k],
+            whole ? "whole" : "planes", (long long)bad);
+      ffdp_volume_free(v);
+    }
+    nifti_image_free(ref);
+  }
+  unlink("pp_swapped.nii"), unlink("pp_pair.hdr"), unlink("pp_pair.img");
+}
+
 int main(void) {
   rng_t r = {2718281828ULL};
+  plain_parallel_case();
   plane_writer_case();
   const int types[] = {FFDP_DT_UINT8, FFDP_DT_INT8, FFDP_DT_INT16, FFDP_DT_UINT16, FFDP_DT_INT32, FFDP_DT_UINT32,
                        FFDP_DT_FLOAT32, FFDP_DT_FLOAT64};

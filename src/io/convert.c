@@ -3,14 +3,16 @@
 #include "io/convert.h"
 #include <math.h>
 #include <nifti2_io.h>
+#include <omp.h>
 
-/* Convert n on-disk values starting at src to float, applying the NIfTI intensity scaling. */
+/* Convert n on-disk values starting at src to float, applying the NIfTI intensity scaling; on
+ * every thread unless called from a parallel region (the readers' own threads). */
 int ffdp_convert_to_float(const void *src, int dtype, int64_t n, double slope, double inter, float *dst) {
   int scaled = slope != 0 && isfinite(slope) && !(slope == 1 && inter == 0);
 #define CONV(T)                                                                                    \
   do {                                                                                             \
     const T *s = (const T *)src;                                                                   \
-    _Pragma("omp parallel for") for (int64_t i = 0; i < n; i++) dst[i] =                           \
+    _Pragma("omp parallel for if (!omp_in_parallel())") for (int64_t i = 0; i < n; i++) dst[i] =   \
         scaled ? (float)((double)s[i] * slope + inter) : (float)s[i];                              \
   } while (0)
   switch (dtype) {
