@@ -241,11 +241,12 @@ static int read_gz_indexed(const nifti_image *nim, const char *path, int64_t sta
 /* Uncompressed data straight into dst by every thread: positional reads of 1 Mi voxels, each
  * swapped and converted from the thread's own buffer. One thread reading and converting moved
  * ~3 GB/s (a 1008^3 float pair, 8 GB, loaded in 2.2-2.9 s on the H100 host: bench/gpu/NOTES.md
- * runs 199-201), well short of the page cache or a fast disk. 0: not handled (compressed). */
+ * runs 199-201), well short of the page cache or a fast disk. 0: not handled (compressed, or
+ * FFDP_PARALLEL_READ=0). */
 static int read_plain_parallel(const nifti_image *nim, const char *path, int64_t start, int64_t n, float *dst,
                                ffdp_status *st, ffdp_error *err) {
-  const char *data = nim->iname ? nim->iname : path;
-  if (ffdp_path_is_gz(data)) return 0;
+  const char *data = nim->iname ? nim->iname : path, *e = getenv("FFDP_PARALLEL_READ"); /* 0: one thread (A/B) */
+  if (ffdp_path_is_gz(data) || (e && e[0] == '0')) return 0;
   const int fd = open(data, O_RDONLY);
   if (fd < 0) {
     *st = ffdp_fail(err, FFDP_ERR_IO, "'%s': cannot open the image data: %s", path, strerror(errno));
