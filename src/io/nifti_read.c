@@ -262,8 +262,8 @@ static int read_plain_parallel(const nifti_image *nim, const char *path, int64_t
   {
     char *buf = malloc((size_t)(chunk * nbyper));
     if (!buf) {
-#pragma omp atomic write
-      failed = 1;
+#pragma omp critical(ffdp_read_plain_fail)
+      if (!failed) failed = 1;
     }
 #pragma omp for schedule(dynamic, 4)
     for (int64_t c = 0; c < nch; c++) {
