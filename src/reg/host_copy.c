@@ -4,7 +4,6 @@
  * of the ring with cache-bypassing stores changed nothing there (12 GB down 245 against 248 ms),
  * so plain memcpy. */
 #include "reg/reg_internal.h"
-#include <stdlib.h>
 #include <string.h>
 
 void reg_host_copy(void *dst, const void *src, size_t bytes) {
@@ -17,13 +16,4 @@ void reg_host_copy(void *dst, const void *src, size_t bytes) {
     const size_t off = (size_t)i * piece, len = bytes - off < piece ? bytes - off : piece;
     memcpy(d + off, s + off, len);
   }
-}
-
-int reg_staged_copy_on(void) {
-  const char *e = getenv("FFDP_STAGED_COPY"); /* "0": the driver's pageable copies (comparisons) */
-  return !(e && e[0] == '0');
-}
-
-int reg_pin_worth(size_t bytes) {
-  return bytes >= ((size_t)64 << 20) && (bytes < REG_STAGED_COPY_MIN || !reg_staged_copy_on());
 }

@@ -181,6 +181,12 @@ static int may_pin(const reg_pyramid *pyr) {
   const char *pin = getenv("FFDP_PIN");
   return pyr->device == 1 && pyr->c->size == 1 && !(pin && pin[0] == '0');
 }
+
+/* Whether a host buffer of this size is worth page-locking for its copies: from 64 MB (below, a
+ * buffer may share a page with another) up to where the staged copies take over, when on. */
+static int pin_worth(size_t bytes) {
+  return bytes >= ((size_t)64 << 20) && (bytes < REG_STAGED_COPY_MIN || !reg_staged_copy_on());
+}
 #endif
 
 /* Undo the page-locking of a level's images (pinned: F's and M's flags). */
@@ -220,7 +226,7 @@ void reg_pyramid_init(reg_pyramid *p, const ffdp_volume *F, const ffdp_volume *M
     const double t0 = reg_now();
     for (int k = 0; k < 2; k++) {
       const size_t bytes = (size_t)ffdp_volume_nvox(v[k]) * (size_t)v[k]->ncomp * sizeof(float);
-      if (reg_pin_worth(bytes) && !(k == 1 && v[1]->data == v[0]->data))
+      if (pin_worth(bytes) && !(k == 1 && v[1]->data == v[0]->data))
         p->pinned[k] = reg_cuda_pin(v[k]->data, bytes);
     }
     reg_trace("inputs page-locked (%d, %d): %.1f ms", p->pinned[0], p->pinned[1], 1e3 * (reg_now() - t0));
@@ -304,7 +310,7 @@ static ffdp_status level_image(reg_pyramid *pyr, ffdp_volume *src, reg_planes *s
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < no; i += 1024) o[i] = 0.f;
     const size_t bytes = (size_t)ffdp_volume_nvox(*out) * sizeof(float);
-    if (may_pin(pyr) && reg_pin_worth(bytes)) *pinned = reg_cuda_pin((*out)->data, bytes);
+    if (may_pin(pyr) && pin_worth(bytes)) *pinned = reg_cuda_pin((*out)->data, bytes);
   }
 #endif
   if (!st && k1 > k0) {

@@ -303,11 +303,8 @@ int reg_cuda_copy_down(void *host, const void *dev, size_t bytes);
 int reg_cuda_copy_up(void *dev, const void *host, size_t bytes);
 /* memcpy split over the OpenMP team (host_copy.c). */
 void reg_host_copy(void *dst, const void *src, size_t bytes);
-/* Whether the staged copies are on (FFDP_STAGED_COPY not 0), and whether a host buffer of this
- * size is worth page-locking for its copies: from 64 MB (below, a buffer may share a page with
- * another) up to where the staged copies take over, when they are on. */
+/* Whether the staged copies are on (FFDP_STAGED_COPY not 0). */
 int reg_staged_copy_on(void);
-int reg_pin_worth(size_t bytes);
 /* The greedy stage on a CUDA device (greedy_cuda.cu); same contract as reg_greedy_stage. */
 ffdp_status reg_greedy_stage_cuda(reg_pyramid *pyr, const ffdp_reg_options *opt, int si,
                                   ffdp_mat4 aff, ffdp_volume **u, ffdp_stage_summary *sum, double t_start, ffdp_error *err);

@@ -106,6 +106,11 @@ int up(char *dev, const char *host, size_t bytes, ring &r) {
 
 }  // namespace
 
+extern "C" int reg_staged_copy_on(void) {
+  const char *e = getenv("FFDP_STAGED_COPY"); /* "0": the driver's pageable copies (comparisons) */
+  return !(e && e[0] == '0');
+}
+
 extern "C" int reg_cuda_copy_down(void *host, const void *dev, size_t bytes) {
   if (staged_wanted(bytes, host)) {
     ring r;
