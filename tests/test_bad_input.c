@@ -1,6 +1,7 @@
 /* Bad input: every case gets the right error code and a one-line message naming the file,
  * and no partial output is left. The files stay in bad_inputs/ for cli_bad_input.sh. */
 #include "check.h"
+#include <stdarg.h>
 #include "ffdp/ffdp.h"
 #include <dirent.h>
 #include <math.h>
@@ -85,6 +86,30 @@ static int count_entries(const char *dir, const char *prefix) {
 /* ffdp_volume_range (what refuses NaN/Inf images before a registration) against a plain loop:
  * non-finite values at every position of short volumes (vector lanes and tails), negative
  * zero, the largest finite floats, and one-voxel volumes with no finite value. */
+/* ffdp_volume_range against a plain loop over the finite values (what names the case). */
+static void range_agrees(const ffdp_volume *v, const char *what, ...) {
+  const float *d = ffdp_volume_cdata(v);
+  const int64_t n = ffdp_volume_nvox(v);
+  int64_t bad = 0;
+  double lo = INFINITY, hi = -INFINITY;
+  for (int64_t i = 0; i < n; i++) {
+    if (!isfinite(d[i])) {
+      bad++;
+      continue;
+    }
+    lo = d[i] < lo ? d[i] : lo, hi = d[i] > hi ? d[i] : hi;
+  }
+  double glo, ghi;
+  const int64_t gbad = ffdp_volume_range(v, &glo, &ghi);
+  if (gbad == bad && glo == lo && ghi == hi) return;
+  char name[200];
+  va_list ap;
+  va_start(ap, what);
+  vsnprintf(name, sizeof name, what, ap);
+  va_end(ap);
+  CHECK(0, "%s: %lld [%g, %g], want %lld [%g, %g]", name, (long long)gbad, glo, ghi, (long long)bad, lo, hi);
+}
+
 static void range_checks(void) {
   const float odd[] = {NAN, INFINITY, -INFINITY, -0.0f, 3.402823466e38f, -3.402823466e38f, 1e-45f};
   for (int64_t n = 1; n <= 67; n += 3)
@@ -100,21 +125,24 @@ static void range_checks(void) {
         float *d = ffdp_volume_data(v);
         for (int64_t i = 0; i < n; i++) d[i] = (float)((i * 37) % 11) - 4.5f;
         d[at] = odd[k];
-        int64_t bad = 0;
-        double lo = INFINITY, hi = -INFINITY;
-        for (int64_t i = 0; i < n; i++) {
-          if (!isfinite(d[i])) {
-            bad++;
-            continue;
-          }
-          lo = d[i] < lo ? d[i] : lo, hi = d[i] > hi ? d[i] : hi;
-        }
-        double glo, ghi;
-        const int64_t gbad = ffdp_volume_range(v, &glo, &ghi);
-        CHECK(gbad == bad && glo == lo && ghi == hi, "n %lld, value %g at %lld: %lld [%g, %g], want %lld [%g, %g]",
-              (long long)n, odd[k], (long long)at, (long long)gbad, glo, ghi, (long long)bad, lo, hi);
+        range_agrees(v, "n %lld, value %g at %lld", (long long)n, odd[k], (long long)at);
         ffdp_volume_free(v);
       }
+  /* across the range pass's chunks of 2^14 values: non-finite values at chunk edges, alone or
+   * with others, and an image of nothing but NaN */
+  const int64_t n = 3 * 16384 + 77, at[] = {0, 16383, 16384, 32767, n - 1};
+  ffdp_volume *v = NULL;
+  const int64_t dim[3] = {n, 1, 1};
+  if (ffdp_volume_create(dim, 1, ffdp_mat4_identity(), &v, NULL)) return;
+  float *d = ffdp_volume_data(v);
+  for (int k = -1; k < 12; k++) {
+    for (int64_t i = 0; i < n; i++) d[i] = k == 11 ? NAN : (float)((i * 7919) % 2003) - 1000.5f;
+    if (k >= 0 && k < 5) d[at[k]] = odd[k % 3];
+    if (k >= 5 && k < 10) d[at[k - 5]] = odd[1], d[at[(k - 4) % 5]] = odd[2], d[at[(k - 3) % 5]] = odd[0];
+    if (k == 10) d[at[1]] = 4e37f, d[at[3]] = -4e37f;
+    range_agrees(v, "chunks, case %d", k);
+  }
+  ffdp_volume_free(v);
 }
 
 int main(void) {

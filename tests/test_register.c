@@ -4,6 +4,7 @@
 #include "check.h"
 #include "ffdp/ffdp.h"
 #include "test_geometry.h"
+#include "reg/dev_layout.h"
 #include <string.h>
 
 /* A smooth, asymmetric head-like phantom: ellipsoid shells plus off-centre blobs. */
@@ -176,6 +177,38 @@ static void plan_spare_case(void) {
   CHECK(spare_rows(&p2, NULL, NULL) == 0 && p2.peak_bytes == p0.peak_bytes, "FFDP_SPARE_FIELD=0 left a spare field");
 }
 
+/* A stage that takes its images from the pyramid (reg_cuda_level_take) carves the rest of its
+ * layout from a block without them: every other buffer keeps its size and its distance from
+ * the others, on the same 256-byte alignment, and the total drops by the images' bytes alone
+ * (so images + block = the planner's row). Greedy and SyN layouts, with masks and the spare
+ * field; a first index out of range changes nothing. */
+static void images_apart_case(void) {
+  for (int syn = 0; syn < 2; syn++) {
+    const int64_t n = 1001 * 37, nm = 977 * 41;
+    reg_layout L, A;
+    if (syn) reg_layout_syn(n, n, nm, 0, 3 * n, 0, REG_HAS_FIXED_MASK | REG_HAS_MOVING_MASK, nm, 3 * 1001, &L);
+    else reg_layout_greedy(n, nm, 0, 3 * n, 0, REG_HAS_FIXED_MASK | REG_HAS_MOVING_MASK, nm, 3 * 1001, &L);
+    reg_layout_spare(&L, 512, 512, 1, n, 1.5, 1e12);
+    A = L;
+    const int first = syn ? SY_VF : GR_U;
+    reg_layout_images_apart(&A, first);
+    const size_t images = L.off[first];
+    CHECK(images >= (size_t)(n + nm) * sizeof(float) && A.total == L.total - images, "%s: total %zu -> %zu, images %zu",
+          syn ? "syn" : "greedy", L.total, A.total, images);
+    CHECK(A.n == L.n && A.spare == L.spare && L.spare >= first, "%s: buffers or the spare field moved", syn ? "syn" : "greedy");
+    int bad = 0;
+    for (int b = 0; b < L.n; b++) {
+      if (b < first) bad += A.bytes[b] != 0;
+      else bad += A.bytes[b] != L.bytes[b] || A.off[b] + images != L.off[b] || A.off[b] % 256 != 0 ||
+                  A.off[b] + A.bytes[b] > A.total;
+    }
+    CHECK(!bad, "%s: %d buffers misplaced", syn ? "syn" : "greedy", bad);
+    A = L;
+    reg_layout_images_apart(&A, L.n);
+    CHECK(A.total == L.total && A.off[1] == L.off[1], "an index past the layout changed it");
+  }
+}
+
 /* Winsorizing: intensities 0..9999 (each once, shuffled) plus bright outliers. Quantiles
  * 0.01 / 0.99 land within a histogram bin of 100 and 9900 (the outliers stretch the bins to
  * 1e6 / 4096 = 244 wide), values beyond are clipped to 0 and 1, values between scale
@@ -249,6 +282,7 @@ int main(void) {
   preset_levels();
   plan_fit_case();
   plan_spare_case();
+  images_apart_case();
   ffdp_error err;
   const int64_t d[3] = {40, 44, 36};
   ffdp_mat4 wf = test_oblique(0, 0, 0, (double[3]){2, 2, 2}, (double[3]){-40, -44, -36});

@@ -103,10 +103,13 @@ void ffdp_volume_spacing(const ffdp_volume *v, double sp[3]) {
   }
 }
 
-/* Written without a branch so that it vectorizes: a gigavoxel image's range is a pass over 4 GB
- * before every registration, and the branchy loop ran at ~0.8 GB/s a thread (1.6 against 3.5-4
- * GB/s on the 2-core development machine, where a read-only pass makes ~5). */
-int64_t ffdp_floats_range(const float *d, int64_t n, double *vmin, double *vmax) {
+/* A gigavoxel image's range is a pass over 4 GB before every registration, so it is written to
+ * vectorize: plain compares (NaN never wins one) with per-chunk int counts of the non-finite
+ * values, and only where some value was not finite, a second pass that keeps infinities out
+ * of the range. On the 2-core development machine, 1 GB on one thread: 156 ms with selects in
+ * one pass (the previous form), 113 ms this way; a branchy loop ran at ~0.8 GB/s a thread. */
+enum { RANGE_CHUNK = 1 << 14 };
+static int64_t finite_range(const float *d, int64_t n, float *vmin, float *vmax) {
   int64_t bad = 0;
   float lo = INFINITY, hi = -INFINITY;
 #pragma omp parallel for simd reduction(min : lo) reduction(max : hi) reduction(+ : bad)
@@ -118,6 +121,32 @@ int64_t ffdp_floats_range(const float *d, int64_t n, double *vmin, double *vmax)
     lo = a < lo ? a : lo;
     hi = b > hi ? b : hi;
   }
+  *vmin = lo, *vmax = hi;
+  return bad;
+}
+
+int64_t ffdp_floats_range(const float *d, int64_t n, double *vmin, double *vmax) {
+  int64_t bad = 0;
+  float lo = INFINITY, hi = -INFINITY;
+  const int64_t nch = (n + RANGE_CHUNK - 1) / RANGE_CHUNK;
+#pragma omp parallel for reduction(min : lo) reduction(max : hi) reduction(+ : bad) schedule(static)
+  for (int64_t c = 0; c < nch; c++) {
+    const float *p = d + c * RANGE_CHUNK;
+    const int m = (int)(n - c * RANGE_CHUNK < RANGE_CHUNK ? n - c * RANGE_CHUNK : RANGE_CHUNK);
+    float l = INFINITY, h = -INFINITY;
+    int b = 0;
+#pragma omp simd reduction(min : l) reduction(max : h) reduction(+ : b)
+    for (int i = 0; i < m; i++) {
+      const float x = p[i];
+      b += !(fabsf(x) <= FLT_MAX);
+      l = x < l ? x : l;
+      h = x > h ? x : h;
+    }
+    bad += b;
+    lo = l < lo ? l : lo;
+    hi = h > hi ? h : hi;
+  }
+  if (bad) bad = finite_range(d, n, &lo, &hi);
   *vmin = lo;
   *vmax = hi;
   return bad;

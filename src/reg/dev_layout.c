@@ -128,6 +128,16 @@ void reg_layout_spare(reg_layout *L, int64_t nx, int64_t ny, int ranks, int64_t 
   add(L, L->n, "smoothed gradient (spare memory)", bytes);
 }
 
+void reg_layout_images_apart(reg_layout *L, int first) {
+  if (first <= 0 || first >= L->n) return;
+  const size_t skip = L->off[first];
+  for (int b = 0; b < L->n; b++) {
+    if (b < first) L->off[b] = 0, L->bytes[b] = 0;
+    else L->off[b] -= skip;
+  }
+  L->total -= skip;
+}
+
 void reg_layout_syn_final(int64_t n, int three, reg_layout *L) {
   const size_t v = 3 * (size_t)n * sizeof(float);
   reset(L);

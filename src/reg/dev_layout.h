@@ -90,6 +90,9 @@ int64_t reg_step_ring_floats(int64_t nx, int64_t ny, int64_t nstored, double gra
 #define REG_SPARE_PLANE ((int64_t)1 << 17)
 #define REG_SPARE_MARGIN ((double)(512 << 20))
 void reg_layout_spare(reg_layout *L, int64_t nx, int64_t ny, int ranks, int64_t n, double grad_sigma, double budget);
+/* The images (the layout's first `first` buffers) live elsewhere (reg_cuda_level_take): the
+ * others move down by their bytes, which leave the total; the planner keeps counting them. */
+void reg_layout_images_apart(reg_layout *L, int first);
 /* three: the final in three fields (syn_cuda.cu, with the moments on the coarse grid). */
 void reg_layout_syn_final(int64_t n, int three, reg_layout *L);
 void reg_layout_linear(int64_t n, int64_t nplanes, int64_t nm, int masks, reg_layout *L);

@@ -30,26 +30,30 @@ struct DevBufs {
   bool shared; /* the metric's gradient in gu's last third (reg_cuda_sample_bwd_shared) */
   reg_cuda_adam adam;
   void *block = nullptr;
+  float *taken[2] = {nullptr, nullptr}; /* the images, taken from the pyramid (reg_cuda_level_take) */
 };
 
-// The level's layout, the spare field decided as the planner does (dev_layout.h).
+// The level's layout, the spare field decided as the planner does (dev_layout.h); apart: the
+// images taken from the pyramid, outside the block.
 void level_layout(const ffdp_slab &s, int ranks, double grad_sigma, double budget, long long n, long long nm, int bf16,
-                  long long nmom, int coarse, int masks, long long nmask, long long ring, reg_layout *L) {
+                  long long nmom, int coarse, int masks, long long nmask, long long ring, bool apart, reg_layout *L) {
   reg_layout_greedy(n, nm, bf16, nmom, coarse, masks, nmask, ring, L);
   reg_layout_spare(L, s.nx, s.ny, ranks, n, grad_sigma, budget);
+  if (apart) reg_layout_images_apart(L, GR_U);
 }
 
 cudaError_t alloc_level(reg_pyramid *pyr, DevBufs &b, reg_layout &L, const ffdp_slab &s, int ranks, double grad_sigma,
                         double budget, long long n, long long nm, int bf16, long long nmom, int coarse, int masks,
                         long long nmask, long long plane, long long ring, size_t *bytes) {
-  level_layout(s, ranks, grad_sigma, budget, n, nm, bf16, nmom, coarse, masks, nmask, ring, &L);
+  const bool apart = b.taken[0] != nullptr;
+  level_layout(s, ranks, grad_sigma, budget, n, nm, bf16, nmom, coarse, masks, nmask, ring, apart, &L);
   b.ring_planes = ring / (3 * plane), b.ring_floats = ring, b.shared = reg_grad_shared(n);
   *bytes = L.total;
   reg_cuda_pyramid_trim(pyr, (double)(L.total + REG_OP_SCRATCH_BYTES)); /* kept source planes give way */
   cudaError_t e = cudaMalloc(&b.block, L.total);
   if (e) return e;
   char *p = (char *)b.block;
-  b.F = p + L.off[GR_F], b.M = p + L.off[GR_M];
+  b.F = apart ? (void *)b.taken[0] : p + L.off[GR_F], b.M = apart ? (void *)b.taken[1] : p + L.off[GR_M];
   b.u = (float *)(p + L.off[GR_U]), b.gu = (float *)(p + L.off[GR_GU]), b.gm = (float *)(p + L.off[GR_GM]);
   b.ring = (float *)(p + L.off[GR_RING]);
   b.adam.m = p + L.off[GR_AM], b.adam.v = p + L.off[GR_AV], b.adam.bf16 = bf16, b.adam.coarse = coarse;
@@ -88,12 +92,15 @@ ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_
   const long long nmom = reg_moment_values(&s, coarse); /* values of each moment */
   const long long ring = reg_step_ring_floats(s.nx, s.ny, s.zhi - s.zlo, S->grad_sigma);
   ffdp_volume *spilled = nullptr; /* the kept field, moved to the host for want of room */
+  /* the images the pyramid holds on the device for this level become the level's own */
+  const bool took = hist && !coded && c->size == 1 && reg_cuda_level_take(L, s.zlo, s.zhi, &b.taken[0], &b.taken[1]);
   if (carry && carry->dev) {
     reg_layout next;
     level_layout(s, c->size, S->grad_sigma, opt->device_budget, n, nm, bf16, nmom, coarse, masks, ffdp_volume_nvox(L->M),
-                 ring, &next);
+                 ring, took, &next);
     reg_cuda_pyramid_trim(L->pyr, (double)(next.total + REG_OP_SCRATCH_BYTES));
     if (reg_dev_field_make_room(carry, next.total, &spilled, err)) {
+      reg_cuda_level_release(&b.block, b.taken);
       free(hist);
       return err->code;
     }
@@ -109,9 +116,9 @@ ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_
   int rc = 0;
   double t1 = reg_now();
   /* coded: encoded on the device, the floats coming up through gu, free until the loop */
-  if (!st) rc = coded ? reg_cuda_level_upload16(L, 0, s.zlo, s.zhi, (uint16_t *)b.F, b.gu, 3 * n)
-                      : reg_cuda_level_upload(L, 0, s.zlo, s.zhi, (float *)b.F);
-  if (!st && !rc && nm)
+  if (!st && !took) rc = coded ? reg_cuda_level_upload16(L, 0, s.zlo, s.zhi, (uint16_t *)b.F, b.gu, 3 * n)
+                                : reg_cuda_level_upload(L, 0, s.zlo, s.zhi, (float *)b.F);
+  if (!st && !rc && nm && !took)
     rc = coded ? reg_cuda_level_upload16(L, 1, 0, L->M->dim[2], (uint16_t *)b.M, b.gu, 3 * n)
                : reg_cuda_level_upload(L, 1, 0, L->M->dim[2], (float *)b.M);
   const double t2 = reg_now();
@@ -122,8 +129,9 @@ ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_
                              : reg_cuda_field_upload(u_prev, L->F, &s, b.u, b.gu, 3 * n); /* gu is free until the loop */
   ffdp_volume_free(spilled);
   if (!rc) rc = (int)cudaDeviceSynchronize();
-  reg_trace("greedy level %d: buffers %.1f ms, images %.1f ms, kept planes released %.1f ms, field %.1f ms", lv + 1,
-            1e3 * (t1 - t_in), 1e3 * (t2 - t1), 1e3 * (t3 - t2), 1e3 * (reg_now() - t3));
+  reg_trace("greedy level %d: buffers %.1f ms, images %.1f ms%s, kept planes released %.1f ms, field %.1f ms", lv + 1,
+            1e3 * (t1 - t_in), 1e3 * (t2 - t1), took ? " (the pyramid's device copies, taken)" : "", 1e3 * (t3 - t2),
+            1e3 * (reg_now() - t3));
   ffdp_warp w, cw;
   ffdp_warp_fold(aff, L->F->vox2world, L->M->vox2world, FFDP_INTERP_LINEAR, FFDP_PAD_ZERO, &w);
   reg_compose_warp(L->F->vox2world, aff, &cw);
@@ -140,7 +148,7 @@ ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_
   if (!st && rc) st = ffdp_fail(err, FFDP_ERR_IO, "CUDA error uploading level %d: %s", lv + 1, cudaGetErrorString((cudaError_t)rc));
   if ((st = c->agree(c, st, err))) {
     reg_window_close(&W), reg_share_close(&sh, nullptr);
-    if (b.block) cudaFree(b.block);
+    reg_cuda_level_release(&b.block, b.taken);
     free(hist);
     return st;
   }
@@ -251,7 +259,7 @@ ffdp_status greedy_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_
   reg_trace("greedy level %d: download %.1f ms", lv + 1, 1e3 * (reg_now() - t_it));
   st = reg_cuda_level_end(c, rc, st, opt, si, lv, hist, it, t_start, lt0, ntot, conv, sum, err);
   free(hist);
-  cudaFree(b.block);
+  reg_cuda_level_release(&b.block, b.taken);
   if (st) {
     free(keep);
     return st;

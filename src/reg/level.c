@@ -279,8 +279,8 @@ ffdp_status reg_planes_need(const ffdp_comm *c, ffdp_volume *v, reg_planes *p, i
  * level, built from the planes its source planes reach (fetched from the ranks that hold
  * them). on_gpu: the ranks agreed to build on their devices. */
 static ffdp_status level_image(reg_pyramid *pyr, ffdp_volume *src, reg_planes *sp, int shrink, double sigma,
-                               int on_gpu, reg_dev_planes *keep, ffdp_volume **out, reg_planes *op, int *pinned,
-                               ffdp_error *err) {
+                               int on_gpu, reg_dev_planes *keep, float **keep_out, ffdp_volume **out, reg_planes *op,
+                               int *pinned, ffdp_error *err) {
   *pinned = 0;
   const ffdp_comm *c = pyr->c;
   const int f[3] = {shrink, shrink, shrink};
@@ -317,13 +317,13 @@ static ffdp_status level_image(reg_pyramid *pyr, ffdp_volume *src, reg_planes *s
 #ifdef FFDP_HAVE_CUDA
     if (on_gpu)
       st = reg_cuda_shrink_smooth_planes(src->dim, src->vox2world, planes, a, b, shrink, sigma, d, w2, k0, k1,
-                                         (*out)->data + k0 * d[0] * d[1], keep, err);
+                                         (*out)->data + k0 * d[0] * d[1], keep, keep_out, err);
     else
 #endif
       st = reg_shrink_smooth_planes(src->dim, src->vox2world, planes, a, b, shrink, sigma, d, w2, k0, k1,
                                     (*out)->data + k0 * d[0] * d[1], err);
   }
-  (void)on_gpu, (void)keep;
+  (void)on_gpu, (void)keep, (void)keep_out;
   if (st) {
 #ifdef FFDP_HAVE_CUDA
     if (*pinned) reg_cuda_unpin((*out)->data);
@@ -366,11 +366,22 @@ static ffdp_status level_images(reg_pyramid *pyr, int shrink, double sigma, reg_
   L->M = NULL;
   const char *keep = getenv("FFDP_KEEP_SOURCE"); /* 0: upload the source planes for every build (comparisons) */
   const int k = !(keep && keep[0] == '0');
+  /* one process: the new level's images also stay on the device for the stage about to run it
+   * (FFDP_KEEP_LEVEL=0: uploaded again from the host, for comparisons) */
+  const char *kl = getenv("FFDP_KEEP_LEVEL");
+  const int keep_level = on_gpu && !pyr->sharded && !pyr->coded && !(kl && kl[0] == '0');
   int pinned[2] = {0, 0};
-  if (!(st = level_image(pyr, (ffdp_volume *)pyr->F, &pyr->fp, shrink, sigma, on_gpu, k ? &pyr->dev[0] : NULL, &L->F,
-                         &fp, &pinned[0], err)))
-    st = level_image(pyr, (ffdp_volume *)pyr->M, &pyr->mp, shrink, sigma, on_gpu, k ? &pyr->dev[1] : NULL, &L->M, &mp,
-                     &pinned[1], err);
+#ifdef FFDP_HAVE_CUDA
+  reg_cuda_pyramid_drop_level(pyr); /* the last level's copies, if no stage took them */
+#endif
+  if (!(st = level_image(pyr, (ffdp_volume *)pyr->F, &pyr->fp, shrink, sigma, on_gpu, k ? &pyr->dev[0] : NULL,
+                         keep_level ? &pyr->lvd[0].d : NULL, &L->F, &fp, &pinned[0], err)))
+    st = level_image(pyr, (ffdp_volume *)pyr->M, &pyr->mp, shrink, sigma, on_gpu, k ? &pyr->dev[1] : NULL,
+                     keep_level ? &pyr->lvd[1].d : NULL, &L->M, &mp, &pinned[1], err);
+#ifdef FFDP_HAVE_CUDA
+  if (st || !pyr->lvd[0].d || !pyr->lvd[1].d) reg_cuda_pyramid_drop_level(pyr); /* a pair or nothing */
+  pyr->lvd[0].of = pyr->lvd[0].d ? L->F : NULL, pyr->lvd[1].of = pyr->lvd[1].d ? L->M : NULL;
+#endif
   if ((st = pyr->c->agree(pyr->c, st, err))) {
     unpin_pair(L->F, L->M, pinned);
     ffdp_volume_free(L->F), ffdp_volume_free(L->M);
@@ -455,6 +466,11 @@ ffdp_status reg_level_build(reg_pyramid *pyr, const ffdp_volume *fmask, const ff
 
 void reg_level_free(reg_level *L) {
   if (L->owns_images) {
+#ifdef FFDP_HAVE_CUDA
+    /* their device copies go with them: a later volume at the same address is another image */
+    if (L->pyr && ((L->pyr->lvd[0].of && L->pyr->lvd[0].of == L->F) || (L->pyr->lvd[1].of && L->pyr->lvd[1].of == L->M)))
+      reg_cuda_pyramid_drop_level(L->pyr);
+#endif
     unpin_pair(L->F, L->M, L->own_pinned);
     ffdp_volume_free(L->F), ffdp_volume_free(L->M);
   }

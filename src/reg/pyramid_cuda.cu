@@ -20,15 +20,44 @@ extern "C" int reg_cuda_pyramid_fits(int64_t n) {
   return 2.0 * (double)n * sizeof(float) < 0.25 * (double)free_b;
 }
 
+extern "C" void reg_cuda_pyramid_drop_level(reg_pyramid *p) {
+  for (int k = 0; p && k < 2; k++) {
+    if (p->lvd[k].d) cudaFree(p->lvd[k].d);
+    p->lvd[k].d = nullptr, p->lvd[k].of = nullptr;
+  }
+}
+
 extern "C" void reg_cuda_pyramid_trim(reg_pyramid *p, double need) {
-  if (!p || (!p->dev[0].d && !p->dev[1].d)) return;
+  if (!p || (!p->dev[0].d && !p->dev[1].d && !p->lvd[0].d && !p->lvd[1].d)) return;
   size_t free_b = 0, total_b = 0;
   if (need >= 0 && cudaMemGetInfo(&free_b, &total_b) == cudaSuccess && (double)free_b > need + (512 << 20)) return;
+  reg_cuda_pyramid_drop_level(p);
+  if (!p->dev[0].d && !p->dev[1].d) return;
   for (int k = 0; k < 2; k++) {
     if (p->dev[k].d) cudaFree(p->dev[k].d);
     p->dev[k] = reg_dev_planes{nullptr, 0, 0};
   }
   reg_trace("pyramid: device copies of the source planes released");
+}
+
+extern "C" int reg_cuda_level_take(const reg_level *L, int64_t fz0, int64_t fz1, float **F, float **M) {
+  *F = *M = nullptr;
+  reg_pyramid *p = L->pyr;
+  if (!p || p->coded || p->sharded) return 0;
+  const ffdp_volume *img[2] = {L->F, L->M};
+  const int64_t z0[2] = {fz0, 0}, z1[2] = {fz1, L->M->dim[2]};
+  int src[2] = {0, 0}; /* 1: the kept source planes; 0: the last level built */
+  for (int k = 0; k < 2; k++) {
+    const bool whole = z0[k] == 0 && z1[k] == img[k]->dim[2];
+    if (img[k] == (k ? p->M : p->F) && p->dev[k].d && p->dev[k].a == z0[k] && p->dev[k].b == z1[k]) src[k] = 1;
+    else if (!(whole && p->lvd[k].d && p->lvd[k].of == img[k])) return 0;
+  }
+  for (int k = 0; k < 2; k++) {
+    float **to = k ? M : F;
+    if (src[k]) *to = p->dev[k].d, p->dev[k] = reg_dev_planes{nullptr, 0, 0};
+    else *to = p->lvd[k].d, p->lvd[k].d = nullptr, p->lvd[k].of = nullptr;
+  }
+  return 1;
 }
 
 extern "C" int reg_cuda_level_upload(const reg_level *L, int moving, int64_t z0, int64_t z1, float *dst) {
@@ -61,13 +90,22 @@ extern "C" int reg_cuda_level_upload16(const reg_level *L, int moving, int64_t z
   return rc;
 }
 
+extern "C" void reg_cuda_level_release(void **block, float *taken[2]) {
+  if (*block) cudaFree(*block);
+  for (int k = 0; k < 2; k++)
+    if (taken[k]) cudaFree(taken[k]);
+  *block = nullptr, taken[0] = taken[1] = nullptr;
+}
+
 extern "C" double reg_cuda_pyramid_kept(const reg_pyramid *p) {
   double b = 0;
-  for (int k = 0; p && k < 2; k++)
+  for (int k = 0; p && k < 2; k++) {
     if (p->dev[k].d) {
       const ffdp_volume *v = k ? p->M : p->F;
       b += (double)(p->dev[k].b - p->dev[k].a) * (double)(v->dim[0] * v->dim[1]) * sizeof(float);
     }
+    if (p->lvd[k].d && p->lvd[k].of) b += (double)ffdp_volume_nvox(p->lvd[k].of) * sizeof(float);
+  }
   return b;
 }
 
@@ -104,7 +142,8 @@ float *kept_source(reg_dev_planes *keep, const float *src, int64_t a, int64_t b,
 extern "C" ffdp_status reg_cuda_shrink_smooth_planes(const int64_t dim[3], ffdp_mat4 vox2world, const float *src, int64_t a,
                                                      int64_t b, int shrink, double sigma, const int64_t ldim[3],
                                                      ffdp_mat4 lvox2world, int64_t k0, int64_t k1, float *out,
-                                                     reg_dev_planes *keep, ffdp_error *err) {
+                                                     reg_dev_planes *keep, float **keep_out, ffdp_error *err) {
+  if (keep_out) *keep_out = nullptr;
   if (k1 <= k0) return FFDP_OK;
   const long long P = dim[0] * dim[1], n = (b - a) * P, lP = ldim[0] * ldim[1], no = (k1 - k0) * lP;
   int64_t za, zb;
@@ -141,6 +180,14 @@ extern "C" ffdp_status reg_cuda_shrink_smooth_planes(const int64_t dim[3], ffdp_
     w[1] = w[0] + n, o = w[1] + n;
     if (!kept) rc = reg_cuda_copy_up(w[0], src, n * sizeof(float));
   }
+  /* the level kept for the stage that runs it: a buffer of its own, where it is small beside
+   * what the device has free (the stage's buffers come next) */
+  float *ko = nullptr;
+  size_t free_b = 0, total_b = 0;
+  if (!rc && keep_out && cudaMemGetInfo(&free_b, &total_b) == cudaSuccess && 16.0 * no * sizeof(float) < (double)free_b &&
+      cudaMalloc((void **)&ko, (size_t)no * sizeof(float)) != cudaSuccess)
+    ko = nullptr, cudaGetLastError();
+  if (ko) o = ko;
   if (!rc && at) {
     dzs = (long long *)(w[0] + base), dxs = (int *)(dzs + pts.nz), dys = dxs + pts.nx;
     rc = (int)cudaMemcpy(dzs, pts.zs, pts.nz * sizeof(long long), cudaMemcpyHostToDevice);
@@ -183,9 +230,12 @@ extern "C" ffdp_status reg_cuda_shrink_smooth_planes(const int64_t dim[3], ffdp_
   } else
     mark();
   mark();
+  if (!rc && ko && cur != ko) rc = (int)cudaMemcpy(ko, cur + (k0 - clo) * P, no * sizeof(float), cudaMemcpyDeviceToDevice);
   if (!rc) rc = reg_cuda_copy_down(out, cur + (k0 - clo) * P, no * sizeof(float));
   mark();
   cudaFree(w[0]);
+  if (ko && !rc) *keep_out = ko;
+  else if (ko) cudaFree(ko);
   free(pts.zs);
   mark();
   if (tracing && nk == 8)

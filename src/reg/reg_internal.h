@@ -58,6 +58,12 @@ typedef struct reg_pyramid {
   reg_planes fp, mp;
   int pinned[2]; /* F's and M's own planes are page-locked (CUDA builds) */
   reg_dev_planes dev[2]; /* F's and M's source planes on the device (CUDA builds) */
+  /* the last level built on the device, its images' device copies (one process): the stage
+   * about to run that level takes them instead of uploading the host copies (reg_cuda_level_take) */
+  struct {
+    float *d;
+    const ffdp_volume *of; /* the level image it copies */
+  } lvd[2];
   int coded;             /* deformable levels keep their images as 16-bit codes (codes[0] F, [1] M) */
   ffdp_code16 codes[2];
   int n;
@@ -103,13 +109,27 @@ int reg_resample_points(const int64_t dim[3], ffdp_mat4 vox2world, const int64_t
  * reg_cuda_pyramid_fits). */
 ffdp_status reg_cuda_shrink_smooth_planes(const int64_t dim[3], ffdp_mat4 vox2world, const float *src, int64_t a, int64_t b,
                                           int shrink, double sigma, const int64_t ldim[3], ffdp_mat4 lvox2world, int64_t k0,
-                                          int64_t k1, float *out, reg_dev_planes *keep, ffdp_error *err);
-/* Free the pyramid's device copies of source planes: always (need < 0), or when the free
- * device memory is below need bytes plus a margin (a stage about to allocate need). */
+                                          int64_t k1, float *out, reg_dev_planes *keep, float **keep_out, ffdp_error *err);
+/* keep_out (or NULL): the level's planes stay on the device as well, in a buffer of their own
+ * returned there (NULL where it would take more than a sixteenth of the free device memory). */
+/* Free the pyramid's device copies of source planes and levels: always (need < 0), or when the
+ * free device memory is below need bytes plus a margin (a stage about to allocate need). */
 void reg_cuda_pyramid_trim(struct reg_pyramid *p, double need);
+/* Free the device copies of the last level built (before the next build, or a stage's end). */
+void reg_cuda_pyramid_drop_level(struct reg_pyramid *p);
 /* Bytes of those copies now: a stage's device peak counts from its start without them (they
  * are the pyramid's, released before the full-resolution level). */
 double reg_cuda_pyramid_kept(const struct reg_pyramid *p);
+/* One process, float images: when the pyramid holds device copies of exactly what a stage
+ * would upload for level L (the fixed image's planes [fz0, fz1), the moving image whole) --
+ * the last level built, or the source planes at full resolution -- both are handed over in
+ * *F and *M (the caller frees them with cudaFree) and the pyramid forgets them: 1. Else
+ * nothing is taken: 0. Saves the copies up (and at full resolution a device copy and the
+ * freeing of the kept source) without changing a value or the stage's peak memory. */
+int reg_cuda_level_take(const reg_level *L, int64_t fz0, int64_t fz1, float **F, float **M);
+/* Free a deformable level's device block and the images it took (either may be NULL); both
+ * are cleared. */
+void reg_cuda_level_release(void **block, float *taken[2]);
 /* Planes [z0, z1) of level L's fixed (moving = 0) or moving image into dst on the device:
  * from the pyramid's kept source planes when L is the full-resolution level and they are still
  * there, else from the host. 0 or a CUDA error. */

@@ -31,26 +31,31 @@ struct SynBufs {
   bool shared; /* the fixed side's metric gradient in gu's last third (reg_cuda_sample_bwd_shared) */
   reg_cuda_adam af, am;
   void *block = nullptr;
+  float *taken[2] = {nullptr, nullptr}; /* the images, taken from the pyramid (reg_cuda_level_take) */
 };
 
-// The level's layout, the spare field decided as the planner does (dev_layout.h).
+// The level's layout, the spare field decided as the planner does (dev_layout.h); apart: the
+// images taken from the pyramid, outside the block.
 void syn_layout(const ffdp_slab &s, int ranks, double grad_sigma, double budget, long long n, long long nf, long long nm,
-                int bf16, long long nmom, int coarse, int masks, long long nmask, long long ring, reg_layout *L) {
+                int bf16, long long nmom, int coarse, int masks, long long nmask, long long ring, bool apart,
+                reg_layout *L) {
   reg_layout_syn(n, nf, nm, bf16, nmom, coarse, masks, nmask, ring, L);
   reg_layout_spare(L, s.nx, s.ny, ranks, n, grad_sigma, budget);
+  if (apart) reg_layout_images_apart(L, SY_VF);
 }
 
 cudaError_t alloc_syn(reg_pyramid *pyr, SynBufs &b, reg_layout &L, const ffdp_slab &s, int ranks, double grad_sigma,
                       double budget, long long n, long long nf, long long nm, int bf16, long long nmom, int coarse,
                       int masks, long long nmask, long long plane, long long ring, size_t *bytes) {
-  syn_layout(s, ranks, grad_sigma, budget, n, nf, nm, bf16, nmom, coarse, masks, nmask, ring, &L);
+  const bool apart = b.taken[0] != nullptr;
+  syn_layout(s, ranks, grad_sigma, budget, n, nf, nm, bf16, nmom, coarse, masks, nmask, ring, apart, &L);
   b.ring_planes = ring / (3 * plane), b.ring_floats = ring, b.shared = reg_grad_shared(n);
   *bytes = L.total;
   reg_cuda_pyramid_trim(pyr, (double)(L.total + REG_OP_SCRATCH_BYTES)); /* kept source planes give way */
   cudaError_t e = cudaMalloc(&b.block, L.total);
   if (e) return e;
   char *p = (char *)b.block;
-  b.F = p + L.off[SY_F], b.M = p + L.off[SY_M];
+  b.F = apart ? (void *)b.taken[0] : p + L.off[SY_F], b.M = apart ? (void *)b.taken[1] : p + L.off[SY_M];
   b.vf = (float *)(p + L.off[SY_VF]), b.vm = (float *)(p + L.off[SY_VM]);
   b.gu = (float *)(p + L.off[SY_GU]), b.gm = (float *)(p + L.off[SY_GM]), b.gf = (float *)(p + L.off[SY_GF]);
   b.ring = (float *)(p + L.off[SY_RING]);
@@ -246,14 +251,17 @@ ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_opt
   reg_dev_field *carry = io->carry;
   const long long ring = reg_step_ring_floats(nx, ny, s.zhi - s.zlo, S->grad_sigma);
   ffdp_volume *spilled[2] = {nullptr, nullptr}; /* kept fields moved to the host for want of room */
+  /* the images the pyramid holds on the device for this level become the level's own */
+  const bool took = hist && !coded && !win && reg_cuda_level_take(L, 0, nz, &b.taken[0], &b.taken[1]);
   if (carry && (carry[0].dev || carry[1].dev)) {
     reg_layout next;
     syn_layout(s, c->size, S->grad_sigma, opt->device_budget, n, nf, nm, bf16, nmom, coarse, masks,
-               ffdp_volume_nvox(L->M), ring, &next);
+               ffdp_volume_nvox(L->M), ring, took, &next);
     reg_cuda_pyramid_trim(L->pyr, (double)(next.total + REG_OP_SCRATCH_BYTES));
     for (int k = 0; k < 2; k++)
       if (reg_dev_field_make_room(&carry[k], next.total, &spilled[k], err)) {
         ffdp_volume_free(spilled[0]);
+        reg_cuda_level_release(&b.block, b.taken);
         free(hist);
         return err->code;
       }
@@ -268,10 +276,10 @@ ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_opt
   int rc = 0;
   /* sampled: whole; coded: encoded on the device, the floats coming up through gu (free
    * until the loop) */
-  if (!st && !win)
+  if (!st && !win && !took)
     rc = coded ? reg_cuda_level_upload16(L, 0, 0, nz, (uint16_t *)b.F, b.gu, 3 * n)
                : reg_cuda_level_upload(L, 0, 0, nz, (float *)b.F);
-  if (!st && !rc && !win)
+  if (!st && !rc && !win && !took)
     rc = coded ? reg_cuda_level_upload16(L, 1, 0, L->M->dim[2], (uint16_t *)b.M, b.gu, 3 * n)
                : reg_cuda_level_upload(L, 1, 0, L->M->dim[2], (float *)b.M);
   if (L->F == L->pyr->F) reg_cuda_pyramid_trim(L->pyr, -1); /* full resolution: no more builds for now */
@@ -299,7 +307,7 @@ ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_opt
   if (!st && rc) st = ffdp_fail(err, FFDP_ERR_IO, "CUDA error uploading SyN level %d: %s", lv + 1, cudaGetErrorString((cudaError_t)rc));
   if ((st = c->agree(c, st, err))) {
     reg_window_close(&WF), reg_window_close(&WM), reg_share_close(&shf, nullptr), reg_share_close(&shm, nullptr);
-    if (b.block) cudaFree(b.block);
+    reg_cuda_level_release(&b.block, b.taken);
     free(hist);
     return st;
   }
@@ -424,7 +432,7 @@ ffdp_status syn_level(const ffdp_comm *c, const reg_level *L, const ffdp_reg_opt
   }
   st = reg_cuda_level_end(c, rc, st, opt, si, lv, hist, it, t_start, lt0, ntot, conv, sum, err);
   free(hist);
-  cudaFree(b.block);
+  reg_cuda_level_release(&b.block, b.taken);
   if (st) {
     free(keep);
     return st;
