@@ -2,6 +2,7 @@
  * preferred over qform; qform-only and no-xform files; displacement fields in ITK layout
  * with LPS signs; known world points through the shared brains; the parallel gzip writer. */
 #include "check.h"
+#include "core/volume_internal.h"
 #include "ffdp/ffdp.h"
 #include "io/gzip_parallel.h"
 #include "io/file_sync.h"
@@ -546,9 +547,53 @@ static void plain_parallel_case(void) {
   unlink("pp_swapped.nii"), unlink("pp_pair.hdr"), unlink("pp_pair.img");
 }
 
+/* The loaders that also give the range of what they read (the CLI's normalization takes it
+ * instead of a pass): the same as ffdp_floats_range over the planes read, non-finite values
+ * counted, through every reader -- .nii by every thread (values across its 1 Mi-value chunks)
+ * and by one (FFDP_PARALLEL_READ=0), .nii.gz, .zarr -- whole, as a share of planes, and an
+ * empty share. */
+static void ranged_load_case(void) {
+  const int64_t d[3] = {131, 97, 90}, P = 131 * 97, n = P * 90;
+  ffdp_volume *v = NULL;
+  if (ffdp_volume_create(d, 1, ffdp_mat4_identity(), &v, NULL)) return;
+  float *x = ffdp_volume_data(v);
+  for (int64_t i = 0; i < n; i++) x[i] = (float)((i * 7919) % 60001) * 0.25f - 7000.f;
+  const int64_t odd[] = {0, (1 << 20) - 1, 1 << 20, 17 * P + 3, n - 1};
+  x[odd[0]] = NAN, x[odd[1]] = INFINITY, x[odd[2]] = -INFINITY, x[odd[3]] = 1e30f, x[odd[4]] = -2e30f;
+  const char *names[] = {"rl.nii", "rl.nii.gz", "rl.zarr"};
+  for (int k = 0; k < 3; k++) {
+    ffdp_error err;
+    CHECK(ffdp_volume_save(v, names[k], FFDP_DT_FLOAT32, FFDP_NIFTI_AUTO, &err) == FFDP_OK, "%s: %s", names[k], err.msg);
+    for (int threads = 1; threads >= 0; threads--) {
+      if (!threads) setenv("FFDP_PARALLEL_READ", "0", 1);
+      for (int share = 0; share < 3; share++) {
+        const int64_t z0 = share == 1 ? 17 : share == 2 ? 5 : 0, z1 = share == 1 ? 88 : share == 2 ? 5 : 90;
+        ffdp_volume *got = NULL;
+        ffdp_value_range r = {0, 0, -7};
+        ffdp_status st = share ? ffdp_volume_load_share_ranged(names[k], z0, z1, &got, &r, &err)
+                               : ffdp_volume_load_ranged(names[k], &got, &r, &err);
+        CHECK(st == FFDP_OK, "%s: %s", names[k], err.msg);
+        if (st) continue;
+        double lo, hi;
+        const int64_t bad = ffdp_floats_range(ffdp_volume_cdata(got) + z0 * P, (z1 - z0) * P, &lo, &hi);
+        CHECK(r.nonfinite == bad && r.lo == lo && r.hi == hi && (share == 2 || bad == (share ? 2 : 3)),
+              "%s (%s, %s): range [%g, %g] with %lld non-finite, want [%g, %g] with %lld", names[k],
+              share == 2 ? "empty share" : share ? "share" : "whole", threads ? "threads" : "one thread", r.lo, r.hi,
+              (long long)r.nonfinite, lo, hi, (long long)bad);
+        ffdp_volume_free(got);
+      }
+      unsetenv("FFDP_PARALLEL_READ");
+    }
+  }
+  ffdp_volume_free(v);
+  unlink("rl.nii"), unlink("rl.nii.gz");
+  if (system("rm -rf rl.zarr")) printf("note: rl.zarr left behind\n");
+}
+
 int main(void) {
   rng_t r = {2718281828ULL};
   plain_parallel_case();
+  ranged_load_case();
   plane_writer_case();
   const int types[] = {FFDP_DT_UINT8, FFDP_DT_INT8, FFDP_DT_INT16, FFDP_DT_UINT16, FFDP_DT_INT32, FFDP_DT_UINT32,
                        FFDP_DT_FLOAT32, FFDP_DT_FLOAT64};

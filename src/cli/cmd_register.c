@@ -218,14 +218,17 @@ static int mkdirs_for(const char *prefix) {
   return access(d, W_OK);
 }
 
-/* This rank's share of an image's planes (the rest never read, never mapped). */
-static ffdp_status load_share(const char *path, const ffdp_comm *comm, ffdp_volume **v, ffdp_error *err) {
+/* This rank's share of an image's planes (the rest never read, never mapped), or (comm NULL)
+ * the whole image; r: the range of the planes read, for the normalization. */
+static ffdp_status load_input(const char *path, const ffdp_comm *comm, ffdp_volume **v, ffdp_value_range *r,
+                              ffdp_error *err) {
+  if (!comm) return ffdp_volume_load_ranged(path, v, r, err);
   int64_t dim[3], z0, z1;
   ffdp_mat4 w;
   ffdp_status st = ffdp_volume_probe(path, dim, &w, err);
   if (st) return st;
   ffdp_comm_share(comm, dim[2], &z0, &z1);
-  return ffdp_volume_load_share(path, z0, z1, v, err);
+  return ffdp_volume_load_share_ranged(path, z0, z1, v, r, err);
 }
 
 /* The GPU runtime starts (a few hundred ms) while the images load. */
@@ -843,8 +846,11 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
   ffdp_reg_result *res = NULL;
   int after_reg = 0; /* ranks agree once more after rank 0 has written its report (--json) */
   sharded = sharded && ffdp_comm_size(comm) > 1;
-  ffdp_status lst = sharded ? load_share(fixed, comm, &F, &err) : ffdp_volume_load(fixed, &F, &err);
-  if (!lst) lst = sharded ? load_share(moving, comm, &M, &err) : ffdp_volume_load(moving, &M, &err);
+  ffdp_value_range frange, mrange; /* what the loads found: the normalization's range */
+  const char *lr = getenv("FFDP_LOAD_RANGE"); /* 0: the normalization's own pass (comparisons) */
+  ffdp_value_range *fr = lr && lr[0] == '0' ? NULL : &frange, *mr = fr ? &mrange : NULL;
+  ffdp_status lst = load_input(fixed, sharded ? comm : NULL, &F, fr, &err);
+  if (!lst) lst = load_input(moving, sharded ? comm : NULL, &M, mr, &err);
   if (warming) pthread_join(wt, NULL);
   if (!lst && wj.st) lst = wj.st, err = wj.err;
   if (ffdp_comm_agree(opt.comm, lst, &err)) goto fail; /* a rank that cannot load stops them all */
@@ -873,10 +879,10 @@ static int run_register(int argc, char **argv, int plan_only, const ffdp_comm *c
   const int remapped = ants.winsorize[1] > 0 || ants.histogram_match;
   const double q01[2] = {0, 1}, *q = ants.winsorize[1] > 0 ? ants.winsorize : q01;
   const ffdp_comm *share_comm = sharded ? comm : NULL; /* collective: the range of every rank's share */
-  lst = remapped ? ffdp_volume_intensity_range(F, share_comm, "fixed", &flo, &fhi, &err) : FFDP_OK;
-  if (!lst && remapped) lst = ffdp_volume_intensity_range(M, share_comm, "moving", &mlo, &mhi, &err);
-  if (!lst) lst = ffdp_volume_normalize_quantiles(F, share_comm, q, "fixed", remapped ? NULL : &flo, remapped ? NULL : &fhi, &err);
-  if (!lst) lst = ffdp_volume_normalize_quantiles(M, share_comm, q, "moving", remapped ? NULL : &mlo, remapped ? NULL : &mhi, &err);
+  lst = remapped ? reg_intensity_range_loaded(F, share_comm, "fixed", fr, &flo, &fhi, &err) : FFDP_OK;
+  if (!lst && remapped) lst = reg_intensity_range_loaded(M, share_comm, "moving", mr, &mlo, &mhi, &err);
+  if (!lst) lst = reg_normalize_loaded(F, share_comm, q, "fixed", fr, remapped ? NULL : &flo, remapped ? NULL : &fhi, &err);
+  if (!lst) lst = reg_normalize_loaded(M, share_comm, q, "moving", mr, remapped ? NULL : &mlo, remapped ? NULL : &mhi, &err);
   if (!lst && ants.histogram_match) lst = ffdp_volume_match_histogram(M, F, share_comm, &err);
   if (ffdp_comm_agree(opt.comm, lst, &err)) goto fail;
   if (getenv("FFDP_TRACE") && ffdp_comm_rank(opt.comm) == 0) /* part of the registration's time */

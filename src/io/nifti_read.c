@@ -155,11 +155,15 @@ typedef struct {
 } value_sink;
 
 static ffdp_status read_chunks(const nifti_image *nim, const char *path, int64_t start, int64_t n, float *dst,
-                               const value_sink *sink, ffdp_error *err);
+                               const value_sink *sink, ffdp_value_range *r, ffdp_error *err);
 
+/* r (or NULL): the range of the values read, from the reader where it found it, else a pass. */
 static ffdp_status read_converted(const nifti_image *nim, const char *path, int64_t start, int64_t n, float *dst,
-                                  ffdp_error *err) {
-  return read_chunks(nim, path, start, n, dst, NULL, err);
+                                  ffdp_value_range *r, ffdp_error *err) {
+  if (r) r->nonfinite = -1; /* not found yet */
+  ffdp_status st = read_chunks(nim, path, start, n, dst, NULL, r, err);
+  if (!st && r && r->nonfinite < 0) r->nonfinite = ffdp_floats_range(dst, n, &r->lo, &r->hi);
+  return st;
 }
 
 #ifdef FFDP_HAVE_LIBDEFLATE
@@ -244,7 +248,7 @@ static int read_gz_indexed(const nifti_image *nim, const char *path, int64_t sta
  * runs 199-201), well short of the page cache or a fast disk. 0: not handled (compressed, or
  * FFDP_PARALLEL_READ=0). */
 static int read_plain_parallel(const nifti_image *nim, const char *path, int64_t start, int64_t n, float *dst,
-                               ffdp_status *st, ffdp_error *err) {
+                               ffdp_value_range *r, ffdp_status *st, ffdp_error *err) {
   const char *data = nim->iname ? nim->iname : path, *e = getenv("FFDP_PARALLEL_READ"); /* 0: one thread (A/B) */
   if (ffdp_path_is_gz(data) || (e && e[0] == '0')) return 0;
   const int fd = open(data, O_RDONLY);
@@ -258,7 +262,9 @@ static int read_plain_parallel(const nifti_image *nim, const char *path, int64_t
   const int64_t chunk = 1 << 20, nch = (n + chunk - 1) / chunk;
   int failed = 0; /* 1: out of memory, 2: short read, 3: read error (errno in why) */
   int why = 0;
-#pragma omp parallel
+  double lo = INFINITY, hi = -INFINITY;
+  int64_t nonfinite = 0;
+#pragma omp parallel reduction(min : lo) reduction(max : hi) reduction(+ : nonfinite)
   {
     char *buf = malloc((size_t)(chunk * nbyper));
     if (!buf) {
@@ -289,10 +295,16 @@ static int read_plain_parallel(const nifti_image *nim, const char *path, int64_t
       if (got < want) continue;
       if (swap) nifti_swap_Nbytes(m, swapsize, buf);
       ffdp_convert_to_float(buf, nim->datatype, m, nim->scl_slope, nim->scl_inter, dst + i0);
+      if (r) { /* the chunk's values are still in this thread's cache (a nested region: one thread) */
+        double l, h;
+        nonfinite += ffdp_floats_range(dst + i0, m, &l, &h);
+        lo = l < lo ? l : lo, hi = h > hi ? h : hi;
+      }
     }
     free(buf);
   }
   close(fd);
+  if (r && !failed) r->lo = lo, r->hi = hi, r->nonfinite = nonfinite;
   if (failed == 1) *st = ffdp_fail(err, FFDP_ERR_NOMEM, "out of memory reading '%s'", path);
   else if (failed == 2)
     *st = ffdp_fail(err, FFDP_ERR_FORMAT, "'%s': image data is truncated or corrupt (expected %lld bytes)", path,
@@ -304,9 +316,9 @@ static int read_plain_parallel(const nifti_image *nim, const char *path, int64_t
 
 /* dst: values [start, start + n) converted in place; or (dst NULL) each chunk to sink. */
 static ffdp_status read_chunks(const nifti_image *nim, const char *path, int64_t start, int64_t n, float *dst,
-                               const value_sink *sink, ffdp_error *err) {
+                               const value_sink *sink, ffdp_value_range *r, ffdp_error *err) {
   ffdp_status pst;
-  if (dst && read_plain_parallel(nim, path, start, n, dst, &pst, err)) return pst;
+  if (dst && read_plain_parallel(nim, path, start, n, dst, r, &pst, err)) return pst;
   if (ffdp_path_is_gz(path) && read_gz_indexed(nim, path, start, n, dst, sink)) return FFDP_OK;
 #ifdef FFDP_HAVE_LIBDEFLATE
   if (dst && ffdp_path_is_gz(path) && read_gz_whole(nim, path, start, n, dst)) return FFDP_OK;
@@ -356,8 +368,13 @@ ffdp_status ffdp_volume_load(const char *path, ffdp_volume **out, ffdp_error *er
   return ffdp_volume_load_planes(path, 0, -1, out, err);
 }
 
-ffdp_status ffdp_volume_load_planes(const char *path, int64_t z0, int64_t z1, ffdp_volume **out, ffdp_error *err) {
-  if (ffdp_path_is_zarr(path)) return ffdp_zarr_load_planes(path, z0, z1, out, err);
+static ffdp_status load_planes(const char *path, int64_t z0, int64_t z1, ffdp_volume **out, ffdp_value_range *r,
+                               ffdp_error *err) {
+  if (ffdp_path_is_zarr(path)) {
+    ffdp_status zs = ffdp_zarr_load_planes(path, z0, z1, out, err);
+    if (!zs && r) r->nonfinite = ffdp_volume_range(*out, &r->lo, &r->hi);
+    return zs;
+  }
   *out = NULL;
   nifti_image *nim;
   ffdp_mat4 w;
@@ -371,8 +388,9 @@ ffdp_status ffdp_volume_load_planes(const char *path, int64_t z0, int64_t z1, ff
     goto done;
   }
   const int64_t dim[3] = {nim->dim[1], nim->dim[2], z1 - z0}, plane = dim[0] * dim[1];
-  for (int r = 0; r < 3; r++) w.m[r][3] += w.m[r][2] * (double)z0; /* plane z0 becomes voxel 0 */
-  if ((s = ffdp_volume_create(dim, 1, w, &v, err)) || (s = read_converted(nim, path, z0 * plane, dim[2] * plane, v->data, err)))
+  for (int a = 0; a < 3; a++) w.m[a][3] += w.m[a][2] * (double)z0; /* plane z0 becomes voxel 0 */
+  if ((s = ffdp_volume_create(dim, 1, w, &v, err)) ||
+      (s = read_converted(nim, path, z0 * plane, dim[2] * plane, v->data, r, err)))
     goto done;
   v->source_dtype = nim->datatype;
   *out = v;
@@ -383,8 +401,22 @@ done:
   return s;
 }
 
+ffdp_status ffdp_volume_load_planes(const char *path, int64_t z0, int64_t z1, ffdp_volume **out, ffdp_error *err) {
+  return load_planes(path, z0, z1, out, NULL, err);
+}
+
+ffdp_status ffdp_volume_load_ranged(const char *path, ffdp_volume **out, ffdp_value_range *r, ffdp_error *err) {
+  return load_planes(path, 0, -1, out, r, err);
+}
+
 ffdp_status ffdp_volume_load_share(const char *path, int64_t z0, int64_t z1, ffdp_volume **out, ffdp_error *err) {
+  return ffdp_volume_load_share_ranged(path, z0, z1, out, NULL, err);
+}
+
+ffdp_status ffdp_volume_load_share_ranged(const char *path, int64_t z0, int64_t z1, ffdp_volume **out, ffdp_value_range *r,
+                                          ffdp_error *err) {
   *out = NULL;
+  if (r) r->lo = INFINITY, r->hi = -INFINITY, r->nonfinite = 0; /* an empty share */
   ffdp_mat4 w;
   ffdp_status s;
   if (ffdp_path_is_zarr(path)) { /* chunks decode into a volume of their own: copied into place */
@@ -396,6 +428,7 @@ ffdp_status ffdp_volume_load_share(const char *path, int64_t z0, int64_t z1, ffd
     if (!s && part) {
       memcpy((*out)->data + z0 * dim[0] * dim[1], part->data, (size_t)ffdp_volume_nvox(part) * sizeof(float));
       (*out)->source_dtype = part->source_dtype;
+      if (r) r->nonfinite = ffdp_volume_range(part, &r->lo, &r->hi);
     }
     ffdp_volume_free(part);
     return s;
@@ -407,7 +440,7 @@ ffdp_status ffdp_volume_load_share(const char *path, int64_t z0, int64_t z1, ffd
     s = ffdp_fail(err, FFDP_ERR_INVALID, "'%s': planes [%lld, %lld) are outside the image's %lld planes", path,
                   (long long)z0, (long long)z1, (long long)dim[2]);
   if (!s) s = ffdp_volume_create(dim, 1, w, out, err); /* calloc: pages stay unmapped until written */
-  if (!s && z1 > z0) s = read_converted(nim, path, z0 * plane, (z1 - z0) * plane, (*out)->data + z0 * plane, err);
+  if (!s && z1 > z0) s = read_converted(nim, path, z0 * plane, (z1 - z0) * plane, (*out)->data + z0 * plane, r, err);
   if (!s) (*out)->source_dtype = nim->datatype;
   else ffdp_volume_free(*out), *out = NULL;
   nifti_image_free(nim);
@@ -471,11 +504,11 @@ ffdp_status ffdp_field_load_share(const char *path, int lps, int64_t z0, int64_t
   field_dest fd = {v->data, n, 0, lps ? -1.0f : 1.0f};
   const value_sink sink = {field_put, &fd};
   if (z0 == 0 && z1 == dim[2]) {
-    s = read_chunks(nim, path, 0, n * 3, NULL, &sink, err);
+    s = read_chunks(nim, path, 0, n * 3, NULL, &sink, NULL, err);
   } else {
     for (int c = 0; c < 3 && !s && z1 > z0; c++) {
       fd.base = c * n + z0 * plane;
-      s = read_chunks(nim, path, fd.base, (z1 - z0) * plane, NULL, &sink, err);
+      s = read_chunks(nim, path, fd.base, (z1 - z0) * plane, NULL, &sink, NULL, err);
     }
   }
   if (s) goto done;

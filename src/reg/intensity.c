@@ -16,14 +16,15 @@ static void held_planes(const ffdp_volume *v, const ffdp_comm *shared, int64_t *
   if (shared) ffdp_comm_share(shared, v->dim[2], z0, z1);
 }
 
-/* The intensity range of v (of every rank's share when sharded); constant or non-finite
- * images are errors, the same on every rank. */
-static ffdp_status intensity_range(const ffdp_volume *v, const char *what, const ffdp_comm *shared, double *lo, double *hi,
-                                   ffdp_error *err) {
+/* The intensity range of v (of every rank's share when sharded; known: this rank's, as its
+ * load found it, or NULL); constant or non-finite images are errors, the same on every rank. */
+static ffdp_status intensity_range(const ffdp_volume *v, const char *what, const ffdp_comm *shared,
+                                   const ffdp_value_range *known, double *lo, double *hi, ffdp_error *err) {
   int64_t z0, z1;
   held_planes(v, shared, &z0, &z1);
   const int64_t P = v->dim[0] * v->dim[1];
-  double bad = (double)ffdp_floats_range(v->data + z0 * P, (z1 - z0) * P, lo, hi);
+  double bad = known ? (double)known->nonfinite : (double)ffdp_floats_range(v->data + z0 * P, (z1 - z0) * P, lo, hi);
+  if (known) *lo = known->lo, *hi = known->hi;
   const ffdp_comm *c = ffdp_comm_or_single(shared);
   c->sum(c, &bad, 1); /* integer-valued: exact */
   *lo = -c->max(c, -*lo), *hi = c->max(c, *hi);
@@ -120,12 +121,12 @@ static ffdp_status check_quantiles(const double *q, ffdp_error *err) {
   return FFDP_OK;
 }
 
-static ffdp_status normalize_share(ffdp_volume *v, const ffdp_comm *shared, const double *q, const char *what, double *lo,
-                                   double *hi, ffdp_error *err) {
+static ffdp_status normalize_share(ffdp_volume *v, const ffdp_comm *shared, const double *q, const char *what,
+                                   const ffdp_value_range *known, double *lo, double *hi, ffdp_error *err) {
   double a, b;
   if (v->ncomp != 1) return ffdp_fail(err, FFDP_ERR_INVALID, "the %s image must be scalar", what ? what : "");
   ffdp_status st = check_quantiles(q, err);
-  if (st || (st = intensity_range(v, what ? what : "", shared, &a, &b, err))) return st;
+  if (st || (st = intensity_range(v, what ? what : "", shared, known, &a, &b, err))) return st;
   if (winsorizing(q)) intensity_quantiles(v, shared, q, &a, &b);
   int64_t z0, z1;
   held_planes(v, shared, &z0, &z1);
@@ -137,23 +138,34 @@ static ffdp_status normalize_share(ffdp_volume *v, const ffdp_comm *shared, cons
 }
 
 ffdp_status ffdp_volume_normalize(ffdp_volume *v, const char *what, double *lo, double *hi, ffdp_error *err) {
-  return normalize_share(v, NULL, NULL, what, lo, hi, err);
+  return normalize_share(v, NULL, NULL, what, NULL, lo, hi, err);
 }
 
 ffdp_status ffdp_volume_normalize_share(ffdp_volume *v, const ffdp_comm *comm, const char *what, double *lo, double *hi,
                                         ffdp_error *err) {
-  return normalize_share(v, comm, NULL, what, lo, hi, err);
+  return normalize_share(v, comm, NULL, what, NULL, lo, hi, err);
 }
 
 ffdp_status ffdp_volume_normalize_quantiles(ffdp_volume *v, const ffdp_comm *comm, const double q[2], const char *what,
                                             double *lo, double *hi, ffdp_error *err) {
-  return normalize_share(v, comm, q, what, lo, hi, err);
+  return normalize_share(v, comm, q, what, NULL, lo, hi, err);
+}
+
+ffdp_status reg_normalize_loaded(ffdp_volume *v, const ffdp_comm *comm, const double q[2], const char *what,
+                                 const ffdp_value_range *loaded, double *lo, double *hi, ffdp_error *err) {
+  return normalize_share(v, comm, q, what, loaded, lo, hi, err);
+}
+
+ffdp_status reg_intensity_range_loaded(const ffdp_volume *v, const ffdp_comm *comm, const char *what,
+                                       const ffdp_value_range *loaded, double *lo, double *hi, ffdp_error *err) {
+  if (v->ncomp != 1) return ffdp_fail(err, FFDP_ERR_INVALID, "the %s image must be scalar", what ? what : "");
+  return intensity_range(v, what ? what : "", comm, loaded, lo, hi, err);
 }
 
 ffdp_status ffdp_volume_intensity_range(const ffdp_volume *v, const ffdp_comm *comm, const char *what, double *lo,
                                         double *hi, ffdp_error *err) {
   if (v->ncomp != 1) return ffdp_fail(err, FFDP_ERR_INVALID, "the %s image must be scalar", what ? what : "");
-  return intensity_range(v, what ? what : "", comm, lo, hi, err);
+  return intensity_range(v, what ? what : "", comm, NULL, lo, hi, err);
 }
 
 void ffdp_volume_scale_planes(ffdp_volume *v, int64_t z0, int64_t z1, double lo, double hi) {
@@ -169,7 +181,7 @@ ffdp_status reg_normalized_copy(const ffdp_volume *v, const ffdp_comm *shared, c
                                 ffdp_volume **out, ffdp_error *err) {
   double lo, hi;
   ffdp_status st = check_quantiles(q, err);
-  if (st || (st = intensity_range(v, what, shared, &lo, &hi, err))) return st;
+  if (st || (st = intensity_range(v, what, shared, NULL, &lo, &hi, err))) return st;
   if (winsorizing(q)) intensity_quantiles(v, shared, q, &lo, &hi);
   if ((st = ffdp_volume_create(v->dim, 1, v->vox2world, out, err))) return st;
   int64_t z0, z1;
@@ -194,7 +206,7 @@ ffdp_status ffdp_volume_match_histogram(ffdp_volume *moving, const ffdp_volume *
     if (img[s]->ncomp != 1) return ffdp_fail(err, FFDP_ERR_INVALID, "histogram matching needs scalar images");
     double lo, hi;
     int used = 0;
-    ffdp_status st = intensity_range(img[s], s ? "fixed" : "moving", comm, &lo, &hi, err);
+    ffdp_status st = intensity_range(img[s], s ? "fixed" : "moving", comm, NULL, &lo, &hi, err);
     if (st) return st;
     int64_t z0, z1;
     held_planes(img[s], comm, &z0, &z1);

@@ -398,6 +398,13 @@ double reg_overlap(const ffdp_volume *F, const ffdp_volume *M, ffdp_mat4 aff);
 #ifdef __cplusplus
 }
 #endif
+/* ffdp_volume_normalize_quantiles and ffdp_volume_intensity_range of an image just loaded,
+ * with the range its load found (ffdp_volume_load_ranged: this rank's planes) instead of a
+ * pass over it (loaded NULL: the pass); the same results. */
+ffdp_status reg_normalize_loaded(ffdp_volume *v, const ffdp_comm *comm, const double q[2], const char *what,
+                                 const ffdp_value_range *loaded, double *lo, double *hi, ffdp_error *err);
+ffdp_status reg_intensity_range_loaded(const ffdp_volume *v, const ffdp_comm *comm, const char *what,
+                                       const ffdp_value_range *loaded, double *lo, double *hi, ffdp_error *err);
 /* A copy of v scaled to [0,1] from its min/max or, with quantiles q (not NULL and not {0, 1}),
  * winsorized (intensity.c); sharded: this rank's planes of it. */
 ffdp_status reg_normalized_copy(const ffdp_volume *v, const ffdp_comm *shared, const double *q, const char *what,
