@@ -294,11 +294,17 @@ static int read_plain_parallel(const nifti_image *nim, const char *path, int64_t
       }
       if (got < want) continue;
       if (swap) nifti_swap_Nbytes(m, swapsize, buf);
-      ffdp_convert_to_float(buf, nim->datatype, m, nim->scl_slope, nim->scl_inter, dst + i0);
-      if (r) { /* the chunk's values are still in this thread's cache (a nested region: one thread) */
-        double l, h;
-        nonfinite += ffdp_floats_range(dst + i0, m, &l, &h);
-        lo = l < lo ? l : lo, hi = h > hi ? h : hi;
+      /* converted in pieces, each one's range taken while it is in this thread's nearest cache
+       * (a 4 MB chunk read again cost about as much as the normalization's own pass) */
+      const int64_t piece = r ? 1 << 14 : m;
+      for (int64_t p = 0; p < m; p += piece) {
+        const int64_t k = m - p < piece ? m - p : piece;
+        ffdp_convert_to_float(buf + p * nbyper, nim->datatype, k, nim->scl_slope, nim->scl_inter, dst + i0 + p);
+        if (r) { /* a nested region: this thread alone */
+          double l, h;
+          nonfinite += ffdp_floats_range(dst + i0 + p, k, &l, &h);
+          lo = l < lo ? l : lo, hi = h > hi ? h : hi;
+        }
       }
     }
     free(buf);
