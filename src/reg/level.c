@@ -275,6 +275,11 @@ ffdp_status reg_planes_need(const ffdp_comm *c, ffdp_volume *v, reg_planes *p, i
   return FFDP_OK;
 }
 
+int reg_keep_level(void) {
+  const char *e = getenv("FFDP_KEEP_LEVEL");
+  return e ? e[0] != '0' : REG_KEEP_LEVEL_DEFAULT;
+}
+
 /* One image of a level: its share of the level's planes on each rank (sharded), or the whole
  * level, built from the planes its source planes reach (fetched from the ranks that hold
  * them). on_gpu: the ranks agreed to build on their devices. */
@@ -366,10 +371,8 @@ static ffdp_status level_images(reg_pyramid *pyr, int shrink, double sigma, reg_
   L->M = NULL;
   const char *keep = getenv("FFDP_KEEP_SOURCE"); /* 0: upload the source planes for every build (comparisons) */
   const int k = !(keep && keep[0] == '0');
-  /* one process: the new level's images also stay on the device for the stage about to run it
-   * (FFDP_KEEP_LEVEL=0: uploaded again from the host, for comparisons) */
-  const char *kl = getenv("FFDP_KEEP_LEVEL");
-  const int keep_level = on_gpu && !pyr->sharded && !pyr->coded && !(kl && kl[0] == '0');
+  /* one process: the new level's images also stay on the device for the stage about to run it */
+  const int keep_level = on_gpu && !pyr->sharded && !pyr->coded && reg_keep_level();
   int pinned[2] = {0, 0};
 #ifdef FFDP_HAVE_CUDA
   reg_cuda_pyramid_drop_level(pyr); /* the last level's copies, if no stage took them */

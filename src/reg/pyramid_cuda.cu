@@ -43,7 +43,7 @@ extern "C" void reg_cuda_pyramid_trim(reg_pyramid *p, double need) {
 extern "C" int reg_cuda_level_take(const reg_level *L, int64_t fz0, int64_t fz1, float **F, float **M) {
   *F = *M = nullptr;
   reg_pyramid *p = L->pyr;
-  if (!p || p->coded || p->sharded) return 0;
+  if (!p || p->coded || p->sharded || !reg_keep_level()) return 0;
   const ffdp_volume *img[2] = {L->F, L->M};
   const int64_t z0[2] = {fz0, 0}, z1[2] = {fz1, L->M->dim[2]};
   int src[2] = {0, 0}; /* 1: the kept source planes; 0: the last level built */

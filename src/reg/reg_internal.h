@@ -127,6 +127,11 @@ double reg_cuda_pyramid_kept(const struct reg_pyramid *p);
  * nothing is taken: 0. Saves the copies up (and at full resolution a device copy and the
  * freeing of the kept source) without changing a value or the stage's peak memory. */
 int reg_cuda_level_take(const reg_level *L, int64_t fz0, int64_t fz1, float **F, float **M);
+/* Whether levels are kept on the device and taken by the stages (reg_cuda_level_take):
+ * FFDP_KEEP_LEVEL=0 / 1, else REG_KEEP_LEVEL_DEFAULT (0: every level's images uploaded from the
+ * host, as before; the A/B). */
+#define REG_KEEP_LEVEL_DEFAULT 1
+int reg_keep_level(void);
 /* Free a deformable level's device block and the images it took (either may be NULL); both
  * are cleared. */
 void reg_cuda_level_release(void **block, float *taken[2]);
