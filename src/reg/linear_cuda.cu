@@ -98,6 +98,9 @@ extern "C" reg_linear_eval *reg_linear_eval_cuda(const reg_level *L, const ffdp_
   const long long n = ffdp_slab_stored(&s), nm = ffdp_volume_nvox(L->M);
   reg_layout lay;
   reg_layout_linear(n, s.z1 - s.z0, nm, (L->fmask ? REG_HAS_FIXED_MASK : 0) | (L->mmask ? REG_HAS_MOVING_MASK : 0), &lay);
+  /* the level's device copies are for the deformable stages (reg_cuda_level_take); a linear
+   * level is small and uploads its images, so they go now rather than sit beside its buffers */
+  reg_cuda_pyramid_drop_level(L->pyr);
   reg_cuda_pyramid_trim(L->pyr, (double)(lay.total + REG_OP_SCRATCH_BYTES)); /* kept source planes give way */
   CudaEval *e = (CudaEval *)calloc(1, sizeof *e);
   if (e) e->part = (double *)malloc((size_t)(s.z1 - s.z0 + 1) * 12 * sizeof(double));

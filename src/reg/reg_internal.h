@@ -129,9 +129,8 @@ double reg_cuda_pyramid_kept(const struct reg_pyramid *p);
 int reg_cuda_level_take(const reg_level *L, int64_t fz0, int64_t fz1, float **F, float **M);
 /* Whether levels are kept on the device and taken by the stages (reg_cuda_level_take):
  * FFDP_KEEP_LEVEL=0 / 1, else REG_KEEP_LEVEL_DEFAULT (0: every level's images uploaded from the
- * host, as before; the A/B). Off until a GPU has checked it (written in session 45, when no
- * device came; kit bench/results/session45/kit_s45b_not_run.sh). */
-#define REG_KEEP_LEVEL_DEFAULT 0
+ * host, as before; the A/B). The same files either way (bench/results/session45_h100/run202). */
+#define REG_KEEP_LEVEL_DEFAULT 1
 int reg_keep_level(void);
 /* Free a deformable level's device block and the images it took (either may be NULL); both
  * are cleared. */
