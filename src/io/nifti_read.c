@@ -429,12 +429,11 @@ ffdp_status ffdp_volume_load_share_ranged(const char *path, int64_t z0, int64_t 
     int64_t dim[3];
     ffdp_volume *part = NULL;
     s = ffdp_volume_probe(path, dim, &w, err);
-    if (!s && z1 > z0) s = ffdp_volume_load_planes(path, z0, z1, &part, err);
+    if (!s && z1 > z0) s = load_planes(path, z0, z1, &part, r, err);
     if (!s) s = ffdp_volume_create(dim, 1, w, out, err); /* calloc: pages stay unmapped until written */
     if (!s && part) {
       memcpy((*out)->data + z0 * dim[0] * dim[1], part->data, (size_t)ffdp_volume_nvox(part) * sizeof(float));
       (*out)->source_dtype = part->source_dtype;
-      if (r) r->nonfinite = ffdp_volume_range(part, &r->lo, &r->hi);
     }
     ffdp_volume_free(part);
     return s;

@@ -148,7 +148,7 @@ ffdp_status ffdp_volume_normalize_share(ffdp_volume *v, const ffdp_comm *comm, c
 
 ffdp_status ffdp_volume_normalize_quantiles(ffdp_volume *v, const ffdp_comm *comm, const double q[2], const char *what,
                                             double *lo, double *hi, ffdp_error *err) {
-  return normalize_share(v, comm, q, what, NULL, lo, hi, err);
+  return reg_normalize_loaded(v, comm, q, what, NULL, lo, hi, err);
 }
 
 ffdp_status reg_normalize_loaded(ffdp_volume *v, const ffdp_comm *comm, const double q[2], const char *what,
@@ -164,8 +164,7 @@ ffdp_status reg_intensity_range_loaded(const ffdp_volume *v, const ffdp_comm *co
 
 ffdp_status ffdp_volume_intensity_range(const ffdp_volume *v, const ffdp_comm *comm, const char *what, double *lo,
                                         double *hi, ffdp_error *err) {
-  if (v->ncomp != 1) return ffdp_fail(err, FFDP_ERR_INVALID, "the %s image must be scalar", what ? what : "");
-  return intensity_range(v, what ? what : "", comm, NULL, lo, hi, err);
+  return reg_intensity_range_loaded(v, comm, what, NULL, lo, hi, err);
 }
 
 void ffdp_volume_scale_planes(ffdp_volume *v, int64_t z0, int64_t z1, double lo, double hi) {

@@ -106,16 +106,17 @@ int reg_resample_points(const int64_t dim[3], ffdp_mat4 vox2world, const int64_t
                         int shrink, int64_t k0, int64_t k1, int64_t za, int64_t zb, reg_points *pts);
 /* The CUDA version; keep (or NULL) holds the source planes on the device across calls: used
  * when it covers [a, b), else replaced by an upload of [a, b) (when they fit, see
- * reg_cuda_pyramid_fits). */
+ * reg_cuda_pyramid_fits). keep_out (or NULL): the level's planes stay on the device as well, in
+ * a buffer of their own returned there (NULL where it would take more than a sixteenth of the
+ * free device memory). */
 ffdp_status reg_cuda_shrink_smooth_planes(const int64_t dim[3], ffdp_mat4 vox2world, const float *src, int64_t a, int64_t b,
                                           int shrink, double sigma, const int64_t ldim[3], ffdp_mat4 lvox2world, int64_t k0,
                                           int64_t k1, float *out, reg_dev_planes *keep, float **keep_out, ffdp_error *err);
-/* keep_out (or NULL): the level's planes stay on the device as well, in a buffer of their own
- * returned there (NULL where it would take more than a sixteenth of the free device memory). */
 /* Free the pyramid's device copies of source planes and levels: always (need < 0), or when the
  * free device memory is below need bytes plus a margin (a stage about to allocate need). */
 void reg_cuda_pyramid_trim(struct reg_pyramid *p, double need);
-/* Free the device copies of the last level built (before the next build, or a stage's end). */
+/* Free the device copies of the last level built that no stage took (before the next build,
+ * and before a linear stage allocates). */
 void reg_cuda_pyramid_drop_level(struct reg_pyramid *p);
 /* Bytes of those copies now: a stage's device peak counts from its start without them (they
  * are the pyramid's, released before the full-resolution level). */
